@@ -1,0 +1,52 @@
+// Domain separation (ARCHITECTURE.md §3): every signature covers a context string naming the
+// message kind and protocol version, so a signature for one kind can never be replayed as another.
+
+import type { Signer, Verifier } from './backend.ts';
+import { CryptoError } from './errors.ts';
+
+export const CONTEXTS = {
+  ticketRequest: 'dominion/v1/ticket-request',
+  ticketReply: 'dominion/v1/ticket-reply',
+  bootRequest: 'dominion/v1/boot-request',
+  bootTicket: 'dominion/v1/boot-ticket',
+  manifest: 'dominion/v1/manifest',
+} as const;
+
+export type SignatureContext = (typeof CONTEXTS)[keyof typeof CONTEXTS];
+
+/**
+ * The bytes actually signed: utf8(context) || 0x00 || payload. Because a context is ASCII without
+ * NUL, the first 0x00 marks exactly where it ends, so distinct (context, payload) pairs can never
+ * produce the same bytes, and no payload signed bare can pass as a context-signed one.
+ */
+export function signedBytes(context: SignatureContext, payload: Uint8Array): Uint8Array {
+  // The type already restricts `context`; this runtime check catches casts and untyped callers.
+  if (typeof context !== 'string' || context.length === 0) {
+    throw new CryptoError('bad-context', 'signature context must be a non-empty string');
+  }
+  const out = new Uint8Array(context.length + 1 + payload.length);
+  for (let i = 0; i < context.length; i++) {
+    const c = context.charCodeAt(i);
+    if (c === 0 || c > 0x7f) {
+      throw new CryptoError('bad-context', `signature context must be ASCII without NUL (bad character at index ${i})`);
+    }
+    out[i] = c; // ASCII, so this is its UTF-8 encoding
+  }
+  out[context.length] = 0x00;
+  out.set(payload, context.length + 1);
+  return out;
+}
+
+export function signInContext(signer: Signer, context: SignatureContext, payload: Uint8Array): Uint8Array {
+  return signer.sign(signedBytes(context, payload));
+}
+
+/** False for any bad signature; throws only for a malformed context (a programming error). */
+export function verifyInContext(
+  verifier: Verifier,
+  context: SignatureContext,
+  payload: Uint8Array,
+  signature: Uint8Array,
+): boolean {
+  return verifier.verify(signedBytes(context, payload), signature);
+}

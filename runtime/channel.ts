@@ -1,0 +1,167 @@
+import { ChannelError, CHANNEL_ERROR_CODES, type ChannelErrorCode } from './channel-error.ts';
+import { encodeFrame, parseFrame } from './frame.ts';
+import type { Supervisor } from './supervisor.ts';
+import type { ActorRef } from './types.ts';
+
+/** How one message type becomes bytes and back. `decode` throws on bad bytes; the channel catches it. */
+export interface MessageCodec<T> {
+  readonly name: string;
+  encode(msg: T): Uint8Array;
+  decode(bytes: Uint8Array): T;
+}
+
+/** What a channel carries: its declared message types (by position = type id) and its frame limit. */
+export interface ChannelSpec {
+  readonly name: string;
+  readonly types: readonly MessageCodec<unknown>[];
+  readonly maxFrameBytes: number;
+}
+
+export function defineChannel(spec: ChannelSpec): ChannelSpec {
+  const names = new Set(spec.types.map((t) => t.name));
+  if (names.size !== spec.types.length) throw new Error(`channel ${spec.name}: two declared types share a name`);
+  if (spec.types.length === 0 || spec.types.length > 0xffff) throw new Error(`channel ${spec.name}: declare 1..65535 types`);
+  if (!Number.isInteger(spec.maxFrameBytes) || spec.maxFrameBytes < 16) {
+    throw new Error(`channel ${spec.name}: maxFrameBytes must be an integer >= 16`);
+  }
+  return Object.freeze({ ...spec, types: Object.freeze([...spec.types]) });
+}
+
+/** A codec that passes bytes through untouched, for domains that relay frames without reading them. */
+export function rawCodec(name: string): MessageCodec<Uint8Array> {
+  return { name, encode: (b) => b, decode: (b) => b.slice() };
+}
+
+export type ChannelCounters = Record<ChannelErrorCode, number> & { sent: number; delivered: number };
+
+interface Route {
+  deliver(msg: unknown): boolean;
+}
+
+/**
+ * One side of a channel, living in one domain. `send` encodes to a frame and hands the bytes to the
+ * other side's inlet (an actor in the other domain, so decoding runs there, at its priority); frames
+ * arriving here are parsed, decoded and routed to the actor registered for their type.
+ */
+export class ChannelEndpoint {
+  readonly counters: ChannelCounters;
+  private readonly typeIds = new Map<MessageCodec<unknown>, number>();
+  private readonly routes: Array<Route | undefined>;
+  private readonly listeners: Array<(error: ChannelError) => void> = [];
+  private readonly inlet: ActorRef<Uint8Array>;
+  private peer: ChannelEndpoint | null = null;
+
+  constructor(
+    readonly spec: ChannelSpec,
+    readonly domain: Supervisor,
+    inletCapacity: number,
+    side: string,
+  ) {
+    spec.types.forEach((t, id) => this.typeIds.set(t, id));
+    this.routes = new Array<Route | undefined>(spec.types.length);
+    const counters: Partial<ChannelCounters> = { sent: 0, delivered: 0 };
+    for (const code of CHANNEL_ERROR_CODES) counters[code] = 0;
+    this.counters = counters as ChannelCounters;
+    this.inlet = domain.spawn<Uint8Array>({
+      name: `ch.${spec.name}.${side}`,
+      capacity: inletCapacity,
+      start: () => ({ receive: (frame) => this.receiveFrame(frame) }),
+    });
+  }
+
+  connect(peer: ChannelEndpoint): void {
+    this.peer = peer;
+  }
+
+  /** Sends to the other side; `false` (with a counted, reported `ChannelError`) when refused. */
+  send<T>(type: MessageCodec<T>, msg: T): boolean {
+    const typeId = this.typeIds.get(type as MessageCodec<unknown>);
+    if (typeId === undefined) return this.reject(new ChannelError('undeclared-type', this.spec.name, `type ${type.name} is not declared`));
+    let frame: Uint8Array;
+    try {
+      frame = encodeFrame(this.spec.name, typeId, type.encode(msg), this.spec.maxFrameBytes);
+    } catch (error) {
+      if (error instanceof ChannelError) return this.reject(error);
+      throw error; // an encoder bug is the sender's fault, for its supervisor
+    }
+    return this.sendFrame(frame);
+  }
+
+  /** Hands a ready-made frame to the other side (stream transports and relays use this). */
+  sendFrame(frame: Uint8Array): boolean {
+    const peer = this.peer;
+    if (peer === null || !peer.domain.isRunning) return this.reject(new ChannelError('closed', this.spec.name, 'the receiving domain is not running'));
+    if (!peer.inlet.offer(frame)) return this.reject(new ChannelError('receiver-full', this.spec.name, 'the receiving inlet is full'));
+    this.counters.sent++;
+    return true;
+  }
+
+  /** Frames of `type` arriving on this side go to `to`, wrapped into its message union. */
+  route<T, M>(type: MessageCodec<T>, to: ActorRef<M>, wrap: (msg: T) => M): this {
+    const typeId = this.typeIds.get(type as MessageCodec<unknown>);
+    if (typeId === undefined) throw new ChannelError('undeclared-type', this.spec.name, `cannot route undeclared type ${type.name}`);
+    this.routes[typeId] = { deliver: (msg) => to.offer(wrap(msg as T)) };
+    return this;
+  }
+
+  onReject(listener: (error: ChannelError) => void): void {
+    this.listeners.push(listener);
+  }
+
+  /** Runs inside the inlet actor: never throws, so a hostile peer cannot fault this domain. */
+  private receiveFrame(bytes: Uint8Array): void {
+    const frame = parseFrame(this.spec.name, bytes, this.spec.maxFrameBytes);
+    if (frame instanceof ChannelError) {
+      this.reject(frame);
+      return;
+    }
+    const codec = this.spec.types[frame.typeId];
+    if (codec === undefined) {
+      this.reject(new ChannelError('undeclared-type', this.spec.name, `type id ${frame.typeId} is not declared`));
+      return;
+    }
+    const route = this.routes[frame.typeId];
+    if (route === undefined) {
+      this.reject(new ChannelError('unrouted', this.spec.name, `no receiver for ${codec.name}`));
+      return;
+    }
+    let msg: unknown;
+    try {
+      msg = codec.decode(frame.payload);
+    } catch (error) {
+      const why = error instanceof Error ? error.message : String(error);
+      this.reject(new ChannelError('undecodable', this.spec.name, `${codec.name}: ${why}`));
+      return;
+    }
+    if (!route.deliver(msg)) {
+      this.reject(new ChannelError('receiver-full', this.spec.name, `receiver of ${codec.name} is full`));
+      return;
+    }
+    this.counters.delivered++;
+  }
+
+  private reject(error: ChannelError): false {
+    this.counters[error.code]++;
+    for (const listener of this.listeners) listener(error);
+    return false;
+  }
+}
+
+export interface Channel {
+  readonly spec: ChannelSpec;
+  readonly a: ChannelEndpoint;
+  readonly b: ChannelEndpoint;
+}
+
+/**
+ * Opens an in-process channel between two domains. It still encodes to bytes and decodes on the other
+ * side, so no object crosses a domain; each side gets an inlet actor of `inletCapacity` frames.
+ */
+export function openChannel(spec: ChannelSpec, a: Supervisor, b: Supervisor, options: { inletCapacity?: number } = {}): Channel {
+  const capacity = options.inletCapacity ?? 64;
+  const ea = new ChannelEndpoint(spec, a, capacity, 'a');
+  const eb = new ChannelEndpoint(spec, b, capacity, 'b');
+  ea.connect(eb);
+  eb.connect(ea);
+  return { spec, a: ea, b: eb };
+}

@@ -1,0 +1,130 @@
+// Wrong-sized inputs fail in typed, predictable ways, identically on both backends.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  CONTEXTS,
+  CryptoError,
+  KeyRing,
+  cryptoBackend,
+  generateSecretKey,
+  keyIdOf,
+  signInContext,
+  type CryptoErrorCode,
+} from '../../actors/crypto/index.ts';
+
+const isCryptoError = (code: CryptoErrorCode, ...mustMention: string[]) => (e: unknown) => {
+  assert.ok(e instanceof CryptoError, 'is a CryptoError');
+  assert.equal(e.code, code);
+  assert.equal(e.name, 'CryptoError');
+  for (const text of mustMention) assert.ok(e.message.includes(text), `message mentions ${text}: ${e.message}`);
+  return true;
+};
+
+for (const name of ['noble', 'node'] as const) {
+  describe(`bad input, ${name} backend`, () => {
+    const backend = cryptoBackend(name);
+
+    it('rejects secret keys that are not 32 bytes', () => {
+      for (const len of [0, 31, 33, 64]) {
+        const key = new Uint8Array(len).fill(0xab);
+        assert.throws(() => backend.signer(key), isCryptoError('bad-key-length', '32', String(len)));
+        assert.throws(() => backend.publicKeyOf(key), isCryptoError('bad-key-length', '32', String(len)));
+      }
+    });
+
+    it('rejects public keys that are not 32 bytes', () => {
+      for (const len of [0, 31, 33]) {
+        assert.throws(() => backend.verifier(new Uint8Array(len)), isCryptoError('bad-key-length', '32', String(len)));
+      }
+      assert.throws(() => keyIdOf(backend, new Uint8Array(31)), isCryptoError('bad-key-length'));
+    });
+
+    it('error messages carry no key bytes', () => {
+      const key = new Uint8Array(31).fill(0xab);
+      try {
+        backend.signer(key);
+        assert.fail('should throw');
+      } catch (e) {
+        assert.ok(e instanceof CryptoError);
+        assert.doesNotMatch(e.message, /ab/i);
+      }
+    });
+
+    it('verify returns false, never throws, on wrong-length signatures', () => {
+      const signer = backend.signer(generateSecretKey());
+      const verifier = backend.verifier(signer.publicKey);
+      const msg = Uint8Array.of(1, 2, 3);
+      const sig = signer.sign(msg);
+      assert.equal(verifier.verify(msg, sig), true);
+      assert.equal(verifier.verify(msg, sig.subarray(0, 63)), false);
+      assert.equal(verifier.verify(msg, new Uint8Array(65)), false);
+      assert.equal(verifier.verify(msg, new Uint8Array(0)), false);
+      assert.equal(verifier.verify(msg, new Uint8Array(64)), false);
+    });
+
+    it('a 32-byte public key that is not a curve point never verifies', () => {
+      const verifier = backend.verifier(new Uint8Array(32).fill(0xff));
+      assert.equal(verifier.verify(Uint8Array.of(1), new Uint8Array(64)), false);
+    });
+
+    it('signer and verifier keep their own copies of key bytes', () => {
+      const seed = generateSecretKey();
+      const signer = backend.signer(seed);
+      const expected = signer.sign(Uint8Array.of(7));
+      seed.fill(0);
+      assert.deepEqual(signer.sign(Uint8Array.of(7)), expected);
+      const pub = signer.publicKey.slice();
+      const verifier = backend.verifier(pub);
+      pub.fill(0);
+      verifier.publicKey.fill(0);
+      assert.equal(verifier.verify(Uint8Array.of(7), expected), true);
+    });
+  });
+
+  describe(`KeyRing, ${name} backend`, () => {
+    const backend = cryptoBackend(name);
+    const device = backend.signer(generateSecretKey());
+    const other = backend.signer(generateSecretKey());
+    const ring = new KeyRing(backend, [device.publicKey]);
+    const payload = Uint8Array.of(9, 9, 9);
+    const sig = signInContext(device, CONTEXTS.ticketRequest, payload);
+
+    it('verifies an enrolled key by id', () => {
+      assert.equal(ring.size, 1);
+      assert.equal(ring.has(device.keyId), true);
+      assert.deepEqual(ring.verify(device.keyId, CONTEXTS.ticketRequest, payload, sig), { ok: true });
+    });
+
+    it('unknown key id is a typed error, not a throw', () => {
+      for (const id of [other.keyId, new Uint8Array(16), new Uint8Array(3)]) {
+        const result = ring.verify(id, CONTEXTS.ticketRequest, payload, sig);
+        assert.equal(result.ok, false);
+        if (!result.ok) isCryptoError('unknown-key-id')(result.error);
+      }
+    });
+
+    it('bad signatures are typed errors, not throws', () => {
+      const cases: Array<[Uint8Array, Uint8Array]> = [
+        [payload, sig.subarray(0, 63)], // wrong length
+        [payload, new Uint8Array(64)], // garbage
+        [Uint8Array.of(9, 9, 8), sig], // wrong payload
+      ];
+      for (const [p, s] of cases) {
+        const result = ring.verify(device.keyId, CONTEXTS.ticketRequest, p, s);
+        assert.equal(result.ok, false);
+        if (!result.ok) isCryptoError('bad-signature')(result.error);
+      }
+      const wrongContext = ring.verify(device.keyId, CONTEXTS.bootRequest, payload, sig);
+      assert.equal(wrongContext.ok, false);
+      if (!wrongContext.ok) isCryptoError('bad-signature')(wrongContext.error);
+    });
+
+    it('add returns the key id, is idempotent, and rejects bad lengths', () => {
+      const r = new KeyRing(backend);
+      assert.deepEqual(r.add(other.publicKey), other.keyId);
+      assert.deepEqual(r.add(other.publicKey), other.keyId);
+      assert.equal(r.size, 1);
+      assert.throws(() => r.add(new Uint8Array(33)), isCryptoError('bad-key-length'));
+    });
+  });
+}
