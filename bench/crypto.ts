@@ -2,6 +2,7 @@
 // ARCHITECTURE.md §3 can be re-checked on any machine. Uses prepared Signer/Verifier objects, as the
 // hubs and the hypervisor do, so key import is excluded from the per-op cost.
 
+import { median } from './stats.ts';
 import { cryptoBackend, type CryptoBackendName, type Signer, type Verifier } from '../actors/crypto/index.ts';
 
 export type CryptoBenchOp = 'sign' | 'verify' | 'verify+sign';
@@ -64,12 +65,6 @@ function timeBoxed(fn: () => number, seconds: number): number {
   } while (elapsed < budgetMs);
   if (sink === -1) console.log(sink); // never true; keeps `sink` observable
   return count / (elapsed / 1000);
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 === 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 }
 
 // Let timers and I/O run between runs so a long bench does not starve the event loop.

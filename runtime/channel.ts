@@ -1,5 +1,6 @@
 import { ChannelError, CHANNEL_ERROR_CODES, type ChannelErrorCode } from './channel-error.ts';
-import { encodeFrame, parseFrame } from './frame.ts';
+import { FrameArena } from './arena.ts';
+import { FRAME_HEADER_BYTES, checkFrame, frameLength, writeFrame } from './frame.ts';
 import type { Supervisor } from './supervisor.ts';
 import type { ActorRef } from './types.ts';
 
@@ -27,9 +28,12 @@ export function defineChannel(spec: ChannelSpec): ChannelSpec {
   return Object.freeze({ ...spec, types: Object.freeze([...spec.types]) });
 }
 
-/** A codec that passes bytes through untouched, for domains that relay frames without reading them. */
+/**
+ * A codec that passes bytes through untouched, for domains that relay frames without reading them.
+ * Decoding returns a view into the received frame, which belongs to the receiver alone.
+ */
 export function rawCodec(name: string): MessageCodec<Uint8Array> {
-  return { name, encode: (b) => b, decode: (b) => b.slice() };
+  return { name, encode: (b) => b, decode: (b) => b };
 }
 
 export type ChannelCounters = Record<ChannelErrorCode, number> & { sent: number; delivered: number };
@@ -50,6 +54,7 @@ export class ChannelEndpoint {
   private readonly listeners: Array<(error: ChannelError) => void> = [];
   private readonly inlet: ActorRef<Uint8Array>;
   private peer: ChannelEndpoint | null = null;
+  private readonly arena = new FrameArena();
 
   constructor(
     readonly spec: ChannelSpec,
@@ -77,14 +82,12 @@ export class ChannelEndpoint {
   send<T>(type: MessageCodec<T>, msg: T): boolean {
     const typeId = this.typeIds.get(type as MessageCodec<unknown>);
     if (typeId === undefined) return this.reject(new ChannelError('undeclared-type', this.spec.name, `type ${type.name} is not declared`));
-    let frame: Uint8Array;
-    try {
-      frame = encodeFrame(this.spec.name, typeId, type.encode(msg), this.spec.maxFrameBytes);
-    } catch (error) {
-      if (error instanceof ChannelError) return this.reject(error);
-      throw error; // an encoder bug is the sender's fault, for its supervisor
+    const payload = type.encode(msg); // an encoder that throws is the sender's fault, for its supervisor
+    const total = frameLength(payload.length);
+    if (total > this.spec.maxFrameBytes) {
+      return this.reject(new ChannelError('oversized', this.spec.name, `${type.name} frame of ${total} bytes exceeds the limit of ${this.spec.maxFrameBytes}`));
     }
-    return this.sendFrame(frame);
+    return this.sendFrame(writeFrame(this.arena.alloc(total), typeId, payload));
   }
 
   /** Hands a ready-made frame to the other side (stream transports and relays use this). */
@@ -110,24 +113,24 @@ export class ChannelEndpoint {
 
   /** Runs inside the inlet actor: never throws, so a hostile peer cannot fault this domain. */
   private receiveFrame(bytes: Uint8Array): void {
-    const frame = parseFrame(this.spec.name, bytes, this.spec.maxFrameBytes);
-    if (frame instanceof ChannelError) {
-      this.reject(frame);
+    const typeId = checkFrame(this.spec.name, bytes, this.spec.maxFrameBytes);
+    if (typeId instanceof ChannelError) {
+      this.reject(typeId);
       return;
     }
-    const codec = this.spec.types[frame.typeId];
+    const codec = this.spec.types[typeId];
     if (codec === undefined) {
-      this.reject(new ChannelError('undeclared-type', this.spec.name, `type id ${frame.typeId} is not declared`));
+      this.reject(new ChannelError('undeclared-type', this.spec.name, `type id ${typeId} is not declared`));
       return;
     }
-    const route = this.routes[frame.typeId];
+    const route = this.routes[typeId];
     if (route === undefined) {
       this.reject(new ChannelError('unrouted', this.spec.name, `no receiver for ${codec.name}`));
       return;
     }
     let msg: unknown;
     try {
-      msg = codec.decode(frame.payload);
+      msg = codec.decode(bytes.subarray(FRAME_HEADER_BYTES));
     } catch (error) {
       const why = error instanceof Error ? error.message : String(error);
       this.reject(new ChannelError('undecodable', this.spec.name, `${codec.name}: ${why}`));

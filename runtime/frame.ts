@@ -11,17 +11,51 @@ import { ChannelError } from './channel-error.ts';
 export const FRAME_HEADER_BYTES = 6;
 const LENGTH_BYTES = 4;
 
+export function frameLength(payloadBytes: number): number {
+  return FRAME_HEADER_BYTES + payloadBytes;
+}
+
+/** Writes a frame into `out` (exactly `frameLength(payload.length)` bytes, e.g. from a `FrameArena`). */
+export function writeFrame(out: Uint8Array, typeId: number, payload: Uint8Array): Uint8Array {
+  const body = out.length - LENGTH_BYTES;
+  out[0] = body >>> 24;
+  out[1] = (body >>> 16) & 0xff;
+  out[2] = (body >>> 8) & 0xff;
+  out[3] = body & 0xff;
+  out[4] = typeId >>> 8;
+  out[5] = typeId & 0xff;
+  out.set(payload, FRAME_HEADER_BYTES);
+  return out;
+}
+
 export function encodeFrame(channel: string, typeId: number, payload: Uint8Array, maxFrameBytes: number): Uint8Array {
-  const total = FRAME_HEADER_BYTES + payload.length;
+  const total = frameLength(payload.length);
   if (total > maxFrameBytes) {
     throw new ChannelError('oversized', channel, `frame of ${total} bytes exceeds the limit of ${maxFrameBytes}`);
   }
-  const frame = new Uint8Array(total);
-  const view = new DataView(frame.buffer);
-  view.setUint32(0, total - LENGTH_BYTES);
-  view.setUint16(LENGTH_BYTES, typeId);
-  frame.set(payload, FRAME_HEADER_BYTES);
-  return frame;
+  return writeFrame(new Uint8Array(total), typeId, payload);
+}
+
+function readU32(b: Uint8Array, at: number): number {
+  return ((b[at]! << 24) | (b[at + 1]! << 16) | (b[at + 2]! << 8) | b[at + 3]!) >>> 0;
+}
+
+/**
+ * Checks one complete frame and returns its type id, or a typed error instead of throwing.
+ * The payload is `frame.subarray(FRAME_HEADER_BYTES)`.
+ */
+export function checkFrame(channel: string, frame: Uint8Array, maxFrameBytes: number): number | ChannelError {
+  if (frame.length > maxFrameBytes) {
+    return new ChannelError('oversized', channel, `frame of ${frame.length} bytes exceeds the limit of ${maxFrameBytes}`);
+  }
+  if (frame.length < FRAME_HEADER_BYTES) {
+    return new ChannelError('truncated', channel, `frame of ${frame.length} bytes is shorter than its ${FRAME_HEADER_BYTES}-byte header`);
+  }
+  const declared = readU32(frame, 0) + LENGTH_BYTES;
+  if (declared !== frame.length) {
+    return new ChannelError('truncated', channel, `frame declares ${declared} bytes but carries ${frame.length}`);
+  }
+  return (frame[LENGTH_BYTES]! << 8) | frame[LENGTH_BYTES + 1]!;
 }
 
 export interface Frame {
@@ -29,20 +63,11 @@ export interface Frame {
   readonly payload: Uint8Array;
 }
 
-/** Parses one complete frame; returns a typed error instead of throwing. */
+/** Parses one complete frame into type id and payload view; returns a typed error instead of throwing. */
 export function parseFrame(channel: string, frame: Uint8Array, maxFrameBytes: number): Frame | ChannelError {
-  if (frame.length > maxFrameBytes) {
-    return new ChannelError('oversized', channel, `frame of ${frame.length} bytes exceeds the limit of ${maxFrameBytes}`);
-  }
-  if (frame.length < FRAME_HEADER_BYTES) {
-    return new ChannelError('truncated', channel, `frame of ${frame.length} bytes is shorter than its ${FRAME_HEADER_BYTES}-byte header`);
-  }
-  const view = new DataView(frame.buffer, frame.byteOffset, frame.byteLength);
-  const body = view.getUint32(0);
-  if (body + LENGTH_BYTES !== frame.length) {
-    return new ChannelError('truncated', channel, `frame declares ${body + LENGTH_BYTES} bytes but carries ${frame.length}`);
-  }
-  return { typeId: view.getUint16(LENGTH_BYTES), payload: frame.subarray(FRAME_HEADER_BYTES) };
+  const typeId = checkFrame(channel, frame, maxFrameBytes);
+  if (typeId instanceof ChannelError) return typeId;
+  return { typeId, payload: frame.subarray(FRAME_HEADER_BYTES) };
 }
 
 /**
@@ -75,7 +100,7 @@ export class FrameReader {
     }
     let offset = 0;
     while (data.length - offset >= LENGTH_BYTES) {
-      const total = new DataView(data.buffer, data.byteOffset + offset, LENGTH_BYTES).getUint32(0) + LENGTH_BYTES;
+      const total = readU32(data, offset) + LENGTH_BYTES;
       if (total > this.maxFrameBytes || total < FRAME_HEADER_BYTES) {
         const code = total < FRAME_HEADER_BYTES ? 'truncated' : 'oversized';
         this.onError(new ChannelError(code, this.channel, `stream frame declares ${total} bytes (limit ${this.maxFrameBytes})`));

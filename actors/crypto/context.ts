@@ -4,15 +4,11 @@
 import type { Signer, Verifier } from './backend.ts';
 import { CryptoError } from './errors.ts';
 
-export const CONTEXTS = {
-  ticketRequest: 'dominion/v1/ticket-request',
-  ticketReply: 'dominion/v1/ticket-reply',
-  bootRequest: 'dominion/v1/boot-request',
-  bootTicket: 'dominion/v1/boot-ticket',
-  manifest: 'dominion/v1/manifest',
-} as const;
+import { SIGNATURE_CONTEXT, type SignatureContext } from '../../proto/limits.ts';
 
-export type SignatureContext = (typeof CONTEXTS)[keyof typeof CONTEXTS];
+/** The context strings live with the protocol (proto/limits.ts); re-exported here for signers. */
+export const CONTEXTS = SIGNATURE_CONTEXT;
+export type { SignatureContext };
 
 /**
  * The bytes actually signed: utf8(context) || 0x00 || payload. Because a context is ASCII without

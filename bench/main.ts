@@ -1,0 +1,57 @@
+/**
+ * `npm run bench -- <suite> [--runs N] [--seconds S] [--quick]`
+ *
+ * Suites: runtime (mailbox/scheduler throughput, channel round trip), crypto (Ed25519 both backends),
+ * all. Tables go to stdout (paste into bench/RESULTS.md with the command); progress goes to stderr.
+ */
+import { cpus } from 'node:os';
+import { parseArgs } from 'node:util';
+import { benchCrypto, formatCryptoTable } from './crypto.ts';
+import { benchRuntime } from './runtime.ts';
+
+const SUITES = ['runtime', 'crypto', 'all'] as const;
+type Suite = (typeof SUITES)[number];
+
+const USAGE = `usage: npm run bench -- <${SUITES.join('|')}> [--runs N] [--seconds S] [--quick]
+  --runs N      repetitions per measurement; the median is reported (default 5)
+  --seconds S   length of one repetition in seconds (default 0.5)
+  --quick       3 runs of 0.2 s: a smoke run, not for RESULTS.md`;
+
+async function main(): Promise<void> {
+  const { values, positionals } = parseArgs({
+    allowPositionals: true,
+    options: {
+      runs: { type: 'string' },
+      seconds: { type: 'string' },
+      quick: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  if (values.help) {
+    console.log(USAGE);
+    return;
+  }
+  const suite = (positionals[0] ?? 'all') as Suite;
+  if (!SUITES.includes(suite)) throw new Error(`unknown suite "${suite}"\n${USAGE}`);
+  const runs = values.quick ? 3 : Number(values.runs ?? 5);
+  const seconds = values.quick ? 0.2 : Number(values.seconds ?? 0.5);
+  if (!Number.isInteger(runs) || runs < 1 || !(seconds > 0)) throw new Error(`--runs must be an integer >= 1 and --seconds > 0\n${USAGE}`);
+
+  const cpu = cpus()[0]?.model ?? 'unknown CPU';
+  console.log(`# dominion bench: ${suite}\n\n${new Date().toISOString().slice(0, 10)}, node ${process.version}, ${cpus().length} × ${cpu}\n`);
+  if (suite === 'runtime' || suite === 'all') {
+    console.log('## Runtime: message throughput and channel round trip\n');
+    console.log(await benchRuntime({ runs, seconds }));
+    console.log();
+  }
+  if (suite === 'crypto' || suite === 'all') {
+    console.log('## Crypto: Ed25519 per backend\n');
+    console.log(formatCryptoTable(await benchCrypto({ runs, seconds })));
+    console.log();
+  }
+}
+
+main().catch((error: unknown) => {
+  console.error(error instanceof Error ? error.message : error);
+  process.exit(1);
+});

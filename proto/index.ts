@@ -1,0 +1,59 @@
+/**
+ * The door to `proto/`: the dominion.v1 wire protocol. Domains import each other's message types
+ * only from here (ARCHITECTURE.md §8).
+ *
+ * - generated schemas and types (`TicketRequestSchema`, `TicketRequest`, enums, …) from proto/gen/;
+ * - `create`, `toBinary`, `fromBinary`, `equals`, `clone` from @bufbuild/protobuf, for convenience —
+ *   but decode untrusted bytes with `decodeBounded` / a codec, never with bare `fromBinary`;
+ * - bounded decoding and channel codecs (codec.ts, codecs.ts);
+ * - instance names (instance.ts), size limits and signature contexts (limits.ts);
+ * - semantic validation (validate.ts).
+ *
+ * 64-bit fields (`boot_count`, `requested_at_ms`, `issued_at_ms`, `memory_bytes`, `mailbox_drops`,
+ * `size_bytes`) are `bigint` in TypeScript.
+ */
+export { clone, create, equals, fromBinary, toBinary } from '@bufbuild/protobuf';
+export type { MessageInitShape, MessageShape } from '@bufbuild/protobuf';
+
+export * from './gen/dominion/v1/envelope_pb.ts';
+export * from './gen/dominion/v1/runtime_info_pb.ts';
+export * from './gen/dominion/v1/ticket_pb.ts';
+export * from './gen/dominion/v1/boot_pb.ts';
+
+export {
+  decodeBounded,
+  protoCodec,
+  ProtoDecodeError,
+  ProtoEncodeError,
+  RECURSION_LIMIT,
+  tryDecodeBounded,
+} from './codec.ts';
+export type { DecodeOptions, DecodeResult, MessageCodec, ProtoCodec, ProtoDecodeErrorCode } from './codec.ts';
+export { codecs } from './codecs.ts';
+
+export {
+  InvalidInstanceError,
+  instanceProblem,
+  isInstance,
+  isServiceInstance,
+  parseInstance,
+  SERVICE_NAME_MAX,
+  SERVICE_PREFIX,
+  serviceInstance,
+  serviceOf,
+} from './instance.ts';
+export type { Instance, ServiceInstance } from './instance.ts';
+
+export * from './limits.ts';
+
+export {
+  problemsOf,
+  ProtoValidationError,
+  requireValid,
+  validateBootRequest,
+  validateBootTicket,
+  validateSignedEnvelope,
+  validateTicketReply,
+  validateTicketRequest,
+} from './validate.ts';
+export type { DominionMessage, ValidationProblem } from './validate.ts';

@@ -1,0 +1,49 @@
+/**
+ * Size limits of the dominion.v1 wire protocol: per-field limits enforced by `validate.ts`, and
+ * per-message frame limits for `decodeBounded`/`protoCodec`. The frame limits are chosen so the
+ * largest message that passes validation still fits (test/proto/limits.test.ts checks this), with
+ * headroom; anything bigger is rejected before it is parsed.
+ */
+
+/** Device identifiers: 1–64 characters of [A-Za-z0-9._-]. */
+export const DEVICE_ID_MAX = 64;
+/** AWDT and boot nonces: exactly 32 random bytes. */
+export const NONCE_BYTES = 32;
+/** Digests are SHA-512 (64 bytes); fields hold at most that. */
+export const DIGEST_MAX_BYTES = 64;
+/** Ed25519 signatures are exactly 64 bytes. */
+export const SIGNATURE_BYTES = 64;
+/** SignedEnvelope.signer_key_id: 1–64 bytes. */
+export const KEY_ID_MAX_BYTES = 64;
+/** SignedEnvelope.context: 1–64 characters of printable ASCII without spaces (never NUL). */
+export const CONTEXT_MAX = 64;
+/** DomainReport.actors: at most 256 entries. */
+export const MAX_ACTORS = 256;
+/** ActorReport.name: 1–128 characters of printable ASCII. */
+export const ACTOR_NAME_MAX = 128;
+/** Firmware and image version strings: 1–64 characters of printable ASCII. */
+export const VERSION_MAX = 64;
+/** Withheld.detail: at most 256 characters. */
+export const DETAIL_MAX = 256;
+/** UpdateRequired.fetch_topic: 1–256 characters, no MQTT wildcards, no NUL. */
+export const TOPIC_MAX = 256;
+
+/** Largest accepted encoding of each message, in bytes. */
+export const MAX_WIRE_BYTES = {
+  ticketRequest: 64 * 1024,
+  ticketReply: 2 * 1024,
+  bootRequest: 512,
+  bootTicket: 512,
+  /** An envelope around the largest payload, plus signature, key id, context and tags. */
+  signedEnvelope: 64 * 1024 + 512,
+} as const;
+
+/** Signature context strings, one per signed message kind (see envelope.proto). */
+export const SIGNATURE_CONTEXT = {
+  ticketRequest: 'dominion/v1/ticket-request',
+  ticketReply: 'dominion/v1/ticket-reply',
+  bootRequest: 'dominion/v1/boot-request',
+  bootTicket: 'dominion/v1/boot-ticket',
+  manifest: 'dominion/v1/manifest',
+} as const;
+export type SignatureContext = (typeof SIGNATURE_CONTEXT)[keyof typeof SIGNATURE_CONTEXT];
