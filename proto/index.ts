@@ -19,6 +19,7 @@ export * from './gen/dominion/v1/envelope_pb.ts';
 export * from './gen/dominion/v1/runtime_info_pb.ts';
 export * from './gen/dominion/v1/ticket_pb.ts';
 export * from './gen/dominion/v1/boot_pb.ts';
+export * from './gen/dominion/v1/channel_pb.ts';
 
 export {
   decodeBounded,
@@ -57,3 +58,5 @@ export {
   validateTicketRequest,
 } from './validate.ts';
 export type { DominionMessage, ValidationProblem } from './validate.ts';
+export { TOPIC_PREFIX, TopicError, instanceOfReplyTopic, topics } from './topics.ts';
+export { lite, type LiteCodec, type ProxyEnvelopeLite, type ProxyRequestLite, type ServiceFrameLite } from './lite.ts';

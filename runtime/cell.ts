@@ -76,6 +76,7 @@ export class ActorCell<M> implements ActorRef<M>, Runnable, Supervised, TimerOwn
   private staleEffects = 0;
   private coalescedFromDeadTimers = 0;
   readonly clock: Clock;
+  private codeText: string | undefined;
 
   constructor(
     readonly path: string,
@@ -170,6 +171,7 @@ export class ActorCell<M> implements ActorRef<M>, Runnable, Supervised, TimerOwn
     for (const t of this.timers) coalesced += t.coalesced;
     into.push({
       path: this.path,
+      code: this.code,
       state: STATE_NAMES[this.state]!,
       capacity: this.mailbox.capacity,
       queued: this.mailbox.size,
@@ -182,6 +184,10 @@ export class ActorCell<M> implements ActorRef<M>, Runnable, Supervised, TimerOwn
       timerCoalesced: coalesced,
       staleEffects: this.staleEffects,
     });
+  }
+
+  private get code(): string {
+    return (this.codeText ??= this.spec.start.toString());
   }
 
   private pushSystem(entry: SystemEntry<M>): void {

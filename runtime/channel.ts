@@ -9,6 +9,9 @@ export interface MessageCodec<T> {
   readonly name: string;
   encode(msg: T): Uint8Array;
   decode(bytes: Uint8Array): T;
+  /** Optional zero-copy path: exact encoded size, then encode straight into the frame. */
+  encodedSize?(msg: T): number;
+  encodeInto?(msg: T, out: Uint8Array): void;
 }
 
 /** What a channel carries: its declared message types (by position = type id) and its frame limit. */
@@ -38,6 +41,8 @@ export function rawCodec(name: string): MessageCodec<Uint8Array> {
 
 export type ChannelCounters = Record<ChannelErrorCode, number> & { sent: number; delivered: number };
 
+const EMPTY = new Uint8Array(0);
+
 interface Route {
   deliver(msg: unknown): boolean;
 }
@@ -53,6 +58,8 @@ export class ChannelEndpoint {
   private readonly routes: Array<Route | undefined>;
   private readonly listeners: Array<(error: ChannelError) => void> = [];
   private readonly inlet: ActorRef<Uint8Array>;
+  /** Path of the inlet actor this endpoint put into its domain. */
+  readonly inletPath: string;
   private peer: ChannelEndpoint | null = null;
   private readonly arena = new FrameArena();
 
@@ -72,6 +79,7 @@ export class ChannelEndpoint {
       capacity: inletCapacity,
       start: () => ({ receive: (frame) => this.receiveFrame(frame) }),
     });
+    this.inletPath = this.inlet.path;
   }
 
   connect(peer: ChannelEndpoint): void {
@@ -82,11 +90,17 @@ export class ChannelEndpoint {
   send<T>(type: MessageCodec<T>, msg: T): boolean {
     const typeId = this.typeIds.get(type as MessageCodec<unknown>);
     if (typeId === undefined) return this.reject(new ChannelError('undeclared-type', this.spec.name, `type ${type.name} is not declared`));
-    const payload = type.encode(msg); // an encoder that throws is the sender's fault, for its supervisor
-    const total = frameLength(payload.length);
-    if (total > this.spec.maxFrameBytes) {
-      return this.reject(new ChannelError('oversized', this.spec.name, `${type.name} frame of ${total} bytes exceeds the limit of ${this.spec.maxFrameBytes}`));
+    // An encoder that throws is the sender's fault, for its supervisor.
+    if (type.encodedSize !== undefined && type.encodeInto !== undefined) {
+      const total = frameLength(type.encodedSize(msg));
+      if (total > this.spec.maxFrameBytes) return this.oversized(type.name, total);
+      const frame = writeFrame(this.arena.alloc(total), typeId, EMPTY);
+      type.encodeInto(msg, frame.subarray(FRAME_HEADER_BYTES));
+      return this.sendFrame(frame);
     }
+    const payload = type.encode(msg);
+    const total = frameLength(payload.length);
+    if (total > this.spec.maxFrameBytes) return this.oversized(type.name, total);
     return this.sendFrame(writeFrame(this.arena.alloc(total), typeId, payload));
   }
 
@@ -141,6 +155,10 @@ export class ChannelEndpoint {
       return;
     }
     this.counters.delivered++;
+  }
+
+  private oversized(typeName: string, total: number): false {
+    return this.reject(new ChannelError('oversized', this.spec.name, `${typeName} frame of ${total} bytes exceeds the limit of ${this.spec.maxFrameBytes}`));
   }
 
   private reject(error: ChannelError): false {

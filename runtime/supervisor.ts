@@ -90,6 +90,22 @@ export class Supervisor implements CellParent, Supervised {
     for (let i = this.children.length - 1; i >= 0; i--) this.children[i]!.stop();
   }
 
+  /**
+   * Stops this subtree and forgets every child (except those `keep` names by path), so it can be filled
+   * again from scratch — how a VM domain is rebooted from its clean image, leaving nothing an intruder
+   * spawned.
+   */
+  clear(keep: (path: string) => boolean = () => false): void {
+    this.stop();
+    const kept = this.children.filter((c) => keep(c.path));
+    this.children.length = 0;
+    this.names.clear();
+    for (const c of kept) {
+      this.children.push(c);
+      this.names.add(c.path.slice(this.path.length + 1));
+    }
+  }
+
   restart(): void {
     this.stop();
     this.start();

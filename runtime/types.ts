@@ -70,6 +70,8 @@ export type ActorState = 'new' | 'running' | 'stopped' | 'failed-start';
 
 export interface ActorStats {
   readonly path: string;
+  /** Source text of the actor's `start` function: what an inspector hashes as the actor's code. */
+  readonly code: string;
   readonly state: ActorState;
   readonly capacity: number;
   readonly queued: number;

@@ -165,3 +165,20 @@ test('child names must be unique and well-formed (numbered assertion)', () => {
   assert.throws(() => d.spawn(cellSpec('a', new Map())), /assertion #204/);
   assert.throws(() => d.spawn(cellSpec('bad name', new Map())), /assertion #203/);
 });
+
+test('clear() forgets every child so a subtree can be rebuilt from scratch', () => {
+  const kit = createTestKit();
+  const d = kit.system.domain('vm');
+  const image = d.supervisor('image');
+  const starts = new Map<string, number>();
+  const a = image.spawn(cellSpec('a', starts));
+  d.start();
+  image.spawn(cellSpec('intruder', starts));
+  assert.deepEqual(kit.system.stats().filter((s) => s.path.startsWith('vm/')).map((s) => s.path), ['vm/image/a', 'vm/image/intruder']);
+  image.clear();
+  assert.equal(a.offer({ type: 'set', v: 'x' }), false, 'old refs are dead');
+  image.spawn(cellSpec('a', starts));
+  image.start();
+  assert.deepEqual(kit.system.stats().filter((s) => s.path.startsWith('vm/')).map((s) => s.path), ['vm/image/a']);
+  assert.match(kit.system.stats()[0]!.code, /fresh/, 'stats carry the code an inspector hashes');
+});

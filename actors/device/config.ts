@@ -1,0 +1,68 @@
+/** What a simulated device is made of: identity, keys, pinned hubs, timing, services, its link. */
+import type { Clock } from '../../runtime/index.ts';
+import type { HubLink } from '../mm/index.ts';
+import type { ServiceSpec } from '../sm/index.ts';
+
+export interface DeviceKeys {
+  /** K_I seed: `sw` only. */
+  readonly device: Uint8Array;
+  /** K_MM seed: `hypervisor` only. */
+  readonly mm: Uint8Array;
+  /** K_SM_k seeds by service name: `hypervisor` only. */
+  readonly services: Readonly<Record<string, Uint8Array>>;
+}
+
+export interface HubPin {
+  readonly id: string;
+  readonly publicKey: Uint8Array;
+}
+
+/** Hub public keys pinned at provisioning: the IH, and one SH per service. */
+export interface HubPins {
+  readonly ih: HubPin;
+  readonly services: Readonly<Record<string, HubPin>>;
+}
+
+export interface DeviceTiming {
+  /** Ticket round interval per instance (T). */
+  readonly intervalMs: number;
+  /** Device AWDT timeout at boot, before the first ticket (Lazarus: 30 s). */
+  readonly initialTimeoutMs: number;
+  /** VM AWDT timeout at each VM boot. */
+  readonly vmInitialTimeoutMs: number;
+  /** Cap on any ticket's deferral. */
+  readonly maxDeferralMs: number;
+  /** The receiver retries after this long without a reply. */
+  readonly replyTimeoutMs: number;
+  /** Simulated time from a reset to the next boot. */
+  readonly bootMs: number;
+}
+
+export interface DeviceConfig {
+  readonly deviceId: string;
+  readonly firmwareVersion: string;
+  readonly keys: DeviceKeys;
+  readonly hubs: HubPins;
+  readonly timing: DeviceTiming;
+  readonly services: ReadonlyArray<ServiceSpec<never>>;
+  /** Root of the device's persistent state: `sw/` and one `sm-<service>/` per service. */
+  readonly dataDir: string;
+  /** Opens `mm`'s connection to the hubs; called on every `mm` boot. */
+  readonly openLink: () => HubLink;
+  readonly clock?: Clock;
+  /** `manual`: nothing drains on its own (tests call `settle`). Under a ManualClock the device also drains after every fired timer. */
+  readonly drain?: 'auto' | 'manual';
+  readonly nonce?: () => Uint8Array;
+  readonly jitter?: () => number;
+}
+
+export function timingFor(intervalMs: number): DeviceTiming {
+  return {
+    intervalMs,
+    initialTimeoutMs: 10 * intervalMs,
+    vmInitialTimeoutMs: 6 * intervalMs,
+    maxDeferralMs: 6 * intervalMs,
+    replyTimeoutMs: Math.max(50, Math.floor(intervalMs / 4)),
+    bootMs: Math.max(100, intervalMs),
+  };
+}

@@ -1,0 +1,77 @@
+/**
+ * A ready-made fleet of one device for `dominion up` and the tests: fresh keys, an IH and one SH per
+ * service with policies that allow exactly the actors the clean images run. Keys live in memory only.
+ */
+import { cryptoBackend, generateSecretKey, type Signer } from '../crypto/index.ts';
+import { HubCore, IH_ROLE, MemoryAuditLog, MemoryPolicy, MemoryRegistry, serviceHubRole, type HubRole } from '../hub/index.ts';
+import type { DeviceKeys, HubPins } from './config.ts';
+
+/** The actors a clean `mm` image runs, as the inspector names them. */
+export const MM_IMAGE_ACTORS: readonly string[] = ['ticket-receiver', 'forwarder', 'uplink'];
+
+export interface DemoHub {
+  readonly id: string;
+  readonly core: HubCore;
+  readonly policy: MemoryPolicy;
+  readonly audit: MemoryAuditLog;
+  readonly key: Signer;
+}
+
+export interface DemoFleet {
+  readonly deviceId: string;
+  readonly keys: DeviceKeys;
+  readonly pins: HubPins;
+  readonly ih: DemoHub;
+  /** By service name. */
+  readonly sh: ReadonlyMap<string, DemoHub>;
+}
+
+export interface DemoFleetOptions {
+  readonly deviceId?: string;
+  readonly services: readonly string[];
+  readonly deferralMs: number;
+  /** Appended to the hub ids, so runs sharing one broker do not answer each other's devices. */
+  readonly idSuffix?: string;
+}
+
+export function demoFleet(o: DemoFleetOptions): DemoFleet {
+  const node = cryptoBackend('node');
+  const deviceId = o.deviceId ?? 'pi-0001';
+  const keys: DeviceKeys = {
+    device: generateSecretKey(),
+    mm: generateSecretKey(),
+    services: Object.fromEntries(o.services.map((s) => [s, generateSecretKey()])),
+  };
+  const suffix = o.idSuffix ?? '';
+  const ih = makeHub(
+    `ih-1${suffix}`,
+    IH_ROLE,
+    new MemoryPolicy({ instances: { device: { deferralMs: o.deferralMs }, mm: { deferralMs: o.deferralMs, allowedActors: MM_IMAGE_ACTORS } } }),
+    (registry) => {
+      registry.enroll(deviceId, 'device', node.publicKeyOf(keys.device));
+      registry.enroll(deviceId, 'mm', node.publicKeyOf(keys.mm));
+    },
+  );
+  const sh = new Map<string, DemoHub>();
+  for (const service of o.services) {
+    const instance = `sm:${service}` as const;
+    const policy = new MemoryPolicy({ instances: { [instance]: { deferralMs: o.deferralMs, allowedActors: [service] } } });
+    sh.set(
+      service,
+      makeHub(`sh-${service}${suffix}`, serviceHubRole(service), policy, (registry) => registry.enroll(deviceId, instance, node.publicKeyOf(keys.services[service]!))),
+    );
+  }
+  const pins: HubPins = {
+    ih: { id: ih.id, publicKey: ih.key.publicKey },
+    services: Object.fromEntries([...sh].map(([s, h]) => [s, { id: h.id, publicKey: h.key.publicKey }])),
+  };
+  return { deviceId, keys, pins, ih, sh };
+}
+
+function makeHub(id: string, role: HubRole, policy: MemoryPolicy, enroll: (registry: MemoryRegistry) => void): DemoHub {
+  const key = cryptoBackend('node').signer(generateSecretKey());
+  const registry = new MemoryRegistry();
+  enroll(registry);
+  const audit = new MemoryAuditLog();
+  return { id, core: new HubCore({ role, registry, policy, signer: key, audit }), policy, audit, key };
+}

@@ -1,0 +1,251 @@
+/**
+ * Hub policy (ARCHITECTURE.md §2 step 6, §7): what the hub decides about an authenticated, enrolled,
+ * active instance from the runtime information below it — a ticket for D ms, WITHHELD, or
+ * UPDATE_REQUIRED — plus the operator's switches (withhold, resume, require an update).
+ *
+ * `HubPolicy` is the seam for a SQLite-backed policy; `MemoryPolicy` holds rules per instance name
+ * (`device`, `mm`, `sm:<service>`, or `default`). Rules are checked when set, so a bad rule fails
+ * at configuration time, not on a device's request.
+ */
+import {
+  create,
+  validateTicketReply,
+  WithholdReason,
+  TicketReplySchema,
+  type Instance,
+  type RuntimeInfo,
+  DETAIL_MAX,
+  NONCE_BYTES,
+} from '../../proto/index.ts';
+import { bytesEqual, hex } from '../crypto/index.ts';
+import { compareVersions, parseVersion } from './version.ts';
+
+export interface InstancePolicy {
+  /** Deferral granted with each ticket, ms (1 … 2^32-1). */
+  readonly deferralMs: number;
+  /** Cap on any deferral this hub issues for the instance; default `deferralMs`. */
+  readonly maxDeferralMs?: number;
+  /** Actor names allowed in the instance's DomainReport; any other actor → WITHHELD. Unset = any. */
+  readonly allowedActors?: readonly string[];
+  /** Actor name → hex SHA-512 of its code; a reported digest that differs → WITHHELD. */
+  readonly expectedDigests?: Readonly<Record<string, string>>;
+  /** `device` only: firmware older than this → UPDATE_REQUIRED (to `firmwareUpdate`), else WITHHELD. */
+  readonly minFirmwareVersion?: string;
+  /** `device` only: the firmware to demand when the running one is older than `minFirmwareVersion`. */
+  readonly firmwareUpdate?: UpdateTarget;
+}
+
+/** What an instance must fetch and run before it gets tickets again. */
+export interface UpdateTarget {
+  readonly version: string;
+  /** SHA-512 of the image. */
+  readonly imageDigest: Uint8Array;
+  /** Topic the image is fetched from, chunked; no wildcards. */
+  readonly fetchTopic: string;
+  readonly sizeBytes: number | bigint;
+}
+
+/** Short machine-readable codes for why a verdict was reached (audit and counters). */
+export type PolicyCode =
+  | 'granted'
+  | 'operator-withheld'
+  | 'no-policy'
+  | 'foreign-actor'
+  | 'digest-mismatch'
+  | 'firmware-unparseable'
+  | 'firmware-too-old'
+  | 'operator-update';
+
+export type PolicyVerdict =
+  | { readonly kind: 'ticket'; readonly code: 'granted'; readonly deferralMs: number }
+  | { readonly kind: 'withheld'; readonly code: PolicyCode; readonly reason: WithholdReason; readonly detail: string; readonly validForMs: number }
+  | { readonly kind: 'update-required'; readonly code: PolicyCode; readonly target: UpdateTarget; readonly validForMs: number };
+
+export interface HubPolicy {
+  evaluate(deviceId: string, instance: Instance, runtime: RuntimeInfo): PolicyVerdict;
+}
+
+export class PolicyError extends Error {
+  override readonly name = 'PolicyError';
+}
+
+const UINT32_MAX = 0xffff_ffff;
+/** How long a refusal stays useful when no policy says otherwise (message expiry of the reply). */
+const DEFAULT_VALID_MS = 60_000;
+const SHA512_HEX = /^[0-9a-fA-F]{128}$/;
+
+export interface MemoryPolicyRules {
+  /** Rules by instance name: `device`, `mm`, `sm:<service>`. */
+  readonly instances?: Readonly<Record<string, InstancePolicy>>;
+  /** Rules for an instance with no entry of its own; unset = such instances are withheld. */
+  readonly default?: InstancePolicy;
+}
+
+export class MemoryPolicy implements HubPolicy {
+  readonly #rules = new Map<string, InstancePolicy>();
+  #default: InstancePolicy | undefined;
+  readonly #withheld = new Map<string, string>(); // scope key -> operator reason
+  readonly #updates = new Map<string, UpdateTarget>(); // scope key -> demanded image
+
+  constructor(rules: MemoryPolicyRules = {}) {
+    for (const [instance, policy] of Object.entries(rules.instances ?? {})) this.setInstancePolicy(instance, policy);
+    if (rules.default !== undefined) this.setDefaultPolicy(rules.default);
+  }
+
+  setInstancePolicy(instance: string, policy: InstancePolicy): void {
+    this.#rules.set(instance, checkPolicy(instance, policy));
+  }
+
+  setDefaultPolicy(policy: InstancePolicy): void {
+    this.#default = checkPolicy('default', policy);
+  }
+
+  /** Operator: withhold tickets from one instance, or (no instance) from every instance of the device. */
+  withhold(deviceId: string, instance?: Instance, reason = 'withheld by operator'): void {
+    this.#withheld.set(scope(deviceId, instance), clean(reason));
+  }
+
+  /** Operator: lift a withhold. Without an instance, lifts every withhold on the device. */
+  resume(deviceId: string, instance?: Instance): void {
+    if (instance !== undefined) {
+      this.#withheld.delete(scope(deviceId, instance));
+      return;
+    }
+    for (const key of [...this.#withheld.keys()]) if (key === scope(deviceId) || key.startsWith(`${deviceId}\u0000`)) this.#withheld.delete(key);
+  }
+
+  /**
+   * Operator: demand that `instance` runs `what` before it gets tickets again. The demand is met (and
+   * tickets resume) once the instance reports it: `device` a firmware version at least `what.version`,
+   * a VM domain an image digest equal to `what.imageDigest`.
+   */
+  requireUpdate(deviceId: string, instance: Instance, what: UpdateTarget): void {
+    this.#updates.set(scope(deviceId, instance), checkTarget(instance, what));
+  }
+
+  clearUpdate(deviceId: string, instance: Instance): void {
+    this.#updates.delete(scope(deviceId, instance));
+  }
+
+  evaluate(deviceId: string, instance: Instance, runtime: RuntimeInfo): PolicyVerdict {
+    const policy = this.#rules.get(instance) ?? this.#default;
+    const validForMs = policy?.deferralMs ?? DEFAULT_VALID_MS;
+    const withheld = (code: PolicyCode, detail: string): PolicyVerdict => ({
+      kind: 'withheld',
+      code,
+      reason: WithholdReason.POLICY_FAILED,
+      detail: detail.slice(0, DETAIL_MAX),
+      validForMs,
+    });
+
+    const operator = this.#withheld.get(scope(deviceId, instance)) ?? this.#withheld.get(scope(deviceId));
+    if (operator !== undefined) {
+      // OPERATOR, not POLICY_FAILED: the device records the reset as operator-ordered, not as a failed check.
+      return { kind: 'withheld', code: 'operator-withheld', reason: WithholdReason.OPERATOR, detail: operator, validForMs };
+    }
+    if (policy === undefined) return withheld('no-policy', `no policy for instance ${instance}`);
+
+    const report = runtime.report;
+    if (report.case === 'domain') {
+      for (const actor of report.value.actors) {
+        if (policy.allowedActors !== undefined && !policy.allowedActors.includes(actor.name)) {
+          return withheld('foreign-actor', `actor not allowed: ${actor.name}`);
+        }
+        const expected = policy.expectedDigests?.[actor.name];
+        if (expected !== undefined && hex(actor.codeDigest) !== expected.toLowerCase()) {
+          return withheld('digest-mismatch', `code digest mismatch for actor ${actor.name}`);
+        }
+      }
+    }
+
+    const demanded = this.#updates.get(scope(deviceId, instance));
+    if (demanded !== undefined && !runs(runtime, demanded)) {
+      return { kind: 'update-required', code: 'operator-update', target: demanded, validForMs };
+    }
+
+    if (report.case === 'device' && policy.minFirmwareVersion !== undefined) {
+      const order = compareVersions(report.value.firmwareVersion, policy.minFirmwareVersion);
+      if (order === undefined) return withheld('firmware-unparseable', `firmware version cannot be ordered: ${report.value.firmwareVersion}`);
+      if (order < 0) {
+        if (policy.firmwareUpdate === undefined) {
+          return withheld('firmware-too-old', `firmware ${report.value.firmwareVersion} is older than ${policy.minFirmwareVersion}`);
+        }
+        return { kind: 'update-required', code: 'firmware-too-old', target: policy.firmwareUpdate, validForMs };
+      }
+    }
+
+    return { kind: 'ticket', code: 'granted', deferralMs: Math.min(policy.deferralMs, policy.maxDeferralMs ?? policy.deferralMs) };
+  }
+}
+
+/** True when the runtime information shows the instance already runs the demanded image. */
+function runs(runtime: RuntimeInfo, target: UpdateTarget): boolean {
+  const report = runtime.report;
+  if (report.case === 'device') {
+    const order = compareVersions(report.value.firmwareVersion, target.version);
+    return order === undefined ? report.value.firmwareVersion === target.version : order >= 0;
+  }
+  if (report.case === 'domain') return bytesEqual(report.value.imageDigest, target.imageDigest);
+  return false;
+}
+
+function scope(deviceId: string, instance?: Instance): string {
+  return instance === undefined ? deviceId : `${deviceId}\u0000${instance}`;
+}
+
+/** Operator text goes into Withheld.detail: bounded, no control characters. */
+function clean(text: string): string {
+  return String(text)
+    .replace(/[\x00-\x1f\x7f-\x9f]/g, ' ')
+    .replace(/[\ud800-\udfff]/g, '?')
+    .slice(0, DETAIL_MAX);
+}
+
+function checkDeferral(where: string, name: string, ms: number): void {
+  if (!Number.isInteger(ms) || ms < 1 || ms > UINT32_MAX) throw new PolicyError(`${where}: ${name} must be an integer in 1..${UINT32_MAX}, got ${ms}`);
+}
+
+function checkPolicy(instance: string, policy: InstancePolicy): InstancePolicy {
+  const where = `policy for ${instance}`;
+  checkDeferral(where, 'deferralMs', policy.deferralMs);
+  if (policy.maxDeferralMs !== undefined) checkDeferral(where, 'maxDeferralMs', policy.maxDeferralMs);
+  for (const [name, digest] of Object.entries(policy.expectedDigests ?? {})) {
+    if (!SHA512_HEX.test(digest)) throw new PolicyError(`${where}: expected digest of ${name} must be 128 hex digits (SHA-512)`);
+  }
+  if (policy.minFirmwareVersion !== undefined && parseVersion(policy.minFirmwareVersion) === undefined) {
+    throw new PolicyError(`${where}: minFirmwareVersion ${JSON.stringify(policy.minFirmwareVersion)} is not a version`);
+  }
+  if (policy.firmwareUpdate !== undefined) {
+    checkTarget('device', policy.firmwareUpdate);
+    const order = policy.minFirmwareVersion === undefined ? 0 : compareVersions(policy.firmwareUpdate.version, policy.minFirmwareVersion);
+    if (order === undefined || order < 0) throw new PolicyError(`${where}: firmwareUpdate.version is older than minFirmwareVersion`);
+  }
+  return Object.freeze({ ...policy });
+}
+
+/** Checks a target with the protocol's own validator, so the hub can never build an invalid reply from it. */
+function checkTarget(instance: Instance, target: UpdateTarget): UpdateTarget {
+  let problems: string[];
+  try {
+    const reply = create(TicketReplySchema, {
+      deviceId: 'check',
+      instance,
+      nonce: new Uint8Array(NONCE_BYTES),
+      outcome: {
+        case: 'updateRequired',
+        value: {
+          domain: instance,
+          version: target.version,
+          imageDigest: target.imageDigest,
+          fetchTopic: target.fetchTopic,
+          sizeBytes: BigInt(target.sizeBytes),
+        },
+      },
+    });
+    problems = validateTicketReply(reply).map((p) => `${p.field}: ${p.problem}`);
+  } catch (err) {
+    problems = [err instanceof Error ? err.message : 'unusable update target'];
+  }
+  if (problems.length > 0) throw new PolicyError(`update target for ${instance}: ${problems.join('; ')}`);
+  return Object.freeze({ ...target, imageDigest: target.imageDigest.slice() });
+}

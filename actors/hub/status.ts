@@ -1,0 +1,60 @@
+/**
+ * The hub's status message (ARCHITECTURE.md §7): retained JSON on `topics.hubStatus(hubId)`, published
+ * online at every (re)connect and offline at a clean stop; the same offline body is the Last Will, so
+ * a crashed hub reads offline too. It says how the hub listens (shared or plain subscription, MQTT
+ * version) so an operator can see why a second hub process of one role gets no work on Aedes.
+ * It carries no key material.
+ */
+
+export type SubscriptionMode = 'shared' | 'plain';
+
+export interface HubStatus {
+  readonly hubId: string;
+  /** `ih` or `sh`. */
+  readonly role: 'ih' | 'sh';
+  /** For an SH: the service it dominates. */
+  readonly service?: string;
+  readonly online: boolean;
+  readonly subscription: SubscriptionMode;
+  /** The share group, when `subscription` is `shared`. */
+  readonly shareGroup?: string;
+  /** MQTT protocol level in use: 4 (3.1.1) or 5. */
+  readonly protocol: 4 | 5;
+  /** This hub process's MQTT client id (several processes may serve one hub id). */
+  readonly clientId: string;
+  /** Why the subscription mode differs from what was asked, if it does. */
+  readonly note?: string;
+  /** When this status was published (hub clock, ms since epoch). */
+  readonly atMs: number;
+}
+
+export function encodeHubStatus(status: HubStatus): Uint8Array {
+  return new TextEncoder().encode(JSON.stringify(status));
+}
+
+const MAX_STATUS_BYTES = 4096;
+
+/** Parses a status message; undefined for anything that is not one (it arrives unauthenticated). */
+export function parseHubStatus(bytes: Uint8Array): HubStatus | undefined {
+  if (!(bytes instanceof Uint8Array) || bytes.byteLength > MAX_STATUS_BYTES) return undefined;
+  let value: unknown;
+  try {
+    value = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
+  } catch {
+    return undefined;
+  }
+  if (typeof value !== 'object' || value === null) return undefined;
+  const v = value as Record<string, unknown>;
+  const ok =
+    typeof v.hubId === 'string' &&
+    (v.role === 'ih' || v.role === 'sh') &&
+    (v.service === undefined || typeof v.service === 'string') &&
+    typeof v.online === 'boolean' &&
+    (v.subscription === 'shared' || v.subscription === 'plain') &&
+    (v.shareGroup === undefined || typeof v.shareGroup === 'string') &&
+    (v.protocol === 4 || v.protocol === 5) &&
+    typeof v.clientId === 'string' &&
+    (v.note === undefined || typeof v.note === 'string') &&
+    typeof v.atMs === 'number';
+  return ok ? (v as unknown as HubStatus) : undefined;
+}

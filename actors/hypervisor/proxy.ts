@@ -1,0 +1,63 @@
+/**
+ * The proxy: the only door between `mm` and the AWDTs. It carries ticket-protocol messages and nothing
+ * else, routing by instance: `device` to `sw`, `mm` and `sm:<k>` to their VM AWDTs. It never reads
+ * the envelopes; each AWDT checks what is signed.
+ */
+import type { ActorRef, ActorSpec } from '../../runtime/index.ts';
+import type { AwdtMsg } from '../tickets/index.ts';
+
+export type ProxyMsg =
+  | { readonly type: 'mm-request'; readonly instance: string }
+  | { readonly type: 'mm-reply'; readonly instance: string; readonly envelope: Uint8Array }
+  | { readonly type: 'outbound'; readonly instance: string; readonly envelope: Uint8Array };
+
+export interface ProxyOptions {
+  /** Where `device` traffic goes (the channel to `sw`). */
+  readonly toSw: { request(): void; reply(envelope: Uint8Array): void };
+  /** Where signed requests go (the channel to `mm`). */
+  readonly toMm: (instance: string, envelope: Uint8Array) => void;
+  /** The VM AWDT for an instance, if there is one (looked up per message: VMs reboot). */
+  readonly vmAwdt: (instance: string) => ActorRef<AwdtMsg> | undefined;
+  readonly refused?: (instance: string, why: string) => void;
+}
+
+export interface ProxyCounters {
+  forwarded: number;
+  unknownInstance: number;
+}
+
+export function proxyActor(o: ProxyOptions, counters: ProxyCounters = { forwarded: 0, unknownInstance: 0 }): ActorSpec<ProxyMsg> {
+  const unknown = (instance: string): void => {
+    counters.unknownInstance++;
+    o.refused?.(instance, 'no AWDT for this instance');
+  };
+  return {
+    name: 'proxy',
+    capacity: 64,
+    start: () => ({
+      receive(msg: ProxyMsg): void {
+        switch (msg.type) {
+          case 'mm-request':
+          case 'mm-reply': {
+            if (msg.instance === 'device') {
+              if (msg.type === 'mm-request') o.toSw.request();
+              else o.toSw.reply(msg.envelope);
+              counters.forwarded++;
+              return;
+            }
+            const awdt = o.vmAwdt(msg.instance);
+            if (awdt === undefined) return unknown(msg.instance);
+            // offer, not tell: a flood from mm must not fault the hypervisor's AWDTs.
+            const delivered = awdt.offer(msg.type === 'mm-request' ? { type: 'request' } : { type: 'reply', envelope: msg.envelope });
+            if (delivered) counters.forwarded++;
+            return;
+          }
+          case 'outbound':
+            o.toMm(msg.instance, msg.envelope);
+            counters.forwarded++;
+            return;
+        }
+      },
+    }),
+  };
+}

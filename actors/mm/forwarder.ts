@@ -1,0 +1,45 @@
+/**
+ * The forwarder: carries service traffic between each `sm:<service>` and MQTT, the way the source
+ * system's MM forwards its SMs' packets. It never reads the payloads.
+ */
+import type { ActorSpec } from '../../runtime/index.ts';
+import type { HubLink } from './hub-link.ts';
+
+export type ForwarderMsg =
+  | { readonly type: 'out'; readonly service: string; readonly stream: string; readonly payload: Uint8Array }
+  | { readonly type: 'in'; readonly service: string; readonly payload: Uint8Array };
+
+export interface ForwarderCounters {
+  out: number;
+  in: number;
+  dropped: number;
+}
+
+export interface ForwarderOptions {
+  readonly link: () => HubLink | null;
+  /** Sends inbound traffic to a service's domain; false when it has no such service or it is full. */
+  readonly toService: (service: string, payload: Uint8Array) => boolean;
+  readonly counters?: ForwarderCounters;
+}
+
+export function forwarder(o: ForwarderOptions): ActorSpec<ForwarderMsg> {
+  const counters = o.counters ?? { out: 0, in: 0, dropped: 0 };
+  return {
+    name: 'forwarder',
+    capacity: 256,
+    start: () => ({
+      receive(msg: ForwarderMsg): void {
+        if (msg.type === 'out') {
+          const link = o.link();
+          if (link === null) {
+            counters.dropped++;
+            return;
+          }
+          link.publishService(msg.service, msg.stream, msg.payload);
+          counters.out++;
+        } else if (o.toService(msg.service, msg.payload)) counters.in++;
+        else counters.dropped++;
+      },
+    }),
+  };
+}

@@ -1,0 +1,20 @@
+/**
+ * How `mm` reaches the hubs. The real link is MQTT (mqtt-link.ts); tests and simulations plug in an
+ * in-process one. `mm` hands it opaque bytes and gets opaque bytes back: it never reads a ticket.
+ */
+export interface HubLinkSink {
+  /** A reply for `instance` arrived (the instance comes from the topic: it only routes). */
+  reply(instance: string, envelope: Uint8Array): void;
+  /** Service traffic for `sm:<service>` arrived. */
+  service(service: string, payload: Uint8Array): void;
+  /** The link went up or down. */
+  connection(up: boolean): void;
+}
+
+export interface HubLink {
+  start(sink: HubLinkSink): void;
+  /** QoS 1, best effort: a failure is reported through the link's counters, never thrown. */
+  publishRequest(hubId: string, envelope: Uint8Array): void;
+  publishService(service: string, stream: string, payload: Uint8Array): void;
+  close(): void;
+}

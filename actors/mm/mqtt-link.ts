@@ -1,0 +1,104 @@
+/**
+ * `mm`'s real uplink: MQTT (3.1.1 or 5), QoS 1, TCP_NODELAY on every socket (actors/mqtt). It
+ * subscribes to its device's reply topics and its services' inbound topics, publishes requests to
+ * the hubs' request topics, and reconnects by itself; the receiver hears about every up and down.
+ */
+import { connectMqtt, toBuffer, type MqttClient, type MqttProtocolVersion } from '../mqtt/index.ts';
+import { instanceOfReplyTopic, topics } from '../../proto/index.ts';
+import type { HubLink, HubLinkSink } from './hub-link.ts';
+
+export interface MqttLinkOptions {
+  readonly url: string;
+  readonly deviceId: string;
+  readonly services: readonly string[];
+  readonly protocolVersion?: MqttProtocolVersion;
+  /** Inbound messages larger than this are dropped unread (a reply envelope is ~0.3 KB). */
+  readonly maxInboundBytes?: number;
+}
+
+export interface MqttLinkCounters {
+  published: number;
+  publishFailed: number;
+  received: number;
+  droppedOversized: number;
+  droppedUnrouted: number;
+  connects: number;
+}
+
+export class MqttHubLink implements HubLink {
+  readonly counters: MqttLinkCounters = { published: 0, publishFailed: 0, received: 0, droppedOversized: 0, droppedUnrouted: 0, connects: 0 };
+  private client: MqttClient | null = null;
+  private readonly serviceTopics: Map<string, string>;
+
+  constructor(private readonly o: MqttLinkOptions) {
+    this.serviceTopics = new Map(o.services.map((s) => [topics.serviceIn(o.deviceId, s), s]));
+  }
+
+  start(sink: HubLinkSink): void {
+    const client = connectMqtt(this.o.url, { protocolVersion: this.o.protocolVersion ?? 4, clientId: `dominion-mm-${this.o.deviceId}-${randomSuffix()}` });
+    this.client = client;
+    const max = this.o.maxInboundBytes ?? 8 * 1024;
+    let up = false;
+    client.on('connect', () => {
+      this.counters.connects++;
+      client.subscribe([topics.replySubscription(this.o.deviceId), ...this.serviceTopics.keys()], { qos: 1 }, () => {
+        up = true;
+        sink.connection(true);
+      });
+    });
+    const down = (): void => {
+      if (!up) return;
+      up = false;
+      sink.connection(false);
+    };
+    client.on('close', down);
+    client.on('offline', down);
+    client.on('message', (topic, payload) => {
+      this.counters.received++;
+      if (payload.length > max) {
+        this.counters.droppedOversized++;
+        return;
+      }
+      const bytes = new Uint8Array(payload.buffer, payload.byteOffset, payload.length).slice();
+      const instance = instanceOfReplyTopic(topic, this.o.deviceId);
+      if (instance !== undefined) return sink.reply(instance, bytes);
+      const service = this.serviceTopics.get(topic);
+      if (service !== undefined) return sink.service(service, bytes);
+      this.counters.droppedUnrouted++;
+    });
+  }
+
+  publishRequest(hubId: string, envelope: Uint8Array): void {
+    this.publish(topics.hubRequest(hubId), envelope);
+  }
+
+  publishService(service: string, stream: string, payload: Uint8Array): void {
+    this.publish(topics.serviceOut(service, this.o.deviceId, stream), payload);
+  }
+
+  close(): void {
+    const client = this.client;
+    this.client = null;
+    if (client === null) return;
+    // Closed while still connecting, MQTT.js would reconnect once the socket opens: forbid it first.
+    client.options.reconnectPeriod = 0;
+    client.end(true);
+    client.stream?.destroy();
+  }
+
+  private publish(topic: string, payload: Uint8Array): void {
+    const client = this.client;
+    if (client === null) {
+      this.counters.publishFailed++;
+      return;
+    }
+    client.publish(topic, toBuffer(payload), { qos: 1, retain: false }, (err) => {
+      if (err) this.counters.publishFailed++;
+      else this.counters.published++;
+    });
+  }
+}
+
+function randomSuffix(): string {
+  return Math.floor(Math.random() * 0xffffff).toString(16);
+}

@@ -1,0 +1,40 @@
+/**
+ * The uplink: owns `mm`'s one connection to the hubs for the lifetime of an incarnation, and routes
+ * what arrives — ticket replies to the receiver, service traffic to the forwarder.
+ */
+import type { ActorRef, ActorSpec } from '../../runtime/index.ts';
+import type { ForwarderMsg } from './forwarder.ts';
+import type { HubLink } from './hub-link.ts';
+import type { ReceiverMsg } from './ticket-receiver.ts';
+
+/** Shared by the mm actors of one boot; set while the uplink runs. */
+export interface LinkHolder {
+  link: HubLink | null;
+}
+
+export function uplinkActor(
+  openLink: () => HubLink,
+  holder: LinkHolder,
+  to: { receiver: ActorRef<ReceiverMsg>; forwarder: ActorRef<ForwarderMsg> },
+): ActorSpec<never> {
+  return {
+    name: 'uplink',
+    capacity: 1,
+    start: () => {
+      const link = openLink();
+      holder.link = link;
+      link.start({
+        reply: (instance, envelope) => void to.receiver.offer({ type: 'reply', instance, envelope }),
+        service: (service, payload) => void to.forwarder.offer({ type: 'in', service, payload }),
+        connection: (up) => void to.receiver.offer({ type: 'link', up }),
+      });
+      return {
+        receive: () => {},
+        stopped: () => {
+          if (holder.link === link) holder.link = null;
+          link.close();
+        },
+      };
+    },
+  };
+}

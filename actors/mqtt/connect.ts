@@ -1,0 +1,172 @@
+/**
+ * MQTT client connections with Nagle's algorithm off (ARCHITECTURE.md §7).
+ *
+ * MQTT.js opens its TCP socket with Nagle on; a request/response pair then waits on the peer's
+ * delayed ACK and takes 44–88 ms on loopback instead of well under 1 ms. `mqtt.connect` gives no hook
+ * into socket creation, so we hand MqttClient our own stream builder: MqttClient calls it on the
+ * first connect and again on every reconnect, so every socket it ever uses gets TCP_NODELAY before
+ * the CONNECT packet is written.
+ */
+import net from 'node:net';
+import { MqttClient, type IClientOptions } from 'mqtt';
+
+export type MqttProtocolVersion = 4 | 5;
+export type MqttQoS = 0 | 1 | 2;
+
+/** The Last Will the broker publishes if this connection drops without a DISCONNECT. */
+export interface MqttWill {
+  readonly topic: string;
+  readonly payload: Uint8Array | string;
+  readonly qos?: MqttQoS;
+  readonly retain?: boolean;
+}
+
+export interface ConnectMqttOptions {
+  /** Defaults to a random `dominion-<hex>` id. */
+  readonly clientId?: string;
+  /** 4 = MQTT 3.1.1 (default), 5 = MQTT 5. */
+  readonly protocolVersion?: MqttProtocolVersion;
+  readonly will?: MqttWill;
+  /** Delay between reconnect attempts; 0 disables reconnecting. Default 1000. */
+  readonly reconnectPeriodMs?: number;
+  /** How long to wait for CONNACK. Default 10000. */
+  readonly connectTimeoutMs?: number;
+  /** Keep-alive in seconds. Default 60. */
+  readonly keepaliveSeconds?: number;
+  /** Clean session / clean start. Default true. */
+  readonly clean?: boolean;
+  /**
+   * Let MQTT.js re-send this client's subscriptions after a reconnect (default true). Owners that
+   * must know when they are subscribed again (hubs announce themselves only then) turn it off and
+   * subscribe on every 'connect' themselves.
+   */
+  readonly resubscribe?: boolean;
+  readonly username?: string;
+  readonly password?: string | Uint8Array;
+  /**
+   * MQTT 5 only: the largest packet we accept. The broker drops (rather than sends) anything larger,
+   * so oversized junk never reaches our parser.
+   */
+  readonly maximumPacketSize?: number;
+}
+
+/** A broker URL we cannot connect to: only plain TCP (`mqtt://`, `tcp://`) is supported here. */
+export class MqttUrlError extends Error {
+  override readonly name = 'MqttUrlError';
+  constructor(
+    readonly url: string,
+    reason: string,
+  ) {
+    super(`unusable MQTT broker URL ${JSON.stringify(url.slice(0, 120))}: ${reason}`);
+  }
+}
+
+export interface BrokerAddress {
+  readonly host: string;
+  readonly port: number;
+}
+
+const DEFAULT_PORT = 1883;
+
+/** Host and port of an `mqtt://host[:port]` or `tcp://host[:port]` URL; throws MqttUrlError otherwise. */
+export function parseBrokerUrl(url: string): BrokerAddress {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new MqttUrlError(String(url), 'not a URL');
+  }
+  if (parsed.protocol !== 'mqtt:' && parsed.protocol !== 'tcp:') {
+    throw new MqttUrlError(url, `scheme ${parsed.protocol} is not supported (use mqtt:// or tcp://)`);
+  }
+  // URL keeps IPv6 literals bracketed; net.connect wants them bare.
+  const host = parsed.hostname.replace(/^\[(.*)\]$/, '$1');
+  if (host === '') throw new MqttUrlError(url, 'no host');
+  const port = parsed.port === '' ? DEFAULT_PORT : Number(parsed.port);
+  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new MqttUrlError(url, 'bad port');
+  if (parsed.username !== '' || parsed.password !== '') {
+    // Credentials in a URL end up in logs and process listings; take them as options instead.
+    throw new MqttUrlError(url, 'credentials in the URL are not accepted; pass username/password as options');
+  }
+  return { host, port };
+}
+
+/** A fresh TCP socket to the broker with TCP_NODELAY requested before it connects. */
+export function noDelaySocket(address: BrokerAddress): net.Socket {
+  const socket = net.createConnection({ host: address.host, port: address.port });
+  // Before the handle exists Node remembers the flag and applies it once connected.
+  socket.setNoDelay(true);
+  return socket;
+}
+
+/**
+ * Connects to `url` and returns the MQTT.js client. Every socket, including those opened on
+ * reconnect, has TCP_NODELAY set. The client already has an `error` listener (connection errors
+ * surface as `close`/`offline` and are retried), so an unhandled `error` never crashes the process.
+ */
+export function connectMqtt(url: string, options: ConnectMqttOptions = {}): MqttClient {
+  const address = parseBrokerUrl(url);
+  const clientOptions: IClientOptions = {
+    protocol: 'mqtt',
+    host: address.host,
+    port: address.port,
+    clientId: options.clientId ?? `dominion-${randomHex(8)}`,
+    protocolVersion: options.protocolVersion ?? 4,
+    reconnectPeriod: options.reconnectPeriodMs ?? 1000,
+    connectTimeout: options.connectTimeoutMs ?? 10_000,
+    keepalive: options.keepaliveSeconds ?? 60,
+    clean: options.clean ?? true,
+    resubscribe: options.resubscribe ?? true,
+    manualConnect: true,
+  };
+  if (options.username !== undefined) clientOptions.username = options.username;
+  if (options.password !== undefined) clientOptions.password = toBuffer(options.password);
+  if (options.will !== undefined) {
+    clientOptions.will = {
+      topic: options.will.topic,
+      payload: toBuffer(options.will.payload),
+      qos: options.will.qos ?? 0,
+      retain: options.will.retain ?? false,
+    };
+  }
+  if (options.maximumPacketSize !== undefined && clientOptions.protocolVersion === 5) {
+    clientOptions.properties = { maximumPacketSize: options.maximumPacketSize };
+  }
+  const client = new MqttClient(() => noDelaySocket(address), clientOptions);
+  // mqtt.connect() installs the same no-op listener; without one an EventEmitter 'error' throws.
+  client.on('error', () => {});
+  client.connect();
+  return client;
+}
+
+/** Waits for the client's first CONNACK; rejects on a connection error, close, or after `timeoutMs`. */
+export function awaitConnected(client: MqttClient, timeoutMs = 10_000): Promise<void> {
+  if (client.connected) return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => finish(new Error(`no CONNACK within ${timeoutMs} ms`)), timeoutMs);
+    const onConnect = (): void => finish();
+    const onError = (err: Error): void => finish(err);
+    const onClose = (): void => finish(new Error('connection closed before CONNACK'));
+    function finish(err?: Error): void {
+      clearTimeout(timer);
+      client.off('connect', onConnect);
+      client.off('error', onError);
+      client.off('close', onClose);
+      if (err === undefined) resolve();
+      else reject(err);
+    }
+    client.on('connect', onConnect);
+    client.on('error', onError);
+    client.on('close', onClose);
+  });
+}
+
+/** Zero-copy view of bytes as the Buffer MQTT.js expects. */
+export function toBuffer(data: Uint8Array | string): Buffer {
+  if (typeof data === 'string') return Buffer.from(data, 'utf8');
+  return Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+}
+
+function randomHex(bytes: number): string {
+  return Buffer.from(globalThis.crypto.getRandomValues(new Uint8Array(bytes))).toString('hex');
+}

@@ -1,0 +1,7 @@
+/**
+ * `sw`, the secure world: the device AWDT, K_I, the pinned IH key and the watchdog backend. It may
+ * reset the whole device; no other domain can stop, pause or re-arm it except with a valid IH ticket.
+ */
+export { deviceAwdt, resetReasonOf, type DeviceAwdtOptions } from './device-awdt.ts';
+export { FileStateStore, MemoryStateStore, type DeviceRecord, type DeviceStateStore } from './device-state.ts';
+export { SimulatedWatchdog, type WatchdogBackend } from './watchdog.ts';

@@ -1,0 +1,22 @@
+/** Why a signed frame on the ticket path was refused. Never carries key, nonce or ticket bytes. */
+export type TicketErrorCode =
+  | 'malformed-envelope' // not a decodable, well-formed SignedEnvelope
+  | 'wrong-context' // signed for another message kind
+  | 'unknown-signer' // key id not pinned / not enrolled
+  | 'bad-signature'
+  | 'malformed-payload' // the signed payload does not decode or validate
+  | 'wrong-device'
+  | 'wrong-instance'
+  | 'wrong-nonce' // not the single outstanding nonce
+  | 'no-outstanding-nonce' // nothing was requested, or the nonce was already used
+  | 'too-late'; // arrived after the deadline had passed
+
+export class TicketError extends Error {
+  override readonly name = 'TicketError';
+  constructor(
+    readonly code: TicketErrorCode,
+    detail: string,
+  ) {
+    super(`${code}: ${detail}`);
+  }
+}

@@ -1,0 +1,8 @@
+/**
+ * The ticket protocol shared by the AWDTs (`sw`, `hypervisor`) and the hubs: signed envelopes and
+ * typed refusals. Nothing here holds state or touches the network.
+ */
+export { open, pinned, seal, type Opened, type VerifierLookup } from './envelope.ts';
+export { TicketError, type TicketErrorCode } from './errors.ts';
+export { AwdtCore, type AwdtCoreConfig, type ReplyOutcome } from './awdt.ts';
+export { awdtActor, type AwdtActorOptions, type AwdtEvent, type AwdtMsg, type ExpiryCause } from './awdt-actor.ts';

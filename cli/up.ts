@@ -1,0 +1,124 @@
+/**
+ * `dominion up`: the embedded default. Starts an MQTT broker (Aedes on a free port, unless --broker
+ * names one), the IH and one SH on it, and a simulated device with the sensor service; shows the
+ * ticket loop live and, by default, plays the scenario, prints a summary and exits 0.
+ */
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { RealClock } from '../runtime/index.ts';
+import { demoFleet, Device, timingFor } from '../actors/device/index.ts';
+import { HubServer } from '../actors/hub/index.ts';
+import { MqttHubLink } from '../actors/mm/index.ts';
+import { startEmbeddedBroker, type EmbeddedBroker } from '../actors/mqtt/index.ts';
+import { sensorService } from '../actors/sm/index.ts';
+import { numberOption, UsageError } from './args.ts';
+import { LiveDisplay, renderStatus } from './display.ts';
+import { runScenario } from './scenario.ts';
+
+const HELP = `usage: dominion up [options]
+
+Runs an MQTT broker, the infrastructure hub (IH), one service hub (SH) and a simulated device with
+the example sensor service, and shows each instance's deadline, last ticket and resets live.
+
+options:
+  --scenario <default|none>  default: normal → intrusion in sm → SH withholds → sm restarted clean →
+                             IH withholds → device reset → recovery, then a summary and exit 0.
+                             none: just run (until --duration or Ctrl-C).
+  --interval <ms>            ticket interval per instance (default 500); deferral is 3 × interval
+  --duration <s>             stop after this long (default: 120 with a scenario, forever without)
+  --broker <mqtt-url>        use this broker instead of the embedded one (e.g. mqtt://127.0.0.1:1883)
+  --data-dir <path>          where the device keeps sw/ and sm-*/ (default: a fresh temp directory)
+  -h, --help                 this text`;
+
+export async function up(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      scenario: { type: 'string', default: 'default' },
+      interval: { type: 'string' },
+      duration: { type: 'string' },
+      broker: { type: 'string' },
+      'data-dir': { type: 'string' },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  if (values.help) {
+    console.log(HELP);
+    return 0;
+  }
+  if (values.scenario !== 'default' && values.scenario !== 'none') throw new UsageError(`--scenario must be "default" or "none", got "${values.scenario}"`);
+  const intervalMs = numberOption('interval', values.interval, 500, 50, 600_000);
+  const durationS = numberOption('duration', values.duration, values.scenario === 'default' ? 120 : 0, 0, 7 * 24 * 3600);
+  const timing = timingFor(intervalMs);
+  const deferralMs = 3 * intervalMs;
+
+  let broker: EmbeddedBroker | undefined;
+  const url = values.broker ?? (broker = await startEmbeddedBroker({ port: 0 })).url;
+  console.log(`dominion up: broker ${url}${broker ? ' (embedded Aedes, MQTT 3.1.1)' : ''}, interval ${intervalMs} ms, deferral ${deferralMs} ms`);
+
+  const fleet = demoFleet({ services: ['sensor'], deferralMs });
+  const hubs: HubServer[] = [];
+  const cleanup = async (): Promise<void> => {
+    device.shutdown();
+    await Promise.allSettled(hubs.map((h) => h.stop()));
+    await broker?.close();
+  };
+  const device = new Device({
+    deviceId: fleet.deviceId,
+    firmwareVersion: '1.0.0',
+    keys: fleet.keys,
+    hubs: fleet.pins,
+    timing,
+    services: [sensorService({ periodMs: Math.max(100, intervalMs) })],
+    dataDir: values['data-dir'] ?? mkdtempSync(join(tmpdir(), 'dominion-device-')),
+    openLink: () => new MqttHubLink({ url, deviceId: fleet.deviceId, services: ['sensor'] }),
+    clock: new RealClock(),
+  });
+  try {
+    for (const hub of [fleet.ih, ...fleet.sh.values()]) {
+      const server = await HubServer.start({ core: hub.core, brokerUrl: url, hubId: hub.id });
+      hubs.push(server);
+      const st = server.status();
+      console.log(`hub ${hub.id} online (${st.subscription} subscription, MQTT ${st.protocol === 5 ? '5' : '3.1.1'})${st.note ? `: ${st.note}` : ''}`);
+    }
+  } catch (error) {
+    await cleanup();
+    throw error;
+  }
+
+  const display = new LiveDisplay(device);
+  display.start();
+  device.boot();
+  let interrupted = false;
+  const stop = new Promise<void>((resolve) => {
+    process.once('SIGINT', () => {
+      interrupted = true;
+      resolve();
+    });
+    if (durationS > 0) setTimeout(resolve, durationS * 1000).unref();
+  });
+
+  let ok = true;
+  if (values.scenario === 'default') {
+    const result = await Promise.race([runScenario(device, fleet, display, { intervalMs, deferralMs, bootMs: timing.bootMs }), stop.then(() => undefined)]);
+    display.stop();
+    console.log('\nscenario summary');
+    if (result === undefined) {
+      console.log(interrupted ? '  interrupted' : `  stopped after --duration ${durationS} s before the scenario finished`);
+      ok = false;
+    } else {
+      for (const s of result.steps) console.log(`  ${s.ok ? 'ok  ' : 'FAIL'} ${s.step} (${(s.tookMs / 1000).toFixed(1)} s): ${s.note}`);
+      ok = result.ok;
+    }
+  } else {
+    await stop;
+    display.stop();
+  }
+  console.log(`\n${renderStatus(device.status, device.clock.now()).join('\n')}`);
+  const ih = fleet.ih.core.counters();
+  console.log(`IH decisions: ${JSON.stringify(ih)}`);
+  await cleanup();
+  return ok ? 0 : 1;
+}

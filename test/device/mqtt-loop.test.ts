@@ -1,0 +1,93 @@
+/**
+ * The whole ticket loop over real MQTT: embedded Aedes on an ephemeral port, and Mosquitto too when
+ * MQTT_URL is set. Device time is a ManualClock; the network is real, so the test awaits events
+ * (bounded, failing on timeout) instead of sleeping.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ManualClock } from '../../runtime/index.ts';
+import { demoFleet, Device, timingFor, type DeviceEvent } from '../../actors/device/index.ts';
+import { HubServer } from '../../actors/hub/index.ts';
+import { MqttHubLink } from '../../actors/mm/index.ts';
+import { startEmbeddedBroker } from '../../actors/mqtt/index.ts';
+import { sensorService } from '../../actors/sm/index.ts';
+import { ResetReason } from '../../proto/index.ts';
+
+function waitForEvent(device: Device, pred: (e: DeviceEvent) => boolean, what: string, timeoutMs = 5000): Promise<DeviceEvent> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      off();
+      reject(new Error(`timed out waiting for ${what}`));
+    }, timeoutMs);
+    const off = device.onEvent((e) => {
+      if (pred(e)) {
+        clearTimeout(timer);
+        off();
+        resolve(e);
+      }
+    });
+  });
+}
+
+async function loopOver(url: string): Promise<void> {
+  const suffix = `-${process.pid}-${Math.floor(Math.random() * 1e6)}`;
+  const intervalMs = 1000;
+  const deferralMs = 3000;
+  const fleet = demoFleet({ deviceId: `pi${suffix}`, services: ['sensor'], deferralMs, idSuffix: suffix });
+  const hubs = await Promise.all([fleet.ih, ...fleet.sh.values()].map((h) => HubServer.start({ core: h.core, brokerUrl: url, hubId: h.id })));
+  const clock = new ManualClock();
+  const links: MqttHubLink[] = [];
+  const device = new Device({
+    deviceId: fleet.deviceId,
+    firmwareVersion: '1.0.0',
+    keys: fleet.keys,
+    hubs: fleet.pins,
+    timing: timingFor(intervalMs),
+    services: [sensorService({ periodMs: intervalMs })],
+    dataDir: mkdtempSync(join(tmpdir(), 'dominion-mqtt-')),
+    openLink: () => {
+      const link = new MqttHubLink({ url, deviceId: fleet.deviceId, services: ['sensor'] });
+      links.push(link);
+      return link;
+    },
+    clock,
+    jitter: () => 0,
+  });
+  try {
+    device.boot();
+    // Each instance gets a ticket for a request made at t = 0, over the broker.
+    const tickets = ['device', 'mm', 'sm:sensor'].map((i) => waitForEvent(device, (e) => e.type === 'ticket' && e.instance === i, `a ticket for ${i}`));
+    clock.advance(1); // the first round is due at 0 and runs (drawing its nonce) at 1
+    for (const t of await Promise.all(tickets)) assert.equal(t.type === 'ticket' && t.deadline, 1 + deferralMs);
+    // The IH withholds: the device resets once the deadline passes, whatever the network does.
+    fleet.ih.policy.withhold(fleet.deviceId, 'device');
+    const withheld = waitForEvent(device, (e) => e.type === 'withheld' && e.instance === 'device', 'the IH to withhold');
+    clock.advance(intervalMs);
+    await withheld;
+    const reset = waitForEvent(device, (e) => e.type === 'reset', 'the device reset');
+    clock.advance(deferralMs);
+    const r = await reset;
+    assert.equal(r.type === 'reset' && r.at <= 1 + deferralMs, true, 'reset no later than the last ticket\'s deadline');
+    assert.notEqual(r.type === 'reset' && r.reason, ResetReason.TICKET_TIMEOUT, 'the device knows it was withheld, not silenced');
+    assert.ok(links[0]!.counters.published >= 4);
+  } finally {
+    device.shutdown();
+    await Promise.all(hubs.map((h) => h.stop()));
+  }
+}
+
+test('the ticket loop runs over embedded Aedes (MQTT 3.1.1)', async () => {
+  const broker = await startEmbeddedBroker({ port: 0 });
+  try {
+    await loopOver(broker.url);
+  } finally {
+    await broker.close();
+  }
+});
+
+test('the ticket loop runs over Mosquitto (MQTT_URL)', { skip: process.env.MQTT_URL === undefined ? 'MQTT_URL not set' : false }, async () => {
+  await loopOver(process.env.MQTT_URL!);
+});

@@ -1,0 +1,170 @@
+/** Keys, requests and hubs shared by the hub and MQTT tests (not a test file itself). */
+import { CONTEXTS, cryptoBackend, generateSecretKey, hex, randomNonce, type SignatureContext, type Signer } from '../../actors/crypto/index.ts';
+import { open, pinned, seal } from '../../actors/tickets/index.ts';
+import {
+  codecs,
+  create,
+  ResetReason,
+  TicketRequestSchema,
+  toBinary,
+  type Instance,
+  type MessageInitShape,
+  type RuntimeInfoSchema,
+  type TicketReply,
+} from '../../proto/index.ts';
+import {
+  HubCore,
+  IH_ROLE,
+  MemoryAuditLog,
+  MemoryPolicy,
+  MemoryRegistry,
+  serviceHubRole,
+  type HubRole,
+  type InstancePolicy,
+  type MemoryPolicyRules,
+} from '../../actors/hub/index.ts';
+
+export const node = cryptoBackend('node');
+
+export function newSigner(): Signer {
+  return node.signer(generateSecretKey());
+}
+
+/** A SHA-512 of a label, standing in for a code or image digest. */
+export function digestOf(label: string): Uint8Array {
+  return node.sha512(new TextEncoder().encode(label));
+}
+
+export type RuntimeInit = MessageInitShape<typeof RuntimeInfoSchema>;
+
+export function deviceRuntime(firmwareVersion = '2.1.0'): RuntimeInit {
+  return {
+    report: {
+      case: 'device',
+      value: {
+        bootCount: 3n,
+        lastResetReason: ResetReason.POWER_ON,
+        firmwareVersion,
+        manifestDigest: digestOf('manifest'),
+        hypervisorImageDigest: digestOf('hypervisor'),
+      },
+    },
+  };
+}
+
+export function domainRuntime(actors: readonly { name: string; code?: string }[], image = 'image'): RuntimeInit {
+  return {
+    report: {
+      case: 'domain',
+      value: {
+        actors: actors.map((a) => ({ name: a.name, codeDigest: digestOf(a.code ?? a.name), mailboxCapacity: 64 })),
+        restarts: 0,
+        memoryBytes: 1024n,
+        imageDigest: digestOf(image),
+        boots: 1,
+      },
+    },
+  };
+}
+
+export interface SignedRequest {
+  readonly bytes: Uint8Array;
+  readonly nonce: Uint8Array;
+}
+
+/** A signed TicketRequest envelope, as the hypervisor or `sw` would send it. */
+export function signedRequest(
+  signer: Signer,
+  deviceId: string,
+  instance: string,
+  runtime: RuntimeInit,
+  context: SignatureContext = CONTEXTS.ticketRequest,
+): SignedRequest {
+  const nonce = randomNonce(32);
+  const request = create(TicketRequestSchema, { deviceId, instance, nonce, runtime, requestedAtMs: 1_700_000_000_000n });
+  return { bytes: seal(signer, context, toBinary(TicketRequestSchema, request)), nonce };
+}
+
+/** Opens a reply with the hub's public key, as the AWDT would; throws if it does not verify or decode. */
+export function openReply(bytes: Uint8Array, hubPublicKey: Uint8Array): TicketReply {
+  const opened = open(bytes, CONTEXTS.ticketReply, pinned(node.verifier(hubPublicKey)));
+  if (!opened.ok) throw opened.error;
+  return codecs.ticketReply.decode(opened.payload);
+}
+
+export const MM_ACTORS = ['receiver', 'forwarder'] as const;
+
+/** Default IH rules: device with a firmware floor, mm with an allow-list and expected digests. */
+export function ihRules(): MemoryPolicyRules {
+  const mm: InstancePolicy = {
+    deferralMs: 30_000,
+    maxDeferralMs: 60_000,
+    allowedActors: [...MM_ACTORS],
+    expectedDigests: Object.fromEntries(MM_ACTORS.map((name) => [name, hex(digestOf(name))])),
+  };
+  return {
+    instances: {
+      device: {
+        deferralMs: 45_500,
+        maxDeferralMs: 120_000,
+        minFirmwareVersion: '2.0.0',
+        firmwareUpdate: { version: '2.1.0', imageDigest: digestOf('firmware-2.1.0'), fetchTopic: 'dominion/v1/images/firmware/2.1.0', sizeBytes: 4096 },
+      },
+      mm,
+    },
+  };
+}
+
+export interface HubFixture {
+  readonly core: HubCore;
+  readonly registry: MemoryRegistry;
+  readonly policy: MemoryPolicy;
+  readonly audit: MemoryAuditLog;
+  readonly hub: Signer;
+}
+
+export function makeHub(role: HubRole, rules: MemoryPolicyRules, registry = new MemoryRegistry(node)): HubFixture {
+  const hub = newSigner();
+  const policy = new MemoryPolicy(rules);
+  const audit = new MemoryAuditLog();
+  const core = new HubCore({ role, registry, policy, signer: hub, audit });
+  return { core, registry, policy, audit, hub };
+}
+
+export interface DeviceKeys {
+  readonly deviceId: string;
+  readonly device: Signer; // K_I
+  readonly mm: Signer; // K_MM
+  readonly sm: Signer; // K_SM_weather
+}
+
+/** A unique device id, so runs against a shared broker never collide. */
+export function uniqueId(prefix: string): string {
+  return `${prefix}-${hex(randomNonce(6))}`;
+}
+
+export function newDevice(deviceId = uniqueId('board')): DeviceKeys {
+  return { deviceId, device: newSigner(), mm: newSigner(), sm: newSigner() };
+}
+
+export function enrollIH(registry: MemoryRegistry, dev: DeviceKeys): void {
+  registry.enroll(dev.deviceId, 'device', dev.device.publicKey);
+  registry.enroll(dev.deviceId, 'mm', dev.mm.publicKey);
+}
+
+export const SERVICE = 'weather';
+export const SM: Instance = `sm:${SERVICE}`;
+
+export function ihFixture(): HubFixture & { dev: DeviceKeys } {
+  const fx = makeHub(IH_ROLE, ihRules());
+  const dev = newDevice();
+  enrollIH(fx.registry, dev);
+  return { ...fx, dev };
+}
+
+export function shFixture(registry = new MemoryRegistry(node)): HubFixture & { dev: DeviceKeys } {
+  const fx = makeHub(serviceHubRole(SERVICE), { instances: { [SM]: { deferralMs: 20_000 } } }, registry);
+  const dev = newDevice();
+  fx.registry.enroll(dev.deviceId, SM, dev.sm.publicKey);
+  return { ...fx, dev };
+}

@@ -1,0 +1,114 @@
+import { after, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import type { MqttClient } from 'mqtt';
+import { awaitConnected, connectMqtt, MqttUrlError, parseBrokerUrl, probeBroker, startEmbeddedBroker, toBuffer } from '../../actors/mqtt/index.ts';
+import { nextMessage, within } from './wait.ts';
+
+// Node gives no way to read TCP_NODELAY back from a socket, so watch every setNoDelay call instead.
+const noDelay = new Map<net.Socket, boolean>();
+const originalSetNoDelay = net.Socket.prototype.setNoDelay;
+net.Socket.prototype.setNoDelay = function (this: net.Socket, enable?: boolean) {
+  noDelay.set(this, enable ?? true);
+  return originalSetNoDelay.call(this, enable);
+};
+after(() => {
+  net.Socket.prototype.setNoDelay = originalSetNoDelay;
+});
+
+const MQTT_URL = process.env.MQTT_URL;
+
+/** The client's current TCP socket (MQTT.js exposes it as `stream`). */
+function socketOf(client: MqttClient): net.Socket {
+  assert.ok(client.stream instanceof net.Socket);
+  return client.stream;
+}
+
+/** Broker-side sockets accepted on `port` whose peer is `client`'s socket. */
+function acceptedFor(port: number, client: net.Socket): net.Socket[] {
+  return [...noDelay.keys()].filter((s) => s.localPort === port && s.remotePort === client.localPort);
+}
+
+describe('connectMqtt', () => {
+  it('sets TCP_NODELAY on the client socket, on the broker side, and again after a reconnect', async () => {
+    const broker = await startEmbeddedBroker();
+    let broker2: Awaited<ReturnType<typeof startEmbeddedBroker>> | undefined;
+    const client = connectMqtt(broker.url, { reconnectPeriodMs: 20 });
+    try {
+      await awaitConnected(client, 5000);
+      const first = socketOf(client);
+      assert.equal(noDelay.get(first), true, 'client socket');
+      const accepted = acceptedFor(broker.port, first);
+      assert.equal(accepted.length, 1);
+      assert.equal(noDelay.get(accepted[0]), true, 'broker-side socket');
+
+      const offline = within<void>(5000, 'client offline', (resolve) => {
+        client.once('offline', () => resolve());
+      });
+      await broker.close();
+      await offline;
+      broker2 = await startEmbeddedBroker({ port: broker.port });
+      await within<void>(5000, 'reconnect', (resolve) => {
+        client.once('connect', () => resolve());
+      });
+      const second = socketOf(client);
+      assert.notEqual(second, first, 'a new socket after reconnect');
+      assert.equal(noDelay.get(second), true, 'reconnected client socket');
+    } finally {
+      await client.endAsync(true);
+      await broker.close();
+      await broker2?.close();
+    }
+  });
+
+  it('round-trips a message through the embedded broker', async () => {
+    const broker = await startEmbeddedBroker();
+    const a = connectMqtt(broker.url);
+    const b = connectMqtt(broker.url);
+    try {
+      await Promise.all([awaitConnected(a), awaitConnected(b)]);
+      await b.subscribeAsync('dominion/v1/test/echo', { qos: 1 });
+      const got = nextMessage(b, 'echo', (m) => m.topic === 'dominion/v1/test/echo');
+      await a.publishAsync('dominion/v1/test/echo', toBuffer(new Uint8Array([1, 2, 3])), { qos: 1 });
+      assert.deepEqual([...(await got).payload], [1, 2, 3]);
+    } finally {
+      await Promise.all([a.endAsync(true), b.endAsync(true)]);
+      await broker.close();
+    }
+  });
+
+  it('accepts only plain mqtt:// and tcp:// URLs, without credentials', () => {
+    assert.deepEqual(parseBrokerUrl('mqtt://127.0.0.1:1884'), { host: '127.0.0.1', port: 1884 });
+    assert.deepEqual(parseBrokerUrl('tcp://localhost'), { host: 'localhost', port: 1883 });
+    assert.deepEqual(parseBrokerUrl('mqtt://[::1]:1900'), { host: '::1', port: 1900 });
+    for (const bad of ['ws://x', 'mqtts://x', 'not a url', 'mqtt://u:p@host', 'mqtt://:0']) {
+      assert.throws(() => parseBrokerUrl(bad), MqttUrlError, bad);
+    }
+  });
+});
+
+describe('probeBroker', () => {
+  it('Aedes: MQTT 3.1.1 only, no shared subscriptions', async () => {
+    const broker = await startEmbeddedBroker();
+    try {
+      assert.deepEqual(await probeBroker(broker.url), { mqtt5: false, sharedSubscriptions: false });
+    } finally {
+      await broker.close();
+    }
+  });
+
+  it('an unreachable broker is a typed error', async () => {
+    const broker = await startEmbeddedBroker();
+    const url = broker.url;
+    await broker.close();
+    await assert.rejects(probeBroker(url, { timeoutMs: 2000 }), { name: 'BrokerUnreachableError' });
+  });
+
+  it('Mosquitto (MQTT_URL): MQTT 5 and shared subscriptions', async (t) => {
+    if (MQTT_URL === undefined) {
+      t.skip('MQTT_URL is not set');
+      return;
+    }
+    assert.deepEqual(await probeBroker(MQTT_URL), { mqtt5: true, sharedSubscriptions: true });
+  });
+});

@@ -1,0 +1,58 @@
+/**
+ * Bounded waits for network tests: every await on an event has a deadline that fails the test with
+ * a message naming what did not happen. No sleeps.
+ */
+import type { IPublishPacket, MqttClient } from 'mqtt';
+
+/** Resolves when `start` calls its resolver; rejects after `ms`. `start` may return a cleanup. */
+export function within<T>(ms: number, what: string, start: (resolve: (value: T) => void) => (() => void) | void): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    let cleanup: (() => void) | void = undefined;
+    let done = false;
+    const timer = setTimeout(() => {
+      done = true;
+      cleanup?.();
+      reject(new Error(`timed out after ${ms} ms waiting for ${what}`));
+    }, ms);
+    cleanup = start((value) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      // start() may resolve synchronously, before cleanup is assigned.
+      queueMicrotask(() => cleanup?.());
+      resolve(value);
+    });
+  });
+}
+
+export interface Received {
+  readonly topic: string;
+  readonly payload: Buffer;
+  readonly packet: IPublishPacket;
+}
+
+/** The next message on `client` that satisfies `match`. */
+export function nextMessage(client: MqttClient, what: string, match: (m: Received) => boolean, ms = 5000): Promise<Received> {
+  return within<Received>(ms, what, (resolve) => {
+    const onMessage = (topic: string, payload: Buffer, packet: IPublishPacket): void => {
+      const m = { topic, payload, packet };
+      if (match(m)) resolve(m);
+    };
+    client.on('message', onMessage);
+    return () => client.off('message', onMessage);
+  });
+}
+
+/** Collects messages that satisfy `match` until `count` have arrived. */
+export function messages(client: MqttClient, what: string, count: number, match: (m: Received) => boolean, ms = 10_000): Promise<Received[]> {
+  const got: Received[] = [];
+  return within<Received[]>(ms, `${count} × ${what} (got ${got.length})`, (resolve) => {
+    const onMessage = (topic: string, payload: Buffer, packet: IPublishPacket): void => {
+      const m = { topic, payload, packet };
+      if (match(m)) got.push(m);
+      if (got.length === count) resolve(got);
+    };
+    client.on('message', onMessage);
+    return () => client.off('message', onMessage);
+  });
+}
