@@ -2,14 +2,15 @@
  * `npm run bench -- <suite> [--runs N] [--seconds S] [--quick]`
  *
  * Suites: runtime (mailbox/scheduler throughput, channel round trip), crypto (Ed25519 both backends),
- * all. Tables go to stdout (paste into bench/RESULTS.md with the command); progress goes to stderr.
+ * loop (ticket round trip over Aedes and Mosquitto, CPU of the loop at 1 s), all. Tables go to stdout (paste into bench/RESULTS.md with the command); progress goes to stderr.
  */
 import { cpus } from 'node:os';
 import { parseArgs } from 'node:util';
 import { benchCrypto, formatCryptoTable } from './crypto.ts';
+import { benchLoop } from './loop.ts';
 import { benchRuntime } from './runtime.ts';
 
-const SUITES = ['runtime', 'crypto', 'all'] as const;
+const SUITES = ['runtime', 'crypto', 'loop', 'all'] as const;
 type Suite = (typeof SUITES)[number];
 
 const USAGE = `usage: npm run bench -- <${SUITES.join('|')}> [--runs N] [--seconds S] [--quick]
@@ -42,6 +43,11 @@ async function main(): Promise<void> {
   if (suite === 'runtime' || suite === 'all') {
     console.log('## Runtime: message throughput and channel round trip\n');
     console.log(await benchRuntime({ runs, seconds }));
+    console.log();
+  }
+  if (suite === 'loop' || suite === 'all') {
+    console.log('## Ticket loop over MQTT: round trip and CPU\n');
+    console.log(await benchLoop(values.quick ? { samples: 60, cpuSeconds: 5 } : {}));
     console.log();
   }
   if (suite === 'crypto' || suite === 'all') {

@@ -3,8 +3,10 @@
  * ping-pong, beside a bare ring-buffer loop and a naive microtask mailbox measured in the same run;
  * and the channel round trip for a ~200-byte ticket request.
  */
-import { ActorSystem, defineChannel, openChannel, type ActorRef } from '../runtime/index.ts';
-import { TicketRequestSchema, create, protoCodec, type TicketRequest } from '../proto/index.ts';
+import { ActorSystem, defineChannel, openChannel, rawCodec, type ActorRef, type MessageCodec } from '../runtime/index.ts';
+import { TicketRequestSchema, create, lite, protoCodec, toBinary, type ProxyEnvelopeLite, type TicketRequest } from '../proto/index.ts';
+import { CONTEXTS, cryptoBackend } from '../actors/crypto/index.ts';
+import { seal } from '../actors/tickets/index.ts';
 import { median, opsPerSecond, progress, table } from './stats.ts';
 
 const BURST = 1024;
@@ -178,29 +180,37 @@ export function sampleTicketRequest(): TicketRequest {
   });
 }
 
-function makeChannelRoundTrip(): { run: () => number; frameBytes: number } {
+/**
+ * mm ↔ hypervisor: `mm` sends a message, an actor in the hypervisor domain handles it and sends it
+ * back. Every hop encodes to a frame and decodes on the other side.
+ */
+function makeChannelRoundTrip<T>(codec: MessageCodec<T>, msg: T): { run: () => number; frameBytes: number } {
   const system = new ActorSystem({ drain: 'manual' });
   const mm = system.domain('mm', { priority: 2 });
   const hyp = system.domain('hypervisor', { priority: 1 });
-  const codec = protoCodec(TicketRequestSchema, 4096, { copyInput: false });
-  const ch = openChannel(defineChannel({ name: 'tickets', types: [codec], maxFrameBytes: 4096 }), mm, hyp, { inletCapacity: 16 });
+  const ch = openChannel(defineChannel({ name: 'tickets', types: [codec as MessageCodec<unknown>], maxFrameBytes: 8192 }), mm, hyp, { inletCapacity: 16 });
   mm.start();
   hyp.start();
-  const req = sampleTicketRequest();
   let replies = 0;
-  const echo = hyp.spawn<TicketRequest>({ name: 'echo', capacity: 16, start: () => ({ receive: (r) => void ch.b.send(codec, r) }) });
-  const client = mm.spawn<TicketRequest>({ name: 'client', capacity: 16, start: () => ({ receive: () => void replies++ }) });
+  const echo = hyp.spawn<T>({ name: 'echo', capacity: 16, start: () => ({ receive: (r) => void ch.b.send(codec, r) }) });
+  const client = mm.spawn<T>({ name: 'client', capacity: 16, start: () => ({ receive: () => void replies++ }) });
   ch.b.route(codec, echo, (r) => r);
   ch.a.route(codec, client, (r) => r);
   return {
-    frameBytes: codec.encode(req).length + 6,
+    frameBytes: codec.encode(msg).length + 6,
     run: () => {
       const before = replies;
-      for (let i = 0; i < 8; i++) ch.a.send(codec, req);
+      for (let i = 0; i < 8; i++) ch.a.send(codec, msg);
       system.runUntilIdle();
       return replies - before;
     },
   };
+}
+
+/** The frame that really crosses mm ↔ hypervisor on the ticket path: a signed request as opaque bytes. */
+function signedEnvelopeFrame(): ProxyEnvelopeLite {
+  const signer = cryptoBackend('node').signer(new Uint8Array(32).fill(9));
+  return { instance: 'sm:sensor', envelope: seal(signer, CONTEXTS.ticketRequest, toBinary(TicketRequestSchema, sampleTicketRequest())) };
 }
 
 export interface RuntimeBenchOptions {
@@ -235,18 +245,23 @@ export async function benchRuntime(opts: RuntimeBenchOptions = {}): Promise<stri
   });
   const throughput = table(['implementation', 'pattern', 'msg/s (median)', 'vs bare loop', 'vs naive'], rows);
 
-  const channel = makeChannelRoundTrip();
-  for (let i = 0; i < 2000; i++) channel.run();
-  const rtts: number[] = [];
-  for (let r = 0; r < runs; r++) {
-    progress(`channel round trip run ${r + 1}/${runs}`);
-    rtts.push(await opsPerSecond(seconds, channel.run));
+  const channels: Array<[string, { run: () => number; frameBytes: number }]> = [
+    ['TicketRequest as a protobuf-es message (encode + decode each way)', makeChannelRoundTrip(protoCodec(TicketRequestSchema, 4096, { copyInput: false }), sampleTicketRequest())],
+    ['ProxyEnvelope (lite codec) carrying the signed TicketRequest — the ticket path', makeChannelRoundTrip(lite.proxyEnvelope, signedEnvelopeFrame())],
+    ['opaque bytes (raw codec), same size', makeChannelRoundTrip(rawCodec('raw'), new Uint8Array(lite.proxyEnvelope.encode(signedEnvelopeFrame()).length))],
+  ];
+  const channelRows = [];
+  for (const [name, channel] of channels) {
+    for (let i = 0; i < 2000; i++) channel.run();
+    const rtts: number[] = [];
+    for (let r = 0; r < runs; r++) {
+      progress(`channel round trip (${name}) run ${r + 1}/${runs}`);
+      rtts.push(await opsPerSecond(seconds, channel.run));
+    }
+    const perRoundTripUs = 1e6 / median(rtts);
+    channelRows.push([name, channel.frameBytes, median(rtts), perRoundTripUs.toFixed(2), (perRoundTripUs / 2).toFixed(2)]);
   }
-  const perRoundTripUs = 1e6 / median(rtts);
-  const channelTable = table(
-    ['channel', 'frame bytes', 'round trips/s (median)', 'µs per round trip', 'µs per frame'],
-    [['in-process, TicketRequest both ways', channel.frameBytes, median(rtts), perRoundTripUs.toFixed(2), (perRoundTripUs / 2).toFixed(2)]],
-  );
+  const channelTable = table(['in-process channel, mm → hypervisor → mm', 'frame bytes', 'round trips/s (median)', 'µs per round trip', 'µs per frame'], channelRows);
   return `${throughput}\n\n${channelTable}\n\n(${runs} runs of ${seconds} s each, median; burst ${BURST} messages)`;
 }
 

@@ -32,19 +32,35 @@ export interface DemoFleetOptions {
   readonly deferralMs: number;
   /** Appended to the hub ids, so runs sharing one broker do not answer each other's devices. */
   readonly idSuffix?: string;
+  /** Secret keys to use instead of fresh ones, so another process can rebuild the same fleet. */
+  readonly secrets?: DemoSecrets;
+}
+
+/** Every secret of a demo fleet (seeds): what a second process needs to play the hubs or the device. */
+export interface DemoSecrets {
+  readonly device: DeviceKeys;
+  readonly ih: Uint8Array;
+  readonly services: Readonly<Record<string, Uint8Array>>;
+}
+
+/** Fresh secrets for a demo fleet with these services. */
+export function demoSecrets(services: readonly string[]): DemoSecrets {
+  return {
+    device: { device: generateSecretKey(), mm: generateSecretKey(), services: Object.fromEntries(services.map((s) => [s, generateSecretKey()])) },
+    ih: generateSecretKey(),
+    services: Object.fromEntries(services.map((s) => [s, generateSecretKey()])),
+  };
 }
 
 export function demoFleet(o: DemoFleetOptions): DemoFleet {
   const node = cryptoBackend('node');
   const deviceId = o.deviceId ?? 'pi-0001';
-  const keys: DeviceKeys = {
-    device: generateSecretKey(),
-    mm: generateSecretKey(),
-    services: Object.fromEntries(o.services.map((s) => [s, generateSecretKey()])),
-  };
+  const secrets = o.secrets ?? demoSecrets(o.services);
+  const keys = secrets.device;
   const suffix = o.idSuffix ?? '';
   const ih = makeHub(
     `ih-1${suffix}`,
+    secrets.ih,
     IH_ROLE,
     new MemoryPolicy({ instances: { device: { deferralMs: o.deferralMs }, mm: { deferralMs: o.deferralMs, allowedActors: MM_IMAGE_ACTORS } } }),
     (registry) => {
@@ -58,7 +74,7 @@ export function demoFleet(o: DemoFleetOptions): DemoFleet {
     const policy = new MemoryPolicy({ instances: { [instance]: { deferralMs: o.deferralMs, allowedActors: [service] } } });
     sh.set(
       service,
-      makeHub(`sh-${service}${suffix}`, serviceHubRole(service), policy, (registry) => registry.enroll(deviceId, instance, node.publicKeyOf(keys.services[service]!))),
+      makeHub(`sh-${service}${suffix}`, secrets.services[service]!, serviceHubRole(service), policy, (registry) => registry.enroll(deviceId, instance, node.publicKeyOf(keys.services[service]!))),
     );
   }
   const pins: HubPins = {
@@ -68,8 +84,8 @@ export function demoFleet(o: DemoFleetOptions): DemoFleet {
   return { deviceId, keys, pins, ih, sh };
 }
 
-function makeHub(id: string, role: HubRole, policy: MemoryPolicy, enroll: (registry: MemoryRegistry) => void): DemoHub {
-  const key = cryptoBackend('node').signer(generateSecretKey());
+function makeHub(id: string, secret: Uint8Array, role: HubRole, policy: MemoryPolicy, enroll: (registry: MemoryRegistry) => void): DemoHub {
+  const key = cryptoBackend('node').signer(secret);
   const registry = new MemoryRegistry();
   enroll(registry);
   const audit = new MemoryAuditLog();
