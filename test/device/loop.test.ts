@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ResetReason } from '../../proto/index.ts';
+import type { ServiceSpec } from '../../actors/sm/index.ts';
 import { DEVICE_ID, eventsOf, simFleet } from '../support/fleet.ts';
 
 test('while valid tickets keep coming, nothing expires and every instance is renewed', () => {
@@ -99,4 +100,19 @@ test('the sensor keeps its data directory across restarts', () => {
   f.clock.advance(3 * f.intervalMs);
   const after = JSON.parse(new TextDecoder().decode(f.service.at(-1)!.payload)) as { seq: number };
   assert.ok(after.seq > lastBefore.seq, `sequence continues (${lastBefore.seq} → ${after.seq})`);
+});
+
+test('SH_k dominates sm:k alone: another service and mm keep their tickets', () => {
+  const quiet: ServiceSpec<never> = { name: 'quiet', version: '1.0.0', capacity: 4, start: () => ({ receive: () => {} }) };
+  const f = simFleet({ extraServices: [quiet] });
+  f.device.boot();
+  f.clock.advance(5 * f.intervalMs);
+  f.demo.sh.get('quiet')!.policy.withhold(DEVICE_ID, 'sm:quiet');
+  const sensorBefore = eventsOf(f.events, 'ticket', 'sm:sensor').length;
+  f.clock.advance(6 * f.intervalMs);
+  assert.ok(eventsOf(f.events, 'expired', 'sm:quiet').length >= 1, 'sm:quiet was restarted by its own hub');
+  assert.deepEqual(eventsOf(f.events, 'expired', 'sm:sensor'), []);
+  assert.deepEqual(eventsOf(f.events, 'expired', 'mm'), []);
+  assert.deepEqual(eventsOf(f.events, 'reset'), []);
+  assert.ok(eventsOf(f.events, 'ticket', 'sm:sensor').length >= sensorBefore + 5, 'the other service kept renewing');
 });

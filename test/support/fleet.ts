@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { ManualClock } from '../../runtime/index.ts';
 import { demoFleet, Device, DirectHubLink, timingFor, type DeviceEvent, type DirectLinkOptions } from '../../actors/device/index.ts';
 import type { HubCore } from '../../actors/hub/index.ts';
-import { sensorService } from '../../actors/sm/index.ts';
+import { sensorService, type ServiceSpec } from '../../actors/sm/index.ts';
 
 export const DEVICE_ID = 'pi-0001';
 
@@ -18,13 +18,16 @@ export interface FleetOptions {
   deferralMs?: number;
   tamper?: DirectLinkOptions['tamper'];
   online?: () => boolean;
+  /** Extra services beside the sensor, each with its own SH. */
+  extraServices?: ReadonlyArray<ServiceSpec<never>>;
 }
 
 export function simFleet(o: FleetOptions = {}) {
   const intervalMs = o.intervalMs ?? 1000;
   const deferralMs = o.deferralMs ?? 3 * intervalMs;
   const clock = new ManualClock(0);
-  const demo = demoFleet({ deviceId: DEVICE_ID, services: ['sensor'], deferralMs });
+  const extra = o.extraServices ?? [];
+  const demo = demoFleet({ deviceId: DEVICE_ID, services: ['sensor', ...extra.map((x) => x.name)], deferralMs });
   const sh = demo.sh.get('sensor')!;
   /** Tickets the hubs issued: when, for which instance, for how long. */
   const issued: Array<{ instance: string; at: number; deferralMs: number }> = [];
@@ -36,10 +39,7 @@ export function simFleet(o: FleetOptions = {}) {
   const service: Array<{ service: string; stream: string; payload: Uint8Array }> = [];
   const link = new DirectHubLink({
     deviceId: DEVICE_ID,
-    hubs: new Map([
-      [demo.ih.id, handler(demo.ih.core)],
-      [sh.id, handler(sh.core)],
-    ]),
+    hubs: new Map([[demo.ih.id, handler(demo.ih.core)], ...[...demo.sh.values()].map((h) => [h.id, handler(h.core)] as const)]),
     tamper: o.tamper,
     online: o.online,
     onService: (s, stream, payload) => service.push({ service: s, stream, payload }),
@@ -51,7 +51,7 @@ export function simFleet(o: FleetOptions = {}) {
     keys: demo.keys,
     hubs: demo.pins,
     timing,
-    services: [sensorService({ periodMs: intervalMs })],
+    services: [sensorService({ periodMs: intervalMs }), ...extra],
     dataDir: mkdtempSync(join(tmpdir(), 'dominion-test-')),
     openLink: () => link,
     clock,
@@ -66,6 +66,7 @@ export function simFleet(o: FleetOptions = {}) {
     ih: demo.ih.core,
     sh: sh.core,
     ihPolicy: demo.ih.policy,
+    demo,
     shPolicy: sh.policy,
     ihKey: demo.ih.key,
     keys: demo.keys,
