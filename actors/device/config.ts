@@ -54,6 +54,11 @@ export interface DeviceConfig {
   readonly drain?: 'auto' | 'manual';
   readonly nonce?: () => Uint8Array;
   readonly jitter?: () => number;
+  /**
+   * False runs the same domains with no AWDT, no ticket receiver and no watchdog — the source
+   * system's "VM" baseline for measuring what dominance costs. Never for a real device.
+   */
+  readonly dominance?: boolean;
 }
 
 export function timingFor(intervalMs: number): DeviceTiming {

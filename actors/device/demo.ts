@@ -3,17 +3,20 @@
  * service with policies that allow exactly the actors the clean images run. Keys live in memory only.
  */
 import { cryptoBackend, generateSecretKey, type Signer } from '../crypto/index.ts';
-import { HubCore, IH_ROLE, MemoryAuditLog, MemoryPolicy, MemoryRegistry, serviceHubRole, type HubRole } from '../hub/index.ts';
+import { HubCore, IH_ROLE, MemoryAuditLog, MemoryPolicy, MemoryRegistry, serviceHubRole, type AuditLog, type HubPolicy, type HubRole } from '../hub/index.ts';
 import type { DeviceKeys, HubPins } from './config.ts';
 
 /** The actors a clean `mm` image runs, as the inspector names them. */
 export const MM_IMAGE_ACTORS: readonly string[] = ['ticket-receiver', 'forwarder', 'uplink'];
 
+/** What the scenario and tests do to a demo hub's policy; MemoryPolicy here, a SQLite hub's SqlitePolicy in `dominion up`. */
+export type DemoPolicy = HubPolicy & Pick<MemoryPolicy, 'withhold' | 'resume'>;
+
 export interface DemoHub {
   readonly id: string;
   readonly core: HubCore;
-  readonly policy: MemoryPolicy;
-  readonly audit: MemoryAuditLog;
+  readonly policy: DemoPolicy;
+  readonly audit: AuditLog;
   readonly key: Signer;
 }
 

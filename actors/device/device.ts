@@ -127,7 +127,8 @@ export class Device {
     });
 
     // 1. sw: the device AWDT is armed before any other domain starts.
-    const awdt = sw.spawn<AwdtMsg>(
+    const dominance = c.dominance !== false;
+    const awdt = !dominance ? undefined : sw.spawn<AwdtMsg>(
       deviceAwdt({
         deviceId: c.deviceId,
         deviceKey: noble.signer(c.keys.device),
@@ -144,8 +145,10 @@ export class Device {
         nonce: c.nonce,
       }),
     );
-    swHyp.a.route(lite.proxyRequest, awdt, (): AwdtMsg => ({ type: 'request' }));
-    swHyp.a.route(lite.proxyEnvelope, awdt, (m): AwdtMsg => ({ type: 'reply', envelope: m.envelope }));
+    if (awdt !== undefined) {
+      swHyp.a.route(lite.proxyRequest, awdt, (): AwdtMsg => ({ type: 'request' }));
+      swHyp.a.route(lite.proxyEnvelope, awdt, (m): AwdtMsg => ({ type: 'reply', envelope: m.envelope }));
+    }
     sw.start();
 
     // 2. hypervisor: proxy, VM AWDTs, inspector, VM lifecycle.
@@ -159,6 +162,7 @@ export class Device {
       host: () => hostRef!,
       events: emit,
       nonce: c.nonce,
+      dominance,
     });
     this.vmHost = vmHost;
     proxyRef = hyp.spawn(
@@ -179,7 +183,7 @@ export class Device {
 
     // 3. the VMs: mm and one sm per service, each under its own AWDT.
     vmHost.add({
-      image: { instance: 'mm', digest: node.sha512(encoder.encode(`mm@${c.firmwareVersion}`)), install: (image) => this.installMm(image, hypMm, smDomains) },
+      image: { instance: 'mm', digest: node.sha512(encoder.encode(`mm@${c.firmwareVersion}`)), install: (image) => this.installMm(image, hypMm, smDomains, dominance) },
       domain: mm,
       platformPaths: platformPaths(mm, [hypMm, ...smDomains.map((s) => s.channel)]),
       signer: node.signer(c.keys.mm),
@@ -204,10 +208,10 @@ export class Device {
     vmHost.bootAll();
   }
 
-  private installMm(image: Supervisor, hypMm: Channel, sms: ReadonlyArray<{ spec: { name: string }; channel: Channel }>): void {
+  private installMm(image: Supervisor, hypMm: Channel, sms: ReadonlyArray<{ spec: { name: string }; channel: Channel }>, dominance: boolean): void {
     const c = this.config;
     const holder: LinkHolder = { link: null };
-    const receiver = image.spawn<ReceiverMsg>(
+    const receiver = !dominance ? undefined : image.spawn<ReceiverMsg>(
       ticketReceiver({
         routes: this.routes(),
         intervalMs: c.timing.intervalMs,
@@ -229,7 +233,7 @@ export class Device {
       }),
     );
     image.spawn(uplinkActor(c.openLink, holder, { receiver, forwarder: fwd }));
-    hypMm.b.route(lite.proxyEnvelope, receiver, (m): ReceiverMsg => ({ type: 'signed', instance: m.instance, envelope: m.envelope }));
+    if (receiver !== undefined) hypMm.b.route(lite.proxyEnvelope, receiver, (m): ReceiverMsg => ({ type: 'signed', instance: m.instance, envelope: m.envelope }));
     for (const { spec, channel } of sms) {
       channel.a.route(lite.serviceFrame, fwd, (f): ForwarderMsg => ({ type: 'out', service: spec.name, stream: f.stream, payload: f.payload }));
     }

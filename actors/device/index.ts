@@ -6,4 +6,4 @@ export { timingFor, type DeviceConfig, type DeviceKeys, type DeviceTiming, type 
 export { Device } from './device.ts';
 export { DirectHubLink, type DirectLinkOptions, type HubHandler } from './direct-link.ts';
 export { foldStatus, newStatus, type DeviceEvent, type DeviceStatus, type InstanceStatus } from './status.ts';
-export { demoFleet, demoSecrets, MM_IMAGE_ACTORS, type DemoFleet, type DemoFleetOptions, type DemoHub, type DemoSecrets } from './demo.ts';
+export { demoFleet, demoSecrets, MM_IMAGE_ACTORS, type DemoFleet, type DemoFleetOptions, type DemoHub, type DemoPolicy, type DemoSecrets } from './demo.ts';

@@ -39,6 +39,8 @@ export interface VmHostOptions {
   readonly host: () => ActorRef<VmHostMsg>;
   readonly events?: (event: AwdtEvent | VmEvent) => void;
   readonly nonce?: () => Uint8Array;
+  /** False only for baselines that measure a device without dominance: VMs run with no AWDT. */
+  readonly dominance?: boolean;
 }
 
 export type VmEvent = { readonly type: 'vm-boot'; readonly instance: string; readonly boots: number; readonly cause?: ExpiryCause; readonly at: number };
@@ -106,8 +108,10 @@ export class VmHost {
     vm.image.clear();
     vm.watchdog.clear();
     vm.boots++;
-    vm.awdt = vm.watchdog.spawn(this.awdtSpec(vm));
-    vm.watchdog.start(); // armed before the VM runs a single message
+    if (this.options.dominance !== false) {
+      vm.awdt = vm.watchdog.spawn(this.awdtSpec(vm));
+      vm.watchdog.start(); // armed before the VM runs a single message
+    }
     vm.def.image.install(vm.image);
     vm.def.domain.start();
     this.options.events?.({ type: 'vm-boot', instance, boots: vm.boots, cause, at: this.system.clock.now() });

@@ -15,7 +15,8 @@ export interface LinkHolder {
 export function uplinkActor(
   openLink: () => HubLink,
   holder: LinkHolder,
-  to: { receiver: ActorRef<ReceiverMsg>; forwarder: ActorRef<ForwarderMsg> },
+  /** Without a receiver (dominance off, for baselines) ticket traffic is ignored. */
+  to: { receiver?: ActorRef<ReceiverMsg>; forwarder: ActorRef<ForwarderMsg> },
 ): ActorSpec<never> {
   return {
     name: 'uplink',
@@ -24,9 +25,9 @@ export function uplinkActor(
       const link = openLink();
       holder.link = link;
       link.start({
-        reply: (instance, envelope) => void to.receiver.offer({ type: 'reply', instance, envelope }),
+        reply: (instance, envelope) => void to.receiver?.offer({ type: 'reply', instance, envelope }),
         service: (service, payload) => void to.forwarder.offer({ type: 'in', service, payload }),
-        connection: (up) => void to.receiver.offer({ type: 'link', up }),
+        connection: (up) => void to.receiver?.offer({ type: 'link', up }),
       });
       return {
         receive: () => {},
