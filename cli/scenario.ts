@@ -17,24 +17,10 @@ type Pred = (e: DeviceEvent) => boolean;
 export async function runScenario(device: Device, fleet: DemoFleet, display: LiveDisplay, o: { intervalMs: number; deferralMs: number; bootMs: number }): Promise<ScenarioResult> {
   const steps: ScenarioResult['steps'] = [];
   const bound = 4 * o.deferralMs + 2 * o.bootMs + 5 * o.intervalMs;
-  const waitFor = (pred: Pred, timeoutMs: number): Promise<DeviceEvent | undefined> =>
-    new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        off();
-        resolve(undefined);
-      }, timeoutMs);
-      const off = device.onEvent((e) => {
-        if (pred(e)) {
-          clearTimeout(timer);
-          off();
-          resolve(e);
-        }
-      });
-    });
   const step = async (name: string, act: () => void, pred: Pred, note: (e: DeviceEvent) => string): Promise<boolean> => {
     display.setPhase(name);
     const start = device.clock.now();
-    const waiting = waitFor(pred, bound);
+    const waiting = device.nextEvent(pred, bound);
     act();
     const e = await waiting;
     steps.push({ step: name, ok: e !== undefined, tookMs: Math.round(device.clock.now() - start), note: e ? note(e) : `did not happen within ${bound} ms` });

@@ -47,6 +47,25 @@ export class Device {
     };
   }
 
+  /**
+   * The next event that satisfies `pred`, or `undefined` after `timeoutMs` of real time — for
+   * scenarios and tests that await what the device does rather than sleeping.
+   */
+  nextEvent(pred: (e: DeviceEvent) => boolean, timeoutMs: number): Promise<DeviceEvent | undefined> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        off();
+        resolve(undefined);
+      }, timeoutMs);
+      const off = this.onEvent((e) => {
+        if (!pred(e)) return;
+        clearTimeout(timer);
+        off();
+        resolve(e);
+      });
+    });
+  }
+
   /** The running actor system (tests use it to play an intruder); `null` while the device is down. */
   get system(): ActorSystem | null {
     return this.current;

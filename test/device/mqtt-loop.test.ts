@@ -16,20 +16,10 @@ import { startEmbeddedBroker } from '../../actors/mqtt/index.ts';
 import { sensorService } from '../../actors/sm/index.ts';
 import { ResetReason } from '../../proto/index.ts';
 
-function waitForEvent(device: Device, pred: (e: DeviceEvent) => boolean, what: string, timeoutMs = 5000): Promise<DeviceEvent> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      off();
-      reject(new Error(`timed out waiting for ${what}`));
-    }, timeoutMs);
-    const off = device.onEvent((e) => {
-      if (pred(e)) {
-        clearTimeout(timer);
-        off();
-        resolve(e);
-      }
-    });
-  });
+async function waitForEvent(device: Device, pred: (e: DeviceEvent) => boolean, what: string, timeoutMs = 5000): Promise<DeviceEvent> {
+  const e = await device.nextEvent(pred, timeoutMs);
+  if (e === undefined) throw new Error(`timed out waiting for ${what}`);
+  return e;
 }
 
 async function loopOver(url: string, protocolVersion: 4 | 5): Promise<void> {
