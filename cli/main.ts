@@ -6,6 +6,7 @@ import { UsageError } from './args.ts';
 
 const COMMANDS: Record<string, { summary: string; run: (argv: string[]) => Promise<number> }> = {
   up: { summary: 'run a broker, the IH, one SH and a simulated device, and play a scenario', run: async (a) => (await import('./up.ts')).up(a) },
+  build: { summary: "bundle, check and sign a board's artifacts into dist/<id>/", run: async (a) => (await import('./build.ts')).build(a) },
 };
 
 function usage(): string {

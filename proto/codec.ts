@@ -22,7 +22,10 @@
  */
 import { fromBinary, toBinary } from '@bufbuild/protobuf';
 import type { DescMessage, MessageShape } from '@bufbuild/protobuf';
+import { ProtoDecodeError, ProtoEncodeError } from './errors.ts';
 import type { ValidationProblem } from './validate.ts';
+
+export { ProtoDecodeError, ProtoEncodeError, type ProtoDecodeErrorCode } from './errors.ts';
 
 /**
  * The shape the runtime's channels take as a message codec. Structurally identical to the runtime's
@@ -36,37 +39,6 @@ export interface MessageCodec<T> {
 
 /** How deep the parser may nest (messages and skipped groups). The schema itself needs 4. */
 export const RECURSION_LIMIT = 8;
-
-export type ProtoDecodeErrorCode = 'oversized' | 'malformed' | 'invalid';
-
-/** Bytes that could not be decoded into the expected message type. */
-export class ProtoDecodeError extends Error {
-  override readonly name = 'ProtoDecodeError';
-  constructor(
-    readonly code: ProtoDecodeErrorCode,
-    /** The fully qualified protobuf type that was expected, e.g. `dominion.v1.TicketRequest`. */
-    readonly typeName: string,
-    /** What was wrong, without the type name. */
-    readonly detail: string,
-    /** For `invalid` after decoding: the problems the validator found. */
-    readonly problems: readonly ValidationProblem[] = [],
-    options?: { cause?: unknown },
-  ) {
-    super(`cannot decode ${typeName}: ${code}: ${detail}`, options);
-  }
-}
-
-/** A message whose encoding exceeds the codec's limit; raised by `encode` so the receiver never has to. */
-export class ProtoEncodeError extends Error {
-  override readonly name = 'ProtoEncodeError';
-  constructor(
-    readonly typeName: string,
-    readonly size: number,
-    readonly maxBytes: number,
-  ) {
-    super(`cannot encode ${typeName}: ${size} bytes exceeds the limit of ${maxBytes}`);
-  }
-}
 
 export type DecodeResult<T> = { readonly ok: true; readonly message: T } | { readonly ok: false; readonly error: ProtoDecodeError };
 

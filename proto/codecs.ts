@@ -19,12 +19,24 @@ import {
   validateTicketRequest,
 } from './validate.ts';
 
+// One constant per message, so code that decodes one kind (an AWDT: envelopes and replies) does not
+// carry every other schema and validator into its bundle; `codecs` groups them for everyone else.
+// Each is made by a pure-annotated call whose only argument is a closure: a bundler may then drop a
+// codec nobody uses (esbuild keeps a call whose arguments read properties, like MAX_WIRE_BYTES.x).
+const make = <T>(build: () => T): T => build();
+
+export const signedEnvelopeCodec = /* @__PURE__ */ make(() =>
+  protoCodec(SignedEnvelopeSchema, MAX_WIRE_BYTES.signedEnvelope, { validate: (env) => validateSignedEnvelope(env) }),
+);
+export const ticketRequestCodec = /* @__PURE__ */ make(() => protoCodec(TicketRequestSchema, MAX_WIRE_BYTES.ticketRequest, { validate: validateTicketRequest }));
+export const ticketReplyCodec = /* @__PURE__ */ make(() => protoCodec(TicketReplySchema, MAX_WIRE_BYTES.ticketReply, { validate: validateTicketReply }));
+export const bootRequestCodec = /* @__PURE__ */ make(() => protoCodec(BootRequestSchema, MAX_WIRE_BYTES.bootRequest, { validate: validateBootRequest }));
+export const bootTicketCodec = /* @__PURE__ */ make(() => protoCodec(BootTicketSchema, MAX_WIRE_BYTES.bootTicket, { validate: validateBootTicket }));
+
 export const codecs = {
-  signedEnvelope: protoCodec(SignedEnvelopeSchema, MAX_WIRE_BYTES.signedEnvelope, {
-    validate: (env) => validateSignedEnvelope(env),
-  }),
-  ticketRequest: protoCodec(TicketRequestSchema, MAX_WIRE_BYTES.ticketRequest, { validate: validateTicketRequest }),
-  ticketReply: protoCodec(TicketReplySchema, MAX_WIRE_BYTES.ticketReply, { validate: validateTicketReply }),
-  bootRequest: protoCodec(BootRequestSchema, MAX_WIRE_BYTES.bootRequest, { validate: validateBootRequest }),
-  bootTicket: protoCodec(BootTicketSchema, MAX_WIRE_BYTES.bootTicket, { validate: validateBootTicket }),
+  signedEnvelope: signedEnvelopeCodec,
+  ticketRequest: ticketRequestCodec,
+  ticketReply: ticketReplyCodec,
+  bootRequest: bootRequestCodec,
+  bootTicket: bootTicketCodec,
 } as const;

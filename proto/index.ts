@@ -30,7 +30,7 @@ export {
   tryDecodeBounded,
 } from './codec.ts';
 export type { DecodeOptions, DecodeResult, MessageCodec, ProtoCodec, ProtoDecodeErrorCode } from './codec.ts';
-export { codecs } from './codecs.ts';
+export { bootRequestCodec, bootTicketCodec, codecs, signedEnvelopeCodec, ticketReplyCodec, ticketRequestCodec } from './codecs.ts';
 
 export {
   InvalidInstanceError,

@@ -6,7 +6,8 @@
  * Decoding is bounded: the frame size is checked first, lengths are checked against what remains,
  * unknown fields are skipped (never kept), groups and bad wire types are refused.
  */
-import { ProtoDecodeError, type MessageCodec } from './codec.ts';
+import type { MessageCodec } from './codec.ts';
+import { ProtoDecodeError } from './errors.ts';
 
 const WIRE_VARINT = 0;
 const WIRE_I64 = 1;

@@ -12,6 +12,8 @@ export {
   type Verifier,
 } from './backend.ts';
 export { cryptoBackend } from './backends.ts';
+export { nobleBackend } from './noble.ts';
+export { nodeBackend } from './node.ts';
 export { CONTEXTS, signedBytes, signInContext, verifyInContext, type SignatureContext } from './context.ts';
 export { CryptoError, type CryptoErrorCode } from './errors.ts';
 export { KeyRing, type VerifyResult } from './keyring.ts';

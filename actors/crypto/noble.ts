@@ -14,6 +14,17 @@ import {
 import { requireKeyLength } from './errors.ts';
 import { keyIdOf } from './keys.ts';
 
+let shared: CryptoBackend | undefined;
+
+/**
+ * The noble backend, built on first use and shared (`cryptoBackend('noble')` returns the same one).
+ * Import this instead of `cryptoBackend` where only noble is wanted, so a bundle (the `sw` domain's)
+ * does not carry the node backend too.
+ */
+export function nobleBackend(): CryptoBackend {
+  return (shared ??= createNobleBackend());
+}
+
 export function createNobleBackend(): CryptoBackend {
   // noble's sync API needs a SHA-512 provider installed on its (module-global) `hashes` object.
   // Done here rather than at import so importing this module has no side effects, and only if unset

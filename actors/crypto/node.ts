@@ -52,6 +52,17 @@ function rawPublicKey(key: KeyObject): Uint8Array {
 // never alias Node's shared Buffer pool.
 const toBytes = (buf: Buffer): Uint8Array => new Uint8Array(buf);
 
+let shared: CryptoBackend | undefined;
+
+/**
+ * The node backend, built on first use and shared (`cryptoBackend('node')` returns the same one).
+ * Import this instead of `cryptoBackend` where only node is wanted, so a bundle (hypervisor, hubs)
+ * does not carry noble too.
+ */
+export function nodeBackend(): CryptoBackend {
+  return (shared ??= createNodeBackend());
+}
+
 export function createNodeBackend(): CryptoBackend {
   const backend: CryptoBackend = {
     name: 'node',

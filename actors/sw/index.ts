@@ -5,3 +5,18 @@
 export { deviceAwdt, resetReasonOf, type DeviceAwdtOptions } from './device-awdt.ts';
 export { FileStateStore, MemoryStateStore, type DeviceRecord, type DeviceStateStore } from './device-state.ts';
 export { SimulatedWatchdog, type WatchdogBackend } from './watchdog.ts';
+export {
+  bootStatusPath,
+  DEFAULT_WATCHDOG_DEVICE,
+  LinuxWatchdog,
+  MAGIC_CLOSE,
+  openWatchdogFile,
+  PET_BYTE,
+  readBootStatus,
+  resetReasonAfterBoot,
+  WatchdogOpenError,
+  WDIOF,
+  type BootStatus,
+  type LinuxWatchdogOptions,
+  type WatchdogFile,
+} from './linux-watchdog.ts';

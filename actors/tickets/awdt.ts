@@ -10,10 +10,10 @@
  */
 import { bytesEqual, CONTEXTS, randomNonce, type Signer, type Verifier } from '../crypto/index.ts';
 import {
-  codecs,
   create,
   NONCE_BYTES,
   TicketRequestSchema,
+  ticketReplyCodec,
   toBinary,
   type RuntimeInfo,
   type UpdateRequired,
@@ -77,7 +77,7 @@ export class AwdtCore {
     this.outstanding = null;
     const opened = open(envelope, CONTEXTS.ticketReply, this.lookup);
     if (!opened.ok) return refused(opened.error);
-    const decoded = codecs.ticketReply.tryDecode(opened.payload);
+    const decoded = ticketReplyCodec.tryDecode(opened.payload);
     if (!decoded.ok) return refused(new TicketError('malformed-payload', decoded.error.detail));
     const reply = decoded.message;
     if (reply.deviceId !== this.config.deviceId) return refused(new TicketError('wrong-device', 'reply is for another device'));

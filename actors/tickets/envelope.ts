@@ -5,7 +5,7 @@
  */
 import { signInContext, verifyInContext, type SignatureContext, type Signer, type Verifier } from '../crypto/index.ts';
 import { bytesEqual } from '../crypto/index.ts';
-import { codecs, create, SignedEnvelopeSchema, toBinary, type SignedEnvelope } from '../../proto/index.ts';
+import { create, SignedEnvelopeSchema, signedEnvelopeCodec, toBinary, type SignedEnvelope } from '../../proto/index.ts';
 import { TicketError } from './errors.ts';
 
 /** Signs `payload` in `context` and returns the encoded SignedEnvelope. */
@@ -31,7 +31,7 @@ export function pinned(verifier: Verifier): VerifierLookup {
 
 /** Decodes (bounded) and verifies an envelope; never throws. */
 export function open(bytes: Uint8Array, context: SignatureContext, lookup: VerifierLookup): Opened {
-  const decoded = codecs.signedEnvelope.tryDecode(bytes);
+  const decoded = signedEnvelopeCodec.tryDecode(bytes);
   if (!decoded.ok) return fail('malformed-envelope', decoded.error.detail);
   const env: SignedEnvelope = decoded.message;
   if (env.context !== context) return fail('wrong-context', `expected ${context}, got ${env.context.slice(0, 64)}`);

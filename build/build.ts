@@ -1,0 +1,194 @@
+/**
+ * `dominion build --board <id>`: one bundle per domain for a board, checked against the isolation
+ * rules and the board's size budgets, with the board profile, a systemd unit and a signed
+ * manifest, written to `dist/<id>/`:
+ *
+ *   sw.mjs  hypervisor.mjs  mm.mjs  sm-<service>.mjs   the domain images (build/entries/*.ts)
+ *   board.json                                          the profile they were built for
+ *   dominion-<id>.service                               the systemd unit
+ *   manifest.json  manifest.sig                         SHA-512 of each of the above, signed
+ *   release-key.pub                                     the release public key, for provisioning
+ *                                                       (not trusted by a device: it pins its own)
+ *
+ * Nothing is written unless everything passes; the old `dist/<id>/` is replaced whole.
+ */
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { gzipSync } from 'node:zlib';
+import type { Metafile } from 'esbuild';
+import { hex, nodeBackend } from '../actors/crypto/index.ts';
+import { loadBoard, validateBoard, type BoardProfile, type BundleBudget, type DomainKind } from '../boards/index.ts';
+import { bundleDomain } from './bundle.ts';
+import { BuildError } from './errors.ts';
+import { BOARD_FILE, encodeManifest, MANIFEST_FILE, MANIFEST_FORMAT, PUBLIC_KEY_FILE, sha512Hex, SIGNATURE_FILE, signManifest, type Manifest, type ManifestFile } from './manifest.ts';
+import { DEV_KEY_FILE, devReleaseKey, readReleaseKey, type ReleaseKey } from './release-key.ts';
+import { ISOLATION_RULES, isolationViolations } from './rules.ts';
+import { systemdUnit, unitFileName, type UnitLayout } from './systemd.ts';
+
+/** The project root (the folder holding package.json). */
+export const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+
+export interface BuildOptions {
+  /** A shipped board id, or a profile (validated here). */
+  readonly board: string | BoardProfile;
+  /** Where `<id>/` goes; default `<root>/dist`. */
+  readonly outDir?: string;
+  /** The release key: a key, or a seed file. Default: the development key `.release-key` beside outDir. */
+  readonly releaseKey?: ReleaseKey | string;
+  /** Replace MQTT.js's unused dependencies (build/aliases.ts). Default true; false only to measure. */
+  readonly aliases?: boolean;
+  /** Install layout for the systemd unit. */
+  readonly layout?: UnitLayout;
+  /** Progress, the size table and warnings; default: nothing. */
+  readonly log?: (line: string) => void;
+  readonly root?: string;
+}
+
+export interface BundleReport {
+  /** File name in `dist/<id>/`. */
+  readonly file: string;
+  readonly domain: DomainKind;
+  readonly service?: string;
+  /** `sw`, `hypervisor`, `mm` or `sm:<service>`. */
+  readonly label: string;
+  readonly rawBytes: number;
+  readonly gzipBytes: number;
+  readonly budget: BundleBudget;
+  readonly sha512: string;
+  readonly metafile: Metafile;
+}
+
+export interface BuildResult {
+  readonly board: BoardProfile;
+  /** `<outDir>/<id>`. */
+  readonly dir: string;
+  readonly bundles: readonly BundleReport[];
+  readonly manifest: Manifest;
+  readonly releaseKey: { readonly publicKey: Uint8Array; readonly keyId: string; readonly file: string; readonly dev: boolean };
+  /** The size table as printed. */
+  readonly table: string;
+}
+
+interface Planned {
+  readonly file: string;
+  readonly domain: DomainKind;
+  readonly service?: string;
+  readonly label: string;
+  readonly entry: string;
+}
+
+/** The bundles a board needs, with their entry modules; BuildError('no-entry') for a service without one. */
+export function planBundles(board: BoardProfile, root: string = PROJECT_ROOT): Planned[] {
+  const entries = join(root, 'build', 'entries');
+  const plan: Planned[] = [
+    { file: 'sw.mjs', domain: 'sw', label: 'sw', entry: join(entries, 'sw.ts') },
+    { file: 'hypervisor.mjs', domain: 'hypervisor', label: 'hypervisor', entry: join(entries, 'hypervisor.ts') },
+    { file: 'mm.mjs', domain: 'mm', label: 'mm', entry: join(entries, 'mm.ts') },
+  ];
+  for (const service of board.services) {
+    const entry = join(entries, `sm-${service}.ts`);
+    if (!existsSync(entry)) {
+      throw new BuildError('no-entry', `board ${board.id} runs service "${service}", but there is no build/entries/sm-${service}.ts (one entry per service, like build/entries/sm-sensor.ts)`);
+    }
+    plan.push({ file: `sm-${service}.mjs`, domain: 'sm', service, label: `sm:${service}`, entry });
+  }
+  return plan;
+}
+
+const KIB = 1024;
+const kib = (bytes: number): string => (bytes / KIB).toFixed(1);
+
+/** The size table: raw and gzip (level 9) of each bundle against the board's budgets, in KiB. */
+export function sizeTable(board: BoardProfile, bundles: readonly Pick<BundleReport, 'file' | 'label' | 'rawBytes' | 'gzipBytes' | 'budget'>[]): string {
+  const rows = [['bundle', 'domain', 'raw KiB', 'budget', 'gzip KiB', 'budget', '']];
+  for (const b of bundles) {
+    const over = [b.rawBytes > b.budget.rawKb * KIB ? 'raw' : '', b.gzipBytes > b.budget.gzipKb * KIB ? 'gzip' : ''].filter(Boolean);
+    rows.push([b.file, b.label, kib(b.rawBytes), String(b.budget.rawKb), kib(b.gzipBytes), String(b.budget.gzipKb), over.length ? `OVER (${over.join(', ')})` : 'ok']);
+  }
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  const right = new Set([2, 3, 4, 5]);
+  const lines = rows.map((r) => r.map((c, i) => (right.has(i) ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  ').trimEnd());
+  return [`board ${board.id} (${board.name}), target ${board.node.target}`, ...lines.map((l) => `  ${l}`)].join('\n');
+}
+
+function packageVersion(root: string): string {
+  const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version?: unknown };
+  return typeof pkg.version === 'string' ? pkg.version : '0.0.0';
+}
+
+function resolveReleaseKey(option: BuildOptions['releaseKey'], outDir: string, log: (line: string) => void): ReleaseKey {
+  if (option === undefined) return devReleaseKey(join(dirname(outDir), DEV_KEY_FILE), log);
+  return typeof option === 'string' ? readReleaseKey(option, log) : option;
+}
+
+/** Builds, checks, signs and writes one board's artifacts. */
+export async function buildBoard(options: BuildOptions): Promise<BuildResult> {
+  const root = options.root ?? PROJECT_ROOT;
+  const log = options.log ?? (() => {});
+  const board = typeof options.board === 'string' ? loadBoard(options.board) : validateBoard(options.board);
+  const outDir = resolve(options.outDir ?? join(root, 'dist'));
+  const plan = planBundles(board, root);
+  const aliases = options.aliases !== false;
+  const release = resolveReleaseKey(options.releaseKey, outDir, log); // a bad key fails before any work
+
+  const built = await Promise.all(plan.map((p) => bundleDomain({ root, entry: p.entry, board, aliases })));
+  const bundles: BundleReport[] = plan.map((p, i) => {
+    const { code, metafile } = built[i]!;
+    return {
+      file: p.file,
+      domain: p.domain,
+      ...(p.service !== undefined ? { service: p.service } : {}),
+      label: p.label,
+      rawBytes: code.length,
+      gzipBytes: gzipSync(code, { level: 9 }).length,
+      budget: board.domains[p.domain].bundle,
+      sha512: sha512Hex(code),
+      metafile,
+    };
+  });
+  const table = sizeTable(board, bundles);
+  log(table);
+
+  const rules = aliases ? ISOLATION_RULES : ISOLATION_RULES.filter((r) => !r.why.startsWith('aliased away'));
+  const violations = bundles.flatMap((b) => isolationViolations(b.domain, b.metafile, rules).map((v) => `${b.file} (${b.label}) contains ${v.match}: ${v.rule.why}`));
+  if (violations.length > 0) throw new BuildError('isolation', `board ${board.id}: isolation rules broken:\n  ${violations.join('\n  ')}`);
+
+  const over = bundles.flatMap((b) => {
+    const budgetField = `${board.id}.domains.${b.domain}.bundle`;
+    const out: string[] = [];
+    if (b.gzipBytes > b.budget.gzipKb * KIB) out.push(`${b.label} bundle ${b.file} is ${kib(b.gzipBytes)} KiB gzip, over its budget of ${b.budget.gzipKb} KiB (${budgetField}.gzipKb)`);
+    if (b.rawBytes > b.budget.rawKb * KIB) out.push(`${b.label} bundle ${b.file} is ${kib(b.rawBytes)} KiB raw, over its budget of ${b.budget.rawKb} KiB (${budgetField}.rawKb)`);
+    return out;
+  });
+  if (over.length > 0) throw new BuildError('budget', `board ${board.id}: size budget exceeded:\n  ${over.join('\n  ')}`);
+
+  const keyId = hex(nodeBackend().verifier(release.publicKey).keyId);
+  const encoder = new TextEncoder();
+  const contents = new Map<string, Uint8Array>(bundles.map((b, i) => [b.file, built[i]!.code]));
+  contents.set(BOARD_FILE, encoder.encode(`${JSON.stringify(board, null, 2)}\n`));
+  contents.set(unitFileName(board), encoder.encode(systemdUnit(board, options.layout)));
+
+  const files: Record<string, ManifestFile> = {};
+  for (const [name, bytes] of [...contents].sort(([a], [b]) => (a < b ? -1 : 1))) {
+    const b = bundles.find((x) => x.file === name);
+    files[name] = { ...(b ? { domain: b.domain } : {}), ...(b?.service !== undefined ? { service: b.service } : {}), bytes: bytes.length, sha512: sha512Hex(bytes) };
+  }
+  const manifest: Manifest = { format: MANIFEST_FORMAT, board: board.id, version: packageVersion(root), target: board.node.target, files };
+  const manifestBytes = encodeManifest(manifest);
+  contents.set(MANIFEST_FILE, manifestBytes);
+  contents.set(SIGNATURE_FILE, signManifest(manifestBytes, release.secretKey));
+  contents.set(PUBLIC_KEY_FILE, encoder.encode(`${hex(release.publicKey)}\n`));
+
+  // Write everything beside the target, then swap it in: a failed or interrupted build leaves the old one.
+  const dir = join(outDir, board.id);
+  const staging = join(outDir, `.${board.id}.staging-${process.pid}`);
+  rmSync(staging, { recursive: true, force: true });
+  mkdirSync(staging, { recursive: true });
+  for (const [name, bytes] of contents) writeFileSync(join(staging, name), bytes, { mode: 0o644 });
+  rmSync(dir, { recursive: true, force: true });
+  renameSync(staging, dir);
+  log(`wrote ${dir} (${contents.size} files), manifest signed by release key ${keyId}${release.dev ? ' (development key)' : ''}`);
+
+  return { board, dir, bundles, manifest, releaseKey: { publicKey: release.publicKey, keyId, file: release.file, dev: release.dev }, table };
+}

@@ -1,0 +1,30 @@
+/**
+ * What every domain bundle exports besides its `install`: the entry ABI version and the runtime
+ * classes a runner needs to give the domain a system and channel ends built from the bundle's *own*
+ * code. Each bundle carries its own copy of runtime/ (it is the whole image of its domain), so a
+ * runner never hands a domain objects made by code outside that domain's verified image, except the
+ * supervisor it is installed into and, in `single` placement, the other ends of its channels —
+ * which only ever exchange bytes.
+ */
+import { ActorSystem, ChannelEndpoint, RealClock, type MessageCodec } from '../../runtime/index.ts';
+
+/** Bumped whenever an entry's exports or install options change incompatibly. */
+export const ENTRY_ABI = 1;
+
+/** The runtime of this bundle, for the runner. */
+export const runtime = { ActorSystem, ChannelEndpoint, RealClock } as const;
+
+/**
+ * The codec of `endpoint`'s channel with `codec`'s name. A channel keys its message types by object
+ * identity, so code that sends on an end built from another bundle's channel spec must use that
+ * spec's codec objects; same name means same wire format (both come from proto/lite.ts).
+ */
+export function codecOf<T>(endpoint: ChannelEndpoint, codec: MessageCodec<T>): MessageCodec<T> {
+  for (const t of endpoint.spec.types) if (t === codec || t.name === codec.name) return t as MessageCodec<T>;
+  throw new Error(`channel ${endpoint.spec.name} does not carry ${codec.name}`);
+}
+
+/** The same actor spec with another mailbox capacity (the board's budget). */
+export function withCapacity<S extends { readonly capacity: number }>(spec: S, capacity: number): S {
+  return { ...spec, capacity };
+}

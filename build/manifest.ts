@@ -1,0 +1,165 @@
+/**
+ * The signed manifest of a board's artifacts (ARCHITECTURE.md §5).
+ *
+ * `manifest.json` lists every artifact — the domain bundles, the board profile they were built for
+ * and the systemd unit — with its size and SHA-512. `manifest.sig` holds an Ed25519 signature by
+ * the release key over the exact bytes of `manifest.json`, in the signature context
+ * `dominion/v1/manifest` (so no other signed dominion message can pass for a manifest). Signing
+ * raw bytes needs no JSON canonicalisation; the build writes the JSON in a fixed key order anyway,
+ * so the same inputs give the same bytes.
+ *
+ * `verifyArtifacts` checks the signature against the *pinned* release key before it reads anything
+ * the manifest says, then every file's size and digest, and returns the verified bytes: a runner
+ * should load exactly those bytes (not re-read the files), so nothing can change between the check
+ * and the load.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { bytesEqual, CONTEXTS, fromHex, hex, nodeBackend, signInContext, verifyInContext } from '../actors/crypto/index.ts';
+import type { DomainKind } from '../boards/index.ts';
+import { ArtifactError } from './errors.ts';
+
+export const MANIFEST_FILE = 'manifest.json';
+export const SIGNATURE_FILE = 'manifest.sig';
+/** The board profile the artifacts were built for. */
+export const BOARD_FILE = 'board.json';
+/** The release public key, for provisioning; not listed in the manifest and never trusted by a device. */
+export const PUBLIC_KEY_FILE = 'release-key.pub';
+export const MANIFEST_FORMAT = 'dominion-manifest/1';
+
+export interface ManifestFile {
+  /** Bundles only: the domain kind it is the image of, and for `sm` the service. */
+  readonly domain?: DomainKind;
+  readonly service?: string;
+  readonly bytes: number;
+  /** Lower-case hex SHA-512 of the file. */
+  readonly sha512: string;
+}
+
+export interface Manifest {
+  readonly format: typeof MANIFEST_FORMAT;
+  readonly board: string;
+  /** The firmware version (package version) the artifacts were built from. */
+  readonly version: string;
+  /** esbuild's Node target for the bundles. */
+  readonly target: string;
+  /** By file name (no directories), sorted. */
+  readonly files: Readonly<Record<string, ManifestFile>>;
+}
+
+export interface ManifestSignature {
+  readonly context: string;
+  readonly algorithm: 'ed25519';
+  /** Key id of the release key (first 16 bytes of SHA-512 of its public key), hex. */
+  readonly keyId: string;
+  readonly signature: string;
+}
+
+/** The exact bytes of `manifest.json`: keys in a fixed order, files sorted, two-space indent. */
+export function encodeManifest(m: Manifest): Uint8Array {
+  const files: Record<string, ManifestFile> = {};
+  for (const name of Object.keys(m.files).sort()) {
+    const f = m.files[name]!;
+    files[name] = {
+      ...(f.domain !== undefined ? { domain: f.domain } : {}),
+      ...(f.service !== undefined ? { service: f.service } : {}),
+      bytes: f.bytes,
+      sha512: f.sha512,
+    };
+  }
+  const ordered = { format: m.format, board: m.board, version: m.version, target: m.target, files };
+  return new TextEncoder().encode(`${JSON.stringify(ordered, null, 2)}\n`);
+}
+
+export function sha512Hex(bytes: Uint8Array): string {
+  return hex(nodeBackend().sha512(bytes));
+}
+
+/** Signs the manifest bytes; returns the bytes of `manifest.sig`. */
+export function signManifest(manifestBytes: Uint8Array, secretKey: Uint8Array): Uint8Array {
+  const signer = nodeBackend().signer(secretKey);
+  const sig: ManifestSignature = {
+    context: CONTEXTS.manifest,
+    algorithm: 'ed25519',
+    keyId: hex(signer.keyId),
+    signature: hex(signInContext(signer, CONTEXTS.manifest, manifestBytes)),
+  };
+  return new TextEncoder().encode(`${JSON.stringify(sig, null, 2)}\n`);
+}
+
+export interface VerifiedArtifacts {
+  readonly dir: string;
+  readonly manifest: Manifest;
+  /** SHA-512 of `manifest.json`: what `sw` reports as the manifest it booted from. */
+  readonly manifestDigest: Uint8Array;
+  /** Every file the manifest lists, as verified. */
+  readonly files: ReadonlyMap<string, Uint8Array>;
+}
+
+const SAFE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+
+function read(dir: string, file: string): Uint8Array {
+  try {
+    return new Uint8Array(readFileSync(join(dir, file)));
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new ArtifactError('missing', file, code === 'ENOENT' ? `not found in ${dir}` : `cannot be read (${code ?? (e as Error).message})`);
+  }
+}
+
+function parseJson(bytes: Uint8Array, file: string): unknown {
+  try {
+    return JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
+  } catch (e) {
+    throw new ArtifactError('malformed', file, `is not valid JSON (${(e as Error).message})`);
+  }
+}
+
+/**
+ * Checks `dir` against the pinned release public key: the manifest's signature, then every listed
+ * file's size and SHA-512. Throws ArtifactError naming the first bad file; returns the verified
+ * bytes of every listed file.
+ */
+export function verifyArtifacts(dir: string, releasePublicKey: Uint8Array): VerifiedArtifacts {
+  const backend = nodeBackend();
+  const release = backend.verifier(releasePublicKey);
+  const manifestBytes = read(dir, MANIFEST_FILE);
+  const sig = parseJson(read(dir, SIGNATURE_FILE), SIGNATURE_FILE) as Partial<ManifestSignature> | null;
+  if (
+    sig === null ||
+    typeof sig !== 'object' ||
+    sig.context !== CONTEXTS.manifest ||
+    sig.algorithm !== 'ed25519' ||
+    typeof sig.keyId !== 'string' ||
+    !/^[0-9a-f]{32}$/.test(sig.keyId) ||
+    typeof sig.signature !== 'string' ||
+    !/^[0-9a-f]{128}$/.test(sig.signature)
+  ) {
+    throw new ArtifactError('malformed', SIGNATURE_FILE, `must be {context: "${CONTEXTS.manifest}", algorithm: "ed25519", keyId, signature} in lower-case hex`);
+  }
+  if (!bytesEqual(fromHex(sig.keyId), release.keyId)) {
+    throw new ArtifactError('wrong-key', MANIFEST_FILE, `is signed by key ${sig.keyId}, not by the pinned release key ${hex(release.keyId)}`);
+  }
+  if (!verifyInContext(release, CONTEXTS.manifest, manifestBytes, fromHex(sig.signature))) {
+    throw new ArtifactError('bad-signature', MANIFEST_FILE, `does not match its signature in ${SIGNATURE_FILE}: the manifest or its signature was changed`);
+  }
+
+  // Signed by the release key: from here on the manifest says what the artifacts are.
+  const manifest = parseJson(manifestBytes, MANIFEST_FILE) as Manifest;
+  if (manifest === null || typeof manifest !== 'object' || manifest.format !== MANIFEST_FORMAT || manifest.files === null || typeof manifest.files !== 'object') {
+    throw new ArtifactError('malformed', MANIFEST_FILE, `is not a ${MANIFEST_FORMAT} manifest`);
+  }
+  const files = new Map<string, Uint8Array>();
+  for (const [name, entry] of Object.entries(manifest.files)) {
+    if (!SAFE_NAME.test(name) || name === MANIFEST_FILE || name === SIGNATURE_FILE) throw new ArtifactError('malformed', MANIFEST_FILE, `lists an unacceptable file name ${JSON.stringify(name)}`);
+    if (typeof entry?.sha512 !== 'string' || !/^[0-9a-f]{128}$/.test(entry.sha512) || !Number.isSafeInteger(entry.bytes)) {
+      throw new ArtifactError('malformed', MANIFEST_FILE, `entry for ${name} needs bytes and a hex sha512`);
+    }
+    const bytes = read(dir, name);
+    if (bytes.length !== entry.bytes || !bytesEqual(backend.sha512(bytes), fromHex(entry.sha512))) {
+      throw new ArtifactError('digest-mismatch', name, `does not match the signed manifest (its size or SHA-512 differs: ${bytes.length} bytes, the manifest says ${entry.bytes}): tampered or corrupt`);
+    }
+    files.set(name, bytes);
+  }
+  return { dir, manifest, manifestDigest: backend.sha512(manifestBytes), files };
+}

@@ -1,0 +1,51 @@
+/**
+ * The release key signs each board's manifest; devices pin its public key at provisioning.
+ *
+ * Key files hold the 32-byte Ed25519 seed as 64 hex digits (one line). A real release key is kept
+ * off the build tree and passed with `--release-key <file>`. Without one, the build uses a
+ * development key in `.release-key` next to the dist root (created on first use, mode 0600, reused
+ * after that so rebuilds stay byte-identical) and warns: devices provisioned with it trust anything
+ * signed on this machine. The private key is never written into dist.
+ */
+import { chmodSync, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { fromHex, generateSecretKey, hex, nodeBackend } from '../actors/crypto/index.ts';
+import { BuildError } from './errors.ts';
+
+export interface ReleaseKey {
+  readonly secretKey: Uint8Array;
+  readonly publicKey: Uint8Array;
+  /** Where it came from, for messages. */
+  readonly file: string;
+  /** A development key made by the build (not a real release key). */
+  readonly dev: boolean;
+}
+
+export const DEV_KEY_FILE = '.release-key';
+
+/** Reads a seed file; BuildError('release-key') naming the file when it is unusable. */
+export function readReleaseKey(file: string, warn: (line: string) => void = () => {}): ReleaseKey {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new BuildError('release-key', `cannot read release key ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+  const seedHex = text.trim();
+  if (!/^[0-9a-fA-F]{64}$/.test(seedHex)) throw new BuildError('release-key', `release key ${file} must hold a 32-byte Ed25519 seed as 64 hex digits`);
+  const mode = statSync(file).mode & 0o777;
+  if ((mode & 0o077) !== 0) warn(`warning: release key ${file} is readable by others (mode ${mode.toString(8)}); chmod 600 it`);
+  const secretKey = fromHex(seedHex);
+  return { secretKey, publicKey: nodeBackend().publicKeyOf(secretKey), file, dev: false };
+}
+
+/** The development key at `file`, made (mode 0600) if it does not exist yet. */
+export function devReleaseKey(file: string, warn: (line: string) => void = () => {}): ReleaseKey {
+  if (!existsSync(file)) {
+    writeFileSync(file, `${hex(generateSecretKey())}\n`, { mode: 0o600, flag: 'wx' });
+    chmodSync(file, 0o600); // in case the umask got in the way
+    warn(`warning: created a development release key ${file} (mode 0600). Do not ship artifacts signed with it: pass --release-key <file>`);
+  } else {
+    warn(`warning: signing with the development release key ${file}. Do not ship artifacts signed with it: pass --release-key <file>`);
+  }
+  return { ...readReleaseKey(file, warn), dev: true };
+}

@@ -1,0 +1,77 @@
+/**
+ * `dominion build --board <id>`: builds a board's signed artifacts into dist/<id>/ (build/build.ts)
+ * and prints the size table against the board's budgets.
+ */
+import { parseArgs } from 'node:util';
+import { boardIds, BoardError } from '../boards/index.ts';
+import { buildBoard, BuildError } from '../build/index.ts';
+import { UsageError } from './args.ts';
+
+const HELP = `usage: dominion build --board <id> [options]
+
+Bundles each trust domain of a board with esbuild (sw, hypervisor, mm, one per service), checks that
+no domain contains what it must not (no MQTT client or signing code in a service, no private-key code
+or protobuf runtime in mm, …) and that each bundle fits the board's size budget, then writes
+dist/<id>/: the bundles, board.json, a systemd unit, and manifest.json with the SHA-512 of each,
+signed by the release key (manifest.sig). The same sources give the same bytes.
+
+options:
+  --board <id>           one of: ${boardIds().join(', ')}
+  --release-key <file>   Ed25519 release key: its 32-byte seed as 64 hex digits. Without it, a
+                         development key .release-key beside the output folder is used (made on first
+                         use, mode 0600) and the build warns: never ship artifacts signed with it.
+  --out <dir>            output folder (default: dist); the board's artifacts go to <dir>/<id>/
+  --no-aliases           keep MQTT.js's WebSocket/SOCKS/debug/browser dependencies (to measure them)
+  -h, --help             this text
+
+exit status: 0 built, 1 the build failed (over budget, isolation broken, bad key), 2 bad usage.`;
+
+export interface BuildCommandIo {
+  readonly out: (line: string) => void;
+  readonly err: (line: string) => void;
+}
+
+const CONSOLE: BuildCommandIo = { out: (l) => console.log(l), err: (l) => console.error(l) };
+
+export async function build(argv: string[], io: BuildCommandIo = CONSOLE): Promise<number> {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      options: {
+        board: { type: 'string' },
+        'release-key': { type: 'string' },
+        out: { type: 'string' },
+        'no-aliases': { type: 'boolean', default: false },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+      strict: true,
+      allowPositionals: false,
+    }));
+  } catch (e) {
+    throw new UsageError(`${(e as Error).message}\n\n${HELP}`);
+  }
+  if (values.help) {
+    io.out(HELP);
+    return 0;
+  }
+  if (values.board === undefined) throw new UsageError(`build: --board <id> is required (one of: ${boardIds().join(', ')})`);
+  try {
+    const result = await buildBoard({
+      board: values.board,
+      outDir: values.out,
+      releaseKey: values['release-key'],
+      aliases: !values['no-aliases'],
+      log: (line) => (line.startsWith('warning:') ? io.err(line) : io.out(line)),
+    });
+    io.out(`release public key ${Buffer.from(result.releaseKey.publicKey).toString('hex')} (pin it when provisioning devices)`);
+    return 0;
+  } catch (e) {
+    if (e instanceof BoardError && e.code === 'unknown-board') throw new UsageError(`build: ${e.message}`);
+    if (e instanceof BoardError || e instanceof BuildError) {
+      io.err(`dominion build: ${e.message}`);
+      return 1;
+    }
+    throw e;
+  }
+}
