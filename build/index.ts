@@ -25,3 +25,5 @@ export { devReleaseKey, readReleaseKey, DEV_KEY_FILE, type ReleaseKey } from './
 export { systemdUnit, unitFileName, DEFAULT_LAYOUT, type UnitLayout } from './systemd.ts';
 export { importBytes, linkChannel, loadArtifacts, type ChannelSide, type HypervisorModule, type LoadedArtifacts, type MmModule, type ServiceModule, type SwModule } from './load.ts';
 export { ArtifactError, BuildError, type ArtifactErrorCode, type BuildErrorCode } from './errors.ts';
+export { composeDevice, type ComposedDevice, type ComposedSystem, type ComposeOptions } from './compose.ts';
+export { BundledDevice, type RunnerEvent } from './runner.ts';
