@@ -2,12 +2,18 @@
  * Child process for benchmarks: plays the hubs (and, unless given a broker, an embedded Aedes) so the
  * measuring process holds the device alone. Reads one JSON line on stdin — the demo fleet's secrets —
  * prints `READY <broker-url>`, and exits when stdin closes.
+ *
+ * With a `sink` in the config it also subscribes to a topic filter and counts the payload bytes that
+ * arrive (the throughput workload's far end), acknowledging them on `sink.ackTopic` as a cumulative
+ * count (every `ackEveryBytes`, and every 100 ms) so the sender can keep a bounded window in flight. Each further stdin line `STATS` is answered
+ * with one stdout line `STATS <json>` (see `HostStats`): what the sink has received and the CPU this
+ * process has used, both stamped with this process's clock.
  */
 import { createInterface } from 'node:readline';
 import { demoFleet } from '../actors/device/index.ts';
 import { HubServer } from '../actors/hub/index.ts';
-import { startEmbeddedBroker } from '../actors/mqtt/index.ts';
-import { decodeSecrets, type HubHostConfig } from './hub-host-config.ts';
+import { awaitConnected, connectMqtt, startEmbeddedBroker } from '../actors/mqtt/index.ts';
+import { decodeSecrets, type HostStats, type HubHostConfig } from './hub-host-config.ts';
 
 const lines = createInterface({ input: process.stdin });
 const first = await new Promise<string>((resolve) => lines.once('line', resolve));
@@ -16,8 +22,42 @@ const broker = config.brokerUrl === undefined ? await startEmbeddedBroker({ port
 const url = config.brokerUrl ?? broker!.url;
 const fleet = demoFleet({ deviceId: config.deviceId, services: config.services, deferralMs: config.deferralMs, idSuffix: config.idSuffix, secrets: decodeSecrets(config.secrets) });
 const hubs = await Promise.all([fleet.ih, ...fleet.sh.values()].map((h) => HubServer.start({ core: h.core, brokerUrl: url, hubId: h.id })));
+
+const sink = { bytes: 0, messages: 0 };
+let reAck: ReturnType<typeof setInterval> | undefined;
+const sinkClient = config.sink === undefined ? undefined : connectMqtt(url, { clientId: `bench-sink-${process.pid}` });
+if (sinkClient !== undefined && config.sink !== undefined) {
+  const { topic, ackTopic, ackEveryBytes } = config.sink;
+  await awaitConnected(sinkClient);
+  let acked = 0;
+  sinkClient.on('message', (_topic, payload) => {
+    sink.bytes += payload.length;
+    sink.messages++;
+    if (ackTopic !== undefined && sink.bytes - acked >= (ackEveryBytes ?? 0)) {
+      acked = sink.bytes;
+      sinkClient.publish(ackTopic, String(acked), { qos: 1 });
+    }
+  });
+  await sinkClient.subscribeAsync(topic, { qos: 1 });
+  // Re-acknowledge now and then: an acknowledgement sent before the sender subscribed is lost, and a
+  // sender with a full window would otherwise wait for one that never comes.
+  if (ackTopic !== undefined) {
+    reAck = setInterval(() => {
+      if (sink.bytes > 0 && sinkClient.connected) sinkClient.publish(ackTopic, String(sink.bytes), { qos: 1 });
+    }, 100);
+  }
+}
+
 process.stdout.write(`READY ${url}\n`);
+lines.on('line', (line) => {
+  if (line.trim() !== 'STATS') return;
+  const cpu = process.cpuUsage();
+  const stats: HostStats = { atMs: performance.now(), sinkBytes: sink.bytes, sinkMessages: sink.messages, cpuUs: cpu.user + cpu.system };
+  process.stdout.write(`STATS ${JSON.stringify(stats)}\n`);
+});
 lines.on('close', async () => {
+  clearInterval(reAck);
+  await sinkClient?.endAsync(true).catch(() => {});
   await Promise.allSettled(hubs.map((h) => h.stop()));
   await broker?.close();
   process.exit(0);

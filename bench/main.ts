@@ -2,21 +2,25 @@
  * `npm run bench -- <suite> [--runs N] [--seconds S] [--quick]`
  *
  * Suites: runtime (mailbox/scheduler throughput, channel round trip), crypto (Ed25519 both backends),
- * loop (ticket round trip over Aedes and Mosquitto, CPU of the loop at 1 s), all. Tables go to stdout (paste into bench/RESULTS.md with the command); progress goes to stderr.
+ * loop (ticket round trip over Aedes and Mosquitto, CPU of the loop at 1 s), paper (the source system's
+ * evaluation: HYP/VM/DOM1/DOM5/DOM60 × CPU and throughput; minutes, so not part of `all`), all. Tables go to stdout (paste into bench/RESULTS.md with the command); progress goes to stderr.
  */
 import { cpus } from 'node:os';
 import { parseArgs } from 'node:util';
 import { benchCrypto, formatCryptoTable } from './crypto.ts';
 import { benchLoop } from './loop.ts';
+import { paperOptions, PAPER_USAGE } from './paper/cli.ts';
+import { benchPaper } from './paper/index.ts';
 import { benchRuntime } from './runtime.ts';
 
-const SUITES = ['runtime', 'crypto', 'loop', 'all'] as const;
+const SUITES = ['runtime', 'crypto', 'loop', 'paper', 'all'] as const;
 type Suite = (typeof SUITES)[number];
 
 const USAGE = `usage: npm run bench -- <${SUITES.join('|')}> [--runs N] [--seconds S] [--quick]
   --runs N      repetitions per measurement; the median is reported (default 5)
   --seconds S   length of one repetition in seconds (default 0.5)
-  --quick       3 runs of 0.2 s: a smoke run, not for RESULTS.md`;
+  --quick       3 runs of 0.2 s: a smoke run, not for RESULTS.md
+\${PAPER_USAGE}`;
 
 async function main(): Promise<void> {
   const { values, positionals } = parseArgs({
@@ -25,6 +29,11 @@ async function main(): Promise<void> {
       runs: { type: 'string' },
       seconds: { type: 'string' },
       quick: { type: 'boolean', default: false },
+      reps: { type: 'string' },
+      'whole-intervals': { type: 'boolean', default: false },
+      setups: { type: 'string' },
+      workloads: { type: 'string' },
+      chunk: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -34,6 +43,13 @@ async function main(): Promise<void> {
   }
   const suite = (positionals[0] ?? 'all') as Suite;
   if (!SUITES.includes(suite)) throw new Error(`unknown suite "${suite}"\n${USAGE}`);
+  if (suite === 'paper') {
+    // Its own flags (--reps, --seconds = window length); not part of `all`, which would take minutes.
+    const cpu = cpus()[0]?.model ?? 'unknown CPU';
+    console.log(`# dominion bench: paper\n\n${new Date().toISOString().slice(0, 10)}, node ${process.version}, ${cpus().length} × ${cpu}\n`);
+    console.log(await benchPaper(paperOptions(values, `npm run bench -- ${process.argv.slice(2).join(' ')}`)));
+    return;
+  }
   const runs = values.quick ? 3 : Number(values.runs ?? 5);
   const seconds = values.quick ? 0.2 : Number(values.seconds ?? 0.5);
   if (!Number.isInteger(runs) || runs < 1 || !(seconds > 0)) throw new Error(`--runs must be an integer >= 1 and --seconds > 0\n${USAGE}`);

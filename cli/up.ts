@@ -1,6 +1,7 @@
 /**
  * `dominion up`: the embedded default. Starts an MQTT broker (Aedes on a free port, unless --broker
- * names one), the IH and one SH on it, and a simulated device with the sensor service; shows the
+ * names one), the IH and one SH on it (SQLite-backed, in a temp directory), and a simulated device
+ * with the sensor service; shows the
  * ticket loop live and, by default, plays the scenario, prints a summary and exits 0.
  */
 import { mkdtempSync } from 'node:fs';
@@ -8,14 +9,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { RealClock } from '../runtime/index.ts';
-import { demoFleet, Device, timingFor } from '../actors/device/index.ts';
-import { HubServer } from '../actors/hub/index.ts';
+import { Device, timingFor } from '../actors/device/index.ts';
 import { MqttHubLink } from '../actors/mm/index.ts';
 import { startEmbeddedBroker, type EmbeddedBroker } from '../actors/mqtt/index.ts';
 import { sensorService } from '../actors/sm/index.ts';
 import { numberOption, UsageError } from './args.ts';
 import { LiveDisplay, renderStatus } from './display.ts';
 import { runScenario } from './scenario.ts';
+import { startSqliteFleet, type SqliteFleet } from './up-hubs.ts';
 
 const HELP = `usage: dominion up [options]
 
@@ -58,11 +59,20 @@ export async function up(argv: string[]): Promise<number> {
   const url = values.broker ?? (broker = await startEmbeddedBroker({ port: 0 })).url;
   console.log(`dominion up: broker ${url}${broker ? ' (embedded Aedes, MQTT 3.1.1)' : ''}, interval ${intervalMs} ms, deferral ${deferralMs} ms`);
 
-  const fleet = demoFleet({ services: ['sensor'], deferralMs });
-  const hubs: HubServer[] = [];
+  // The hubs run on SQLite databases in a temp directory, set up as an operator would (keys,
+  // enroll, provisioning file); the device takes its keys and pins from that provisioning file.
+  const hubDir = mkdtempSync(join(tmpdir(), 'dominion-hubs-'));
+  let sqlite: SqliteFleet;
+  try {
+    sqlite = await startSqliteFleet({ dir: hubDir, brokerUrl: url, deviceId: 'pi-0001', services: ['sensor'], deferralMs });
+  } catch (error) {
+    await broker?.close();
+    throw error;
+  }
+  const fleet = sqlite.fleet;
   const cleanup = async (): Promise<void> => {
     device.shutdown();
-    await Promise.allSettled(hubs.map((h) => h.stop()));
+    await sqlite.stop();
     await broker?.close();
   };
   const device = new Device({
@@ -76,17 +86,11 @@ export async function up(argv: string[]): Promise<number> {
     openLink: () => new MqttHubLink({ url, deviceId: fleet.deviceId, services: ['sensor'] }),
     clock: new RealClock(),
   });
-  try {
-    for (const hub of [fleet.ih, ...fleet.sh.values()]) {
-      const server = await HubServer.start({ core: hub.core, brokerUrl: url, hubId: hub.id });
-      hubs.push(server);
-      const st = server.status();
-      console.log(`hub ${hub.id} online (${st.subscription} subscription, MQTT ${st.protocol === 5 ? '5' : '3.1.1'})${st.note ? `: ${st.note}` : ''}`);
-    }
-  } catch (error) {
-    await cleanup();
-    throw error;
+  for (const hub of sqlite.hubs) {
+    const st = hub.status();
+    console.log(`hub ${st.hubId} online (${st.subscription} subscription, MQTT ${st.protocol === 5 ? '5' : '3.1.1'})${st.note ? `: ${st.note}` : ''}`);
   }
+  console.log(`hub state: SQLite databases in ${hubDir}`);
 
   const display = new LiveDisplay(device);
   display.start();

@@ -12,6 +12,8 @@ export interface ActorSystemOptions {
   batch?: number;
   /** Messages per event-loop turn before yielding (default 4096). */
   budget?: number;
+  /** Time per event-loop turn before yielding, checked between actor batches (default 10 ms). */
+  sliceMs?: number;
 }
 
 export type EscalationHandler = (domain: Supervisor, error: Escalation) => void;
@@ -32,6 +34,8 @@ export class ActorSystem implements SupervisionRoot {
     this.scheduler = new Scheduler({
       batch: options.batch,
       budget: options.budget,
+      sliceMs: options.sliceMs,
+      now: () => this.clock.now(),
       waker: (options.drain ?? 'auto') === 'auto' ? immediateWaker : null,
     });
   }

@@ -46,8 +46,9 @@ export class DirectHubLink implements HubLink {
     else deliver(instance, reply.payload);
   }
 
-  publishService(service: string, stream: string, payload: Uint8Array): void {
+  publishService(service: string, stream: string, payload: Uint8Array): boolean {
     this.o.onService?.(service, stream, payload.slice());
+    return true;
   }
 
   /** Delivers service traffic to the device as if it came from the service hub. */

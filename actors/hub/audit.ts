@@ -1,13 +1,21 @@
 /**
  * The hub's audit log (ARCHITECTURE.md §7): one entry per decision, with its reason. Entries name the
- * device, instance, outcome and why — never key, nonce, signature or ticket bytes. `AuditLog` is the
- * seam for the append-only SQLite log; `MemoryAuditLog` keeps a bounded ring for tests and status.
+ * device, instance, outcome and why — never key, signature or ticket bytes, and of the nonce only a
+ * short reference. `AuditLog` is the seam; `SqliteHubStore` (sqlite/) is the append-only log a hub
+ * runs on, `MemoryAuditLog` a bounded ring for tests and `dominion up` without a database.
  */
 import type { HubOutcome } from './hub-core.ts';
 
+/**
+ * A decision's outcome, or what happened to an instance outside a request: `timeout` (its deadline
+ * passed with no request: silence), `fail` (its deadline passed after the hub refused it: a failed
+ * check or a withhold), `operator` (an operator command: quarantine, release, …).
+ */
+export type AuditOutcome = HubOutcome | 'timeout' | 'fail' | 'operator';
+
 export interface AuditEntry {
   readonly atMs: number;
-  readonly outcome: HubOutcome;
+  readonly outcome: AuditOutcome;
   /** Short machine-readable reason: `granted`, `policy-failed`, `bad-signature`, … */
   readonly reason: string;
   /** Human-readable detail, bounded; for withheld replies, the detail sent to the device. */
@@ -17,6 +25,12 @@ export interface AuditEntry {
   readonly instance?: string;
   /** For tickets: the deferral granted. */
   readonly deferralMs?: number;
+  /**
+   * Request reference: hex of the first 8 bytes of the request's nonce. Enough to match a device's
+   * log line (or a reply it received) to its audit row; the nonce is single-use and travelled in
+   * the clear, so its prefix gives nobody anything.
+   */
+  readonly ref?: string;
 }
 
 export interface AuditLog {

@@ -12,7 +12,13 @@
  * 4. The instance must be one this hub dominates, else WITHHELD WRONG_HUB. Reachable when the registry
  *    holds keys this hub does not answer for (one database shared by hubs of several roles, or a
  *    mis-enrolment); the request is authenticated by then, so answering is safe and names the mistake.
+ * 4a. The nonce must not have been answered before for this device and instance (replay): refused,
+ *    no reply — answering it again would only re-sign an old nonce.
  * 5. Device state (revoked, quarantined), then policy.
+ *
+ * Writes (activity, audit, answered nonces) go through the registry, audit log and replay guard;
+ * a SQLite-backed store queues them and commits them in one transaction per batch, and the server
+ * publishes the replies only after that commit (sqlite/, hub-server.ts).
  */
 import { CONTEXTS, type Signer } from '../crypto/index.ts';
 import { open, seal, type TicketErrorCode } from '../tickets/index.ts';
@@ -29,6 +35,7 @@ import {
   type TicketRequest,
 } from '../../proto/index.ts';
 import type { AuditLog } from './audit.ts';
+import { requestRef, type ReplayGuard } from './replay.ts';
 import { DecisionCounters, type HubCounterSnapshot } from './counters.ts';
 import type { HubPolicy, UpdateTarget } from './policy.ts';
 import type { EnrolledKey, HubRegistry } from './registry.ts';
@@ -45,6 +52,7 @@ export type RefusalReason =
   | 'malformed-payload'
   | 'key-device-mismatch'
   | 'key-instance-mismatch'
+  | 'replayed'
   | 'reply-invalid'
   | 'internal-error';
 
@@ -72,6 +80,8 @@ export interface HubCoreOptions {
   /** The hub's signing key (K_IH or K_SH_k). */
   readonly signer: Signer;
   readonly audit?: AuditLog;
+  /** Refuses requests whose nonce was already answered; without one, replays are answered again. */
+  readonly replay?: ReplayGuard;
 }
 
 /** A policy verdict, or one of the core's own state checks (same shape, wider `code`). */
@@ -89,6 +99,7 @@ export class HubCore {
   readonly #policy: HubPolicy;
   readonly #signer: Signer;
   readonly #audit: AuditLog | undefined;
+  readonly #replay: ReplayGuard | undefined;
   readonly #counters = new DecisionCounters();
 
   constructor(options: HubCoreOptions) {
@@ -97,6 +108,7 @@ export class HubCore {
     this.#policy = options.policy;
     this.#signer = options.signer;
     this.#audit = options.audit;
+    this.#replay = options.replay;
   }
 
   /** The hub's public key, as devices pin it. */
@@ -138,6 +150,9 @@ export class HubCore {
     }
     if (instance !== signer.instance) {
       return this.#refuse(nowMs, 'key-instance-mismatch', `key enrolled for ${signer.instance}, request names ${instance}`, request);
+    }
+    if (this.#replay?.seen(request.deviceId, instance, request.nonce)) {
+      return this.#refuse(nowMs, 'replayed', 'this nonce was already answered for this device and instance', request);
     }
     if (!dominates(this.role, instance)) {
       return this.#answer(request, nowMs, withheld('wrong-hub', WithholdReason.WRONG_HUB, `this hub does not dominate ${instance}`));
@@ -212,9 +227,11 @@ export class HubCore {
       reply: { topic: topics.reply(deviceId, instance), payload, expirySeconds: Math.max(1, Math.ceil(validForMs / 1000)) },
     };
     const inst = instance as Instance;
-    this.#registry.recordRequest(deviceId, inst, nowMs, outcome);
+    this.#replay?.remember(deviceId, inst, nonce, nowMs);
+    this.#registry.recordRequest(deviceId, inst, nowMs, outcome, verdict.code);
     if (verdict.kind === 'ticket') this.#registry.recordTicket(deviceId, inst, nowMs, verdict.deferralMs);
     this.#record(nowMs, decision, {
+      ref: requestRef(nonce),
       ...(verdict.kind === 'withheld' ? { detail: verdict.detail } : {}),
       ...(verdict.kind === 'update-required' ? { detail: `update to ${verdict.target.version}` } : {}),
       ...(verdict.kind === 'ticket' ? { deferralMs: verdict.deferralMs } : {}),
@@ -228,11 +245,11 @@ export class HubCore {
       reason,
       ...(request !== undefined ? { deviceId: request.deviceId, instance: request.instance } : {}),
     };
-    this.#record(nowMs, decision, { detail });
+    this.#record(nowMs, decision, { detail, ...(request !== undefined && request.nonce.length > 0 ? { ref: requestRef(request.nonce) } : {}) });
     return decision;
   }
 
-  #record(nowMs: number, decision: HubDecision, extra: { detail?: string; deferralMs?: number }): void {
+  #record(nowMs: number, decision: HubDecision, extra: { detail?: string; deferralMs?: number; ref?: string }): void {
     this.#counters.count(decision.outcome, decision.reason);
     if (this.#audit === undefined) return;
     try {
@@ -244,6 +261,7 @@ export class HubCore {
         ...(decision.deviceId !== undefined ? { deviceId: decision.deviceId } : {}),
         ...(decision.instance !== undefined ? { instance: decision.instance } : {}),
         ...(extra.deferralMs !== undefined ? { deferralMs: extra.deferralMs } : {}),
+        ...(extra.ref !== undefined ? { ref: extra.ref } : {}),
       });
     } catch {
       // A failing audit backend must not turn into a crash or a lost reply; it is counted instead.

@@ -6,13 +6,23 @@
  * where the broker supports it; on Aedes (no shared subscriptions) it falls back to a plain
  * subscription and says so in its status.
  *
+ * Status topics: with a plain subscription the process is the hub, so its status (and Will) is the
+ * hub's, on `…/hub/<id>/status`. With a shared subscription several processes serve one hub id, and
+ * one crashed process must not mark the others offline: each process then keeps its own status and
+ * Will on `…/hub/<id>/status/<clientId>` (`processStatusTopic`); observers subscribe to `status/#`.
+ *
+ * Durability: with a `commit` hook (a SQLite-backed hub), decisions are collected for one turn of
+ * the event loop (or up to `maxBatch`), committed together, and only then are their replies
+ * published — a reply on the wire always has its audit row on disk. If the commit fails, that
+ * batch's replies are dropped (the devices retry) and counted.
+ *
  * Nothing arriving from the broker can crash it: every message handler is wrapped and counted.
  */
 import type { MqttClient } from 'mqtt';
 import { topics } from '../../proto/index.ts';
 import { connectMqtt, probeBroker, toBuffer, type BrokerCapabilities, type MqttProtocolVersion } from '../mqtt/index.ts';
 import type { HubCore, HubDecision } from './hub-core.ts';
-import { encodeHubStatus, type HubStatus, type SubscriptionMode } from './status.ts';
+import { encodeHubStatus, processStatusTopic, type HubStatus, type SubscriptionMode } from './status.ts';
 
 export interface HubServerOptions {
   readonly core: HubCore;
@@ -32,6 +42,15 @@ export interface HubServerOptions {
   readonly reconnectPeriodMs?: number;
   /** Bound on the broker probe and on the first connect + subscribe. Default 10 000 ms. */
   readonly startTimeoutMs?: number;
+  /**
+   * Makes the decisions handled so far durable (e.g. `SqliteHubStore.tryCommit`). Given, replies
+   * are published only after it returns; absent, each reply goes out at once. Returning `false`
+   * means "not yet" (another process holds the write lock): the batch stays pending and is tried
+   * again shortly. Throwing means the batch is lost: its replies are dropped.
+   */
+  readonly commit?: () => boolean | void;
+  /** Most decisions held for one commit (default 512); a full batch commits at once. */
+  readonly maxBatch?: number;
 }
 
 export class HubConfigError extends Error {
@@ -47,6 +66,13 @@ export interface HubServerStats {
   readonly publishFailures: number;
   /** Exceptions caught around a message (should stay 0: HubCore never throws). */
   readonly handlerFailures: number;
+  /** Batches committed, and batches whose commit failed (their replies were not sent). */
+  readonly commits: number;
+  /** Commit tries deferred because another process held the database's write lock. */
+  readonly commitRetries: number;
+  readonly commitFailures: number;
+  /** Replies dropped because their batch could not be committed. */
+  readonly uncommittedDrops: number;
 }
 
 type Events = { online: []; offline: []; decision: [HubDecision] };
@@ -61,12 +87,18 @@ export class HubServer {
   readonly #requestTopic: string;
   readonly #subscription: string;
   readonly #statusTopic: string;
+  /** In shared mode the per-process topic is cleared at a clean stop (a crash leaves the Will). */
+  readonly #perProcess: boolean;
+  readonly #maxBatch: number;
+  #pending: HubDecision[] = [];
+  #turnOpen = false;
+  #retryScheduled = false;
   readonly #base: Omit<HubStatus, 'online' | 'atMs'>;
   readonly #clock: () => number;
   readonly #listeners: { [E in keyof Events]: Set<Listener<E>> } = { online: new Set(), offline: new Set(), decision: new Set() };
   #online = false;
   #stopped = false;
-  #stats = { connects: 0, received: 0, replied: 0, ignored: 0, publishFailures: 0, handlerFailures: 0 };
+  #stats = { connects: 0, received: 0, replied: 0, ignored: 0, publishFailures: 0, handlerFailures: 0, commits: 0, commitRetries: 0, commitFailures: 0, uncommittedDrops: 0 };
 
   /** Probes the broker as needed, connects, subscribes and publishes the online status. */
   static async start(options: HubServerOptions): Promise<HubServer> {
@@ -118,7 +150,9 @@ export class HubServer {
     this.#opts = options;
     this.#requestTopic = requestTopic;
     this.#subscription = subscription;
-    this.#statusTopic = topics.hubStatus(options.hubId);
+    this.#perProcess = base.subscription === 'shared';
+    this.#statusTopic = this.#perProcess ? processStatusTopic(options.hubId, base.clientId) : topics.hubStatus(options.hubId);
+    this.#maxBatch = Math.max(1, Math.floor(options.maxBatch ?? 512));
     this.#base = base;
     this.#clock = options.clock ?? Date.now;
     this.#client = connectMqtt(options.brokerUrl, {
@@ -149,6 +183,11 @@ export class HubServer {
     return this.#online;
   }
 
+  /** Where this process publishes its retained status and Will. */
+  get statusTopic(): string {
+    return this.#statusTopic;
+  }
+
   /** The subscription actually made (`$share/<group>/...` or the plain request topic). */
   get subscription(): string {
     return this.#subscription;
@@ -159,12 +198,17 @@ export class HubServer {
     return () => void this.#listeners[event].delete(listener);
   }
 
-  /** Publishes the offline status and disconnects cleanly (so the Will is not sent); idempotent. */
+  /**
+   * Commits and answers what is pending, publishes the offline status (per-process: clears it) and
+   * disconnects cleanly (so the Will is not sent); idempotent.
+   */
   async stop(): Promise<void> {
     if (this.#stopped) return;
+    this.#flush();
     this.#stopped = true;
     if (this.#client.connected) {
-      await withTimeout(this.#client.publishAsync(this.#statusTopic, toBuffer(this.#statusBytes(false)), { qos: 1, retain: true }), 2000).catch(() => {});
+      const last = this.#perProcess ? Buffer.alloc(0) : toBuffer(this.#statusBytes(false));
+      await withTimeout(this.#client.publishAsync(this.#statusTopic, last, { qos: 1, retain: true }), 2000).catch(() => {});
       await withTimeout(this.#client.endAsync(), 2000).catch(() => this.#client.end(true));
     } else {
       await withTimeout(this.#client.endAsync(true), 2000).catch(() => {});
@@ -193,11 +237,70 @@ export class HubServer {
         return;
       }
       this.#stats.received++;
+      this.#beginTurn();
       const decision = this.#opts.core.handleRequest(payload, this.#clock());
-      if (decision.reply !== undefined) this.#publishReply(decision.reply.topic, decision.reply.payload, decision.reply.expirySeconds);
-      this.#emit('decision', decision);
+      if (this.#opts.commit === undefined) {
+        if (decision.reply !== undefined) this.#publishReply(decision.reply.topic, decision.reply.payload, decision.reply.expirySeconds);
+        this.#emit('decision', decision);
+        return;
+      }
+      this.#pending.push(decision);
+      if (this.#pending.length >= this.#maxBatch) this.#flush();
     } catch {
       this.#stats.handlerFailures++;
+    }
+  }
+
+  /**
+   * The first message of an event-loop turn schedules the turn's end (setImmediate runs after every
+   * message already parsed from the socket, which MQTT.js hands over on process.nextTick) and corks
+   * the socket: the PUBACKs MQTT.js writes for each request and the replies published at the end
+   * then leave in one write instead of one syscall per packet.
+   */
+  #beginTurn(): void {
+    if (this.#turnOpen) return;
+    this.#turnOpen = true;
+    const stream = this.#client.stream as { cork?: () => void; uncork?: () => void } | undefined;
+    const corked = typeof stream?.cork === 'function' && typeof stream.uncork === 'function' ? stream : undefined;
+    corked?.cork!();
+    setImmediate(() => {
+      this.#turnOpen = false;
+      try {
+        this.#flush();
+      } finally {
+        corked?.uncork!();
+      }
+    });
+  }
+
+  /** Commits the pending decisions, then publishes their replies; on a failed commit, drops them. */
+  #flush(): void {
+    if (this.#pending.length === 0 || this.#opts.commit === undefined) return;
+    const batch = this.#pending;
+    try {
+      if (this.#opts.commit() === false) {
+        // Another process is writing: keep deciding, try again in a millisecond.
+        this.#stats.commitRetries++;
+        if (!this.#retryScheduled && !this.#stopped) {
+          this.#retryScheduled = true;
+          setTimeout(() => {
+            this.#retryScheduled = false;
+            this.#flush();
+          }, 1);
+        }
+        return;
+      }
+      this.#pending = [];
+      this.#stats.commits++;
+    } catch {
+      this.#pending = [];
+      this.#stats.commitFailures++;
+      this.#stats.uncommittedDrops += batch.filter((d) => d.reply !== undefined).length;
+      return;
+    }
+    for (const decision of batch) {
+      if (decision.reply !== undefined && !this.#stopped) this.#publishReply(decision.reply.topic, decision.reply.payload, decision.reply.expirySeconds);
+      this.#emit('decision', decision);
     }
   }
 

@@ -1,24 +1,80 @@
 /**
  * The door to `actors/hub/`: the infrastructure hub (IH) and service hubs (SH_k) that answer ticket
  * requests (ARCHITECTURE.md §2, §7). `HubCore` decides (pure, no I/O); `HubServer` carries it over
- * MQTT. Registry, policy and audit are interfaces with in-memory implementations, to be joined by
- * SQLite-backed ones.
+ * MQTT; `SqliteHub` is one whole hub process on a SQLite store (sqlite/). Registry, policy, audit
+ * and replay guard are interfaces with in-memory and SQLite implementations. Key files, enrolment
+ * and the device's provisioning file live here too.
  */
 export { HubCore, type HubCoreOptions, type HubDecision, type HubOutcome, type HubReply, type RefusalReason } from './hub-core.ts';
 export { HubConfigError, HubServer, type HubServerOptions, type HubServerStats } from './hub-server.ts';
-export { MemoryRegistry, RegistryError, type DeviceRecord, type DeviceState, type EnrolledKey, type HubRegistry, type InstanceActivity, type RegistryErrorCode } from './registry.ts';
+export { SqliteHub, type SqliteHubOptions, type SqliteHubStats } from './sqlite-hub.ts';
 export {
+  DEVICE_ID_PATTERN,
+  MemoryRegistry,
+  RegistryError,
+  type DeviceRecord,
+  type DeviceState,
+  type EnrolledKey,
+  type HubRegistry,
+  type InstanceActivity,
+  type RegistryErrorCode,
+} from './registry.ts';
+export {
+  checkInstancePolicy,
+  checkUpdateTarget,
+  evaluateInstancePolicy,
   MemoryPolicy,
   PolicyError,
   type HubPolicy,
   type InstancePolicy,
   type MemoryPolicyRules,
+  type OperatorControls,
   type PolicyCode,
   type PolicyVerdict,
   type UpdateTarget,
 } from './policy.ts';
-export { MemoryAuditLog, type AuditEntry, type AuditLog } from './audit.ts';
+export { parsePolicyDocument, parseUpdateTarget, policyDocumentJson, resolveInstancePolicy, updateTargetJson } from './policy-doc.ts';
+export { MemoryAuditLog, type AuditEntry, type AuditLog, type AuditOutcome } from './audit.ts';
+export { MemoryReplayGuard, replayKey, requestRef, type ReplayGuard } from './replay.ts';
+export { instanceStateOf, type InstanceState } from './verdict.ts';
 export type { HubCounterSnapshot } from './counters.ts';
 export { dominatedInstances, dominates, IH_ROLE, roleName, serviceHubRole, type HubRole } from './role.ts';
-export { encodeHubStatus, parseHubStatus, type HubStatus, type SubscriptionMode } from './status.ts';
+export { encodeHubStatus, parseHubStatus, processStatusTopic, type HubStatus, type SubscriptionMode } from './status.ts';
 export { compareVersions, parseVersion } from './version.ts';
+export {
+  checkDeviceId,
+  checkHubId,
+  describeHub,
+  devicePublicKeys,
+  KeyFileError,
+  newDeviceKeys,
+  newHubKey,
+  readDeviceKeysFile,
+  readDevicePublicFile,
+  readHubKeyFile,
+  readHubPublicFile,
+  writeDeviceKeysFile,
+  writeDevicePublicFile,
+  writeHubKeyFile,
+  writeHubPublicFile,
+  type DevicePublicKeys,
+  type DeviceSecretKeys,
+  type HubKey,
+  type HubKeyPair,
+  type HubPublicKey,
+} from './keyfiles.ts';
+export {
+  loadProvisioning,
+  parseProvisioning,
+  provisioningJson,
+  ProvisioningError,
+  writeProvisioning,
+  PROVISIONING_KIND,
+  PROVISIONING_VERSION,
+  type PinnedHub,
+  type Provisioning,
+  type ProvisioningInput,
+} from './provisioning.ts';
+export { enrollDevice, EnrollmentError, type EnrollDeviceOptions, type EnrollResult, type EnrollTarget } from './enrollment.ts';
+export * as sqlite from './sqlite/index.ts';
+export { HubStoreError, SqliteHubStore, fleetView, readAudit, type FleetRow, type HubIdentity, type StoredAuditEntry } from './sqlite/index.ts';

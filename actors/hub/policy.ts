@@ -93,16 +93,16 @@ export class MemoryPolicy implements HubPolicy {
   }
 
   setInstancePolicy(instance: string, policy: InstancePolicy): void {
-    this.#rules.set(instance, checkPolicy(instance, policy));
+    this.#rules.set(instance, checkInstancePolicy(instance, policy));
   }
 
   setDefaultPolicy(policy: InstancePolicy): void {
-    this.#default = checkPolicy('default', policy);
+    this.#default = checkInstancePolicy('default', policy);
   }
 
   /** Operator: withhold tickets from one instance, or (no instance) from every instance of the device. */
   withhold(deviceId: string, instance?: Instance, reason = 'withheld by operator'): void {
-    this.#withheld.set(scope(deviceId, instance), clean(reason));
+    this.#withheld.set(scope(deviceId, instance), cleanDetail(reason));
   }
 
   /** Operator: lift a withhold. Without an instance, lifts every withhold on the device. */
@@ -120,7 +120,7 @@ export class MemoryPolicy implements HubPolicy {
    * a VM domain an image digest equal to `what.imageDigest`.
    */
   requireUpdate(deviceId: string, instance: Instance, what: UpdateTarget): void {
-    this.#updates.set(scope(deviceId, instance), checkTarget(instance, what));
+    this.#updates.set(scope(deviceId, instance), checkUpdateTarget(instance, what));
   }
 
   clearUpdate(deviceId: string, instance: Instance): void {
@@ -128,54 +128,71 @@ export class MemoryPolicy implements HubPolicy {
   }
 
   evaluate(deviceId: string, instance: Instance, runtime: RuntimeInfo): PolicyVerdict {
-    const policy = this.#rules.get(instance) ?? this.#default;
-    const validForMs = policy?.deferralMs ?? DEFAULT_VALID_MS;
-    const withheld = (code: PolicyCode, detail: string): PolicyVerdict => ({
-      kind: 'withheld',
-      code,
-      reason: WithholdReason.POLICY_FAILED,
-      detail: detail.slice(0, DETAIL_MAX),
-      validForMs,
+    return evaluateInstancePolicy(this.#rules.get(instance) ?? this.#default, instance, runtime, {
+      withheld: this.#withheld.get(scope(deviceId, instance)) ?? this.#withheld.get(scope(deviceId)),
+      update: this.#updates.get(scope(deviceId, instance)),
     });
-
-    const operator = this.#withheld.get(scope(deviceId, instance)) ?? this.#withheld.get(scope(deviceId));
-    if (operator !== undefined) {
-      // OPERATOR, not POLICY_FAILED: the device records the reset as operator-ordered, not as a failed check.
-      return { kind: 'withheld', code: 'operator-withheld', reason: WithholdReason.OPERATOR, detail: operator, validForMs };
-    }
-    if (policy === undefined) return withheld('no-policy', `no policy for instance ${instance}`);
-
-    const report = runtime.report;
-    if (report.case === 'domain') {
-      for (const actor of report.value.actors) {
-        if (policy.allowedActors !== undefined && !policy.allowedActors.includes(actor.name)) {
-          return withheld('foreign-actor', `actor not allowed: ${actor.name}`);
-        }
-        const expected = policy.expectedDigests?.[actor.name];
-        if (expected !== undefined && hex(actor.codeDigest) !== expected.toLowerCase()) {
-          return withheld('digest-mismatch', `code digest mismatch for actor ${actor.name}`);
-        }
-      }
-    }
-
-    const demanded = this.#updates.get(scope(deviceId, instance));
-    if (demanded !== undefined && !runs(runtime, demanded)) {
-      return { kind: 'update-required', code: 'operator-update', target: demanded, validForMs };
-    }
-
-    if (report.case === 'device' && policy.minFirmwareVersion !== undefined) {
-      const order = compareVersions(report.value.firmwareVersion, policy.minFirmwareVersion);
-      if (order === undefined) return withheld('firmware-unparseable', `firmware version cannot be ordered: ${report.value.firmwareVersion}`);
-      if (order < 0) {
-        if (policy.firmwareUpdate === undefined) {
-          return withheld('firmware-too-old', `firmware ${report.value.firmwareVersion} is older than ${policy.minFirmwareVersion}`);
-        }
-        return { kind: 'update-required', code: 'firmware-too-old', target: policy.firmwareUpdate, validForMs };
-      }
-    }
-
-    return { kind: 'ticket', code: 'granted', deferralMs: Math.min(policy.deferralMs, policy.maxDeferralMs ?? policy.deferralMs) };
   }
+}
+
+/** The operator's switches in force for one instance, wherever they are stored. */
+export interface OperatorControls {
+  /** Reason text of an operator withhold on the instance or the whole device. */
+  readonly withheld?: string | undefined;
+  /** An update the operator demands of the instance. */
+  readonly update?: UpdateTarget | undefined;
+}
+
+/**
+ * The policy decision for one authenticated, enrolled, active instance: shared by every HubPolicy
+ * backend (memory, SQLite) so they cannot drift apart. `policy` undefined = no rule applies.
+ */
+export function evaluateInstancePolicy(policy: InstancePolicy | undefined, instance: Instance, runtime: RuntimeInfo, controls: OperatorControls = {}): PolicyVerdict {
+  const validForMs = policy?.deferralMs ?? DEFAULT_VALID_MS;
+  const withheld = (code: PolicyCode, detail: string): PolicyVerdict => ({
+    kind: 'withheld',
+    code,
+    reason: WithholdReason.POLICY_FAILED,
+    detail: detail.slice(0, DETAIL_MAX),
+    validForMs,
+  });
+
+  if (controls.withheld !== undefined) {
+    // OPERATOR, not POLICY_FAILED: the device records the reset as operator-ordered, not as a failed check.
+    return { kind: 'withheld', code: 'operator-withheld', reason: WithholdReason.OPERATOR, detail: cleanDetail(controls.withheld), validForMs };
+  }
+  if (policy === undefined) return withheld('no-policy', `no policy for instance ${instance}`);
+
+  const report = runtime.report;
+  if (report.case === 'domain') {
+    for (const actor of report.value.actors) {
+      if (policy.allowedActors !== undefined && !policy.allowedActors.includes(actor.name)) {
+        return withheld('foreign-actor', `actor not allowed: ${actor.name}`);
+      }
+      const expected = policy.expectedDigests?.[actor.name];
+      if (expected !== undefined && hex(actor.codeDigest) !== expected.toLowerCase()) {
+        return withheld('digest-mismatch', `code digest mismatch for actor ${actor.name}`);
+      }
+    }
+  }
+
+  const demanded = controls.update;
+  if (demanded !== undefined && !runs(runtime, demanded)) {
+    return { kind: 'update-required', code: 'operator-update', target: demanded, validForMs };
+  }
+
+  if (report.case === 'device' && policy.minFirmwareVersion !== undefined) {
+    const order = compareVersions(report.value.firmwareVersion, policy.minFirmwareVersion);
+    if (order === undefined) return withheld('firmware-unparseable', `firmware version cannot be ordered: ${report.value.firmwareVersion}`);
+    if (order < 0) {
+      if (policy.firmwareUpdate === undefined) {
+        return withheld('firmware-too-old', `firmware ${report.value.firmwareVersion} is older than ${policy.minFirmwareVersion}`);
+      }
+      return { kind: 'update-required', code: 'firmware-too-old', target: policy.firmwareUpdate, validForMs };
+    }
+  }
+
+  return { kind: 'ticket', code: 'granted', deferralMs: Math.min(policy.deferralMs, policy.maxDeferralMs ?? policy.deferralMs) };
 }
 
 /** True when the runtime information shows the instance already runs the demanded image. */
@@ -194,7 +211,7 @@ function scope(deviceId: string, instance?: Instance): string {
 }
 
 /** Operator text goes into Withheld.detail: bounded, no control characters. */
-function clean(text: string): string {
+export function cleanDetail(text: string): string {
   return String(text)
     .replace(/[\x00-\x1f\x7f-\x9f]/g, ' ')
     .replace(/[\ud800-\udfff]/g, '?')
@@ -205,7 +222,8 @@ function checkDeferral(where: string, name: string, ms: number): void {
   if (!Number.isInteger(ms) || ms < 1 || ms > UINT32_MAX) throw new PolicyError(`${where}: ${name} must be an integer in 1..${UINT32_MAX}, got ${ms}`);
 }
 
-function checkPolicy(instance: string, policy: InstancePolicy): InstancePolicy {
+/** Checks one instance's rules; throws PolicyError naming the first problem. Returns a frozen copy. */
+export function checkInstancePolicy(instance: string, policy: InstancePolicy): InstancePolicy {
   const where = `policy for ${instance}`;
   checkDeferral(where, 'deferralMs', policy.deferralMs);
   if (policy.maxDeferralMs !== undefined) checkDeferral(where, 'maxDeferralMs', policy.maxDeferralMs);
@@ -216,7 +234,7 @@ function checkPolicy(instance: string, policy: InstancePolicy): InstancePolicy {
     throw new PolicyError(`${where}: minFirmwareVersion ${JSON.stringify(policy.minFirmwareVersion)} is not a version`);
   }
   if (policy.firmwareUpdate !== undefined) {
-    checkTarget('device', policy.firmwareUpdate);
+    checkUpdateTarget('device', policy.firmwareUpdate);
     const order = policy.minFirmwareVersion === undefined ? 0 : compareVersions(policy.firmwareUpdate.version, policy.minFirmwareVersion);
     if (order === undefined || order < 0) throw new PolicyError(`${where}: firmwareUpdate.version is older than minFirmwareVersion`);
   }
@@ -224,7 +242,7 @@ function checkPolicy(instance: string, policy: InstancePolicy): InstancePolicy {
 }
 
 /** Checks a target with the protocol's own validator, so the hub can never build an invalid reply from it. */
-function checkTarget(instance: Instance, target: UpdateTarget): UpdateTarget {
+export function checkUpdateTarget(instance: Instance, target: UpdateTarget): UpdateTarget {
   let problems: string[];
   try {
     const reply = create(TicketReplySchema, {

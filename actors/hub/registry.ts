@@ -30,6 +30,8 @@ export interface DeviceRecord {
 export interface InstanceActivity {
   readonly lastRequestAtMs?: number;
   readonly lastOutcome?: string;
+  /** The reason code of the last decision (`granted`, `foreign-actor`, `quarantined`, …). */
+  readonly lastReason?: string;
   readonly lastTicketAtMs?: number;
   readonly lastDeferralMs?: number;
 }
@@ -44,7 +46,8 @@ export interface HubRegistry {
   devices(): readonly DeviceRecord[];
   /** Throws RegistryError('unknown-device') for a device that is not enrolled. */
   setState(deviceId: string, state: DeviceState): void;
-  recordRequest(deviceId: string, instance: Instance, atMs: number, outcome: string): void;
+  /** `reason`: the decision's reason code (optional for callers that only know the outcome). */
+  recordRequest(deviceId: string, instance: Instance, atMs: number, outcome: string, reason?: string): void;
   recordTicket(deviceId: string, instance: Instance, atMs: number, deferralMs: number): void;
   activity(deviceId: string, instance: Instance): InstanceActivity | undefined;
 }
@@ -61,7 +64,9 @@ export class RegistryError extends Error {
   }
 }
 
-const DEVICE_ID = /^[A-Za-z0-9._-]{1,64}$/;
+/** Device ids as the protocol allows them (proto/validate.ts), so every enrolled id can also ask. */
+export const DEVICE_ID_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
+const DEVICE_ID = DEVICE_ID_PATTERN;
 
 interface MutableDevice {
   state: DeviceState;
@@ -141,11 +146,11 @@ export class MemoryRegistry implements HubRegistry {
     device.state = state;
   }
 
-  recordRequest(deviceId: string, instance: Instance, atMs: number, outcome: string): void {
+  recordRequest(deviceId: string, instance: Instance, atMs: number, outcome: string, reason?: string): void {
     const device = this.#devices.get(deviceId);
     if (device === undefined) return;
     const prev = device.activity.get(instance) ?? {};
-    device.activity.set(instance, { ...prev, lastRequestAtMs: atMs, lastOutcome: outcome });
+    device.activity.set(instance, { ...prev, lastRequestAtMs: atMs, lastOutcome: outcome, ...(reason !== undefined ? { lastReason: reason } : {}) });
   }
 
   recordTicket(deviceId: string, instance: Instance, atMs: number, deferralMs: number): void {

@@ -1,10 +1,12 @@
 /**
  * The hub's status message (ARCHITECTURE.md §7): retained JSON on `topics.hubStatus(hubId)`, published
  * online at every (re)connect and offline at a clean stop; the same offline body is the Last Will, so
- * a crashed hub reads offline too. It says how the hub listens (shared or plain subscription, MQTT
+ * a crashed hub reads offline too. With a shared subscription each process has its own status topic
+ * (`processStatusTopic`), so one crashed process does not mark the others offline. It says how the hub listens (shared or plain subscription, MQTT
  * version) so an operator can see why a second hub process of one role gets no work on Aedes.
  * It carries no key material.
  */
+import { TopicError, topics } from '../../proto/index.ts';
 
 export type SubscriptionMode = 'shared' | 'plain';
 
@@ -27,6 +29,18 @@ export interface HubStatus {
   /** When this status was published (hub clock, ms since epoch). */
   readonly atMs: number;
 }
+
+/**
+ * Where one process of a multi-process hub publishes its own status and Will:
+ * `dominion/v1/hub/<hubId>/status/<processId>` (a segment under the hub's status topic, so
+ * `…/status/#` sees the hub and all its processes).
+ */
+export function processStatusTopic(hubId: string, processId: string): string {
+  if (!PROCESS_ID.test(processId)) throw new TopicError(`process id "${processId.slice(0, 80)}" is not a valid topic segment (1-64 of [A-Za-z0-9._:-])`);
+  return `${topics.hubStatus(hubId)}/${processId}`;
+}
+
+const PROCESS_ID = /^[A-Za-z0-9._:-]{1,64}$/;
 
 export function encodeHubStatus(status: HubStatus): Uint8Array {
   return new TextEncoder().encode(JSON.stringify(status));

@@ -35,8 +35,8 @@ export function forwarder(o: ForwarderOptions): ActorSpec<ForwarderMsg> {
             counters.dropped++;
             return;
           }
-          link.publishService(msg.service, msg.stream, msg.payload);
-          counters.out++;
+          if (link.publishService(msg.service, msg.stream, msg.payload)) counters.out++;
+          else counters.dropped++; // the link's budget for unacknowledged service bytes is spent
         } else if (o.toService(msg.service, msg.payload)) counters.in++;
         else counters.dropped++;
       },

@@ -15,6 +15,11 @@ export interface HubLink {
   start(sink: HubLinkSink): void;
   /** QoS 1, best effort: a failure is reported through the link's counters, never thrown. */
   publishRequest(hubId: string, envelope: Uint8Array): void;
-  publishService(service: string, stream: string, payload: Uint8Array): void;
+  /**
+   * QoS 1, best effort. Returns false, sending nothing, while the link already holds as much
+   * unacknowledged service traffic as it allows: a streaming service must not queue without bound
+   * inside `mm` (nor delay the ticket requests that share the connection).
+   */
+  publishService(service: string, stream: string, payload: Uint8Array): boolean;
   close(): void;
 }

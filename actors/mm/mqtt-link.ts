@@ -14,6 +14,11 @@ export interface MqttLinkOptions {
   readonly protocolVersion?: MqttProtocolVersion;
   /** Inbound messages larger than this are dropped unread (a reply envelope is ~0.3 KB). */
   readonly maxInboundBytes?: number;
+  /**
+   * Service payload bytes handed to MQTT.js and not yet acknowledged by the broker (PUBACK) at most;
+   * past it `publishService` refuses (default 1 MiB). Bounds what a fast service can queue in `mm`.
+   */
+  readonly maxServiceInflightBytes?: number;
 }
 
 export interface MqttLinkCounters {
@@ -23,15 +28,26 @@ export interface MqttLinkCounters {
   droppedOversized: number;
   droppedUnrouted: number;
   connects: number;
+  /** Service publishes refused because `maxServiceInflightBytes` were unacknowledged. */
+  serviceRefused: number;
 }
 
 export class MqttHubLink implements HubLink {
-  readonly counters: MqttLinkCounters = { published: 0, publishFailed: 0, received: 0, droppedOversized: 0, droppedUnrouted: 0, connects: 0 };
+  readonly counters: MqttLinkCounters = { published: 0, publishFailed: 0, received: 0, droppedOversized: 0, droppedUnrouted: 0, connects: 0, serviceRefused: 0 };
   private client: MqttClient | null = null;
   private readonly serviceTopics: Map<string, string>;
+  private readonly maxServiceInflight: number;
+  /** Service payload bytes published and not yet acknowledged (or failed). */
+  private serviceInflight = 0;
 
   constructor(private readonly o: MqttLinkOptions) {
     this.serviceTopics = new Map(o.services.map((s) => [topics.serviceIn(o.deviceId, s), s]));
+    this.maxServiceInflight = o.maxServiceInflightBytes ?? 1024 * 1024;
+  }
+
+  /** Service payload bytes published and not yet acknowledged by the broker. */
+  get serviceInflightBytes(): number {
+    return this.serviceInflight;
   }
 
   start(sink: HubLinkSink): void {
@@ -72,8 +88,17 @@ export class MqttHubLink implements HubLink {
     this.publish(topics.hubRequest(hubId), envelope);
   }
 
-  publishService(service: string, stream: string, payload: Uint8Array): void {
-    this.publish(topics.serviceOut(service, this.o.deviceId, stream), payload);
+  publishService(service: string, stream: string, payload: Uint8Array): boolean {
+    if (this.serviceInflight > 0 && this.serviceInflight + payload.length > this.maxServiceInflight) {
+      this.counters.serviceRefused++;
+      return false;
+    }
+    const bytes = payload.length;
+    this.serviceInflight += bytes;
+    this.publish(topics.serviceOut(service, this.o.deviceId, stream), payload, () => {
+      this.serviceInflight -= bytes;
+    });
+    return true;
   }
 
   close(): void {
@@ -86,15 +111,18 @@ export class MqttHubLink implements HubLink {
     client.stream?.destroy();
   }
 
-  private publish(topic: string, payload: Uint8Array): void {
+  /** `settled` runs once the broker acknowledged the message or MQTT.js gave up on it. */
+  private publish(topic: string, payload: Uint8Array, settled?: () => void): void {
     const client = this.client;
     if (client === null) {
       this.counters.publishFailed++;
+      settled?.();
       return;
     }
     client.publish(topic, toBuffer(payload), { qos: 1, retain: false }, (err) => {
       if (err) this.counters.publishFailed++;
       else this.counters.published++;
+      settled?.();
     });
   }
 }

@@ -75,8 +75,9 @@ export function ticketReceiver(o: TicketReceiverOptions): ActorSpec<ReceiverMsg>
           due: false,
           retries: 0,
         };
-        // Spread the instances' rounds over the interval so their requests do not arrive in bursts.
-        st.round.arm(Math.floor(o.jitter() * Math.min(o.intervalMs, 1000)), o.intervalMs);
+        // Stagger the instances' first rounds a little so their requests do not arrive as one burst,
+        // but not by much: the first ticket is what a cold start waits for.
+        st.round.arm(Math.floor(o.jitter() * Math.min(o.intervalMs, 100)), o.intervalMs);
         states.set(route.instance, st);
       }
       // Ask only while the link is up (subscribed): a reply to a request sent earlier could be lost, and

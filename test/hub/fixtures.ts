@@ -1,4 +1,7 @@
 /** Keys, requests and hubs shared by the hub and MQTT tests (not a test file itself). */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { CONTEXTS, cryptoBackend, generateSecretKey, hex, randomNonce, type SignatureContext, type Signer } from '../../actors/crypto/index.ts';
 import { open, pinned, seal } from '../../actors/tickets/index.ts';
 import {
@@ -23,6 +26,7 @@ import {
   type InstancePolicy,
   type MemoryPolicyRules,
 } from '../../actors/hub/index.ts';
+import { enrollKeys, setFleetPolicy, SqliteHubStore } from '../../actors/hub/sqlite/index.ts';
 
 export const node = cryptoBackend('node');
 
@@ -167,4 +171,39 @@ export function shFixture(registry = new MemoryRegistry(node)): HubFixture & { d
   const dev = newDevice();
   fx.registry.enroll(dev.deviceId, SM, dev.sm.publicKey);
   return { ...fx, dev };
+}
+
+// ── SQLite-backed hubs ──────────────────────────────────────────────────────────────────────────
+
+/** A fresh temp directory, removed when the process exits. */
+export function tempDir(prefix = 'dominion-hub-'): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  if (tempDirs.size === 0) process.once('exit', () => tempDirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+  tempDirs.add(dir);
+  return dir;
+}
+const tempDirs = new Set<string>();
+
+export interface SqliteFixture {
+  readonly dir: string;
+  readonly path: string;
+  readonly store: SqliteHubStore;
+  readonly core: HubCore;
+  readonly hub: Signer;
+  readonly dev: DeviceKeys;
+}
+
+/** An IH on a SQLite store with the ihRules() fleet policy and one enrolled device. */
+export function sqliteIhFixture(dir = tempDir()): SqliteFixture {
+  const path = join(dir, 'ih.db');
+  const store = SqliteHubStore.open({ path, create: true, identity: { hubId: 'ih-test', role: IH_ROLE } });
+  setFleetPolicy(store.db, ihRules());
+  const dev = newDevice();
+  enrollKeys(store.db, dev.deviceId, [
+    { instance: 'device', publicKey: dev.device.publicKey },
+    { instance: 'mm', publicKey: dev.mm.publicKey },
+  ]);
+  const hub = newSigner();
+  const core = new HubCore({ role: IH_ROLE, registry: store.registry, policy: store.policy, signer: hub, audit: store.audit, replay: store.replay });
+  return { dir, path, store, core, hub, dev };
 }

@@ -71,3 +71,37 @@ test('runUntilIdle stops a message loop with a numbered assertion instead of han
   ref.tell(0);
   assert.throws(() => kit.system.runUntilIdle(10_000), /assertion #103/);
 });
+
+test('in auto mode a turn also yields after its time slice, so slow handlers cannot hold I/O back for a whole budget', async () => {
+  const system = new ActorSystem({ batch: 4, budget: 4096, sliceMs: 5 });
+  const d = system.domain('d');
+  d.start();
+  let handled = 0;
+  const turns: number[] = [];
+  const ref = d.spawn<number>({
+    name: 'busy',
+    capacity: 4,
+    start: (ctx) => ({
+      receive: (n) => {
+        const until = performance.now() + 1; // a 1 ms handler: a whole budget would hold the loop ~4 s
+        while (performance.now() < until);
+        handled++;
+        if (n > 0) ctx.self.tell(n - 1);
+      },
+    }),
+  });
+  await new Promise<void>((resolve) => {
+    ref.tell(40);
+    let last = 0;
+    const poll = (): void => {
+      turns.push(handled - last);
+      last = handled;
+      if (handled > 40) resolve();
+      else setImmediate(poll);
+    };
+    setImmediate(poll);
+  });
+  assert.equal(handled, 41);
+  // Each turn stops at the first batch boundary past 5 ms: about 8 handlers, never the whole run.
+  assert.ok(Math.max(...turns) <= 12, `longest turn handled ${Math.max(...turns)} messages: ${turns.join(',')}`);
+});

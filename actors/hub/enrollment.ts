@@ -1,0 +1,105 @@
+/**
+ * Enrolment (ARCHITECTURE.md §3): register one device's public keys with its hubs and describe the
+ * result for the device. The IH gets K_I and K_MM; each SH_k gets K_SM_k and nothing else — an SH
+ * never learns another service's key or the device's. The device gets a provisioning file pinning
+ * the hubs' ids and public keys.
+ *
+ * Every hub database is written only after all checks pass (one IH, exactly one SH per service the
+ * device runs, each database belonging to the hub named), so a mistake leaves nothing half-done.
+ */
+import { serviceOf, type Instance } from '../../proto/index.ts';
+import { describeHub, type DevicePublicKeys, type HubPublicKey } from './keyfiles.ts';
+import { provisioningJson, type PinnedHub, type ProvisioningInput } from './provisioning.ts';
+import { dominates } from './role.ts';
+import { claimHubIdentity, enrollKeys, readHubIdentity, SqliteHubStore, HubStoreError } from './sqlite/index.ts';
+
+export interface EnrollTarget {
+  readonly hub: HubPublicKey;
+  /** The hub's database; created when missing. */
+  readonly dbPath: string;
+}
+
+export interface EnrollDeviceOptions {
+  readonly device: DevicePublicKeys;
+  readonly hubs: readonly EnrollTarget[];
+  /** The device key file as the provisioning file should name it. */
+  readonly deviceKeys: string;
+  readonly broker?: string;
+  /** Enrol a revoked device again (with new keys). */
+  readonly reinstate?: boolean;
+  readonly nowMs?: number;
+}
+
+export interface EnrollResult {
+  readonly provisioning: ProvisioningInput;
+  /** What went where: hub → instances enrolled there. */
+  readonly placed: ReadonlyArray<{ readonly hub: string; readonly dbPath: string; readonly instances: readonly Instance[] }>;
+}
+
+export class EnrollmentError extends Error {
+  override readonly name = 'EnrollmentError';
+}
+
+export function enrollDevice(options: EnrollDeviceOptions): EnrollResult {
+  const { device } = options;
+  const ihs = options.hubs.filter((t) => t.hub.role.kind === 'ih');
+  if (ihs.length !== 1) throw new EnrollmentError(`exactly one infrastructure hub (role ih) is needed, got ${ihs.length}`);
+  const ih = ihs[0]!;
+  const services = new Map<string, EnrollTarget>();
+  for (const t of options.hubs) {
+    if (t.hub.role.kind !== 'sh') continue;
+    if (services.has(t.hub.role.service)) throw new EnrollmentError(`two service hubs for service ${t.hub.role.service}`);
+    services.set(t.hub.role.service, t);
+  }
+  const deviceServices = device.keys.flatMap((k) => {
+    const s = serviceOf(k.instance);
+    return s === undefined ? [] : [s];
+  });
+  for (const s of deviceServices) if (!services.has(s)) throw new EnrollmentError(`device ${device.deviceId} runs service ${s} but no service hub for it was given`);
+  for (const s of services.keys()) if (!deviceServices.includes(s)) throw new EnrollmentError(`a service hub for ${s} was given, but device ${device.deviceId} has no key for sm:${s}`);
+  const paths = options.hubs.map((t) => t.dbPath);
+  if (new Set(paths).size !== paths.length) throw new EnrollmentError('each hub needs its own database (the same path was given twice)');
+
+  // Open every database and check it belongs to its hub before writing any of them.
+  const stores: Array<{ target: EnrollTarget; store: SqliteHubStore }> = [];
+  try {
+    for (const t of options.hubs) {
+      const store = SqliteHubStore.open({ path: t.dbPath, create: true });
+      stores.push({ target: t, store });
+      const current = readHubIdentity(store.db);
+      if (current !== undefined && (current.hubId !== t.hub.hubId || current.role.kind !== t.hub.role.kind || serviceName(current.role) !== serviceName(t.hub.role))) {
+        throw new HubStoreError('wrong-hub', `${t.dbPath} belongs to hub ${current.hubId}, not ${describeHub(t.hub)}`);
+      }
+    }
+  } catch (err) {
+    for (const { store } of stores) store.close();
+    throw err;
+  }
+  const placed: Array<{ hub: string; dbPath: string; instances: Instance[] }> = [];
+  try {
+    for (const { target, store } of stores) {
+      claimHubIdentity(store.db, { hubId: target.hub.hubId, role: target.hub.role });
+      const keys = device.keys.filter((k) => dominates(target.hub.role, k.instance));
+      enrollKeys(store.db, device.deviceId, keys, { reinstate: options.reinstate ?? false, ...(options.nowMs !== undefined ? { nowMs: options.nowMs } : {}) });
+      placed.push({ hub: describeHub(target.hub), dbPath: target.dbPath, instances: keys.map((k) => k.instance) });
+    }
+  } finally {
+    for (const { store } of stores) store.close();
+  }
+
+  const pin = (h: HubPublicKey): PinnedHub => ({ id: h.hubId, publicKey: h.publicKey });
+  const provisioning: ProvisioningInput = {
+    deviceId: device.deviceId,
+    ...(options.broker !== undefined ? { broker: options.broker } : {}),
+    deviceKeys: options.deviceKeys,
+    ih: pin(ih.hub),
+    services: Object.fromEntries([...services].map(([s, t]) => [s, pin(t.hub)])),
+    enrolled: device.keys.map((k) => ({ instance: k.instance, publicKey: k.publicKey })),
+  };
+  provisioningJson(provisioning); // checks it parses back
+  return { provisioning, placed };
+}
+
+function serviceName(role: HubPublicKey['role']): string | undefined {
+  return role.kind === 'sh' ? role.service : undefined;
+}

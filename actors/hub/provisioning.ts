@@ -1,0 +1,184 @@
+/**
+ * The provisioning file: what a device is told at enrolment (ARCHITECTURE.md §3 — devices hold hub
+ * public keys, pinned at provisioning). Written by `dominion enroll`, read by the device
+ * (`dominion device --provision <file>`) through `loadProvisioning`. JSON, no secrets:
+ *
+ *   {
+ *     "kind": "dominion.provisioning",
+ *     "version": 1,
+ *     "deviceId": "pi-0001",
+ *     "broker": "mqtt://10.0.0.2:1883",                        (optional)
+ *     "deviceKeys": "pi-0001.keys.json",                       (relative to this file, or absolute)
+ *     "hubs": {
+ *       "ih":       { "id": "ih-1",       "publicKey": "<64 hex>" },
+ *       "services": { "sensor": { "id": "sh-sensor", "publicKey": "<64 hex>" } }
+ *     },
+ *     "enrolled": { "device": "<64 hex>", "mm": "<64 hex>", "sm:sensor": "<64 hex>" }
+ *   }
+ *
+ * `hubs` pins the IH (for `device` and `mm`) and one SH per service (for `sm:<service>`); a reply
+ * signed by any other key is refused by the AWDT. `enrolled` lists the public keys the hubs hold for
+ * this device, so the device can check at start that its key file is the one that was enrolled.
+ */
+import { readFileSync, writeFileSync } from 'node:fs';
+import { dirname, isAbsolute, resolve } from 'node:path';
+import { fromHex, hex } from '../crypto/index.ts';
+import { instanceProblem, serviceInstance } from '../../proto/index.ts';
+import { DEVICE_ID_PATTERN } from './registry.ts';
+// connect.ts, not the mqtt door: devices load this file, and the door also brings in the Aedes broker.
+import { parseBrokerUrl } from '../mqtt/connect.ts';
+
+export const PROVISIONING_KIND = 'dominion.provisioning';
+export const PROVISIONING_VERSION = 1;
+
+/** A pinned hub: the shape of actors/device's HubPin. */
+export interface PinnedHub {
+  readonly id: string;
+  readonly publicKey: Uint8Array;
+}
+
+export interface Provisioning {
+  readonly deviceId: string;
+  readonly broker?: string;
+  /** Absolute path of the device's key file (dominion.device-keys). */
+  readonly deviceKeysPath: string;
+  /** The shape of actors/device's HubPins: pass it as `DeviceConfig.hubs`. */
+  readonly hubs: { readonly ih: PinnedHub; readonly services: Readonly<Record<string, PinnedHub>> };
+  /** Service names, in file order. */
+  readonly services: readonly string[];
+  /** Enrolled public key per instance (`device`, `mm`, `sm:<service>`). */
+  readonly enrolled: Readonly<Record<string, Uint8Array>>;
+}
+
+export class ProvisioningError extends Error {
+  override readonly name = 'ProvisioningError';
+}
+
+const HUB_ID = /^[A-Za-z0-9._:-]{1,64}$/;
+const MAX_BYTES = 256 * 1024;
+
+/** Reads and checks a provisioning file; throws ProvisioningError naming the file and field. */
+export function loadProvisioning(path: string): Provisioning {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new ProvisioningError(code === 'ENOENT' ? `${path}: no such provisioning file` : `${path}: cannot read (${code ?? 'error'})`);
+  }
+  if (text.length > MAX_BYTES) throw new ProvisioningError(`${path}: larger than ${MAX_BYTES} bytes, not a provisioning file`);
+  let doc: unknown;
+  try {
+    doc = JSON.parse(text);
+  } catch {
+    throw new ProvisioningError(`${path}: not JSON`);
+  }
+  return parseProvisioning(doc, path);
+}
+
+/** Checks a parsed provisioning document (`where` names it in errors; relative paths resolve against its directory). */
+export function parseProvisioning(doc: unknown, where: string): Provisioning {
+  const fail = (msg: string): never => {
+    throw new ProvisioningError(`${where}: ${msg}`);
+  };
+  const d = obj(doc, 'the document', fail);
+  if (d.kind !== PROVISIONING_KIND) fail(`not a provisioning file (kind must be "${PROVISIONING_KIND}")`);
+  if (d.version !== PROVISIONING_VERSION) fail(`format version ${String(d.version)} is not supported (expected ${PROVISIONING_VERSION})`);
+  if (typeof d.deviceId !== 'string' || !DEVICE_ID_PATTERN.test(d.deviceId)) fail('deviceId must be 1-64 characters of [A-Za-z0-9._-]');
+  let broker: string | undefined;
+  if (d.broker !== undefined) {
+    if (typeof d.broker !== 'string') fail('broker must be an mqtt:// URL');
+    try {
+      parseBrokerUrl(d.broker as string);
+    } catch (err) {
+      fail(`broker: ${err instanceof Error ? err.message : 'unusable URL'}`);
+    }
+    broker = d.broker as string;
+  }
+  if (typeof d.deviceKeys !== 'string' || d.deviceKeys.length === 0) fail('deviceKeys must name the device key file');
+  const keysPath = d.deviceKeys as string;
+  const deviceKeysPath = isAbsolute(keysPath) ? keysPath : resolve(dirname(where), keysPath);
+  const hubs = obj(d.hubs, 'hubs', fail);
+  const ih = pin(hubs.ih, 'hubs.ih', fail);
+  const servicesDoc = obj(hubs.services ?? {}, 'hubs.services', fail);
+  const services: Record<string, PinnedHub> = {};
+  for (const [name, value] of Object.entries(servicesDoc)) {
+    try {
+      serviceInstance(name);
+    } catch {
+      fail(`hubs.services: ${JSON.stringify(name.slice(0, 40))} is not a service name (1-32 of [a-z0-9-])`);
+    }
+    services[name] = pin(value, `hubs.services.${name}`, fail);
+  }
+  const enrolledDoc = obj(d.enrolled, 'enrolled', fail);
+  const enrolled: Record<string, Uint8Array> = {};
+  for (const [instance, value] of Object.entries(enrolledDoc)) {
+    const problem = instanceProblem(instance);
+    if (problem !== undefined) fail(`enrolled: ${JSON.stringify(instance.slice(0, 40))} is not an instance (${problem})`);
+    enrolled[instance] = key(value, `enrolled.${instance}`, fail);
+  }
+  for (const needed of ['device', 'mm', ...Object.keys(services).map((s) => `sm:${s}`)]) {
+    if (enrolled[needed] === undefined) fail(`enrolled.${needed} is missing`);
+  }
+  for (const instance of Object.keys(enrolled)) {
+    if (instance.startsWith('sm:') && services[instance.slice(3)] === undefined) fail(`enrolled has ${instance} but hubs.services has no hub for it`);
+  }
+  return {
+    deviceId: d.deviceId as string,
+    ...(broker !== undefined ? { broker } : {}),
+    deviceKeysPath,
+    hubs: { ih, services },
+    services: Object.keys(services),
+    enrolled,
+  };
+}
+
+export interface ProvisioningInput {
+  readonly deviceId: string;
+  readonly broker?: string;
+  /** As it should appear in the file: relative to the file's directory, or absolute. */
+  readonly deviceKeys: string;
+  readonly ih: PinnedHub;
+  readonly services: Readonly<Record<string, PinnedHub>>;
+  readonly enrolled: ReadonlyArray<{ readonly instance: string; readonly publicKey: Uint8Array }>;
+}
+
+/** The JSON text of a provisioning file (checked by parsing it back before it is returned). */
+export function provisioningJson(input: ProvisioningInput, where = 'provisioning'): string {
+  const doc = {
+    kind: PROVISIONING_KIND,
+    version: PROVISIONING_VERSION,
+    deviceId: input.deviceId,
+    ...(input.broker !== undefined ? { broker: input.broker } : {}),
+    deviceKeys: input.deviceKeys,
+    hubs: {
+      ih: { id: input.ih.id, publicKey: hex(input.ih.publicKey) },
+      services: Object.fromEntries(Object.entries(input.services).map(([s, h]) => [s, { id: h.id, publicKey: hex(h.publicKey) }])),
+    },
+    enrolled: Object.fromEntries(input.enrolled.map((k) => [k.instance, hex(k.publicKey)])),
+  };
+  parseProvisioning(doc, where);
+  return `${JSON.stringify(doc, null, 2)}\n`;
+}
+
+export function writeProvisioning(path: string, input: ProvisioningInput): void {
+  writeFileSync(path, provisioningJson(input, path), { mode: 0o644 });
+}
+
+type Fail = (msg: string) => never;
+
+function obj(value: unknown, field: string, fail: Fail): Record<string, unknown> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) fail(`${field} must be an object`);
+  return value as Record<string, unknown>;
+}
+
+function pin(value: unknown, field: string, fail: Fail): PinnedHub {
+  const p = obj(value, field, fail);
+  if (typeof p.id !== 'string' || !HUB_ID.test(p.id)) fail(`${field}.id must be a hub id (1-64 of [A-Za-z0-9._:-])`);
+  return { id: p.id as string, publicKey: key(p.publicKey, `${field}.publicKey`, fail) };
+}
+
+function key(value: unknown, field: string, fail: Fail): Uint8Array {
+  if (typeof value !== 'string' || !/^[0-9a-fA-F]{64}$/.test(value)) fail(`${field} must be a 32-byte public key in hex (64 digits)`);
+  return fromHex(value as string);
+}

@@ -1,0 +1,35 @@
+/**
+ * The door to `actors/hub/sqlite/`: a hub's state in one SQLite file (better-sqlite3 12.x, WAL) —
+ * registry, policy, operator holds, instance activity and deadlines, answered nonces, and the
+ * append-only audit log — with forward-only migrations, batched commits, the deadline sweep and
+ * the operator's changes.
+ */
+export { openHubDatabase, type OpenHubDatabaseOptions, type SqliteDatabase } from './database.ts';
+export { HubStoreError, type HubStoreErrorCode } from './errors.ts';
+export { migrate, MIGRATIONS, SCHEMA_VERSION, schemaVersion, type Migration } from './migrations.ts';
+export { SqliteHubStore, SqlitePolicy, type SqliteHubStoreOptions } from './store.ts';
+export { WriteJournal, type JournalStats } from './journal.ts';
+export { sweepDeadlines, type SweepResult } from './sweep.ts';
+export { ReplayLog, type ReplayLogOptions } from './replay-log.ts';
+export { ConfigCache } from './config-cache.ts';
+export { auditCounts, fleetView, readAudit, type AuditQuery, type FleetRow, type StoredAuditEntry } from './fleet.ts';
+export {
+  changeDeviceState,
+  claimHubIdentity,
+  clearInstanceUpdate,
+  configVersion,
+  devicePolicyText,
+  enrollKeys,
+  fleetPolicyText,
+  onConfigChange,
+  readHubIdentity,
+  requireInstanceUpdate,
+  resumeInstance,
+  setDevicePolicy,
+  setFleetPolicy,
+  withholdInstance,
+  type EnrollKey,
+  type EnrollOptions,
+  type HubIdentity,
+  type StateChange,
+} from './admin.ts';

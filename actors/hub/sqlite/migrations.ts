@@ -1,0 +1,142 @@
+/**
+ * The hub database's schema, as forward-only migrations (ARCHITECTURE.md §7). `PRAGMA user_version`
+ * holds the number of migrations applied; each migration runs in its own transaction together with
+ * the version bump, so a failed one leaves the database exactly as it was. There is no way down: a
+ * database written by a newer dominion is refused rather than guessed at.
+ *
+ * Never edit a migration that has shipped; add a new one.
+ */
+import type { Database } from 'better-sqlite3';
+import { HubStoreError } from './errors.ts';
+
+export interface Migration {
+  /** The user_version this migration brings the database to (1, 2, …, in order). */
+  readonly version: number;
+  readonly summary: string;
+  readonly sql: string;
+}
+
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    summary: 'registry, keys, policy, operator holds, instance activity, append-only audit',
+    sql: `
+      CREATE TABLE meta (
+        key   TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+      ) WITHOUT ROWID;
+
+      CREATE TABLE device (
+        device_id      TEXT PRIMARY KEY,
+        state          TEXT NOT NULL DEFAULT 'active' CHECK (state IN ('active', 'quarantined', 'revoked')),
+        state_reason   TEXT,
+        policy         TEXT,            -- per-device policy document (JSON), NULL = fleet policy only
+        enrolled_at_ms INTEGER NOT NULL,
+        updated_at_ms  INTEGER NOT NULL
+      ) WITHOUT ROWID;
+
+      -- One key per AWDT instance; a key id names exactly one (device, instance).
+      CREATE TABLE device_key (
+        device_id      TEXT NOT NULL REFERENCES device (device_id),
+        instance       TEXT NOT NULL,
+        public_key     BLOB NOT NULL CHECK (length(public_key) = 32),
+        key_id         BLOB NOT NULL UNIQUE,
+        enrolled_at_ms INTEGER NOT NULL,
+        PRIMARY KEY (device_id, instance)
+      ) WITHOUT ROWID;
+
+      -- The fleet default policy document (JSON); version bumps on every change so hubs re-parse.
+      CREATE TABLE fleet_policy (
+        id      INTEGER PRIMARY KEY CHECK (id = 1),
+        policy  TEXT NOT NULL,
+        version INTEGER NOT NULL
+      );
+
+      -- Operator switches: withhold (detail = reason text) or require an update (detail = target JSON).
+      -- instance '*' = every instance of the device.
+      CREATE TABLE operator_hold (
+        device_id TEXT NOT NULL,
+        instance  TEXT NOT NULL,
+        kind      TEXT NOT NULL CHECK (kind IN ('withhold', 'update')),
+        detail    TEXT NOT NULL,
+        at_ms     INTEGER NOT NULL,
+        PRIMARY KEY (device_id, instance, kind)
+      ) WITHOUT ROWID;
+
+      CREATE TABLE instance_activity (
+        device_id          TEXT NOT NULL,
+        instance           TEXT NOT NULL,
+        last_request_at_ms INTEGER,
+        last_outcome       TEXT,
+        last_reason        TEXT,
+        last_ticket_at_ms  INTEGER,
+        last_deferral_ms   INTEGER,
+        PRIMARY KEY (device_id, instance)
+      ) WITHOUT ROWID;
+
+      -- Append-only: the triggers refuse UPDATE and DELETE, whoever asks. No secondary index: every
+      -- decision appends a row, and an index keyed by device would turn each append into a random
+      -- page write (operator queries by device scan instead). ref = the request nonce's first 8
+      -- bytes, hex: it also serves replay detection (replay-log.ts).
+      CREATE TABLE audit (
+        seq         INTEGER PRIMARY KEY,
+        at_ms       INTEGER NOT NULL,
+        hub_id      TEXT,
+        outcome     TEXT NOT NULL,
+        reason      TEXT NOT NULL,
+        detail      TEXT,
+        device_id   TEXT,
+        instance    TEXT,
+        deferral_ms INTEGER,
+        ref         TEXT
+      );
+      CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+      CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+    `,
+  },
+  {
+    version: 2,
+    summary: 'per-instance state and deadlines (TIMEOUT vs FAIL)',
+    sql: `
+      -- state: ok | fail | withheld | update-required | timeout (see verdict.ts); deadline = last
+      -- ticket + its deferral; expired = the deadline sweep has recorded this deadline's passing.
+      ALTER TABLE instance_activity ADD COLUMN state TEXT;
+      ALTER TABLE instance_activity ADD COLUMN deadline_ms INTEGER;
+      ALTER TABLE instance_activity ADD COLUMN expired INTEGER NOT NULL DEFAULT 0;
+      UPDATE instance_activity SET deadline_ms = last_ticket_at_ms + last_deferral_ms
+        WHERE last_ticket_at_ms IS NOT NULL AND last_deferral_ms IS NOT NULL;
+      CREATE INDEX instance_activity_due ON instance_activity (deadline_ms) WHERE expired = 0 AND deadline_ms IS NOT NULL;
+    `,
+  },
+];
+
+export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;
+
+/** The database's schema version (0 for a new, empty database). */
+export function schemaVersion(db: Database): number {
+  return db.pragma('user_version', { simple: true }) as number;
+}
+
+/**
+ * Applies every migration above the database's version, up to `target` (default: all). Returns the
+ * versions applied. Throws HubStoreError('too-new') for a database from a newer dominion.
+ */
+export function migrate(db: Database, target: number = SCHEMA_VERSION, migrations: readonly Migration[] = MIGRATIONS): number[] {
+  const current = schemaVersion(db);
+  const newest = migrations[migrations.length - 1]?.version ?? 0;
+  if (current > newest) {
+    throw new HubStoreError('too-new', `${db.name}: schema version ${current} is newer than this dominion knows (${newest}); use a newer dominion`);
+  }
+  const applied: number[] = [];
+  for (const m of migrations) {
+    if (m.version <= current || m.version > target) continue;
+    // Immediate: two processes opening one new database at once must not both migrate it.
+    db.transaction(() => {
+      if (schemaVersion(db) >= m.version) return; // another process got there first
+      db.exec(m.sql);
+      db.pragma(`user_version = ${m.version}`);
+      applied.push(m.version);
+    }).immediate();
+  }
+  return applied;
+}

@@ -1,0 +1,135 @@
+/**
+ * `dominion device`: runs a board's built artifacts as one device. Nothing starts unless the manifest
+ * signature (by the pinned release key) and every bundle's digest verify; then `sw` arms the device
+ * AWDT, the hypervisor arms the VM AWDTs and boots `mm` and the services, and `mm` talks to the hubs
+ * named in the provisioning file.
+ */
+import { readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { RealClock } from '../runtime/index.ts';
+import { ResetReason, WithholdReason } from '../proto/index.ts';
+import { fromHex } from '../actors/crypto/index.ts';
+// Straight to the two files, not the hub's door: a device must not pull in the hub's SQLite code.
+import { readDeviceKeysFile } from '../actors/hub/keyfiles.ts';
+import { loadProvisioning } from '../actors/hub/provisioning.ts';
+import { loadBoard } from '../boards/index.ts';
+import { ArtifactError, BundledDevice, loadArtifacts, type RunnerEvent } from '../build/index.ts';
+import { numberOption, UsageError } from './args.ts';
+import { parseCommand } from './options.ts';
+
+const HELP = `usage: dominion device --board <id> --provision <file> --release-pub <hex|file> [options]
+
+Verifies and runs the artifacts "dominion build --board <id>" wrote: the manifest's signature by the
+pinned release key and every bundle's SHA-512. A tampered bundle or manifest is refused, naming the
+file, and nothing starts.
+
+options:
+  --board <id>            board profile (nitrogen8m, rpi4, rpi3, rpi-zero-2w, sim)
+  --provision <file>      provisioning file from "dominion enroll" (device id, pinned hubs, key file)
+  --release-pub <hex|file> the release public key the device pins (64 hex digits, or a file holding them)
+  --broker <mqtt-url>     the hubs' broker (default: the provisioning file's "broker")
+  --artifacts <dir>       where the build put them (default: dist/<board>)
+  --data-dir <dir>        persistent state: sw/ and sm-<service>/ (default: .dominion/<device id>)
+  --duration <s>          stop after this long (default: run until SIGINT/SIGTERM)
+  -h, --help              this text`;
+
+export async function deviceCommand(argv: string[]): Promise<number> {
+  const { values } = parseCommand('device', argv, {
+    board: { type: 'string' },
+    provision: { type: 'string' },
+    'release-pub': { type: 'string' },
+    broker: { type: 'string' },
+    artifacts: { type: 'string' },
+    'data-dir': { type: 'string' },
+    duration: { type: 'string' },
+    help: { type: 'boolean', short: 'h' },
+  });
+  if (values.help) {
+    console.log(HELP);
+    return 0;
+  }
+  if (values.board === undefined || values.provision === undefined || values['release-pub'] === undefined) {
+    throw new UsageError(`device: --board, --provision and --release-pub are required\n\n${HELP}`);
+  }
+  const durationS = numberOption('duration', values.duration, 0, 0, 365 * 24 * 3600);
+  const board = loadBoard(values.board);
+  const releaseKey = readPublicKey(values['release-pub']);
+  const dir = resolve(values.artifacts ?? join('dist', board.id));
+
+  let loaded;
+  try {
+    loaded = await loadArtifacts(dir, releaseKey);
+  } catch (error) {
+    if (error instanceof ArtifactError) {
+      console.error(`dominion device: refusing to start: ${error.message}`);
+      return 1;
+    }
+    throw error;
+  }
+  const prov = loadProvisioning(values.provision);
+  const keys = readDeviceKeysFile(prov.deviceKeysPath);
+  if (keys.deviceId !== prov.deviceId) throw new Error(`${prov.deviceKeysPath} holds keys for ${keys.deviceId}, but ${values.provision} is for ${prov.deviceId}`);
+  const broker = values.broker ?? prov.broker;
+  if (broker === undefined) throw new UsageError('device: no broker: give --broker or put "broker" in the provisioning file');
+
+  const device = new BundledDevice({
+    loaded,
+    deviceId: prov.deviceId,
+    keys,
+    hubs: prov.hubs,
+    link: { url: broker, deviceId: prov.deviceId, services: board.services },
+    clock: new RealClock(),
+    dataDir: resolve(values['data-dir'] ?? join('.dominion', prov.deviceId)),
+  });
+  const started = performance.now();
+  device.onEvent((e) => {
+    const line = describe(e);
+    if (line !== undefined) console.log(`${((performance.now() - started) / 1000).toFixed(1).padStart(7)} s  ${line}`);
+  });
+  console.log(`dominion device ${prov.deviceId} on board ${board.id}: artifacts ${dir} verified (${loaded.verified.manifest.version}), broker ${broker}`);
+  device.boot();
+  await new Promise<void>((done) => {
+    process.once('SIGINT', done);
+    process.once('SIGTERM', done);
+    if (durationS > 0) setTimeout(done, durationS * 1000).unref();
+  });
+  device.shutdown();
+  return 0;
+}
+
+function readPublicKey(value: string): Uint8Array {
+  const text = /^[0-9a-fA-F]{64}$/.test(value) ? value : readText(value);
+  if (!/^[0-9a-fA-F]{64}$/.test(text)) throw new UsageError(`device: --release-pub must be 64 hex digits or a file holding them (${value})`);
+  return fromHex(text);
+}
+
+function readText(file: string): string {
+  try {
+    return readFileSync(file, 'utf8').trim();
+  } catch {
+    throw new UsageError(`device: cannot read the release public key file ${file}`);
+  }
+}
+
+function describe(e: RunnerEvent): string | undefined {
+  switch (e.type) {
+    case 'boot':
+      return `boot #${e.bootCount}`;
+    case 'reset':
+      return `DEVICE RESET: ${ResetReason[e.reason] ?? e.reason} — ${e.detail}`;
+    case 'ticket':
+      return `${e.instance}: ticket, deadline in ${((e.deadline - e.at) / 1000).toFixed(1)} s`;
+    case 'withheld':
+      return `${e.instance}: WITHHELD (${WithholdReason[e.reason] ?? e.reason}) ${e.detail}`;
+    case 'update-required':
+      return `${e.instance}: UPDATE REQUIRED ${e.what}`;
+    case 'refused':
+      return `${e.instance}: reply refused (${e.code})`;
+    case 'expired':
+      return `${e.instance}: AWDT expired (${e.cause.kind})`;
+    case 'vm-boot':
+      return `${e.instance} booted (${e.boots})`;
+    case 'armed':
+      return undefined;
+  }
+}

@@ -1,0 +1,75 @@
+/**
+ * `dominion enroll`: registers a device's public keys with its IH and SHs (each SH gets only its own
+ * service's key) and writes the device's provisioning file, which pins the hubs' ids and keys.
+ */
+import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
+import { enrollDevice, readDevicePublicFile, readHubPublicFile, writeProvisioning, type EnrollTarget } from '../actors/hub/index.ts';
+import { consoleIo, failure, parseCommand, positionals, required, UsageError, type CliIo } from './options.ts';
+
+export const ENROLL_HELP = `usage: dominion enroll --device <id.pub.json> --hub <hub.pub.json>=<hub.db> [--hub …] --out <provision.json> [options]
+
+Registers a device with its hubs and writes its provisioning file. The infrastructure hub's database
+receives K_I and K_MM; each service hub's database receives only K_SM of its own service. Databases
+are created when missing and bound to the hub named in its public file; nothing is written unless
+every check passes (one IH, one SH per service the device runs).
+
+options:
+  --device <file>          the device's public keys (dominion.device-public, from "dominion keys new")
+  --hub <pub>=<db>         a hub's public file and its database; repeat for the IH and every SH
+  --out <file>             the provisioning file to write (JSON; see README "Provisioning file")
+  --device-keys <path>     how the provisioning file names the device's secret key file
+                           (default: <id>.keys.json beside --device, relative to --out)
+  --broker <mqtt-url>      broker the device should use, recorded in the provisioning file
+  --reinstate              enrol a revoked device again (its new keys replace the revoked ones)
+  -h, --help               this text`;
+
+export async function enrollCommand(argv: string[], io: CliIo = consoleIo): Promise<number> {
+  const { values, positionals: rest } = parseCommand('enroll', argv, {
+    device: { type: 'string' },
+    hub: { type: 'string', multiple: true },
+    out: { type: 'string' },
+    'device-keys': { type: 'string' },
+    broker: { type: 'string' },
+    reinstate: { type: 'boolean', default: false },
+    help: { type: 'boolean', short: 'h', default: false },
+  });
+  if (values.help) {
+    io.out(ENROLL_HELP);
+    return 0;
+  }
+  positionals('enroll', rest, []);
+  const devicePath = required('enroll', 'device', values.device);
+  const out = required('enroll', 'out', values.out);
+  const hubSpecs = values.hub ?? [];
+  if (hubSpecs.length === 0) throw new UsageError('enroll: at least one --hub <hub.pub.json>=<hub.db> is required (the IH, and one per service)');
+  const specs = hubSpecs.map((spec) => {
+    const at = spec.lastIndexOf('=');
+    if (at <= 0 || at === spec.length - 1) throw new UsageError(`enroll: --hub takes <hub.pub.json>=<hub.db>, got "${spec}"`);
+    return { pub: spec.slice(0, at), db: spec.slice(at + 1) };
+  });
+  try {
+    const device = readDevicePublicFile(devicePath);
+    const hubs: EnrollTarget[] = specs.map((s) => ({ hub: readHubPublicFile(s.pub), dbPath: s.db }));
+    const defaultKeys = join(dirname(devicePath), `${basename(devicePath).replace(/\.pub\.json$/, '')}.keys.json`);
+    const keysPath = values['device-keys'] ?? relativeTo(out, defaultKeys);
+    const result = enrollDevice({
+      device,
+      hubs,
+      deviceKeys: keysPath,
+      reinstate: values.reinstate,
+      ...(values.broker !== undefined ? { broker: values.broker } : {}),
+    });
+    writeProvisioning(out, result.provisioning);
+    for (const p of result.placed) io.out(`enrolled ${device.deviceId} with ${p.hub} in ${p.dbPath}: ${p.instances.join(', ')}`);
+    io.out(`provisioning file ${out} (device keys: ${keysPath})`);
+    return 0;
+  } catch (err) {
+    return failure(io, 'enroll', err);
+  }
+}
+
+/** `target` as seen from the directory of `file` (absolute targets stay absolute). */
+function relativeTo(file: string, target: string): string {
+  if (isAbsolute(target) && !isAbsolute(file)) return target;
+  return relative(dirname(resolve(file)), resolve(target)) || basename(target);
+}

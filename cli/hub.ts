@@ -1,0 +1,156 @@
+/**
+ * `dominion hub`: one hub process (ARCHITECTURE.md §7) on its SQLite database, until SIGINT/SIGTERM.
+ * Prints how it listens (shared or plain subscription, MQTT version) and, at a clean stop, what it
+ * decided. Never prints key material: the key is named by its file and key id only.
+ */
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { hex } from '../actors/crypto/index.ts';
+import {
+  IH_ROLE,
+  newHubKey,
+  readHubKeyFile,
+  roleName,
+  serviceHubRole,
+  SqliteHub,
+  writeHubKeyFile,
+  writeHubPublicFile,
+  type HubRole,
+  type SqliteHubStats,
+} from '../actors/hub/index.ts';
+import { consoleIo, failure, integer, oneOf, parseCommand, positionals, required, UsageError, type CliIo } from './options.ts';
+
+export const HUB_HELP = `usage: dominion hub --role ih|sh --id <hub-id> [--service <name>] --broker <mqtt-url> --db <path> [options]
+
+Runs one hub process. It answers ticket requests on dominion/v1/hub/<hub-id>/request from the
+state in its SQLite database (devices, keys, policy, operator holds), commits every decision to the
+append-only audit log before it replies, and records instances that fall silent (TIMEOUT) apart from
+those it refused (FAIL). Operator commands (dominion quarantine, …) on the same database take effect
+at the device's next request. Stops cleanly on Ctrl-C / SIGTERM.
+
+options:
+  --role ih|sh             ih: dominates device and mm; sh: dominates sm:<service>
+  --id <hub-id>            the id devices address (1-64 of [A-Za-z0-9._:-])
+  --service <name>         with --role sh: the service this hub dominates
+  --broker <mqtt-url>      mqtt://host[:port]
+  --db <path>              the hub database; must exist unless --init
+  --key <file>             hub key file (dominion.hub-key, mode 0600);
+                           default <db dir>/<hub-id>.key.json
+  --init                   create the database, and the default key file (with <hub-id>.pub.json
+                           beside it), when missing
+  --share-group <g>        shared-subscription group: auto (default: the hub id), a name, or none.
+                           Brokers without shared subscriptions (Aedes) get a plain subscription.
+  --sync normal|full       normal (default): committed decisions survive kill -9; full: also power loss
+  --batch <n>              most decisions per commit (default 512)
+  --replay-window <s>      how long answered nonces are kept for replay detection (default 600)
+  --sweep <ms>             how often passed deadlines are recorded (default 1000)
+  --stats <s>              print counters every <s> seconds (default 0: only at stop)
+  -h, --help               this text`;
+
+export async function hubCommand(argv: string[], io: CliIo = consoleIo): Promise<number> {
+  const { values, positionals: rest } = parseCommand('hub', argv, {
+    role: { type: 'string' },
+    id: { type: 'string' },
+    service: { type: 'string' },
+    broker: { type: 'string' },
+    db: { type: 'string' },
+    key: { type: 'string' },
+    init: { type: 'boolean', default: false },
+    'share-group': { type: 'string' },
+    sync: { type: 'string' },
+    batch: { type: 'string' },
+    'replay-window': { type: 'string' },
+    sweep: { type: 'string' },
+    stats: { type: 'string' },
+    help: { type: 'boolean', short: 'h', default: false },
+  });
+  if (values.help) {
+    io.out(HUB_HELP);
+    return 0;
+  }
+  positionals('hub', rest, []);
+  const roleKind = oneOf('hub', 'role', values.role, ['ih', 'sh'] as const);
+  const hubId = required('hub', 'id', values.id);
+  const brokerUrl = required('hub', 'broker', values.broker);
+  const dbPath = required('hub', 'db', values.db);
+  if (roleKind === 'ih' && values.service !== undefined) throw new UsageError('hub: --service is only for --role sh');
+  let role: HubRole;
+  try {
+    role = roleKind === 'ih' ? IH_ROLE : serviceHubRole(required('hub', 'service', values.service));
+  } catch (err) {
+    if (err instanceof UsageError) throw err;
+    throw new UsageError(`hub: --service: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  const shareGroup = values['share-group'] === undefined || values['share-group'] === 'auto' ? 'auto' : values['share-group'] === 'none' ? null : values['share-group'];
+  const synchronous = oneOf('hub', 'sync', values.sync, ['normal', 'full'] as const, 'normal');
+  const maxBatch = integer('hub', 'batch', values.batch, 512, 1, 100_000);
+  const replayWindowS = integer('hub', 'replay-window', values['replay-window'], 600, 1, 30 * 24 * 3600);
+  const sweepMs = integer('hub', 'sweep', values.sweep, 1000, 10, 3_600_000);
+  const statsS = integer('hub', 'stats', values.stats, 0, 0, 86_400);
+
+  let hub: SqliteHub;
+  try {
+    const keyPath = values.key ?? join(dirname(dbPath), `${hubId}.key.json`);
+    if (!existsSync(keyPath)) {
+      if (!values.init || values.key !== undefined) {
+        throw new UsageError(`hub: no key file at ${keyPath} (make one with "dominion keys new --hub ${hubId} --role ${roleKind} …", or pass --init to create the default one)`);
+      }
+      const fresh = newHubKey(hubId, role);
+      writeHubKeyFile(keyPath, fresh);
+      writeHubPublicFile(join(dirname(keyPath), `${hubId}.pub.json`), fresh);
+      io.out(`created hub key ${keyPath} (mode 0600) and ${join(dirname(keyPath), `${hubId}.pub.json`)}`);
+    }
+    const key = readHubKeyFile(keyPath);
+    if (key.hubId !== hubId || roleName(key.role) !== roleName(role)) {
+      throw new UsageError(`hub: ${keyPath} is the key of ${key.hubId} (${roleName(key.role)}), not of ${hubId} (${roleName(role)})`);
+    }
+    hub = await SqliteHub.start({
+      role,
+      hubId,
+      brokerUrl,
+      dbPath,
+      signer: key.signer,
+      init: values.init,
+      synchronous,
+      shareGroup,
+      maxBatch,
+      replayWindowMs: replayWindowS * 1000,
+      sweepIntervalMs: sweepMs,
+    });
+  } catch (err) {
+    if (err instanceof UsageError) throw err;
+    return failure(io, 'hub', err);
+  }
+
+  const st = hub.status();
+  const keyId = hex(hub.core.publicKey).slice(0, 16);
+  io.out(
+    `hub ${hubId} (${roleName(role)}) online: ${st.subscription} subscription${st.shareGroup !== undefined ? ` (group ${st.shareGroup})` : ''}, MQTT ${st.protocol === 5 ? '5' : '3.1.1'}${st.note !== undefined ? ` — ${st.note}` : ''}`,
+  );
+  io.out(`  database ${dbPath} (sync ${synchronous}), public key ${keyId}…, status on ${hub.server.statusTopic}`);
+
+  const ticker = statsS > 0 ? setInterval(() => io.out(statsLine(hub.stats())), statsS * 1000) : undefined;
+  ticker?.unref();
+  await new Promise<void>((resolve) => {
+    const stop = (): void => {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      resolve();
+    };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+  });
+  if (ticker !== undefined) clearInterval(ticker);
+  await hub.stop();
+  io.out(`hub ${hubId} stopped: ${statsLine(hub.stats())}`);
+  return 0;
+}
+
+function statsLine(s: SqliteHubStats): string {
+  const o = s.decisions.outcomes;
+  return (
+    `received ${s.server.received}, replied ${s.server.replied}; tickets ${o.ticket}, withheld ${o.withheld}, update-required ${o['update-required']}, ` +
+    `refused ${o.refused} ${JSON.stringify(s.decisions.reasons.refused)}; commits ${s.journal.commits} (largest ${s.journal.largestBatch}), ` +
+    `commit failures ${s.server.commitFailures}; timeouts ${s.sweeps.timeouts}, fails ${s.sweeps.fails}`
+  );
+}

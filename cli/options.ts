@@ -1,0 +1,70 @@
+/**
+ * Option parsing shared by the hub and operator commands: node:util parseArgs in strict mode, with
+ * every mistake (unknown option, missing value, bad number) turned into a UsageError, which
+ * `dominion` reports on stderr with exit code 2. Commands write through a `CliIo` so tests can run
+ * them in-process and read what they printed.
+ */
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { UsageError } from './args.ts';
+
+export { UsageError };
+
+export interface CliIo {
+  out(line: string): void;
+  err(line: string): void;
+}
+
+export const consoleIo: CliIo = {
+  out: (line) => console.log(line),
+  err: (line) => console.error(line),
+};
+
+type Options = NonNullable<ParseArgsConfig['options']>;
+
+/** Parses `argv` strictly; positionals are allowed (the command checks how many it wants). */
+export function parseCommand<const O extends Options>(command: string, argv: string[], options: O) {
+  try {
+    return parseArgs({ args: argv, options, allowPositionals: true, strict: true });
+  } catch (err) {
+    const message = err instanceof Error ? err.message.replace(/\. To specify a positional argument.*$/s, '') : String(err);
+    throw new UsageError(`${command}: ${message}\nRun "dominion ${command} --help" for usage.`);
+  }
+}
+
+export function required(command: string, name: string, value: string | undefined): string {
+  if (value === undefined || value === '') throw new UsageError(`${command}: --${name} is required\nRun "dominion ${command} --help" for usage.`);
+  return value;
+}
+
+export function oneOf<T extends string>(command: string, name: string, value: string | undefined, allowed: readonly T[], fallback?: T): T {
+  if (value === undefined) {
+    if (fallback !== undefined) return fallback;
+    throw new UsageError(`${command}: --${name} is required (one of ${allowed.join(', ')})`);
+  }
+  if (!(allowed as readonly string[]).includes(value)) throw new UsageError(`${command}: --${name} must be one of ${allowed.join(', ')}, got "${value}"`);
+  return value as T;
+}
+
+export function integer(command: string, name: string, value: string | undefined, fallback: number, min: number, max: number): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!Number.isSafeInteger(n) || n < min || n > max) throw new UsageError(`${command}: --${name} must be an integer from ${min} to ${max}, got "${value}"`);
+  return n;
+}
+
+/** Exactly `count` positional arguments, named in the error. */
+export function positionals(command: string, got: readonly string[], names: readonly string[]): string[] {
+  if (got.length !== names.length) {
+    const want = names.map((n) => `<${n}>`).join(' ');
+    throw new UsageError(`${command}: expected ${want || 'no positional arguments'}, got ${got.length === 0 ? 'none' : got.map((g) => JSON.stringify(g)).join(' ')}\nRun "dominion ${command} --help" for usage.`);
+  }
+  return [...got];
+}
+
+/** A known error type from the hub library becomes a one-line message and exit code 1. */
+export function failure(io: CliIo, command: string, err: unknown): number {
+  const known = err instanceof Error && /^(HubStoreError|KeyFileError|ProvisioningError|EnrollmentError|PolicyError|MqttUrlError|BrokerUnreachableError|TopicError|InvalidInstanceError)$/.test(err.name);
+  if (!known) throw err;
+  io.err(`dominion ${command}: ${(err as Error).message}`);
+  return 1;
+}

@@ -1,0 +1,98 @@
+/**
+ * The hubs of `dominion up`, the way an operator would set them up, in a temp directory: hub key
+ * files, a device key set, `enroll` into one SQLite database per hub, a provisioning file that the
+ * device then loads its pins and keys from, and one `SqliteHub` per hub on the broker. The demo
+ * fleet's policy (deferral, allowed actors of the clean images) is the fleet policy of each database.
+ */
+import { join } from 'node:path';
+import {
+  devicePublicKeys,
+  enrollDevice,
+  IH_ROLE,
+  loadProvisioning,
+  newDeviceKeys,
+  newHubKey,
+  readDeviceKeysFile,
+  readHubKeyFile,
+  serviceHubRole,
+  SqliteHub,
+  writeDeviceKeysFile,
+  writeHubKeyFile,
+  writeProvisioning,
+  type HubKeyPair,
+} from '../actors/hub/index.ts';
+import { setFleetPolicy, SqliteHubStore } from '../actors/hub/sqlite/index.ts';
+import { MM_IMAGE_ACTORS, type DemoFleet, type DemoHub, type DeviceKeys, type HubPins } from '../actors/device/index.ts';
+
+export interface SqliteFleet {
+  /** Shaped as the demo fleet, so the scenario drives these hubs (their policy is the database's). */
+  readonly fleet: DemoFleet;
+  readonly hubs: readonly SqliteHub[];
+  readonly dir: string;
+  stop(): Promise<void>;
+}
+
+export async function startSqliteFleet(o: { dir: string; brokerUrl: string; deviceId: string; services: readonly string[]; deferralMs: number }): Promise<SqliteFleet> {
+  const hubKeys: HubKeyPair[] = [newHubKey('ih-1', IH_ROLE), ...o.services.map((s) => newHubKey(`sh-${s}`, serviceHubRole(s)))];
+  for (const k of hubKeys) writeHubKeyFile(join(o.dir, `${k.hubId}.key.json`), k);
+  const deviceKeysPath = join(o.dir, `${o.deviceId}.keys.json`);
+  const secrets = newDeviceKeys(o.deviceId, o.services);
+  writeDeviceKeysFile(deviceKeysPath, secrets);
+
+  const dbOf = (hubId: string): string => join(o.dir, `${hubId}.db`);
+  const enrolled = enrollDevice({
+    device: devicePublicKeys(secrets),
+    hubs: hubKeys.map((k) => ({ hub: k, dbPath: dbOf(k.hubId) })),
+    deviceKeys: `${o.deviceId}.keys.json`,
+    broker: o.brokerUrl,
+  });
+  const provisioningPath = join(o.dir, `${o.deviceId}.provision.json`);
+  writeProvisioning(provisioningPath, enrolled.provisioning);
+  for (const k of hubKeys) {
+    const store = SqliteHubStore.open({ path: dbOf(k.hubId) });
+    try {
+      const d = o.deferralMs;
+      setFleetPolicy(
+        store.db,
+        k.role.kind === 'ih'
+          ? { instances: { device: { deferralMs: d }, mm: { deferralMs: d, allowedActors: MM_IMAGE_ACTORS } } }
+          : { instances: { [`sm:${k.role.service}`]: { deferralMs: d, allowedActors: [k.role.service] } } },
+      );
+    } finally {
+      store.close();
+    }
+  }
+
+  // The device side reads only what a real device would be given: the provisioning file and its keys.
+  const provisioning = loadProvisioning(provisioningPath);
+  const fromFile = readDeviceKeysFile(provisioning.deviceKeysPath);
+  const keys: DeviceKeys = { device: fromFile.device, mm: fromFile.mm, services: fromFile.services };
+  const pins: HubPins = provisioning.hubs;
+
+  const hubs: SqliteHub[] = [];
+  try {
+    for (const k of hubKeys) {
+      const key = readHubKeyFile(join(o.dir, `${k.hubId}.key.json`));
+      hubs.push(await SqliteHub.start({ role: k.role, hubId: k.hubId, brokerUrl: o.brokerUrl, dbPath: dbOf(k.hubId), signer: key.signer }));
+    }
+  } catch (err) {
+    await Promise.allSettled(hubs.map((h) => h.stop()));
+    throw err;
+  }
+  const demoHub = (hub: SqliteHub, k: HubKeyPair): DemoHub => ({ id: k.hubId, core: hub.core, policy: hub.store.policy, audit: hub.store.audit, key: k.signer });
+  const fleet: DemoFleet = {
+    deviceId: o.deviceId,
+    keys,
+    pins,
+    ih: demoHub(hubs[0]!, hubKeys[0]!),
+    sh: new Map(o.services.map((s, i) => [s, demoHub(hubs[i + 1]!, hubKeys[i + 1]!)])),
+  };
+  return {
+    fleet,
+    hubs,
+    dir: o.dir,
+    stop: async () => {
+      await Promise.allSettled(hubs.map((h) => h.stop()));
+    },
+  };
+}

@@ -1,0 +1,84 @@
+/**
+ * `dominion device` as a user runs it: a real child process, the sim board's built artifacts, a
+ * provisioning file and key file, hubs on an embedded broker. A tampered bundle is refused, naming
+ * the file, before anything starts.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { after, before, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { hex } from '../../actors/crypto/index.ts';
+import { demoFleet } from '../../actors/device/index.ts';
+import { devicePublicKeys, HubServer, writeDeviceKeysFile, writeProvisioning } from '../../actors/hub/index.ts';
+import { startEmbeddedBroker, type EmbeddedBroker } from '../../actors/mqtt/index.ts';
+import { buildBoard, type BuildResult } from '../../build/index.ts';
+import { releaseKeyFile, tempDir } from './support.ts';
+
+const root = tempDir('device-cli');
+const cli = fileURLToPath(new URL('../../cli/main.ts', import.meta.url));
+let built: BuildResult;
+let broker: EmbeddedBroker;
+let hubs: HubServer[] = [];
+let provision: string;
+
+before(async () => {
+  const { file } = releaseKeyFile(root);
+  built = await buildBoard({ board: 'sim', outDir: join(root, 'dist'), releaseKey: file });
+  broker = await startEmbeddedBroker({ port: 0 });
+  const fleet = demoFleet({ deviceId: 'pi-cli', services: ['sensor'], deferralMs: 3000, idSuffix: `-cli${process.pid}` });
+  hubs = await Promise.all([fleet.ih, ...fleet.sh.values()].map((h) => HubServer.start({ core: h.core, brokerUrl: broker.url, hubId: h.id })));
+  writeDeviceKeysFile(join(root, 'pi-cli.keys.json'), { deviceId: 'pi-cli', ...fleet.keys });
+  provision = join(root, 'pi-cli.provision.json');
+  writeProvisioning(provision, { deviceId: 'pi-cli', broker: broker.url, deviceKeys: 'pi-cli.keys.json', ih: fleet.pins.ih, services: fleet.pins.services,
+    enrolled: devicePublicKeys({ deviceId: 'pi-cli', ...fleet.keys }).keys,
+  });
+});
+
+after(async () => {
+  await Promise.all(hubs.map((h) => h.stop()));
+  await broker.close();
+  rmSync(root, { recursive: true, force: true });
+});
+
+function runDevice(artifacts: string, until: (line: string) => boolean): Promise<{ code: number | null; out: string[]; err: string }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', cli, 'device', '--board', 'sim', '--artifacts', artifacts, '--provision', provision, '--release-pub', hex(built.releaseKey.publicKey), '--data-dir', join(root, 'data'), '--duration', '30'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const out: string[] = [];
+  let err = '';
+  child.stderr.on('data', (d: Buffer) => void (err += d.toString()));
+  createInterface({ input: child.stdout }).on('line', (line) => {
+    out.push(line);
+    if (until(line)) child.kill('SIGTERM');
+  });
+  return new Promise((resolve) => child.once('exit', (code) => resolve({ code, out, err })));
+}
+
+test('dominion device runs the verified artifacts: every instance gets tickets over MQTT', async () => {
+  const seen = new Set<string>();
+  const { code, out } = await runDevice(built.dir, (line) => {
+    const m = /(device|mm|sm:sensor): ticket/.exec(line);
+    if (m) seen.add(m[1]!);
+    return seen.size === 3;
+  });
+  assert.equal(code, 0, out.join('\n'));
+  assert.match(out[0]!, /verified/);
+  assert.deepEqual([...seen].sort(), ['device', 'mm', 'sm:sensor']);
+});
+
+test('a tampered bundle is refused, naming the file, and nothing starts', async () => {
+  const bundle = join(built.dir, 'sm-sensor.mjs');
+  const original = readFileSync(bundle);
+  const tampered = Buffer.from(original);
+  tampered[tampered.length - 2] ^= 0x01;
+  writeFileSync(bundle, tampered);
+  try {
+    const { code, out, err } = await runDevice(built.dir, () => false);
+    assert.equal(code, 1);
+    assert.match(err, /refusing to start: .*sm-sensor\.mjs/);
+    assert.ok(!out.some((l) => /boot/.test(l)), 'no domain started');
+  } finally {
+    writeFileSync(bundle, original);
+  }
+});

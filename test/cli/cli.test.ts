@@ -1,0 +1,222 @@
+/**
+ * The hub and operator commands, run in-process (with their output captured) for the flows, and as
+ * real `dominion` processes for what only the process shows: exit codes and start-up errors.
+ */
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { hubCommand, HUB_HELP } from '../../cli/hub.ts';
+import { keysCommand } from '../../cli/keys.ts';
+import { enrollCommand } from '../../cli/enroll.ts';
+import { auditCommand, devicesCommand, requireUpdateCommand, stateCommand } from '../../cli/operator.ts';
+import { policyCommand } from '../../cli/policy.ts';
+import { UsageError, type CliIo } from '../../cli/options.ts';
+import { loadProvisioning, readDeviceKeysFile } from '../../actors/hub/index.ts';
+import { openHubDatabase, readAudit, SqliteHubStore } from '../../actors/hub/sqlite/index.ts';
+import { runDominion } from '../hub/child.ts';
+import { tempDir } from '../hub/fixtures.ts';
+
+interface Captured extends CliIo {
+  readonly lines: string[];
+  readonly errors: string[];
+  text(): string;
+}
+
+function capture(): Captured {
+  const lines: string[] = [];
+  const errors: string[] = [];
+  return { lines, errors, out: (l) => void lines.push(l), err: (l) => void errors.push(l), text: () => [...lines, ...errors].join('\n') };
+}
+
+type Command = (argv: string[], io?: CliIo) => Promise<number>;
+
+async function run(command: Command, argv: string[]): Promise<{ code: number; io: Captured }> {
+  const io = capture();
+  const code = await command(argv, io);
+  return { code, io };
+}
+
+async function usageError(command: Command, argv: string[], pattern: RegExp): Promise<void> {
+  await assert.rejects(command(argv, capture()), (err: unknown) => err instanceof UsageError && pattern.test(err.message));
+}
+
+const COMMANDS: Record<string, Command> = {
+  hub: hubCommand,
+  keys: keysCommand,
+  enroll: enrollCommand,
+  devices: devicesCommand,
+  audit: auditCommand,
+  quarantine: stateCommand('quarantine'),
+  release: stateCommand('release'),
+  revoke: stateCommand('revoke'),
+  'require-update': requireUpdateCommand,
+  policy: policyCommand,
+};
+
+/** keys → enroll, as an operator would: returns the paths. */
+async function enrolledFleet(): Promise<{ dir: string; ih: string; sh: string; provision: string; keys: string }> {
+  const dir = tempDir('dominion-cli-');
+  const k = join(dir, 'keys');
+  assert.equal((await run(keysCommand, ['new', '--device', 'pi-7', '--services', 'sensor,cam', '--out', k])).code, 0);
+  assert.equal((await run(keysCommand, ['new', '--hub', 'ih-1', '--role', 'ih', '--out', k])).code, 0);
+  assert.equal((await run(keysCommand, ['new', '--hub', 'sh-sensor', '--role', 'sh', '--service', 'sensor', '--out', k])).code, 0);
+  assert.equal((await run(keysCommand, ['new', '--hub', 'sh-cam', '--role', 'sh', '--service', 'cam', '--out', k])).code, 0);
+  const ih = join(dir, 'ih.db');
+  const sh = join(dir, 'sh-sensor.db');
+  const provision = join(dir, 'pi-7.provision.json');
+  const r = await run(enrollCommand, [
+    'enroll',
+    ...['--device', join(k, 'pi-7.pub.json')],
+    ...['--hub', `${join(k, 'ih-1.pub.json')}=${ih}`],
+    ...['--hub', `${join(k, 'sh-sensor.pub.json')}=${sh}`],
+    ...['--hub', `${join(k, 'sh-cam.pub.json')}=${join(dir, 'sh-cam.db')}`],
+    ...['--out', provision, '--broker', 'mqtt://127.0.0.1:1883'],
+  ].slice(1));
+  assert.equal(r.code, 0, r.io.text());
+  return { dir, ih, sh, provision, keys: join(k, 'pi-7.keys.json') };
+}
+
+describe('dominion commands (in-process)', () => {
+  it('every command answers --help with its usage', async () => {
+    for (const [name, command] of Object.entries(COMMANDS)) {
+      const { code, io } = await run(command, ['--help']);
+      assert.equal(code, 0, name);
+      assert.match(io.lines.join('\n'), new RegExp(`^usage: dominion ${name}`), name);
+    }
+    assert.match(HUB_HELP, /--share-group/);
+  });
+
+  it('bad arguments are usage errors that say what is wrong', async () => {
+    await usageError(devicesCommand, [], /--db is required/);
+    await usageError(devicesCommand, ['--db', 'x.db', '--frobnicate'], /Unknown option '--frobnicate'/);
+    await usageError(devicesCommand, ['--db', 'x.db', 'extra'], /expected no positional arguments/);
+    await usageError(stateCommand('quarantine'), ['--db', 'x.db'], /expected <device-id>/);
+    await usageError(hubCommand, ['--role', 'xx', '--id', 'a', '--broker', 'mqtt://h', '--db', 'x'], /--role must be one of ih, sh/);
+    await usageError(hubCommand, ['--role', 'sh', '--id', 'a', '--broker', 'mqtt://h', '--db', 'x'], /--service is required/);
+    await usageError(hubCommand, ['--role', 'ih', '--id', 'a', '--broker', 'mqtt://h', '--db', 'x', '--batch', '0'], /--batch must be an integer/);
+    await usageError(keysCommand, ['new', '--out', 'x'], /exactly one of --device/);
+    await usageError(keysCommand, ['old', '--device', 'd', '--out', 'x'], /unknown subcommand/);
+    await usageError(enrollCommand, ['--device', 'd', '--out', 'o', '--hub', 'no-equals'], /--hub takes <hub.pub.json>=<hub.db>/);
+    await usageError(requireUpdateCommand, ['pi', '--db', 'x.db', '--version', '2'], /--instance is required/);
+    await usageError(requireUpdateCommand, ['pi', '--db', 'x.db', '--instance', 'vm9', '--version', '2'], /--instance: invalid instance/);
+    await usageError(policyCommand, ['--db', 'x.db', '--show', '--clear'], /one of --show/);
+  });
+
+  it('keys new: secret files 0600, never overwritten, secrets never printed', async () => {
+    const dir = tempDir('dominion-keys-');
+    const { code, io } = await run(keysCommand, ['new', '--device', 'pi-1', '--services', 'sensor', '--out', dir]);
+    assert.equal(code, 0);
+    assert.equal(statSync(join(dir, 'pi-1.keys.json')).mode & 0o777, 0o600);
+    assert.equal(statSync(join(dir, 'pi-1.pub.json')).mode & 0o077, 0o044 & statSync(join(dir, 'pi-1.pub.json')).mode);
+    const secrets = JSON.parse(readFileSync(join(dir, 'pi-1.keys.json'), 'utf8')) as { keys: Record<string, { secretKey: string }> };
+    for (const k of Object.values(secrets.keys)) assert.ok(!io.text().includes(k.secretKey), 'no secret in the output');
+    const again = await run(keysCommand, ['new', '--device', 'pi-1', '--out', dir]);
+    assert.equal(again.code, 1);
+    assert.match(again.io.errors.join('\n'), /already exists; refusing to overwrite/);
+    const hub = await run(keysCommand, ['new', '--hub', 'ih-9', '--role', 'ih', '--out', dir]);
+    assert.equal(hub.code, 0);
+    assert.equal(statSync(join(dir, 'ih-9.key.json')).mode & 0o777, 0o600);
+    const hubSecret = (JSON.parse(readFileSync(join(dir, 'ih-9.key.json'), 'utf8')) as { secretKey: string }).secretKey;
+    assert.ok(!hub.io.text().includes(hubSecret));
+  });
+
+  it('enroll: the IH learns K_I and K_MM, each SH only its own K_SM; the provisioning file pins the hubs', async () => {
+    const f = await enrolledFleet();
+    const ih = SqliteHubStore.open({ path: f.ih });
+    const sh = SqliteHubStore.open({ path: f.sh });
+    try {
+      const keysOf = (s: SqliteHubStore): string[] => (s.db.prepare('SELECT instance FROM device_key ORDER BY instance').pluck().all() as string[]);
+      assert.deepEqual(keysOf(ih), ['device', 'mm']);
+      assert.deepEqual(keysOf(sh), ['sm:sensor']);
+      assert.equal(sh.identity()?.hubId, 'sh-sensor');
+    } finally {
+      ih.close();
+      sh.close();
+    }
+    const p = loadProvisioning(f.provision);
+    assert.equal(p.deviceId, 'pi-7');
+    assert.equal(p.hubs.ih.id, 'ih-1');
+    assert.deepEqual(Object.keys(p.hubs.services).sort(), ['cam', 'sensor']);
+    assert.equal(p.deviceKeysPath, f.keys);
+    const keys = readDeviceKeysFile(p.deviceKeysPath);
+    assert.deepEqual(Object.keys(keys.services).sort(), ['cam', 'sensor']);
+    assert.equal(p.broker, 'mqtt://127.0.0.1:1883');
+  });
+
+  it('devices, quarantine, release, revoke, require-update, policy, audit on one database', async () => {
+    const f = await enrolledFleet();
+    let r = await run(devicesCommand, ['--db', f.ih]);
+    assert.equal(r.code, 0);
+    assert.match(r.io.lines[0]!, /^device\s+instance\s+last request\s+last ticket\s+deadline\s+state\s+reason$/);
+    assert.match(r.io.lines.join('\n'), /pi-7\s+device\s+—\s+—\s+—\s+NEVER/);
+
+    assert.equal((await run(stateCommand('quarantine'), ['pi-7', '--db', f.ih, '--reason', 'odd traffic'])).code, 0);
+    r = await run(devicesCommand, ['--db', f.ih, '--device', 'pi-7']);
+    assert.match(r.io.lines[1]!, /QUARANTINED\s+odd traffic$/);
+    assert.equal((await run(stateCommand('release'), ['pi-7', '--db', f.ih])).code, 0);
+    r = await run(stateCommand('quarantine'), ['ghost', '--db', f.ih]);
+    assert.equal(r.code, 1);
+    assert.match(r.io.errors[0]!, /ghost.*not enrolled/);
+
+    const image = join(f.dir, 'mm.img');
+    writeFileSync(image, randomBytes(1000));
+    r = await run(requireUpdateCommand, ['pi-7', '--db', f.ih, '--instance', 'mm', '--version', 'mm-2', '--image', image]);
+    assert.equal(r.code, 0, r.io.text());
+    assert.match(r.io.lines[0]!, /mm must run mm-2 \(1000 bytes, from dominion\/v1\/image\/mm\/mm-2\)/);
+    r = await run(requireUpdateCommand, ['pi-7', '--db', f.sh, '--instance', 'mm', '--version', 'mm-2', '--image', image]);
+    assert.equal(r.code, 1, 'the SH does not dominate mm');
+    assert.equal((await run(requireUpdateCommand, ['pi-7', '--db', f.ih, '--clear'])).code, 0);
+
+    const policyFile = join(f.dir, 'policy.json');
+    writeFileSync(policyFile, JSON.stringify({ default: { deferralMs: 60000 }, instances: { mm: { deferralMs: 30000, allowedActors: ['uplink'] } } }));
+    assert.equal((await run(policyCommand, ['--db', f.ih, '--set', policyFile])).code, 0);
+    r = await run(policyCommand, ['--db', f.ih]);
+    assert.deepEqual(JSON.parse(r.io.lines.join('\n')), { default: { deferralMs: 60000 }, instances: { mm: { deferralMs: 30000, allowedActors: ['uplink'] } } });
+    writeFileSync(policyFile, JSON.stringify({ default: { deferalMs: 60000 } }));
+    await usageError(policyCommand, ['--db', f.ih, '--set', policyFile], /unknown key "deferalMs"/);
+
+    assert.equal((await run(stateCommand('revoke'), ['pi-7', '--db', f.ih, '--reason', 'stolen'])).code, 0);
+    r = await run(stateCommand('release'), ['pi-7', '--db', f.ih]);
+    assert.equal(r.code, 1);
+    assert.match(r.io.errors[0]!, /revoked/);
+
+    r = await run(auditCommand, ['--db', f.ih, '--json', '--last', '0']);
+    const reasons = r.io.lines.map((l) => (JSON.parse(l) as { reason: string }).reason);
+    assert.deepEqual(reasons, ['enrolled', 'quarantine', 'release', 'require-update', 'clear-update', 'policy', 'revoke']);
+    const db = openHubDatabase(f.ih);
+    try {
+      assert.ok(readAudit(db).every((e) => e.outcome === 'operator'));
+    } finally {
+      db.close();
+    }
+  });
+});
+
+describe('dominion as a process', () => {
+  it('bad arguments exit 2 with a clear message', async () => {
+    const r = await runDominion(['quarantine']);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /quarantine: expected <device-id>, got none/);
+    assert.match(r.stderr, /dominion quarantine --help/);
+  });
+
+  it('dominion hub: a missing or corrupt database is a clear error at start-up, before the broker', async () => {
+    const dir = tempDir('dominion-cli-');
+    const keys = await run(keysCommand, ['new', '--hub', 'ih-1', '--role', 'ih', '--out', dir]);
+    assert.equal(keys.code, 0);
+    const base = ['hub', '--role', 'ih', '--id', 'ih-1', '--broker', 'mqtt://127.0.0.1:9', '--key', join(dir, 'ih-1.key.json')];
+    const [missing, corrupt] = await Promise.all([
+      runDominion([...base, '--db', join(dir, 'missing.db')]),
+      (async () => {
+        writeFileSync(join(dir, 'corrupt.db'), randomBytes(16384));
+        return runDominion([...base, '--db', join(dir, 'corrupt.db')]);
+      })(),
+    ]);
+    assert.equal(missing.code, 1);
+    assert.match(missing.stderr, /missing\.db: no hub database here \(create one with "dominion hub --init …"/);
+    assert.equal(corrupt.code, 1);
+    assert.match(corrupt.stderr, /corrupt\.db: not a usable hub database/);
+  });
+});
