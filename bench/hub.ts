@@ -13,6 +13,7 @@
  *
  * Tables go to stdout; progress to stderr.
  */
+import { lineChart } from './svg.ts';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
@@ -135,6 +136,21 @@ export async function benchHub(opts: HubBenchOptions = {}): Promise<string> {
     }
     const stats = await stopHub(first);
 
+    // The chart of RESULTS.md: how latency grows with the fleet at the same load.
+    writeFileSync(
+      join(ROOT, 'bench/hub-latency.svg'),
+      lineChart({
+        title: 'Hub latency by fleet size',
+        subtitle: `one hub process, ${IN_FLIGHT_PER_HUB} requests in flight, SQLite WAL, loopback MQTT`,
+        xLabel: 'enrolled devices sending requests',
+        yLabel: 'ms',
+        logX: true,
+        series: [
+          { name: 'p50', points: single.map((x) => ({ x: x.devices, y: x.result.p50 })) },
+          { name: 'p99', points: single.map((x) => ({ x: x.devices, y: x.result.p99 })) },
+        ],
+      }),
+    );
     const pctCpu = (x: number): string => `${((100 * x) / raw.perCpu).toFixed(0)} %`;
     const cpu = cpus()[0]?.model ?? 'unknown CPU';
     const lines = [

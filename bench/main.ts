@@ -8,19 +8,20 @@
 import { cpus } from 'node:os';
 import { parseArgs } from 'node:util';
 import { benchCrypto, formatCryptoTable } from './crypto.ts';
+import { benchHub } from './hub.ts';
 import { benchLoop } from './loop.ts';
 import { paperOptions, PAPER_USAGE } from './paper/cli.ts';
 import { benchPaper } from './paper/index.ts';
 import { benchRuntime } from './runtime.ts';
 
-const SUITES = ['runtime', 'crypto', 'loop', 'paper', 'all'] as const;
+const SUITES = ['runtime', 'crypto', 'loop', 'hub', 'paper', 'all'] as const;
 type Suite = (typeof SUITES)[number];
 
 const USAGE = `usage: npm run bench -- <${SUITES.join('|')}> [--runs N] [--seconds S] [--quick]
   --runs N      repetitions per measurement; the median is reported (default 5)
   --seconds S   length of one repetition in seconds (default 0.5)
   --quick       3 runs of 0.2 s: a smoke run, not for RESULTS.md
-\${PAPER_USAGE}`;
+${PAPER_USAGE}`;
 
 async function main(): Promise<void> {
   const { values, positionals } = parseArgs({
@@ -59,6 +60,11 @@ async function main(): Promise<void> {
   if (suite === 'runtime' || suite === 'all') {
     console.log('## Runtime: message throughput and channel round trip\n');
     console.log(await benchRuntime({ runs, seconds }));
+    console.log();
+  }
+  if (suite === 'hub') {
+    console.log('## Hub capacity and latency by fleet size\n');
+    console.log(await benchHub(values.quick ? { runs: 1, seconds: 1, devices: [1, 100] } : { runs, seconds: Math.max(seconds, 3) }));
     console.log();
   }
   if (suite === 'loop' || suite === 'all') {
