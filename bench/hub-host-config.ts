@@ -64,9 +64,10 @@ export function decodeSecrets(s: HubHostConfig['secrets']): DemoSecrets {
  * Starts the hub host; resolves once it says READY. `nice` lowers its scheduling priority (0 … 19),
  * so that on a machine of few cores the hubs compete less with the device they stand apart from.
  */
-export async function startHubHost(config: HubHostConfig, options: { nice?: number } = {}): Promise<HubHost> {
-  const script = fileURLToPath(new URL('./hub-host.ts', import.meta.url));
-  const child = spawn(process.execPath, ['--import', 'tsx', script], { stdio: ['pipe', 'pipe', 'inherit'] });
+export async function startHubHost(config: HubHostConfig, options: { nice?: number; script?: string } = {}): Promise<HubHost> {
+  // `script`: a bundled hub-host.mjs (plain node, starts in half the time); default: the source via tsx.
+  const args = options.script !== undefined ? [options.script] : ['--import', 'tsx', fileURLToPath(new URL('./hub-host.ts', import.meta.url))];
+  const child = spawn(process.execPath, args, { stdio: ['pipe', 'pipe', 'inherit'] });
   if (options.nice !== undefined && options.nice !== 0) setPriority(child.pid!, options.nice);
   child.stdin.write(`${JSON.stringify(config)}\n`);
   const lines = createInterface({ input: child.stdout });

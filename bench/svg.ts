@@ -77,7 +77,11 @@ export function niceTicks(lo: number, hi: number, count = 5): number[] {
   const mag = 10 ** Math.floor(Math.log10(raw));
   const step = [1, 2, 2.5, 5, 10].map((m) => m * mag).find((s) => s >= raw) ?? 10 * mag;
   const ticks: number[] = [];
-  for (let t = Math.floor(lo / step) * step; t <= hi + step * 1e-9; t += step) ticks.push(+t.toPrecision(12));
+  // Up to the first tick at or above `hi`, so the axis always covers the data.
+  for (let t = Math.floor(lo / step) * step; ; t += step) {
+    ticks.push(+t.toPrecision(12));
+    if (t >= hi - step * 1e-9) break;
+  }
   return ticks;
 }
 
@@ -127,7 +131,9 @@ export function barChart(o: BarChartOptions): string {
     });
   }
   for (const r of o.refLines ?? []) all.push(r.value);
-  const ticks = niceTicks(Math.min(...all), Math.max(...all));
+  // Headroom for the value labels above (and below) the bars.
+  const span = Math.max(...all) - Math.min(...all) || 1;
+  const ticks = niceTicks(Math.min(...all) - (Math.min(...all) < 0 ? 0.08 * span : 0), Math.max(...all) + 0.08 * span);
   const lo = ticks[0]!;
   const hi = ticks[ticks.length - 1]!;
   const y = (v: number): number => MARGIN.top + plotH - ((v - lo) / (hi - lo)) * plotH;
@@ -161,10 +167,14 @@ export function barChart(o: BarChartOptions): string {
       }
     });
   });
-  for (const r of o.refLines ?? []) {
+  (o.refLines ?? []).forEach((r, i) => {
+    // Alternate label sides so nearby reference lines keep readable labels.
+    const right = i % 2 === 0;
     out.push(`<line x1="${MARGIN.left}" y1="${y(r.value).toFixed(1)}" x2="${MARGIN.left + plotW}" y2="${y(r.value).toFixed(1)}" stroke="#c00" stroke-dasharray="5 4"/>`);
-    out.push(`<text x="${MARGIN.left + plotW - 4}" y="${(y(r.value) - 4).toFixed(1)}" text-anchor="end" font-size="10" fill="#c00">${escapeXml(r.label)}</text>`);
-  }
+    out.push(
+      `<text x="${right ? MARGIN.left + plotW - 4 : MARGIN.left + 4}" y="${(y(r.value) - 4).toFixed(1)}" text-anchor="${right ? 'end' : 'start'}" font-size="10" fill="#c00">${escapeXml(r.label)}</text>`,
+    );
+  });
   out.push(`<text transform="translate(16 ${MARGIN.top + plotH / 2}) rotate(-90)" text-anchor="middle" font-size="12" fill="#333">${escapeXml(o.yLabel)}</text>`);
   legend(out, o.series.map((s) => s.name), MARGIN.left, height - 14);
   out.push('</svg>');
@@ -213,4 +223,23 @@ export function lineChart(o: LineChartOptions): string {
   legend(out, o.series.map((s) => s.name), MARGIN.left, height - 10, o.series.map((s) => s.dashed ?? false));
   out.push('</svg>');
   return `${out.join('\n')}\n`;
+}
+
+/** Places whole charts (as returned above) side by side in one SVG document, each keeping its own scale. */
+export function sideBySide(charts: readonly string[]): string {
+  const size = (svg: string): [number, number] => {
+    const m = /<svg[^>]*\bwidth="(\d+(?:\.\d+)?)"[^>]*\bheight="(\d+(?:\.\d+)?)"/.exec(svg);
+    return m === null ? [720, 400] : [Number(m[1]), Number(m[2])];
+  };
+  let x = 0;
+  let height = 0;
+  const parts: string[] = [];
+  for (const c of charts) {
+    const [w, h] = size(c);
+    // A nested <svg> with its own viewport: the chart's coordinates are untouched.
+    parts.push(c.trim().replace(/^<svg /, `<svg x="${x}" y="0" `));
+    x += w;
+    height = Math.max(height, h);
+  }
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${x}" height="${height}" viewBox="0 0 ${x} ${height}">\n${parts.join('\n')}\n</svg>\n`;
 }

@@ -52,6 +52,8 @@ interface InstanceState {
   /** A round came due while the link was down: ask as soon as it is up. */
   due: boolean;
   retries: number;
+  /** The signed request of this round, resent as is on a retry (same nonce). */
+  sent: Uint8Array | null;
 }
 
 export function newReceiverCounters(): ReceiverCounters {
@@ -74,6 +76,7 @@ export function ticketReceiver(o: TicketReceiverOptions): ActorSpec<ReceiverMsg>
           awaiting: false,
           due: false,
           retries: 0,
+          sent: null,
         };
         // Stagger the instances' first rounds a little so their requests do not arrive as one burst,
         // but not by much: the first ticket is what a cold start waits for.
@@ -91,6 +94,7 @@ export function ticketReceiver(o: TicketReceiverOptions): ActorSpec<ReceiverMsg>
         }
         st.due = false;
         st.awaiting = true;
+        st.sent = null;
         st.retry.arm(Math.floor(o.replyTimeoutMs * (1 + 0.5 * o.jitter())));
         o.toProxy.request(st.route.instance);
       };
@@ -108,18 +112,27 @@ export function ticketReceiver(o: TicketReceiverOptions): ActorSpec<ReceiverMsg>
               st!.retries = 0;
               ask(st!);
               return;
-            case 'retry':
+            case 'retry': {
               if (!st!.awaiting || st!.retries >= maxRetries) return;
               st!.retries++;
               counters.retries++;
-              ask(st!);
+              // Resend the same signed request rather than ask for a new nonce: a reply to the first
+              // copy that is merely late stays valid, whereas a new nonce would make it a stale reply
+              // that clears the AWDT's nonce and spoils the retry's answer too.
+              const link = o.link();
+              if (st!.sent === null || link === null) return ask(st!);
+              st!.retry.arm(Math.floor(o.replyTimeoutMs * (1 + 0.5 * o.jitter())));
+              link.publishRequest(st!.route.hubId, st!.sent);
+              counters.published++;
               return;
+            }
             case 'signed': {
               const link = o.link();
               if (link === null) {
                 counters.offline++;
                 return;
               }
+              st!.sent = msg.envelope;
               link.publishRequest(st!.route.hubId, msg.envelope);
               counters.published++;
               return;

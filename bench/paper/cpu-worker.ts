@@ -3,7 +3,7 @@
  * iteration count in a shared slot (`Float64Array` over a SharedArrayBuffer) until slot 0 says stop.
  * Started by the harness directly (HYP) or by the `cpu` service (VM, DOM).
  */
-import { workerData } from 'node:worker_threads';
+import { parentPort, workerData } from 'node:worker_threads';
 import { newKernel, runIterations } from './kernel.ts';
 
 export interface CpuWorkerData {
@@ -25,4 +25,4 @@ while (counts[0] === 0) {
   counts[slot] = done;
 }
 // The checksum leaves the thread, so no iteration can be optimised away.
-counts[slot] = done + (crc & 0 ? 1 : 0);
+parentPort?.postMessage({ slot, iterations: done, crc });

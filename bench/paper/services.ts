@@ -4,6 +4,7 @@
  * `publish`. What they count goes into a plain object the harness reads — instrumentation standing in
  * for a hardware counter, not a door between domains.
  */
+import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { ServiceInbound, ServiceSpec } from '../../actors/sm/index.ts';
 import { newKernel, runIterations } from './kernel.ts';
@@ -52,13 +53,14 @@ export function newWorkerCounters(workers: number): Float64Array {
   return new Float64Array(new SharedArrayBuffer(8 * (workers + 1)));
 }
 
-/** Starts `workers` kernel threads counting into `counts`; the returned function stops and joins them. */
-export function startCpuWorkers(counts: Float64Array, workers: number, chunk: number): () => Promise<void> {
+/**
+ * Starts `workers` kernel threads counting into `counts`; the returned function stops and joins them.
+ * `script`: a bundled worker (plain JS); default: cpu-worker.mjs, which loads the TypeScript through tsx.
+ */
+export function startCpuWorkers(counts: Float64Array, workers: number, chunk: number, script?: string): () => Promise<void> {
   counts.fill(0);
-  const threads = Array.from(
-    { length: workers },
-    (_, i) => new Worker(new URL('./cpu-worker.mjs', import.meta.url), { workerData: { shared: counts.buffer, slot: i + 1, chunk } }),
-  );
+  const url = script !== undefined ? pathToFileURL(script) : new URL('./cpu-worker.mjs', import.meta.url);
+  const threads = Array.from({ length: workers }, (_, i) => new Worker(url, { workerData: { shared: counts.buffer, slot: i + 1, chunk } }));
   for (const t of threads) t.on('error', (e) => process.stderr.write(`cpu worker failed: ${e instanceof Error ? e.message : String(e)}\n`));
   return async () => {
     counts[0] = 1;
@@ -78,13 +80,13 @@ export function workerIterations(counts: Float64Array): number {
  * vCPUs doing its work) and stops them when it stops; the service actor itself stays idle, so the
  * main thread is left to the runtime and the dominance components.
  */
-export function cpuMultiService(o: { readonly workers: number; readonly chunk: number; readonly counts: Float64Array }): ServiceSpec<never> {
+export function cpuMultiService(o: { readonly workers: number; readonly chunk: number; readonly counts: Float64Array; readonly script?: string }): ServiceSpec<never> {
   return {
     name: 'cpu',
     version: '1.0.0',
     capacity: 4,
     start() {
-      const stop = startCpuWorkers(o.counts, o.workers, o.chunk);
+      const stop = startCpuWorkers(o.counts, o.workers, o.chunk, o.script);
       return { receive: () => {}, stopped: () => void stop() };
     },
   };

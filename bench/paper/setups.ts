@@ -40,6 +40,9 @@ export interface RunSpec {
   readonly windowBytes: number;
   /** Scheduling niceness of the hub host (0 = same as the device). */
   readonly hostNice: number;
+  /** Bundled scripts (plain node, no tsx) for the hub host and the CPU worker; absent: the .ts sources via tsx. */
+  readonly hostScript?: string;
+  readonly workerScript?: string;
 }
 
 /** What one run reports (one `RESULT <json>` line on stdout). */
@@ -70,7 +73,7 @@ export interface RunResult {
   /** Ticket round trips (nonce drawn → ticket accepted) during the window, ms: median and max. */
   readonly ticketRttP50: number;
   readonly ticketRttMax: number;
-  /** Event-loop delay over the window (how long I/O waited for a turn), ms: p99 and max. */
+  /** Event-loop delay over the window (how long I/O waited for a turn), ms: p99 and max; NaN where not watched (multi-core, HYP single-core). */
   readonly loopDelayP99: number;
   readonly loopDelayMax: number;
   /** Anything that should not happen in a clean run: expiries, refusals, withheld, resets, faults, stalls. */

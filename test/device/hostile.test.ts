@@ -178,3 +178,15 @@ test('property: whatever a hostile mm does to replies, no deadline ever passes w
     { numRuns: 25 },
   );
 });
+
+test('replies slower than the retry timeout still count: a retry resends the same request, not a new nonce', () => {
+  // Every reply arrives 600 ms late, past the receiver's 250 ms retry timeout but well inside D.
+  const f: Fleet = simFleet({ tamper: (i, e, deliver) => void f.clock.schedule(f.clock.now() + 600, () => deliver(i, e)) });
+  f.device.boot();
+  f.clock.advance(20 * f.intervalMs);
+  assert.deepEqual(eventsOf(f.events, 'expired'), [], 'late but valid tickets keep every instance alive');
+  assert.ok(eventsOf(f.events, 'ticket', 'device').length >= 15);
+  assert.ok(f.device.receiverCounters.retries > 0, 'the receiver did retry');
+  assert.ok(!eventsOf(f.events, 'refused').some((r) => r.code === 'wrong-nonce'), 'no retry replaced the nonce a late reply answers');
+  assertNeverExtended(f);
+});
