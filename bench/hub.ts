@@ -13,10 +13,10 @@
  *
  * Tables go to stdout; progress to stderr.
  */
+import { freePort, waitForPort } from './mosquitto.ts';
 import { lineChart } from './svg.ts';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { connect, createServer } from 'node:net';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -444,14 +444,7 @@ async function stopHub(hub: HubChild): Promise<string | undefined> {
 }
 
 async function startMosquitto(dir: string, cleanups: Array<() => Promise<void> | void>): Promise<{ url: string; own: boolean }> {
-  const port = await new Promise<number>((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port: p } = srv.address() as { port: number };
-      srv.close(() => resolve(p));
-    });
-  });
+  const port = await freePort();
   const conf = join(dir, 'mosquitto.conf');
   // In-flight/queue limits above what the load keeps outstanding, so the broker never drops or stalls it.
   writeFileSync(conf, [`listener ${port} 127.0.0.1`, 'allow_anonymous true', 'set_tcp_nodelay true', 'persistence false', 'log_dest none', 'max_inflight_messages 1000', 'max_queued_messages 100000', ''].join('\n'));
@@ -459,21 +452,7 @@ async function startMosquitto(dir: string, cleanups: Array<() => Promise<void> |
   brokerPid = child.pid;
   const failed = new Promise<never>((_, reject) => child.once('error', (err) => reject(new Error(`cannot start mosquitto (${err.message}); install it or pass mosquittoPort`))));
   cleanups.push(() => void child.kill('SIGTERM'));
-  const deadline = Date.now() + 5000;
-  const up = (async () => {
-    for (;;) {
-      const ok = await new Promise<boolean>((resolve) => {
-        const s = connect(port, '127.0.0.1', () => {
-          s.destroy();
-          resolve(true);
-        });
-        s.once('error', () => resolve(false));
-      });
-      if (ok) return;
-      if (Date.now() > deadline) throw new Error(`mosquitto did not listen on ${port} within 5 s`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  })();
+  const up = waitForPort(port, 5000);
   await Promise.race([up, failed]);
   return { url: `mqtt://127.0.0.1:${port}`, own: true };
 }
