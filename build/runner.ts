@@ -4,7 +4,7 @@
  * reboot into the same (verified) image would do. With the `linux` backend the real watchdog resets
  * the board instead, and this process ends.
  */
-import type { Clock } from '../runtime/index.ts';
+import { Listeners, type Clock } from '../runtime/index.ts';
 import type { ResetReason } from '../proto/index.ts';
 import type { VmEvent } from '../actors/hypervisor/index.ts';
 import type { AwdtEvent } from '../actors/tickets/index.ts';
@@ -19,7 +19,7 @@ export type RunnerEvent =
 export class BundledDevice {
   private current: ComposedDevice | null = null;
   private powered = false;
-  private readonly listeners: Array<(e: RunnerEvent) => void> = [];
+  private readonly listeners = new Listeners<RunnerEvent>();
   private readonly clock: Clock;
 
   /** `rebootMs`: simulated time from a reset to the next boot (default 1000). */
@@ -31,8 +31,7 @@ export class BundledDevice {
   }
 
   onEvent(listener: (e: RunnerEvent) => void): () => void {
-    this.listeners.push(listener);
-    return () => void this.listeners.splice(this.listeners.indexOf(listener) >>> 0, 1);
+    return this.listeners.add(listener);
   }
 
   get device(): ComposedDevice | null {
@@ -51,7 +50,7 @@ export class BundledDevice {
   }
 
   private emit(e: RunnerEvent): void {
-    for (const l of this.listeners) l(e);
+    this.listeners.emit(e);
   }
 
   private bootOnce(): void {

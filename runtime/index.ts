@@ -35,3 +35,4 @@ export type {
   SystemEvent,
   Timer,
 } from './types.ts';
+export { Listeners } from './listeners.ts';

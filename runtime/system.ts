@@ -1,5 +1,6 @@
 import { RealClock, immediateWaker, type Clock } from './clock.ts';
 import type { Escalation } from './errors.ts';
+import { Listeners } from './listeners.ts';
 import { Scheduler } from './scheduler.ts';
 import { Supervisor, type SupervisionRoot } from './supervisor.ts';
 import type { ActorStats, SupervisorOptions, SystemEvent } from './types.ts';
@@ -26,7 +27,7 @@ export class ActorSystem implements SupervisionRoot {
   readonly clock: Clock;
   readonly scheduler: Scheduler;
   private readonly domains = new Map<string, Supervisor>();
-  private readonly listeners: Array<(event: SystemEvent) => void> = [];
+  private readonly listeners = new Listeners<SystemEvent>();
   private escalationHandler: EscalationHandler | null = null;
 
   constructor(options: ActorSystemOptions = {}) {
@@ -53,8 +54,8 @@ export class ActorSystem implements SupervisionRoot {
     return this.domains.get(name);
   }
 
-  onEvent(listener: (event: SystemEvent) => void): void {
-    this.listeners.push(listener);
+  onEvent(listener: (event: SystemEvent) => void): () => void {
+    return this.listeners.add(listener);
   }
 
   /** What happens when a domain exceeds its restart intensity (default: it stays stopped). */
@@ -63,7 +64,7 @@ export class ActorSystem implements SupervisionRoot {
   }
 
   emit(event: SystemEvent): void {
-    for (const listener of this.listeners) listener(event);
+    this.listeners.emit(event);
   }
 
   rootEscalation(domain: Supervisor, error: Escalation): void {

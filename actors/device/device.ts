@@ -5,7 +5,7 @@
  * persisted survives.
  */
 import { join } from 'node:path';
-import { ActorSystem, ManualClock, describe, openChannel, RealClock, type Channel, type Clock, type Supervisor } from '../../runtime/index.ts';
+import { ActorSystem, Listeners, ManualClock, describe, openChannel, RealClock, type Channel, type Clock, type Supervisor } from '../../runtime/index.ts';
 import { lite, ResetReason } from '../../proto/index.ts';
 import { cryptoBackend } from '../crypto/index.ts';
 import { Inspector, proxyActor, VmHost, vmHostActor, type ProxyMsg, type VmHostMsg } from '../hypervisor/index.ts';
@@ -25,7 +25,7 @@ export class Device {
   readonly status: DeviceStatus;
   readonly receiverCounters: ReceiverCounters = newReceiverCounters();
   private readonly store: DeviceStateStore;
-  private readonly listeners: Array<(e: DeviceEvent) => void> = [];
+  private readonly listeners = new Listeners<DeviceEvent>();
   private current: ActorSystem | null = null;
   private vmHost: VmHost | null = null;
   private powered = false;
@@ -40,11 +40,7 @@ export class Device {
 
   /** Subscribes to the device's events; returns the unsubscribe function. */
   onEvent(listener: (e: DeviceEvent) => void): () => void {
-    this.listeners.push(listener);
-    return () => {
-      const i = this.listeners.indexOf(listener);
-      if (i >= 0) this.listeners.splice(i, 1);
-    };
+    return this.listeners.add(listener);
   }
 
   /**
@@ -96,7 +92,7 @@ export class Device {
 
   private emit(e: DeviceEvent): void {
     foldStatus(this.status, e);
-    for (const l of this.listeners) l(e);
+    this.listeners.emit(e);
   }
 
   private routes(): Array<{ instance: string; hubId: string }> {
