@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 /** Keys, requests and hubs shared by the hub and MQTT tests (not a test file itself). */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -206,4 +207,25 @@ export function sqliteIhFixture(dir = tempDir()): SqliteFixture {
   const hub = newSigner();
   const core = new HubCore({ role: IH_ROLE, registry: store.registry, policy: store.policy, signer: hub, audit: store.audit, replay: store.replay });
   return { dir, path, store, core, hub, dev };
+}
+
+/** Byte-level mutations of a valid request, for the property tests that feed hubs hostile input. */
+export type Mutation = { kind: 'flip'; at: number; mask: number } | { kind: 'cut'; at: number } | { kind: 'insert'; at: number; bytes: Uint8Array };
+
+export const mutation: fc.Arbitrary<Mutation> = fc.oneof(
+  fc.record({ kind: fc.constant('flip' as const), at: fc.nat(), mask: fc.integer({ min: 1, max: 255 }) }),
+  fc.record({ kind: fc.constant('cut' as const), at: fc.nat() }),
+  fc.record({ kind: fc.constant('insert' as const), at: fc.nat(), bytes: fc.uint8Array({ minLength: 1, maxLength: 16 }) }),
+);
+
+export function mutate(bytes: Uint8Array, mutations: readonly Mutation[]): Uint8Array {
+  let out = new Uint8Array(bytes);
+  for (const m of mutations) {
+    if (out.length === 0) break;
+    const at = m.at % out.length;
+    if (m.kind === 'flip') out[at] ^= m.mask;
+    else if (m.kind === 'cut') out = out.slice(0, at);
+    else out = new Uint8Array([...out.subarray(0, at), ...m.bytes, ...out.subarray(at)]);
+  }
+  return out;
 }

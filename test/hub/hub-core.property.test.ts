@@ -5,29 +5,10 @@ import { CONTEXTS } from '../../actors/crypto/index.ts';
 import { seal } from '../../actors/tickets/index.ts';
 import { create, TicketRequestSchema, toBinary } from '../../proto/index.ts';
 import type { HubDecision } from '../../actors/hub/index.ts';
-import { deviceRuntime, domainRuntime, ihFixture, signedRequest } from './fixtures.ts';
+import { deviceRuntime, domainRuntime, ihFixture, mutate, mutation, signedRequest } from './fixtures.ts';
 
 const NOW = 1_764_028_800_000;
 
-type Mutation = { kind: 'flip'; at: number; mask: number } | { kind: 'cut'; at: number } | { kind: 'insert'; at: number; bytes: Uint8Array };
-
-const mutation: fc.Arbitrary<Mutation> = fc.oneof(
-  fc.record({ kind: fc.constant('flip' as const), at: fc.nat(), mask: fc.integer({ min: 1, max: 255 }) }),
-  fc.record({ kind: fc.constant('cut' as const), at: fc.nat() }),
-  fc.record({ kind: fc.constant('insert' as const), at: fc.nat(), bytes: fc.uint8Array({ minLength: 1, maxLength: 16 }) }),
-);
-
-function mutate(bytes: Uint8Array, mutations: readonly Mutation[]): Uint8Array {
-  let out = new Uint8Array(bytes);
-  for (const m of mutations) {
-    if (out.length === 0) break;
-    const at = m.at % out.length;
-    if (m.kind === 'flip') out[at] ^= m.mask;
-    else if (m.kind === 'cut') out = out.slice(0, at);
-    else out = new Uint8Array([...out.subarray(0, at), ...m.bytes, ...out.subarray(at)]);
-  }
-  return out;
-}
 
 /** Every decision is well-formed: a reply exactly when not refused. */
 function wellFormed(decision: HubDecision): void {

@@ -6,19 +6,10 @@ import { bytesEqual } from '../../actors/crypto/index.ts';
 import { awaitConnected, connectMqtt, startEmbeddedBroker, toBuffer, type EmbeddedBroker } from '../../actors/mqtt/index.ts';
 import { HubServer, parseHubStatus, type HubServerOptions, type HubStatus } from '../../actors/hub/index.ts';
 import { topics } from '../../proto/index.ts';
-import { messages, nextMessage, within, type Received } from '../mqtt/wait.ts';
+import { messages, nextMessage, within, type Received, watchNoDelay } from '../mqtt/wait.ts';
 import { deviceRuntime, ihFixture, openReply, signedRequest, uniqueId, type DeviceKeys, type HubFixture } from './fixtures.ts';
 
-// Watch setNoDelay: Node cannot read TCP_NODELAY back from a socket.
-const noDelay = new Map<net.Socket, boolean>();
-const originalSetNoDelay = net.Socket.prototype.setNoDelay;
-net.Socket.prototype.setNoDelay = function (this: net.Socket, enable?: boolean) {
-  noDelay.set(this, enable ?? true);
-  return originalSetNoDelay.call(this, enable);
-};
-after(() => {
-  net.Socket.prototype.setNoDelay = originalSetNoDelay;
-});
+const noDelay = watchNoDelay(after);
 
 const MQTT_URL = process.env.MQTT_URL;
 

@@ -3,18 +3,9 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import type { MqttClient } from 'mqtt';
 import { awaitConnected, connectMqtt, MqttUrlError, parseBrokerUrl, probeBroker, startEmbeddedBroker, toBuffer } from '../../actors/mqtt/index.ts';
-import { nextMessage, within } from './wait.ts';
+import { nextMessage, within, watchNoDelay } from './wait.ts';
 
-// Node gives no way to read TCP_NODELAY back from a socket, so watch every setNoDelay call instead.
-const noDelay = new Map<net.Socket, boolean>();
-const originalSetNoDelay = net.Socket.prototype.setNoDelay;
-net.Socket.prototype.setNoDelay = function (this: net.Socket, enable?: boolean) {
-  noDelay.set(this, enable ?? true);
-  return originalSetNoDelay.call(this, enable);
-};
-after(() => {
-  net.Socket.prototype.setNoDelay = originalSetNoDelay;
-});
+const noDelay = watchNoDelay(after);
 
 const MQTT_URL = process.env.MQTT_URL;
 

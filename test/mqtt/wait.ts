@@ -1,3 +1,4 @@
+import net from 'node:net';
 /**
  * Bounded waits for network tests: every await on an event has a deadline that fails the test with
  * a message naming what did not happen. No sleeps.
@@ -55,4 +56,21 @@ export function messages(client: MqttClient, what: string, count: number, match:
     client.on('message', onMessage);
     return () => client.off('message', onMessage);
   });
+}
+
+/**
+ * Records every `setNoDelay` call (Node cannot read TCP_NODELAY back from a socket) until `restore`
+ * runs; pass the test runner's `after` to restore it at the end of the file.
+ */
+export function watchNoDelay(restore: (fn: () => void) => void): Map<net.Socket, boolean> {
+  const seen = new Map<net.Socket, boolean>();
+  const original = net.Socket.prototype.setNoDelay;
+  net.Socket.prototype.setNoDelay = function (this: net.Socket, enable?: boolean) {
+    seen.set(this, enable ?? true);
+    return original.call(this, enable);
+  };
+  restore(() => {
+    net.Socket.prototype.setNoDelay = original;
+  });
+  return seen;
 }
