@@ -6,13 +6,14 @@
  * bundle's own code.
  */
 import { join } from 'node:path';
-import type { Clock } from '../runtime/index.ts';
+import type { ChannelEndpoint, Clock, Supervisor } from '../runtime/index.ts';
+import type { BoardProfile } from '../boards/index.ts';
 import type { ResetReason } from '../proto/index.ts';
 import type { DeviceKeys, HubPins } from '../actors/device/index.ts';
 import type { VmEvent } from '../actors/hypervisor/index.ts';
 import type { HubLink, MqttLinkOptions } from '../actors/mm/index.ts';
 import type { AwdtEvent } from '../actors/tickets/index.ts';
-import { linkChannel, type LoadedArtifacts } from './load.ts';
+import { linkChannel, type LoadedArtifacts, type SwModule } from './load.ts';
 
 export interface ComposeOptions {
   readonly loaded: LoadedArtifacts;
@@ -41,6 +42,52 @@ export interface ComposedDevice {
   shutdown(): void;
 }
 
+/** What `sw` needs to boot, in either placement. */
+export interface SwStart {
+  readonly board: BoardProfile;
+  readonly domain: Supervisor;
+  /** sw's end of sw↔hypervisor, built from the sw bundle's channel spec. */
+  readonly hypervisor: ChannelEndpoint;
+  readonly deviceId: string;
+  readonly keys: Pick<DeviceKeys, 'device'>;
+  readonly hubs: Pick<HubPins, 'ih'>;
+  readonly clock: Clock;
+  readonly dataDir: string;
+  readonly reboot: (reason: ResetReason, detail: string) => void;
+  readonly events?: (e: AwdtEvent) => void;
+  readonly manifestVersion: string;
+  readonly manifestDigest: Uint8Array;
+  readonly hypervisorDigest: Uint8Array;
+}
+
+/**
+ * Boots `sw` from its bundle: the boot record (boot count, reset reason), the watchdog backend of the
+ * board, the device AWDT with K_I; starts the domain and returns this boot's record.
+ */
+export function startSw(swMod: SwModule, o: SwStart): { readonly bootCount: number } {
+  const store = new swMod.FileStateStore(join(o.dataDir, 'sw'));
+  const { watchdog, bootStatus } = swMod.createWatchdog(o.board.watchdog, { clock: o.clock, reboot: o.reboot });
+  const record = swMod.beginBoot(store, bootStatus);
+  swMod.install({
+    domain: o.domain,
+    hypervisor: o.hypervisor,
+    deviceId: o.deviceId,
+    firmwareVersion: o.manifestVersion,
+    deviceKey: o.keys.device,
+    infrastructureHub: o.hubs.ih.publicKey,
+    timing: o.board.timing,
+    mailbox: o.board.domains.sw.mailbox,
+    record,
+    store,
+    manifestDigest: o.manifestDigest,
+    hypervisorImageDigest: o.hypervisorDigest,
+    watchdog,
+    events: o.events,
+  });
+  o.domain.start();
+  return record;
+}
+
 export function composeDevice(o: ComposeOptions): ComposedDevice {
   const { loaded, deviceId, keys, hubs } = o;
   const board = loaded.board;
@@ -64,26 +111,7 @@ export function composeDevice(o: ComposeOptions): ComposedDevice {
   });
 
   // 1. sw: boot record, watchdog, the device AWDT — started before any other domain.
-  const store = new swMod.FileStateStore(join(o.dataDir, 'sw'));
-  const { watchdog, bootStatus } = swMod.createWatchdog(board.watchdog, { clock: o.clock, reboot: o.reboot });
-  const record = swMod.beginBoot(store, bootStatus);
-  swMod.install({
-    domain: sw,
-    hypervisor: swHyp.a,
-    deviceId,
-    firmwareVersion: loaded.verified.manifest.version,
-    deviceKey: keys.device,
-    infrastructureHub: hubs.ih.publicKey,
-    timing: board.timing,
-    mailbox: d.sw.mailbox,
-    record,
-    store,
-    manifestDigest: loaded.verified.manifestDigest,
-    hypervisorImageDigest: loaded.digests.get('hypervisor')!,
-    watchdog,
-    events: o.events,
-  });
-  sw.start();
+  const record = startSw(swMod, { ...o, board, domain: sw, hypervisor: swHyp.a, manifestVersion: loaded.verified.manifest.version, manifestDigest: loaded.verified.manifestDigest, hypervisorDigest: loaded.digests.get('hypervisor')! });
 
   // 2. hypervisor: proxy, inspector, one AWDT per VM; then the VMs from their images.
   const routes = [
@@ -91,8 +119,9 @@ export function composeDevice(o: ComposeOptions): ComposedDevice {
     { instance: 'mm', hubId: hubs.ih.id },
     ...board.services.map((s) => ({ instance: `sm:${s}`, hubId: hubs.services[s]!.id })),
   ];
+  const machine = hypMod.domainMachines(system);
   const hv = hypMod.install({
-    system,
+    clock: o.clock,
     domain: hyp,
     sw: swHyp.b,
     mm: hypMm.a,
@@ -103,30 +132,34 @@ export function composeDevice(o: ComposeOptions): ComposedDevice {
     vms: [
       {
         instance: 'mm',
-        domain: mm,
-        platformPaths: new Set([hypMm.b.inletPath, ...sms.map((s) => s.channel.a.inletPath)]),
-        digest: loaded.digests.get('mm')!,
-        install: (image) =>
-          mmMod.install({
-            image,
-            hypervisor: hypMm.b,
-            services: sms.map((s) => ({ name: s.name, endpoint: s.channel.a })),
-            routes,
-            timing: board.timing,
-            mailbox: d.mm.mailbox,
-            link: o.link,
-            jitter: o.jitter,
-          }),
+        machine: machine({
+          domain: mm,
+          platformPaths: new Set([hypMm.b.inletPath, ...sms.map((s) => s.channel.a.inletPath)]),
+          digest: loaded.digests.get('mm')!,
+          install: (image) =>
+            mmMod.install({
+              image,
+              hypervisor: hypMm.b,
+              services: sms.map((s) => ({ name: s.name, endpoint: s.channel.a })),
+              routes,
+              timing: board.timing,
+              mailbox: d.mm.mailbox,
+              link: o.link,
+              jitter: o.jitter,
+            }),
+        }),
         key: keys.mm,
         hub: hubs.ih.publicKey,
       },
       ...sms.map((s) => ({
         instance: `sm:${s.name}`,
-        domain: s.domain,
-        platformPaths: new Set([s.channel.b.inletPath]),
-        digest: loaded.digests.get(`sm:${s.name}`)!,
-        install: (image: Parameters<typeof s.mod.install>[0]['image']) =>
-          void s.mod.install({ image, mm: s.channel.b, dataDir: join(o.dataDir, `sm-${s.name}`), mailbox: d.sm.mailbox, options: { periodMs: board.timing.intervalMs } }),
+        machine: machine({
+          domain: s.domain,
+          platformPaths: new Set([s.channel.b.inletPath]),
+          digest: loaded.digests.get(`sm:${s.name}`)!,
+          install: (image) =>
+            void s.mod.install({ image, mm: s.channel.b, dataDir: join(o.dataDir, `sm-${s.name}`), mailbox: d.sm.mailbox, options: { periodMs: board.timing.intervalMs } }),
+        }),
         key: keys.services[s.name]!,
         hub: hubs.services[s.name]!.publicKey,
       })),

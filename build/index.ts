@@ -23,7 +23,8 @@ export {
 } from './manifest.ts';
 export { devReleaseKey, readReleaseKey, DEV_KEY_FILE, type ReleaseKey } from './release-key.ts';
 export { systemdUnit, unitFileName, DEFAULT_LAYOUT, type UnitLayout } from './systemd.ts';
-export { importBytes, linkChannel, loadArtifacts, type ChannelSide, type HypervisorModule, type LoadedArtifacts, type MmModule, type ServiceModule, type SwModule } from './load.ts';
+export { bundleFile, importBytes, linkChannel, loadArtifacts, loadDomain, type ChannelSide, type LoadedDomain, type HypervisorModule, type LoadedArtifacts, type MmModule, type ServiceModule, type SwModule } from './load.ts';
 export { ArtifactError, BuildError, type ArtifactErrorCode, type BuildErrorCode } from './errors.ts';
-export { composeDevice, type ComposedDevice, type ComposedSystem, type ComposeOptions } from './compose.ts';
-export { BundledDevice, type RunnerEvent } from './runner.ts';
+export { composeDevice, startSw, type SwStart, type ComposedDevice, type ComposedSystem, type ComposeOptions } from './compose.ts';
+export { BundledDevice, type Composer, type RunnerEvent, type RunnerHooks, type RunningDevice } from './runner.ts';
+export { composeProcesses, hostCommandOfThisProcess, runDomainHost, type HostCommand, type ProcessDeviceOptions } from './process/index.ts';

@@ -49,9 +49,8 @@ function decode(bytes: Uint8Array, file: string): unknown {
   }
 }
 
-/** Verifies `dir` against the pinned release key and imports every domain bundle it lists. */
-export async function loadArtifacts(dir: string, releasePublicKey: Uint8Array): Promise<LoadedArtifacts> {
-  const verified = verifyArtifacts(dir, releasePublicKey);
+/** The verified manifest's board profile (board.json), validated. */
+function boardOf(verified: VerifiedArtifacts): BoardProfile {
   const boardBytes = verified.files.get(BOARD_FILE);
   if (boardBytes === undefined) throw new ArtifactError('missing', BOARD_FILE, `is not listed in ${MANIFEST_FILE}`);
   let board: BoardProfile;
@@ -62,30 +61,76 @@ export async function loadArtifacts(dir: string, releasePublicKey: Uint8Array): 
     throw new ArtifactError('malformed', BOARD_FILE, (e as Error).message);
   }
   if (board.id !== verified.manifest.board) throw new ArtifactError('malformed', BOARD_FILE, `is for board ${board.id}, the manifest for ${verified.manifest.board}`);
+  return board;
+}
 
-  const bundle = async <T extends { ENTRY_ABI: number; DOMAIN: string }>(file: string, domain: string): Promise<T> => {
-    const bytes = verified.files.get(file);
-    const entry = verified.manifest.files[file];
-    if (bytes === undefined || entry?.domain !== domain) throw new ArtifactError('missing', file, `is not listed in ${MANIFEST_FILE} as the ${domain} bundle`);
-    const m = await importBytes<T>(bytes);
-    if (m.ENTRY_ABI !== ENTRY_ABI || m.DOMAIN !== domain) {
-      throw new ArtifactError('malformed', file, `exports entry ABI ${String(m.ENTRY_ABI)} for domain ${String(m.DOMAIN)}; this runner needs ABI ${ENTRY_ABI} for ${domain}`);
-    }
-    return m;
-  };
-  const digests = new Map<string, Uint8Array>();
-  const digestOf = (file: string): Uint8Array => Uint8Array.from(Buffer.from(verified.manifest.files[file]!.sha512, 'hex'));
-  const [sw, hypervisor, mm] = await Promise.all([bundle<SwModule>('sw.mjs', 'sw'), bundle<HypervisorModule>('hypervisor.mjs', 'hypervisor'), bundle<MmModule>('mm.mjs', 'mm')]);
-  for (const d of ['sw', 'hypervisor', 'mm']) digests.set(d, digestOf(`${d}.mjs`));
+/** The bundle file of a domain label: `sw` → sw.mjs, `sm:<service>` → sm-<service>.mjs. */
+export function bundleFile(label: string): string {
+  return `${label.replace(':', '-')}.mjs`;
+}
+
+/** Imports one domain's bundle from its verified bytes, checking its entry ABI, domain and service. */
+async function importDomain<T extends { ENTRY_ABI: number; DOMAIN: string }>(verified: VerifiedArtifacts, label: string): Promise<{ module: T; digest: Uint8Array }> {
+  const file = bundleFile(label);
+  const domain = label.startsWith('sm:') ? 'sm' : label;
+  const bytes = verified.files.get(file);
+  const entry = verified.manifest.files[file];
+  if (bytes === undefined || entry?.domain !== domain) throw new ArtifactError('missing', file, `is not listed in ${MANIFEST_FILE} as the ${domain} bundle`);
+  const m = await importBytes<T & { SERVICE?: string }>(bytes);
+  if (m.ENTRY_ABI !== ENTRY_ABI || m.DOMAIN !== domain) {
+    throw new ArtifactError('malformed', file, `exports entry ABI ${String(m.ENTRY_ABI)} for domain ${String(m.DOMAIN)}; this runner needs ABI ${ENTRY_ABI} for ${domain}`);
+  }
+  if (domain === 'sm' && m.SERVICE !== label.slice(3)) throw new ArtifactError('malformed', file, `is the bundle of service ${String(m.SERVICE)}, not ${label.slice(3)}`);
+  return { module: m, digest: Uint8Array.from(Buffer.from(entry.sha512, 'hex')) };
+}
+
+/** Verifies `dir` against the pinned release key and imports every domain bundle it lists. */
+export async function loadArtifacts(dir: string, releasePublicKey: Uint8Array): Promise<LoadedArtifacts> {
+  const verified = verifyArtifacts(dir, releasePublicKey);
+  const board = boardOf(verified);
+  const [sw, hypervisor, mm] = await Promise.all([
+    importDomain<SwModule>(verified, 'sw'),
+    importDomain<HypervisorModule>(verified, 'hypervisor'),
+    importDomain<MmModule>(verified, 'mm'),
+  ]);
+  const digests = new Map<string, Uint8Array>([
+    ['sw', sw.digest],
+    ['hypervisor', hypervisor.digest],
+    ['mm', mm.digest],
+  ]);
   const services = new Map<string, ServiceModule>();
   for (const service of board.services) {
-    const file = `sm-${service}.mjs`;
-    const m = await bundle<ServiceModule>(file, 'sm');
-    if (m.SERVICE !== service) throw new ArtifactError('malformed', file, `is the bundle of service ${m.SERVICE}, not ${service}`);
-    services.set(service, m);
-    digests.set(`sm:${service}`, digestOf(file));
+    const s = await importDomain<ServiceModule>(verified, `sm:${service}`);
+    services.set(service, s.module);
+    digests.set(`sm:${service}`, s.digest);
   }
-  return { verified, board, sw, hypervisor, mm, services, digests };
+  return { verified, board, sw: sw.module, hypervisor: hypervisor.module, mm: mm.module, services, digests };
+}
+
+/** One domain's bundle, verified with all the artifacts, as a domain process loads it (`process` placement). */
+export interface LoadedDomain<T> {
+  readonly verified: VerifiedArtifacts;
+  readonly board: BoardProfile;
+  readonly module: T;
+  /** Every bundle's digest by domain label, as in `LoadedArtifacts`. */
+  readonly digests: ReadonlyMap<string, Uint8Array>;
+}
+
+/**
+ * Verifies all of `dir` (every digest, the manifest's signature) and imports only the bundle of
+ * `label` (`hypervisor`, `mm`, `sm:<service>`): a domain process holds its own code and no other.
+ */
+export async function loadDomain<T extends { ENTRY_ABI: number; DOMAIN: string }>(dir: string, releasePublicKey: Uint8Array, label: string): Promise<LoadedDomain<T>> {
+  const verified = verifyArtifacts(dir, releasePublicKey);
+  const board = boardOf(verified);
+  const digests = new Map<string, Uint8Array>();
+  for (const [file, entry] of Object.entries(verified.manifest.files)) {
+    if (entry.domain === undefined) continue;
+    const name = file.replace(/\.mjs$/, '');
+    digests.set(name.startsWith('sm-') ? `sm:${name.slice(3)}` : name, Uint8Array.from(Buffer.from(entry.sha512, 'hex')));
+  }
+  const { module } = await importDomain<T>(verified, label);
+  return { verified, board, module, digests };
 }
 
 /** One end of a channel: the module whose code builds it, the spec from that module, the domain it lives in. */

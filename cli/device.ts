@@ -13,7 +13,7 @@ import { fromHex } from '../actors/crypto/index.ts';
 import { readDeviceKeysFile } from '../actors/hub/keyfiles.ts';
 import { loadProvisioning } from '../actors/hub/provisioning.ts';
 import { loadBoard } from '../boards/index.ts';
-import { ArtifactError, BundledDevice, loadArtifacts, type RunnerEvent } from '../build/index.ts';
+import { ArtifactError, BundledDevice, composeProcesses, hostCommandOfThisProcess, loadArtifacts, loadDomain, type HostCommand, type RunnerEvent, type SwModule } from '../build/index.ts';
 import { numberOption, UsageError } from './args.ts';
 import { parseCommand } from './options.ts';
 
@@ -33,7 +33,12 @@ options:
   --duration <s>          stop after this long (default: run until SIGINT/SIGTERM)
   -h, --help              this text`;
 
-export async function deviceCommand(argv: string[]): Promise<number> {
+export interface DeviceCommandOptions {
+  /** How domain processes are started in `process` placement (default: this process's entry + `domain-host`). */
+  readonly host?: HostCommand;
+}
+
+export async function deviceCommand(argv: string[], options: DeviceCommandOptions = {}): Promise<number> {
   const { values } = parseCommand('device', argv, {
     board: { type: 'string' },
     provision: { type: 'string' },
@@ -56,9 +61,37 @@ export async function deviceCommand(argv: string[]): Promise<number> {
   const releaseKey = readPublicKey(values['release-pub']);
   const dir = resolve(values.artifacts ?? join('dist', board.id));
 
-  let loaded;
+  const prov = loadProvisioning(values.provision);
+  const keys = readDeviceKeysFile(prov.deviceKeysPath);
+  if (keys.deviceId !== prov.deviceId) throw new Error(`${prov.deviceKeysPath} holds keys for ${keys.deviceId}, but ${values.provision} is for ${prov.deviceId}`);
+  const broker = values.broker ?? prov.broker;
+  if (broker === undefined) throw new UsageError('device: no broker: give --broker or put "broker" in the provisioning file');
+  const common = {
+    deviceId: prov.deviceId,
+    keys,
+    hubs: prov.hubs,
+    link: { url: broker, deviceId: prov.deviceId, services: board.services },
+    clock: new RealClock(),
+    dataDir: resolve(values['data-dir'] ?? join('.dominion', prov.deviceId)),
+  };
+
+  let device: BundledDevice;
+  let version: string;
+  let placement: string;
   try {
-    loaded = await loadArtifacts(dir, releaseKey);
+    // The placement is the verified board.json's, not the profile of that name on this machine.
+    const sw = await loadDomain<SwModule>(dir, releaseKey, 'sw');
+    version = sw.verified.manifest.version;
+    placement = sw.board.placement;
+    if (sw.board.id !== board.id) throw new UsageError(`device: ${dir} holds artifacts for board ${sw.board.id}, not ${board.id}`);
+    if (placement === 'process') {
+      // This process is sw; the hypervisor, mm and each service get a process (and heap limit) of their own.
+      const host: HostCommand = options.host ?? hostCommandOfThisProcess();
+      device = new BundledDevice(common.clock, (hooks) => composeProcesses({ ...common, sw, artifacts: dir, releasePub: releaseKey, host }, hooks));
+    } else {
+      const loaded = await loadArtifacts(dir, releaseKey);
+      device = BundledDevice.single({ ...common, loaded });
+    }
   } catch (error) {
     if (error instanceof ArtifactError) {
       console.error(`dominion device: refusing to start: ${error.message}`);
@@ -66,27 +99,12 @@ export async function deviceCommand(argv: string[]): Promise<number> {
     }
     throw error;
   }
-  const prov = loadProvisioning(values.provision);
-  const keys = readDeviceKeysFile(prov.deviceKeysPath);
-  if (keys.deviceId !== prov.deviceId) throw new Error(`${prov.deviceKeysPath} holds keys for ${keys.deviceId}, but ${values.provision} is for ${prov.deviceId}`);
-  const broker = values.broker ?? prov.broker;
-  if (broker === undefined) throw new UsageError('device: no broker: give --broker or put "broker" in the provisioning file');
-
-  const device = new BundledDevice({
-    loaded,
-    deviceId: prov.deviceId,
-    keys,
-    hubs: prov.hubs,
-    link: { url: broker, deviceId: prov.deviceId, services: board.services },
-    clock: new RealClock(),
-    dataDir: resolve(values['data-dir'] ?? join('.dominion', prov.deviceId)),
-  });
   const started = performance.now();
   device.onEvent((e) => {
     const line = describe(e);
     if (line !== undefined) console.log(`${((performance.now() - started) / 1000).toFixed(1).padStart(7)} s  ${line}`);
   });
-  console.log(`dominion device ${prov.deviceId} on board ${board.id}: artifacts ${dir} verified (${loaded.verified.manifest.version}), broker ${broker}`);
+  console.log(`dominion device ${prov.deviceId} on board ${board.id} (${placement} placement): artifacts ${dir} verified (${version}), broker ${broker}`);
   device.boot();
   await new Promise<void>((done) => {
     process.once('SIGINT', done);

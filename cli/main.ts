@@ -21,6 +21,11 @@ const COMMANDS: Record<string, { summary: string; run: (argv: string[]) => Promi
   policy: { summary: "show or set a hub's fleet or per-device policy", run: async (a) => (await import('./policy.ts')).policyCommand(a) },
 };
 
+/** Internal: a domain process of a `process`-placement device, started by its parent domain only. */
+const HIDDEN: Record<string, (argv: string[]) => Promise<number>> = {
+  'domain-host': async () => (await import('./domain-host.ts')).domainHostCommand(),
+};
+
 function usage(): string {
   const lines = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(10)} ${c.summary}`);
   return `usage: dominion <command> [options]\n\ncommands:\n${lines.join('\n')}\n\nRun "dominion <command> --help" for a command's options.`;
@@ -32,6 +37,8 @@ async function main(argv: string[]): Promise<number> {
     console.log(usage());
     return 0;
   }
+  const hidden = HIDDEN[name];
+  if (hidden !== undefined) return hidden(rest);
   const command = COMMANDS[name];
   if (command === undefined) {
     console.error(`dominion: unknown command "${name}"\n\n${usage()}`);

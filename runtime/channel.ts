@@ -48,11 +48,19 @@ interface Route {
 }
 
 /**
+ * Where an endpoint's frames go: the other endpoint in this process, or a stream to another process
+ * (runtime/stream-link.ts). It takes the frame or says why not; it never throws.
+ */
+export interface FramePeer {
+  acceptFrame(frame: Uint8Array): 'ok' | 'closed' | 'full';
+}
+
+/**
  * One side of a channel, living in one domain. `send` encodes to a frame and hands the bytes to the
  * other side's inlet (an actor in the other domain, so decoding runs there, at its priority); frames
  * arriving here are parsed, decoded and routed to the actor registered for their type.
  */
-export class ChannelEndpoint {
+export class ChannelEndpoint implements FramePeer {
   readonly counters: ChannelCounters;
   private readonly typeIds = new Map<MessageCodec<unknown>, number>();
   private readonly routes: Array<Route | undefined>;
@@ -60,7 +68,7 @@ export class ChannelEndpoint {
   private readonly inlet: ActorRef<Uint8Array>;
   /** Path of the inlet actor this endpoint put into its domain. */
   readonly inletPath: string;
-  private peer: ChannelEndpoint | null = null;
+  private peer: FramePeer | null = null;
   private readonly arena = new FrameArena();
 
   constructor(
@@ -82,8 +90,26 @@ export class ChannelEndpoint {
     this.inletPath = this.inlet.path;
   }
 
-  connect(peer: ChannelEndpoint): void {
+  connect(peer: FramePeer): void {
     this.peer = peer;
+  }
+
+  /** Takes a frame for this side's inlet (from the peer endpoint or a stream); decoding runs in the inlet. */
+  acceptFrame(frame: Uint8Array): 'ok' | 'closed' | 'full' {
+    if (!this.domain.isRunning) return 'closed';
+    return this.inlet.offer(frame) ? 'ok' : 'full';
+  }
+
+  /** A frame that arrived from a stream: offered to this side's inlet, a refusal counted here. */
+  receive(frame: Uint8Array): boolean {
+    const r = this.acceptFrame(frame);
+    if (r === 'ok') return true;
+    return this.reject(r === 'closed' ? new ChannelError('closed', this.spec.name, 'this domain is not running') : new ChannelError('receiver-full', this.spec.name, 'the inlet is full'));
+  }
+
+  /** Counts and reports an error found outside the endpoint (a stream's framing). */
+  report(error: ChannelError): void {
+    this.reject(error);
   }
 
   /** Sends to the other side; `false` (with a counted, reported `ChannelError`) when refused. */
@@ -106,9 +132,9 @@ export class ChannelEndpoint {
 
   /** Hands a ready-made frame to the other side (stream transports and relays use this). */
   sendFrame(frame: Uint8Array): boolean {
-    const peer = this.peer;
-    if (peer === null || !peer.domain.isRunning) return this.reject(new ChannelError('closed', this.spec.name, 'the receiving domain is not running'));
-    if (!peer.inlet.offer(frame)) return this.reject(new ChannelError('receiver-full', this.spec.name, 'the receiving inlet is full'));
+    const accepted = this.peer === null ? 'closed' : this.peer.acceptFrame(frame);
+    if (accepted === 'closed') return this.reject(new ChannelError('closed', this.spec.name, 'the receiving domain is not running'));
+    if (accepted === 'full') return this.reject(new ChannelError('receiver-full', this.spec.name, 'the receiving inlet is full'));
     this.counters.sent++;
     return true;
   }

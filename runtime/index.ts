@@ -19,9 +19,11 @@ export {
   rawCodec,
   type Channel,
   type ChannelCounters,
+  type FramePeer,
   type ChannelSpec,
   type MessageCodec,
 } from './channel.ts';
+export { linkStream, type ByteStream, type StreamLink, type StreamLinkOptions } from './stream-link.ts';
 export { createTestKit, type Probe, type TestKit } from './testkit.ts';
 export type {
   ActorContext,

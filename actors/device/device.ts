@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { ActorSystem, Listeners, ManualClock, describe, openChannel, RealClock, type Channel, type Clock, type Supervisor } from '../../runtime/index.ts';
 import { lite, ResetReason } from '../../proto/index.ts';
 import { cryptoBackend } from '../crypto/index.ts';
-import { Inspector, proxyActor, VmHost, vmHostActor, type ProxyMsg, type VmHostMsg } from '../hypervisor/index.ts';
+import { domainMachine, Inspector, proxyActor, VmHost, vmHostActor, type ProxyMsg, type VmHostMsg } from '../hypervisor/index.ts';
 import { forwarder, newReceiverCounters, ticketReceiver, uplinkActor, type ForwarderMsg, type LinkHolder, type ReceiverCounters, type ReceiverMsg } from '../mm/index.ts';
 import { installService } from '../sm/index.ts';
 import { deviceAwdt, FileStateStore, SimulatedWatchdog, type DeviceStateStore } from '../sw/index.ts';
@@ -169,7 +169,8 @@ export class Device {
     // 2. hypervisor: proxy, VM AWDTs, inspector, VM lifecycle.
     let proxyRef: ReturnType<typeof hyp.spawn<ProxyMsg>> | undefined;
     let hostRef: ReturnType<typeof hyp.spawn<VmHostMsg>> | undefined;
-    const vmHost = new VmHost(system, hyp, new Inspector(system, node), {
+    const inspector = new Inspector(system, node);
+    const vmHost = new VmHost(system.clock, hyp, {
       deviceId: c.deviceId,
       initialTimeoutMs: c.timing.vmInitialTimeoutMs,
       maxDeferralMs: c.timing.maxDeferralMs,
@@ -198,9 +199,14 @@ export class Device {
 
     // 3. the VMs: mm and one sm per service, each under its own AWDT.
     vmHost.add({
-      image: { instance: 'mm', digest: node.sha512(encoder.encode(`mm@${c.firmwareVersion}`)), install: (image) => this.installMm(image, hypMm, smDomains, dominance) },
-      domain: mm,
-      platformPaths: platformPaths(mm, [hypMm, ...smDomains.map((s) => s.channel)]),
+      instance: 'mm',
+      machine: domainMachine({
+        domain: mm,
+        platformPaths: platformPaths(mm, [hypMm, ...smDomains.map((s) => s.channel)]),
+        digest: node.sha512(encoder.encode(`mm@${c.firmwareVersion}`)),
+        install: (image) => this.installMm(image, hypMm, smDomains, dominance),
+        inspector,
+      }),
       signer: node.signer(c.keys.mm),
       hub: node.verifier(c.hubs.ih.publicKey),
     });
@@ -209,13 +215,14 @@ export class Device {
       const pin = c.hubs.services[spec.name];
       if (key === undefined || pin === undefined) throw new Error(`service "${spec.name}" needs a K_SM key and a pinned service hub`);
       vmHost.add({
-        image: {
-          instance: domain.path,
+        instance: domain.path,
+        machine: domainMachine({
+          domain,
+          platformPaths: platformPaths(domain, [channel]),
           digest: node.sha512(encoder.encode(`${spec.name}@${spec.version}`)),
           install: (image) => void installService(image, spec, channel.b, join(c.dataDir, `sm-${spec.name}`)),
-        },
-        domain,
-        platformPaths: platformPaths(domain, [channel]),
+          inspector,
+        }),
         signer: node.signer(key),
         hub: node.verifier(pin.publicKey),
       });

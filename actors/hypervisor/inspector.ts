@@ -71,3 +71,23 @@ export class Inspector {
     return d;
   }
 }
+
+/** What the hypervisor knows of a VM it runs as a process of its own (`process` placement). */
+export interface OutsideFacts {
+  readonly boots: number;
+  /** Digest of the image the process was started from. */
+  readonly imageDigest: Uint8Array;
+  /** The process's resident memory, read by the hypervisor (/proc), not reported by the VM. */
+  readonly memoryBytes: number;
+}
+
+/**
+ * A VM process's report as seen from outside it: the image it was started from, its boots and
+ * resident memory. No actor list: the hypervisor cannot read another process's actors, and taking
+ * them from the VM would let the VM write its own report.
+ */
+export function outsideReport(facts: OutsideFacts): RuntimeInfo {
+  return create(RuntimeInfoSchema, {
+    report: { case: 'domain', value: { actors: [], restarts: 0, memoryBytes: BigInt(facts.memoryBytes), imageDigest: facts.imageDigest, boots: facts.boots } },
+  });
+}

@@ -1,30 +1,31 @@
 /**
- * VM lifecycle: each VM domain (`mm`, `sm:<k>`) gets a software AWDT here, armed before the VM starts.
- * When it expires, that domain alone is stopped (mailboxes discarded, timers cancelled), emptied of
- * every actor — including any an intruder spawned — and booted again from its clean image. Its data
- * directory is untouched: the image installer is handed the same path every boot.
+ * VM lifecycle: each VM (`mm`, `sm:<k>`) gets a software AWDT here, armed before the VM starts. When
+ * it expires, that VM alone is torn down — every actor or process in it, including any an intruder
+ * started — and booted again from its clean image. Its data directory is untouched.
  */
-import type { ActorRef, ActorSpec, ActorSystem, Supervisor } from '../../runtime/index.ts';
+import type { ActorRef, ActorSpec, Clock, Supervisor } from '../../runtime/index.ts';
+import type { RuntimeInfo } from '../../proto/index.ts';
 import type { Signer, Verifier } from '../crypto/index.ts';
 import { AwdtCore, awdtActor, type AwdtEvent, type AwdtMsg, type ExpiryCause } from '../tickets/index.ts';
-import type { Inspector } from './inspector.ts';
 import type { ProxyMsg } from './proxy.ts';
 
-export interface VmImage {
-  /** `mm` or `sm:<service>`; also the domain's name. */
-  readonly instance: string;
-  /** Digest of the image (its code bundle) as the manifest names it. */
-  readonly digest: Uint8Array;
-  /** Spawns the VM's actors into a fresh, empty supervisor. */
-  install(image: Supervisor): void;
+/**
+ * What a VM runs on: a domain of the hypervisor's own actor system (`single` placement,
+ * actors/hypervisor/domain-machine.ts) or an OS process of its own (`process` placement, started by
+ * the runner). The VM host arms the VM's AWDT before every boot and asks the machine what the
+ * inspector sees of the VM for each of the AWDT's requests.
+ */
+export interface VmMachine {
+  /** Stops whatever the VM runs (anything an intruder started included) and boots it from its clean image. */
+  boot(): void;
+  /** The VM as the inspector sees it from outside, for its AWDT's next request. */
+  report(boots: number): RuntimeInfo;
 }
 
 export interface VmDefinition {
-  readonly image: VmImage;
-  /** The VM's domain; the hypervisor owns its lifecycle. */
-  readonly domain: Supervisor;
-  /** Actors the hypervisor put in the domain itself (channel inlets), left out of reports. */
-  readonly platformPaths: ReadonlySet<string>;
+  /** `mm` or `sm:<service>`. */
+  readonly instance: string;
+  readonly machine: VmMachine;
   /** K_MM or K_SM_k. */
   readonly signer: Signer;
   /** The dominating hub's pinned key: IH for `mm`, SH_k for `sm:k`. */
@@ -49,7 +50,6 @@ export type VmHostMsg = { readonly type: 'restart'; readonly instance: string; r
 
 interface Vm {
   readonly def: VmDefinition;
-  readonly image: Supervisor;
   readonly watchdog: Supervisor;
   awdt: ActorRef<AwdtMsg> | undefined;
   boots: number;
@@ -59,18 +59,16 @@ export class VmHost {
   private readonly vms = new Map<string, Vm>();
 
   constructor(
-    private readonly system: ActorSystem,
+    private readonly clock: Clock,
     private readonly hypervisor: Supervisor,
-    private readonly inspector: Inspector,
     private readonly options: VmHostOptions,
   ) {}
 
   add(def: VmDefinition): void {
-    const instance = def.image.instance;
+    const instance = def.instance;
     if (this.vms.has(instance)) throw new Error(`VM ${instance} is already defined`);
     this.vms.set(instance, {
       def,
-      image: def.domain.supervisor('image'),
       watchdog: this.hypervisor.supervisor(`vm.${instance}`),
       awdt: undefined,
       boots: 0,
@@ -101,32 +99,26 @@ export class VmHost {
   }
 
   private boot(vm: Vm, cause?: ExpiryCause): void {
-    const instance = vm.def.image.instance;
-    // Everything but the hypervisor's own plumbing goes, wherever in the domain it was spawned.
-    const imagePath = vm.image.path;
-    vm.def.domain.clear((path) => path === imagePath || vm.def.platformPaths.has(path));
-    vm.image.clear();
+    const instance = vm.def.instance;
     vm.watchdog.clear();
     vm.boots++;
     if (this.options.dominance !== false) {
       vm.awdt = vm.watchdog.spawn(this.awdtSpec(vm));
       vm.watchdog.start(); // armed before the VM runs a single message
     }
-    vm.def.image.install(vm.image);
-    vm.def.domain.start();
-    this.options.events?.({ type: 'vm-boot', instance, boots: vm.boots, cause, at: this.system.clock.now() });
+    vm.def.machine.boot();
+    this.options.events?.({ type: 'vm-boot', instance, boots: vm.boots, cause, at: this.clock.now() });
   }
 
   private awdtSpec(vm: Vm): ActorSpec<AwdtMsg> {
     const o = this.options;
-    const instance = vm.def.image.instance;
+    const instance = vm.def.instance;
     return awdtActor({
       name: 'awdt',
       instance,
       initialTimeoutMs: o.initialTimeoutMs,
       core: () => new AwdtCore({ deviceId: o.deviceId, instance, signer: vm.def.signer, hub: vm.def.hub, maxDeferralMs: o.maxDeferralMs, nonce: o.nonce }),
-      runtimeInfo: () =>
-        this.inspector.report({ domain: vm.def.domain.path, platformPaths: vm.def.platformPaths, boots: vm.boots, imageDigest: vm.def.image.digest }),
+      runtimeInfo: () => vm.def.machine.report(vm.boots),
       sendRequest: (envelope) => o.proxy().tell({ type: 'outbound', instance, envelope }),
       expire: (cause) => o.host().tell({ type: 'restart', instance, cause }),
       events: o.events,

@@ -6,13 +6,13 @@
  * supervisor it is installed into and, in `single` placement, the other ends of its channels —
  * which only ever exchange bytes.
  */
-import { ActorSystem, ChannelEndpoint, RealClock, type MessageCodec } from '../../runtime/index.ts';
+import { ActorSystem, ChannelEndpoint, linkStream, RealClock, type MessageCodec } from '../../runtime/index.ts';
 
 /** Bumped whenever an entry's exports or install options change incompatibly. */
-export const ENTRY_ABI = 1;
+export const ENTRY_ABI = 2;
 
 /** The runtime of this bundle, for the runner. */
-export const runtime = { ActorSystem, ChannelEndpoint, RealClock } as const;
+export const runtime = { ActorSystem, ChannelEndpoint, RealClock, linkStream } as const;
 
 /**
  * The codec of `endpoint`'s channel with `codec`'s name. A channel keys its message types by object

@@ -3,46 +3,63 @@
  * K_SM_k, node crypto backend), the inspector and VM lifecycle. No network.
  *
  * A runner: build the hypervisor's ends of sw↔hypervisor and hypervisor↔mm from `channels`,
- * describe each VM (`mm`, `sm:<k>`: its domain, image digest, how its image installs — the VM
- * bundle's `install` — and its keys), `install`, `domain.start()`, then `bootVms()`.
+ * describe each VM (`mm`, `sm:<k>`: the machine it runs on and its keys), `install`,
+ * `domain.start()`, then `bootVms()`. The machine is a domain of the same system (`single`
+ * placement: `domainMachines(system)`, installing the VM bundle's image) or a process the runner
+ * starts (`process` placement, reported with `outsideReport`).
  */
-import type { ActorRef, ActorSystem, ChannelEndpoint, Supervisor } from '../../runtime/index.ts';
+import type { ActorRef, ActorSystem, ChannelEndpoint, Clock, Supervisor } from '../../runtime/index.ts';
 import { lite } from '../../proto/index.ts';
 import { nodeBackend } from '../../actors/crypto/index.ts';
 import { hypervisorMmChannel, swHypervisorChannel } from '../../actors/device/channels.ts';
-import { Inspector, proxyActor, VmHost, vmHostActor, type ProxyMsg, type VmEvent, type VmHostMsg } from '../../actors/hypervisor/index.ts';
+import {
+  domainMachine,
+  Inspector,
+  proxyActor,
+  VmHost,
+  vmHostActor,
+  type DomainVmOptions,
+  type ProxyMsg,
+  type VmEvent,
+  type VmHostMsg,
+  type VmMachine,
+} from '../../actors/hypervisor/index.ts';
 import type { AwdtEvent } from '../../actors/tickets/index.ts';
 import type { BoardTiming, MailboxBudgets } from '../../boards/types.ts';
 import { codecOf, withCapacity } from './common.ts';
 
 export { ENTRY_ABI, runtime } from './common.ts';
+export { outsideReport } from '../../actors/hypervisor/index.ts';
+export type { VmMachine } from '../../actors/hypervisor/index.ts';
 
 export const DOMAIN = 'hypervisor';
 
 /** The channels the hypervisor has an end on, as specs built from this bundle's code. */
 export const channels = { sw: swHypervisorChannel, mm: hypervisorMmChannel } as const;
 
-/** One VM domain the hypervisor runs and dominates with its own AWDT. */
+/** One VM the hypervisor runs and dominates with its own AWDT. */
 export interface VmSlot {
-  /** `mm` or `sm:<service>`; also the VM domain's name. */
+  /** `mm` or `sm:<service>`. */
   readonly instance: string;
-  /** The VM's domain (a top-level supervisor of the system); the hypervisor owns its lifecycle. */
-  readonly domain: Supervisor;
-  /** Actors put in the VM's domain by the platform (channel inlets): left out of its reports. */
-  readonly platformPaths: ReadonlySet<string>;
-  /** SHA-512 of the VM's image (its bundle) as the manifest names it. */
-  readonly digest: Uint8Array;
-  /** Spawns the VM's actors into a fresh, empty image supervisor; called on every VM boot. */
-  readonly install: (image: Supervisor) => void;
+  /** What the VM runs on; booted (again) by the hypervisor, after arming the VM's AWDT. */
+  readonly machine: VmMachine;
   /** K_MM or K_SM_k: the 32-byte seed. */
   readonly key: Uint8Array;
   /** The dominating hub's pinned public key: IH for `mm`, SH_k for `sm:k`. */
   readonly hub: Uint8Array;
 }
 
+/**
+ * VMs as domains of `system` (`single` placement), all read by one inspector built from this
+ * bundle's code.
+ */
+export function domainMachines(system: ActorSystem): (vm: Omit<DomainVmOptions, 'inspector'>) => VmMachine {
+  const inspector = new Inspector(system, nodeBackend());
+  return (vm) => domainMachine({ ...vm, inspector });
+}
+
 export interface HypervisorInstallOptions {
-  /** The system the VMs run in: the inspector reads their actors' stats from it. */
-  readonly system: ActorSystem;
+  readonly clock: Clock;
   /** The `hypervisor` domain, not yet started. */
   readonly domain: Supervisor;
   /** The hypervisor's end of sw↔hypervisor (built from `channels.sw`). */
@@ -72,7 +89,7 @@ export function install(o: HypervisorInstallOptions): HypervisorInstalled {
   const mmEnvelope = codecOf(o.mm, lite.proxyEnvelope);
   let proxyRef: ActorRef<ProxyMsg> | undefined;
   let hostRef: ActorRef<VmHostMsg> | undefined;
-  const vmHost = new VmHost(o.system, o.domain, new Inspector(o.system, crypto), {
+  const vmHost = new VmHost(o.clock, o.domain, {
     deviceId: o.deviceId,
     initialTimeoutMs: o.timing.vmInitialTimeoutMs,
     maxDeferralMs: o.timing.maxDeferralMs,
@@ -101,9 +118,8 @@ export function install(o: HypervisorInstallOptions): HypervisorInstalled {
   o.mm.route(mmEnvelope, proxy, (m): ProxyMsg => ({ type: 'mm-reply', instance: m.instance, envelope: m.envelope }));
   for (const vm of o.vms) {
     vmHost.add({
-      image: { instance: vm.instance, digest: vm.digest, install: vm.install },
-      domain: vm.domain,
-      platformPaths: vm.platformPaths,
+      instance: vm.instance,
+      machine: vm.machine,
       signer: crypto.signer(vm.key),
       hub: crypto.verifier(vm.hub),
     });

@@ -8,6 +8,7 @@ import { cpSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { ArtifactError, buildBoard, importBytes, loadArtifacts, type BuildResult } from '../../build/index.ts';
+import { ENTRY_ABI } from '../../build/entries/common.ts';
 import { composeSingle, releaseKeyFile, tempDir } from './support.ts';
 
 const root = tempDir('load');
@@ -28,7 +29,7 @@ test('loadArtifacts verifies and imports every bundle with the entry ABI', async
   assert.deepEqual([...loaded.services.keys()], ['sensor']);
   assert.equal(loaded.services.get('sensor')!.SERVICE, 'sensor');
   for (const m of [loaded.sw, loaded.hypervisor, loaded.mm, loaded.services.get('sensor')!]) {
-    assert.equal(m.ENTRY_ABI, 1);
+    assert.equal(m.ENTRY_ABI, ENTRY_ABI);
     assert.equal(typeof m.install, 'function');
     assert.equal(typeof m.runtime.ActorSystem, 'function');
   }

@@ -1,0 +1,36 @@
+/**
+ * A VM as a domain of the hypervisor's own actor system (`single` placement). A boot stops the domain
+ * (mailboxes discarded, timers cancelled), empties it of every actor — including any an intruder
+ * spawned — but the hypervisor's own plumbing (channel inlets), and installs the clean image into a
+ * fresh `image` supervisor. The inspector reads the VM's actors from the runtime, never from the VM.
+ */
+import type { Supervisor } from '../../runtime/index.ts';
+import type { RuntimeInfo } from '../../proto/index.ts';
+import type { Inspector } from './inspector.ts';
+import type { VmMachine } from './vm-host.ts';
+
+export interface DomainVmOptions {
+  /** The VM's domain (a top-level supervisor of the system the inspector reads). */
+  readonly domain: Supervisor;
+  /** Actors the hypervisor put in the domain itself (channel inlets), kept across boots, left out of reports. */
+  readonly platformPaths: ReadonlySet<string>;
+  /** Digest of the image (its code bundle) as the manifest names it. */
+  readonly digest: Uint8Array;
+  /** Spawns the VM's actors into a fresh, empty supervisor; called on every boot. */
+  readonly install: (image: Supervisor) => void;
+  readonly inspector: Inspector;
+}
+
+export function domainMachine(o: DomainVmOptions): VmMachine {
+  const image = o.domain.supervisor('image');
+  return {
+    boot() {
+      const imagePath = image.path;
+      o.domain.clear((path) => path === imagePath || o.platformPaths.has(path));
+      image.clear();
+      o.install(image);
+      o.domain.start();
+    },
+    report: (boots: number): RuntimeInfo => o.inspector.report({ domain: o.domain.path, platformPaths: o.platformPaths, boots, imageDigest: o.digest }),
+  };
+}

@@ -1,0 +1,99 @@
+/**
+ * What a domain process is told when it starts (`process` placement): one JSON document on its
+ * stdin, written by the process that spawned it and closed. Secrets travel only this way — never on
+ * the command line, where `ps` shows them to every user — and each process gets only its own:
+ * the hypervisor K_MM and K_SM_k, `mm` and the services none.
+ *
+ * The parent end of the domain's channel is the child's fd 3 (a Unix socket pair made by spawn);
+ * `mm` gets one more per service (fd 4, 5, … in the order of `services`), relayed by the hypervisor.
+ */
+import type { MqttLinkOptions, ReceiverRoute } from '../../actors/mm/index.ts';
+
+/** How to start a domain process: `execPath args… ` plus the domain host's own arguments. */
+export interface HostCommand {
+  readonly execPath: string;
+  /** Everything before the host's arguments, e.g. `[--import, tsx, cli/main.ts, domain-host]`. */
+  readonly args: readonly string[];
+}
+
+interface Common {
+  /** The artifacts directory and the pinned release key: each process verifies what it loads. */
+  readonly artifacts: string;
+  readonly releasePub: string;
+  readonly deviceId: string;
+}
+
+export interface HypervisorBootstrap extends Common {
+  readonly domain: 'hypervisor';
+  /** K_MM and K_SM_k seeds, hex. */
+  readonly keys: { readonly mm: string; readonly services: Readonly<Record<string, string>> };
+  /** Pinned hubs, public keys in hex. */
+  readonly hubs: { readonly ih: HubPinJson; readonly services: Readonly<Record<string, HubPinJson>> };
+  readonly link: MqttLinkOptions;
+  /** Root of persistent state: the services' `sm-<service>/`. */
+  readonly dataDir: string;
+  /** How the hypervisor starts `mm` and the services. */
+  readonly host: HostCommand;
+}
+
+export interface HubPinJson {
+  readonly id: string;
+  readonly publicKey: string;
+}
+
+export interface MmBootstrap extends Common {
+  readonly domain: 'mm';
+  readonly routes: readonly ReceiverRoute[];
+  readonly link: MqttLinkOptions;
+}
+
+export interface ServiceBootstrap extends Common {
+  readonly domain: 'sm';
+  readonly service: string;
+  readonly dataDir: string;
+}
+
+export type Bootstrap = HypervisorBootstrap | MmBootstrap | ServiceBootstrap;
+
+/** Bootstraps are a few KB; anything far bigger is not one. */
+export const MAX_BOOTSTRAP_BYTES = 256 * 1024;
+
+export class BootstrapError extends Error {
+  constructor(message: string) {
+    super(`domain host bootstrap: ${message}`);
+    this.name = 'BootstrapError';
+  }
+}
+
+/** Parses and checks the shape of a bootstrap document (the values are checked where they are used). */
+export function parseBootstrap(text: string): Bootstrap {
+  if (text.length > MAX_BOOTSTRAP_BYTES) throw new BootstrapError(`${text.length} bytes is more than ${MAX_BOOTSTRAP_BYTES}`);
+  let doc: unknown;
+  try {
+    doc = JSON.parse(text);
+  } catch {
+    throw new BootstrapError('not JSON'); // never the parser's message: it quotes the text, which holds keys
+  }
+  if (typeof doc !== 'object' || doc === null) throw new BootstrapError('not an object');
+  const o = doc as Record<string, unknown>;
+  for (const field of ['artifacts', 'releasePub', 'deviceId', 'domain'] as const) {
+    if (typeof o[field] !== 'string') throw new BootstrapError(`"${field}" must be a string`);
+  }
+  const need = (fields: readonly string[]): void => {
+    for (const f of fields) if (o[f] === undefined) throw new BootstrapError(`${String(o.domain)}: "${f}" is missing`);
+  };
+  switch (o.domain) {
+    case 'hypervisor':
+      need(['keys', 'hubs', 'link', 'dataDir', 'host']);
+      break;
+    case 'mm':
+      need(['routes', 'link']);
+      break;
+    case 'sm':
+      need(['service', 'dataDir']);
+      break;
+    default:
+      throw new BootstrapError(`unknown domain ${JSON.stringify(o.domain)}`);
+  }
+  return doc as Bootstrap;
+}

@@ -1,0 +1,115 @@
+/**
+ * A device in `process` placement (ARCHITECTURE.md §6), as `dominion device` runs it: this process is
+ * `sw` — it owns the watchdog, K_I and the boot record, and arms the device AWDT first — and it starts
+ * the hypervisor as a process of its own, which starts `mm` and the services. Every domain process
+ * verifies the artifacts and imports its own bundle only; every channel is a Unix socket.
+ *
+ * A simulated reset kills the hypervisor, and with it every VM (each exits when its parent's socket
+ * closes). A hypervisor that dies on its own is not restarted here: no more tickets reach `sw`, and
+ * the device AWDT resets the device, as it would on a board.
+ */
+import type { Clock } from '../../runtime/index.ts';
+import type { DeviceKeys, HubPins } from '../../actors/device/index.ts';
+import { hex } from '../../actors/crypto/index.ts';
+import type { MqttLinkOptions } from '../../actors/mm/index.ts';
+import type { VmEvent } from '../../actors/hypervisor/index.ts';
+import type { AwdtEvent } from '../../actors/tickets/index.ts';
+import { startSw } from '../compose.ts';
+import type { LoadedDomain, SwModule } from '../load.ts';
+import type { RunnerHooks, RunningDevice } from '../runner.ts';
+import type { HostCommand, HypervisorBootstrap } from './bootstrap.ts';
+import { spawnDomain, type DomainProcess } from './spawn.ts';
+
+export interface ProcessDeviceOptions {
+  /** `sw`'s bundle, loaded after verifying every artifact. */
+  readonly sw: LoadedDomain<SwModule>;
+  /** The artifacts directory and the pinned release key, for the other domain processes to verify. */
+  readonly artifacts: string;
+  readonly releasePub: Uint8Array;
+  readonly deviceId: string;
+  readonly keys: DeviceKeys;
+  readonly hubs: HubPins;
+  readonly link: MqttLinkOptions;
+  readonly clock: Clock;
+  readonly dataDir: string;
+  /** How domain processes are started (default: this process's own entry, `domain-host`). */
+  readonly host: HostCommand;
+  /** The hypervisor process, once started (tests, benchmarks). */
+  readonly onHypervisor?: (p: DomainProcess) => void;
+}
+
+const EVENT_TYPES = new Set(['armed', 'ticket', 'withheld', 'update-required', 'refused', 'expired', 'vm-boot']);
+
+/** An event line from the hypervisor, or undefined for anything else (which is logged). */
+export function parseEventLine(line: string): AwdtEvent | VmEvent | undefined {
+  try {
+    const e = JSON.parse(line) as { type?: unknown; instance?: unknown; at?: unknown };
+    if (typeof e === 'object' && e !== null && EVENT_TYPES.has(e.type as string) && typeof e.instance === 'string' && typeof e.at === 'number') return e as AwdtEvent | VmEvent;
+  } catch {
+    // not an event
+  }
+  return undefined;
+}
+
+/** The hypervisor's clock is its own: its times are moved onto `sw`'s, keeping their distances. */
+function onThisClock(e: AwdtEvent | VmEvent, now: number): AwdtEvent | VmEvent {
+  const shift = now - e.at;
+  return 'deadline' in e ? { ...e, at: now, deadline: e.deadline + shift } : { ...e, at: now };
+}
+
+export function composeProcesses(o: ProcessDeviceOptions, hooks: RunnerHooks): RunningDevice {
+  const { module: swMod, board, verified, digests } = o.sw;
+  const { ActorSystem, ChannelEndpoint, linkStream } = swMod.runtime;
+  const system = new ActorSystem({ clock: o.clock });
+  const sw = system.domain('sw', { priority: 0 });
+  const toHypervisor = new ChannelEndpoint(swMod.channels.hypervisor, sw, board.domains.sw.mailbox.inlet, 'a');
+  const record = startSw(swMod, {
+    ...o,
+    ...hooks,
+    board,
+    domain: sw,
+    hypervisor: toHypervisor,
+    manifestVersion: verified.manifest.version,
+    manifestDigest: verified.manifestDigest,
+    hypervisorDigest: digests.get('hypervisor')!,
+  });
+
+  const services: Record<string, string> = {};
+  for (const s of board.services) {
+    const key = o.keys.services[s];
+    if (key === undefined || o.hubs.services[s] === undefined) throw new Error(`board ${board.id} runs service "${s}", but the device has no K_SM key or pinned service hub for it`);
+    services[s] = hex(key);
+  }
+  const bootstrap: HypervisorBootstrap = {
+    domain: 'hypervisor',
+    artifacts: o.artifacts,
+    releasePub: hex(o.releasePub),
+    deviceId: o.deviceId,
+    keys: { mm: hex(o.keys.mm), services },
+    hubs: {
+      ih: { id: o.hubs.ih.id, publicKey: hex(o.hubs.ih.publicKey) },
+      services: Object.fromEntries(Object.entries(o.hubs.services).map(([s, p]) => [s, { id: p.id, publicKey: hex(p.publicKey) }])),
+    },
+    link: o.link,
+    dataDir: o.dataDir,
+    host: o.host,
+  };
+  const hypervisor = spawnDomain(o.host, bootstrap, {
+    label: 'hypervisor',
+    heapMb: board.domains.hypervisor.heapMb,
+    onLine: (line) => {
+      const event = parseEventLine(line);
+      if (event !== undefined) hooks.events(onThisClock(event, o.clock.now()));
+      else process.stderr.write(`[hypervisor] ${line}\n`);
+    },
+  });
+  linkStream(toHypervisor, hypervisor.link);
+  o.onHypervisor?.(hypervisor);
+  return {
+    bootCount: record.bootCount,
+    shutdown: () => {
+      hypervisor.kill();
+      system.shutdown();
+    },
+  };
+}

@@ -1,0 +1,56 @@
+/**
+ * A VM as an OS process of its own (`process` placement). A boot kills the VM's process — and with it
+ * anything an intruder started inside it — and starts a fresh one from the verified image. The
+ * inspector sees it from outside: the image it was started from, its boots and its resident memory
+ * read from /proc, never anything the VM says of itself.
+ */
+import { readFileSync } from 'node:fs';
+import type { RuntimeInfo } from '../../proto/index.ts';
+import type { HypervisorModule } from '../load.ts';
+import type { DomainProcess } from './spawn.ts';
+
+export interface ProcessVmOptions {
+  readonly digest: Uint8Array;
+  /** Starts the VM's process and wires its sockets. */
+  readonly start: () => DomainProcess;
+  /** The hypervisor bundle's report builder (its own protobuf code). */
+  readonly outsideReport: HypervisorModule['outsideReport'];
+}
+
+export interface ProcessVm {
+  boot(): void;
+  report(boots: number): RuntimeInfo;
+  /** The running process, if any. */
+  readonly current: DomainProcess | null;
+  halt(): void;
+}
+
+const PAGE_BYTES = 4096;
+
+/** Resident bytes of a process from /proc (0 where there is no /proc). */
+export function residentBytes(pid: number): number {
+  try {
+    const pages = Number(readFileSync(`/proc/${pid}/statm`, 'utf8').split(' ')[1]);
+    return Number.isFinite(pages) ? pages * PAGE_BYTES : 0;
+  } catch {
+    return 0;
+  }
+}
+
+export function processVm(o: ProcessVmOptions): ProcessVm {
+  let current: DomainProcess | null = null;
+  return {
+    boot() {
+      current?.kill();
+      current = o.start();
+    },
+    report: (boots) => o.outsideReport({ boots, imageDigest: o.digest, memoryBytes: current === null ? 0 : residentBytes(current.pid) }),
+    get current() {
+      return current;
+    },
+    halt() {
+      current?.kill();
+      current = null;
+    },
+  };
+}
