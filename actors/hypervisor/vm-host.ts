@@ -44,9 +44,12 @@ export interface VmHostOptions {
   readonly dominance?: boolean;
 }
 
-export type VmEvent = { readonly type: 'vm-boot'; readonly instance: string; readonly boots: number; readonly cause?: ExpiryCause; readonly at: number };
+/** Why a VM booted again: its AWDT expired, or (`process` placement) its process ended on its own. */
+export type RebootCause = ExpiryCause | { readonly kind: 'exited'; readonly detail: string };
 
-export type VmHostMsg = { readonly type: 'restart'; readonly instance: string; readonly cause: ExpiryCause };
+export type VmEvent = { readonly type: 'vm-boot'; readonly instance: string; readonly boots: number; readonly cause?: RebootCause; readonly at: number };
+
+export type VmHostMsg = { readonly type: 'restart'; readonly instance: string; readonly cause: RebootCause };
 
 interface Vm {
   readonly def: VmDefinition;
@@ -81,7 +84,7 @@ export class VmHost {
   }
 
   /** Reboots one VM from its clean image with a freshly armed AWDT. */
-  restart(instance: string, cause: ExpiryCause): void {
+  restart(instance: string, cause: RebootCause): void {
     const vm = this.vms.get(instance);
     if (vm !== undefined) this.boot(vm, cause);
   }
@@ -98,7 +101,7 @@ export class VmHost {
     return [...this.vms.keys()];
   }
 
-  private boot(vm: Vm, cause?: ExpiryCause): void {
+  private boot(vm: Vm, cause?: RebootCause): void {
     const instance = vm.def.instance;
     vm.watchdog.clear();
     vm.boots++;

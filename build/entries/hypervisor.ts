@@ -20,6 +20,7 @@ import {
   vmHostActor,
   type DomainVmOptions,
   type ProxyMsg,
+  type RebootCause,
   type VmEvent,
   type VmHostMsg,
   type VmMachine,
@@ -79,6 +80,8 @@ export interface HypervisorInstalled {
   readonly proxy: ActorRef<ProxyMsg>;
   /** Arms every VM's AWDT and boots the VMs; call once the hypervisor domain has started. */
   bootVms(): void;
+  /** Boots one VM again (through the VM host actor), e.g. when its process ended on its own. */
+  restart(instance: string, cause: RebootCause): void;
 }
 
 export function install(o: HypervisorInstallOptions): HypervisorInstalled {
@@ -124,5 +127,6 @@ export function install(o: HypervisorInstallOptions): HypervisorInstalled {
       hub: crypto.verifier(vm.hub),
     });
   }
-  return { vmHost, proxy, bootVms: () => vmHost.bootAll() };
+  const host = hostRef;
+  return { vmHost, proxy, bootVms: () => vmHost.bootAll(), restart: (instance, cause) => host.tell({ type: 'restart', instance, cause }) };
 }

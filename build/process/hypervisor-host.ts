@@ -10,7 +10,9 @@ import type { Socket } from 'node:net';
 import { fromHex } from '../../actors/crypto/index.ts';
 import { serviceChannel } from '../../actors/device/channels.ts';
 import { loadDomain, type HypervisorModule } from '../load.ts';
+import type { RebootCause } from '../../actors/hypervisor/index.ts';
 import type { HypervisorBootstrap, MmBootstrap, ServiceBootstrap } from './bootstrap.ts';
+import { CrashBackoff } from './backoff.ts';
 import { processVm, type ProcessVm } from './process-vm.ts';
 import { FrameRelay } from './relay.ts';
 import { spawnDomain } from './spawn.ts';
@@ -42,11 +44,18 @@ export async function hostHypervisor(b: HypervisorBootstrap, releasePub: Uint8Ar
   ];
   const mmBoot: MmBootstrap = { ...common, domain: 'mm', routes, link: b.link };
   const machines: ProcessVm[] = [];
+  let installed: { restart: (instance: string, cause: RebootCause) => void } | undefined;
+  const crashes = new CrashBackoff(clock);
+  const exited = (instance: string) => (detail: string) => {
+    process.stderr.write(`[hypervisor] ${instance} ${detail}\n`);
+    crashes.after(instance, () => installed?.restart(instance, { kind: 'exited', detail }));
+  };
   const mmVm = processVm({
     digest: digests.get('mm')!,
     outsideReport: hyp.outsideReport,
-    start: () => {
-      const p = spawnDomain(b.host, mmBoot, { label: 'mm', heapMb: board.domains.mm.heapMb, extraLinks: board.services.length, onLine: log('mm') });
+    onExit: exited('mm'),
+    start: (onExit) => {
+      const p = spawnDomain(b.host, mmBoot, { label: 'mm', heapMb: board.domains.mm.heapMb, extraLinks: board.services.length, onLine: log('mm'), onExit });
       linkStream(mm, p.link);
       board.services.forEach((s, i) => relays.get(s)!.attach(0, p.extra[i]!));
       return p;
@@ -58,8 +67,9 @@ export async function hostHypervisor(b: HypervisorBootstrap, releasePub: Uint8Ar
     const vm = processVm({
       digest: digests.get(`sm:${service}`)!,
       outsideReport: hyp.outsideReport,
-      start: () => {
-        const p = spawnDomain(b.host, boot, { label: `sm:${service}`, heapMb: board.domains.sm.heapMb, onLine: log(`sm:${service}`) });
+      onExit: exited(`sm:${service}`),
+      start: (onExit) => {
+        const p = spawnDomain(b.host, boot, { label: `sm:${service}`, heapMb: board.domains.sm.heapMb, onLine: log(`sm:${service}`), onExit });
         relays.get(service)!.attach(1, p.link);
         return p;
       },
@@ -68,7 +78,7 @@ export async function hostHypervisor(b: HypervisorBootstrap, releasePub: Uint8Ar
     return { service, vm };
   });
 
-  const installed = hyp.install({
+  const hv = hyp.install({
     clock,
     domain,
     sw,
@@ -87,8 +97,9 @@ export async function hostHypervisor(b: HypervisorBootstrap, releasePub: Uint8Ar
       }),
     ],
   });
+  installed = hv;
   domain.start();
-  installed.bootVms();
+  hv.bootVms();
   return () => {
     for (const m of machines) m.halt();
     system.shutdown();

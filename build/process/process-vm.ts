@@ -11,8 +11,10 @@ import type { DomainProcess } from './spawn.ts';
 
 export interface ProcessVmOptions {
   readonly digest: Uint8Array;
-  /** Starts the VM's process and wires its sockets. */
-  readonly start: () => DomainProcess;
+  /** Starts the VM's process and wires its sockets; `exited` is for the process's spawn `onExit`. */
+  readonly start: (exited: (code: number | null, signal: NodeJS.Signals | null) => void) => DomainProcess;
+  /** The running process ended without the hypervisor stopping it (crash, heap limit, killed). */
+  readonly onExit: (detail: string) => void;
   /** The hypervisor bundle's report builder (its own protobuf code). */
   readonly outsideReport: HypervisorModule['outsideReport'];
 }
@@ -41,8 +43,15 @@ export function processVm(o: ProcessVmOptions): ProcessVm {
   let current: DomainProcess | null = null;
   return {
     boot() {
-      current?.kill();
-      current = o.start();
+      const old = current;
+      current = null;
+      old?.kill();
+      const p: DomainProcess = o.start((code, signal) => {
+        if (current !== p) return; // one the hypervisor stopped
+        current = null;
+        o.onExit(signal !== null ? `was killed by ${signal}` : `exited with code ${String(code)}`);
+      });
+      current = p;
     },
     report: (boots) => o.outsideReport({ boots, imageDigest: o.digest, memoryBytes: current === null ? 0 : residentBytes(current.pid) }),
     get current() {

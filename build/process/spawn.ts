@@ -51,7 +51,8 @@ function withoutHeapLimit(args: readonly string[]): string[] {
 export function spawnDomain(host: HostCommand, bootstrap: Bootstrap, o: SpawnOptions): DomainProcess {
   const extra = o.extraLinks ?? 0;
   const stdio: StdioOptions = ['pipe', 'pipe', 'inherit', 'pipe', ...Array.from({ length: extra }, () => 'pipe' as const)];
-  const args = [`--max-old-space-size=${o.heapMb}`, ...withoutHeapLimit(host.args)];
+  // The label last, so `ps` tells the domain processes apart (the bootstrap, not argv, is what counts).
+  const args = [`--max-old-space-size=${o.heapMb}`, ...withoutHeapLimit(host.args), o.label];
   const child = spawn(host.execPath, args, { stdio });
   if (child.pid === undefined) throw new Error(`cannot start the ${o.label} process (${host.execPath})`);
   child.stdin!.on('error', () => {}); // a child that dies before reading its bootstrap: its exit says so

@@ -1,0 +1,151 @@
+/**
+ * `process` placement end to end: `dominion device` as a real child process runs `sw` and starts the
+ * hypervisor as a process of its own, which starts `mm` and the service, each with its domain's heap
+ * limit; all of them reach the hubs' tickets over an embedded broker. A VM process killed from
+ * outside is recovered by its AWDT, and stopping the device leaves no domain process behind.
+ */
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readdirSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { after, before, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { hex } from '../../actors/crypto/index.ts';
+import { demoFleet } from '../../actors/device/index.ts';
+import { devicePublicKeys, HubServer, writeDeviceKeysFile, writeProvisioning } from '../../actors/hub/index.ts';
+import { startEmbeddedBroker, type EmbeddedBroker } from '../../actors/mqtt/index.ts';
+import { loadBoard, type BoardProfile } from '../../boards/index.ts';
+import { buildBoard, type BuildResult } from '../../build/index.ts';
+import { releaseKeyFile, tempDir } from './support.ts';
+
+const root = tempDir('process-device');
+const cli = fileURLToPath(new URL('../../cli/main.ts', import.meta.url));
+const board: BoardProfile = { ...loadBoard('sim'), placement: 'process' };
+let built: BuildResult;
+let broker: EmbeddedBroker;
+let hubs: HubServer[] = [];
+let provision: string;
+
+before(async () => {
+  const { file } = releaseKeyFile(root);
+  built = await buildBoard({ board, outDir: join(root, 'dist'), releaseKey: file });
+  broker = await startEmbeddedBroker({ port: 0 });
+  const fleet = demoFleet({ deviceId: 'pi-proc', services: ['sensor'], deferralMs: 1500, idSuffix: `-proc${process.pid}` });
+  hubs = await Promise.all([fleet.ih, ...fleet.sh.values()].map((h) => HubServer.start({ core: h.core, brokerUrl: broker.url, hubId: h.id })));
+  writeDeviceKeysFile(join(root, 'pi-proc.keys.json'), { deviceId: 'pi-proc', ...fleet.keys });
+  provision = join(root, 'pi-proc.provision.json');
+  writeProvisioning(provision, {
+    deviceId: 'pi-proc',
+    broker: broker.url,
+    deviceKeys: 'pi-proc.keys.json',
+    ih: fleet.pins.ih,
+    services: fleet.pins.services,
+    enrolled: devicePublicKeys({ deviceId: 'pi-proc', ...fleet.keys }).keys,
+  });
+});
+
+after(async () => {
+  await Promise.all(hubs.map((h) => h.stop()));
+  await broker.close();
+  rmSync(root, { recursive: true, force: true });
+});
+
+/** Live processes whose parent is `pid`, with their command lines. */
+function childrenOf(pid: number): Array<{ pid: number; cmdline: string[] }> {
+  const found = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (Number(fields[1]) !== pid || fields[0] === 'Z') continue;
+      found.push({ pid: Number(name), cmdline: readFileSync(`/proc/${name}/cmdline`, 'utf8').split('\0').filter((a) => a !== '') });
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return found;
+}
+
+const alive = (pid: number): boolean => {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
+  } catch {
+    return false;
+  }
+};
+
+/** The device's stdout, line by line, with a way to wait for a line. */
+class DeviceUnderTest {
+  readonly lines: string[] = [];
+  private waiters: Array<{ match: (l: string) => boolean; done: (l: string) => void }> = [];
+  readonly exited: Promise<number | null>;
+
+  constructor(readonly child: ChildProcess) {
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      this.lines.push(line);
+      this.waiters = this.waiters.filter((w) => (w.match(line) ? (w.done(line), false) : true));
+    });
+    this.exited = new Promise((resolve) => child.once('exit', (code) => resolve(code)));
+  }
+
+  /** The next line matching (or one already seen, if `seen`), failing after `ms` of real time. */
+  waitFor(match: (l: string) => boolean, what: string, ms = 30_000): Promise<string> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no "${what}" within ${ms} ms; device said:\n${this.lines.slice(-20).join('\n')}`)), ms);
+      this.waiters.push({ match, done: (l) => (clearTimeout(timer), resolve(l)) });
+    });
+  }
+}
+
+function startDevice(): DeviceUnderTest {
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', cli, 'device', '--board', 'sim', '--artifacts', built.dir, '--provision', provision, '--release-pub', hex(built.releaseKey.publicKey), '--data-dir', join(root, 'data'), '--duration', '120'],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  return new DeviceUnderTest(child);
+}
+
+const ticketFor = (instance: string) => (l: string) => l.includes(`${instance}: ticket`);
+
+test('process placement: one process per domain with its heap limit; a killed VM process is booted again; nothing outlives the device', async () => {
+  const device = startDevice();
+  try {
+    await Promise.all(['device', 'mm', 'sm:sensor'].map((i) => device.waitFor(ticketFor(i), `${i} ticket`)));
+    assert.ok(device.lines[0]!.includes('(process placement)'), device.lines[0]);
+
+    // The tree: device (sw) → hypervisor → mm, sm:sensor; each with its domain's --max-old-space-size.
+    const [hypervisor, ...others] = childrenOf(device.child.pid!);
+    assert.equal(others.length, 0, 'sw starts the hypervisor and nothing else');
+    assert.ok(hypervisor!.cmdline.includes(`--max-old-space-size=${board.domains.hypervisor.heapMb}`), hypervisor!.cmdline.join(' '));
+    assert.ok(hypervisor!.cmdline.includes('domain-host'));
+    const vms = childrenOf(hypervisor!.pid);
+    assert.equal(vms.length, 2, 'the hypervisor starts mm and the one service');
+    assert.deepEqual(vms.map((v) => v.cmdline.at(-1)).sort(), ['mm', 'sm:sensor']);
+    const mm = vms.find((v) => v.cmdline.at(-1) === 'mm')!;
+    assert.ok(mm.cmdline.includes(`--max-old-space-size=${board.domains.mm.heapMb}`), mm.cmdline.join(' '));
+
+    // A VM process killed from outside: the hypervisor boots it again from its image, AWDT re-armed.
+    const sm = vms.find((v) => v.cmdline.at(-1) === 'sm:sensor')!;
+    assert.ok(sm.cmdline.includes(`--max-old-space-size=${board.domains.sm.heapMb}`), sm.cmdline.join(' '));
+    process.kill(sm.pid, 'SIGKILL');
+    await device.waitFor((l) => l.includes('sm:sensor booted (2) after its process was killed by SIGKILL'), 'sm:sensor reboot');
+    await device.waitFor(ticketFor('sm:sensor'), 'a ticket for the rebooted sm:sensor');
+    assert.ok(!device.lines.some((l) => l.includes('DEVICE RESET')), 'a VM failure does not reset the device');
+    const rebooted = childrenOf(hypervisor!.pid);
+    assert.equal(rebooted.length, 2);
+    assert.ok(!rebooted.some((v) => v.pid === sm.pid));
+
+    // Stopping the device stops every domain process.
+    const all = [hypervisor!.pid, ...rebooted.map((v) => v.pid)];
+    device.child.kill('SIGTERM');
+    assert.equal(await device.exited, 0);
+    for (let i = 0; i < 100 && all.some(alive); i++) await new Promise((r) => setTimeout(r, 50)); // they exit when their parent's socket closes
+    assert.deepEqual(all.filter(alive), [], 'no domain process outlives the device');
+  } finally {
+    if (device.child.exitCode === null) device.child.kill('SIGKILL');
+  }
+});

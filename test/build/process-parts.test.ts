@@ -1,0 +1,100 @@
+/**
+ * The parts of `process` placement that need no process: the bootstrap document's checks (and that
+ * a bad one never echoes its text, which holds keys), the hypervisor's frame relay between `mm` and
+ * a service across reboots of either, bounded stdout lines, and the crash backoff.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { EventEmitter } from 'node:events';
+import type { Socket } from 'node:net';
+import { PassThrough } from 'node:stream';
+import { ManualClock } from '../../runtime/index.ts';
+import { BootstrapError, FrameRelay, parseBootstrap } from '../../build/process/index.ts';
+import { CrashBackoff } from '../../build/process/backoff.ts';
+import { MAX_LINE, readLines } from '../../build/process/spawn.ts';
+
+test('a bootstrap is checked for its domain and fields; a broken one is refused without quoting it', () => {
+  const secret = 'a'.repeat(64);
+  assert.throws(() => parseBootstrap(`{"keys":{"mm":"${secret}"`), (e: unknown) => e instanceof BootstrapError && !e.message.includes(secret));
+  assert.throws(() => parseBootstrap('{"artifacts":"d","releasePub":"k","deviceId":"x","domain":"gpu"}'), /unknown domain "gpu"/);
+  assert.throws(() => parseBootstrap('{"artifacts":"d","releasePub":"k","deviceId":"x","domain":"sm","service":"s"}'), /sm: "dataDir" is missing/);
+  assert.throws(() => parseBootstrap('{"artifacts":1}'), /"artifacts" must be a string/);
+  assert.throws(() => parseBootstrap(' '.repeat(300 * 1024)), /more than/);
+  const ok = parseBootstrap('{"artifacts":"d","releasePub":"k","deviceId":"x","domain":"sm","service":"s","dataDir":"/tmp"}');
+  assert.equal(ok.domain, 'sm');
+});
+
+class FakeSocket extends EventEmitter {
+  destroyed = false;
+  writableLength = 0;
+  readonly written: number[][] = [];
+  write(b: Uint8Array): boolean {
+    this.written.push([...b]);
+    return true;
+  }
+}
+const sock = () => new FakeSocket() as FakeSocket & Socket;
+const frame = (...payload: number[]) => Uint8Array.of(0, 0, 0, 2 + payload.length, 0, 0, ...payload);
+
+test('the relay passes whole frames both ways, drops what a replaced VM still sends, counts bad frames', () => {
+  const relay = new FrameRelay('mm-sm.sensor', 64);
+  const mm = sock();
+  const sm1 = sock();
+  relay.attach(0, mm);
+  relay.attach(1, sm1);
+  const f = frame(1, 2, 3);
+  mm.emit('data', f.subarray(0, 2));
+  mm.emit('data', f.subarray(2));
+  sm1.emit('data', frame(9));
+  assert.deepEqual(sm1.written, [[...f]]);
+  assert.deepEqual(mm.written, [[...frame(9)]]);
+
+  // sm reboots: the new process's socket takes side 1; late bytes of the old one go nowhere.
+  const sm2 = sock();
+  relay.attach(1, sm2);
+  sm1.emit('data', frame(6));
+  mm.emit('data', frame(7));
+  assert.deepEqual(mm.written.length, 1);
+  assert.deepEqual(sm2.written, [[...frame(7)]]);
+
+  const lie = new Uint8Array(8);
+  new DataView(lie.buffer).setUint32(0, 1000);
+  sm2.emit('data', lie);
+  assert.equal(relay.counters.framingErrors, 1);
+  sm2.destroyed = true;
+  sm2.emit('close');
+  mm.emit('data', frame(8));
+  assert.equal(relay.counters.dropped, 1);
+  assert.equal(relay.counters.relayed, 3);
+});
+
+test('stdout lines are split and bounded: an over-long line is dropped whole', () => {
+  const stream = new PassThrough();
+  const lines: string[] = [];
+  readLines(stream, (l) => lines.push(l));
+  stream.write('one\ntw');
+  stream.write('o\n');
+  stream.write('x'.repeat(MAX_LINE + 10));
+  stream.write('still the long line\nthree\n');
+  stream.write(`${'y'.repeat(MAX_LINE + 1)}\nfour\n`);
+  return new Promise<void>((resolve) =>
+    setImmediate(() => {
+      assert.deepEqual(lines, ['one', 'two', 'three', 'four']);
+      resolve();
+    }),
+  );
+});
+
+test('crash backoff: the first exit restarts at once, the next ones after doubling delays, forgotten after the window', () => {
+  const clock = new ManualClock(0);
+  const b = new CrashBackoff(clock, { windowMs: 10_000, firstDelayMs: 100, maxDelayMs: 300 });
+  assert.deepEqual([b.delayFor('sm'), b.delayFor('sm'), b.delayFor('sm'), b.delayFor('sm')], [0, 100, 200, 300]);
+  assert.equal(b.delayFor('mm'), 0, 'per VM');
+  let restarted = 0;
+  b.after('mm', () => restarted++);
+  assert.equal(restarted, 0);
+  clock.advance(100);
+  assert.equal(restarted, 1);
+  clock.advance(20_000);
+  assert.equal(b.delayFor('sm'), 0);
+});
