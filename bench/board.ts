@@ -7,7 +7,7 @@
  * bare `node` idling measured the same way, and the cold start to the first accepted ticket.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -43,20 +43,52 @@ function pinned(cores: number, argv: string[]): string[] {
   return ['taskset', '-c', `0-${n - 1}`, ...argv];
 }
 
-/** Samples a process's RSS and CPU over `seconds` (after it settled). */
-async function sample(pid: number, seconds: number): Promise<{ rssMb: number; peakRssMb: number; cpuPct: number }> {
+/** `pid` and its descendants, each with its domain: the root is `sw`, the others say theirs last on their command line. */
+function processTree(pid: number): Array<{ pid: number; domain: string }> {
+  const parents = new Map<number, number[]>();
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      parents.set(ppid, [...(parents.get(ppid) ?? []), Number(name)]);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  const tree = [{ pid, domain: 'sw' }];
+  for (let i = 0; i < tree.length; i++) {
+    for (const child of parents.get(tree[i]!.pid) ?? []) {
+      const argv = readFileSync(`/proc/${child}/cmdline`, 'utf8').split('\0').filter((a) => a !== '');
+      tree.push({ pid: child, domain: argv.at(-1) ?? '?' });
+    }
+  }
+  return tree;
+}
+
+interface Sample {
+  readonly rssMb: number;
+  readonly peakRssMb: number;
+  readonly cpuPct: number;
+  /** RSS by domain at the end (one entry, `sw`, in single placement). */
+  readonly byDomain: ReadonlyMap<string, number>;
+}
+
+/** Samples the RSS and CPU of a process and its descendants over `seconds` (after it settled). */
+async function sample(pid: number, seconds: number): Promise<Sample> {
   const hz = 100; // USER_HZ on Linux
+  const ticks = (): number => processTree(pid).reduce((sum, p) => sum + cpuTicks(p.pid), 0);
   const t0 = performance.now();
-  const c0 = cpuTicks(pid);
+  const c0 = ticks();
   let peak = 0;
-  let last = 0;
+  let byDomain = new Map<string, number>();
   while (performance.now() - t0 < seconds * 1000) {
-    last = rssMb(pid);
-    peak = Math.max(peak, last);
+    byDomain = new Map(processTree(pid).map((p) => [p.domain, rssMb(p.pid)]));
+    peak = Math.max(peak, [...byDomain.values()].reduce((a, b) => a + b, 0));
     await sleep(250);
   }
-  const cpu = ((cpuTicks(pid) - c0) / hz / ((performance.now() - t0) / 1000)) * 100;
-  return { rssMb: last, peakRssMb: peak, cpuPct: cpu };
+  const cpu = ((ticks() - c0) / hz / ((performance.now() - t0) / 1000)) * 100;
+  return { rssMb: [...byDomain.values()].reduce((a, b) => a + b, 0), peakRssMb: peak, cpuPct: cpu, byDomain };
 }
 
 function killed(child: ChildProcess): Promise<void> {
@@ -84,6 +116,7 @@ export async function benchBoard(boardId: string, o: { seconds?: number } = {}):
     format: 'esm',
     target: board.node.target,
     outfile: runner,
+    minify: true,
     external: ['better-sqlite3', 'esbuild'],
     banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
     logLevel: 'error',
@@ -97,7 +130,10 @@ export async function benchBoard(boardId: string, o: { seconds?: number } = {}):
   const provision = join(dir, 'provision.json');
   writeProvisioning(provision, { deviceId, broker: broker.url, deviceKeys: 'keys.json', ih: fleet.pins.ih, services: fleet.pins.services, enrolled: devicePublicKeys({ deviceId, ...fleet.keys }).keys });
 
-  const heapMb = Object.values(board.domains).reduce((a, d) => a + d.heapMb, 0);
+  const processes = board.placement === 'process';
+  // single: one process holds every domain, so its heap limit is theirs summed; process: this one
+  // is sw, and each domain process gets its own limit from the hypervisor.
+  const heapMb = processes ? board.domains.sw.heapMb : Object.values(board.domains).reduce((a, d) => a + d.heapMb, 0);
   // V8's young generation grows to 16 MB semi-spaces by default; a board with a few MB of live data
   // does not need that (it is most of the RSS above a bare node), so small heaps get small semi-spaces.
   const semiSpaceMb = heapMb <= 128 ? 1 : 4;
@@ -110,7 +146,7 @@ export async function benchBoard(boardId: string, o: { seconds?: number } = {}):
     const bareSample = await sample(bare.pid!, Math.min(seconds, 5));
     await killed(bare);
 
-    progress(`device on ${boardId} budgets: heap ${heapMb} MB, ${cores} cores (${seconds} s)`);
+    progress(`device on ${boardId} budgets, ${board.placement} placement: heap ${heapMb} MB, ${cores} cores (${seconds} s)`);
     const argv = pinned(Math.min(cores, board.cores), [process.execPath, `--max-old-space-size=${heapMb}`, `--max-semi-space-size=${semiSpaceMb}`, runner, '--board', board.id, '--artifacts', built.dir, '--provision', provision, '--release-pub', hex(built.releaseKey.publicKey), '--data-dir', join(dir, 'data')]);
     const started = performance.now();
     const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -130,15 +166,23 @@ export async function benchBoard(boardId: string, o: { seconds?: number } = {}):
     await sleep(2000);
     const s = await sample(pid, seconds);
     await killed(child);
+    const perDomain = processes
+      ? [...s.byDomain].map(([domain, mb]) => {
+          const limit = board.domains[domain.startsWith('sm:') ? 'sm' : (domain as 'sw' | 'hypervisor' | 'mm')]?.memoryMb ?? 0;
+          return [`  ${domain} process, RSS`, mb.toFixed(1), `${limit} MB budget`, mb <= limit ? 'within' : 'OVER'];
+        })
+      : [];
     const rows = [
-      ['device (all domains, 1 service), RSS at the end', s.rssMb.toFixed(1), `${budgetMb} MB budget`, s.rssMb <= budgetMb ? 'within' : 'OVER'],
+      [`device (all domains, ${board.services.length} service, ${processes ? `${s.byDomain.size} processes` : 'one process'}), RSS at the end`, s.rssMb.toFixed(1), `${budgetMb} MB budget`, s.rssMb <= budgetMb ? 'within' : 'OVER'],
+      ...perDomain,
       ['device, peak RSS', s.peakRssMb.toFixed(1), '', ''],
       ['bare node idling, RSS', bareSample.rssMb.toFixed(1), '', ''],
       ['device − bare node', (s.rssMb - bareSample.rssMb).toFixed(1), '≤ 25 MB target', s.rssMb - bareSample.rssMb <= 25 ? 'met' : 'missed'],
       ['device CPU, % of one core', s.cpuPct.toFixed(2), `${cores} cores budget`, ''],
       ['cold start: spawn → first device ticket (ms)', firstTicket.toFixed(0), '< 1000 ms target', firstTicket < 1000 ? 'met' : 'missed'],
     ];
-    return `${table(['board ' + boardId + ` (interval ${board.timing.intervalMs} ms, heap limit ${heapMb} MB, semi-space ${semiSpaceMb} MB)`, 'measured', 'budget', ''], rows)}\n\nThe device runs as one plain .mjs bundle (no tsx), \`single\` placement, simulated watchdog; hubs and broker in the measuring process.`;
+    const limits = processes ? `heap limits ${Object.entries(board.domains).map(([d, b]) => `${d} ${b.heapMb}`).join(', ')} MB` : `heap limit ${heapMb} MB`;
+    return `${table(['board ' + boardId + ` (${board.placement}, interval ${board.timing.intervalMs} ms, ${limits}, semi-space ${semiSpaceMb} MB)`, 'measured', 'budget', ''], rows)}\n\nThe device runs as one plain .mjs bundle (no tsx; in \`process\` placement each domain process runs the same file as \`domain-host\`), simulated watchdog; hubs and broker in the measuring process.`;
   } finally {
     await Promise.all(hubs.map((h) => h.stop()));
     await broker.close();

@@ -26,7 +26,7 @@ import { fromHex, hex } from '../crypto/index.ts';
 import { instanceProblem, serviceInstance } from '../../proto/index.ts';
 import { DEVICE_ID_PATTERN } from './registry.ts';
 // connect.ts, not the mqtt door: devices load this file, and the door also brings in the Aedes broker.
-import { parseBrokerUrl } from '../mqtt/connect.ts';
+import { parseBrokerUrl } from '../mqtt/broker-url.ts';
 
 export const PROVISIONING_KIND = 'dominion.provisioning';
 export const PROVISIONING_VERSION = 1;

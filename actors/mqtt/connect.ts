@@ -51,45 +51,9 @@ export interface ConnectMqttOptions {
 }
 
 /** A broker URL we cannot connect to: only plain TCP (`mqtt://`, `tcp://`) is supported here. */
-export class MqttUrlError extends Error {
-  override readonly name = 'MqttUrlError';
-  constructor(
-    readonly url: string,
-    reason: string,
-  ) {
-    super(`unusable MQTT broker URL ${JSON.stringify(url.slice(0, 120))}: ${reason}`);
-  }
-}
+import { parseBrokerUrl, type BrokerAddress } from './broker-url.ts';
 
-export interface BrokerAddress {
-  readonly host: string;
-  readonly port: number;
-}
-
-const DEFAULT_PORT = 1883;
-
-/** Host and port of an `mqtt://host[:port]` or `tcp://host[:port]` URL; throws MqttUrlError otherwise. */
-export function parseBrokerUrl(url: string): BrokerAddress {
-  let parsed: URL;
-  try {
-    parsed = new URL(url);
-  } catch {
-    throw new MqttUrlError(String(url), 'not a URL');
-  }
-  if (parsed.protocol !== 'mqtt:' && parsed.protocol !== 'tcp:') {
-    throw new MqttUrlError(url, `scheme ${parsed.protocol} is not supported (use mqtt:// or tcp://)`);
-  }
-  // URL keeps IPv6 literals bracketed; net.connect wants them bare.
-  const host = parsed.hostname.replace(/^\[(.*)\]$/, '$1');
-  if (host === '') throw new MqttUrlError(url, 'no host');
-  const port = parsed.port === '' ? DEFAULT_PORT : Number(parsed.port);
-  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new MqttUrlError(url, 'bad port');
-  if (parsed.username !== '' || parsed.password !== '') {
-    // Credentials in a URL end up in logs and process listings; take them as options instead.
-    throw new MqttUrlError(url, 'credentials in the URL are not accepted; pass username/password as options');
-  }
-  return { host, port };
-}
+export { MqttUrlError, parseBrokerUrl, type BrokerAddress } from './broker-url.ts';
 
 /** A fresh TCP socket to the broker with TCP_NODELAY requested before it connects. */
 export function noDelaySocket(address: BrokerAddress): net.Socket {
@@ -118,6 +82,9 @@ export function connectMqtt(url: string, options: ConnectMqttOptions = {}): Mqtt
     clean: options.clean ?? true,
     resubscribe: options.resubscribe ?? true,
     manualConnect: true,
+    // mqtt-packet otherwise builds a table of 65,536 two-byte Buffers for packet ids on the first
+    // write: 6 MB of heap (measured) that every major GC walks, to save one 2-byte write per packet.
+    writeCache: false,
   };
   if (options.username !== undefined) clientOptions.username = options.username;
   if (options.password !== undefined) clientOptions.password = toBuffer(options.password);
