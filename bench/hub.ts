@@ -2,7 +2,8 @@
  * Hub capacity (issue 4): signed requests verified, decided, audited (SQLite, batched commits) and
  * answered per second by one `dominion hub` process over loopback MQTT, beside the raw Ed25519
  * verify+sign rate of the node backend measured in the same run; p50/p99 latency; how both change
- * with 1, 100 and 10,000 devices; and two hub processes on a shared subscription against one.
+ * with 1, 100 and 10,000 devices, over Mosquitto and over Aedes; and two hub processes on a shared
+ * subscription against one.
  *
  * Set-up: a private Mosquitto (`set_tcp_nodelay true`, generous in-flight limits) on a free port,
  * unless `mosquittoPort` names one; the hub is a real child process on a real database; the load
@@ -135,6 +136,7 @@ export async function benchHub(opts: HubBenchOptions = {}): Promise<string> {
       }
     }
     const stats = await stopHub(first);
+    const overAedes = await aedesFleetRuns({ hubId, db, keyPath, devices, fleetSizes, runs, seconds, cleanups });
 
     // The chart of RESULTS.md: how latency grows with the fleet at the same load.
     writeFileSync(
@@ -146,8 +148,10 @@ export async function benchHub(opts: HubBenchOptions = {}): Promise<string> {
         yLabel: 'ms',
         logX: true,
         series: [
-          { name: 'p50', points: single.map((x) => ({ x: x.devices, y: x.result.p50 })) },
-          { name: 'p99', points: single.map((x) => ({ x: x.devices, y: x.result.p99 })) },
+          { name: 'p50 Mosquitto', points: single.map((x) => ({ x: x.devices, y: x.result.p50 })) },
+          { name: 'p99 Mosquitto', points: single.map((x) => ({ x: x.devices, y: x.result.p99 })) },
+          { name: 'p50 Aedes', points: overAedes.map((x) => ({ x: x.devices, y: x.result.p50 })) },
+          { name: 'p99 Aedes', points: overAedes.map((x) => ({ x: x.devices, y: x.result.p99 })) },
         ],
       }),
     );
@@ -175,6 +179,19 @@ export async function benchHub(opts: HubBenchOptions = {}): Promise<string> {
           x.result.p99,
           cores(x.result),
         ]),
+      ),
+      '',
+      `The same fleets over Aedes (MQTT 3.1.1, embedded broker in a process of its own, TCP_NODELAY), same hub and database:`,
+      '',
+      table(
+        ['devices', 'broker', 'hub req/s', 'per hub CPU-s', 'p50 ms', 'p99 ms', 'cores: hub / broker / load gen'],
+        single.flatMap((x, i) => {
+          const a = overAedes[i]!;
+          return [
+            [String(x.devices), 'Mosquitto', Math.round(x.result.rate), Math.round(x.result.perCpuSecond), x.result.p50, x.result.p99, cores(x.result)],
+            [String(a.devices), 'Aedes', Math.round(a.result.rate), Math.round(a.result.perCpuSecond), a.result.p50, a.result.p99, cores(a.result)],
+          ];
+        }),
       ),
       '',
       table(
@@ -209,6 +226,56 @@ export async function benchHub(opts: HubBenchOptions = {}): Promise<string> {
         // best effort: a bench must not hang on cleanup
       }
     }
+  }
+}
+
+/** The fleet-size runs again over an Aedes broker (own process), with a hub of its own on the same database. */
+async function aedesFleetRuns(o: {
+  hubId: string;
+  db: string;
+  keyPath: string;
+  devices: readonly BenchDevice[];
+  fleetSizes: readonly number[];
+  runs: number;
+  seconds: number;
+  cleanups: Array<() => Promise<void> | void>;
+}): Promise<Array<{ devices: number; result: RunResult }>> {
+  progress('Aedes broker (own process)');
+  const child = spawn(process.execPath, ['--import', 'tsx', 'bench/aedes-host.ts'], { cwd: ROOT, stdio: ['pipe', 'pipe', 'inherit'] });
+  o.cleanups.push(() => void child.kill('SIGKILL'));
+  const url = await new Promise<string>((resolve, reject) => {
+    child.stdout!.on('data', (c: Buffer) => {
+      const m = /READY (\S+)/.exec(c.toString());
+      if (m !== null) resolve(m[1]!);
+    });
+    child.once('exit', (code) => reject(new Error(`Aedes host exited (${code})`)));
+  });
+  const previousBroker = brokerPid;
+  brokerPid = child.pid;
+  const load = connectMqtt(url, { protocolVersion: 4, clientId: `bench-load-aedes-${hex(randomNonce(4))}` });
+  try {
+    await awaitConnected(load);
+    await load.subscribeAsync('dominion/v1/device/+/reply/+', { qos: 1 });
+    const hub = await startHub(['hub', '--role', 'ih', '--id', o.hubId, '--broker', url, '--db', o.db, '--key', o.keyPath], o.cleanups);
+    const pid = [hub.process.pid!];
+    const out: Array<{ devices: number; result: RunResult }> = [];
+    for (const n of o.fleetSizes) {
+      const fleet = o.devices.slice(0, n);
+      progress(`Aedes, one hub, ${n} device(s): warm-up`);
+      await measure(load, o.hubId, fleet, Math.max(Math.min(1, o.seconds), n / 1500), IN_FLIGHT_PER_HUB, pid);
+      const results: RunResult[] = [];
+      for (let r = 0; r < o.runs; r++) {
+        results.push(await measure(load, o.hubId, fleet, o.seconds, IN_FLIGHT_PER_HUB, pid));
+        progress(`Aedes, one hub, ${n} device(s), run ${r + 1}/${o.runs}: ${Math.round(results.at(-1)!.rate)} req/s, p99 ${results.at(-1)!.p99.toFixed(1)} ms`);
+      }
+      out.push({ devices: n, result: summarize(results) });
+    }
+    await stopHub(hub);
+    return out;
+  } finally {
+    await load.endAsync(true);
+    brokerPid = previousBroker;
+    child.stdin!.end();
   }
 }
 

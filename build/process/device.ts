@@ -8,7 +8,7 @@
  * closes). A hypervisor that dies on its own is not restarted here: no more tickets reach `sw`, and
  * the device AWDT resets the device, as it would on a board.
  */
-import type { Clock } from '../../runtime/index.ts';
+import { linkStream, type Clock } from '../../runtime/index.ts';
 import type { DeviceKeys, HubPins } from '../../actors/device/index.ts';
 import { hex } from '../../actors/crypto/index.ts';
 import type { MqttLinkOptions } from '../../actors/mm/index.ts';
@@ -59,7 +59,7 @@ function onThisClock(e: AwdtEvent | VmEvent, now: number): AwdtEvent | VmEvent {
 
 export function composeProcesses(o: ProcessDeviceOptions, hooks: RunnerHooks): RunningDevice {
   const { module: swMod, board, verified, digests } = o.sw;
-  const { ActorSystem, ChannelEndpoint, linkStream } = swMod.runtime;
+  const { ActorSystem, ChannelEndpoint } = swMod.runtime;
   const system = new ActorSystem({ clock: o.clock });
   const sw = system.domain('sw', { priority: 0 });
   const toHypervisor = new ChannelEndpoint(swMod.channels.hypervisor, sw, board.domains.sw.mailbox.inlet, 'a');

@@ -9,6 +9,7 @@
  */
 import { join } from 'node:path';
 import { Socket } from 'node:net';
+import { linkStream } from '../../runtime/index.ts';
 import { fromHex } from '../../actors/crypto/index.ts';
 import { loadDomain, type MmModule, type ServiceModule } from '../load.ts';
 import { BootstrapError, MAX_BOOTSTRAP_BYTES, parseBootstrap, type MmBootstrap, type ServiceBootstrap } from './bootstrap.ts';
@@ -57,7 +58,7 @@ export async function runDomainHost(): Promise<void> {
 
 async function hostMm(b: MmBootstrap, releasePub: Uint8Array, parent: Socket): Promise<() => void> {
   const { module: mm, board } = await loadDomain<MmModule>(b.artifacts, releasePub, 'mm');
-  const { ActorSystem, ChannelEndpoint, RealClock, linkStream } = mm.runtime;
+  const { ActorSystem, ChannelEndpoint, RealClock } = mm.runtime;
   const budget = board.domains.mm.mailbox;
   const system = new ActorSystem({ clock: new RealClock() });
   const domain = system.domain('mm', { priority: 2, strategy: 'one-for-all' });
@@ -75,7 +76,7 @@ async function hostMm(b: MmBootstrap, releasePub: Uint8Array, parent: Socket): P
 
 async function hostService(b: ServiceBootstrap, releasePub: Uint8Array, parent: Socket): Promise<() => void> {
   const { module: sm, board } = await loadDomain<ServiceModule>(b.artifacts, releasePub, `sm:${b.service}`);
-  const { ActorSystem, ChannelEndpoint, RealClock, linkStream } = sm.runtime;
+  const { ActorSystem, ChannelEndpoint, RealClock } = sm.runtime;
   const budget = board.domains.sm.mailbox;
   const system = new ActorSystem({ clock: new RealClock() });
   const domain = system.domain(`sm:${b.service}`, { priority: 3 });

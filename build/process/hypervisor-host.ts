@@ -7,6 +7,7 @@
  * Its stdout is the event stream `sw` reads (one JSON object per line); the VMs' stdout is only logged.
  */
 import type { Socket } from 'node:net';
+import { linkStream } from '../../runtime/index.ts';
 import { fromHex } from '../../actors/crypto/index.ts';
 import { serviceChannel } from '../../actors/device/channels.ts';
 import { loadDomain, type HypervisorModule } from '../load.ts';
@@ -24,7 +25,7 @@ export function writeEvent(event: object): void {
 
 export async function hostHypervisor(b: HypervisorBootstrap, releasePub: Uint8Array, parent: Socket): Promise<() => void> {
   const { module: hyp, board, digests } = await loadDomain<HypervisorModule>(b.artifacts, releasePub, 'hypervisor');
-  const { ActorSystem, ChannelEndpoint, RealClock, linkStream } = hyp.runtime;
+  const { ActorSystem, ChannelEndpoint, RealClock } = hyp.runtime;
   const budget = board.domains.hypervisor.mailbox;
   const clock = new RealClock();
   const system = new ActorSystem({ clock });
