@@ -6,7 +6,9 @@
  *
  * Its stdout is the event stream `sw` reads (one JSON object per line); the VMs' stdout is only logged.
  */
+import { mkdirSync } from 'node:fs';
 import type { Socket } from 'node:net';
+import { join } from 'node:path';
 import { linkStream } from '../../runtime/index.ts';
 import { fromHex } from '../../actors/crypto/index.ts';
 import { serviceChannel } from '../../actors/device/channels.ts';
@@ -16,7 +18,7 @@ import type { HypervisorBootstrap, MmBootstrap, ServiceBootstrap } from './boots
 import { CrashBackoff } from './backoff.ts';
 import { processVm, type ProcessVm } from './process-vm.ts';
 import { FrameRelay } from './relay.ts';
-import { spawnDomain } from './spawn.ts';
+import { canIsolateNetwork, spawnDomain } from './spawn.ts';
 
 /** One event line for `sw` (AWDT and VM events carry no key or ticket). */
 export function writeEvent(event: object): void {
@@ -70,7 +72,10 @@ export async function hostHypervisor(b: HypervisorBootstrap, releasePub: Uint8Ar
       outsideReport: hyp.outsideReport,
       onExit: exited(`sm:${service}`),
       start: (onExit) => {
-        const p = spawnDomain(b.host, boot, { label: `sm:${service}`, heapMb: board.domains.sm.heapMb, onLine: log(`sm:${service}`), onExit });
+        const writeDir = join(b.dataDir, `sm-${service}`);
+        mkdirSync(writeDir, { recursive: true, mode: 0o700 });
+        const sandbox = { writeDir, noNetwork: canIsolateNetwork() };
+        const p = spawnDomain(b.host, boot, { label: `sm:${service}`, heapMb: board.domains.sm.heapMb, onLine: log(`sm:${service}`), onExit, sandbox });
         relays.get(service)!.attach(1, p.link);
         return p;
       },

@@ -6,7 +6,7 @@
  * The child's stdout is read line by line with a bounded line length: the hypervisor's lines are its
  * events for `sw`; a VM's lines are only ever logged, so a compromised VM cannot forge an event.
  */
-import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess, type StdioOptions } from 'node:child_process';
 import type { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 import type { Bootstrap, HostCommand } from './bootstrap.ts';
@@ -21,6 +21,29 @@ export interface SpawnOptions {
   /** Each stdout line (at most `MAX_LINE` bytes; longer lines are dropped and counted). */
   readonly onLine: (line: string) => void;
   readonly onExit?: (code: number | null, signal: NodeJS.Signals | null) => void;
+  /** Confinement for a domain that needs neither network nor processes (the services). */
+  readonly sandbox?: Sandbox;
+}
+
+/**
+ * What a sandboxed domain process may not do. Node's permission model (`--experimental-permission`)
+ * denies it child processes, worker threads and writes outside `writeDir`; where the OS allows
+ * (`unshare -n` works: root or user namespaces), it also gets a network namespace of its own with
+ * nothing in it. Node 20's permission model does not cover the network, hence the namespace.
+ */
+export interface Sandbox {
+  /** The only directory the process may write (created by the caller). */
+  readonly writeDir: string;
+  /** Start it in an empty network namespace (see `canIsolateNetwork`). */
+  readonly noNetwork: boolean;
+}
+
+let networkIsolation: boolean | undefined;
+
+/** True where `unshare -n` can give a process an empty network namespace (checked once). */
+export function canIsolateNetwork(): boolean {
+  networkIsolation ??= process.platform === 'linux' && spawnSync('unshare', ['-n', 'true'], { stdio: 'ignore' }).status === 0;
+  return networkIsolation;
 }
 
 export interface DomainProcess {
@@ -52,8 +75,16 @@ export function spawnDomain(host: HostCommand, bootstrap: Bootstrap, o: SpawnOpt
   const extra = o.extraLinks ?? 0;
   const stdio: StdioOptions = ['pipe', 'pipe', 'inherit', 'pipe', ...Array.from({ length: extra }, () => 'pipe' as const)];
   // The label last, so `ps` tells the domain processes apart (the bootstrap, not argv, is what counts).
-  const args = [`--max-old-space-size=${o.heapMb}`, ...withoutHeapLimit(host.args), o.label];
-  const child = spawn(host.execPath, args, { stdio });
+  // Run from TypeScript sources (tsx), the loader's hooks need a worker thread: allowed then, and
+  // only then. The bundled runner a board installs runs without tsx, fully confined.
+  const underTsx = host.args.some((a) => /(^|[/\\])tsx([/\\]|$)/.test(a));
+  const confine =
+    o.sandbox === undefined
+      ? []
+      : ['--experimental-permission', '--allow-fs-read=*', `--allow-fs-write=${o.sandbox.writeDir}`, ...(underTsx ? ['--allow-worker', '--disable-warning=SecurityWarning'] : []), '--disable-warning=ExperimentalWarning'];
+  const args = [`--max-old-space-size=${o.heapMb}`, ...confine, ...withoutHeapLimit(host.args), o.label];
+  const [file, argv] = o.sandbox?.noNetwork === true ? ['unshare', ['-n', host.execPath, ...args]] : [host.execPath, args];
+  const child = spawn(file, argv, { stdio });
   if (child.pid === undefined) throw new Error(`cannot start the ${o.label} process (${host.execPath})`);
   child.stdin!.on('error', () => {}); // a child that dies before reading its bootstrap: its exit says so
   child.stdin!.end(JSON.stringify(bootstrap));

@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readdirSync, readFileSync, rmSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { after, before, test } from 'node:test';
@@ -17,6 +17,7 @@ import { devicePublicKeys, HubServer, writeDeviceKeysFile, writeProvisioning } f
 import { startEmbeddedBroker, type EmbeddedBroker } from '../../actors/mqtt/index.ts';
 import { loadBoard, type BoardProfile } from '../../boards/index.ts';
 import { buildBoard, type BuildResult } from '../../build/index.ts';
+import { canIsolateNetwork } from '../../build/process/spawn.ts';
 import { releaseKeyFile, tempDir } from './support.ts';
 
 const root = tempDir('process-device');
@@ -128,9 +129,20 @@ test('process placement: one process per domain with its heap limit; a killed VM
     const mm = vms.find((v) => v.cmdline.at(-1) === 'mm')!;
     assert.ok(mm.cmdline.includes(`--max-old-space-size=${board.domains.mm.heapMb}`), mm.cmdline.join(' '));
 
-    // A VM process killed from outside: the hypervisor boots it again from its image, AWDT re-armed.
     const sm = vms.find((v) => v.cmdline.at(-1) === 'sm:sensor')!;
     assert.ok(sm.cmdline.includes(`--max-old-space-size=${board.domains.sm.heapMb}`), sm.cmdline.join(' '));
+
+    // The service is confined: Node's permission model (no processes, writes only to its data
+    // directory) and, where the OS allows, a network namespace of its own.
+    assert.ok(sm.cmdline.includes('--experimental-permission'), sm.cmdline.join(' '));
+    assert.ok(sm.cmdline.some((a) => a.startsWith('--allow-fs-write=') && a.endsWith('sm-sensor')), sm.cmdline.join(' '));
+    assert.ok(!mm.cmdline.includes('--experimental-permission'), 'mm needs its network');
+    if (canIsolateNetwork()) {
+      assert.notEqual(readlinkSync(`/proc/${sm.pid}/ns/net`), readlinkSync(`/proc/${hypervisor!.pid}/ns/net`), 'sm:sensor has a network namespace of its own');
+      assert.equal(readlinkSync(`/proc/${mm.pid}/ns/net`), readlinkSync(`/proc/${hypervisor!.pid}/ns/net`));
+    }
+
+    // A VM process killed from outside: the hypervisor boots it again from its image, AWDT re-armed.
     process.kill(sm.pid, 'SIGKILL');
     await device.waitFor((l) => l.includes('sm:sensor booted (2) after its process was killed by SIGKILL'), 'sm:sensor reboot');
     await device.waitFor(ticketFor('sm:sensor'), 'a ticket for the rebooted sm:sensor');
