@@ -4,20 +4,18 @@
  * AWDT, the hypervisor arms the VM AWDTs and boots `mm` and the services, and `mm` talks to the hubs
  * named in the provisioning file.
  */
-import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { RealClock } from '../runtime/index.ts';
 import { ResetReason, WithholdReason } from '../proto/index.ts';
-import { fromHex } from '../actors/crypto/index.ts';
 // Straight to the two files, not the hub's door: a device must not pull in the hub's SQLite code.
 import { readDeviceKeysFile } from '../actors/hub/keyfiles.ts';
 import { loadProvisioning } from '../actors/hub/provisioning.ts';
 import { loadBoard } from '../boards/index.ts';
 import { ArtifactError, BundledDevice, composeProcesses, hostCommandOfThisProcess, loadArtifacts, loadDomain, type HostCommand, type RunnerEvent, type SwModule } from '../build/index.ts';
 import { numberOption, UsageError } from './args.ts';
-import { parseCommand } from './options.ts';
+import { parseCommand, readPublicKey } from './options.ts';
 
-const HELP = `usage: dominion device --board <id> --provision <file> --release-pub <hex|file> [options]
+const HELP = `usage: dominion device --board <id> --provision <file> [--release-pub <hex|file>] [options]
 
 Verifies and runs the artifacts "dominion build --board <id>" wrote: the manifest's signature by the
 pinned release key and every bundle's SHA-512. A tampered bundle or manifest is refused, naming the
@@ -26,7 +24,8 @@ file, and nothing starts.
 options:
   --board <id>            board profile (nitrogen8m, rpi4, rpi3, rpi-zero-2w, sim)
   --provision <file>      provisioning file from "dominion enroll" (device id, pinned hubs, key file)
-  --release-pub <hex|file> the release public key the device pins (64 hex digits, or a file holding them)
+  --release-pub <hex|file> the release public key to verify with (64 hex digits, or a file holding
+                          them; default: the one the provisioning file pins)
   --broker <mqtt-url>     the hubs' broker (default: the provisioning file's "broker")
   --artifacts <dir>       where the build put them (default: dist/<board>)
   --data-dir <dir>        persistent state: sw/ and sm-<service>/ (default: .dominion/<device id>)
@@ -53,15 +52,17 @@ export async function deviceCommand(argv: string[], options: DeviceCommandOption
     console.log(HELP);
     return 0;
   }
-  if (values.board === undefined || values.provision === undefined || values['release-pub'] === undefined) {
-    throw new UsageError(`device: --board, --provision and --release-pub are required\n\n${HELP}`);
+  if (values.board === undefined || values.provision === undefined) {
+    throw new UsageError(`device: --board and --provision are required\n\n${HELP}`);
   }
   const durationS = numberOption('duration', values.duration, 0, 0, 365 * 24 * 3600);
   const board = loadBoard(values.board);
-  const releaseKey = readPublicKey(values['release-pub']);
   const dir = resolve(values.artifacts ?? join('dist', board.id));
 
   const prov = loadProvisioning(values.provision);
+  const pinned = values['release-pub'] !== undefined ? readPublicKey('device', values['release-pub']) : prov.releaseKey;
+  if (pinned === undefined) throw new UsageError(`device: no release key: give --release-pub or enroll with --release-pub so ${values.provision} pins one`);
+  const releaseKey = pinned;
   const keys = readDeviceKeysFile(prov.deviceKeysPath);
   if (keys.deviceId !== prov.deviceId) throw new Error(`${prov.deviceKeysPath} holds keys for ${keys.deviceId}, but ${values.provision} is for ${prov.deviceId}`);
   const broker = values.broker ?? prov.broker;
@@ -113,20 +114,6 @@ export async function deviceCommand(argv: string[], options: DeviceCommandOption
   });
   device.shutdown();
   return 0;
-}
-
-function readPublicKey(value: string): Uint8Array {
-  const text = /^[0-9a-fA-F]{64}$/.test(value) ? value : readText(value);
-  if (!/^[0-9a-fA-F]{64}$/.test(text)) throw new UsageError(`device: --release-pub must be 64 hex digits or a file holding them (${value})`);
-  return fromHex(text);
-}
-
-function readText(file: string): string {
-  try {
-    return readFileSync(file, 'utf8').trim();
-  } catch {
-    throw new UsageError(`device: cannot read the release public key file ${file}`);
-  }
 }
 
 function describe(e: RunnerEvent): string | undefined {

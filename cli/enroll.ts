@@ -4,7 +4,7 @@
  */
 import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { enrollDevice, readDevicePublicFile, readHubPublicFile, writeProvisioning, type EnrollTarget } from '../actors/hub/index.ts';
-import { consoleIo, failure, parseCommand, positionals, required, UsageError, type CliIo } from './options.ts';
+import { consoleIo, failure, parseCommand, positionals, readPublicKey, required, UsageError, type CliIo } from './options.ts';
 
 export const ENROLL_HELP = `usage: dominion enroll --device <id.pub.json> --hub <hub.pub.json>=<hub.db> [--hub …] --out <provision.json> [options]
 
@@ -20,6 +20,8 @@ options:
   --device-keys <path>     how the provisioning file names the device's secret key file
                            (default: <id>.keys.json beside --device, relative to --out)
   --broker <mqtt-url>      broker the device should use, recorded in the provisioning file
+  --release-pub <hex|file> the release public key to pin: the device then runs only artifacts
+                           signed with it ("dominion build" prints where its key is)
   --reinstate              enrol a revoked device again (its new keys replace the revoked ones)
   -h, --help               this text`;
 
@@ -30,6 +32,7 @@ export async function enrollCommand(argv: string[], io: CliIo = consoleIo): Prom
     out: { type: 'string' },
     'device-keys': { type: 'string' },
     broker: { type: 'string' },
+    'release-pub': { type: 'string' },
     reinstate: { type: 'boolean', default: false },
     help: { type: 'boolean', short: 'h', default: false },
   });
@@ -58,6 +61,7 @@ export async function enrollCommand(argv: string[], io: CliIo = consoleIo): Prom
       deviceKeys: keysPath,
       reinstate: values.reinstate,
       ...(values.broker !== undefined ? { broker: values.broker } : {}),
+      ...(values['release-pub'] !== undefined ? { releaseKey: readPublicKey('enroll', values['release-pub']) } : {}),
     });
     writeProvisioning(out, result.provisioning);
     for (const p of result.placed) io.out(`enrolled ${device.deviceId} with ${p.hub} in ${p.dbPath}: ${p.instances.join(', ')}`);

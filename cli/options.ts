@@ -4,6 +4,7 @@
  * `dominion` reports on stderr with exit code 2. Commands write through a `CliIo` so tests can run
  * them in-process and read what they printed.
  */
+import { readFileSync } from 'node:fs';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { UsageError } from './args.ts';
 
@@ -67,4 +68,18 @@ export function failure(io: CliIo, command: string, err: unknown): number {
   if (!known) throw err;
   io.err(`dominion ${command}: ${(err as Error).message}`);
   return 1;
+}
+
+/** A 32-byte Ed25519 public key given as 64 hex digits, or as a file holding them. */
+export function readPublicKey(command: string, value: string): Uint8Array {
+  let text = value;
+  if (!/^[0-9a-fA-F]{64}$/.test(value)) {
+    try {
+      text = readFileSync(value, 'utf8').trim();
+    } catch {
+      throw new UsageError(`${command}: cannot read the release public key file ${value}`);
+    }
+  }
+  if (!/^[0-9a-fA-F]{64}$/.test(text)) throw new UsageError(`${command}: --release-pub must be 64 hex digits or a file holding them (${value})`);
+  return Uint8Array.from(Buffer.from(text, 'hex'));
 }

@@ -25,6 +25,8 @@ export interface EnrollDeviceOptions {
   /** The device key file as the provisioning file should name it. */
   readonly deviceKeys: string;
   readonly broker?: string;
+  /** The release public key to pin in the provisioning file (what the device's artifacts are signed with). */
+  readonly releaseKey?: Uint8Array;
   /** Enrol a revoked device again (with new keys). */
   readonly reinstate?: boolean;
   readonly nowMs?: number;
@@ -95,6 +97,7 @@ export function enrollDevice(options: EnrollDeviceOptions): EnrollResult {
     ih: pin(ih.hub),
     services: Object.fromEntries([...services].map(([s, t]) => [s, pin(t.hub)])),
     enrolled: device.keys.map((k) => ({ instance: k.instance, publicKey: k.publicKey })),
+    ...(options.releaseKey !== undefined ? { releaseKey: options.releaseKey } : {}),
   };
   provisioningJson(provisioning); // checks it parses back
   return { provisioning, placed };

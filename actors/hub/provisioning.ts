@@ -13,12 +13,15 @@
  *       "ih":       { "id": "ih-1",       "publicKey": "<64 hex>" },
  *       "services": { "sensor": { "id": "sh-sensor", "publicKey": "<64 hex>" } }
  *     },
- *     "enrolled": { "device": "<64 hex>", "mm": "<64 hex>", "sm:sensor": "<64 hex>" }
+ *     "enrolled": { "device": "<64 hex>", "mm": "<64 hex>", "sm:sensor": "<64 hex>" },
+ *     "releaseKey": "<64 hex>"                                  (optional)
  *   }
  *
  * `hubs` pins the IH (for `device` and `mm`) and one SH per service (for `sm:<service>`); a reply
  * signed by any other key is refused by the AWDT. `enrolled` lists the public keys the hubs hold for
  * this device, so the device can check at start that its key file is the one that was enrolled.
+ * `releaseKey` pins the release public key the device accepts artifacts signed with (the manifest
+ * signature; `dominion device --release-pub` overrides it).
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
@@ -48,6 +51,8 @@ export interface Provisioning {
   readonly services: readonly string[];
   /** Enrolled public key per instance (`device`, `mm`, `sm:<service>`). */
   readonly enrolled: Readonly<Record<string, Uint8Array>>;
+  /** The release public key pinned for this device's artifacts, if provisioned. */
+  readonly releaseKey?: Uint8Array;
 }
 
 export class ProvisioningError extends Error {
@@ -123,6 +128,7 @@ export function parseProvisioning(doc: unknown, where: string): Provisioning {
   for (const instance of Object.keys(enrolled)) {
     if (instance.startsWith('sm:') && services[instance.slice(3)] === undefined) fail(`enrolled has ${instance} but hubs.services has no hub for it`);
   }
+  const releaseKey = d.releaseKey === undefined ? undefined : key(d.releaseKey, 'releaseKey', fail);
   return {
     deviceId: d.deviceId as string,
     ...(broker !== undefined ? { broker } : {}),
@@ -130,6 +136,7 @@ export function parseProvisioning(doc: unknown, where: string): Provisioning {
     hubs: { ih, services },
     services: Object.keys(services),
     enrolled,
+    ...(releaseKey !== undefined ? { releaseKey } : {}),
   };
 }
 
@@ -141,6 +148,7 @@ export interface ProvisioningInput {
   readonly ih: PinnedHub;
   readonly services: Readonly<Record<string, PinnedHub>>;
   readonly enrolled: ReadonlyArray<{ readonly instance: string; readonly publicKey: Uint8Array }>;
+  readonly releaseKey?: Uint8Array;
 }
 
 /** The JSON text of a provisioning file (checked by parsing it back before it is returned). */
@@ -156,6 +164,7 @@ export function provisioningJson(input: ProvisioningInput, where = 'provisioning
       services: Object.fromEntries(Object.entries(input.services).map(([s, h]) => [s, { id: h.id, publicKey: hex(h.publicKey) }])),
     },
     enrolled: Object.fromEntries(input.enrolled.map((k) => [k.instance, hex(k.publicKey)])),
+    ...(input.releaseKey !== undefined ? { releaseKey: hex(input.releaseKey) } : {}),
   };
   parseProvisioning(doc, where);
   return `${JSON.stringify(doc, null, 2)}\n`;

@@ -43,8 +43,13 @@ after(async () => {
   rmSync(root, { recursive: true, force: true });
 });
 
-function runDevice(artifacts: string, until: (line: string) => boolean): Promise<{ code: number | null; out: string[]; err: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', cli, 'device', '--board', 'sim', '--artifacts', artifacts, '--provision', provision, '--release-pub', hex(built.releaseKey.publicKey), '--data-dir', join(root, 'data'), '--duration', '30'], { stdio: ['ignore', 'pipe', 'pipe'] });
+function runDevice(
+  artifacts: string,
+  until: (line: string) => boolean,
+  o: { provision?: string; releasePub?: string | null } = {},
+): Promise<{ code: number | null; out: string[]; err: string }> {
+  const release = o.releasePub === null ? [] : ['--release-pub', o.releasePub ?? hex(built.releaseKey.publicKey)];
+  const child = spawn(process.execPath, ['--import', 'tsx', cli, 'device', '--board', 'sim', '--artifacts', artifacts, '--provision', o.provision ?? provision, ...release, '--data-dir', join(root, 'data'), '--duration', '30'], { stdio: ['ignore', 'pipe', 'pipe'] });
   const out: string[] = [];
   let err = '';
   child.stderr.on('data', (d: Buffer) => void (err += d.toString()));
@@ -81,4 +86,21 @@ test('a tampered bundle is refused, naming the file, and nothing starts', async 
   } finally {
     writeFileSync(bundle, original);
   }
+});
+
+test('the release key pinned in the provisioning file is used without --release-pub; a wrong one refuses the artifacts', async () => {
+  const doc = JSON.parse(readFileSync(provision, 'utf8')) as Record<string, unknown>;
+  const pinnedFile = join(root, 'pinned.provision.json');
+  writeFileSync(pinnedFile, JSON.stringify({ ...doc, releaseKey: hex(built.releaseKey.publicKey) }));
+  const ok = await runDevice(built.dir, (line) => / device: ticket/.test(line), { provision: pinnedFile, releasePub: null });
+  assert.equal(ok.code, 0, ok.err);
+  assert.ok(ok.out.some((l) => / device: ticket/.test(l)));
+
+  const other = await runDevice(built.dir, () => false, { provision: pinnedFile, releasePub: 'ab'.repeat(32) });
+  assert.equal(other.code, 1);
+  assert.match(other.err, /refusing to start: .*manifest/);
+
+  const none = await runDevice(built.dir, () => false, { releasePub: null });
+  assert.equal(none.code, 2);
+  assert.match(none.err, /no release key: give --release-pub or enroll with --release-pub/);
 });

@@ -17,6 +17,7 @@ import { loadProvisioning, readDeviceKeysFile } from '../../actors/hub/index.ts'
 import { openHubDatabase, readAudit, SqliteHubStore } from '../../actors/hub/sqlite/index.ts';
 import { runDominion } from '../hub/child.ts';
 import { tempDir } from '../hub/fixtures.ts';
+import { hex } from '../../actors/crypto/index.ts';
 
 interface Captured extends CliIo {
   readonly lines: string[];
@@ -72,7 +73,7 @@ async function enrolledFleet(): Promise<{ dir: string; ih: string; sh: string; p
     ...['--hub', `${join(k, 'ih-1.pub.json')}=${ih}`],
     ...['--hub', `${join(k, 'sh-sensor.pub.json')}=${sh}`],
     ...['--hub', `${join(k, 'sh-cam.pub.json')}=${join(dir, 'sh-cam.db')}`],
-    ...['--out', provision, '--broker', 'mqtt://127.0.0.1:1883'],
+    ...['--out', provision, '--broker', 'mqtt://127.0.0.1:1883', '--release-pub', 'cd'.repeat(32)],
   ].slice(1));
   assert.equal(r.code, 0, r.io.text());
   return { dir, ih, sh, provision, keys: join(k, 'pi-7.keys.json') };
@@ -143,6 +144,7 @@ describe('dominion commands (in-process)', () => {
     const keys = readDeviceKeysFile(p.deviceKeysPath);
     assert.deepEqual(Object.keys(keys.services).sort(), ['cam', 'sensor']);
     assert.equal(p.broker, 'mqtt://127.0.0.1:1883');
+    assert.equal(hex(p.releaseKey!), 'cd'.repeat(32), 'the release key is pinned');
   });
 
   it('devices, quarantine, release, revoke, require-update, policy, audit on one database', async () => {

@@ -89,6 +89,7 @@ describe('provisioning files', () => {
       [(d) => delete d.enrolled.mm, /enrolled\.mm is missing/],
       [(d) => delete d.hubs.services.sensor, /enrolled has sm:sensor but hubs\.services has no hub for it/],
       [(d) => (d.broker = 'http://x'), /broker: unusable MQTT broker URL/],
+      [(d) => (d.releaseKey = 'zz'), /releaseKey must be a 32-byte public key/],
     ];
     for (const [change, pattern] of cases) {
       const doc = structuredClone(good) as Record<string, any>;
