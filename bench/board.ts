@@ -177,7 +177,9 @@ export async function benchBoard(boardId: string, o: { seconds?: number } = {}):
       ...perDomain,
       ['device, peak RSS', s.peakRssMb.toFixed(1), '', ''],
       ['bare node idling, RSS', bareSample.rssMb.toFixed(1), '', ''],
-      ['device − bare node', (s.rssMb - bareSample.rssMb).toFixed(1), '≤ 25 MB target', s.rssMb - bareSample.rssMb <= 25 ? 'met' : 'missed'],
+      processes
+        ? [`device − ${s.byDomain.size} bare nodes (one per process)`, (s.rssMb - s.byDomain.size * bareSample.rssMb).toFixed(1), 'the ≤ 25 MB target is for one process', '']
+        : ['device − bare node', (s.rssMb - bareSample.rssMb).toFixed(1), '≤ 25 MB target', s.rssMb - bareSample.rssMb <= 25 ? 'met' : 'missed'],
       ['device CPU, % of one core', s.cpuPct.toFixed(2), `${cores} cores budget`, ''],
       ['cold start: spawn → first device ticket (ms)', firstTicket.toFixed(0), '< 1000 ms target', firstTicket < 1000 ? 'met' : 'missed'],
     ];

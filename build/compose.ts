@@ -8,9 +8,10 @@
 import { join } from 'node:path';
 import type { ChannelEndpoint, Clock, Supervisor } from '../runtime/index.ts';
 import type { BoardProfile } from '../boards/index.ts';
-import type { ResetReason } from '../proto/index.ts';
+import { ResetReason } from '../proto/index.ts';
 import type { DeviceKeys, HubPins } from '../actors/device/index.ts';
-import type { VmEvent } from '../actors/hypervisor/index.ts';
+import type { RebootCause, VmEvent } from '../actors/hypervisor/index.ts';
+import type { WatchdogBackend } from '../actors/sw/index.ts';
 import type { HubLink, MqttLinkOptions } from '../actors/mm/index.ts';
 import type { AwdtEvent } from '../actors/tickets/index.ts';
 import { linkChannel, type LoadedArtifacts, type SwModule } from './load.ts';
@@ -64,7 +65,7 @@ export interface SwStart {
  * Boots `sw` from its bundle: the boot record (boot count, reset reason), the watchdog backend of the
  * board, the device AWDT with K_I; starts the domain and returns this boot's record.
  */
-export function startSw(swMod: SwModule, o: SwStart): { readonly bootCount: number } {
+export function startSw(swMod: SwModule, o: SwStart): { readonly bootCount: number; readonly watchdog: WatchdogBackend } {
   const store = new swMod.FileStateStore(join(o.dataDir, 'sw'));
   const { watchdog, bootStatus } = swMod.createWatchdog(o.board.watchdog, { clock: o.clock, reboot: o.reboot });
   const record = swMod.beginBoot(store, bootStatus);
@@ -85,7 +86,17 @@ export function startSw(swMod: SwModule, o: SwStart): { readonly bootCount: numb
     events: o.events,
   });
   o.domain.start();
-  return record;
+  return { bootCount: record.bootCount, watchdog };
+}
+
+const GAVE_UP = 'gave up after repeated failures';
+
+/** `sw` or the hypervisor giving up resets the device; a VM giving up is booted again from its image. */
+export function onEscalation(system: ComposedSystem, sw: Supervisor, hyp: Supervisor, watchdog: WatchdogBackend, restartVm: (instance: string, cause: RebootCause) => void): void {
+  system.onEscalation((domain) => {
+    if (domain === sw || domain === hyp) watchdog.reset(ResetReason.CHECK_FAILED, `${domain.path} ${GAVE_UP}`);
+    else restartVm(domain.path, { kind: 'escalated', detail: GAVE_UP });
+  });
 }
 
 export function composeDevice(o: ComposeOptions): ComposedDevice {
@@ -111,7 +122,7 @@ export function composeDevice(o: ComposeOptions): ComposedDevice {
   });
 
   // 1. sw: boot record, watchdog, the device AWDT — started before any other domain.
-  const record = startSw(swMod, { ...o, board, domain: sw, hypervisor: swHyp.a, manifestVersion: loaded.verified.manifest.version, manifestDigest: loaded.verified.manifestDigest, hypervisorDigest: loaded.digests.get('hypervisor')! });
+  const { bootCount, watchdog } = startSw(swMod, { ...o, board, domain: sw, hypervisor: swHyp.a, manifestVersion: loaded.verified.manifest.version, manifestDigest: loaded.verified.manifestDigest, hypervisorDigest: loaded.digests.get('hypervisor')! });
 
   // 2. hypervisor: proxy, inspector, one AWDT per VM; then the VMs from their images.
   const routes = [
@@ -165,7 +176,8 @@ export function composeDevice(o: ComposeOptions): ComposedDevice {
       })),
     ],
   });
+  onEscalation(system, sw, hyp, watchdog, hv.restart);
   hyp.start();
   hv.bootVms();
-  return { system, bootCount: record.bootCount, shutdown: () => system.shutdown() };
+  return { system, bootCount, shutdown: () => system.shutdown() };
 }

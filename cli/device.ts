@@ -133,7 +133,7 @@ function describe(e: RunnerEvent): string | undefined {
     case 'expired':
       return `${e.instance}: AWDT expired (${e.cause.kind})`;
     case 'vm-boot':
-      return `${e.instance} booted (${e.boots})${e.cause === undefined ? '' : e.cause.kind === 'exited' ? ` after its process ${e.cause.detail}` : ` after its AWDT expired (${e.cause.kind})`}`;
+      return `${e.instance} booted (${e.boots})${e.cause === undefined ? '' : e.cause.kind === 'exited' ? ` after its process ${e.cause.detail}` : e.cause.kind === 'escalated' ? ` after it ${e.cause.detail}` : ` after its AWDT expired (${e.cause.kind})`}`;
     case 'armed':
       return undefined;
   }

@@ -44,8 +44,11 @@ export interface VmHostOptions {
   readonly dominance?: boolean;
 }
 
-/** Why a VM booted again: its AWDT expired, or (`process` placement) its process ended on its own. */
-export type RebootCause = ExpiryCause | { readonly kind: 'exited'; readonly detail: string };
+/**
+ * Why a VM booted again: its AWDT expired; its domain gave up after repeated failures (restart
+ * intensity exceeded); or (`process` placement) its process ended on its own.
+ */
+export type RebootCause = ExpiryCause | { readonly kind: 'escalated' | 'exited'; readonly detail: string };
 
 export type VmEvent = { readonly type: 'vm-boot'; readonly instance: string; readonly boots: number; readonly cause?: RebootCause; readonly at: number };
 

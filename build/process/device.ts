@@ -10,6 +10,7 @@
  */
 import { linkStream, type Clock } from '../../runtime/index.ts';
 import type { DeviceKeys, HubPins } from '../../actors/device/index.ts';
+import { ResetReason } from '../../proto/index.ts';
 import { hex } from '../../actors/crypto/index.ts';
 import type { MqttLinkOptions } from '../../actors/mm/index.ts';
 import type { VmEvent } from '../../actors/hypervisor/index.ts';
@@ -63,7 +64,7 @@ export function composeProcesses(o: ProcessDeviceOptions, hooks: RunnerHooks): R
   const system = new ActorSystem({ clock: o.clock });
   const sw = system.domain('sw', { priority: 0 });
   const toHypervisor = new ChannelEndpoint(swMod.channels.hypervisor, sw, board.domains.sw.mailbox.inlet, 'a');
-  const record = startSw(swMod, {
+  const { bootCount, watchdog } = startSw(swMod, {
     ...o,
     ...hooks,
     board,
@@ -73,6 +74,8 @@ export function composeProcesses(o: ProcessDeviceOptions, hooks: RunnerHooks): R
     manifestDigest: verified.manifestDigest,
     hypervisorDigest: digests.get('hypervisor')!,
   });
+
+  system.onEscalation((domain) => watchdog.reset(ResetReason.CHECK_FAILED, `${domain.path} gave up after repeated failures`));
 
   const services: Record<string, string> = {};
   for (const s of board.services) {
@@ -106,7 +109,7 @@ export function composeProcesses(o: ProcessDeviceOptions, hooks: RunnerHooks): R
   linkStream(toHypervisor, hypervisor.link);
   o.onHypervisor?.(hypervisor);
   return {
-    bootCount: record.bootCount,
+    bootCount,
     shutdown: () => {
       hypervisor.kill();
       system.shutdown();

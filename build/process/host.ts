@@ -13,6 +13,7 @@ import { linkStream } from '../../runtime/index.ts';
 import { fromHex } from '../../actors/crypto/index.ts';
 import { loadDomain, type MmModule, type ServiceModule } from '../load.ts';
 import { BootstrapError, MAX_BOOTSTRAP_BYTES, parseBootstrap, type MmBootstrap, type ServiceBootstrap } from './bootstrap.ts';
+import { endOnEscalation } from './escalation.ts';
 import { hostHypervisor } from './hypervisor-host.ts';
 
 /** fd 3: the channel to the parent domain; fd 4…: mm's service channels. */
@@ -61,6 +62,7 @@ async function hostMm(b: MmBootstrap, releasePub: Uint8Array, parent: Socket): P
   const { ActorSystem, ChannelEndpoint, RealClock } = mm.runtime;
   const budget = board.domains.mm.mailbox;
   const system = new ActorSystem({ clock: new RealClock() });
+  endOnEscalation(system);
   const domain = system.domain('mm', { priority: 2, strategy: 'one-for-all' });
   const hypervisor = new ChannelEndpoint(mm.channels.hypervisor, domain, budget.inlet, 'b');
   linkStream(hypervisor, parent);
@@ -79,6 +81,7 @@ async function hostService(b: ServiceBootstrap, releasePub: Uint8Array, parent: 
   const { ActorSystem, ChannelEndpoint, RealClock } = sm.runtime;
   const budget = board.domains.sm.mailbox;
   const system = new ActorSystem({ clock: new RealClock() });
+  endOnEscalation(system);
   const domain = system.domain(`sm:${b.service}`, { priority: 3 });
   const end = new ChannelEndpoint(sm.channels.mm, domain, budget.inlet, 'b');
   linkStream(end, parent);

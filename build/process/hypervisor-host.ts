@@ -18,6 +18,7 @@ import type { HypervisorBootstrap, MmBootstrap, ServiceBootstrap } from './boots
 import { CrashBackoff } from './backoff.ts';
 import { processVm, type ProcessVm } from './process-vm.ts';
 import { FrameRelay } from './relay.ts';
+import { endOnEscalation } from './escalation.ts';
 import { canIsolateNetwork, spawnDomain } from './spawn.ts';
 
 /** One event line for `sw` (AWDT and VM events carry no key or ticket). */
@@ -31,6 +32,7 @@ export async function hostHypervisor(b: HypervisorBootstrap, releasePub: Uint8Ar
   const budget = board.domains.hypervisor.mailbox;
   const clock = new RealClock();
   const system = new ActorSystem({ clock });
+  endOnEscalation(system);
   const domain = system.domain('hypervisor', { priority: 1 });
   const sw = new ChannelEndpoint(hyp.channels.sw, domain, budget.inlet, 'b');
   linkStream(sw, parent);

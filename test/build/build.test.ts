@@ -293,7 +293,7 @@ test('the systemd unit: sw owns the watchdog, is never restarted in place, and t
   assert.match(unit, /^DeviceAllow=\/dev\/watchdog rw$/m);
   assert.match(unit, /^DevicePolicy=closed$/m);
   assert.match(unit, /RuntimeWatchdogSec= off/);
-  assert.match(unit, /^ExecStart=\/usr\/bin\/node --max-old-space-size=32 \/opt\/dominion\/bin\/dominion\.mjs device --board rpi4 --artifacts \/opt\/dominion\/dist\/rpi4 /m);
+  assert.match(unit, /^ExecStart=\/usr\/bin\/node --max-old-space-size=32 --max-semi-space-size=1 \/opt\/dominion\/bin\/dominion\.mjs device --board rpi4 --artifacts \/opt\/dominion\/dist\/rpi4 /m);
   assert.match(unit, /^MemoryMax=704M$/m);
   assert.doesNotMatch(unit, /Restart=(always|on-failure)/);
 

@@ -85,3 +85,26 @@ test('a bundle runs from its bytes alone, wherever it came from', async () => {
   assert.equal(m.DOMAIN, 'mm');
   assert.equal(typeof m.MqttHubLink, 'function', 'MQTT.js (CommonJS inside) loads from a data: URL');
 });
+
+test('a VM domain that gives up after repeated failures is booted again from its image; the device goes on', async () => {
+  const loaded = await loadArtifacts(built.dir, built.releaseKey.publicKey);
+  const device = composeSingle(loaded, join(root, 'data-escalation'));
+  try {
+    device.clock.advance(loaded.board.timing.intervalMs);
+    const sm = device.system.getDomain('sm:sensor')!;
+    // Something in the service's domain fails on every message, past the domain's restart intensity.
+    const crasher = sm.spawn<number>({ name: 'crasher', capacity: 8, start: () => ({ receive: () => { throw new Error('boom'); } }) });
+    for (let i = 0; i < 8; i++) {
+      crasher.offer(i); // a restart starts the actor afresh, so one message per turn
+      device.system.runUntilIdle();
+    }
+    const reboot = device.events.find((e) => e.type === 'vm-boot' && e.instance === 'sm:sensor' && e.boots === 2);
+    assert.ok(reboot !== undefined && reboot.type === 'vm-boot' && reboot.cause?.kind === 'escalated', JSON.stringify(device.events.filter((e) => e.type === 'vm-boot')));
+    assert.ok(!device.system.stats().some((s) => s.path.endsWith('/crasher') && s.state === 'running'), 'the failing actor is gone');
+    device.clock.advance(2 * loaded.board.timing.intervalMs);
+    assert.ok(device.events.some((e) => e.type === 'ticket' && e.instance === 'sm:sensor' && e.at > reboot.at), 'the rebooted service gets tickets again');
+    assert.equal(device.resets.length, 0, 'a VM giving up does not reset the device');
+  } finally {
+    device.shutdown();
+  }
+});

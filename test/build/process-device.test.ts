@@ -12,43 +12,27 @@ import { createInterface } from 'node:readline';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { hex } from '../../actors/crypto/index.ts';
-import { demoFleet } from '../../actors/device/index.ts';
-import { devicePublicKeys, HubServer, writeDeviceKeysFile, writeProvisioning } from '../../actors/hub/index.ts';
-import { startEmbeddedBroker, type EmbeddedBroker } from '../../actors/mqtt/index.ts';
 import { loadBoard, type BoardProfile } from '../../boards/index.ts';
 import { buildBoard, type BuildResult } from '../../build/index.ts';
 import { canIsolateNetwork } from '../../build/process/spawn.ts';
-import { releaseKeyFile, tempDir } from './support.ts';
+import { provisionedHubs, releaseKeyFile, tempDir, type ProvisionedHubs } from './support.ts';
 
 const root = tempDir('process-device');
 const cli = fileURLToPath(new URL('../../cli/main.ts', import.meta.url));
 const board: BoardProfile = { ...loadBoard('sim'), placement: 'process' };
 let built: BuildResult;
-let broker: EmbeddedBroker;
-let hubs: HubServer[] = [];
+let hubs: ProvisionedHubs;
 let provision: string;
 
 before(async () => {
   const { file } = releaseKeyFile(root);
   built = await buildBoard({ board, outDir: join(root, 'dist'), releaseKey: file });
-  broker = await startEmbeddedBroker({ port: 0 });
-  const fleet = demoFleet({ deviceId: 'pi-proc', services: ['sensor'], deferralMs: 1500, idSuffix: `-proc${process.pid}` });
-  hubs = await Promise.all([fleet.ih, ...fleet.sh.values()].map((h) => HubServer.start({ core: h.core, brokerUrl: broker.url, hubId: h.id })));
-  writeDeviceKeysFile(join(root, 'pi-proc.keys.json'), { deviceId: 'pi-proc', ...fleet.keys });
-  provision = join(root, 'pi-proc.provision.json');
-  writeProvisioning(provision, {
-    deviceId: 'pi-proc',
-    broker: broker.url,
-    deviceKeys: 'pi-proc.keys.json',
-    ih: fleet.pins.ih,
-    services: fleet.pins.services,
-    enrolled: devicePublicKeys({ deviceId: 'pi-proc', ...fleet.keys }).keys,
-  });
+  hubs = await provisionedHubs(root, 'pi-proc', 1500);
+  provision = hubs.provision;
 });
 
 after(async () => {
-  await Promise.all(hubs.map((h) => h.stop()));
-  await broker.close();
+  await hubs.stop();
   rmSync(root, { recursive: true, force: true });
 });
 

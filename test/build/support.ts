@@ -9,7 +9,8 @@ import { join } from 'node:path';
 import { ManualClock } from '../../runtime/index.ts';
 import { generateSecretKey, hex } from '../../actors/crypto/index.ts';
 import { demoFleet, DirectHubLink, type DemoFleet } from '../../actors/device/index.ts';
-import type { HubCore } from '../../actors/hub/index.ts';
+import { devicePublicKeys, HubServer, writeDeviceKeysFile, writeProvisioning, type HubCore } from '../../actors/hub/index.ts';
+import { startEmbeddedBroker } from '../../actors/mqtt/index.ts';
 import type { AwdtEvent } from '../../actors/tickets/index.ts';
 import type { VmEvent } from '../../actors/hypervisor/index.ts';
 import { composeDevice, readReleaseKey, type ComposedSystem, type LoadedArtifacts, type ReleaseKey } from '../../build/index.ts';
@@ -79,5 +80,36 @@ export function composeSingle(loaded: LoadedArtifacts, dataDir: string): Compose
     system,
     setOnline: (v) => void (online = v),
     shutdown: () => system.shutdown(),
+  };
+}
+
+/** A device's far side for `dominion device` tests: an embedded broker, the demo hubs on it, and a provisioning file with key file in `root`. */
+export interface ProvisionedHubs {
+  readonly provision: string;
+  readonly brokerUrl: string;
+  stop(): Promise<void>;
+}
+
+export async function provisionedHubs(root: string, deviceId: string, deferralMs: number): Promise<ProvisionedHubs> {
+  const broker = await startEmbeddedBroker({ port: 0 });
+  const fleet = demoFleet({ deviceId, services: ['sensor'], deferralMs, idSuffix: `-${deviceId}-${process.pid}` });
+  const hubs = await Promise.all([fleet.ih, ...fleet.sh.values()].map((h) => HubServer.start({ core: h.core, brokerUrl: broker.url, hubId: h.id })));
+  writeDeviceKeysFile(join(root, `${deviceId}.keys.json`), { deviceId, ...fleet.keys });
+  const provision = join(root, `${deviceId}.provision.json`);
+  writeProvisioning(provision, {
+    deviceId,
+    broker: broker.url,
+    deviceKeys: `${deviceId}.keys.json`,
+    ih: fleet.pins.ih,
+    services: fleet.pins.services,
+    enrolled: devicePublicKeys({ deviceId, ...fleet.keys }).keys,
+  });
+  return {
+    provision,
+    brokerUrl: broker.url,
+    stop: async () => {
+      await Promise.all(hubs.map((h) => h.stop()));
+      await broker.close();
+    },
   };
 }
