@@ -205,6 +205,33 @@ describe('hub database: decisions', () => {
     }
   });
 
+  it('a hub alone keeps its replay mark at its own rows; a second process\'s answers are learnt at the next commit', () => {
+    const fx = sqliteIhFixture();
+    const maxSeq = (db: typeof fx.store.db): number => db.prepare('SELECT max(seq) FROM audit').pluck().get() as number;
+    for (let i = 0; i < 20; i++) {
+      fx.core.handleRequest(signedRequest(fx.dev.device, fx.dev.deviceId, 'device', deviceRuntime()).bytes, NOW + i);
+      fx.store.commit();
+    }
+    // Running alone, it has accounted for every row it wrote: a catch-up would read nothing.
+    assert.equal(fx.store.replay.lastSeq, maxSeq(fx.store.db));
+
+    const other = SqliteHubStore.open({ path: fx.path, clock: () => NOW + 100 });
+    try {
+      const core = new HubCore({ role: IH_ROLE, registry: other.registry, policy: other.policy, signer: fx.hub, audit: other.audit, replay: other.replay });
+      const theirs = signedRequest(fx.dev.device, fx.dev.deviceId, 'device', deviceRuntime());
+      assert.equal(core.handleRequest(theirs.bytes, NOW + 100).outcome, 'ticket');
+      other.commit();
+      // The first process's next commit reads the other's rows: the other's answer is now a replay here.
+      fx.core.handleRequest(signedRequest(fx.dev.device, fx.dev.deviceId, 'device', deviceRuntime()).bytes, NOW + 101);
+      fx.store.commit();
+      assert.equal(fx.store.replay.lastSeq, maxSeq(fx.store.db));
+      assert.equal(fx.core.handleRequest(theirs.bytes, NOW + 102).reason, 'replayed');
+    } finally {
+      other.close();
+      fx.store.close();
+    }
+  });
+
   it("another process's operator commands take effect at the next request", async () => {
     const fx = sqliteIhFixture();
     const operator = openHubDatabase(fx.path); // a second connection, as "dominion quarantine" would open
