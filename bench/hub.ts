@@ -138,8 +138,8 @@ export async function benchHub(opts: HubBenchOptions = {}): Promise<string> {
     const stats = await stopHub(first);
     const overAedes = await aedesFleetRuns({ hubId, db, keyPath, devices, fleetSizes, runs, seconds, cleanups });
 
-    // The chart of RESULTS.md: how latency grows with the fleet at the same load.
-    writeFileSync(
+    // The chart of RESULTS.md: how latency grows with the fleet at the same load (full runs only).
+    if (opts.devices === undefined) writeFileSync(
       join(ROOT, 'bench/hub-latency.svg'),
       lineChart({
         title: 'Hub latency by fleet size',
