@@ -36,8 +36,15 @@ after(async () => {
   rmSync(root, { recursive: true, force: true });
 });
 
-/** Live processes whose parent is `pid`, with their command lines. */
+/**
+ * Live domain processes whose parent is `pid`, with their command lines. (Run from sources, a process
+ * may also have tsx's esbuild service as a child: not a domain.)
+ */
 function childrenOf(pid: number): Array<{ pid: number; cmdline: string[] }> {
+  return allChildrenOf(pid).filter((c) => c.cmdline.includes('domain-host'));
+}
+
+function allChildrenOf(pid: number): Array<{ pid: number; cmdline: string[] }> {
   const found = [];
   for (const name of readdirSync('/proc')) {
     if (!/^\d+$/.test(name)) continue;
