@@ -12,6 +12,7 @@ import { validateBoard } from './validate.ts';
 
 export { BoardError, type BoardErrorCode } from './errors.ts';
 export { validateBoard } from './validate.ts';
+export { DEFAULT_MAILBOXES } from './profiles.ts';
 export {
   ARCHES,
   DOMAIN_KINDS,

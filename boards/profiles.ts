@@ -18,7 +18,7 @@ const BUNDLES: { readonly [K in keyof DomainBudgets]: BundleBudget } = {
 };
 
 /** Mailboxes as the actor factories size them by default (the ticket receiver: 64 + 8 per route, 88 for three, rounded up). */
-const MAILBOXES: MailboxBudgets = {
+export const DEFAULT_MAILBOXES: MailboxBudgets = {
   sw: { awdt: 16, inlet: 64 },
   hypervisor: { proxy: 64, vmHost: 16, inlet: 64 },
   mm: { receiver: 96, forwarder: 256, inlet: 64 },
@@ -62,7 +62,7 @@ export const nitrogen8m: BoardProfile = {
   // imx2_wdt allows up to 128 s; 30 s bounds how long a hung sw can keep the device.
   watchdog: { backend: 'linux', device: '/dev/watchdog', petIntervalMs: 1000, hardwareTimeoutS: 30 },
   services: ['sensor'],
-  domains: domains(MAILBOXES, { sw: [1, 64, 32], hypervisor: [2, 256, 128], mm: [2, 256, 192], sm: [4, 512, 384] }),
+  domains: domains(DEFAULT_MAILBOXES, { sw: [1, 64, 32], hypervisor: [2, 256, 128], mm: [2, 256, 192], sm: [4, 512, 384] }),
 };
 
 /** Raspberry Pi 4 Model B, 2 GB. */
@@ -79,7 +79,7 @@ export const rpi4: BoardProfile = {
   // bcm2835_wdt: at most 15 s.
   watchdog: { backend: 'linux', device: '/dev/watchdog', petIntervalMs: 1000, hardwareTimeoutS: 15 },
   services: ['sensor'],
-  domains: domains(MAILBOXES, { sw: [1, 64, 32], hypervisor: [2, 192, 96], mm: [2, 192, 128], sm: [2, 256, 192] }),
+  domains: domains(DEFAULT_MAILBOXES, { sw: [1, 64, 32], hypervisor: [2, 192, 96], mm: [2, 192, 128], sm: [2, 256, 192] }),
 };
 
 /** Raspberry Pi 3 Model B, 1 GB, 64-bit OS. */
@@ -95,7 +95,7 @@ export const rpi3: BoardProfile = {
   timing: BOARD_TIMING,
   watchdog: { backend: 'linux', device: '/dev/watchdog', petIntervalMs: 1000, hardwareTimeoutS: 15 },
   services: ['sensor'],
-  domains: domains(MAILBOXES, { sw: [1, 48, 24], hypervisor: [1, 128, 64], mm: [2, 128, 96], sm: [2, 192, 128] }),
+  domains: domains(DEFAULT_MAILBOXES, { sw: [1, 48, 24], hypervisor: [1, 128, 64], mm: [2, 128, 96], sm: [2, 192, 128] }),
 };
 
 /** Raspberry Pi Zero 2 W, 512 MB, 64-bit OS: a Node process idles near 40 MB, so budgets are tight. */
@@ -134,7 +134,7 @@ export function simProfile(): BoardProfile {
     timing: { intervalMs: 500, deferralMs: 1500, maxDeferralMs: 3000, initialTimeoutMs: 5000, vmInitialTimeoutMs: 3000, replyTimeoutMs: 125 },
     watchdog: { backend: 'simulated' },
     services: ['sensor'],
-    domains: domains(MAILBOXES, { sw: [1, 64, 64], hypervisor: [1, 128, 128], mm: [1, 128, 128], sm: [1, 128, 128] }),
+    domains: domains(DEFAULT_MAILBOXES, { sw: [1, 64, 64], hypervisor: [1, 128, 128], mm: [1, 128, 128], sm: [1, 128, 128] }),
   };
 }
 

@@ -194,6 +194,16 @@ export class ChannelEndpoint implements FramePeer {
   }
 }
 
+/**
+ * The codec of `endpoint`'s channel with `codec`'s name. A channel keys its message types by object
+ * identity, so code that sends on an end built from another bundle's channel spec must use that
+ * spec's codec objects; the same name means the same wire format.
+ */
+export function codecOf<T>(endpoint: ChannelEndpoint, codec: MessageCodec<T>): MessageCodec<T> {
+  for (const t of endpoint.spec.types) if (t === codec || t.name === codec.name) return t as MessageCodec<T>;
+  throw new ChannelError('undeclared-type', endpoint.spec.name, `does not carry ${codec.name}`);
+}
+
 export interface Channel {
   readonly spec: ChannelSpec;
   readonly a: ChannelEndpoint;

@@ -14,6 +14,7 @@ export { FrameReader, checkFrame, encodeFrame, frameLength, parseFrame, writeFra
 export { FrameArena } from './arena.ts';
 export {
   ChannelEndpoint,
+  codecOf,
   defineChannel,
   openChannel,
   rawCodec,
@@ -38,3 +39,4 @@ export type {
   Timer,
 } from './types.ts';
 export { Listeners } from './listeners.ts';
+export { withCapacity } from './spec.ts';

@@ -6,13 +6,13 @@
  */
 import { join } from 'node:path';
 import { ActorSystem, Listeners, ManualClock, describe, openChannel, RealClock, type Channel, type Clock, type Supervisor } from '../../runtime/index.ts';
-import { lite, ResetReason } from '../../proto/index.ts';
+import { ResetReason } from '../../proto/index.ts';
+import { DEFAULT_MAILBOXES } from '../../boards/index.ts';
 import { cryptoBackend } from '../crypto/index.ts';
-import { domainMachine, Inspector, proxyActor, VmHost, vmHostActor, type ProxyMsg, type VmHostMsg } from '../hypervisor/index.ts';
-import { forwarder, newReceiverCounters, ticketReceiver, uplinkActor, type ForwarderMsg, type LinkHolder, type ReceiverCounters, type ReceiverMsg } from '../mm/index.ts';
+import { domainMachines, installHypervisor, type VmHost } from '../hypervisor/index.ts';
+import { installMm, newReceiverCounters, type ReceiverCounters } from '../mm/index.ts';
 import { installService } from '../sm/index.ts';
-import { deviceAwdt, FileStateStore, SimulatedWatchdog, type DeviceStateStore } from '../sw/index.ts';
-import type { AwdtMsg } from '../tickets/index.ts';
+import { beginBoot, FileStateStore, installSw, SimulatedWatchdog, type DeviceStateStore } from '../sw/index.ts';
 import { hypervisorMmChannel, serviceChannel, swHypervisorChannel } from './channels.ts';
 import type { DeviceConfig } from './config.ts';
 import { foldStatus, newStatus, type DeviceEvent, type DeviceStatus } from './status.ts';
@@ -110,9 +110,7 @@ export class Device {
 
   private bootOnce(): void {
     const c = this.config;
-    const record = this.store.load();
-    record.bootCount++;
-    this.store.save(record);
+    const record = beginBoot(this.store);
     const system = new ActorSystem({ clock: this.clock, drain: c.drain ?? 'auto' });
     this.current = system;
     const emit = (e: DeviceEvent): void => this.emit(e);
@@ -124,7 +122,7 @@ export class Device {
     emit({ type: 'boot', bootCount: record.bootCount, lastResetReason: record.lastResetReason, at: this.clock.now() });
 
     const node = cryptoBackend('node');
-    const noble = cryptoBackend('noble');
+    const digest = (label: string): Uint8Array => node.sha512(encoder.encode(label));
     const sw = system.domain('sw', { priority: PRIORITY.sw });
     const hyp = system.domain('hypervisor', { priority: PRIORITY.hypervisor });
     const mm = system.domain('mm', { priority: PRIORITY.mm, strategy: 'one-for-all' });
@@ -138,127 +136,90 @@ export class Device {
     const watchdog = new SimulatedWatchdog((reason, detail) => this.reset(system, reason, detail));
     system.onEscalation((domain) => {
       if (domain === sw || domain === hyp) watchdog.reset(ResetReason.CHECK_FAILED, `${domain.path} gave up after repeated failures`);
-      else this.vmHost?.restart(domain.path, { kind: 'timeout' });
+      else this.vmHost?.restart(domain.path, { kind: 'escalated', detail: 'gave up after repeated failures' });
     });
 
     // 1. sw: the device AWDT is armed before any other domain starts.
     const dominance = c.dominance !== false;
-    const awdt = !dominance ? undefined : sw.spawn<AwdtMsg>(
-      deviceAwdt({
+    if (dominance) {
+      installSw({
+        domain: sw,
+        hypervisor: swHyp.a,
         deviceId: c.deviceId,
-        deviceKey: noble.signer(c.keys.device),
-        infrastructureHub: noble.verifier(c.hubs.ih.publicKey),
-        initialTimeoutMs: c.timing.initialTimeoutMs,
-        maxDeferralMs: c.timing.maxDeferralMs,
         firmwareVersion: c.firmwareVersion,
-        manifestDigest: noble.sha512(encoder.encode(`firmware@${c.firmwareVersion}`)),
-        hypervisorImageDigest: noble.sha512(encoder.encode(`hypervisor@${c.firmwareVersion}`)),
+        deviceKey: c.keys.device,
+        infrastructureHub: c.hubs.ih.publicKey,
+        timing: c.timing,
+        mailbox: DEFAULT_MAILBOXES.sw,
         record,
+        store: this.store,
+        manifestDigest: digest(`firmware@${c.firmwareVersion}`),
+        hypervisorImageDigest: digest(`hypervisor@${c.firmwareVersion}`),
         watchdog,
-        sendRequest: (envelope) => swHyp.a.send(lite.proxyEnvelope, { instance: 'device', envelope }),
         events: emit,
         nonce: c.nonce,
-      }),
-    );
-    if (awdt !== undefined) {
-      swHyp.a.route(lite.proxyRequest, awdt, (): AwdtMsg => ({ type: 'request' }));
-      swHyp.a.route(lite.proxyEnvelope, awdt, (m): AwdtMsg => ({ type: 'reply', envelope: m.envelope }));
+      });
     }
     sw.start();
 
-    // 2. hypervisor: proxy, VM AWDTs, inspector, VM lifecycle.
-    let proxyRef: ReturnType<typeof hyp.spawn<ProxyMsg>> | undefined;
-    let hostRef: ReturnType<typeof hyp.spawn<VmHostMsg>> | undefined;
-    const inspector = new Inspector(system, node);
-    const vmHost = new VmHost(system.clock, hyp, {
+    // 2. hypervisor: proxy, VM AWDTs, inspector, VM lifecycle; the VMs are domains of this system.
+    const machine = domainMachines(system);
+    const hv = installHypervisor({
+      clock: this.clock,
+      domain: hyp,
+      sw: swHyp.b,
+      mm: hypMm.a,
       deviceId: c.deviceId,
-      initialTimeoutMs: c.timing.vmInitialTimeoutMs,
-      maxDeferralMs: c.timing.maxDeferralMs,
-      proxy: () => proxyRef!,
-      host: () => hostRef!,
+      timing: c.timing,
+      mailbox: DEFAULT_MAILBOXES.hypervisor,
       events: emit,
       nonce: c.nonce,
       dominance,
-    });
-    this.vmHost = vmHost;
-    proxyRef = hyp.spawn(
-      proxyActor({
-        toSw: {
-          request: () => swHyp.b.send(lite.proxyRequest, { instance: 'device' }),
-          reply: (envelope) => swHyp.b.send(lite.proxyEnvelope, { instance: 'device', envelope }),
+      vms: [
+        {
+          instance: 'mm',
+          machine: machine({
+            domain: mm,
+            platformPaths: platformPaths(mm, [hypMm, ...smDomains.map((s) => s.channel)]),
+            digest: digest(`mm@${c.firmwareVersion}`),
+            install: (image) =>
+              installMm({
+                image,
+                hypervisor: hypMm.b,
+                services: smDomains.map((s) => ({ name: s.spec.name, endpoint: s.channel.a })),
+                routes: this.routes(),
+                timing: c.timing,
+                mailbox: DEFAULT_MAILBOXES.mm,
+                link: c.openLink,
+                jitter: c.jitter,
+                counters: this.receiverCounters,
+                dominance,
+              }),
+          }),
+          key: c.keys.mm,
+          hub: c.hubs.ih.publicKey,
         },
-        toMm: (instance, envelope) => hypMm.a.send(lite.proxyEnvelope, { instance, envelope }),
-        vmAwdt: (instance) => vmHost.awdt(instance),
-      }),
-    );
-    hostRef = hyp.spawn(vmHostActor(vmHost));
-    swHyp.b.route(lite.proxyEnvelope, proxyRef, (m): ProxyMsg => ({ type: 'outbound', instance: m.instance, envelope: m.envelope }));
-    hypMm.a.route(lite.proxyRequest, proxyRef, (m): ProxyMsg => ({ type: 'mm-request', instance: m.instance }));
-    hypMm.a.route(lite.proxyEnvelope, proxyRef, (m): ProxyMsg => ({ type: 'mm-reply', instance: m.instance, envelope: m.envelope }));
-    hyp.start();
-
-    // 3. the VMs: mm and one sm per service, each under its own AWDT.
-    vmHost.add({
-      instance: 'mm',
-      machine: domainMachine({
-        domain: mm,
-        platformPaths: platformPaths(mm, [hypMm, ...smDomains.map((s) => s.channel)]),
-        digest: node.sha512(encoder.encode(`mm@${c.firmwareVersion}`)),
-        install: (image) => this.installMm(image, hypMm, smDomains, dominance),
-        inspector,
-      }),
-      signer: node.signer(c.keys.mm),
-      hub: node.verifier(c.hubs.ih.publicKey),
-    });
-    for (const { spec, domain, channel } of smDomains) {
-      const key = c.keys.services[spec.name];
-      const pin = c.hubs.services[spec.name];
-      if (key === undefined || pin === undefined) throw new Error(`service "${spec.name}" needs a K_SM key and a pinned service hub`);
-      vmHost.add({
-        instance: domain.path,
-        machine: domainMachine({
-          domain,
-          platformPaths: platformPaths(domain, [channel]),
-          digest: node.sha512(encoder.encode(`${spec.name}@${spec.version}`)),
-          install: (image) => void installService(image, spec, channel.b, join(c.dataDir, `sm-${spec.name}`)),
-          inspector,
+        ...smDomains.map(({ spec, domain, channel }) => {
+          const key = c.keys.services[spec.name];
+          const pin = c.hubs.services[spec.name];
+          if (key === undefined || pin === undefined) throw new Error(`service "${spec.name}" needs a K_SM key and a pinned service hub`);
+          return {
+            instance: domain.path,
+            machine: machine({
+              domain,
+              platformPaths: platformPaths(domain, [channel]),
+              digest: digest(`${spec.name}@${spec.version}`),
+              install: (image: Supervisor) => void installService(image, spec, channel.b, join(c.dataDir, `sm-${spec.name}`)),
+            }),
+            key,
+            hub: pin.publicKey,
+          };
         }),
-        signer: node.signer(key),
-        hub: node.verifier(pin.publicKey),
-      });
-    }
-    vmHost.bootAll();
-  }
-
-  private installMm(image: Supervisor, hypMm: Channel, sms: ReadonlyArray<{ spec: { name: string }; channel: Channel }>, dominance: boolean): void {
-    const c = this.config;
-    const holder: LinkHolder = { link: null };
-    const receiver = !dominance ? undefined : image.spawn<ReceiverMsg>(
-      ticketReceiver({
-        routes: this.routes(),
-        intervalMs: c.timing.intervalMs,
-        replyTimeoutMs: c.timing.replyTimeoutMs,
-        jitter: c.jitter ?? Math.random,
-        link: () => holder.link,
-        toProxy: {
-          request: (instance) => hypMm.b.send(lite.proxyRequest, { instance }),
-          reply: (instance, envelope) => hypMm.b.send(lite.proxyEnvelope, { instance, envelope }),
-        },
-        counters: this.receiverCounters,
-      }),
-    );
-    const byService = new Map(sms.map((s) => [s.spec.name, s.channel] as const));
-    const fwd = image.spawn<ForwarderMsg>(
-      forwarder({
-        link: () => holder.link,
-        toService: (service, payload) => byService.get(service)?.a.send(lite.serviceFrame, { stream: 'in', payload }) ?? false,
-      }),
-    );
-    image.spawn(uplinkActor(c.openLink, holder, { receiver, forwarder: fwd }));
-    if (receiver !== undefined) hypMm.b.route(lite.proxyEnvelope, receiver, (m): ReceiverMsg => ({ type: 'signed', instance: m.instance, envelope: m.envelope }));
-    for (const { spec, channel } of sms) {
-      channel.a.route(lite.serviceFrame, fwd, (f): ForwarderMsg => ({ type: 'out', service: spec.name, stream: f.stream, payload: f.payload }));
-    }
+      ],
+    });
+    this.vmHost = hv.vmHost;
+    hyp.start();
+    hv.bootVms();
   }
 
   private reset(system: ActorSystem, reason: ResetReason, detail: string): void {

@@ -7,7 +7,7 @@
  * bundle in `single` placement, a stream link (runtime/stream-link.ts) in `process` — which only
  * ever exchange bytes through the endpoint's public methods.
  */
-import { ActorSystem, ChannelEndpoint, RealClock, type MessageCodec } from '../../runtime/index.ts';
+import { ActorSystem, ChannelEndpoint, RealClock } from '../../runtime/index.ts';
 
 /** Bumped whenever an entry's exports or install options change incompatibly. */
 export const ENTRY_ABI = 2;
@@ -15,17 +15,4 @@ export const ENTRY_ABI = 2;
 /** The runtime of this bundle, for the runner. */
 export const runtime = { ActorSystem, ChannelEndpoint, RealClock } as const;
 
-/**
- * The codec of `endpoint`'s channel with `codec`'s name. A channel keys its message types by object
- * identity, so code that sends on an end built from another bundle's channel spec must use that
- * spec's codec objects; same name means same wire format (both come from proto/lite.ts).
- */
-export function codecOf<T>(endpoint: ChannelEndpoint, codec: MessageCodec<T>): MessageCodec<T> {
-  for (const t of endpoint.spec.types) if (t === codec || t.name === codec.name) return t as MessageCodec<T>;
-  throw new Error(`channel ${endpoint.spec.name} does not carry ${codec.name}`);
-}
-
-/** The same actor spec with another mailbox capacity (the board's budget). */
-export function withCapacity<S extends { readonly capacity: number }>(spec: S, capacity: number): S {
-  return { ...spec, capacity };
-}
+export { codecOf, withCapacity } from '../../runtime/index.ts';

@@ -7,24 +7,7 @@
  * `channels.service(k)`, and gives the hypervisor a VM slot whose `install` calls this `install`
  * with the image supervisor it is handed (on every boot of `mm`).
  */
-import type { ChannelEndpoint, Supervisor } from '../../runtime/index.ts';
-import { lite } from '../../proto/index.ts';
 import { hypervisorMmChannel, serviceChannel } from '../../actors/device/channels.ts';
-import {
-  forwarder,
-  MqttHubLink,
-  ticketReceiver,
-  uplinkActor,
-  type ForwarderMsg,
-  type HubLink,
-  type LinkHolder,
-  type MqttLinkOptions,
-  type ReceiverCounters,
-  type ReceiverMsg,
-  type ReceiverRoute,
-} from '../../actors/mm/index.ts';
-import type { BoardTiming, MailboxBudgets } from '../../boards/types.ts';
-import { codecOf, withCapacity } from './common.ts';
 
 export { ENTRY_ABI, runtime } from './common.ts';
 export { MqttHubLink } from '../../actors/mm/index.ts';
@@ -34,63 +17,4 @@ export const DOMAIN = 'mm';
 /** The channels `mm` has ends on, as specs built from this bundle's code. */
 export const channels = { hypervisor: hypervisorMmChannel, service: serviceChannel } as const;
 
-export interface MmInstallOptions {
-  /** The image supervisor the hypervisor hands over on each boot of `mm` (empty). */
-  readonly image: Supervisor;
-  /** mm's end of hypervisor↔mm (built from `channels.hypervisor`). */
-  readonly hypervisor: ChannelEndpoint;
-  /** mm's end of each mm↔sm:<service> channel (built from `channels.service(name)`). */
-  readonly services: ReadonlyArray<{ readonly name: string; readonly endpoint: ChannelEndpoint }>;
-  /** Which hub dominates each instance: `device` and `mm` → IH, `sm:<k>` → SH_k. */
-  readonly routes: readonly ReceiverRoute[];
-  readonly timing: Pick<BoardTiming, 'intervalMs' | 'replyTimeoutMs'>;
-  readonly mailbox: MailboxBudgets['mm'];
-  /** The uplink: an MQTT broker (the default link) or a link factory (simulations, tests). */
-  readonly link: MqttLinkOptions | (() => HubLink);
-  readonly jitter?: () => number;
-  readonly counters?: ReceiverCounters;
-}
-
-/** Spawns `ticket-receiver`, `forwarder` and `uplink` into `image` and routes mm's channel ends to them. */
-export function install(o: MmInstallOptions): void {
-  const request = codecOf(o.hypervisor, lite.proxyRequest);
-  const envelope = codecOf(o.hypervisor, lite.proxyEnvelope);
-  const link = o.link;
-  const openLink = typeof link === 'function' ? link : () => new MqttHubLink(link);
-  const holder: LinkHolder = { link: null };
-  const receiver = o.image.spawn<ReceiverMsg>(
-    withCapacity(
-      ticketReceiver({
-        routes: o.routes,
-        intervalMs: o.timing.intervalMs,
-        replyTimeoutMs: o.timing.replyTimeoutMs,
-        jitter: o.jitter ?? Math.random,
-        link: () => holder.link,
-        toProxy: {
-          request: (instance) => o.hypervisor.send(request, { instance }),
-          reply: (instance, env) => o.hypervisor.send(envelope, { instance, envelope: env }),
-        },
-        counters: o.counters,
-      }),
-      o.mailbox.receiver,
-    ),
-  );
-  const byService = new Map(o.services.map((s) => [s.name, { endpoint: s.endpoint, frame: codecOf(s.endpoint, lite.serviceFrame) }] as const));
-  const fwd = o.image.spawn<ForwarderMsg>(
-    withCapacity(
-      forwarder({
-        link: () => holder.link,
-        toService: (service, payload) => {
-          const s = byService.get(service);
-          return s !== undefined && s.endpoint.send(s.frame, { stream: 'in', payload });
-        },
-      }),
-      o.mailbox.forwarder,
-    ),
-  );
-  o.image.spawn(uplinkActor(openLink, holder, { receiver, forwarder: fwd }));
-  o.hypervisor.route(envelope, receiver, (m): ReceiverMsg => ({ type: 'signed', instance: m.instance, envelope: m.envelope }));
-  for (const [name, s] of byService) {
-    s.endpoint.route(s.frame, fwd, (f): ForwarderMsg => ({ type: 'out', service: name, stream: f.stream, payload: f.payload }));
-  }
-}
+export { installMm as install, type MmInstallOptions } from '../../actors/mm/domain.ts';

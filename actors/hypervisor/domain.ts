@@ -1,0 +1,110 @@
+/**
+ * The hypervisor domain's wiring, used by both assemblies of a device (actors/device in-process,
+ * build/entries/hypervisor.ts as a bundle): the proxy, one software AWDT per VM (keys K_MM and
+ * K_SM_k, node crypto backend), the VM host, and the machines the VMs run on. No network.
+ */
+import { codecOf, withCapacity, type ActorRef, type ActorSystem, type ChannelEndpoint, type Clock, type Supervisor } from '../../runtime/index.ts';
+import { lite } from '../../proto/index.ts';
+import { nodeBackend } from '../crypto/index.ts';
+import type { AwdtEvent } from '../tickets/index.ts';
+import type { BoardTiming, MailboxBudgets } from '../../boards/types.ts';
+import { domainMachine, type DomainVmOptions } from './domain-machine.ts';
+import { Inspector } from './inspector.ts';
+import { proxyActor, type ProxyMsg } from './proxy.ts';
+import { VmHost, vmHostActor, type RebootCause, type VmEvent, type VmHostMsg, type VmMachine } from './vm-host.ts';
+
+/** One VM the hypervisor runs and dominates with its own AWDT. */
+export interface VmSlot {
+  /** `mm` or `sm:<service>`. */
+  readonly instance: string;
+  /** What the VM runs on; booted (again) by the hypervisor, after arming the VM's AWDT. */
+  readonly machine: VmMachine;
+  /** K_MM or K_SM_k: the 32-byte seed. */
+  readonly key: Uint8Array;
+  /** The dominating hub's pinned public key: IH for `mm`, SH_k for `sm:k`. */
+  readonly hub: Uint8Array;
+}
+
+/**
+ * VMs as domains of `system` (`single` placement), all read by one inspector built from this
+ * bundle's code.
+ */
+export function domainMachines(system: ActorSystem): (vm: Omit<DomainVmOptions, 'inspector'>) => VmMachine {
+  const inspector = new Inspector(system, nodeBackend());
+  return (vm) => domainMachine({ ...vm, inspector });
+}
+
+export interface HypervisorInstallOptions {
+  readonly clock: Clock;
+  /** The `hypervisor` domain, not yet started. */
+  readonly domain: Supervisor;
+  /** The hypervisor's end of sw↔hypervisor (built from `channels.sw`). */
+  readonly sw: ChannelEndpoint;
+  /** The hypervisor's end of hypervisor↔mm (built from `channels.mm`). */
+  readonly mm: ChannelEndpoint;
+  readonly deviceId: string;
+  readonly timing: Pick<BoardTiming, 'vmInitialTimeoutMs' | 'maxDeferralMs'>;
+  readonly mailbox: MailboxBudgets['hypervisor'];
+  readonly vms: readonly VmSlot[];
+  readonly events?: (event: AwdtEvent | VmEvent) => void;
+  readonly nonce?: () => Uint8Array;
+  /** False only for baselines that measure a device without dominance: VMs run with no AWDT. */
+  readonly dominance?: boolean;
+}
+
+export interface HypervisorInstalled {
+  readonly vmHost: VmHost;
+  readonly proxy: ActorRef<ProxyMsg>;
+  /** Arms every VM's AWDT and boots the VMs; call once the hypervisor domain has started. */
+  bootVms(): void;
+  /** Boots one VM again (through the VM host actor), e.g. when its process ended on its own. */
+  restart(instance: string, cause: RebootCause): void;
+}
+
+export function installHypervisor(o: HypervisorInstallOptions): HypervisorInstalled {
+  const crypto = nodeBackend();
+  const swRequest = codecOf(o.sw, lite.proxyRequest);
+  const swEnvelope = codecOf(o.sw, lite.proxyEnvelope);
+  const mmRequest = codecOf(o.mm, lite.proxyRequest);
+  const mmEnvelope = codecOf(o.mm, lite.proxyEnvelope);
+  let proxyRef: ActorRef<ProxyMsg> | undefined;
+  let hostRef: ActorRef<VmHostMsg> | undefined;
+  const vmHost = new VmHost(o.clock, o.domain, {
+    deviceId: o.deviceId,
+    initialTimeoutMs: o.timing.vmInitialTimeoutMs,
+    maxDeferralMs: o.timing.maxDeferralMs,
+    proxy: () => proxyRef!,
+    host: () => hostRef!,
+    events: o.events,
+    nonce: o.nonce,
+    dominance: o.dominance,
+  });
+  const proxy = o.domain.spawn(
+    withCapacity(
+      proxyActor({
+        toSw: {
+          request: () => o.sw.send(swRequest, { instance: 'device' }),
+          reply: (envelope) => o.sw.send(swEnvelope, { instance: 'device', envelope }),
+        },
+        toMm: (instance, envelope) => o.mm.send(mmEnvelope, { instance, envelope }),
+        vmAwdt: (instance) => vmHost.awdt(instance),
+      }),
+      o.mailbox.proxy,
+    ),
+  );
+  proxyRef = proxy;
+  hostRef = o.domain.spawn(withCapacity(vmHostActor(vmHost), o.mailbox.vmHost));
+  o.sw.route(swEnvelope, proxy, (m): ProxyMsg => ({ type: 'outbound', instance: m.instance, envelope: m.envelope }));
+  o.mm.route(mmRequest, proxy, (m): ProxyMsg => ({ type: 'mm-request', instance: m.instance }));
+  o.mm.route(mmEnvelope, proxy, (m): ProxyMsg => ({ type: 'mm-reply', instance: m.instance, envelope: m.envelope }));
+  for (const vm of o.vms) {
+    vmHost.add({
+      instance: vm.instance,
+      machine: vm.machine,
+      signer: crypto.signer(vm.key),
+      hub: crypto.verifier(vm.hub),
+    });
+  }
+  const host = hostRef;
+  return { vmHost, proxy, bootVms: () => vmHost.bootAll(), restart: (instance, cause) => host.tell({ type: 'restart', instance, cause }) };
+}

@@ -1,0 +1,77 @@
+/**
+ * The `mm` domain's wiring, used by both assemblies of a device (actors/device in-process,
+ * build/entries/mm.ts as a bundle): the ticket receiver, the forwarder and the uplink. It relays
+ * signed frames as opaque bytes with the hand-written codecs of proto/lite.ts: no protobuf runtime,
+ * no key, nothing that signs.
+ */
+import { codecOf, withCapacity, type ChannelEndpoint, type Supervisor } from '../../runtime/index.ts';
+import { lite } from '../../proto/lite.ts';
+import type { BoardTiming, MailboxBudgets } from '../../boards/types.ts';
+import { forwarder, type ForwarderMsg } from './forwarder.ts';
+import type { HubLink } from './hub-link.ts';
+import { MqttHubLink, type MqttLinkOptions } from './mqtt-link.ts';
+import { ticketReceiver, type ReceiverCounters, type ReceiverMsg, type ReceiverRoute } from './ticket-receiver.ts';
+import { uplinkActor, type LinkHolder } from './uplink.ts';
+
+export interface MmInstallOptions {
+  /** The image supervisor the hypervisor hands over on each boot of `mm` (empty). */
+  readonly image: Supervisor;
+  /** mm's end of hypervisor↔mm (built from `channels.hypervisor`). */
+  readonly hypervisor: ChannelEndpoint;
+  /** mm's end of each mm↔sm:<service> channel (built from `channels.service(name)`). */
+  readonly services: ReadonlyArray<{ readonly name: string; readonly endpoint: ChannelEndpoint }>;
+  /** Which hub dominates each instance: `device` and `mm` → IH, `sm:<k>` → SH_k. */
+  readonly routes: readonly ReceiverRoute[];
+  readonly timing: Pick<BoardTiming, 'intervalMs' | 'replyTimeoutMs'>;
+  readonly mailbox: MailboxBudgets['mm'];
+  /** The uplink: an MQTT broker (the default link) or a link factory (simulations, tests). */
+  readonly link: MqttLinkOptions | (() => HubLink);
+  readonly jitter?: () => number;
+  readonly counters?: ReceiverCounters;
+  /** False only for baselines that measure a device without dominance: no ticket receiver. */
+  readonly dominance?: boolean;
+}
+
+/** Spawns `ticket-receiver`, `forwarder` and `uplink` into `image` and routes mm's channel ends to them. */
+export function installMm(o: MmInstallOptions): void {
+  const request = codecOf(o.hypervisor, lite.proxyRequest);
+  const envelope = codecOf(o.hypervisor, lite.proxyEnvelope);
+  const link = o.link;
+  const openLink = typeof link === 'function' ? link : () => new MqttHubLink(link);
+  const holder: LinkHolder = { link: null };
+  const receiver = o.dominance === false ? undefined : o.image.spawn<ReceiverMsg>(
+    withCapacity(
+      ticketReceiver({
+        routes: o.routes,
+        intervalMs: o.timing.intervalMs,
+        replyTimeoutMs: o.timing.replyTimeoutMs,
+        jitter: o.jitter ?? Math.random,
+        link: () => holder.link,
+        toProxy: {
+          request: (instance) => o.hypervisor.send(request, { instance }),
+          reply: (instance, env) => o.hypervisor.send(envelope, { instance, envelope: env }),
+        },
+        counters: o.counters,
+      }),
+      o.mailbox.receiver,
+    ),
+  );
+  const byService = new Map(o.services.map((s) => [s.name, { endpoint: s.endpoint, frame: codecOf(s.endpoint, lite.serviceFrame) }] as const));
+  const fwd = o.image.spawn<ForwarderMsg>(
+    withCapacity(
+      forwarder({
+        link: () => holder.link,
+        toService: (service, payload) => {
+          const s = byService.get(service);
+          return s !== undefined && s.endpoint.send(s.frame, { stream: 'in', payload });
+        },
+      }),
+      o.mailbox.forwarder,
+    ),
+  );
+  o.image.spawn(uplinkActor(openLink, holder, { receiver, forwarder: fwd }));
+  if (receiver !== undefined) o.hypervisor.route(envelope, receiver, (m): ReceiverMsg => ({ type: 'signed', instance: m.instance, envelope: m.envelope }));
+  for (const [name, s] of byService) {
+    s.endpoint.route(s.frame, fwd, (f): ForwarderMsg => ({ type: 'out', service: name, stream: f.stream, payload: f.payload }));
+  }
+}

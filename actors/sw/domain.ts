@@ -1,0 +1,122 @@
+/**
+ * The `sw` domain's wiring, used by both assemblies of a device — the in-process simulated device
+ * (actors/device) and the bundled one (build/entries/sw.ts → build/compose.ts): the device AWDT with
+ * K_I (noble: pure JS, as the secure world's crypto), the boot record, the watchdog backend, all
+ * reached only through the channel to the hypervisor.
+ */
+import { codecOf, withCapacity, type ActorRef, type ChannelEndpoint, type Clock, type Supervisor } from '../../runtime/index.ts';
+import { lite, type ResetReason } from '../../proto/index.ts';
+import { nobleBackend } from '../crypto/index.ts';
+import type { AwdtEvent, AwdtMsg } from '../tickets/index.ts';
+import type { BoardTiming, MailboxBudgets, WatchdogConfig } from '../../boards/types.ts';
+import { deviceAwdt } from './device-awdt.ts';
+import type { DeviceRecord, DeviceStateStore } from './device-state.ts';
+import { bootStatusPath, LinuxWatchdog, readBootStatus, resetReasonAfterBoot, type BootStatus } from './linux-watchdog.ts';
+import { SimulatedWatchdog, type WatchdogBackend } from './watchdog.ts';
+
+export interface SwInstallOptions {
+  /** The `sw` domain (a top-level supervisor), not yet started. */
+  readonly domain: Supervisor;
+  /** `sw`'s end of the sw↔hypervisor channel (built from `channels.hypervisor`). */
+  readonly hypervisor: ChannelEndpoint;
+  readonly deviceId: string;
+  readonly firmwareVersion: string;
+  /** K_I: the 32-byte seed of the device key. Held by `sw` alone. */
+  readonly deviceKey: Uint8Array;
+  /** The IH public key pinned at provisioning. */
+  readonly infrastructureHub: Uint8Array;
+  readonly timing: Pick<BoardTiming, 'initialTimeoutMs' | 'maxDeferralMs'>;
+  readonly mailbox: MailboxBudgets['sw'];
+  /** This boot's record (see `beginBoot`). */
+  readonly record: DeviceRecord;
+  /** When given, the reason of a reset is saved here before the watchdog is told to reset. */
+  readonly store?: DeviceStateStore;
+  /** SHA-512 of the signed manifest the device booted from. */
+  readonly manifestDigest: Uint8Array;
+  /** SHA-512 of the hypervisor image (its bundle) as the manifest names it. */
+  readonly hypervisorImageDigest: Uint8Array;
+  readonly watchdog: WatchdogBackend;
+  readonly events?: (event: AwdtEvent) => void;
+  readonly nonce?: () => Uint8Array;
+}
+
+export interface SwInstalled {
+  readonly awdt: ActorRef<AwdtMsg>;
+}
+
+/** Spawns the device AWDT into `domain` and routes the hypervisor channel to it. */
+export function installSw(o: SwInstallOptions): SwInstalled {
+  const crypto = nobleBackend();
+  const proxyRequest = codecOf(o.hypervisor, lite.proxyRequest);
+  const proxyEnvelope = codecOf(o.hypervisor, lite.proxyEnvelope);
+  const watchdog = o.watchdog;
+  const reset = (reason: ResetReason, detail: string): void => {
+    try {
+      o.store?.save({ ...o.store.load(), lastResetReason: reason, lastResetDetail: detail });
+    } finally {
+      // A record that cannot be written (full disk, corrupt file) must never keep the device from resetting.
+      watchdog.reset(reason, detail);
+    }
+  };
+  const events = (e: AwdtEvent): void => {
+    // The hardware is kept alive exactly as long as the AWDT's deadline: armed at boot, moved by tickets.
+    if (e.type === 'armed' || e.type === 'ticket') watchdog.holdUntil?.(e.deadline);
+    o.events?.(e);
+  };
+  const awdt = o.domain.spawn<AwdtMsg>(
+    withCapacity(
+      deviceAwdt({
+        deviceId: o.deviceId,
+        deviceKey: crypto.signer(o.deviceKey),
+        infrastructureHub: crypto.verifier(o.infrastructureHub),
+        initialTimeoutMs: o.timing.initialTimeoutMs,
+        maxDeferralMs: o.timing.maxDeferralMs,
+        firmwareVersion: o.firmwareVersion,
+        manifestDigest: o.manifestDigest,
+        hypervisorImageDigest: o.hypervisorImageDigest,
+        record: o.record,
+        watchdog: { kind: watchdog.kind, reset },
+        sendRequest: (envelope) => o.hypervisor.send(proxyEnvelope, { instance: 'device', envelope }),
+        events,
+        nonce: o.nonce,
+      }),
+      o.mailbox.awdt,
+    ),
+  );
+  o.hypervisor.route(proxyRequest, awdt, (): AwdtMsg => ({ type: 'request' }));
+  o.hypervisor.route(proxyEnvelope, awdt, (m): AwdtMsg => ({ type: 'reply', envelope: m.envelope }));
+  return { awdt };
+}
+
+/**
+ * Starts a boot: counts it and settles why the last reset happened — from the record `sw` wrote
+ * before it, corrected by what the watchdog driver says when it says anything (linux backend).
+ */
+export function beginBoot(store: DeviceStateStore, status?: BootStatus): DeviceRecord {
+  const last = store.load();
+  const why = resetReasonAfterBoot({ reason: last.lastResetReason, detail: last.lastResetDetail }, status);
+  const record: DeviceRecord = { bootCount: last.bootCount + 1, lastResetReason: why.reason, lastResetDetail: why.detail };
+  store.save(record);
+  return record;
+}
+
+export interface WatchdogDeps {
+  readonly clock: Clock;
+  /** Simulated backend: what a reset does (the runner tears every domain down and boots again). */
+  readonly reboot?: (reason: ResetReason, detail: string) => void;
+  /** Linux backend: opens the device (default: the real one). */
+  readonly open?: ConstructorParameters<typeof LinuxWatchdog>[0]['open'];
+  readonly onError?: (error: unknown) => void;
+}
+
+/** The board's watchdog backend, and for `linux` what its driver says about the last reset. */
+export function createWatchdog(config: WatchdogConfig, deps: WatchdogDeps): { watchdog: WatchdogBackend; bootStatus?: BootStatus } {
+  if (config.backend === 'simulated') {
+    const reboot = deps.reboot;
+    if (reboot === undefined) throw new Error('the simulated watchdog needs a reboot function');
+    return { watchdog: new SimulatedWatchdog(reboot) };
+  }
+  const bootStatus = readBootStatus(bootStatusPath(config.device));
+  const watchdog = new LinuxWatchdog({ device: config.device, clock: deps.clock, petIntervalMs: config.petIntervalMs, open: deps.open, onError: deps.onError });
+  return bootStatus === undefined ? { watchdog } : { watchdog, bootStatus };
+}
