@@ -7,9 +7,7 @@
 import { join, resolve } from 'node:path';
 import { RealClock } from '../runtime/index.ts';
 import { ResetReason, WithholdReason } from '../proto/index.ts';
-// Straight to the two files, not the hub's door: a device must not pull in the hub's SQLite code.
-import { readDeviceKeysFile } from '../actors/hub/keyfiles.ts';
-import { loadProvisioning } from '../actors/hub/provisioning.ts';
+import { loadProvisioning, readDeviceKeysFile } from '../actors/provisioning/index.ts';
 import { loadBoard } from '../boards/index.ts';
 import { ArtifactError, BundledDevice, composeProcesses, hostCommandOfThisProcess, loadArtifacts, loadDomain, type HostCommand, type RunnerEvent, type SwModule } from '../build/index.ts';
 import { numberOption, UsageError } from './args.ts';

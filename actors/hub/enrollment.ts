@@ -8,8 +8,8 @@
  * device runs, each database belonging to the hub named), so a mistake leaves nothing half-done.
  */
 import { serviceOf, type Instance } from '../../proto/index.ts';
-import { describeHub, type DevicePublicKeys, type HubPublicKey } from './keyfiles.ts';
-import { provisioningJson, type PinnedHub, type ProvisioningInput } from './provisioning.ts';
+import { describeHub, type HubPublicKey } from './keyfiles.ts';
+import { provisioningJson, type DevicePublicKeys, type PinnedHub, type ProvisioningInput } from '../provisioning/index.ts';
 import { dominates } from './role.ts';
 import { claimHubIdentity, enrollKeys, readHubIdentity, SqliteHubStore, HubStoreError } from './sqlite/index.ts';
 

@@ -42,39 +42,44 @@ export { dominatedInstances, dominates, IH_ROLE, roleName, serviceHubRole, type 
 export { encodeHubStatus, parseHubStatus, processStatusTopic, type HubStatus, type SubscriptionMode } from './status.ts';
 export { compareVersions, parseVersion } from './version.ts';
 export {
-  checkDeviceId,
   checkHubId,
   describeHub,
-  devicePublicKeys,
-  KeyFileError,
-  newDeviceKeys,
+  HUB_KEY_KIND,
+  HUB_PUBLIC_KIND,
   newHubKey,
-  readDeviceKeysFile,
-  readDevicePublicFile,
   readHubKeyFile,
   readHubPublicFile,
-  writeDeviceKeysFile,
-  writeDevicePublicFile,
   writeHubKeyFile,
   writeHubPublicFile,
-  type DevicePublicKeys,
-  type DeviceSecretKeys,
   type HubKey,
   type HubKeyPair,
   type HubPublicKey,
 } from './keyfiles.ts';
+// The device's key and provisioning files live in actors/provisioning; the hub writes them at enrolment.
 export {
+  checkDeviceId,
+  devicePublicKeys,
+  DEVICE_KEYS_KIND,
+  DEVICE_PUBLIC_KIND,
+  KeyFileError,
   loadProvisioning,
+  newDeviceKeys,
   parseProvisioning,
   provisioningJson,
   ProvisioningError,
+  readDeviceKeysFile,
+  readDevicePublicFile,
+  writeDeviceKeysFile,
+  writeDevicePublicFile,
   writeProvisioning,
   PROVISIONING_KIND,
   PROVISIONING_VERSION,
+  type DevicePublicKeys,
+  type DeviceSecretKeys,
   type PinnedHub,
   type Provisioning,
   type ProvisioningInput,
-} from './provisioning.ts';
+} from '../provisioning/index.ts';
 export { enrollDevice, EnrollmentError, type EnrollDeviceOptions, type EnrollResult, type EnrollTarget } from './enrollment.ts';
 export * as sqlite from './sqlite/index.ts';
 export { HubStoreError, SqliteHubStore, fleetView, readAudit, type FleetRow, type HubIdentity, type StoredAuditEntry } from './sqlite/index.ts';

@@ -9,6 +9,7 @@
  */
 import { cryptoBackend, hex, type CryptoBackend, type Verifier } from '../crypto/index.ts';
 import { instanceProblem, type Instance } from '../../proto/index.ts';
+import { DEVICE_ID_PATTERN } from '../provisioning/index.ts';
 
 export type DeviceState = 'active' | 'quarantined' | 'revoked';
 
@@ -65,8 +66,8 @@ export class RegistryError extends Error {
 }
 
 /** Device ids as the protocol allows them (proto/validate.ts), so every enrolled id can also ask. */
-export const DEVICE_ID_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
 const DEVICE_ID = DEVICE_ID_PATTERN;
+export { DEVICE_ID_PATTERN };
 
 interface MutableDevice {
   state: DeviceState;

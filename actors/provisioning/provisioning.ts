@@ -27,8 +27,8 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { fromHex, hex } from '../crypto/index.ts';
 import { instanceProblem, serviceInstance } from '../../proto/index.ts';
-import { DEVICE_ID_PATTERN } from './registry.ts';
-// connect.ts, not the mqtt door: devices load this file, and the door also brings in the Aedes broker.
+import { DEVICE_ID_PATTERN } from './key-file.ts';
+// broker-url.ts, not the mqtt door: devices load this file, and the door brings in MQTT.js and Aedes.
 import { parseBrokerUrl } from '../mqtt/broker-url.ts';
 
 export const PROVISIONING_KIND = 'dominion.provisioning';

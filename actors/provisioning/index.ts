@@ -1,0 +1,42 @@
+/**
+ * The door to `actors/provisioning/`: what a device is given at enrolment and reads at every start —
+ * its key file (K_I, K_MM, K_SM_k) and its provisioning file (device id, pinned hubs, release key,
+ * broker) — and the key-file toolkit the hub's own key files use. No SQLite, no MQTT client: a
+ * device loads this room and nothing of the hub's.
+ */
+export {
+  checkDeviceId,
+  checkInstance,
+  DEVICE_ID_PATTERN,
+  KEY_FILE_VERSION,
+  KeyFileError,
+  keyBytes,
+  keyRecord,
+  readKeyJson,
+  writeJson,
+  writeSecretJson,
+} from './key-file.ts';
+export {
+  DEVICE_KEYS_KIND,
+  DEVICE_PUBLIC_KIND,
+  devicePublicKeys,
+  newDeviceKeys,
+  readDeviceKeysFile,
+  readDevicePublicFile,
+  writeDeviceKeysFile,
+  writeDevicePublicFile,
+  type DevicePublicKeys,
+  type DeviceSecretKeys,
+} from './device-keys.ts';
+export {
+  loadProvisioning,
+  parseProvisioning,
+  provisioningJson,
+  ProvisioningError,
+  writeProvisioning,
+  PROVISIONING_KIND,
+  PROVISIONING_VERSION,
+  type PinnedHub,
+  type Provisioning,
+  type ProvisioningInput,
+} from './provisioning.ts';
