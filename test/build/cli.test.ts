@@ -51,7 +51,7 @@ test('a build with the development key: key beside dist (0600), table and public
   assert.match(text, /board rpi-zero-2w \(Raspberry Pi Zero 2 W \(512 MB\)\), target node20/);
   assert.match(text, /sm-sensor\.mjs\s+sm:sensor/);
   const pub = readFileSync(join(out, 'rpi-zero-2w', 'release-key.pub'), 'utf8').trim();
-  assert.match(text, new RegExp(`release public key ${pub} \\(pin it when provisioning devices\\)`));
+  assert.match(text, new RegExp(`release public key ${pub} \\(pin it in devices: dominion enroll --release-pub <this key>\\)`));
   assert.ok(!existsSync(join(out, 'rpi-zero-2w', '.release-key')));
 
   const c2 = capture();
