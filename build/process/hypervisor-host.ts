@@ -42,6 +42,9 @@ export async function hostHypervisor(b: HypervisorBootstrap, releasePub: Uint8Ar
   const common = { artifacts: b.artifacts, releasePub: b.releasePub, deviceId: b.deviceId };
   const log = (label: string) => (line: string) => process.stderr.write(`[${label}] ${line}\n`);
 
+  for (const s of board.services) {
+    if (b.keys.services[s] === undefined || b.hubs.services[s] === undefined) throw new Error(`board ${board.id} runs service "${s}", but the bootstrap has no K_SM key or pinned hub for it`);
+  }
   const routes = [
     { instance: 'device', hubId: b.hubs.ih.id },
     { instance: 'mm', hubId: b.hubs.ih.id },
@@ -97,12 +100,7 @@ export async function hostHypervisor(b: HypervisorBootstrap, releasePub: Uint8Ar
     events: writeEvent,
     vms: [
       { instance: 'mm', machine: mmVm, key: fromHex(b.keys.mm), hub: fromHex(b.hubs.ih.publicKey) },
-      ...serviceVms.map(({ service, vm }) => {
-        const key = b.keys.services[service];
-        const pin = b.hubs.services[service];
-        if (key === undefined || pin === undefined) throw new Error(`board ${board.id} runs service "${service}", but the bootstrap has no K_SM key or pinned hub for it`);
-        return { instance: `sm:${service}`, machine: vm, key: fromHex(key), hub: fromHex(pin.publicKey) };
-      }),
+      ...serviceVms.map(({ service, vm }) => ({ instance: `sm:${service}`, machine: vm, key: fromHex(b.keys.services[service]!), hub: fromHex(b.hubs.services[service]!.publicKey) })),
     ],
   });
   installed = hv;
