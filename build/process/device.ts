@@ -5,8 +5,8 @@
  * verifies the artifacts and imports its own bundle only; every channel is a Unix socket.
  *
  * A simulated reset kills the hypervisor, and with it every VM (each exits when its parent's socket
- * closes). A hypervisor that dies on its own is not restarted here: no more tickets reach `sw`, and
- * the device AWDT resets the device, as it would on a board.
+ * closes). A hypervisor process that ends on its own resets the device at once (CHECK_FAILED): `sw`
+ * does not restart the domain that dominates the VMs in place, it boots the whole device again.
  */
 import { linkStream, type Clock } from '../../runtime/index.ts';
 import type { DeviceKeys, HubPins } from '../../actors/device/index.ts';
@@ -97,9 +97,13 @@ export function composeProcesses(o: ProcessDeviceOptions, hooks: RunnerHooks): R
     dataDir: o.dataDir,
     host: o.host,
   };
+  let stopping = false;
   const hypervisor = spawnDomain(o.host, bootstrap, {
     label: 'hypervisor',
     heapMb: board.domains.hypervisor.heapMb,
+    onExit: (code, signal) => {
+      if (!stopping) watchdog.reset(ResetReason.CHECK_FAILED, `the hypervisor process ${signal !== null ? `was killed by ${signal}` : `exited with code ${String(code)}`}`);
+    },
     onLine: (line) => {
       const event = parseEventLine(line);
       if (event !== undefined) hooks.events(onThisClock(event, o.clock.now()));
@@ -111,6 +115,7 @@ export function composeProcesses(o: ProcessDeviceOptions, hooks: RunnerHooks): R
   return {
     bootCount,
     shutdown: () => {
+      stopping = true;
       hypervisor.kill();
       system.shutdown();
     },

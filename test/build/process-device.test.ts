@@ -69,6 +69,12 @@ const alive = (pid: number): boolean => {
   }
 };
 
+/** True once `pid` has exited, polling /proc for up to 5 s (it is not our child: no exit event). */
+async function exitedSoon(pid: number): Promise<boolean> {
+  for (let i = 0; i < 100 && alive(pid); i++) await new Promise((r) => setTimeout(r, 50));
+  return !alive(pid);
+}
+
 /** The device's stdout, line by line, with a way to wait for a line. */
 class DeviceUnderTest {
   readonly lines: string[] = [];
@@ -103,7 +109,7 @@ function startDevice(): DeviceUnderTest {
 
 const ticketFor = (instance: string) => (l: string) => l.includes(`${instance}: ticket`);
 
-test('process placement: one process per domain with its heap limit; a killed VM process is booted again; nothing outlives the device', async () => {
+test('process placement: one process per domain with its heap limit; a killed VM process is booted again, a killed hypervisor resets the device; nothing outlives it', async () => {
   const device = startDevice();
   try {
     await Promise.all(['device', 'mm', 'sm:sensor'].map((i) => device.waitFor(ticketFor(i), `${i} ticket`)));
@@ -142,11 +148,20 @@ test('process placement: one process per domain with its heap limit; a killed VM
     assert.equal(rebooted.length, 2);
     assert.ok(!rebooted.some((v) => v.pid === sm.pid));
 
+    // The hypervisor process dies: sw resets the whole device at once, and it boots again.
+    process.kill(hypervisor!.pid, 'SIGKILL');
+    await device.waitFor((l) => /DEVICE RESET: CHECK_FAILED — the hypervisor process was killed by SIGKILL/.test(l), 'a device reset');
+    await device.waitFor((l) => l.includes('boot #2'), 'the second boot');
+    await device.waitFor(ticketFor('device'), 'a device ticket after the reset');
+    const [hypervisor2] = childrenOf(device.child.pid!);
+    assert.ok(hypervisor2 !== undefined && hypervisor2.pid !== hypervisor!.pid);
+    for (const v of rebooted) assert.ok(!alive(v.pid) || (await exitedSoon(v.pid)), `VM process ${v.pid} went with its hypervisor`);
+
     // Stopping the device stops every domain process.
-    const all = [hypervisor!.pid, ...rebooted.map((v) => v.pid)];
+    const all = [hypervisor2.pid, ...childrenOf(hypervisor2.pid).map((v) => v.pid)];
     device.child.kill('SIGTERM');
     assert.equal(await device.exited, 0);
-    for (let i = 0; i < 100 && all.some(alive); i++) await new Promise((r) => setTimeout(r, 50)); // they exit when their parent's socket closes
+    for (const pid of all) await exitedSoon(pid); // they exit when their parent's socket closes
     assert.deepEqual(all.filter(alive), [], 'no domain process outlives the device');
   } finally {
     if (device.child.exitCode === null) device.child.kill('SIGKILL');
