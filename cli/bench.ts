@@ -6,9 +6,10 @@ import { parseCommand } from './options.ts';
 const HELP = `usage: dominion bench --board <id> [--seconds N]
 
 Builds the board's artifacts (simulated watchdog), runs the device as a child process under the
-board's budgets (heap limit, CPU pinning with taskset) against hubs on an embedded broker, and
-reports resident memory and CPU against the budget, beside a bare node idling, and the cold start
-to the first accepted ticket. For the other benchmarks: npm run bench -- --help.`;
+board's budgets (heap limits — one per domain process in "process" placement — and CPU pinning
+with taskset) against hubs on an embedded broker, and reports resident memory and CPU per domain
+process and in all against the budgets, beside a bare node idling, and the cold start to the first
+accepted ticket. For the other benchmarks: npm run bench -- --help.`;
 
 export async function benchCommand(argv: string[]): Promise<number> {
   const { values } = parseCommand('bench', argv, { board: { type: 'string' }, seconds: { type: 'string' }, help: { type: 'boolean', short: 'h' } });
