@@ -185,6 +185,11 @@ export type ProxyRequestLite = { instance: string };
 export type ProxyEnvelopeLite = { instance: string; envelope: Uint8Array };
 export type ServiceFrameLite = { stream: string; payload: Uint8Array };
 
+/** mm → service frames on stream `in` carry traffic from the service's hub. */
+export const SERVICE_INBOUND_STREAM = 'in';
+/** mm → service frames on stream `refused` name, in their payload, a stream of which a message was not sent. */
+export const SERVICE_REFUSED_STREAM = 'refused';
+
 export const lite = {
   proxyRequest: flatCodec({ typeName: 'dominion.v1.ProxyRequest', stringField: 'instance', maxBytes: 128 }) as LiteCodec<ProxyRequestLite>,
   proxyEnvelope: flatCodec({

@@ -46,7 +46,9 @@ export class DirectHubLink implements HubLink {
     else deliver(instance, reply.payload);
   }
 
+  /** Refused while offline, as a link that cannot reach its broker refuses service data. */
   publishService(service: string, stream: string, payload: Uint8Array): boolean {
+    if (this.o.online && !this.o.online()) return false;
     this.o.onService?.(service, stream, payload.slice());
     return true;
   }

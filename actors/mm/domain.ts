@@ -5,7 +5,7 @@
  * no key, nothing that signs.
  */
 import { codecOf, withCapacity, type ChannelEndpoint, type Supervisor } from '../../runtime/index.ts';
-import { lite } from '../../proto/lite.ts';
+import { lite, SERVICE_INBOUND_STREAM, SERVICE_REFUSED_STREAM } from '../../proto/lite.ts';
 import type { BoardTiming, MailboxBudgets } from '../../boards/types.ts';
 import { forwarder, type ForwarderMsg } from './forwarder.ts';
 import type { HubLink } from './hub-link.ts';
@@ -31,6 +31,8 @@ export interface MmInstallOptions {
   /** False only for baselines that measure a device without dominance: no ticket receiver. */
   readonly dominance?: boolean;
 }
+
+const utf8 = new TextEncoder();
 
 /** Spawns `ticket-receiver`, `forwarder` and `uplink` into `image` and routes mm's channel ends to them. */
 export function installMm(o: MmInstallOptions): void {
@@ -63,7 +65,11 @@ export function installMm(o: MmInstallOptions): void {
         link: () => holder.link,
         toService: (service, payload) => {
           const s = byService.get(service);
-          return s !== undefined && s.endpoint.send(s.frame, { stream: 'in', payload });
+          return s !== undefined && s.endpoint.send(s.frame, { stream: SERVICE_INBOUND_STREAM, payload });
+        },
+        refused: (service, stream) => {
+          const s = byService.get(service);
+          s?.endpoint.send(s.frame, { stream: SERVICE_REFUSED_STREAM, payload: utf8.encode(stream) });
         },
       }),
       o.mailbox.forwarder,

@@ -19,6 +19,11 @@ export interface ForwarderOptions {
   readonly link: () => HubLink | null;
   /** Sends inbound traffic to a service's domain; false when it has no such service or it is full. */
   readonly toService: (service: string, payload: Uint8Array) => boolean;
+  /**
+   * Tells a service that a message it published on `stream` was not sent (no link, or the link's
+   * budget of unacknowledged bytes is spent): its only backpressure signal past the channel.
+   */
+  readonly refused?: (service: string, stream: string) => void;
   readonly counters?: ForwarderCounters;
 }
 
@@ -31,12 +36,13 @@ export function forwarder(o: ForwarderOptions): ActorSpec<ForwarderMsg> {
       receive(msg: ForwarderMsg): void {
         if (msg.type === 'out') {
           const link = o.link();
-          if (link === null) {
-            counters.dropped++;
+          if (link !== null && link.publishService(msg.service, msg.stream, msg.payload)) {
+            counters.out++;
             return;
           }
-          if (link.publishService(msg.service, msg.stream, msg.payload)) counters.out++;
-          else counters.dropped++; // the link's budget for unacknowledged service bytes is spent
+          // No link, or its budget for unacknowledged service bytes is spent: the service hears of it.
+          counters.dropped++;
+          o.refused?.(msg.service, msg.stream);
         } else if (o.toService(msg.service, msg.payload)) counters.in++;
         else counters.dropped++;
       },

@@ -5,10 +5,18 @@
  * network, no keys, no other domain.
  */
 import type { ActorContext, ActorRef, Behavior, ChannelEndpoint, Supervisor } from '../../runtime/index.ts';
-import { lite } from '../../proto/index.ts';
+import { lite, SERVICE_REFUSED_STREAM } from '../../proto/index.ts';
 
-/** Traffic from the service's hub, delivered through `mm`. */
-export type ServiceInbound = { readonly type: 'inbound'; readonly payload: Uint8Array };
+/**
+ * What `mm` delivers to a service: traffic from its hub, or word that a message it published on
+ * `stream` was accepted by `mm` but not sent (no link to the broker, or too many of its bytes are
+ * still unacknowledged). A refused message is gone: keep what must not be lost and send it later.
+ */
+export type ServiceInbound =
+  | { readonly type: 'inbound'; readonly payload: Uint8Array }
+  | { readonly type: 'refused'; readonly stream: string };
+
+const utf8 = new TextDecoder();
 
 export interface ServiceContext<M> {
   /** The service's name; its domain is `sm:<service>`. */
@@ -18,8 +26,9 @@ export interface ServiceContext<M> {
   /** The underlying actor context: `now()`, timers, effects, `self`. */
   readonly actor: ActorContext<M | ServiceInbound>;
   /**
-   * Publishes `payload` on `dominion/v1/service/<service>/<device>/<stream>` via `mm`.
-   * Returns false (and the channel counts why) when it cannot be sent now.
+   * Publishes `payload` on `dominion/v1/service/<service>/<device>/<stream>` via `mm`. Returns false
+   * (and the channel counts why) when `mm` cannot take it now; a `refused` message follows when `mm`
+   * took it but could not send it.
    */
   publish(stream: string, payload: Uint8Array): boolean;
 }
@@ -56,6 +65,8 @@ export function installService<M>(image: Supervisor, spec: ServiceSpec<M>, endpo
         publish: (stream, payload) => endpoint.send(lite.serviceFrame, { stream, payload }),
       }),
   });
-  endpoint.route(lite.serviceFrame, ref, (frame): ServiceInbound => ({ type: 'inbound', payload: frame.payload }));
+  endpoint.route(lite.serviceFrame, ref, (frame): ServiceInbound =>
+    frame.stream === SERVICE_REFUSED_STREAM ? { type: 'refused', stream: utf8.decode(frame.payload) } : { type: 'inbound', payload: frame.payload },
+  );
   return ref;
 }

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ResetReason } from '../../proto/index.ts';
-import type { ServiceSpec } from '../../actors/sm/index.ts';
+import type { ServiceInbound, ServiceSpec } from '../../actors/sm/index.ts';
 import { DEVICE_ID, eventsOf, simFleet } from '../support/fleet.ts';
 
 test('while valid tickets keep coming, nothing expires and every instance is renewed', () => {
@@ -115,4 +115,42 @@ test('SH_k dominates sm:k alone: another service and mm keep their tickets', () 
   assert.deepEqual(eventsOf(f.events, 'expired', 'mm'), []);
   assert.deepEqual(eventsOf(f.events, 'reset'), []);
   assert.ok(eventsOf(f.events, 'ticket', 'sm:sensor').length >= sensorBefore + 5, 'the other service kept renewing');
+});
+
+test('a service hears when mm could not send what it published; nothing is refused while the link works', () => {
+  type ChattyMsg = { type: 'say' };
+  const heard: Array<{ type: string; stream?: string }> = [];
+  let sent = 0;
+  const chatty: ServiceSpec<ChattyMsg> = {
+    name: 'chatty',
+    version: '1.0.0',
+    capacity: 16,
+    start: (ctx) => {
+      ctx.actor.timer({ type: 'say' }).arm(100, 100);
+      return {
+        receive: (msg: ChattyMsg | ServiceInbound) => {
+          if (msg.type === 'say') ctx.publish('news', new TextEncoder().encode(String(++sent)));
+          else if (msg.type === 'refused') heard.push({ type: 'refused', stream: msg.stream });
+          else heard.push({ type: msg.type });
+        },
+      };
+    },
+  };
+  let online = true;
+  const f = simFleet({ extraServices: [chatty as ServiceSpec<never>], online: () => online });
+  f.device.boot();
+  f.clock.advance(1000);
+  assert.equal(heard.length, 0, 'nothing refused while the link works');
+  assert.ok(f.service.some((s) => s.service === 'chatty' && s.stream === 'news'));
+
+  online = false; // the link cannot reach the broker: mm takes the messages but cannot send them
+  f.clock.advance(500);
+  const refused = heard.filter((h) => h.type === 'refused');
+  assert.ok(refused.length >= 4, `the service heard of each unsent message (${refused.length})`);
+  assert.ok(refused.every((h) => h.stream === 'news'));
+
+  online = true;
+  heard.length = 0;
+  f.clock.advance(500);
+  assert.equal(heard.length, 0, 'and nothing once the link is back');
 });

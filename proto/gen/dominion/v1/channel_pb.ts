@@ -76,7 +76,9 @@ export const ProxyEnvelopeSchema: GenMessage<ProxyEnvelope> = /*@__PURE__*/
  */
 export type ServiceFrame = Message<"dominion.v1.ServiceFrame"> & {
   /**
-   * The stream within the service, e.g. "readings"; the last segment of the MQTT topic.
+   * From the service: the stream within the service, e.g. "readings"; the last segment of the MQTT
+   * topic. From mm: "in" (traffic from the service's hub) or "refused" (the payload names a stream of
+   * which a message could not be sent: no link, or too many bytes unacknowledged).
    *
    * @generated from field: string stream = 1;
    */
