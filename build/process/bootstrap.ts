@@ -14,6 +14,11 @@ export interface HostCommand {
   readonly execPath: string;
   /** Everything before the host's arguments, e.g. `[--import, tsx, cli/main.ts, domain-host]`. */
   readonly args: readonly string[];
+  /**
+   * The host runs TypeScript sources through a loader (tsx), whose hooks need a worker thread: a
+   * confined service is then allowed workers. Never true for the bundled runner a board installs.
+   */
+  readonly typescript?: boolean;
 }
 
 interface Common {

@@ -64,7 +64,8 @@ export const MAX_LINE = 16 * 1024;
 export function hostCommandOfThisProcess(): HostCommand {
   const entry = process.argv[1];
   if (entry === undefined) throw new Error('cannot tell how this process was started (no process.argv[1])');
-  return { execPath: process.execPath, args: [...withoutHeapLimit(process.execArgv), entry, 'domain-host'] };
+  // This module is TypeScript only when run from sources (tsx, registered by flag or by cli/dominion.mjs).
+  return { execPath: process.execPath, args: [...withoutHeapLimit(process.execArgv), entry, 'domain-host'], typescript: import.meta.url.endsWith('.ts') };
 }
 
 function withoutHeapLimit(args: readonly string[]): string[] {
@@ -77,7 +78,7 @@ export function spawnDomain(host: HostCommand, bootstrap: Bootstrap, o: SpawnOpt
   // The label last, so `ps` tells the domain processes apart (the bootstrap, not argv, is what counts).
   // Run from TypeScript sources (tsx), the loader's hooks need a worker thread: allowed then, and
   // only then. The bundled runner a board installs runs without tsx, fully confined.
-  const underTsx = host.args.some((a) => /(^|[/\\])tsx([/\\]|$)/.test(a));
+  const underTsx = host.typescript === true;
   const confine =
     o.sandbox === undefined
       ? []

@@ -15,6 +15,8 @@ import { hex } from '../../actors/crypto/index.ts';
 import { loadBoard, type BoardProfile } from '../../boards/index.ts';
 import { buildBoard, type BuildResult } from '../../build/index.ts';
 import { canIsolateNetwork } from '../../build/process/spawn.ts';
+import { awaitConnected, connectMqtt } from '../../actors/mqtt/index.ts';
+import { topics } from '../../proto/index.ts';
 import { provisionedHubs, releaseKeyFile, tempDir, type ProvisionedHubs } from './support.ts';
 
 const root = tempDir('process-device');
@@ -98,6 +100,36 @@ class DeviceUnderTest {
   }
 }
 
+/** Readings the sensor publishes, as the broker delivers them. */
+async function sensorReadings(brokerUrl: string): Promise<{ next(): Promise<string>; close(): Promise<void> }> {
+  const client = connectMqtt(brokerUrl, { clientId: `readings-${process.pid}` });
+  await awaitConnected(client);
+  await client.subscribeAsync(topics.serviceOut('sensor', 'pi-proc', 'readings'), { qos: 1 });
+  const pending: string[] = [];
+  let waiting: ((s: string) => void) | undefined;
+  client.on('message', (_t, payload: Buffer) => {
+    const text = payload.toString('utf8');
+    if (waiting !== undefined) {
+      const w = waiting;
+      waiting = undefined;
+      w(text);
+    } else pending.push(text);
+  });
+  return {
+    next: () =>
+      new Promise<string>((resolve, reject) => {
+        const early = pending.shift();
+        if (early !== undefined) return resolve(early);
+        const timer = setTimeout(() => reject(new Error('no sensor reading reached the broker within 30 s')), 30_000);
+        waiting = (t) => {
+          clearTimeout(timer);
+          resolve(t);
+        };
+      }),
+    close: () => client.endAsync(true),
+  };
+}
+
 function startDevice(): DeviceUnderTest {
   const child = spawn(
     process.execPath,
@@ -110,10 +142,13 @@ function startDevice(): DeviceUnderTest {
 const ticketFor = (instance: string) => (l: string) => l.includes(`${instance}: ticket`);
 
 test('process placement: one process per domain with its heap limit; a killed VM process is booted again, a killed hypervisor resets the device; nothing outlives it', async () => {
+  const readings = await sensorReadings(hubs.brokerUrl);
   const device = startDevice();
   try {
     await Promise.all(['device', 'mm', 'sm:sensor'].map((i) => device.waitFor(ticketFor(i), `${i} ticket`)));
     assert.ok(device.lines[0]!.includes('(process placement)'), device.lines[0]);
+    // The sensor's readings cross its process, the hypervisor's relay and mm's process to the broker.
+    await readings.next();
 
     // The tree: device (sw) → hypervisor → mm, sm:sensor; each with its domain's --max-old-space-size.
     const [hypervisor, ...others] = childrenOf(device.child.pid!);
@@ -165,5 +200,6 @@ test('process placement: one process per domain with its heap limit; a killed VM
     assert.deepEqual(all.filter(alive), [], 'no domain process outlives the device');
   } finally {
     if (device.child.exitCode === null) device.child.kill('SIGKILL');
+    await readings.close();
   }
 });
