@@ -18,8 +18,11 @@ import type { ProxyMsg } from './proxy.ts';
 export interface VmMachine {
   /** Stops whatever the VM runs (anything an intruder started included) and boots it from its clean image. */
   boot(): void;
-  /** The VM as the inspector sees it from outside, for its AWDT's next request. */
-  report(boots: number): RuntimeInfo;
+  /**
+   * The VM as the inspector sees it from outside, for its AWDT's next request; undefined while
+   * nothing runs (its process is down), so the hypervisor signs no request for a VM that is not there.
+   */
+  report(boots: number): RuntimeInfo | undefined;
 }
 
 export interface VmDefinition {

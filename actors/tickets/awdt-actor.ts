@@ -34,7 +34,11 @@ export interface AwdtActorOptions {
   /** Armed at start, before anything it guards is started. */
   readonly initialTimeoutMs: number;
   readonly capacity?: number;
-  readonly runtimeInfo: () => RuntimeInfo;
+  /**
+   * What the request reports, written by the domain below. Undefined: there is nothing running to
+   * vouch for (a VM whose process is down), so no request is signed and no ticket can come.
+   */
+  readonly runtimeInfo: () => RuntimeInfo | undefined;
   readonly sendRequest: (envelope: Uint8Array) => void;
   readonly expire: (cause: ExpiryCause) => void;
   readonly events?: (event: AwdtEvent) => void;
@@ -94,9 +98,11 @@ export function awdtActor(options: AwdtActorOptions): ActorSpec<AwdtMsg> {
         receive(msg: AwdtMsg): void {
           if (expired) return; // expiry is final for this incarnation; the reset/restart is under way
           switch (msg.type) {
-            case 'request':
-              options.sendRequest(core.request(options.runtimeInfo(), ctx.now()));
+            case 'request': {
+              const info = options.runtimeInfo();
+              if (info !== undefined) options.sendRequest(core.request(info, ctx.now()));
               return;
+            }
             case 'reply':
               judge(core.reply(msg.envelope), ctx.now());
               return;

@@ -21,7 +21,7 @@ export interface ProcessVmOptions {
 
 export interface ProcessVm {
   boot(): void;
-  report(boots: number): RuntimeInfo;
+  report(boots: number): RuntimeInfo | undefined;
   /** The running process, if any. */
   readonly current: DomainProcess | null;
   halt(): void;
@@ -53,7 +53,8 @@ export function processVm(o: ProcessVmOptions): ProcessVm {
       });
       current = p;
     },
-    report: (boots) => o.outsideReport({ boots, imageDigest: o.digest, memoryBytes: current === null ? 0 : residentBytes(current.pid) }),
+    // No process, nothing to vouch for: the VM's AWDT signs no request until one runs again.
+    report: (boots) => (current === null ? undefined : o.outsideReport({ boots, imageDigest: o.digest, memoryBytes: residentBytes(current.pid) })),
     get current() {
       return current;
     },

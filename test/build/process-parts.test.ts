@@ -8,7 +8,12 @@ import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
 import { PassThrough } from 'node:stream';
-import { ManualClock } from '../../runtime/index.ts';
+import { createTestKit, ManualClock } from '../../runtime/index.ts';
+import { create, RuntimeInfoSchema } from '../../proto/index.ts';
+import { cryptoBackend, generateSecretKey } from '../../actors/crypto/index.ts';
+import { outsideReport } from '../../actors/hypervisor/index.ts';
+import { AwdtCore, awdtActor } from '../../actors/tickets/index.ts';
+import { processVm } from '../../build/process/process-vm.ts';
 import { BootstrapError, FrameRelay, parseBootstrap } from '../../build/process/index.ts';
 import { CrashBackoff } from '../../build/process/backoff.ts';
 import { MAX_LINE, readLines } from '../../build/process/spawn.ts';
@@ -97,4 +102,61 @@ test('crash backoff: the first exit restarts at once, the next ones after doubli
   assert.equal(restarted, 1);
   clock.advance(20_000);
   assert.equal(b.delayFor('sm'), 0);
+});
+
+test('a VM whose process is down is not vouched for: its AWDT signs no request, and expires', () => {
+  const kit = createTestKit();
+  const node = cryptoBackend('node');
+  const domain = kit.system.domain('hypervisor', { priority: 1 });
+  domain.start();
+  let running = false;
+  const sent: Uint8Array[] = [];
+  const expiries: string[] = [];
+  const info = create(RuntimeInfoSchema, { report: { case: 'domain', value: { actors: [], restarts: 0, memoryBytes: 1n, imageDigest: new Uint8Array(64), boots: 1 } } });
+  const awdt = domain.spawn(
+    awdtActor({
+      name: 'awdt',
+      instance: 'sm:sensor',
+      initialTimeoutMs: 1000,
+      core: () => new AwdtCore({ deviceId: 'pi-1', instance: 'sm:sensor', signer: node.signer(generateSecretKey()), hub: node.verifier(node.publicKeyOf(generateSecretKey())), maxDeferralMs: 5000 }),
+      runtimeInfo: () => (running ? info : undefined),
+      sendRequest: (envelope) => sent.push(envelope),
+      expire: (cause) => expiries.push(cause.kind),
+    }),
+  );
+  awdt.tell({ type: 'request' });
+  kit.run();
+  assert.equal(sent.length, 0, 'nothing running: no request signed');
+  running = true;
+  awdt.tell({ type: 'request' });
+  kit.run();
+  assert.equal(sent.length, 1, 'running again: a request');
+  kit.advance(1000);
+  assert.deepEqual(expiries, ['timeout'], 'no ticket came: the AWDT expires, and the VM is booted again');
+});
+
+test('a process VM reports nothing while its process is down, and its image and RSS while it runs', () => {
+  const exits: Array<(code: number | null, signal: NodeJS.Signals | null) => void> = [];
+  const gone: string[] = [];
+  const vm = processVm({
+    digest: new Uint8Array(64).fill(7),
+    outsideReport,
+    onExit: (detail) => gone.push(detail),
+    start: (exited) => {
+      exits.push(exited);
+      return { label: 'sm:x', child: undefined as never, pid: process.pid, link: undefined as never, extra: [], kill: () => {} };
+    },
+  });
+  assert.equal(vm.report(0), undefined, 'never booted');
+  vm.boot();
+  const r = vm.report(1)!;
+  assert.equal(r.report.case, 'domain');
+  assert.ok(r.report.case === 'domain' && r.report.value.memoryBytes > 0n && r.report.value.imageDigest[0] === 7 && r.report.value.boots === 1);
+  exits[0]!(null, 'SIGKILL');
+  assert.deepEqual(gone, ['was killed by SIGKILL']);
+  assert.equal(vm.report(1), undefined, 'its process is down');
+  vm.boot();
+  exits[0]!(1, null); // the old incarnation's exit, after a reboot, is not the new one's
+  assert.equal(gone.length, 1);
+  assert.notEqual(vm.report(2), undefined);
 });
