@@ -63,12 +63,14 @@ export interface SwStart {
 
 /**
  * Boots `sw` from its bundle: the boot record (boot count, reset reason), the watchdog backend of the
- * board, the device AWDT with K_I; starts the domain and returns this boot's record.
+ * board, the device AWDT with K_I; starts the domain and returns this boot's count and the watchdog
+ * that records a reset's reason before resetting (for escalations too).
  */
 export function startSw(swMod: SwModule, o: SwStart): { readonly bootCount: number; readonly watchdog: WatchdogBackend } {
   const store = new swMod.FileStateStore(join(o.dataDir, 'sw'));
-  const { watchdog, bootStatus } = swMod.createWatchdog(o.board.watchdog, { clock: o.clock, reboot: o.reboot });
-  const record = swMod.beginBoot(store, bootStatus);
+  const created = swMod.createWatchdog(o.board.watchdog, { clock: o.clock, reboot: o.reboot });
+  const record = swMod.beginBoot(store, created.bootStatus);
+  const watchdog = swMod.recordingWatchdog(created.watchdog, store);
   swMod.install({
     domain: o.domain,
     hypervisor: o.hypervisor,
@@ -79,7 +81,6 @@ export function startSw(swMod: SwModule, o: SwStart): { readonly bootCount: numb
     timing: o.board.timing,
     mailbox: o.board.domains.sw.mailbox,
     record,
-    store,
     manifestDigest: o.manifestDigest,
     hypervisorImageDigest: o.hypervisorDigest,
     watchdog,

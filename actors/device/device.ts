@@ -12,7 +12,7 @@ import { cryptoBackend } from '../crypto/index.ts';
 import { domainMachines, installHypervisor, type VmHost } from '../hypervisor/index.ts';
 import { installMm, newReceiverCounters, type ReceiverCounters } from '../mm/index.ts';
 import { installService } from '../sm/index.ts';
-import { beginBoot, FileStateStore, installSw, SimulatedWatchdog, type DeviceStateStore } from '../sw/index.ts';
+import { beginBoot, FileStateStore, installSw, recordingWatchdog, SimulatedWatchdog, type DeviceStateStore } from '../sw/index.ts';
 import { hypervisorMmChannel, serviceChannel, swHypervisorChannel } from './channels.ts';
 import type { DeviceConfig } from './config.ts';
 import { foldStatus, newStatus, type DeviceEvent, type DeviceStatus } from './status.ts';
@@ -133,7 +133,7 @@ export class Device {
       return { spec, domain, channel: openChannel(serviceChannel(spec.name), mm, domain) };
     });
 
-    const watchdog = new SimulatedWatchdog((reason, detail) => this.reset(system, reason, detail));
+    const watchdog = recordingWatchdog(new SimulatedWatchdog((reason, detail) => this.reset(system, reason, detail)), this.store);
     system.onEscalation((domain) => {
       if (domain === sw || domain === hyp) watchdog.reset(ResetReason.CHECK_FAILED, `${domain.path} gave up after repeated failures`);
       else this.vmHost?.restart(domain.path, { kind: 'escalated', detail: 'gave up after repeated failures' });
@@ -152,7 +152,6 @@ export class Device {
         timing: c.timing,
         mailbox: DEFAULT_MAILBOXES.sw,
         record,
-        store: this.store,
         manifestDigest: digest(`firmware@${c.firmwareVersion}`),
         hypervisorImageDigest: digest(`hypervisor@${c.firmwareVersion}`),
         watchdog,
@@ -224,8 +223,6 @@ export class Device {
 
   private reset(system: ActorSystem, reason: ResetReason, detail: string): void {
     if (this.current !== system) return; // an old incarnation cannot reset the new one
-    const record = this.store.load();
-    this.store.save({ ...record, lastResetReason: reason, lastResetDetail: detail });
     this.emit({ type: 'reset', reason, detail, at: this.clock.now() });
     system.shutdown();
     this.current = null;

@@ -44,20 +44,32 @@ export interface SwInstalled {
   readonly awdt: ActorRef<AwdtMsg>;
 }
 
+/**
+ * The watchdog as `sw` resets through it: the reason is saved to the boot record first, whoever
+ * asks for the reset (the device AWDT, or a domain that gave up after repeated failures), so the next
+ * boot can report why.
+ */
+export function recordingWatchdog(watchdog: WatchdogBackend, store: DeviceStateStore): WatchdogBackend {
+  return {
+    kind: watchdog.kind,
+    reset(reason: ResetReason, detail: string): void {
+      try {
+        store.save({ ...store.load(), lastResetReason: reason, lastResetDetail: detail });
+      } finally {
+        // A record that cannot be written (full disk, corrupt file) must never keep the device from resetting.
+        watchdog.reset(reason, detail);
+      }
+    },
+    ...(watchdog.holdUntil !== undefined ? { holdUntil: (deadlineMs: number) => watchdog.holdUntil!(deadlineMs) } : {}),
+  };
+}
+
 /** Spawns the device AWDT into `domain` and routes the hypervisor channel to it. */
 export function installSw(o: SwInstallOptions): SwInstalled {
   const crypto = nobleBackend();
   const proxyRequest = codecOf(o.hypervisor, lite.proxyRequest);
   const proxyEnvelope = codecOf(o.hypervisor, lite.proxyEnvelope);
-  const watchdog = o.watchdog;
-  const reset = (reason: ResetReason, detail: string): void => {
-    try {
-      o.store?.save({ ...o.store.load(), lastResetReason: reason, lastResetDetail: detail });
-    } finally {
-      // A record that cannot be written (full disk, corrupt file) must never keep the device from resetting.
-      watchdog.reset(reason, detail);
-    }
-  };
+  const watchdog = o.store === undefined ? o.watchdog : recordingWatchdog(o.watchdog, o.store);
   const events = (e: AwdtEvent): void => {
     // The hardware is kept alive exactly as long as the AWDT's deadline: armed at boot, moved by tickets.
     if (e.type === 'armed' || e.type === 'ticket') watchdog.holdUntil?.(e.deadline);
@@ -75,7 +87,7 @@ export function installSw(o: SwInstallOptions): SwInstalled {
         manifestDigest: o.manifestDigest,
         hypervisorImageDigest: o.hypervisorImageDigest,
         record: o.record,
-        watchdog: { kind: watchdog.kind, reset },
+        watchdog,
         sendRequest: (envelope) => o.hypervisor.send(proxyEnvelope, { instance: 'device', envelope }),
         events,
         nonce: o.nonce,

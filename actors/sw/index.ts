@@ -20,4 +20,4 @@ export {
   type LinuxWatchdogOptions,
   type WatchdogFile,
 } from './linux-watchdog.ts';
-export { beginBoot, createWatchdog, installSw, type SwInstalled, type SwInstallOptions, type WatchdogDeps } from './domain.ts';
+export { beginBoot, createWatchdog, installSw, recordingWatchdog, type SwInstalled, type SwInstallOptions, type WatchdogDeps } from './domain.ts';

@@ -21,6 +21,7 @@ export {
   installSw as install,
   beginBoot,
   createWatchdog,
+  recordingWatchdog,
   type SwInstallOptions,
   type SwInstalled,
   type WatchdogDeps,

@@ -10,6 +10,7 @@ import { after, before, test } from 'node:test';
 import { ArtifactError, buildBoard, importBytes, loadArtifacts, type BuildResult } from '../../build/index.ts';
 import { ENTRY_ABI } from '../../build/entries/common.ts';
 import { composeSingle, releaseKeyFile, tempDir } from './support.ts';
+import { ResetReason } from '../../proto/index.ts';
 
 const root = tempDir('load');
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -104,6 +105,26 @@ test('a VM domain that gives up after repeated failures is booted again from its
     device.clock.advance(2 * loaded.board.timing.intervalMs);
     assert.ok(device.events.some((e) => e.type === 'ticket' && e.instance === 'sm:sensor' && e.at > reboot.at), 'the rebooted service gets tickets again');
     assert.equal(device.resets.length, 0, 'a VM giving up does not reset the device');
+  } finally {
+    device.shutdown();
+  }
+});
+
+test('sw giving up after repeated failures resets the device, and the reason is recorded for the next boot', async () => {
+  const loaded = await loadArtifacts(built.dir, built.releaseKey.publicKey);
+  const dataDir = join(root, 'data-sw-escalation');
+  const device = composeSingle(loaded, dataDir);
+  try {
+    const sw = device.system.getDomain('sw')!;
+    const crasher = sw.spawn<number>({ name: 'crasher', capacity: 8, start: () => ({ receive: () => { throw new Error('boom'); } }) });
+    for (let i = 0; i < 8; i++) {
+      crasher.offer(i); // a restart starts the actor afresh, so one message per turn
+      device.system.runUntilIdle();
+    }
+    assert.deepEqual(device.resets.map((r) => r.reason), [ResetReason.CHECK_FAILED]);
+    const saved = JSON.parse(readFileSync(join(dataDir, 'sw', 'device-state.json'), 'utf8')) as { lastResetReason: number; lastResetDetail: string };
+    assert.equal(saved.lastResetReason, ResetReason.CHECK_FAILED);
+    assert.match(saved.lastResetDetail, /sw gave up after repeated failures/);
   } finally {
     device.shutdown();
   }
