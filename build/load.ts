@@ -69,8 +69,19 @@ export function bundleFile(label: string): string {
   return `${label.replace(':', '-')}.mjs`;
 }
 
+/** SHA-512 of every bundle the manifest lists, by domain label (`sm-sensor.mjs` → `sm:sensor`). */
+function digestsOf(verified: VerifiedArtifacts): Map<string, Uint8Array> {
+  const digests = new Map<string, Uint8Array>();
+  for (const [file, entry] of Object.entries(verified.manifest.files)) {
+    if (entry.domain === undefined) continue;
+    const name = file.replace(/\.mjs$/, '');
+    digests.set(name.startsWith('sm-') ? `sm:${name.slice(3)}` : name, Uint8Array.from(Buffer.from(entry.sha512, 'hex')));
+  }
+  return digests;
+}
+
 /** Imports one domain's bundle from its verified bytes, checking its entry ABI, domain and service. */
-async function importDomain<T extends { ENTRY_ABI: number; DOMAIN: string }>(verified: VerifiedArtifacts, label: string): Promise<{ module: T; digest: Uint8Array }> {
+async function importDomain<T extends { ENTRY_ABI: number; DOMAIN: string }>(verified: VerifiedArtifacts, label: string): Promise<T> {
   const file = bundleFile(label);
   const domain = label.startsWith('sm:') ? 'sm' : label;
   const bytes = verified.files.get(file);
@@ -81,7 +92,7 @@ async function importDomain<T extends { ENTRY_ABI: number; DOMAIN: string }>(ver
     throw new ArtifactError('malformed', file, `exports entry ABI ${String(m.ENTRY_ABI)} for domain ${String(m.DOMAIN)}; this runner needs ABI ${ENTRY_ABI} for ${domain}`);
   }
   if (domain === 'sm' && m.SERVICE !== label.slice(3)) throw new ArtifactError('malformed', file, `is the bundle of service ${String(m.SERVICE)}, not ${label.slice(3)}`);
-  return { module: m, digest: Uint8Array.from(Buffer.from(entry.sha512, 'hex')) };
+  return m;
 }
 
 /** Verifies `dir` against the pinned release key and imports every domain bundle it lists. */
@@ -93,18 +104,9 @@ export async function loadArtifacts(dir: string, releasePublicKey: Uint8Array): 
     importDomain<HypervisorModule>(verified, 'hypervisor'),
     importDomain<MmModule>(verified, 'mm'),
   ]);
-  const digests = new Map<string, Uint8Array>([
-    ['sw', sw.digest],
-    ['hypervisor', hypervisor.digest],
-    ['mm', mm.digest],
-  ]);
   const services = new Map<string, ServiceModule>();
-  for (const service of board.services) {
-    const s = await importDomain<ServiceModule>(verified, `sm:${service}`);
-    services.set(service, s.module);
-    digests.set(`sm:${service}`, s.digest);
-  }
-  return { verified, board, sw: sw.module, hypervisor: hypervisor.module, mm: mm.module, services, digests };
+  for (const service of board.services) services.set(service, await importDomain<ServiceModule>(verified, `sm:${service}`));
+  return { verified, board, sw, hypervisor, mm, services, digests: digestsOf(verified) };
 }
 
 /** One domain's bundle, verified with all the artifacts, as a domain process loads it (`process` placement). */
@@ -123,14 +125,7 @@ export interface LoadedDomain<T> {
 export async function loadDomain<T extends { ENTRY_ABI: number; DOMAIN: string }>(dir: string, releasePublicKey: Uint8Array, label: string): Promise<LoadedDomain<T>> {
   const verified = verifyArtifacts(dir, releasePublicKey);
   const board = boardOf(verified);
-  const digests = new Map<string, Uint8Array>();
-  for (const [file, entry] of Object.entries(verified.manifest.files)) {
-    if (entry.domain === undefined) continue;
-    const name = file.replace(/\.mjs$/, '');
-    digests.set(name.startsWith('sm-') ? `sm:${name.slice(3)}` : name, Uint8Array.from(Buffer.from(entry.sha512, 'hex')));
-  }
-  const { module } = await importDomain<T>(verified, label);
-  return { verified, board, module, digests };
+  return { verified, board, module: await importDomain<T>(verified, label), digests: digestsOf(verified) };
 }
 
 /** One end of a channel: the module whose code builds it, the spec from that module, the domain it lives in. */

@@ -4,7 +4,7 @@
  * what a reboot into the same (verified) image would do. With the `linux` backend the real watchdog
  * resets the board instead, and this process ends.
  */
-import { Listeners, type Clock } from '../runtime/index.ts';
+import { Listeners, PowerCycle, type Clock } from '../runtime/index.ts';
 import type { ResetReason } from '../proto/index.ts';
 import type { VmEvent } from '../actors/hypervisor/index.ts';
 import type { AwdtEvent } from '../actors/tickets/index.ts';
@@ -31,16 +31,17 @@ export interface RunningDevice {
 export type Composer = (hooks: RunnerHooks) => RunningDevice;
 
 export class BundledDevice {
-  private current: RunningDevice | null = null;
-  private powered = false;
+  private readonly power: PowerCycle<RunningDevice>;
   private readonly listeners = new Listeners<RunnerEvent>();
 
   /** `rebootMs`: time from a simulated reset to the next boot (default 1000). */
   constructor(
     private readonly clock: Clock,
     private readonly compose: Composer,
-    private readonly rebootMs = 1000,
-  ) {}
+    rebootMs = 1000,
+  ) {
+    this.power = new PowerCycle(clock, rebootMs, () => this.bootOnce());
+  }
 
   /** A device in `single` placement: every domain in this process. */
   static single(options: Omit<ComposeOptions, keyof RunnerHooks>, rebootMs?: number): BundledDevice {
@@ -52,36 +53,29 @@ export class BundledDevice {
   }
 
   get device(): RunningDevice | null {
-    return this.current;
+    return this.power.running;
   }
 
   boot(): void {
-    this.powered = true;
-    this.bootOnce();
+    this.power.on();
   }
 
   shutdown(): void {
-    this.powered = false;
-    this.current?.shutdown();
-    this.current = null;
+    this.power.off();
   }
 
-  private bootOnce(): void {
+  private bootOnce(): RunningDevice {
     let self: RunningDevice | null = null;
     const composed = this.compose({
       events: (e) => this.listeners.emit(e),
       reboot: (reason, detail) => {
-        if (self === null || this.current !== self) return; // an old incarnation cannot reset the new one
+        if (self === null || this.power.running !== self) return; // an old incarnation cannot reset the new one
         this.listeners.emit({ type: 'reset', reason, detail, at: this.clock.now() });
-        self.shutdown();
-        this.current = null;
-        this.clock.schedule(this.clock.now() + this.rebootMs, () => {
-          if (this.powered && this.current === null) this.bootOnce();
-        });
+        this.power.reset(self);
       },
     });
     self = composed;
-    this.current = composed;
     this.listeners.emit({ type: 'boot', bootCount: composed.bootCount, at: this.clock.now() });
+    return composed;
   }
 }

@@ -9,7 +9,7 @@ import { RealClock } from '../runtime/index.ts';
 import { ResetReason, WithholdReason } from '../proto/index.ts';
 import { loadProvisioning, readDeviceKeysFile } from '../actors/provisioning/index.ts';
 import { loadBoard } from '../boards/index.ts';
-import { ArtifactError, BundledDevice, composeProcesses, hostCommandOfThisProcess, loadArtifacts, loadDomain, type HostCommand, type RunnerEvent, type SwModule } from '../build/index.ts';
+import { ArtifactError, BundledDevice, composeProcesses, hostCommandOfThisProcess, loadArtifacts, loadDomain, type RunnerEvent, type SwModule } from '../build/index.ts';
 import { numberOption, UsageError } from './args.ts';
 import { parseCommand, readPublicKey } from './options.ts';
 
@@ -33,12 +33,7 @@ options:
   --duration <s>          stop after this long (default: run until SIGINT/SIGTERM)
   -h, --help              this text`;
 
-export interface DeviceCommandOptions {
-  /** How domain processes are started in `process` placement (default: this process's entry + `domain-host`). */
-  readonly host?: HostCommand;
-}
-
-export async function deviceCommand(argv: string[], options: DeviceCommandOptions = {}): Promise<number> {
+export async function deviceCommand(argv: string[]): Promise<number> {
   const { values } = parseCommand('device', argv, {
     board: { type: 'string' },
     provision: { type: 'string' },
@@ -88,7 +83,7 @@ export async function deviceCommand(argv: string[], options: DeviceCommandOption
     if (sw.board.id !== board.id) throw new UsageError(`device: ${dir} holds artifacts for board ${sw.board.id}, not ${board.id}`);
     if (placement === 'process') {
       // This process is sw; the hypervisor, mm and each service get a process (and heap limit) of their own.
-      const host: HostCommand = options.host ?? hostCommandOfThisProcess();
+      const host = hostCommandOfThisProcess();
       device = new BundledDevice(common.clock, (hooks) => composeProcesses({ ...common, sw, artifacts: dir, releasePub: releaseKey, host }, hooks));
     } else {
       const loaded = await loadArtifacts(dir, releaseKey);

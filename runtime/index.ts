@@ -40,3 +40,4 @@ export type {
 } from './types.ts';
 export { Listeners } from './listeners.ts';
 export { withCapacity } from './spec.ts';
+export { PowerCycle } from './power-cycle.ts';

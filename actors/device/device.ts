@@ -5,7 +5,7 @@
  * persisted survives.
  */
 import { join } from 'node:path';
-import { ActorSystem, Listeners, ManualClock, describe, openChannel, RealClock, type Channel, type Clock, type Supervisor } from '../../runtime/index.ts';
+import { ActorSystem, Listeners, ManualClock, describe, openChannel, PowerCycle, RealClock, type Channel, type Clock, type Supervisor } from '../../runtime/index.ts';
 import { ResetReason } from '../../proto/index.ts';
 import { DEFAULT_MAILBOXES } from '../../boards/index.ts';
 import { cryptoBackend } from '../crypto/index.ts';
@@ -26,14 +26,14 @@ export class Device {
   readonly receiverCounters: ReceiverCounters = newReceiverCounters();
   private readonly store: DeviceStateStore;
   private readonly listeners = new Listeners<DeviceEvent>();
-  private current: ActorSystem | null = null;
+  private readonly power: PowerCycle<ActorSystem>;
   private vmHost: VmHost | null = null;
-  private powered = false;
 
   constructor(private readonly config: DeviceConfig) {
     this.clock = config.clock ?? new RealClock();
     this.store = new FileStateStore(join(config.dataDir, 'sw'));
     this.status = newStatus(config.deviceId, this.routes());
+    this.power = new PowerCycle(this.clock, config.timing.bootMs, () => this.bootOnce());
     // Under simulated time, everything a timer sets off happens at the instant it fired.
     if (this.clock instanceof ManualClock) this.clock.afterFire(() => this.settle());
   }
@@ -64,25 +64,22 @@ export class Device {
 
   /** The running actor system (tests use it to play an intruder); `null` while the device is down. */
   get system(): ActorSystem | null {
-    return this.current;
+    return this.power.running;
   }
 
   /** Power on. */
   boot(): void {
-    this.powered = true;
-    this.bootOnce();
+    this.power.on();
   }
 
   /** Power off: every domain stops, nothing reboots. */
   shutdown(): void {
-    this.powered = false;
-    this.current?.shutdown();
-    this.current = null;
+    this.power.off();
   }
 
   /** Drains every ready actor (manual mode). */
   settle(): void {
-    this.current?.runUntilIdle();
+    this.power.running?.runUntilIdle();
   }
 
   /** Restarts one VM domain from its clean image, as its AWDT's expiry would. */
@@ -108,11 +105,10 @@ export class Device {
     ];
   }
 
-  private bootOnce(): void {
+  private bootOnce(): ActorSystem {
     const c = this.config;
     const record = beginBoot(this.store);
     const system = new ActorSystem({ clock: this.clock, drain: c.drain ?? 'auto' });
-    this.current = system;
     const emit = (e: DeviceEvent): void => this.emit(e);
     system.onEvent((ev) => {
       if (ev.type === 'actor-failed' || ev.type === 'start-failed' || ev.type === 'root-escalation') {
@@ -219,17 +215,14 @@ export class Device {
     this.vmHost = hv.vmHost;
     hyp.start();
     hv.bootVms();
+    return system;
   }
 
   private reset(system: ActorSystem, reason: ResetReason, detail: string): void {
-    if (this.current !== system) return; // an old incarnation cannot reset the new one
+    if (this.power.running !== system) return; // an old incarnation cannot reset the new one
     this.emit({ type: 'reset', reason, detail, at: this.clock.now() });
-    system.shutdown();
-    this.current = null;
     this.vmHost = null;
-    this.clock.schedule(this.clock.now() + this.config.timing.bootMs, () => {
-      if (this.powered && this.current === null) this.bootOnce();
-    });
+    this.power.reset(system);
   }
 }
 

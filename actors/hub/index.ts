@@ -9,7 +9,6 @@ export { HubCore, type HubCoreOptions, type HubDecision, type HubOutcome, type H
 export { HubConfigError, HubServer, type HubServerOptions, type HubServerStats } from './hub-server.ts';
 export { SqliteHub, type SqliteHubOptions, type SqliteHubStats } from './sqlite-hub.ts';
 export {
-  DEVICE_ID_PATTERN,
   MemoryRegistry,
   RegistryError,
   type DeviceRecord,
@@ -58,6 +57,7 @@ export {
 // The device's key and provisioning files live in actors/provisioning; the hub writes them at enrolment.
 export {
   checkDeviceId,
+  DEVICE_ID_PATTERN,
   devicePublicKeys,
   DEVICE_KEYS_KIND,
   DEVICE_PUBLIC_KIND,

@@ -65,9 +65,6 @@ export class RegistryError extends Error {
   }
 }
 
-/** Device ids as the protocol allows them (proto/validate.ts), so every enrolled id can also ask. */
-const DEVICE_ID = DEVICE_ID_PATTERN;
-export { DEVICE_ID_PATTERN };
 
 interface MutableDevice {
   state: DeviceState;
@@ -87,7 +84,7 @@ export class MemoryRegistry implements HubRegistry {
   }
 
   enroll(deviceId: string, instance: Instance, publicKey: Uint8Array): EnrolledKey {
-    if (typeof deviceId !== 'string' || !DEVICE_ID.test(deviceId)) {
+    if (typeof deviceId !== 'string' || !DEVICE_ID_PATTERN.test(deviceId)) {
       throw new RegistryError('bad-device-id', 'device id must be 1-64 characters of [A-Za-z0-9._-]');
     }
     const problem = instanceProblem(instance);

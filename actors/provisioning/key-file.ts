@@ -11,7 +11,7 @@ import { instanceProblem } from '../../proto/index.ts';
 export const KEY_FILE_VERSION = 1;
 const VERSION = KEY_FILE_VERSION;
 
-/** Device ids: what a device calls itself in topics, files and hub databases. */
+/** Device ids as the protocol allows them (proto/validate.ts): in topics, files and hub databases. */
 export const DEVICE_ID_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
 
 export class KeyFileError extends Error {

@@ -19,7 +19,7 @@ import { startSw } from '../compose.ts';
 import type { LoadedDomain, SwModule } from '../load.ts';
 import type { RunnerHooks, RunningDevice } from '../runner.ts';
 import type { HostCommand, HypervisorBootstrap } from './bootstrap.ts';
-import { spawnDomain, type DomainProcess } from './spawn.ts';
+import { spawnDomain } from './spawn.ts';
 
 export interface ProcessDeviceOptions {
   /** `sw`'s bundle, loaded after verifying every artifact. */
@@ -33,10 +33,8 @@ export interface ProcessDeviceOptions {
   readonly link: MqttLinkOptions;
   readonly clock: Clock;
   readonly dataDir: string;
-  /** How domain processes are started (default: this process's own entry, `domain-host`). */
+  /** How domain processes are started (`hostCommandOfThisProcess()` for `dominion device`). */
   readonly host: HostCommand;
-  /** The hypervisor process, once started (tests, benchmarks). */
-  readonly onHypervisor?: (p: DomainProcess) => void;
 }
 
 const EVENT_TYPES = new Set(['armed', 'ticket', 'withheld', 'update-required', 'refused', 'expired', 'vm-boot']);
@@ -111,7 +109,6 @@ export function composeProcesses(o: ProcessDeviceOptions, hooks: RunnerHooks): R
     },
   });
   linkStream(toHypervisor, hypervisor.link);
-  o.onHypervisor?.(hypervisor);
   return {
     bootCount,
     shutdown: () => {

@@ -75,14 +75,14 @@ function withoutHeapLimit(args: readonly string[]): string[] {
 export function spawnDomain(host: HostCommand, bootstrap: Bootstrap, o: SpawnOptions): DomainProcess {
   const extra = o.extraLinks ?? 0;
   const stdio: StdioOptions = ['pipe', 'pipe', 'inherit', 'pipe', ...Array.from({ length: extra }, () => 'pipe' as const)];
-  // The label last, so `ps` tells the domain processes apart (the bootstrap, not argv, is what counts).
   // Run from TypeScript sources (tsx), the loader's hooks need a worker thread: allowed then, and
   // only then. The bundled runner a board installs runs without tsx, fully confined.
-  const underTsx = host.typescript === true;
+  const worker = host.typescript === true ? ['--allow-worker', '--disable-warning=SecurityWarning'] : [];
   const confine =
     o.sandbox === undefined
       ? []
-      : ['--experimental-permission', '--allow-fs-read=*', `--allow-fs-write=${o.sandbox.writeDir}`, ...(underTsx ? ['--allow-worker', '--disable-warning=SecurityWarning'] : []), '--disable-warning=ExperimentalWarning'];
+      : ['--experimental-permission', '--allow-fs-read=*', `--allow-fs-write=${o.sandbox.writeDir}`, ...worker, '--disable-warning=ExperimentalWarning'];
+  // The label last, so `ps` tells the domain processes apart (the bootstrap, not argv, is what counts).
   const args = [`--max-old-space-size=${o.heapMb}`, ...confine, ...withoutHeapLimit(host.args), o.label];
   const [file, argv] = o.sandbox?.noNetwork === true ? ['unshare', ['-n', host.execPath, ...args]] : [host.execPath, args];
   const child = spawn(file, argv, { stdio });

@@ -7,7 +7,8 @@
  */
 import { cryptoBackend, hex, type CryptoBackend } from '../../crypto/index.ts';
 import { instanceProblem, type Instance } from '../../../proto/index.ts';
-import { DEVICE_ID_PATTERN, type DeviceState } from '../registry.ts';
+import { DEVICE_ID_PATTERN } from '../../provisioning/index.ts';
+import type { DeviceState } from '../registry.ts';
 import { dominates, type HubRole } from '../role.ts';
 import { cleanDetail, type MemoryPolicyRules, type UpdateTarget } from '../policy.ts';
 import { parsePolicyDocument, policyDocumentJson, updateTargetJson } from '../policy-doc.ts';
