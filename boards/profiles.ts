@@ -108,7 +108,7 @@ export const rpiZero2w: BoardProfile = {
   memoryMb: 512,
   node: { target: 'node20', major: 20 },
   // One process: every extra Node process costs ~40 MB resident before it runs a line of ours
-  // (measured: 4 domain processes 223 MB, one process ~70 MB), too much of 512 MB.
+  // (`dominion bench --board`: 200 MB in four processes, 59 MB in one; bench/RESULTS.md), too much of 512 MB.
   placement: 'single',
   timing: { ...BOARD_TIMING, intervalMs: 15_000, deferralMs: 45_000, maxDeferralMs: 90_000, initialTimeoutMs: 90_000, vmInitialTimeoutMs: 45_000 },
   watchdog: { backend: 'linux', device: '/dev/watchdog', petIntervalMs: 1000, hardwareTimeoutS: 15 },
