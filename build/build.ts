@@ -3,7 +3,7 @@
  * rules and the board's size budgets, with the board profile, a systemd unit and a signed
  * manifest, written to `dist/<id>/`:
  *
- *   sw.mjs  hypervisor.mjs  mm.mjs  sm-<service>.mjs   the domain images (build/entries/*.ts)
+ *   sw.mjs  hypervisor.mjs  mm.mjs  sm-<service>.mjs   the domain images (actors/images/*.ts)
  *   board.json                                          the profile they were built for
  *   dominion-<id>.service                               the systemd unit
  *   manifest.json  manifest.sig                         SHA-512 of each of the above, signed
@@ -13,15 +13,17 @@
  * Nothing is written unless everything passes; the old `dist/<id>/` is replaced whole.
  */
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import type { Metafile } from 'esbuild';
 import { hex, nodeBackend } from '../actors/crypto/index.ts';
+import { serviceInstance } from '../proto/index.ts';
 import { loadBoard, validateBoard, type BoardProfile, type BundleBudget, type DomainKind } from '../boards/index.ts';
 import { bundleDomain } from './bundle.ts';
 import { BuildError } from './errors.ts';
-import { BOARD_FILE, encodeManifest, MANIFEST_FILE, MANIFEST_FORMAT, PUBLIC_KEY_FILE, sha512Hex, SIGNATURE_FILE, signManifest, type Manifest, type ManifestFile } from './manifest.ts';
+import { BOARD_FILE, bundleFile, encodeManifest, MANIFEST_FILE, MANIFEST_FORMAT, PUBLIC_KEY_FILE, sha512Hex, SIGNATURE_FILE, type Manifest, type ManifestFile } from '../actors/release/index.ts';
+import { signManifest } from './sign.ts';
 import { DEV_KEY_FILE, devReleaseKey, readReleaseKey, type ReleaseKey } from './release-key.ts';
 import { ISOLATION_RULES, isolationViolations } from './rules.ts';
 import { systemdUnit, unitFileName, type UnitLayout } from './systemd.ts';
@@ -80,18 +82,15 @@ interface Planned {
 
 /** The bundles a board needs, with their entry modules; BuildError('no-entry') for a service without one. */
 export function planBundles(board: BoardProfile, root: string = PROJECT_ROOT): Planned[] {
-  const entries = join(root, 'build', 'entries');
-  const plan: Planned[] = [
-    { file: 'sw.mjs', domain: 'sw', label: 'sw', entry: join(entries, 'sw.ts') },
-    { file: 'hypervisor.mjs', domain: 'hypervisor', label: 'hypervisor', entry: join(entries, 'hypervisor.ts') },
-    { file: 'mm.mjs', domain: 'mm', label: 'mm', entry: join(entries, 'mm.ts') },
-  ];
+  const images = join(root, 'actors', 'images');
+  const plan: Planned[] = (['sw', 'hypervisor', 'mm'] as const).map((domain) => ({ file: bundleFile(domain), domain, label: domain, entry: join(images, `${domain}.ts`) }));
   for (const service of board.services) {
-    const entry = join(entries, `sm-${service}.ts`);
+    const label = serviceInstance(service);
+    const entry = join(images, bundleFile(label).replace(/\.mjs$/, '.ts'));
     if (!existsSync(entry)) {
-      throw new BuildError('no-entry', `board ${board.id} runs service "${service}", but there is no build/entries/sm-${service}.ts (one entry per service, like build/entries/sm-sensor.ts)`);
+      throw new BuildError('no-entry', `board ${board.id} runs service "${service}", but there is no image ${relative(root, entry)} (one per service, like actors/images/sm-sensor.ts)`);
     }
-    plan.push({ file: `sm-${service}.mjs`, domain: 'sm', service, label: `sm:${service}`, entry });
+    plan.push({ file: bundleFile(label), domain: 'sm', service, label, entry });
   }
   return plan;
 }

@@ -3,17 +3,15 @@
  * `node`, the board's Node target), with its metafile for the size table and the isolation rules.
  *
  * Tree shaking leans on one project convention: importing a dominion module has no side effects
- * (modules define things; nothing runs at import). The `side-effect-free` plugin tells esbuild so
- * for every project source file, which lets it drop whole modules a domain does not use — e.g. the
+ * (modules define things; nothing runs at import). `"sideEffects": false` in package.json tells
+ * esbuild so for every project source file, which lets it drop whole modules a domain does not use — e.g. the
  * node crypto backend behind actors/crypto's door in `sw`, or the embedded broker behind
  * actors/mqtt's door in `mm`. Packages keep their own `sideEffects` declarations.
  *
  * Output is deterministic: no timestamps, no absolute paths (esbuild reports paths relative to the
  * project root, and minified output carries no path comments).
  */
-import type { Metafile, Plugin } from 'esbuild';
-import { existsSync } from 'node:fs';
-import { resolve as resolvePath, sep } from 'node:path';
+import type { Metafile } from 'esbuild';
 import type { BoardProfile } from '../boards/index.ts';
 import { aliasOption } from './aliases.ts';
 import { BuildError } from './errors.ts';
@@ -41,27 +39,8 @@ export interface Bundle {
   readonly metafile: Metafile;
 }
 
-/**
- * Marks project source files (not packages) side-effect free; see the file comment. Project imports
- * name their files exactly (`../runtime/index.ts`), so a relative import from a project file that
- * lands on an existing project file is resolved here directly; anything else is left to esbuild.
- */
-export function sideEffectFree(root: string): Plugin {
-  const inProject = (path: string): boolean => path.startsWith(root + sep) && !path.includes(`${sep}node_modules${sep}`);
-  return {
-    name: 'dominion-side-effect-free',
-    setup(b) {
-      b.onResolve({ filter: /^\.\.?\/.*\.ts$/ }, (args) => {
-        if (!inProject(args.importer)) return undefined;
-        const path = resolvePath(args.resolveDir, args.path);
-        return inProject(path) && existsSync(path) ? { path, sideEffects: false } : undefined;
-      });
-    },
-  };
-}
-
 async function once(o: BundleOptions): Promise<Bundle> {
-  // Loaded on first use: a runner on a board imports build/ to verify and load artifacts, without esbuild.
+  // Loaded on first use, so importing build/ (e.g. for its rules) costs nothing until a bundle is made.
   const { build } = await import('esbuild');
   try {
     const result = await build({
@@ -81,7 +60,6 @@ async function once(o: BundleOptions): Promise<Bundle> {
       metafile: true,
       logLevel: 'silent',
       alias: o.aliases === false ? {} : aliasOption(o.root),
-      plugins: [sideEffectFree(o.root)],
     });
     const out = result.outputFiles[0];
     if (out === undefined) throw new Error('esbuild produced no output');

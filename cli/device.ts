@@ -6,10 +6,11 @@
  */
 import { join, resolve } from 'node:path';
 import { RealClock } from '../runtime/index.ts';
-import { ResetReason, WithholdReason } from '../proto/index.ts';
 import { loadProvisioning, readDeviceKeysFile } from '../actors/provisioning/index.ts';
 import { loadBoard } from '../boards/index.ts';
-import { ArtifactError, BundledDevice, composeProcesses, hostCommandOfThisProcess, loadArtifacts, loadDomain, type RunnerEvent, type SwModule } from '../build/index.ts';
+import { BundledDevice, DeviceConfigError, hostCommandOfThisProcess, loadArtifacts, loadDomain, processPlacement, singlePlacement, type DeviceImages } from '../actors/device/index.ts';
+import { ArtifactError } from '../actors/release/index.ts';
+import { describeEvent } from './events.ts';
 import { numberOption, UsageError } from './args.ts';
 import { parseCommand, readPublicKey } from './options.ts';
 
@@ -77,20 +78,20 @@ export async function deviceCommand(argv: string[]): Promise<number> {
   let placement: string;
   try {
     // The placement is the verified board.json's, not the profile of that name on this machine.
-    const sw = await loadDomain<SwModule>(dir, releaseKey, 'sw');
+    const sw = await loadDomain<DeviceImages['sw']>(dir, releaseKey, 'sw');
     version = sw.verified.manifest.version;
     placement = sw.board.placement;
     if (sw.board.id !== board.id) throw new UsageError(`device: ${dir} holds artifacts for board ${sw.board.id}, not ${board.id}`);
     if (placement === 'process') {
       // This process is sw; the hypervisor, mm and each service get a process (and heap limit) of their own.
       const host = hostCommandOfThisProcess();
-      device = new BundledDevice(common.clock, (hooks) => composeProcesses({ ...common, sw, artifacts: dir, releasePub: releaseKey, host }, hooks));
+      device = new BundledDevice(common.clock, processPlacement({ ...common, sw, artifacts: dir, releasePub: releaseKey, host }));
     } else {
       const loaded = await loadArtifacts(dir, releaseKey);
-      device = BundledDevice.single({ ...common, loaded });
+      device = new BundledDevice(common.clock, singlePlacement({ ...common, loaded }));
     }
   } catch (error) {
-    if (error instanceof ArtifactError) {
+    if (error instanceof ArtifactError || error instanceof DeviceConfigError) {
       console.error(`dominion device: refusing to start: ${error.message}`);
       return 1;
     }
@@ -98,7 +99,7 @@ export async function deviceCommand(argv: string[]): Promise<number> {
   }
   const started = performance.now();
   device.onEvent((e) => {
-    const line = describe(e);
+    const line = describeEvent(e, { tickets: true });
     if (line !== undefined) console.log(`${((performance.now() - started) / 1000).toFixed(1).padStart(7)} s  ${line}`);
   });
   console.log(`dominion device ${prov.deviceId} on board ${board.id} (${placement} placement): artifacts ${dir} verified (${version}), broker ${broker}`);
@@ -112,25 +113,3 @@ export async function deviceCommand(argv: string[]): Promise<number> {
   return 0;
 }
 
-function describe(e: RunnerEvent): string | undefined {
-  switch (e.type) {
-    case 'boot':
-      return `boot #${e.bootCount}`;
-    case 'reset':
-      return `DEVICE RESET: ${ResetReason[e.reason] ?? e.reason} — ${e.detail}`;
-    case 'ticket':
-      return `${e.instance}: ticket, deadline in ${((e.deadline - e.at) / 1000).toFixed(1)} s`;
-    case 'withheld':
-      return `${e.instance}: WITHHELD (${WithholdReason[e.reason] ?? e.reason}) ${e.detail}`;
-    case 'update-required':
-      return `${e.instance}: UPDATE REQUIRED ${e.what}`;
-    case 'refused':
-      return `${e.instance}: reply refused (${e.code})`;
-    case 'expired':
-      return `${e.instance}: AWDT expired (${e.cause.kind})`;
-    case 'vm-boot':
-      return `${e.instance} booted (${e.boots})${e.cause === undefined ? '' : e.cause.kind === 'exited' ? ` after its process ${e.cause.detail}` : e.cause.kind === 'escalated' ? ` after it ${e.cause.detail}` : ` after its AWDT expired (${e.cause.kind})`}`;
-    case 'armed':
-      return undefined;
-  }
-}

@@ -3,8 +3,8 @@
  * boots and last reset reason, and the latest events. On a terminal it redraws in place; otherwise
  * (logs, CI) it prints one line per event.
  */
-import { ResetReason, WithholdReason } from '../proto/index.ts';
 import type { Device, DeviceEvent, DeviceStatus } from '../actors/device/index.ts';
+import { describeEvent } from './events.ts';
 
 const LOG_LINES = 8;
 
@@ -72,30 +72,6 @@ export function renderStatus(status: DeviceStatus, now: number): string[] {
   const widths = header.map((h, c) => Math.max(h.length, ...rows.map((r) => r[c]!.length)));
   const fmt = (r: string[]) => r.map((cell, c) => cell.padEnd(widths[c]!)).join('  ');
   return [`device ${status.deviceId}: boot #${status.bootCount}, last reset: ${status.lastResetReason}`, fmt(header), ...rows.map(fmt)];
-}
-
-export function describeEvent(e: DeviceEvent): string | undefined {
-  switch (e.type) {
-    case 'boot':
-      return `device boot #${e.bootCount} (last reset: ${ResetReason[e.lastResetReason] ?? e.lastResetReason})`;
-    case 'reset':
-      return `DEVICE RESET: ${ResetReason[e.reason] ?? e.reason} — ${e.detail}`;
-    case 'vm-boot':
-      return e.boots > 1 ? `${e.instance} restarted from its clean image (boot ${e.boots})` : undefined;
-    case 'withheld':
-      return `${e.instance}: ticket WITHHELD (${WithholdReason[e.reason] ?? e.reason}): ${e.detail}`;
-    case 'update-required':
-      return `${e.instance}: UPDATE REQUIRED ${e.what}`;
-    case 'expired':
-      return `${e.instance}: AWDT expired (${e.cause.kind})`;
-    case 'refused':
-      return `${e.instance}: reply refused (${e.code})`;
-    case 'fault':
-      return `fault in ${e.path}: ${e.detail}`;
-    case 'armed':
-    case 'ticket':
-      return undefined;
-  }
 }
 
 function seconds(ms: number): string {

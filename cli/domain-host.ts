@@ -3,7 +3,7 @@
  * device. Its parent domain starts it with the bootstrap on stdin and the channel on fd 3; it keeps
  * running until that socket closes.
  */
-import { runDomainHost } from '../build/index.ts';
+import { runDomainHost } from '../actors/device/index.ts';
 
 export async function domainHostCommand(): Promise<number> {
   try {

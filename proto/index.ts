@@ -59,4 +59,5 @@ export {
 } from './validate.ts';
 export type { DominionMessage, ValidationProblem } from './validate.ts';
 export { TOPIC_PREFIX, TopicError, instanceOfReplyTopic, topics } from './topics.ts';
-export { lite, SERVICE_INBOUND_STREAM, SERVICE_REFUSED_STREAM, type LiteCodec, type ProxyEnvelopeLite, type ProxyRequestLite, type ServiceFrameLite } from './lite.ts';
+export { lite, SERVICE_INBOUND_STREAM, type LiteCodec, type ProxyEnvelopeLite, type ProxyRequestLite, type ServiceFrameLite, type ServiceRefusedLite, type ServiceResumeLite } from './lite.ts';
+export { HYPERVISOR_MM, serviceChannel, SW_HYPERVISOR, type ChannelContract } from './channels.ts';

@@ -184,11 +184,33 @@ const ENVELOPE_FRAME_MAX = 64 * 1024 + 1024;
 export type ProxyRequestLite = { instance: string };
 export type ProxyEnvelopeLite = { instance: string; envelope: Uint8Array };
 export type ServiceFrameLite = { stream: string; payload: Uint8Array };
+export type ServiceRefusedLite = { stream: string };
+export type ServiceResumeLite = Record<string, never>;
 
-/** mm → service frames on stream `in` carry traffic from the service's hub. */
+/** mm → service ServiceFrames carry traffic from the service's hub on this stream. */
 export const SERVICE_INBOUND_STREAM = 'in';
-/** mm → service frames on stream `refused` name, in their payload, a stream of which a message was not sent. */
-export const SERVICE_REFUSED_STREAM = 'refused';
+
+/** A message with no fields: encodes to nothing, decodes by skipping whatever fields it meets. */
+function emptyCodec(typeName: string, maxBytes: number): LiteCodec<ServiceResumeLite> {
+  const codec: LiteCodec<ServiceResumeLite> = {
+    name: typeName,
+    maxBytes,
+    encodedSize: () => 0,
+    encodeInto: () => {},
+    encode: () => new Uint8Array(0),
+    decode(bytes) {
+      if (bytes.length > maxBytes) throw new ProtoDecodeError('oversized', typeName, `${bytes.length} bytes exceeds the limit of ${maxBytes}`);
+      const r = new Reader(bytes, typeName);
+      while (r.pos < bytes.length) {
+        const tag = r.varint();
+        if (tag >>> 3 === 0) r.fail('field number 0');
+        r.skip(tag & 7);
+      }
+      return {};
+    },
+  };
+  return codec;
+}
 
 export const lite = {
   proxyRequest: flatCodec({ typeName: 'dominion.v1.ProxyRequest', stringField: 'instance', maxBytes: 128 }) as LiteCodec<ProxyRequestLite>,
@@ -199,4 +221,6 @@ export const lite = {
     maxBytes: ENVELOPE_FRAME_MAX,
   }) as LiteCodec<ProxyEnvelopeLite>,
   serviceFrame: flatCodec({ typeName: 'dominion.v1.ServiceFrame', stringField: 'stream', bytesField: 'payload', maxBytes: 64 * 1024 }) as LiteCodec<ServiceFrameLite>,
+  serviceRefused: flatCodec({ typeName: 'dominion.v1.ServiceRefused', stringField: 'stream', maxBytes: 128 }) as LiteCodec<ServiceRefusedLite>,
+  serviceResume: emptyCodec('dominion.v1.ServiceResume', 64),
 } as const;

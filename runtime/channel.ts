@@ -62,7 +62,11 @@ export interface FramePeer {
  */
 export class ChannelEndpoint implements FramePeer {
   readonly counters: ChannelCounters;
-  private readonly typeIds = new Map<MessageCodec<unknown>, number>();
+  /**
+   * Types are addressed by name, not by object: an end built from one bundle's copy of a codec and
+   * code holding another copy (same name, same wire format) meet on the same type id.
+   */
+  private readonly typeIds = new Map<string, number>();
   private readonly routes: Array<Route | undefined>;
   private readonly listeners: Array<(error: ChannelError) => void> = [];
   private readonly inlet: ActorRef<Uint8Array>;
@@ -77,7 +81,7 @@ export class ChannelEndpoint implements FramePeer {
     inletCapacity: number,
     side: string,
   ) {
-    spec.types.forEach((t, id) => this.typeIds.set(t, id));
+    spec.types.forEach((t, id) => this.typeIds.set(t.name, id));
     this.routes = new Array<Route | undefined>(spec.types.length);
     const counters: Partial<ChannelCounters> = { sent: 0, delivered: 0 };
     for (const code of CHANNEL_ERROR_CODES) counters[code] = 0;
@@ -114,7 +118,7 @@ export class ChannelEndpoint implements FramePeer {
 
   /** Sends to the other side; `false` (with a counted, reported `ChannelError`) when refused. */
   send<T>(type: MessageCodec<T>, msg: T): boolean {
-    const typeId = this.typeIds.get(type as MessageCodec<unknown>);
+    const typeId = this.typeIds.get(type.name);
     if (typeId === undefined) return this.reject(new ChannelError('undeclared-type', this.spec.name, `type ${type.name} is not declared`));
     // An encoder that throws is the sender's fault, for its supervisor.
     if (type.encodedSize !== undefined && type.encodeInto !== undefined) {
@@ -141,7 +145,7 @@ export class ChannelEndpoint implements FramePeer {
 
   /** Frames of `type` arriving on this side go to `to`, wrapped into its message union. */
   route<T, M>(type: MessageCodec<T>, to: ActorRef<M>, wrap: (msg: T) => M): this {
-    const typeId = this.typeIds.get(type as MessageCodec<unknown>);
+    const typeId = this.typeIds.get(type.name);
     if (typeId === undefined) throw new ChannelError('undeclared-type', this.spec.name, `cannot route undeclared type ${type.name}`);
     this.routes[typeId] = { deliver: (msg) => to.offer(wrap(msg as T)) };
     return this;
@@ -192,16 +196,6 @@ export class ChannelEndpoint implements FramePeer {
     for (const listener of this.listeners) listener(error);
     return false;
   }
-}
-
-/**
- * The codec of `endpoint`'s channel with `codec`'s name. A channel keys its message types by object
- * identity, so code that sends on an end built from another bundle's channel spec must use that
- * spec's codec objects; the same name means the same wire format.
- */
-export function codecOf<T>(endpoint: ChannelEndpoint, codec: MessageCodec<T>): MessageCodec<T> {
-  for (const t of endpoint.spec.types) if (t === codec || t.name === codec.name) return t as MessageCodec<T>;
-  throw new ChannelError('undeclared-type', endpoint.spec.name, `does not carry ${codec.name}`);
 }
 
 export interface Channel {

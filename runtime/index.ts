@@ -14,7 +14,6 @@ export { FrameReader, checkFrame, encodeFrame, frameLength, parseFrame, writeFra
 export { FrameArena } from './arena.ts';
 export {
   ChannelEndpoint,
-  codecOf,
   defineChannel,
   openChannel,
   rawCodec,

@@ -2,7 +2,7 @@
  * A device's power, whatever runs on it: on, off, and a reset that tears the running incarnation down
  * and, after the boot time, starts a new one — never on behalf of an incarnation that is already gone
  * (an old incarnation cannot reset the new one). The simulated device (actors/device) and the bundled
- * one (build/runner.ts) both run on it.
+ * one (actors/device/runner.ts) both run on it.
  */
 import type { Clock } from './clock.ts';
 

@@ -1,9 +1,15 @@
 /**
- * A simulated device: the four trust domains wired together in one process (`single` placement).
+ * The door to `actors/device/`: a whole device. `assemble.ts` holds every domain-level rule; the
+ * simulated device from sources (`Device`), verified bundles in one process (`singlePlacement`) and
+ * one process per domain (`processPlacement`) are thin hosts over it (docs/ARCHITECTURE.md §6).
  */
-export { hypervisorMmChannel, serviceChannel, swHypervisorChannel } from './channels.ts';
 export { timingFor, type DeviceConfig, type DeviceKeys, type DeviceTiming, type HubPin, type HubPins } from './config.ts';
 export { Device } from './device.ts';
+export { DeviceConfigError, receiverRoutes } from './assemble.ts';
+export { sourceImages, type DeviceImages } from './images.ts';
+export { importBytes, loadArtifacts, loadDomain, type LoadedArtifacts, type LoadedDomain } from './artifacts.ts';
+export { BundledDevice, singlePlacement, type Placement, type RunnerHooks, type RunningDevice, type SingleOptions } from './runner.ts';
+export { hostCommandOfThisProcess, processPlacement, runDomainHost, type HostCommand, type ProcessDeviceOptions } from './process/index.ts';
 export { DirectHubLink, type DirectLinkOptions, type HubHandler } from './direct-link.ts';
 export { foldStatus, newStatus, type DeviceEvent, type DeviceStatus, type InstanceStatus } from './status.ts';
 export { demoFleet, demoSecrets, MM_IMAGE_ACTORS, type DemoFleet, type DemoFleetOptions, type DemoHub, type DemoPolicy, type DemoSecrets } from './demo.ts';

@@ -1,9 +1,9 @@
 /**
- * The hypervisor domain's wiring, used by both assemblies of a device (actors/device in-process,
- * build/entries/hypervisor.ts as a bundle): the proxy, one software AWDT per VM (keys K_MM and
+ * The hypervisor domain's wiring, exported by its image (actors/images/hypervisor.ts) and started by
+ * the device assembly (actors/device/assemble.ts): the proxy, one software AWDT per VM (keys K_MM and
  * K_SM_k, node crypto backend), the VM host, and the machines the VMs run on. No network.
  */
-import { codecOf, withCapacity, type ActorRef, type ActorSystem, type ChannelEndpoint, type Clock, type Supervisor } from '../../runtime/index.ts';
+import { withCapacity, type ActorRef, type ActorSystem, type ChannelEndpoint, type Clock, type Supervisor } from '../../runtime/index.ts';
 import { lite } from '../../proto/index.ts';
 import { nodeBackend } from '../crypto/index.ts';
 import type { AwdtEvent } from '../tickets/index.ts';
@@ -63,10 +63,7 @@ export interface HypervisorInstalled {
 
 export function installHypervisor(o: HypervisorInstallOptions): HypervisorInstalled {
   const crypto = nodeBackend();
-  const swRequest = codecOf(o.sw, lite.proxyRequest);
-  const swEnvelope = codecOf(o.sw, lite.proxyEnvelope);
-  const mmRequest = codecOf(o.mm, lite.proxyRequest);
-  const mmEnvelope = codecOf(o.mm, lite.proxyEnvelope);
+  const { proxyRequest, proxyEnvelope } = lite;
   let proxyRef: ActorRef<ProxyMsg> | undefined;
   let hostRef: ActorRef<VmHostMsg> | undefined;
   const vmHost = new VmHost(o.clock, o.domain, {
@@ -83,10 +80,10 @@ export function installHypervisor(o: HypervisorInstallOptions): HypervisorInstal
     withCapacity(
       proxyActor({
         toSw: {
-          request: () => o.sw.send(swRequest, { instance: 'device' }),
-          reply: (envelope) => o.sw.send(swEnvelope, { instance: 'device', envelope }),
+          request: () => o.sw.send(proxyRequest, { instance: 'device' }),
+          reply: (envelope) => o.sw.send(proxyEnvelope, { instance: 'device', envelope }),
         },
-        toMm: (instance, envelope) => o.mm.send(mmEnvelope, { instance, envelope }),
+        toMm: (instance, envelope) => o.mm.send(proxyEnvelope, { instance, envelope }),
         vmAwdt: (instance) => vmHost.awdt(instance),
       }),
       o.mailbox.proxy,
@@ -94,9 +91,9 @@ export function installHypervisor(o: HypervisorInstallOptions): HypervisorInstal
   );
   proxyRef = proxy;
   hostRef = o.domain.spawn(withCapacity(vmHostActor(vmHost), o.mailbox.vmHost));
-  o.sw.route(swEnvelope, proxy, (m): ProxyMsg => ({ type: 'outbound', instance: m.instance, envelope: m.envelope }));
-  o.mm.route(mmRequest, proxy, (m): ProxyMsg => ({ type: 'mm-request', instance: m.instance }));
-  o.mm.route(mmEnvelope, proxy, (m): ProxyMsg => ({ type: 'mm-reply', instance: m.instance, envelope: m.envelope }));
+  o.sw.route(proxyEnvelope, proxy, (m): ProxyMsg => ({ type: 'outbound', instance: m.instance, envelope: m.envelope }));
+  o.mm.route(proxyRequest, proxy, (m): ProxyMsg => ({ type: 'mm-request', instance: m.instance }));
+  o.mm.route(proxyEnvelope, proxy, (m): ProxyMsg => ({ type: 'mm-reply', instance: m.instance, envelope: m.envelope }));
   for (const vm of o.vms) {
     vmHost.add({
       instance: vm.instance,

@@ -1,11 +1,11 @@
 /**
- * The `mm` domain's wiring, used by both assemblies of a device (actors/device in-process,
- * build/entries/mm.ts as a bundle): the ticket receiver, the forwarder and the uplink. It relays
+ * The `mm` domain's wiring, exported by its image (actors/images/mm.ts) and installed by the device
+ * assembly (actors/device/assemble.ts) on every boot of `mm`: the ticket receiver, the forwarder and the uplink. It relays
  * signed frames as opaque bytes with the hand-written codecs of proto/lite.ts: no protobuf runtime,
  * no key, nothing that signs.
  */
-import { codecOf, withCapacity, type ChannelEndpoint, type Supervisor } from '../../runtime/index.ts';
-import { lite, SERVICE_INBOUND_STREAM, SERVICE_REFUSED_STREAM } from '../../proto/lite.ts';
+import { withCapacity, type ChannelEndpoint, type Supervisor } from '../../runtime/index.ts';
+import { lite, SERVICE_INBOUND_STREAM } from '../../proto/lite.ts';
 import type { BoardTiming, MailboxBudgets } from '../../boards/types.ts';
 import { forwarder, type ForwarderMsg } from './forwarder.ts';
 import type { HubLink } from './hub-link.ts';
@@ -32,12 +32,9 @@ export interface MmInstallOptions {
   readonly dominance?: boolean;
 }
 
-const utf8 = new TextEncoder();
-
 /** Spawns `ticket-receiver`, `forwarder` and `uplink` into `image` and routes mm's channel ends to them. */
 export function installMm(o: MmInstallOptions): void {
-  const request = codecOf(o.hypervisor, lite.proxyRequest);
-  const envelope = codecOf(o.hypervisor, lite.proxyEnvelope);
+  const { proxyRequest: request, proxyEnvelope: envelope } = lite;
   const link = o.link;
   const openLink = typeof link === 'function' ? link : () => new MqttHubLink(link);
   const holder: LinkHolder = { link: null };
@@ -58,26 +55,21 @@ export function installMm(o: MmInstallOptions): void {
       o.mailbox.receiver,
     ),
   );
-  const byService = new Map(o.services.map((s) => [s.name, { endpoint: s.endpoint, frame: codecOf(s.endpoint, lite.serviceFrame) }] as const));
+  const byService = new Map(o.services.map((s) => [s.name, s.endpoint] as const));
   const fwd = o.image.spawn<ForwarderMsg>(
     withCapacity(
       forwarder({
         link: () => holder.link,
-        toService: (service, payload) => {
-          const s = byService.get(service);
-          return s !== undefined && s.endpoint.send(s.frame, { stream: SERVICE_INBOUND_STREAM, payload });
-        },
-        refused: (service, stream) => {
-          const s = byService.get(service);
-          s?.endpoint.send(s.frame, { stream: SERVICE_REFUSED_STREAM, payload: utf8.encode(stream) });
-        },
+        toService: (service, payload) => byService.get(service)?.send(lite.serviceFrame, { stream: SERVICE_INBOUND_STREAM, payload }) ?? false,
+        refused: (service, stream) => void byService.get(service)?.send(lite.serviceRefused, { stream }),
+        resume: (service) => void byService.get(service)?.send(lite.serviceResume, {}),
       }),
       o.mailbox.forwarder,
     ),
   );
   o.image.spawn(uplinkActor(openLink, holder, { receiver, forwarder: fwd }));
   if (receiver !== undefined) o.hypervisor.route(envelope, receiver, (m): ReceiverMsg => ({ type: 'signed', instance: m.instance, envelope: m.envelope }));
-  for (const [name, s] of byService) {
-    s.endpoint.route(s.frame, fwd, (f): ForwarderMsg => ({ type: 'out', service: name, stream: f.stream, payload: f.payload }));
+  for (const [name, endpoint] of byService) {
+    endpoint.route(lite.serviceFrame, fwd, (f): ForwarderMsg => ({ type: 'out', service: name, stream: f.stream, payload: f.payload }));
   }
 }

@@ -7,7 +7,9 @@ import type { HubLink } from './hub-link.ts';
 
 export type ForwarderMsg =
   | { readonly type: 'out'; readonly service: string; readonly stream: string; readonly payload: Uint8Array }
-  | { readonly type: 'in'; readonly service: string; readonly payload: Uint8Array };
+  | { readonly type: 'in'; readonly service: string; readonly payload: Uint8Array }
+  /** The link can send again (it came up, or its unacknowledged bytes fell back under budget). */
+  | { readonly type: 'writable' };
 
 export interface ForwarderCounters {
   out: number;
@@ -24,6 +26,8 @@ export interface ForwarderOptions {
    * budget of unacknowledged bytes is spent): its only backpressure signal past the channel.
    */
   readonly refused?: (service: string, stream: string) => void;
+  /** Tells a service that heard `refused` that it may send again; once per run of refusals. */
+  readonly resume?: (service: string) => void;
   readonly counters?: ForwarderCounters;
 }
 
@@ -32,8 +36,16 @@ export function forwarder(o: ForwarderOptions): ActorSpec<ForwarderMsg> {
   return {
     name: 'forwarder',
     capacity: 256,
-    start: () => ({
+    start: () => {
+      // Services told `refused` and not yet told `resume`.
+      const waiting = new Set<string>();
+      return {
       receive(msg: ForwarderMsg): void {
+        if (msg.type === 'writable') {
+          for (const service of waiting) o.resume?.(service);
+          waiting.clear();
+          return;
+        }
         if (msg.type === 'out') {
           const link = o.link();
           if (link !== null && link.publishService(msg.service, msg.stream, msg.payload)) {
@@ -42,10 +54,12 @@ export function forwarder(o: ForwarderOptions): ActorSpec<ForwarderMsg> {
           }
           // No link, or its budget for unacknowledged service bytes is spent: the service hears of it.
           counters.dropped++;
+          waiting.add(msg.service);
           o.refused?.(msg.service, msg.stream);
         } else if (o.toService(msg.service, msg.payload)) counters.in++;
         else counters.dropped++;
       },
-    }),
+      };
+    },
   };
 }

@@ -9,6 +9,8 @@ export interface HubLinkSink {
   service(service: string, payload: Uint8Array): void;
   /** The link went up or down. */
   connection(up: boolean): void;
+  /** After `publishService` refused, the link has room for service traffic again. */
+  writable(): void;
 }
 
 export interface HubLink {

@@ -39,6 +39,9 @@ export class MqttHubLink implements HubLink {
   private readonly maxServiceInflight: number;
   /** Service payload bytes published and not yet acknowledged (or failed). */
   private serviceInflight = 0;
+  /** A service publish was refused since the sink last heard `writable`. */
+  private refusedSince = false;
+  private sink: HubLinkSink | null = null;
 
   constructor(private readonly o: MqttLinkOptions) {
     this.serviceTopics = new Map(o.services.map((s) => [topics.serviceIn(o.deviceId, s), s]));
@@ -51,6 +54,7 @@ export class MqttHubLink implements HubLink {
   }
 
   start(sink: HubLinkSink): void {
+    this.sink = sink;
     const client = connectMqtt(this.o.url, { protocolVersion: this.o.protocolVersion ?? 4, clientId: `dominion-mm-${this.o.deviceId}-${randomSuffix()}` });
     this.client = client;
     const max = this.o.maxInboundBytes ?? 8 * 1024;
@@ -91,12 +95,18 @@ export class MqttHubLink implements HubLink {
   publishService(service: string, stream: string, payload: Uint8Array): boolean {
     if (this.serviceInflight > 0 && this.serviceInflight + payload.length > this.maxServiceInflight) {
       this.counters.serviceRefused++;
+      this.refusedSince = true;
       return false;
     }
     const bytes = payload.length;
     this.serviceInflight += bytes;
     this.publish(topics.serviceOut(service, this.o.deviceId, stream), payload, () => {
       this.serviceInflight -= bytes;
+      // Room again once half the budget is free: services resume without flapping at the edge.
+      if (this.refusedSince && this.serviceInflight <= this.maxServiceInflight / 2) {
+        this.refusedSince = false;
+        this.sink?.writable();
+      }
     });
     return true;
   }
@@ -104,6 +114,7 @@ export class MqttHubLink implements HubLink {
   close(): void {
     const client = this.client;
     this.client = null;
+    this.sink = null;
     if (client === null) return;
     // Closed while still connecting, MQTT.js would reconnect once the socket opens: forbid it first.
     client.options.reconnectPeriod = 0;

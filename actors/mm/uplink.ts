@@ -27,7 +27,11 @@ export function uplinkActor(
       link.start({
         reply: (instance, envelope) => void to.receiver?.offer({ type: 'reply', instance, envelope }),
         service: (service, payload) => void to.forwarder.offer({ type: 'in', service, payload }),
-        connection: (up) => void to.receiver?.offer({ type: 'link', up }),
+        connection: (up) => {
+          to.receiver?.offer({ type: 'link', up });
+          if (up) to.forwarder.offer({ type: 'writable' });
+        },
+        writable: () => void to.forwarder.offer({ type: 'writable' }),
       });
       return {
         receive: () => {},

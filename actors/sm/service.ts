@@ -5,18 +5,18 @@
  * network, no keys, no other domain.
  */
 import type { ActorContext, ActorRef, Behavior, ChannelEndpoint, Supervisor } from '../../runtime/index.ts';
-import { lite, SERVICE_REFUSED_STREAM } from '../../proto/index.ts';
+import { lite } from '../../proto/index.ts';
 
 /**
- * What `mm` delivers to a service: traffic from its hub, or word that a message it published on
+ * What `mm` delivers to a service: traffic from its hub; word that a message it published on
  * `stream` was accepted by `mm` but not sent (no link to the broker, or too many of its bytes are
- * still unacknowledged). A refused message is gone: keep what must not be lost and send it later.
+ * still unacknowledged) — a refused message is gone, so keep what must not be lost; and, after one
+ * or more refusals, word that it may send again (`resume`).
  */
 export type ServiceInbound =
   | { readonly type: 'inbound'; readonly payload: Uint8Array }
-  | { readonly type: 'refused'; readonly stream: string };
-
-const utf8 = new TextDecoder();
+  | { readonly type: 'refused'; readonly stream: string }
+  | { readonly type: 'resume' };
 
 export interface ServiceContext<M> {
   /** The service's name; its domain is `sm:<service>`. */
@@ -65,8 +65,8 @@ export function installService<M>(image: Supervisor, spec: ServiceSpec<M>, endpo
         publish: (stream, payload) => endpoint.send(lite.serviceFrame, { stream, payload }),
       }),
   });
-  endpoint.route(lite.serviceFrame, ref, (frame): ServiceInbound =>
-    frame.stream === SERVICE_REFUSED_STREAM ? { type: 'refused', stream: utf8.decode(frame.payload) } : { type: 'inbound', payload: frame.payload },
-  );
+  endpoint.route(lite.serviceFrame, ref, (frame): ServiceInbound => ({ type: 'inbound', payload: frame.payload }));
+  endpoint.route(lite.serviceRefused, ref, (frame): ServiceInbound => ({ type: 'refused', stream: frame.stream }));
+  endpoint.route(lite.serviceResume, ref, (): ServiceInbound => ({ type: 'resume' }));
   return ref;
 }

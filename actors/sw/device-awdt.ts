@@ -7,7 +7,7 @@ import type { ActorSpec } from '../../runtime/index.ts';
 import { create, ResetReason, RuntimeInfoSchema, WithholdReason } from '../../proto/index.ts';
 import type { Signer, Verifier } from '../crypto/index.ts';
 import { AwdtCore, awdtActor, type AwdtEvent, type AwdtMsg, type ExpiryCause } from '../tickets/index.ts';
-import type { DeviceRecord } from './device-state.ts';
+import type { BootRecord } from './device-state.ts';
 import type { WatchdogBackend } from './watchdog.ts';
 
 export interface DeviceAwdtOptions {
@@ -22,7 +22,7 @@ export interface DeviceAwdtOptions {
   readonly manifestDigest: Uint8Array;
   readonly hypervisorImageDigest: Uint8Array;
   /** This boot's record (boot count already incremented). */
-  readonly record: DeviceRecord;
+  readonly record: BootRecord;
   readonly watchdog: WatchdogBackend;
   readonly sendRequest: (envelope: Uint8Array) => void;
   readonly events?: (event: AwdtEvent) => void;

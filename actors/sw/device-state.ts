@@ -7,25 +7,25 @@ import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ResetReason } from '../../proto/index.ts';
 
-export interface DeviceRecord {
+export interface BootRecord {
   bootCount: number;
   lastResetReason: ResetReason;
   lastResetDetail: string;
 }
 
 export interface DeviceStateStore {
-  load(): DeviceRecord;
-  save(record: DeviceRecord): void;
+  load(): BootRecord;
+  save(record: BootRecord): void;
 }
 
-const FRESH: DeviceRecord = { bootCount: 0, lastResetReason: ResetReason.POWER_ON, lastResetDetail: 'power on' };
+const FRESH: BootRecord = { bootCount: 0, lastResetReason: ResetReason.POWER_ON, lastResetDetail: 'power on' };
 
 export class MemoryStateStore implements DeviceStateStore {
-  private record: DeviceRecord = { ...FRESH };
-  load(): DeviceRecord {
+  private record: BootRecord = { ...FRESH };
+  load(): BootRecord {
     return { ...this.record };
   }
-  save(record: DeviceRecord): void {
+  save(record: BootRecord): void {
     this.record = { ...record };
   }
 }
@@ -37,7 +37,7 @@ export class FileStateStore implements DeviceStateStore {
     this.path = join(dir, 'device-state.json');
   }
 
-  load(): DeviceRecord {
+  load(): BootRecord {
     let text: string;
     try {
       text = readFileSync(this.path, 'utf8');
@@ -45,7 +45,7 @@ export class FileStateStore implements DeviceStateStore {
       return { ...FRESH };
     }
     try {
-      const v = JSON.parse(text) as Partial<DeviceRecord>;
+      const v = JSON.parse(text) as Partial<BootRecord>;
       if (typeof v.bootCount !== 'number' || typeof v.lastResetReason !== 'number') throw new Error('missing fields');
       return { bootCount: v.bootCount, lastResetReason: v.lastResetReason, lastResetDetail: String(v.lastResetDetail ?? '') };
     } catch (e) {
@@ -53,7 +53,7 @@ export class FileStateStore implements DeviceStateStore {
     }
   }
 
-  save(record: DeviceRecord): void {
+  save(record: BootRecord): void {
     mkdirSync(this.dir, { recursive: true });
     const tmp = `${this.path}.tmp`;
     writeFileSync(tmp, JSON.stringify(record));

@@ -1,16 +1,16 @@
 /**
- * The `sw` domain's wiring, used by both assemblies of a device — the in-process simulated device
- * (actors/device) and the bundled one (build/entries/sw.ts → build/compose.ts): the device AWDT with
- * K_I (noble: pure JS, as the secure world's crypto), the boot record, the watchdog backend, all
- * reached only through the channel to the hypervisor.
+ * The `sw` domain's wiring, exported by its image (actors/images/sw.ts) and booted by the device
+ * assembly (actors/device/assemble.ts): the device AWDT with K_I (noble: pure JS, as the secure
+ * world's crypto), the boot record, the watchdog backend, all reached only through the channel to
+ * the hypervisor.
  */
-import { codecOf, withCapacity, type ActorRef, type ChannelEndpoint, type Clock, type Supervisor } from '../../runtime/index.ts';
+import { withCapacity, type ActorRef, type ChannelEndpoint, type Clock, type Supervisor } from '../../runtime/index.ts';
 import { lite, type ResetReason } from '../../proto/index.ts';
 import { nobleBackend } from '../crypto/index.ts';
 import type { AwdtEvent, AwdtMsg } from '../tickets/index.ts';
 import type { BoardTiming, MailboxBudgets, WatchdogConfig } from '../../boards/types.ts';
 import { deviceAwdt } from './device-awdt.ts';
-import type { DeviceRecord, DeviceStateStore } from './device-state.ts';
+import type { BootRecord, DeviceStateStore } from './device-state.ts';
 import { bootStatusPath, LinuxWatchdog, readBootStatus, resetReasonAfterBoot, type BootStatus } from './linux-watchdog.ts';
 import { SimulatedWatchdog, type WatchdogBackend } from './watchdog.ts';
 
@@ -28,7 +28,7 @@ export interface SwInstallOptions {
   readonly timing: Pick<BoardTiming, 'initialTimeoutMs' | 'maxDeferralMs'>;
   readonly mailbox: MailboxBudgets['sw'];
   /** This boot's record (see `beginBoot`). */
-  readonly record: DeviceRecord;
+  readonly record: BootRecord;
   /** When given, the reason of a reset is saved here before the watchdog is told to reset. */
   readonly store?: DeviceStateStore;
   /** SHA-512 of the signed manifest the device booted from. */
@@ -67,8 +67,7 @@ export function recordingWatchdog(watchdog: WatchdogBackend, store: DeviceStateS
 /** Spawns the device AWDT into `domain` and routes the hypervisor channel to it. */
 export function installSw(o: SwInstallOptions): SwInstalled {
   const crypto = nobleBackend();
-  const proxyRequest = codecOf(o.hypervisor, lite.proxyRequest);
-  const proxyEnvelope = codecOf(o.hypervisor, lite.proxyEnvelope);
+  const { proxyRequest, proxyEnvelope } = lite;
   const watchdog = o.store === undefined ? o.watchdog : recordingWatchdog(o.watchdog, o.store);
   const events = (e: AwdtEvent): void => {
     // The hardware is kept alive exactly as long as the AWDT's deadline: armed at boot, moved by tickets.
@@ -104,10 +103,10 @@ export function installSw(o: SwInstallOptions): SwInstalled {
  * Starts a boot: counts it and settles why the last reset happened — from the record `sw` wrote
  * before it, corrected by what the watchdog driver says when it says anything (linux backend).
  */
-export function beginBoot(store: DeviceStateStore, status?: BootStatus): DeviceRecord {
+export function beginBoot(store: DeviceStateStore, status?: BootStatus): BootRecord {
   const last = store.load();
   const why = resetReasonAfterBoot({ reason: last.lastResetReason, detail: last.lastResetDetail }, status);
-  const record: DeviceRecord = { bootCount: last.bootCount + 1, lastResetReason: why.reason, lastResetDetail: why.detail };
+  const record: BootRecord = { bootCount: last.bootCount + 1, lastResetReason: why.reason, lastResetDetail: why.detail };
   store.save(record);
   return record;
 }

@@ -3,7 +3,7 @@
  * reset the whole device; no other domain can stop, pause or re-arm it except with a valid IH ticket.
  */
 export { deviceAwdt, resetReasonOf, type DeviceAwdtOptions } from './device-awdt.ts';
-export { FileStateStore, MemoryStateStore, type DeviceRecord, type DeviceStateStore } from './device-state.ts';
+export { FileStateStore, MemoryStateStore, type BootRecord, type DeviceStateStore } from './device-state.ts';
 export { SimulatedWatchdog, type WatchdogBackend } from './watchdog.ts';
 export {
   bootStatusPath,

@@ -12,21 +12,19 @@ import { CONTEXTS, hex, nodeBackend, signInContext } from '../../actors/crypto/i
 import { loadBoard, type BoardProfile } from '../../boards/index.ts';
 import {
   ALIASES,
-  ArtifactError,
   buildBoard,
   BuildError,
   devReleaseKey,
-  encodeManifest,
   isolationViolations,
   planBundles,
   readReleaseKey,
   shippedInputs,
   sizeTable,
   systemdUnit,
-  verifyArtifacts,
   PROJECT_ROOT,
   type BuildResult,
 } from '../../build/index.ts';
+import { ArtifactError, encodeManifest, verifyArtifacts } from '../../actors/release/index.ts';
 import { releaseKeyFile, tempDir } from './support.ts';
 
 const root = tempDir('build');
@@ -256,7 +254,7 @@ test('a bundle over budget fails the build, naming the domain and the budget, an
 
 test('a service without an entry module is a clear error', () => {
   const board = { ...loadBoard('sim'), services: ['sensor', 'camera'] } as BoardProfile;
-  assert.throws(() => planBundles(board), (e: unknown) => e instanceof BuildError && e.code === 'no-entry' && /no build\/entries\/sm-camera\.ts/.test(e.message));
+  assert.throws(() => planBundles(board), (e: unknown) => e instanceof BuildError && e.code === 'no-entry' && /no image actors\/images\/sm-camera\.ts/.test(e.message));
 });
 
 test('release keys: the private key stays out of dist; the dev key is 0600 and reused', () => {

@@ -22,8 +22,8 @@ import {
   type WatchdogFile,
 } from '../../actors/sw/index.ts';
 import { generateSecretKey, nodeBackend } from '../../actors/crypto/index.ts';
-import { swHypervisorChannel } from '../../actors/device/index.ts';
-import { beginBoot, createWatchdog, install as installSw } from '../../build/entries/sw.ts';
+import { SW_HYPERVISOR } from '../../proto/index.ts';
+import { beginBoot, createWatchdog, install as installSw } from '../../actors/images/sw.ts';
 import { loadBoard } from '../../boards/index.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'dominion-wdt-'));
@@ -188,7 +188,7 @@ test('sw with the linux backend: pets while the AWDT is armed, records the reaso
   clock.afterFire(() => system.runUntilIdle());
   const sw = system.domain('sw', { priority: 0 });
   const hyp = system.domain('hypervisor', { priority: 1 });
-  const channel = openChannel(swHypervisorChannel, sw, hyp);
+  const channel = openChannel(SW_HYPERVISOR, sw, hyp);
   const store = new MemoryStateStore();
   const record = beginBoot(store);
   const crypto = nodeBackend();
@@ -235,7 +235,7 @@ test('a record that cannot be saved does not keep sw from resetting', () => {
   const system = new ActorSystem({ clock, drain: 'manual' });
   clock.afterFire(() => system.runUntilIdle());
   const sw = system.domain('sw', { priority: 0 });
-  const channel = openChannel(swHypervisorChannel, sw, system.domain('hypervisor', { priority: 1 }));
+  const channel = openChannel(SW_HYPERVISOR, sw, system.domain('hypervisor', { priority: 1 }));
   const broken = { load: () => ({ bootCount: 1, lastResetReason: ResetReason.POWER_ON, lastResetDetail: '' }), save: () => { throw new Error('ENOSPC'); } };
   installSw({
     domain: sw,

@@ -7,8 +7,10 @@ import assert from 'node:assert/strict';
 import { cpSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { ArtifactError, buildBoard, importBytes, loadArtifacts, type BuildResult } from '../../build/index.ts';
-import { ENTRY_ABI } from '../../build/entries/common.ts';
+import { buildBoard, type BuildResult } from '../../build/index.ts';
+import { importBytes, loadArtifacts } from '../../actors/device/index.ts';
+import { ArtifactError } from '../../actors/release/index.ts';
+import { ENTRY_ABI } from '../../actors/images/common.ts';
 import { composeSingle, releaseKeyFile, tempDir } from './support.ts';
 import { ResetReason } from '../../proto/index.ts';
 
@@ -24,17 +26,18 @@ before(async () => {
 test('loadArtifacts verifies and imports every bundle with the entry ABI', async () => {
   const loaded = await loadArtifacts(built.dir, built.releaseKey.publicKey);
   assert.equal(loaded.board.id, 'sim');
-  assert.equal(loaded.sw.DOMAIN, 'sw');
-  assert.equal(loaded.hypervisor.DOMAIN, 'hypervisor');
-  assert.equal(loaded.mm.DOMAIN, 'mm');
-  assert.deepEqual([...loaded.services.keys()], ['sensor']);
-  assert.equal(loaded.services.get('sensor')!.SERVICE, 'sensor');
-  for (const m of [loaded.sw, loaded.hypervisor, loaded.mm, loaded.services.get('sensor')!]) {
+  const images = loaded.images;
+  assert.equal(images.sw.DOMAIN, 'sw');
+  assert.equal(images.hypervisor.DOMAIN, 'hypervisor');
+  assert.equal(images.mm.DOMAIN, 'mm');
+  assert.deepEqual([...images.services.keys()], ['sensor']);
+  assert.equal(images.services.get('sensor')!.SERVICE, 'sensor');
+  for (const m of [images.sw, images.hypervisor, images.mm, images.services.get('sensor')!]) {
     assert.equal(m.ENTRY_ABI, ENTRY_ABI);
     assert.equal(typeof m.install, 'function');
     assert.equal(typeof m.runtime.ActorSystem, 'function');
   }
-  assert.equal(Buffer.from(loaded.digests.get('mm')!).toString('hex'), built.manifest.files['mm.mjs']!.sha512);
+  assert.equal(Buffer.from(images.digests.get('mm')!).toString('hex'), built.manifest.files['mm.mjs']!.sha512);
 });
 
 test('a device made of the built bundles gets tickets for device, mm and sm:sensor', async () => {

@@ -9,7 +9,8 @@ import { awaitConnected, connectMqtt, startEmbeddedBroker, type EmbeddedBroker, 
 import { topics } from '../../proto/index.ts';
 import type { HubLink, HubLinkSink, MqttLinkOptions } from '../../actors/mm/index.ts';
 import { loadBoard } from '../../boards/index.ts';
-import { bundleDomain, importBytes, PROJECT_ROOT, shippedInputs } from '../../build/index.ts';
+import { bundleDomain, PROJECT_ROOT, shippedInputs } from '../../build/index.ts';
+import { importBytes } from '../../actors/device/index.ts';
 import { within } from '../mqtt/wait.ts';
 
 let broker: EmbeddedBroker;
@@ -18,7 +19,7 @@ let MqttHubLink: new (o: MqttLinkOptions) => HubLink;
 let inputs: string[];
 
 before(async () => {
-  const { code, metafile } = await bundleDomain({ root: PROJECT_ROOT, entry: `${PROJECT_ROOT}/build/entries/mm.ts`, board: loadBoard('sim') });
+  const { code, metafile } = await bundleDomain({ root: PROJECT_ROOT, entry: `${PROJECT_ROOT}/actors/images/mm.ts`, board: loadBoard('sim') });
   inputs = shippedInputs(metafile);
   ({ MqttHubLink } = await importBytes<{ MqttHubLink: typeof MqttHubLink }>(code));
   broker = await startEmbeddedBroker();
@@ -49,6 +50,7 @@ test('the bundled MQTT link relays requests, replies and service traffic through
     reply: (instance, envelope) => void replies.push([instance, Buffer.from(envelope)]),
     service: (service, payload) => void inbound.push([service, Buffer.from(payload)]),
     connection: (isUp) => void (up = isUp),
+    writable: () => {},
   };
   try {
     link.start(sink);

@@ -13,10 +13,10 @@ import { create, RuntimeInfoSchema } from '../../proto/index.ts';
 import { cryptoBackend, generateSecretKey } from '../../actors/crypto/index.ts';
 import { outsideReport } from '../../actors/hypervisor/index.ts';
 import { AwdtCore, awdtActor } from '../../actors/tickets/index.ts';
-import { processVm } from '../../build/process/process-vm.ts';
-import { BootstrapError, FrameRelay, parseBootstrap } from '../../build/process/index.ts';
-import { CrashBackoff } from '../../build/process/backoff.ts';
-import { MAX_LINE, readLines } from '../../build/process/spawn.ts';
+import { processVm } from '../../actors/device/process/process-vm.ts';
+import { BootstrapError, FrameRelay, parseBootstrap } from '../../actors/device/process/index.ts';
+import { CrashBackoff } from '../../actors/device/process/backoff.ts';
+import { MAX_LINE, readLines } from '../../actors/device/process/spawn.ts';
 
 test('a bootstrap is checked for its domain and fields; a broken one is refused without quoting it', () => {
   const secret = 'a'.repeat(64);

@@ -1,19 +1,18 @@
 /**
- * Shared by the build tests: a release key file, builds into temp dirs, and a whole device composed
- * from *built bundles* in one process by build/compose.ts, under ManualClock with the demo hubs
- * reached in-process.
+ * Shared by the build tests: a release key file, builds into temp dirs, and a whole device assembled
+ * from *built bundles* in one process (actors/device's `singlePlacement`), under ManualClock with the
+ * demo hubs reached in-process.
  */
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ManualClock } from '../../runtime/index.ts';
 import { generateSecretKey, hex } from '../../actors/crypto/index.ts';
-import { demoFleet, DirectHubLink, type DemoFleet } from '../../actors/device/index.ts';
+import { demoFleet, DirectHubLink, singlePlacement, type DemoFleet, type DeviceEvent, type LoadedArtifacts } from '../../actors/device/index.ts';
 import { devicePublicKeys, HubServer, writeDeviceKeysFile, writeProvisioning, type HubCore } from '../../actors/hub/index.ts';
 import { startEmbeddedBroker } from '../../actors/mqtt/index.ts';
-import type { AwdtEvent } from '../../actors/tickets/index.ts';
-import type { VmEvent } from '../../actors/hypervisor/index.ts';
-import { composeDevice, readReleaseKey, type ComposedSystem, type LoadedArtifacts, type ReleaseKey } from '../../build/index.ts';
+import type { ActorSystem } from '../../runtime/index.ts';
+import { readReleaseKey, type ReleaseKey } from '../../build/index.ts';
 
 export function tempDir(prefix: string): string {
   return mkdtempSync(join(tmpdir(), `dominion-${prefix}-`));
@@ -32,10 +31,10 @@ export const DEVICE_ID = 'pi-0001';
 export interface ComposedDevice {
   readonly clock: ManualClock;
   readonly fleet: DemoFleet;
-  readonly events: Array<AwdtEvent | VmEvent>;
+  readonly events: DeviceEvent[];
   readonly resets: Array<{ reason: number; detail: string }>;
   readonly published: Array<{ service: string; stream: string }>;
-  readonly system: ComposedSystem;
+  readonly system: ActorSystem;
   /** While offline, requests to the hubs are lost (a network outage). */
   setOnline(online: boolean): void;
   shutdown(): void;
@@ -56,19 +55,9 @@ export function composeSingle(loaded: LoadedArtifacts, dataDir: string): Compose
 
   const events: ComposedDevice['events'] = [];
   const resets: ComposedDevice['resets'] = [];
-  const { system } = composeDevice({
-    loaded,
-    deviceId: DEVICE_ID,
-    keys: fleet.keys,
-    hubs: fleet.pins,
-    link: () => link,
-    clock,
-    drain: 'manual',
-    dataDir,
-    reboot: (reason, detail) => resets.push({ reason, detail }),
-    events: (e) => events.push(e),
-    jitter: () => 0.5,
-  });
+  const placement = singlePlacement({ loaded, deviceId: DEVICE_ID, keys: fleet.keys, hubs: fleet.pins, link: () => link, clock, drain: 'manual', dataDir, jitter: () => 0.5 });
+  // One boot, no reboot: a reset is only recorded, so a test sees what led to it.
+  const { system } = placement({ reboot: (reason, detail) => void resets.push({ reason, detail }), events: (e) => void events.push(e) });
   clock.afterFire(() => system.runUntilIdle());
   system.runUntilIdle();
   return {

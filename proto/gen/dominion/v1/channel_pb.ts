@@ -17,7 +17,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file dominion/v1/channel.proto.
  */
 export const file_dominion_v1_channel: GenFile = /*@__PURE__*/
-  fileDesc("Chlkb21pbmlvbi92MS9jaGFubmVsLnByb3RvEgtkb21pbmlvbi52MSIgCgxQcm94eVJlcXVlc3QSEAoIaW5zdGFuY2UYASABKAkiMwoNUHJveHlFbnZlbG9wZRIQCghpbnN0YW5jZRgBIAEoCRIQCghlbnZlbG9wZRgCIAEoDCIvCgxTZXJ2aWNlRnJhbWUSDgoGc3RyZWFtGAEgASgJEg8KB3BheWxvYWQYAiABKAxiBnByb3RvMw");
+  fileDesc("Chlkb21pbmlvbi92MS9jaGFubmVsLnByb3RvEgtkb21pbmlvbi52MSIgCgxQcm94eVJlcXVlc3QSEAoIaW5zdGFuY2UYASABKAkiMwoNUHJveHlFbnZlbG9wZRIQCghpbnN0YW5jZRgBIAEoCRIQCghlbnZlbG9wZRgCIAEoDCIvCgxTZXJ2aWNlRnJhbWUSDgoGc3RyZWFtGAEgASgJEg8KB3BheWxvYWQYAiABKAwiIAoOU2VydmljZVJlZnVzZWQSDgoGc3RyZWFtGAEgASgJIg8KDVNlcnZpY2VSZXN1bWViBnByb3RvMw");
 
 /**
  * mm → hypervisor proxy: "give me a signed ticket request for this instance now".
@@ -70,15 +70,15 @@ export const ProxyEnvelopeSchema: GenMessage<ProxyEnvelope> = /*@__PURE__*/
   messageDesc(file_dominion_v1_channel, 1);
 
 /**
- * Between a service domain (sm:<service>) and the mm forwarder: service traffic.
+ * Between a service domain (sm:<service>) and the mm forwarder: service traffic. From the service,
+ * a message to publish; from mm, traffic from the service's hub.
  *
  * @generated from message dominion.v1.ServiceFrame
  */
 export type ServiceFrame = Message<"dominion.v1.ServiceFrame"> & {
   /**
    * From the service: the stream within the service, e.g. "readings"; the last segment of the MQTT
-   * topic. From mm: "in" (traffic from the service's hub) or "refused" (the payload names a stream of
-   * which a message could not be sent: no link, or too many bytes unacknowledged).
+   * topic (1–64 characters of [A-Za-z0-9._-]). From mm: always "in".
    *
    * @generated from field: string stream = 1;
    */
@@ -98,4 +98,43 @@ export type ServiceFrame = Message<"dominion.v1.ServiceFrame"> & {
  */
 export const ServiceFrameSchema: GenMessage<ServiceFrame> = /*@__PURE__*/
   messageDesc(file_dominion_v1_channel, 2);
+
+/**
+ * mm → service: a message the service published on `stream` was accepted by mm but not sent (no
+ * link to the broker, or too many of the service's bytes are still unacknowledged). It is gone; a
+ * ServiceResume follows once mm can send again.
+ *
+ * @generated from message dominion.v1.ServiceRefused
+ */
+export type ServiceRefused = Message<"dominion.v1.ServiceRefused"> & {
+  /**
+   * The stream of the message that was not sent.
+   *
+   * @generated from field: string stream = 1;
+   */
+  stream: string;
+};
+
+/**
+ * Describes the message dominion.v1.ServiceRefused.
+ * Use `create(ServiceRefusedSchema)` to create a new message.
+ */
+export const ServiceRefusedSchema: GenMessage<ServiceRefused> = /*@__PURE__*/
+  messageDesc(file_dominion_v1_channel, 3);
+
+/**
+ * mm → service: mm can send again (its link is up and has room). Sent once after one or more
+ * ServiceRefused notices, never unprompted.
+ *
+ * @generated from message dominion.v1.ServiceResume
+ */
+export type ServiceResume = Message<"dominion.v1.ServiceResume"> & {
+};
+
+/**
+ * Describes the message dominion.v1.ServiceResume.
+ * Use `create(ServiceResumeSchema)` to create a new message.
+ */
+export const ServiceResumeSchema: GenMessage<ServiceResume> = /*@__PURE__*/
+  messageDesc(file_dominion_v1_channel, 4);
 

@@ -5,8 +5,8 @@
  * read from /proc, never anything the VM says of itself.
  */
 import { readFileSync } from 'node:fs';
-import type { RuntimeInfo } from '../../proto/index.ts';
-import type { HypervisorModule } from '../load.ts';
+import type { RuntimeInfo } from '../../../proto/index.ts';
+import type { HypervisorImage } from '../images.ts';
 import type { DomainProcess } from './spawn.ts';
 
 export interface ProcessVmOptions {
@@ -16,7 +16,7 @@ export interface ProcessVmOptions {
   /** The running process ended without the hypervisor stopping it (crash, heap limit, killed). */
   readonly onExit: (detail: string) => void;
   /** The hypervisor bundle's report builder (its own protobuf code). */
-  readonly outsideReport: HypervisorModule['outsideReport'];
+  readonly outsideReport: HypervisorImage['outsideReport'];
 }
 
 export interface ProcessVm {

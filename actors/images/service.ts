@@ -1,11 +1,11 @@
 /**
- * What every service bundle (`sm-<service>.ts`) has in common: an `sm:<service>` domain runs one
+ * What every service image (`sm-<service>.ts`) has in common: an `sm:<service>` domain runs one
  * service actor (actors/sm's extension API) connected to `mm` by one channel. No network, no keys,
  * nothing that signs: the service only publishes through its channel.
  */
 import type { ChannelEndpoint, Supervisor } from '../../runtime/index.ts';
-import { serviceChannel } from '../../actors/device/channels.ts';
-import { checkServiceName, installService, type ServiceSpec } from '../../actors/sm/index.ts';
+import { serviceChannel, type ChannelContract } from '../../proto/channels.ts';
+import { checkServiceName, installService, type ServiceSpec } from '../sm/index.ts';
 import type { MailboxBudgets } from '../../boards/types.ts';
 
 export interface ServiceInstallOptions<O> {
@@ -23,13 +23,16 @@ export interface ServiceInstallOptions<O> {
 export interface ServiceEntry<O> {
   readonly DOMAIN: 'sm';
   readonly SERVICE: string;
-  readonly channels: { readonly mm: ReturnType<typeof serviceChannel> };
+  readonly channels: { readonly mm: ChannelContract };
   /** Spawns the service actor into `image` and routes the channel to it; returns the actor's path. */
   install(o: ServiceInstallOptions<O>): { readonly path: string };
 }
 
-/** The entry of the service that `make` builds (its spec's name is the service's name). */
-export function serviceEntry<O, M>(service: string, make: (options?: O) => ServiceSpec<M>): ServiceEntry<O> {
+/**
+ * The image of the service that `make` builds (its spec's name is the service's name). `capacity`
+ * overrides the board's service mailbox (a spec handed in whole, as the simulated device does).
+ */
+export function serviceEntry<O, M>(service: string, make: (options?: O) => ServiceSpec<M>, capacity?: 'spec'): ServiceEntry<O> {
   checkServiceName(service);
   return {
     DOMAIN: 'sm',
@@ -37,8 +40,8 @@ export function serviceEntry<O, M>(service: string, make: (options?: O) => Servi
     channels: { mm: serviceChannel(service) },
     install(o) {
       const spec = make(o.options);
-      if (spec.name !== service) throw new Error(`service bundle ${service} built a service named ${spec.name}`);
-      const ref = installService(o.image, { ...spec, capacity: o.mailbox.service }, o.mm, o.dataDir);
+      if (spec.name !== service) throw new Error(`service image ${service} built a service named ${spec.name}`);
+      const ref = installService(o.image, capacity === 'spec' ? spec : { ...spec, capacity: o.mailbox.service }, o.mm, o.dataDir);
       return { path: ref.path };
     },
   };

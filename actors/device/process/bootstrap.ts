@@ -7,7 +7,7 @@
  * The parent end of the domain's channel is the child's fd 3 (a Unix socket pair made by spawn);
  * `mm` gets one more per service (fd 4, 5, … in the order of `services`), relayed by the hypervisor.
  */
-import type { MqttLinkOptions, ReceiverRoute } from '../../actors/mm/index.ts';
+import type { MqttLinkOptions, ReceiverRoute } from '../../mm/index.ts';
 
 /** How to start a domain process: `execPath args… ` plus the domain host's own arguments. */
 export interface HostCommand {
@@ -33,7 +33,7 @@ export interface HypervisorBootstrap extends Common {
   /** K_MM and K_SM_k seeds, hex. */
   readonly keys: { readonly mm: string; readonly services: Readonly<Record<string, string>> };
   /** Pinned hubs, public keys in hex. */
-  readonly hubs: { readonly ih: HubPinJson; readonly services: Readonly<Record<string, HubPinJson>> };
+  readonly hubs: { readonly ih: HexHubPin; readonly services: Readonly<Record<string, HexHubPin>> };
   readonly link: MqttLinkOptions;
   /** Root of persistent state: the services' `sm-<service>/`. */
   readonly dataDir: string;
@@ -41,7 +41,8 @@ export interface HypervisorBootstrap extends Common {
   readonly host: HostCommand;
 }
 
-export interface HubPinJson {
+/** A pinned hub (`HubPin`) with its public key in hex, as JSON carries it. */
+export interface HexHubPin {
   readonly id: string;
   readonly publicKey: string;
 }

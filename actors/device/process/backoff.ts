@@ -3,7 +3,7 @@
  * after a delay that doubles with each further exit inside the window (capped), so a VM that
  * crashes as it starts cannot keep a core busy being restarted. Its AWDT keeps running meanwhile.
  */
-import type { Clock } from '../../runtime/index.ts';
+import type { Clock } from '../../../runtime/index.ts';
 
 export interface BackoffOptions {
   /** Exits older than this are forgotten (default 60 s). */

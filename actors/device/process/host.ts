@@ -7,11 +7,12 @@
  * When its parent's socket closes (the parent died, or rebooted this VM), it exits: a domain never
  * outlives the domain that dominates it.
  */
-import { join } from 'node:path';
 import { Socket } from 'node:net';
-import { linkStream } from '../../runtime/index.ts';
-import { fromHex } from '../../actors/crypto/index.ts';
-import { loadDomain, type MmModule, type ServiceModule } from '../load.ts';
+import { linkStream } from '../../../runtime/index.ts';
+import { fromHex } from '../../crypto/index.ts';
+import { mmInstaller, openDomain, serviceInstaller } from '../assemble.ts';
+import { loadDomain } from '../artifacts.ts';
+import type { MmImage, ServiceImage } from '../images.ts';
 import { BootstrapError, MAX_BOOTSTRAP_BYTES, parseBootstrap, type MmBootstrap, type ServiceBootstrap } from './bootstrap.ts';
 import { endOnEscalation } from './escalation.ts';
 import { hostHypervisor } from './hypervisor-host.ts';
@@ -58,12 +59,12 @@ export async function runDomainHost(): Promise<void> {
 }
 
 async function hostMm(b: MmBootstrap, releasePub: Uint8Array, parent: Socket): Promise<() => void> {
-  const { module: mm, board } = await loadDomain<MmModule>(b.artifacts, releasePub, 'mm');
+  const { module: mm, board } = await loadDomain<MmImage>(b.artifacts, releasePub, 'mm');
   const { ActorSystem, ChannelEndpoint, RealClock } = mm.runtime;
   const budget = board.domains.mm.mailbox;
   const system = new ActorSystem({ clock: new RealClock() });
   endOnEscalation(system);
-  const domain = system.domain('mm', { priority: 2, strategy: 'one-for-all' });
+  const domain = openDomain(system, 'mm');
   const hypervisor = new ChannelEndpoint(mm.channels.hypervisor, domain, budget.inlet, 'b');
   linkStream(hypervisor, parent);
   const services = board.services.map((name, i) => {
@@ -71,21 +72,22 @@ async function hostMm(b: MmBootstrap, releasePub: Uint8Array, parent: Socket): P
     linkStream(endpoint, inheritedSocket(PARENT_FD + 1 + i));
     return { name, endpoint };
   });
-  mm.install({ image: domain.supervisor('image'), hypervisor, services, routes: b.routes, timing: board.timing, mailbox: budget, link: b.link });
+  mmInstaller(mm, { hypervisor, services, routes: b.routes, timing: board.timing, mailbox: budget, link: b.link })(domain.supervisor('image'));
   domain.start();
   return () => system.shutdown();
 }
 
 async function hostService(b: ServiceBootstrap, releasePub: Uint8Array, parent: Socket): Promise<() => void> {
-  const { module: sm, board } = await loadDomain<ServiceModule>(b.artifacts, releasePub, `sm:${b.service}`);
+  const label = `sm:${b.service}`;
+  const { module: sm, board } = await loadDomain<ServiceImage>(b.artifacts, releasePub, label);
   const { ActorSystem, ChannelEndpoint, RealClock } = sm.runtime;
   const budget = board.domains.sm.mailbox;
   const system = new ActorSystem({ clock: new RealClock() });
   endOnEscalation(system);
-  const domain = system.domain(`sm:${b.service}`, { priority: 3 });
-  const end = new ChannelEndpoint(sm.channels.mm, domain, budget.inlet, 'b');
-  linkStream(end, parent);
-  sm.install({ image: domain.supervisor('image'), mm: end, dataDir: join(b.dataDir, `sm-${b.service}`), mailbox: budget, options: { periodMs: board.timing.intervalMs } });
+  const domain = openDomain(system, label);
+  const endpoint = new ChannelEndpoint(sm.channels.mm, domain, budget.inlet, 'b');
+  linkStream(endpoint, parent);
+  serviceInstaller(sm, { endpoint, dataDir: b.dataDir, mailbox: budget, intervalMs: board.timing.intervalMs })(domain.supervisor('image'));
   domain.start();
   return () => system.shutdown();
 }

@@ -1,8 +1,8 @@
 /**
- * The `sm:sensor` domain's image (bundle entry): the example sensor service. One file like this per
+ * The `sm:sensor` domain's image: the example sensor service. One file like this per
  * service, named `sm-<service>.ts`; a board profile's `services` must each have one.
  */
-import { sensorService, type SensorOptions } from '../../actors/sm/index.ts';
+import { sensorService, type SensorOptions } from '../sm/index.ts';
 import { serviceEntry } from './service.ts';
 
 export { ENTRY_ABI, runtime } from './common.ts';

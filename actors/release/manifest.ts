@@ -1,5 +1,6 @@
 /**
- * The signed manifest of a board's artifacts (ARCHITECTURE.md §5).
+ * The signed manifest of a board's artifacts (docs/ARCHITECTURE.md §5): its format, and how a device
+ * verifies it. `dominion build` writes and signs it (build/sign.ts).
  *
  * `manifest.json` lists every artifact — the domain bundles, the board profile they were built for
  * and the systemd unit — with its size and SHA-512. `manifest.sig` holds an Ed25519 signature by
@@ -15,8 +16,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { bytesEqual, CONTEXTS, fromHex, hex, nodeBackend, signInContext, verifyInContext } from '../actors/crypto/index.ts';
-import type { DomainKind } from '../boards/index.ts';
+import { bytesEqual, CONTEXTS, fromHex, hex, nodeBackend, verifyInContext } from '../crypto/index.ts';
+import type { DomainKind } from '../../boards/index.ts';
 import { ArtifactError } from './errors.ts';
 
 export const MANIFEST_FILE = 'manifest.json';
@@ -75,16 +76,15 @@ export function sha512Hex(bytes: Uint8Array): string {
   return hex(nodeBackend().sha512(bytes));
 }
 
-/** Signs the manifest bytes; returns the bytes of `manifest.sig`. */
-export function signManifest(manifestBytes: Uint8Array, secretKey: Uint8Array): Uint8Array {
-  const signer = nodeBackend().signer(secretKey);
-  const sig: ManifestSignature = {
-    context: CONTEXTS.manifest,
-    algorithm: 'ed25519',
-    keyId: hex(signer.keyId),
-    signature: hex(signInContext(signer, CONTEXTS.manifest, manifestBytes)),
-  };
-  return new TextEncoder().encode(`${JSON.stringify(sig, null, 2)}\n`);
+/** The bundle file of a domain label: `sw` → sw.mjs, `sm:<service>` → sm-<service>.mjs. */
+export function bundleFile(label: string): string {
+  return `${label.replace(':', '-')}.mjs`;
+}
+
+/** The domain label of a bundle file: sm-<service>.mjs → `sm:<service>`, sw.mjs → `sw`. */
+export function labelOfBundle(file: string): string {
+  const name = file.replace(/\.mjs$/, '');
+  return name.startsWith('sm-') ? `sm:${name.slice(3)}` : name;
 }
 
 export interface VerifiedArtifacts {

@@ -1,7 +1,7 @@
 /**
- * What a domain process does when its domain exceeds its restart intensity: it ends. The
- * hypervisor boots a VM process again from its image; a hypervisor that ends stops getting `sw`
- * tickets, and the device AWDT resets the device.
+ * What a domain process does when its domain exceeds its restart intensity: it ends, and its parent
+ * applies the assembly's rule (`onGiveUp` in ../assemble.ts) to the exit — the hypervisor boots a VM
+ * process again from its image; `sw` resets the device when the hypervisor's process ends.
  */
 export const GAVE_UP_EXIT_CODE = 70;
 

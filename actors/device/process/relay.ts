@@ -6,7 +6,7 @@
  * split across two incarnations of a VM.
  */
 import type { Socket } from 'node:net';
-import { FrameReader } from '../../runtime/index.ts';
+import { FrameReader } from '../../../runtime/index.ts';
 
 export interface RelayCounters {
   relayed: number;

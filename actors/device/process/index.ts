@@ -1,10 +1,10 @@
 /**
- * The door to `process` placement (ARCHITECTURE.md §6): one OS process per domain, channels over
+ * The door to `process` placement (docs/ARCHITECTURE.md §6): one OS process per domain, channels over
  * Unix sockets, each VM process started, rebooted and killed by the hypervisor process with its
- * domain's heap limit. `composeProcesses` runs `sw` in this process and starts the rest;
+ * domain's heap limit. `processPlacement` runs `sw` in this process and starts the rest;
  * `runDomainHost` is what every other domain process runs (`dominion domain-host`).
  */
-export { composeProcesses, parseEventLine, type ProcessDeviceOptions } from './device.ts';
+export { processPlacement, parseEventLine, type ProcessDeviceOptions } from './device.ts';
 export { runDomainHost } from './host.ts';
 export { hostCommandOfThisProcess, spawnDomain, type DomainProcess, type SpawnOptions } from './spawn.ts';
 export { parseBootstrap, BootstrapError, type Bootstrap, type HostCommand } from './bootstrap.ts';

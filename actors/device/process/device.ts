@@ -1,0 +1,125 @@
+/**
+ * A device in `process` placement (docs/ARCHITECTURE.md §6), as `dominion device` runs it: this process is
+ * `sw` — it owns the watchdog, K_I and the boot record, and arms the device AWDT first — and it starts
+ * the hypervisor as a process of its own, which starts `mm` and the services. Every domain process
+ * verifies the artifacts and imports its own bundle only; every channel is a Unix socket.
+ *
+ * A simulated reset kills the hypervisor, and with it every VM (each exits when its parent's socket
+ * closes). A hypervisor process that ends on its own resets the device at once (CHECK_FAILED): `sw`
+ * does not restart the domain that dominates the VMs in place, it boots the whole device again.
+ */
+import { linkStream, type Clock } from '../../../runtime/index.ts';
+import { ResetReason } from '../../../proto/index.ts';
+import { hex } from '../../crypto/index.ts';
+import type { MqttLinkOptions } from '../../mm/index.ts';
+import type { VmEvent } from '../../hypervisor/index.ts';
+import type { AwdtEvent } from '../../tickets/index.ts';
+import { bootSw, checkKeys, digestOf, GAVE_UP, onGiveUp, openDomain } from '../assemble.ts';
+import type { LoadedDomain } from '../artifacts.ts';
+import type { DeviceKeys, HubPins } from '../config.ts';
+import type { SwImage } from '../images.ts';
+import type { Placement } from '../runner.ts';
+import type { HostCommand, HypervisorBootstrap } from './bootstrap.ts';
+import { spawnDomain } from './spawn.ts';
+
+export interface ProcessDeviceOptions {
+  /** `sw`'s bundle, loaded after verifying every artifact. */
+  readonly sw: LoadedDomain<SwImage>;
+  /** The artifacts directory and the pinned release key, for the other domain processes to verify. */
+  readonly artifacts: string;
+  readonly releasePub: Uint8Array;
+  readonly deviceId: string;
+  readonly keys: DeviceKeys;
+  readonly hubs: HubPins;
+  readonly link: MqttLinkOptions;
+  readonly clock: Clock;
+  readonly dataDir: string;
+  /** How domain processes are started (`hostCommandOfThisProcess()` for `dominion device`). */
+  readonly host: HostCommand;
+}
+
+const EVENT_TYPES = new Set(['armed', 'ticket', 'withheld', 'update-required', 'refused', 'expired', 'vm-boot']);
+
+/** An event line from the hypervisor, or undefined for anything else (which is logged). */
+export function parseEventLine(line: string): AwdtEvent | VmEvent | undefined {
+  try {
+    const e = JSON.parse(line) as { type?: unknown; instance?: unknown; at?: unknown };
+    if (typeof e === 'object' && e !== null && EVENT_TYPES.has(e.type as string) && typeof e.instance === 'string' && typeof e.at === 'number') return e as AwdtEvent | VmEvent;
+  } catch {
+    // not an event
+  }
+  return undefined;
+}
+
+/** The hypervisor's clock is its own: its times are moved onto `sw`'s, keeping their distances. */
+function onThisClock(e: AwdtEvent | VmEvent, now: number): AwdtEvent | VmEvent {
+  const shift = now - e.at;
+  return 'deadline' in e ? { ...e, at: now, deadline: e.deadline + shift } : { ...e, at: now };
+}
+
+/** The `process` placement: this process is `sw`; the hypervisor and its VMs are processes of their own. */
+export function processPlacement(o: ProcessDeviceOptions): Placement {
+  return (hooks) => {
+    const { module: swImage, board, verified, digests } = o.sw;
+    checkKeys(board.services, o.keys, o.hubs);
+    const { ActorSystem, ChannelEndpoint } = swImage.runtime;
+    const system = new ActorSystem({ clock: o.clock });
+    const sw = openDomain(system, 'sw');
+    const toHypervisor = new ChannelEndpoint(swImage.channels.hypervisor, sw, board.domains.sw.mailbox.inlet, 'a');
+    const { watchdog } = bootSw(swImage, {
+      ...o,
+      reboot: hooks.reboot,
+      events: hooks.events,
+      booted: (record) => hooks.events({ type: 'boot', bootCount: record.bootCount, lastResetReason: record.lastResetReason, at: o.clock.now() }),
+      domain: sw,
+      hypervisor: toHypervisor,
+      deviceKey: o.keys.device,
+      ihPublicKey: o.hubs.ih.publicKey,
+      timing: board.timing,
+      mailbox: board.domains.sw.mailbox,
+      watchdog: board.watchdog,
+      version: verified.manifest.version,
+      manifestDigest: verified.manifestDigest,
+      hypervisorDigest: digestOf({ digests }, 'hypervisor'),
+    });
+    // Only sw's own domain lives in this system; the hypervisor giving up ends its process (below).
+    system.onEscalation((domain) => watchdog.reset(ResetReason.CHECK_FAILED, `${domain.path} ${GAVE_UP}`));
+
+    const bootstrap: HypervisorBootstrap = {
+      domain: 'hypervisor',
+      artifacts: o.artifacts,
+      releasePub: hex(o.releasePub),
+      deviceId: o.deviceId,
+      keys: { mm: hex(o.keys.mm), services: Object.fromEntries(board.services.map((s) => [s, hex(o.keys.services[s]!)])) },
+      hubs: {
+        ih: { id: o.hubs.ih.id, publicKey: hex(o.hubs.ih.publicKey) },
+        services: Object.fromEntries(Object.entries(o.hubs.services).map(([s, p]) => [s, { id: p.id, publicKey: hex(p.publicKey) }])),
+      },
+      link: o.link,
+      dataDir: o.dataDir,
+      host: o.host,
+    };
+    let stopping = false;
+    const hypervisor = spawnDomain(o.host, bootstrap, {
+      label: 'hypervisor',
+      heapMb: board.domains.hypervisor.heapMb,
+      onExit: (code, signal) => {
+        // The hypervisor's process ends when its domain gives up, or when it is killed: either way, as giving up.
+        if (!stopping && onGiveUp('hypervisor') === 'reset-device') watchdog.reset(ResetReason.CHECK_FAILED, `the hypervisor process ${signal !== null ? `was killed by ${signal}` : `exited with code ${String(code)}`}`);
+      },
+      onLine: (line) => {
+        const event = parseEventLine(line);
+        if (event !== undefined) hooks.events(onThisClock(event, o.clock.now()));
+        else process.stderr.write(`[hypervisor] ${line}\n`);
+      },
+    });
+    linkStream(toHypervisor, hypervisor.link);
+    return {
+      shutdown: () => {
+        stopping = true;
+        hypervisor.kill();
+        system.shutdown();
+      },
+    };
+  };
+}

@@ -1,0 +1,104 @@
+/**
+ * The hypervisor as a process (`process` placement): its proxy, VM AWDTs and VM host from its own
+ * bundle, and each VM — `mm` and one per service — an OS process it starts, reboots and kills, with
+ * the board's heap limit for that domain. VMs reach each other only through this process: `mm`'s
+ * socket for a service and the service's socket meet in a `FrameRelay` here.
+ *
+ * Its stdout is the event stream `sw` reads (one JSON object per line); the VMs' stdout is only logged.
+ */
+import { mkdirSync } from 'node:fs';
+import type { Socket } from 'node:net';
+import { linkStream } from '../../../runtime/index.ts';
+import { fromHex } from '../../crypto/index.ts';
+import type { RebootCause } from '../../hypervisor/index.ts';
+import { checkKeys, dataDirs, digestOf, onGiveUp, openDomain, receiverRoutes, vmSlots } from '../assemble.ts';
+import { loadDomain } from '../artifacts.ts';
+import type { HypervisorImage } from '../images.ts';
+import type { HypervisorBootstrap, MmBootstrap, ServiceBootstrap } from './bootstrap.ts';
+import { CrashBackoff } from './backoff.ts';
+import { processVm, type ProcessVm } from './process-vm.ts';
+import { FrameRelay } from './relay.ts';
+import { endOnEscalation } from './escalation.ts';
+import { canIsolateNetwork, spawnDomain } from './spawn.ts';
+
+/** One event line for `sw` (AWDT and VM events carry no key or ticket). */
+export function writeEvent(event: object): void {
+  process.stdout.write(`${JSON.stringify(event)}\n`);
+}
+
+export async function hostHypervisor(b: HypervisorBootstrap, releasePub: Uint8Array, parent: Socket): Promise<() => void> {
+  const { module: hyp, board, digests } = await loadDomain<HypervisorImage>(b.artifacts, releasePub, 'hypervisor');
+  const { ActorSystem, ChannelEndpoint, RealClock } = hyp.runtime;
+  const budget = board.domains.hypervisor.mailbox;
+  const clock = new RealClock();
+  checkKeys(board.services, b.keys, b.hubs);
+  const keys = { mm: fromHex(b.keys.mm), services: Object.fromEntries(board.services.map((s) => [s, fromHex(b.keys.services[s]!)])) };
+  const hubs = {
+    ih: { id: b.hubs.ih.id, publicKey: fromHex(b.hubs.ih.publicKey) },
+    services: Object.fromEntries(board.services.map((s) => [s, { id: b.hubs.services[s]!.id, publicKey: fromHex(b.hubs.services[s]!.publicKey) }])),
+  };
+  const system = new ActorSystem({ clock });
+  endOnEscalation(system);
+  const domain = openDomain(system, 'hypervisor');
+  const sw = new ChannelEndpoint(hyp.channels.sw, domain, budget.inlet, 'b');
+  linkStream(sw, parent);
+  // The end toward mm lives across mm's reboots; each boot links it to the new process's socket.
+  const mm = new ChannelEndpoint(hyp.channels.mm, domain, budget.inlet, 'a');
+  const relays = new Map(board.services.map((s) => [s, new FrameRelay(hyp.channels.service(s).name, hyp.channels.service(s).maxFrameBytes)] as const));
+  const common = { artifacts: b.artifacts, releasePub: b.releasePub, deviceId: b.deviceId };
+  const log = (label: string) => (line: string) => process.stderr.write(`[${label}] ${line}\n`);
+
+  const mmBoot: MmBootstrap = { ...common, domain: 'mm', routes: receiverRoutes(hubs, board.services), link: b.link };
+  const machines: ProcessVm[] = [];
+  let installed: { restart: (instance: string, cause: RebootCause) => void } | undefined;
+  const crashes = new CrashBackoff(clock);
+  // A VM process ends on its own when its domain gives up (or crashes, or is killed): booted again from its image.
+  const exited = (instance: string) => (detail: string) => {
+    process.stderr.write(`[hypervisor] ${instance} ${detail}\n`);
+    if (onGiveUp(instance) === 'reboot-vm') crashes.after(instance, () => installed?.restart(instance, { kind: 'exited', detail }));
+  };
+  const start = (label: string, vm: Parameters<typeof processVm>[0]['start']): ProcessVm => {
+    const m = processVm({ digest: digestOf({ digests }, label), outsideReport: hyp.outsideReport, onExit: exited(label), start: vm });
+    machines.push(m);
+    return m;
+  };
+  const machine = (label: string): ProcessVm => {
+    if (label === 'mm') {
+      return start('mm', (onExit) => {
+        const p = spawnDomain(b.host, mmBoot, { label: 'mm', heapMb: board.domains.mm.heapMb, extraLinks: board.services.length, onLine: log('mm'), onExit });
+        linkStream(mm, p.link);
+        board.services.forEach((s, i) => relays.get(s)!.attach(0, p.extra[i]!));
+        return p;
+      });
+    }
+    const service = label.slice('sm:'.length);
+    const boot: ServiceBootstrap = { ...common, domain: 'sm', service, dataDir: b.dataDir };
+    return start(label, (onExit) => {
+      const writeDir = dataDirs.service(b.dataDir, service);
+      mkdirSync(writeDir, { recursive: true, mode: 0o700 });
+      const sandbox = { writeDir, noNetwork: canIsolateNetwork() };
+      const p = spawnDomain(b.host, boot, { label, heapMb: board.domains.sm.heapMb, onLine: log(label), onExit, sandbox });
+      relays.get(service)!.attach(1, p.link);
+      return p;
+    });
+  };
+
+  const hv = hyp.install({
+    clock,
+    domain,
+    sw,
+    mm,
+    deviceId: b.deviceId,
+    timing: board.timing,
+    mailbox: budget,
+    events: writeEvent,
+    vms: vmSlots(board.services, keys, hubs, machine),
+  });
+  installed = hv;
+  domain.start();
+  hv.bootVms();
+  return () => {
+    for (const m of machines) m.halt();
+    system.shutdown();
+  };
+}
