@@ -5,6 +5,7 @@
  *
  * A frame's type id is its position in `types`: append new types, never reorder.
  */
+import { serviceInstance } from './instance.ts';
 import { lite, type LiteCodec } from './lite.ts';
 
 export interface ChannelContract {
@@ -48,7 +49,7 @@ export const HYPERVISOR_MM = contract({ name: 'hypervisor-mm', between: ['hyperv
 export function serviceChannel(service: string): ChannelContract {
   return contract({
     name: `mm-sm.${service}`,
-    between: ['mm', `sm:${service}`],
+    between: ['mm', serviceInstance(service)],
     types: [lite.serviceFrame, lite.serviceRefused, lite.serviceResume],
     maxFrameBytes: SERVICE_FRAME_MAX,
   });

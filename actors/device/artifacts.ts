@@ -8,6 +8,7 @@
  * install, and the domain's helpers).
  */
 import { validateBoard, type BoardProfile } from '../../boards/index.ts';
+import { serviceInstance } from '../../proto/index.ts';
 import { ArtifactError, BOARD_FILE, bundleFile, labelOfBundle, MANIFEST_FILE, verifyArtifacts, type VerifiedArtifacts } from '../release/index.ts';
 import { ENTRY_ABI } from '../images/common.ts';
 import type { DeviceImages, HypervisorImage, MmImage, ServiceImage, SwImage } from './images.ts';
@@ -82,7 +83,7 @@ export async function loadArtifacts(dir: string, releasePublicKey: Uint8Array): 
     importDomain<MmImage>(verified, 'mm'),
   ]);
   const services = new Map<string, ServiceImage>();
-  for (const service of board.services) services.set(service, await importDomain<ServiceImage>(verified, `sm:${service}`));
+  for (const service of board.services) services.set(service, await importDomain<ServiceImage>(verified, serviceInstance(service)));
   const images: DeviceImages = { sw, hypervisor, mm, services, digests: digestsOf(verified), version: verified.manifest.version, manifestDigest: verified.manifestDigest };
   return { verified, board, images };
 }

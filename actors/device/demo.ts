@@ -73,7 +73,7 @@ export function demoFleet(o: DemoFleetOptions): DemoFleet {
   );
   const sh = new Map<string, DemoHub>();
   for (const service of o.services) {
-    const instance = `sm:${service}` as const;
+    const instance = serviceInstance(service);
     const policy = new MemoryPolicy({ instances: { [instance]: { deferralMs: o.deferralMs, allowedActors: [service] } } });
     sh.set(
       service,

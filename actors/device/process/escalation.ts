@@ -3,11 +3,13 @@
  * applies the assembly's rule (`onGiveUp` in ../assemble.ts) to the exit — the hypervisor boots a VM
  * process again from its image; `sw` resets the device when the hypervisor's process ends.
  */
+import { GAVE_UP } from '../assemble.ts';
+
 export const GAVE_UP_EXIT_CODE = 70;
 
 export function endOnEscalation(system: { onEscalation(handler: (domain: { readonly path: string }) => void): void }): void {
   system.onEscalation((domain) => {
-    process.stderr.write(`dominion domain-host: ${domain.path} gave up after repeated failures\n`);
+    process.stderr.write(`dominion domain-host: ${domain.path} ${GAVE_UP}\n`);
     process.exit(GAVE_UP_EXIT_CODE);
   });
 }

@@ -9,6 +9,7 @@
  */
 import { Socket } from 'node:net';
 import { linkStream } from '../../../runtime/index.ts';
+import { serviceInstance } from '../../../proto/index.ts';
 import { fromHex } from '../../crypto/index.ts';
 import { mmInstaller, openDomain, serviceInstaller } from '../assemble.ts';
 import { loadDomain } from '../artifacts.ts';
@@ -78,7 +79,7 @@ async function hostMm(b: MmBootstrap, releasePub: Uint8Array, parent: Socket): P
 }
 
 async function hostService(b: ServiceBootstrap, releasePub: Uint8Array, parent: Socket): Promise<() => void> {
-  const label = `sm:${b.service}`;
+  const label = serviceInstance(b.service);
   const { module: sm, board } = await loadDomain<ServiceImage>(b.artifacts, releasePub, label);
   const { ActorSystem, ChannelEndpoint, RealClock } = sm.runtime;
   const budget = board.domains.sm.mailbox;
