@@ -316,7 +316,7 @@ function preSign(devices: readonly BenchDevice[], count: number): PreSigned[] {
       deviceId: d.deviceId,
       instance: 'device',
       nonce,
-      requestedAtMs: BigInt(Date.now()),
+      uptimeMs: BigInt(Math.floor(performance.now())),
       runtime: {
         report: {
           case: 'device',

@@ -161,7 +161,7 @@ export function sampleTicketRequest(): TicketRequest {
     deviceId: 'pi-0042',
     instance: 'sm:sensor',
     nonce: new Uint8Array(32).fill(1),
-    requestedAtMs: 1_764_000_000_000n,
+    uptimeMs: 3_600_000n,
     runtime: {
       report: {
         case: 'domain',

@@ -1,5 +1,5 @@
 /**
- * Enrolment (ARCHITECTURE.md §3): register one device's public keys with its hubs and describe the
+ * Enrolment (docs/ARCHITECTURE.md §3): register one device's public keys with its hubs and describe the
  * result for the device. The IH gets K_I and K_MM; each SH_k gets K_SM_k and nothing else — an SH
  * never learns another service's key or the device's. The device gets a provisioning file pinning
  * the hubs' ids and public keys.

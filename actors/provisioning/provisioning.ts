@@ -1,5 +1,5 @@
 /**
- * The provisioning file: what a device is told at enrolment (ARCHITECTURE.md §3 — devices hold hub
+ * The provisioning file: what a device is told at enrolment (docs/ARCHITECTURE.md §3 — devices hold hub
  * public keys, pinned at provisioning). Written by `dominion enroll`, read by the device
  * (`dominion device --provision <file>`) through `loadProvisioning`. JSON, no secrets:
  *
