@@ -1,5 +1,5 @@
 /**
- * Runtime benchmarks (issue 2): message throughput through mailbox + scheduler, one-way burst and
+ * Runtime benchmarks: message throughput through mailbox + scheduler, one-way burst and
  * ping-pong, beside a bare ring-buffer loop and a naive microtask mailbox measured in the same run;
  * and the channel round trip for a ~200-byte ticket request.
  */
