@@ -1,5 +1,5 @@
 /**
- * Hub capacity (issue 4): signed requests verified, decided, audited (SQLite, batched commits) and
+ * Hub capacity: signed requests verified, decided, audited (SQLite, batched commits) and
  * answered per second by one `dominion hub` process over loopback MQTT, beside the raw Ed25519
  * verify+sign rate of the node backend measured in the same run; p50/p99 latency; how both change
  * with 1, 100 and 10,000 devices, over Mosquitto and over Aedes; and two hub processes on a shared
@@ -316,7 +316,7 @@ function preSign(devices: readonly BenchDevice[], count: number): PreSigned[] {
       deviceId: d.deviceId,
       instance: 'device',
       nonce,
-      requestedAtMs: BigInt(Date.now()),
+      uptimeMs: BigInt(Math.floor(performance.now())),
       runtime: {
         report: {
           case: 'device',

@@ -1,5 +1,5 @@
 /**
- * Runtime benchmarks (issue 2): message throughput through mailbox + scheduler, one-way burst and
+ * Runtime benchmarks: message throughput through mailbox + scheduler, one-way burst and
  * ping-pong, beside a bare ring-buffer loop and a naive microtask mailbox measured in the same run;
  * and the channel round trip for a ~200-byte ticket request.
  */
@@ -161,7 +161,7 @@ export function sampleTicketRequest(): TicketRequest {
     deviceId: 'pi-0042',
     instance: 'sm:sensor',
     nonce: new Uint8Array(32).fill(1),
-    requestedAtMs: 1_764_000_000_000n,
+    uptimeMs: 3_600_000n,
     runtime: {
       report: {
         case: 'domain',

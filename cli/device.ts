@@ -6,7 +6,7 @@
  */
 import { join, resolve } from 'node:path';
 import { RealClock } from '../runtime/index.ts';
-import { loadProvisioning, readDeviceKeysFile } from '../actors/provisioning/index.ts';
+import { loadProvisioning, readDeviceKeysFile, requireMmKey } from '../actors/provisioning/index.ts';
 import { loadBoard } from '../boards/index.ts';
 import { BundledDevice, DeviceConfigError, hostCommandOfThisProcess, loadArtifacts, loadDomain, processPlacement, singlePlacement, type DeviceImages } from '../actors/device/index.ts';
 import { ArtifactError } from '../actors/release/index.ts';
@@ -60,7 +60,8 @@ export async function deviceCommand(argv: string[]): Promise<number> {
   const pinned = values['release-pub'] !== undefined ? readPublicKey('device', values['release-pub']) : prov.releaseKey;
   if (pinned === undefined) throw new UsageError(`device: no release key: give --release-pub or enroll with --release-pub so ${values.provision} pins one`);
   const releaseKey = pinned;
-  const keys = readDeviceKeysFile(prov.deviceKeysPath);
+  // The device runtime runs mm, so it needs K_MM even though enrolment does not (KeyFileError otherwise).
+  const keys = requireMmKey(readDeviceKeysFile(prov.deviceKeysPath), prov.deviceKeysPath);
   if (keys.deviceId !== prov.deviceId) throw new Error(`${prov.deviceKeysPath} holds keys for ${keys.deviceId}, but ${values.provision} is for ${prov.deviceId}`);
   const broker = values.broker ?? prov.broker;
   if (broker === undefined) throw new UsageError('device: no broker: give --broker or put "broker" in the provisioning file');

@@ -9,7 +9,8 @@ import { consoleIo, failure, parseCommand, positionals, readPublicKey, required,
 export const ENROLL_HELP = `usage: dominion enroll --device <id.pub.json> --hub <hub.pub.json>=<hub.db> [--hub …] --out <provision.json> [options]
 
 Registers a device with its hubs and writes its provisioning file. The infrastructure hub's database
-receives K_I and K_MM; each service hub's database receives only K_SM of its own service. Databases
+receives K_I and K_MM (K_MM only if the device has one: without it the device is enrolled for the
+device instance only); each service hub's database receives only K_SM of its own service. Databases
 are created when missing and bound to the hub named in its public file; nothing is written unless
 every check passes (one IH, one SH per service the device runs).
 

@@ -19,7 +19,7 @@ import {
 } from '../actors/hub/index.ts';
 import { consoleIo, failure, oneOf, parseCommand, positionals, required, UsageError, type CliIo } from './options.ts';
 
-export const KEYS_HELP = `usage: dominion keys new --device <device-id> [--services <a,b,…>] --out <dir>
+export const KEYS_HELP = `usage: dominion keys new --device <device-id> [--services <a,b,…>] [--without-mm] --out <dir>
        dominion keys new --hub <hub-id> --role ih|sh [--service <name>] --out <dir>
 
 Makes keys as files in <dir> (created if missing). Secret files get mode 0600 and are never
@@ -29,6 +29,8 @@ overwritten; keep them off shared disks.
                        → <id>.keys.json (secret: goes to the device only)
                        → <id>.pub.json  (public: what "dominion enroll" reads)
   --services <list>    comma-separated service names, e.g. sensor,camera (default: none)
+  --without-mm         no K_MM: the device can be enrolled for the device instance (and its
+                       services) only; the device runtime refuses to run mm without it
   --hub <id>           a hub's signing key pair
                        → <id>.key.json (secret: for "dominion hub --key")
                        → <id>.pub.json (public: for "dominion enroll --hub")
@@ -43,6 +45,7 @@ export async function keysCommand(argv: string[], io: CliIo = consoleIo): Promis
     hub: { type: 'string' },
     role: { type: 'string' },
     service: { type: 'string' },
+    'without-mm': { type: 'boolean', default: false },
     out: { type: 'string' },
     help: { type: 'boolean', short: 'h', default: false },
   });
@@ -59,7 +62,7 @@ export async function keysCommand(argv: string[], io: CliIo = consoleIo): Promis
     if (values.device !== undefined) {
       if (values.role !== undefined || values.service !== undefined) throw new UsageError('keys new --device: --role and --service are for --hub (use --services)');
       const services = values.services === undefined || values.services === '' ? [] : values.services.split(',').map((s) => s.trim());
-      const keys = newDeviceKeys(values.device, services);
+      const keys = newDeviceKeys(values.device, services, { mm: !values['without-mm'] });
       const secretPath = join(out, `${keys.deviceId}.keys.json`);
       const publicPath = join(out, `${keys.deviceId}.pub.json`);
       writeDeviceKeysFile(secretPath, keys);
@@ -69,6 +72,7 @@ export async function keysCommand(argv: string[], io: CliIo = consoleIo): Promis
       for (const k of pub.keys) io.out(`  ${k.instance.padEnd(12)} key id ${keyIdHex(k.publicKey)}`);
     } else {
       if (values.services !== undefined) throw new UsageError('keys new --hub: --services is for --device (a service hub takes --service)');
+      if (values['without-mm']) throw new UsageError('keys new --hub: --without-mm is for --device');
       const roleKind = oneOf('keys', 'role', values.role, ['ih', 'sh'] as const);
       if (roleKind === 'ih' && values.service !== undefined) throw new UsageError('keys new: --service is only for --role sh');
       const role: HubRole = roleKind === 'ih' ? IH_ROLE : serviceHubRole(required('keys', 'service', values.service));

@@ -22,6 +22,7 @@ import {
   type HubKeyPair,
 } from '../actors/hub/index.ts';
 import { setFleetPolicy, SqliteHubStore } from '../actors/hub/sqlite/index.ts';
+import { requireMmKey } from '../actors/provisioning/index.ts';
 import { MM_IMAGE_ACTORS, type DemoFleet, type DemoHub, type DeviceKeys, type HubPins } from '../actors/device/index.ts';
 
 export interface SqliteFleet {
@@ -65,7 +66,7 @@ export async function startSqliteFleet(o: { dir: string; brokerUrl: string; devi
 
   // The device side reads only what a real device would be given: the provisioning file and its keys.
   const provisioning = loadProvisioning(provisioningPath);
-  const fromFile = readDeviceKeysFile(provisioning.deviceKeysPath);
+  const fromFile = requireMmKey(readDeviceKeysFile(provisioning.deviceKeysPath), provisioning.deviceKeysPath);
   const keys: DeviceKeys = { device: fromFile.device, mm: fromFile.mm, services: fromFile.services };
   const pins: HubPins = provisioning.hubs;
 

@@ -1,6 +1,6 @@
 /**
  * The door to `proto/`: the dominion.v1 wire protocol. Domains import each other's message types
- * only from here (ARCHITECTURE.md §8).
+ * only from here (docs/ARCHITECTURE.md §8).
  *
  * - generated schemas and types (`TicketRequestSchema`, `TicketRequest`, enums, …) from proto/gen/;
  * - `create`, `toBinary`, `fromBinary`, `equals`, `clone` from @bufbuild/protobuf, for convenience —
@@ -9,7 +9,7 @@
  * - instance names (instance.ts), size limits and signature contexts (limits.ts);
  * - semantic validation (validate.ts).
  *
- * 64-bit fields (`boot_count`, `requested_at_ms`, `issued_at_ms`, `memory_bytes`, `mailbox_drops`,
+ * 64-bit fields (`boot_count`, `uptime_ms`, `issued_at_ms`, `memory_bytes`, `mailbox_drops`,
  * `size_bytes`) are `bigint` in TypeScript.
  */
 export { clone, create, equals, fromBinary, toBinary } from '@bufbuild/protobuf';

@@ -1,6 +1,6 @@
 /**
  * AWDT instance names, as carried in TicketRequest.instance, TicketReply.instance and
- * DeferralTicket.instance (ARCHITECTURE.md §2):
+ * DeferralTicket.instance (docs/ARCHITECTURE.md §2):
  *
  * - `device`        — the `sw` AWDT, dominated by the IH (strong dominance);
  * - `mm`            — the hypervisor's AWDT for the management VM, dominated by the IH;

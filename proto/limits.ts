@@ -1,8 +1,9 @@
 /**
  * Size limits of the dominion.v1 wire protocol: per-field limits enforced by `validate.ts`, and
  * per-message frame limits for `decodeBounded`/`protoCodec`. The frame limits are chosen so the
- * largest message that passes validation still fits (test/proto/limits.test.ts checks this), with
- * headroom; anything bigger is rejected before it is parsed.
+ * largest message that passes validation still fits (test/proto/validate.test.ts checks this), with
+ * headroom; anything bigger is rejected before it is parsed. docs/PROTOCOL.md lists them for
+ * implementers of other devices and hubs; keep the two in step.
  */
 
 /** Device identifiers: 1–64 characters of [A-Za-z0-9._-]. */

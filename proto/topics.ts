@@ -1,13 +1,17 @@
 /**
- * MQTT topic conventions (ARCHITECTURE.md §7), all under one versioned prefix. Topics only route:
+ * MQTT topic conventions (docs/ARCHITECTURE.md §7), all under one versioned prefix. Topics only route:
  * correlation (device, instance, nonce) lives inside the signed payload, so nothing in a topic or an
  * MQTT property is trusted.
  *
  *   dominion/v1/hub/<hubId>/request                      devices → hub   SignedEnvelope(TicketRequest)
  *   dominion/v1/device/<deviceId>/reply/<instance>       hub → device    SignedEnvelope(TicketReply)
- *   dominion/v1/hub/<hubId>/status                       hub status, retained, with a Last Will
+ *   dominion/v1/hub/<hubId>/status                       hub status (JSON), retained, with a Last Will
+ *   dominion/v1/hub/<hubId>/status/<clientId>            the same, per process, for a hub on a shared subscription
  *   dominion/v1/service/<service>/<deviceId>/<stream>    sm:<service> → its service hub (telemetry)
  *   dominion/v1/device/<deviceId>/service/<service>      service hub → sm:<service>
+ *   dominion/v1/probe/<random>[-marker]                  a hub's broker capability probe (actors/mqtt/probe.ts)
+ *
+ * The wire-level specification of all of these is docs/PROTOCOL.md.
  */
 export const TOPIC_PREFIX = 'dominion/v1';
 

@@ -1,4 +1,4 @@
-// The one small interface both Ed25519 backends implement (ARCHITECTURE.md §3). Callers pick a
+// The one small interface both Ed25519 backends implement (docs/ARCHITECTURE.md §3). Callers pick a
 // backend by name and never see which library sits underneath; both must give byte-identical
 // signatures (Ed25519 is deterministic), which the test suite checks.
 

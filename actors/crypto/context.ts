@@ -1,4 +1,4 @@
-// Domain separation (ARCHITECTURE.md §3): every signature covers a context string naming the
+// Domain separation (docs/ARCHITECTURE.md §3): every signature covers a context string naming the
 // message kind and protocol version, so a signature for one kind can never be replayed as another.
 
 import type { Signer, Verifier } from './backend.ts';

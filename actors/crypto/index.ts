@@ -1,4 +1,4 @@
-// The crypto module's single public entry point (ARCHITECTURE.md §3). Import from here only; the
+// The crypto module's single public entry point (docs/ARCHITECTURE.md §3). Import from here only; the
 // other files are implementation detail. Importing has no side effects.
 
 export {

@@ -1,5 +1,5 @@
 // Pure-JS backend on @noble/ed25519 v3 + @noble/hashes: audited and self-contained, the `sw`
-// domain's choice (ARCHITECTURE.md §3).
+// domain's choice (docs/ARCHITECTURE.md §3).
 
 import * as ed from '@noble/ed25519';
 import { sha512 } from '@noble/hashes/sha2.js';

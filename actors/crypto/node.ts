@@ -1,5 +1,5 @@
 // Backend on Node's built-in OpenSSL: roughly 10x faster signing and 16x faster verifying than
-// noble (ARCHITECTURE.md §3), for hubs and the hypervisor. KeyObjects are built once per
+// noble (docs/ARCHITECTURE.md §3), for hubs and the hypervisor. KeyObjects are built once per
 // Signer/Verifier because importing a key costs about as much as a verify.
 
 import {

@@ -4,6 +4,7 @@
  */
 import { cryptoBackend, generateSecretKey, type Signer } from '../crypto/index.ts';
 import { HubCore, IH_ROLE, MemoryAuditLog, MemoryPolicy, MemoryRegistry, serviceHubRole, type AuditLog, type HubPolicy, type HubRole } from '../hub/index.ts';
+import { serviceInstance } from '../../proto/index.ts';
 import type { DeviceKeys, HubPins } from './config.ts';
 
 /** The actors a clean `mm` image runs, as the inspector names them. */

@@ -1,7 +1,9 @@
 /**
- * Enrolment (ARCHITECTURE.md §3): register one device's public keys with its hubs and describe the
- * result for the device. The IH gets K_I and K_MM; each SH_k gets K_SM_k and nothing else — an SH
- * never learns another service's key or the device's. The device gets a provisioning file pinning
+ * Enrolment (docs/ARCHITECTURE.md §3): register one device's public keys with its hubs and describe the
+ * result for the device. The IH gets K_I and, if the device has one, K_MM (a device without K_MM is
+ * enrolled for `device` only: the IH then refuses any request signed for `mm` as from an unknown
+ * signer); each SH_k gets K_SM_k and nothing else — an SH never learns another service's key or the
+ * device's. The device gets a provisioning file pinning
  * the hubs' ids and public keys.
  *
  * Every hub database is written only after all checks pass (one IH, exactly one SH per service the
@@ -44,6 +46,7 @@ export class EnrollmentError extends Error {
 
 export function enrollDevice(options: EnrollDeviceOptions): EnrollResult {
   const { device } = options;
+  if (!device.keys.some((k) => k.instance === 'device')) throw new EnrollmentError(`device ${device.deviceId} has no key for the device instance (K_I)`);
   const ihs = options.hubs.filter((t) => t.hub.role.kind === 'ih');
   if (ihs.length !== 1) throw new EnrollmentError(`exactly one infrastructure hub (role ih) is needed, got ${ihs.length}`);
   const ih = ihs[0]!;

@@ -1,11 +1,15 @@
 /**
- * A device's key files:
+ * A device's key files (specified in docs/PROTOCOL.md, "Device key files"):
  *
  *   dominion.device-keys    K_I, K_MM, K_SM_k: { deviceId, keys: { <instance>: { publicKey, secretKey } } }  mode 0600
  *   dominion.device-public  the same without secrets: { deviceId, keys: { <instance>: <publicKey> } }
  *
  * Made by `dominion keys new --device`, read by enrolment (the public file) and by the device (the
  * secret one): K_I goes to `sw`, K_MM and K_SM_k to the hypervisor.
+ *
+ * `device` (K_I) is required. `mm` (K_MM) is optional: a device enrolled without it gets tickets for
+ * `device` (and its services) only, and its IH holds no `mm` key, so a request signed for `mm` is
+ * refused as from an unknown signer. Whoever runs the `mm` AWDT needs K_MM: `requireMmKey` says so.
  */
 import { cryptoBackend, generateSecretKey, hex } from '../crypto/index.ts';
 import { serviceInstance, type Instance } from '../../proto/index.ts';
@@ -18,9 +22,20 @@ const VERSION = KEY_FILE_VERSION;
 /** A device's secret keys, in the shape the simulated device takes (actors/device DeviceKeys). */
 export interface DeviceSecretKeys {
   readonly deviceId: string;
+  /** K_I seed. */
   readonly device: Uint8Array;
-  readonly mm: Uint8Array;
+  /** K_MM seed; absent for a device enrolled for `device` (and services) only. */
+  readonly mm?: Uint8Array;
+  /** K_SM_k seeds by service name. */
   readonly services: Readonly<Record<string, Uint8Array>>;
+}
+
+/** Device secret keys that include K_MM, as the device runtime needs them to run `mm`. */
+export type DeviceSecretKeysWithMm = DeviceSecretKeys & { readonly mm: Uint8Array };
+
+export interface NewDeviceKeysOptions {
+  /** Make a K_MM too (default true). Without it the device can be enrolled for `device` only. */
+  readonly mm?: boolean;
 }
 
 export interface DevicePublicKeys {
@@ -30,11 +45,16 @@ export interface DevicePublicKeys {
 
 const node = cryptoBackend('node');
 
-export function newDeviceKeys(deviceId: string, services: readonly string[]): DeviceSecretKeys {
+export function newDeviceKeys(deviceId: string, services: readonly string[], options: NewDeviceKeysOptions = {}): DeviceSecretKeys {
   checkDeviceId(deviceId, 'device id');
   for (const s of services) serviceInstance(s); // throws for a bad service name
   if (new Set(services).size !== services.length) throw new KeyFileError('a service is named twice');
-  return { deviceId, device: generateSecretKey(), mm: generateSecretKey(), services: Object.fromEntries(services.map((s) => [s, generateSecretKey()])) };
+  return {
+    deviceId,
+    device: generateSecretKey(),
+    ...(options.mm === false ? {} : { mm: generateSecretKey() }),
+    services: Object.fromEntries(services.map((s) => [s, generateSecretKey()])),
+  };
 }
 
 export function devicePublicKeys(keys: DeviceSecretKeys): DevicePublicKeys {
@@ -42,15 +62,31 @@ export function devicePublicKeys(keys: DeviceSecretKeys): DevicePublicKeys {
     deviceId: keys.deviceId,
     keys: [
       { instance: 'device', publicKey: node.publicKeyOf(keys.device) },
-      { instance: 'mm', publicKey: node.publicKeyOf(keys.mm) },
+      ...(keys.mm !== undefined ? [{ instance: 'mm' as const, publicKey: node.publicKeyOf(keys.mm) }] : []),
       ...Object.entries(keys.services).map(([s, seed]) => ({ instance: serviceInstance(s), publicKey: node.publicKeyOf(seed) })),
     ],
   };
 }
 
+/**
+ * `keys` with K_MM, or a KeyFileError naming `where`: for whoever runs the `mm` AWDT (the device
+ * runtime's hypervisor), which cannot sign `mm` requests without it.
+ */
+export function requireMmKey(keys: DeviceSecretKeys, where: string): DeviceSecretKeysWithMm {
+  const mm = keys.mm;
+  if (mm === undefined) {
+    throw new KeyFileError(`${where}: device ${keys.deviceId} has no mm key (keys.mm): it was made for the device instance only, and running mm needs K_MM`);
+  }
+  return { ...keys, mm };
+}
+
 export function writeDeviceKeysFile(path: string, keys: DeviceSecretKeys): void {
   const pub = devicePublicKeys(keys);
-  const seeds: Record<string, Uint8Array> = { device: keys.device, mm: keys.mm, ...Object.fromEntries(Object.entries(keys.services).map(([s, k]) => [`sm:${s}`, k])) };
+  const seeds: Record<string, Uint8Array> = {
+    device: keys.device,
+    ...(keys.mm !== undefined ? { mm: keys.mm } : {}),
+    ...Object.fromEntries(Object.entries(keys.services).map(([s, k]) => [`sm:${s}`, k])),
+  };
   writeSecretJson(path, {
     kind: DEVICE_KEYS_KIND,
     version: VERSION,
@@ -79,9 +115,9 @@ export function readDeviceKeysFile(path: string): DeviceSecretKeys {
   }
   const device = seeds.get('device');
   const mm = seeds.get('mm');
-  if (device === undefined || mm === undefined) throw new KeyFileError(`${path}: keys.device and keys.mm are required`);
+  if (device === undefined) throw new KeyFileError(`${path}: keys.device is required`);
   const services = Object.fromEntries([...seeds].filter(([i]) => i.startsWith('sm:')).map(([i, k]) => [i.slice(3), k]));
-  return { deviceId, device, mm, services };
+  return { deviceId, device, ...(mm !== undefined ? { mm } : {}), services };
 }
 
 /** Reads a device's public file — or its secret key file, using only the public keys. */
@@ -94,6 +130,6 @@ export function readDevicePublicFile(path: string): DevicePublicKeys {
     const text = typeof entry === 'object' && entry !== null ? (entry as Record<string, unknown>).publicKey : entry;
     return { instance: instance as Instance, publicKey: keyBytes(text, path, `keys.${instance}`, 32) };
   });
-  if (!out.some((k) => k.instance === 'device') || !out.some((k) => k.instance === 'mm')) throw new KeyFileError(`${path}: keys for device and mm are required`);
+  if (!out.some((k) => k.instance === 'device')) throw new KeyFileError(`${path}: a key for device is required (mm and sm:<service> are optional)`);
   return { deviceId, keys: out };
 }

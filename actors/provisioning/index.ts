@@ -23,10 +23,13 @@ export {
   newDeviceKeys,
   readDeviceKeysFile,
   readDevicePublicFile,
+  requireMmKey,
   writeDeviceKeysFile,
   writeDevicePublicFile,
   type DevicePublicKeys,
   type DeviceSecretKeys,
+  type DeviceSecretKeysWithMm,
+  type NewDeviceKeysOptions,
 } from './device-keys.ts';
 export {
   loadProvisioning,

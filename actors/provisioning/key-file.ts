@@ -1,5 +1,5 @@
 /**
- * Key files on disk (ARCHITECTURE.md §3): JSON with a `kind` and a format `version`, keys in hex.
+ * Key files on disk (docs/ARCHITECTURE.md §3): JSON with a `kind` and a format `version`, keys in hex.
  * Secret files are created with mode 0600 (O_EXCL: an existing key is never overwritten) and refused
  * when group or others can read them. Errors name the file and the field, never a key's bytes.
  * The device's key files (device-keys.ts) and the hub's (actors/hub/keyfiles.ts) are built on these.

@@ -1,5 +1,5 @@
 /**
- * The provisioning file: what a device is told at enrolment (ARCHITECTURE.md §3 — devices hold hub
+ * The provisioning file: what a device is told at enrolment (docs/ARCHITECTURE.md §3 — devices hold hub
  * public keys, pinned at provisioning). Written by `dominion enroll`, read by the device
  * (`dominion device --provision <file>`) through `loadProvisioning`. JSON, no secrets:
  *
@@ -19,7 +19,8 @@
  *
  * `hubs` pins the IH (for `device` and `mm`) and one SH per service (for `sm:<service>`); a reply
  * signed by any other key is refused by the AWDT. `enrolled` lists the public keys the hubs hold for
- * this device, so the device can check at start that its key file is the one that was enrolled.
+ * this device, so the device can check at start that its key file is the one that was enrolled:
+ * `device` and one `sm:<service>` per pinned service are required, `mm` only if it was enrolled.
  * `releaseKey` pins the release public key the device accepts artifacts signed with (the manifest
  * signature; `dominion device --release-pub` overrides it).
  */
@@ -122,7 +123,8 @@ export function parseProvisioning(doc: unknown, where: string): Provisioning {
     if (problem !== undefined) fail(`enrolled: ${JSON.stringify(instance.slice(0, 40))} is not an instance (${problem})`);
     enrolled[instance] = key(value, `enrolled.${instance}`, fail);
   }
-  for (const needed of ['device', 'mm', ...Object.keys(services).map((s) => `sm:${s}`)]) {
+  // `mm` is optional: a device may be enrolled for `device` (and its services) without K_MM.
+  for (const needed of ['device', ...Object.keys(services).map((s) => `sm:${s}`)]) {
     if (enrolled[needed] === undefined) fail(`enrolled.${needed} is missing`);
   }
   for (const instance of Object.keys(enrolled)) {

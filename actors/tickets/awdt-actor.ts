@@ -67,7 +67,7 @@ export function awdtActor(options: AwdtActorOptions): ActorSpec<AwdtMsg> {
       const judge = (outcome: ReplyOutcome, now: number): void => {
         switch (outcome.kind) {
           case 'ticket': {
-            const next = outcome.requestedAtMs + outcome.deferralMs;
+            const next = outcome.nonceDrawnAtMs + outcome.deferralMs;
             if (now >= deadline! || next <= now) {
               // Due already (maybe not yet delivered under load), or answered too late to help.
               emit({ type: 'refused', instance, code: 'too-late', detail: 'the ticket arrived after its deadline', at: now });

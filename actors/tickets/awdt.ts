@@ -35,14 +35,15 @@ export interface AwdtCoreConfig {
 }
 
 export type ReplyOutcome =
-  /** `requestedAtMs`: when the nonce this ticket answers was drawn; the deferral counts from there. */
-  | { readonly kind: 'ticket'; readonly deferralMs: number; readonly requestedAtMs: number }
+  /** `nonceDrawnAtMs`: when (local clock) the nonce this ticket answers was drawn; the deferral counts from there. */
+  | { readonly kind: 'ticket'; readonly deferralMs: number; readonly nonceDrawnAtMs: number }
   | { readonly kind: 'withheld'; readonly reason: WithholdReason; readonly detail: string }
   | { readonly kind: 'update-required'; readonly update: UpdateRequired }
   | { readonly kind: 'refused'; readonly error: TicketError };
 
 export class AwdtCore {
   private outstanding: Uint8Array | null = null;
+  /** When the outstanding nonce was drawn (local monotonic clock, ms since boot). */
   private outstandingAt = 0;
   private readonly lookup;
   private readonly drawNonce: () => Uint8Array;
@@ -52,11 +53,10 @@ export class AwdtCore {
     this.drawNonce = config.nonce ?? (() => randomNonce(NONCE_BYTES));
   }
 
-  get hasOutstandingNonce(): boolean {
-    return this.outstanding !== null;
-  }
-
-  /** Draws a fresh nonce (replacing any outstanding one) and returns the signed request envelope. */
+  /**
+   * Draws a fresh nonce (replacing any outstanding one) and returns the signed request envelope.
+   * `nowMs` is the device's monotonic clock (ms since it booted); it goes out as `uptime_ms`.
+   */
   request(runtime: RuntimeInfo, nowMs: number): Uint8Array {
     const nonce = this.drawNonce();
     this.outstanding = nonce;
@@ -66,7 +66,7 @@ export class AwdtCore {
       instance: this.config.instance,
       nonce,
       runtime,
-      requestedAtMs: BigInt(Math.max(0, Math.floor(nowMs))),
+      uptimeMs: BigInt(Math.max(0, Math.floor(nowMs))),
     });
     return seal(this.config.signer, CONTEXTS.ticketRequest, toBinary(TicketRequestSchema, req));
   }
@@ -90,7 +90,7 @@ export class AwdtCore {
         return {
           kind: 'ticket',
           deferralMs: Math.min(reply.outcome.value.deferralMs, this.config.maxDeferralMs),
-          requestedAtMs: this.outstandingAt,
+          nonceDrawnAtMs: this.outstandingAt,
         };
       case 'withheld':
         return { kind: 'withheld', reason: reply.outcome.value.reason, detail: reply.outcome.value.detail };

@@ -1,6 +1,7 @@
 /**
- * The ticket protocol shared by the AWDTs (`sw`, `hypervisor`) and the hubs: signed envelopes and
- * typed refusals. Nothing here holds state or touches the network.
+ * The ticket protocol shared by the AWDTs (`sw`, `hypervisor`) and the hubs: signed envelopes, typed
+ * refusals, and the AWDT itself (its ticket core and the actor that owns its deadline). The AWDT
+ * holds state (the outstanding nonce, the deadline); nothing here touches the network.
  */
 export { open, pinned, seal, type Opened, type VerifierLookup } from './envelope.ts';
 export { TicketError, type TicketErrorCode } from './errors.ts';

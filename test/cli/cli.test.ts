@@ -147,6 +147,27 @@ describe('dominion commands (in-process)', () => {
     assert.equal(hex(p.releaseKey!), 'cd'.repeat(32), 'the release key is pinned');
   });
 
+  it('keys new --without-mm → enroll: the IH learns only K_I', async () => {
+    const dir = tempDir('dominion-cli-');
+    const k = join(dir, 'keys');
+    const made = await run(keysCommand, ['new', '--device', 'pi-8', '--without-mm', '--out', k]);
+    assert.equal(made.code, 0, made.io.text());
+    assert.doesNotMatch(made.io.text(), /\bmm\b/);
+    assert.equal((await run(keysCommand, ['new', '--hub', 'ih-1', '--role', 'ih', '--out', k])).code, 0);
+    await usageError(keysCommand, ['new', '--hub', 'ih-2', '--role', 'ih', '--without-mm', '--out', k], /--without-mm is for --device/);
+    const ih = join(dir, 'ih.db');
+    const r = await run(enrollCommand, ['--device', join(k, 'pi-8.pub.json'), '--hub', `${join(k, 'ih-1.pub.json')}=${ih}`, '--out', join(dir, 'pi-8.provision.json')]);
+    assert.equal(r.code, 0, r.io.text());
+    assert.match(r.io.text(), /enrolled pi-8 with .*: device$/m);
+    const store = SqliteHubStore.open({ path: ih });
+    try {
+      assert.deepEqual(store.db.prepare('SELECT instance FROM device_key ORDER BY instance').pluck().all(), ['device']);
+    } finally {
+      store.close();
+    }
+    assert.equal(readDeviceKeysFile(join(k, 'pi-8.keys.json')).mm, undefined);
+  });
+
   it('devices, quarantine, release, revoke, require-update, policy, audit on one database', async () => {
     const f = await enrolledFleet();
     let r = await run(devicesCommand, ['--db', f.ih]);

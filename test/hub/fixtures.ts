@@ -86,7 +86,7 @@ export function signedRequest(
   context: SignatureContext = CONTEXTS.ticketRequest,
 ): SignedRequest {
   const nonce = randomNonce(32);
-  const request = create(TicketRequestSchema, { deviceId, instance, nonce, runtime, requestedAtMs: 1_700_000_000_000n });
+  const request = create(TicketRequestSchema, { deviceId, instance, nonce, runtime, uptimeMs: 42_000n });
   return { bytes: seal(signer, context, toBinary(TicketRequestSchema, request)), nonce };
 }
 

@@ -13,14 +13,18 @@ import {
   provisioningJson,
   ProvisioningError,
   readDeviceKeysFile,
+  readDevicePublicFile,
   readHubKeyFile,
   serviceHubRole,
+  SqliteHubStore,
   writeDeviceKeysFile,
+  writeDevicePublicFile,
   writeHubKeyFile,
   writeProvisioning,
   type ProvisioningInput,
 } from '../../actors/hub/index.ts';
 import { hex } from '../../actors/crypto/index.ts';
+import { requireMmKey } from '../../actors/provisioning/index.ts';
 import { tempDir } from './fixtures.ts';
 
 function provisioningError(path: string): string {
@@ -86,7 +90,7 @@ describe('provisioning files', () => {
       [(d) => (d.deviceId = 'bad id'), /deviceId must be/],
       [(d) => (d.hubs.ih.publicKey = 'abcd'), /hubs\.ih\.publicKey must be a 32-byte public key/],
       [(d) => delete d.hubs.ih, /hubs\.ih must be an object/],
-      [(d) => delete d.enrolled.mm, /enrolled\.mm is missing/],
+      [(d) => delete d.enrolled.device, /enrolled\.device is missing/],
       [(d) => delete d.hubs.services.sensor, /enrolled has sm:sensor but hubs\.services has no hub for it/],
       [(d) => (d.broker = 'http://x'), /broker: unusable MQTT broker URL/],
       [(d) => (d.releaseKey = 'zz'), /releaseKey must be a 32-byte public key/],
@@ -112,10 +116,40 @@ describe('enrolment', () => {
     assert.throws(() => enrollDevice({ device: dev, hubs: [{ hub: ih, dbPath: ihDb }, { hub: sh, dbPath: join(dir, 'sh.db') }, { hub: other, dbPath: join(dir, 'cam.db') }], deviceKeys: 'k' }), /no key for sm:cam/);
     assert.throws(() => enrollDevice({ device: dev, hubs: [{ hub: sh, dbPath: join(dir, 'sh.db') }], deviceKeys: 'k' }), /exactly one infrastructure hub/);
     assert.equal(existsSync(ihDb), false, 'no database was created by a refused enrolment');
+    assert.throws(() => enrollDevice({ device: { deviceId: 'pi-1', keys: dev.keys.filter((k) => k.instance !== 'device') }, hubs: [{ hub: ih, dbPath: ihDb }, { hub: sh, dbPath: join(dir, 'sh.db') }], deviceKeys: 'k' }), /no key for the device instance/);
+    assert.equal(existsSync(ihDb), false);
 
     enrollDevice({ device: dev, hubs: [{ hub: ih, dbPath: ihDb }, { hub: sh, dbPath: join(dir, 'sh.db') }], deviceKeys: 'k' });
     // The IH's database is bound to ih-1: another hub cannot be enrolled into it.
     const ih2 = newHubKey('ih-2', IH_ROLE);
     assert.throws(() => enrollDevice({ device: dev, hubs: [{ hub: ih2, dbPath: ihDb }, { hub: sh, dbPath: join(dir, 'sh.db') }], deviceKeys: 'k' }), /belongs to hub ih-1/);
+  });
+
+  it('enrols a device without an mm key for the device instance only', () => {
+    const dir = tempDir();
+    const secrets = newDeviceKeys('pi-2', [], { mm: false });
+    assert.equal(secrets.mm, undefined);
+    writeDeviceKeysFile(join(dir, 'pi-2.keys.json'), secrets);
+    writeDevicePublicFile(join(dir, 'pi-2.pub.json'), devicePublicKeys(secrets));
+    const fromSecret = readDeviceKeysFile(join(dir, 'pi-2.keys.json'));
+    assert.equal(fromSecret.mm, undefined);
+    assert.throws(() => requireMmKey(fromSecret, 'pi-2.keys.json'), (e: unknown) => e instanceof KeyFileError && /pi-2\.keys\.json: device pi-2 has no mm key/.test(e.message));
+    const pub = readDevicePublicFile(join(dir, 'pi-2.pub.json'));
+    assert.deepEqual(pub.keys.map((k) => k.instance), ['device']);
+
+    const ih = newHubKey('ih-1', IH_ROLE);
+    const ihDb = join(dir, 'ih.db');
+    const result = enrollDevice({ device: pub, hubs: [{ hub: ih, dbPath: ihDb }], deviceKeys: 'pi-2.keys.json' });
+    assert.deepEqual(result.placed.map((p) => p.instances), [['device']]);
+    writeProvisioning(join(dir, 'p.json'), result.provisioning);
+    assert.deepEqual(Object.keys(loadProvisioning(join(dir, 'p.json')).enrolled), ['device']);
+
+    const store = SqliteHubStore.open({ path: ihDb });
+    try {
+      assert.deepEqual(store.registry.device('pi-2')?.instances, ['device']);
+      assert.equal(store.registry.keyFor('pi-2', 'mm'), undefined);
+    } finally {
+      store.close();
+    }
   });
 });

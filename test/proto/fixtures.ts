@@ -51,7 +51,7 @@ export function sampleServiceRequest(): TicketRequest {
         },
       },
     },
-    requestedAtMs: 1_764_028_800_000n,
+    uptimeMs: 86_400_000n,
   });
 }
 
@@ -72,7 +72,7 @@ export function sampleDeviceRequest(): TicketRequest {
         },
       },
     },
-    requestedAtMs: 1_764_028_800_000n,
+    uptimeMs: 86_400_000n,
   });
 }
 

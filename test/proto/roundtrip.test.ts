@@ -56,7 +56,7 @@ test('every message type survives encode → decodeBounded unchanged', () => {
     [TicketReplySchema, sampleWithheldReply()],
     [TicketReplySchema, sampleUpdateReply()],
     [DeferralTicketSchema, create(DeferralTicketSchema, { deviceId: 'd', instance: 'mm', nonce: NONCE, deferralMs: 1, issuedAtMs: 2n })],
-    [WithheldSchema, create(WithheldSchema, { reason: WithholdReason.BAD_SIGNATURE, detail: 'ключ не тот' })],
+    [WithheldSchema, create(WithheldSchema, { reason: WithholdReason.MALFORMED, detail: 'ключ не тот' })],
     [UpdateRequiredSchema, create(UpdateRequiredSchema, { domain: 'mm', version: '3', imageDigest: SHA512(4), fetchTopic: 't', sizeBytes: 9n })],
     [BootRequestSchema, sampleBootRequest()],
     [BootTicketSchema, sampleBootTicket()],

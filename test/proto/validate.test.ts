@@ -196,7 +196,7 @@ test('frame limits fit the largest valid message of each kind', (t) => {
         },
       },
     },
-    requestedAtMs: U64,
+    uptimeMs: U64,
   });
   const largestWithheld = create(TicketReplySchema, {
     deviceId,

@@ -1,4 +1,4 @@
-// The outer frame of every signed dominion message.
+// The outer frame of every signed dominion message (specified in docs/PROTOCOL.md).
 //
 // Signed messages travel as a SignedEnvelope whose `payload` holds the serialized inner message
 // (TicketRequest, TicketReply, BootRequest, BootTicket). Receivers verify the signature over the
@@ -26,39 +26,44 @@ export const file_dominion_v1_envelope: GenFile = /*@__PURE__*/
  *
  *     utf8(context) || 0x00 || payload
  *
- * so a signature made for one message kind can never be replayed as another. The crypto module
- * computes and checks it; this file only fixes the shape. `context` must therefore never contain a
- * NUL character.
+ * so a signature made for one message kind can never be replayed as another (actors/crypto/
+ * context.ts). `context` must therefore never contain a NUL character. Largest accepted encoding of
+ * an envelope: 66,048 bytes (65,536 of payload plus 512 for the other fields and tags).
  *
  * @generated from message dominion.v1.SignedEnvelope
  */
 export type SignedEnvelope = Message<"dominion.v1.SignedEnvelope"> & {
   /**
-   * The serialized inner message, exactly as signed. Decode it only after the signature verifies.
+   * Required (at least 1 byte). The serialized inner message, exactly as signed. Decode it only
+   * after the signature verifies.
    *
    * @generated from field: bytes payload = 1;
    */
   payload: Uint8Array;
 
   /**
-   * The Ed25519 signature (64 bytes) over utf8(context) || 0x00 || payload.
+   * Required, exactly 64 bytes. The Ed25519 signature (RFC 8032, pure Ed25519) over
+   * utf8(context) || 0x00 || payload.
    *
    * @generated from field: bytes signature = 2;
    */
   signature: Uint8Array;
 
   /**
-   * Identifies the public key that verifies `signature` (e.g. a digest of the key), so a receiver
-   * that pins several keys can pick the right one without trying them all.
+   * Required, 1–64 bytes. Identifies the public key that verifies `signature`, so a receiver that
+   * pins several keys can pick the right one without trying them all. dominion v1 always uses the
+   * first 16 bytes of SHA-512(raw 32-byte Ed25519 public key); a receiver treats any other value as
+   * an unknown signer.
    *
    * @generated from field: bytes signer_key_id = 3;
    */
   signerKeyId: Uint8Array;
 
   /**
-   * The signature context naming the message kind and protocol version, e.g.
+   * Required. The signature context naming the message kind and protocol version: one of
    * "dominion/v1/ticket-request", "dominion/v1/ticket-reply", "dominion/v1/boot-request",
-   * "dominion/v1/boot-ticket". Printable ASCII, no NUL.
+   * "dominion/v1/boot-ticket". 1–64 characters of visible ASCII (0x21–0x7e: no space, no NUL). A
+   * receiver refuses an envelope whose context is not exactly the one it expects.
    *
    * @generated from field: string context = 4;
    */

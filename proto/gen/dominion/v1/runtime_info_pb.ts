@@ -22,11 +22,14 @@ export const file_dominion_v1_runtime_info: GenFile = /*@__PURE__*/
  * What the hub's policy evaluates for one ticket request: exactly one report, whose kind matches the
  * instance (`device` → DeviceState; `mm` and `sm:<service>` → DomainReport).
  *
+ * "Required" below means the receiver's validation (proto/validate.ts) rejects the message when the
+ * field is empty; proto3 itself cannot say so. See docs/PROTOCOL.md.
+ *
  * @generated from message dominion.v1.RuntimeInfo
  */
 export type RuntimeInfo = Message<"dominion.v1.RuntimeInfo"> & {
   /**
-   * The report; exactly one must be set.
+   * Required: exactly one must be set, and it must match the request's instance.
    *
    * @generated from oneof dominion.v1.RuntimeInfo.report
    */
@@ -63,35 +66,38 @@ export const RuntimeInfoSchema: GenMessage<RuntimeInfo> = /*@__PURE__*/
  */
 export type DeviceState = Message<"dominion.v1.DeviceState"> & {
   /**
-   * Number of boots since provisioning; increases by one at every gated boot.
+   * Optional. Number of boots since provisioning; increases by one at every gated boot.
    *
    * @generated from field: uint64 boot_count = 1;
    */
   bootCount: bigint;
 
   /**
-   * Why the device last reset, so the hub can tell an outage from a withheld ticket from a failed check.
+   * Optional (UNSPECIFIED is allowed: some boards cannot tell). Why the device last reset, so the
+   * hub can tell an outage from a withheld ticket from a failed check. Must be a value this enum
+   * defines: an unknown number fails validation.
    *
    * @generated from field: dominion.v1.ResetReason last_reset_reason = 2;
    */
   lastResetReason: ResetReason;
 
   /**
-   * Version string of the firmware (the signed manifest) currently running.
+   * Required. Version string of the firmware (the signed manifest) currently running: 1–64
+   * characters of printable ASCII (0x20–0x7e).
    *
    * @generated from field: string firmware_version = 3;
    */
   firmwareVersion: string;
 
   /**
-   * SHA-512 digest of the signed manifest the device booted from.
+   * Required, 1–64 bytes (SHA-512: 64). Digest of the signed manifest the device booted from.
    *
    * @generated from field: bytes manifest_digest = 4;
    */
   manifestDigest: Uint8Array;
 
   /**
-   * SHA-512 digest of the hypervisor image the device booted.
+   * Optional, at most 64 bytes (SHA-512: 64). Digest of the hypervisor image the device booted.
    *
    * @generated from field: bytes hypervisor_image_digest = 5;
    */
@@ -112,35 +118,35 @@ export const DeviceStateSchema: GenMessage<DeviceState> = /*@__PURE__*/
  */
 export type DomainReport = Message<"dominion.v1.DomainReport"> & {
   /**
-   * The domain's actors; at most 256 entries.
+   * Optional, at most 256 entries. The domain's actors.
    *
    * @generated from field: repeated dominion.v1.ActorReport actors = 1;
    */
   actors: ActorReport[];
 
   /**
-   * Restarts of the domain's supervisor tree since the domain's last (re)boot.
+   * Optional. Restarts of the domain's supervisor tree since the domain's last (re)boot.
    *
    * @generated from field: uint32 restarts = 2;
    */
   restarts: number;
 
   /**
-   * Memory the domain currently uses, in bytes.
+   * Optional. Memory the domain currently uses, in bytes.
    *
    * @generated from field: uint64 memory_bytes = 3;
    */
   memoryBytes: bigint;
 
   /**
-   * SHA-512 digest of the domain image that is running.
+   * Optional, at most 64 bytes (SHA-512: 64). Digest of the domain image that is running.
    *
    * @generated from field: bytes image_digest = 4;
    */
   imageDigest: Uint8Array;
 
   /**
-   * Number of times the hypervisor has (re)booted this domain since the device booted.
+   * Optional. Number of times the hypervisor has (re)booted this domain since the device booted.
    *
    * @generated from field: uint32 boots = 5;
    */
@@ -161,42 +167,42 @@ export const DomainReportSchema: GenMessage<DomainReport> = /*@__PURE__*/
  */
 export type ActorReport = Message<"dominion.v1.ActorReport"> & {
   /**
-   * The actor's path or name within its domain; at most 128 characters.
+   * Required. The actor's path or name within its domain: 1–128 characters of printable ASCII.
    *
    * @generated from field: string name = 1;
    */
   name: string;
 
   /**
-   * SHA-512 digest of the code the actor runs.
+   * Optional, at most 64 bytes (SHA-512: 64). Digest of the code the actor runs.
    *
    * @generated from field: bytes code_digest = 2;
    */
   codeDigest: Uint8Array;
 
   /**
-   * Times this actor has been restarted by its supervisor.
+   * Optional. Times this actor has been restarted by its supervisor.
    *
    * @generated from field: uint32 restarts = 3;
    */
   restarts: number;
 
   /**
-   * The fixed mailbox capacity chosen at spawn.
+   * Optional. The fixed mailbox capacity chosen at spawn, in messages.
    *
    * @generated from field: uint32 mailbox_capacity = 4;
    */
   mailboxCapacity: number;
 
   /**
-   * The highest mailbox depth seen.
+   * Optional. The highest mailbox depth seen, in messages.
    *
    * @generated from field: uint32 mailbox_high_water = 5;
    */
   mailboxHighWater: number;
 
   /**
-   * Messages dropped because the mailbox was full (non-faulting send verb).
+   * Optional. Messages dropped because the mailbox was full (non-faulting send verb).
    *
    * @generated from field: uint64 mailbox_drops = 6;
    */
