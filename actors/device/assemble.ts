@@ -32,12 +32,24 @@ const DOMAINS: Readonly<Record<'sw' | 'hypervisor' | 'mm' | 'sm', SupervisorOpti
   sm: { priority: 3 },
 };
 
+function optionsOf(label: string): SupervisorOptions {
+  const options = DOMAINS[(label.startsWith('sm:') ? 'sm' : label) as keyof typeof DOMAINS];
+  if (options === undefined) throw new Error(`no domain ${JSON.stringify(label)}`);
+  return options;
+}
+
 /** Opens the top-level domain `label` (`sw`, `hypervisor`, `mm`, `sm:<service>`) with its options. */
 export function openDomain(system: Pick<ActorSystem, 'domain'>, label: string): Supervisor {
-  const kind = label.startsWith('sm:') ? 'sm' : label;
-  const options = DOMAINS[kind as keyof typeof DOMAINS];
-  if (options === undefined) throw new Error(`no domain ${JSON.stringify(label)}`);
-  return system.domain(label, options);
+  return system.domain(label, optionsOf(label));
+}
+
+/**
+ * The options of the `image` supervisor a VM's image is installed into on every boot: the domain's
+ * restart strategy must reach the image's actors, which live there and not in the domain itself.
+ */
+export function imageOptions(label: string): SupervisorOptions {
+  const { strategy } = optionsOf(label);
+  return strategy === undefined ? {} : { strategy };
 }
 
 /** Where each domain keeps what survives a reset, under the device's data directory. */
@@ -313,7 +325,7 @@ export function assemble(o: AssembleOptions): AssembledDevice {
     dominance: o.dominance,
     vms: vmSlots(services, keys, hubs, (label) => {
       const vm = vmDomains.get(label)!;
-      return machine({ domain: vm.domain, platformPaths: platformPaths(vm.domain, vm.channels), digest: digestOf(images, label), install: vm.install });
+      return machine({ domain: vm.domain, platformPaths: platformPaths(vm.domain, vm.channels), digest: digestOf(images, label), install: vm.install, image: imageOptions(label) });
     }),
   });
   system.onEscalation((domain) => {

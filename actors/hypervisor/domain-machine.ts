@@ -4,7 +4,7 @@
  * spawned — but the hypervisor's own plumbing (channel inlets), and installs the clean image into a
  * fresh `image` supervisor. The inspector reads the VM's actors from the runtime, never from the VM.
  */
-import type { Supervisor } from '../../runtime/index.ts';
+import type { Supervisor, SupervisorOptions } from '../../runtime/index.ts';
 import type { RuntimeInfo } from '../../proto/index.ts';
 import type { Inspector } from './inspector.ts';
 import type { VmMachine } from './vm-host.ts';
@@ -18,11 +18,13 @@ export interface DomainVmOptions {
   readonly digest: Uint8Array;
   /** Spawns the VM's actors into a fresh, empty supervisor; called on every boot. */
   readonly install: (image: Supervisor) => void;
+  /** How the image supervisor restarts the VM's actors (the domain's own strategy). */
+  readonly image?: SupervisorOptions;
   readonly inspector: Inspector;
 }
 
 export function domainMachine(o: DomainVmOptions): VmMachine {
-  const image = o.domain.supervisor('image');
+  const image = o.domain.supervisor('image', o.image);
   return {
     boot() {
       const imagePath = image.path;

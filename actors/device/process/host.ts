@@ -11,7 +11,7 @@ import { Socket } from 'node:net';
 import { linkStream } from '../../../runtime/index.ts';
 import { serviceInstance } from '../../../proto/index.ts';
 import { fromHex } from '../../crypto/index.ts';
-import { mmInstaller, openDomain, serviceInstaller } from '../assemble.ts';
+import { imageOptions, mmInstaller, openDomain, serviceInstaller } from '../assemble.ts';
 import { loadDomain } from '../artifacts.ts';
 import type { MmImage, ServiceImage } from '../images.ts';
 import { BootstrapError, MAX_BOOTSTRAP_BYTES, parseBootstrap, type MmBootstrap, type ServiceBootstrap } from './bootstrap.ts';
@@ -73,7 +73,7 @@ async function hostMm(b: MmBootstrap, releasePub: Uint8Array, parent: Socket): P
     linkStream(endpoint, inheritedSocket(PARENT_FD + 1 + i));
     return { name, endpoint };
   });
-  mmInstaller(mm, { hypervisor, services, routes: b.routes, timing: board.timing, mailbox: budget, link: b.link })(domain.supervisor('image'));
+  mmInstaller(mm, { hypervisor, services, routes: b.routes, timing: board.timing, mailbox: budget, link: b.link })(domain.supervisor('image', imageOptions('mm')));
   domain.start();
   return () => system.shutdown();
 }
@@ -88,7 +88,7 @@ async function hostService(b: ServiceBootstrap, releasePub: Uint8Array, parent: 
   const domain = openDomain(system, label);
   const endpoint = new ChannelEndpoint(sm.channels.mm, domain, budget.inlet, 'b');
   linkStream(endpoint, parent);
-  serviceInstaller(sm, { endpoint, dataDir: b.dataDir, mailbox: budget, intervalMs: board.timing.intervalMs })(domain.supervisor('image'));
+  serviceInstaller(sm, { endpoint, dataDir: b.dataDir, mailbox: budget, intervalMs: board.timing.intervalMs })(domain.supervisor('image', imageOptions(label)));
   domain.start();
   return () => system.shutdown();
 }
