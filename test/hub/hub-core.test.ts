@@ -43,7 +43,7 @@ describe('HubCore: tickets', () => {
     assert.equal(decision.deviceId, fx.dev.deviceId);
     assert.equal(decision.instance, 'device');
     assert.equal(decision.reply?.topic, topics.reply(fx.dev.deviceId, 'device'));
-    assert.equal(decision.reply?.expirySeconds, 46); // ceil(45 500 / 1000)
+    assert.equal(decision.reply?.expirySeconds, 45); // floor(45 500 / 1000): never longer than the deferral
 
     const reply = replyOf(decision, fx.hub.publicKey); // verifies with the hub public key
     assert.equal(reply.deviceId, fx.dev.deviceId);
