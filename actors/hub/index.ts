@@ -52,14 +52,11 @@ export { parsePolicyDocument, parseUpdateTarget, policyDocumentJson, resolveInst
 export { MemoryAuditLog, type AuditEntry, type AuditLog, type AuditOutcome } from './audit.ts';
 export { MemoryReplayGuard, replayKey, requestRef, type ReplayGuard } from './replay.ts';
 export type { HubCounterSnapshot } from './counters.ts';
-export { dominatedInstances, dominates, IH_ROLE, roleName, serviceHubRole, type HubRole } from './role.ts';
+export { dominates, IH_ROLE, roleName, serviceHubRole, type HubRole } from './role.ts';
 export { encodeHubStatus, parseHubStatus, processStatusTopic, type HubStatus, type SubscriptionMode } from './status.ts';
 export { compareVersions, parseVersion } from './version.ts';
 export {
-  checkHubId,
   describeHub,
-  HUB_KEY_KIND,
-  HUB_PUBLIC_KIND,
   newHubKey,
   readHubKeyFile,
   readHubPublicFile,

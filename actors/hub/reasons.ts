@@ -95,7 +95,7 @@ export function instanceStateOf(outcome: HubOutcome, reason: DecisionReason): In
   }
 }
 
-export function isDecisionReason(text: string): text is DecisionReason {
+function isDecisionReason(text: string): text is DecisionReason {
   return Object.hasOwn(REASON_CLASS, text);
 }
 

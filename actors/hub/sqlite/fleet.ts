@@ -134,9 +134,3 @@ function auditEntryOf(r: AuditRow): StoredAuditEntry {
     ...(r.ref !== null ? { ref: r.ref } : {}),
   };
 }
-
-/** Audit rows per outcome (and reason), for status lines and tests. */
-export function auditCounts(db: SqliteDatabase): Record<string, number> {
-  const rows = db.prepare('SELECT outcome, reason, count(*) AS n FROM audit GROUP BY outcome, reason').all() as Array<{ outcome: string; reason: string; n: number }>;
-  return Object.fromEntries(rows.map((r) => [`${r.outcome}.${r.reason}`, r.n]));
-}
