@@ -27,7 +27,7 @@ options:
   --scenario <default|none>  default: normal → intrusion in sm → SH withholds → sm restarted clean →
                              IH withholds → device reset → recovery, then a summary and exit 0.
                              none: just run (until --duration or Ctrl-C).
-  --interval <ms>            ticket interval per instance (default 500); deferral is 3 × interval
+  --interval <ms>            ticket interval per instance (default 500, at least 334); deferral is 3 × interval
   --duration <s>             stop after this long (default: 120 with a scenario, forever without)
   --broker <mqtt-url>        use this broker instead of the embedded one (e.g. mqtt://127.0.0.1:1883)
   --data-dir <path>          where the device keeps sw/ and sm-*/ (default: a fresh temp directory)
@@ -50,7 +50,8 @@ export async function up(argv: string[]): Promise<number> {
     return 0;
   }
   if (values.scenario !== 'default' && values.scenario !== 'none') throw new UsageError(`--scenario must be "default" or "none", got "${values.scenario}"`);
-  const intervalMs = numberOption('interval', values.interval, 500, 50, 600_000);
+  // At least 334 ms: the deferral (3 × interval) must be at least the hub's 1 s minimum.
+  const intervalMs = numberOption('interval', values.interval, 500, 334, 600_000);
   const durationS = numberOption('duration', values.duration, values.scenario === 'default' ? 120 : 0, 0, 7 * 24 * 3600);
   const timing = timingFor(intervalMs);
   const deferralMs = 3 * intervalMs;

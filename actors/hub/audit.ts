@@ -1,10 +1,11 @@
 /**
- * The hub's audit log (ARCHITECTURE.md §7): one entry per decision, with its reason. Entries name the
- * device, instance, outcome and why — never key, signature or ticket bytes, and of the nonce only a
- * short reference. `AuditLog` is the seam; `SqliteHubStore` (sqlite/) is the append-only log a hub
- * runs on, `MemoryAuditLog` a bounded ring for tests and `dominion up` without a database.
+ * The hub's audit log (docs/ARCHITECTURE.md §7): one entry per decision, with its reason. Entries
+ * name the device, instance, outcome and why — never key, signature or ticket bytes, and of the
+ * nonce only a short reference. Each decision's entry is one of its effects (effects.ts): a SQLite
+ * hub writes it to the append-only `audit` table with the batch (sqlite/journal.ts); an in-memory
+ * hub appends it to an `AuditLog`, such as `MemoryAuditLog`, a bounded ring for tests and demos.
  */
-import type { HubOutcome } from './hub-core.ts';
+import type { AuditReason, HubOutcome } from './reasons.ts';
 
 /**
  * A decision's outcome, or what happened to an instance outside a request: `timeout` (its deadline
@@ -16,8 +17,8 @@ export type AuditOutcome = HubOutcome | 'timeout' | 'fail' | 'operator';
 export interface AuditEntry {
   readonly atMs: number;
   readonly outcome: AuditOutcome;
-  /** Short machine-readable reason: `granted`, `policy-failed`, `bad-signature`, … */
-  readonly reason: string;
+  /** Short machine-readable reason: `granted`, `foreign-actor`, `bad-signature`, `quarantine`, … */
+  readonly reason: AuditReason;
   /** Human-readable detail, bounded; for withheld replies, the detail sent to the device. */
   readonly detail?: string;
   /** Present once the request has been authenticated and decoded. */
@@ -39,31 +40,31 @@ export interface AuditLog {
 
 /** Keeps the newest `capacity` entries (default 10 000); `total` counts every entry ever appended. */
 export class MemoryAuditLog implements AuditLog {
-  readonly #capacity: number;
-  readonly #ring: AuditEntry[] = [];
-  #next = 0;
-  #total = 0;
+  private readonly capacity: number;
+  private readonly ring: AuditEntry[] = [];
+  private next = 0;
+  private count = 0;
 
   constructor(capacity = 10_000) {
     if (!Number.isSafeInteger(capacity) || capacity < 1) throw new RangeError(`audit capacity must be a positive integer, got ${capacity}`);
-    this.#capacity = capacity;
+    this.capacity = capacity;
   }
 
   append(entry: AuditEntry): void {
     const frozen = Object.freeze({ ...entry });
-    if (this.#ring.length < this.#capacity) this.#ring.push(frozen);
-    else this.#ring[this.#next] = frozen;
-    this.#next = (this.#next + 1) % this.#capacity;
-    this.#total++;
+    if (this.ring.length < this.capacity) this.ring.push(frozen);
+    else this.ring[this.next] = frozen;
+    this.next = (this.next + 1) % this.capacity;
+    this.count++;
   }
 
   /** Retained entries, oldest first. */
   entries(): readonly AuditEntry[] {
-    if (this.#ring.length < this.#capacity) return this.#ring.slice();
-    return [...this.#ring.slice(this.#next), ...this.#ring.slice(0, this.#next)];
+    if (this.ring.length < this.capacity) return this.ring.slice();
+    return [...this.ring.slice(this.next), ...this.ring.slice(0, this.next)];
   }
 
   get total(): number {
-    return this.#total;
+    return this.count;
   }
 }

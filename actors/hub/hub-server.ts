@@ -1,5 +1,5 @@
 /**
- * A hub on MQTT (ARCHITECTURE.md §7): subscribes to its request topic, runs each message through
+ * A hub on MQTT (docs/ARCHITECTURE.md §7): subscribes to its request topic, runs each message through
  * `HubCore`, publishes the signed reply to the device's reply topic (QoS 1, never retained; on
  * MQTT 5 with a message expiry no longer than the reply is useful), and keeps a retained status with
  * a Last Will. Several processes of one hub id share the load through a `$share/...` subscription
@@ -11,25 +11,27 @@
  * one crashed process must not mark the others offline: each process then keeps its own status and
  * Will on `…/hub/<id>/status/<clientId>` (`processStatusTopic`); observers subscribe to `status/#`.
  *
- * Durability: with a `commit` hook (a SQLite-backed hub), decisions are collected for one turn of
- * the event loop (or up to `maxBatch`), committed together, and only then are their replies
- * published — a reply on the wire always has its audit row on disk. If the commit fails, that
- * batch's replies are dropped (the devices retry) and counted.
+ * Durability: each decision comes with its effects (effects.ts). On a batched store (SQLite) the
+ * server collects them for one turn of the event loop (or up to `maxBatch`), hands them to the
+ * store in one commit, and only then publishes their replies — a reply on the wire always has its
+ * audit row on disk. A commit that finds another process holding the lock is retried shortly; one
+ * that fails drops that batch's replies (the devices retry), counted. An in-memory store commits
+ * and answers each decision at once.
  *
  * Nothing arriving from the broker can crash it: every message handler is wrapped and counted.
  */
 import type { MqttClient } from 'mqtt';
 import { topics } from '../../proto/index.ts';
 import { connectMqtt, probeBroker, toBuffer, type BrokerCapabilities, type MqttProtocolVersion } from '../mqtt/index.ts';
-import type { HubCore, HubDecision } from './hub-core.ts';
+import type { HubDecision } from './decide.ts';
+import { PendingBatch } from './effects.ts';
+import type { HubCore } from './hub-core.ts';
 import { encodeHubStatus, processStatusTopic, type HubStatus, type SubscriptionMode } from './status.ts';
 
 export interface HubServerOptions {
   readonly core: HubCore;
   readonly brokerUrl: string;
   readonly hubId: string;
-  /** Must agree with `core.role`; given for callers that configure both from one file. */
-  readonly role?: 'ih' | 'sh';
   /** Default `auto`: MQTT 5 where the broker speaks it. */
   readonly protocolVersion?: MqttProtocolVersion | 'auto';
   /**
@@ -42,19 +44,8 @@ export interface HubServerOptions {
   readonly reconnectPeriodMs?: number;
   /** Bound on the broker probe and on the first connect + subscribe. Default 10 000 ms. */
   readonly startTimeoutMs?: number;
-  /**
-   * Makes the decisions handled so far durable (e.g. `SqliteHubStore.tryCommit`). Given, replies
-   * are published only after it returns; absent, each reply goes out at once. Returning `false`
-   * means "not yet" (another process holds the write lock): the batch stays pending and is tried
-   * again shortly. Throwing means the batch is lost: its replies are dropped.
-   */
-  readonly commit?: () => boolean | void;
-  /** Most decisions held for one commit (default 512); a full batch commits at once. */
+  /** Most decisions held for one commit on a batched store (default 512); a full batch commits at once. */
   readonly maxBatch?: number;
-}
-
-export class HubConfigError extends Error {
-  override readonly name = 'HubConfigError';
 }
 
 export interface HubServerStats {
@@ -66,7 +57,7 @@ export interface HubServerStats {
   readonly publishFailures: number;
   /** Exceptions caught around a message (should stay 0: HubCore never throws). */
   readonly handlerFailures: number;
-  /** Batches committed, and batches whose commit failed (their replies were not sent). */
+  /** Batches committed (one per decision on an unbatched store), and batches whose commit failed (their replies were not sent). */
   readonly commits: number;
   /** Commit tries deferred because another process held the database's write lock. */
   readonly commitRetries: number;
@@ -82,30 +73,24 @@ type Listener<E extends keyof Events> = (...args: Events[E]) => void;
 const MAX_PACKET_BYTES = 96 * 1024;
 
 export class HubServer {
-  readonly #opts: HubServerOptions;
-  readonly #client: MqttClient;
-  readonly #requestTopic: string;
-  readonly #subscription: string;
-  readonly #statusTopic: string;
+  private readonly core: HubCore;
+  private readonly client: MqttClient;
+  private readonly statusTopic_: string;
   /** In shared mode the per-process topic is cleared at a clean stop (a crash leaves the Will). */
-  readonly #perProcess: boolean;
-  readonly #maxBatch: number;
-  #pending: HubDecision[] = [];
-  #turnOpen = false;
-  #retryScheduled = false;
-  readonly #base: Omit<HubStatus, 'online' | 'atMs'>;
-  readonly #clock: () => number;
-  readonly #listeners: { [E in keyof Events]: Set<Listener<E>> } = { online: new Set(), offline: new Set(), decision: new Set() };
-  #online = false;
-  #stopped = false;
-  #stats = { connects: 0, received: 0, replied: 0, ignored: 0, publishFailures: 0, handlerFailures: 0, commits: 0, commitRetries: 0, commitFailures: 0, uncommittedDrops: 0 };
+  private readonly perProcess: boolean;
+  private readonly maxBatch: number;
+  private readonly pending = new PendingBatch();
+  private turnOpen = false;
+  private retryScheduled = false;
+  private readonly clock: () => number;
+  private readonly listeners: { [E in keyof Events]: Set<Listener<E>> } = { online: new Set(), offline: new Set(), decision: new Set() };
+  private online_ = false;
+  private stopped = false;
+  private readonly counts = { connects: 0, received: 0, replied: 0, ignored: 0, publishFailures: 0, handlerFailures: 0, commits: 0, commitRetries: 0, commitFailures: 0, uncommittedDrops: 0 };
 
   /** Probes the broker as needed, connects, subscribes and publishes the online status. */
   static async start(options: HubServerOptions): Promise<HubServer> {
     const role = options.core.role;
-    if (options.role !== undefined && options.role !== role.kind) {
-      throw new HubConfigError(`role ${options.role} does not match the core's role ${role.kind}`);
-    }
     const requestTopic = topics.hubRequest(options.hubId); // throws TopicError for a bad hub id
     const timeoutMs = options.startTimeoutMs ?? 10_000;
     const wanted = options.shareGroup === undefined || options.shareGroup === 'auto' ? options.hubId : options.shareGroup;
@@ -132,7 +117,7 @@ export class HubServer {
       ...(note !== undefined ? { note } : {}),
     });
     try {
-      await server.#firstOnline(timeoutMs);
+      await server.firstOnline(timeoutMs);
     } catch (err) {
       await server.stop();
       throw err;
@@ -143,59 +128,56 @@ export class HubServer {
   private constructor(
     options: HubServerOptions,
     protocol: MqttProtocolVersion,
-    requestTopic: string,
-    subscription: string,
-    base: Omit<HubStatus, 'online' | 'atMs'>,
+    private readonly requestTopic: string,
+    private readonly subscription_: string,
+    private readonly base: Omit<HubStatus, 'online' | 'atMs'>,
   ) {
-    this.#opts = options;
-    this.#requestTopic = requestTopic;
-    this.#subscription = subscription;
-    this.#perProcess = base.subscription === 'shared';
-    this.#statusTopic = this.#perProcess ? processStatusTopic(options.hubId, base.clientId) : topics.hubStatus(options.hubId);
-    this.#maxBatch = Math.max(1, Math.floor(options.maxBatch ?? 512));
-    this.#base = base;
-    this.#clock = options.clock ?? Date.now;
-    this.#client = connectMqtt(options.brokerUrl, {
+    this.core = options.core;
+    this.perProcess = base.subscription === 'shared';
+    this.statusTopic_ = this.perProcess ? processStatusTopic(options.hubId, base.clientId) : topics.hubStatus(options.hubId);
+    this.maxBatch = Math.max(1, Math.floor(options.maxBatch ?? 512));
+    this.clock = options.clock ?? Date.now;
+    this.client = connectMqtt(options.brokerUrl, {
       clientId: base.clientId,
       protocolVersion: protocol,
       reconnectPeriodMs: options.reconnectPeriodMs ?? 1000,
-      // We resubscribe ourselves on every connect, so 'online' means "subscribed" (see #onConnect).
+      // We resubscribe ourselves on every connect, so 'online' means "subscribed" (see onConnect).
       resubscribe: false,
       // Registered once per client, so its `atMs` is the hub's start time, not the moment it died.
-      will: { topic: this.#statusTopic, payload: this.#statusBytes(false), qos: 1, retain: true },
+      will: { topic: this.statusTopic_, payload: this.statusBytes(false), qos: 1, retain: true },
       maximumPacketSize: MAX_PACKET_BYTES,
     });
-    this.#client.on('connect', () => void this.#onConnect());
-    this.#client.on('close', () => this.#setOnline(false));
-    this.#client.on('message', (topic, payload) => this.#onMessage(topic, payload));
+    this.client.on('connect', () => void this.onConnect());
+    this.client.on('close', () => this.setOnline(false));
+    this.client.on('message', (topic, payload) => this.onMessage(topic, payload));
   }
 
   /** What this process publishes as its status (online as currently known). */
   status(): HubStatus {
-    return { ...this.#base, online: this.#online, atMs: this.#clock() };
+    return { ...this.base, online: this.online_, atMs: this.clock() };
   }
 
   stats(): HubServerStats {
-    return { ...this.#stats };
+    return { ...this.counts };
   }
 
   get online(): boolean {
-    return this.#online;
+    return this.online_;
   }
 
   /** Where this process publishes its retained status and Will. */
   get statusTopic(): string {
-    return this.#statusTopic;
+    return this.statusTopic_;
   }
 
   /** The subscription actually made (`$share/<group>/...` or the plain request topic). */
   get subscription(): string {
-    return this.#subscription;
+    return this.subscription_;
   }
 
   on<E extends keyof Events>(event: E, listener: Listener<E>): () => void {
-    this.#listeners[event].add(listener);
-    return () => void this.#listeners[event].delete(listener);
+    this.listeners[event].add(listener);
+    return () => void this.listeners[event].delete(listener);
   }
 
   /**
@@ -203,51 +185,45 @@ export class HubServer {
    * disconnects cleanly (so the Will is not sent); idempotent.
    */
   async stop(): Promise<void> {
-    if (this.#stopped) return;
-    this.#flush();
-    this.#stopped = true;
-    if (this.#client.connected) {
-      const last = this.#perProcess ? Buffer.alloc(0) : toBuffer(this.#statusBytes(false));
-      await withTimeout(this.#client.publishAsync(this.#statusTopic, last, { qos: 1, retain: true }), 2000).catch(() => {});
-      await withTimeout(this.#client.endAsync(), 2000).catch(() => this.#client.end(true));
+    if (this.stopped) return;
+    this.flush(true);
+    this.stopped = true;
+    if (this.client.connected) {
+      const last = this.perProcess ? Buffer.alloc(0) : toBuffer(this.statusBytes(false));
+      await withTimeout(this.client.publishAsync(this.statusTopic_, last, { qos: 1, retain: true }), 2000).catch(() => {});
+      await withTimeout(this.client.endAsync(), 2000).catch(() => this.client.end(true));
     } else {
-      await withTimeout(this.#client.endAsync(true), 2000).catch(() => {});
+      await withTimeout(this.client.endAsync(true), 2000).catch(() => {});
     }
-    this.#setOnline(false);
+    this.setOnline(false);
   }
 
-  async #onConnect(): Promise<void> {
-    this.#stats.connects++;
-    if (this.#stopped) return;
+  private async onConnect(): Promise<void> {
+    this.counts.connects++;
+    if (this.stopped) return;
     try {
-      const granted = await this.#client.subscribeAsync(this.#subscription, { qos: 1 });
-      if (granted.some((g) => g.qos >= 0x80)) throw new Error(`broker refused subscription ${this.#subscription}`);
-      await this.#client.publishAsync(this.#statusTopic, toBuffer(this.#statusBytes(true)), { qos: 1, retain: true });
-      if (!this.#stopped && this.#client.connected) this.#setOnline(true);
+      const granted = await this.client.subscribeAsync(this.subscription_, { qos: 1 });
+      if (granted.some((g) => g.qos >= 0x80)) throw new Error(`broker refused subscription ${this.subscription_}`);
+      await this.client.publishAsync(this.statusTopic_, toBuffer(this.statusBytes(true)), { qos: 1, retain: true });
+      if (!this.stopped && this.client.connected) this.setOnline(true);
     } catch {
       // Connection dropped mid-way (the next connect retries) or the broker refused: stay offline.
-      this.#setOnline(false);
+      this.setOnline(false);
     }
   }
 
-  #onMessage(topic: string, payload: Buffer): void {
+  private onMessage(topic: string, payload: Buffer): void {
     try {
-      if (topic !== this.#requestTopic) {
-        this.#stats.ignored++;
+      if (topic !== this.requestTopic) {
+        this.counts.ignored++;
         return;
       }
-      this.#stats.received++;
-      this.#beginTurn();
-      const decision = this.#opts.core.handleRequest(payload, this.#clock());
-      if (this.#opts.commit === undefined) {
-        if (decision.reply !== undefined) this.#publishReply(decision.reply.topic, decision.reply.payload, decision.reply.expirySeconds);
-        this.#emit('decision', decision);
-        return;
-      }
-      this.#pending.push(decision);
-      if (this.#pending.length >= this.#maxBatch) this.#flush();
+      this.counts.received++;
+      this.beginTurn();
+      this.core.handle(payload, this.clock(), this.pending);
+      if (!this.core.store.batched || this.pending.size >= this.maxBatch) this.flush();
     } catch {
-      this.#stats.handlerFailures++;
+      this.counts.handlerFailures++;
     }
   }
 
@@ -257,92 +233,96 @@ export class HubServer {
    * the socket: the PUBACKs MQTT.js writes for each request and the replies published at the end
    * then leave in one write instead of one syscall per packet.
    */
-  #beginTurn(): void {
-    if (this.#turnOpen) return;
-    this.#turnOpen = true;
-    const stream = this.#client.stream as { cork?: () => void; uncork?: () => void } | undefined;
+  private beginTurn(): void {
+    if (this.turnOpen) return;
+    this.turnOpen = true;
+    const stream = this.client.stream as { cork?: () => void; uncork?: () => void } | undefined;
     const corked = typeof stream?.cork === 'function' && typeof stream.uncork === 'function' ? stream : undefined;
     corked?.cork!();
     setImmediate(() => {
-      this.#turnOpen = false;
+      this.turnOpen = false;
       try {
-        this.#flush();
+        this.flush();
       } finally {
         corked?.uncork!();
       }
     });
   }
 
-  /** Commits the pending decisions, then publishes their replies; on a failed commit, drops them. */
-  #flush(): void {
-    if (this.#pending.length === 0 || this.#opts.commit === undefined) return;
-    const batch = this.#pending;
+  /**
+   * Commits the pending decisions' effects, then publishes their replies; on a failed commit, drops
+   * them. `wait` (at stop): wait for another process's write lock instead of retrying later.
+   */
+  private flush(wait = false): void {
+    if (this.pending.size === 0) return;
     try {
-      if (this.#opts.commit() === false) {
+      const effects = this.pending.peek().map((d) => d.effects);
+      if (wait) this.core.store.commit(effects);
+      else if (!this.core.store.tryCommit(effects)) {
         // Another process is writing: keep deciding, try again in a millisecond.
-        this.#stats.commitRetries++;
-        if (!this.#retryScheduled && !this.#stopped) {
-          this.#retryScheduled = true;
+        this.counts.commitRetries++;
+        if (!this.retryScheduled && !this.stopped) {
+          this.retryScheduled = true;
           setTimeout(() => {
-            this.#retryScheduled = false;
-            this.#flush();
+            this.retryScheduled = false;
+            this.flush();
           }, 1);
         }
         return;
       }
-      this.#pending = [];
-      this.#stats.commits++;
     } catch {
-      this.#pending = [];
-      this.#stats.commitFailures++;
-      this.#stats.uncommittedDrops += batch.filter((d) => d.reply !== undefined).length;
+      const lost = this.pending.take();
+      this.counts.commitFailures++;
+      this.counts.uncommittedDrops += lost.filter((d) => d.decision.reply !== undefined).length;
       return;
     }
-    for (const decision of batch) {
-      if (decision.reply !== undefined && !this.#stopped) this.#publishReply(decision.reply.topic, decision.reply.payload, decision.reply.expirySeconds);
-      this.#emit('decision', decision);
+    const batch = this.pending.take();
+    this.counts.commits++;
+    for (const { decision } of batch) {
+      if (decision.reply !== undefined && !this.stopped) this.publishReply(decision.reply.topic, decision.reply.payload, decision.reply.expirySeconds);
+      this.emit('decision', decision);
     }
   }
 
-  #publishReply(topic: string, payload: Uint8Array, expirySeconds: number): void {
-    const v5 = this.#base.protocol === 5;
-    this.#client.publish(
+  private publishReply(topic: string, payload: Uint8Array, expirySeconds: number): void {
+    const v5 = this.base.protocol === 5;
+    this.client.publish(
       topic,
       toBuffer(payload),
       { qos: 1, retain: false, ...(v5 ? { properties: { messageExpiryInterval: expirySeconds } } : {}) },
       (err) => {
-        if (err) this.#stats.publishFailures++;
-        else this.#stats.replied++;
+        if (err) this.counts.publishFailures++;
+        else this.counts.replied++;
       },
     );
   }
 
-  #statusBytes(online: boolean): Uint8Array {
-    return encodeHubStatus({ ...this.#base, online, atMs: this.#clock() });
+  private statusBytes(online: boolean): Uint8Array {
+    return encodeHubStatus({ ...this.base, online, atMs: this.clock() });
   }
 
-  #setOnline(online: boolean): void {
-    if (this.#online === online) return;
-    this.#online = online;
-    this.#emit(online ? 'online' : 'offline');
+  private setOnline(online: boolean): void {
+    if (this.online_ === online) return;
+    this.online_ = online;
+    this.emit(online ? 'online' : 'offline');
   }
 
-  #emit<E extends keyof Events>(event: E, ...args: Events[E]): void {
-    for (const listener of this.#listeners[event]) {
+  private emit<E extends keyof Events>(event: E, ...args: Events[E]): void {
+    for (const listener of this.listeners[event]) {
       try {
         listener(...args);
       } catch {
-        this.#stats.handlerFailures++; // a listener's bug is not the hub's crash
+        this.counts.handlerFailures++; // a listener's bug is not the hub's crash
       }
     }
   }
 
-  #firstOnline(timeoutMs: number): Promise<void> {
-    if (this.#online) return Promise.resolve();
+  private firstOnline(timeoutMs: number): Promise<void> {
+    if (this.online_) return Promise.resolve();
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         off();
-        reject(new Error(`hub ${this.#base.hubId}: not connected and subscribed within ${timeoutMs} ms`));
+        reject(new Error(`hub ${this.base.hubId}: not connected and subscribed within ${timeoutMs} ms`));
       }, timeoutMs);
       const off = this.on('online', () => {
         clearTimeout(timer);

@@ -1,17 +1,34 @@
 /**
  * The door to `actors/hub/`: the infrastructure hub (IH) and service hubs (SH_k) that answer ticket
- * requests (ARCHITECTURE.md §2, §7). `HubCore` decides (pure, no I/O); `HubServer` carries it over
- * MQTT; `SqliteHub` is one whole hub process on a SQLite store (sqlite/). Registry, policy, audit
- * and replay guard are interfaces with in-memory and SQLite implementations. Key files, enrolment
- * and the device's provisioning file live here too.
+ * requests (docs/ARCHITECTURE.md §2, §7). `decide` is the pure decision (request + read-only view →
+ * decision + effects); `HubCore` binds it to a hub's key and store; a `HubStore` commits effects in
+ * batches (in memory, or SQLite in sqlite/); `HubServer` carries it over MQTT and publishes after
+ * the commit; `SqliteHub` is one whole hub process. Key files, enrolment and the device's
+ * provisioning file live here too.
  */
-export { HubCore, type HubCoreOptions, type HubDecision, type HubOutcome, type HubReply, type RefusalReason } from './hub-core.ts';
-export { HubConfigError, HubServer, type HubServerOptions, type HubServerStats } from './hub-server.ts';
+export { decide, expirySeconds, type HubDecision, type HubIdentityKey, type HubReply } from './decide.ts';
+export { PendingBatch, type ActivityEffect, type AnsweredNonce, type Decided, type HubEffects, type HubStore, type HubView } from './effects.ts';
+export { HubCore, MemoryHubStore, type HubCoreOptions, type HubCoreParts } from './hub-core.ts';
+export {
+  instanceStateOf,
+  parseAuditReason,
+  parseDecisionReason,
+  ReasonError,
+  type AuditReason,
+  type DecisionReason,
+  type HubOutcome,
+  type InstanceState,
+  type OperatorReason,
+  type PolicyCode,
+  type RefusalReason,
+  type StateReason,
+} from './reasons.ts';
+export { HubServer, type HubServerOptions, type HubServerStats } from './hub-server.ts';
 export { SqliteHub, type SqliteHubOptions, type SqliteHubStats } from './sqlite-hub.ts';
 export {
   MemoryRegistry,
   RegistryError,
-  type DeviceRecord,
+  type EnrolledDevice,
   type DeviceState,
   type EnrolledKey,
   type HubRegistry,
@@ -28,23 +45,18 @@ export {
   type InstancePolicy,
   type MemoryPolicyRules,
   type OperatorControls,
-  type PolicyCode,
   type PolicyVerdict,
   type UpdateTarget,
 } from './policy.ts';
 export { parsePolicyDocument, parseUpdateTarget, policyDocumentJson, resolveInstancePolicy, updateTargetJson } from './policy-doc.ts';
 export { MemoryAuditLog, type AuditEntry, type AuditLog, type AuditOutcome } from './audit.ts';
 export { MemoryReplayGuard, replayKey, requestRef, type ReplayGuard } from './replay.ts';
-export { instanceStateOf, type InstanceState } from './verdict.ts';
 export type { HubCounterSnapshot } from './counters.ts';
-export { dominatedInstances, dominates, IH_ROLE, roleName, serviceHubRole, type HubRole } from './role.ts';
+export { dominates, IH_ROLE, roleName, serviceHubRole, type HubRole } from './role.ts';
 export { encodeHubStatus, parseHubStatus, processStatusTopic, type HubStatus, type SubscriptionMode } from './status.ts';
 export { compareVersions, parseVersion } from './version.ts';
 export {
-  checkHubId,
   describeHub,
-  HUB_KEY_KIND,
-  HUB_PUBLIC_KIND,
   newHubKey,
   readHubKeyFile,
   readHubPublicFile,

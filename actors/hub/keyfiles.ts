@@ -1,5 +1,5 @@
 /**
- * A hub's key files (ARCHITECTURE.md §3), on the key-file toolkit of actors/provisioning:
+ * A hub's key files (docs/ARCHITECTURE.md §3), on the key-file toolkit of actors/provisioning:
  *
  *   dominion.hub-key        a hub's signing key: { hubId, role, service?, publicKey, secretKey }   mode 0600
  *   dominion.hub-public     what devices pin and enrolment reads: { hubId, role, service?, publicKey }
@@ -10,8 +10,8 @@ import { cryptoBackend, generateSecretKey, hex, type Signer } from '../crypto/in
 import { KEY_FILE_VERSION, KeyFileError, keyBytes, readKeyJson, writeJson, writeSecretJson } from '../provisioning/index.ts';
 import { roleName, serviceHubRole, IH_ROLE, type HubRole } from './role.ts';
 
-export const HUB_KEY_KIND = 'dominion.hub-key';
-export const HUB_PUBLIC_KIND = 'dominion.hub-public';
+const HUB_KEY_KIND = 'dominion.hub-key';
+const HUB_PUBLIC_KIND = 'dominion.hub-public';
 const VERSION = KEY_FILE_VERSION;
 const HUB_ID = /^[A-Za-z0-9._:-]{1,64}$/;
 
@@ -89,7 +89,7 @@ function hubPublicOf(doc: Record<string, unknown>, path: string): HubPublicKey {
   return { hubId, role, publicKey: keyBytes(doc.publicKey, path, 'publicKey', 32) };
 }
 
-export function checkHubId(value: unknown, what: string): string {
+function checkHubId(value: unknown, what: string): string {
   if (typeof value !== 'string' || !HUB_ID.test(value)) throw new KeyFileError(`${what} must be 1-64 characters of [A-Za-z0-9._:-]`);
   return value;
 }

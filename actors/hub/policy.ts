@@ -1,5 +1,5 @@
 /**
- * Hub policy (ARCHITECTURE.md §2 step 6, §7): what the hub decides about an authenticated, enrolled,
+ * Hub policy (docs/ARCHITECTURE.md §2 step 6, §7): what the hub decides about an authenticated, enrolled,
  * active instance from the runtime information below it — a ticket for D ms, WITHHELD, or
  * UPDATE_REQUIRED — plus the operator's switches (withhold, resume, require an update).
  *
@@ -18,10 +18,11 @@ import {
   NONCE_BYTES,
 } from '../../proto/index.ts';
 import { bytesEqual, hex } from '../crypto/index.ts';
+import type { PolicyCode } from './reasons.ts';
 import { compareVersions, parseVersion } from './version.ts';
 
 export interface InstancePolicy {
-  /** Deferral granted with each ticket, ms (1 … 2^32-1). */
+  /** Deferral granted with each ticket, ms (MIN_DEFERRAL_MS … 2^32-1). */
   readonly deferralMs: number;
   /** Cap on any deferral this hub issues for the instance; default `deferralMs`. */
   readonly maxDeferralMs?: number;
@@ -45,17 +46,6 @@ export interface UpdateTarget {
   readonly sizeBytes: number | bigint;
 }
 
-/** Short machine-readable codes for why a verdict was reached (audit and counters). */
-export type PolicyCode =
-  | 'granted'
-  | 'operator-withheld'
-  | 'no-policy'
-  | 'foreign-actor'
-  | 'digest-mismatch'
-  | 'firmware-unparseable'
-  | 'firmware-too-old'
-  | 'operator-update';
-
 export type PolicyVerdict =
   | { readonly kind: 'ticket'; readonly code: 'granted'; readonly deferralMs: number }
   | { readonly kind: 'withheld'; readonly code: PolicyCode; readonly reason: WithholdReason; readonly detail: string; readonly validForMs: number }
@@ -70,6 +60,11 @@ export class PolicyError extends Error {
 }
 
 const UINT32_MAX = 0xffff_ffff;
+/**
+ * No deferral under a second: a reply's MQTT 5 expiry is whole seconds, at least 1, and must not
+ * outlive the deferral it carries (decide.ts `expirySeconds`).
+ */
+export const MIN_DEFERRAL_MS = 1000;
 /** How long a refusal stays useful when no policy says otherwise (message expiry of the reply). */
 const DEFAULT_VALID_MS = 60_000;
 const SHA512_HEX = /^[0-9a-fA-F]{128}$/;
@@ -82,10 +77,10 @@ export interface MemoryPolicyRules {
 }
 
 export class MemoryPolicy implements HubPolicy {
-  readonly #rules = new Map<string, InstancePolicy>();
-  #default: InstancePolicy | undefined;
-  readonly #withheld = new Map<string, string>(); // scope key -> operator reason
-  readonly #updates = new Map<string, UpdateTarget>(); // scope key -> demanded image
+  private readonly rules = new Map<string, InstancePolicy>();
+  private fallback: InstancePolicy | undefined;
+  private readonly withheld = new Map<string, string>(); // scope key -> operator reason
+  private readonly updates = new Map<string, UpdateTarget>(); // scope key -> demanded image
 
   constructor(rules: MemoryPolicyRules = {}) {
     for (const [instance, policy] of Object.entries(rules.instances ?? {})) this.setInstancePolicy(instance, policy);
@@ -93,25 +88,25 @@ export class MemoryPolicy implements HubPolicy {
   }
 
   setInstancePolicy(instance: string, policy: InstancePolicy): void {
-    this.#rules.set(instance, checkInstancePolicy(instance, policy));
+    this.rules.set(instance, checkInstancePolicy(instance, policy));
   }
 
   setDefaultPolicy(policy: InstancePolicy): void {
-    this.#default = checkInstancePolicy('default', policy);
+    this.fallback = checkInstancePolicy('default', policy);
   }
 
   /** Operator: withhold tickets from one instance, or (no instance) from every instance of the device. */
   withhold(deviceId: string, instance?: Instance, reason = 'withheld by operator'): void {
-    this.#withheld.set(scope(deviceId, instance), cleanDetail(reason));
+    this.withheld.set(scope(deviceId, instance), cleanDetail(reason));
   }
 
   /** Operator: lift a withhold. Without an instance, lifts every withhold on the device. */
   resume(deviceId: string, instance?: Instance): void {
     if (instance !== undefined) {
-      this.#withheld.delete(scope(deviceId, instance));
+      this.withheld.delete(scope(deviceId, instance));
       return;
     }
-    for (const key of [...this.#withheld.keys()]) if (key === scope(deviceId) || key.startsWith(`${deviceId}\u0000`)) this.#withheld.delete(key);
+    for (const key of [...this.withheld.keys()]) if (key === scope(deviceId) || key.startsWith(`${deviceId}\u0000`)) this.withheld.delete(key);
   }
 
   /**
@@ -120,17 +115,17 @@ export class MemoryPolicy implements HubPolicy {
    * a VM domain an image digest equal to `what.imageDigest`.
    */
   requireUpdate(deviceId: string, instance: Instance, what: UpdateTarget): void {
-    this.#updates.set(scope(deviceId, instance), checkUpdateTarget(instance, what));
+    this.updates.set(scope(deviceId, instance), checkUpdateTarget(instance, what));
   }
 
   clearUpdate(deviceId: string, instance: Instance): void {
-    this.#updates.delete(scope(deviceId, instance));
+    this.updates.delete(scope(deviceId, instance));
   }
 
   evaluate(deviceId: string, instance: Instance, runtime: RuntimeInfo): PolicyVerdict {
-    return evaluateInstancePolicy(this.#rules.get(instance) ?? this.#default, instance, runtime, {
-      withheld: this.#withheld.get(scope(deviceId, instance)) ?? this.#withheld.get(scope(deviceId)),
-      update: this.#updates.get(scope(deviceId, instance)),
+    return evaluateInstancePolicy(this.rules.get(instance) ?? this.fallback, instance, runtime, {
+      withheld: this.withheld.get(scope(deviceId, instance)) ?? this.withheld.get(scope(deviceId)),
+      update: this.updates.get(scope(deviceId, instance)),
     });
   }
 }
@@ -219,7 +214,9 @@ export function cleanDetail(text: string): string {
 }
 
 function checkDeferral(where: string, name: string, ms: number): void {
-  if (!Number.isInteger(ms) || ms < 1 || ms > UINT32_MAX) throw new PolicyError(`${where}: ${name} must be an integer in 1..${UINT32_MAX}, got ${ms}`);
+  if (!Number.isInteger(ms) || ms < MIN_DEFERRAL_MS || ms > UINT32_MAX) {
+    throw new PolicyError(`${where}: ${name} must be an integer in ${MIN_DEFERRAL_MS}..${UINT32_MAX} ms, got ${ms}`);
+  }
 }
 
 /** Checks one instance's rules; throws PolicyError naming the first problem. Returns a frozen copy. */

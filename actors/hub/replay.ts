@@ -1,11 +1,11 @@
 /**
- * Replay detection (ARCHITECTURE.md §2): a request whose nonce this hub already answered for the
+ * Replay detection (docs/ARCHITECTURE.md §2): a request whose nonce this hub already answered for the
  * same device and instance is refused, not answered again. The AWDT would reject a second answer
  * anyway (its nonce is cleared after every attempt); refusing it here keeps a recorded request from
  * making a silent instance look alive in the registry, and keeps the audit honest.
  *
- * `ReplayGuard` is the seam: the SQLite store keeps answered nonces in its database for a retention
- * window; `MemoryReplayGuard` keeps the newest `capacity` of them in memory.
+ * `ReplayGuard` is the in-memory hub's seam (`MemoryReplayGuard` keeps the newest `capacity` answered
+ * nonces); a SQLite hub reads them back from its audit log (sqlite/replay-log.ts).
  */
 import { hex } from '../crypto/index.ts';
 
@@ -17,23 +17,23 @@ export interface ReplayGuard {
 }
 
 export class MemoryReplayGuard implements ReplayGuard {
-  readonly #capacity: number;
-  readonly #seen = new Set<string>(); // insertion order = age, so the oldest goes first
+  private readonly capacity: number;
+  private readonly answered = new Set<string>(); // insertion order = age, so the oldest goes first
 
   constructor(capacity = 100_000) {
     if (!Number.isSafeInteger(capacity) || capacity < 1) throw new RangeError(`replay capacity must be a positive integer, got ${capacity}`);
-    this.#capacity = capacity;
+    this.capacity = capacity;
   }
 
   seen(deviceId: string, instance: string, nonce: Uint8Array): boolean {
-    return this.#seen.has(replayKey(deviceId, instance, nonce));
+    return this.answered.has(replayKey(deviceId, instance, nonce));
   }
 
   remember(deviceId: string, instance: string, nonce: Uint8Array): void {
-    this.#seen.add(replayKey(deviceId, instance, nonce));
-    if (this.#seen.size > this.#capacity) {
-      const oldest = this.#seen.values().next();
-      if (!oldest.done) this.#seen.delete(oldest.value);
+    this.answered.add(replayKey(deviceId, instance, nonce));
+    if (this.answered.size > this.capacity) {
+      const oldest = this.answered.values().next();
+      if (!oldest.done) this.answered.delete(oldest.value);
     }
   }
 }

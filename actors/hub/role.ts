@@ -1,8 +1,8 @@
 /**
- * Which AWDT instances a hub dominates (ARCHITECTURE.md §1, §2): the infrastructure hub (IH) answers
+ * Which AWDT instances a hub dominates (docs/ARCHITECTURE.md §1, §2): the infrastructure hub (IH) answers
  * for `device` and `mm`; the service hub of supplier k (SH_k) answers for `sm:k` only.
  */
-import { isInstance, serviceInstance, type Instance } from '../../proto/index.ts';
+import { isInstance, serviceInstance } from '../../proto/index.ts';
 
 export type HubRole = { readonly kind: 'ih' } | { readonly kind: 'sh'; readonly service: string };
 
@@ -20,10 +20,6 @@ export function dominates(role: HubRole, instance: string): boolean {
   return role.kind === 'ih' ? instance === 'device' || instance === 'mm' : instance === `sm:${role.service}`;
 }
 
-/** The instances a hub in `role` answers for. */
-export function dominatedInstances(role: HubRole): readonly Instance[] {
-  return role.kind === 'ih' ? ['device', 'mm'] : [serviceInstance(role.service)];
-}
 
 /** `ih` or `sh:<service>`, for status messages and logs. */
 export function roleName(role: HubRole): string {

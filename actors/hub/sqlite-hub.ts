@@ -48,10 +48,10 @@ export class SqliteHub {
   readonly store: SqliteHubStore;
   readonly core: HubCore;
   readonly server: HubServer;
-  readonly #timer: NodeJS.Timeout;
-  readonly #clock: () => number;
-  #sweeps = { runs: 0, timeouts: 0, fails: 0, failures: 0 };
-  #stopping: Promise<void> | undefined;
+  private readonly timer: NodeJS.Timeout;
+  private readonly clock: () => number;
+  private readonly sweeps = { runs: 0, timeouts: 0, fails: 0, failures: 0 };
+  private stopping: Promise<void> | undefined;
 
   static async start(options: SqliteHubOptions): Promise<SqliteHub> {
     const store = SqliteHubStore.open({
@@ -63,13 +63,11 @@ export class SqliteHub {
       ...(options.clock !== undefined ? { clock: options.clock } : {}),
     });
     try {
-      const core = new HubCore({ role: options.role, registry: store.registry, policy: store.policy, signer: options.signer, audit: store.audit, replay: store.replay });
+      const core = new HubCore({ role: options.role, signer: options.signer, store });
       const server = await HubServer.start({
         core,
         brokerUrl: options.brokerUrl,
         hubId: options.hubId,
-        role: options.role.kind,
-        commit: () => store.tryCommit(),
         ...(options.maxBatch !== undefined ? { maxBatch: options.maxBatch } : {}),
         ...(options.shareGroup !== undefined ? { shareGroup: options.shareGroup } : {}),
         ...(options.protocolVersion !== undefined ? { protocolVersion: options.protocolVersion } : {}),
@@ -88,22 +86,22 @@ export class SqliteHub {
     this.store = store;
     this.core = core;
     this.server = server;
-    this.#clock = options.clock ?? Date.now;
-    this.#timer = setInterval(() => this.sweep(), options.sweepIntervalMs ?? 1000);
-    this.#timer.unref();
+    this.clock = options.clock ?? Date.now;
+    this.timer = setInterval(() => this.sweep(), options.sweepIntervalMs ?? 1000);
+    this.timer.unref();
   }
 
   /** Records passed deadlines now (the timer does this every sweep interval). Never throws. */
   sweep(): SweepResult {
     try {
-      const r = this.store.sweep(this.#clock());
-      this.#sweeps.runs++;
-      this.#sweeps.timeouts += r.timeouts;
-      this.#sweeps.fails += r.fails;
+      const r = this.store.sweep(this.clock());
+      this.sweeps.runs++;
+      this.sweeps.timeouts += r.timeouts;
+      this.sweeps.fails += r.fails;
       return r;
     } catch {
       // Busy database or disk trouble: the next sweep tries again; nothing is lost by waiting.
-      this.#sweeps.failures++;
+      this.sweeps.failures++;
       return { timeouts: 0, fails: 0 };
     }
   }
@@ -113,19 +111,19 @@ export class SqliteHub {
   }
 
   stats(): SqliteHubStats {
-    return { server: this.server.stats(), decisions: this.core.counters(), journal: this.store.journal.stats(), sweeps: { ...this.#sweeps } };
+    return { server: this.server.stats(), decisions: this.core.counters(), journal: this.store.journal.stats(), sweeps: { ...this.sweeps } };
   }
 
   /** Answers what is pending, goes offline cleanly and closes the database; idempotent. */
   stop(): Promise<void> {
-    this.#stopping ??= (async () => {
-      clearInterval(this.#timer);
+    this.stopping ??= (async () => {
+      clearInterval(this.timer);
       try {
         await this.server.stop();
       } finally {
         this.store.close();
       }
     })();
-    return this.#stopping;
+    return this.stopping;
   }
 }

@@ -1,5 +1,5 @@
 /**
- * The hub's status message (ARCHITECTURE.md §7): retained JSON on `topics.hubStatus(hubId)`, published
+ * The hub's status message (docs/ARCHITECTURE.md §7): retained JSON on `topics.hubStatus(hubId)`, published
  * online at every (re)connect and offline at a clean stop; the same offline body is the Last Will, so
  * a crashed hub reads offline too. With a shared subscription each process has its own status topic
  * (`processStatusTopic`), so one crashed process does not mark the others offline. It says how the hub listens (shared or plain subscription, MQTT

@@ -19,6 +19,8 @@ import {
 import {
   HubCore,
   IH_ROLE,
+  PendingBatch,
+  type HubDecision,
   MemoryAuditLog,
   MemoryPolicy,
   MemoryRegistry,
@@ -185,11 +187,35 @@ export function tempDir(prefix = 'dominion-hub-'): string {
 }
 const tempDirs = new Set<string>();
 
-export interface SqliteFixture {
+/**
+ * A core on a SQLite store, deciding as the server does: decisions collect in a batch (`ask`) and
+ * reach the database only at `commit`.
+ */
+export interface StagedHub {
+  readonly core: HubCore;
+  ask(bytes: Uint8Array, nowMs: number): HubDecision;
+  /** Commits the batch; returns how many decisions it held. */
+  commit(): number;
+}
+
+export function stagedHub(store: SqliteHubStore, hub: Signer, role: HubRole = IH_ROLE): StagedHub {
+  const core = new HubCore({ role, signer: hub, store });
+  const batch = new PendingBatch();
+  return {
+    core,
+    ask: (bytes, nowMs) => core.handle(bytes, nowMs, batch).decision,
+    commit: () => {
+      const decided = batch.take();
+      store.commit(decided.map((d) => d.effects));
+      return decided.length;
+    },
+  };
+}
+
+export interface SqliteFixture extends StagedHub {
   readonly dir: string;
   readonly path: string;
   readonly store: SqliteHubStore;
-  readonly core: HubCore;
   readonly hub: Signer;
   readonly dev: DeviceKeys;
 }
@@ -205,8 +231,7 @@ export function sqliteIhFixture(dir = tempDir()): SqliteFixture {
     { instance: 'mm', publicKey: dev.mm.publicKey },
   ]);
   const hub = newSigner();
-  const core = new HubCore({ role: IH_ROLE, registry: store.registry, policy: store.policy, signer: hub, audit: store.audit, replay: store.replay });
-  return { dir, path, store, core, hub, dev };
+  return { dir, path, store, hub, dev, ...stagedHub(store, hub) };
 }
 
 /** Byte-level mutations of a valid request, for the property tests that feed hubs hostile input. */

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { bytesEqual, CONTEXTS, hex } from '../../actors/crypto/index.ts';
 import { seal } from '../../actors/tickets/index.ts';
 import { create, TicketRequestSchema, toBinary, topics, WithholdReason, type TicketReply } from '../../proto/index.ts';
-import { HubCore, IH_ROLE, MemoryRegistry, type HubDecision } from '../../actors/hub/index.ts';
+import { expirySeconds, HubCore, IH_ROLE, MemoryRegistry, type HubDecision } from '../../actors/hub/index.ts';
 import {
   deviceRuntime,
   digestOf,
@@ -43,7 +43,7 @@ describe('HubCore: tickets', () => {
     assert.equal(decision.deviceId, fx.dev.deviceId);
     assert.equal(decision.instance, 'device');
     assert.equal(decision.reply?.topic, topics.reply(fx.dev.deviceId, 'device'));
-    assert.equal(decision.reply?.expirySeconds, 46); // ceil(45 500 / 1000)
+    assert.equal(decision.reply?.expirySeconds, 45); // floor(45 500 / 1000): never longer than the deferral
 
     const reply = replyOf(decision, fx.hub.publicKey); // verifies with the hub public key
     assert.equal(reply.deviceId, fx.dev.deviceId);
@@ -198,6 +198,67 @@ describe('HubCore: withheld and update-required', () => {
     fx.registry.enroll(fx.dev.deviceId, SM, fx.dev.sm.publicKey);
     const decision = fx.core.handleRequest(signedRequest(fx.dev.sm, fx.dev.deviceId, SM, MM_OK).bytes, NOW);
     assert.equal(decision.reason, 'wrong-hub');
+  });
+});
+
+describe('HubCore: authenticated but invalid requests', () => {
+  it('WITHHELD MALFORMED, signed, naming the first problem, when a validly signed request lacks manifest_digest', () => {
+    const fx = ihFixture();
+    const runtime = deviceRuntime();
+    if (runtime.report?.case === 'device') runtime.report.value.manifestDigest = new Uint8Array(0);
+    const req = signedRequest(fx.dev.device, fx.dev.deviceId, 'device', runtime);
+    const decision = fx.core.handleRequest(req.bytes, NOW);
+    assert.deepEqual([decision.outcome, decision.reason], ['withheld', 'malformed-request']);
+    const reply = replyOf(decision, fx.hub.publicKey);
+    assert.ok(bytesEqual(reply.nonce, req.nonce));
+    const { reason, detail } = withheldReason(reply);
+    assert.equal(reason, WithholdReason.MALFORMED);
+    assert.match(detail, /^runtime\.device\.manifest_digest: /);
+    assert.equal(decision.reply?.topic, topics.reply(fx.dev.deviceId, 'device'));
+    assert.equal(fx.audit.entries().at(-1)?.reason, 'malformed-request');
+  });
+
+  it('a missing firmware_version is named too', () => {
+    const fx = ihFixture();
+    const decision = fx.core.handleRequest(signedRequest(fx.dev.device, fx.dev.deviceId, 'device', deviceRuntime('')).bytes, NOW);
+    assert.match(withheldReason(replyOf(decision, fx.hub.publicKey)).detail, /^runtime\.device\.firmware_version: must be set/);
+  });
+
+  it('the same request with a bad signature still gets silence', () => {
+    const fx = ihFixture();
+    const runtime = deviceRuntime();
+    if (runtime.report?.case === 'device') runtime.report.value.manifestDigest = new Uint8Array(0);
+    const req = signedRequest(fx.dev.device, fx.dev.deviceId, 'device', runtime);
+    const decision = fx.core.handleRequest(tamperSignature(req.bytes), NOW);
+    assert.deepEqual([decision.outcome, decision.reason, decision.reply], ['refused', 'bad-signature', undefined]);
+  });
+
+  it("an invalid request naming another device or instance than the signer's, or a short nonce, gets silence", () => {
+    const fx = ihFixture();
+    const bad = (fields: { deviceId?: string; instance?: string; nonce?: Uint8Array }) =>
+      seal(fx.dev.device, CONTEXTS.ticketRequest, toBinary(TicketRequestSchema, create(TicketRequestSchema, { deviceId: fx.dev.deviceId, instance: 'device', nonce: new Uint8Array(32), ...fields })));
+    assert.equal(fx.core.handleRequest(bad({ deviceId: 'someone-else' }), NOW).reason, 'key-device-mismatch');
+    assert.equal(fx.core.handleRequest(bad({ instance: 'mm' }), NOW).reason, 'key-instance-mismatch');
+    assert.equal(fx.core.handleRequest(bad({ nonce: new Uint8Array(31) }), NOW).reason, 'malformed-payload');
+    // Right signer, right nonce, no runtime: authenticated, so answered.
+    assert.equal(fx.core.handleRequest(bad({}), NOW).reason, 'malformed-request');
+  });
+});
+
+describe('HubCore: MQTT 5 message expiry', () => {
+  it('whole seconds, rounded down, so never longer than the deferral', () => {
+    assert.equal(expirySeconds(1_500), 1);
+    assert.equal(expirySeconds(60_000), 60);
+    assert.equal(expirySeconds(45_500), 45);
+    assert.equal(expirySeconds(1_000), 1);
+  });
+
+  it('a 1,500 ms ticket expires after 1 s', () => {
+    const fx = makeHub(IH_ROLE, { instances: { device: { deferralMs: 1_500 } } });
+    const dev = newDevice();
+    enrollIH(fx.registry, dev);
+    const decision = fx.core.handleRequest(signedRequest(dev.device, dev.deviceId, 'device', deviceRuntime()).bytes, NOW);
+    assert.equal(decision.reply?.expirySeconds, 1);
   });
 });
 

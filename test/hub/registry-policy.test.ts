@@ -9,6 +9,7 @@ import {
   MemoryPolicy,
   MemoryRegistry,
   parseHubStatus,
+  parsePolicyDocument,
   encodeHubStatus,
   PolicyError,
   RegistryError,
@@ -65,8 +66,13 @@ describe('MemoryPolicy configuration', () => {
   it('rejects bad rules when they are set, not when a device asks', () => {
     assert.throws(() => new MemoryPolicy({ instances: { mm: { deferralMs: 0 } } }), PolicyError);
     assert.throws(() => new MemoryPolicy({ instances: { mm: { deferralMs: 2 ** 32 } } }), PolicyError);
-    assert.throws(() => new MemoryPolicy({ instances: { mm: { deferralMs: 1, expectedDigests: { a: 'abc' } } } }), PolicyError);
-    assert.throws(() => new MemoryPolicy({ instances: { device: { deferralMs: 1, minFirmwareVersion: 'latest' } } }), PolicyError);
+    assert.throws(() => new MemoryPolicy({ instances: { mm: { deferralMs: 1000, expectedDigests: { a: 'abc' } } } }), PolicyError);
+    assert.throws(() => new MemoryPolicy({ instances: { device: { deferralMs: 1000, minFirmwareVersion: 'latest' } } }), PolicyError);
+    // Under a second the reply's MQTT 5 expiry (whole seconds, at least 1) would outlive the deferral.
+    assert.throws(() => new MemoryPolicy({ instances: { mm: { deferralMs: 999 } } }), /deferralMs must be an integer in 1000\.\./);
+    assert.throws(() => new MemoryPolicy({ default: { deferralMs: 60_000, maxDeferralMs: 500 } }), /maxDeferralMs/);
+    assert.throws(() => parsePolicyDocument({ instances: { device: { deferralMs: 1 } } }), PolicyError);
+    new MemoryPolicy({ instances: { mm: { deferralMs: 1000 } } });
     const policy = new MemoryPolicy();
     assert.throws(
       () => policy.requireUpdate('board-1', 'mm', { version: '1', imageDigest: digestOf('x'), fetchTopic: 'images/#', sizeBytes: 1 }),

@@ -81,8 +81,7 @@ test('broker restart: SQLite hubs reconnect and resubscribe; the device is renew
     }
     assert.deepEqual(expiries, [], 'no AWDT expired across the broker restart');
     for (const hub of sqlite.hubs) assert.ok(hub.server.stats().connects >= 2, 'each hub reconnected');
-    // Everything the hubs answered is in their audit logs.
-    for (const hub of sqlite.hubs) hub.store.commit();
+    // Everything the hubs answered is in their audit logs (a reply goes out only after its commit).
     assert.ok(readAudit(sqlite.hubs[0]!.store.db).filter((e) => e.outcome === 'ticket').length >= 4);
   } finally {
     device.shutdown();

@@ -25,10 +25,10 @@ describe('SQLite-backed hub: hostile input', () => {
   let decisions = 0;
   const auditBefore = readAudit(fx.store.db).length;
   const decide = (bytes: Uint8Array): HubDecision => {
-    const d = fx.core.handleRequest(bytes, NOW + decisions);
+    const d = fx.ask(bytes, NOW + decisions);
     decisions++;
     assert.equal(d.reply === undefined, d.outcome === 'refused');
-    if (decisions % 37 === 0) fx.store.commit(); // batches of varying content, as the server commits them
+    if (decisions % 37 === 0) fx.commit(); // batches of varying content, as the server commits them
     return d;
   };
   const payload = toBinary(TicketRequestSchema, create(TicketRequestSchema, { deviceId: fx.dev.deviceId, instance: 'device', nonce: new Uint8Array(32).fill(1), runtime: deviceRuntime() }));
@@ -87,7 +87,7 @@ describe('SQLite-backed hub: hostile input', () => {
   });
 
   it('every decision was counted and has its audit row; none was an internal error', () => {
-    fx.store.commit();
+    fx.commit();
     const audit = readAudit(fx.store.db);
     assert.equal(audit.length - auditBefore, decisions);
     const c = fx.core.counters();

@@ -5,7 +5,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { WithholdReason } from '../../proto/index.ts';
-import { HubCore, IH_ROLE, requestRef, serviceHubRole } from '../../actors/hub/index.ts';
+import { IH_ROLE, requestRef, serviceHubRole } from '../../actors/hub/index.ts';
 import {
   changeDeviceState,
   enrollKeys,
@@ -23,7 +23,7 @@ import {
   withholdInstance,
   type Migration,
 } from '../../actors/hub/sqlite/index.ts';
-import { deviceRuntime, digestOf, domainRuntime, newDevice, newSigner, openReply, signedRequest, sqliteIhFixture, tempDir } from './fixtures.ts';
+import { deviceRuntime, digestOf, domainRuntime, newDevice, newSigner, openReply, signedRequest, sqliteIhFixture, stagedHub, tempDir } from './fixtures.ts';
 
 const NOW = 1_764_028_800_000;
 const MM_OK = domainRuntime([{ name: 'receiver' }, { name: 'forwarder' }]);
@@ -144,10 +144,10 @@ describe('hub database: audit and registry', () => {
     try {
       const before = readAudit(reader).length;
       const req = signedRequest(fx.dev.device, fx.dev.deviceId, 'device', deviceRuntime());
-      const decision = fx.core.handleRequest(req.bytes, NOW);
+      const decision = fx.ask(req.bytes, NOW);
       assert.equal(decision.outcome, 'ticket');
       assert.equal(readAudit(reader).length, before, 'nothing visible before commit');
-      assert.equal(fx.store.commit() > 0, true);
+      assert.equal(fx.commit() > 0, true);
       const last = readAudit(reader).at(-1)!;
       assert.deepEqual([last.outcome, last.reason, last.deviceId, last.instance, last.deferralMs, last.ref, last.hubId], ['ticket', 'granted', fx.dev.deviceId, 'device', 45_500, requestRef(req.nonce), 'ih-test']);
       const row = fleetView(reader, NOW).find((r) => r.instance === 'device')!;
@@ -183,18 +183,19 @@ describe('hub database: decisions', () => {
   it('a replayed request is refused, audited, and stays refused after a restart', () => {
     const fx = sqliteIhFixture();
     const req = signedRequest(fx.dev.device, fx.dev.deviceId, 'device', deviceRuntime());
-    assert.equal(fx.core.handleRequest(req.bytes, NOW).outcome, 'ticket');
-    const inBatch = fx.core.handleRequest(req.bytes, NOW + 1);
+    assert.equal(fx.ask(req.bytes, NOW).outcome, 'ticket');
+    const inBatch = fx.ask(req.bytes, NOW + 1);
     assert.deepEqual([inBatch.outcome, inBatch.reason, inBatch.reply], ['refused', 'replayed', undefined]);
-    fx.store.commit();
-    assert.equal(fx.core.handleRequest(req.bytes, NOW + 2).reason, 'replayed');
+    fx.commit();
+    assert.equal(fx.ask(req.bytes, NOW + 2).reason, 'replayed');
+    fx.commit();
     fx.store.close();
 
     const again = SqliteHubStore.open({ path: fx.path, clock: () => NOW + 3 });
     try {
-      const core = new HubCore({ role: IH_ROLE, registry: again.registry, policy: again.policy, signer: fx.hub, audit: again.audit, replay: again.replay });
-      assert.equal(core.handleRequest(req.bytes, NOW + 3).reason, 'replayed');
-      again.commit();
+      const core = stagedHub(again, fx.hub);
+      assert.equal(core.ask(req.bytes, NOW + 3).reason, 'replayed');
+      core.commit();
       const replays = readAudit(again.db).filter((e) => e.reason === 'replayed');
       assert.equal(replays.length, 3);
       assert.ok(replays.every((e) => e.deviceId === fx.dev.deviceId && e.instance === 'device' && e.ref === requestRef(req.nonce)));
@@ -209,23 +210,23 @@ describe('hub database: decisions', () => {
     const fx = sqliteIhFixture();
     const maxSeq = (db: typeof fx.store.db): number => db.prepare('SELECT max(seq) FROM audit').pluck().get() as number;
     for (let i = 0; i < 20; i++) {
-      fx.core.handleRequest(signedRequest(fx.dev.device, fx.dev.deviceId, 'device', deviceRuntime()).bytes, NOW + i);
-      fx.store.commit();
+      fx.ask(signedRequest(fx.dev.device, fx.dev.deviceId, 'device', deviceRuntime()).bytes, NOW + i);
+      fx.commit();
     }
     // Running alone, it has accounted for every row it wrote: a catch-up would read nothing.
     assert.equal(fx.store.replay.lastSeq, maxSeq(fx.store.db));
 
     const other = SqliteHubStore.open({ path: fx.path, clock: () => NOW + 100 });
     try {
-      const core = new HubCore({ role: IH_ROLE, registry: other.registry, policy: other.policy, signer: fx.hub, audit: other.audit, replay: other.replay });
+      const core = stagedHub(other, fx.hub);
       const theirs = signedRequest(fx.dev.device, fx.dev.deviceId, 'device', deviceRuntime());
-      assert.equal(core.handleRequest(theirs.bytes, NOW + 100).outcome, 'ticket');
-      other.commit();
+      assert.equal(core.ask(theirs.bytes, NOW + 100).outcome, 'ticket');
+      core.commit();
       // The first process's next commit reads the other's rows: the other's answer is now a replay here.
-      fx.core.handleRequest(signedRequest(fx.dev.device, fx.dev.deviceId, 'device', deviceRuntime()).bytes, NOW + 101);
-      fx.store.commit();
+      fx.ask(signedRequest(fx.dev.device, fx.dev.deviceId, 'device', deviceRuntime()).bytes, NOW + 101);
+      fx.commit();
       assert.equal(fx.store.replay.lastSeq, maxSeq(fx.store.db));
-      assert.equal(fx.core.handleRequest(theirs.bytes, NOW + 102).reason, 'replayed');
+      assert.equal(fx.ask(theirs.bytes, NOW + 102).reason, 'replayed');
     } finally {
       other.close();
       fx.store.close();
@@ -238,8 +239,8 @@ describe('hub database: decisions', () => {
     // Each request in its own turn of the event loop, as requests from the network arrive.
     const ask = async (runtime = deviceRuntime(), instance: 'device' | 'mm' = 'device') => {
       await new Promise<void>((resolve) => setImmediate(resolve));
-      const d = fx.core.handleRequest(signedRequest(instance === 'device' ? fx.dev.device : fx.dev.mm, fx.dev.deviceId, instance, runtime).bytes, NOW);
-      fx.store.commit();
+      const d = fx.ask(signedRequest(instance === 'device' ? fx.dev.device : fx.dev.mm, fx.dev.deviceId, instance, runtime).bytes, NOW);
+      fx.commit();
       return d;
     };
     const withheldReason = (d: Awaited<ReturnType<typeof ask>>) => {
@@ -289,11 +290,11 @@ describe('hub database: decisions', () => {
   it('a passed deadline is TIMEOUT when the instance fell silent, FAIL when the hub refused it; recorded once', () => {
     const fx = sqliteIhFixture();
     setDevicePolicy(fx.store.db, fx.dev.deviceId, { instances: { device: { deferralMs: 1000 }, mm: { deferralMs: 1000, allowedActors: ['receiver', 'forwarder'] } } });
-    assert.equal(fx.core.handleRequest(signedRequest(fx.dev.device, fx.dev.deviceId, 'device', deviceRuntime()).bytes, NOW).outcome, 'ticket');
-    assert.equal(fx.core.handleRequest(signedRequest(fx.dev.mm, fx.dev.deviceId, 'mm', MM_OK).bytes, NOW).outcome, 'ticket');
+    assert.equal(fx.ask(signedRequest(fx.dev.device, fx.dev.deviceId, 'device', deviceRuntime()).bytes, NOW).outcome, 'ticket');
+    assert.equal(fx.ask(signedRequest(fx.dev.mm, fx.dev.deviceId, 'mm', MM_OK).bytes, NOW).outcome, 'ticket');
     const intruded = domainRuntime([{ name: 'receiver' }, { name: 'miner' }]);
-    assert.equal(fx.core.handleRequest(signedRequest(fx.dev.mm, fx.dev.deviceId, 'mm', intruded).bytes, NOW + 400).reason, 'foreign-actor');
-    fx.store.commit();
+    assert.equal(fx.ask(signedRequest(fx.dev.mm, fx.dev.deviceId, 'mm', intruded).bytes, NOW + 400).reason, 'foreign-actor');
+    fx.commit();
     try {
       assert.deepEqual(fx.store.sweep(NOW + 999), { timeouts: 0, fails: 0 }, 'nothing due yet');
       const live = fleetView(fx.store.db, NOW + 1001);
@@ -304,8 +305,8 @@ describe('hub database: decisions', () => {
       assert.deepEqual(verdicts.map((e) => [e.outcome, e.reason, e.instance]), [['timeout', 'silent', 'device'], ['fail', 'foreign-actor', 'mm']]);
       assert.deepEqual(fleetView(fx.store.db, NOW + 5000).map((r) => r.state), ['timeout', 'fail']);
       // A new ticket clears the expiry: the next deadline is watched again.
-      assert.equal(fx.core.handleRequest(signedRequest(fx.dev.device, fx.dev.deviceId, 'device', deviceRuntime()).bytes, NOW + 6000).outcome, 'ticket');
-      fx.store.commit();
+      assert.equal(fx.ask(signedRequest(fx.dev.device, fx.dev.deviceId, 'device', deviceRuntime()).bytes, NOW + 6000).outcome, 'ticket');
+      fx.commit();
       assert.deepEqual(fleetView(fx.store.db, NOW + 6001).map((r) => r.state), ['ok', 'fail']);
       assert.deepEqual(fx.store.sweep(NOW + 7001), { timeouts: 1, fails: 0 });
     } finally {
@@ -318,7 +319,7 @@ describe('hub database: decisions', () => {
     const path = join(dir, 'w.db');
     const open = () => {
       const store = SqliteHubStore.open({ path, create: true, replayWindowMs: 1000, clock: () => NOW + 1003 });
-      const core = new HubCore({ role: IH_ROLE, registry: store.registry, policy: store.policy, signer: newSigner(), audit: store.audit, replay: store.replay });
+      const core = stagedHub(store, newSigner());
       return { store, core };
     };
     const a = open();
@@ -328,21 +329,21 @@ describe('hub database: decisions', () => {
     const b = open(); // a second hub process on the same database
     try {
       const first = signedRequest(dev.device, dev.deviceId, 'device', deviceRuntime());
-      assert.equal(a.core.handleRequest(first.bytes, NOW).outcome, 'ticket');
-      a.store.commit();
-      assert.equal(b.core.handleRequest(first.bytes, NOW + 1).reason, 'replayed', 'b read a\'s answer from the audit log');
-      b.store.commit();
+      assert.equal(a.core.ask(first.bytes, NOW).outcome, 'ticket');
+      a.core.commit();
+      assert.equal(b.core.ask(first.bytes, NOW + 1).reason, 'replayed', 'b read a\'s answer from the audit log');
+      b.core.commit();
 
       const later = signedRequest(dev.device, dev.deviceId, 'device', deviceRuntime());
-      assert.equal(a.core.handleRequest(later.bytes, NOW + 1001).outcome, 'ticket');
-      a.store.commit();
-      assert.equal(a.core.handleRequest(first.bytes, NOW + 1002).outcome, 'ticket', 'past the window a nonce is forgotten');
-      a.store.commit();
+      assert.equal(a.core.ask(later.bytes, NOW + 1001).outcome, 'ticket');
+      a.core.commit();
+      assert.equal(a.core.ask(first.bytes, NOW + 1002).outcome, 'ticket', 'past the window a nonce is forgotten');
+      a.core.commit();
 
       a.store.close();
       const c = open(); // restart: loads the window's answers back from the audit log
       try {
-        assert.equal(c.core.handleRequest(later.bytes, NOW + 1004).reason, 'replayed');
+        assert.equal(c.core.ask(later.bytes, NOW + 1004).reason, 'replayed');
       } finally {
         c.store.close();
       }

@@ -12,6 +12,7 @@ import type { DeviceState } from '../registry.ts';
 import { dominates, type HubRole } from '../role.ts';
 import { cleanDetail, type MemoryPolicyRules, type UpdateTarget } from '../policy.ts';
 import { parsePolicyDocument, policyDocumentJson, updateTargetJson } from '../policy-doc.ts';
+import type { OperatorReason } from '../reasons.ts';
 import type { SqliteDatabase } from './database.ts';
 import { HubStoreError } from './errors.ts';
 
@@ -250,7 +251,7 @@ function requireDevice(db: SqliteDatabase, deviceId: string): DeviceState {
 }
 
 /** Every operator change ends with its audit row, so this is where the config version moves. */
-function audit(db: SqliteDatabase, nowMs: number, reason: string, deviceId: string | null, instance: string | null, detail: string | null): void {
+function audit(db: SqliteDatabase, nowMs: number, reason: OperatorReason, deviceId: string | null, instance: string | null, detail: string | null): void {
   bumpConfig(db);
   db.prepare("INSERT INTO audit (at_ms, hub_id, outcome, reason, detail, device_id, instance) VALUES (?, NULL, 'operator', ?, ?, ?, ?)").run(nowMs, reason, detail, deviceId, instance);
 }

@@ -1,6 +1,6 @@
 /**
  * The hub's read cache of operator state: keys by key id, device state and policy, holds, the fleet
- * policy. Capacity matters (issue 4: the hub must be bound by its crypto), so a request should not
+ * policy. Capacity matters (the hub must be bound by its crypto, not its SQL), so a request should not
  * cost a handful of SQL queries; freshness matters too (an operator's `quarantine` from another
  * process must apply at the device's next request). Both, by checking before each request whether
  * anything changed:
@@ -33,67 +33,67 @@ export interface DeviceRow {
 
 /** Two generations of at most `size` entries: bounded, with no per-hit reordering. */
 class Bounded<V> {
-  #young = new Map<string, V>();
-  #old = new Map<string, V>();
+  private young = new Map<string, V>();
+  private old = new Map<string, V>();
   constructor(private readonly size: number) {}
 
   get(key: string): V | undefined {
-    const v = this.#young.get(key);
+    const v = this.young.get(key);
     if (v !== undefined) return v;
-    const old = this.#old.get(key);
+    const old = this.old.get(key);
     if (old !== undefined) this.set(key, old);
     return old;
   }
 
   set(key: string, value: V): void {
-    this.#young.set(key, value);
-    if (this.#young.size >= this.size) {
-      this.#old = this.#young;
-      this.#young = new Map();
+    this.young.set(key, value);
+    if (this.young.size >= this.size) {
+      this.old = this.young;
+      this.young = new Map();
     }
   }
 
   clear(): void {
-    this.#young = new Map();
-    this.#old = new Map();
+    this.young = new Map();
+    this.old = new Map();
   }
 }
 
 export class ConfigCache {
-  readonly #db: SqliteDatabase;
-  readonly #dataVersion;
-  readonly #keyById;
-  readonly #device;
-  readonly #holds;
-  readonly #fleet;
-  readonly #keys: Bounded<KeyRow>;
-  readonly #devices: Bounded<DeviceRow>;
-  #fleetPolicy: { text: string | undefined } | undefined;
-  #lastData: number | undefined;
-  #lastConfig: string | undefined;
-  #invalidations = 0;
-  #checked = false;
+  private readonly db: SqliteDatabase;
+  private readonly dataVersion;
+  private readonly keyRowById;
+  private readonly deviceById;
+  private readonly holds;
+  private readonly fleet;
+  private readonly keys: Bounded<KeyRow>;
+  private readonly devices: Bounded<DeviceRow>;
+  private fleetText: { text: string | undefined } | undefined;
+  private lastData: number | undefined;
+  private lastConfig: string | undefined;
+  private invalidationCount = 0;
+  private checked = false;
 
   /** Called whenever another connection wrote the database (before any config check). */
   onExternalWrite: (() => void) | undefined;
 
   constructor(db: SqliteDatabase, size: number) {
-    this.#db = db;
-    this.#dataVersion = db.prepare('PRAGMA data_version').pluck();
-    this.#keyById = db.prepare('SELECT device_id, instance, public_key, key_id FROM device_key WHERE key_id = ?');
-    this.#device = db.prepare('SELECT state, policy FROM device WHERE device_id = ?');
-    this.#holds = db.prepare('SELECT instance, kind, detail FROM operator_hold WHERE device_id = ?');
-    this.#fleet = db.prepare('SELECT policy FROM fleet_policy WHERE id = 1').pluck();
-    this.#keys = new Bounded(size);
-    this.#devices = new Bounded(size);
-    this.#lastConfig = configVersion(db);
-    this.#lastData = this.#dataVersion.get() as number;
+    this.db = db;
+    this.dataVersion = db.prepare('PRAGMA data_version').pluck();
+    this.keyRowById = db.prepare('SELECT device_id, instance, public_key, key_id FROM device_key WHERE key_id = ?');
+    this.deviceById = db.prepare('SELECT state, policy FROM device WHERE device_id = ?');
+    this.holds = db.prepare('SELECT instance, kind, detail FROM operator_hold WHERE device_id = ?');
+    this.fleet = db.prepare('SELECT policy FROM fleet_policy WHERE id = 1').pluck();
+    this.keys = new Bounded(size);
+    this.devices = new Bounded(size);
+    this.lastConfig = configVersion(db);
+    this.lastData = this.dataVersion.get() as number;
     onConfigChange(db, () => this.invalidate());
   }
 
   /** How often the cache was emptied (tests, stats). */
   get invalidations(): number {
-    return this.#invalidations;
+    return this.invalidationCount;
   }
 
   /**
@@ -104,52 +104,52 @@ export class ConfigCache {
    * before the first of them serves them all. A change is seen from the next socket read on.
    */
   refresh(always = false): void {
-    if (this.#checked && !always) return;
-    if (!this.#checked) queueMicrotask(() => (this.#checked = false));
-    this.#checked = true;
-    const data = this.#dataVersion.get() as number;
-    if (data === this.#lastData) return;
-    this.#lastData = data;
+    if (this.checked && !always) return;
+    if (!this.checked) queueMicrotask(() => (this.checked = false));
+    this.checked = true;
+    const data = this.dataVersion.get() as number;
+    if (data === this.lastData) return;
+    this.lastData = data;
     this.onExternalWrite?.();
-    const config = configVersion(this.#db);
-    if (config === this.#lastConfig) return;
-    this.#lastConfig = config;
+    const config = configVersion(this.db);
+    if (config === this.lastConfig) return;
+    this.lastConfig = config;
     this.invalidate();
   }
 
   invalidate(): void {
-    this.#invalidations++;
-    this.#keys.clear();
-    this.#devices.clear();
-    this.#fleetPolicy = undefined;
+    this.invalidationCount++;
+    this.keys.clear();
+    this.devices.clear();
+    this.fleetText = undefined;
   }
 
   /** The enrolment a key id names; misses are not cached (a flood of unknown ids must not fill it). */
   key(keyId: Uint8Array): KeyRow | undefined {
     const k = latin1(keyId);
-    let row = this.#keys.get(k);
+    let row = this.keys.get(k);
     if (row !== undefined) return row;
-    const r = this.#keyById.get(keyId) as { device_id: string; instance: string; public_key: Uint8Array; key_id: Uint8Array } | undefined;
+    const r = this.keyRowById.get(keyId) as { device_id: string; instance: string; public_key: Uint8Array; key_id: Uint8Array } | undefined;
     if (r === undefined) return undefined;
     row = { deviceId: r.device_id, instance: r.instance, publicKey: new Uint8Array(r.public_key), keyId: new Uint8Array(r.key_id) };
-    this.#keys.set(k, row);
+    this.keys.set(k, row);
     return row;
   }
 
   device(deviceId: string): DeviceRow | undefined {
-    let row = this.#devices.get(deviceId);
+    let row = this.devices.get(deviceId);
     if (row !== undefined) return row;
-    const r = this.#device.get(deviceId) as { state: DeviceState; policy: string | null } | undefined;
+    const r = this.deviceById.get(deviceId) as { state: DeviceState; policy: string | null } | undefined;
     if (r === undefined) return undefined;
-    const holds = this.#holds.all(deviceId) as Array<{ instance: string; kind: string; detail: string }>;
+    const holds = this.holds.all(deviceId) as Array<{ instance: string; kind: string; detail: string }>;
     row = { state: r.state, policy: r.policy ?? undefined, holds };
-    this.#devices.set(deviceId, row);
+    this.devices.set(deviceId, row);
     return row;
   }
 
   fleetPolicy(): string | undefined {
-    this.#fleetPolicy ??= { text: this.#fleet.get() as string | undefined };
-    return this.#fleetPolicy.text;
+    this.fleetText ??= { text: this.fleet.get() as string | undefined };
+    return this.fleetText.text;
   }
 }
 

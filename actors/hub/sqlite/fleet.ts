@@ -4,6 +4,7 @@
  * Read-only queries; they never take the write lock.
  */
 import type { AuditEntry, AuditOutcome } from '../audit.ts';
+import { parseAuditReason } from '../reasons.ts';
 import type { DeviceState } from '../registry.ts';
 import type { SqliteDatabase } from './database.ts';
 
@@ -21,7 +22,10 @@ export interface FleetRow {
    * A deadline that passed but is not swept yet reads `timeout`/`fail` already.
    */
   readonly state: string;
-  /** The last decision's reason, or the device state's reason for quarantined/revoked devices. */
+  /**
+   * Display text: the last decision's reason, `silent`, or for a quarantined/revoked device the
+   * operator's own words (free text, hence not a DecisionReason).
+   */
   readonly reason?: string;
 }
 
@@ -73,6 +77,8 @@ export function fleetView(db: SqliteDatabase, nowMs: number, deviceId?: string):
 
 export interface StoredAuditEntry extends AuditEntry {
   readonly seq: number;
+  /** The stored text when `reason` is `unknown` (written by a hub version this one does not know). */
+  readonly storedReason?: string;
   /** The hub that decided; absent for operator commands. */
   readonly hubId?: string;
 }
@@ -108,22 +114,23 @@ export function readAudit(db: SqliteDatabase, query: AuditQuery = {}): StoredAud
        ) ORDER BY seq`,
     )
     .all({ device: query.deviceId ?? null, after: query.afterSeq ?? 0, limit: query.limit ?? -1 }) as AuditRow[];
-  return rows.map((r) => ({
+  return rows.map((r) => auditEntryOf(r));
+}
+
+/** One stored row; reason text this version does not know reads as `unknown`, kept in `storedReason`. */
+function auditEntryOf(r: AuditRow): StoredAuditEntry {
+  const reason = parseAuditReason(r.reason);
+  return {
     seq: r.seq,
     atMs: r.at_ms,
     outcome: r.outcome,
-    reason: r.reason,
+    reason,
+    ...(reason === 'unknown' ? { storedReason: r.reason } : {}),
     ...(r.hub_id !== null ? { hubId: r.hub_id } : {}),
     ...(r.detail !== null ? { detail: r.detail } : {}),
     ...(r.device_id !== null ? { deviceId: r.device_id } : {}),
     ...(r.instance !== null ? { instance: r.instance } : {}),
     ...(r.deferral_ms !== null ? { deferralMs: r.deferral_ms } : {}),
     ...(r.ref !== null ? { ref: r.ref } : {}),
-  }));
-}
-
-/** Audit rows per outcome (and reason), for status lines and tests. */
-export function auditCounts(db: SqliteDatabase): Record<string, number> {
-  const rows = db.prepare('SELECT outcome, reason, count(*) AS n FROM audit GROUP BY outcome, reason').all() as Array<{ outcome: string; reason: string; n: number }>;
-  return Object.fromEntries(rows.map((r) => [`${r.outcome}.${r.reason}`, r.n]));
+  };
 }

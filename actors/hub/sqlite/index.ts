@@ -12,7 +12,7 @@ export { WriteJournal, type JournalStats } from './journal.ts';
 export { sweepDeadlines, type SweepResult } from './sweep.ts';
 export { ReplayLog, type ReplayLogOptions } from './replay-log.ts';
 export { ConfigCache } from './config-cache.ts';
-export { auditCounts, fleetView, readAudit, type AuditQuery, type FleetRow, type StoredAuditEntry } from './fleet.ts';
+export { fleetView, readAudit, type AuditQuery, type FleetRow, type StoredAuditEntry } from './fleet.ts';
 export {
   changeDeviceState,
   claimHubIdentity,

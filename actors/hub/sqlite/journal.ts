@@ -1,19 +1,18 @@
 /**
- * The hub's write batch. Deciding a request writes two things: an audit row (which also records the
- * answered nonce's reference, for replay detection) and the instance's activity (last request, last
- * ticket, deadline). Committing each request on
- * its own would make the hub's capacity that of fsync-bound single-row transactions; instead the
- * journal collects the writes of many decisions and `commit()` makes them durable in one IMMEDIATE
- * transaction. The server publishes a batch's replies only after `commit()` returns (hub-server.ts),
- * so every reply a device ever received has its audit row, even if the hub is killed a moment later.
+ * The hub's batch writer. A decision's effects (effects.ts) are an audit row (which also records
+ * the answered nonce's reference, for replay detection) and, when answered, the instance's activity
+ * (last request, last ticket, deadline). Committing each request on its own would make the hub's
+ * capacity that of fsync-bound single-row transactions; instead the server hands over the effects
+ * of many decisions and `commit(batch)` makes them durable in one IMMEDIATE transaction. The server
+ * publishes a batch's replies only after that returns (hub-server.ts), so every reply a device ever
+ * received has its audit row, even if the hub is killed a moment later.
  *
  * Activity updates of one instance within a batch are merged (the last decision wins), so a busy
  * device costs one row write per batch, not one per request.
  */
 import type { SqliteDatabase } from './database.ts';
-import type { AuditEntry } from '../audit.ts';
-import type { HubOutcome } from '../hub-core.ts';
-import { instanceStateOf } from '../verdict.ts';
+import type { HubEffects } from '../effects.ts';
+import { instanceStateOf } from '../reasons.ts';
 
 interface ActivityWrite {
   deviceId: string;
@@ -37,23 +36,21 @@ export interface JournalStats {
 }
 
 export class WriteJournal {
-  readonly #hubId: string | null;
-  #audit: AuditEntry[] = [];
-  #activity = new Map<string, ActivityWrite>();
-  #stats = { commits: 0, rowsCommitted: 0, failures: 0, busy: 0, largestBatch: 0 };
-  readonly #insertAudit;
-  readonly #upsertActivity;
-  readonly #commitAll: () => number;
-  readonly #busyTimeout;
-  readonly #setBusyTimeout: (ms: number) => void;
+  private readonly hubId: string | null;
+  private readonly counts = { commits: 0, rowsCommitted: 0, failures: 0, busy: 0, largestBatch: 0 };
+  private readonly insertAudit;
+  private readonly upsertActivity;
+  private readonly writeAll: (batch: readonly HubEffects[]) => number;
+  private readonly busyTimeout;
+  private readonly setBusyTimeout: (ms: number) => void;
 
   constructor(db: SqliteDatabase, hubId: string | undefined) {
-    this.#hubId = hubId ?? null;
-    this.#insertAudit = db.prepare(
+    this.hubId = hubId ?? null;
+    this.insertAudit = db.prepare(
       `INSERT INTO audit (at_ms, hub_id, outcome, reason, detail, device_id, instance, deferral_ms, ref)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
-    this.#upsertActivity = db.prepare(
+    this.upsertActivity = db.prepare(
       `INSERT INTO instance_activity
          (device_id, instance, last_request_at_ms, last_outcome, last_reason, state, last_ticket_at_ms, last_deferral_ms, deadline_ms, expired)
        VALUES (@deviceId, @instance, @requestAtMs, @outcome, @reason, @state, @ticketAtMs, @deferralMs, @deadlineMs, 0)
@@ -67,117 +64,93 @@ export class WriteJournal {
          deadline_ms        = coalesce(excluded.deadline_ms, deadline_ms),
          expired            = CASE WHEN excluded.deadline_ms IS NULL THEN expired ELSE 0 END`,
     );
-    this.#commitAll = db.transaction(() => this.#writeAll()).immediate as () => number;
-    this.#busyTimeout = db.prepare('PRAGMA busy_timeout').pluck();
-    this.#setBusyTimeout = (ms) => void db.pragma(`busy_timeout = ${Math.max(0, Math.floor(ms))}`);
-  }
-
-  /** Decisions' writes waiting for `commit()` (audit rows are one per decision). */
-  get pending(): number {
-    return this.#audit.length;
+    this.writeAll = db.transaction((batch: readonly HubEffects[]) => this.write(batch)).immediate as (batch: readonly HubEffects[]) => number;
+    this.busyTimeout = db.prepare('PRAGMA busy_timeout').pluck();
+    this.setBusyTimeout = (ms) => void db.pragma(`busy_timeout = ${Math.max(0, Math.floor(ms))}`);
   }
 
   stats(): JournalStats {
-    return { ...this.#stats };
-  }
-
-  appendAudit(entry: AuditEntry): void {
-    this.#audit.push(entry);
-  }
-
-  recordRequest(deviceId: string, instance: string, atMs: number, outcome: string, reason: string | undefined): void {
-    const w = this.#activityOf(deviceId, instance);
-    w.requestAtMs = atMs;
-    w.outcome = outcome;
-    w.reason = reason ?? null;
-    w.state = instanceStateOf(outcome as HubOutcome, reason ?? '') ?? w.state;
-  }
-
-  recordTicket(deviceId: string, instance: string, atMs: number, deferralMs: number): void {
-    const w = this.#activityOf(deviceId, instance);
-    w.ticketAtMs = atMs;
-    w.deferralMs = deferralMs;
-  }
-
-  /** Activity written in this batch but not yet committed, if any. */
-  pendingActivity(deviceId: string, instance: string): Readonly<ActivityWrite> | undefined {
-    return this.#activity.get(`${deviceId}\u0000${instance}`);
+    return { ...this.counts };
   }
 
   /**
-   * Writes everything pending in one transaction; returns the number of rows written. On failure
-   * the transaction is rolled back, the pending writes are dropped (their replies must not go out)
-   * and the error is rethrown.
+   * Writes a batch in one transaction; returns the number of rows written. On failure the
+   * transaction is rolled back and the error is rethrown (the batch's replies must not go out).
    */
-  commit(): number {
-    const result = this.#attempt(false);
+  commit(batch: readonly HubEffects[]): number {
+    const result = this.attempt(batch, false);
     return result === 'busy' ? 0 : result;
   }
 
   /**
-   * As `commit`, but without waiting for another process's write lock: `busy` leaves everything
-   * pending for a later try. A hub's event loop must not sleep in SQLite's busy handler while a
+   * As `commit`, but without waiting for another process's write lock: `busy` = nothing written,
+   * try the same batch again later. A hub's event loop must not sleep in SQLite's busy handler while a
    * second hub process on the same database commits; it keeps deciding and tries again shortly.
    */
-  tryCommit(): number | 'busy' {
-    return this.#attempt(true);
+  tryCommit(batch: readonly HubEffects[]): number | 'busy' {
+    return this.attempt(batch, true);
   }
 
-  #attempt(noWait: boolean): number | 'busy' {
-    if (this.#audit.length === 0 && this.#activity.size === 0) return 0;
-    const decisions = this.#audit.length;
+  private attempt(batch: readonly HubEffects[], noWait: boolean): number | 'busy' {
+    if (batch.length === 0) return 0;
     let timeout: number | undefined;
     if (noWait) {
-      timeout = this.#busyTimeout.get() as number;
-      this.#setBusyTimeout(0);
+      timeout = this.busyTimeout.get() as number;
+      this.setBusyTimeout(0);
     }
     try {
-      const rows = this.#commitAll();
-      this.#stats.commits++;
-      this.#stats.rowsCommitted += rows;
-      this.#stats.largestBatch = Math.max(this.#stats.largestBatch, decisions);
-      this.#clear();
+      const rows = this.writeAll(batch);
+      this.counts.commits++;
+      this.counts.rowsCommitted += rows;
+      this.counts.largestBatch = Math.max(this.counts.largestBatch, batch.length);
       return rows;
     } catch (err) {
       if (noWait && isBusy(err)) {
-        this.#stats.busy++;
+        this.counts.busy++;
         return 'busy';
       }
-      this.#stats.failures++;
-      this.#clear();
+      this.counts.failures++;
       throw err;
     } finally {
-      if (timeout !== undefined) this.#setBusyTimeout(timeout);
+      if (timeout !== undefined) this.setBusyTimeout(timeout);
     }
   }
 
-  #clear(): void {
-    this.#audit = [];
-    this.#activity = new Map();
-  }
-
-  #writeAll(): number {
+  private write(batch: readonly HubEffects[]): number {
     let rows = 0;
-    for (const w of this.#activity.values()) {
+    for (const w of mergeActivity(batch)) {
       const deadlineMs = w.ticketAtMs !== null && w.deferralMs !== null ? w.ticketAtMs + w.deferralMs : null;
-      rows += this.#upsertActivity.run({ ...w, deadlineMs }).changes;
+      rows += this.upsertActivity.run({ ...w, deadlineMs }).changes;
     }
-    for (const e of this.#audit) {
-      this.#insertAudit.run(e.atMs, this.#hubId, e.outcome, e.reason, e.detail ?? null, e.deviceId ?? null, e.instance ?? null, e.deferralMs ?? null, e.ref ?? null);
+    for (const { audit: e } of batch) {
+      this.insertAudit.run(e.atMs, this.hubId, e.outcome, e.reason, e.detail ?? null, e.deviceId ?? null, e.instance ?? null, e.deferralMs ?? null, e.ref ?? null);
       rows++;
     }
     return rows;
   }
+}
 
-  #activityOf(deviceId: string, instance: string): ActivityWrite {
-    const key = `${deviceId}\u0000${instance}`;
-    let w = this.#activity.get(key);
+/** One write per instance: the last decision's request and state, the last ticket's deferral. */
+function mergeActivity(batch: readonly HubEffects[]): Iterable<ActivityWrite> {
+  const byInstance = new Map<string, ActivityWrite>();
+  for (const { activity: a } of batch) {
+    if (a === undefined) continue;
+    const key = `${a.deviceId}\u0000${a.instance}`;
+    let w = byInstance.get(key);
     if (w === undefined) {
-      w = { deviceId, instance, requestAtMs: null, outcome: null, reason: null, state: null, ticketAtMs: null, deferralMs: null };
-      this.#activity.set(key, w);
+      w = { deviceId: a.deviceId, instance: a.instance, requestAtMs: null, outcome: null, reason: null, state: null, ticketAtMs: null, deferralMs: null };
+      byInstance.set(key, w);
     }
-    return w;
+    w.requestAtMs = a.atMs;
+    w.outcome = a.outcome;
+    w.reason = a.reason;
+    w.state = instanceStateOf(a.outcome, a.reason) ?? w.state;
+    if (a.deferralMs !== undefined) {
+      w.ticketAtMs = a.atMs;
+      w.deferralMs = a.deferralMs;
+    }
   }
+  return byInstance.values();
 }
 
 function isBusy(err: unknown): boolean {

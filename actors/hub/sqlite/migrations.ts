@@ -1,5 +1,5 @@
 /**
- * The hub database's schema, as forward-only migrations (ARCHITECTURE.md §7). `PRAGMA user_version`
+ * The hub database's schema, as forward-only migrations (docs/ARCHITECTURE.md §7). `PRAGMA user_version`
  * holds the number of migrations applied; each migration runs in its own transaction together with
  * the version bump, so a failed one leaves the database exactly as it was. There is no way down: a
  * database written by a newer dominion is refused rather than guessed at.

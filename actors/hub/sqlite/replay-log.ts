@@ -4,8 +4,9 @@
  * so it *is* the durable record of answered nonces. The hub keeps the references of the replay
  * window in memory and:
  *
- * - remembers each answered request at once (a replay in the same batch is caught), and forgets the
- *   batch again if its commit fails (those replies never went out; the device's retry is no replay);
+ * - learns a batch's answered requests once the batch committed (a replay inside the batch is caught
+ *   by the batch itself, effects.ts `PendingBatch`; a batch whose commit failed never went out, so
+ *   the device's retry is no replay);
  * - at start, reads them back from the audit log's tail, newest first, back to the window's start —
  *   so a hub killed and restarted still refuses what it had answered;
  * - when another connection wrote the database (PRAGMA data_version moved: a second hub process on
@@ -20,8 +21,8 @@
  * 64 bits of a random nonce, scoped to one device and instance and a window of minutes, do not
  * collide by chance; a device cannot aim at another's future nonce.
  */
+import type { AnsweredNonce } from '../effects.ts';
 import { requestRef } from '../replay.ts';
-import type { ReplayGuard } from '../replay.ts';
 import type { SqliteDatabase } from './database.ts';
 
 /** Outcomes that answered a request (a reply went out). */
@@ -34,98 +35,84 @@ export interface ReplayLogOptions {
   readonly nowMs?: number;
 }
 
-export class ReplayLog implements ReplayGuard {
-  readonly #windowMs: number;
-  readonly #capacity: number;
+export class ReplayLog {
+  private readonly windowMs: number;
+  private readonly capacity: number;
   /** key → answered at (ms); insertion order ≈ time order, so the oldest is first. */
-  readonly #seen = new Map<string, number>();
-  readonly #tail;
-  readonly #maxSeq;
-  readonly #dataVersion;
-  #lastSeq = 0;
-  /** data_version when this log last knew every row up to #lastSeq. */
-  #syncedVersion: number;
-  #pending: string[] = [];
+  private readonly answered = new Map<string, number>();
+  private readonly tail;
+  private readonly maxSeq;
+  private readonly dataVersion;
+  private seq = 0;
+  /** data_version when this log last knew every row up to `seq`. */
+  private syncedVersion: number;
 
   constructor(db: SqliteDatabase, options: ReplayLogOptions) {
-    this.#windowMs = options.windowMs;
-    this.#capacity = options.capacity ?? 2_000_000;
-    this.#tail = db.prepare('SELECT seq, at_ms, outcome, device_id, instance, ref FROM audit WHERE seq > ? AND ref IS NOT NULL ORDER BY seq');
-    this.#maxSeq = db.prepare('SELECT coalesce(max(seq), 0) FROM audit').pluck();
-    this.#dataVersion = db.prepare('PRAGMA data_version').pluck();
-    this.#syncedVersion = this.#dataVersion.get() as number;
-    this.#load(db, options.nowMs ?? Date.now());
+    this.windowMs = options.windowMs;
+    this.capacity = options.capacity ?? 2_000_000;
+    this.tail = db.prepare('SELECT seq, at_ms, outcome, device_id, instance, ref FROM audit WHERE seq > ? AND ref IS NOT NULL ORDER BY seq');
+    this.maxSeq = db.prepare('SELECT coalesce(max(seq), 0) FROM audit').pluck();
+    this.dataVersion = db.prepare('PRAGMA data_version').pluck();
+    this.syncedVersion = this.dataVersion.get() as number;
+    this.load(db, options.nowMs ?? Date.now());
   }
 
   /** The newest audit row this log has accounted for (its own, or read back). */
   get lastSeq(): number {
-    return this.#lastSeq;
+    return this.seq;
   }
 
   get size(): number {
-    return this.#seen.size;
+    return this.answered.size;
   }
 
   seen(deviceId: string, instance: string, nonce: Uint8Array): boolean {
-    return this.#seen.has(key(deviceId, instance, requestRef(nonce)));
+    return this.answered.has(key(deviceId, instance, requestRef(nonce)));
   }
 
-  remember(deviceId: string, instance: string, nonce: Uint8Array, atMs: number): void {
-    const k = key(deviceId, instance, requestRef(nonce));
-    this.#add(k, atMs);
-    this.#pending.push(k);
-  }
-
-  /** The pending batch was committed: its references stay. */
-  committed(): void {
-    this.#pending = [];
+  /** A batch was committed: its answered requests are replays from now on. */
+  committed(answered: readonly AnsweredNonce[]): void {
+    for (const a of answered) this.add(key(a.deviceId, a.instance, requestRef(a.nonce)), a.atMs);
     // max(seq) first, then data_version: if no other connection committed before the version was
     // read, none committed before max(seq) was read either, so every row up to it is known here.
-    const max = this.#maxSeq.get() as number;
-    const version = this.#dataVersion.get() as number;
-    if (version === this.#syncedVersion) {
-      this.#lastSeq = Math.max(this.#lastSeq, max);
+    const max = this.maxSeq.get() as number;
+    const version = this.dataVersion.get() as number;
+    if (version === this.syncedVersion) {
+      this.seq = Math.max(this.seq, max);
     } else {
       this.catchUp();
-      this.#syncedVersion = version;
+      this.syncedVersion = version;
     }
-  }
-
-  /** The pending batch was rolled back: its requests were never answered. */
-  rolledBack(): void {
-    for (const k of this.#pending) this.#seen.delete(k);
-    this.#pending = [];
   }
 
   /** Reads audit rows appended since the last look (by another hub process on the same database). */
   catchUp(): void {
-    for (const row of this.#tail.iterate(this.#lastSeq) as IterableIterator<AuditRow>) {
-      this.#lastSeq = row.seq;
-      if (ANSWERED.has(row.outcome) && row.device_id !== null && row.instance !== null) this.#add(key(row.device_id, row.instance, row.ref), row.at_ms);
+    for (const row of this.tail.iterate(this.seq) as IterableIterator<AuditRow>) {
+      this.seq = row.seq;
+      if (ANSWERED.has(row.outcome) && row.device_id !== null && row.instance !== null) this.add(key(row.device_id, row.instance, row.ref), row.at_ms);
     }
   }
 
-  #load(db: SqliteDatabase, nowMs: number): void {
+  private load(db: SqliteDatabase, nowMs: number): void {
     // Newest first, back to the window's start (a minute of slack for clocks of other hub processes).
-    const since = nowMs - this.#windowMs - 60_000;
+    const since = nowMs - this.windowMs - 60_000;
     const rows: AuditRow[] = [];
     for (const row of db.prepare('SELECT seq, at_ms, outcome, device_id, instance, ref FROM audit ORDER BY seq DESC').iterate() as IterableIterator<AuditRow>) {
-      if (this.#lastSeq === 0) this.#lastSeq = row.seq;
-      if (row.at_ms < since || rows.length >= this.#capacity) break;
+      if (this.seq === 0) this.seq = row.seq;
+      if (row.at_ms < since || rows.length >= this.capacity) break;
       if (row.ref !== null && ANSWERED.has(row.outcome) && row.device_id !== null && row.instance !== null) rows.push(row);
     }
-    for (let i = rows.length - 1; i >= 0; i--) this.#add(key(rows[i]!.device_id!, rows[i]!.instance!, rows[i]!.ref!), rows[i]!.at_ms);
+    for (let i = rows.length - 1; i >= 0; i--) this.add(key(rows[i]!.device_id!, rows[i]!.instance!, rows[i]!.ref!), rows[i]!.at_ms);
   }
 
-  #add(k: string, atMs: number): void {
-    this.#seen.delete(k); // re-insert at the end: insertion order stays time order
-    this.#seen.set(k, atMs);
+  private add(k: string, atMs: number): void {
+    this.answered.delete(k); // re-insert at the end: insertion order stays time order
+    this.answered.set(k, atMs);
     // Forget what left the window (and anything past capacity), oldest first.
-    const horizon = atMs - this.#windowMs;
-    for (const [oldest, at] of this.#seen) {
-      if (at >= horizon && this.#seen.size <= this.#capacity) break;
-      if (this.#pending.length > 0 && oldest === this.#pending[0]) break; // never drop an uncommitted batch
-      this.#seen.delete(oldest);
+    const horizon = atMs - this.windowMs;
+    for (const [oldest, at] of this.answered) {
+      if (at >= horizon && this.answered.size <= this.capacity) break;
+      this.answered.delete(oldest);
     }
   }
 }

@@ -1,7 +1,8 @@
 /**
- * A hub's state in SQLite (ARCHITECTURE.md §7): one object that gives `HubCore` its registry,
- * policy, audit log and replay guard, all on one database, plus the write journal the server
- * commits per batch.
+ * A hub's state in SQLite (docs/ARCHITECTURE.md §7), as a `HubStore` (effects.ts): the read-only
+ * view a decision needs (keys, device state, policy, answered nonces) and the batch commit of
+ * decisions' effects (journal.ts), all on one database; plus the registry and policy operators and
+ * tests use.
  *
  * Device state, keys, holds and policy are read through a cache that is checked before every
  * request and emptied when an operator changed anything, in this process or another (see
@@ -12,9 +13,11 @@
 import { cryptoBackend, type CryptoBackend, type Verifier } from '../../crypto/index.ts';
 import { isInstance, type Instance, type RuntimeInfo } from '../../../proto/index.ts';
 import type { AuditEntry, AuditLog } from '../audit.ts';
+import type { AnsweredNonce, HubEffects, HubStore, HubView } from '../effects.ts';
 import { evaluateInstancePolicy, PolicyError, type HubPolicy, type MemoryPolicyRules, type PolicyVerdict, type UpdateTarget } from '../policy.ts';
 import { parsePolicyDocument, parseUpdateTarget, resolveInstancePolicy } from '../policy-doc.ts';
-import type { DeviceRecord, DeviceState, EnrolledKey, HubRegistry, InstanceActivity } from '../registry.ts';
+import type { DeviceState, EnrolledDevice, EnrolledKey, HubRegistry, InstanceActivity } from '../registry.ts';
+import { parseDecisionReason } from '../reasons.ts';
 import {
   changeDeviceState,
   claimHubIdentity,
@@ -52,17 +55,20 @@ export interface SqliteHubStoreOptions extends OpenHubDatabaseOptions {
  */
 const DEFAULT_REPLAY_WINDOW_MS = 600_000;
 
-export class SqliteHubStore {
+export class SqliteHubStore implements HubStore {
+  readonly batched = true;
   readonly db: SqliteDatabase;
   readonly path: string;
   readonly journal: WriteJournal;
   readonly registry: HubRegistry;
   readonly policy: SqlitePolicy;
+  /** Appends one entry in its own transaction (for callers outside a decision; decisions batch). */
   readonly audit: AuditLog;
   readonly replay: ReplayLog;
   readonly replayWindowMs: number;
   readonly cache: ConfigCache;
-  readonly #hubId: string | undefined;
+  readonly view: HubView;
+  private readonly hubId: string | undefined;
 
   static open(options: SqliteHubStoreOptions): SqliteHubStore {
     const db = openHubDatabase(options.path, options);
@@ -78,72 +84,69 @@ export class SqliteHubStore {
   private constructor(db: SqliteDatabase, options: SqliteHubStoreOptions) {
     this.db = db;
     this.path = options.path;
-    this.#hubId = options.identity?.hubId ?? readHubIdentity(db)?.hubId;
+    this.hubId = options.identity?.hubId ?? readHubIdentity(db)?.hubId;
     this.replayWindowMs = options.replayWindowMs ?? DEFAULT_REPLAY_WINDOW_MS;
-    this.journal = new WriteJournal(db, this.#hubId);
+    this.journal = new WriteJournal(db, this.hubId);
     const backend = options.backend ?? cryptoBackend('node');
     const size = options.verifierCacheSize ?? 50_000;
     this.cache = new ConfigCache(db, size);
-    this.registry = new SqliteRegistry(db, this.journal, this.cache, backend, size);
+    const registry = new SqliteRegistry(db, this.cache, backend, size);
+    this.registry = registry;
     this.policy = new SqlitePolicy(db, this.cache);
     const journal = this.journal;
-    this.audit = { append: (entry: AuditEntry) => journal.appendAudit(entry) };
+    this.audit = { append: (entry: AuditEntry) => void journal.commit([{ audit: entry }]) };
     this.replay = new ReplayLog(db, { windowMs: this.replayWindowMs, nowMs: (options.clock ?? Date.now)() });
     // Another hub process on this database answered requests: learn their nonces too.
     this.cache.onExternalWrite = () => this.replay.catchUp();
+    const { cache, policy, replay } = this;
+    this.view = {
+      // The first lookup of every request: checks for operator changes first (once per synchronous run).
+      keyById: (keyId) => registry.keyById(keyId),
+      deviceState: (deviceId) => {
+        cache.refresh();
+        return cache.device(deviceId)?.state;
+      },
+      evaluate: (deviceId, instance, runtime) => policy.evaluate(deviceId, instance, runtime),
+      seen: (deviceId, instance, nonce) => replay.seen(deviceId, instance, nonce),
+    };
   }
 
   identity(): HubIdentity | undefined {
     return readHubIdentity(this.db);
   }
 
-  /** Commits every pending decision's writes in one transaction (see WriteJournal). */
-  commit(): number {
-    try {
-      const rows = this.journal.commit();
-      this.replay.committed();
-      return rows;
-    } catch (err) {
-      this.replay.rolledBack();
-      throw err;
-    }
+  /** Commits a batch of decisions' effects in one transaction (see WriteJournal); throws on failure. */
+  commit(batch: readonly HubEffects[]): void {
+    this.journal.commit(batch);
+    this.replay.committed(answeredOf(batch));
   }
 
-  /**
-   * As `commit`, without waiting on another process's write lock: false = not yet, everything
-   * stays pending (see WriteJournal.tryCommit). The hub server uses this one.
-   */
-  tryCommit(): boolean {
-    try {
-      if (this.journal.tryCommit() === 'busy') return false;
-      this.replay.committed();
-      return true;
-    } catch (err) {
-      this.replay.rolledBack();
-      throw err;
-    }
+  /** As `commit`, without waiting on another process's write lock: false = not yet, nothing written. */
+  tryCommit(batch: readonly HubEffects[]): boolean {
+    if (this.journal.tryCommit(batch) === 'busy') return false;
+    this.replay.committed(answeredOf(batch));
+    return true;
   }
 
   /** Records instances whose deadline passed (TIMEOUT or FAIL). */
   sweep(nowMs: number): SweepResult {
-    return sweepDeadlines(this.db, nowMs, this.#hubId);
+    return sweepDeadlines(this.db, nowMs, this.hubId);
   }
 
-  /** Commits what is pending, then closes the database (checkpointing the WAL). Idempotent. */
+  /** Closes the database (checkpointing the WAL). Idempotent. */
   close(): void {
-    if (!this.db.open) return;
-    try {
-      this.commit();
-    } finally {
-      this.db.close();
-    }
+    if (this.db.open) this.db.close();
   }
+}
+
+function answeredOf(batch: readonly HubEffects[]): AnsweredNonce[] {
+  return batch.flatMap((e) => (e.answered !== undefined ? [e.answered] : []));
 }
 
 /** Prepared verifiers by public key; two generations keep the hot set without a per-hit LRU shuffle. */
 class VerifierCache {
-  #young = new Map<string, Verifier>();
-  #old = new Map<string, Verifier>();
+  private young = new Map<string, Verifier>();
+  private old = new Map<string, Verifier>();
   constructor(
     private readonly backend: CryptoBackend,
     private readonly size: number,
@@ -151,58 +154,55 @@ class VerifierCache {
 
   get(publicKey: Uint8Array): Verifier {
     const key = Buffer.from(publicKey.buffer, publicKey.byteOffset, publicKey.byteLength).toString('latin1');
-    let v = this.#young.get(key);
+    let v = this.young.get(key);
     if (v !== undefined) return v;
-    v = this.#old.get(key) ?? this.backend.verifier(publicKey);
-    this.#young.set(key, v);
-    if (this.#young.size >= this.size) {
-      this.#old = this.#young;
-      this.#young = new Map();
+    v = this.old.get(key) ?? this.backend.verifier(publicKey);
+    this.young.set(key, v);
+    if (this.young.size >= this.size) {
+      this.old = this.young;
+      this.young = new Map();
     }
     return v;
   }
 }
 
 class SqliteRegistry implements HubRegistry {
-  readonly #db: SqliteDatabase;
-  readonly #journal: WriteJournal;
-  readonly #cache: ConfigCache;
-  readonly #backend: CryptoBackend;
-  readonly #verifiers: VerifierCache;
-  readonly #byInstance;
-  readonly #instancesOf;
+  private readonly verifiers: VerifierCache;
+  private readonly byInstance;
+  private readonly instancesOf;
 
-  constructor(db: SqliteDatabase, journal: WriteJournal, cache: ConfigCache, backend: CryptoBackend, cacheSize: number) {
-    this.#db = db;
-    this.#journal = journal;
-    this.#cache = cache;
-    this.#backend = backend;
-    this.#verifiers = new VerifierCache(backend, cacheSize);
-    this.#byInstance = db.prepare('SELECT device_id AS deviceId, instance, public_key AS publicKey, key_id AS keyId FROM device_key WHERE device_id = ? AND instance = ?');
-    this.#instancesOf = db.prepare('SELECT instance FROM device_key WHERE device_id = ? ORDER BY instance').pluck();
+  constructor(
+    private readonly db: SqliteDatabase,
+    private readonly cache: ConfigCache,
+    private readonly backend: CryptoBackend,
+    cacheSize: number,
+  ) {
+    this.verifiers = new VerifierCache(backend, cacheSize);
+    this.byInstance = db.prepare('SELECT device_id AS deviceId, instance, public_key AS publicKey, key_id AS keyId FROM device_key WHERE device_id = ? AND instance = ?');
+    this.instancesOf = db.prepare('SELECT instance FROM device_key WHERE device_id = ? ORDER BY instance').pluck();
   }
 
   enroll(deviceId: string, instance: Instance, publicKey: Uint8Array): EnrolledKey {
-    enrollKeys(this.#db, deviceId, [{ instance, publicKey }], { backend: this.#backend });
+    enrollKeys(this.db, deviceId, [{ instance, publicKey }], { backend: this.backend });
     return this.keyFor(deviceId, instance)!;
   }
 
-  /** The first lookup of every request: checks for operator changes first (once per synchronous run). */
+  /** Checks for operator changes first (once per synchronous run): the first lookup of a request. */
   keyById(keyId: Uint8Array): EnrolledKey | undefined {
     if (!(keyId instanceof Uint8Array) || keyId.length === 0 || keyId.length > 64) return undefined;
-    this.#cache.refresh();
-    return this.#enrolled(this.#cache.key(keyId));
+    this.cache.refresh();
+    return this.enrolled(this.cache.key(keyId));
   }
 
   keyFor(deviceId: string, instance: Instance): EnrolledKey | undefined {
-    return this.#enrolled(this.#byInstance.get(deviceId, instance) as KeyRow | undefined);
+    return this.enrolled(this.byInstance.get(deviceId, instance) as KeyRow | undefined);
   }
 
-  device(deviceId: string): DeviceRecord | undefined {
-    this.#cache.refresh();
-    const row = this.#cache.device(deviceId);
+  device(deviceId: string): EnrolledDevice | undefined {
+    this.cache.refresh();
+    const row = this.cache.device(deviceId);
     if (row === undefined) return undefined;
-    const instancesOf = this.#instancesOf;
+    const instancesOf = this.instancesOf;
     // The core needs only the state; the instance list costs a query, so it is read on demand.
     return {
       deviceId,
@@ -213,48 +213,36 @@ class SqliteRegistry implements HubRegistry {
     };
   }
 
-  devices(): readonly DeviceRecord[] {
-    const rows = this.#db.prepare('SELECT device_id FROM device ORDER BY device_id').pluck().all() as string[];
+  devices(): readonly EnrolledDevice[] {
+    const rows = this.db.prepare('SELECT device_id FROM device ORDER BY device_id').pluck().all() as string[];
     return rows.flatMap((id) => this.device(id) ?? []);
   }
 
   setState(deviceId: string, state: DeviceState): void {
-    changeDeviceState(this.#db, deviceId, state === 'active' ? 'release' : state === 'quarantined' ? 'quarantine' : 'revoke');
-  }
-
-  recordRequest(deviceId: string, instance: Instance, atMs: number, outcome: string, reason?: string): void {
-    this.#journal.recordRequest(deviceId, instance, atMs, outcome, reason);
-  }
-
-  recordTicket(deviceId: string, instance: Instance, atMs: number, deferralMs: number): void {
-    this.#journal.recordTicket(deviceId, instance, atMs, deferralMs);
+    changeDeviceState(this.db, deviceId, state === 'active' ? 'release' : state === 'quarantined' ? 'quarantine' : 'revoke');
   }
 
   activity(deviceId: string, instance: Instance): InstanceActivity | undefined {
-    const row = this.#db
+    const row = this.db
       .prepare('SELECT last_request_at_ms, last_outcome, last_reason, last_ticket_at_ms, last_deferral_ms FROM instance_activity WHERE device_id = ? AND instance = ?')
       .get(deviceId, instance) as
-      | { last_request_at_ms: number | null; last_outcome: string | null; last_reason: string | null; last_ticket_at_ms: number | null; last_deferral_ms: number | null }
+      | { last_request_at_ms: number | null; last_outcome: InstanceActivity['lastOutcome'] | null; last_reason: string | null; last_ticket_at_ms: number | null; last_deferral_ms: number | null }
       | undefined;
-    const pending = this.#journal.pendingActivity(deviceId, instance);
-    if (row === undefined && pending === undefined) return undefined;
-    const pick = <T>(p: T | null | undefined, r: T | null | undefined): T | undefined => p ?? r ?? undefined;
-    const out: Record<string, number | string> = {};
-    const set = (k: keyof InstanceActivity, v: number | string | undefined): void => {
-      if (v !== undefined) out[k] = v;
+    if (row === undefined) return undefined;
+    // Committed activity only: a decision's writes reach the database with its batch.
+    return {
+      ...(row.last_request_at_ms !== null ? { lastRequestAtMs: row.last_request_at_ms } : {}),
+      ...(row.last_outcome !== null ? { lastOutcome: row.last_outcome } : {}),
+      ...(row.last_reason !== null ? { lastReason: parseDecisionReason(row.last_reason) } : {}),
+      ...(row.last_ticket_at_ms !== null ? { lastTicketAtMs: row.last_ticket_at_ms } : {}),
+      ...(row.last_deferral_ms !== null ? { lastDeferralMs: row.last_deferral_ms } : {}),
     };
-    set('lastRequestAtMs', pick(pending?.requestAtMs, row?.last_request_at_ms));
-    set('lastOutcome', pick(pending?.outcome, row?.last_outcome));
-    set('lastReason', pick(pending?.reason, row?.last_reason));
-    set('lastTicketAtMs', pick(pending?.ticketAtMs, row?.last_ticket_at_ms));
-    set('lastDeferralMs', pick(pending?.deferralMs, row?.last_deferral_ms));
-    return out as InstanceActivity;
   }
 
-  #enrolled(row: KeyRow | undefined): EnrolledKey | undefined {
+  private enrolled(row: KeyRow | undefined): EnrolledKey | undefined {
     if (row === undefined || !isInstance(row.instance)) return undefined;
     const publicKey = new Uint8Array(row.publicKey);
-    return { deviceId: row.deviceId, instance: row.instance, keyId: new Uint8Array(row.keyId), publicKey, verifier: this.#verifiers.get(publicKey) };
+    return { deviceId: row.deviceId, instance: row.instance, keyId: new Uint8Array(row.keyId), publicKey, verifier: this.verifiers.get(publicKey) };
   }
 }
 
@@ -264,21 +252,19 @@ class SqliteRegistry implements HubRegistry {
  * The operator verbs (`withhold`, `resume`, `requireUpdate`, `clearUpdate`) write the database, audited.
  */
 export class SqlitePolicy implements HubPolicy {
-  readonly #db: SqliteDatabase;
-  readonly #cache: ConfigCache;
-  readonly #parsed = new Map<string, MemoryPolicyRules | PolicyError>();
-  readonly #targets = new Map<string, UpdateTarget>();
+  private readonly parsed = new Map<string, MemoryPolicyRules | PolicyError>();
+  private readonly targets = new Map<string, UpdateTarget>();
 
-  constructor(db: SqliteDatabase, cache: ConfigCache) {
-    this.#db = db;
-    this.#cache = cache;
-  }
+  constructor(
+    private readonly db: SqliteDatabase,
+    private readonly cache: ConfigCache,
+  ) {}
 
   evaluate(deviceId: string, instance: Instance, runtime: RuntimeInfo): PolicyVerdict {
-    this.#cache.refresh();
-    const fleet = this.#document(this.#cache.fleetPolicy());
-    const row = this.#cache.device(deviceId);
-    const device = this.#document(row?.policy);
+    this.cache.refresh();
+    const fleet = this.document(this.cache.fleetPolicy());
+    const row = this.cache.device(deviceId);
+    const device = this.document(row?.policy);
     let withheld: string | undefined;
     let deviceWideWithhold: string | undefined;
     let update: UpdateTarget | undefined;
@@ -287,51 +273,51 @@ export class SqlitePolicy implements HubPolicy {
         if (hold.instance === '*') deviceWideWithhold = hold.detail;
         else if (hold.instance === instance) withheld = hold.detail;
       } else if (hold.kind === 'update' && hold.instance === instance) {
-        update = this.#target(hold.detail, instance);
+        update = this.target(hold.detail, instance);
       }
     }
     return evaluateInstancePolicy(resolveInstancePolicy(device, fleet, instance), instance, runtime, { withheld: withheld ?? deviceWideWithhold, update });
   }
 
   withhold(deviceId: string, instance?: Instance, reason = 'withheld by operator'): void {
-    withholdInstance(this.#db, deviceId, instance, reason);
+    withholdInstance(this.db, deviceId, instance, reason);
   }
 
   resume(deviceId: string, instance?: Instance): void {
-    resumeInstance(this.#db, deviceId, instance);
+    resumeInstance(this.db, deviceId, instance);
   }
 
   requireUpdate(deviceId: string, instance: Instance, what: UpdateTarget): void {
-    requireInstanceUpdate(this.#db, deviceId, instance, what);
+    requireInstanceUpdate(this.db, deviceId, instance, what);
   }
 
   clearUpdate(deviceId: string, instance: Instance): void {
-    clearInstanceUpdate(this.#db, deviceId, instance);
+    clearInstanceUpdate(this.db, deviceId, instance);
   }
 
-  #target(detail: string, instance: Instance): UpdateTarget {
+  private target(detail: string, instance: Instance): UpdateTarget {
     const key = `${instance}\u0000${detail}`;
-    let t = this.#targets.get(key);
+    let t = this.targets.get(key);
     if (t === undefined) {
       t = parseUpdateTarget(JSON.parse(detail), 'required update', instance);
-      if (this.#targets.size > 1024) this.#targets.clear();
-      this.#targets.set(key, t);
+      if (this.targets.size > 1024) this.targets.clear();
+      this.targets.set(key, t);
     }
     return t;
   }
 
   /** A stored document that no longer parses fails the evaluation (the core refuses: internal-error). */
-  #document(text: string | undefined): MemoryPolicyRules | undefined {
+  private document(text: string | undefined): MemoryPolicyRules | undefined {
     if (text === undefined) return undefined;
-    let parsed = this.#parsed.get(text);
+    let parsed = this.parsed.get(text);
     if (parsed === undefined) {
       try {
         parsed = parsePolicyDocument(JSON.parse(text));
       } catch (err) {
         parsed = err instanceof PolicyError ? err : new PolicyError('stored policy is not valid JSON');
       }
-      if (this.#parsed.size > 1024) this.#parsed.clear(); // per-device documents: bound the cache
-      this.#parsed.set(text, parsed);
+      if (this.parsed.size > 1024) this.parsed.clear(); // per-device documents: bound the cache
+      this.parsed.set(text, parsed);
     }
     if (parsed instanceof PolicyError) throw parsed;
     return parsed;

@@ -1,5 +1,5 @@
 /**
- * The deadline sweep (ARCHITECTURE.md §7): an instance whose deadline (last ticket + its deferral)
+ * The deadline sweep (docs/ARCHITECTURE.md §7): an instance whose deadline (last ticket + its deferral)
  * passed is recorded once, and the two causes are kept apart:
  *
  * - `timeout`: no request since its last ticket — the instance (or its network) fell silent;

@@ -1,0 +1,250 @@
+/**
+ * The hub's decision for one ticket request (docs/ARCHITECTURE.md §2 step 6), as a pure function:
+ * request bytes, the time and a read-only view in; the decision and the writes it implies
+ * (`HubEffects`) out. No network, no clock, no store: the caller commits the effects (effects.ts).
+ *
+ * Order of checks, and why:
+ * 1. Open the envelope (context, enrolled signer, signature) — before anything is decoded (§7).
+ * 2. Decode the TicketRequest (protobuf only; validation comes later).
+ * 3. The request must name exactly the (device, instance) its signer key is enrolled for (a K_SM or
+ *    K_MM key never speaks for `device`), with a nonce of the protocol's length.
+ *    Failures up to here get NO reply: the reply topic is chosen by the request, and answering
+ *    unauthenticated input would let anyone aim our (signed) replies at any device. They are counted.
+ * 4. The nonce must not have been answered before for this device and instance (replay): refused,
+ *    no reply — answering it again would only re-sign an old nonce.
+ * 5. The request must validate; it is authenticated and names its signer's own reply topic, so a
+ *    failure is answered: WITHHELD MALFORMED, naming the first problem.
+ * 6. The instance must be one this hub dominates, else WITHHELD WRONG_HUB. Reachable when the store
+ *    holds keys this hub does not answer for (one database shared by hubs of several roles, or a
+ *    mis-enrolment).
+ * 7. Device state (unknown, revoked, quarantined), then policy.
+ */
+import { CONTEXTS, type Signer } from '../crypto/index.ts';
+import { open, seal, type TicketErrorCode } from '../tickets/index.ts';
+import {
+  codecs,
+  create,
+  DETAIL_MAX,
+  isInstance,
+  MAX_WIRE_BYTES,
+  NONCE_BYTES,
+  TicketReplySchema,
+  TicketRequestSchema,
+  topics,
+  tryDecodeBounded,
+  validateTicketReply,
+  validateTicketRequest,
+  WithholdReason,
+  type Instance,
+  type TicketReply,
+  type TicketRequest,
+} from '../../proto/index.ts';
+import type { AuditEntry } from './audit.ts';
+import type { Decided, HubView } from './effects.ts';
+import type { PolicyVerdict } from './policy.ts';
+import type { DecisionReason, HubOutcome, RefusalReason, StateReason } from './reasons.ts';
+import { requestRef } from './replay.ts';
+import type { EnrolledKey } from './registry.ts';
+import { dominates, type HubRole } from './role.ts';
+
+/** A signed reply ready to publish: QoS 1, never retained, MQTT 5 message expiry `expirySeconds`. */
+export interface HubReply {
+  readonly topic: string;
+  readonly payload: Uint8Array;
+  readonly expirySeconds: number;
+}
+
+export interface HubDecision {
+  readonly outcome: HubOutcome;
+  readonly reason: DecisionReason;
+  readonly deviceId?: string;
+  readonly instance?: string;
+  /** Absent exactly when `outcome` is `refused`. */
+  readonly reply?: HubReply;
+}
+
+/** Who decides: the hub's role (which instances it answers for) and its signing key (K_IH or K_SH_k). */
+export interface HubIdentityKey {
+  readonly role: HubRole;
+  readonly signer: Signer;
+}
+
+/** A policy verdict, or one of the core's own checks (same shape, wider `code`). */
+type Answer =
+  | Extract<PolicyVerdict, { kind: 'ticket' | 'update-required' }>
+  | { readonly kind: 'withheld'; readonly code: PolicyVerdict['code'] | StateReason; readonly reason: WithholdReason; readonly detail: string; readonly validForMs: number };
+
+/** Message expiry of refusals that no policy sized (malformed, unknown device, revoked, …). */
+const STATE_REPLY_VALID_MS = 60_000;
+
+/** Decides on one request. Never throws: a failure of the view or a bug is a `refused` decision. */
+export function decide(bytes: Uint8Array, nowMs: number, hub: HubIdentityKey, view: HubView): Decided {
+  try {
+    return decideChecked(bytes, nowMs, hub, view);
+  } catch (err) {
+    // A bug or a failing store backend: answer nothing (the AWDT then expires, which is the safe
+    // side) and keep serving.
+    return refuse(nowMs, 'internal-error', err instanceof Error ? err.name : 'error');
+  }
+}
+
+function decideChecked(bytes: Uint8Array, nowMs: number, hub: HubIdentityKey, view: HubView): Decided {
+  let signer: EnrolledKey | undefined;
+  const opened = open(bytes, CONTEXTS.ticketRequest, (keyId) => {
+    signer = view.keyById(keyId);
+    return signer?.verifier;
+  });
+  if (!opened.ok) return refuse(nowMs, refusalOf(opened.error.code), opened.error.message);
+  if (signer === undefined) return refuse(nowMs, 'unknown-signer', 'signer vanished during lookup');
+
+  // Decoded without validation: an authenticated request that fails validation is answered below.
+  const decoded = tryDecodeBounded(TicketRequestSchema, opened.payload, MAX_WIRE_BYTES.ticketRequest);
+  if (!decoded.ok) return refuse(nowMs, 'malformed-payload', decoded.error.detail);
+  const request = decoded.message;
+  if (request.deviceId !== signer.deviceId) {
+    return refuse(nowMs, 'key-device-mismatch', `key enrolled for another device, request names ${request.deviceId.slice(0, 64)}`);
+  }
+  if (request.instance !== signer.instance) {
+    return refuse(nowMs, 'key-instance-mismatch', `key enrolled for ${signer.instance}, request names ${request.instance.slice(0, 64)}`, request);
+  }
+  // From here the request names its signer's own (valid) device id and instance.
+  const instance: Instance = signer.instance;
+  if (request.nonce.length !== NONCE_BYTES) {
+    return refuse(nowMs, 'malformed-payload', `nonce: must be exactly ${NONCE_BYTES} bytes, got ${request.nonce.length}`, request);
+  }
+  if (view.seen(request.deviceId, instance, request.nonce)) {
+    return refuse(nowMs, 'replayed', 'this nonce was already answered for this device and instance', request);
+  }
+  const problem = validateTicketRequest(request)[0];
+  if (problem !== undefined) {
+    return answer(hub, request, instance, nowMs, withheld('malformed-request', WithholdReason.MALFORMED, `${problem.field}: ${problem.problem}`));
+  }
+  if (!dominates(hub.role, instance)) {
+    return answer(hub, request, instance, nowMs, withheld('wrong-hub', WithholdReason.WRONG_HUB, `this hub does not dominate ${instance}`));
+  }
+
+  const state = view.deviceState(request.deviceId);
+  if (state === undefined) return answer(hub, request, instance, nowMs, withheld('unknown-device', WithholdReason.UNKNOWN_DEVICE, 'device is not enrolled'));
+  if (state === 'revoked') return answer(hub, request, instance, nowMs, withheld('revoked', WithholdReason.REVOKED, 'device is revoked'));
+  if (state === 'quarantined') return answer(hub, request, instance, nowMs, withheld('quarantined', WithholdReason.QUARANTINED, 'device is quarantined'));
+  if (request.runtime === undefined) return refuse(nowMs, 'malformed-payload', 'runtime missing', request); // validated; keeps types honest
+  return answer(hub, request, instance, nowMs, view.evaluate(request.deviceId, instance, request.runtime));
+}
+
+function answer(hub: HubIdentityKey, request: TicketRequest, instance: Instance, nowMs: number, verdict: Answer): Decided {
+  const { deviceId, nonce } = request;
+  let reply: TicketReply;
+  let validForMs: number;
+  switch (verdict.kind) {
+    case 'ticket':
+      validForMs = verdict.deferralMs;
+      reply = create(TicketReplySchema, {
+        deviceId,
+        instance,
+        nonce,
+        outcome: { case: 'ticket', value: { deviceId, instance, nonce, deferralMs: verdict.deferralMs, issuedAtMs: epochMs(nowMs) } },
+      });
+      break;
+    case 'withheld':
+      validForMs = verdict.validForMs;
+      reply = create(TicketReplySchema, {
+        deviceId,
+        instance,
+        nonce,
+        outcome: { case: 'withheld', value: { reason: verdict.reason, detail: verdict.detail.slice(0, DETAIL_MAX) } },
+      });
+      break;
+    case 'update-required': {
+      validForMs = verdict.validForMs;
+      const t = verdict.target;
+      reply = create(TicketReplySchema, {
+        deviceId,
+        instance,
+        nonce,
+        outcome: {
+          case: 'updateRequired',
+          value: { domain: instance, version: t.version, imageDigest: t.imageDigest, fetchTopic: t.fetchTopic, sizeBytes: BigInt(t.sizeBytes) },
+        },
+      });
+      break;
+    }
+  }
+  const problems = validateTicketReply(reply);
+  if (problems.length > 0) {
+    return refuse(nowMs, 'reply-invalid', problems.map((p) => `${p.field}: ${p.problem}`).join('; '), request);
+  }
+  const payload = seal(hub.signer, CONTEXTS.ticketReply, codecs.ticketReply.encode(reply));
+  const outcome = verdict.kind;
+  const reason: DecisionReason = verdict.code;
+  const deferralMs = verdict.kind === 'ticket' ? verdict.deferralMs : undefined;
+  const decision: HubDecision = {
+    outcome,
+    reason,
+    deviceId,
+    instance,
+    reply: { topic: topics.reply(deviceId, instance), payload, expirySeconds: expirySeconds(validForMs) },
+  };
+  const detail = verdict.kind === 'withheld' ? verdict.detail : verdict.kind === 'update-required' ? `update to ${verdict.target.version}` : undefined;
+  return {
+    decision,
+    effects: {
+      audit: auditEntry(nowMs, decision, { ref: requestRef(nonce), detail, deferralMs }),
+      answered: { deviceId, instance, nonce, atMs: nowMs },
+      activity: { deviceId, instance, atMs: nowMs, outcome, reason, ...(deferralMs !== undefined ? { deferralMs } : {}) },
+    },
+  };
+}
+
+/**
+ * MQTT 5 message expiry: whole seconds, never longer than the reply is useful (rounded down), at
+ * least 1 (0 would mean "never expires"). Policies grant no deferral under 1 s (policy.ts), so the
+ * floor of 1 never stretches one.
+ */
+export function expirySeconds(validForMs: number): number {
+  return Math.max(1, Math.floor(validForMs / 1000));
+}
+
+function refuse(nowMs: number, reason: RefusalReason, detail: string, request?: TicketRequest): Decided {
+  const decision: HubDecision = {
+    outcome: 'refused',
+    reason,
+    // Only authenticated requests get here: the device id is the signer's; the instance may not be.
+    ...(request !== undefined ? { deviceId: request.deviceId, ...(isInstance(request.instance) ? { instance: request.instance } : {}) } : {}),
+  };
+  const ref = request !== undefined && request.nonce.length > 0 ? requestRef(request.nonce) : undefined;
+  return { decision, effects: { audit: auditEntry(nowMs, decision, { detail, ref }) } };
+}
+
+function auditEntry(nowMs: number, d: HubDecision, extra: { detail?: string | undefined; deferralMs?: number | undefined; ref?: string | undefined }): AuditEntry {
+  return {
+    atMs: nowMs,
+    outcome: d.outcome,
+    reason: d.reason,
+    ...(extra.detail !== undefined ? { detail: extra.detail.slice(0, DETAIL_MAX) } : {}),
+    ...(d.deviceId !== undefined ? { deviceId: d.deviceId } : {}),
+    ...(d.instance !== undefined ? { instance: d.instance } : {}),
+    ...(extra.deferralMs !== undefined ? { deferralMs: extra.deferralMs } : {}),
+    ...(extra.ref !== undefined ? { ref: extra.ref } : {}),
+  };
+}
+
+function withheld(code: StateReason, reason: WithholdReason, detail: string): Answer {
+  return { kind: 'withheld', code, reason, detail, validForMs: STATE_REPLY_VALID_MS };
+}
+
+function refusalOf(code: TicketErrorCode): RefusalReason {
+  switch (code) {
+    case 'malformed-envelope':
+    case 'wrong-context':
+    case 'unknown-signer':
+    case 'bad-signature':
+      return code;
+    default:
+      return 'internal-error'; // open() reports only the four above
+  }
+}
+
+/** Milliseconds since the epoch as the uint64 the protocol carries; a bad clock reads as 0. */
+function epochMs(nowMs: number): bigint {
+  return Number.isFinite(nowMs) && nowMs > 0 ? BigInt(Math.trunc(nowMs)) : 0n;
+}

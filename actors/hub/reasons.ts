@@ -1,0 +1,153 @@
+/**
+ * Why the hub decided what it did, as a closed union: every reason a decision can carry is listed
+ * here once, and `REASON_CLASS` classifies each one, so a new reason that nobody classified is a
+ * compile error rather than a string some other file fails to match.
+ *
+ * The strings are the ones stored in the hub database (`audit.reason`,
+ * `instance_activity.last_reason`) and counted in `HubCounterSnapshot`; they must not change without
+ * a migration. Reading them back goes through `parseDecisionReason` / `parseAuditReason`.
+ *
+ * Instance states, for the registry and `dominion devices` (docs/ARCHITECTURE.md §7: silence and
+ * failed checks are recorded apart):
+ * - `ok`               holding a ticket
+ * - `fail`             the hub withheld because a check on its request or runtime information failed
+ * - `withheld`         withheld for another reason: quarantined, revoked, operator, no policy, …
+ * - `update-required`  must run another image first
+ * - `timeout`          its deadline passed with no request since its last ticket: silence
+ */
+export type HubOutcome = 'ticket' | 'withheld' | 'update-required' | 'refused';
+
+/** What a policy concluded for an authenticated, enrolled, active instance. */
+export type PolicyCode =
+  | 'granted'
+  | 'operator-withheld'
+  | 'no-policy'
+  | 'foreign-actor'
+  | 'digest-mismatch'
+  | 'firmware-unparseable'
+  | 'firmware-too-old'
+  | 'operator-update';
+
+/** The core's own checks on an authenticated request, before policy: each is answered (WITHHELD). */
+export type StateReason = 'malformed-request' | 'wrong-hub' | 'unknown-device' | 'revoked' | 'quarantined';
+
+/** Why a request got no reply at all. */
+export type RefusalReason =
+  | 'malformed-envelope'
+  | 'wrong-context'
+  | 'unknown-signer'
+  | 'bad-signature'
+  | 'malformed-payload'
+  | 'key-device-mismatch'
+  | 'key-instance-mismatch'
+  | 'replayed'
+  | 'reply-invalid'
+  | 'internal-error';
+
+export type DecisionReason = PolicyCode | StateReason | RefusalReason;
+
+export type InstanceState = 'ok' | 'fail' | 'withheld' | 'update-required' | 'timeout';
+
+/**
+ * `grant`: a ticket. `check`: withheld because a check on what the instance sent failed (→ `fail`).
+ * `other`: withheld or update demanded for a reason outside the request (→ `withheld`).
+ * `refusal`: never answered (the instance's state stays as it was).
+ */
+type ReasonClass = 'grant' | 'check' | 'other' | 'refusal';
+
+const REASON_CLASS: Record<DecisionReason, ReasonClass> = {
+  granted: 'grant',
+  'foreign-actor': 'check',
+  'digest-mismatch': 'check',
+  'firmware-unparseable': 'check',
+  'firmware-too-old': 'check',
+  'malformed-request': 'check',
+  'operator-withheld': 'other',
+  'no-policy': 'other',
+  'operator-update': 'other',
+  'wrong-hub': 'other',
+  'unknown-device': 'other',
+  revoked: 'other',
+  quarantined: 'other',
+  'malformed-envelope': 'refusal',
+  'wrong-context': 'refusal',
+  'unknown-signer': 'refusal',
+  'bad-signature': 'refusal',
+  'malformed-payload': 'refusal',
+  'key-device-mismatch': 'refusal',
+  'key-instance-mismatch': 'refusal',
+  replayed: 'refusal',
+  'reply-invalid': 'refusal',
+  'internal-error': 'refusal',
+};
+
+/** What an instance's last decision says about it; undefined for a refusal (no answer was given). */
+export function instanceStateOf(outcome: HubOutcome, reason: DecisionReason): InstanceState | undefined {
+  switch (outcome) {
+    case 'ticket':
+      return 'ok';
+    case 'update-required':
+      return 'update-required';
+    case 'withheld':
+      return REASON_CLASS[reason] === 'check' ? 'fail' : 'withheld';
+    case 'refused':
+      return undefined;
+  }
+}
+
+function isDecisionReason(text: string): text is DecisionReason {
+  return Object.hasOwn(REASON_CLASS, text);
+}
+
+/** Stored text outside this union: a database written by a newer (or patched) hub. */
+export class ReasonError extends Error {
+  override readonly name = 'ReasonError';
+  constructor(readonly text: string) {
+    super(`unknown decision reason ${JSON.stringify(text.slice(0, 64))}`);
+  }
+}
+
+/** A stored decision reason; throws ReasonError for text that is not one (never guessed). */
+export function parseDecisionReason(text: string): DecisionReason {
+  if (isDecisionReason(text)) return text;
+  throw new ReasonError(text);
+}
+
+/** Audit rows written outside a decision: operator commands (admin.ts) and the deadline sweep. */
+export type OperatorReason =
+  | 'enrolled'
+  | 're-enrolled'
+  | 'reinstated'
+  | 'quarantine'
+  | 'release'
+  | 'revoke'
+  | 'withhold'
+  | 'resume'
+  | 'require-update'
+  | 'clear-update'
+  | 'policy';
+/** `silent`: a timeout; `refused`: a fail whose refusal reason was never recorded. */
+export type SweepReason = 'silent' | 'refused';
+
+/** `unknown`: stored text this version does not know (kept readable, not an error: audits are for humans). */
+export type AuditReason = DecisionReason | OperatorReason | SweepReason | 'unknown';
+
+const OTHER_AUDIT_REASONS: ReadonlySet<string> = new Set<OperatorReason | SweepReason>([
+  'enrolled',
+  're-enrolled',
+  'reinstated',
+  'quarantine',
+  'release',
+  'revoke',
+  'withhold',
+  'resume',
+  'require-update',
+  'clear-update',
+  'policy',
+  'silent',
+  'refused',
+]);
+
+export function parseAuditReason(text: string): AuditReason {
+  return isDecisionReason(text) || OTHER_AUDIT_REASONS.has(text) ? (text as AuditReason) : 'unknown';
+}
