@@ -206,6 +206,13 @@ describe('golden vectors: the project hub and AWDT', () => {
     assert.equal(hex(decision.reply!.payload), vectors.updateRequiredReply.envelope);
   });
 
+  it('the IH answers the malformed (authenticated, invalid) request with exactly the vector WITHHELD MALFORMED', () => {
+    const decision = hub({ instances: { device: { deferralMs: inputs.ticket.deferralMs } } }).handleRequest(fromHex(vectors.malformedRequest.envelope), Number(inputs.ticket.issuedAtMs));
+    assert.equal(decision.outcome, 'withheld');
+    assert.equal(decision.reason, 'malformed-request');
+    assert.equal(hex(decision.reply!.payload), vectors.malformedReply.envelope);
+  });
+
   it('the malformed request fails validation on exactly the field the MALFORMED detail names', () => {
     const payload = fromHex(vectors.malformedRequest.payload);
     const request = decodeBounded(TicketRequestSchema, payload, MAX_WIRE_BYTES.ticketRequest);
