@@ -1,5 +1,5 @@
 // Ed25519 throughput for both crypto backends, measured in the same process so the ratios quoted in
-// ARCHITECTURE.md §3 can be re-checked on any machine. Uses prepared Signer/Verifier objects, as the
+// docs/ARCHITECTURE.md §3 can be re-checked on any machine. Uses prepared Signer/Verifier objects, as the
 // hubs and the hypervisor do, so key import is excluded from the per-op cost.
 
 import { median } from './stats.ts';

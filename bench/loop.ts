@@ -1,5 +1,5 @@
 /**
- * The ticket loop end to end (issue 3): round trip device → hub → device over loopback MQTT, p50/p99
+ * The ticket loop end to end: round trip device → hub → device over loopback MQTT, p50/p99
  * per instance on Aedes and on Mosquitto (both with TCP_NODELAY), beside a bare MQTT request/response
  * measured on the same broker in the same run; and the CPU the whole loop costs at a 1 s interval.
  */

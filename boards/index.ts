@@ -1,5 +1,5 @@
 /**
- * The door to `boards/`: typed, validated board profiles (ARCHITECTURE.md §6).
+ * The door to `boards/`: typed, validated board profiles (docs/ARCHITECTURE.md §6).
  *
  *   loadBoard('rpi4')        → the checked, frozen profile
  *   loadBoard('rpi5')        → BoardError: unknown board "rpi5" (known: nitrogen8m, rpi-zero-2w, rpi3, rpi4, sim)

@@ -1,7 +1,7 @@
 /**
  * The board profiles dominion ships. Plain data, checked by `validateBoard` when loaded.
  *
- * Bundle budgets: gzip budgets are the targets of issue 5 (sw 40, hypervisor 60, each sm 30, mm 90
+ * Bundle budgets: gzip budgets are the project's targets (sw 40, hypervisor 60, each sm 30, mm 90
  * KiB); raw budgets are about a third above what the build measured when they were set (sw 119.8,
  * hypervisor 102.9, mm 151.0, sm:sensor 20.1 KiB raw), so a budget failure means something real was
  * pulled in, not noise. The bundles are the same for every board with the same Node target.

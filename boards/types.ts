@@ -1,5 +1,5 @@
 /**
- * What a board profile says (ARCHITECTURE.md §6): the hardware, the Node it runs, how the domains are
+ * What a board profile says (docs/ARCHITECTURE.md §6): the hardware, the Node it runs, how the domains are
  * placed and what each may use, the ticket timing, the watchdog backend and the services to run.
  *
  * Sizes: memory and heap in MiB (`Mb` suffix), bundle budgets in KiB (1024 bytes, `Kb` suffix).

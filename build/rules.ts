@@ -1,5 +1,5 @@
 /**
- * What each domain's bundle must not contain (ARCHITECTURE.md §1, §3, §7), checked on esbuild's
+ * What each domain's bundle must not contain (docs/ARCHITECTURE.md §1, §3, §7), checked on esbuild's
  * metafile: the source files that went into the bundle (paths relative to the project root) and
  * the modules it still imports at run time (Node built-ins). A build that breaks a rule fails, so
  * an import that drags MQTT into a service or a signer into `mm` is caught when it is written.

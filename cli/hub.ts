@@ -1,5 +1,5 @@
 /**
- * `dominion hub`: one hub process (ARCHITECTURE.md §7) on its SQLite database, until SIGINT/SIGTERM.
+ * `dominion hub`: one hub process (docs/ARCHITECTURE.md §7) on its SQLite database, until SIGINT/SIGTERM.
  * Prints how it listens (shared or plain subscription, MQTT version) and, at a clean stop, what it
  * decided. Never prints key material: the key is named by its file and key id only.
  */

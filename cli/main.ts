@@ -1,6 +1,7 @@
 /**
- * `dominion <command>`: the one entry point for running a simulated device with its hubs, and (in
- * later issues) hubs, builds and devices on their own.
+ * `dominion <command>`: the one entry point — a simulated device with its hubs (`up`), hubs, keys,
+ * enrolment and operator commands, builds, devices and benchmarks. Each command loads its module
+ * only when it runs.
  */
 import { UsageError } from './args.ts';
 

@@ -5,7 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { cryptoBackend, fromHex } from '../actors/crypto/index.ts';
-import { checkUpdateTarget, fleetView, readAudit, sqlite, type FleetRow, type StoredAuditEntry } from '../actors/hub/index.ts';
+import { checkUpdateTarget, dominates, fleetView, readAudit, sqlite, type FleetRow, type StoredAuditEntry } from '../actors/hub/index.ts';
 import { parseInstance, TOPIC_PREFIX, type Instance } from '../proto/index.ts';
 import { consoleIo, failure, integer, parseCommand, positionals, required, UsageError, type CliIo } from './options.ts';
 
@@ -184,17 +184,13 @@ export async function requireUpdateCommand(argv: string[], io: CliIo = consoleIo
   }
   return withDatabase(io, 'require-update', dbPath, (db) => {
     const identity = sqlite.readHubIdentity(db);
-    if (identity !== undefined && !dominatesInstance(identity, instance)) {
+    if (identity !== undefined && !dominates(identity.role, instance)) {
       throw new sqlite.HubStoreError('refused', `this database's hub (${identity.hubId}) does not dominate ${instance}`);
     }
     sqlite.requireInstanceUpdate(db, deviceId!, instance, target);
     io.out(`${deviceId}: ${instance} must run ${version} (${sizeBytes} bytes, from ${fetchTopic}); audited`);
     return 0;
   });
-}
-
-function dominatesInstance(identity: sqlite.HubIdentity, instance: Instance): boolean {
-  return identity.role.kind === 'ih' ? instance === 'device' || instance === 'mm' : instance === `sm:${identity.role.service}`;
 }
 
 function instanceOption(text: string): Instance {

@@ -24,6 +24,7 @@ import {
 import { setFleetPolicy, SqliteHubStore } from '../actors/hub/sqlite/index.ts';
 import { requireMmKey } from '../actors/provisioning/index.ts';
 import { MM_IMAGE_ACTORS, type DemoFleet, type DemoHub, type DeviceKeys, type HubPins } from '../actors/device/index.ts';
+import { serviceInstance } from '../proto/index.ts';
 
 export interface SqliteFleet {
   /** Shaped as the demo fleet, so the scenario drives these hubs (their policy is the database's). */
@@ -57,7 +58,7 @@ export async function startSqliteFleet(o: { dir: string; brokerUrl: string; devi
         store.db,
         k.role.kind === 'ih'
           ? { instances: { device: { deferralMs: d }, mm: { deferralMs: d, allowedActors: MM_IMAGE_ACTORS } } }
-          : { instances: { [`sm:${k.role.service}`]: { deferralMs: d, allowedActors: [k.role.service] } } },
+          : { instances: { [serviceInstance(k.role.service)]: { deferralMs: d, allowedActors: [k.role.service] } } },
       );
     } finally {
       store.close();

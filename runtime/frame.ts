@@ -58,18 +58,6 @@ export function checkFrame(channel: string, frame: Uint8Array, maxFrameBytes: nu
   return (frame[LENGTH_BYTES]! << 8) | frame[LENGTH_BYTES + 1]!;
 }
 
-export interface Frame {
-  readonly typeId: number;
-  readonly payload: Uint8Array;
-}
-
-/** Parses one complete frame into type id and payload view; returns a typed error instead of throwing. */
-export function parseFrame(channel: string, frame: Uint8Array, maxFrameBytes: number): Frame | ChannelError {
-  const typeId = checkFrame(channel, frame, maxFrameBytes);
-  if (typeId instanceof ChannelError) return typeId;
-  return { typeId, payload: frame.subarray(FRAME_HEADER_BYTES) };
-}
-
 /**
  * Reassembles frames from a byte stream (socket, pipe). An oversized frame is reported and its body
  * skipped without being buffered, so the stream stays in step and the channel keeps working.

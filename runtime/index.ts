@@ -10,7 +10,7 @@ export { Scheduler, PRIORITY_LEVELS, type SchedulerOptions } from './scheduler.t
 export { Supervisor } from './supervisor.ts';
 export { ActorSystem, type ActorSystemOptions, type EscalationHandler } from './system.ts';
 export { ChannelError, CHANNEL_ERROR_CODES, type ChannelErrorCode } from './channel-error.ts';
-export { FrameReader, checkFrame, encodeFrame, frameLength, parseFrame, writeFrame, FRAME_HEADER_BYTES, type Frame } from './frame.ts';
+export { FrameReader, checkFrame, encodeFrame, frameLength, writeFrame, FRAME_HEADER_BYTES } from './frame.ts';
 export { FrameArena } from './arena.ts';
 export {
   ChannelEndpoint,

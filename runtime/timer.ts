@@ -49,10 +49,6 @@ export class ActorTimer<M> implements Timer {
     this.handle = this.owner.clock.schedule(this.owner.clock.now() + delayMs, this.onFire);
   }
 
-  rearm(delayMs: number, periodMs = 0): void {
-    this.arm(delayMs, periodMs);
-  }
-
   disarm(): boolean {
     const wasArmed = this.handle !== null || this.pending;
     this.cancelHandle();

@@ -46,8 +46,6 @@ export interface ActorSpec<M> {
 export interface Timer {
   /** (Re)arms: fires after `delayMs`, then every `periodMs` if given (> 0). */
   arm(delayMs: number, periodMs?: number): void;
-  /** Same as `arm`; reads better where an armed timer is pushed back. */
-  rearm(delayMs: number, periodMs?: number): void;
   /** Returns whether it was armed. A fire not yet delivered is withdrawn too. */
   disarm(): boolean;
   readonly armed: boolean;

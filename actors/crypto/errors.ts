@@ -4,7 +4,6 @@
 export type CryptoErrorCode =
   | 'bad-key-length'
   | 'bad-signature-length'
-  | 'unknown-key-id'
   | 'bad-signature'
   | 'bad-context';
 

@@ -16,5 +16,4 @@ export { nobleBackend } from './noble.ts';
 export { nodeBackend } from './node.ts';
 export { CONTEXTS, signedBytes, signInContext, verifyInContext, type SignatureContext } from './context.ts';
 export { CryptoError, type CryptoErrorCode } from './errors.ts';
-export { KeyRing, type VerifyResult } from './keyring.ts';
 export { bytesEqual, fromHex, generateSecretKey, hex, keyIdOf, randomNonce } from './keys.ts';

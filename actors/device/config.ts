@@ -2,26 +2,9 @@
 import type { Clock } from '../../runtime/index.ts';
 import type { HubLink } from '../mm/index.ts';
 import type { ServiceSpec } from '../sm/index.ts';
+import type { DeviceKeys, HubPins } from '../provisioning/index.ts';
 
-export interface DeviceKeys {
-  /** K_I seed: `sw` only. */
-  readonly device: Uint8Array;
-  /** K_MM seed: `hypervisor` only. */
-  readonly mm: Uint8Array;
-  /** K_SM_k seeds by service name: `hypervisor` only. */
-  readonly services: Readonly<Record<string, Uint8Array>>;
-}
-
-export interface HubPin {
-  readonly id: string;
-  readonly publicKey: Uint8Array;
-}
-
-/** Hub public keys pinned at provisioning: the IH, and one SH per service. */
-export interface HubPins {
-  readonly ih: HubPin;
-  readonly services: Readonly<Record<string, HubPin>>;
-}
+export type { DeviceKeys, HubPin, HubPins } from '../provisioning/index.ts';
 
 export interface DeviceTiming {
   /** Ticket round interval per instance (T). */

@@ -53,11 +53,6 @@ export class DirectHubLink implements HubLink {
     return true;
   }
 
-  /** Delivers service traffic to the device as if it came from the service hub. */
-  sendToService(service: string, payload: Uint8Array): void {
-    this.sink?.service(service, payload);
-  }
-
   close(): void {
     this.sink = null;
   }

@@ -11,7 +11,7 @@
  */
 import { serviceOf, type Instance } from '../../proto/index.ts';
 import { describeHub, type HubPublicKey } from './keyfiles.ts';
-import { provisioningJson, type DevicePublicKeys, type PinnedHub, type ProvisioningInput } from '../provisioning/index.ts';
+import { provisioningJson, type DevicePublicKeys, type HubPin, type ProvisioningInput } from '../provisioning/index.ts';
 import { dominates } from './role.ts';
 import { claimHubIdentity, enrollKeys, readHubIdentity, SqliteHubStore, HubStoreError } from './sqlite/index.ts';
 
@@ -92,7 +92,7 @@ export function enrollDevice(options: EnrollDeviceOptions): EnrollResult {
     for (const { store } of stores) store.close();
   }
 
-  const pin = (h: HubPublicKey): PinnedHub => ({ id: h.hubId, publicKey: h.publicKey });
+  const pin = (h: HubPublicKey): HubPin => ({ id: h.hubId, publicKey: h.publicKey });
   const provisioning: ProvisioningInput = {
     deviceId: device.deviceId,
     ...(options.broker !== undefined ? { broker: options.broker } : {}),

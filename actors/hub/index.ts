@@ -87,8 +87,10 @@ export {
   PROVISIONING_KIND,
   PROVISIONING_VERSION,
   type DevicePublicKeys,
-  type DeviceSecretKeys,
-  type PinnedHub,
+  type DeviceKeyFile,
+  type DeviceKeys,
+  type HubPin,
+  type HubPins,
   type Provisioning,
   type ProvisioningInput,
 } from '../provisioning/index.ts';

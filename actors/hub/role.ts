@@ -17,7 +17,7 @@ export function serviceHubRole(service: string): HubRole {
 /** True when a hub in `role` is the one that answers requests for `instance`. */
 export function dominates(role: HubRole, instance: string): boolean {
   if (!isInstance(instance)) return false;
-  return role.kind === 'ih' ? instance === 'device' || instance === 'mm' : instance === `sm:${role.service}`;
+  return role.kind === 'ih' ? instance === 'device' || instance === 'mm' : instance === serviceInstance(role.service);
 }
 
 

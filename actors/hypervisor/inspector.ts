@@ -1,7 +1,7 @@
 /**
  * The inspector: builds a VM domain's runtime information from what the runtime itself knows — the
  * actors running and the digest of their code, restarts, mailbox high-water marks and drops — so a
- * VM cannot write its own report (ARCHITECTURE.md §2, step 3).
+ * VM cannot write its own report (docs/ARCHITECTURE.md §2, step 3).
  */
 import type { ActorSystem } from '../../runtime/index.ts';
 import { create, RuntimeInfoSchema, type RuntimeInfo } from '../../proto/index.ts';

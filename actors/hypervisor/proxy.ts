@@ -18,7 +18,6 @@ export interface ProxyOptions {
   readonly toMm: (instance: string, envelope: Uint8Array) => void;
   /** The VM AWDT for an instance, if there is one (looked up per message: VMs reboot). */
   readonly vmAwdt: (instance: string) => ActorRef<AwdtMsg> | undefined;
-  readonly refused?: (instance: string, why: string) => void;
 }
 
 export interface ProxyCounters {
@@ -27,9 +26,8 @@ export interface ProxyCounters {
 }
 
 export function proxyActor(o: ProxyOptions, counters: ProxyCounters = { forwarded: 0, unknownInstance: 0 }): ActorSpec<ProxyMsg> {
-  const unknown = (instance: string): void => {
+  const unknown = (): void => {
     counters.unknownInstance++;
-    o.refused?.(instance, 'no AWDT for this instance');
   };
   return {
     name: 'proxy',
@@ -46,7 +44,7 @@ export function proxyActor(o: ProxyOptions, counters: ProxyCounters = { forwarde
               return;
             }
             const awdt = o.vmAwdt(msg.instance);
-            if (awdt === undefined) return unknown(msg.instance);
+            if (awdt === undefined) return unknown();
             // offer, not tell: a flood from mm must not fault the hypervisor's AWDTs.
             const delivered = awdt.offer(msg.type === 'mm-request' ? { type: 'request' } : { type: 'reply', envelope: msg.envelope });
             if (delivered) counters.forwarded++;

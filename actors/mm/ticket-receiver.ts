@@ -24,8 +24,6 @@ export interface TicketReceiverOptions {
   readonly intervalMs: number;
   /** Retry when no reply came within this long (plus up to 50 % jitter). */
   readonly replyTimeoutMs: number;
-  /** Retries per round at most; the next round starts afresh anyway. */
-  readonly maxRetries?: number;
   /** Uniform in [0, 1); injected so tests are exact. */
   readonly jitter: () => number;
   /** The uplink's current link (the `uplink` actor opens and closes it). */
@@ -60,9 +58,11 @@ export function newReceiverCounters(): ReceiverCounters {
   return { rounds: 0, retries: 0, published: 0, repliesRelayed: 0, unknownInstance: 0, offline: 0 };
 }
 
+/** Retries per round at most; the next round starts afresh anyway. */
+const MAX_RETRIES = 3;
+
 export function ticketReceiver(o: TicketReceiverOptions): ActorSpec<ReceiverMsg> {
   const counters = o.counters ?? newReceiverCounters();
-  const maxRetries = o.maxRetries ?? 3;
   return {
     name: 'ticket-receiver',
     capacity: 64 + 8 * o.routes.length,
@@ -113,7 +113,7 @@ export function ticketReceiver(o: TicketReceiverOptions): ActorSpec<ReceiverMsg>
               ask(st!);
               return;
             case 'retry': {
-              if (!st!.awaiting || st!.retries >= maxRetries) return;
+              if (!st!.awaiting || st!.retries >= MAX_RETRIES) return;
               st!.retries++;
               counters.retries++;
               // Resend the same signed request rather than ask for a new nonce: a reply to the first

@@ -1,5 +1,5 @@
 /**
- * The embedded broker: Aedes 1.x on a plain `net` server (ARCHITECTURE.md §7). Aedes speaks MQTT
+ * The embedded broker: Aedes 1.x on a plain `net` server (docs/ARCHITECTURE.md §7). Aedes speaks MQTT
  * 3.1.1 only and does not implement shared subscriptions, so it suits one hub process per role —
  * tests, `npm start`, a single board on a bench. Accepted sockets get TCP_NODELAY, as Aedes leaves
  * Nagle on and broker→subscriber delivery would otherwise wait on delayed ACKs.

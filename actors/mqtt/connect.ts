@@ -1,5 +1,5 @@
 /**
- * MQTT client connections with Nagle's algorithm off (ARCHITECTURE.md §7).
+ * MQTT client connections with Nagle's algorithm off (docs/ARCHITECTURE.md §7).
  *
  * MQTT.js opens its TCP socket with Nagle on; a request/response pair then waits on the peer's
  * delayed ACK and takes 44–88 ms on loopback instead of well under 1 ms. `mqtt.connect` gives no hook

@@ -1,6 +1,6 @@
 /**
  * The door to `actors/mqtt/`: MQTT plumbing shared by the device's `mm` domain and the hubs
- * (ARCHITECTURE.md §7). Every socket opened here, client or broker side, has TCP_NODELAY set.
+ * (docs/ARCHITECTURE.md §7). Every socket opened here, client or broker side, has TCP_NODELAY set.
  */
 export {
   awaitConnected,

@@ -1,5 +1,5 @@
 /**
- * What the broker can do, found by trying it (ARCHITECTURE.md §7). Aedes 1.x refuses MQTT 5 at
+ * What the broker can do, found by trying it (docs/ARCHITECTURE.md §7). Aedes 1.x refuses MQTT 5 at
  * CONNACK ("unacceptable protocol version") and grants `$share/...` subscriptions but never delivers
  * to them; Mosquitto does both. Hubs use the answer to pick shared vs plain subscriptions.
  *

@@ -19,19 +19,21 @@ export const DEVICE_KEYS_KIND = 'dominion.device-keys';
 export const DEVICE_PUBLIC_KIND = 'dominion.device-public';
 const VERSION = KEY_FILE_VERSION;
 
-/** A device's secret keys, in the shape the simulated device takes (actors/device DeviceKeys). */
-export interface DeviceSecretKeys {
-  readonly deviceId: string;
-  /** K_I seed. */
+/** A device's secret keys, as its domains run with them: K_I for `sw`, K_MM and K_SM_k for the hypervisor. */
+export interface DeviceKeys {
+  /** K_I seed: `sw` only. */
   readonly device: Uint8Array;
-  /** K_MM seed; absent for a device enrolled for `device` (and services) only. */
-  readonly mm?: Uint8Array;
-  /** K_SM_k seeds by service name. */
+  /** K_MM seed: the hypervisor only. */
+  readonly mm: Uint8Array;
+  /** K_SM_k seeds by service name: the hypervisor only. */
   readonly services: Readonly<Record<string, Uint8Array>>;
 }
 
-/** Device secret keys that include K_MM, as the device runtime needs them to run `mm`. */
-export type DeviceSecretKeysWithMm = DeviceSecretKeys & { readonly mm: Uint8Array };
+/** What a device key file holds: the device's id and its keys, where K_MM may be absent (a device enrolled for `device` only). */
+export interface DeviceKeyFile extends Omit<DeviceKeys, 'mm'> {
+  readonly deviceId: string;
+  readonly mm?: Uint8Array;
+}
 
 export interface NewDeviceKeysOptions {
   /** Make a K_MM too (default true). Without it the device can be enrolled for `device` only. */
@@ -45,7 +47,7 @@ export interface DevicePublicKeys {
 
 const node = cryptoBackend('node');
 
-export function newDeviceKeys(deviceId: string, services: readonly string[], options: NewDeviceKeysOptions = {}): DeviceSecretKeys {
+export function newDeviceKeys(deviceId: string, services: readonly string[], options: NewDeviceKeysOptions = {}): DeviceKeyFile {
   checkDeviceId(deviceId, 'device id');
   for (const s of services) serviceInstance(s); // throws for a bad service name
   if (new Set(services).size !== services.length) throw new KeyFileError('a service is named twice');
@@ -57,7 +59,7 @@ export function newDeviceKeys(deviceId: string, services: readonly string[], opt
   };
 }
 
-export function devicePublicKeys(keys: DeviceSecretKeys): DevicePublicKeys {
+export function devicePublicKeys(keys: DeviceKeyFile): DevicePublicKeys {
   return {
     deviceId: keys.deviceId,
     keys: [
@@ -72,7 +74,7 @@ export function devicePublicKeys(keys: DeviceSecretKeys): DevicePublicKeys {
  * `keys` with K_MM, or a KeyFileError naming `where`: for whoever runs the `mm` AWDT (the device
  * runtime's hypervisor), which cannot sign `mm` requests without it.
  */
-export function requireMmKey(keys: DeviceSecretKeys, where: string): DeviceSecretKeysWithMm {
+export function requireMmKey(keys: DeviceKeyFile, where: string): DeviceKeyFile & DeviceKeys {
   const mm = keys.mm;
   if (mm === undefined) {
     throw new KeyFileError(`${where}: device ${keys.deviceId} has no mm key (keys.mm): it was made for the device instance only, and running mm needs K_MM`);
@@ -80,12 +82,12 @@ export function requireMmKey(keys: DeviceSecretKeys, where: string): DeviceSecre
   return { ...keys, mm };
 }
 
-export function writeDeviceKeysFile(path: string, keys: DeviceSecretKeys): void {
+export function writeDeviceKeysFile(path: string, keys: DeviceKeyFile): void {
   const pub = devicePublicKeys(keys);
   const seeds: Record<string, Uint8Array> = {
     device: keys.device,
     ...(keys.mm !== undefined ? { mm: keys.mm } : {}),
-    ...Object.fromEntries(Object.entries(keys.services).map(([s, k]) => [`sm:${s}`, k])),
+    ...Object.fromEntries(Object.entries(keys.services).map(([s, k]) => [serviceInstance(s), k])),
   };
   writeSecretJson(path, {
     kind: DEVICE_KEYS_KIND,
@@ -99,7 +101,7 @@ export function writeDevicePublicFile(path: string, keys: DevicePublicKeys): voi
   writeJson(path, { kind: DEVICE_PUBLIC_KIND, version: VERSION, deviceId: keys.deviceId, keys: Object.fromEntries(keys.keys.map((k) => [k.instance, hex(k.publicKey)])) }, 0o644);
 }
 
-export function readDeviceKeysFile(path: string): DeviceSecretKeys {
+export function readDeviceKeysFile(path: string): DeviceKeyFile {
   const doc = readKeyJson(path, DEVICE_KEYS_KIND, true);
   const deviceId = checkDeviceId(doc.deviceId, `${path}: deviceId`);
   const keys = keyRecord(doc.keys, path, 'keys');

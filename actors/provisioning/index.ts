@@ -27,8 +27,8 @@ export {
   writeDeviceKeysFile,
   writeDevicePublicFile,
   type DevicePublicKeys,
-  type DeviceSecretKeys,
-  type DeviceSecretKeysWithMm,
+  type DeviceKeyFile,
+  type DeviceKeys,
   type NewDeviceKeysOptions,
 } from './device-keys.ts';
 export {
@@ -39,7 +39,8 @@ export {
   writeProvisioning,
   PROVISIONING_KIND,
   PROVISIONING_VERSION,
-  type PinnedHub,
+  type HubPin,
+  type HubPins,
   type Provisioning,
   type ProvisioningInput,
 } from './provisioning.ts';

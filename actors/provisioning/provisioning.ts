@@ -35,10 +35,16 @@ import { parseBrokerUrl } from '../mqtt/broker-url.ts';
 export const PROVISIONING_KIND = 'dominion.provisioning';
 export const PROVISIONING_VERSION = 1;
 
-/** A pinned hub: the shape of actors/device's HubPin. */
-export interface PinnedHub {
+/** A hub pinned at provisioning: its id and Ed25519 public key. */
+export interface HubPin {
   readonly id: string;
   readonly publicKey: Uint8Array;
+}
+
+/** The hubs a device pins: the IH (for `device` and `mm`) and one SH per service. */
+export interface HubPins {
+  readonly ih: HubPin;
+  readonly services: Readonly<Record<string, HubPin>>;
 }
 
 export interface Provisioning {
@@ -46,8 +52,7 @@ export interface Provisioning {
   readonly broker?: string;
   /** Absolute path of the device's key file (dominion.device-keys). */
   readonly deviceKeysPath: string;
-  /** The shape of actors/device's HubPins: pass it as `DeviceConfig.hubs`. */
-  readonly hubs: { readonly ih: PinnedHub; readonly services: Readonly<Record<string, PinnedHub>> };
+  readonly hubs: HubPins;
   /** Service names, in file order. */
   readonly services: readonly string[];
   /** Enrolled public key per instance (`device`, `mm`, `sm:<service>`). */
@@ -107,7 +112,7 @@ export function parseProvisioning(doc: unknown, where: string): Provisioning {
   const hubs = obj(d.hubs, 'hubs', fail);
   const ih = pin(hubs.ih, 'hubs.ih', fail);
   const servicesDoc = obj(hubs.services ?? {}, 'hubs.services', fail);
-  const services: Record<string, PinnedHub> = {};
+  const services: Record<string, HubPin> = {};
   for (const [name, value] of Object.entries(servicesDoc)) {
     try {
       serviceInstance(name);
@@ -124,7 +129,7 @@ export function parseProvisioning(doc: unknown, where: string): Provisioning {
     enrolled[instance] = key(value, `enrolled.${instance}`, fail);
   }
   // `mm` is optional: a device may be enrolled for `device` (and its services) without K_MM.
-  for (const needed of ['device', ...Object.keys(services).map((s) => `sm:${s}`)]) {
+  for (const needed of ['device', ...Object.keys(services).map((s) => serviceInstance(s))]) {
     if (enrolled[needed] === undefined) fail(`enrolled.${needed} is missing`);
   }
   for (const instance of Object.keys(enrolled)) {
@@ -147,8 +152,8 @@ export interface ProvisioningInput {
   readonly broker?: string;
   /** As it should appear in the file: relative to the file's directory, or absolute. */
   readonly deviceKeys: string;
-  readonly ih: PinnedHub;
-  readonly services: Readonly<Record<string, PinnedHub>>;
+  readonly ih: HubPin;
+  readonly services: Readonly<Record<string, HubPin>>;
   readonly enrolled: ReadonlyArray<{ readonly instance: string; readonly publicKey: Uint8Array }>;
   readonly releaseKey?: Uint8Array;
 }
@@ -183,7 +188,7 @@ function obj(value: unknown, field: string, fail: Fail): Record<string, unknown>
   return value as Record<string, unknown>;
 }
 
-function pin(value: unknown, field: string, fail: Fail): PinnedHub {
+function pin(value: unknown, field: string, fail: Fail): HubPin {
   const p = obj(value, field, fail);
   if (typeof p.id !== 'string' || !HUB_ID.test(p.id)) fail(`${field}.id must be a hub id (1-64 of [A-Za-z0-9._:-])`);
   return { id: p.id as string, publicKey: key(p.publicKey, `${field}.publicKey`, fail) };

@@ -67,7 +67,7 @@ export function sensorService(options: SensorOptions = {}): ServiceSpec<SensorMs
               }
               if (typeof cmd.periodMs === 'number' && cmd.periodMs >= 10 && cmd.periodMs <= 3_600_000) {
                 periodMs = cmd.periodMs;
-                timer.rearm(periodMs, periodMs);
+                timer.arm(periodMs, periodMs);
               }
               return;
             }

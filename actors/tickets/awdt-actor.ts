@@ -74,7 +74,7 @@ export function awdtActor(options: AwdtActorOptions): ActorSpec<AwdtMsg> {
               return;
             }
             deadline = next;
-            timer.rearm(next - now);
+            timer.arm(next - now);
             lastWord = { kind: 'timeout' };
             emit({ type: 'ticket', instance, deferralMs: outcome.deferralMs, deadline, at: now });
             return;

@@ -182,7 +182,7 @@ export async function benchPaper(o: PaperOptions): Promise<string> {
         ? ` DOM60 therefore measures what standing dominance costs (armed AWDT deadlines, the receiver's timers, its subscriptions) — a run shorter than the interval measures no ticket at all; a round's own cost at 60 s is the DOM1 cost / 60, shown in the column "DOM1 rounds scaled to this interval". \`--whole-intervals\` stretches DOM windows to whole intervals (DOM60: 60 s, one round per instance; about +8 min).`
         : ''),
     `Why these durations: ${o.reps} repetitions × ${o.seconds} s windows keep the default run near 6 min (≈ 1.5 s per run to start two processes and boot). 5 s is a whole number of DOM1 and DOM5 intervals. Each repetition is a fresh process, so repetitions are independent samples; the noise is mostly between runs (what else the machine runs, which JIT tiers a process gets), so more repetitions (\`--reps\`) narrow the intervals faster than longer windows do.`,
-    `Targets (issue 6): overhead ≤ 1 % at DOM1, ≤ 0.5 % at DOM5 and DOM60. "met": the whole 95 % interval is below the target; "not met": the whole interval is above it; otherwise the noise of this run is too large to say.`,
+    `Targets: overhead ≤ 1 % at DOM1, ≤ 0.5 % at DOM5 and DOM60. "met": the whole 95 % interval is below the target; "not met": the whole interval is above it; otherwise the noise of this run is too large to say.`,
   ];
   const subtitle = `${o.reps} reps × ${o.seconds} s windows, ${cpus().length} cores, node ${process.version}, ${new Date().toISOString().slice(0, 10)}`;
   const svg = overheadChart(runs, o.workloads, subtitle);

@@ -4,7 +4,6 @@ import assert from 'node:assert/strict';
 import {
   CONTEXTS,
   CryptoError,
-  KeyRing,
   cryptoBackend,
   generateSecretKey,
   keyIdOf,
@@ -78,53 +77,6 @@ for (const name of ['noble', 'node'] as const) {
       pub.fill(0);
       verifier.publicKey.fill(0);
       assert.equal(verifier.verify(Uint8Array.of(7), expected), true);
-    });
-  });
-
-  describe(`KeyRing, ${name} backend`, () => {
-    const backend = cryptoBackend(name);
-    const device = backend.signer(generateSecretKey());
-    const other = backend.signer(generateSecretKey());
-    const ring = new KeyRing(backend, [device.publicKey]);
-    const payload = Uint8Array.of(9, 9, 9);
-    const sig = signInContext(device, CONTEXTS.ticketRequest, payload);
-
-    it('verifies an enrolled key by id', () => {
-      assert.equal(ring.size, 1);
-      assert.equal(ring.has(device.keyId), true);
-      assert.deepEqual(ring.verify(device.keyId, CONTEXTS.ticketRequest, payload, sig), { ok: true });
-    });
-
-    it('unknown key id is a typed error, not a throw', () => {
-      for (const id of [other.keyId, new Uint8Array(16), new Uint8Array(3)]) {
-        const result = ring.verify(id, CONTEXTS.ticketRequest, payload, sig);
-        assert.equal(result.ok, false);
-        if (!result.ok) isCryptoError('unknown-key-id')(result.error);
-      }
-    });
-
-    it('bad signatures are typed errors, not throws', () => {
-      const cases: Array<[Uint8Array, Uint8Array]> = [
-        [payload, sig.subarray(0, 63)], // wrong length
-        [payload, new Uint8Array(64)], // garbage
-        [Uint8Array.of(9, 9, 8), sig], // wrong payload
-      ];
-      for (const [p, s] of cases) {
-        const result = ring.verify(device.keyId, CONTEXTS.ticketRequest, p, s);
-        assert.equal(result.ok, false);
-        if (!result.ok) isCryptoError('bad-signature')(result.error);
-      }
-      const wrongContext = ring.verify(device.keyId, CONTEXTS.bootRequest, payload, sig);
-      assert.equal(wrongContext.ok, false);
-      if (!wrongContext.ok) isCryptoError('bad-signature')(wrongContext.error);
-    });
-
-    it('add returns the key id, is idempotent, and rejects bad lengths', () => {
-      const r = new KeyRing(backend);
-      assert.deepEqual(r.add(other.publicKey), other.keyId);
-      assert.deepEqual(r.add(other.publicKey), other.keyId);
-      assert.equal(r.size, 1);
-      assert.throws(() => r.add(new Uint8Array(33)), isCryptoError('bad-key-length'));
     });
   });
 }

@@ -40,7 +40,7 @@ test('periodic timers fire every period without drift; disarm and rearm take eff
         receive(m) {
           if (m.type === 'fire') log.push(ctx.now());
           else if (m.type === 'disarm') assert.equal(t.disarm(), true);
-          else if (m.type === 'rearm') t.rearm(m.ms);
+          else if (m.type === 'rearm') t.arm(m.ms);
         },
       };
     },
@@ -67,7 +67,7 @@ test('rearming pushes the deadline back (watchdog pattern)', () => {
     start: (ctx) => {
       timer = ctx.timer({ type: 'fire', tag: 'expire' });
       timer.arm(100);
-      return { receive: (m) => (m.type === 'fire' ? (expiredAt = ctx.now()) : m.type === 'rearm' && timer!.rearm(m.ms)) };
+      return { receive: (m) => (m.type === 'fire' ? (expiredAt = ctx.now()) : m.type === 'rearm' && timer!.arm(m.ms)) };
     },
   });
   kit.advance(90);

@@ -1,4 +1,4 @@
-// Frames that cross the device's internal channels (ARCHITECTURE.md §1, §4).
+// Frames that cross the device's internal channels (docs/ARCHITECTURE.md §1, §4).
 //
 // The network-facing `mm` domain relays signed envelopes without reading them, so these messages
 // carry them as opaque bytes. They are flat on purpose: `mm` encodes and decodes them with the tiny
