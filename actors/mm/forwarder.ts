@@ -50,6 +50,8 @@ export function forwarder(o: ForwarderOptions): ActorSpec<ForwarderMsg> {
           const link = o.link();
           if (link !== null && link.publishService(msg.service, msg.stream, msg.payload)) {
             counters.out++;
+            // Sent again after refusals: traffic flows, whether or not the link said so.
+            if (waiting.delete(msg.service)) o.resume?.(msg.service);
             return;
           }
           // No link, or its budget for unacknowledged service bytes is spent: the service hears of it.

@@ -2,8 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
-import { ProxyEnvelopeSchema, ProxyRequestSchema, ServiceFrameSchema } from '../../proto/gen/dominion/v1/channel_pb.ts';
-import { lite, ProtoDecodeError } from '../../proto/index.ts';
+import { ProxyEnvelopeSchema, ProxyRequestSchema, ServiceFrameSchema, ServiceRefusedSchema, ServiceResumeSchema } from '../../proto/gen/dominion/v1/channel_pb.ts';
+import { HYPERVISOR_MM, lite, ProtoDecodeError, serviceChannel, SW_HYPERVISOR } from '../../proto/index.ts';
 
 test('lite codecs and the generated code agree on the wire, both ways', () => {
   fc.assert(
@@ -22,6 +22,35 @@ test('lite codecs and the generated code agree on the wire, both ways', () => {
     }),
     { numRuns: 300 },
   );
+});
+
+test('the service channel\'s refused and resume frames agree with the generated code', () => {
+  fc.assert(
+    fc.property(fc.string({ maxLength: 64 }), (stream) => {
+      const refused = lite.serviceRefused.encode({ stream });
+      assert.deepEqual(refused, toBinary(ServiceRefusedSchema, create(ServiceRefusedSchema, { stream })));
+      assert.deepEqual(lite.serviceRefused.decode(refused), { stream });
+    }),
+    { numRuns: 100 },
+  );
+  assert.deepEqual(lite.serviceResume.encode({}), toBinary(ServiceResumeSchema, create(ServiceResumeSchema, {})));
+  // A newer mm may add fields to ServiceResume: an older service skips them.
+  assert.deepEqual(lite.serviceResume.decode(new Uint8Array([0x0a, 0x02, 0x68, 0x69])), {});
+  assert.throws(() => lite.serviceResume.decode(new Uint8Array([0x0b])), ProtoDecodeError);
+  assert.throws(() => lite.serviceResume.decode(new Uint8Array(65)), (e: unknown) => e instanceof ProtoDecodeError && e.code === 'oversized');
+});
+
+test('the channel table: what crosses each border, in a fixed order (type id = position), within its limit', () => {
+  const names = (c: { types: readonly { name: string }[] }) => c.types.map((t) => t.name);
+  assert.deepEqual(names(SW_HYPERVISOR), ['dominion.v1.ProxyRequest', 'dominion.v1.ProxyEnvelope']);
+  assert.deepEqual(names(HYPERVISOR_MM), ['dominion.v1.ProxyRequest', 'dominion.v1.ProxyEnvelope']);
+  const sm = serviceChannel('sensor');
+  assert.equal(sm.name, 'mm-sm.sensor');
+  assert.deepEqual(sm.between, ['mm', 'sm:sensor']);
+  assert.deepEqual(names(sm), ['dominion.v1.ServiceFrame', 'dominion.v1.ServiceRefused', 'dominion.v1.ServiceResume']);
+  // Every type's largest message fits its channel's frame (6-byte header).
+  for (const c of [SW_HYPERVISOR, HYPERVISOR_MM, sm]) for (const t of c.types) assert.ok(t.maxBytes + 6 <= c.maxFrameBytes, `${c.name}: ${t.name}`);
+  assert.ok(Object.isFrozen(SW_HYPERVISOR) && Object.isFrozen(SW_HYPERVISOR.types));
 });
 
 test('lite decoding skips unknown fields and refuses malformed or oversized input with ProtoDecodeError', () => {

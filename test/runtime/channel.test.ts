@@ -59,6 +59,14 @@ test('a message crosses as bytes and arrives as a new object of its declared typ
   assert.equal(ch.b.counters.delivered, 1);
 });
 
+test('types are addressed by name: a copy of a codec (another bundle\'s) sends and routes as the same type', () => {
+  const { kit, ch, got } = setup();
+  const copy: MessageCodec<Ping> = { ...PingCodec }; // same name and wire format, another object
+  assert.equal(ch.a.send(copy, { seq: 7, note: 'copy' }), true);
+  kit.run();
+  assert.deepEqual(got.received, [{ type: 'ping', ping: { seq: 7, note: 'copy' } }]);
+});
+
 test('each rejection is typed, counted, and the channel keeps working', () => {
   const { kit, ch, got, rejected } = setup(64);
   // undeclared type on send
