@@ -59,7 +59,9 @@ function processTree(pid: number): Array<{ pid: number; domain: string }> {
   const tree = [{ pid, domain: 'sw' }];
   for (let i = 0; i < tree.length; i++) {
     for (const child of parents.get(tree[i]!.pid) ?? []) {
-      const argv = readFileSync(`/proc/${child}/cmdline`, 'utf8').split('\0').filter((a) => a !== '');
+      const argv = readFileSync(`/proc/${child}/cmdline`, 'utf8')
+        .split('\0')
+        .filter((a) => a !== '');
       tree.push({ pid: child, domain: argv.at(-1) ?? '?' });
     }
   }
@@ -87,7 +89,10 @@ async function sample(pid: number, seconds: number): Promise<Sample> {
   let byDomain = new Map<string, number>();
   while (performance.now() - t0 < seconds * 1000) {
     byDomain = new Map(processTree(pid).map((p) => [p.domain, rssMb(p.pid)]));
-    peak = Math.max(peak, [...byDomain.values()].reduce((a, b) => a + b, 0));
+    peak = Math.max(
+      peak,
+      [...byDomain.values()].reduce((a, b) => a + b, 0),
+    );
     await sleep(250);
   }
   const c1 = ticksByDomain();
@@ -131,10 +136,19 @@ export async function benchBoard(boardId: string, o: { seconds?: number } = {}):
   const broker = await startEmbeddedBroker({ port: 0 });
   const deviceId = `bench-${boardId}`;
   const fleet = demoFleet({ deviceId, services: board.services, deferralMs: board.timing.deferralMs, idSuffix: `-b${process.pid}` });
-  const hubs = await Promise.all([fleet.ih, ...fleet.sh.values()].map((h) => HubServer.start({ core: h.core, brokerUrl: broker.url, hubId: h.id })));
+  const hubs = await Promise.all(
+    [fleet.ih, ...fleet.sh.values()].map((h) => HubServer.start({ core: h.core, brokerUrl: broker.url, hubId: h.id })),
+  );
   writeDeviceKeysFile(join(dir, 'keys.json'), { deviceId, ...fleet.keys });
   const provision = join(dir, 'provision.json');
-  writeProvisioning(provision, { deviceId, broker: broker.url, deviceKeys: 'keys.json', ih: fleet.pins.ih, services: fleet.pins.services, enrolled: devicePublicKeys({ deviceId, ...fleet.keys }).keys });
+  writeProvisioning(provision, {
+    deviceId,
+    broker: broker.url,
+    deviceKeys: 'keys.json',
+    ih: fleet.pins.ih,
+    services: fleet.pins.services,
+    enrolled: devicePublicKeys({ deviceId, ...fleet.keys }).keys,
+  });
 
   const processes = board.placement === 'process';
   // single: one process holds every domain, so its heap limit is theirs summed; process: this one
@@ -143,8 +157,13 @@ export async function benchBoard(boardId: string, o: { seconds?: number } = {}):
   // V8's young generation grows to 16 MB semi-spaces by default; a board with a few MB of live data
   // does not need that (it is most of the RSS above a bare node), so small heaps get small semi-spaces.
   const semiSpaceMb = heapMb <= 128 ? 1 : 4;
-  const budgetMb = board.domains.sw.memoryMb + board.domains.hypervisor.memoryMb + board.domains.mm.memoryMb + board.domains.sm.memoryMb * board.services.length;
-  const cores = board.domains.sw.vcpus + board.domains.hypervisor.vcpus + board.domains.mm.vcpus + board.domains.sm.vcpus * board.services.length;
+  const budgetMb =
+    board.domains.sw.memoryMb +
+    board.domains.hypervisor.memoryMb +
+    board.domains.mm.memoryMb +
+    board.domains.sm.memoryMb * board.services.length;
+  const cores =
+    board.domains.sw.vcpus + board.domains.hypervisor.vcpus + board.domains.mm.vcpus + board.domains.sm.vcpus * board.services.length;
   try {
     progress(`bare node idling (${seconds} s)`);
     const bare = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore' });
@@ -153,7 +172,22 @@ export async function benchBoard(boardId: string, o: { seconds?: number } = {}):
     await killed(bare);
 
     progress(`device on ${boardId} budgets, ${board.placement} placement: heap ${heapMb} MB, ${cores} cores (${seconds} s)`);
-    const argv = pinned(Math.min(cores, board.cores), [process.execPath, `--max-old-space-size=${heapMb}`, `--max-semi-space-size=${semiSpaceMb}`, runner, '--board', board.id, '--artifacts', built.dir, '--provision', provision, '--release-pub', hex(built.releaseKey.publicKey), '--data-dir', join(dir, 'data')]);
+    const argv = pinned(Math.min(cores, board.cores), [
+      process.execPath,
+      `--max-old-space-size=${heapMb}`,
+      `--max-semi-space-size=${semiSpaceMb}`,
+      runner,
+      '--board',
+      board.id,
+      '--artifacts',
+      built.dir,
+      '--provision',
+      provision,
+      '--release-pub',
+      hex(built.releaseKey.publicKey),
+      '--data-dir',
+      join(dir, 'data'),
+    ]);
     const started = performance.now();
     const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
     let stderr = '';
@@ -184,17 +218,36 @@ export async function benchBoard(boardId: string, o: { seconds?: number } = {}):
         })
       : [];
     const rows = [
-      [`device (all domains, ${board.services.length} service, ${processes ? `${s.byDomain.size} processes` : 'one process'}), RSS at the end`, s.rssMb.toFixed(1), `${budgetMb} MB budget`, s.rssMb <= budgetMb ? 'within' : 'OVER'],
+      [
+        `device (all domains, ${board.services.length} service, ${processes ? `${s.byDomain.size} processes` : 'one process'}), RSS at the end`,
+        s.rssMb.toFixed(1),
+        `${budgetMb} MB budget`,
+        s.rssMb <= budgetMb ? 'within' : 'OVER',
+      ],
       ...perDomain,
       ['device, peak RSS', s.peakRssMb.toFixed(1), '', ''],
       ['bare node idling, RSS', bareSample.rssMb.toFixed(1), '', ''],
       processes
-        ? [`device − ${s.byDomain.size} bare nodes (one per process)`, (s.rssMb - s.byDomain.size * bareSample.rssMb).toFixed(1), 'the ≤ 25 MB target is for one process', '']
-        : ['device − bare node', (s.rssMb - bareSample.rssMb).toFixed(1), '≤ 25 MB target', s.rssMb - bareSample.rssMb <= 25 ? 'met' : 'missed'],
+        ? [
+            `device − ${s.byDomain.size} bare nodes (one per process)`,
+            (s.rssMb - s.byDomain.size * bareSample.rssMb).toFixed(1),
+            'the ≤ 25 MB target is for one process',
+            '',
+          ]
+        : [
+            'device − bare node',
+            (s.rssMb - bareSample.rssMb).toFixed(1),
+            '≤ 25 MB target',
+            s.rssMb - bareSample.rssMb <= 25 ? 'met' : 'missed',
+          ],
       ['device CPU, % of one core', s.cpuPct.toFixed(2), `${cores} cores budget`, s.cpuPct <= 100 * cores ? 'within' : 'OVER'],
       ['cold start: spawn → first device ticket (ms)', firstTicket.toFixed(0), '< 1000 ms target', firstTicket < 1000 ? 'met' : 'missed'],
     ];
-    const limits = processes ? `heap limits ${Object.entries(board.domains).map(([d, b]) => `${d} ${b.heapMb}`).join(', ')} MB` : `heap limit ${heapMb} MB`;
+    const limits = processes
+      ? `heap limits ${Object.entries(board.domains)
+          .map(([d, b]) => `${d} ${b.heapMb}`)
+          .join(', ')} MB`
+      : `heap limit ${heapMb} MB`;
     return `${table(['board ' + boardId + ` (${board.placement}, interval ${board.timing.intervalMs} ms, ${limits}, semi-space ${semiSpaceMb} MB)`, 'measured', 'budget', ''], rows)}\n\nThe device runs as one plain .mjs bundle (no tsx; in \`process\` placement each domain process runs the same file as \`domain-host\`), simulated watchdog; hubs and broker in the measuring process.`;
   } finally {
     await Promise.all(hubs.map((h) => h.stop()));

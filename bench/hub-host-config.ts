@@ -46,10 +46,17 @@ export interface HubHost {
   stop(): Promise<void>;
 }
 
-const mapValues = <A, B>(r: Readonly<Record<string, A>>, f: (a: A) => B): Record<string, B> => Object.fromEntries(Object.entries(r).map(([k, v]) => [k, f(v)]));
+const mapValues = <A, B>(r: Readonly<Record<string, A>>, f: (a: A) => B): Record<string, B> =>
+  Object.fromEntries(Object.entries(r).map(([k, v]) => [k, f(v)]));
 
 export function encodeSecrets(s: DemoSecrets): HubHostConfig['secrets'] {
-  return { device: hex(s.device.device), mm: hex(s.device.mm), deviceServices: mapValues(s.device.services, hex), ih: hex(s.ih), services: mapValues(s.services, hex) };
+  return {
+    device: hex(s.device.device),
+    mm: hex(s.device.mm),
+    deviceServices: mapValues(s.device.services, hex),
+    ih: hex(s.ih),
+    services: mapValues(s.services, hex),
+  };
 }
 
 export function decodeSecrets(s: HubHostConfig['secrets']): DemoSecrets {
@@ -66,7 +73,8 @@ export function decodeSecrets(s: HubHostConfig['secrets']): DemoSecrets {
  */
 export async function startHubHost(config: HubHostConfig, options: { nice?: number; script?: string } = {}): Promise<HubHost> {
   // `script`: a bundled hub-host.mjs (plain node, starts in half the time); default: the source via tsx.
-  const args = options.script !== undefined ? [options.script] : ['--import', 'tsx', fileURLToPath(new URL('./hub-host.ts', import.meta.url))];
+  const args =
+    options.script !== undefined ? [options.script] : ['--import', 'tsx', fileURLToPath(new URL('./hub-host.ts', import.meta.url))];
   const child = spawn(process.execPath, args, { stdio: ['pipe', 'pipe', 'inherit'] });
   if (options.nice !== undefined && options.nice !== 0) setPriority(child.pid!, options.nice);
   child.stdin.write(`${JSON.stringify(config)}\n`);

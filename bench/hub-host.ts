@@ -20,7 +20,13 @@ const first = await new Promise<string>((resolve) => lines.once('line', resolve)
 const config = JSON.parse(first) as HubHostConfig;
 const broker = config.brokerUrl === undefined ? await startEmbeddedBroker({ port: 0 }) : undefined;
 const url = config.brokerUrl ?? broker!.url;
-const fleet = demoFleet({ deviceId: config.deviceId, services: config.services, deferralMs: config.deferralMs, idSuffix: config.idSuffix, secrets: decodeSecrets(config.secrets) });
+const fleet = demoFleet({
+  deviceId: config.deviceId,
+  services: config.services,
+  deferralMs: config.deferralMs,
+  idSuffix: config.idSuffix,
+  secrets: decodeSecrets(config.secrets),
+});
 const hubs = await Promise.all([fleet.ih, ...fleet.sh.values()].map((h) => HubServer.start({ core: h.core, brokerUrl: url, hubId: h.id })));
 
 const sink = { bytes: 0, messages: 0 };

@@ -72,7 +72,10 @@ export async function benchHub(opts: HubBenchOptions = {}): Promise<string> {
     progress('raw Ed25519 verify+sign (node backend)');
     const raw = rawVerifySignRate(Math.max(1, seconds / 2), runs);
 
-    const broker = opts.mosquittoPort !== undefined ? { url: `mqtt://127.0.0.1:${opts.mosquittoPort}`, own: false } : await startMosquitto(dir, cleanups);
+    const broker =
+      opts.mosquittoPort !== undefined
+        ? { url: `mqtt://127.0.0.1:${opts.mosquittoPort}`, own: false }
+        : await startMosquitto(dir, cleanups);
     progress(`broker ${broker.url}${broker.own ? ' (private Mosquitto, set_tcp_nodelay)' : ''}`);
 
     const maxDevices = Math.max(...fleetSizes);
@@ -103,7 +106,9 @@ export async function benchHub(opts: HubBenchOptions = {}): Promise<string> {
       for (let r = 0; r < runs; r++) {
         results.push(await measure(load, hubId, fleet, seconds, IN_FLIGHT_PER_HUB, firstPid));
         const last = results.at(-1)!;
-        progress(`one hub, ${n} device(s), run ${r + 1}/${runs}: ${Math.round(last.rate)} req/s, ${Math.round(last.perCpuSecond)} per hub CPU-second, p99 ${last.p99.toFixed(1)} ms`);
+        progress(
+          `one hub, ${n} device(s), run ${r + 1}/${runs}: ${Math.round(last.rate)} req/s, ${Math.round(last.perCpuSecond)} per hub CPU-second, p99 ${last.p99.toFixed(1)} ms`,
+        );
       }
       single.push({ devices: n, result: summarize(results) });
     }
@@ -114,7 +119,9 @@ export async function benchHub(opts: HubBenchOptions = {}): Promise<string> {
       const results: RunResult[] = [];
       for (let r = 0; r < runs; r++) results.push(await measure(load, hubId, loadDevices, seconds, inFlight, firstPid));
       byLoad.push({ inFlight, result: summarize(results) });
-      progress(`one hub, ${inFlight} in flight: ${Math.round(byLoad.at(-1)!.result.rate)} req/s, p99 ${byLoad.at(-1)!.result.p99.toFixed(1)} ms`);
+      progress(
+        `one hub, ${inFlight} in flight: ${Math.round(byLoad.at(-1)!.result.rate)} req/s, p99 ${byLoad.at(-1)!.result.p99.toFixed(1)} ms`,
+      );
     }
 
     progress('two hub processes on a shared subscription');
@@ -139,22 +146,23 @@ export async function benchHub(opts: HubBenchOptions = {}): Promise<string> {
     const overAedes = await aedesFleetRuns({ hubId, db, keyPath, devices, fleetSizes, runs, seconds, cleanups });
 
     // The chart of RESULTS.md: how latency grows with the fleet at the same load (full runs only).
-    if (opts.devices === undefined) writeFileSync(
-      join(ROOT, 'bench/hub-latency.svg'),
-      lineChart({
-        title: 'Hub latency by fleet size',
-        subtitle: `one hub process, ${IN_FLIGHT_PER_HUB} requests in flight, SQLite WAL, loopback MQTT`,
-        xLabel: 'enrolled devices sending requests',
-        yLabel: 'ms',
-        logX: true,
-        series: [
-          { name: 'p50 Mosquitto', points: single.map((x) => ({ x: x.devices, y: x.result.p50 })) },
-          { name: 'p99 Mosquitto', points: single.map((x) => ({ x: x.devices, y: x.result.p99 })) },
-          { name: 'p50 Aedes', points: overAedes.map((x) => ({ x: x.devices, y: x.result.p50 })) },
-          { name: 'p99 Aedes', points: overAedes.map((x) => ({ x: x.devices, y: x.result.p99 })) },
-        ],
-      }),
-    );
+    if (opts.devices === undefined)
+      writeFileSync(
+        join(ROOT, 'bench/hub-latency.svg'),
+        lineChart({
+          title: 'Hub latency by fleet size',
+          subtitle: `one hub process, ${IN_FLIGHT_PER_HUB} requests in flight, SQLite WAL, loopback MQTT`,
+          xLabel: 'enrolled devices sending requests',
+          yLabel: 'ms',
+          logX: true,
+          series: [
+            { name: 'p50 Mosquitto', points: single.map((x) => ({ x: x.devices, y: x.result.p50 })) },
+            { name: 'p99 Mosquitto', points: single.map((x) => ({ x: x.devices, y: x.result.p99 })) },
+            { name: 'p50 Aedes', points: overAedes.map((x) => ({ x: x.devices, y: x.result.p50 })) },
+            { name: 'p99 Aedes', points: overAedes.map((x) => ({ x: x.devices, y: x.result.p99 })) },
+          ],
+        }),
+      );
     const pctCpu = (x: number): string => `${((100 * x) / raw.perCpu).toFixed(0)} %`;
     const cpu = cpus()[0]?.model ?? 'unknown CPU';
     const lines = [
@@ -167,7 +175,17 @@ export async function benchHub(opts: HubBenchOptions = {}): Promise<string> {
       '"per hub CPU-s": requests answered per second of CPU time the hub process itself used (/proc), i.e. its capacity with a core to itself; its "% of raw" compares it with the raw rate per CPU-second.',
       '',
       table(
-        ['devices', 'hub req/s', 'raw verify+sign /s (same time)', 'hub ÷ raw', 'per hub CPU-s', '÷ raw per CPU-s', 'p50 ms', 'p99 ms', 'cores: hub / broker / load gen'],
+        [
+          'devices',
+          'hub req/s',
+          'raw verify+sign /s (same time)',
+          'hub ÷ raw',
+          'per hub CPU-s',
+          '÷ raw per CPU-s',
+          'p50 ms',
+          'p99 ms',
+          'cores: hub / broker / load gen',
+        ],
         single.map((x) => [
           String(x.devices),
           Math.round(x.result.rate),
@@ -188,15 +206,38 @@ export async function benchHub(opts: HubBenchOptions = {}): Promise<string> {
         single.flatMap((x, i) => {
           const a = overAedes[i]!;
           return [
-            [String(x.devices), 'Mosquitto', Math.round(x.result.rate), Math.round(x.result.perCpuSecond), x.result.p50, x.result.p99, cores(x.result)],
-            [String(a.devices), 'Aedes', Math.round(a.result.rate), Math.round(a.result.perCpuSecond), a.result.p50, a.result.p99, cores(a.result)],
+            [
+              String(x.devices),
+              'Mosquitto',
+              Math.round(x.result.rate),
+              Math.round(x.result.perCpuSecond),
+              x.result.p50,
+              x.result.p99,
+              cores(x.result),
+            ],
+            [
+              String(a.devices),
+              'Aedes',
+              Math.round(a.result.rate),
+              Math.round(a.result.perCpuSecond),
+              a.result.p50,
+              a.result.p99,
+              cores(a.result),
+            ],
           ];
         }),
       ),
       '',
       table(
         [`in flight (${loadDevices.length} devices)`, 'hub req/s', 'per hub CPU-s', 'p50 ms', 'p99 ms', 'cores: hub / broker / load gen'],
-        byLoad.map((x) => [String(x.inFlight), Math.round(x.result.rate), Math.round(x.result.perCpuSecond), x.result.p50, x.result.p99, cores(x.result)]),
+        byLoad.map((x) => [
+          String(x.inFlight),
+          Math.round(x.result.rate),
+          Math.round(x.result.perCpuSecond),
+          x.result.p50,
+          x.result.p99,
+          cores(x.result),
+        ]),
       ),
       '',
       stats !== undefined ? `Hub process totals (first hub): ${stats}` : '',
@@ -207,10 +248,28 @@ export async function benchHub(opts: HubBenchOptions = {}): Promise<string> {
       const p = summarize(pair);
       lines.push(
         table(
-          ['hub processes (shared subscription, one database)', 'devices', 'in flight', 'req/s', 'p50 ms', 'p99 ms', 'vs one', 'cores: hubs / broker / load gen'],
+          [
+            'hub processes (shared subscription, one database)',
+            'devices',
+            'in flight',
+            'req/s',
+            'p50 ms',
+            'p99 ms',
+            'vs one',
+            'cores: hubs / broker / load gen',
+          ],
           [
             ['1', String(loadDevices.length), String(2 * IN_FLIGHT_PER_HUB), Math.round(a.rate), a.p50, a.p99, '1.00×', cores(a)],
-            ['2', String(loadDevices.length), String(2 * IN_FLIGHT_PER_HUB), Math.round(p.rate), p.p50, p.p99, `${(p.rate / a.rate).toFixed(2)}×`, cores(p)],
+            [
+              '2',
+              String(loadDevices.length),
+              String(2 * IN_FLIGHT_PER_HUB),
+              Math.round(p.rate),
+              p.p50,
+              p.p99,
+              `${(p.rate / a.rate).toFixed(2)}×`,
+              cores(p),
+            ],
           ],
         ),
       );
@@ -266,7 +325,9 @@ async function aedesFleetRuns(o: {
       const results: RunResult[] = [];
       for (let r = 0; r < o.runs; r++) {
         results.push(await measure(load, o.hubId, fleet, o.seconds, IN_FLIGHT_PER_HUB, pid));
-        progress(`Aedes, one hub, ${n} device(s), run ${r + 1}/${o.runs}: ${Math.round(results.at(-1)!.rate)} req/s, p99 ${results.at(-1)!.p99.toFixed(1)} ms`);
+        progress(
+          `Aedes, one hub, ${n} device(s), run ${r + 1}/${o.runs}: ${Math.round(results.at(-1)!.rate)} req/s, p99 ${results.at(-1)!.p99.toFixed(1)} ms`,
+        );
       }
       out.push({ devices: n, result: summarize(results) });
     }
@@ -320,7 +381,13 @@ function preSign(devices: readonly BenchDevice[], count: number): PreSigned[] {
       runtime: {
         report: {
           case: 'device',
-          value: { bootCount: 1n, lastResetReason: ResetReason.POWER_ON, firmwareVersion: '1.0.0', manifestDigest: new Uint8Array(64).fill(1), hypervisorImageDigest: new Uint8Array(64).fill(2) },
+          value: {
+            bootCount: 1n,
+            lastResetReason: ResetReason.POWER_ON,
+            firmwareVersion: '1.0.0',
+            manifestDigest: new Uint8Array(64).fill(1),
+            hypervisorImageDigest: new Uint8Array(64).fill(2),
+          },
         },
       },
     });
@@ -336,7 +403,14 @@ function preSign(devices: readonly BenchDevice[], count: number): PreSigned[] {
 /** The broker's pid when it is ours (for its CPU share); set once it runs. */
 let brokerPid: number | undefined;
 
-async function measure(load: MqttClient, hubId: string, devices: readonly BenchDevice[], seconds: number, inFlight: number, hubPids: readonly number[]): Promise<RunResult> {
+async function measure(
+  load: MqttClient,
+  hubId: string,
+  devices: readonly BenchDevice[],
+  seconds: number,
+  inFlight: number,
+  hubPids: readonly number[],
+): Promise<RunResult> {
   const requests = preSign(devices, Math.ceil(seconds * 8000) + inFlight); // more than one hub can answer
   const raw = rawVerifySignRate(0.3, 1).wall;
   const topic = topics.hubRequest(hubId);
@@ -391,9 +465,12 @@ async function measure(load: MqttClient, hubId: string, devices: readonly BenchD
     } else if (sentAt.size === 0 || now > end + 2000) finish();
   };
   load.on('message', onMessage);
-  const timer = setTimeout(() => {
-    if (sentAt.size === 0) finish();
-  }, seconds * 1000 + 10);
+  const timer = setTimeout(
+    () => {
+      if (sentAt.size === 0) finish();
+    },
+    seconds * 1000 + 10,
+  );
   const guard = setTimeout(() => finish(), seconds * 1000 + 5000); // lost replies must not hang the bench
   for (let i = 0; i < inFlight; i++) send();
   await done;
@@ -514,10 +591,24 @@ async function startMosquitto(dir: string, cleanups: Array<() => Promise<void> |
   const port = await freePort();
   const conf = join(dir, 'mosquitto.conf');
   // In-flight/queue limits above what the load keeps outstanding, so the broker never drops or stalls it.
-  writeFileSync(conf, [`listener ${port} 127.0.0.1`, 'allow_anonymous true', 'set_tcp_nodelay true', 'persistence false', 'log_dest none', 'max_inflight_messages 1000', 'max_queued_messages 100000', ''].join('\n'));
+  writeFileSync(
+    conf,
+    [
+      `listener ${port} 127.0.0.1`,
+      'allow_anonymous true',
+      'set_tcp_nodelay true',
+      'persistence false',
+      'log_dest none',
+      'max_inflight_messages 1000',
+      'max_queued_messages 100000',
+      '',
+    ].join('\n'),
+  );
   const child = spawn('mosquitto', ['-c', conf], { stdio: 'ignore' });
   brokerPid = child.pid;
-  const failed = new Promise<never>((_, reject) => child.once('error', (err) => reject(new Error(`cannot start mosquitto (${err.message}); install it or pass mosquittoPort`))));
+  const failed = new Promise<never>((_, reject) =>
+    child.once('error', (err) => reject(new Error(`cannot start mosquitto (${err.message}); install it or pass mosquittoPort`))),
+  );
   cleanups.push(() => void child.kill('SIGTERM'));
   const up = waitForPort(port, 5000);
   await Promise.race([up, failed]);
@@ -526,7 +617,9 @@ async function startMosquitto(dir: string, cleanups: Array<() => Promise<void> |
 
 // Run directly: node --import tsx bench/hub.ts [--runs N] [--seconds S] [--devices 1,100,10000] [--mosquitto-port P]
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  const { values } = parseArgs({ options: { runs: { type: 'string' }, seconds: { type: 'string' }, devices: { type: 'string' }, 'mosquitto-port': { type: 'string' } } });
+  const { values } = parseArgs({
+    options: { runs: { type: 'string' }, seconds: { type: 'string' }, devices: { type: 'string' }, 'mosquitto-port': { type: 'string' } },
+  });
   benchHub({
     ...(values.runs !== undefined ? { runs: Number(values.runs) } : {}),
     ...(values.seconds !== undefined ? { seconds: Number(values.seconds) } : {}),

@@ -47,7 +47,9 @@ async function main(): Promise<void> {
   if (suite === 'paper') {
     // Its own flags (--reps, --seconds = window length); not part of `all`, which would take minutes.
     const cpu = cpus()[0]?.model ?? 'unknown CPU';
-    console.log(`# dominion bench: paper\n\n${new Date().toISOString().slice(0, 10)}, node ${process.version}, ${cpus().length} × ${cpu}\n`);
+    console.log(
+      `# dominion bench: paper\n\n${new Date().toISOString().slice(0, 10)}, node ${process.version}, ${cpus().length} × ${cpu}\n`,
+    );
     console.log(await benchPaper(paperOptions(values, `npm run bench -- ${process.argv.slice(2).join(' ')}`)));
     return;
   }
@@ -56,7 +58,9 @@ async function main(): Promise<void> {
   if (!Number.isInteger(runs) || runs < 1 || !(seconds > 0)) throw new Error(`--runs must be an integer >= 1 and --seconds > 0\n${USAGE}`);
 
   const cpu = cpus()[0]?.model ?? 'unknown CPU';
-  console.log(`# dominion bench: ${suite}\n\n${new Date().toISOString().slice(0, 10)}, node ${process.version}, ${cpus().length} × ${cpu}\n`);
+  console.log(
+    `# dominion bench: ${suite}\n\n${new Date().toISOString().slice(0, 10)}, node ${process.version}, ${cpus().length} × ${cpu}\n`,
+  );
   if (suite === 'runtime' || suite === 'all') {
     console.log('## Runtime: message throughput and channel round trip\n');
     console.log(await benchRuntime({ runs, seconds }));

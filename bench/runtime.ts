@@ -188,7 +188,9 @@ function makeChannelRoundTrip<T>(codec: MessageCodec<T>, msg: T): { run: () => n
   const system = new ActorSystem({ drain: 'manual' });
   const mm = system.domain('mm', { priority: 2 });
   const hyp = system.domain('hypervisor', { priority: 1 });
-  const ch = openChannel(defineChannel({ name: 'tickets', types: [codec as MessageCodec<unknown>], maxFrameBytes: 8192 }), mm, hyp, { inletCapacity: 16 });
+  const ch = openChannel(defineChannel({ name: 'tickets', types: [codec as MessageCodec<unknown>], maxFrameBytes: 8192 }), mm, hyp, {
+    inletCapacity: 16,
+  });
   mm.start();
   hyp.start();
   let replies = 0;
@@ -246,9 +248,18 @@ export async function benchRuntime(opts: RuntimeBenchOptions = {}): Promise<stri
   const throughput = table(['implementation', 'pattern', 'msg/s (median)', 'vs bare loop', 'vs naive'], rows);
 
   const channels: Array<[string, { run: () => number; frameBytes: number }]> = [
-    ['TicketRequest as a protobuf-es message (encode + decode each way)', makeChannelRoundTrip(protoCodec(TicketRequestSchema, 4096, { copyInput: false }), sampleTicketRequest())],
-    ['ProxyEnvelope (lite codec) carrying the signed TicketRequest — the ticket path', makeChannelRoundTrip(lite.proxyEnvelope, signedEnvelopeFrame())],
-    ['opaque bytes (raw codec), same size', makeChannelRoundTrip(rawCodec('raw'), new Uint8Array(lite.proxyEnvelope.encode(signedEnvelopeFrame()).length))],
+    [
+      'TicketRequest as a protobuf-es message (encode + decode each way)',
+      makeChannelRoundTrip(protoCodec(TicketRequestSchema, 4096, { copyInput: false }), sampleTicketRequest()),
+    ],
+    [
+      'ProxyEnvelope (lite codec) carrying the signed TicketRequest — the ticket path',
+      makeChannelRoundTrip(lite.proxyEnvelope, signedEnvelopeFrame()),
+    ],
+    [
+      'opaque bytes (raw codec), same size',
+      makeChannelRoundTrip(rawCodec('raw'), new Uint8Array(lite.proxyEnvelope.encode(signedEnvelopeFrame()).length)),
+    ],
   ];
   const channelRows = [];
   for (const [name, channel] of channels) {
@@ -261,7 +272,10 @@ export async function benchRuntime(opts: RuntimeBenchOptions = {}): Promise<stri
     const perRoundTripUs = 1e6 / median(rtts);
     channelRows.push([name, channel.frameBytes, median(rtts), perRoundTripUs.toFixed(2), (perRoundTripUs / 2).toFixed(2)]);
   }
-  const channelTable = table(['in-process channel, mm → hypervisor → mm', 'frame bytes', 'round trips/s (median)', 'µs per round trip', 'µs per frame'], channelRows);
+  const channelTable = table(
+    ['in-process channel, mm → hypervisor → mm', 'frame bytes', 'round trips/s (median)', 'µs per round trip', 'µs per frame'],
+    channelRows,
+  );
   return `${throughput}\n\n${channelTable}\n\n(${runs} runs of ${seconds} s each, median; burst ${BURST} messages)`;
 }
 

@@ -98,7 +98,8 @@ function header(width: number, height: number, title: string, subtitle?: string)
     `<rect width="${width}" height="${height}" fill="#ffffff"/>`,
     `<text x="${width / 2}" y="22" text-anchor="middle" font-size="15" font-weight="600" fill="#222">${escapeXml(title)}</text>`,
   ];
-  if (subtitle !== undefined) out.push(`<text x="${width / 2}" y="40" text-anchor="middle" font-size="11" fill="#666">${escapeXml(subtitle)}</text>`);
+  if (subtitle !== undefined)
+    out.push(`<text x="${width / 2}" y="40" text-anchor="middle" font-size="11" fill="#666">${escapeXml(subtitle)}</text>`);
   return out;
 }
 
@@ -107,7 +108,9 @@ function legend(out: string[], names: readonly string[], x: number, y: number, d
   names.forEach((name, i) => {
     const color = PALETTE[i % PALETTE.length]!;
     if (dashed[i] !== undefined) {
-      out.push(`<line x1="${cx}" y1="${y - 4}" x2="${cx + 14}" y2="${y - 4}" stroke="${color}" stroke-width="2"${dashed[i] ? ' stroke-dasharray="4 3"' : ''}/>`);
+      out.push(
+        `<line x1="${cx}" y1="${y - 4}" x2="${cx + 14}" y2="${y - 4}" stroke="${color}" stroke-width="2"${dashed[i] ? ' stroke-dasharray="4 3"' : ''}/>`,
+      );
     } else {
       out.push(`<rect x="${cx}" y="${y - 10}" width="12" height="12" fill="${color}"/>`);
     }
@@ -140,43 +143,65 @@ export function barChart(o: BarChartOptions): string {
   const out = header(width, height, o.title, o.subtitle);
   for (const t of ticks) {
     out.push(`<line x1="${MARGIN.left}" y1="${y(t).toFixed(1)}" x2="${MARGIN.left + plotW}" y2="${y(t).toFixed(1)}" stroke="#e5e5e5"/>`);
-    out.push(`<text x="${MARGIN.left - 6}" y="${(y(t) + 4).toFixed(1)}" text-anchor="end" font-size="11" fill="#555">${escapeXml(tickLabel(t))}</text>`);
+    out.push(
+      `<text x="${MARGIN.left - 6}" y="${(y(t) + 4).toFixed(1)}" text-anchor="end" font-size="11" fill="#555">${escapeXml(tickLabel(t))}</text>`,
+    );
   }
   out.push(`<line x1="${MARGIN.left}" y1="${y(0).toFixed(1)}" x2="${MARGIN.left + plotW}" y2="${y(0).toFixed(1)}" stroke="#888"/>`);
   const groupW = plotW / Math.max(1, o.categories.length);
   const barW = (groupW * 0.7) / Math.max(1, o.series.length);
   o.categories.forEach((cat, ci) => {
     const gx = MARGIN.left + ci * groupW + groupW * 0.15;
-    out.push(`<text x="${(MARGIN.left + (ci + 0.5) * groupW).toFixed(1)}" y="${MARGIN.top + plotH + 18}" text-anchor="middle" font-size="12" fill="#333">${escapeXml(cat)}</text>`);
+    out.push(
+      `<text x="${(MARGIN.left + (ci + 0.5) * groupW).toFixed(1)}" y="${MARGIN.top + plotH + 18}" text-anchor="middle" font-size="12" fill="#333">${escapeXml(cat)}</text>`,
+    );
     o.series.forEach((s, si) => {
       const v = s.values[ci];
       if (v === undefined || !Number.isFinite(v)) return;
       const x = gx + si * barW;
       const top = Math.min(y(v), y(0));
       const h = Math.max(0.5, Math.abs(y(v) - y(0)));
-      out.push(`<rect x="${x.toFixed(1)}" y="${top.toFixed(1)}" width="${(barW - 2).toFixed(1)}" height="${h.toFixed(1)}" fill="${PALETTE[si % PALETTE.length]}"><title>${escapeXml(`${s.name}, ${cat}: ${v}`)}</title></rect>`);
+      out.push(
+        `<rect x="${x.toFixed(1)}" y="${top.toFixed(1)}" width="${(barW - 2).toFixed(1)}" height="${h.toFixed(1)}" fill="${PALETTE[si % PALETTE.length]}"><title>${escapeXml(`${s.name}, ${cat}: ${v}`)}</title></rect>`,
+      );
       const e = s.errors?.[ci];
       const cx = x + (barW - 2) / 2;
       if (e !== undefined && Number.isFinite(e) && e > 0) {
-        out.push(`<line x1="${cx.toFixed(1)}" y1="${y(v + e).toFixed(1)}" x2="${cx.toFixed(1)}" y2="${y(v - e).toFixed(1)}" stroke="#222"/>`);
-        for (const w of [v + e, v - e]) out.push(`<line x1="${(cx - 4).toFixed(1)}" y1="${y(w).toFixed(1)}" x2="${(cx + 4).toFixed(1)}" y2="${y(w).toFixed(1)}" stroke="#222"/>`);
+        out.push(
+          `<line x1="${cx.toFixed(1)}" y1="${y(v + e).toFixed(1)}" x2="${cx.toFixed(1)}" y2="${y(v - e).toFixed(1)}" stroke="#222"/>`,
+        );
+        for (const w of [v + e, v - e])
+          out.push(
+            `<line x1="${(cx - 4).toFixed(1)}" y1="${y(w).toFixed(1)}" x2="${(cx + 4).toFixed(1)}" y2="${y(w).toFixed(1)}" stroke="#222"/>`,
+          );
       }
       if (o.valueLabel !== undefined) {
         const ly = v >= 0 ? y(v + (e ?? 0)) - 4 : y(v - (e ?? 0)) + 12;
-        out.push(`<text x="${cx.toFixed(1)}" y="${ly.toFixed(1)}" text-anchor="middle" font-size="10" fill="#333">${escapeXml(o.valueLabel(v))}</text>`);
+        out.push(
+          `<text x="${cx.toFixed(1)}" y="${ly.toFixed(1)}" text-anchor="middle" font-size="10" fill="#333">${escapeXml(o.valueLabel(v))}</text>`,
+        );
       }
     });
   });
   (o.refLines ?? []).forEach((r, i) => {
     // Alternate label sides so nearby reference lines keep readable labels.
     const right = i % 2 === 0;
-    out.push(`<line x1="${MARGIN.left}" y1="${y(r.value).toFixed(1)}" x2="${MARGIN.left + plotW}" y2="${y(r.value).toFixed(1)}" stroke="#c00" stroke-dasharray="5 4"/>`);
+    out.push(
+      `<line x1="${MARGIN.left}" y1="${y(r.value).toFixed(1)}" x2="${MARGIN.left + plotW}" y2="${y(r.value).toFixed(1)}" stroke="#c00" stroke-dasharray="5 4"/>`,
+    );
     out.push(
       `<text x="${right ? MARGIN.left + plotW - 4 : MARGIN.left + 4}" y="${(y(r.value) - 4).toFixed(1)}" text-anchor="${right ? 'end' : 'start'}" font-size="10" fill="#c00">${escapeXml(r.label)}</text>`,
     );
   });
-  out.push(`<text transform="translate(16 ${MARGIN.top + plotH / 2}) rotate(-90)" text-anchor="middle" font-size="12" fill="#333">${escapeXml(o.yLabel)}</text>`);
-  legend(out, o.series.map((s) => s.name), MARGIN.left, height - 14);
+  out.push(
+    `<text transform="translate(16 ${MARGIN.top + plotH / 2}) rotate(-90)" text-anchor="middle" font-size="12" fill="#333">${escapeXml(o.yLabel)}</text>`,
+  );
+  legend(
+    out,
+    o.series.map((s) => s.name),
+    MARGIN.left,
+    height - 14,
+  );
   out.push('</svg>');
   return `${out.join('\n')}\n`;
 }
@@ -203,11 +228,15 @@ export function lineChart(o: LineChartOptions): string {
   const out = header(width, height, o.title, o.subtitle);
   for (const t of yTicks) {
     out.push(`<line x1="${MARGIN.left}" y1="${Y(t).toFixed(1)}" x2="${MARGIN.left + plotW}" y2="${Y(t).toFixed(1)}" stroke="#e5e5e5"/>`);
-    out.push(`<text x="${MARGIN.left - 6}" y="${(Y(t) + 4).toFixed(1)}" text-anchor="end" font-size="11" fill="#555">${escapeXml(tickLabel(t))}</text>`);
+    out.push(
+      `<text x="${MARGIN.left - 6}" y="${(Y(t) + 4).toFixed(1)}" text-anchor="end" font-size="11" fill="#555">${escapeXml(tickLabel(t))}</text>`,
+    );
   }
   for (const t of xTicks) {
     out.push(`<line x1="${X(t).toFixed(1)}" y1="${MARGIN.top}" x2="${X(t).toFixed(1)}" y2="${MARGIN.top + plotH}" stroke="#f0f0f0"/>`);
-    out.push(`<text x="${X(t).toFixed(1)}" y="${MARGIN.top + plotH + 16}" text-anchor="middle" font-size="11" fill="#555">${escapeXml(tickLabel(t))}</text>`);
+    out.push(
+      `<text x="${X(t).toFixed(1)}" y="${MARGIN.top + plotH + 16}" text-anchor="middle" font-size="11" fill="#555">${escapeXml(tickLabel(t))}</text>`,
+    );
   }
   out.push(`<rect x="${MARGIN.left}" y="${MARGIN.top}" width="${plotW}" height="${plotH}" fill="none" stroke="#888"/>`);
   o.series.forEach((s, si) => {
@@ -216,11 +245,24 @@ export function lineChart(o: LineChartOptions): string {
     if (p.length === 0) return;
     const d = p.map((q, i) => `${i === 0 ? 'M' : 'L'}${X(q.x).toFixed(1)} ${Y(q.y).toFixed(1)}`).join(' ');
     out.push(`<path d="${d}" fill="none" stroke="${color}" stroke-width="2"${s.dashed ? ' stroke-dasharray="6 4"' : ''}/>`);
-    for (const q of p) out.push(`<circle cx="${X(q.x).toFixed(1)}" cy="${Y(q.y).toFixed(1)}" r="3.5" fill="${color}"><title>${escapeXml(`${s.name}: ${q.x} → ${q.y}`)}</title></circle>`);
+    for (const q of p)
+      out.push(
+        `<circle cx="${X(q.x).toFixed(1)}" cy="${Y(q.y).toFixed(1)}" r="3.5" fill="${color}"><title>${escapeXml(`${s.name}: ${q.x} → ${q.y}`)}</title></circle>`,
+      );
   });
-  out.push(`<text x="${MARGIN.left + plotW / 2}" y="${MARGIN.top + plotH + 36}" text-anchor="middle" font-size="12" fill="#333">${escapeXml(o.xLabel)}</text>`);
-  out.push(`<text transform="translate(16 ${MARGIN.top + plotH / 2}) rotate(-90)" text-anchor="middle" font-size="12" fill="#333">${escapeXml(o.yLabel)}</text>`);
-  legend(out, o.series.map((s) => s.name), MARGIN.left, height - 10, o.series.map((s) => s.dashed ?? false));
+  out.push(
+    `<text x="${MARGIN.left + plotW / 2}" y="${MARGIN.top + plotH + 36}" text-anchor="middle" font-size="12" fill="#333">${escapeXml(o.xLabel)}</text>`,
+  );
+  out.push(
+    `<text transform="translate(16 ${MARGIN.top + plotH / 2}) rotate(-90)" text-anchor="middle" font-size="12" fill="#333">${escapeXml(o.yLabel)}</text>`,
+  );
+  legend(
+    out,
+    o.series.map((s) => s.name),
+    MARGIN.left,
+    height - 10,
+    o.series.map((s) => s.dashed ?? false),
+  );
   out.push('</svg>');
   return `${out.join('\n')}\n`;
 }

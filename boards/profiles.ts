@@ -43,8 +43,17 @@ const BOARD_TIMING = {
   replyTimeoutMs: 2_500,
 } as const;
 
-function domains(m: MailboxBudgets, sizes: { readonly [K in keyof DomainBudgets]: readonly [vcpus: number, memoryMb: number, heapMb: number] }): DomainBudgets {
-  const d = <K extends keyof DomainBudgets>(k: K) => ({ vcpus: sizes[k][0], memoryMb: sizes[k][1], heapMb: sizes[k][2], mailbox: m[k], bundle: BUNDLES[k] });
+function domains(
+  m: MailboxBudgets,
+  sizes: { readonly [K in keyof DomainBudgets]: readonly [vcpus: number, memoryMb: number, heapMb: number] },
+): DomainBudgets {
+  const d = <K extends keyof DomainBudgets>(k: K) => ({
+    vcpus: sizes[k][0],
+    memoryMb: sizes[k][1],
+    heapMb: sizes[k][2],
+    mailbox: m[k],
+    bundle: BUNDLES[k],
+  });
   return { sw: d('sw'), hypervisor: d('hypervisor'), mm: d('mm'), sm: d('sm') };
 }
 
@@ -110,7 +119,14 @@ export const rpiZero2w: BoardProfile = {
   // One process: every extra Node process costs ~40 MB resident before it runs a line of ours
   // (`dominion bench --board`: 200 MB in four processes, 59 MB in one; bench/RESULTS.md), too much of 512 MB.
   placement: 'single',
-  timing: { ...BOARD_TIMING, intervalMs: 15_000, deferralMs: 45_000, maxDeferralMs: 90_000, initialTimeoutMs: 90_000, vmInitialTimeoutMs: 45_000 },
+  timing: {
+    ...BOARD_TIMING,
+    intervalMs: 15_000,
+    deferralMs: 45_000,
+    maxDeferralMs: 90_000,
+    initialTimeoutMs: 90_000,
+    vmInitialTimeoutMs: 45_000,
+  },
   watchdog: { backend: 'linux', device: '/dev/watchdog', petIntervalMs: 1000, hardwareTimeoutS: 15 },
   services: ['sensor'],
   domains: domains(SMALL_MAILBOXES, { sw: [1, 48, 16], hypervisor: [1, 64, 24], mm: [1, 80, 32], sm: [1, 56, 24] }),
@@ -131,7 +147,14 @@ export function simProfile(): BoardProfile {
     node: { target: 'node20', major: 20 },
     placement: 'single',
     // As `dominion up`: fast rounds so a scenario plays out in seconds.
-    timing: { intervalMs: 500, deferralMs: 1500, maxDeferralMs: 3000, initialTimeoutMs: 5000, vmInitialTimeoutMs: 3000, replyTimeoutMs: 125 },
+    timing: {
+      intervalMs: 500,
+      deferralMs: 1500,
+      maxDeferralMs: 3000,
+      initialTimeoutMs: 5000,
+      vmInitialTimeoutMs: 3000,
+      replyTimeoutMs: 125,
+    },
     watchdog: { backend: 'simulated' },
     services: ['sensor'],
     domains: domains(DEFAULT_MAILBOXES, { sw: [1, 64, 64], hypervisor: [1, 128, 128], mm: [1, 128, 128], sm: [1, 128, 128] }),

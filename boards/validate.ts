@@ -38,7 +38,9 @@ function show(v: unknown): string {
 function object(v: unknown, path: string, keys: readonly string[], optional: readonly string[] = []): Obj {
   if (v === null || typeof v !== 'object' || Array.isArray(v)) fail(path, `must be an object (got ${show(v)})`);
   const o = v as Obj;
-  for (const k of Object.keys(o)) if (!keys.includes(k) && !optional.includes(k)) fail(`${path}.${k}`, `is not a known field (known: ${[...keys, ...optional].join(', ')})`);
+  for (const k of Object.keys(o))
+    if (!keys.includes(k) && !optional.includes(k))
+      fail(`${path}.${k}`, `is not a known field (known: ${[...keys, ...optional].join(', ')})`);
   for (const k of keys) if (o[k] === undefined) fail(`${path}.${k}`, 'is missing');
   return o;
 }
@@ -81,11 +83,19 @@ export function validateBoard(profile: unknown, label = 'board'): BoardProfile {
   const target = string(node.target, `${b}.node.target`, NODE_TARGET, 'an esbuild Node target like node20 or node20.11');
   const major = positiveInt(node.major, `${b}.node.major`, 1000);
   if (major < NODE_MIN_MAJOR) fail(`${b}.node.major`, `must be at least ${NODE_MIN_MAJOR} (got ${major})`);
-  if (Number(NODE_TARGET.exec(target)![1]) !== major) fail(`${b}.node.target`, `must be for Node ${major} (node.major), got ${show(target)}`);
+  if (Number(NODE_TARGET.exec(target)![1]) !== major)
+    fail(`${b}.node.target`, `must be for Node ${major} (node.major), got ${show(target)}`);
 
   oneOf(p.placement, `${b}.placement`, PLACEMENTS);
 
-  const t = object(p.timing, `${b}.timing`, ['intervalMs', 'deferralMs', 'maxDeferralMs', 'initialTimeoutMs', 'vmInitialTimeoutMs', 'replyTimeoutMs']);
+  const t = object(p.timing, `${b}.timing`, [
+    'intervalMs',
+    'deferralMs',
+    'maxDeferralMs',
+    'initialTimeoutMs',
+    'vmInitialTimeoutMs',
+    'replyTimeoutMs',
+  ]);
   const interval = positiveInt(t.intervalMs, `${b}.timing.intervalMs`, DAY_MS);
   const deferral = positiveInt(t.deferralMs, `${b}.timing.deferralMs`, DAY_MS);
   const maxDeferral = positiveInt(t.maxDeferralMs, `${b}.timing.maxDeferralMs`, DAY_MS);
@@ -106,7 +116,8 @@ export function validateBoard(profile: unknown, label = 'board'): BoardProfile {
     const pet = positiveInt(lw.petIntervalMs, `${b}.watchdog.petIntervalMs`, DAY_MS);
     const hw = positiveInt(lw.hardwareTimeoutS, `${b}.watchdog.hardwareTimeoutS`, 3600);
     // Two pets must fit in one hardware period, or one late timer turn reboots a healthy device.
-    if (pet * 2 > hw * 1000) fail(`${b}.watchdog.petIntervalMs`, `must be at most half of watchdog.hardwareTimeoutS (${hw} s), got ${pet} ms`);
+    if (pet * 2 > hw * 1000)
+      fail(`${b}.watchdog.petIntervalMs`, `must be at most half of watchdog.hardwareTimeoutS (${hw} s), got ${pet} ms`);
   }
 
   if (!Array.isArray(p.services)) fail(`${b}.services`, `must be an array of service names (got ${show(p.services)})`);

@@ -22,7 +22,18 @@ import { serviceInstance } from '../proto/index.ts';
 import { loadBoard, validateBoard, type BoardProfile, type BundleBudget, type DomainKind } from '../boards/index.ts';
 import { bundleDomain } from './bundle.ts';
 import { BuildError } from './errors.ts';
-import { BOARD_FILE, bundleFile, encodeManifest, MANIFEST_FILE, MANIFEST_FORMAT, PUBLIC_KEY_FILE, sha512Hex, SIGNATURE_FILE, type Manifest, type ManifestFile } from '../actors/release/index.ts';
+import {
+  BOARD_FILE,
+  bundleFile,
+  encodeManifest,
+  MANIFEST_FILE,
+  MANIFEST_FORMAT,
+  PUBLIC_KEY_FILE,
+  sha512Hex,
+  SIGNATURE_FILE,
+  type Manifest,
+  type ManifestFile,
+} from '../actors/release/index.ts';
 import { signManifest } from './sign.ts';
 import { DEV_KEY_FILE, devReleaseKey, readReleaseKey, type ReleaseKey } from './release-key.ts';
 import { ISOLATION_RULES, isolationViolations } from './rules.ts';
@@ -83,12 +94,20 @@ interface Planned {
 /** The bundles a board needs, with their entry modules; BuildError('no-entry') for a service without one. */
 export function planBundles(board: BoardProfile, root: string = PROJECT_ROOT): Planned[] {
   const images = join(root, 'actors', 'images');
-  const plan: Planned[] = (['sw', 'hypervisor', 'mm'] as const).map((domain) => ({ file: bundleFile(domain), domain, label: domain, entry: join(images, `${domain}.ts`) }));
+  const plan: Planned[] = (['sw', 'hypervisor', 'mm'] as const).map((domain) => ({
+    file: bundleFile(domain),
+    domain,
+    label: domain,
+    entry: join(images, `${domain}.ts`),
+  }));
   for (const service of board.services) {
     const label = serviceInstance(service);
     const entry = join(images, bundleFile(label).replace(/\.mjs$/, '.ts'));
     if (!existsSync(entry)) {
-      throw new BuildError('no-entry', `board ${board.id} runs service "${service}", but there is no image ${relative(root, entry)} (one per service, like actors/images/sm-sensor.ts)`);
+      throw new BuildError(
+        'no-entry',
+        `board ${board.id} runs service "${service}", but there is no image ${relative(root, entry)} (one per service, like actors/images/sm-sensor.ts)`,
+      );
     }
     plan.push({ file: bundleFile(label), domain: 'sm', service, label, entry });
   }
@@ -99,15 +118,31 @@ const KIB = 1024;
 const kib = (bytes: number): string => (bytes / KIB).toFixed(1);
 
 /** The size table: raw and gzip (level 9) of each bundle against the board's budgets, in KiB. */
-export function sizeTable(board: BoardProfile, bundles: readonly Pick<BundleReport, 'file' | 'label' | 'rawBytes' | 'gzipBytes' | 'budget'>[]): string {
+export function sizeTable(
+  board: BoardProfile,
+  bundles: readonly Pick<BundleReport, 'file' | 'label' | 'rawBytes' | 'gzipBytes' | 'budget'>[],
+): string {
   const rows = [['bundle', 'domain', 'raw KiB', 'budget', 'gzip KiB', 'budget', '']];
   for (const b of bundles) {
     const over = [b.rawBytes > b.budget.rawKb * KIB ? 'raw' : '', b.gzipBytes > b.budget.gzipKb * KIB ? 'gzip' : ''].filter(Boolean);
-    rows.push([b.file, b.label, kib(b.rawBytes), String(b.budget.rawKb), kib(b.gzipBytes), String(b.budget.gzipKb), over.length ? `OVER (${over.join(', ')})` : 'ok']);
+    rows.push([
+      b.file,
+      b.label,
+      kib(b.rawBytes),
+      String(b.budget.rawKb),
+      kib(b.gzipBytes),
+      String(b.budget.gzipKb),
+      over.length ? `OVER (${over.join(', ')})` : 'ok',
+    ]);
   }
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
   const right = new Set([2, 3, 4, 5]);
-  const lines = rows.map((r) => r.map((c, i) => (right.has(i) ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  ').trimEnd());
+  const lines = rows.map((r) =>
+    r
+      .map((c, i) => (right.has(i) ? c.padStart(widths[i]!) : c.padEnd(widths[i]!)))
+      .join('  ')
+      .trimEnd(),
+  );
   return [`board ${board.id} (${board.name}), target ${board.node.target}`, ...lines.map((l) => `  ${l}`)].join('\n');
 }
 
@@ -150,14 +185,22 @@ export async function buildBoard(options: BuildOptions): Promise<BuildResult> {
   log(table);
 
   const rules = aliases ? ISOLATION_RULES : ISOLATION_RULES.filter((r) => !r.why.startsWith('aliased away'));
-  const violations = bundles.flatMap((b) => isolationViolations(b.domain, b.metafile, rules).map((v) => `${b.file} (${b.label}) contains ${v.match}: ${v.rule.why}`));
+  const violations = bundles.flatMap((b) =>
+    isolationViolations(b.domain, b.metafile, rules).map((v) => `${b.file} (${b.label}) contains ${v.match}: ${v.rule.why}`),
+  );
   if (violations.length > 0) throw new BuildError('isolation', `board ${board.id}: isolation rules broken:\n  ${violations.join('\n  ')}`);
 
   const over = bundles.flatMap((b) => {
     const budgetField = `${board.id}.domains.${b.domain}.bundle`;
     const out: string[] = [];
-    if (b.gzipBytes > b.budget.gzipKb * KIB) out.push(`${b.label} bundle ${b.file} is ${kib(b.gzipBytes)} KiB gzip, over its budget of ${b.budget.gzipKb} KiB (${budgetField}.gzipKb)`);
-    if (b.rawBytes > b.budget.rawKb * KIB) out.push(`${b.label} bundle ${b.file} is ${kib(b.rawBytes)} KiB raw, over its budget of ${b.budget.rawKb} KiB (${budgetField}.rawKb)`);
+    if (b.gzipBytes > b.budget.gzipKb * KIB)
+      out.push(
+        `${b.label} bundle ${b.file} is ${kib(b.gzipBytes)} KiB gzip, over its budget of ${b.budget.gzipKb} KiB (${budgetField}.gzipKb)`,
+      );
+    if (b.rawBytes > b.budget.rawKb * KIB)
+      out.push(
+        `${b.label} bundle ${b.file} is ${kib(b.rawBytes)} KiB raw, over its budget of ${b.budget.rawKb} KiB (${budgetField}.rawKb)`,
+      );
     return out;
   });
   if (over.length > 0) throw new BuildError('budget', `board ${board.id}: size budget exceeded:\n  ${over.join('\n  ')}`);
@@ -171,7 +214,12 @@ export async function buildBoard(options: BuildOptions): Promise<BuildResult> {
   const files: Record<string, ManifestFile> = {};
   for (const [name, bytes] of [...contents].sort(([a], [b]) => (a < b ? -1 : 1))) {
     const b = bundles.find((x) => x.file === name);
-    files[name] = { ...(b ? { domain: b.domain } : {}), ...(b?.service !== undefined ? { service: b.service } : {}), bytes: bytes.length, sha512: sha512Hex(bytes) };
+    files[name] = {
+      ...(b ? { domain: b.domain } : {}),
+      ...(b?.service !== undefined ? { service: b.service } : {}),
+      bytes: bytes.length,
+      sha512: sha512Hex(bytes),
+    };
   }
   const manifest: Manifest = { format: MANIFEST_FORMAT, board: board.id, version: packageVersion(root), target: board.node.target, files };
   const manifestBytes = encodeManifest(manifest);
@@ -189,5 +237,12 @@ export async function buildBoard(options: BuildOptions): Promise<BuildResult> {
   renameSync(staging, dir);
   log(`wrote ${dir} (${contents.size} files), manifest signed by release key ${keyId}${release.dev ? ' (development key)' : ''}`);
 
-  return { board, dir, bundles, manifest, releaseKey: { publicKey: release.publicKey, keyId, file: release.file, dev: release.dev }, table };
+  return {
+    board,
+    dir,
+    bundles,
+    manifest,
+    releaseKey: { publicKey: release.publicKey, keyId, file: release.file, dev: release.dev },
+    table,
+  };
 }

@@ -23,7 +23,8 @@ import { shippedInputs } from './rules.ts';
  * place (a file, or verified bytes in a data: URL); it only ever loads Node built-ins, as every
  * package is bundled.
  */
-export const REQUIRE_BANNER = "import{createRequire as __dominionCreateRequire}from'node:module';const require=__dominionCreateRequire('/');";
+export const REQUIRE_BANNER =
+  "import{createRequire as __dominionCreateRequire}from'node:module';const require=__dominionCreateRequire('/');";
 
 export interface BundleOptions {
   readonly root: string;
@@ -66,7 +67,9 @@ async function once(o: BundleOptions): Promise<Bundle> {
     return { code: out.contents, metafile: result.metafile };
   } catch (e) {
     const errors = (e as { errors?: Array<{ text: string; location?: { file: string; line: number } | null }> }).errors;
-    const detail = errors?.length ? errors.map((x) => (x.location ? `${x.location.file}:${x.location.line}: ${x.text}` : x.text)).join('; ') : (e as Error).message;
+    const detail = errors?.length
+      ? errors.map((x) => (x.location ? `${x.location.file}:${x.location.line}: ${x.text}` : x.text)).join('; ')
+      : (e as Error).message;
     throw new BuildError('bundle', `esbuild failed for ${o.entry.slice(o.root.length + 1)}: ${detail}`);
   }
 }

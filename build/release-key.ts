@@ -31,7 +31,8 @@ export function readReleaseKey(file: string, warn: (line: string) => void = () =
     throw new BuildError('release-key', `cannot read release key ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
   }
   const seedHex = text.trim();
-  if (!/^[0-9a-fA-F]{64}$/.test(seedHex)) throw new BuildError('release-key', `release key ${file} must hold a 32-byte Ed25519 seed as 64 hex digits`);
+  if (!/^[0-9a-fA-F]{64}$/.test(seedHex))
+    throw new BuildError('release-key', `release key ${file} must hold a 32-byte Ed25519 seed as 64 hex digits`);
   const mode = statSync(file).mode & 0o777;
   if ((mode & 0o077) !== 0) warn(`warning: release key ${file} is readable by others (mode ${mode.toString(8)}); chmod 600 it`);
   const secretKey = fromHex(seedHex);

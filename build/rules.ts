@@ -23,15 +23,40 @@ const PROTOBUF = /(^|\/)node_modules\/@bufbuild\/protobuf\//;
 export const ISOLATION_RULES: readonly IsolationRule[] = [
   { domains: ['sm'], on: 'input', pattern: MQTT, why: 'a service reaches the network only through mm: no MQTT client' },
   { domains: ['sm'], on: 'input', pattern: SIGNING, why: 'a service holds no key and signs nothing' },
-  { domains: ['sm'], on: 'import', pattern: /^(node:)?(net|tls|dgram|http|https|http2|child_process|cluster|worker_threads|crypto)$/, why: 'a service gets no network, processes or crypto of its own' },
+  {
+    domains: ['sm'],
+    on: 'import',
+    pattern: /^(node:)?(net|tls|dgram|http|https|http2|child_process|cluster|worker_threads|crypto)$/,
+    why: 'a service gets no network, processes or crypto of its own',
+  },
   { domains: ['mm'], on: 'input', pattern: SIGNING, why: 'mm holds no secret and signs nothing: no private-key code' },
   { domains: ['mm'], on: 'import', pattern: /^(node:)?crypto$/, why: 'mm holds no secret: no crypto module' },
-  { domains: ['mm', 'sm'], on: 'input', pattern: PROTOBUF, why: 'mm and services relay frames as opaque bytes (proto/lite.ts), without the protobuf runtime' },
+  {
+    domains: ['mm', 'sm'],
+    on: 'input',
+    pattern: PROTOBUF,
+    why: 'mm and services relay frames as opaque bytes (proto/lite.ts), without the protobuf runtime',
+  },
   { domains: ['sw', 'hypervisor'], on: 'input', pattern: MQTT, why: 'only mm has a network' },
   { domains: ['sw'], on: 'input', pattern: /^actors\/crypto\/node\.ts$/, why: 'sw uses the pure-JS noble backend only' },
-  { domains: ['hypervisor'], on: 'input', pattern: /(^|\/)node_modules\/@noble\/|^actors\/crypto\/noble\.ts$/, why: 'the hypervisor uses the node backend only' },
-  { domains: ALL, on: 'input', pattern: /(^|\/)node_modules\/(aedes|better-sqlite3)\/|^actors\/hub\/|^cli\//, why: 'hub, broker and CLI code never ships to a device' },
-  { domains: ALL, on: 'input', pattern: /(^|\/)node_modules\/(ws|socks|debug|worker-timers|readable-stream)\//, why: 'aliased away: a board speaks MQTT over TCP on Node (build/aliases.ts)' },
+  {
+    domains: ['hypervisor'],
+    on: 'input',
+    pattern: /(^|\/)node_modules\/@noble\/|^actors\/crypto\/noble\.ts$/,
+    why: 'the hypervisor uses the node backend only',
+  },
+  {
+    domains: ALL,
+    on: 'input',
+    pattern: /(^|\/)node_modules\/(aedes|better-sqlite3)\/|^actors\/hub\/|^cli\//,
+    why: 'hub, broker and CLI code never ships to a device',
+  },
+  {
+    domains: ALL,
+    on: 'input',
+    pattern: /(^|\/)node_modules\/(ws|socks|debug|worker-timers|readable-stream)\//,
+    why: 'aliased away: a board speaks MQTT over TCP on Node (build/aliases.ts)',
+  },
 ];
 
 export interface Violation {
@@ -46,11 +71,19 @@ export interface Violation {
  * are what actually ships.)
  */
 export function shippedInputs(metafile: Metafile): string[] {
-  return Object.values(metafile.outputs).flatMap((o) => Object.entries(o.inputs).filter(([, i]) => i.bytesInOutput > 0).map(([path]) => path));
+  return Object.values(metafile.outputs).flatMap((o) =>
+    Object.entries(o.inputs)
+      .filter(([, i]) => i.bytesInOutput > 0)
+      .map(([path]) => path),
+  );
 }
 
 /** Every rule `domain`'s bundle breaks, given its metafile (one output). */
-export function isolationViolations(domain: DomainKind, metafile: Metafile, rules: readonly IsolationRule[] = ISOLATION_RULES): Violation[] {
+export function isolationViolations(
+  domain: DomainKind,
+  metafile: Metafile,
+  rules: readonly IsolationRule[] = ISOLATION_RULES,
+): Violation[] {
   const outputs = Object.values(metafile.outputs);
   const inputs = shippedInputs(metafile);
   const imports = outputs.flatMap((o) => o.imports.filter((i) => i.external).map((i) => i.path));

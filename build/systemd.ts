@@ -73,7 +73,11 @@ export function systemdUnit(board: BoardProfile, layout: UnitLayout = DEFAULT_LA
   if (wd.backend === 'linux') {
     lines.push(`ExecStartPre=/usr/bin/test -c ${wd.device}`, 'Restart=no', 'DevicePolicy=closed', `DeviceAllow=${wd.device} rw`);
   } else {
-    lines.push('# Simulated watchdog: a reset reboots the domains in-process, so a crash may be restarted.', 'Restart=on-failure', 'RestartSec=2');
+    lines.push(
+      '# Simulated watchdog: a reset reboots the domains in-process, so a crash may be restarted.',
+      'Restart=on-failure',
+      'RestartSec=2',
+    );
   }
   lines.push(
     `MemoryMax=${memoryMb}M`,

@@ -12,7 +12,11 @@ process and in all against the budgets, beside a bare node idling, and the cold 
 accepted ticket. For the other benchmarks: npm run bench -- --help.`;
 
 export async function benchCommand(argv: string[]): Promise<number> {
-  const { values } = parseCommand('bench', argv, { board: { type: 'string' }, seconds: { type: 'string' }, help: { type: 'boolean', short: 'h' } });
+  const { values } = parseCommand('bench', argv, {
+    board: { type: 'string' },
+    seconds: { type: 'string' },
+    help: { type: 'boolean', short: 'h' },
+  });
   if (values.help) {
     console.log(HELP);
     return 0;

@@ -64,7 +64,9 @@ export async function build(argv: string[], io: BuildCommandIo = CONSOLE): Promi
       aliases: !values['no-aliases'],
       log: (line) => (line.startsWith('warning:') ? io.err(line) : io.out(line)),
     });
-    io.out(`release public key ${Buffer.from(result.releaseKey.publicKey).toString('hex')} (pin it in devices: dominion enroll --release-pub <this key>)`);
+    io.out(
+      `release public key ${Buffer.from(result.releaseKey.publicKey).toString('hex')} (pin it in devices: dominion enroll --release-pub <this key>)`,
+    );
     return 0;
   } catch (e) {
     if (e instanceof BoardError && e.code === 'unknown-board') throw new UsageError(`build: ${e.message}`);

@@ -8,7 +8,16 @@ import { join, resolve } from 'node:path';
 import { RealClock } from '../runtime/index.ts';
 import { loadProvisioning, readDeviceKeysFile, requireMmKey } from '../actors/provisioning/index.ts';
 import { loadBoard } from '../boards/index.ts';
-import { BundledDevice, DeviceConfigError, hostCommandOfThisProcess, loadArtifacts, loadDomain, processPlacement, singlePlacement, type DeviceImages } from '../actors/device/index.ts';
+import {
+  BundledDevice,
+  DeviceConfigError,
+  hostCommandOfThisProcess,
+  loadArtifacts,
+  loadDomain,
+  processPlacement,
+  singlePlacement,
+  type DeviceImages,
+} from '../actors/device/index.ts';
 import { ArtifactError } from '../actors/release/index.ts';
 import { describeEvent } from './events.ts';
 import { numberOption, UsageError } from './args.ts';
@@ -58,11 +67,13 @@ export async function deviceCommand(argv: string[]): Promise<number> {
 
   const prov = loadProvisioning(values.provision);
   const pinned = values['release-pub'] !== undefined ? readPublicKey('device', values['release-pub']) : prov.releaseKey;
-  if (pinned === undefined) throw new UsageError(`device: no release key: give --release-pub or enroll with --release-pub so ${values.provision} pins one`);
+  if (pinned === undefined)
+    throw new UsageError(`device: no release key: give --release-pub or enroll with --release-pub so ${values.provision} pins one`);
   const releaseKey = pinned;
   // The device runtime runs mm, so it needs K_MM even though enrolment does not (KeyFileError otherwise).
   const keys = requireMmKey(readDeviceKeysFile(prov.deviceKeysPath), prov.deviceKeysPath);
-  if (keys.deviceId !== prov.deviceId) throw new Error(`${prov.deviceKeysPath} holds keys for ${keys.deviceId}, but ${values.provision} is for ${prov.deviceId}`);
+  if (keys.deviceId !== prov.deviceId)
+    throw new Error(`${prov.deviceKeysPath} holds keys for ${keys.deviceId}, but ${values.provision} is for ${prov.deviceId}`);
   const broker = values.broker ?? prov.broker;
   if (broker === undefined) throw new UsageError('device: no broker: give --broker or put "broker" in the provisioning file');
   const common = {
@@ -103,7 +114,9 @@ export async function deviceCommand(argv: string[]): Promise<number> {
     const line = describeEvent(e, { tickets: true });
     if (line !== undefined) console.log(`${((performance.now() - started) / 1000).toFixed(1).padStart(7)} s  ${line}`);
   });
-  console.log(`dominion device ${prov.deviceId} on board ${board.id} (${placement} placement): artifacts ${dir} verified (${version}), broker ${broker}`);
+  console.log(
+    `dominion device ${prov.deviceId} on board ${board.id} (${placement} placement): artifacts ${dir} verified (${version}), broker ${broker}`,
+  );
   device.boot();
   await new Promise<void>((done) => {
     process.once('SIGINT', done);
@@ -113,4 +126,3 @@ export async function deviceCommand(argv: string[]): Promise<number> {
   device.shutdown();
   return 0;
 }
-

@@ -45,7 +45,8 @@ export async function enrollCommand(argv: string[], io: CliIo = consoleIo): Prom
   const devicePath = required('enroll', 'device', values.device);
   const out = required('enroll', 'out', values.out);
   const hubSpecs = values.hub ?? [];
-  if (hubSpecs.length === 0) throw new UsageError('enroll: at least one --hub <hub.pub.json>=<hub.db> is required (the IH, and one per service)');
+  if (hubSpecs.length === 0)
+    throw new UsageError('enroll: at least one --hub <hub.pub.json>=<hub.db> is required (the IH, and one per service)');
   const specs = hubSpecs.map((spec) => {
     const at = spec.lastIndexOf('=');
     if (at <= 0 || at === spec.length - 1) throw new UsageError(`enroll: --hub takes <hub.pub.json>=<hub.db>, got "${spec}"`);

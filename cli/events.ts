@@ -10,8 +10,7 @@ export function describeEvent(e: DeviceEvent, o: { readonly tickets?: boolean } 
     case 'reset':
       return `DEVICE RESET: ${ResetReason[e.reason] ?? e.reason} — ${e.detail}`;
     case 'vm-boot':
-      if (e.boots <= 1) return undefined;
-      return `${e.instance} booted again from its clean image (boot ${e.boots})${e.cause === undefined ? '' : e.cause.kind === 'exited' ? ` after its process ${e.cause.detail}` : e.cause.kind === 'escalated' ? ` after it ${e.cause.detail}` : ` after its AWDT expired (${e.cause.kind})`}`;
+      return e.boots <= 1 ? undefined : `${e.instance} booted again from its clean image (boot ${e.boots})${why(e.cause)}`;
     case 'withheld':
       return `${e.instance}: ticket WITHHELD (${WithholdReason[e.reason] ?? e.reason}): ${e.detail}`;
     case 'update-required':
@@ -27,4 +26,12 @@ export function describeEvent(e: DeviceEvent, o: { readonly tickets?: boolean } 
     case 'armed':
       return undefined;
   }
+}
+
+/** Why a VM booted again, as a phrase to follow "booted again …". */
+function why(cause: Extract<DeviceEvent, { type: 'vm-boot' }>['cause']): string {
+  if (cause === undefined) return '';
+  if (cause.kind === 'exited') return ` after its process ${cause.detail}`;
+  if (cause.kind === 'escalated') return ` after it ${cause.detail}`;
+  return ` after its AWDT expired (${cause.kind})`;
 }

@@ -81,7 +81,12 @@ export async function hubCommand(argv: string[], io: CliIo = consoleIo): Promise
     if (err instanceof UsageError) throw err;
     throw new UsageError(`hub: --service: ${err instanceof Error ? err.message : String(err)}`);
   }
-  const shareGroup = values['share-group'] === undefined || values['share-group'] === 'auto' ? 'auto' : values['share-group'] === 'none' ? null : values['share-group'];
+  const shareGroup =
+    values['share-group'] === undefined || values['share-group'] === 'auto'
+      ? 'auto'
+      : values['share-group'] === 'none'
+        ? null
+        : values['share-group'];
   const synchronous = oneOf('hub', 'sync', values.sync, ['normal', 'full'] as const, 'normal');
   const maxBatch = integer('hub', 'batch', values.batch, 512, 1, 100_000);
   const replayWindowS = integer('hub', 'replay-window', values['replay-window'], 600, 1, 30 * 24 * 3600);
@@ -93,7 +98,9 @@ export async function hubCommand(argv: string[], io: CliIo = consoleIo): Promise
     const keyPath = values.key ?? join(dirname(dbPath), `${hubId}.key.json`);
     if (!existsSync(keyPath)) {
       if (!values.init || values.key !== undefined) {
-        throw new UsageError(`hub: no key file at ${keyPath} (make one with "dominion keys new --hub ${hubId} --role ${roleKind} …", or pass --init to create the default one)`);
+        throw new UsageError(
+          `hub: no key file at ${keyPath} (make one with "dominion keys new --hub ${hubId} --role ${roleKind} …", or pass --init to create the default one)`,
+        );
       }
       const fresh = newHubKey(hubId, role);
       writeHubKeyFile(keyPath, fresh);

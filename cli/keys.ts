@@ -55,12 +55,14 @@ export async function keysCommand(argv: string[], io: CliIo = consoleIo): Promis
   }
   positionals('keys', rest, ['new']);
   if (rest[0] !== 'new') throw new UsageError(`keys: unknown subcommand "${rest[0]}" (only "new")`);
-  if ((values.device === undefined) === (values.hub === undefined)) throw new UsageError('keys new: give exactly one of --device <id> or --hub <id>');
+  if ((values.device === undefined) === (values.hub === undefined))
+    throw new UsageError('keys new: give exactly one of --device <id> or --hub <id>');
   const out = required('keys', 'out', values.out);
   try {
     mkdirSync(out, { recursive: true, mode: 0o700 });
     if (values.device !== undefined) {
-      if (values.role !== undefined || values.service !== undefined) throw new UsageError('keys new --device: --role and --service are for --hub (use --services)');
+      if (values.role !== undefined || values.service !== undefined)
+        throw new UsageError('keys new --device: --role and --service are for --hub (use --services)');
       const services = values.services === undefined || values.services === '' ? [] : values.services.split(',').map((s) => s.trim());
       const keys = newDeviceKeys(values.device, services, { mm: !values['without-mm'] });
       const secretPath = join(out, `${keys.deviceId}.keys.json`);
@@ -81,7 +83,9 @@ export async function keysCommand(argv: string[], io: CliIo = consoleIo): Promis
       const publicPath = join(out, `${key.hubId}.pub.json`);
       writeHubKeyFile(secretPath, key);
       writeHubPublicFile(publicPath, key);
-      io.out(`hub ${key.hubId} (${roleKind}${role.kind === 'sh' ? `:${role.service}` : ''}): ${secretPath} (secret, 0600), ${publicPath}; key id ${keyIdHex(key.publicKey)}`);
+      io.out(
+        `hub ${key.hubId} (${roleKind}${role.kind === 'sh' ? `:${role.service}` : ''}): ${secretPath} (secret, 0600), ${publicPath}; key id ${keyIdHex(key.publicKey)}`,
+      );
     }
   } catch (err) {
     if (err instanceof UsageError) throw err;

@@ -6,19 +6,43 @@
 import { UsageError } from './args.ts';
 
 const COMMANDS: Record<string, { summary: string; run: (argv: string[]) => Promise<number> }> = {
-  up: { summary: 'run a broker, the IH, one SH and a simulated device, and play a scenario', run: async (a) => (await import('./up.ts')).up(a) },
+  up: {
+    summary: 'run a broker, the IH, one SH and a simulated device, and play a scenario',
+    run: async (a) => (await import('./up.ts')).up(a),
+  },
   build: { summary: "bundle, check and sign a board's artifacts into dist/<id>/", run: async (a) => (await import('./build.ts')).build(a) },
-  device: { summary: "verify a board's artifacts and run them as a device against its hubs", run: async (a) => (await import('./device.ts')).deviceCommand(a) },
-  bench: { summary: "run the device on a board's budgets (memory, CPU, cold start)", run: async (a) => (await import('./bench.ts')).benchCommand(a) },
+  device: {
+    summary: "verify a board's artifacts and run them as a device against its hubs",
+    run: async (a) => (await import('./device.ts')).deviceCommand(a),
+  },
+  bench: {
+    summary: "run the device on a board's budgets (memory, CPU, cold start)",
+    run: async (a) => (await import('./bench.ts')).benchCommand(a),
+  },
   hub: { summary: 'run one hub process (IH or SH) on its SQLite database', run: async (a) => (await import('./hub.ts')).hubCommand(a) },
   keys: { summary: 'make key files: a device key set or a hub key pair', run: async (a) => (await import('./keys.ts')).keysCommand(a) },
-  enroll: { summary: 'register a device with its hubs and write its provisioning file', run: async (a) => (await import('./enroll.ts')).enrollCommand(a) },
-  devices: { summary: 'print the fleet a hub database knows: last request, ticket, deadline, state', run: async (a) => (await import('./operator.ts')).devicesCommand(a) },
+  enroll: {
+    summary: 'register a device with its hubs and write its provisioning file',
+    run: async (a) => (await import('./enroll.ts')).enrollCommand(a),
+  },
+  devices: {
+    summary: 'print the fleet a hub database knows: last request, ticket, deadline, state',
+    run: async (a) => (await import('./operator.ts')).devicesCommand(a),
+  },
   audit: { summary: "print a hub's audit log", run: async (a) => (await import('./operator.ts')).auditCommand(a) },
-  quarantine: { summary: 'withhold every ticket from a device until released', run: async (a) => (await import('./operator.ts')).stateCommand('quarantine')(a) },
+  quarantine: {
+    summary: 'withhold every ticket from a device until released',
+    run: async (a) => (await import('./operator.ts')).stateCommand('quarantine')(a),
+  },
   release: { summary: 'lift a quarantine', run: async (a) => (await import('./operator.ts')).stateCommand('release')(a) },
-  revoke: { summary: 'revoke a device for good (until enrolled again)', run: async (a) => (await import('./operator.ts')).stateCommand('revoke')(a) },
-  'require-update': { summary: 'demand that an instance runs a given image before it gets tickets', run: async (a) => (await import('./operator.ts')).requireUpdateCommand(a) },
+  revoke: {
+    summary: 'revoke a device for good (until enrolled again)',
+    run: async (a) => (await import('./operator.ts')).stateCommand('revoke')(a),
+  },
+  'require-update': {
+    summary: 'demand that an instance runs a given image before it gets tickets',
+    run: async (a) => (await import('./operator.ts')).requireUpdateCommand(a),
+  },
   policy: { summary: "show or set a hub's fleet or per-device policy", run: async (a) => (await import('./policy.ts')).policyCommand(a) },
 };
 

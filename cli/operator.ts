@@ -48,9 +48,18 @@ options:
   --reason <text>   why (recorded in the audit log and shown by "dominion devices")
   -h, --help        this text`;
 
-export const QUARANTINE_HELP = STATE_HELP('quarantine', 'Withholds every ticket from the device (WITHHELD QUARANTINED) until it is released: its\nAWDTs expire, and it is reset and boots its known-good image.');
-export const RELEASE_HELP = STATE_HELP('release', 'Lifts a quarantine: the device gets tickets again if its policy passes. A revoked device\ncannot be released; enrol it again with new keys (dominion enroll --reinstate).');
-export const REVOKE_HELP = STATE_HELP('revoke', 'Revokes the device for good: WITHHELD REVOKED at every request, until it is enrolled again\nwith new keys (dominion enroll --reinstate).');
+export const QUARANTINE_HELP = STATE_HELP(
+  'quarantine',
+  'Withholds every ticket from the device (WITHHELD QUARANTINED) until it is released: its\nAWDTs expire, and it is reset and boots its known-good image.',
+);
+export const RELEASE_HELP = STATE_HELP(
+  'release',
+  'Lifts a quarantine: the device gets tickets again if its policy passes. A revoked device\ncannot be released; enrol it again with new keys (dominion enroll --reinstate).',
+);
+export const REVOKE_HELP = STATE_HELP(
+  'revoke',
+  'Revokes the device for good: WITHHELD REVOKED at every request, until it is enrolled again\nwith new keys (dominion enroll --reinstate).',
+);
 
 export const REQUIRE_UPDATE_HELP = `usage: dominion require-update <device-id> --db <path> --instance <i> --version <v> (--image <file> | --digest <hex> --size <n>) [--fetch-topic <t>]
        dominion require-update <device-id> --db <path> --clear [--instance <i>]
@@ -72,7 +81,11 @@ options:
   -h, --help           this text`;
 
 export async function devicesCommand(argv: string[], io: CliIo = consoleIo): Promise<number> {
-  const { values, positionals: rest } = parseCommand('devices', argv, { ...DB_OPTION, device: { type: 'string' }, json: { type: 'boolean', default: false } });
+  const { values, positionals: rest } = parseCommand('devices', argv, {
+    ...DB_OPTION,
+    device: { type: 'string' },
+    json: { type: 'boolean', default: false },
+  });
   if (values.help) {
     io.out(DEVICES_HELP);
     return 0;
@@ -103,7 +116,10 @@ export async function auditCommand(argv: string[], io: CliIo = consoleIo): Promi
   const dbPath = required('audit', 'db', values.db);
   const last = integer('audit', 'last', values.last, 50, 0, Number.MAX_SAFE_INTEGER);
   return withDatabase(io, 'audit', dbPath, (db) => {
-    const entries = readAudit(db, { ...(values.device !== undefined ? { deviceId: values.device } : {}), ...(last > 0 ? { limit: last } : {}) });
+    const entries = readAudit(db, {
+      ...(values.device !== undefined ? { deviceId: values.device } : {}),
+      ...(last > 0 ? { limit: last } : {}),
+    });
     for (const e of entries) io.out(values.json ? JSON.stringify(e) : renderAudit(e));
     return 0;
   });
@@ -160,7 +176,8 @@ export async function requireUpdateCommand(argv: string[], io: CliIo = consoleIo
   let imageDigest: Uint8Array;
   let sizeBytes: number;
   if (values.image !== undefined) {
-    if (values.digest !== undefined || values.size !== undefined) throw new UsageError('require-update: give --image, or --digest with --size, not both');
+    if (values.digest !== undefined || values.size !== undefined)
+      throw new UsageError('require-update: give --image, or --digest with --size, not both');
     let image: Buffer;
     try {
       image = readFileSync(values.image);
@@ -220,19 +237,35 @@ export function withDatabase(io: CliIo, command: string, dbPath: string, fn: (db
 
 export function renderFleet(rows: readonly FleetRow[], now: number): string[] {
   const ago = (t: number | undefined): string => (t === undefined ? '—' : `${((now - t) / 1000).toFixed(1)} s ago`);
-  const until = (t: number | undefined): string => (t === undefined ? '—' : t >= now ? `in ${((t - now) / 1000).toFixed(1)} s` : `${((now - t) / 1000).toFixed(1)} s ago`);
-  const state = (r: FleetRow): string => (r.deviceState !== 'active' ? r.deviceState.toUpperCase() : r.state === 'update-required' ? 'UPDATE' : r.state.toUpperCase());
+  const until = (t: number | undefined): string =>
+    t === undefined ? '—' : t >= now ? `in ${((t - now) / 1000).toFixed(1)} s` : `${((now - t) / 1000).toFixed(1)} s ago`;
+  const state = (r: FleetRow): string =>
+    r.deviceState !== 'active' ? r.deviceState.toUpperCase() : r.state === 'update-required' ? 'UPDATE' : r.state.toUpperCase();
   const header = ['device', 'instance', 'last request', 'last ticket', 'deadline', 'state', 'reason'];
-  const cells = rows.map((r) => [r.deviceId, r.instance, ago(r.lastRequestAtMs), ago(r.lastTicketAtMs), until(r.deadlineMs), state(r), r.reason ?? '']);
+  const cells = rows.map((r) => [
+    r.deviceId,
+    r.instance,
+    ago(r.lastRequestAtMs),
+    ago(r.lastTicketAtMs),
+    until(r.deadlineMs),
+    state(r),
+    r.reason ?? '',
+  ]);
   if (cells.length === 0) return ['no devices enrolled'];
   const widths = header.map((h, c) => Math.max(h.length, ...cells.map((r) => r[c]!.length)));
-  const fmt = (r: string[]): string => r.map((cell, c) => cell.padEnd(widths[c]!)).join('  ').trimEnd();
+  const fmt = (r: string[]): string =>
+    r
+      .map((cell, c) => cell.padEnd(widths[c]!))
+      .join('  ')
+      .trimEnd();
   return [fmt(header), ...cells.map(fmt)];
 }
 
 function renderAudit(e: StoredAuditEntry): string {
   const who = e.deviceId === undefined ? '' : ` ${e.deviceId}${e.instance !== undefined ? `/${e.instance}` : ''}`;
-  const extra = [e.deferralMs !== undefined ? `D ${e.deferralMs} ms` : '', e.ref !== undefined ? `ref ${e.ref}` : '', e.detail ?? ''].filter((x) => x !== '').join('; ');
+  const extra = [e.deferralMs !== undefined ? `D ${e.deferralMs} ms` : '', e.ref !== undefined ? `ref ${e.ref}` : '', e.detail ?? '']
+    .filter((x) => x !== '')
+    .join('; ');
   const what = e.outcome === 'operator' ? `operator ${e.reason}` : `${e.hubId ?? '-'} ${e.outcome} ${e.reason}`;
   return `#${e.seq} ${new Date(e.atMs).toISOString()} ${what}${who}${extra !== '' ? ` — ${extra}` : ''}`;
 }

@@ -33,7 +33,8 @@ export function parseCommand<const O extends Options>(command: string, argv: str
 }
 
 export function required(command: string, name: string, value: string | undefined): string {
-  if (value === undefined || value === '') throw new UsageError(`${command}: --${name} is required\nRun "dominion ${command} --help" for usage.`);
+  if (value === undefined || value === '')
+    throw new UsageError(`${command}: --${name} is required\nRun "dominion ${command} --help" for usage.`);
   return value;
 }
 
@@ -42,14 +43,16 @@ export function oneOf<T extends string>(command: string, name: string, value: st
     if (fallback !== undefined) return fallback;
     throw new UsageError(`${command}: --${name} is required (one of ${allowed.join(', ')})`);
   }
-  if (!(allowed as readonly string[]).includes(value)) throw new UsageError(`${command}: --${name} must be one of ${allowed.join(', ')}, got "${value}"`);
+  if (!(allowed as readonly string[]).includes(value))
+    throw new UsageError(`${command}: --${name} must be one of ${allowed.join(', ')}, got "${value}"`);
   return value as T;
 }
 
 export function integer(command: string, name: string, value: string | undefined, fallback: number, min: number, max: number): number {
   if (value === undefined) return fallback;
   const n = Number(value);
-  if (!Number.isSafeInteger(n) || n < min || n > max) throw new UsageError(`${command}: --${name} must be an integer from ${min} to ${max}, got "${value}"`);
+  if (!Number.isSafeInteger(n) || n < min || n > max)
+    throw new UsageError(`${command}: --${name} must be an integer from ${min} to ${max}, got "${value}"`);
   return n;
 }
 
@@ -57,14 +60,20 @@ export function integer(command: string, name: string, value: string | undefined
 export function positionals(command: string, got: readonly string[], names: readonly string[]): string[] {
   if (got.length !== names.length) {
     const want = names.map((n) => `<${n}>`).join(' ');
-    throw new UsageError(`${command}: expected ${want || 'no positional arguments'}, got ${got.length === 0 ? 'none' : got.map((g) => JSON.stringify(g)).join(' ')}\nRun "dominion ${command} --help" for usage.`);
+    throw new UsageError(
+      `${command}: expected ${want || 'no positional arguments'}, got ${got.length === 0 ? 'none' : got.map((g) => JSON.stringify(g)).join(' ')}\nRun "dominion ${command} --help" for usage.`,
+    );
   }
   return [...got];
 }
 
 /** A known error type from the hub library becomes a one-line message and exit code 1. */
 export function failure(io: CliIo, command: string, err: unknown): number {
-  const known = err instanceof Error && /^(HubStoreError|KeyFileError|ProvisioningError|EnrollmentError|PolicyError|MqttUrlError|BrokerUnreachableError|TopicError|InvalidInstanceError)$/.test(err.name);
+  const known =
+    err instanceof Error &&
+    /^(HubStoreError|KeyFileError|ProvisioningError|EnrollmentError|PolicyError|MqttUrlError|BrokerUnreachableError|TopicError|InvalidInstanceError)$/.test(
+      err.name,
+    );
   if (!known) throw err;
   io.err(`dominion ${command}: ${(err as Error).message}`);
   return 1;
@@ -80,6 +89,7 @@ export function readPublicKey(command: string, value: string): Uint8Array {
       throw new UsageError(`${command}: cannot read the release public key file ${value}`);
     }
   }
-  if (!/^[0-9a-fA-F]{64}$/.test(text)) throw new UsageError(`${command}: --release-pub must be 64 hex digits or a file holding them (${value})`);
+  if (!/^[0-9a-fA-F]{64}$/.test(text))
+    throw new UsageError(`${command}: --release-pub must be 64 hex digits or a file holding them (${value})`);
   return Uint8Array.from(Buffer.from(text, 'hex'));
 }

@@ -14,7 +14,12 @@ export interface ScenarioResult {
 
 type Pred = (e: DeviceEvent) => boolean;
 
-export async function runScenario(device: Device, fleet: DemoFleet, display: LiveDisplay, o: { intervalMs: number; deferralMs: number; bootMs: number }): Promise<ScenarioResult> {
+export async function runScenario(
+  device: Device,
+  fleet: DemoFleet,
+  display: LiveDisplay,
+  o: { intervalMs: number; deferralMs: number; bootMs: number },
+): Promise<ScenarioResult> {
   const steps: ScenarioResult['steps'] = [];
   const bound = 4 * o.deferralMs + 2 * o.bootMs + 5 * o.intervalMs;
   const step = async (name: string, act: () => void, pred: Pred, note: (e: DeviceEvent) => string): Promise<boolean> => {
@@ -23,7 +28,12 @@ export async function runScenario(device: Device, fleet: DemoFleet, display: Liv
     const waiting = device.nextEvent(pred, bound);
     act();
     const e = await waiting;
-    steps.push({ step: name, ok: e !== undefined, tookMs: Math.round(device.clock.now() - start), note: e ? note(e) : `did not happen within ${bound} ms` });
+    steps.push({
+      step: name,
+      ok: e !== undefined,
+      tookMs: Math.round(device.clock.now() - start),
+      note: e ? note(e) : `did not happen within ${bound} ms`,
+    });
     return e !== undefined;
   };
   const ticketsFor = (instance: string, n: number): Pred => {
@@ -32,7 +42,13 @@ export async function runScenario(device: Device, fleet: DemoFleet, display: Liv
   };
 
   const plan: Array<() => Promise<boolean>> = [
-    () => step('normal operation: tickets for every instance', () => {}, ticketsFor('sm:sensor', 3), () => 'device, mm and sm:sensor renewed'),
+    () =>
+      step(
+        'normal operation: tickets for every instance',
+        () => {},
+        ticketsFor('sm:sensor', 3),
+        () => 'device, mm and sm:sensor renewed',
+      ),
     () =>
       step(
         'intrusion: a foreign actor appears in sm:sensor',
@@ -41,8 +57,19 @@ export async function runScenario(device: Device, fleet: DemoFleet, display: Liv
         (e) => (e.type === 'withheld' ? `SH withheld: ${e.detail}` : ''),
       ),
     () =>
-      step('the sm is restarted clean within its bound', () => {}, (e) => e.type === 'vm-boot' && e.instance === 'sm:sensor' && e.boots > 1, (e) => (e.type === 'vm-boot' ? `sm:sensor boot ${e.boots}, intruder gone` : '')),
-    () => step('tickets resume for sm:sensor', () => {}, ticketsFor('sm:sensor', 1), () => 'SH issues tickets again'),
+      step(
+        'the sm is restarted clean within its bound',
+        () => {},
+        (e) => e.type === 'vm-boot' && e.instance === 'sm:sensor' && e.boots > 1,
+        (e) => (e.type === 'vm-boot' ? `sm:sensor boot ${e.boots}, intruder gone` : ''),
+      ),
+    () =>
+      step(
+        'tickets resume for sm:sensor',
+        () => {},
+        ticketsFor('sm:sensor', 1),
+        () => 'SH issues tickets again',
+      ),
     () =>
       step(
         'the IH withholds device tickets',

@@ -34,7 +34,13 @@ export interface SqliteFleet {
   stop(): Promise<void>;
 }
 
-export async function startSqliteFleet(o: { dir: string; brokerUrl: string; deviceId: string; services: readonly string[]; deferralMs: number }): Promise<SqliteFleet> {
+export async function startSqliteFleet(o: {
+  dir: string;
+  brokerUrl: string;
+  deviceId: string;
+  services: readonly string[];
+  deferralMs: number;
+}): Promise<SqliteFleet> {
   const hubKeys: HubKeyPair[] = [newHubKey('ih-1', IH_ROLE), ...o.services.map((s) => newHubKey(`sh-${s}`, serviceHubRole(s)))];
   for (const k of hubKeys) writeHubKeyFile(join(o.dir, `${k.hubId}.key.json`), k);
   const deviceKeysPath = join(o.dir, `${o.deviceId}.keys.json`);
@@ -81,7 +87,13 @@ export async function startSqliteFleet(o: { dir: string; brokerUrl: string; devi
     await Promise.allSettled(hubs.map((h) => h.stop()));
     throw err;
   }
-  const demoHub = (hub: SqliteHub, k: HubKeyPair): DemoHub => ({ id: k.hubId, core: hub.core, policy: hub.store.policy, audit: hub.store.audit, key: k.signer });
+  const demoHub = (hub: SqliteHub, k: HubKeyPair): DemoHub => ({
+    id: k.hubId,
+    core: hub.core,
+    policy: hub.store.policy,
+    audit: hub.store.audit,
+    key: k.signer,
+  });
   const fleet: DemoFleet = {
     deviceId: o.deviceId,
     keys,

@@ -49,7 +49,8 @@ export async function up(argv: string[]): Promise<number> {
     console.log(HELP);
     return 0;
   }
-  if (values.scenario !== 'default' && values.scenario !== 'none') throw new UsageError(`--scenario must be "default" or "none", got "${values.scenario}"`);
+  if (values.scenario !== 'default' && values.scenario !== 'none')
+    throw new UsageError(`--scenario must be "default" or "none", got "${values.scenario}"`);
   // At least 334 ms: the deferral (3 × interval) must be at least the hub's 1 s minimum.
   const intervalMs = numberOption('interval', values.interval, 500, 334, 600_000);
   const durationS = numberOption('duration', values.duration, values.scenario === 'default' ? 120 : 0, 0, 7 * 24 * 3600);
@@ -58,7 +59,9 @@ export async function up(argv: string[]): Promise<number> {
 
   let broker: EmbeddedBroker | undefined;
   const url = values.broker ?? (broker = await startEmbeddedBroker({ port: 0 })).url;
-  console.log(`dominion up: broker ${url}${broker ? ' (embedded Aedes, MQTT 3.1.1)' : ''}, interval ${intervalMs} ms, deferral ${deferralMs} ms`);
+  console.log(
+    `dominion up: broker ${url}${broker ? ' (embedded Aedes, MQTT 3.1.1)' : ''}, interval ${intervalMs} ms, deferral ${deferralMs} ms`,
+  );
 
   // The hubs run on SQLite databases in a temp directory, set up as an operator would (keys,
   // enroll, provisioning file); the device takes its keys and pins from that provisioning file.
@@ -89,7 +92,9 @@ export async function up(argv: string[]): Promise<number> {
   });
   for (const hub of sqlite.hubs) {
     const st = hub.status();
-    console.log(`hub ${st.hubId} online (${st.subscription} subscription, MQTT ${st.protocol === 5 ? '5' : '3.1.1'})${st.note ? `: ${st.note}` : ''}`);
+    console.log(
+      `hub ${st.hubId} online (${st.subscription} subscription, MQTT ${st.protocol === 5 ? '5' : '3.1.1'})${st.note ? `: ${st.note}` : ''}`,
+    );
   }
   console.log(`hub state: SQLite databases in ${hubDir}`);
 
@@ -107,7 +112,10 @@ export async function up(argv: string[]): Promise<number> {
 
   let ok = true;
   if (values.scenario === 'default') {
-    const result = await Promise.race([runScenario(device, fleet, display, { intervalMs, deferralMs, bootMs: timing.bootMs }), stop.then(() => undefined)]);
+    const result = await Promise.race([
+      runScenario(device, fleet, display, { intervalMs, deferralMs, bootMs: timing.bootMs }),
+      stop.then(() => undefined),
+    ]);
     display.stop();
     console.log('\nscenario summary');
     if (result === undefined) {

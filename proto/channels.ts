@@ -25,7 +25,11 @@ const TICKET_FRAME_MAX = 66 * 1024;
 const SERVICE_FRAME_MAX = 64 * 1024 + 64;
 
 function contract(c: ChannelContract): ChannelContract {
-  return Object.freeze({ ...c, between: Object.freeze([...c.between]) as unknown as readonly [string, string], types: Object.freeze([...c.types]) });
+  return Object.freeze({
+    ...c,
+    between: Object.freeze([...c.between]) as unknown as readonly [string, string],
+    types: Object.freeze([...c.types]),
+  });
 }
 
 /**
@@ -33,13 +37,23 @@ function contract(c: ChannelContract): ChannelContract {
  * a request now") and ProxyEnvelope (a reply from the IH); sw → hypervisor: ProxyEnvelope (a signed
  * request).
  */
-export const SW_HYPERVISOR = contract({ name: 'sw-hypervisor', between: ['sw', 'hypervisor'], types: [lite.proxyRequest, lite.proxyEnvelope], maxFrameBytes: TICKET_FRAME_MAX });
+export const SW_HYPERVISOR = contract({
+  name: 'sw-hypervisor',
+  between: ['sw', 'hypervisor'],
+  types: [lite.proxyRequest, lite.proxyEnvelope],
+  maxFrameBytes: TICKET_FRAME_MAX,
+});
 
 /**
  * hypervisor ↔ mm: the ticket protocol of every instance. mm → hypervisor: ProxyRequest and
  * ProxyEnvelope (a reply for some instance); hypervisor → mm: ProxyEnvelope (a signed request).
  */
-export const HYPERVISOR_MM = contract({ name: 'hypervisor-mm', between: ['hypervisor', 'mm'], types: [lite.proxyRequest, lite.proxyEnvelope], maxFrameBytes: TICKET_FRAME_MAX });
+export const HYPERVISOR_MM = contract({
+  name: 'hypervisor-mm',
+  between: ['hypervisor', 'mm'],
+  types: [lite.proxyRequest, lite.proxyEnvelope],
+  maxFrameBytes: TICKET_FRAME_MAX,
+});
 
 /**
  * mm ↔ sm:<service>: that service's traffic only. sm → mm: ServiceFrame (publish on a stream);

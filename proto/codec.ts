@@ -66,13 +66,14 @@ export function tryDecodeBounded<Desc extends DescMessage>(
     return fail(new ProtoDecodeError('invalid', typeName, `expected a Uint8Array, got ${describeValue(bytes)}`));
   }
   if (bytes.byteLength > maxBytes) {
-    return fail(
-      new ProtoDecodeError('oversized', typeName, `${bytes.byteLength} bytes exceeds the limit of ${maxBytes}`),
-    );
+    return fail(new ProtoDecodeError('oversized', typeName, `${bytes.byteLength} bytes exceeds the limit of ${maxBytes}`));
   }
   let message: MessageShape<Desc>;
   try {
-    message = fromBinary(schema, options.copyInput === false ? bytes : bytes.slice(), { readUnknownFields: false, recursionLimit: RECURSION_LIMIT });
+    message = fromBinary(schema, options.copyInput === false ? bytes : bytes.slice(), {
+      readUnknownFields: false,
+      recursionLimit: RECURSION_LIMIT,
+    });
   } catch (cause) {
     const reason = cause instanceof Error ? cause.message : String(cause);
     return fail(new ProtoDecodeError('malformed', typeName, `${reason} (${bytes.byteLength} bytes)`, [], { cause }));

@@ -11,13 +11,7 @@ import { SignedEnvelopeSchema } from './gen/dominion/v1/envelope_pb.ts';
 import { TicketReplySchema, TicketRequestSchema } from './gen/dominion/v1/ticket_pb.ts';
 import { protoCodec } from './codec.ts';
 import { MAX_WIRE_BYTES } from './limits.ts';
-import {
-  validateBootRequest,
-  validateBootTicket,
-  validateSignedEnvelope,
-  validateTicketReply,
-  validateTicketRequest,
-} from './validate.ts';
+import { validateBootRequest, validateBootTicket, validateSignedEnvelope, validateTicketReply, validateTicketRequest } from './validate.ts';
 
 // One constant per message, so code that decodes one kind (an AWDT: envelopes and replies) does not
 // carry every other schema and validator into its bundle; `codecs` groups them for everyone else.
@@ -28,10 +22,18 @@ const make = <T>(build: () => T): T => build();
 export const signedEnvelopeCodec = /* @__PURE__ */ make(() =>
   protoCodec(SignedEnvelopeSchema, MAX_WIRE_BYTES.signedEnvelope, { validate: (env) => validateSignedEnvelope(env) }),
 );
-export const ticketRequestCodec = /* @__PURE__ */ make(() => protoCodec(TicketRequestSchema, MAX_WIRE_BYTES.ticketRequest, { validate: validateTicketRequest }));
-export const ticketReplyCodec = /* @__PURE__ */ make(() => protoCodec(TicketReplySchema, MAX_WIRE_BYTES.ticketReply, { validate: validateTicketReply }));
-export const bootRequestCodec = /* @__PURE__ */ make(() => protoCodec(BootRequestSchema, MAX_WIRE_BYTES.bootRequest, { validate: validateBootRequest }));
-export const bootTicketCodec = /* @__PURE__ */ make(() => protoCodec(BootTicketSchema, MAX_WIRE_BYTES.bootTicket, { validate: validateBootTicket }));
+export const ticketRequestCodec = /* @__PURE__ */ make(() =>
+  protoCodec(TicketRequestSchema, MAX_WIRE_BYTES.ticketRequest, { validate: validateTicketRequest }),
+);
+export const ticketReplyCodec = /* @__PURE__ */ make(() =>
+  protoCodec(TicketReplySchema, MAX_WIRE_BYTES.ticketReply, { validate: validateTicketReply }),
+);
+export const bootRequestCodec = /* @__PURE__ */ make(() =>
+  protoCodec(BootRequestSchema, MAX_WIRE_BYTES.bootRequest, { validate: validateBootRequest }),
+);
+export const bootTicketCodec = /* @__PURE__ */ make(() =>
+  protoCodec(BootTicketSchema, MAX_WIRE_BYTES.bootTicket, { validate: validateBootTicket }),
+);
 
 export const codecs = {
   signedEnvelope: signedEnvelopeCodec,

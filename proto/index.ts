@@ -21,14 +21,7 @@ export * from './gen/dominion/v1/ticket_pb.ts';
 export * from './gen/dominion/v1/boot_pb.ts';
 export * from './gen/dominion/v1/channel_pb.ts';
 
-export {
-  decodeBounded,
-  protoCodec,
-  ProtoDecodeError,
-  ProtoEncodeError,
-  RECURSION_LIMIT,
-  tryDecodeBounded,
-} from './codec.ts';
+export { decodeBounded, protoCodec, ProtoDecodeError, ProtoEncodeError, RECURSION_LIMIT, tryDecodeBounded } from './codec.ts';
 export type { DecodeOptions, DecodeResult, MessageCodec, ProtoCodec, ProtoDecodeErrorCode } from './codec.ts';
 export { bootRequestCodec, bootTicketCodec, codecs, signedEnvelopeCodec, ticketReplyCodec, ticketRequestCodec } from './codecs.ts';
 
@@ -59,5 +52,14 @@ export {
 } from './validate.ts';
 export type { DominionMessage, ValidationProblem } from './validate.ts';
 export { TOPIC_PREFIX, TopicError, instanceOfReplyTopic, topics } from './topics.ts';
-export { lite, SERVICE_INBOUND_STREAM, type LiteCodec, type ProxyEnvelopeLite, type ProxyRequestLite, type ServiceFrameLite, type ServiceRefusedLite, type ServiceResumeLite } from './lite.ts';
+export {
+  lite,
+  SERVICE_INBOUND_STREAM,
+  type LiteCodec,
+  type ProxyEnvelopeLite,
+  type ProxyRequestLite,
+  type ServiceFrameLite,
+  type ServiceRefusedLite,
+  type ServiceResumeLite,
+} from './lite.ts';
 export { HYPERVISOR_MM, serviceChannel, SW_HYPERVISOR, type ChannelContract } from './channels.ts';

@@ -146,7 +146,8 @@ function flatCodec<S extends string, B extends string>(shape: FlatShape<S, B>): 
       return out;
     },
     decode(bytes) {
-      if (bytes.length > maxBytes) throw new ProtoDecodeError('oversized', typeName, `${bytes.length} bytes exceeds the limit of ${maxBytes}`);
+      if (bytes.length > maxBytes)
+        throw new ProtoDecodeError('oversized', typeName, `${bytes.length} bytes exceeds the limit of ${maxBytes}`);
       const r = new Reader(bytes, typeName);
       let str = '';
       let bin: Uint8Array = new Uint8Array(0);
@@ -199,7 +200,8 @@ function emptyCodec(typeName: string, maxBytes: number): LiteCodec<ServiceResume
     encodeInto: () => {},
     encode: () => new Uint8Array(0),
     decode(bytes) {
-      if (bytes.length > maxBytes) throw new ProtoDecodeError('oversized', typeName, `${bytes.length} bytes exceeds the limit of ${maxBytes}`);
+      if (bytes.length > maxBytes)
+        throw new ProtoDecodeError('oversized', typeName, `${bytes.length} bytes exceeds the limit of ${maxBytes}`);
       const r = new Reader(bytes, typeName);
       while (r.pos < bytes.length) {
         const tag = r.varint();
@@ -220,7 +222,16 @@ export const lite = {
     bytesField: 'envelope',
     maxBytes: ENVELOPE_FRAME_MAX,
   }) as LiteCodec<ProxyEnvelopeLite>,
-  serviceFrame: flatCodec({ typeName: 'dominion.v1.ServiceFrame', stringField: 'stream', bytesField: 'payload', maxBytes: 64 * 1024 }) as LiteCodec<ServiceFrameLite>,
-  serviceRefused: flatCodec({ typeName: 'dominion.v1.ServiceRefused', stringField: 'stream', maxBytes: 128 }) as LiteCodec<ServiceRefusedLite>,
+  serviceFrame: flatCodec({
+    typeName: 'dominion.v1.ServiceFrame',
+    stringField: 'stream',
+    bytesField: 'payload',
+    maxBytes: 64 * 1024,
+  }) as LiteCodec<ServiceFrameLite>,
+  serviceRefused: flatCodec({
+    typeName: 'dominion.v1.ServiceRefused',
+    stringField: 'stream',
+    maxBytes: 128,
+  }) as LiteCodec<ServiceRefusedLite>,
   serviceResume: emptyCodec('dominion.v1.ServiceResume', 64),
 } as const;

@@ -31,12 +31,14 @@ export const topics = {
   /** What a hub process subscribes to; `shareGroup` splits the load between hub processes (MQTT 5 / Mosquitto). */
   hubRequestSubscription: (hubId: string, shareGroup?: string) =>
     shareGroup === undefined ? topics.hubRequest(hubId) : `$share/${segment('share group', shareGroup)}/${topics.hubRequest(hubId)}`,
-  reply: (deviceId: string, instance: string) => `${TOPIC_PREFIX}/device/${segment('device id', deviceId)}/reply/${segment('instance', instance)}`,
+  reply: (deviceId: string, instance: string) =>
+    `${TOPIC_PREFIX}/device/${segment('device id', deviceId)}/reply/${segment('instance', instance)}`,
   replySubscription: (deviceId: string) => `${TOPIC_PREFIX}/device/${segment('device id', deviceId)}/reply/+`,
   hubStatus: (hubId: string) => `${TOPIC_PREFIX}/hub/${segment('hub id', hubId)}/status`,
   serviceOut: (service: string, deviceId: string, stream: string) =>
     `${TOPIC_PREFIX}/service/${segment('service', service)}/${segment('device id', deviceId)}/${segment('stream', stream)}`,
-  serviceIn: (deviceId: string, service: string) => `${TOPIC_PREFIX}/device/${segment('device id', deviceId)}/service/${segment('service', service)}`,
+  serviceIn: (deviceId: string, service: string) =>
+    `${TOPIC_PREFIX}/device/${segment('device id', deviceId)}/service/${segment('service', service)}`,
 } as const;
 
 /** The instance named by a reply topic, or `undefined` if the topic is not a reply topic for `deviceId`. */

@@ -120,13 +120,7 @@ function positive(p: Problems, field: string, value: number | bigint): void {
   if (value <= 0) p.add(field, 'must be greater than 0');
 }
 
-function enumValue(
-  p: Problems,
-  field: string,
-  value: number,
-  schema: DescEnum,
-  allowUnspecified: boolean,
-): void {
+function enumValue(p: Problems, field: string, value: number, schema: DescEnum, allowUnspecified: boolean): void {
   if (!schema.values.some((v) => v.number === value)) p.add(field, `unknown ${schema.name} value ${value}`);
   else if (value === 0 && !allowUnspecified) p.add(field, 'must be set (not UNSPECIFIED)');
 }
@@ -151,7 +145,10 @@ function checkRuntimeInfo(p: Problems, field: string, info: RuntimeInfo | undefi
   if (inst !== undefined) {
     const expected = inst === 'device' ? 'device' : 'domain';
     if (report.case !== expected) {
-      p.add(join(field, report.case), `instance ${inst} must report ${expected === 'device' ? 'a DeviceState (device)' : 'a DomainReport (domain)'}`);
+      p.add(
+        join(field, report.case),
+        `instance ${inst} must report ${expected === 'device' ? 'a DeviceState (device)' : 'a DomainReport (domain)'}`,
+      );
     }
   }
   if (report.case === 'device') checkDeviceState(p, join(field, 'device'), report.value);
@@ -222,9 +219,9 @@ function checkDeferralTicket(p: Problems, prefix: string, ticket: DeferralTicket
   deviceId(p, join(prefix, 'device_id'), ticket.deviceId);
   instance(p, join(prefix, 'instance'), ticket.instance);
   exactBytes(p, join(prefix, 'nonce'), ticket.nonce, NONCE_BYTES);
-  if (ticket.deviceId !== reply.deviceId) p.add(join(prefix, 'device_id'), 'must equal the reply\'s device_id');
-  if (ticket.instance !== reply.instance) p.add(join(prefix, 'instance'), 'must equal the reply\'s instance');
-  if (!sameBytes(ticket.nonce, reply.nonce)) p.add(join(prefix, 'nonce'), 'must equal the reply\'s nonce');
+  if (ticket.deviceId !== reply.deviceId) p.add(join(prefix, 'device_id'), "must equal the reply's device_id");
+  if (ticket.instance !== reply.instance) p.add(join(prefix, 'instance'), "must equal the reply's instance");
+  if (!sameBytes(ticket.nonce, reply.nonce)) p.add(join(prefix, 'nonce'), "must equal the reply's nonce");
   positive(p, join(prefix, 'deferral_ms'), ticket.deferralMs);
 }
 

@@ -268,12 +268,7 @@ export class ActorCell<M> implements ActorRef<M>, Runnable, Supervised, TimerOwn
     };
   }
 
-  private startEffect<T>(
-    generation: number,
-    work: () => Promise<T>,
-    ok: (value: T) => M,
-    failed: (error: unknown) => M,
-  ): boolean {
+  private startEffect<T>(generation: number, work: () => Promise<T>, ok: (value: T) => M, failed: (error: unknown) => M): boolean {
     if (generation !== this.generation || this.effectsInFlight >= this.maxEffects) return false;
     this.effectsInFlight++;
     const settle = <V>(entry: EffectOutcome<M, V>): void => {

@@ -108,7 +108,11 @@ export class ChannelEndpoint implements FramePeer {
   receive(frame: Uint8Array): boolean {
     const r = this.acceptFrame(frame);
     if (r === 'ok') return true;
-    return this.reject(r === 'closed' ? new ChannelError('closed', this.spec.name, 'this domain is not running') : new ChannelError('receiver-full', this.spec.name, 'the inlet is full'));
+    return this.reject(
+      r === 'closed'
+        ? new ChannelError('closed', this.spec.name, 'this domain is not running')
+        : new ChannelError('receiver-full', this.spec.name, 'the inlet is full'),
+    );
   }
 
   /** Counts and reports an error found outside the endpoint (a stream's framing). */
@@ -188,7 +192,9 @@ export class ChannelEndpoint implements FramePeer {
   }
 
   private oversized(typeName: string, total: number): false {
-    return this.reject(new ChannelError('oversized', this.spec.name, `${typeName} frame of ${total} bytes exceeds the limit of ${this.spec.maxFrameBytes}`));
+    return this.reject(
+      new ChannelError('oversized', this.spec.name, `${typeName} frame of ${total} bytes exceeds the limit of ${this.spec.maxFrameBytes}`),
+    );
   }
 
   private reject(error: ChannelError): false {

@@ -38,11 +38,6 @@ export function signInContext(signer: Signer, context: SignatureContext, payload
 }
 
 /** False for any bad signature; throws only for a malformed context (a programming error). */
-export function verifyInContext(
-  verifier: Verifier,
-  context: SignatureContext,
-  payload: Uint8Array,
-  signature: Uint8Array,
-): boolean {
+export function verifyInContext(verifier: Verifier, context: SignatureContext, payload: Uint8Array, signature: Uint8Array): boolean {
   return verifier.verify(signedBytes(context, payload), signature);
 }

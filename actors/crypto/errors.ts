@@ -1,11 +1,7 @@
 // Typed errors for the crypto module. Messages name lengths and codes only: key and signature bytes
 // never appear, so an error that ends up in a log or on the wire leaks nothing about key material.
 
-export type CryptoErrorCode =
-  | 'bad-key-length'
-  | 'bad-signature-length'
-  | 'bad-signature'
-  | 'bad-context';
+export type CryptoErrorCode = 'bad-key-length' | 'bad-signature-length' | 'bad-signature' | 'bad-context';
 
 export class CryptoError extends Error {
   override readonly name = 'CryptoError';

@@ -3,14 +3,7 @@
 
 import * as ed from '@noble/ed25519';
 import { sha512 } from '@noble/hashes/sha2.js';
-import {
-  PUBLIC_KEY_LENGTH,
-  SECRET_KEY_LENGTH,
-  SIGNATURE_LENGTH,
-  type CryptoBackend,
-  type Signer,
-  type Verifier,
-} from './backend.ts';
+import { PUBLIC_KEY_LENGTH, SECRET_KEY_LENGTH, SIGNATURE_LENGTH, type CryptoBackend, type Signer, type Verifier } from './backend.ts';
 import { requireKeyLength } from './errors.ts';
 import { keyIdOf } from './keys.ts';
 

@@ -2,22 +2,8 @@
 // noble (docs/ARCHITECTURE.md §3), for hubs and the hypervisor. KeyObjects are built once per
 // Signer/Verifier because importing a key costs about as much as a verify.
 
-import {
-  createHash,
-  createPrivateKey,
-  createPublicKey,
-  sign as nodeSign,
-  verify as nodeVerify,
-  type KeyObject,
-} from 'node:crypto';
-import {
-  PUBLIC_KEY_LENGTH,
-  SECRET_KEY_LENGTH,
-  SIGNATURE_LENGTH,
-  type CryptoBackend,
-  type Signer,
-  type Verifier,
-} from './backend.ts';
+import { createHash, createPrivateKey, createPublicKey, sign as nodeSign, verify as nodeVerify, type KeyObject } from 'node:crypto';
+import { PUBLIC_KEY_LENGTH, SECRET_KEY_LENGTH, SIGNATURE_LENGTH, type CryptoBackend, type Signer, type Verifier } from './backend.ts';
 import { requireKeyLength } from './errors.ts';
 import { keyIdOf } from './keys.ts';
 

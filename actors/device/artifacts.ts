@@ -9,7 +9,15 @@
  */
 import { validateBoard, type BoardProfile } from '../../boards/index.ts';
 import { serviceInstance } from '../../proto/index.ts';
-import { ArtifactError, BOARD_FILE, bundleFile, labelOfBundle, MANIFEST_FILE, verifyArtifacts, type VerifiedArtifacts } from '../release/index.ts';
+import {
+  ArtifactError,
+  BOARD_FILE,
+  bundleFile,
+  labelOfBundle,
+  MANIFEST_FILE,
+  verifyArtifacts,
+  type VerifiedArtifacts,
+} from '../release/index.ts';
 import { ENTRY_ABI } from '../images/common.ts';
 import type { DeviceImages, HypervisorImage, MmImage, ServiceImage, SwImage } from './images.ts';
 
@@ -23,7 +31,9 @@ export interface LoadedArtifacts {
 
 /** Imports verified module bytes (the same bytes give the same module instance: Node keys modules by URL). */
 export async function importBytes<T>(bytes: Uint8Array): Promise<T> {
-  return (await import(`data:text/javascript;base64,${Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64')}`)) as T;
+  return (await import(
+    `data:text/javascript;base64,${Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64')}`
+  )) as T;
 }
 
 function decode(bytes: Uint8Array, file: string): unknown {
@@ -45,7 +55,8 @@ function boardOf(verified: VerifiedArtifacts): BoardProfile {
     if (e instanceof ArtifactError) throw e;
     throw new ArtifactError('malformed', BOARD_FILE, (e as Error).message);
   }
-  if (board.id !== verified.manifest.board) throw new ArtifactError('malformed', BOARD_FILE, `is for board ${board.id}, the manifest for ${verified.manifest.board}`);
+  if (board.id !== verified.manifest.board)
+    throw new ArtifactError('malformed', BOARD_FILE, `is for board ${board.id}, the manifest for ${verified.manifest.board}`);
   return board;
 }
 
@@ -64,12 +75,18 @@ async function importDomain<T extends { ENTRY_ABI: number; DOMAIN: string }>(ver
   const domain = label.startsWith('sm:') ? 'sm' : label;
   const bytes = verified.files.get(file);
   const entry = verified.manifest.files[file];
-  if (bytes === undefined || entry?.domain !== domain) throw new ArtifactError('missing', file, `is not listed in ${MANIFEST_FILE} as the ${domain} bundle`);
+  if (bytes === undefined || entry?.domain !== domain)
+    throw new ArtifactError('missing', file, `is not listed in ${MANIFEST_FILE} as the ${domain} bundle`);
   const m = await importBytes<T & { SERVICE?: string }>(bytes);
   if (m.ENTRY_ABI !== ENTRY_ABI || m.DOMAIN !== domain) {
-    throw new ArtifactError('malformed', file, `exports entry ABI ${String(m.ENTRY_ABI)} for domain ${String(m.DOMAIN)}; this runner needs ABI ${ENTRY_ABI} for ${domain}`);
+    throw new ArtifactError(
+      'malformed',
+      file,
+      `exports entry ABI ${String(m.ENTRY_ABI)} for domain ${String(m.DOMAIN)}; this runner needs ABI ${ENTRY_ABI} for ${domain}`,
+    );
   }
-  if (domain === 'sm' && m.SERVICE !== label.slice(3)) throw new ArtifactError('malformed', file, `is the bundle of service ${String(m.SERVICE)}, not ${label.slice(3)}`);
+  if (domain === 'sm' && m.SERVICE !== label.slice(3))
+    throw new ArtifactError('malformed', file, `is the bundle of service ${String(m.SERVICE)}, not ${label.slice(3)}`);
   return m;
 }
 
@@ -84,7 +101,15 @@ export async function loadArtifacts(dir: string, releasePublicKey: Uint8Array): 
   ]);
   const services = new Map<string, ServiceImage>();
   for (const service of board.services) services.set(service, await importDomain<ServiceImage>(verified, serviceInstance(service)));
-  const images: DeviceImages = { sw, hypervisor, mm, services, digests: digestsOf(verified), version: verified.manifest.version, manifestDigest: verified.manifestDigest };
+  const images: DeviceImages = {
+    sw,
+    hypervisor,
+    mm,
+    services,
+    digests: digestsOf(verified),
+    version: verified.manifest.version,
+    manifestDigest: verified.manifestDigest,
+  };
   return { verified, board, images };
 }
 
@@ -101,7 +126,11 @@ export interface LoadedDomain<T> {
  * Verifies all of `dir` (every digest, the manifest's signature) and imports only the bundle of
  * `label` (`sw`, `hypervisor`, `mm`, `sm:<service>`): a domain process holds its own code and no other.
  */
-export async function loadDomain<T extends { ENTRY_ABI: number; DOMAIN: string }>(dir: string, releasePublicKey: Uint8Array, label: string): Promise<LoadedDomain<T>> {
+export async function loadDomain<T extends { ENTRY_ABI: number; DOMAIN: string }>(
+  dir: string,
+  releasePublicKey: Uint8Array,
+  label: string,
+): Promise<LoadedDomain<T>> {
   const verified = verifyArtifacts(dir, releasePublicKey);
   const board = boardOf(verified);
   return { verified, board, module: await importDomain<T>(verified, label), digests: digestsOf(verified) };

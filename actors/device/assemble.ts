@@ -78,9 +78,13 @@ export function checkKeys(
   keys: { readonly mm?: unknown; readonly services: Readonly<Record<string, unknown>> },
   hubs: { readonly services: Readonly<Record<string, unknown>> },
 ): void {
-  if (keys.mm === undefined) throw new DeviceConfigError('the device has no K_MM key: mm cannot run without one (enroll the device with an mm key)');
+  if (keys.mm === undefined)
+    throw new DeviceConfigError('the device has no K_MM key: mm cannot run without one (enroll the device with an mm key)');
   for (const s of services) {
-    if (keys.services[s] === undefined || hubs.services[s] === undefined) throw new DeviceConfigError(`service "${s}" needs a K_SM key and a pinned service hub; the device has ${keys.services[s] === undefined ? 'no key' : 'no pinned hub'} for it`);
+    if (keys.services[s] === undefined || hubs.services[s] === undefined)
+      throw new DeviceConfigError(
+        `service "${s}" needs a K_SM key and a pinned service hub; the device has ${keys.services[s] === undefined ? 'no key' : 'no pinned hub'} for it`,
+      );
   }
 }
 
@@ -205,7 +209,14 @@ export interface ServiceSetup {
 }
 
 export function serviceInstaller(image: ServiceImage, o: ServiceSetup): (supervisor: Supervisor) => void {
-  return (supervisor) => void image.install({ image: supervisor, mm: o.endpoint, dataDir: dataDirs.service(o.dataDir, image.SERVICE), mailbox: o.mailbox, options: { periodMs: o.intervalMs } });
+  return (supervisor) =>
+    void image.install({
+      image: supervisor,
+      mm: o.endpoint,
+      dataDir: dataDirs.service(o.dataDir, image.SERVICE),
+      mailbox: o.mailbox,
+      options: { periodMs: o.intervalMs },
+    });
 }
 
 /** One end of a channel: the image whose code builds it and the domain it lives in. */
@@ -284,12 +295,24 @@ export function assemble(o: AssembleOptions): AssembledDevice {
   const sw = openDomain(system, 'sw');
   const hyp = openDomain(system, 'hypervisor');
   const mm = openDomain(system, 'mm');
-  const swHyp = linkChannel({ runtime: images.sw.runtime, contract: images.sw.channels.hypervisor, domain: sw }, { runtime: images.hypervisor.runtime, contract: images.hypervisor.channels.sw, domain: hyp }, box.sw.inlet);
-  const hypMm = linkChannel({ runtime: images.hypervisor.runtime, contract: images.hypervisor.channels.mm, domain: hyp }, { runtime: images.mm.runtime, contract: images.mm.channels.hypervisor, domain: mm }, box.mm.inlet);
+  const swHyp = linkChannel(
+    { runtime: images.sw.runtime, contract: images.sw.channels.hypervisor, domain: sw },
+    { runtime: images.hypervisor.runtime, contract: images.hypervisor.channels.sw, domain: hyp },
+    box.sw.inlet,
+  );
+  const hypMm = linkChannel(
+    { runtime: images.hypervisor.runtime, contract: images.hypervisor.channels.mm, domain: hyp },
+    { runtime: images.mm.runtime, contract: images.mm.channels.hypervisor, domain: mm },
+    box.mm.inlet,
+  );
   const sms = services.map((name) => {
     const image = images.services.get(name)!;
     const domain = openDomain(system, serviceInstance(name));
-    const channel = linkChannel({ runtime: images.mm.runtime, contract: images.mm.channels.service(name), domain: mm }, { runtime: image.runtime, contract: image.channels.mm, domain }, box.sm.inlet);
+    const channel = linkChannel(
+      { runtime: images.mm.runtime, contract: images.mm.channels.service(name), domain: mm },
+      { runtime: image.runtime, contract: image.channels.mm, domain },
+      box.sm.inlet,
+    );
     return { name, image, domain, channel };
   });
 
@@ -308,9 +331,40 @@ export function assemble(o: AssembleOptions): AssembledDevice {
 
   // 2. the hypervisor: proxy, VM AWDTs, inspector; the VMs are domains of this system.
   const machine = images.hypervisor.domainMachines(system);
-  const vmDomains = new Map<string, { readonly domain: Supervisor; readonly channels: readonly Channel[]; readonly install: (s: Supervisor) => void }>([
-    ['mm', { domain: mm, channels: [hypMm, ...sms.map((s) => s.channel)], install: mmInstaller(images.mm, { ...o, hypervisor: hypMm.b, services: sms.map((s) => ({ name: s.name, endpoint: s.channel.a })), routes: receiverRoutes(hubs, services), mailbox: box.mm }) }],
-    ...sms.map((s) => [serviceInstance(s.name), { domain: s.domain, channels: [s.channel], install: serviceInstaller(s.image, { endpoint: s.channel.b, dataDir: o.dataDir, mailbox: box.sm, intervalMs: o.timing.intervalMs }) }] as const),
+  const vmDomains = new Map<
+    string,
+    { readonly domain: Supervisor; readonly channels: readonly Channel[]; readonly install: (s: Supervisor) => void }
+  >([
+    [
+      'mm',
+      {
+        domain: mm,
+        channels: [hypMm, ...sms.map((s) => s.channel)],
+        install: mmInstaller(images.mm, {
+          ...o,
+          hypervisor: hypMm.b,
+          services: sms.map((s) => ({ name: s.name, endpoint: s.channel.a })),
+          routes: receiverRoutes(hubs, services),
+          mailbox: box.mm,
+        }),
+      },
+    ],
+    ...sms.map(
+      (s) =>
+        [
+          serviceInstance(s.name),
+          {
+            domain: s.domain,
+            channels: [s.channel],
+            install: serviceInstaller(s.image, {
+              endpoint: s.channel.b,
+              dataDir: o.dataDir,
+              mailbox: box.sm,
+              intervalMs: o.timing.intervalMs,
+            }),
+          },
+        ] as const,
+    ),
   ]);
   const hv = images.hypervisor.install({
     clock: o.clock,
@@ -325,7 +379,13 @@ export function assemble(o: AssembleOptions): AssembledDevice {
     dominance: o.dominance,
     vms: vmSlots(services, keys, hubs, (label) => {
       const vm = vmDomains.get(label)!;
-      return machine({ domain: vm.domain, platformPaths: platformPaths(vm.domain, vm.channels), digest: digestOf(images, label), install: vm.install, image: imageOptions(label) });
+      return machine({
+        domain: vm.domain,
+        platformPaths: platformPaths(vm.domain, vm.channels),
+        digest: digestOf(images, label),
+        install: vm.install,
+        image: imageOptions(label),
+      });
     }),
   });
   system.onEscalation((domain) => {

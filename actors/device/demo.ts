@@ -3,7 +3,17 @@
  * service with policies that allow exactly the actors the clean images run. Keys live in memory only.
  */
 import { cryptoBackend, generateSecretKey, type Signer } from '../crypto/index.ts';
-import { HubCore, IH_ROLE, MemoryAuditLog, MemoryPolicy, MemoryRegistry, serviceHubRole, type AuditLog, type HubPolicy, type HubRole } from '../hub/index.ts';
+import {
+  HubCore,
+  IH_ROLE,
+  MemoryAuditLog,
+  MemoryPolicy,
+  MemoryRegistry,
+  serviceHubRole,
+  type AuditLog,
+  type HubPolicy,
+  type HubRole,
+} from '../hub/index.ts';
 import { serviceInstance } from '../../proto/index.ts';
 import type { DeviceKeys, HubPins } from './config.ts';
 
@@ -50,7 +60,11 @@ export interface DemoSecrets {
 /** Fresh secrets for a demo fleet with these services. */
 export function demoSecrets(services: readonly string[]): DemoSecrets {
   return {
-    device: { device: generateSecretKey(), mm: generateSecretKey(), services: Object.fromEntries(services.map((s) => [s, generateSecretKey()])) },
+    device: {
+      device: generateSecretKey(),
+      mm: generateSecretKey(),
+      services: Object.fromEntries(services.map((s) => [s, generateSecretKey()])),
+    },
     ih: generateSecretKey(),
     services: Object.fromEntries(services.map((s) => [s, generateSecretKey()])),
   };
@@ -66,7 +80,9 @@ export function demoFleet(o: DemoFleetOptions): DemoFleet {
     `ih-1${suffix}`,
     secrets.ih,
     IH_ROLE,
-    new MemoryPolicy({ instances: { device: { deferralMs: o.deferralMs }, mm: { deferralMs: o.deferralMs, allowedActors: MM_IMAGE_ACTORS } } }),
+    new MemoryPolicy({
+      instances: { device: { deferralMs: o.deferralMs }, mm: { deferralMs: o.deferralMs, allowedActors: MM_IMAGE_ACTORS } },
+    }),
     (registry) => {
       registry.enroll(deviceId, 'device', node.publicKeyOf(keys.device));
       registry.enroll(deviceId, 'mm', node.publicKeyOf(keys.mm));
@@ -78,7 +94,9 @@ export function demoFleet(o: DemoFleetOptions): DemoFleet {
     const policy = new MemoryPolicy({ instances: { [instance]: { deferralMs: o.deferralMs, allowedActors: [service] } } });
     sh.set(
       service,
-      makeHub(`sh-${service}${suffix}`, secrets.services[service]!, serviceHubRole(service), policy, (registry) => registry.enroll(deviceId, instance, node.publicKeyOf(keys.services[service]!))),
+      makeHub(`sh-${service}${suffix}`, secrets.services[service]!, serviceHubRole(service), policy, (registry) =>
+        registry.enroll(deviceId, instance, node.publicKeyOf(keys.services[service]!)),
+      ),
     );
   }
   const pins: HubPins = {

@@ -21,7 +21,13 @@ export class Device {
 
   constructor(private readonly config: DeviceConfig) {
     this.clock = config.clock ?? new RealClock();
-    this.status = newStatus(config.deviceId, receiverRoutes(config.hubs, config.services.map((s) => s.name)));
+    this.status = newStatus(
+      config.deviceId,
+      receiverRoutes(
+        config.hubs,
+        config.services.map((s) => s.name),
+      ),
+    );
     this.power = new PowerCycle(this.clock, config.timing.bootMs, () => this.bootOnce());
     // Under simulated time, everything a timer sets off happens at the instant it fired.
     if (this.clock instanceof ManualClock) this.clock.afterFire(() => this.settle());
@@ -101,7 +107,8 @@ export class Device {
         if (self !== null) this.reset(self, reason, detail);
       },
       events: emit,
-      booted: (record) => emit({ type: 'boot', bootCount: record.bootCount, lastResetReason: record.lastResetReason, at: this.clock.now() }),
+      booted: (record) =>
+        emit({ type: 'boot', bootCount: record.bootCount, lastResetReason: record.lastResetReason, at: this.clock.now() }),
       faults: (path, error) => emit({ type: 'fault', path, detail: describe(error), at: this.clock.now() }),
       jitter: c.jitter,
       nonce: c.nonce,

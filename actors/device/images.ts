@@ -19,7 +19,7 @@ export type MmImage = typeof import('../images/mm.ts');
 export type ServiceOptions = { readonly periodMs?: number };
 export type ServiceImage = ServiceEntry<ServiceOptions> & { readonly ENTRY_ABI: number; readonly runtime: ImageRuntime };
 /** The runtime classes each image carries (its own copy, in a bundle). */
-export type ImageRuntime = typeof import('../images/common.ts')['runtime'];
+export type ImageRuntime = (typeof import('../images/common.ts'))['runtime'];
 
 export interface DeviceImages {
   readonly sw: SwImage;

@@ -12,4 +12,13 @@ export { BundledDevice, singlePlacement, type Placement, type RunnerHooks, type 
 export { hostCommandOfThisProcess, processPlacement, runDomainHost, type HostCommand, type ProcessDeviceOptions } from './process/index.ts';
 export { DirectHubLink, type DirectLinkOptions, type HubHandler } from './direct-link.ts';
 export { foldStatus, newStatus, type DeviceEvent, type DeviceStatus, type InstanceStatus } from './status.ts';
-export { demoFleet, demoSecrets, MM_IMAGE_ACTORS, type DemoFleet, type DemoFleetOptions, type DemoHub, type DemoPolicy, type DemoSecrets } from './demo.ts';
+export {
+  demoFleet,
+  demoSecrets,
+  MM_IMAGE_ACTORS,
+  type DemoFleet,
+  type DemoFleetOptions,
+  type DemoHub,
+  type DemoPolicy,
+  type DemoSecrets,
+} from './demo.ts';

@@ -41,7 +41,12 @@ export interface SingleOptions {
 /** The `single` placement: the assembly over the loaded images, with the board's budgets. */
 export function singlePlacement(o: SingleOptions): Placement<AssembledDevice> {
   const { board, images } = o.loaded;
-  const mailboxes = { sw: board.domains.sw.mailbox, hypervisor: board.domains.hypervisor.mailbox, mm: board.domains.mm.mailbox, sm: board.domains.sm.mailbox };
+  const mailboxes = {
+    sw: board.domains.sw.mailbox,
+    hypervisor: board.domains.hypervisor.mailbox,
+    mm: board.domains.mm.mailbox,
+    sm: board.domains.sm.mailbox,
+  };
   return (hooks) =>
     assemble({
       ...o,
@@ -51,7 +56,8 @@ export function singlePlacement(o: SingleOptions): Placement<AssembledDevice> {
       watchdog: board.watchdog,
       reboot: hooks.reboot,
       events: hooks.events,
-      booted: (record) => hooks.events({ type: 'boot', bootCount: record.bootCount, lastResetReason: record.lastResetReason, at: o.clock.now() }),
+      booted: (record) =>
+        hooks.events({ type: 'boot', bootCount: record.bootCount, lastResetReason: record.lastResetReason, at: o.clock.now() }),
       faults: (path, error) => hooks.events({ type: 'fault', path, detail: describe(error), at: o.clock.now() }),
     });
 }

@@ -72,7 +72,13 @@ export interface HubIdentityKey {
 /** A policy verdict, or one of the core's own checks (same shape, wider `code`). */
 type Answer =
   | Extract<PolicyVerdict, { kind: 'ticket' | 'update-required' }>
-  | { readonly kind: 'withheld'; readonly code: PolicyVerdict['code'] | StateReason; readonly reason: WithholdReason; readonly detail: string; readonly validForMs: number };
+  | {
+      readonly kind: 'withheld';
+      readonly code: PolicyVerdict['code'] | StateReason;
+      readonly reason: WithholdReason;
+      readonly detail: string;
+      readonly validForMs: number;
+    };
 
 /** Message expiry of refusals that no policy sized (malformed, unknown device, revoked, …). */
 const STATE_REPLY_VALID_MS = 60_000;
@@ -105,7 +111,12 @@ function decideChecked(bytes: Uint8Array, nowMs: number, hub: HubIdentityKey, vi
     return refuse(nowMs, 'key-device-mismatch', `key enrolled for another device, request names ${request.deviceId.slice(0, 64)}`);
   }
   if (request.instance !== signer.instance) {
-    return refuse(nowMs, 'key-instance-mismatch', `key enrolled for ${signer.instance}, request names ${request.instance.slice(0, 64)}`, request);
+    return refuse(
+      nowMs,
+      'key-instance-mismatch',
+      `key enrolled for ${signer.instance}, request names ${request.instance.slice(0, 64)}`,
+      request,
+    );
   }
   // From here the request names its signer's own (valid) device id and instance.
   const instance: Instance = signer.instance;
@@ -117,16 +128,24 @@ function decideChecked(bytes: Uint8Array, nowMs: number, hub: HubIdentityKey, vi
   }
   const problem = validateTicketRequest(request)[0];
   if (problem !== undefined) {
-    return answer(hub, request, instance, nowMs, withheld('malformed-request', WithholdReason.MALFORMED, `${problem.field}: ${problem.problem}`));
+    return answer(
+      hub,
+      request,
+      instance,
+      nowMs,
+      withheld('malformed-request', WithholdReason.MALFORMED, `${problem.field}: ${problem.problem}`),
+    );
   }
   if (!dominates(hub.role, instance)) {
     return answer(hub, request, instance, nowMs, withheld('wrong-hub', WithholdReason.WRONG_HUB, `this hub does not dominate ${instance}`));
   }
 
   const state = view.deviceState(request.deviceId);
-  if (state === undefined) return answer(hub, request, instance, nowMs, withheld('unknown-device', WithholdReason.UNKNOWN_DEVICE, 'device is not enrolled'));
+  if (state === undefined)
+    return answer(hub, request, instance, nowMs, withheld('unknown-device', WithholdReason.UNKNOWN_DEVICE, 'device is not enrolled'));
   if (state === 'revoked') return answer(hub, request, instance, nowMs, withheld('revoked', WithholdReason.REVOKED, 'device is revoked'));
-  if (state === 'quarantined') return answer(hub, request, instance, nowMs, withheld('quarantined', WithholdReason.QUARANTINED, 'device is quarantined'));
+  if (state === 'quarantined')
+    return answer(hub, request, instance, nowMs, withheld('quarantined', WithholdReason.QUARANTINED, 'device is quarantined'));
   if (request.runtime === undefined) return refuse(nowMs, 'malformed-payload', 'runtime missing', request); // validated; keeps types honest
   return answer(hub, request, instance, nowMs, view.evaluate(request.deviceId, instance, request.runtime));
 }
@@ -163,7 +182,13 @@ function answer(hub: HubIdentityKey, request: TicketRequest, instance: Instance,
         nonce,
         outcome: {
           case: 'updateRequired',
-          value: { domain: instance, version: t.version, imageDigest: t.imageDigest, fetchTopic: t.fetchTopic, sizeBytes: BigInt(t.sizeBytes) },
+          value: {
+            domain: instance,
+            version: t.version,
+            imageDigest: t.imageDigest,
+            fetchTopic: t.fetchTopic,
+            sizeBytes: BigInt(t.sizeBytes),
+          },
         },
       });
       break;
@@ -184,7 +209,8 @@ function answer(hub: HubIdentityKey, request: TicketRequest, instance: Instance,
     instance,
     reply: { topic: topics.reply(deviceId, instance), payload, expirySeconds: expirySeconds(validForMs) },
   };
-  const detail = verdict.kind === 'withheld' ? verdict.detail : verdict.kind === 'update-required' ? `update to ${verdict.target.version}` : undefined;
+  const detail =
+    verdict.kind === 'withheld' ? verdict.detail : verdict.kind === 'update-required' ? `update to ${verdict.target.version}` : undefined;
   return {
     decision,
     effects: {
@@ -209,13 +235,19 @@ function refuse(nowMs: number, reason: RefusalReason, detail: string, request?: 
     outcome: 'refused',
     reason,
     // Only authenticated requests get here: the device id is the signer's; the instance may not be.
-    ...(request !== undefined ? { deviceId: request.deviceId, ...(isInstance(request.instance) ? { instance: request.instance } : {}) } : {}),
+    ...(request !== undefined
+      ? { deviceId: request.deviceId, ...(isInstance(request.instance) ? { instance: request.instance } : {}) }
+      : {}),
   };
   const ref = request !== undefined && request.nonce.length > 0 ? requestRef(request.nonce) : undefined;
   return { decision, effects: { audit: auditEntry(nowMs, decision, { detail, ref }) } };
 }
 
-function auditEntry(nowMs: number, d: HubDecision, extra: { detail?: string | undefined; deferralMs?: number | undefined; ref?: string | undefined }): AuditEntry {
+function auditEntry(
+  nowMs: number,
+  d: HubDecision,
+  extra: { detail?: string | undefined; deferralMs?: number | undefined; ref?: string | undefined },
+): AuditEntry {
   return {
     atMs: nowMs,
     outcome: d.outcome,

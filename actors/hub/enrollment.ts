@@ -46,7 +46,8 @@ export class EnrollmentError extends Error {
 
 export function enrollDevice(options: EnrollDeviceOptions): EnrollResult {
   const { device } = options;
-  if (!device.keys.some((k) => k.instance === 'device')) throw new EnrollmentError(`device ${device.deviceId} has no key for the device instance (K_I)`);
+  if (!device.keys.some((k) => k.instance === 'device'))
+    throw new EnrollmentError(`device ${device.deviceId} has no key for the device instance (K_I)`);
   const ihs = options.hubs.filter((t) => t.hub.role.kind === 'ih');
   if (ihs.length !== 1) throw new EnrollmentError(`exactly one infrastructure hub (role ih) is needed, got ${ihs.length}`);
   const ih = ihs[0]!;
@@ -60,8 +61,11 @@ export function enrollDevice(options: EnrollDeviceOptions): EnrollResult {
     const s = serviceOf(k.instance);
     return s === undefined ? [] : [s];
   });
-  for (const s of deviceServices) if (!services.has(s)) throw new EnrollmentError(`device ${device.deviceId} runs service ${s} but no service hub for it was given`);
-  for (const s of services.keys()) if (!deviceServices.includes(s)) throw new EnrollmentError(`a service hub for ${s} was given, but device ${device.deviceId} has no key for sm:${s}`);
+  for (const s of deviceServices)
+    if (!services.has(s)) throw new EnrollmentError(`device ${device.deviceId} runs service ${s} but no service hub for it was given`);
+  for (const s of services.keys())
+    if (!deviceServices.includes(s))
+      throw new EnrollmentError(`a service hub for ${s} was given, but device ${device.deviceId} has no key for sm:${s}`);
   const paths = options.hubs.map((t) => t.dbPath);
   if (new Set(paths).size !== paths.length) throw new EnrollmentError('each hub needs its own database (the same path was given twice)');
 
@@ -72,7 +76,10 @@ export function enrollDevice(options: EnrollDeviceOptions): EnrollResult {
       const store = SqliteHubStore.open({ path: t.dbPath, create: true });
       stores.push({ target: t, store });
       const current = readHubIdentity(store.db);
-      if (current !== undefined && (current.hubId !== t.hub.hubId || current.role.kind !== t.hub.role.kind || serviceName(current.role) !== serviceName(t.hub.role))) {
+      if (
+        current !== undefined &&
+        (current.hubId !== t.hub.hubId || current.role.kind !== t.hub.role.kind || serviceName(current.role) !== serviceName(t.hub.role))
+      ) {
         throw new HubStoreError('wrong-hub', `${t.dbPath} belongs to hub ${current.hubId}, not ${describeHub(t.hub)}`);
       }
     }
@@ -85,7 +92,10 @@ export function enrollDevice(options: EnrollDeviceOptions): EnrollResult {
     for (const { target, store } of stores) {
       claimHubIdentity(store.db, { hubId: target.hub.hubId, role: target.hub.role });
       const keys = device.keys.filter((k) => dominates(target.hub.role, k.instance));
-      enrollKeys(store.db, device.deviceId, keys, { reinstate: options.reinstate ?? false, ...(options.nowMs !== undefined ? { nowMs: options.nowMs } : {}) });
+      enrollKeys(store.db, device.deviceId, keys, {
+        reinstate: options.reinstate ?? false,
+        ...(options.nowMs !== undefined ? { nowMs: options.nowMs } : {}),
+      });
       placed.push({ hub: describeHub(target.hub), dbPath: target.dbPath, instances: keys.map((k) => k.instance) });
     }
   } finally {

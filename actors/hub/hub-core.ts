@@ -116,7 +116,8 @@ export class MemoryHubStore implements HubStore {
 
   commit(batch: readonly HubEffects[]): void {
     for (const e of batch) {
-      if (e.answered !== undefined) this.parts.replay?.remember(e.answered.deviceId, e.answered.instance, e.answered.nonce, e.answered.atMs);
+      if (e.answered !== undefined)
+        this.parts.replay?.remember(e.answered.deviceId, e.answered.instance, e.answered.nonce, e.answered.atMs);
       if (e.activity !== undefined) this.parts.registry.recordActivity(e.activity);
       if (this.parts.audit === undefined) continue;
       try {

@@ -86,7 +86,18 @@ export class HubServer {
   private readonly listeners: { [E in keyof Events]: Set<Listener<E>> } = { online: new Set(), offline: new Set(), decision: new Set() };
   private online_ = false;
   private stopped = false;
-  private readonly counts = { connects: 0, received: 0, replied: 0, ignored: 0, publishFailures: 0, handlerFailures: 0, commits: 0, commitRetries: 0, commitFailures: 0, uncommittedDrops: 0 };
+  private readonly counts = {
+    connects: 0,
+    received: 0,
+    replied: 0,
+    ignored: 0,
+    publishFailures: 0,
+    handlerFailures: 0,
+    commits: 0,
+    commitRetries: 0,
+    commitFailures: 0,
+    uncommittedDrops: 0,
+  };
 
   /** Probes the broker as needed, connects, subscribes and publishes the online status. */
   static async start(options: HubServerOptions): Promise<HubServer> {
@@ -279,7 +290,8 @@ export class HubServer {
     const batch = this.pending.take();
     this.counts.commits++;
     for (const { decision } of batch) {
-      if (decision.reply !== undefined && !this.stopped) this.publishReply(decision.reply.topic, decision.reply.payload, decision.reply.expirySeconds);
+      if (decision.reply !== undefined && !this.stopped)
+        this.publishReply(decision.reply.topic, decision.reply.payload, decision.reply.expirySeconds);
       this.emit('decision', decision);
     }
   }

@@ -7,7 +7,15 @@
  * provisioning file live here too.
  */
 export { decide, expirySeconds, type HubDecision, type HubIdentityKey, type HubReply } from './decide.ts';
-export { PendingBatch, type ActivityEffect, type AnsweredNonce, type Decided, type HubEffects, type HubStore, type HubView } from './effects.ts';
+export {
+  PendingBatch,
+  type ActivityEffect,
+  type AnsweredNonce,
+  type Decided,
+  type HubEffects,
+  type HubStore,
+  type HubView,
+} from './effects.ts';
 export { HubCore, MemoryHubStore, type HubCoreOptions, type HubCoreParts } from './hub-core.ts';
 export {
   instanceStateOf,
@@ -96,4 +104,12 @@ export {
 } from '../provisioning/index.ts';
 export { enrollDevice, EnrollmentError, type EnrollDeviceOptions, type EnrollResult, type EnrollTarget } from './enrollment.ts';
 export * as sqlite from './sqlite/index.ts';
-export { HubStoreError, SqliteHubStore, fleetView, readAudit, type FleetRow, type HubIdentity, type StoredAuditEntry } from './sqlite/index.ts';
+export {
+  HubStoreError,
+  SqliteHubStore,
+  fleetView,
+  readAudit,
+  type FleetRow,
+  type HubIdentity,
+  type StoredAuditEntry,
+} from './sqlite/index.ts';

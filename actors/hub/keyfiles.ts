@@ -53,7 +53,12 @@ export function writeHubPublicFile(path: string, key: HubPublicKey): void {
 }
 
 function hubFields(key: HubPublicKey): Record<string, string> {
-  return { hubId: key.hubId, role: key.role.kind, ...(key.role.kind === 'sh' ? { service: key.role.service } : {}), publicKey: hex(key.publicKey) };
+  return {
+    hubId: key.hubId,
+    role: key.role.kind,
+    ...(key.role.kind === 'sh' ? { service: key.role.service } : {}),
+    publicKey: hex(key.publicKey),
+  };
 }
 
 // ── reading ─────────────────────────────────────────────────────────────────────────────────────

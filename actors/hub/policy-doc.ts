@@ -19,7 +19,14 @@
  */
 import { fromHex, hex } from '../crypto/index.ts';
 import { instanceProblem, type Instance } from '../../proto/index.ts';
-import { checkInstancePolicy, checkUpdateTarget, PolicyError, type InstancePolicy, type MemoryPolicyRules, type UpdateTarget } from './policy.ts';
+import {
+  checkInstancePolicy,
+  checkUpdateTarget,
+  PolicyError,
+  type InstancePolicy,
+  type MemoryPolicyRules,
+  type UpdateTarget,
+} from './policy.ts';
 
 const DOC_KEYS = new Set(['default', 'instances']);
 const RULE_KEYS = new Set(['deferralMs', 'maxDeferralMs', 'allowedActors', 'expectedDigests', 'minFirmwareVersion', 'firmwareUpdate']);
@@ -35,7 +42,8 @@ export function parsePolicyDocument(value: unknown, where = 'policy'): MemoryPol
     out.instances = {};
     for (const [name, rule] of Object.entries(instances)) {
       const problem = instanceProblem(name);
-      if (problem !== undefined) throw new PolicyError(`${where}.instances: ${JSON.stringify(name.slice(0, 40))} is not an instance (${problem})`);
+      if (problem !== undefined)
+        throw new PolicyError(`${where}.instances: ${JSON.stringify(name.slice(0, 40))} is not an instance (${problem})`);
       out.instances[name] = parseRule(rule, `${where}.instances.${name}`, name);
     }
   }
@@ -72,7 +80,8 @@ export function parseUpdateTarget(value: unknown, where: string, instance: Insta
     throw new PolicyError(`${where}.imageDigest must be hex`);
   }
   const sizeBytes = t.sizeBytes;
-  if (typeof sizeBytes !== 'number' || !Number.isSafeInteger(sizeBytes) || sizeBytes < 1) throw new PolicyError(`${where}.sizeBytes must be a positive integer`);
+  if (typeof sizeBytes !== 'number' || !Number.isSafeInteger(sizeBytes) || sizeBytes < 1)
+    throw new PolicyError(`${where}.sizeBytes must be a positive integer`);
   try {
     return checkUpdateTarget(instance, { version, imageDigest, fetchTopic, sizeBytes });
   } catch (err) {
@@ -81,7 +90,11 @@ export function parseUpdateTarget(value: unknown, where: string, instance: Insta
 }
 
 /** The rule that applies to `instance`: device rule, device default, fleet rule, fleet default. */
-export function resolveInstancePolicy(device: MemoryPolicyRules | undefined, fleet: MemoryPolicyRules | undefined, instance: string): InstancePolicy | undefined {
+export function resolveInstancePolicy(
+  device: MemoryPolicyRules | undefined,
+  fleet: MemoryPolicyRules | undefined,
+  instance: string,
+): InstancePolicy | undefined {
   return device?.instances?.[instance] ?? device?.default ?? fleet?.instances?.[instance] ?? fleet?.default;
 }
 
@@ -102,7 +115,9 @@ function parseRule(value: unknown, where: string, instance: string): InstancePol
   }
   if (r.expectedDigests !== undefined) {
     const digests = object(r.expectedDigests, `${where}.expectedDigests`);
-    rule.expectedDigests = Object.fromEntries(Object.entries(digests).map(([name, d]) => [name, string(d, `${where}.expectedDigests.${name}`)]));
+    rule.expectedDigests = Object.fromEntries(
+      Object.entries(digests).map(([name, d]) => [name, string(d, `${where}.expectedDigests.${name}`)]),
+    );
   }
   if (r.minFirmwareVersion !== undefined) rule.minFirmwareVersion = string(r.minFirmwareVersion, `${where}.minFirmwareVersion`);
   if (r.firmwareUpdate !== undefined) rule.firmwareUpdate = parseUpdateTarget(r.firmwareUpdate, `${where}.firmwareUpdate`, 'device');
@@ -118,7 +133,8 @@ function object(value: unknown, where: string, allowed?: ReadonlySet<string>): R
   const obj = value as Record<string, unknown>;
   if (allowed !== undefined) {
     const unknown = Object.keys(obj).filter((k) => !allowed.has(k));
-    if (unknown.length > 0) throw new PolicyError(`${where}: unknown key ${JSON.stringify(unknown[0]!.slice(0, 40))} (allowed: ${[...allowed].join(', ')})`);
+    if (unknown.length > 0)
+      throw new PolicyError(`${where}: unknown key ${JSON.stringify(unknown[0]!.slice(0, 40))} (allowed: ${[...allowed].join(', ')})`);
   }
   return obj;
 }

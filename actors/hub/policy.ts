@@ -48,7 +48,13 @@ export interface UpdateTarget {
 
 export type PolicyVerdict =
   | { readonly kind: 'ticket'; readonly code: 'granted'; readonly deferralMs: number }
-  | { readonly kind: 'withheld'; readonly code: PolicyCode; readonly reason: WithholdReason; readonly detail: string; readonly validForMs: number }
+  | {
+      readonly kind: 'withheld';
+      readonly code: PolicyCode;
+      readonly reason: WithholdReason;
+      readonly detail: string;
+      readonly validForMs: number;
+    }
   | { readonly kind: 'update-required'; readonly code: PolicyCode; readonly target: UpdateTarget; readonly validForMs: number };
 
 export interface HubPolicy {
@@ -106,7 +112,8 @@ export class MemoryPolicy implements HubPolicy {
       this.withheld.delete(scope(deviceId, instance));
       return;
     }
-    for (const key of [...this.withheld.keys()]) if (key === scope(deviceId) || key.startsWith(`${deviceId}\u0000`)) this.withheld.delete(key);
+    for (const key of [...this.withheld.keys()])
+      if (key === scope(deviceId) || key.startsWith(`${deviceId}\u0000`)) this.withheld.delete(key);
   }
 
   /**
@@ -142,7 +149,12 @@ export interface OperatorControls {
  * The policy decision for one authenticated, enrolled, active instance: shared by every HubPolicy
  * backend (memory, SQLite) so they cannot drift apart. `policy` undefined = no rule applies.
  */
-export function evaluateInstancePolicy(policy: InstancePolicy | undefined, instance: Instance, runtime: RuntimeInfo, controls: OperatorControls = {}): PolicyVerdict {
+export function evaluateInstancePolicy(
+  policy: InstancePolicy | undefined,
+  instance: Instance,
+  runtime: RuntimeInfo,
+  controls: OperatorControls = {},
+): PolicyVerdict {
   const validForMs = policy?.deferralMs ?? DEFAULT_VALID_MS;
   const withheld = (code: PolicyCode, detail: string): PolicyVerdict => ({
     kind: 'withheld',
@@ -154,7 +166,13 @@ export function evaluateInstancePolicy(policy: InstancePolicy | undefined, insta
 
   if (controls.withheld !== undefined) {
     // OPERATOR, not POLICY_FAILED: the device records the reset as operator-ordered, not as a failed check.
-    return { kind: 'withheld', code: 'operator-withheld', reason: WithholdReason.OPERATOR, detail: cleanDetail(controls.withheld), validForMs };
+    return {
+      kind: 'withheld',
+      code: 'operator-withheld',
+      reason: WithholdReason.OPERATOR,
+      detail: cleanDetail(controls.withheld),
+      validForMs,
+    };
   }
   if (policy === undefined) return withheld('no-policy', `no policy for instance ${instance}`);
 

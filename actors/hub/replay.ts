@@ -21,7 +21,8 @@ export class MemoryReplayGuard implements ReplayGuard {
   private readonly answered = new Set<string>(); // insertion order = age, so the oldest goes first
 
   constructor(capacity = 100_000) {
-    if (!Number.isSafeInteger(capacity) || capacity < 1) throw new RangeError(`replay capacity must be a positive integer, got ${capacity}`);
+    if (!Number.isSafeInteger(capacity) || capacity < 1)
+      throw new RangeError(`replay capacity must be a positive integer, got ${capacity}`);
     this.capacity = capacity;
   }
 

@@ -20,7 +20,6 @@ export function dominates(role: HubRole, instance: string): boolean {
   return role.kind === 'ih' ? instance === 'device' || instance === 'mm' : instance === serviceInstance(role.service);
 }
 
-
 /** `ih` or `sh:<service>`, for status messages and logs. */
 export function roleName(role: HubRole): string {
   return role.kind === 'ih' ? 'ih' : `sh:${role.service}`;

@@ -111,7 +111,12 @@ export class SqliteHub {
   }
 
   stats(): SqliteHubStats {
-    return { server: this.server.stats(), decisions: this.core.counters(), journal: this.store.journal.stats(), sweeps: { ...this.sweeps } };
+    return {
+      server: this.server.stats(),
+      decisions: this.core.counters(),
+      journal: this.store.journal.stats(),
+      sweeps: { ...this.sweeps },
+    };
   }
 
   /** Answers what is pending, goes offline cleanly and closes the database; idempotent. */

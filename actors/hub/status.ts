@@ -36,7 +36,8 @@ export interface HubStatus {
  * `…/status/#` sees the hub and all its processes).
  */
 export function processStatusTopic(hubId: string, processId: string): string {
-  if (!PROCESS_ID.test(processId)) throw new TopicError(`process id "${processId.slice(0, 80)}" is not a valid topic segment (1-64 of [A-Za-z0-9._:-])`);
+  if (!PROCESS_ID.test(processId))
+    throw new TopicError(`process id "${processId.slice(0, 80)}" is not a valid topic segment (1-64 of [A-Za-z0-9._:-])`);
   return `${topics.hubStatus(hubId)}/${processId}`;
 }
 

@@ -33,6 +33,7 @@ export function domainMachine(o: DomainVmOptions): VmMachine {
       o.install(image);
       o.domain.start();
     },
-    report: (boots: number): RuntimeInfo => o.inspector.report({ domain: o.domain.path, platformPaths: o.platformPaths, boots, imageDigest: o.digest }),
+    report: (boots: number): RuntimeInfo =>
+      o.inspector.report({ domain: o.domain.path, platformPaths: o.platformPaths, boots, imageDigest: o.digest }),
   };
 }

@@ -5,5 +5,14 @@
 export { Inspector, outsideReport, type OutsideFacts, type VmFacts } from './inspector.ts';
 export { domainMachine, type DomainVmOptions } from './domain-machine.ts';
 export { proxyActor, type ProxyCounters, type ProxyMsg, type ProxyOptions } from './proxy.ts';
-export { VmHost, vmHostActor, type VmDefinition, type VmEvent, type VmHostMsg, type VmHostOptions, type VmMachine, type RebootCause } from './vm-host.ts';
+export {
+  VmHost,
+  vmHostActor,
+  type VmDefinition,
+  type VmEvent,
+  type VmHostMsg,
+  type VmHostOptions,
+  type VmMachine,
+  type RebootCause,
+} from './vm-host.ts';
 export { domainMachines, installHypervisor, type HypervisorInstalled, type HypervisorInstallOptions, type VmSlot } from './domain.ts';

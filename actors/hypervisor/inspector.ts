@@ -88,6 +88,9 @@ export interface OutsideFacts {
  */
 export function outsideReport(facts: OutsideFacts): RuntimeInfo {
   return create(RuntimeInfoSchema, {
-    report: { case: 'domain', value: { actors: [], restarts: 0, memoryBytes: BigInt(facts.memoryBytes), imageDigest: facts.imageDigest, boots: facts.boots } },
+    report: {
+      case: 'domain',
+      value: { actors: [], restarts: 0, memoryBytes: BigInt(facts.memoryBytes), imageDigest: facts.imageDigest, boots: facts.boots },
+    },
   });
 }

@@ -53,7 +53,13 @@ export interface VmHostOptions {
  */
 export type RebootCause = ExpiryCause | { readonly kind: 'escalated' | 'exited'; readonly detail: string };
 
-export type VmEvent = { readonly type: 'vm-boot'; readonly instance: string; readonly boots: number; readonly cause?: RebootCause; readonly at: number };
+export type VmEvent = {
+  readonly type: 'vm-boot';
+  readonly instance: string;
+  readonly boots: number;
+  readonly cause?: RebootCause;
+  readonly at: number;
+};
 
 export type VmHostMsg = { readonly type: 'restart'; readonly instance: string; readonly cause: RebootCause };
 
@@ -126,7 +132,15 @@ export class VmHost {
       name: 'awdt',
       instance,
       initialTimeoutMs: o.initialTimeoutMs,
-      core: () => new AwdtCore({ deviceId: o.deviceId, instance, signer: vm.def.signer, hub: vm.def.hub, maxDeferralMs: o.maxDeferralMs, nonce: o.nonce }),
+      core: () =>
+        new AwdtCore({
+          deviceId: o.deviceId,
+          instance,
+          signer: vm.def.signer,
+          hub: vm.def.hub,
+          maxDeferralMs: o.maxDeferralMs,
+          nonce: o.nonce,
+        }),
       runtimeInfo: () => vm.def.machine.report(vm.boots),
       sendRequest: (envelope) => o.proxy().tell({ type: 'outbound', instance, envelope }),
       expire: (cause) => o.host().tell({ type: 'restart', instance, cause }),

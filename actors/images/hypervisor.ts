@@ -14,4 +14,10 @@ export const DOMAIN = 'hypervisor';
 /** The channels the hypervisor has an end on, and those it relays between mm and a service process. */
 export const channels = { sw: SW_HYPERVISOR, mm: HYPERVISOR_MM, service: serviceChannel } as const;
 
-export { installHypervisor as install, domainMachines, type HypervisorInstalled, type HypervisorInstallOptions, type VmSlot } from '../hypervisor/domain.ts';
+export {
+  installHypervisor as install,
+  domainMachines,
+  type HypervisorInstalled,
+  type HypervisorInstallOptions,
+  type VmSlot,
+} from '../hypervisor/domain.ts';

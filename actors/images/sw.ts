@@ -13,4 +13,12 @@ export const DOMAIN = 'sw';
 /** The channels `sw` has an end on. */
 export const channels = { hypervisor: SW_HYPERVISOR } as const;
 
-export { installSw as install, beginBoot, createWatchdog, recordingWatchdog, type SwInstallOptions, type SwInstalled, type WatchdogDeps } from '../sw/domain.ts';
+export {
+  installSw as install,
+  beginBoot,
+  createWatchdog,
+  recordingWatchdog,
+  type SwInstallOptions,
+  type SwInstalled,
+  type WatchdogDeps,
+} from '../sw/domain.ts';

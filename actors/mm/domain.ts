@@ -38,29 +38,33 @@ export function installMm(o: MmInstallOptions): void {
   const link = o.link;
   const openLink = typeof link === 'function' ? link : () => new MqttHubLink(link);
   const holder: LinkHolder = { link: null };
-  const receiver = o.dominance === false ? undefined : o.image.spawn<ReceiverMsg>(
-    withCapacity(
-      ticketReceiver({
-        routes: o.routes,
-        intervalMs: o.timing.intervalMs,
-        replyTimeoutMs: o.timing.replyTimeoutMs,
-        jitter: o.jitter ?? Math.random,
-        link: () => holder.link,
-        toProxy: {
-          request: (instance) => o.hypervisor.send(request, { instance }),
-          reply: (instance, env) => o.hypervisor.send(envelope, { instance, envelope: env }),
-        },
-        counters: o.counters,
-      }),
-      o.mailbox.receiver,
-    ),
-  );
+  const receiver =
+    o.dominance === false
+      ? undefined
+      : o.image.spawn<ReceiverMsg>(
+          withCapacity(
+            ticketReceiver({
+              routes: o.routes,
+              intervalMs: o.timing.intervalMs,
+              replyTimeoutMs: o.timing.replyTimeoutMs,
+              jitter: o.jitter ?? Math.random,
+              link: () => holder.link,
+              toProxy: {
+                request: (instance) => o.hypervisor.send(request, { instance }),
+                reply: (instance, env) => o.hypervisor.send(envelope, { instance, envelope: env }),
+              },
+              counters: o.counters,
+            }),
+            o.mailbox.receiver,
+          ),
+        );
   const byService = new Map(o.services.map((s) => [s.name, s.endpoint] as const));
   const fwd = o.image.spawn<ForwarderMsg>(
     withCapacity(
       forwarder({
         link: () => holder.link,
-        toService: (service, payload) => byService.get(service)?.send(lite.serviceFrame, { stream: SERVICE_INBOUND_STREAM, payload }) ?? false,
+        toService: (service, payload) =>
+          byService.get(service)?.send(lite.serviceFrame, { stream: SERVICE_INBOUND_STREAM, payload }) ?? false,
         refused: (service, stream) => void byService.get(service)?.send(lite.serviceRefused, { stream }),
         resume: (service) => void byService.get(service)?.send(lite.serviceResume, {}),
       }),
@@ -68,7 +72,8 @@ export function installMm(o: MmInstallOptions): void {
     ),
   );
   o.image.spawn(uplinkActor(openLink, holder, { receiver, forwarder: fwd }));
-  if (receiver !== undefined) o.hypervisor.route(envelope, receiver, (m): ReceiverMsg => ({ type: 'signed', instance: m.instance, envelope: m.envelope }));
+  if (receiver !== undefined)
+    o.hypervisor.route(envelope, receiver, (m): ReceiverMsg => ({ type: 'signed', instance: m.instance, envelope: m.envelope }));
   for (const [name, endpoint] of byService) {
     endpoint.route(lite.serviceFrame, fwd, (f): ForwarderMsg => ({ type: 'out', service: name, stream: f.stream, payload: f.payload }));
   }

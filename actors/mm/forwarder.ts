@@ -40,27 +40,27 @@ export function forwarder(o: ForwarderOptions): ActorSpec<ForwarderMsg> {
       // Services told `refused` and not yet told `resume`.
       const waiting = new Set<string>();
       return {
-      receive(msg: ForwarderMsg): void {
-        if (msg.type === 'writable') {
-          for (const service of waiting) o.resume?.(service);
-          waiting.clear();
-          return;
-        }
-        if (msg.type === 'out') {
-          const link = o.link();
-          if (link !== null && link.publishService(msg.service, msg.stream, msg.payload)) {
-            counters.out++;
-            // Sent again after refusals: traffic flows, whether or not the link said so.
-            if (waiting.delete(msg.service)) o.resume?.(msg.service);
+        receive(msg: ForwarderMsg): void {
+          if (msg.type === 'writable') {
+            for (const service of waiting) o.resume?.(service);
+            waiting.clear();
             return;
           }
-          // No link, or its budget for unacknowledged service bytes is spent: the service hears of it.
-          counters.dropped++;
-          waiting.add(msg.service);
-          o.refused?.(msg.service, msg.stream);
-        } else if (o.toService(msg.service, msg.payload)) counters.in++;
-        else counters.dropped++;
-      },
+          if (msg.type === 'out') {
+            const link = o.link();
+            if (link !== null && link.publishService(msg.service, msg.stream, msg.payload)) {
+              counters.out++;
+              // Sent again after refusals: traffic flows, whether or not the link said so.
+              if (waiting.delete(msg.service)) o.resume?.(msg.service);
+              return;
+            }
+            // No link, or its budget for unacknowledged service bytes is spent: the service hears of it.
+            counters.dropped++;
+            waiting.add(msg.service);
+            o.refused?.(msg.service, msg.stream);
+          } else if (o.toService(msg.service, msg.payload)) counters.in++;
+          else counters.dropped++;
+        },
       };
     },
   };

@@ -5,7 +5,14 @@
  */
 export { forwarder, type ForwarderCounters, type ForwarderMsg, type ForwarderOptions } from './forwarder.ts';
 export type { HubLink, HubLinkSink } from './hub-link.ts';
-export { newReceiverCounters, ticketReceiver, type ReceiverCounters, type ReceiverMsg, type ReceiverRoute, type TicketReceiverOptions } from './ticket-receiver.ts';
+export {
+  newReceiverCounters,
+  ticketReceiver,
+  type ReceiverCounters,
+  type ReceiverMsg,
+  type ReceiverRoute,
+  type TicketReceiverOptions,
+} from './ticket-receiver.ts';
 export { uplinkActor, type LinkHolder } from './uplink.ts';
 export { MqttHubLink, type MqttLinkCounters, type MqttLinkOptions } from './mqtt-link.ts';
 export { installMm, type MmInstallOptions } from './domain.ts';

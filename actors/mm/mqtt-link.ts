@@ -33,7 +33,15 @@ export interface MqttLinkCounters {
 }
 
 export class MqttHubLink implements HubLink {
-  readonly counters: MqttLinkCounters = { published: 0, publishFailed: 0, received: 0, droppedOversized: 0, droppedUnrouted: 0, connects: 0, serviceRefused: 0 };
+  readonly counters: MqttLinkCounters = {
+    published: 0,
+    publishFailed: 0,
+    received: 0,
+    droppedOversized: 0,
+    droppedUnrouted: 0,
+    connects: 0,
+    serviceRefused: 0,
+  };
   private client: MqttClient | null = null;
   private readonly serviceTopics: Map<string, string>;
   private readonly maxServiceInflight: number;
@@ -55,7 +63,10 @@ export class MqttHubLink implements HubLink {
 
   start(sink: HubLinkSink): void {
     this.sink = sink;
-    const client = connectMqtt(this.o.url, { protocolVersion: this.o.protocolVersion ?? 4, clientId: `dominion-mm-${this.o.deviceId}-${randomSuffix()}` });
+    const client = connectMqtt(this.o.url, {
+      protocolVersion: this.o.protocolVersion ?? 4,
+      clientId: `dominion-mm-${this.o.deviceId}-${randomSuffix()}`,
+    });
     this.client = client;
     const max = this.o.maxInboundBytes ?? 8 * 1024;
     let up = false;

@@ -42,4 +42,3 @@ export function parseBrokerUrl(url: string): BrokerAddress {
   }
   return { host, port };
 }
-

@@ -13,7 +13,17 @@
  */
 import { cryptoBackend, generateSecretKey, hex } from '../crypto/index.ts';
 import { serviceInstance, type Instance } from '../../proto/index.ts';
-import { checkDeviceId, checkInstance, KEY_FILE_VERSION, KeyFileError, keyBytes, keyRecord, readKeyJson, writeJson, writeSecretJson } from './key-file.ts';
+import {
+  checkDeviceId,
+  checkInstance,
+  KEY_FILE_VERSION,
+  KeyFileError,
+  keyBytes,
+  keyRecord,
+  readKeyJson,
+  writeJson,
+  writeSecretJson,
+} from './key-file.ts';
 
 export const DEVICE_KEYS_KIND = 'dominion.device-keys';
 export const DEVICE_PUBLIC_KIND = 'dominion.device-public';
@@ -77,7 +87,9 @@ export function devicePublicKeys(keys: DeviceKeyFile): DevicePublicKeys {
 export function requireMmKey(keys: DeviceKeyFile, where: string): DeviceKeyFile & DeviceKeys {
   const mm = keys.mm;
   if (mm === undefined) {
-    throw new KeyFileError(`${where}: device ${keys.deviceId} has no mm key (keys.mm): it was made for the device instance only, and running mm needs K_MM`);
+    throw new KeyFileError(
+      `${where}: device ${keys.deviceId} has no mm key (keys.mm): it was made for the device instance only, and running mm needs K_MM`,
+    );
   }
   return { ...keys, mm };
 }
@@ -98,7 +110,16 @@ export function writeDeviceKeysFile(path: string, keys: DeviceKeyFile): void {
 }
 
 export function writeDevicePublicFile(path: string, keys: DevicePublicKeys): void {
-  writeJson(path, { kind: DEVICE_PUBLIC_KIND, version: VERSION, deviceId: keys.deviceId, keys: Object.fromEntries(keys.keys.map((k) => [k.instance, hex(k.publicKey)])) }, 0o644);
+  writeJson(
+    path,
+    {
+      kind: DEVICE_PUBLIC_KIND,
+      version: VERSION,
+      deviceId: keys.deviceId,
+      keys: Object.fromEntries(keys.keys.map((k) => [k.instance, hex(k.publicKey)])),
+    },
+    0o644,
+  );
 }
 
 export function readDeviceKeysFile(path: string): DeviceKeyFile {
@@ -132,6 +153,7 @@ export function readDevicePublicFile(path: string): DevicePublicKeys {
     const text = typeof entry === 'object' && entry !== null ? (entry as Record<string, unknown>).publicKey : entry;
     return { instance: instance as Instance, publicKey: keyBytes(text, path, `keys.${instance}`, 32) };
   });
-  if (!out.some((k) => k.instance === 'device')) throw new KeyFileError(`${path}: a key for device is required (mm and sm:<service> are optional)`);
+  if (!out.some((k) => k.instance === 'device'))
+    throw new KeyFileError(`${path}: a key for device is required (mm and sm:<service> are optional)`);
   return { deviceId, keys: out };
 }

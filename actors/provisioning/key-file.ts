@@ -29,7 +29,9 @@ export function writeJson(path: string, value: unknown, mode: number): void {
     fd = openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, mode);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    throw new KeyFileError(code === 'EEXIST' ? `${path} already exists; refusing to overwrite a key file` : `${path}: cannot create (${code ?? 'error'})`);
+    throw new KeyFileError(
+      code === 'EEXIST' ? `${path} already exists; refusing to overwrite a key file` : `${path}: cannot create (${code ?? 'error'})`,
+    );
   }
   try {
     writeSync(fd, `${JSON.stringify(value, null, 2)}\n`);
@@ -59,7 +61,8 @@ export function readKeyJson(path: string, kind: string | readonly string[], secr
   }
   const kinds = typeof kind === 'string' ? [kind] : kind;
   const d = doc as Record<string, unknown>;
-  if (typeof doc !== 'object' || doc === null || !kinds.includes(String(d.kind))) throw new KeyFileError(`${path}: not a ${kinds.join(' or ')} file`);
+  if (typeof doc !== 'object' || doc === null || !kinds.includes(String(d.kind)))
+    throw new KeyFileError(`${path}: not a ${kinds.join(' or ')} file`);
   if (d.version !== VERSION) throw new KeyFileError(`${path}: format version ${String(d.version)} is not supported (expected ${VERSION})`);
   return d;
 }
@@ -70,7 +73,8 @@ export function keyRecord(value: unknown, path: string, field: string): Record<s
 }
 
 export function keyBytes(value: unknown, path: string, field: string, length: number): Uint8Array {
-  if (typeof value !== 'string' || value.length !== 2 * length) throw new KeyFileError(`${path}: ${field} must be ${2 * length} hex digits`);
+  if (typeof value !== 'string' || value.length !== 2 * length)
+    throw new KeyFileError(`${path}: ${field} must be ${2 * length} hex digits`);
   try {
     return fromHex(value);
   } catch {
@@ -84,6 +88,7 @@ export function checkInstance(instance: string, path: string): void {
 }
 
 export function checkDeviceId(value: unknown, what: string): string {
-  if (typeof value !== 'string' || !DEVICE_ID_PATTERN.test(value)) throw new KeyFileError(`${what} must be 1-64 characters of [A-Za-z0-9._-]`);
+  if (typeof value !== 'string' || !DEVICE_ID_PATTERN.test(value))
+    throw new KeyFileError(`${what} must be 1-64 characters of [A-Za-z0-9._-]`);
   return value;
 }

@@ -133,7 +133,8 @@ export function parseProvisioning(doc: unknown, where: string): Provisioning {
     if (enrolled[needed] === undefined) fail(`enrolled.${needed} is missing`);
   }
   for (const instance of Object.keys(enrolled)) {
-    if (instance.startsWith('sm:') && services[instance.slice(3)] === undefined) fail(`enrolled has ${instance} but hubs.services has no hub for it`);
+    if (instance.startsWith('sm:') && services[instance.slice(3)] === undefined)
+      fail(`enrolled has ${instance} but hubs.services has no hub for it`);
   }
   const releaseKey = d.releaseKey === undefined ? undefined : key(d.releaseKey, 'releaseKey', fail);
   return {

@@ -103,7 +103,11 @@ function read(dir: string, file: string): Uint8Array {
     return new Uint8Array(readFileSync(join(dir, file)));
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    throw new ArtifactError('missing', file, code === 'ENOENT' ? `not found in ${dir}` : `cannot be read (${code ?? (e as Error).message})`);
+    throw new ArtifactError(
+      'missing',
+      file,
+      code === 'ENOENT' ? `not found in ${dir}` : `cannot be read (${code ?? (e as Error).message})`,
+    );
   }
 }
 
@@ -135,29 +139,52 @@ export function verifyArtifacts(dir: string, releasePublicKey: Uint8Array): Veri
     typeof sig.signature !== 'string' ||
     !/^[0-9a-f]{128}$/.test(sig.signature)
   ) {
-    throw new ArtifactError('malformed', SIGNATURE_FILE, `must be {context: "${CONTEXTS.manifest}", algorithm: "ed25519", keyId, signature} in lower-case hex`);
+    throw new ArtifactError(
+      'malformed',
+      SIGNATURE_FILE,
+      `must be {context: "${CONTEXTS.manifest}", algorithm: "ed25519", keyId, signature} in lower-case hex`,
+    );
   }
   if (!bytesEqual(fromHex(sig.keyId), release.keyId)) {
-    throw new ArtifactError('wrong-key', MANIFEST_FILE, `is signed by key ${sig.keyId}, not by the pinned release key ${hex(release.keyId)}`);
+    throw new ArtifactError(
+      'wrong-key',
+      MANIFEST_FILE,
+      `is signed by key ${sig.keyId}, not by the pinned release key ${hex(release.keyId)}`,
+    );
   }
   if (!verifyInContext(release, CONTEXTS.manifest, manifestBytes, fromHex(sig.signature))) {
-    throw new ArtifactError('bad-signature', MANIFEST_FILE, `does not match its signature in ${SIGNATURE_FILE}: the manifest or its signature was changed`);
+    throw new ArtifactError(
+      'bad-signature',
+      MANIFEST_FILE,
+      `does not match its signature in ${SIGNATURE_FILE}: the manifest or its signature was changed`,
+    );
   }
 
   // Signed by the release key: from here on the manifest says what the artifacts are.
   const manifest = parseJson(manifestBytes, MANIFEST_FILE) as Manifest;
-  if (manifest === null || typeof manifest !== 'object' || manifest.format !== MANIFEST_FORMAT || manifest.files === null || typeof manifest.files !== 'object') {
+  if (
+    manifest === null ||
+    typeof manifest !== 'object' ||
+    manifest.format !== MANIFEST_FORMAT ||
+    manifest.files === null ||
+    typeof manifest.files !== 'object'
+  ) {
     throw new ArtifactError('malformed', MANIFEST_FILE, `is not a ${MANIFEST_FORMAT} manifest`);
   }
   const files = new Map<string, Uint8Array>();
   for (const [name, entry] of Object.entries(manifest.files)) {
-    if (!SAFE_NAME.test(name) || name === MANIFEST_FILE || name === SIGNATURE_FILE) throw new ArtifactError('malformed', MANIFEST_FILE, `lists an unacceptable file name ${JSON.stringify(name)}`);
+    if (!SAFE_NAME.test(name) || name === MANIFEST_FILE || name === SIGNATURE_FILE)
+      throw new ArtifactError('malformed', MANIFEST_FILE, `lists an unacceptable file name ${JSON.stringify(name)}`);
     if (typeof entry?.sha512 !== 'string' || !/^[0-9a-f]{128}$/.test(entry.sha512) || !Number.isSafeInteger(entry.bytes)) {
       throw new ArtifactError('malformed', MANIFEST_FILE, `entry for ${name} needs bytes and a hex sha512`);
     }
     const bytes = read(dir, name);
     if (bytes.length !== entry.bytes || !bytesEqual(backend.sha512(bytes), fromHex(entry.sha512))) {
-      throw new ArtifactError('digest-mismatch', name, `does not match the signed manifest (its size or SHA-512 differs: ${bytes.length} bytes, the manifest says ${entry.bytes}): tampered or corrupt`);
+      throw new ArtifactError(
+        'digest-mismatch',
+        name,
+        `does not match the signed manifest (its size or SHA-512 differs: ${bytes.length} bytes, the manifest says ${entry.bytes}): tampered or corrupt`,
+      );
     }
     files.set(name, bytes);
   }

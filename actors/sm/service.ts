@@ -53,7 +53,12 @@ export function checkServiceName(name: string): string {
  * Installs a service into its VM's (empty) image supervisor and connects it to its channel endpoint
  * (the `sm` side of the channel to `mm`). Called on every VM boot.
  */
-export function installService<M>(image: Supervisor, spec: ServiceSpec<M>, endpoint: ChannelEndpoint, dataDir: string): ActorRef<M | ServiceInbound> {
+export function installService<M>(
+  image: Supervisor,
+  spec: ServiceSpec<M>,
+  endpoint: ChannelEndpoint,
+  dataDir: string,
+): ActorRef<M | ServiceInbound> {
   const ref = image.spawn<M | ServiceInbound>({
     name: spec.name,
     capacity: spec.capacity,

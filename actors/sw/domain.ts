@@ -128,6 +128,12 @@ export function createWatchdog(config: WatchdogConfig, deps: WatchdogDeps): { wa
     return { watchdog: new SimulatedWatchdog(reboot) };
   }
   const bootStatus = readBootStatus(bootStatusPath(config.device));
-  const watchdog = new LinuxWatchdog({ device: config.device, clock: deps.clock, petIntervalMs: config.petIntervalMs, open: deps.open, onError: deps.onError });
+  const watchdog = new LinuxWatchdog({
+    device: config.device,
+    clock: deps.clock,
+    petIntervalMs: config.petIntervalMs,
+    open: deps.open,
+    onError: deps.onError,
+  });
   return bootStatus === undefined ? { watchdog } : { watchdog, bootStatus };
 }

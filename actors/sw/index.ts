@@ -20,4 +20,12 @@ export {
   type LinuxWatchdogOptions,
   type WatchdogFile,
 } from './linux-watchdog.ts';
-export { beginBoot, createWatchdog, installSw, recordingWatchdog, type SwInstalled, type SwInstallOptions, type WatchdogDeps } from './domain.ts';
+export {
+  beginBoot,
+  createWatchdog,
+  installSw,
+  recordingWatchdog,
+  type SwInstalled,
+  type SwInstallOptions,
+  type WatchdogDeps,
+} from './domain.ts';

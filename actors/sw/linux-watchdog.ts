@@ -104,7 +104,8 @@ export class LinuxWatchdog implements WatchdogBackend {
 
   /** Opens the device at once: from here on the hardware counts down. */
   constructor(private readonly o: LinuxWatchdogOptions) {
-    if (!Number.isFinite(o.petIntervalMs) || o.petIntervalMs <= 0) throw new RangeError(`petIntervalMs must be positive, got ${o.petIntervalMs}`);
+    if (!Number.isFinite(o.petIntervalMs) || o.petIntervalMs <= 0)
+      throw new RangeError(`petIntervalMs must be positive, got ${o.petIntervalMs}`);
     this.device = o.device ?? DEFAULT_WATCHDOG_DEVICE;
     this.file = (o.open ?? openWatchdogFile)(this.device);
   }
@@ -202,7 +203,10 @@ export function bootStatusPath(device: string = DEFAULT_WATCHDOG_DEVICE): string
  * Reads and decodes the driver's boot status; `undefined` when the driver does not tell (no such
  * file, unreadable, or not a number).
  */
-export function readBootStatus(path: string | undefined, read: (path: string) => string = (p) => readFileSync(p, 'utf8')): BootStatus | undefined {
+export function readBootStatus(
+  path: string | undefined,
+  read: (path: string) => string = (p) => readFileSync(p, 'utf8'),
+): BootStatus | undefined {
   if (path === undefined) return undefined;
   let text: string;
   try {

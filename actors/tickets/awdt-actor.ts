@@ -11,7 +11,8 @@ import type { RuntimeInfo, WithholdReason } from '../../proto/index.ts';
 import { AwdtCore, type ReplyOutcome } from './awdt.ts';
 import type { TicketErrorCode } from './errors.ts';
 
-export type AwdtMsg = { readonly type: 'request' } | { readonly type: 'reply'; readonly envelope: Uint8Array } | { readonly type: 'expired' };
+export type AwdtMsg =
+  { readonly type: 'request' } | { readonly type: 'reply'; readonly envelope: Uint8Array } | { readonly type: 'expired' };
 
 /** Why the deadline passed: the last thing the hub said, or silence. */
 export type ExpiryCause =

@@ -81,8 +81,10 @@ export class AwdtCore {
     if (!decoded.ok) return refused(new TicketError('malformed-payload', decoded.error.detail));
     const reply = decoded.message;
     if (reply.deviceId !== this.config.deviceId) return refused(new TicketError('wrong-device', 'reply is for another device'));
-    if (reply.instance !== this.config.instance) return refused(new TicketError('wrong-instance', `reply is for ${reply.instance}, not ${this.config.instance}`));
-    if (expected === null) return refused(new TicketError('no-outstanding-nonce', 'no request is outstanding (already answered or never asked)'));
+    if (reply.instance !== this.config.instance)
+      return refused(new TicketError('wrong-instance', `reply is for ${reply.instance}, not ${this.config.instance}`));
+    if (expected === null)
+      return refused(new TicketError('no-outstanding-nonce', 'no request is outstanding (already answered or never asked)'));
     if (!bytesEqual(reply.nonce, expected)) return refused(new TicketError('wrong-nonce', 'reply is not for the outstanding nonce'));
     switch (reply.outcome.case) {
       case 'ticket':

@@ -19,7 +19,8 @@ export function seal(signer: Signer, context: SignatureContext, payload: Uint8Ar
   return toBinary(SignedEnvelopeSchema, envelope);
 }
 
-export type Opened = { readonly ok: true; readonly payload: Uint8Array; readonly keyId: Uint8Array } | { readonly ok: false; readonly error: TicketError };
+export type Opened =
+  { readonly ok: true; readonly payload: Uint8Array; readonly keyId: Uint8Array } | { readonly ok: false; readonly error: TicketError };
 
 /** Finds the verifier for a key id; `undefined` when the signer is not known here. */
 export type VerifierLookup = (keyId: Uint8Array) => Verifier | undefined;
@@ -37,7 +38,8 @@ export function open(bytes: Uint8Array, context: SignatureContext, lookup: Verif
   if (env.context !== context) return fail('wrong-context', `expected ${context}, got ${env.context.slice(0, 64)}`);
   const verifier = lookup(env.signerKeyId);
   if (verifier === undefined) return fail('unknown-signer', 'the signer key id is not known here');
-  if (!verifyInContext(verifier, context, env.payload, env.signature)) return fail('bad-signature', `signature does not verify in ${context}`);
+  if (!verifyInContext(verifier, context, env.payload, env.signature))
+    return fail('bad-signature', `signature does not verify in ${context}`);
   return { ok: true, payload: env.payload, keyId: env.signerKeyId };
 }
 

@@ -41,7 +41,9 @@ export function paperOptions(
     payloadBytes: PAPER_DEFAULTS.payloadBytes,
     windowBytes: PAPER_DEFAULTS.windowBytes,
     // Only a full run redraws the chart of RESULTS.md: a partial or quick one would overwrite it with less.
-    ...(v.quick !== true && v.setups === undefined && v.workloads === undefined ? { svgPath: fileURLToPath(new URL('../paper-overhead.svg', import.meta.url)) } : {}),
+    ...(v.quick !== true && v.setups === undefined && v.workloads === undefined
+      ? { svgPath: fileURLToPath(new URL('../paper-overhead.svg', import.meta.url)) }
+      : {}),
     command,
   };
 }

@@ -133,7 +133,9 @@ export async function benchPaper(o: PaperOptions): Promise<string> {
     }
   }
   const estimate = plan.reduce((a, p) => a + p.warmupSeconds + p.seconds + RUN_OVERHEAD_S, 0);
-  progress(`paper: ${plan.length} runs (${o.reps} × ${o.workloads.length} workloads × ${o.setups.length} setups), about ${(estimate / 60).toFixed(1)} min`);
+  progress(
+    `paper: ${plan.length} runs (${o.reps} × ${o.workloads.length} workloads × ${o.setups.length} setups), about ${(estimate / 60).toFixed(1)} min`,
+  );
   const started = performance.now();
   const runs: RunResult[] = [];
   for (const [i, spec] of plan.entries()) {

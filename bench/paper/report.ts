@@ -7,7 +7,29 @@ import { barChart, sideBySide } from '../svg.ts';
 import { intervalOf, SETUPS, WORKLOADS, type RunResult, type Setup, type Workload } from './setups.ts';
 
 /** Two-sided 95 % Student t quantiles by degrees of freedom (≥ 30 → normal-ish). */
-const T95 = [Infinity, 12.71, 4.3, 3.18, 2.78, 2.57, 2.45, 2.36, 2.31, 2.26, 2.23, 2.2, 2.18, 2.16, 2.14, 2.13, 2.12, 2.11, 2.1, 2.09, 2.09];
+const T95 = [
+  Infinity,
+  12.71,
+  4.3,
+  3.18,
+  2.78,
+  2.57,
+  2.45,
+  2.36,
+  2.31,
+  2.26,
+  2.23,
+  2.2,
+  2.18,
+  2.16,
+  2.14,
+  2.13,
+  2.12,
+  2.11,
+  2.1,
+  2.09,
+  2.09,
+];
 
 export function t95(df: number): number {
   if (df < 1) return Infinity;
@@ -87,7 +109,12 @@ export function formatReport(ctx: ReportContext): string {
   }
   if (workloads.includes('throughput')) {
     out.push('### Table 2 — Throughput: service → mm → MQTT → sink, payload Mbit/s delivered (mean ± std, % of VM)\n');
-    out.push(table(head, [['throughput', ...setups.map((s) => fmtCell(cell(runs, s, 'throughput'), cell(runs, 'VM', 'throughput'), 'throughput'))]]), '');
+    out.push(
+      table(head, [
+        ['throughput', ...setups.map((s) => fmtCell(cell(runs, s, 'throughput'), cell(runs, 'VM', 'throughput'), 'throughput'))],
+      ]),
+      '',
+    );
   }
 
   const doms = setups.filter((s) => intervalOf(s) !== undefined);
@@ -109,7 +136,8 @@ export function formatReport(ctx: ReportContext): string {
         // What DOM1's rounds cost, scaled to this interval: the cost is per round, so it falls as 1/T.
         // Only from the accounting estimate: scaling the noise of a score would tell nothing.
         const dom1 = cell(runs, 'DOM1', w, 'workloadShare');
-        const scaled = s !== 'DOM1' && dom1 !== undefined && vmShare !== undefined ? (overhead(dom1, vmShare).pct * 1000) / intervalOf(s)! : undefined;
+        const scaled =
+          s !== 'DOM1' && dom1 !== undefined && vmShare !== undefined ? (overhead(dom1, vmShare).pct * 1000) / intervalOf(s)! : undefined;
         const mine = runs.filter((r) => r.spec.setup === s && r.spec.workload === w);
         const tickets = mine.reduce((a, r) => a + r.tickets, 0) / mine.length;
         const window = mine.reduce((a, r) => a + r.windowMs, 0) / mine.length / 1000;
@@ -129,7 +157,21 @@ export function formatReport(ctx: ReportContext): string {
       }
     }
     out.push(
-      table(['workload', 'setup', 'overhead: score', 'overhead: per CPU-second', 'overhead: accounting', 'DOM1 rounds scaled to this interval', 'tickets in window', 'target', 'verdict: score', 'verdict: accounting'], rows),
+      table(
+        [
+          'workload',
+          'setup',
+          'overhead: score',
+          'overhead: per CPU-second',
+          'overhead: accounting',
+          'DOM1 rounds scaled to this interval',
+          'tickets in window',
+          'target',
+          'verdict: score',
+          'verdict: accounting',
+        ],
+        rows,
+      ),
       '',
     );
   }
@@ -150,8 +192,12 @@ export function formatReport(ctx: ReportContext): string {
         (avg((r) => r.windowMs) / 1000).toFixed(2),
         avg((r) => r.tickets).toFixed(1),
         avg((r) => r.rounds).toFixed(1),
-        Number.isFinite(avg((r) => r.ticketRttP50)) ? `${avg((r) => r.ticketRttP50).toFixed(1)} / ${Math.max(...mine.map((r) => r.ticketRttMax)).toFixed(0)}` : '–',
-        Number.isFinite(avg((r) => r.loopDelayP99)) ? `${avg((r) => r.loopDelayP99).toFixed(1)} / ${Math.max(...mine.map((r) => r.loopDelayMax)).toFixed(0)}` : '–',
+        Number.isFinite(avg((r) => r.ticketRttP50))
+          ? `${avg((r) => r.ticketRttP50).toFixed(1)} / ${Math.max(...mine.map((r) => r.ticketRttMax)).toFixed(0)}`
+          : '–',
+        Number.isFinite(avg((r) => r.loopDelayP99))
+          ? `${avg((r) => r.loopDelayP99).toFixed(1)} / ${Math.max(...mine.map((r) => r.loopDelayMax)).toFixed(0)}`
+          : '–',
         avg((r) => r.cpuPercent).toFixed(1),
         avg((r) => r.mainCpuPercent).toFixed(2),
         Number.isFinite(avg((r) => r.workloadShare)) ? (avg((r) => r.workloadShare) * 100).toFixed(2) : '–',
@@ -162,7 +208,25 @@ export function formatReport(ctx: ReportContext): string {
     }
   }
   out.push(
-    table(['workload', 'setup', 'runs', 'window s', 'tickets', 'rounds', 'ticket RTT ms p50 / max', 'event-loop delay ms p99 / max', 'device CPU %', 'main thread CPU %', 'workload share %', 'hub host CPU %', 'score per CPU-s', 'anomalies'], detail),
+    table(
+      [
+        'workload',
+        'setup',
+        'runs',
+        'window s',
+        'tickets',
+        'rounds',
+        'ticket RTT ms p50 / max',
+        'event-loop delay ms p99 / max',
+        'device CPU %',
+        'main thread CPU %',
+        'workload share %',
+        'hub host CPU %',
+        'score per CPU-s',
+        'anomalies',
+      ],
+      detail,
+    ),
     '',
   );
   out.push(...ctx.notes.map((n) => `- ${n}`), '');
@@ -186,7 +250,9 @@ export function overheadChart(runs: readonly RunResult[], workloads: readonly Wo
       return dom === undefined ? undefined : overhead(dom, vm);
     });
     if (pts.every((p) => p === undefined)) return [];
-    return [{ name, values: pts.map((p) => p?.pct), errors: pts.map((p) => (p !== undefined && Number.isFinite(p.ci) ? p.ci : undefined)) }];
+    return [
+      { name, values: pts.map((p) => p?.pct), errors: pts.map((p) => (p !== undefined && Number.isFinite(p.ci) ? p.ci : undefined)) },
+    ];
   };
   const categories = doms.map((s) => `${s} (${intervalOf(s)! / 1000} s)`);
   const refLines = [
@@ -198,7 +264,15 @@ export function overheadChart(runs: readonly RunResult[], workloads: readonly Wo
   const charts: string[] = [];
   if (score.length > 0) {
     charts.push(
-      barChart({ title: 'Overhead vs VM — paper method (score)', subtitle, categories, series: score, yLabel: 'overhead vs VM, % (whiskers: 95 % CI)', refLines, valueLabel: (v) => v.toFixed(1) }),
+      barChart({
+        title: 'Overhead vs VM — paper method (score)',
+        subtitle,
+        categories,
+        series: score,
+        yLabel: 'overhead vs VM, % (whiskers: 95 % CI)',
+        refLines,
+        valueLabel: (v) => v.toFixed(1),
+      }),
     );
   }
   if (accounting.length > 0) {

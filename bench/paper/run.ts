@@ -115,16 +115,20 @@ async function main(): Promise<void> {
   // Same as topics.serviceOut / serviceIn (proto/topics.ts), spelled out so the host can start before proto loads.
   const bulkTopic = `dominion/v1/service/${service}/${deviceId}/bulk`;
   const ackTopic = `dominion/v1/device/${deviceId}/service/${service}`;
-  const hostStarting = startHubHost({
-    deviceId,
-    services: [service],
-    deferralMs,
-    idSuffix,
-    secrets: encodeSecrets(secrets),
-    sink: spec.workload === 'throughput' ? { topic: bulkTopic, ackTopic, ackEveryBytes: spec.windowBytes / 8 } : undefined,
-  }, { nice: spec.hostNice, script: spec.hostScript });
+  const hostStarting = startHubHost(
+    {
+      deviceId,
+      services: [service],
+      deferralMs,
+      idSuffix,
+      secrets: encodeSecrets(secrets),
+      sink: spec.workload === 'throughput' ? { topic: bulkTopic, ackTopic, ackEveryBytes: spec.windowBytes / 8 } : undefined,
+    },
+    { nice: spec.hostNice, script: spec.hostScript },
+  );
   const m = await loadModules();
-  if (bulkTopic !== m.topics.serviceOut(service, deviceId, 'bulk') || ackTopic !== m.topics.serviceIn(deviceId, service)) throw new Error('topic conventions changed');
+  if (bulkTopic !== m.topics.serviceOut(service, deviceId, 'bulk') || ackTopic !== m.topics.serviceIn(deviceId, service))
+    throw new Error('topic conventions changed');
   debug('modules loaded');
   const host = await hostStarting;
   debug('hub host ready');
@@ -149,20 +153,31 @@ async function main(): Promise<void> {
       timing: m.timingFor(interval ?? 1000),
       services: [svc],
       dataDir,
-      openLink: () => (link = new m.MqttHubLink({ url: host.url, deviceId, services: [service], maxServiceInflightBytes: 2 * spec.windowBytes })),
+      openLink: () =>
+        (link = new m.MqttHubLink({ url: host.url, deviceId, services: [service], maxServiceInflightBytes: 2 * spec.windowBytes })),
       clock: new m.RealClock(),
       dominance,
     });
     device.onEvent((e) => {
       events.push(e);
-      if (e.type === 'expired' || e.type === 'refused' || e.type === 'withheld' || e.type === 'update-required' || e.type === 'reset' || e.type === 'fault') {
+      if (
+        e.type === 'expired' ||
+        e.type === 'refused' ||
+        e.type === 'withheld' ||
+        e.type === 'update-required' ||
+        e.type === 'reset' ||
+        e.type === 'fault'
+      ) {
         anomalies.push(`${e.type}${'instance' in e ? ` ${e.instance}` : ''}${'detail' in e ? `: ${e.detail}` : ''}`);
       }
     });
     device.boot();
     // Ready: every instance holds its first ticket (DOM), or mm's link is up (VM).
     await until(
-      () => (dominance ? new Set(events.filter((e) => e.type === 'ticket').map((e) => (e as { instance: string }).instance)).size === 3 : (link?.counters.connects ?? 0) > 0),
+      () =>
+        dominance
+          ? new Set(events.filter((e) => e.type === 'ticket').map((e) => (e as { instance: string }).instance)).size === 3
+          : (link?.counters.connects ?? 0) > 0,
       20_000,
       `${spec.setup}: device not ready`,
     );
@@ -193,7 +208,15 @@ async function main(): Promise<void> {
         workload = { read: async () => (i++ === 0 ? r0 : r1), checksum: () => counter.crc };
       } else {
         await bootDevice(m.cpuSingleService({ chunk: spec.chunk, counter }));
-        workload = { read: () => reading(host, () => counter.iterations, () => counter.busyMs), checksum: () => counter.crc };
+        workload = {
+          read: () =>
+            reading(
+              host,
+              () => counter.iterations,
+              () => counter.busyMs,
+            ),
+          checksum: () => counter.crc,
+        };
       }
       break;
     }
@@ -262,7 +285,8 @@ async function main(): Promise<void> {
   const score = throughput ? (work * 8) / 1e6 / (windowMs / 1000) : work / (windowMs / 1000);
   const perCpuSecond = (throughput ? (work * 8) / 1e6 : work) / cpuSeconds;
   if (stream.stalls > 0) anomalies.push(`throughput stalled ${stream.stalls}× (acknowledgements stopped)`);
-  if (link !== undefined && link.counters.serviceRefused > 0) anomalies.push(`mm link refused ${link.counters.serviceRefused} service publishes`);
+  if (link !== undefined && link.counters.serviceRefused > 0)
+    anomalies.push(`mm link refused ${link.counters.serviceRefused} service publishes`);
   if (work <= 0) anomalies.push('no work done in the window');
 
   const result: RunResult = {
@@ -272,7 +296,10 @@ async function main(): Promise<void> {
     windowMs,
     cpuPercent: ((r1.cpuUs - r0.cpuUs) / 1000 / (r1.atMs - r0.atMs)) * 100,
     mainCpuPercent: ((r1.mainCpuUs - r0.mainCpuUs) / 1000 / (r1.atMs - r0.atMs)) * 100,
-    workloadShare: spec.workload === 'cpu-multi' ? 1 - (r1.mainCpuUs - r0.mainCpuUs) / (r1.cpuUs - r0.cpuUs) : (r1.busyMs - r0.busyMs) / (r1.atMs - r0.atMs),
+    workloadShare:
+      spec.workload === 'cpu-multi'
+        ? 1 - (r1.mainCpuUs - r0.mainCpuUs) / (r1.cpuUs - r0.cpuUs)
+        : (r1.busyMs - r0.busyMs) / (r1.atMs - r0.atMs),
     hostCpuPercent: ((r1.hostCpuUs - r0.hostCpuUs) / 1000 / (r1.hostAtMs - r0.hostAtMs)) * 100,
     tickets,
     rounds,

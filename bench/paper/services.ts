@@ -64,7 +64,9 @@ export function startCpuWorkers(counts: Float64Array, workers: number, chunk: nu
   for (const t of threads) t.on('error', (e) => process.stderr.write(`cpu worker failed: ${e instanceof Error ? e.message : String(e)}\n`));
   return async () => {
     counts[0] = 1;
-    await Promise.all(threads.map((t) => new Promise<void>((resolve) => (t.threadId === -1 ? resolve() : t.once('exit', () => resolve())))));
+    await Promise.all(
+      threads.map((t) => new Promise<void>((resolve) => (t.threadId === -1 ? resolve() : t.once('exit', () => resolve())))),
+    );
   };
 }
 
@@ -80,7 +82,12 @@ export function workerIterations(counts: Float64Array): number {
  * vCPUs doing its work) and stops them when it stops; the service actor itself stays idle, so the
  * main thread is left to the runtime and the dominance components.
  */
-export function cpuMultiService(o: { readonly workers: number; readonly chunk: number; readonly counts: Float64Array; readonly script?: string }): ServiceSpec<never> {
+export function cpuMultiService(o: {
+  readonly workers: number;
+  readonly chunk: number;
+  readonly counts: Float64Array;
+  readonly script?: string;
+}): ServiceSpec<never> {
   return {
     name: 'cpu',
     version: '1.0.0',
@@ -113,7 +120,11 @@ type StreamMsg = { readonly type: 'pump' } | { readonly type: 'check' };
  * it and the sink — backpressure end to end, as TCP gives iperf. A full window waits for the next
  * acknowledgement, and so does a refusal of the channel to `mm` (it is then full of frames in flight).
  */
-export function streamService(o: { readonly payloadBytes: number; readonly windowBytes: number; readonly counters: StreamCounters }): ServiceSpec<StreamMsg> {
+export function streamService(o: {
+  readonly payloadBytes: number;
+  readonly windowBytes: number;
+  readonly counters: StreamCounters;
+}): ServiceSpec<StreamMsg> {
   const decoder = new TextDecoder();
   return {
     name: 'stream',

@@ -55,16 +55,21 @@ test('sim is this machine, with the simulated watchdog and the bundle targets of
   assert.equal(b.arch, process.arch);
   assert.equal(b.placement, 'single');
   assert.deepEqual(b.watchdog, { backend: 'simulated' });
-  assert.deepEqual(
-    Object.fromEntries(Object.entries(b.domains).map(([k, v]) => [k, v.bundle.gzipKb])),
-    { sw: 40, hypervisor: 60, mm: 90, sm: 30 },
-  );
+  assert.deepEqual(Object.fromEntries(Object.entries(b.domains).map(([k, v]) => [k, v.bundle.gzipKb])), {
+    sw: 40,
+    hypervisor: 60,
+    mm: 90,
+    sm: 30,
+  });
 });
 
 test('an unknown board names the known ones', () => {
   assert.throws(
     () => loadBoard('rpi5'),
-    (e: unknown) => e instanceof BoardError && e.code === 'unknown-board' && e.message === 'unknown board "rpi5" (known: nitrogen8m, rpi-zero-2w, rpi3, rpi4, sim)',
+    (e: unknown) =>
+      e instanceof BoardError &&
+      e.code === 'unknown-board' &&
+      e.message === 'unknown board "rpi5" (known: nitrogen8m, rpi-zero-2w, rpi3, rpi4, sim)',
   );
   assert.throws(() => loadBoard('__proto__'), /unknown board "__proto__"/);
 });

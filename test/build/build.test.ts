@@ -46,15 +46,34 @@ before(async () => {
 
 const inputsOf = (r: BuildResult, file: string): string[] => shippedInputs(r.bundles.find((b) => b.file === file)!.metafile);
 const importsOf = (r: BuildResult, file: string): string[] =>
-  Object.values(r.bundles.find((b) => b.file === file)!.metafile.outputs).flatMap((o) => o.imports.filter((i) => i.external).map((i) => i.path));
+  Object.values(r.bundles.find((b) => b.file === file)!.metafile.outputs).flatMap((o) =>
+    o.imports.filter((i) => i.external).map((i) => i.path),
+  );
 const none = (paths: string[], pattern: RegExp, what: string): void => {
   const hits = paths.filter((p) => pattern.test(p));
   assert.deepEqual(hits, [], what);
 };
 
 test('one bundle per domain and per service, plus board, unit, manifest and signature', () => {
-  assert.deepEqual(readdirSync(sim.dir).sort(), ['board.json', 'dominion-sim.service', 'hypervisor.mjs', 'manifest.json', 'manifest.sig', 'mm.mjs', 'release-key.pub', 'sm-sensor.mjs', 'sw.mjs']);
-  assert.deepEqual(Object.keys(sim.manifest.files), ['board.json', 'dominion-sim.service', 'hypervisor.mjs', 'mm.mjs', 'sm-sensor.mjs', 'sw.mjs']);
+  assert.deepEqual(readdirSync(sim.dir).sort(), [
+    'board.json',
+    'dominion-sim.service',
+    'hypervisor.mjs',
+    'manifest.json',
+    'manifest.sig',
+    'mm.mjs',
+    'release-key.pub',
+    'sm-sensor.mjs',
+    'sw.mjs',
+  ]);
+  assert.deepEqual(Object.keys(sim.manifest.files), [
+    'board.json',
+    'dominion-sim.service',
+    'hypervisor.mjs',
+    'mm.mjs',
+    'sm-sensor.mjs',
+    'sw.mjs',
+  ]);
   assert.deepEqual(
     sim.bundles.map((b) => [b.file, b.label]),
     [
@@ -89,8 +108,15 @@ test('every bundle fits its budget and the issue targets (gzip: sw 40, hyperviso
 test('the build prints a size table against the budgets', () => {
   const table = logs.find((l) => l.startsWith('board sim'))!;
   assert.match(table, /bundle\s+domain\s+raw KiB\s+budget\s+gzip KiB\s+budget/);
-  for (const b of sim.bundles) assert.match(table, new RegExp(`${b.file.replace('.', '\\.')}\\s+${b.label}\\s+[\\d.]+\\s+${b.budget.rawKb}\\s+[\\d.]+\\s+${b.budget.gzipKb}\\s+ok`));
-  assert.match(sizeTable(sim.board, [{ file: 'x.mjs', label: 'sw', rawBytes: 2048, gzipBytes: 50 * 1024, budget: { rawKb: 1, gzipKb: 40 } }]), /x\.mjs\s+sw\s+2\.0\s+1\s+50\.0\s+40\s+OVER \(raw, gzip\)/);
+  for (const b of sim.bundles)
+    assert.match(
+      table,
+      new RegExp(`${b.file.replace('.', '\\.')}\\s+${b.label}\\s+[\\d.]+\\s+${b.budget.rawKb}\\s+[\\d.]+\\s+${b.budget.gzipKb}\\s+ok`),
+    );
+  assert.match(
+    sizeTable(sim.board, [{ file: 'x.mjs', label: 'sw', rawBytes: 2048, gzipBytes: 50 * 1024, budget: { rawKb: 1, gzipKb: 40 } }]),
+    /x\.mjs\s+sw\s+2\.0\s+1\s+50\.0\s+40\s+OVER \(raw, gzip\)/,
+  );
 });
 
 test('sm bundles: no MQTT client, no signing code, no protobuf runtime, no network modules', () => {
@@ -109,7 +135,10 @@ test('mm: no private-key code, no protobuf runtime, no crypto module; MQTT over 
   none(inputs, /node_modules\/(ws|socks|debug|worker-timers|readable-stream|aedes)\//, 'aliased or broker packages in mm');
   assert.ok(inputs.some((p) => p.startsWith('node_modules/mqtt/')) && inputs.includes('proto/lite.ts'));
   assert.ok(!importsOf(sim, 'mm.mjs').some((i) => /crypto/.test(i)), 'no node:crypto import');
-  assert.ok(readFileSync(join(sim.dir, 'mm.mjs'), 'utf8').startsWith("import{createRequire as __dominionCreateRequire}from'node:module';"), 'CommonJS inside gets a require');
+  assert.ok(
+    readFileSync(join(sim.dir, 'mm.mjs'), 'utf8').startsWith("import{createRequire as __dominionCreateRequire}from'node:module';"),
+    'CommonJS inside gets a require',
+  );
   assert.ok(!readFileSync(join(sim.dir, 'sw.mjs'), 'utf8').includes('__dominionCreateRequire'), 'and only where needed');
 });
 
@@ -121,19 +150,35 @@ test('sw signs with noble only; the hypervisor with node only; neither has a net
   const hyp = inputsOf(sim, 'hypervisor.mjs');
   assert.ok(hyp.includes('actors/crypto/node.ts'));
   none(hyp, /node_modules\/@noble\/|^actors\/crypto\/noble\.ts$/, 'noble in the hypervisor');
-  for (const file of ['sw.mjs', 'hypervisor.mjs']) none(inputsOf(sim, file), /node_modules\/mqtt|^actors\/(mqtt|mm)\//, `network in ${file}`);
-  for (const b of sim.bundles) none(inputsOf(sim, b.file), /^actors\/hub\/|^cli\/|node_modules\/(aedes|better-sqlite3)\//, `hub code in ${b.file}`);
+  for (const file of ['sw.mjs', 'hypervisor.mjs'])
+    none(inputsOf(sim, file), /node_modules\/mqtt|^actors\/(mqtt|mm)\//, `network in ${file}`);
+  for (const b of sim.bundles)
+    none(inputsOf(sim, b.file), /^actors\/hub\/|^cli\/|node_modules\/(aedes|better-sqlite3)\//, `hub code in ${b.file}`);
 });
 
 test('isolation rules are enforced on the metafile', () => {
   const meta = (inputs: string[], imports: string[] = []): Metafile => ({
     inputs: {},
-    outputs: { 'bundle.mjs': { bytes: 1, inputs: Object.fromEntries(inputs.map((p) => [p, { bytesInOutput: 1 }])), imports: imports.map((path) => ({ path, kind: 'import-statement' as const, external: true })), exports: [], entryPoint: 'x' } },
+    outputs: {
+      'bundle.mjs': {
+        bytes: 1,
+        inputs: Object.fromEntries(inputs.map((p) => [p, { bytesInOutput: 1 }])),
+        imports: imports.map((path) => ({ path, kind: 'import-statement' as const, external: true })),
+        exports: [],
+        entryPoint: 'x',
+      },
+    },
   });
   const sm = isolationViolations('sm', meta(['node_modules/mqtt/build/lib/client.js', 'actors/crypto/noble.ts'], ['node:net']));
-  assert.deepEqual(sm.map((v) => v.match), ['node_modules/mqtt/build/lib/client.js', 'actors/crypto/noble.ts', 'node:net']);
+  assert.deepEqual(
+    sm.map((v) => v.match),
+    ['node_modules/mqtt/build/lib/client.js', 'actors/crypto/noble.ts', 'node:net'],
+  );
   assert.match(sm[0]!.rule.why, /no MQTT client/);
-  assert.deepEqual(isolationViolations('mm', meta(['node_modules/@bufbuild/protobuf/dist/esm/create.js', 'node_modules/mqtt/x.js'])).map((v) => v.match), ['node_modules/@bufbuild/protobuf/dist/esm/create.js']);
+  assert.deepEqual(
+    isolationViolations('mm', meta(['node_modules/@bufbuild/protobuf/dist/esm/create.js', 'node_modules/mqtt/x.js'])).map((v) => v.match),
+    ['node_modules/@bufbuild/protobuf/dist/esm/create.js'],
+  );
   assert.deepEqual(isolationViolations('sw', meta(['actors/crypto/node.ts'])).length, 1);
   assert.deepEqual(isolationViolations('hypervisor', meta(['actors/crypto/node.ts', 'proto/lite.ts'])), []);
   for (const a of ALIASES) assert.ok(existsSync(join(PROJECT_ROOT, 'build', 'shims', a.shim)), a.shim);
@@ -185,7 +230,9 @@ test('a flipped byte in a bundle is refused, naming the bundle', () => {
     assert.equal(e.file, file);
     assert.match(e.message, new RegExp(`^${file.replace('.', '\\.')}: does not match the signed manifest`));
   }
-  const e = tampered('appended', (d) => writeFileSync(join(d, 'mm.mjs'), Buffer.concat([readFileSync(join(d, 'mm.mjs')), Buffer.from('\n')])));
+  const e = tampered('appended', (d) =>
+    writeFileSync(join(d, 'mm.mjs'), Buffer.concat([readFileSync(join(d, 'mm.mjs')), Buffer.from('\n')])),
+  );
   assert.deepEqual([e.code, e.file], ['digest-mismatch', 'mm.mjs']);
 });
 
@@ -235,31 +282,38 @@ test('artifacts signed by another key, or incomplete, are refused', () => {
 });
 
 test('a bundle over budget fails the build, naming the domain and the budget, and writes nothing', async () => {
-  const tight = structuredClone(loadBoard('sim')) as unknown as { id: string; domains: { mm: { bundle: { gzipKb: number } }; sm: { bundle: { rawKb: number; gzipKb: number } } } };
+  const tight = structuredClone(loadBoard('sim')) as unknown as {
+    id: string;
+    domains: { mm: { bundle: { gzipKb: number } }; sm: { bundle: { rawKb: number; gzipKb: number } } };
+  };
   tight.id = 'tight';
   tight.domains.mm.bundle.gzipKb = 10;
   tight.domains.sm.bundle = { rawKb: 8, gzipKb: 8 };
   const out = join(root, 'tight');
-  await assert.rejects(
-    buildBoard({ board: tight as unknown as BoardProfile, outDir: out, releaseKey: key.key }),
-    (e: unknown) => {
-      assert.ok(e instanceof BuildError && e.code === 'budget', String(e));
-      assert.match(e.message, /mm bundle mm\.mjs is [\d.]+ KiB gzip, over its budget of 10 KiB \(tight\.domains\.mm\.bundle\.gzipKb\)/);
-      assert.match(e.message, /sm:sensor bundle sm-sensor\.mjs is [\d.]+ KiB raw, over its budget of 8 KiB \(tight\.domains\.sm\.bundle\.rawKb\)/);
-      return true;
-    },
-  );
+  await assert.rejects(buildBoard({ board: tight as unknown as BoardProfile, outDir: out, releaseKey: key.key }), (e: unknown) => {
+    assert.ok(e instanceof BuildError && e.code === 'budget', String(e));
+    assert.match(e.message, /mm bundle mm\.mjs is [\d.]+ KiB gzip, over its budget of 10 KiB \(tight\.domains\.mm\.bundle\.gzipKb\)/);
+    assert.match(
+      e.message,
+      /sm:sensor bundle sm-sensor\.mjs is [\d.]+ KiB raw, over its budget of 8 KiB \(tight\.domains\.sm\.bundle\.rawKb\)/,
+    );
+    return true;
+  });
   assert.ok(!existsSync(join(out, 'tight')), 'nothing written');
 });
 
 test('a service without an entry module is a clear error', () => {
   const board = { ...loadBoard('sim'), services: ['sensor', 'camera'] } as BoardProfile;
-  assert.throws(() => planBundles(board), (e: unknown) => e instanceof BuildError && e.code === 'no-entry' && /no image actors\/images\/sm-camera\.ts/.test(e.message));
+  assert.throws(
+    () => planBundles(board),
+    (e: unknown) => e instanceof BuildError && e.code === 'no-entry' && /no image actors\/images\/sm-camera\.ts/.test(e.message),
+  );
 });
 
 test('release keys: the private key stays out of dist; the dev key is 0600 and reused', () => {
   const seed = readFileSync(key.file, 'utf8').trim();
-  for (const name of readdirSync(sim.dir)) assert.ok(!readFileSync(join(sim.dir, name), 'utf8').includes(seed), `${name} holds the private key`);
+  for (const name of readdirSync(sim.dir))
+    assert.ok(!readFileSync(join(sim.dir, name), 'utf8').includes(seed), `${name} holds the private key`);
 
   const warnings: string[] = [];
   mkdirSync(join(root, 'dev'));
@@ -274,7 +328,11 @@ test('release keys: the private key stays out of dist; the dev key is 0600 and r
 
   const bad = join(root, 'keys', 'bad.key');
   writeFileSync(bad, 'xyz', { mode: 0o600 });
-  assert.throws(() => readReleaseKey(bad), (e: unknown) => e instanceof BuildError && e.code === 'release-key' && /must hold a 32-byte Ed25519 seed as 64 hex digits/.test(e.message));
+  assert.throws(
+    () => readReleaseKey(bad),
+    (e: unknown) =>
+      e instanceof BuildError && e.code === 'release-key' && /must hold a 32-byte Ed25519 seed as 64 hex digits/.test(e.message),
+  );
   assert.throws(() => readReleaseKey(join(root, 'keys', 'absent.key')), /cannot read release key .*absent\.key: ENOENT/);
   const open = join(root, 'keys', 'open.key');
   writeFileSync(open, readFileSync(key.file), { mode: 0o644 });
@@ -291,7 +349,10 @@ test('the systemd unit: sw owns the watchdog, is never restarted in place, and t
   assert.match(unit, /^DeviceAllow=\/dev\/watchdog rw$/m);
   assert.match(unit, /^DevicePolicy=closed$/m);
   assert.match(unit, /RuntimeWatchdogSec= off/);
-  assert.match(unit, /^ExecStart=\/usr\/bin\/node --max-old-space-size=32 --max-semi-space-size=1 \/opt\/dominion\/bin\/dominion\.mjs device --board rpi4 --artifacts \/opt\/dominion\/dist\/rpi4 /m);
+  assert.match(
+    unit,
+    /^ExecStart=\/usr\/bin\/node --max-old-space-size=32 --max-semi-space-size=1 \/opt\/dominion\/bin\/dominion\.mjs device --board rpi4 --artifacts \/opt\/dominion\/dist\/rpi4 /m,
+  );
   assert.match(unit, /^MemoryMax=704M$/m);
   assert.doesNotMatch(unit, /Restart=(always|on-failure)/);
 

@@ -30,9 +30,20 @@ test('dominion build --help lists the options and the boards', () => {
 
 test('usage errors are clear', async () => {
   const c = capture();
-  await assert.rejects(build([], c.io), (e: unknown) => e instanceof UsageError && /--board <id> is required \(one of: nitrogen8m, rpi-zero-2w, rpi3, rpi4, sim\)/.test(e.message));
-  await assert.rejects(build(['--board', 'rpi5'], c.io), (e: unknown) => e instanceof UsageError && e.message === 'build: unknown board "rpi5" (known: nitrogen8m, rpi-zero-2w, rpi3, rpi4, sim)');
-  await assert.rejects(build(['--board', 'sim', '--bogus'], c.io), (e: unknown) => e instanceof UsageError && /Unknown option '--bogus'/.test(e.message));
+  await assert.rejects(
+    build([], c.io),
+    (e: unknown) =>
+      e instanceof UsageError && /--board <id> is required \(one of: nitrogen8m, rpi-zero-2w, rpi3, rpi4, sim\)/.test(e.message),
+  );
+  await assert.rejects(
+    build(['--board', 'rpi5'], c.io),
+    (e: unknown) =>
+      e instanceof UsageError && e.message === 'build: unknown board "rpi5" (known: nitrogen8m, rpi-zero-2w, rpi3, rpi4, sim)',
+  );
+  await assert.rejects(
+    build(['--board', 'sim', '--bogus'], c.io),
+    (e: unknown) => e instanceof UsageError && /Unknown option '--bogus'/.test(e.message),
+  );
   const bad = join(root, 'bad.key');
   const r = await build(['--board', 'sim', '--out', join(root, 'x'), '--release-key', bad], c.io);
   assert.equal(r, 1);

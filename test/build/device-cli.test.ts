@@ -38,7 +38,27 @@ function runDevice(
   o: { provision?: string; releasePub?: string | null } = {},
 ): Promise<{ code: number | null; out: string[]; err: string }> {
   const release = o.releasePub === null ? [] : ['--release-pub', o.releasePub ?? hex(built.releaseKey.publicKey)];
-  const child = spawn(process.execPath, ['--import', 'tsx', cli, 'device', '--board', 'sim', '--artifacts', artifacts, '--provision', o.provision ?? provision, ...release, '--data-dir', join(root, 'data'), '--duration', '30'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      cli,
+      'device',
+      '--board',
+      'sim',
+      '--artifacts',
+      artifacts,
+      '--provision',
+      o.provision ?? provision,
+      ...release,
+      '--data-dir',
+      join(root, 'data'),
+      '--duration',
+      '30',
+    ],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
   const out: string[] = [];
   let err = '';
   child.stderr.on('data', (d: Buffer) => void (err += d.toString()));

@@ -120,7 +120,8 @@ test('opening a missing device fails clearly and creates nothing', () => {
   const missing = join(dir, 'no-such-watchdog');
   assert.throws(
     () => new LinuxWatchdog({ device: missing, clock: new ManualClock(), petIntervalMs: 1000 }),
-    (e: unknown) => e instanceof WatchdogOpenError && e.device === missing && /ENOENT: no such device: is the watchdog driver loaded/.test(e.message),
+    (e: unknown) =>
+      e instanceof WatchdogOpenError && e.device === missing && /ENOENT: no such device: is the watchdog driver loaded/.test(e.message),
   );
   assert.throws(() => readFileSync(missing), /ENOENT/, 'a typo must not create a regular file');
   assert.throws(() => openWatchdogFile(dir), WatchdogOpenError); // a directory cannot be opened for writing
@@ -144,7 +145,12 @@ test('boot status: sysfs path, WDIOF flags, and what the driver does not say', (
   assert.equal(readBootStatus(join(dir, 'absent')), undefined);
   assert.equal(readBootStatus(undefined), undefined);
   assert.equal(readBootStatus('/sys/x', () => '32\n')?.raw, 32, 'the reader is injectable');
-  assert.equal(readBootStatus('/sys/x', () => { throw new Error('EACCES'); }), undefined);
+  assert.equal(
+    readBootStatus('/sys/x', () => {
+      throw new Error('EACCES');
+    }),
+    undefined,
+  );
 });
 
 test('the reset reason after a reboot combines the record with the driver', () => {
@@ -161,7 +167,10 @@ test('the reset reason after a reboot combines the record with the driver', () =
   assert.match(silent.detail, /no reason recorded: sw stopped petting \(driver bootstatus CARDRESET\)/);
   // Not a watchdog reset: power was lost or the board was rebooted, whatever the stale record says.
   assert.deepEqual(resetReasonAfterBoot(recorded, clean), { reason: ResetReason.POWER_ON, detail: 'not a watchdog reset' });
-  assert.equal(resetReasonAfterBoot(recorded, { raw: 16, flags: ['POWERUNDER'], watchdogReset: false }).detail, 'not a watchdog reset (driver bootstatus POWERUNDER)');
+  assert.equal(
+    resetReasonAfterBoot(recorded, { raw: 16, flags: ['POWERUNDER'], watchdogReset: false }).detail,
+    'not a watchdog reset (driver bootstatus POWERUNDER)',
+  );
 });
 
 test('beginBoot counts the boot and settles the reason with the driver', () => {
@@ -236,7 +245,12 @@ test('a record that cannot be saved does not keep sw from resetting', () => {
   clock.afterFire(() => system.runUntilIdle());
   const sw = system.domain('sw', { priority: 0 });
   const channel = openChannel(SW_HYPERVISOR, sw, system.domain('hypervisor', { priority: 1 }));
-  const broken = { load: () => ({ bootCount: 1, lastResetReason: ResetReason.POWER_ON, lastResetDetail: '' }), save: () => { throw new Error('ENOSPC'); } };
+  const broken = {
+    load: () => ({ bootCount: 1, lastResetReason: ResetReason.POWER_ON, lastResetDetail: '' }),
+    save: () => {
+      throw new Error('ENOSPC');
+    },
+  };
   installSw({
     domain: sw,
     hypervisor: channel.a,

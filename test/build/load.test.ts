@@ -48,10 +48,16 @@ test('a device made of the built bundles gets tickets for device, mm and sm:sens
     device.clock.advance(3 * t.intervalMs);
     const tickets = device.events.filter((e) => e.type === 'ticket');
     for (const instance of ['device', 'mm', 'sm:sensor']) {
-      assert.ok(tickets.some((e) => 'instance' in e && e.instance === instance), `a ticket for ${instance}; events: ${device.events.map((e) => `${e.type}:${'instance' in e ? e.instance : ''}`).join(' ')}`);
+      assert.ok(
+        tickets.some((e) => 'instance' in e && e.instance === instance),
+        `a ticket for ${instance}; events: ${device.events.map((e) => `${e.type}:${'instance' in e ? e.instance : ''}`).join(' ')}`,
+      );
     }
     assert.equal(device.events.filter((e) => e.type === 'refused' || e.type === 'withheld').length, 0);
-    assert.ok(device.published.some((p) => p.service === 'sensor' && p.stream === 'readings'), 'the sensor publishes through mm');
+    assert.ok(
+      device.published.some((p) => p.service === 'sensor' && p.stream === 'readings'),
+      'the sensor publishes through mm',
+    );
     // Tickets keep coming: nothing expires over many deferrals.
     device.clock.advance(10 * t.deferralMs);
     assert.equal(device.events.filter((e) => e.type === 'expired').length, 0);
@@ -66,7 +72,10 @@ test('a device made of the built bundles gets tickets for device, mm and sm:sens
     assert.equal(device.resets[0]!.reason, 2 /* TICKET_TIMEOUT */);
     const expiry = device.events.find((e) => e.type === 'expired' && e.instance === 'device');
     assert.ok(expiry !== undefined && expiry.at - cut <= t.deferralMs, 'reset within one deferral of the last ticket');
-    const saved = JSON.parse(readFileSync(join(root, 'data', 'sw', 'device-state.json'), 'utf8')) as { lastResetReason: number; bootCount: number };
+    const saved = JSON.parse(readFileSync(join(root, 'data', 'sw', 'device-state.json'), 'utf8')) as {
+      lastResetReason: number;
+      bootCount: number;
+    };
     assert.deepEqual([saved.bootCount, saved.lastResetReason], [1, 2]);
   } finally {
     device.shutdown();
@@ -80,7 +89,10 @@ test('a tampered bundle is refused before anything is imported', async () => {
   const bytes = readFileSync(file);
   bytes[bytes.length >> 1] ^= 0x01;
   writeFileSync(file, bytes);
-  await assert.rejects(loadArtifacts(dir, built.releaseKey.publicKey), (e: unknown) => e instanceof ArtifactError && e.code === 'digest-mismatch' && e.file === 'hypervisor.mjs');
+  await assert.rejects(
+    loadArtifacts(dir, built.releaseKey.publicKey),
+    (e: unknown) => e instanceof ArtifactError && e.code === 'digest-mismatch' && e.file === 'hypervisor.mjs',
+  );
 });
 
 test('a bundle runs from its bytes alone, wherever it came from', async () => {
@@ -97,16 +109,30 @@ test('a VM domain that gives up after repeated failures is booted again from its
     device.clock.advance(loaded.board.timing.intervalMs);
     const sm = device.system.getDomain('sm:sensor')!;
     // Something in the service's domain fails on every message, past the domain's restart intensity.
-    const crasher = sm.spawn<number>({ name: 'crasher', capacity: 8, start: () => ({ receive: () => { throw new Error('boom'); } }) });
+    const crasher = sm.spawn<number>({
+      name: 'crasher',
+      capacity: 8,
+      start: () => ({
+        receive: () => {
+          throw new Error('boom');
+        },
+      }),
+    });
     for (let i = 0; i < 8; i++) {
       crasher.offer(i); // a restart starts the actor afresh, so one message per turn
       device.system.runUntilIdle();
     }
     const reboot = device.events.find((e) => e.type === 'vm-boot' && e.instance === 'sm:sensor' && e.boots === 2);
-    assert.ok(reboot !== undefined && reboot.type === 'vm-boot' && reboot.cause?.kind === 'escalated', JSON.stringify(device.events.filter((e) => e.type === 'vm-boot')));
+    assert.ok(
+      reboot !== undefined && reboot.type === 'vm-boot' && reboot.cause?.kind === 'escalated',
+      JSON.stringify(device.events.filter((e) => e.type === 'vm-boot')),
+    );
     assert.ok(!device.system.stats().some((s) => s.path.endsWith('/crasher') && s.state === 'running'), 'the failing actor is gone');
     device.clock.advance(2 * loaded.board.timing.intervalMs);
-    assert.ok(device.events.some((e) => e.type === 'ticket' && e.instance === 'sm:sensor' && e.at > reboot.at), 'the rebooted service gets tickets again');
+    assert.ok(
+      device.events.some((e) => e.type === 'ticket' && e.instance === 'sm:sensor' && e.at > reboot.at),
+      'the rebooted service gets tickets again',
+    );
     assert.equal(device.resets.length, 0, 'a VM giving up does not reset the device');
   } finally {
     device.shutdown();
@@ -119,13 +145,27 @@ test('sw giving up after repeated failures resets the device, and the reason is 
   const device = composeSingle(loaded, dataDir);
   try {
     const sw = device.system.getDomain('sw')!;
-    const crasher = sw.spawn<number>({ name: 'crasher', capacity: 8, start: () => ({ receive: () => { throw new Error('boom'); } }) });
+    const crasher = sw.spawn<number>({
+      name: 'crasher',
+      capacity: 8,
+      start: () => ({
+        receive: () => {
+          throw new Error('boom');
+        },
+      }),
+    });
     for (let i = 0; i < 8; i++) {
       crasher.offer(i); // a restart starts the actor afresh, so one message per turn
       device.system.runUntilIdle();
     }
-    assert.deepEqual(device.resets.map((r) => r.reason), [ResetReason.CHECK_FAILED]);
-    const saved = JSON.parse(readFileSync(join(dataDir, 'sw', 'device-state.json'), 'utf8')) as { lastResetReason: number; lastResetDetail: string };
+    assert.deepEqual(
+      device.resets.map((r) => r.reason),
+      [ResetReason.CHECK_FAILED],
+    );
+    const saved = JSON.parse(readFileSync(join(dataDir, 'sw', 'device-state.json'), 'utf8')) as {
+      lastResetReason: number;
+      lastResetDetail: string;
+    };
     assert.equal(saved.lastResetReason, ResetReason.CHECK_FAILED);
     assert.match(saved.lastResetDetail, /sw gave up after repeated failures/);
   } finally {

@@ -19,7 +19,11 @@ let MqttHubLink: new (o: MqttLinkOptions) => HubLink;
 let inputs: string[];
 
 before(async () => {
-  const { code, metafile } = await bundleDomain({ root: PROJECT_ROOT, entry: `${PROJECT_ROOT}/actors/images/mm.ts`, board: loadBoard('sim') });
+  const { code, metafile } = await bundleDomain({
+    root: PROJECT_ROOT,
+    entry: `${PROJECT_ROOT}/actors/images/mm.ts`,
+    board: loadBoard('sim'),
+  });
   inputs = shippedInputs(metafile);
   ({ MqttHubLink } = await importBytes<{ MqttHubLink: typeof MqttHubLink }>(code));
   broker = await startEmbeddedBroker();
@@ -33,7 +37,10 @@ after(async () => {
 });
 
 test('the mm bundle carries MQTT.js without its browser, proxy and logging dependencies', () => {
-  assert.ok(inputs.some((p) => p.startsWith('node_modules/mqtt/')), 'MQTT.js is in the bundle');
+  assert.ok(
+    inputs.some((p) => p.startsWith('node_modules/mqtt/')),
+    'MQTT.js is in the bundle',
+  );
   for (const pkg of ['ws', 'socks', 'debug', 'worker-timers', 'readable-stream']) {
     assert.ok(!inputs.some((p) => p.includes(`node_modules/${pkg}/`)), `${pkg} is aliased away`);
   }
@@ -60,7 +67,11 @@ test('the bundled MQTT link relays requests, replies and service traffic through
     });
 
     // Hub side: subscribed to its request topic and the sensor's telemetry.
-    await new Promise<void>((resolve, reject) => hub.subscribe([topics.hubRequest('ih-1'), topics.serviceOut('sensor', deviceId, 'readings')], { qos: 1 }, (e) => (e ? reject(e) : resolve())));
+    await new Promise<void>((resolve, reject) =>
+      hub.subscribe([topics.hubRequest('ih-1'), topics.serviceOut('sensor', deviceId, 'readings')], { qos: 1 }, (e) =>
+        e ? reject(e) : resolve(),
+      ),
+    );
     const request = Buffer.from([1, 2, 3, 0xff]);
     const got = within<Buffer>(5000, 'the request at the hub', (resolve) => {
       const on = (topic: string, payload: Buffer): void => void (topic === topics.hubRequest('ih-1') && resolve(payload));

@@ -27,7 +27,14 @@ const DEFERRAL_MS = 10_000;
 const board: BoardProfile = {
   ...loadBoard('sim'),
   placement: 'process',
-  timing: { intervalMs: 500, deferralMs: DEFERRAL_MS, maxDeferralMs: 2 * DEFERRAL_MS, initialTimeoutMs: 30_000, vmInitialTimeoutMs: 30_000, replyTimeoutMs: 250 },
+  timing: {
+    intervalMs: 500,
+    deferralMs: DEFERRAL_MS,
+    maxDeferralMs: 2 * DEFERRAL_MS,
+    initialTimeoutMs: 30_000,
+    vmInitialTimeoutMs: 30_000,
+    replyTimeoutMs: 250,
+  },
 };
 let built: BuildResult;
 let hubs: ProvisionedHubs;
@@ -61,7 +68,12 @@ function allChildrenOf(pid: number): Array<{ pid: number; cmdline: string[] }> {
       const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
       const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
       if (Number(fields[1]) !== pid || fields[0] === 'Z') continue;
-      found.push({ pid: Number(name), cmdline: readFileSync(`/proc/${name}/cmdline`, 'utf8').split('\0').filter((a) => a !== '') });
+      found.push({
+        pid: Number(name),
+        cmdline: readFileSync(`/proc/${name}/cmdline`, 'utf8')
+          .split('\0')
+          .filter((a) => a !== ''),
+      });
     } catch {
       // gone meanwhile
     }
@@ -101,7 +113,10 @@ class DeviceUnderTest {
   /** The next line matching (or one already seen, if `seen`), failing after `ms` of real time. */
   waitFor(match: (l: string) => boolean, what: string, ms = 30_000): Promise<string> {
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no "${what}" within ${ms} ms; device said:\n${this.lines.slice(-20).join('\n')}`)), ms);
+      const timer = setTimeout(
+        () => reject(new Error(`no "${what}" within ${ms} ms; device said:\n${this.lines.slice(-20).join('\n')}`)),
+        ms,
+      );
       this.waiters.push({ match, done: (l) => (clearTimeout(timer), resolve(l)) });
     });
   }
@@ -140,7 +155,24 @@ async function sensorReadings(brokerUrl: string): Promise<{ next(): Promise<stri
 function startDevice(): DeviceUnderTest {
   const child = spawn(
     process.execPath,
-    ['--import', 'tsx', cli, 'device', '--board', 'sim', '--artifacts', built.dir, '--provision', provision, '--release-pub', hex(built.releaseKey.publicKey), '--data-dir', join(root, 'data'), '--duration', '120'],
+    [
+      '--import',
+      'tsx',
+      cli,
+      'device',
+      '--board',
+      'sim',
+      '--artifacts',
+      built.dir,
+      '--provision',
+      provision,
+      '--release-pub',
+      hex(built.releaseKey.publicKey),
+      '--data-dir',
+      join(root, 'data'),
+      '--duration',
+      '120',
+    ],
     { stdio: ['ignore', 'pipe', 'inherit'] },
   );
   return new DeviceUnderTest(child);
@@ -174,16 +206,26 @@ test('process placement: one process per domain with its heap limit; a killed VM
     // The service is confined: Node's permission model (no processes, writes only to its data
     // directory) and, where the OS allows, a network namespace of its own.
     assert.ok(sm.cmdline.includes('--experimental-permission'), sm.cmdline.join(' '));
-    assert.ok(sm.cmdline.some((a) => a.startsWith('--allow-fs-write=') && a.endsWith('sm-sensor')), sm.cmdline.join(' '));
+    assert.ok(
+      sm.cmdline.some((a) => a.startsWith('--allow-fs-write=') && a.endsWith('sm-sensor')),
+      sm.cmdline.join(' '),
+    );
     assert.ok(!mm.cmdline.includes('--experimental-permission'), 'mm needs its network');
     if (canIsolateNetwork()) {
-      assert.notEqual(readlinkSync(`/proc/${sm.pid}/ns/net`), readlinkSync(`/proc/${hypervisor!.pid}/ns/net`), 'sm:sensor has a network namespace of its own');
+      assert.notEqual(
+        readlinkSync(`/proc/${sm.pid}/ns/net`),
+        readlinkSync(`/proc/${hypervisor!.pid}/ns/net`),
+        'sm:sensor has a network namespace of its own',
+      );
       assert.equal(readlinkSync(`/proc/${mm.pid}/ns/net`), readlinkSync(`/proc/${hypervisor!.pid}/ns/net`));
     }
 
     // A VM process killed from outside: the hypervisor boots it again from its image, AWDT re-armed.
     process.kill(sm.pid, 'SIGKILL');
-    await device.waitFor((l) => l.includes('sm:sensor booted again from its clean image (boot 2) after its process was killed by SIGKILL'), 'sm:sensor reboot');
+    await device.waitFor(
+      (l) => l.includes('sm:sensor booted again from its clean image (boot 2) after its process was killed by SIGKILL'),
+      'sm:sensor reboot',
+    );
     await device.waitFor(ticketFor('sm:sensor'), 'a ticket for the rebooted sm:sensor');
     assert.ok(!device.lines.some((l) => l.includes('DEVICE RESET')), `a VM failure does not reset the device: ${device.lines.join(' | ')}`);
     const rebooted = childrenOf(hypervisor!.pid);

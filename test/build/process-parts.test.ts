@@ -20,9 +20,15 @@ import { MAX_LINE, readLines } from '../../actors/device/process/spawn.ts';
 
 test('a bootstrap is checked for its domain and fields; a broken one is refused without quoting it', () => {
   const secret = 'a'.repeat(64);
-  assert.throws(() => parseBootstrap(`{"keys":{"mm":"${secret}"`), (e: unknown) => e instanceof BootstrapError && !e.message.includes(secret));
+  assert.throws(
+    () => parseBootstrap(`{"keys":{"mm":"${secret}"`),
+    (e: unknown) => e instanceof BootstrapError && !e.message.includes(secret),
+  );
   assert.throws(() => parseBootstrap('{"artifacts":"d","releasePub":"k","deviceId":"x","domain":"gpu"}'), /unknown domain "gpu"/);
-  assert.throws(() => parseBootstrap('{"artifacts":"d","releasePub":"k","deviceId":"x","domain":"sm","service":"s"}'), /sm: "dataDir" is missing/);
+  assert.throws(
+    () => parseBootstrap('{"artifacts":"d","releasePub":"k","deviceId":"x","domain":"sm","service":"s"}'),
+    /sm: "dataDir" is missing/,
+  );
   assert.throws(() => parseBootstrap('{"artifacts":1}'), /"artifacts" must be a string/);
   assert.throws(() => parseBootstrap(' '.repeat(300 * 1024)), /more than/);
   const ok = parseBootstrap('{"artifacts":"d","releasePub":"k","deviceId":"x","domain":"sm","service":"s","dataDir":"/tmp"}');
@@ -112,13 +118,22 @@ test('a VM whose process is down is not vouched for: its AWDT signs no request, 
   let running = false;
   const sent: Uint8Array[] = [];
   const expiries: string[] = [];
-  const info = create(RuntimeInfoSchema, { report: { case: 'domain', value: { actors: [], restarts: 0, memoryBytes: 1n, imageDigest: new Uint8Array(64), boots: 1 } } });
+  const info = create(RuntimeInfoSchema, {
+    report: { case: 'domain', value: { actors: [], restarts: 0, memoryBytes: 1n, imageDigest: new Uint8Array(64), boots: 1 } },
+  });
   const awdt = domain.spawn(
     awdtActor({
       name: 'awdt',
       instance: 'sm:sensor',
       initialTimeoutMs: 1000,
-      core: () => new AwdtCore({ deviceId: 'pi-1', instance: 'sm:sensor', signer: node.signer(generateSecretKey()), hub: node.verifier(node.publicKeyOf(generateSecretKey())), maxDeferralMs: 5000 }),
+      core: () =>
+        new AwdtCore({
+          deviceId: 'pi-1',
+          instance: 'sm:sensor',
+          signer: node.signer(generateSecretKey()),
+          hub: node.verifier(node.publicKeyOf(generateSecretKey())),
+          maxDeferralMs: 5000,
+        }),
       runtimeInfo: () => (running ? info : undefined),
       sendRequest: (envelope) => sent.push(envelope),
       expire: (cause) => expiries.push(cause.kind),
@@ -151,7 +166,9 @@ test('a process VM reports nothing while its process is down, and its image and 
   vm.boot();
   const r = vm.report(1)!;
   assert.equal(r.report.case, 'domain');
-  assert.ok(r.report.case === 'domain' && r.report.value.memoryBytes > 0n && r.report.value.imageDigest[0] === 7 && r.report.value.boots === 1);
+  assert.ok(
+    r.report.case === 'domain' && r.report.value.memoryBytes > 0n && r.report.value.imageDigest[0] === 7 && r.report.value.boots === 1,
+  );
   exits[0]!(null, 'SIGKILL');
   assert.deepEqual(gone, ['was killed by SIGKILL']);
   assert.equal(vm.report(1), undefined, 'its process is down');

@@ -8,7 +8,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ManualClock } from '../../runtime/index.ts';
 import { generateSecretKey, hex } from '../../actors/crypto/index.ts';
-import { demoFleet, DirectHubLink, singlePlacement, type DemoFleet, type DeviceEvent, type LoadedArtifacts } from '../../actors/device/index.ts';
+import {
+  demoFleet,
+  DirectHubLink,
+  singlePlacement,
+  type DemoFleet,
+  type DeviceEvent,
+  type LoadedArtifacts,
+} from '../../actors/device/index.ts';
 import { devicePublicKeys, HubServer, writeDeviceKeysFile, writeProvisioning, type HubCore } from '../../actors/hub/index.ts';
 import { startEmbeddedBroker } from '../../actors/mqtt/index.ts';
 import type { ActorSystem } from '../../runtime/index.ts';
@@ -51,11 +58,26 @@ export function composeSingle(loaded: LoadedArtifacts, dataDir: string): Compose
   ]);
   const published: ComposedDevice['published'] = [];
   let online = true;
-  const link = new DirectHubLink({ deviceId: DEVICE_ID, hubs, online: () => online, onService: (service, stream) => published.push({ service, stream }) });
+  const link = new DirectHubLink({
+    deviceId: DEVICE_ID,
+    hubs,
+    online: () => online,
+    onService: (service, stream) => published.push({ service, stream }),
+  });
 
   const events: ComposedDevice['events'] = [];
   const resets: ComposedDevice['resets'] = [];
-  const placement = singlePlacement({ loaded, deviceId: DEVICE_ID, keys: fleet.keys, hubs: fleet.pins, link: () => link, clock, drain: 'manual', dataDir, jitter: () => 0.5 });
+  const placement = singlePlacement({
+    loaded,
+    deviceId: DEVICE_ID,
+    keys: fleet.keys,
+    hubs: fleet.pins,
+    link: () => link,
+    clock,
+    drain: 'manual',
+    dataDir,
+    jitter: () => 0.5,
+  });
   // One boot, no reboot: a reset is only recorded, so a test sees what led to it.
   const { system } = placement({ reboot: (reason, detail) => void resets.push({ reason, detail }), events: (e) => void events.push(e) });
   clock.afterFire(() => system.runUntilIdle());
@@ -82,7 +104,9 @@ export interface ProvisionedHubs {
 export async function provisionedHubs(root: string, deviceId: string, deferralMs: number): Promise<ProvisionedHubs> {
   const broker = await startEmbeddedBroker({ port: 0 });
   const fleet = demoFleet({ deviceId, services: ['sensor'], deferralMs, idSuffix: `-${deviceId}-${process.pid}` });
-  const hubs = await Promise.all([fleet.ih, ...fleet.sh.values()].map((h) => HubServer.start({ core: h.core, brokerUrl: broker.url, hubId: h.id })));
+  const hubs = await Promise.all(
+    [fleet.ih, ...fleet.sh.values()].map((h) => HubServer.start({ core: h.core, brokerUrl: broker.url, hubId: h.id })),
+  );
   writeDeviceKeysFile(join(root, `${deviceId}.keys.json`), { deviceId, ...fleet.keys });
   const provision = join(root, `${deviceId}.provision.json`);
   writeProvisioning(provision, {

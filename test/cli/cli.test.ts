@@ -67,14 +67,17 @@ async function enrolledFleet(): Promise<{ dir: string; ih: string; sh: string; p
   const ih = join(dir, 'ih.db');
   const sh = join(dir, 'sh-sensor.db');
   const provision = join(dir, 'pi-7.provision.json');
-  const r = await run(enrollCommand, [
-    'enroll',
-    ...['--device', join(k, 'pi-7.pub.json')],
-    ...['--hub', `${join(k, 'ih-1.pub.json')}=${ih}`],
-    ...['--hub', `${join(k, 'sh-sensor.pub.json')}=${sh}`],
-    ...['--hub', `${join(k, 'sh-cam.pub.json')}=${join(dir, 'sh-cam.db')}`],
-    ...['--out', provision, '--broker', 'mqtt://127.0.0.1:1883', '--release-pub', 'cd'.repeat(32)],
-  ].slice(1));
+  const r = await run(
+    enrollCommand,
+    [
+      'enroll',
+      ...['--device', join(k, 'pi-7.pub.json')],
+      ...['--hub', `${join(k, 'ih-1.pub.json')}=${ih}`],
+      ...['--hub', `${join(k, 'sh-sensor.pub.json')}=${sh}`],
+      ...['--hub', `${join(k, 'sh-cam.pub.json')}=${join(dir, 'sh-cam.db')}`],
+      ...['--out', provision, '--broker', 'mqtt://127.0.0.1:1883', '--release-pub', 'cd'.repeat(32)],
+    ].slice(1),
+  );
   assert.equal(r.code, 0, r.io.text());
   return { dir, ih, sh, provision, keys: join(k, 'pi-7.keys.json') };
 }
@@ -96,7 +99,11 @@ describe('dominion commands (in-process)', () => {
     await usageError(stateCommand('quarantine'), ['--db', 'x.db'], /expected <device-id>/);
     await usageError(hubCommand, ['--role', 'xx', '--id', 'a', '--broker', 'mqtt://h', '--db', 'x'], /--role must be one of ih, sh/);
     await usageError(hubCommand, ['--role', 'sh', '--id', 'a', '--broker', 'mqtt://h', '--db', 'x'], /--service is required/);
-    await usageError(hubCommand, ['--role', 'ih', '--id', 'a', '--broker', 'mqtt://h', '--db', 'x', '--batch', '0'], /--batch must be an integer/);
+    await usageError(
+      hubCommand,
+      ['--role', 'ih', '--id', 'a', '--broker', 'mqtt://h', '--db', 'x', '--batch', '0'],
+      /--batch must be an integer/,
+    );
     await usageError(keysCommand, ['new', '--out', 'x'], /exactly one of --device/);
     await usageError(keysCommand, ['old', '--device', 'd', '--out', 'x'], /unknown subcommand/);
     await usageError(enrollCommand, ['--device', 'd', '--out', 'o', '--hub', 'no-equals'], /--hub takes <hub.pub.json>=<hub.db>/);
@@ -128,7 +135,8 @@ describe('dominion commands (in-process)', () => {
     const ih = SqliteHubStore.open({ path: f.ih });
     const sh = SqliteHubStore.open({ path: f.sh });
     try {
-      const keysOf = (s: SqliteHubStore): string[] => (s.db.prepare('SELECT instance FROM device_key ORDER BY instance').pluck().all() as string[]);
+      const keysOf = (s: SqliteHubStore): string[] =>
+        s.db.prepare('SELECT instance FROM device_key ORDER BY instance').pluck().all() as string[];
       assert.deepEqual(keysOf(ih), ['device', 'mm']);
       assert.deepEqual(keysOf(sh), ['sm:sensor']);
       assert.equal(sh.identity()?.hubId, 'sh-sensor');
@@ -156,7 +164,14 @@ describe('dominion commands (in-process)', () => {
     assert.equal((await run(keysCommand, ['new', '--hub', 'ih-1', '--role', 'ih', '--out', k])).code, 0);
     await usageError(keysCommand, ['new', '--hub', 'ih-2', '--role', 'ih', '--without-mm', '--out', k], /--without-mm is for --device/);
     const ih = join(dir, 'ih.db');
-    const r = await run(enrollCommand, ['--device', join(k, 'pi-8.pub.json'), '--hub', `${join(k, 'ih-1.pub.json')}=${ih}`, '--out', join(dir, 'pi-8.provision.json')]);
+    const r = await run(enrollCommand, [
+      '--device',
+      join(k, 'pi-8.pub.json'),
+      '--hub',
+      `${join(k, 'ih-1.pub.json')}=${ih}`,
+      '--out',
+      join(dir, 'pi-8.provision.json'),
+    ]);
     assert.equal(r.code, 0, r.io.text());
     assert.match(r.io.text(), /enrolled pi-8 with .*: device$/m);
     const store = SqliteHubStore.open({ path: ih });
@@ -193,10 +208,16 @@ describe('dominion commands (in-process)', () => {
     assert.equal((await run(requireUpdateCommand, ['pi-7', '--db', f.ih, '--clear'])).code, 0);
 
     const policyFile = join(f.dir, 'policy.json');
-    writeFileSync(policyFile, JSON.stringify({ default: { deferralMs: 60000 }, instances: { mm: { deferralMs: 30000, allowedActors: ['uplink'] } } }));
+    writeFileSync(
+      policyFile,
+      JSON.stringify({ default: { deferralMs: 60000 }, instances: { mm: { deferralMs: 30000, allowedActors: ['uplink'] } } }),
+    );
     assert.equal((await run(policyCommand, ['--db', f.ih, '--set', policyFile])).code, 0);
     r = await run(policyCommand, ['--db', f.ih]);
-    assert.deepEqual(JSON.parse(r.io.lines.join('\n')), { default: { deferralMs: 60000 }, instances: { mm: { deferralMs: 30000, allowedActors: ['uplink'] } } });
+    assert.deepEqual(JSON.parse(r.io.lines.join('\n')), {
+      default: { deferralMs: 60000 },
+      instances: { mm: { deferralMs: 30000, allowedActors: ['uplink'] } },
+    });
     writeFileSync(policyFile, JSON.stringify({ default: { deferalMs: 60000 } }));
     await usageError(policyCommand, ['--db', f.ih, '--set', policyFile], /unknown key "deferalMs"/);
 

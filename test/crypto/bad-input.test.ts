@@ -11,13 +11,15 @@ import {
   type CryptoErrorCode,
 } from '../../actors/crypto/index.ts';
 
-const isCryptoError = (code: CryptoErrorCode, ...mustMention: string[]) => (e: unknown) => {
-  assert.ok(e instanceof CryptoError, 'is a CryptoError');
-  assert.equal(e.code, code);
-  assert.equal(e.name, 'CryptoError');
-  for (const text of mustMention) assert.ok(e.message.includes(text), `message mentions ${text}: ${e.message}`);
-  return true;
-};
+const isCryptoError =
+  (code: CryptoErrorCode, ...mustMention: string[]) =>
+  (e: unknown) => {
+    assert.ok(e instanceof CryptoError, 'is a CryptoError');
+    assert.equal(e.code, code);
+    assert.equal(e.name, 'CryptoError');
+    for (const text of mustMention) assert.ok(e.message.includes(text), `message mentions ${text}: ${e.message}`);
+    return true;
+  };
 
 for (const name of ['noble', 'node'] as const) {
   describe(`bad input, ${name} backend`, () => {

@@ -10,21 +10,17 @@ const node = cryptoBackend('node');
 describe('noble and node backends agree', () => {
   it('same public key, key id and signature; each verifies the other', () => {
     fc.assert(
-      fc.property(
-        fc.uint8Array({ minLength: 32, maxLength: 32 }),
-        fc.uint8Array({ minLength: 0, maxLength: 300 }),
-        (seed, message) => {
-          const a = noble.signer(seed);
-          const b = node.signer(seed);
-          assert.equal(hex(a.publicKey), hex(b.publicKey));
-          assert.equal(hex(a.keyId), hex(b.keyId));
-          const sigA = a.sign(message);
-          const sigB = b.sign(message);
-          assert.equal(hex(sigA), hex(sigB));
-          assert.equal(node.verifier(a.publicKey).verify(message, sigA), true);
-          assert.equal(noble.verifier(b.publicKey).verify(message, sigB), true);
-        },
-      ),
+      fc.property(fc.uint8Array({ minLength: 32, maxLength: 32 }), fc.uint8Array({ minLength: 0, maxLength: 300 }), (seed, message) => {
+        const a = noble.signer(seed);
+        const b = node.signer(seed);
+        assert.equal(hex(a.publicKey), hex(b.publicKey));
+        assert.equal(hex(a.keyId), hex(b.keyId));
+        const sigA = a.sign(message);
+        const sigB = b.sign(message);
+        assert.equal(hex(sigA), hex(sigB));
+        assert.equal(node.verifier(a.publicKey).verify(message, sigA), true);
+        assert.equal(noble.verifier(b.publicKey).verify(message, sigB), true);
+      }),
       { numRuns: 100 },
     );
   });

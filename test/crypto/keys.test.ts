@@ -1,14 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import {
-  bytesEqual,
-  cryptoBackend,
-  fromHex,
-  generateSecretKey,
-  hex,
-  keyIdOf,
-  randomNonce,
-} from '../../actors/crypto/index.ts';
+import { bytesEqual, cryptoBackend, fromHex, generateSecretKey, hex, keyIdOf, randomNonce } from '../../actors/crypto/index.ts';
 
 // FIPS 180-2 Appendix C.1: SHA-512("abc").
 const SHA512_ABC =

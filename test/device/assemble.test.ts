@@ -9,7 +9,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'node:test';
 import { ActorSystem, ManualClock } from '../../runtime/index.ts';
-import { checkKeys, dataDirs, DeviceConfigError, imageOptions, onGiveUp, openDomain, receiverRoutes } from '../../actors/device/assemble.ts';
+import {
+  checkKeys,
+  dataDirs,
+  DeviceConfigError,
+  imageOptions,
+  onGiveUp,
+  openDomain,
+  receiverRoutes,
+} from '../../actors/device/assemble.ts';
 import { demoFleet, Device, DirectHubLink, timingFor } from '../../actors/device/index.ts';
 import { sensorService } from '../../actors/sm/index.ts';
 
@@ -37,7 +45,10 @@ test('routes: device and mm answer to the IH, each service to its own SH', () =>
     { instance: 'sm:sensor', hubId: 'sh-sensor' },
     { instance: 'sm:cam', hubId: 'sh-cam' },
   ]);
-  assert.throws(() => receiverRoutes(pins, ['radio']), (e: unknown) => e instanceof DeviceConfigError && /radio/.test(e.message));
+  assert.throws(
+    () => receiverRoutes(pins, ['radio']),
+    (e: unknown) => e instanceof DeviceConfigError && /radio/.test(e.message),
+  );
 });
 
 test('giving up: sw or the hypervisor resets the device; a VM is booted again from its image', () => {
@@ -47,8 +58,14 @@ test('giving up: sw or the hypervisor resets the device; a VM is booted again fr
 test('keys: mm needs K_MM, each service its K_SM and a pinned SH — checked before anything boots', () => {
   const k = new Uint8Array(32);
   checkKeys(['sensor'], { mm: k, services: { sensor: k } }, pins);
-  assert.throws(() => checkKeys(['sensor'], { services: { sensor: k } }, pins), (e: unknown) => e instanceof DeviceConfigError && /no K_MM key/.test(e.message));
-  assert.throws(() => checkKeys(['radio'], { mm: k, services: { radio: k } }, pins), /service "radio" needs a K_SM key and a pinned service hub; the device has no pinned hub/);
+  assert.throws(
+    () => checkKeys(['sensor'], { services: { sensor: k } }, pins),
+    (e: unknown) => e instanceof DeviceConfigError && /no K_MM key/.test(e.message),
+  );
+  assert.throws(
+    () => checkKeys(['radio'], { mm: k, services: { radio: k } }, pins),
+    /service "radio" needs a K_SM key and a pinned service hub; the device has no pinned hub/,
+  );
   assert.throws(() => checkKeys(['cam'], { mm: k, services: {} }, pins), /service "cam" needs .* the device has no key/);
 });
 
@@ -63,7 +80,10 @@ test("mm's one-for-all reaches its actors: when the forwarder fails, the receive
   let failures = 1;
   const link = new DirectHubLink({
     deviceId: 'pi-1',
-    hubs: new Map([[fleet.ih.id, (b: Uint8Array) => fleet.ih.core.handleRequest(b, clock.now()).reply], [fleet.sh.get('sensor')!.id, (b: Uint8Array) => fleet.sh.get('sensor')!.core.handleRequest(b, clock.now()).reply]]),
+    hubs: new Map([
+      [fleet.ih.id, (b: Uint8Array) => fleet.ih.core.handleRequest(b, clock.now()).reply],
+      [fleet.sh.get('sensor')!.id, (b: Uint8Array) => fleet.sh.get('sensor')!.core.handleRequest(b, clock.now()).reply],
+    ]),
     onService: () => {
       if (failures-- > 0) throw new Error('the link failed under the forwarder');
     },
@@ -83,7 +103,8 @@ test("mm's one-for-all reaches its actors: when the forwarder fails, the receive
   });
   device.boot();
   clock.advance(2500); // the sensor publishes; the first publish fails the forwarder
-  const restarts = (name: string): number => device.system!.stats().find((s) => s.path.startsWith('mm/') && s.path.endsWith(`/${name}`))!.restarts;
+  const restarts = (name: string): number =>
+    device.system!.stats().find((s) => s.path.startsWith('mm/') && s.path.endsWith(`/${name}`))!.restarts;
   assert.ok(failures < 0, 'the forwarder met the failing link');
   assert.deepEqual(['forwarder', 'ticket-receiver', 'uplink'].map(restarts), [1, 1, 1]);
   clock.advance(3000);

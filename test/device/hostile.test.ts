@@ -92,7 +92,10 @@ test('replayed, swapped and forged replies are refused with the reason', () => {
   });
   f.device.boot();
   f.clock.advance(2 * f.intervalMs);
-  const codes = (from: number) => eventsOf(f.events, 'refused').slice(from).map((r) => `${r.instance}:${r.code}`);
+  const codes = (from: number) =>
+    eventsOf(f.events, 'refused')
+      .slice(from)
+      .map((r) => `${r.instance}:${r.code}`);
   for (const [m, expected] of [
     ['replay', 'device:wrong-nonce'],
     ['swap', 'device:wrong-instance'],
@@ -114,13 +117,33 @@ test('a ticket the hub signed for another device is refused', () => {
   // A second device, enrolled at the same IH, obtains a genuine ticket...
   const other = { device: generateSecretKey() };
   const node = cryptoBackend('node');
-  const core = new AwdtCore({ deviceId: 'pi-0002', instance: 'device', signer: node.signer(other.device), hub: node.verifier(f.ihKey.publicKey), maxDeferralMs: 1e9 });
-  const request = core.request(create(RuntimeInfoSchema, { report: { case: 'device', value: { firmwareVersion: '1.0.0', manifestDigest: new Uint8Array(64), hypervisorImageDigest: new Uint8Array(64) } } }), 0);
+  const core = new AwdtCore({
+    deviceId: 'pi-0002',
+    instance: 'device',
+    signer: node.signer(other.device),
+    hub: node.verifier(f.ihKey.publicKey),
+    maxDeferralMs: 1e9,
+  });
+  const request = core.request(
+    create(RuntimeInfoSchema, {
+      report: {
+        case: 'device',
+        value: { firmwareVersion: '1.0.0', manifestDigest: new Uint8Array(64), hypervisorImageDigest: new Uint8Array(64) },
+      },
+    }),
+    0,
+  );
   const decision = f.ih.handleRequest(request, 0);
   // pi-0002 is not enrolled: the hub refuses to even answer, so the attacker has nothing to relay.
   assert.equal(decision.reply?.payload === undefined || decision.outcome !== 'ticket', true);
   // ...so forge the situation directly: relay a reply for pi-0002 to pi-0001's AWDT.
-  const mine = new AwdtCore({ deviceId: DEVICE_ID, instance: 'device', signer: node.signer(f.keys.device), hub: node.verifier(f.ihKey.publicKey), maxDeferralMs: 1e9 });
+  const mine = new AwdtCore({
+    deviceId: DEVICE_ID,
+    instance: 'device',
+    signer: node.signer(f.keys.device),
+    hub: node.verifier(f.ihKey.publicKey),
+    maxDeferralMs: 1e9,
+  });
   mine.request(create(RuntimeInfoSchema, {}), 0);
   const foreign = create(TicketReplySchema, {
     deviceId: 'pi-0002',

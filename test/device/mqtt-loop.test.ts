@@ -27,7 +27,9 @@ async function loopOver(url: string, protocolVersion: 4 | 5): Promise<void> {
   const intervalMs = 1000;
   const deferralMs = 3000;
   const fleet = demoFleet({ deviceId: `pi${suffix}`, services: ['sensor'], deferralMs, idSuffix: suffix });
-  const hubs = await Promise.all([fleet.ih, ...fleet.sh.values()].map((h) => HubServer.start({ core: h.core, brokerUrl: url, hubId: h.id })));
+  const hubs = await Promise.all(
+    [fleet.ih, ...fleet.sh.values()].map((h) => HubServer.start({ core: h.core, brokerUrl: url, hubId: h.id })),
+  );
   const clock = new ManualClock();
   const links: MqttHubLink[] = [];
   const device = new Device({
@@ -49,7 +51,9 @@ async function loopOver(url: string, protocolVersion: 4 | 5): Promise<void> {
   try {
     device.boot();
     // Each instance gets a ticket for a request made at t = 0, over the broker.
-    const tickets = ['device', 'mm', 'sm:sensor'].map((i) => waitForEvent(device, (e) => e.type === 'ticket' && e.instance === i, `a ticket for ${i}`));
+    const tickets = ['device', 'mm', 'sm:sensor'].map((i) =>
+      waitForEvent(device, (e) => e.type === 'ticket' && e.instance === i, `a ticket for ${i}`),
+    );
     clock.advance(1); // the first round is due at 0 and runs (drawing its nonce) at 1
     for (const t of await Promise.all(tickets)) assert.equal(t.type === 'ticket' && t.deadline, 1 + deferralMs);
     // The IH withholds: the device resets once the deadline passes, whatever the network does.
@@ -60,7 +64,7 @@ async function loopOver(url: string, protocolVersion: 4 | 5): Promise<void> {
     const reset = waitForEvent(device, (e) => e.type === 'reset', 'the device reset');
     clock.advance(deferralMs);
     const r = await reset;
-    assert.equal(r.type === 'reset' && r.at <= 1 + deferralMs, true, 'reset no later than the last ticket\'s deadline');
+    assert.equal(r.type === 'reset' && r.at <= 1 + deferralMs, true, "reset no later than the last ticket's deadline");
     assert.notEqual(r.type === 'reset' && r.reason, ResetReason.TICKET_TIMEOUT, 'the device knows it was withheld, not silenced');
     assert.ok(links[0]!.counters.published >= 4);
   } finally {
@@ -78,16 +82,22 @@ test('the ticket loop runs over embedded Aedes (MQTT 3.1.1)', async () => {
   }
 });
 
-test('the ticket loop runs over Mosquitto (MQTT_URL), device and hubs on MQTT 5', { skip: process.env.MQTT_URL === undefined ? 'MQTT_URL not set' : false }, async () => {
-  await loopOver(process.env.MQTT_URL!, 5);
-});
+test(
+  'the ticket loop runs over Mosquitto (MQTT_URL), device and hubs on MQTT 5',
+  { skip: process.env.MQTT_URL === undefined ? 'MQTT_URL not set' : false },
+  async () => {
+    await loopOver(process.env.MQTT_URL!, 5);
+  },
+);
 
 test('mm survives a broker restart: tickets resume well inside the deferral window', async () => {
   let broker = await startEmbeddedBroker({ port: 0 });
   const port = broker.port;
   const fleet = demoFleet({ deviceId: 'pi-restart', services: ['sensor'], deferralMs: 3000, idSuffix: `-r${process.pid}` });
   const hubs = await Promise.all(
-    [fleet.ih, ...fleet.sh.values()].map((h) => HubServer.start({ core: h.core, brokerUrl: broker.url, hubId: h.id, reconnectPeriodMs: 100 })),
+    [fleet.ih, ...fleet.sh.values()].map((h) =>
+      HubServer.start({ core: h.core, brokerUrl: broker.url, hubId: h.id, reconnectPeriodMs: 100 }),
+    ),
   );
   const clock = new ManualClock();
   const device = new Device({
@@ -114,7 +124,10 @@ test('mm survives a broker restart: tickets resume well inside the deferral wind
     clock.advance(1000);
     const t = await again;
     assert.ok(t.type === 'ticket' && t.deadline <= 1001 + 3000, 'renewed by a request made after the restart');
-    assert.deepEqual(device.status.instances.map((i) => i.expiries), [0, 0, 0]);
+    assert.deepEqual(
+      device.status.instances.map((i) => i.expiries),
+      [0, 0, 0],
+    );
   } finally {
     device.shutdown();
     await Promise.all(hubs.map((h) => h.stop()));

@@ -57,7 +57,10 @@ export function dominion(args: readonly string[]): Child {
 }
 
 /** Runs `dominion <args>` to completion; returns exit code and output. */
-export async function runDominion(args: readonly string[], ms = 30_000): Promise<{ code: number | string; stdout: string; stderr: string }> {
+export async function runDominion(
+  args: readonly string[],
+  ms = 30_000,
+): Promise<{ code: number | string; stdout: string; stderr: string }> {
   const child = spawn(process.execPath, ['--import', 'tsx', 'cli/main.ts', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';

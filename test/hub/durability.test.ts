@@ -11,7 +11,14 @@ import { open, pinned } from '../../actors/tickets/index.ts';
 import { awaitConnected, connectMqtt, startEmbeddedBroker, toBuffer } from '../../actors/mqtt/index.ts';
 import { codecs, topics } from '../../proto/index.ts';
 import { IH_ROLE, newHubKey, requestRef, writeHubKeyFile } from '../../actors/hub/index.ts';
-import { changeDeviceState, enrollKeys, openHubDatabase, readAudit, setFleetPolicy, SqliteHubStore } from '../../actors/hub/sqlite/index.ts';
+import {
+  changeDeviceState,
+  enrollKeys,
+  openHubDatabase,
+  readAudit,
+  setFleetPolicy,
+  SqliteHubStore,
+} from '../../actors/hub/sqlite/index.ts';
 import { within } from '../mqtt/wait.ts';
 import { dominion } from './child.ts';
 import { deviceRuntime, newDevice, node, signedRequest, tempDir, uniqueId, type SignedRequest } from './fixtures.ts';
@@ -122,9 +129,15 @@ test('kill -9 under load, restart: every reply received has its audit row; repla
     const missing = received.filter((r) => !audited.has(`${r.deviceId}/${r.instance}/${r.ref}/${r.outcome}`));
     assert.equal(missing.length, 0, `${missing.length} of ${received.length} replies have no audit row`);
     assert.ok(received.length >= 301);
-    assert.ok(readAudit(db).some((e) => e.reason === 'quarantined' && e.deviceId === devices[0]!.deviceId), 'the withheld reply is audited');
+    assert.ok(
+      readAudit(db).some((e) => e.reason === 'quarantined' && e.deviceId === devices[0]!.deviceId),
+      'the withheld reply is audited',
+    );
     const replays = readAudit(db).filter((e) => e.reason === 'replayed');
-    assert.deepEqual(replays.map((e) => e.ref), [requestRef(requests[0]!.nonce)]);
+    assert.deepEqual(
+      replays.map((e) => e.ref),
+      [requestRef(requests[0]!.nonce)],
+    );
     assert.equal(received.filter((r) => r.ref === requestRef(requests[0]!.nonce)).length, 1, 'the replay got no second reply');
   } finally {
     db.close();

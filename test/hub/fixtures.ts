@@ -3,7 +3,15 @@ import fc from 'fast-check';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CONTEXTS, cryptoBackend, generateSecretKey, hex, randomNonce, type SignatureContext, type Signer } from '../../actors/crypto/index.ts';
+import {
+  CONTEXTS,
+  cryptoBackend,
+  generateSecretKey,
+  hex,
+  randomNonce,
+  type SignatureContext,
+  type Signer,
+} from '../../actors/crypto/index.ts';
 import { open, pinned, seal } from '../../actors/tickets/index.ts';
 import {
   codecs,
@@ -115,7 +123,12 @@ export function ihRules(): MemoryPolicyRules {
         deferralMs: 45_500,
         maxDeferralMs: 120_000,
         minFirmwareVersion: '2.0.0',
-        firmwareUpdate: { version: '2.1.0', imageDigest: digestOf('firmware-2.1.0'), fetchTopic: 'dominion/v1/images/firmware/2.1.0', sizeBytes: 4096 },
+        firmwareUpdate: {
+          version: '2.1.0',
+          imageDigest: digestOf('firmware-2.1.0'),
+          fetchTopic: 'dominion/v1/images/firmware/2.1.0',
+          sizeBytes: 4096,
+        },
       },
       mm,
     },
@@ -235,7 +248,8 @@ export function sqliteIhFixture(dir = tempDir()): SqliteFixture {
 }
 
 /** Byte-level mutations of a valid request, for the property tests that feed hubs hostile input. */
-export type Mutation = { kind: 'flip'; at: number; mask: number } | { kind: 'cut'; at: number } | { kind: 'insert'; at: number; bytes: Uint8Array };
+export type Mutation =
+  { kind: 'flip'; at: number; mask: number } | { kind: 'cut'; at: number } | { kind: 'insert'; at: number; bytes: Uint8Array };
 
 export const mutation: fc.Arbitrary<Mutation> = fc.oneof(
   fc.record({ kind: fc.constant('flip' as const), at: fc.nat(), mask: fc.integer({ min: 1, max: 255 }) }),

@@ -9,7 +9,6 @@ import { deviceRuntime, domainRuntime, ihFixture, mutate, mutation, signedReques
 
 const NOW = 1_764_028_800_000;
 
-
 /** Every decision is well-formed: a reply exactly when not refused. */
 function wellFormed(decision: HubDecision): void {
   assert.ok(['ticket', 'withheld', 'update-required', 'refused'].includes(decision.outcome));
@@ -24,7 +23,10 @@ describe('HubCore never throws', () => {
     signedRequest(fx.dev.mm, fx.dev.deviceId, 'mm', domainRuntime([{ name: 'receiver' }, { name: 'forwarder' }])).bytes,
   ];
   const payloads = [
-    toBinary(TicketRequestSchema, create(TicketRequestSchema, { deviceId: fx.dev.deviceId, instance: 'device', nonce: new Uint8Array(32), runtime: deviceRuntime() })),
+    toBinary(
+      TicketRequestSchema,
+      create(TicketRequestSchema, { deviceId: fx.dev.deviceId, instance: 'device', nonce: new Uint8Array(32), runtime: deviceRuntime() }),
+    ),
   ];
 
   it('on random bytes', () => {

@@ -139,8 +139,14 @@ describe('HubCore: withheld and update-required', () => {
     assert.ok(bytesEqual(update.imageDigest, digestOf('firmware-2.1.0')));
     assert.equal(update.sizeBytes, 4096n);
     // A pre-release of the minimum is older than the minimum itself.
-    assert.equal(fx.core.handleRequest(signedRequest(fx.dev.device, fx.dev.deviceId, 'device', deviceRuntime('2.0.0-rc.1')).bytes, NOW).outcome, 'update-required');
-    assert.equal(fx.core.handleRequest(signedRequest(fx.dev.device, fx.dev.deviceId, 'device', deviceRuntime('v2.0')).bytes, NOW).outcome, 'ticket');
+    assert.equal(
+      fx.core.handleRequest(signedRequest(fx.dev.device, fx.dev.deviceId, 'device', deviceRuntime('2.0.0-rc.1')).bytes, NOW).outcome,
+      'update-required',
+    );
+    assert.equal(
+      fx.core.handleRequest(signedRequest(fx.dev.device, fx.dev.deviceId, 'device', deviceRuntime('v2.0')).bytes, NOW).outcome,
+      'ticket',
+    );
   });
 
   it('withholds firmware it cannot order', () => {
@@ -166,7 +172,12 @@ describe('HubCore: withheld and update-required', () => {
     assert.equal(ask().outcome, 'ticket', 'a withhold on device leaves mm alone');
     fx.policy.resume(fx.dev.deviceId, 'device');
 
-    fx.policy.requireUpdate(fx.dev.deviceId, 'mm', { version: 'mm-7', imageDigest: digestOf('mm-7'), fetchTopic: 'dominion/v1/images/mm/7', sizeBytes: 100 });
+    fx.policy.requireUpdate(fx.dev.deviceId, 'mm', {
+      version: 'mm-7',
+      imageDigest: digestOf('mm-7'),
+      fetchTopic: 'dominion/v1/images/mm/7',
+      sizeBytes: 100,
+    });
     decision = ask();
     assert.equal(decision.outcome, 'update-required');
     assert.equal(decision.reason, 'operator-update');
@@ -183,7 +194,10 @@ describe('HubCore: withheld and update-required', () => {
     const other = newSigner();
     shared.enroll(sh.dev.deviceId, 'sm:other', other.publicKey);
 
-    for (const [signer, instance] of [[sh.dev.mm, 'mm'], [other, 'sm:other']] as const) {
+    for (const [signer, instance] of [
+      [sh.dev.mm, 'mm'],
+      [other, 'sm:other'],
+    ] as const) {
       const decision = sh.core.handleRequest(signedRequest(signer, sh.dev.deviceId, instance, MM_OK).bytes, NOW);
       assert.equal(decision.outcome, 'withheld', instance);
       assert.equal(decision.reason, 'wrong-hub');
@@ -236,7 +250,14 @@ describe('HubCore: authenticated but invalid requests', () => {
   it("an invalid request naming another device or instance than the signer's, or a short nonce, gets silence", () => {
     const fx = ihFixture();
     const bad = (fields: { deviceId?: string; instance?: string; nonce?: Uint8Array }) =>
-      seal(fx.dev.device, CONTEXTS.ticketRequest, toBinary(TicketRequestSchema, create(TicketRequestSchema, { deviceId: fx.dev.deviceId, instance: 'device', nonce: new Uint8Array(32), ...fields })));
+      seal(
+        fx.dev.device,
+        CONTEXTS.ticketRequest,
+        toBinary(
+          TicketRequestSchema,
+          create(TicketRequestSchema, { deviceId: fx.dev.deviceId, instance: 'device', nonce: new Uint8Array(32), ...fields }),
+        ),
+      );
     assert.equal(fx.core.handleRequest(bad({ deviceId: 'someone-else' }), NOW).reason, 'key-device-mismatch');
     assert.equal(fx.core.handleRequest(bad({ instance: 'mm' }), NOW).reason, 'key-instance-mismatch');
     assert.equal(fx.core.handleRequest(bad({ nonce: new Uint8Array(31) }), NOW).reason, 'malformed-payload');
@@ -298,7 +319,10 @@ describe('HubCore: refused (no reply)', () => {
   it('a payload that is not a valid TicketRequest', () => {
     const fx = ihFixture();
     const bad = create(TicketRequestSchema, { deviceId: fx.dev.deviceId, instance: 'device', nonce: new Uint8Array(5) });
-    refused(fx.core.handleRequest(seal(fx.dev.device, CONTEXTS.ticketRequest, toBinary(TicketRequestSchema, bad)), NOW), 'malformed-payload');
+    refused(
+      fx.core.handleRequest(seal(fx.dev.device, CONTEXTS.ticketRequest, toBinary(TicketRequestSchema, bad)), NOW),
+      'malformed-payload',
+    );
   });
 
   it('a K_SM or K_MM key used for the device instance', () => {
@@ -315,7 +339,10 @@ describe('HubCore: refused (no reply)', () => {
     const fx = ihFixture();
     const other = newDevice();
     enrollIH(fx.registry, other);
-    refused(fx.core.handleRequest(signedRequest(other.device, fx.dev.deviceId, 'device', deviceRuntime()).bytes, NOW), 'key-device-mismatch');
+    refused(
+      fx.core.handleRequest(signedRequest(other.device, fx.dev.deviceId, 'device', deviceRuntime()).bytes, NOW),
+      'key-device-mismatch',
+    );
   });
 });
 

@@ -85,7 +85,12 @@ describe('HubServer over the embedded broker (Aedes)', () => {
     const hub = await HubServer.start({ core: fx.core, brokerUrl: broker.url, hubId, shareGroup: null, protocolVersion: 4 });
     const device = await fakeDevice(broker.url, fx.dev.deviceId);
     try {
-      const junk = [new Uint8Array(0), new Uint8Array([0xff, 0xff, 0xff]), new Uint8Array(200_000).fill(7), new TextEncoder().encode('{"json":true}')];
+      const junk = [
+        new Uint8Array(0),
+        new Uint8Array([0xff, 0xff, 0xff]),
+        new Uint8Array(200_000).fill(7),
+        new TextEncoder().encode('{"json":true}'),
+      ];
       const decided = within<void>(5000, 'decisions on junk', (resolve) => {
         let n = 0;
         return hub.on('decision', () => {
@@ -116,9 +121,15 @@ describe('HubServer over the embedded broker (Aedes)', () => {
     try {
       await awaitConnected(observer);
       await observer.subscribeAsync(topics.hubStatus(hubId), { qos: 1 });
-      const hubSocket = [...noDelay.keys()].find((s) => !before.has(s) && s.remotePort === broker.port && !s.destroyed && s !== observer.stream);
+      const hubSocket = [...noDelay.keys()].find(
+        (s) => !before.has(s) && s.remotePort === broker.port && !s.destroyed && s !== observer.stream,
+      );
       assert.ok(hubSocket, "found the hub's socket");
-      const seen = nextMessage(observer, 'offline (will)', (m) => m.topic === topics.hubStatus(hubId) && parseHubStatus(m.payload)?.online === false);
+      const seen = nextMessage(
+        observer,
+        'offline (will)',
+        (m) => m.topic === topics.hubStatus(hubId) && parseHubStatus(m.payload)?.online === false,
+      );
       const back = within<void>(5000, 'hub back online', (resolve) => hub.on('online', () => resolve()));
       hubSocket.destroy(); // no DISCONNECT: the broker publishes the Will
       await seen;

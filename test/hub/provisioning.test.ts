@@ -47,8 +47,15 @@ describe('key files', () => {
     writeDeviceKeysFile(join(dir, 'pi.keys.json'), dev);
     assert.equal(hex(readDeviceKeysFile(join(dir, 'pi.keys.json')).services.sensor!), hex(dev.services.sensor!));
     chmodSync(join(dir, 'ih.key.json'), 0o644);
-    assert.throws(() => readHubKeyFile(join(dir, 'ih.key.json')), (e: unknown) => e instanceof KeyFileError && /chmod 600/.test(e.message) && !e.message.includes(hex(hub.secretKey)));
-    writeFileSync(join(dir, 'bad.key.json'), '{"kind":"dominion.hub-key","version":1,"hubId":"x","role":"ih","publicKey":"00","secretKey":"00"}', { mode: 0o600 });
+    assert.throws(
+      () => readHubKeyFile(join(dir, 'ih.key.json')),
+      (e: unknown) => e instanceof KeyFileError && /chmod 600/.test(e.message) && !e.message.includes(hex(hub.secretKey)),
+    );
+    writeFileSync(
+      join(dir, 'bad.key.json'),
+      '{"kind":"dominion.hub-key","version":1,"hubId":"x","role":"ih","publicKey":"00","secretKey":"00"}',
+      { mode: 0o600 },
+    );
     assert.throws(() => readHubKeyFile(join(dir, 'bad.key.json')), /publicKey must be 64 hex digits/);
   });
 });
@@ -112,17 +119,64 @@ describe('enrolment', () => {
     const sh = newHubKey('sh-sensor', serviceHubRole('sensor'));
     const other = newHubKey('sh-cam', serviceHubRole('cam'));
     const ihDb = join(dir, 'ih.db');
-    assert.throws(() => enrollDevice({ device: dev, hubs: [{ hub: ih, dbPath: ihDb }], deviceKeys: 'k' }), /runs service sensor but no service hub/);
-    assert.throws(() => enrollDevice({ device: dev, hubs: [{ hub: ih, dbPath: ihDb }, { hub: sh, dbPath: join(dir, 'sh.db') }, { hub: other, dbPath: join(dir, 'cam.db') }], deviceKeys: 'k' }), /no key for sm:cam/);
-    assert.throws(() => enrollDevice({ device: dev, hubs: [{ hub: sh, dbPath: join(dir, 'sh.db') }], deviceKeys: 'k' }), /exactly one infrastructure hub/);
+    assert.throws(
+      () => enrollDevice({ device: dev, hubs: [{ hub: ih, dbPath: ihDb }], deviceKeys: 'k' }),
+      /runs service sensor but no service hub/,
+    );
+    assert.throws(
+      () =>
+        enrollDevice({
+          device: dev,
+          hubs: [
+            { hub: ih, dbPath: ihDb },
+            { hub: sh, dbPath: join(dir, 'sh.db') },
+            { hub: other, dbPath: join(dir, 'cam.db') },
+          ],
+          deviceKeys: 'k',
+        }),
+      /no key for sm:cam/,
+    );
+    assert.throws(
+      () => enrollDevice({ device: dev, hubs: [{ hub: sh, dbPath: join(dir, 'sh.db') }], deviceKeys: 'k' }),
+      /exactly one infrastructure hub/,
+    );
     assert.equal(existsSync(ihDb), false, 'no database was created by a refused enrolment');
-    assert.throws(() => enrollDevice({ device: { deviceId: 'pi-1', keys: dev.keys.filter((k) => k.instance !== 'device') }, hubs: [{ hub: ih, dbPath: ihDb }, { hub: sh, dbPath: join(dir, 'sh.db') }], deviceKeys: 'k' }), /no key for the device instance/);
+    assert.throws(
+      () =>
+        enrollDevice({
+          device: { deviceId: 'pi-1', keys: dev.keys.filter((k) => k.instance !== 'device') },
+          hubs: [
+            { hub: ih, dbPath: ihDb },
+            { hub: sh, dbPath: join(dir, 'sh.db') },
+          ],
+          deviceKeys: 'k',
+        }),
+      /no key for the device instance/,
+    );
     assert.equal(existsSync(ihDb), false);
 
-    enrollDevice({ device: dev, hubs: [{ hub: ih, dbPath: ihDb }, { hub: sh, dbPath: join(dir, 'sh.db') }], deviceKeys: 'k' });
+    enrollDevice({
+      device: dev,
+      hubs: [
+        { hub: ih, dbPath: ihDb },
+        { hub: sh, dbPath: join(dir, 'sh.db') },
+      ],
+      deviceKeys: 'k',
+    });
     // The IH's database is bound to ih-1: another hub cannot be enrolled into it.
     const ih2 = newHubKey('ih-2', IH_ROLE);
-    assert.throws(() => enrollDevice({ device: dev, hubs: [{ hub: ih2, dbPath: ihDb }, { hub: sh, dbPath: join(dir, 'sh.db') }], deviceKeys: 'k' }), /belongs to hub ih-1/);
+    assert.throws(
+      () =>
+        enrollDevice({
+          device: dev,
+          hubs: [
+            { hub: ih2, dbPath: ihDb },
+            { hub: sh, dbPath: join(dir, 'sh.db') },
+          ],
+          deviceKeys: 'k',
+        }),
+      /belongs to hub ih-1/,
+    );
   });
 
   it('enrols a device without an mm key for the device instance only', () => {
@@ -133,14 +187,23 @@ describe('enrolment', () => {
     writeDevicePublicFile(join(dir, 'pi-2.pub.json'), devicePublicKeys(secrets));
     const fromSecret = readDeviceKeysFile(join(dir, 'pi-2.keys.json'));
     assert.equal(fromSecret.mm, undefined);
-    assert.throws(() => requireMmKey(fromSecret, 'pi-2.keys.json'), (e: unknown) => e instanceof KeyFileError && /pi-2\.keys\.json: device pi-2 has no mm key/.test(e.message));
+    assert.throws(
+      () => requireMmKey(fromSecret, 'pi-2.keys.json'),
+      (e: unknown) => e instanceof KeyFileError && /pi-2\.keys\.json: device pi-2 has no mm key/.test(e.message),
+    );
     const pub = readDevicePublicFile(join(dir, 'pi-2.pub.json'));
-    assert.deepEqual(pub.keys.map((k) => k.instance), ['device']);
+    assert.deepEqual(
+      pub.keys.map((k) => k.instance),
+      ['device'],
+    );
 
     const ih = newHubKey('ih-1', IH_ROLE);
     const ihDb = join(dir, 'ih.db');
     const result = enrollDevice({ device: pub, hubs: [{ hub: ih, dbPath: ihDb }], deviceKeys: 'pi-2.keys.json' });
-    assert.deepEqual(result.placed.map((p) => p.instances), [['device']]);
+    assert.deepEqual(
+      result.placed.map((p) => p.instances),
+      [['device']],
+    );
     writeProvisioning(join(dir, 'p.json'), result.provisioning);
     assert.deepEqual(Object.keys(loadProvisioning(join(dir, 'p.json')).enrolled), ['device']);
 

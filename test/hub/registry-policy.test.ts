@@ -53,11 +53,26 @@ describe('MemoryRegistry', () => {
       }
       return 'no error';
     };
-    assert.equal(code(() => registry.enroll('board-1', 'device', k.publicKey)), 'key-in-use');
-    assert.equal(code(() => registry.enroll('bad id!', 'device', newSigner().publicKey)), 'bad-device-id');
-    assert.equal(code(() => registry.enroll('board-1', 'sm:' as never, newSigner().publicKey)), 'bad-instance');
-    assert.equal(code(() => registry.enroll('board-1', 'device', new Uint8Array(31))), 'bad-key');
-    assert.equal(code(() => registry.setState('nobody', 'revoked')), 'unknown-device');
+    assert.equal(
+      code(() => registry.enroll('board-1', 'device', k.publicKey)),
+      'key-in-use',
+    );
+    assert.equal(
+      code(() => registry.enroll('bad id!', 'device', newSigner().publicKey)),
+      'bad-device-id',
+    );
+    assert.equal(
+      code(() => registry.enroll('board-1', 'sm:' as never, newSigner().publicKey)),
+      'bad-instance',
+    );
+    assert.equal(
+      code(() => registry.enroll('board-1', 'device', new Uint8Array(31))),
+      'bad-key',
+    );
+    assert.equal(
+      code(() => registry.setState('nobody', 'revoked')),
+      'unknown-device',
+    );
     assert.equal(registry.keyById(new Uint8Array(16)), undefined);
   });
 });
@@ -107,12 +122,26 @@ describe('semver-ish versions', () => {
 describe('roles, status, audit', () => {
   it('IH dominates device and mm; SH_k only sm:k', () => {
     const sh = serviceHubRole('weather');
-    assert.deepEqual(['device', 'mm', 'sm:weather', 'sm:other', 'bogus'].map((i) => dominates(IH_ROLE, i)), [true, true, false, false, false]);
-    assert.deepEqual(['device', 'mm', 'sm:weather', 'sm:other'].map((i) => dominates(sh, i)), [false, false, true, false]);
+    assert.deepEqual(
+      ['device', 'mm', 'sm:weather', 'sm:other', 'bogus'].map((i) => dominates(IH_ROLE, i)),
+      [true, true, false, false, false],
+    );
+    assert.deepEqual(
+      ['device', 'mm', 'sm:weather', 'sm:other'].map((i) => dominates(sh, i)),
+      [false, false, true, false],
+    );
   });
 
   it('status round-trips and junk parses to undefined', () => {
-    const status = { hubId: 'ih-1', role: 'ih', online: true, subscription: 'plain', protocol: 4, clientId: 'hub-ih-1-x', atMs: 5 } as const;
+    const status = {
+      hubId: 'ih-1',
+      role: 'ih',
+      online: true,
+      subscription: 'plain',
+      protocol: 4,
+      clientId: 'hub-ih-1-x',
+      atMs: 5,
+    } as const;
     assert.deepEqual(parseHubStatus(encodeHubStatus(status)), status);
     for (const junk of ['', '{', 'null', '{"hubId":1}', '[]']) assert.equal(parseHubStatus(new TextEncoder().encode(junk)), undefined);
     assert.equal(parseHubStatus(new Uint8Array([0xff, 0xfe])), undefined);
@@ -121,7 +150,10 @@ describe('roles, status, audit', () => {
   it('the audit ring keeps the newest entries and counts all', () => {
     const audit = new MemoryAuditLog(3);
     for (let i = 0; i < 5; i++) audit.append({ atMs: i, outcome: 'refused', reason: 'bad-signature' });
-    assert.deepEqual(audit.entries().map((e) => e.atMs), [2, 3, 4]);
+    assert.deepEqual(
+      audit.entries().map((e) => e.atMs),
+      [2, 3, 4],
+    );
     assert.equal(audit.total, 5);
   });
 });

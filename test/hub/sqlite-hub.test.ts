@@ -34,7 +34,13 @@ test('broker restart: SQLite hubs reconnect and resubscribe; the device is renew
   let broker: EmbeddedBroker = await startEmbeddedBroker();
   const port = broker.port;
   const suffix = uniqueId('r');
-  const sqlite = await startSqliteFleet({ dir: tempDir(), brokerUrl: broker.url, deviceId: `pi-${suffix}`, services: ['sensor'], deferralMs });
+  const sqlite = await startSqliteFleet({
+    dir: tempDir(),
+    brokerUrl: broker.url,
+    deviceId: `pi-${suffix}`,
+    services: ['sensor'],
+    deferralMs,
+  });
   const { fleet } = sqlite;
   const clock = new RealClock();
   const device = new Device({
@@ -90,86 +96,105 @@ test('broker restart: SQLite hubs reconnect and resubscribe; the device is renew
   }
 });
 
-test('Mosquitto: two hub processes on one database share the load; one crashes, its Will marks only itself offline', { skip: process.env.MQTT_URL === undefined ? 'MQTT_URL not set' : false }, async () => {
-  const url = process.env.MQTT_URL!;
-  const dir = tempDir();
-  const dbPath = join(dir, 'ih.db');
-  const keyPath = join(dir, 'ih.key.json');
-  const hubId = uniqueId('ih');
-  const key = newHubKey(hubId, IH_ROLE);
-  writeHubKeyFile(keyPath, key);
-  const dev = newDevice();
-  const store = SqliteHubStore.open({ path: dbPath, create: true, identity: { hubId, role: IH_ROLE } });
-  setFleetPolicy(store.db, { default: { deferralMs: 20_000 } });
-  enrollKeys(store.db, dev.deviceId, [{ instance: 'device', publicKey: dev.device.publicKey }]);
-  store.close();
+test(
+  'Mosquitto: two hub processes on one database share the load; one crashes, its Will marks only itself offline',
+  { skip: process.env.MQTT_URL === undefined ? 'MQTT_URL not set' : false },
+  async () => {
+    const url = process.env.MQTT_URL!;
+    const dir = tempDir();
+    const dbPath = join(dir, 'ih.db');
+    const keyPath = join(dir, 'ih.key.json');
+    const hubId = uniqueId('ih');
+    const key = newHubKey(hubId, IH_ROLE);
+    writeHubKeyFile(keyPath, key);
+    const dev = newDevice();
+    const store = SqliteHubStore.open({ path: dbPath, create: true, identity: { hubId, role: IH_ROLE } });
+    setFleetPolicy(store.db, { default: { deferralMs: 20_000 } });
+    enrollKeys(store.db, dev.deviceId, [{ instance: 'device', publicKey: dev.device.publicKey }]);
+    store.close();
 
-  const observer = connectMqtt(url, { protocolVersion: 5 });
-  const statuses = new Map<string, boolean>();
-  observer.on('message', (topic, payload) => {
-    const s = parseHubStatus(payload);
-    if (topic.startsWith(`${topics.hubStatus(hubId)}/`) && s !== undefined) statuses.set(s.clientId, s.online);
-  });
-  await awaitConnected(observer);
-  await observer.subscribeAsync(`${topics.hubStatus(hubId)}/#`, { qos: 1 });
-  await observer.subscribeAsync(topics.replySubscription(dev.deviceId), { qos: 1 });
-  const args = ['hub', '--role', 'ih', '--id', hubId, '--broker', url, '--db', dbPath, '--key', keyPath];
-  const a = dominion(args);
-  const b = dominion(args);
-  try {
-    await Promise.all([a.waitFor(/online: shared subscription \(group/, 'hub a online (shared)'), b.waitFor(/online: shared subscription/, 'hub b online (shared)')]);
-    await within<void>(5000, 'both per-process statuses online', (resolve) => {
-      const check = (): void => {
-        if ([...statuses.values()].filter(Boolean).length >= 2) resolve();
-      };
-      check();
-      observer.on('message', check);
-      return () => observer.off('message', check);
+    const observer = connectMqtt(url, { protocolVersion: 5 });
+    const statuses = new Map<string, boolean>();
+    observer.on('message', (topic, payload) => {
+      const s = parseHubStatus(payload);
+      if (topic.startsWith(`${topics.hubStatus(hubId)}/`) && s !== undefined) statuses.set(s.clientId, s.online);
     });
-
-    // 40 requests: answered once each, with a message expiry, by both processes between them.
-    const reqs = Array.from({ length: 40 }, () => signedRequest(dev.device, dev.deviceId, 'device', deviceRuntime()));
-    const replies = messages(observer, 'replies', 40, (m) => m.topic === topics.reply(dev.deviceId, 'device'));
-    for (const r of reqs) await observer.publishAsync(topics.hubRequest(hubId), toBuffer(r.bytes), { qos: 1 });
-    for (const m of await replies) {
-      assert.equal(m.packet.qos, 1);
-      const expiry = m.packet.properties?.messageExpiryInterval;
-      assert.ok(expiry !== undefined && expiry >= 1 && expiry <= 20, `message expiry ${expiry} s`);
-      assert.equal(openReply(m.payload, key.publicKey).outcome.case, 'ticket');
-    }
-
-    const aClient = [...statuses.keys()];
-    a.process.kill('SIGKILL');
-    await a.exited;
-    await within<void>(10_000, "the crashed process's Will", (resolve) => {
-      const check = (): void => {
-        if ([...statuses.values()].filter((online) => !online).length === 1) resolve();
-      };
-      check();
-      observer.on('message', check);
-      return () => observer.off('message', check);
-    });
-    assert.equal([...statuses.values()].filter(Boolean).length, 1, 'the other process still reads online');
-    assert.equal(aClient.length, 2);
-    const after = signedRequest(dev.device, dev.deviceId, 'device', deviceRuntime());
-    const answered = nextMessage(observer, 'a reply from the survivor', (m) => m.topic === topics.reply(dev.deviceId, 'device') && requestRef(openReply(m.payload, key.publicKey).nonce) === requestRef(after.nonce), 10_000);
-    await observer.publishAsync(topics.hubRequest(hubId), toBuffer(after.bytes), { qos: 1 });
-    await answered;
-    b.process.kill('SIGTERM');
-    assert.equal(await b.exited, 0);
-    const db = openHubDatabase(dbPath);
+    await awaitConnected(observer);
+    await observer.subscribeAsync(`${topics.hubStatus(hubId)}/#`, { qos: 1 });
+    await observer.subscribeAsync(topics.replySubscription(dev.deviceId), { qos: 1 });
+    const args = ['hub', '--role', 'ih', '--id', hubId, '--broker', url, '--db', dbPath, '--key', keyPath];
+    const a = dominion(args);
+    const b = dominion(args);
     try {
-      const hubs = new Set(readAudit(db).filter((e) => e.outcome === 'ticket').map((e) => e.hubId));
-      assert.equal(readAudit(db).filter((e) => e.outcome === 'ticket').length, 41);
-      assert.deepEqual([...hubs], [hubId]);
+      await Promise.all([
+        a.waitFor(/online: shared subscription \(group/, 'hub a online (shared)'),
+        b.waitFor(/online: shared subscription/, 'hub b online (shared)'),
+      ]);
+      await within<void>(5000, 'both per-process statuses online', (resolve) => {
+        const check = (): void => {
+          if ([...statuses.values()].filter(Boolean).length >= 2) resolve();
+        };
+        check();
+        observer.on('message', check);
+        return () => observer.off('message', check);
+      });
+
+      // 40 requests: answered once each, with a message expiry, by both processes between them.
+      const reqs = Array.from({ length: 40 }, () => signedRequest(dev.device, dev.deviceId, 'device', deviceRuntime()));
+      const replies = messages(observer, 'replies', 40, (m) => m.topic === topics.reply(dev.deviceId, 'device'));
+      for (const r of reqs) await observer.publishAsync(topics.hubRequest(hubId), toBuffer(r.bytes), { qos: 1 });
+      for (const m of await replies) {
+        assert.equal(m.packet.qos, 1);
+        const expiry = m.packet.properties?.messageExpiryInterval;
+        assert.ok(expiry !== undefined && expiry >= 1 && expiry <= 20, `message expiry ${expiry} s`);
+        assert.equal(openReply(m.payload, key.publicKey).outcome.case, 'ticket');
+      }
+
+      const aClient = [...statuses.keys()];
+      a.process.kill('SIGKILL');
+      await a.exited;
+      await within<void>(10_000, "the crashed process's Will", (resolve) => {
+        const check = (): void => {
+          if ([...statuses.values()].filter((online) => !online).length === 1) resolve();
+        };
+        check();
+        observer.on('message', check);
+        return () => observer.off('message', check);
+      });
+      assert.equal([...statuses.values()].filter(Boolean).length, 1, 'the other process still reads online');
+      assert.equal(aClient.length, 2);
+      const after = signedRequest(dev.device, dev.deviceId, 'device', deviceRuntime());
+      const answered = nextMessage(
+        observer,
+        'a reply from the survivor',
+        (m) =>
+          m.topic === topics.reply(dev.deviceId, 'device') &&
+          requestRef(openReply(m.payload, key.publicKey).nonce) === requestRef(after.nonce),
+        10_000,
+      );
+      await observer.publishAsync(topics.hubRequest(hubId), toBuffer(after.bytes), { qos: 1 });
+      await answered;
+      b.process.kill('SIGTERM');
+      assert.equal(await b.exited, 0);
+      const db = openHubDatabase(dbPath);
+      try {
+        const hubs = new Set(
+          readAudit(db)
+            .filter((e) => e.outcome === 'ticket')
+            .map((e) => e.hubId),
+        );
+        assert.equal(readAudit(db).filter((e) => e.outcome === 'ticket').length, 41);
+        assert.deepEqual([...hubs], [hubId]);
+      } finally {
+        db.close();
+      }
     } finally {
-      db.close();
+      a.process.kill('SIGKILL');
+      b.process.kill('SIGKILL');
+      // Leave no retained status behind on the shared broker.
+      for (const clientId of statuses.keys())
+        await observer.publishAsync(`${topics.hubStatus(hubId)}/${clientId}`, Buffer.alloc(0), { qos: 1, retain: true });
+      await observer.endAsync(true);
     }
-  } finally {
-    a.process.kill('SIGKILL');
-    b.process.kill('SIGKILL');
-    // Leave no retained status behind on the shared broker.
-    for (const clientId of statuses.keys()) await observer.publishAsync(`${topics.hubStatus(hubId)}/${clientId}`, Buffer.alloc(0), { qos: 1, retain: true });
-    await observer.endAsync(true);
-  }
-});
+  },
+);

@@ -15,7 +15,6 @@ import { deviceRuntime, domainRuntime, mutate, mutation, newDevice, signedReques
 
 const NOW = 1_764_028_800_000;
 
-
 describe('SQLite-backed hub: hostile input', () => {
   const fx = sqliteIhFixture();
   const revoked = newDevice();
@@ -31,7 +30,15 @@ describe('SQLite-backed hub: hostile input', () => {
     if (decisions % 37 === 0) fx.commit(); // batches of varying content, as the server commits them
     return d;
   };
-  const payload = toBinary(TicketRequestSchema, create(TicketRequestSchema, { deviceId: fx.dev.deviceId, instance: 'device', nonce: new Uint8Array(32).fill(1), runtime: deviceRuntime() }));
+  const payload = toBinary(
+    TicketRequestSchema,
+    create(TicketRequestSchema, {
+      deviceId: fx.dev.deviceId,
+      instance: 'device',
+      nonce: new Uint8Array(32).fill(1),
+      runtime: deviceRuntime(),
+    }),
+  );
 
   it('random bytes, including oversized ones', () => {
     fc.assert(
@@ -69,13 +76,24 @@ describe('SQLite-backed hub: hostile input', () => {
   });
 
   it('unsigned, unknown-device, revoked-device, wrongly signed and replayed requests', () => {
-    const unsigned = toBinary(SignedEnvelopeSchema, create(SignedEnvelopeSchema, { payload, signature: new Uint8Array(0), signerKeyId: fx.dev.device.keyId, context: CONTEXTS.ticketRequest }));
+    const unsigned = toBinary(
+      SignedEnvelopeSchema,
+      create(SignedEnvelopeSchema, {
+        payload,
+        signature: new Uint8Array(0),
+        signerKeyId: fx.dev.device.keyId,
+        context: CONTEXTS.ticketRequest,
+      }),
+    );
     fc.assert(
       fc.property(fc.constantFrom('unsigned', 'stranger', 'revoked', 'wrong-key', 'replay') as fc.Arbitrary<string>, (kind) => {
         if (kind === 'unsigned') assert.ok(['malformed-envelope', 'bad-signature'].includes(decide(unsigned).reason));
-        else if (kind === 'stranger') assert.equal(decide(signedRequest(stranger.device, stranger.deviceId, 'device', deviceRuntime()).bytes).reason, 'unknown-signer');
-        else if (kind === 'revoked') assert.equal(decide(signedRequest(revoked.device, revoked.deviceId, 'device', deviceRuntime()).bytes).reason, 'revoked');
-        else if (kind === 'wrong-key') assert.equal(decide(signedRequest(fx.dev.mm, fx.dev.deviceId, 'device', deviceRuntime()).bytes).reason, 'key-instance-mismatch');
+        else if (kind === 'stranger')
+          assert.equal(decide(signedRequest(stranger.device, stranger.deviceId, 'device', deviceRuntime()).bytes).reason, 'unknown-signer');
+        else if (kind === 'revoked')
+          assert.equal(decide(signedRequest(revoked.device, revoked.deviceId, 'device', deviceRuntime()).bytes).reason, 'revoked');
+        else if (kind === 'wrong-key')
+          assert.equal(decide(signedRequest(fx.dev.mm, fx.dev.deviceId, 'device', deviceRuntime()).bytes).reason, 'key-instance-mismatch');
         else {
           const req = signedRequest(fx.dev.device, fx.dev.deviceId, 'device', deviceRuntime()).bytes;
           assert.equal(decide(req).outcome, 'ticket');

@@ -23,7 +23,18 @@ import {
   withholdInstance,
   type Migration,
 } from '../../actors/hub/sqlite/index.ts';
-import { deviceRuntime, digestOf, domainRuntime, newDevice, newSigner, openReply, signedRequest, sqliteIhFixture, stagedHub, tempDir } from './fixtures.ts';
+import {
+  deviceRuntime,
+  digestOf,
+  domainRuntime,
+  newDevice,
+  newSigner,
+  openReply,
+  signedRequest,
+  sqliteIhFixture,
+  stagedHub,
+  tempDir,
+} from './fixtures.ts';
 
 const NOW = 1_764_028_800_000;
 const MM_OK = domainRuntime([{ name: 'receiver' }, { name: 'forwarder' }]);
@@ -85,8 +96,13 @@ describe('hub database: open and migrate', () => {
     assert.equal(schemaVersion(db), 1);
     const k = newSigner();
     db.prepare("INSERT INTO device (device_id, state, enrolled_at_ms, updated_at_ms) VALUES ('old-1', 'quarantined', 1, 1)").run();
-    db.prepare("INSERT INTO device_key (device_id, instance, public_key, key_id, enrolled_at_ms) VALUES ('old-1', 'device', ?, ?, 1)").run(k.publicKey, k.keyId);
-    db.prepare("INSERT INTO instance_activity (device_id, instance, last_request_at_ms, last_outcome, last_ticket_at_ms, last_deferral_ms) VALUES ('old-1', 'device', 10, 'ticket', 10, 500)").run();
+    db.prepare("INSERT INTO device_key (device_id, instance, public_key, key_id, enrolled_at_ms) VALUES ('old-1', 'device', ?, ?, 1)").run(
+      k.publicKey,
+      k.keyId,
+    );
+    db.prepare(
+      "INSERT INTO instance_activity (device_id, instance, last_request_at_ms, last_outcome, last_ticket_at_ms, last_deferral_ms) VALUES ('old-1', 'device', 10, 'ticket', 10, 500)",
+    ).run();
     db.close();
 
     const store = SqliteHubStore.open({ path });
@@ -111,7 +127,10 @@ describe('hub database: open and migrate', () => {
 
     const db = new Database(join(dir, 'broken.db'));
     migrate(db, 1);
-    const broken: Migration[] = [...MIGRATIONS.slice(0, 1), { version: 2, summary: 'bad', sql: 'CREATE TABLE half (x); INSERT INTO nowhere VALUES (1);' }];
+    const broken: Migration[] = [
+      ...MIGRATIONS.slice(0, 1),
+      { version: 2, summary: 'bad', sql: 'CREATE TABLE half (x); INSERT INTO nowhere VALUES (1);' },
+    ];
     assert.throws(() => migrate(db, 2, broken));
     assert.equal(schemaVersion(db), 1);
     assert.equal(db.prepare("SELECT count(*) FROM sqlite_schema WHERE name = 'half'").pluck().get(), 0, 'no half-applied migration');
@@ -149,7 +168,10 @@ describe('hub database: audit and registry', () => {
       assert.equal(readAudit(reader).length, before, 'nothing visible before commit');
       assert.equal(fx.commit() > 0, true);
       const last = readAudit(reader).at(-1)!;
-      assert.deepEqual([last.outcome, last.reason, last.deviceId, last.instance, last.deferralMs, last.ref, last.hubId], ['ticket', 'granted', fx.dev.deviceId, 'device', 45_500, requestRef(req.nonce), 'ih-test']);
+      assert.deepEqual(
+        [last.outcome, last.reason, last.deviceId, last.instance, last.deferralMs, last.ref, last.hubId],
+        ['ticket', 'granted', fx.dev.deviceId, 'device', 45_500, requestRef(req.nonce), 'ih-test'],
+      );
       const row = fleetView(reader, NOW).find((r) => r.instance === 'device')!;
       assert.deepEqual([row.lastRequestAtMs, row.lastTicketAtMs, row.deadlineMs, row.state], [NOW, NOW, NOW + 45_500, 'ok']);
     } finally {
@@ -160,16 +182,31 @@ describe('hub database: audit and registry', () => {
 
   it('enrolment: one key per instance, only instances the hub dominates', () => {
     const dir = tempDir();
-    const sh = SqliteHubStore.open({ path: join(dir, 'sh.db'), create: true, identity: { hubId: 'sh-w', role: serviceHubRole('weather') } });
+    const sh = SqliteHubStore.open({
+      path: join(dir, 'sh.db'),
+      create: true,
+      identity: { hubId: 'sh-w', role: serviceHubRole('weather') },
+    });
     try {
       const dev = newDevice();
-      assert.equal(storeError(() => enrollKeys(sh.db, dev.deviceId, [{ instance: 'device', publicKey: dev.device.publicKey }])).code, 'refused');
+      assert.equal(
+        storeError(() => enrollKeys(sh.db, dev.deviceId, [{ instance: 'device', publicKey: dev.device.publicKey }])).code,
+        'refused',
+      );
       enrollKeys(sh.db, dev.deviceId, [{ instance: 'sm:weather', publicKey: dev.sm.publicKey }]);
-      assert.equal(storeError(() => enrollKeys(sh.db, 'other', [{ instance: 'sm:weather', publicKey: dev.sm.publicKey }])).message.includes('already enrolled'), true);
+      assert.equal(
+        storeError(() => enrollKeys(sh.db, 'other', [{ instance: 'sm:weather', publicKey: dev.sm.publicKey }])).message.includes(
+          'already enrolled',
+        ),
+        true,
+      );
       assert.equal(sh.registry.keyFor(dev.deviceId, 'sm:weather')?.instance, 'sm:weather');
       changeDeviceState(sh.db, dev.deviceId, 'revoke');
       const fresh = newSigner();
-      assert.match(storeError(() => enrollKeys(sh.db, dev.deviceId, [{ instance: 'sm:weather', publicKey: fresh.publicKey }])).message, /revoked/);
+      assert.match(
+        storeError(() => enrollKeys(sh.db, dev.deviceId, [{ instance: 'sm:weather', publicKey: fresh.publicKey }])).message,
+        /revoked/,
+      );
       enrollKeys(sh.db, dev.deviceId, [{ instance: 'sm:weather', publicKey: fresh.publicKey }], { reinstate: true });
       assert.equal(sh.registry.device(dev.deviceId)?.state, 'active');
       assert.equal(sh.registry.keyById(dev.sm.keyId), undefined, 'the revoked key is gone');
@@ -206,7 +243,7 @@ describe('hub database: decisions', () => {
     }
   });
 
-  it('a hub alone keeps its replay mark at its own rows; a second process\'s answers are learnt at the next commit', () => {
+  it("a hub alone keeps its replay mark at its own rows; a second process's answers are learnt at the next commit", () => {
     const fx = sqliteIhFixture();
     const maxSeq = (db: typeof fx.store.db): number => db.prepare('SELECT max(seq) FROM audit').pluck().get() as number;
     for (let i = 0; i < 20; i++) {
@@ -256,7 +293,12 @@ describe('hub database: decisions', () => {
       changeDeviceState(operator, fx.dev.deviceId, 'release');
       assert.equal((await ask()).outcome, 'ticket');
 
-      requireInstanceUpdate(operator, fx.dev.deviceId, 'mm', { version: 'mm-9', imageDigest: digestOf('mm-9'), fetchTopic: 'dominion/v1/image/mm/9', sizeBytes: 10 });
+      requireInstanceUpdate(operator, fx.dev.deviceId, 'mm', {
+        version: 'mm-9',
+        imageDigest: digestOf('mm-9'),
+        fetchTopic: 'dominion/v1/image/mm/9',
+        sizeBytes: 10,
+      });
       assert.equal((await ask(MM_OK, 'mm')).outcome, 'update-required');
       assert.equal((await ask(domainRuntime([{ name: 'receiver' }], 'mm-9'), 'mm')).outcome, 'ticket', 'met once the image runs');
 
@@ -277,7 +319,9 @@ describe('hub database: decisions', () => {
       assert.equal(withheldReason(d), WithholdReason.REVOKED);
       assert.match(storeError(() => changeDeviceState(operator, fx.dev.deviceId, 'release')).message, /revoked/);
 
-      const ops = readAudit(operator).filter((e) => e.outcome === 'operator').map((e) => e.reason);
+      const ops = readAudit(operator)
+        .filter((e) => e.outcome === 'operator')
+        .map((e) => e.reason);
       assert.deepEqual(ops, ['policy', 'enrolled', 'quarantine', 'release', 'require-update', 'withhold', 'resume', 'policy', 'revoke']);
       const row = fleetView(operator, NOW).find((r) => r.instance === 'device')!;
       assert.deepEqual([row.deviceState, row.reason], ['revoked', 'stolen']);
@@ -289,7 +333,9 @@ describe('hub database: decisions', () => {
 
   it('a passed deadline is TIMEOUT when the instance fell silent, FAIL when the hub refused it; recorded once', () => {
     const fx = sqliteIhFixture();
-    setDevicePolicy(fx.store.db, fx.dev.deviceId, { instances: { device: { deferralMs: 1000 }, mm: { deferralMs: 1000, allowedActors: ['receiver', 'forwarder'] } } });
+    setDevicePolicy(fx.store.db, fx.dev.deviceId, {
+      instances: { device: { deferralMs: 1000 }, mm: { deferralMs: 1000, allowedActors: ['receiver', 'forwarder'] } },
+    });
     assert.equal(fx.ask(signedRequest(fx.dev.device, fx.dev.deviceId, 'device', deviceRuntime()).bytes, NOW).outcome, 'ticket');
     assert.equal(fx.ask(signedRequest(fx.dev.mm, fx.dev.deviceId, 'mm', MM_OK).bytes, NOW).outcome, 'ticket');
     const intruded = domainRuntime([{ name: 'receiver' }, { name: 'miner' }]);
@@ -298,16 +344,35 @@ describe('hub database: decisions', () => {
     try {
       assert.deepEqual(fx.store.sweep(NOW + 999), { timeouts: 0, fails: 0 }, 'nothing due yet');
       const live = fleetView(fx.store.db, NOW + 1001);
-      assert.deepEqual(live.map((r) => [r.instance, r.state]), [['device', 'timeout'], ['mm', 'fail']], 'devices shows it before the sweep');
+      assert.deepEqual(
+        live.map((r) => [r.instance, r.state]),
+        [
+          ['device', 'timeout'],
+          ['mm', 'fail'],
+        ],
+        'devices shows it before the sweep',
+      );
       assert.deepEqual(fx.store.sweep(NOW + 1001), { timeouts: 1, fails: 1 });
       assert.deepEqual(fx.store.sweep(NOW + 5000), { timeouts: 0, fails: 0 }, 'each deadline is recorded once');
       const verdicts = readAudit(fx.store.db).filter((e) => e.outcome === 'timeout' || e.outcome === 'fail');
-      assert.deepEqual(verdicts.map((e) => [e.outcome, e.reason, e.instance]), [['timeout', 'silent', 'device'], ['fail', 'foreign-actor', 'mm']]);
-      assert.deepEqual(fleetView(fx.store.db, NOW + 5000).map((r) => r.state), ['timeout', 'fail']);
+      assert.deepEqual(
+        verdicts.map((e) => [e.outcome, e.reason, e.instance]),
+        [
+          ['timeout', 'silent', 'device'],
+          ['fail', 'foreign-actor', 'mm'],
+        ],
+      );
+      assert.deepEqual(
+        fleetView(fx.store.db, NOW + 5000).map((r) => r.state),
+        ['timeout', 'fail'],
+      );
       // A new ticket clears the expiry: the next deadline is watched again.
       assert.equal(fx.ask(signedRequest(fx.dev.device, fx.dev.deviceId, 'device', deviceRuntime()).bytes, NOW + 6000).outcome, 'ticket');
       fx.commit();
-      assert.deepEqual(fleetView(fx.store.db, NOW + 6001).map((r) => r.state), ['ok', 'fail']);
+      assert.deepEqual(
+        fleetView(fx.store.db, NOW + 6001).map((r) => r.state),
+        ['ok', 'fail'],
+      );
       assert.deepEqual(fx.store.sweep(NOW + 7001), { timeouts: 1, fails: 0 });
     } finally {
       fx.store.close();
@@ -331,7 +396,7 @@ describe('hub database: decisions', () => {
       const first = signedRequest(dev.device, dev.deviceId, 'device', deviceRuntime());
       assert.equal(a.core.ask(first.bytes, NOW).outcome, 'ticket');
       a.core.commit();
-      assert.equal(b.core.ask(first.bytes, NOW + 1).reason, 'replayed', 'b read a\'s answer from the audit log');
+      assert.equal(b.core.ask(first.bytes, NOW + 1).reason, 'replayed', "b read a's answer from the audit log");
       b.core.commit();
 
       const later = signedRequest(dev.device, dev.deviceId, 'device', deviceRuntime());
@@ -351,5 +416,5 @@ describe('hub database: decisions', () => {
       a.store.close();
       b.store.close();
     }
-});
+  });
 });

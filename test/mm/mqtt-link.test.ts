@@ -29,12 +29,20 @@ test('a link that refused service data for its budget says writable once the bro
       return () => clearInterval(t);
     });
     assert.equal(link.publishService('sensor', 'readings', new Uint8Array(800)), true);
-    assert.equal(link.publishService('sensor', 'readings', new Uint8Array(800)), false, 'over the budget while the first is unacknowledged');
+    assert.equal(
+      link.publishService('sensor', 'readings', new Uint8Array(800)),
+      false,
+      'over the budget while the first is unacknowledged',
+    );
     assert.equal(writable, 0);
-    await within<void>(5000, () => `writable (inflight ${link.serviceInflightBytes} bytes)`, (resolve) => {
-      const t = setInterval(() => writable > 0 && resolve(), 5);
-      return () => clearInterval(t);
-    });
+    await within<void>(
+      5000,
+      () => `writable (inflight ${link.serviceInflightBytes} bytes)`,
+      (resolve) => {
+        const t = setInterval(() => writable > 0 && resolve(), 5);
+        return () => clearInterval(t);
+      },
+    );
     assert.equal(writable, 1, 'said once');
     assert.equal(link.publishService('sensor', 'readings', new Uint8Array(800)), true, 'and it takes data again');
   } finally {

@@ -2,7 +2,15 @@ import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import type { MqttClient } from 'mqtt';
-import { awaitConnected, connectMqtt, MqttUrlError, parseBrokerUrl, probeBroker, startEmbeddedBroker, toBuffer } from '../../actors/mqtt/index.ts';
+import {
+  awaitConnected,
+  connectMqtt,
+  MqttUrlError,
+  parseBrokerUrl,
+  probeBroker,
+  startEmbeddedBroker,
+  toBuffer,
+} from '../../actors/mqtt/index.ts';
 import { nextMessage, within, watchNoDelay } from './wait.ts';
 
 const noDelay = watchNoDelay(after);

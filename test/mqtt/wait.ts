@@ -9,7 +9,11 @@ import type { IPublishPacket, MqttClient } from 'mqtt';
  * Resolves when `start` calls its resolver; rejects after `ms`. `start` may return a cleanup. `what`
  * may be a function, read only on timeout, so the message can say how far things got.
  */
-export function within<T>(ms: number, what: string | (() => string), start: (resolve: (value: T) => void) => (() => void) | void): Promise<T> {
+export function within<T>(
+  ms: number,
+  what: string | (() => string),
+  start: (resolve: (value: T) => void) => (() => void) | void,
+): Promise<T> {
   return new Promise<T>((resolve, reject) => {
     let cleanup: (() => void) | void = undefined;
     let done = false;
@@ -48,17 +52,27 @@ export function nextMessage(client: MqttClient, what: string, match: (m: Receive
 }
 
 /** Collects messages that satisfy `match` until `count` have arrived. */
-export function messages(client: MqttClient, what: string, count: number, match: (m: Received) => boolean, ms = 10_000): Promise<Received[]> {
+export function messages(
+  client: MqttClient,
+  what: string,
+  count: number,
+  match: (m: Received) => boolean,
+  ms = 10_000,
+): Promise<Received[]> {
   const got: Received[] = [];
-  return within<Received[]>(ms, () => `${count} × ${what} (got ${got.length})`, (resolve) => {
-    const onMessage = (topic: string, payload: Buffer, packet: IPublishPacket): void => {
-      const m = { topic, payload, packet };
-      if (match(m)) got.push(m);
-      if (got.length === count) resolve(got);
-    };
-    client.on('message', onMessage);
-    return () => client.off('message', onMessage);
-  });
+  return within<Received[]>(
+    ms,
+    () => `${count} × ${what} (got ${got.length})`,
+    (resolve) => {
+      const onMessage = (topic: string, payload: Buffer, packet: IPublishPacket): void => {
+        const m = { topic, payload, packet };
+        if (match(m)) got.push(m);
+        if (got.length === count) resolve(got);
+      };
+      client.on('message', onMessage);
+      return () => client.off('message', onMessage);
+    },
+  );
 }
 
 /**

@@ -107,7 +107,7 @@ test('property: decodeBounded on arbitrary bytes returns a message or throws Pro
           decodeBounded(schema, input, maxBytes);
           return input.byteLength <= maxBytes;
         } catch (error) {
-          return error instanceof ProtoDecodeError && (input.byteLength > maxBytes) === (error.code === 'oversized');
+          return error instanceof ProtoDecodeError && input.byteLength > maxBytes === (error.code === 'oversized');
         }
       }),
       { numRuns: 500 },
@@ -118,18 +118,21 @@ test('property: decodeBounded on arbitrary bytes returns a message or throws Pro
 test('property: bit-flipped valid encodings decode or fail with ProtoDecodeError', () => {
   const wire = toBinary(SignedEnvelopeSchema, sampleEnvelope());
   fc.assert(
-    fc.property(fc.array(fc.tuple(fc.nat(wire.byteLength - 1), fc.integer({ min: 1, max: 255 })), { minLength: 1, maxLength: 8 }), (flips) => {
-      const mutated = wire.slice();
-      for (const [at, mask] of flips) mutated[at] ^= mask;
-      for (const codec of [codecs.signedEnvelope, codecs.ticketRequest]) {
-        try {
-          codec.decode(mutated);
-        } catch (error) {
-          if (!(error instanceof ProtoDecodeError)) return false;
+    fc.property(
+      fc.array(fc.tuple(fc.nat(wire.byteLength - 1), fc.integer({ min: 1, max: 255 })), { minLength: 1, maxLength: 8 }),
+      (flips) => {
+        const mutated = wire.slice();
+        for (const [at, mask] of flips) mutated[at] ^= mask;
+        for (const codec of [codecs.signedEnvelope, codecs.ticketRequest]) {
+          try {
+            codec.decode(mutated);
+          } catch (error) {
+            if (!(error instanceof ProtoDecodeError)) return false;
+          }
         }
-      }
-      return true;
-    }),
+        return true;
+      },
+    ),
     { numRuns: 1000 },
   );
 });
@@ -156,7 +159,7 @@ test('unknown fields are dropped, not carried along', () => {
   assert.deepStrictEqual(toBinary(TicketRequestSchema, decoded), wire);
 });
 
-test('decoded bytes fields never alias the caller\'s buffer', () => {
+test("decoded bytes fields never alias the caller's buffer", () => {
   const frame = toBinary(TicketRequestSchema, sampleServiceRequest());
   const decoded = decodeBounded(TicketRequestSchema, frame, 4096);
   const nonce = decoded.nonce.slice();
@@ -172,13 +175,19 @@ test('protoCodec has the MessageCodec shape, enforces its limit both ways and va
   assert.deepStrictEqual(codec.decode(codec.encode(msg)), msg);
 
   const tiny = protoCodec(TicketRequestSchema, 100);
-  assert.throws(() => tiny.encode(msg), (e: unknown) => e instanceof ProtoEncodeError && /dominion\.v1\.TicketRequest/.test(e.message));
+  assert.throws(
+    () => tiny.encode(msg),
+    (e: unknown) => e instanceof ProtoEncodeError && /dominion\.v1\.TicketRequest/.test(e.message),
+  );
   assert.equal(decodeError(() => tiny.decode(toBinary(TicketRequestSchema, msg))).code, 'oversized');
 
   const bad = create(TicketRequestSchema, { ...msg, nonce: new Uint8Array(31) });
   const error = decodeError(() => codec.decode(toBinary(TicketRequestSchema, bad)));
   assert.equal(error.code, 'invalid');
-  assert.deepStrictEqual(error.problems.map((p) => p.field), ['nonce']);
+  assert.deepStrictEqual(
+    error.problems.map((p) => p.field),
+    ['nonce'],
+  );
   assert.match(error.message, /dominion\.v1\.TicketRequest: invalid: nonce: must be exactly 32 bytes, got 31/);
   // Without a validator, the same bytes decode.
   assert.equal(protoCodec(TicketRequestSchema, 4096).decode(toBinary(TicketRequestSchema, bad)).nonce.byteLength, 31);

@@ -11,10 +11,30 @@ test('parseInstance accepts device, mm and sm:<service>', () => {
 });
 
 test('parseInstance rejects everything else with a typed error', () => {
-  const bad = ['', 'Device', 'sw', 'hypervisor', 'sm', 'sm:', 'sm:Weather', 'sm:we_ather', 'sm:we ather', 'sm:wé', `sm:${'x'.repeat(33)}`,
-    'mm ', ' mm', 'sm:weather\n', 'sm:a:b', 'device\0'];
+  const bad = [
+    '',
+    'Device',
+    'sw',
+    'hypervisor',
+    'sm',
+    'sm:',
+    'sm:Weather',
+    'sm:we_ather',
+    'sm:we ather',
+    'sm:wé',
+    `sm:${'x'.repeat(33)}`,
+    'mm ',
+    ' mm',
+    'sm:weather\n',
+    'sm:a:b',
+    'device\0',
+  ];
   for (const s of bad) {
-    assert.throws(() => parseInstance(s), (e: unknown) => e instanceof InvalidInstanceError && e.input === s && e.message.includes('invalid instance'), JSON.stringify(s));
+    assert.throws(
+      () => parseInstance(s),
+      (e: unknown) => e instanceof InvalidInstanceError && e.input === s && e.message.includes('invalid instance'),
+      JSON.stringify(s),
+    );
     assert.ok(!isInstance(s));
   }
   assert.throws(() => serviceInstance('Bad'), InvalidInstanceError);

@@ -2,7 +2,13 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
-import { ProxyEnvelopeSchema, ProxyRequestSchema, ServiceFrameSchema, ServiceRefusedSchema, ServiceResumeSchema } from '../../proto/gen/dominion/v1/channel_pb.ts';
+import {
+  ProxyEnvelopeSchema,
+  ProxyRequestSchema,
+  ServiceFrameSchema,
+  ServiceRefusedSchema,
+  ServiceResumeSchema,
+} from '../../proto/gen/dominion/v1/channel_pb.ts';
 import { HYPERVISOR_MM, lite, ProtoDecodeError, serviceChannel, SW_HYPERVISOR } from '../../proto/index.ts';
 
 test('lite codecs and the generated code agree on the wire, both ways', () => {
@@ -24,7 +30,7 @@ test('lite codecs and the generated code agree on the wire, both ways', () => {
   );
 });
 
-test('the service channel\'s refused and resume frames agree with the generated code', () => {
+test("the service channel's refused and resume frames agree with the generated code", () => {
   fc.assert(
     fc.property(fc.string({ maxLength: 64 }), (stream) => {
       const refused = lite.serviceRefused.encode({ stream });
@@ -37,7 +43,10 @@ test('the service channel\'s refused and resume frames agree with the generated 
   // A newer mm may add fields to ServiceResume: an older service skips them.
   assert.deepEqual(lite.serviceResume.decode(new Uint8Array([0x0a, 0x02, 0x68, 0x69])), {});
   assert.throws(() => lite.serviceResume.decode(new Uint8Array([0x0b])), ProtoDecodeError);
-  assert.throws(() => lite.serviceResume.decode(new Uint8Array(65)), (e: unknown) => e instanceof ProtoDecodeError && e.code === 'oversized');
+  assert.throws(
+    () => lite.serviceResume.decode(new Uint8Array(65)),
+    (e: unknown) => e instanceof ProtoDecodeError && e.code === 'oversized',
+  );
 });
 
 test('the channel table: what crosses each border, in a fixed order (type id = position), within its limit', () => {
@@ -49,7 +58,8 @@ test('the channel table: what crosses each border, in a fixed order (type id = p
   assert.deepEqual(sm.between, ['mm', 'sm:sensor']);
   assert.deepEqual(names(sm), ['dominion.v1.ServiceFrame', 'dominion.v1.ServiceRefused', 'dominion.v1.ServiceResume']);
   // Every type's largest message fits its channel's frame (6-byte header).
-  for (const c of [SW_HYPERVISOR, HYPERVISOR_MM, sm]) for (const t of c.types) assert.ok(t.maxBytes + 6 <= c.maxFrameBytes, `${c.name}: ${t.name}`);
+  for (const c of [SW_HYPERVISOR, HYPERVISOR_MM, sm])
+    for (const t of c.types) assert.ok(t.maxBytes + 6 <= c.maxFrameBytes, `${c.name}: ${t.name}`);
   assert.ok(Object.isFrozen(SW_HYPERVISOR) && Object.isFrozen(SW_HYPERVISOR.types));
 });
 
@@ -65,9 +75,16 @@ test('lite decoding skips unknown fields and refuses malformed or oversized inpu
     ['endless varint', new Uint8Array(12).fill(0xff)],
   ];
   for (const [what, bytes] of bad) {
-    assert.throws(() => lite.proxyRequest.decode(bytes), (e: unknown) => e instanceof ProtoDecodeError && e.code === 'malformed', what);
+    assert.throws(
+      () => lite.proxyRequest.decode(bytes),
+      (e: unknown) => e instanceof ProtoDecodeError && e.code === 'malformed',
+      what,
+    );
   }
-  assert.throws(() => lite.proxyRequest.decode(new Uint8Array(129)), (e: unknown) => e instanceof ProtoDecodeError && e.code === 'oversized');
+  assert.throws(
+    () => lite.proxyRequest.decode(new Uint8Array(129)),
+    (e: unknown) => e instanceof ProtoDecodeError && e.code === 'oversized',
+  );
   fc.assert(
     fc.property(fc.uint8Array({ maxLength: 200 }), (bytes) => {
       try {

@@ -49,15 +49,31 @@ test('every message type survives encode → decodeBounded unchanged', () => {
     [TicketRequestSchema, sampleServiceRequest()],
     [TicketRequestSchema, sampleDeviceRequest()],
     [RuntimeInfoSchema, sampleDeviceRequest().runtime!],
-    [DeviceStateSchema, create(DeviceStateSchema, { bootCount: 1n, lastResetReason: ResetReason.OPERATOR, firmwareVersion: '1', manifestDigest: SHA512(1) })],
+    [
+      DeviceStateSchema,
+      create(DeviceStateSchema, { bootCount: 1n, lastResetReason: ResetReason.OPERATOR, firmwareVersion: '1', manifestDigest: SHA512(1) }),
+    ],
     [DomainReportSchema, create(DomainReportSchema, { restarts: 3, memoryBytes: 1n, imageDigest: SHA512(2), boots: 4 })],
-    [ActorReportSchema, create(ActorReportSchema, { name: 'a', codeDigest: SHA512(3), restarts: 1, mailboxCapacity: 8, mailboxHighWater: 8, mailboxDrops: 2n ** 64n - 1n })],
+    [
+      ActorReportSchema,
+      create(ActorReportSchema, {
+        name: 'a',
+        codeDigest: SHA512(3),
+        restarts: 1,
+        mailboxCapacity: 8,
+        mailboxHighWater: 8,
+        mailboxDrops: 2n ** 64n - 1n,
+      }),
+    ],
     [TicketReplySchema, sampleTicketReply()],
     [TicketReplySchema, sampleWithheldReply()],
     [TicketReplySchema, sampleUpdateReply()],
     [DeferralTicketSchema, create(DeferralTicketSchema, { deviceId: 'd', instance: 'mm', nonce: NONCE, deferralMs: 1, issuedAtMs: 2n })],
     [WithheldSchema, create(WithheldSchema, { reason: WithholdReason.MALFORMED, detail: 'ключ не тот' })],
-    [UpdateRequiredSchema, create(UpdateRequiredSchema, { domain: 'mm', version: '3', imageDigest: SHA512(4), fetchTopic: 't', sizeBytes: 9n })],
+    [
+      UpdateRequiredSchema,
+      create(UpdateRequiredSchema, { domain: 'mm', version: '3', imageDigest: SHA512(4), fetchTopic: 't', sizeBytes: 9n }),
+    ],
     [BootRequestSchema, sampleBootRequest()],
     [BootTicketSchema, sampleBootTicket()],
   ];
@@ -67,9 +83,20 @@ test('every message type survives encode → decodeBounded unchanged', () => {
     covered.add(schema.typeName);
   }
   // Every message declared in the .proto files is covered.
-  const declared = [SignedEnvelopeSchema, TicketRequestSchema, RuntimeInfoSchema, DeviceStateSchema, DomainReportSchema,
-    ActorReportSchema, TicketReplySchema, DeferralTicketSchema, WithheldSchema, UpdateRequiredSchema, BootRequestSchema,
-    BootTicketSchema].map((s) => s.typeName);
+  const declared = [
+    SignedEnvelopeSchema,
+    TicketRequestSchema,
+    RuntimeInfoSchema,
+    DeviceStateSchema,
+    DomainReportSchema,
+    ActorReportSchema,
+    TicketReplySchema,
+    DeferralTicketSchema,
+    WithheldSchema,
+    UpdateRequiredSchema,
+    BootRequestSchema,
+    BootTicketSchema,
+  ].map((s) => s.typeName);
   const files = new Set([SignedEnvelopeSchema, TicketRequestSchema, RuntimeInfoSchema, BootRequestSchema].map((s) => s.file));
   const all = [...files].flatMap((f) => f.messages.map((m) => m.typeName));
   assert.deepStrictEqual([...all].sort(), [...declared].sort());

@@ -67,23 +67,38 @@ test('TicketRequest problems name the field', () => {
   check((r) => (r.runtime = undefined), ['runtime'], /must be set/);
   check((r) => (r.runtime = create(RuntimeInfoSchema)), ['runtime.report'], /device or domain/);
   check((r) => (r.instance = 'device'), ['runtime.domain'], /DeviceState/);
-  check((r) => ((r.runtime!.report.value as { imageDigest: Uint8Array }).imageDigest = new Uint8Array(65)), ['runtime.domain.image_digest'], /at most 64 bytes/);
+  check(
+    (r) => ((r.runtime!.report.value as { imageDigest: Uint8Array }).imageDigest = new Uint8Array(65)),
+    ['runtime.domain.image_digest'],
+    /at most 64 bytes/,
+  );
   const domain = () => sampleServiceRequest().runtime!.report;
-  check((r) => {
-    const report = domain();
-    if (report.case === 'domain') report.value.actors[1]!.name = 'n'.repeat(129);
-    r.runtime!.report = report;
-  }, ['runtime.domain.actors[1].name'], /at most 128/);
-  check((r) => {
-    const report = domain();
-    if (report.case === 'domain') report.value.actors[2]!.codeDigest = new Uint8Array(100);
-    r.runtime!.report = report;
-  }, ['runtime.domain.actors[2].code_digest']);
-  check((r) => {
-    const report = domain();
-    if (report.case === 'domain') report.value.actors = Array.from({ length: 257 }, () => report.value.actors[0]!);
-    r.runtime!.report = report;
-  }, ['runtime.domain.actors'], /at most 256 entries, got 257/);
+  check(
+    (r) => {
+      const report = domain();
+      if (report.case === 'domain') report.value.actors[1]!.name = 'n'.repeat(129);
+      r.runtime!.report = report;
+    },
+    ['runtime.domain.actors[1].name'],
+    /at most 128/,
+  );
+  check(
+    (r) => {
+      const report = domain();
+      if (report.case === 'domain') report.value.actors[2]!.codeDigest = new Uint8Array(100);
+      r.runtime!.report = report;
+    },
+    ['runtime.domain.actors[2].code_digest'],
+  );
+  check(
+    (r) => {
+      const report = domain();
+      if (report.case === 'domain') report.value.actors = Array.from({ length: 257 }, () => report.value.actors[0]!);
+      r.runtime!.report = report;
+    },
+    ['runtime.domain.actors'],
+    /at most 256 entries, got 257/,
+  );
 
   // A device instance must carry a DeviceState, and vice versa.
   const device = sampleDeviceRequest();
@@ -165,7 +180,12 @@ test('BootRequest, BootTicket and SignedEnvelope problems name the field', () =>
   assert.deepStrictEqual(fields(validateSignedEnvelope(env)), ['signature', 'context']);
   assert.match(validateSignedEnvelope(env)[1]!.problem, /no NUL/);
   assert.deepStrictEqual(fields(validateSignedEnvelope(sampleEnvelope(), SIGNATURE_CONTEXT.ticketReply)), ['context']);
-  assert.deepStrictEqual(fields(validateSignedEnvelope(create(SignedEnvelopeSchema))), ['payload', 'signature', 'signer_key_id', 'context']);
+  assert.deepStrictEqual(fields(validateSignedEnvelope(create(SignedEnvelopeSchema))), [
+    'payload',
+    'signature',
+    'signer_key_id',
+    'context',
+  ]);
 });
 
 test('frame limits fit the largest valid message of each kind', (t) => {
@@ -213,7 +233,13 @@ test('frame limits fit the largest valid message of each kind', (t) => {
       value: { domain: instance, version: 'v'.repeat(64), imageDigest: SHA512(2), fetchTopic: 't'.repeat(256), sizeBytes: U64 },
     },
   });
-  const largestBootRequest = create(BootRequestSchema, { deviceId, bootNonce: NONCE, manifestDigest: SHA512(3), firmwareVersion: 'v'.repeat(64), bootCount: U64 });
+  const largestBootRequest = create(BootRequestSchema, {
+    deviceId,
+    bootNonce: NONCE,
+    manifestDigest: SHA512(3),
+    firmwareVersion: 'v'.repeat(64),
+    bootCount: U64,
+  });
   const largestBootTicket = create(BootTicketSchema, { deviceId, bootNonce: NONCE, manifestDigest: SHA512(3), initialTimeoutMs: U32 });
   const requestBytes = codecs.ticketRequest.encode(requireValid(largestRequest));
   const largestEnvelope = create(SignedEnvelopeSchema, {

@@ -151,7 +151,12 @@ test('an effect outcome that arrives after a restart is discarded', async () => 
     capacity: 4,
     start: (ctx) => ({
       receive(m) {
-        if (m.type === 'go') ctx.effect(() => new Promise<number>((r) => (release = r)), () => ({ type: 'done' }), () => ({ type: 'done' }));
+        if (m.type === 'go')
+          ctx.effect(
+            () => new Promise<number>((r) => (release = r)),
+            () => ({ type: 'done' }),
+            () => ({ type: 'done' }),
+          );
         else if (m.type === 'done') got.push('done');
         else throw new Error('boom');
       },

@@ -59,7 +59,7 @@ test('a message crosses as bytes and arrives as a new object of its declared typ
   assert.equal(ch.b.counters.delivered, 1);
 });
 
-test('types are addressed by name: a copy of a codec (another bundle\'s) sends and routes as the same type', () => {
+test("types are addressed by name: a copy of a codec (another bundle's) sends and routes as the same type", () => {
   const { kit, ch, got } = setup();
   const copy: MessageCodec<Ping> = { ...PingCodec }; // same name and wire format, another object
   assert.equal(ch.a.send(copy, { seq: 7, note: 'copy' }), true);
@@ -139,7 +139,12 @@ test('a full receiving actor refuses the delivery without faulting anyone', () =
 test('FrameReader reassembles split frames and skips an oversized one without buffering it', () => {
   const frames: Uint8Array[] = [];
   const errors: ChannelError[] = [];
-  const reader = new FrameReader('s', 32, (f) => frames.push(f), (e) => errors.push(e));
+  const reader = new FrameReader(
+    's',
+    32,
+    (f) => frames.push(f),
+    (e) => errors.push(e),
+  );
   const f1 = encodeFrame('s', 1, new Uint8Array([1, 2, 3]), 32);
   const big = new Uint8Array(4 + 1000);
   new DataView(big.buffer).setUint32(0, 1000);

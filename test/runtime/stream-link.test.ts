@@ -71,7 +71,10 @@ test('frames cross a stream in small chunks and arrive whole, decoded on the rec
   assert.equal(a.send(blob, Uint8Array.of(1, 2, 3, 4, 5)), true);
   assert.equal(a.send(blob, Uint8Array.of(9)), true);
   kit.run();
-  assert.deepEqual(got.take().map((m) => [...m]), [[1, 2, 3, 4, 5], [9]]);
+  assert.deepEqual(
+    got.take().map((m) => [...m]),
+    [[1, 2, 3, 4, 5], [9]],
+  );
   assert.equal(a.counters.sent, 2);
   assert.equal(b.counters.delivered, 2);
 });
@@ -87,7 +90,10 @@ test('a frame declaring more than the limit is refused and counted; the stream s
   kit.run();
   assert.equal(lb.framingErrors(), 1);
   assert.equal(b.counters.oversized, 1);
-  assert.deepEqual(got.take().map((m) => [...m]), [[7]]);
+  assert.deepEqual(
+    got.take().map((m) => [...m]),
+    [[7]],
+  );
 });
 
 test('a stream backed up past its limit refuses sends as receiver-full; a closed one as closed', () => {

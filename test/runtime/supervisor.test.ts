@@ -174,11 +174,23 @@ test('clear() forgets every child so a subtree can be rebuilt from scratch', () 
   const a = image.spawn(cellSpec('a', starts));
   d.start();
   image.spawn(cellSpec('intruder', starts));
-  assert.deepEqual(kit.system.stats().filter((s) => s.path.startsWith('vm/')).map((s) => s.path), ['vm/image/a', 'vm/image/intruder']);
+  assert.deepEqual(
+    kit.system
+      .stats()
+      .filter((s) => s.path.startsWith('vm/'))
+      .map((s) => s.path),
+    ['vm/image/a', 'vm/image/intruder'],
+  );
   image.clear();
   assert.equal(a.offer({ type: 'set', v: 'x' }), false, 'old refs are dead');
   image.spawn(cellSpec('a', starts));
   image.start();
-  assert.deepEqual(kit.system.stats().filter((s) => s.path.startsWith('vm/')).map((s) => s.path), ['vm/image/a']);
+  assert.deepEqual(
+    kit.system
+      .stats()
+      .filter((s) => s.path.startsWith('vm/'))
+      .map((s) => s.path),
+    ['vm/image/a'],
+  );
   assert.match(kit.system.stats()[0]!.code, /fresh/, 'stats carry the code an inspector hashes');
 });

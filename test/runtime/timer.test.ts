@@ -9,7 +9,11 @@ test('timers of several actors fire in deadline order at the right simulated tim
   const d = kit.system.domain('d');
   d.start();
   const log: string[] = [];
-  for (const [name, ms] of [['a', 30], ['b', 10], ['c', 20]] as const) {
+  for (const [name, ms] of [
+    ['a', 30],
+    ['b', 10],
+    ['c', 20],
+  ] as const) {
     d.spawn<M>({
       name,
       capacity: 2,

@@ -82,6 +82,13 @@ export function simFleet(o: FleetOptions = {}) {
 
 export type Fleet = ReturnType<typeof simFleet>;
 
-export function eventsOf<T extends DeviceEvent['type']>(events: readonly DeviceEvent[], type: T, instance?: string): Array<Extract<DeviceEvent, { type: T }>> {
-  return events.filter((e): e is Extract<DeviceEvent, { type: T }> => e.type === type && (instance === undefined || ('instance' in e && e.instance === instance)));
+export function eventsOf<T extends DeviceEvent['type']>(
+  events: readonly DeviceEvent[],
+  type: T,
+  instance?: string,
+): Array<Extract<DeviceEvent, { type: T }>> {
+  return events.filter(
+    (e): e is Extract<DeviceEvent, { type: T }> =>
+      e.type === type && (instance === undefined || ('instance' in e && e.instance === instance)),
+  );
 }

@@ -8,7 +8,15 @@
  * vectors.test.ts rebuilds it from the file's `inputs` and checks it byte for byte, then checks the
  * committed bytes again by an independent path (node:crypto and a hand-written protobuf reader).
  */
-import { CONTEXTS, cryptoBackend, fromHex, hex, signedBytes, type CryptoBackendName, type SignatureContext } from '../../actors/crypto/index.ts';
+import {
+  CONTEXTS,
+  cryptoBackend,
+  fromHex,
+  hex,
+  signedBytes,
+  type CryptoBackendName,
+  type SignatureContext,
+} from '../../actors/crypto/index.ts';
 import { AwdtCore, seal } from '../../actors/tickets/index.ts';
 import {
   codecs,

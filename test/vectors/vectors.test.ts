@@ -100,7 +100,10 @@ function field(fields: Field[], number: number): Buffer | bigint | undefined {
 
 describe('golden vectors: an independent check of the committed bytes', () => {
   it('public keys and key ids follow from the seeds (key id = SHA-512(public key)[0..16))', () => {
-    for (const [who, seed] of [['device', inputs.deviceKeySeed], ['ih', inputs.ihKeySeed]] as const) {
+    for (const [who, seed] of [
+      ['device', inputs.deviceKeySeed],
+      ['ih', inputs.ihKeySeed],
+    ] as const) {
       const pub = publicKeyOfSeed(seed);
       assert.equal(pub.toString('hex'), vectors.keys[who].publicKey, who);
       assert.equal(createHash('sha512').update(pub).digest().subarray(0, 16).toString('hex'), vectors.keys[who].keyId, who);
@@ -112,7 +115,15 @@ describe('golden vectors: an independent check of the committed bytes', () => {
       const envelope = Buffer.from(v.envelope, 'hex');
       const fields = readFields(envelope);
       // SignedEnvelope: 1 payload, 2 signature, 3 signer_key_id, 4 context — each once, in that order.
-      assert.deepEqual(fields.map((f) => [f.number, f.wire]), [[1, 2], [2, 2], [3, 2], [4, 2]]);
+      assert.deepEqual(
+        fields.map((f) => [f.number, f.wire]),
+        [
+          [1, 2],
+          [2, 2],
+          [3, 2],
+          [4, 2],
+        ],
+      );
       const payload = field(fields, 1) as Buffer;
       const signature = field(fields, 2) as Buffer;
       const keyId = field(fields, 3) as Buffer;
@@ -184,7 +195,10 @@ function awdt(nonce: string): AwdtCore {
 
 describe('golden vectors: the project hub and AWDT', () => {
   it('the IH answers the request with exactly the vector ticket, on the vector reply topic', () => {
-    const decision = hub({ instances: { device: { deferralMs: inputs.ticket.deferralMs } } }).handleRequest(fromHex(vectors.request.envelope), Number(inputs.ticket.issuedAtMs));
+    const decision = hub({ instances: { device: { deferralMs: inputs.ticket.deferralMs } } }).handleRequest(
+      fromHex(vectors.request.envelope),
+      Number(inputs.ticket.issuedAtMs),
+    );
     assert.equal(decision.outcome, 'ticket');
     assert.equal(decision.reply?.topic, vectors.mqtt.replyTopic);
     assert.equal(hex(decision.reply!.payload), vectors.ticketReply.envelope);
@@ -198,7 +212,12 @@ describe('golden vectors: the project hub and AWDT', () => {
         device: {
           deferralMs: inputs.ticket.deferralMs,
           minFirmwareVersion: u.version,
-          firmwareUpdate: { version: u.version, imageDigest: fromHex(u.imageDigest), fetchTopic: u.fetchTopic, sizeBytes: Number(u.sizeBytes) },
+          firmwareUpdate: {
+            version: u.version,
+            imageDigest: fromHex(u.imageDigest),
+            fetchTopic: u.fetchTopic,
+            sizeBytes: Number(u.sizeBytes),
+          },
         },
       },
     }).handleRequest(fromHex(vectors.request.envelope), Number(inputs.ticket.issuedAtMs));
@@ -207,7 +226,10 @@ describe('golden vectors: the project hub and AWDT', () => {
   });
 
   it('the IH answers the malformed (authenticated, invalid) request with exactly the vector WITHHELD MALFORMED', () => {
-    const decision = hub({ instances: { device: { deferralMs: inputs.ticket.deferralMs } } }).handleRequest(fromHex(vectors.malformedRequest.envelope), Number(inputs.ticket.issuedAtMs));
+    const decision = hub({ instances: { device: { deferralMs: inputs.ticket.deferralMs } } }).handleRequest(
+      fromHex(vectors.malformedRequest.envelope),
+      Number(inputs.ticket.issuedAtMs),
+    );
     assert.equal(decision.outcome, 'withheld');
     assert.equal(decision.reason, 'malformed-request');
     assert.equal(hex(decision.reply!.payload), vectors.malformedReply.envelope);
@@ -226,7 +248,11 @@ describe('golden vectors: the project hub and AWDT', () => {
     const core = awdt(inputs.nonce);
     const runtime = create(RuntimeInfoSchema, vectorRuntime(inputs));
     assert.equal(hex(core.request(runtime, Number(inputs.uptimeMs))), vectors.request.envelope);
-    assert.deepEqual(core.reply(fromHex(vectors.ticketReply.envelope)), { kind: 'ticket', deferralMs: inputs.ticket.deferralMs, nonceDrawnAtMs: Number(inputs.uptimeMs) });
+    assert.deepEqual(core.reply(fromHex(vectors.ticketReply.envelope)), {
+      kind: 'ticket',
+      deferralMs: inputs.ticket.deferralMs,
+      nonceDrawnAtMs: Number(inputs.uptimeMs),
+    });
     // The nonce is spent: the same ticket again is refused.
     const again = core.reply(fromHex(vectors.ticketReply.envelope));
     assert.equal(again.kind === 'refused' && again.error.code, 'no-outstanding-nonce');
@@ -238,7 +264,11 @@ describe('golden vectors: the project hub and AWDT', () => {
 
     const malformed = awdt(inputs.malformedNonce);
     malformed.request(create(RuntimeInfoSchema, vectorRuntime(inputs, false)), 0);
-    assert.deepEqual(malformed.reply(fromHex(vectors.malformedReply.envelope)), { kind: 'withheld', reason: WithholdReason.MALFORMED, detail: MALFORMED_DETAIL });
+    assert.deepEqual(malformed.reply(fromHex(vectors.malformedReply.envelope)), {
+      kind: 'withheld',
+      reason: WithholdReason.MALFORMED,
+      detail: MALFORMED_DETAIL,
+    });
   });
 
   it('a reply for another nonce is refused', () => {

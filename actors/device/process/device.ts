@@ -44,7 +44,14 @@ const EVENT_TYPES = new Set(['armed', 'ticket', 'withheld', 'update-required', '
 export function parseEventLine(line: string): AwdtEvent | VmEvent | undefined {
   try {
     const e = JSON.parse(line) as { type?: unknown; instance?: unknown; at?: unknown };
-    if (typeof e === 'object' && e !== null && EVENT_TYPES.has(e.type as string) && typeof e.instance === 'string' && typeof e.at === 'number') return e as AwdtEvent | VmEvent;
+    if (
+      typeof e === 'object' &&
+      e !== null &&
+      EVENT_TYPES.has(e.type as string) &&
+      typeof e.instance === 'string' &&
+      typeof e.at === 'number'
+    )
+      return e as AwdtEvent | VmEvent;
   } catch {
     // not an event
   }
@@ -70,7 +77,8 @@ export function processPlacement(o: ProcessDeviceOptions): Placement {
       ...o,
       reboot: hooks.reboot,
       events: hooks.events,
-      booted: (record) => hooks.events({ type: 'boot', bootCount: record.bootCount, lastResetReason: record.lastResetReason, at: o.clock.now() }),
+      booted: (record) =>
+        hooks.events({ type: 'boot', bootCount: record.bootCount, lastResetReason: record.lastResetReason, at: o.clock.now() }),
       domain: sw,
       hypervisor: toHypervisor,
       deviceKey: o.keys.device,
@@ -105,7 +113,11 @@ export function processPlacement(o: ProcessDeviceOptions): Placement {
       heapMb: board.domains.hypervisor.heapMb,
       onExit: (code, signal) => {
         // The hypervisor's process ends when its domain gives up, or when it is killed: either way, as giving up.
-        if (!stopping && onGiveUp('hypervisor') === 'reset-device') watchdog.reset(ResetReason.CHECK_FAILED, `the hypervisor process ${signal !== null ? `was killed by ${signal}` : `exited with code ${String(code)}`}`);
+        if (!stopping && onGiveUp('hypervisor') === 'reset-device')
+          watchdog.reset(
+            ResetReason.CHECK_FAILED,
+            `the hypervisor process ${signal !== null ? `was killed by ${signal}` : `exited with code ${String(code)}`}`,
+          );
       },
       onLine: (line) => {
         const event = parseEventLine(line);

@@ -73,7 +73,9 @@ async function hostMm(b: MmBootstrap, releasePub: Uint8Array, parent: Socket): P
     linkStream(endpoint, inheritedSocket(PARENT_FD + 1 + i));
     return { name, endpoint };
   });
-  mmInstaller(mm, { hypervisor, services, routes: b.routes, timing: board.timing, mailbox: budget, link: b.link })(domain.supervisor('image', imageOptions('mm')));
+  mmInstaller(mm, { hypervisor, services, routes: b.routes, timing: board.timing, mailbox: budget, link: b.link })(
+    domain.supervisor('image', imageOptions('mm')),
+  );
   domain.start();
   return () => system.shutdown();
 }
@@ -88,7 +90,9 @@ async function hostService(b: ServiceBootstrap, releasePub: Uint8Array, parent: 
   const domain = openDomain(system, label);
   const endpoint = new ChannelEndpoint(sm.channels.mm, domain, budget.inlet, 'b');
   linkStream(endpoint, parent);
-  serviceInstaller(sm, { endpoint, dataDir: b.dataDir, mailbox: budget, intervalMs: board.timing.intervalMs })(domain.supervisor('image', imageOptions(label)));
+  serviceInstaller(sm, { endpoint, dataDir: b.dataDir, mailbox: budget, intervalMs: board.timing.intervalMs })(
+    domain.supervisor('image', imageOptions(label)),
+  );
   domain.start();
   return () => system.shutdown();
 }

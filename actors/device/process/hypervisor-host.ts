@@ -35,7 +35,9 @@ export async function hostHypervisor(b: HypervisorBootstrap, releasePub: Uint8Ar
   const keys = { mm: fromHex(b.keys.mm), services: Object.fromEntries(board.services.map((s) => [s, fromHex(b.keys.services[s]!)])) };
   const hubs = {
     ih: { id: b.hubs.ih.id, publicKey: fromHex(b.hubs.ih.publicKey) },
-    services: Object.fromEntries(board.services.map((s) => [s, { id: b.hubs.services[s]!.id, publicKey: fromHex(b.hubs.services[s]!.publicKey) }])),
+    services: Object.fromEntries(
+      board.services.map((s) => [s, { id: b.hubs.services[s]!.id, publicKey: fromHex(b.hubs.services[s]!.publicKey) }]),
+    ),
   };
   const system = new ActorSystem({ clock });
   endOnEscalation(system);
@@ -44,7 +46,9 @@ export async function hostHypervisor(b: HypervisorBootstrap, releasePub: Uint8Ar
   linkStream(sw, parent);
   // The end toward mm lives across mm's reboots; each boot links it to the new process's socket.
   const mm = new ChannelEndpoint(hyp.channels.mm, domain, budget.inlet, 'a');
-  const relays = new Map(board.services.map((s) => [s, new FrameRelay(hyp.channels.service(s).name, hyp.channels.service(s).maxFrameBytes)] as const));
+  const relays = new Map(
+    board.services.map((s) => [s, new FrameRelay(hyp.channels.service(s).name, hyp.channels.service(s).maxFrameBytes)] as const),
+  );
   const common = { artifacts: b.artifacts, releasePub: b.releasePub, deviceId: b.deviceId };
   const log = (label: string) => (line: string) => process.stderr.write(`[${label}] ${line}\n`);
 
@@ -65,7 +69,13 @@ export async function hostHypervisor(b: HypervisorBootstrap, releasePub: Uint8Ar
   const machine = (label: string): ProcessVm => {
     if (label === 'mm') {
       return start('mm', (onExit) => {
-        const p = spawnDomain(b.host, mmBoot, { label: 'mm', heapMb: board.domains.mm.heapMb, extraLinks: board.services.length, onLine: log('mm'), onExit });
+        const p = spawnDomain(b.host, mmBoot, {
+          label: 'mm',
+          heapMb: board.domains.mm.heapMb,
+          extraLinks: board.services.length,
+          onLine: log('mm'),
+          onExit,
+        });
         linkStream(mm, p.link);
         board.services.forEach((s, i) => relays.get(s)!.attach(0, p.extra[i]!));
         return p;

@@ -54,7 +54,8 @@ export function processVm(o: ProcessVmOptions): ProcessVm {
       current = p;
     },
     // No process, nothing to vouch for: the VM's AWDT signs no request until one runs again.
-    report: (boots) => (current === null ? undefined : o.outsideReport({ boots, imageDigest: o.digest, memoryBytes: residentBytes(current.pid) })),
+    report: (boots) =>
+      current === null ? undefined : o.outsideReport({ boots, imageDigest: o.digest, memoryBytes: residentBytes(current.pid) }),
     get current() {
       return current;
     },

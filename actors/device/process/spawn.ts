@@ -65,7 +65,11 @@ export function hostCommandOfThisProcess(): HostCommand {
   const entry = process.argv[1];
   if (entry === undefined) throw new Error('cannot tell how this process was started (no process.argv[1])');
   // This module is TypeScript only when run from sources (tsx, registered by flag or by cli/dominion.mjs).
-  return { execPath: process.execPath, args: [...withoutHeapLimit(process.execArgv), entry, 'domain-host'], typescript: import.meta.url.endsWith('.ts') };
+  return {
+    execPath: process.execPath,
+    args: [...withoutHeapLimit(process.execArgv), entry, 'domain-host'],
+    typescript: import.meta.url.endsWith('.ts'),
+  };
 }
 
 function withoutHeapLimit(args: readonly string[]): string[] {
@@ -81,7 +85,13 @@ export function spawnDomain(host: HostCommand, bootstrap: Bootstrap, o: SpawnOpt
   const confine =
     o.sandbox === undefined
       ? []
-      : ['--experimental-permission', '--allow-fs-read=*', `--allow-fs-write=${o.sandbox.writeDir}`, ...worker, '--disable-warning=ExperimentalWarning'];
+      : [
+          '--experimental-permission',
+          '--allow-fs-read=*',
+          `--allow-fs-write=${o.sandbox.writeDir}`,
+          ...worker,
+          '--disable-warning=ExperimentalWarning',
+        ];
   // The label last, so `ps` tells the domain processes apart (the bootstrap, not argv, is what counts).
   const args = [`--max-old-space-size=${o.heapMb}`, ...confine, ...withoutHeapLimit(host.args), o.label];
   const [file, argv] = o.sandbox?.noNetwork === true ? ['unshare', ['-n', host.execPath, ...args]] : [host.execPath, args];

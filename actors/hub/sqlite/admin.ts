@@ -34,7 +34,9 @@ export function onConfigChange(db: SqliteDatabase, listener: () => void): () => 
 }
 
 function bumpConfig(db: SqliteDatabase): void {
-  db.prepare("INSERT INTO meta (key, value) VALUES ('config_version', '1') ON CONFLICT (key) DO UPDATE SET value = CAST(value AS INTEGER) + 1").run();
+  db.prepare(
+    "INSERT INTO meta (key, value) VALUES ('config_version', '1') ON CONFLICT (key) DO UPDATE SET value = CAST(value AS INTEGER) + 1",
+  ).run();
   for (const l of listeners.get(db) ?? []) l();
 }
 
@@ -50,7 +52,10 @@ export interface HubIdentity {
 
 /** The hub this database belongs to, once a hub or an enrolment has claimed it. */
 export function readHubIdentity(db: SqliteDatabase): HubIdentity | undefined {
-  const rows = db.prepare("SELECT key, value FROM meta WHERE key IN ('hub_id', 'role', 'service')").all() as Array<{ key: string; value: string }>;
+  const rows = db.prepare("SELECT key, value FROM meta WHERE key IN ('hub_id', 'role', 'service')").all() as Array<{
+    key: string;
+    value: string;
+  }>;
   const meta = new Map(rows.map((r) => [r.key, r.value]));
   const hubId = meta.get('hub_id');
   const role = meta.get('role');
@@ -101,18 +106,23 @@ export interface EnrollOptions {
  * dominates are accepted. One key never serves two (device, instance) pairs.
  */
 export function enrollKeys(db: SqliteDatabase, deviceId: string, keys: readonly EnrollKey[], options: EnrollOptions = {}): void {
-  if (typeof deviceId !== 'string' || !DEVICE_ID_PATTERN.test(deviceId)) throw new HubStoreError('refused', 'device id must be 1-64 characters of [A-Za-z0-9._-]');
+  if (typeof deviceId !== 'string' || !DEVICE_ID_PATTERN.test(deviceId))
+    throw new HubStoreError('refused', 'device id must be 1-64 characters of [A-Za-z0-9._-]');
   if (keys.length === 0) throw new HubStoreError('refused', `no keys to enrol for ${deviceId}`);
   const backend = options.backend ?? cryptoBackend('node');
   const nowMs = options.nowMs ?? Date.now();
   const prepared = keys.map((k) => {
     const problem = instanceProblem(k.instance);
-    if (problem !== undefined) throw new HubStoreError('refused', `instance ${JSON.stringify(String(k.instance).slice(0, 40))}: ${problem}`);
+    if (problem !== undefined)
+      throw new HubStoreError('refused', `instance ${JSON.stringify(String(k.instance).slice(0, 40))}: ${problem}`);
     let keyId: Uint8Array;
     try {
       keyId = backend.verifier(k.publicKey).keyId; // also checks the key's length
     } catch (err) {
-      throw new HubStoreError('refused', `public key for ${k.instance}: ${err instanceof Error ? err.message : 'not an Ed25519 public key'}`);
+      throw new HubStoreError(
+        'refused',
+        `public key for ${k.instance}: ${err instanceof Error ? err.message : 'not an Ed25519 public key'}`,
+      );
     }
     return { instance: k.instance, publicKey: k.publicKey.slice(), keyId };
   });
@@ -122,7 +132,8 @@ export function enrollKeys(db: SqliteDatabase, deviceId: string, keys: readonly 
       if (identity !== undefined && !dominates(identity.role, k.instance)) {
         throw new HubStoreError('refused', `hub ${describe(identity)} does not dominate ${k.instance}: enrol that key with its own hub`);
       }
-      const holder = db.prepare('SELECT device_id, instance FROM device_key WHERE key_id = ?').get(k.keyId) as { device_id: string; instance: string } | undefined;
+      const holder = db.prepare('SELECT device_id, instance FROM device_key WHERE key_id = ?').get(k.keyId) as
+        { device_id: string; instance: string } | undefined;
       if (holder !== undefined && (holder.device_id !== deviceId || holder.instance !== k.instance)) {
         throw new HubStoreError('refused', `key ${hex(k.keyId)} is already enrolled for ${holder.device_id}/${holder.instance}`);
       }
@@ -132,7 +143,11 @@ export function enrollKeys(db: SqliteDatabase, deviceId: string, keys: readonly 
       throw new HubStoreError('refused', `device ${deviceId} is revoked; enrol it again with new keys and --reinstate`);
     }
     if (existing === undefined) {
-      db.prepare("INSERT INTO device (device_id, state, enrolled_at_ms, updated_at_ms) VALUES (?, 'active', ?, ?)").run(deviceId, nowMs, nowMs);
+      db.prepare("INSERT INTO device (device_id, state, enrolled_at_ms, updated_at_ms) VALUES (?, 'active', ?, ?)").run(
+        deviceId,
+        nowMs,
+        nowMs,
+      );
     } else if (existing === 'revoked') {
       db.prepare("UPDATE device SET state = 'active', state_reason = NULL, updated_at_ms = ? WHERE device_id = ?").run(nowMs, deviceId);
     }
@@ -142,19 +157,35 @@ export function enrollKeys(db: SqliteDatabase, deviceId: string, keys: readonly 
     );
     for (const k of prepared) upsert.run(deviceId, k.instance, k.publicKey, k.keyId, nowMs);
     const verb = existing === undefined ? 'enrolled' : existing === 'revoked' ? 'reinstated' : 're-enrolled';
-    audit(db, nowMs, verb, deviceId, prepared.length === 1 ? prepared[0]!.instance : null, `keys for ${prepared.map((k) => k.instance).join(', ')}`);
+    audit(
+      db,
+      nowMs,
+      verb,
+      deviceId,
+      prepared.length === 1 ? prepared[0]!.instance : null,
+      `keys for ${prepared.map((k) => k.instance).join(', ')}`,
+    );
   }).immediate();
 }
 
 export type StateChange = 'quarantine' | 'release' | 'revoke';
 
 /** Quarantine, release or revoke a device. A revoked device stays revoked until enrolled again. */
-export function changeDeviceState(db: SqliteDatabase, deviceId: string, change: StateChange, reason?: string, nowMs = Date.now()): DeviceState {
+export function changeDeviceState(
+  db: SqliteDatabase,
+  deviceId: string,
+  change: StateChange,
+  reason?: string,
+  nowMs = Date.now(),
+): DeviceState {
   const next: DeviceState = change === 'quarantine' ? 'quarantined' : change === 'release' ? 'active' : 'revoked';
   db.transaction(() => {
     const current = requireDevice(db, deviceId);
     if (current === 'revoked' && change !== 'revoke') {
-      throw new HubStoreError('refused', `device ${deviceId} is revoked; it gets no tickets until enrolled again with new keys (--reinstate)`);
+      throw new HubStoreError(
+        'refused',
+        `device ${deviceId} is revoked; it gets no tickets until enrolled again with new keys (--reinstate)`,
+      );
     }
     const text = reason === undefined ? null : cleanDetail(reason);
     db.prepare('UPDATE device SET state = ?, state_reason = ?, updated_at_ms = ? WHERE device_id = ?').run(next, text, nowMs, deviceId);
@@ -164,10 +195,21 @@ export function changeDeviceState(db: SqliteDatabase, deviceId: string, change: 
 }
 
 /** Withholds tickets from one instance, or (instance undefined) from every instance of the device. */
-export function withholdInstance(db: SqliteDatabase, deviceId: string, instance: Instance | undefined, reason: string, nowMs = Date.now()): void {
+export function withholdInstance(
+  db: SqliteDatabase,
+  deviceId: string,
+  instance: Instance | undefined,
+  reason: string,
+  nowMs = Date.now(),
+): void {
   db.transaction(() => {
     requireDevice(db, deviceId);
-    db.prepare("INSERT OR REPLACE INTO operator_hold (device_id, instance, kind, detail, at_ms) VALUES (?, ?, 'withhold', ?, ?)").run(deviceId, instance ?? '*', cleanDetail(reason), nowMs);
+    db.prepare("INSERT OR REPLACE INTO operator_hold (device_id, instance, kind, detail, at_ms) VALUES (?, ?, 'withhold', ?, ?)").run(
+      deviceId,
+      instance ?? '*',
+      cleanDetail(reason),
+      nowMs,
+    );
     audit(db, nowMs, 'withhold', deviceId, instance ?? null, cleanDetail(reason));
   }).immediate();
 }
@@ -188,11 +230,22 @@ export function resumeInstance(db: SqliteDatabase, deviceId: string, instance: I
 }
 
 /** Demands that `instance` runs `target` before it gets tickets again (met once it reports it). */
-export function requireInstanceUpdate(db: SqliteDatabase, deviceId: string, instance: Instance, target: UpdateTarget, nowMs = Date.now()): void {
+export function requireInstanceUpdate(
+  db: SqliteDatabase,
+  deviceId: string,
+  instance: Instance,
+  target: UpdateTarget,
+  nowMs = Date.now(),
+): void {
   db.transaction(() => {
     requireDevice(db, deviceId);
     const detail = JSON.stringify(updateTargetJson(target));
-    db.prepare("INSERT OR REPLACE INTO operator_hold (device_id, instance, kind, detail, at_ms) VALUES (?, ?, 'update', ?, ?)").run(deviceId, instance, detail, nowMs);
+    db.prepare("INSERT OR REPLACE INTO operator_hold (device_id, instance, kind, detail, at_ms) VALUES (?, ?, 'update', ?, ?)").run(
+      deviceId,
+      instance,
+      detail,
+      nowMs,
+    );
     audit(db, nowMs, 'require-update', deviceId, instance, `${instance} must run ${target.version}`);
   }).immediate();
 }
@@ -246,12 +299,22 @@ export function devicePolicyText(db: SqliteDatabase, deviceId: string): string |
 
 function requireDevice(db: SqliteDatabase, deviceId: string): DeviceState {
   const state = db.prepare('SELECT state FROM device WHERE device_id = ?').pluck().get(deviceId) as DeviceState | undefined;
-  if (state === undefined) throw new HubStoreError('refused', `device ${JSON.stringify(String(deviceId).slice(0, 64))} is not enrolled with this hub`);
+  if (state === undefined)
+    throw new HubStoreError('refused', `device ${JSON.stringify(String(deviceId).slice(0, 64))} is not enrolled with this hub`);
   return state;
 }
 
 /** Every operator change ends with its audit row, so this is where the config version moves. */
-function audit(db: SqliteDatabase, nowMs: number, reason: OperatorReason, deviceId: string | null, instance: string | null, detail: string | null): void {
+function audit(
+  db: SqliteDatabase,
+  nowMs: number,
+  reason: OperatorReason,
+  deviceId: string | null,
+  instance: string | null,
+  detail: string | null,
+): void {
   bumpConfig(db);
-  db.prepare("INSERT INTO audit (at_ms, hub_id, outcome, reason, detail, device_id, instance) VALUES (?, NULL, 'operator', ?, ?, ?, ?)").run(nowMs, reason, detail, deviceId, instance);
+  db.prepare(
+    "INSERT INTO audit (at_ms, hub_id, outcome, reason, detail, device_id, instance) VALUES (?, NULL, 'operator', ?, ?, ?, ?)",
+  ).run(nowMs, reason, detail, deviceId, instance);
 }

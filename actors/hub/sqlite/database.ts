@@ -30,7 +30,8 @@ export function openHubDatabase(path: string, options: OpenHubDatabaseOptions = 
   const create = options.create ?? false;
   if (path === '' || path === ':memory:') throw new HubStoreError('io', 'a hub database must be a file (got an empty or in-memory path)');
   if (!existsSync(path)) {
-    if (!create) throw new HubStoreError('missing', `${path}: no hub database here (create one with "dominion hub --init …" or "dominion enroll …")`);
+    if (!create)
+      throw new HubStoreError('missing', `${path}: no hub database here (create one with "dominion hub --init …" or "dominion enroll …")`);
   } else if (statSync(path).isDirectory()) {
     throw new HubStoreError('io', `${path}: is a directory, not a database file`);
   }

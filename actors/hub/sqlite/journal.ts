@@ -64,7 +64,9 @@ export class WriteJournal {
          deadline_ms        = coalesce(excluded.deadline_ms, deadline_ms),
          expired            = CASE WHEN excluded.deadline_ms IS NULL THEN expired ELSE 0 END`,
     );
-    this.writeAll = db.transaction((batch: readonly HubEffects[]) => this.write(batch)).immediate as (batch: readonly HubEffects[]) => number;
+    this.writeAll = db.transaction((batch: readonly HubEffects[]) => this.write(batch)).immediate as (
+      batch: readonly HubEffects[],
+    ) => number;
     this.busyTimeout = db.prepare('PRAGMA busy_timeout').pluck();
     this.setBusyTimeout = (ms) => void db.pragma(`busy_timeout = ${Math.max(0, Math.floor(ms))}`);
   }
@@ -123,7 +125,17 @@ export class WriteJournal {
       rows += this.upsertActivity.run({ ...w, deadlineMs }).changes;
     }
     for (const { audit: e } of batch) {
-      this.insertAudit.run(e.atMs, this.hubId, e.outcome, e.reason, e.detail ?? null, e.deviceId ?? null, e.instance ?? null, e.deferralMs ?? null, e.ref ?? null);
+      this.insertAudit.run(
+        e.atMs,
+        this.hubId,
+        e.outcome,
+        e.reason,
+        e.detail ?? null,
+        e.deviceId ?? null,
+        e.instance ?? null,
+        e.deferralMs ?? null,
+        e.ref ?? null,
+      );
       rows++;
     }
     return rows;
@@ -138,7 +150,16 @@ function mergeActivity(batch: readonly HubEffects[]): Iterable<ActivityWrite> {
     const key = `${a.deviceId}\u0000${a.instance}`;
     let w = byInstance.get(key);
     if (w === undefined) {
-      w = { deviceId: a.deviceId, instance: a.instance, requestAtMs: null, outcome: null, reason: null, state: null, ticketAtMs: null, deferralMs: null };
+      w = {
+        deviceId: a.deviceId,
+        instance: a.instance,
+        requestAtMs: null,
+        outcome: null,
+        reason: null,
+        state: null,
+        ticketAtMs: null,
+        deferralMs: null,
+      };
       byInstance.set(key, w);
     }
     w.requestAtMs = a.atMs;

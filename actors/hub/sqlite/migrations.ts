@@ -125,7 +125,10 @@ export function migrate(db: Database, target: number = SCHEMA_VERSION, migration
   const current = schemaVersion(db);
   const newest = migrations[migrations.length - 1]?.version ?? 0;
   if (current > newest) {
-    throw new HubStoreError('too-new', `${db.name}: schema version ${current} is newer than this dominion knows (${newest}); use a newer dominion`);
+    throw new HubStoreError(
+      'too-new',
+      `${db.name}: schema version ${current} is newer than this dominion knows (${newest}); use a newer dominion`,
+    );
   }
   const applied: number[] = [];
   for (const m of migrations) {

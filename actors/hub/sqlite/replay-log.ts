@@ -50,7 +50,9 @@ export class ReplayLog {
   constructor(db: SqliteDatabase, options: ReplayLogOptions) {
     this.windowMs = options.windowMs;
     this.capacity = options.capacity ?? 2_000_000;
-    this.tail = db.prepare('SELECT seq, at_ms, outcome, device_id, instance, ref FROM audit WHERE seq > ? AND ref IS NOT NULL ORDER BY seq');
+    this.tail = db.prepare(
+      'SELECT seq, at_ms, outcome, device_id, instance, ref FROM audit WHERE seq > ? AND ref IS NOT NULL ORDER BY seq',
+    );
     this.maxSeq = db.prepare('SELECT coalesce(max(seq), 0) FROM audit').pluck();
     this.dataVersion = db.prepare('PRAGMA data_version').pluck();
     this.syncedVersion = this.dataVersion.get() as number;
@@ -89,7 +91,8 @@ export class ReplayLog {
   catchUp(): void {
     for (const row of this.tail.iterate(this.seq) as IterableIterator<AuditRow>) {
       this.seq = row.seq;
-      if (ANSWERED.has(row.outcome) && row.device_id !== null && row.instance !== null) this.add(key(row.device_id, row.instance, row.ref), row.at_ms);
+      if (ANSWERED.has(row.outcome) && row.device_id !== null && row.instance !== null)
+        this.add(key(row.device_id, row.instance, row.ref), row.at_ms);
     }
   }
 
@@ -97,7 +100,9 @@ export class ReplayLog {
     // Newest first, back to the window's start (a minute of slack for clocks of other hub processes).
     const since = nowMs - this.windowMs - 60_000;
     const rows: AuditRow[] = [];
-    for (const row of db.prepare('SELECT seq, at_ms, outcome, device_id, instance, ref FROM audit ORDER BY seq DESC').iterate() as IterableIterator<AuditRow>) {
+    for (const row of db
+      .prepare('SELECT seq, at_ms, outcome, device_id, instance, ref FROM audit ORDER BY seq DESC')
+      .iterate() as IterableIterator<AuditRow>) {
       if (this.seq === 0) this.seq = row.seq;
       if (row.at_ms < since || rows.length >= this.capacity) break;
       if (row.ref !== null && ANSWERED.has(row.outcome) && row.device_id !== null && row.instance !== null) rows.push(row);

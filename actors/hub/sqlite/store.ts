@@ -14,7 +14,14 @@ import { cryptoBackend, type CryptoBackend, type Verifier } from '../../crypto/i
 import { isInstance, type Instance, type RuntimeInfo } from '../../../proto/index.ts';
 import type { AuditEntry, AuditLog } from '../audit.ts';
 import type { AnsweredNonce, HubEffects, HubStore, HubView } from '../effects.ts';
-import { evaluateInstancePolicy, PolicyError, type HubPolicy, type MemoryPolicyRules, type PolicyVerdict, type UpdateTarget } from '../policy.ts';
+import {
+  evaluateInstancePolicy,
+  PolicyError,
+  type HubPolicy,
+  type MemoryPolicyRules,
+  type PolicyVerdict,
+  type UpdateTarget,
+} from '../policy.ts';
 import { parsePolicyDocument, parseUpdateTarget, resolveInstancePolicy } from '../policy-doc.ts';
 import type { DeviceState, EnrolledDevice, EnrolledKey, HubRegistry, InstanceActivity } from '../registry.ts';
 import { parseDecisionReason } from '../reasons.ts';
@@ -178,7 +185,9 @@ class SqliteRegistry implements HubRegistry {
     cacheSize: number,
   ) {
     this.verifiers = new VerifierCache(backend, cacheSize);
-    this.byInstance = db.prepare('SELECT device_id AS deviceId, instance, public_key AS publicKey, key_id AS keyId FROM device_key WHERE device_id = ? AND instance = ?');
+    this.byInstance = db.prepare(
+      'SELECT device_id AS deviceId, instance, public_key AS publicKey, key_id AS keyId FROM device_key WHERE device_id = ? AND instance = ?',
+    );
     this.instancesOf = db.prepare('SELECT instance FROM device_key WHERE device_id = ? ORDER BY instance').pluck();
   }
 
@@ -224,9 +233,17 @@ class SqliteRegistry implements HubRegistry {
 
   activity(deviceId: string, instance: Instance): InstanceActivity | undefined {
     const row = this.db
-      .prepare('SELECT last_request_at_ms, last_outcome, last_reason, last_ticket_at_ms, last_deferral_ms FROM instance_activity WHERE device_id = ? AND instance = ?')
+      .prepare(
+        'SELECT last_request_at_ms, last_outcome, last_reason, last_ticket_at_ms, last_deferral_ms FROM instance_activity WHERE device_id = ? AND instance = ?',
+      )
       .get(deviceId, instance) as
-      | { last_request_at_ms: number | null; last_outcome: InstanceActivity['lastOutcome'] | null; last_reason: string | null; last_ticket_at_ms: number | null; last_deferral_ms: number | null }
+      | {
+          last_request_at_ms: number | null;
+          last_outcome: InstanceActivity['lastOutcome'] | null;
+          last_reason: string | null;
+          last_ticket_at_ms: number | null;
+          last_deferral_ms: number | null;
+        }
       | undefined;
     if (row === undefined) return undefined;
     // Committed activity only: a decision's writes reach the database with its batch.
@@ -242,7 +259,13 @@ class SqliteRegistry implements HubRegistry {
   private enrolled(row: KeyRow | undefined): EnrolledKey | undefined {
     if (row === undefined || !isInstance(row.instance)) return undefined;
     const publicKey = new Uint8Array(row.publicKey);
-    return { deviceId: row.deviceId, instance: row.instance, keyId: new Uint8Array(row.keyId), publicKey, verifier: this.verifiers.get(publicKey) };
+    return {
+      deviceId: row.deviceId,
+      instance: row.instance,
+      keyId: new Uint8Array(row.keyId),
+      publicKey,
+      verifier: this.verifiers.get(publicKey),
+    };
   }
 }
 
@@ -276,7 +299,10 @@ export class SqlitePolicy implements HubPolicy {
         update = this.target(hold.detail, instance);
       }
     }
-    return evaluateInstancePolicy(resolveInstancePolicy(device, fleet, instance), instance, runtime, { withheld: withheld ?? deviceWideWithhold, update });
+    return evaluateInstancePolicy(resolveInstancePolicy(device, fleet, instance), instance, runtime, {
+      withheld: withheld ?? deviceWideWithhold,
+      update,
+    });
   }
 
   withhold(deviceId: string, instance?: Instance, reason = 'withheld by operator'): void {

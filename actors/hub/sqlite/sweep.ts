@@ -41,17 +41,35 @@ export function sweepDeadlines(db: SqliteDatabase, nowMs: number, hubId: string 
       `UPDATE instance_activity SET expired = 1, state = CASE WHEN ? THEN 'timeout' ELSE state END
        WHERE device_id = ? AND instance = ? AND expired = 0 AND deadline_ms = ?`,
     );
-    const audit = db.prepare('INSERT INTO audit (at_ms, hub_id, outcome, reason, detail, device_id, instance) VALUES (?, ?, ?, ?, ?, ?, ?)');
+    const audit = db.prepare(
+      'INSERT INTO audit (at_ms, hub_id, outcome, reason, detail, device_id, instance) VALUES (?, ?, ?, ?, ?, ?, ?)',
+    );
     for (const row of due) {
       // A ticket records its request at the same instant, so "silent" = nothing asked after it.
       const silent = row.last_request_at_ms === null || row.last_ticket_at_ms === null || row.last_request_at_ms <= row.last_ticket_at_ms;
       if (mark.run(silent ? 1 : 0, row.device_id, row.instance, row.deadline_ms).changes === 0) continue;
       if (silent) {
         timeouts++;
-        audit.run(nowMs, hubId ?? null, 'timeout', 'silent', `no request before the deadline at ${new Date(row.deadline_ms).toISOString()}`, row.device_id, row.instance);
+        audit.run(
+          nowMs,
+          hubId ?? null,
+          'timeout',
+          'silent',
+          `no request before the deadline at ${new Date(row.deadline_ms).toISOString()}`,
+          row.device_id,
+          row.instance,
+        );
       } else {
         fails++;
-        audit.run(nowMs, hubId ?? null, 'fail', row.last_reason ?? 'refused', `deadline ${new Date(row.deadline_ms).toISOString()} passed after the hub refused`, row.device_id, row.instance);
+        audit.run(
+          nowMs,
+          hubId ?? null,
+          'fail',
+          row.last_reason ?? 'refused',
+          `deadline ${new Date(row.deadline_ms).toISOString()} passed after the hub refused`,
+          row.device_id,
+          row.instance,
+        );
       }
     }
   }).immediate();
