@@ -6,7 +6,7 @@ import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:pat
 import { enrollDevice, readDevicePublicFile, readHubPublicFile, writeProvisioning, type EnrollTarget } from '../actors/hub/index.ts';
 import { consoleIo, failure, parseCommand, positionals, readPublicKey, required, UsageError, type CliIo } from './options.ts';
 
-export const ENROLL_HELP = `usage: dominion enroll --device <id.pub.json> --hub <hub.pub.json>=<hub.db> [--hub …] --out <provision.json> [options]
+const ENROLL_HELP = `usage: dominion enroll --device <id.pub.json> --hub <hub.pub.json>=<hub.db> [--hub …] --out <provision.json> [options]
 
 Registers a device with its hubs and writes its provisioning file. The infrastructure hub's database
 receives K_I and K_MM (K_MM only if the device has one: without it the device is enrolled for the

@@ -19,7 +19,7 @@ import {
 } from '../actors/hub/index.ts';
 import { consoleIo, failure, oneOf, parseCommand, positionals, required, UsageError, type CliIo } from './options.ts';
 
-export const KEYS_HELP = `usage: dominion keys new --device <device-id> [--services <a,b,…>] [--without-mm] --out <dir>
+const KEYS_HELP = `usage: dominion keys new --device <device-id> [--services <a,b,…>] [--without-mm] --out <dir>
        dominion keys new --hub <hub-id> --role ih|sh [--service <name>] --out <dir>
 
 Makes keys as files in <dir> (created if missing). Secret files get mode 0600 and are never

@@ -11,7 +11,7 @@ import { consoleIo, failure, integer, parseCommand, positionals, required, Usage
 
 const DB_OPTION = { db: { type: 'string' }, help: { type: 'boolean', short: 'h', default: false } } as const;
 
-export const DEVICES_HELP = `usage: dominion devices --db <path> [--device <id>] [--json]
+const DEVICES_HELP = `usage: dominion devices --db <path> [--device <id>] [--json]
 
 Prints the fleet as this hub sees it, one line per enrolled instance: device, instance, last
 request, last ticket, deadline (last ticket + its deferral), state and reason.
@@ -26,7 +26,7 @@ options:
   --json            one JSON object per line (times in ms since the epoch)
   -h, --help        this text`;
 
-export const AUDIT_HELP = `usage: dominion audit --db <path> [--device <id>] [--last <n>] [--json]
+const AUDIT_HELP = `usage: dominion audit --db <path> [--device <id>] [--last <n>] [--json]
 
 Prints the hub's append-only audit log, oldest first: every decision (ticket, withheld,
 update-required, refused), every passed deadline (timeout, fail) and every operator command.
@@ -48,20 +48,20 @@ options:
   --reason <text>   why (recorded in the audit log and shown by "dominion devices")
   -h, --help        this text`;
 
-export const QUARANTINE_HELP = STATE_HELP(
+const QUARANTINE_HELP = STATE_HELP(
   'quarantine',
   'Withholds every ticket from the device (WITHHELD QUARANTINED) until it is released: its\nAWDTs expire, and it is reset and boots its known-good image.',
 );
-export const RELEASE_HELP = STATE_HELP(
+const RELEASE_HELP = STATE_HELP(
   'release',
   'Lifts a quarantine: the device gets tickets again if its policy passes. A revoked device\ncannot be released; enrol it again with new keys (dominion enroll --reinstate).',
 );
-export const REVOKE_HELP = STATE_HELP(
+const REVOKE_HELP = STATE_HELP(
   'revoke',
   'Revokes the device for good: WITHHELD REVOKED at every request, until it is enrolled again\nwith new keys (dominion enroll --reinstate).',
 );
 
-export const REQUIRE_UPDATE_HELP = `usage: dominion require-update <device-id> --db <path> --instance <i> --version <v> (--image <file> | --digest <hex> --size <n>) [--fetch-topic <t>]
+const REQUIRE_UPDATE_HELP = `usage: dominion require-update <device-id> --db <path> --instance <i> --version <v> (--image <file> | --digest <hex> --size <n>) [--fetch-topic <t>]
        dominion require-update <device-id> --db <path> --clear [--instance <i>]
 
 Demands that one instance of the device runs the given image before it gets tickets again: its
@@ -235,7 +235,7 @@ export function withDatabase(io: CliIo, command: string, dbPath: string, fn: (db
   }
 }
 
-export function renderFleet(rows: readonly FleetRow[], now: number): string[] {
+function renderFleet(rows: readonly FleetRow[], now: number): string[] {
   const ago = (t: number | undefined): string => (t === undefined ? '—' : `${((now - t) / 1000).toFixed(1)} s ago`);
   const until = (t: number | undefined): string =>
     t === undefined ? '—' : t >= now ? `in ${((t - now) / 1000).toFixed(1)} s` : `${((now - t) / 1000).toFixed(1)} s ago`;

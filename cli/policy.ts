@@ -7,7 +7,7 @@ import { parsePolicyDocument, policyDocumentJson, sqlite, type MemoryPolicyRules
 import { consoleIo, parseCommand, positionals, required, UsageError, type CliIo } from './options.ts';
 import { withDatabase } from './operator.ts';
 
-export const POLICY_HELP = `usage: dominion policy --db <path> [--device <id>] (--show | --set <policy.json> | --clear)
+const POLICY_HELP = `usage: dominion policy --db <path> [--device <id>] (--show | --set <policy.json> | --clear)
 
 Shows or sets the policy a hub applies: the fleet default, or (with --device) one device's own
 rules, which take precedence. A rule per instance (device, mm, sm:<service>) or a default rule:

@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import type { ActorSystem, Channel, ChannelEndpoint, Clock, Supervisor, SupervisorOptions } from '../../runtime/index.ts';
 import { ResetReason, serviceInstance, type ChannelContract } from '../../proto/index.ts';
 import type { BoardTiming, MailboxBudgets, WatchdogConfig } from '../../boards/index.ts';
-import type { HubLink, MqttLinkOptions, ReceiverCounters, ReceiverRoute } from '../mm/index.ts';
+import type { HubLink, MmInstallOptions, MqttLinkOptions, ReceiverCounters, ReceiverRoute } from '../mm/index.ts';
 import type { RebootCause, VmEvent, VmMachine } from '../hypervisor/index.ts';
 import type { BootRecord, WatchdogBackend } from '../sw/index.ts';
 import type { AwdtEvent } from '../tickets/index.ts';
@@ -182,18 +182,8 @@ export function vmSlots(
   ];
 }
 
-/** What `mm`'s image is installed with on each of its boots. */
-export interface MmSetup {
-  readonly hypervisor: ChannelEndpoint;
-  readonly services: ReadonlyArray<{ readonly name: string; readonly endpoint: ChannelEndpoint }>;
-  readonly routes: readonly ReceiverRoute[];
-  readonly timing: Pick<BoardTiming, 'intervalMs' | 'replyTimeoutMs'>;
-  readonly mailbox: MailboxBudgets['mm'];
-  readonly link: MqttLinkOptions | (() => HubLink);
-  readonly jitter?: () => number;
-  readonly counters?: ReceiverCounters;
-  readonly dominance?: boolean;
-}
+/** What `mm`'s image is installed with on each of its boots (all but the fresh image supervisor). */
+export type MmSetup = Omit<MmInstallOptions, 'image'>;
 
 export function mmInstaller(image: MmImage, o: MmSetup): (supervisor: Supervisor) => void {
   return (supervisor) => image.install({ image: supervisor, ...o });

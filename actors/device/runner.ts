@@ -6,10 +6,8 @@
  */
 import { describe, Listeners, PowerCycle, type Clock } from '../../runtime/index.ts';
 import type { ResetReason } from '../../proto/index.ts';
-import type { HubLink, MqttLinkOptions } from '../mm/index.ts';
-import { assemble, type AssembledDevice } from './assemble.ts';
+import { assemble, type AssembleOptions, type AssembledDevice } from './assemble.ts';
 import type { LoadedArtifacts } from './artifacts.ts';
-import type { DeviceKeys, HubPins } from './config.ts';
 import type { DeviceEvent } from './status.ts';
 
 /** What the runner hands a placement: how a domain resets the device, where events go. */
@@ -25,18 +23,10 @@ export interface RunningDevice {
 
 export type Placement<D extends RunningDevice = RunningDevice> = (hooks: RunnerHooks) => D;
 
-/** A device in `single` placement: every domain in this process, each from its own bundle. */
-export interface SingleOptions {
+/** A device in `single` placement: every domain in this process, each from its own bundle; the board says the rest. */
+export type SingleOptions = Pick<AssembleOptions, 'deviceId' | 'keys' | 'hubs' | 'link' | 'clock' | 'drain' | 'dataDir' | 'jitter'> & {
   readonly loaded: LoadedArtifacts;
-  readonly deviceId: string;
-  readonly keys: DeviceKeys;
-  readonly hubs: HubPins;
-  readonly link: MqttLinkOptions | (() => HubLink);
-  readonly clock: Clock;
-  readonly drain?: 'auto' | 'manual';
-  readonly dataDir: string;
-  readonly jitter?: () => number;
-}
+};
 
 /** The `single` placement: the assembly over the loaded images, with the board's budgets. */
 export function singlePlacement(o: SingleOptions): Placement<AssembledDevice> {

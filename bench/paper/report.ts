@@ -4,7 +4,7 @@
  */
 import { meanStd, table } from '../stats.ts';
 import { barChart, sideBySide } from '../svg.ts';
-import { intervalOf, SETUPS, WORKLOADS, type RunResult, type Setup, type Workload } from './setups.ts';
+import { intervalOf, SETUPS, type RunResult, type Setup, type Workload } from './setups.ts';
 
 /** Two-sided 95 % Student t quantiles by degrees of freedom (≥ 30 → normal-ish). */
 const T95 = [

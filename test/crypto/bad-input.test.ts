@@ -2,12 +2,10 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  CONTEXTS,
   CryptoError,
   cryptoBackend,
   generateSecretKey,
   keyIdOf,
-  signInContext,
   type CryptoErrorCode,
 } from '../../actors/crypto/index.ts';
 

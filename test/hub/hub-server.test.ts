@@ -1,6 +1,5 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import net from 'node:net';
 import type { MqttClient } from 'mqtt';
 import { bytesEqual } from '../../actors/crypto/index.ts';
 import { awaitConnected, connectMqtt, startEmbeddedBroker, toBuffer, type EmbeddedBroker } from '../../actors/mqtt/index.ts';

@@ -5,7 +5,7 @@
  */
 import { GAVE_UP } from '../assemble.ts';
 
-export const GAVE_UP_EXIT_CODE = 70;
+const GAVE_UP_EXIT_CODE = 70;
 
 export function endOnEscalation(system: { onEscalation(handler: (domain: { readonly path: string }) => void): void }): void {
   system.onEscalation((domain) => {

@@ -19,9 +19,9 @@ import { endOnEscalation } from './escalation.ts';
 import { hostHypervisor } from './hypervisor-host.ts';
 
 /** fd 3: the channel to the parent domain; fd 4…: mm's service channels. */
-export const PARENT_FD = 3;
+const PARENT_FD = 3;
 
-export function inheritedSocket(fd: number): Socket {
+function inheritedSocket(fd: number): Socket {
   const socket = new Socket({ fd, readable: true, writable: true });
   socket.on('error', () => {}); // shows as 'close'
   return socket;

@@ -22,7 +22,7 @@ import { endOnEscalation } from './escalation.ts';
 import { canIsolateNetwork, spawnDomain } from './spawn.ts';
 
 /** One event line for `sw` (AWDT and VM events carry no key or ticket). */
-export function writeEvent(event: object): void {
+function writeEvent(event: object): void {
   process.stdout.write(`${JSON.stringify(event)}\n`);
 }
 
