@@ -1,13 +1,7 @@
 // Wrong-sized inputs fail in typed, predictable ways, identically on both backends.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import {
-  CryptoError,
-  cryptoBackend,
-  generateSecretKey,
-  keyIdOf,
-  type CryptoErrorCode,
-} from '../../actors/crypto/index.ts';
+import { CryptoError, cryptoBackend, generateSecretKey, keyIdOf, type CryptoErrorCode } from '../../actors/crypto/index.ts';
 
 const isCryptoError =
   (code: CryptoErrorCode, ...mustMention: string[]) =>
