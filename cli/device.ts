@@ -41,6 +41,9 @@ options:
   --artifacts <dir>       where the build put them (default: dist/<board>)
   --data-dir <dir>        persistent state: sw/ and sm-<service>/ (default: .dominion/<device id>)
   --duration <s>          stop after this long (default: run until SIGINT/SIGTERM)
+  --allow-host-network    development only: in process placement, start services with the host
+                          network where no empty network namespace can be made (by default such a
+                          service is refused, and says why)
   -h, --help              this text`;
 
 export async function deviceCommand(argv: string[]): Promise<number> {
@@ -52,6 +55,7 @@ export async function deviceCommand(argv: string[]): Promise<number> {
     artifacts: { type: 'string' },
     'data-dir': { type: 'string' },
     duration: { type: 'string' },
+    'allow-host-network': { type: 'boolean' },
     help: { type: 'boolean', short: 'h' },
   });
   if (values.help) {
@@ -97,7 +101,13 @@ export async function deviceCommand(argv: string[]): Promise<number> {
     if (placement === 'process') {
       // This process is sw; the hypervisor, mm and each service get a process (and heap limit) of their own.
       const host = hostCommandOfThisProcess();
-      device = new BundledDevice(common.clock, processPlacement({ ...common, sw, artifacts: dir, releasePub: releaseKey, host }));
+      const allowHostNetwork = values['allow-host-network'] === true;
+      if (allowHostNetwork)
+        console.error('dominion device: WARNING: --allow-host-network: a service may get the host network (development only)');
+      device = new BundledDevice(
+        common.clock,
+        processPlacement({ ...common, sw, artifacts: dir, releasePub: releaseKey, host, allowHostNetwork }),
+      );
     } else {
       const loaded = await loadArtifacts(dir, releaseKey);
       device = new BundledDevice(common.clock, singlePlacement({ ...common, loaded }));

@@ -16,7 +16,7 @@ import { AwdtCore, awdtActor } from '../../actors/tickets/index.ts';
 import { processVm } from '../../actors/device/process/process-vm.ts';
 import { BootstrapError, FrameRelay, parseBootstrap } from '../../actors/device/process/index.ts';
 import { CrashBackoff } from '../../actors/device/process/backoff.ts';
-import { MAX_LINE, readLines } from '../../actors/device/process/spawn.ts';
+import { MAX_LINE, networkRefusal, readLines } from '../../actors/device/process/spawn.ts';
 
 test('a bootstrap is checked for its domain and fields; a broken one is refused without quoting it', () => {
   const secret = 'a'.repeat(64);
@@ -175,5 +175,38 @@ test('a process VM reports nothing while its process is down, and its image and 
   vm.boot();
   exits[0]!(1, null); // the old incarnation's exit, after a reboot, is not the new one's
   assert.equal(gone.length, 1);
+  assert.notEqual(vm.report(2), undefined);
+});
+
+test('a service never gets the host network: without an empty namespace it is refused, saying why, unless allowed for development', () => {
+  const none = { ok: false, why: 'unshare: unshare failed: Operation not permitted' };
+  const refusal = networkRefusal(false, none);
+  assert.ok(refusal !== undefined && refusal.includes('Operation not permitted') && refusal.includes('--allow-host-network'), refusal);
+  assert.equal(networkRefusal(true, none), undefined, 'the development override');
+  assert.equal(networkRefusal(false, { ok: true, why: '' }), undefined);
+
+  // A refused VM starts no process, reports nothing (so no hub can grant it a ticket) and is tried
+  // again at its next boot.
+  let starts = 0;
+  let allowed = false;
+  const said: string[] = [];
+  const vm = processVm({
+    digest: new Uint8Array(64),
+    outsideReport,
+    onExit: () => {},
+    start: () => {
+      starts++;
+      return { label: 'sm:x', child: undefined as never, pid: process.pid, link: undefined as never, extra: [], kill: () => {} };
+    },
+    refuse: () => (allowed ? undefined : networkRefusal(false, none)),
+    onRefused: (why) => said.push(why),
+  });
+  vm.boot();
+  assert.equal(starts, 0);
+  assert.equal(vm.report(1), undefined);
+  assert.equal(said.length, 1);
+  allowed = true;
+  vm.boot();
+  assert.equal(starts, 1);
   assert.notEqual(vm.report(2), undefined);
 });

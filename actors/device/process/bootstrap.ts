@@ -39,6 +39,8 @@ export interface HypervisorBootstrap extends Common {
   readonly dataDir: string;
   /** How the hypervisor starts `mm` and the services. */
   readonly host: HostCommand;
+  /** Development only: start services with the host network where no empty network namespace can be made. */
+  readonly allowHostNetwork?: boolean;
 }
 
 /** A pinned hub (`HubPin`) with its public key in hex, as JSON carries it. */

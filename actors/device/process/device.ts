@@ -36,6 +36,8 @@ export interface ProcessDeviceOptions {
   readonly dataDir: string;
   /** How domain processes are started (`hostCommandOfThisProcess()` for `dominion device`). */
   readonly host: HostCommand;
+  /** Development only: services may run with the host network where no network namespace can be made. */
+  readonly allowHostNetwork?: boolean;
 }
 
 const EVENT_TYPES = new Set(['armed', 'ticket', 'withheld', 'update-required', 'refused', 'expired', 'vm-boot']);
@@ -106,6 +108,7 @@ export function processPlacement(o: ProcessDeviceOptions): Placement {
       link: o.link,
       dataDir: o.dataDir,
       host: o.host,
+      ...(o.allowHostNetwork === true ? { allowHostNetwork: true } : {}),
     };
     let stopping = false;
     const hypervisor = spawnDomain(o.host, bootstrap, {

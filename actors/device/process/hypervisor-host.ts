@@ -19,7 +19,7 @@ import { CrashBackoff } from './backoff.ts';
 import { processVm, type ProcessVm } from './process-vm.ts';
 import { FrameRelay } from './relay.ts';
 import { endOnEscalation } from './escalation.ts';
-import { canIsolateNetwork, spawnDomain } from './spawn.ts';
+import { canIsolateNetwork, networkRefusal, spawnDomain } from './spawn.ts';
 
 /** One event line for `sw` (AWDT and VM events carry no key or ticket). */
 function writeEvent(event: object): void {
@@ -61,8 +61,15 @@ export async function hostHypervisor(b: HypervisorBootstrap, releasePub: Uint8Ar
     process.stderr.write(`[hypervisor] ${instance} ${detail}\n`);
     if (onGiveUp(instance) === 'reboot-vm') crashes.after(instance, () => installed?.restart(instance, { kind: 'exited', detail }));
   };
-  const start = (label: string, vm: Parameters<typeof processVm>[0]['start']): ProcessVm => {
-    const m = processVm({ digest: digestOf({ digests }, label), outsideReport: hyp.outsideReport, onExit: exited(label), start: vm });
+  const start = (label: string, vm: Parameters<typeof processVm>[0]['start'], refuse?: () => string | undefined): ProcessVm => {
+    const m = processVm({
+      digest: digestOf({ digests }, label),
+      outsideReport: hyp.outsideReport,
+      onExit: exited(label),
+      start: vm,
+      refuse,
+      onRefused: (why) => process.stderr.write(`[hypervisor] ${label}: ${why}\n`),
+    });
     machines.push(m);
     return m;
   };
@@ -83,14 +90,20 @@ export async function hostHypervisor(b: HypervisorBootstrap, releasePub: Uint8Ar
     }
     const service = label.slice('sm:'.length);
     const boot: ServiceBootstrap = { ...common, domain: 'sm', service, dataDir: b.dataDir };
-    return start(label, (onExit) => {
-      const writeDir = dataDirs.service(b.dataDir, service);
-      mkdirSync(writeDir, { recursive: true, mode: 0o700 });
-      const sandbox = { writeDir, noNetwork: canIsolateNetwork() };
-      const p = spawnDomain(b.host, boot, { label, heapMb: board.domains.sm.heapMb, onLine: log(label), onExit, sandbox });
-      relays.get(service)!.attach(1, p.link);
-      return p;
-    });
+    return start(
+      label,
+      (onExit) => {
+        const writeDir = dataDirs.service(b.dataDir, service);
+        mkdirSync(writeDir, { recursive: true, mode: 0o700 });
+        const sandbox = { writeDir, noNetwork: canIsolateNetwork() };
+        if (!sandbox.noNetwork)
+          process.stderr.write(`[hypervisor] ${label}: WARNING: starts with the host network (--allow-host-network)\n`);
+        const p = spawnDomain(b.host, boot, { label, heapMb: board.domains.sm.heapMb, onLine: log(label), onExit, sandbox });
+        relays.get(service)!.attach(1, p.link);
+        return p;
+      },
+      () => networkRefusal(b.allowHostNetwork === true),
+    );
   };
 
   const hv = hyp.install({

@@ -17,6 +17,13 @@ export interface ProcessVmOptions {
   readonly onExit: (detail: string) => void;
   /** The hypervisor bundle's report builder (its own protobuf code). */
   readonly outsideReport: HypervisorImage['outsideReport'];
+  /**
+   * Why this VM must not start now, if it must not (checked at every boot): it then stays down,
+   * reports nothing — so no hub can grant it a ticket — and its AWDT boots it again later.
+   */
+  readonly refuse?: () => string | undefined;
+  /** Told each refusal (the host logs it). */
+  readonly onRefused?: (why: string) => void;
 }
 
 export interface ProcessVm {
@@ -46,6 +53,11 @@ export function processVm(o: ProcessVmOptions): ProcessVm {
       const old = current;
       current = null;
       old?.kill();
+      const refused = o.refuse?.();
+      if (refused !== undefined) {
+        o.onRefused?.(refused);
+        return;
+      }
       const p: DomainProcess = o.start((code, signal) => {
         if (current !== p) return; // one the hypervisor stopped
         current = null;

@@ -34,16 +34,37 @@ export interface SpawnOptions {
 export interface Sandbox {
   /** The only directory the process may write (created by the caller). */
   readonly writeDir: string;
-  /** Start it in an empty network namespace (see `canIsolateNetwork`). */
+  /** Start it in an empty network namespace (see `networkRefusal`); false only where allowed for development. */
   readonly noNetwork: boolean;
 }
 
-let networkIsolation: boolean | undefined;
+let networkIsolation: { readonly ok: boolean; readonly why: string } | undefined;
 
 /** True where `unshare -n` can give a process an empty network namespace (checked once). */
 export function canIsolateNetwork(): boolean {
-  networkIsolation ??= process.platform === 'linux' && spawnSync('unshare', ['-n', 'true'], { stdio: 'ignore' }).status === 0;
+  return networkIsolationCheck().ok;
+}
+
+function networkIsolationCheck(): { readonly ok: boolean; readonly why: string } {
+  if (networkIsolation === undefined) {
+    if (process.platform !== 'linux') networkIsolation = { ok: false, why: `network namespaces need Linux, this is ${process.platform}` };
+    else {
+      const r = spawnSync('unshare', ['-n', 'true'], { encoding: 'utf8' });
+      const why = r.error !== undefined ? r.error.message : (r.stderr ?? '').trim() || `unshare -n exited with ${String(r.status)}`;
+      networkIsolation = { ok: r.status === 0, why };
+    }
+  }
   return networkIsolation;
+}
+
+/**
+ * Why a service must not start, if it must not: a service never gets the host network. Where no
+ * empty network namespace can be made, it is refused — unless `allowHostNetwork` (development only:
+ * the service can then reach the network directly, bypassing `mm`).
+ */
+export function networkRefusal(allowHostNetwork: boolean, isolation = networkIsolationCheck()): string | undefined {
+  if (isolation.ok || allowHostNetwork) return undefined;
+  return `refusing to start: it would get the host network, as no empty network namespace can be made (${isolation.why}); run as root or allow unprivileged user namespaces, or pass --allow-host-network for development only`;
 }
 
 export interface DomainProcess {
