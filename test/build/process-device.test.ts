@@ -211,6 +211,14 @@ test('process placement: one process per domain with its heap limit; a killed VM
       sm.cmdline.join(' '),
     );
     assert.ok(!mm.cmdline.includes('--experimental-permission'), 'mm needs its network');
+    // No domain inherits the device's environment: PATH only, nothing for another domain to read.
+    for (const p of [hypervisor!, mm, sm]) {
+      const names = readFileSync(`/proc/${p.pid}/environ`, 'utf8')
+        .split('\0')
+        .filter((e) => e !== '')
+        .map((e) => e.split('=')[0]);
+      assert.deepEqual(names, ['PATH'], `${p.cmdline.at(-1)}'s environment`);
+    }
     if (canIsolateNetwork()) {
       assert.notEqual(
         readlinkSync(`/proc/${sm.pid}/ns/net`),

@@ -97,6 +97,15 @@ function withoutHeapLimit(args: readonly string[]): string[] {
   return args.filter((a) => !a.startsWith('--max-old-space-size'));
 }
 
+/**
+ * The whole environment a domain process gets: PATH (to find `unshare` and nothing else), no more.
+ * The device's own environment — whatever the operator or unit file put there — never reaches a
+ * domain, and there is nothing in a domain's environment for another to read.
+ */
+export function domainEnvironment(): NodeJS.ProcessEnv {
+  return { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin' };
+}
+
 export function spawnDomain(host: HostCommand, bootstrap: Bootstrap, o: SpawnOptions): DomainProcess {
   const extra = o.extraLinks ?? 0;
   const stdio: StdioOptions = ['pipe', 'pipe', 'inherit', 'pipe', ...Array.from({ length: extra }, () => 'pipe' as const)];
@@ -116,7 +125,7 @@ export function spawnDomain(host: HostCommand, bootstrap: Bootstrap, o: SpawnOpt
   // The label last, so `ps` tells the domain processes apart (the bootstrap, not argv, is what counts).
   const args = [`--max-old-space-size=${o.heapMb}`, ...confine, ...withoutHeapLimit(host.args), o.label];
   const [file, argv] = o.sandbox?.noNetwork === true ? ['unshare', ['-n', host.execPath, ...args]] : [host.execPath, args];
-  const child = spawn(file, argv, { stdio });
+  const child = spawn(file, argv, { stdio, env: domainEnvironment() });
   if (child.pid === undefined) throw new Error(`cannot start the ${o.label} process (${host.execPath})`);
   child.stdin!.on('error', () => {}); // a child that dies before reading its bootstrap: its exit says so
   child.stdin!.end(JSON.stringify(bootstrap));
