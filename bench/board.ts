@@ -150,9 +150,10 @@ export async function benchBoard(boardId: string, o: { seconds?: number } = {}):
     enrolled: devicePublicKeys({ deviceId, ...fleet.keys }).keys,
   });
 
-  const processes = board.placement === 'process';
-  // single: one process holds every domain, so its heap limit is theirs summed; process: this one
-  // is sw, and each domain process gets its own limit from the hypervisor.
+  const processes = board.placement !== 'single';
+  // single: one process holds every domain, so its heap limit is theirs summed; process and split:
+  // this one is sw, and each domain process gets its own limit (split: the hypervisor's process
+  // holds the VMs too, and gets their limits summed).
   const heapMb = processes ? board.domains.sw.heapMb : Object.values(board.domains).reduce((a, d) => a + d.heapMb, 0);
   // V8's young generation grows to 16 MB semi-spaces by default; a board with a few MB of live data
   // does not need that (it is most of the RSS above a bare node), so small heaps get small semi-spaces.
@@ -206,14 +207,29 @@ export async function benchBoard(boardId: string, o: { seconds?: number } = {}):
     await sleep(2000);
     const s = await sample(pid, seconds);
     await killed(child);
-    const budgetOf = (domain: string) => board.domains[domain.startsWith('sm:') ? 'sm' : (domain as 'sw' | 'hypervisor' | 'mm')];
+    const d = board.domains;
+    const split = board.placement === 'split';
+    const budgetOf = (domain: string): { memoryMb: number; vcpus: number } =>
+      split && domain === 'hypervisor'
+        ? {
+            memoryMb: d.hypervisor.memoryMb + d.mm.memoryMb + d.sm.memoryMb * board.services.length,
+            vcpus: d.hypervisor.vcpus + d.mm.vcpus + d.sm.vcpus * board.services.length,
+          }
+        : d[domain.startsWith('sm:') ? 'sm' : (domain as 'sw' | 'hypervisor' | 'mm')];
+    const nameOf = (domain: string): string =>
+      split && domain === 'hypervisor' ? `hypervisor + mm + ${board.services.map((x) => `sm:${x}`).join(' + ')}` : domain;
     const perDomain = processes
       ? [...s.byDomain].flatMap(([domain, mb]) => {
           const b = budgetOf(domain);
           const cpu = s.cpuByDomain.get(domain) ?? 0;
           return [
-            [`  ${domain} process, RSS`, mb.toFixed(1), `${b.memoryMb} MB budget`, mb <= b.memoryMb ? 'within' : 'OVER'],
-            [`  ${domain} process, CPU % of one core`, cpu.toFixed(2), `${b.vcpus} vCPU budget`, cpu <= 100 * b.vcpus ? 'within' : 'OVER'],
+            [`  ${nameOf(domain)} process, RSS`, mb.toFixed(1), `${b.memoryMb} MB budget`, mb <= b.memoryMb ? 'within' : 'OVER'],
+            [
+              `  ${nameOf(domain)} process, CPU % of one core`,
+              cpu.toFixed(2),
+              `${b.vcpus} vCPU budget`,
+              cpu <= 100 * b.vcpus ? 'within' : 'OVER',
+            ],
           ];
         })
       : [];

@@ -116,9 +116,10 @@ export const rpiZero2w: BoardProfile = {
   cores: 4,
   memoryMb: 512,
   node: { target: 'node20', major: 20 },
-  // One process: every extra Node process costs ~40 MB resident before it runs a line of ours
-  // (`dominion bench --board`: 200 MB in four processes, 59 MB in one; bench/RESULTS.md), too much of 512 MB.
-  placement: 'single',
+  // Two processes: sw alone (it holds the real watchdog), the rest together. Every extra Node process
+  // costs ~40 MB resident before it runs a line of ours (`dominion bench --board`: 200 MB in four
+  // processes; bench/RESULTS.md), too much of 512 MB for one per domain.
+  placement: 'split',
   timing: {
     ...BOARD_TIMING,
     intervalMs: 15_000,
@@ -129,7 +130,8 @@ export const rpiZero2w: BoardProfile = {
   },
   watchdog: { backend: 'linux', device: '/dev/watchdog', petIntervalMs: 1000, hardwareTimeoutS: 15 },
   services: ['sensor'],
-  domains: domains(SMALL_MAILBOXES, { sw: [1, 48, 16], hypervisor: [1, 64, 24], mm: [1, 80, 32], sm: [1, 56, 24] }),
+  // sw's budget is a whole Node process of its own (split placement): ~40 MB before our code runs.
+  domains: domains(SMALL_MAILBOXES, { sw: [1, 64, 16], hypervisor: [1, 64, 24], mm: [1, 80, 32], sm: [1, 56, 24] }),
 };
 
 /**

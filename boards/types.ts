@@ -14,7 +14,13 @@ export type DomainKind = (typeof DOMAIN_KINDS)[number];
 export const ARCHES = ['arm', 'arm64', 'ia32', 'loong64', 'mips', 'mipsel', 'ppc', 'ppc64', 'riscv64', 's390', 's390x', 'x64'] as const;
 export type Arch = (typeof ARCHES)[number];
 
-export const PLACEMENTS = ['single', 'process'] as const;
+/**
+ * How a board's domains map onto OS processes: `single` (one process: simulation only), `split` (`sw`
+ * alone; the hypervisor, `mm` and the services together in a second process) and `process` (one
+ * process per domain). A board with a real watchdog never runs `single`: `sw` must not share a
+ * process with untrusted code (docs/ARCHITECTURE.md §6).
+ */
+export const PLACEMENTS = ['single', 'split', 'process'] as const;
 export type Placement = (typeof PLACEMENTS)[number];
 
 /**

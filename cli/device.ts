@@ -98,7 +98,7 @@ export async function deviceCommand(argv: string[]): Promise<number> {
     version = sw.verified.manifest.version;
     placement = sw.board.placement;
     if (sw.board.id !== board.id) throw new UsageError(`device: ${dir} holds artifacts for board ${sw.board.id}, not ${board.id}`);
-    if (placement === 'process') {
+    if (placement !== 'single') {
       // This process is sw; the hypervisor, mm and each service get a process (and heap limit) of their own.
       const host = hostCommandOfThisProcess();
       const allowHostNetwork = values['allow-host-network'] === true;

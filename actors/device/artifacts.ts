@@ -19,7 +19,7 @@ import {
   type VerifiedArtifacts,
 } from '../release/index.ts';
 import { ENTRY_ABI } from '../images/common.ts';
-import type { DeviceImages, HypervisorImage, MmImage, ServiceImage, SwImage } from './images.ts';
+import type { DeviceImages, HypervisorImage, MmImage, ServiceImage, SwImage, VmImages } from './images.ts';
 
 /** A board's verified artifacts: the images (all of them in one process) and the profile they were built for. */
 export interface LoadedArtifacts {
@@ -92,17 +92,28 @@ async function importDomain<T extends { ENTRY_ABI: number; DOMAIN: string }>(ver
 
 /** Verifies `dir` against the pinned release key and imports every domain bundle it lists. */
 export async function loadArtifacts(dir: string, releasePublicKey: Uint8Array): Promise<LoadedArtifacts> {
+  const vms = await loadVmImages(dir, releasePublicKey);
+  const sw = await importDomain<SwImage>(vms.verified, 'sw');
+  return { ...vms, images: { ...vms.images, sw } };
+}
+
+/**
+ * Verifies `dir` and imports the bundles of the hypervisor, `mm` and every service — not `sw`'s: what
+ * the second process of `split` placement runs.
+ */
+export async function loadVmImages(
+  dir: string,
+  releasePublicKey: Uint8Array,
+): Promise<{ readonly verified: VerifiedArtifacts; readonly board: BoardProfile; readonly images: VmImages }> {
   const verified = verifyArtifacts(dir, releasePublicKey);
   const board = boardOf(verified);
-  const [sw, hypervisor, mm] = await Promise.all([
-    importDomain<SwImage>(verified, 'sw'),
+  const [hypervisor, mm] = await Promise.all([
     importDomain<HypervisorImage>(verified, 'hypervisor'),
     importDomain<MmImage>(verified, 'mm'),
   ]);
   const services = new Map<string, ServiceImage>();
   for (const service of board.services) services.set(service, await importDomain<ServiceImage>(verified, serviceInstance(service)));
-  const images: DeviceImages = {
-    sw,
+  const images: VmImages = {
     hypervisor,
     mm,
     services,

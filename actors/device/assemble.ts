@@ -15,13 +15,13 @@
 import { join } from 'node:path';
 import type { ActorSystem, Channel, ChannelEndpoint, Clock, Supervisor, SupervisorOptions } from '../../runtime/index.ts';
 import { ResetReason, serviceInstance, type ChannelContract } from '../../proto/index.ts';
-import type { BoardTiming, MailboxBudgets, WatchdogConfig } from '../../boards/index.ts';
+import type { BoardProfile, BoardTiming, MailboxBudgets, WatchdogConfig } from '../../boards/index.ts';
 import type { HubLink, MmInstallOptions, MqttLinkOptions, ReceiverCounters, ReceiverRoute } from '../mm/index.ts';
 import type { RebootCause, VmEvent, VmMachine } from '../hypervisor/index.ts';
 import type { BootRecord, WatchdogBackend } from '../sw/index.ts';
 import type { AwdtEvent } from '../tickets/index.ts';
 import type { DeviceKeys, HubPins } from './config.ts';
-import type { DeviceImages, ImageRuntime, MmImage, ServiceImage, SwImage } from './images.ts';
+import type { DeviceImages, ImageRuntime, MmImage, ServiceImage, SwImage, VmImages } from './images.ts';
 
 /** Each domain's scheduling priority (lower runs first) and supervisor options. */
 const DOMAINS: Readonly<Record<'sw' | 'hypervisor' | 'mm' | 'sm', SupervisorOptions>> = {
@@ -50,6 +50,12 @@ export function openDomain(system: Pick<ActorSystem, 'domain'>, label: string): 
 export function imageOptions(label: string): SupervisorOptions {
   const { strategy } = optionsOf(label);
   return strategy === undefined ? {} : { strategy };
+}
+
+/** Each domain's mailbox budgets, from the board's domain budgets. */
+export function mailboxesOf(board: BoardProfile): MailboxBudgets {
+  const d = board.domains;
+  return { sw: d.sw.mailbox, hypervisor: d.hypervisor.mailbox, mm: d.mm.mailbox, sm: d.sm.mailbox };
 }
 
 /** Where each domain keeps what survives a reset, under the device's data directory. */
@@ -236,30 +242,36 @@ function platformPaths(domain: Supervisor, channels: readonly Channel[]): Set<st
   return paths;
 }
 
-export interface AssembleOptions {
-  readonly images: DeviceImages;
+/** What the hypervisor and its VMs run with (the images but `sw`'s, keys but K_I). */
+export interface HypervisorOptions {
+  readonly images: VmImages;
   readonly deviceId: string;
-  readonly keys: DeviceKeys;
+  readonly keys: Pick<DeviceKeys, 'mm' | 'services'>;
   readonly hubs: HubPins;
   readonly timing: BoardTiming | (Omit<BoardTiming, 'deferralMs'> & { readonly deferralMs?: number });
   readonly mailboxes: MailboxBudgets;
-  readonly watchdog: WatchdogConfig;
   /** `mm`'s uplink: an MQTT broker, or a link factory (simulations, tests). */
   readonly link: MqttLinkOptions | (() => HubLink);
   readonly clock: Clock;
-  readonly drain?: 'auto' | 'manual';
   /** Root of persistent state (see `dataDirs`). */
   readonly dataDir: string;
-  readonly reboot: (reason: ResetReason, detail: string) => void;
   readonly events?: (e: AwdtEvent | VmEvent) => void;
-  readonly booted?: (record: BootRecord) => void;
-  /** An actor failed, failed to start, or a domain gave up (for logs; escalation is handled here). */
-  readonly faults?: (path: string, error: unknown) => void;
   readonly jitter?: () => number;
   readonly nonce?: () => Uint8Array;
   readonly counters?: ReceiverCounters;
   /** False runs the same domains with no AWDT, no receiver and no expiry: the "VM" baseline. */
   readonly dominance?: boolean;
+}
+
+export interface AssembleOptions extends HypervisorOptions {
+  readonly images: DeviceImages;
+  readonly keys: DeviceKeys;
+  readonly watchdog: WatchdogConfig;
+  readonly drain?: 'auto' | 'manual';
+  readonly reboot: (reason: ResetReason, detail: string) => void;
+  readonly booted?: (record: BootRecord) => void;
+  /** An actor failed, failed to start, or a domain gave up (for logs; escalation is handled here). */
+  readonly faults?: (path: string, error: unknown) => void;
 }
 
 export interface AssembledDevice {
@@ -272,24 +284,59 @@ export interface AssembledDevice {
 
 /** All four domains in one actor system, in boot order: `sw` (device AWDT armed first), the hypervisor, then the VMs. */
 export function assemble(o: AssembleOptions): AssembledDevice {
-  const { images, keys, hubs, mailboxes: box } = o;
-  const services = [...images.services.keys()];
-  checkKeys(services, keys, hubs);
+  const { images, keys, hubs } = o;
+  checkKeys([...images.services.keys()], keys, hubs);
   const system = new images.sw.runtime.ActorSystem({ clock: o.clock, drain: o.drain ?? 'auto' });
-  if (o.faults !== undefined) {
-    const faults = o.faults;
-    system.onEvent((ev) => {
-      if (ev.type === 'actor-failed' || ev.type === 'start-failed' || ev.type === 'root-escalation') faults(ev.path, ev.error);
-    });
-  }
+  if (o.faults !== undefined) reportFaults(system, o.faults);
   const sw = openDomain(system, 'sw');
   const hyp = openDomain(system, 'hypervisor');
-  const mm = openDomain(system, 'mm');
   const swHyp = linkChannel(
     { runtime: images.sw.runtime, contract: images.sw.channels.hypervisor, domain: sw },
     { runtime: images.hypervisor.runtime, contract: images.hypervisor.channels.sw, domain: hyp },
-    box.sw.inlet,
+    o.mailboxes.sw.inlet,
   );
+
+  // 1. sw: the device AWDT is armed before any other domain starts.
+  const { record, watchdog } = bootSw(images.sw, {
+    ...o,
+    domain: sw,
+    hypervisor: swHyp.a,
+    deviceKey: keys.device,
+    ihPublicKey: hubs.ih.publicKey,
+    mailbox: o.mailboxes.sw,
+    version: images.version,
+    manifestDigest: images.manifestDigest,
+    hypervisorDigest: digestOf(images, 'hypervisor'),
+  });
+
+  // 2. the hypervisor, then the VMs.
+  const hv = startHypervisor(system, hyp, swHyp.b, o, (domain) => watchdog.reset(ResetReason.CHECK_FAILED, `${domain} ${GAVE_UP}`));
+  return { system, record, restartVm: hv.restartVm, shutdown: () => system.shutdown() };
+}
+
+/** Logs what failed in `system` (escalation itself is the assembly's). */
+export function reportFaults(system: ActorSystem, faults: (path: string, error: unknown) => void): void {
+  system.onEvent((ev) => {
+    if (ev.type === 'actor-failed' || ev.type === 'start-failed' || ev.type === 'root-escalation') faults(ev.path, ev.error);
+  });
+}
+
+/**
+ * The hypervisor (its domain `hyp`, already open, with its end `sw` of sw↔hypervisor) and its VMs —
+ * `mm` and the services as domains of `system` — started in that order: each VM's AWDT is armed before
+ * the VM boots. A VM that gives up is booted again from its image; `resetDevice` is called when the
+ * hypervisor (or, in one system, `sw`) gives up.
+ */
+export function startHypervisor(
+  system: ActorSystem,
+  hyp: Supervisor,
+  sw: ChannelEndpoint,
+  o: HypervisorOptions,
+  resetDevice: (domain: string) => void,
+): { restartVm(instance: string, cause: RebootCause): void } {
+  const { images, hubs, mailboxes: box } = o;
+  const services = [...images.services.keys()];
+  const mm = openDomain(system, 'mm');
   const hypMm = linkChannel(
     { runtime: images.hypervisor.runtime, contract: images.hypervisor.channels.mm, domain: hyp },
     { runtime: images.mm.runtime, contract: images.mm.channels.hypervisor, domain: mm },
@@ -305,40 +352,19 @@ export function assemble(o: AssembleOptions): AssembledDevice {
     );
     return { name, image, domain, channel };
   });
-
-  // 1. sw: the device AWDT is armed before any other domain starts.
-  const { record, watchdog } = bootSw(images.sw, {
-    ...o,
-    domain: sw,
-    hypervisor: swHyp.a,
-    deviceKey: keys.device,
-    ihPublicKey: hubs.ih.publicKey,
-    mailbox: box.sw,
-    version: images.version,
-    manifestDigest: images.manifestDigest,
-    hypervisorDigest: digestOf(images, 'hypervisor'),
-  });
-
-  // 2. the hypervisor: proxy, VM AWDTs, inspector; the VMs are domains of this system.
   const machine = images.hypervisor.domainMachines(system);
+  const mmSetup = {
+    ...o,
+    hypervisor: hypMm.b,
+    services: sms.map((s) => ({ name: s.name, endpoint: s.channel.a })),
+    routes: receiverRoutes(hubs, services),
+    mailbox: box.mm,
+  };
   const vmDomains = new Map<
     string,
     { readonly domain: Supervisor; readonly channels: readonly Channel[]; readonly install: (s: Supervisor) => void }
   >([
-    [
-      'mm',
-      {
-        domain: mm,
-        channels: [hypMm, ...sms.map((s) => s.channel)],
-        install: mmInstaller(images.mm, {
-          ...o,
-          hypervisor: hypMm.b,
-          services: sms.map((s) => ({ name: s.name, endpoint: s.channel.a })),
-          routes: receiverRoutes(hubs, services),
-          mailbox: box.mm,
-        }),
-      },
-    ],
+    ['mm', { domain: mm, channels: [hypMm, ...sms.map((s) => s.channel)], install: mmInstaller(images.mm, mmSetup) }],
     ...sms.map(
       (s) =>
         [
@@ -359,7 +385,7 @@ export function assemble(o: AssembleOptions): AssembledDevice {
   const hv = images.hypervisor.install({
     clock: o.clock,
     domain: hyp,
-    sw: swHyp.b,
+    sw,
     mm: hypMm.a,
     deviceId: o.deviceId,
     timing: o.timing,
@@ -367,7 +393,7 @@ export function assemble(o: AssembleOptions): AssembledDevice {
     events: o.events,
     nonce: o.nonce,
     dominance: o.dominance,
-    vms: vmSlots(services, keys, hubs, (label) => {
+    vms: vmSlots(services, o.keys, hubs, (label) => {
       const vm = vmDomains.get(label)!;
       return machine({
         domain: vm.domain,
@@ -379,12 +405,12 @@ export function assemble(o: AssembleOptions): AssembledDevice {
     }),
   });
   system.onEscalation((domain) => {
-    if (onGiveUp(domain.path) === 'reset-device') watchdog.reset(ResetReason.CHECK_FAILED, `${domain.path} ${GAVE_UP}`);
+    if (onGiveUp(domain.path) === 'reset-device') resetDevice(domain.path);
     else hv.restart(domain.path, { kind: 'escalated', detail: GAVE_UP });
   });
   hyp.start();
   hv.bootVms();
-  return { system, record, restartVm: (instance, cause) => hv.vmHost.restart(instance, cause), shutdown: () => system.shutdown() };
+  return { restartVm: (instance, cause) => hv.vmHost.restart(instance, cause) };
 }
 
 /** An image's digest by domain label, as the manifest names it. */

@@ -34,6 +34,9 @@ export interface DeviceImages {
   readonly manifestDigest: Uint8Array;
 }
 
+/** The images of the hypervisor and its VMs: all but `sw`'s (what the second process of `split` placement loads). */
+export type VmImages = Omit<DeviceImages, 'sw'>;
+
 const utf8 = new TextEncoder();
 
 /**

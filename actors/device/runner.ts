@@ -6,7 +6,7 @@
  */
 import { describe, Listeners, PowerCycle, type Clock } from '../../runtime/index.ts';
 import type { ResetReason } from '../../proto/index.ts';
-import { assemble, type AssembleOptions, type AssembledDevice } from './assemble.ts';
+import { assemble, mailboxesOf, type AssembleOptions, type AssembledDevice } from './assemble.ts';
 import type { LoadedArtifacts } from './artifacts.ts';
 import type { DeviceEvent } from './status.ts';
 
@@ -31,12 +31,7 @@ export type SingleOptions = Pick<AssembleOptions, 'deviceId' | 'keys' | 'hubs' |
 /** The `single` placement: the assembly over the loaded images, with the board's budgets. */
 export function singlePlacement(o: SingleOptions): Placement<AssembledDevice> {
   const { board, images } = o.loaded;
-  const mailboxes = {
-    sw: board.domains.sw.mailbox,
-    hypervisor: board.domains.hypervisor.mailbox,
-    mm: board.domains.mm.mailbox,
-    sm: board.domains.sm.mailbox,
-  };
+  const mailboxes = mailboxesOf(board);
   return (hooks) =>
     assemble({
       ...o,

@@ -142,7 +142,7 @@ test('fields are checked against each other', () => {
 
   const memory = copy('rpi-zero-2w');
   memory.services = ['sensor', 'camera', 'relay', 'meter', 'door', 'light', 'pump'];
-  rejects(memory, "rpi-zero-2w.domains need 584 MiB together (sm counted once per service), more than the board's memoryMb (512)");
+  rejects(memory, "rpi-zero-2w.domains need 600 MiB together (sm counted once per service), more than the board's memoryMb (512)");
 
   const pet = copy('rpi4');
   pet.watchdog.petIntervalMs = 8000;

@@ -5,37 +5,20 @@
  * outside is recovered by its AWDT, and stopping the device leaves no domain process behind.
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
+import { readFileSync, readlinkSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { after, before, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
-import { hex } from '../../actors/crypto/index.ts';
-import { loadBoard, type BoardProfile } from '../../boards/index.ts';
+import type { BoardProfile } from '../../boards/index.ts';
 import { buildBoard, type BuildResult } from '../../build/index.ts';
 import { canIsolateNetwork } from '../../actors/device/process/spawn.ts';
 import { awaitConnected, connectMqtt } from '../../actors/mqtt/index.ts';
 import { topics } from '../../proto/index.ts';
 import { provisionedHubs, releaseKeyFile, tempDir, type ProvisionedHubs } from './support.ts';
+import { alive, childrenOf, exitedSoon, generousBoard, GENEROUS_DEFERRAL_MS, startDevice, ticketFor } from './processes.ts';
 
 const root = tempDir('process-device');
-const cli = fileURLToPath(new URL('../../cli/main.ts', import.meta.url));
-// Generous deadlines: on a loaded machine a domain process started through tsx can take seconds to
-// come up, and this test is about processes, not about how tight a deadline can be.
-const DEFERRAL_MS = 10_000;
-const board: BoardProfile = {
-  ...loadBoard('sim'),
-  placement: 'process',
-  timing: {
-    intervalMs: 500,
-    deferralMs: DEFERRAL_MS,
-    maxDeferralMs: 2 * DEFERRAL_MS,
-    initialTimeoutMs: 30_000,
-    vmInitialTimeoutMs: 30_000,
-    replyTimeoutMs: 250,
-  },
-};
+const DEFERRAL_MS = GENEROUS_DEFERRAL_MS;
+const board: BoardProfile = generousBoard('process');
 let built: BuildResult;
 let hubs: ProvisionedHubs;
 let provision: string;
@@ -51,76 +34,6 @@ after(async () => {
   await hubs.stop();
   rmSync(root, { recursive: true, force: true });
 });
-
-/**
- * Live domain processes whose parent is `pid`, with their command lines. (Run from sources, a process
- * may also have tsx's esbuild service as a child: not a domain.)
- */
-function childrenOf(pid: number): Array<{ pid: number; cmdline: string[] }> {
-  return allChildrenOf(pid).filter((c) => c.cmdline.includes('domain-host'));
-}
-
-function allChildrenOf(pid: number): Array<{ pid: number; cmdline: string[] }> {
-  const found = [];
-  for (const name of readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      if (Number(fields[1]) !== pid || fields[0] === 'Z') continue;
-      found.push({
-        pid: Number(name),
-        cmdline: readFileSync(`/proc/${name}/cmdline`, 'utf8')
-          .split('\0')
-          .filter((a) => a !== ''),
-      });
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return found;
-}
-
-const alive = (pid: number): boolean => {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
-  } catch {
-    return false;
-  }
-};
-
-/** True once `pid` has exited, polling /proc for up to 5 s (it is not our child: no exit event). */
-async function exitedSoon(pid: number): Promise<boolean> {
-  for (let i = 0; i < 100 && alive(pid); i++) await new Promise((r) => setTimeout(r, 50));
-  return !alive(pid);
-}
-
-/** The device's stdout, line by line, with a way to wait for a line. */
-class DeviceUnderTest {
-  readonly lines: string[] = [];
-  private waiters: Array<{ match: (l: string) => boolean; done: (l: string) => void }> = [];
-  readonly exited: Promise<number | null>;
-
-  constructor(readonly child: ChildProcess) {
-    createInterface({ input: child.stdout! }).on('line', (line) => {
-      this.lines.push(line);
-      this.waiters = this.waiters.filter((w) => (w.match(line) ? (w.done(line), false) : true));
-    });
-    this.exited = new Promise((resolve) => child.once('exit', (code) => resolve(code)));
-  }
-
-  /** The next line matching (or one already seen, if `seen`), failing after `ms` of real time. */
-  waitFor(match: (l: string) => boolean, what: string, ms = 30_000): Promise<string> {
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(
-        () => reject(new Error(`no "${what}" within ${ms} ms; device said:\n${this.lines.slice(-20).join('\n')}`)),
-        ms,
-      );
-      this.waiters.push({ match, done: (l) => (clearTimeout(timer), resolve(l)) });
-    });
-  }
-}
 
 /** Readings the sensor publishes, as the broker delivers them. */
 async function sensorReadings(brokerUrl: string): Promise<{ next(): Promise<string>; close(): Promise<void> }> {
@@ -152,37 +65,9 @@ async function sensorReadings(brokerUrl: string): Promise<{ next(): Promise<stri
   };
 }
 
-function startDevice(): DeviceUnderTest {
-  const child = spawn(
-    process.execPath,
-    [
-      '--import',
-      'tsx',
-      cli,
-      'device',
-      '--board',
-      'sim',
-      '--artifacts',
-      built.dir,
-      '--provision',
-      provision,
-      '--release-pub',
-      hex(built.releaseKey.publicKey),
-      '--data-dir',
-      join(root, 'data'),
-      '--duration',
-      '120',
-    ],
-    { stdio: ['ignore', 'pipe', 'inherit'] },
-  );
-  return new DeviceUnderTest(child);
-}
-
-const ticketFor = (instance: string) => (l: string) => l.includes(`${instance}: ticket`);
-
 test('process placement: one process per domain with its heap limit; a killed VM process is booted again, a killed hypervisor resets the device; nothing outlives it', async () => {
   const readings = await sensorReadings(hubs.brokerUrl);
-  const device = startDevice();
+  const device = startDevice(built, provision, join(root, 'data'));
   try {
     await Promise.all(['device', 'mm', 'sm:sensor'].map((i) => device.waitFor(ticketFor(i), `${i} ticket`)));
     assert.ok(device.lines[0]!.includes('(process placement)'), device.lines[0]);

@@ -7,7 +7,10 @@
  * The parent end of the domain's channel is the child's fd 3 (a Unix socket pair made by spawn);
  * `mm` gets one more per service (fd 4, 5, … in the order of `services`), relayed by the hypervisor.
  */
+import { fromHex } from '../../crypto/index.ts';
 import type { MqttLinkOptions, ReceiverRoute } from '../../mm/index.ts';
+import { checkKeys } from '../assemble.ts';
+import type { DeviceKeys, HubPins } from '../config.ts';
 
 /** How to start a domain process: `execPath args… ` plus the domain host's own arguments. */
 export interface HostCommand {
@@ -30,6 +33,8 @@ interface Common {
 
 export interface HypervisorBootstrap extends Common {
   readonly domain: 'hypervisor';
+  /** `process`: each VM a process of its own, started by the hypervisor; `split`: the VMs in the hypervisor's process. */
+  readonly placement: 'process' | 'split';
   /** K_MM and K_SM_k seeds, hex. */
   readonly keys: { readonly mm: string; readonly services: Readonly<Record<string, string>> };
   /** Pinned hubs, public keys in hex. */
@@ -92,7 +97,9 @@ export function parseBootstrap(text: string): Bootstrap {
   };
   switch (o.domain) {
     case 'hypervisor':
-      need(['keys', 'hubs', 'link', 'dataDir', 'host']);
+      need(['keys', 'hubs', 'link', 'dataDir', 'host', 'placement']);
+      if (o.placement !== 'process' && o.placement !== 'split')
+        throw new BootstrapError(`hypervisor: "placement" must be "process" or "split"`);
       break;
     case 'mm':
       need(['routes', 'link']);
@@ -104,4 +111,21 @@ export function parseBootstrap(text: string): Bootstrap {
       throw new BootstrapError(`unknown domain ${JSON.stringify(o.domain)}`);
   }
   return doc as Bootstrap;
+}
+
+/** The hypervisor's keys (K_MM, K_SM_k) and pins from its bootstrap, checked for every service the board runs. */
+export function keysAndPins(
+  b: HypervisorBootstrap,
+  services: readonly string[],
+): { keys: Pick<DeviceKeys, 'mm' | 'services'>; hubs: HubPins } {
+  checkKeys(services, b.keys, b.hubs);
+  return {
+    keys: { mm: fromHex(b.keys.mm), services: Object.fromEntries(services.map((s) => [s, fromHex(b.keys.services[s]!)])) },
+    hubs: {
+      ih: { id: b.hubs.ih.id, publicKey: fromHex(b.hubs.ih.publicKey) },
+      services: Object.fromEntries(
+        services.map((s) => [s, { id: b.hubs.services[s]!.id, publicKey: fromHex(b.hubs.services[s]!.publicKey) }]),
+      ),
+    },
+  };
 }

@@ -20,6 +20,7 @@ import type { DeviceKeys, HubPins } from '../config.ts';
 import type { SwImage } from '../images.ts';
 import type { Placement } from '../runner.ts';
 import type { HostCommand, HypervisorBootstrap } from './bootstrap.ts';
+import { parseEventLine } from './event-lines.ts';
 import { spawnDomain } from './spawn.ts';
 
 export interface ProcessDeviceOptions {
@@ -38,26 +39,6 @@ export interface ProcessDeviceOptions {
   readonly host: HostCommand;
   /** Development only: services may run with the host network where no network namespace can be made. */
   readonly allowHostNetwork?: boolean;
-}
-
-const EVENT_TYPES = new Set(['armed', 'ticket', 'withheld', 'update-required', 'refused', 'expired', 'vm-boot']);
-
-/** An event line from the hypervisor, or undefined for anything else (which is logged). */
-export function parseEventLine(line: string): AwdtEvent | VmEvent | undefined {
-  try {
-    const e = JSON.parse(line) as { type?: unknown; instance?: unknown; at?: unknown };
-    if (
-      typeof e === 'object' &&
-      e !== null &&
-      EVENT_TYPES.has(e.type as string) &&
-      typeof e.instance === 'string' &&
-      typeof e.at === 'number'
-    )
-      return e as AwdtEvent | VmEvent;
-  } catch {
-    // not an event
-  }
-  return undefined;
 }
 
 /** The hypervisor's clock is its own: its times are moved onto `sw`'s, keeping their distances. */
@@ -95,8 +76,10 @@ export function processPlacement(o: ProcessDeviceOptions): Placement {
     // Only sw's own domain lives in this system; the hypervisor giving up ends its process (below).
     system.onEscalation((domain) => watchdog.reset(ResetReason.CHECK_FAILED, `${domain.path} ${GAVE_UP}`));
 
+    if (board.placement === 'single') throw new Error(`board ${board.id} runs single placement: not a placement with processes`);
     const bootstrap: HypervisorBootstrap = {
       domain: 'hypervisor',
+      placement: board.placement,
       artifacts: o.artifacts,
       releasePub: hex(o.releasePub),
       deviceId: o.deviceId,
@@ -113,7 +96,7 @@ export function processPlacement(o: ProcessDeviceOptions): Placement {
     let stopping = false;
     const hypervisor = spawnDomain(o.host, bootstrap, {
       label: 'hypervisor',
-      heapMb: board.domains.hypervisor.heapMb,
+      heapMb: hypervisorHeapMb(board),
       onExit: (code, signal) => {
         // The hypervisor's process ends when its domain gives up, or when it is killed: either way, as giving up.
         if (!stopping && onGiveUp('hypervisor') === 'reset-device')
@@ -137,4 +120,10 @@ export function processPlacement(o: ProcessDeviceOptions): Placement {
       },
     };
   };
+}
+
+/** The heap of the hypervisor's process: its own, or in `split` placement its VMs' too. */
+function hypervisorHeapMb(board: LoadedDomain<SwImage>['board']): number {
+  const d = board.domains;
+  return board.placement === 'split' ? d.hypervisor.heapMb + d.mm.heapMb + d.sm.heapMb * board.services.length : d.hypervisor.heapMb;
 }

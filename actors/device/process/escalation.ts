@@ -7,9 +7,12 @@ import { GAVE_UP } from '../assemble.ts';
 
 const GAVE_UP_EXIT_CODE = 70;
 
+/** Ends this process because `domain` gave up. */
+export function exitGaveUp(domain: string): never {
+  process.stderr.write(`dominion domain-host: ${domain} ${GAVE_UP}\n`);
+  process.exit(GAVE_UP_EXIT_CODE);
+}
+
 export function endOnEscalation(system: { onEscalation(handler: (domain: { readonly path: string }) => void): void }): void {
-  system.onEscalation((domain) => {
-    process.stderr.write(`dominion domain-host: ${domain.path} ${GAVE_UP}\n`);
-    process.exit(GAVE_UP_EXIT_CODE);
-  });
+  system.onEscalation((domain) => exitGaveUp(domain.path));
 }

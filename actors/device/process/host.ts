@@ -17,6 +17,7 @@ import type { MmImage, ServiceImage } from '../images.ts';
 import { BootstrapError, MAX_BOOTSTRAP_BYTES, parseBootstrap, type MmBootstrap, type ServiceBootstrap } from './bootstrap.ts';
 import { endOnEscalation } from './escalation.ts';
 import { hostHypervisor } from './hypervisor-host.ts';
+import { hostSplit } from './split-host.ts';
 
 /** fd 3: the channel to the parent domain; fd 4…: mm's service channels. */
 const PARENT_FD = 3;
@@ -48,7 +49,7 @@ export async function runDomainHost(): Promise<void> {
   });
   switch (boot.domain) {
     case 'hypervisor':
-      stop = await hostHypervisor(boot, releasePub, parent);
+      stop = boot.placement === 'split' ? await hostSplit(boot, releasePub, parent) : await hostHypervisor(boot, releasePub, parent);
       break;
     case 'mm':
       stop = await hostMm(boot, releasePub, parent);

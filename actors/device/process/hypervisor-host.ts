@@ -9,36 +9,24 @@
 import { mkdirSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import { linkStream } from '../../../runtime/index.ts';
-import { fromHex } from '../../crypto/index.ts';
 import type { RebootCause } from '../../hypervisor/index.ts';
-import { checkKeys, dataDirs, digestOf, onGiveUp, openDomain, receiverRoutes, vmSlots } from '../assemble.ts';
+import { dataDirs, digestOf, onGiveUp, openDomain, receiverRoutes, vmSlots } from '../assemble.ts';
 import { loadDomain } from '../artifacts.ts';
 import type { HypervisorImage } from '../images.ts';
-import type { HypervisorBootstrap, MmBootstrap, ServiceBootstrap } from './bootstrap.ts';
+import { keysAndPins, type HypervisorBootstrap, type MmBootstrap, type ServiceBootstrap } from './bootstrap.ts';
 import { CrashBackoff } from './backoff.ts';
 import { processVm, type ProcessVm } from './process-vm.ts';
 import { FrameRelay } from './relay.ts';
 import { endOnEscalation } from './escalation.ts';
+import { writeEvent } from './event-lines.ts';
 import { canIsolateNetwork, networkRefusal, spawnDomain } from './spawn.ts';
-
-/** One event line for `sw` (AWDT and VM events carry no key or ticket). */
-function writeEvent(event: object): void {
-  process.stdout.write(`${JSON.stringify(event)}\n`);
-}
 
 export async function hostHypervisor(b: HypervisorBootstrap, releasePub: Uint8Array, parent: Socket): Promise<() => void> {
   const { module: hyp, board, digests } = await loadDomain<HypervisorImage>(b.artifacts, releasePub, 'hypervisor');
   const { ActorSystem, ChannelEndpoint, RealClock } = hyp.runtime;
   const budget = board.domains.hypervisor.mailbox;
   const clock = new RealClock();
-  checkKeys(board.services, b.keys, b.hubs);
-  const keys = { mm: fromHex(b.keys.mm), services: Object.fromEntries(board.services.map((s) => [s, fromHex(b.keys.services[s]!)])) };
-  const hubs = {
-    ih: { id: b.hubs.ih.id, publicKey: fromHex(b.hubs.ih.publicKey) },
-    services: Object.fromEntries(
-      board.services.map((s) => [s, { id: b.hubs.services[s]!.id, publicKey: fromHex(b.hubs.services[s]!.publicKey) }]),
-    ),
-  };
+  const { keys, hubs } = keysAndPins(b, board.services);
   const system = new ActorSystem({ clock });
   endOnEscalation(system);
   const domain = openDomain(system, 'hypervisor');

@@ -4,7 +4,8 @@
  * domain's heap limit. `processPlacement` runs `sw` in this process and starts the rest;
  * `runDomainHost` is what every other domain process runs (`dominion domain-host`).
  */
-export { processPlacement, parseEventLine, type ProcessDeviceOptions } from './device.ts';
+export { processPlacement, type ProcessDeviceOptions } from './device.ts';
+export { parseEventLine } from './event-lines.ts';
 export { runDomainHost } from './host.ts';
 export { hostCommandOfThisProcess, spawnDomain, type DomainProcess, type SpawnOptions } from './spawn.ts';
 export { parseBootstrap, BootstrapError, type Bootstrap, type HostCommand } from './bootstrap.ts';

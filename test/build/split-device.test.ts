@@ -1,0 +1,73 @@
+/**
+ * `split` placement end to end (the placement of boards too small for a process per domain): `sw`
+ * alone in the `dominion device` process, the hypervisor, `mm` and the service together in a second
+ * process with their summed heap limit, every instance dominated (in that process the VMs run as in
+ * `single` placement, test/build/load.test.ts); the second process dying resets the device; nothing
+ * outlives it. A real watchdog is never allowed in `single` placement.
+ */
+import assert from 'node:assert/strict';
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { validateBoard, loadBoard } from '../../boards/index.ts';
+import { buildBoard, type BuildResult } from '../../build/index.ts';
+import { provisionedHubs, releaseKeyFile, tempDir, type ProvisionedHubs } from './support.ts';
+import { alive, allChildrenOf, childrenOf, exitedSoon, generousBoard, GENEROUS_DEFERRAL_MS, startDevice, ticketFor } from './processes.ts';
+
+const root = tempDir('split-device');
+const board = generousBoard('split');
+let built: BuildResult;
+let hubs: ProvisionedHubs;
+
+before(async () => {
+  const { file } = releaseKeyFile(root);
+  built = await buildBoard({ board, outDir: join(root, 'dist'), releaseKey: file });
+  hubs = await provisionedHubs(root, 'pi-split', GENEROUS_DEFERRAL_MS);
+});
+
+after(async () => {
+  await hubs.stop();
+  rmSync(root, { recursive: true, force: true });
+});
+
+test('a board with a real watchdog never runs single placement; rpi-zero-2w runs split', () => {
+  assert.equal(loadBoard('rpi-zero-2w').placement, 'split');
+  const single = { ...loadBoard('rpi-zero-2w'), placement: 'single' };
+  assert.throws(
+    () => validateBoard(single),
+    /placement must not be "single" with a linux watchdog: sw never shares a process with untrusted code/,
+  );
+  assert.equal(validateBoard({ ...single, watchdog: { backend: 'simulated' } }).placement, 'single', 'simulation may');
+});
+
+test('split placement: sw alone, the rest in one process with their heaps summed; that process dying resets the device', async () => {
+  const device = startDevice(built, hubs.provision, join(root, 'data'));
+  try {
+    await Promise.all(['device', 'mm', 'sm:sensor'].map((i) => device.waitFor(ticketFor(i), `${i} ticket`)));
+    assert.ok(device.lines[0]!.includes('(split placement)'), device.lines[0]);
+
+    const [rest, ...others] = childrenOf(device.child.pid!);
+    assert.equal(others.length, 0, 'sw starts one process');
+    const heap = board.domains.hypervisor.heapMb + board.domains.mm.heapMb + board.domains.sm.heapMb;
+    assert.ok(rest!.cmdline.includes(`--max-old-space-size=${heap}`), rest!.cmdline.join(' '));
+    assert.deepEqual(
+      allChildrenOf(rest!.pid).filter((c) => c.cmdline.includes('domain-host')),
+      [],
+      'the VMs run inside it, not as processes',
+    );
+
+    process.kill(rest!.pid, 'SIGKILL');
+    await device.waitFor((l) => /DEVICE RESET: CHECK_FAILED — the hypervisor process was killed by SIGKILL/.test(l), 'a device reset');
+    await device.waitFor((l) => l.includes('boot #2'), 'the second boot');
+    await device.waitFor(ticketFor('sm:sensor'), 'a service ticket after the reset');
+    const [rest2] = childrenOf(device.child.pid!);
+    assert.ok(rest2 !== undefined && rest2.pid !== rest!.pid);
+
+    device.child.kill('SIGTERM');
+    assert.equal(await device.exited, 0);
+    assert.ok(await exitedSoon(rest2.pid), 'nothing outlives the device');
+    assert.ok(!alive(rest2.pid));
+  } finally {
+    if (device.child.exitCode === null) device.child.kill('SIGKILL');
+  }
+});
