@@ -148,7 +148,7 @@ export function validateBoard(profile: unknown, label = 'board'): BoardProfile {
   // In one process a service could patch the clock or timers sw's watchdog runs on, and keep a real
   // board alive forever: the simulated watchdog only.
   if (backend === 'linux' && p.placement === 'single') {
-    fail(`${b}.placement`, "must not be \"single\" with a linux watchdog: sw never shares a process with untrusted code (use \"split\")");
+    fail(`${b}.placement`, 'must not be "single" with a linux watchdog: sw never shares a process with untrusted code (use "split")');
   }
   return deepFreeze(structuredClone(profile) as BoardProfile);
 }
