@@ -28,14 +28,14 @@ const MQTT = /(^|\/)node_modules\/(mqtt|mqtt-packet)\/|^actors\/(mqtt|mm)\//;
 const SIGNING = /(^|\/)node_modules\/@noble\/|^actors\/crypto\/(noble|node)\.ts$|^actors\/tickets\//;
 const PROTOBUF = /(^|\/)node_modules\/@bufbuild\/protobuf\//;
 
-/** Appended to every `code` rule's reason: what it is, and what is not. */
+/** Appended to every `code` rule's reason: what the rule is, and what it is not. */
 const lint = (why: string): string =>
   `${why} (a lint on the minified output: an obfuscated spelling such as globalThis[atob(…)] passes it; the OS is the boundary, docs/ARCHITECTURE.md §1, §6)`;
 /** Not the tail of a longer name or a property: `x.import(` is not `import(`. */
 const START = String.raw`(?<![\w$.])`;
 /** A string literal without escapes or substitutions: a name esbuild resolved, so the metafile lists it. */
 const LITERAL = String.raw`(?:"[^"\\]*"|'[^'\\]*'|\x60[^\x60\\$]*\x60)`;
-/** A property, either spelling (esbuild's minifier turns `o["p"]` into `o.p`; a string built at run time is not folded). */
+/** A property, either spelling (the minifier folds constant strings and turns `o["p"]` into `o.p`; a run-time name it cannot). */
 const prop = (names: string): string => String.raw`(?:\.\s*|\[\s*["'\x60])(?:${names})\b`;
 
 /**
