@@ -36,7 +36,7 @@ import {
 } from '../actors/release/index.ts';
 import { signManifest } from './sign.ts';
 import { DEV_KEY_FILE, devReleaseKey, readReleaseKey, type ReleaseKey } from './release-key.ts';
-import { ISOLATION_RULES, isolationViolations } from './rules.ts';
+import { bundleViolations, ISOLATION_RULES } from './rules.ts';
 import { systemdUnit, unitFileName, type UnitLayout } from './systemd.ts';
 
 /** The project root (the folder holding package.json). */
@@ -185,8 +185,8 @@ export async function buildBoard(options: BuildOptions): Promise<BuildResult> {
   log(table);
 
   const rules = aliases ? ISOLATION_RULES : ISOLATION_RULES.filter((r) => !r.why.startsWith('aliased away'));
-  const violations = bundles.flatMap((b) =>
-    isolationViolations(b.domain, b.metafile, rules).map((v) => `${b.file} (${b.label}) contains ${v.match}: ${v.rule.why}`),
+  const violations = bundles.flatMap((b, i) =>
+    bundleViolations(b.domain, built[i]!, rules).map((v) => `${b.file} (${b.label}) contains ${v.match}: ${v.rule.why}`),
   );
   if (violations.length > 0) throw new BuildError('isolation', `board ${board.id}: isolation rules broken:\n  ${violations.join('\n  ')}`);
 

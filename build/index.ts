@@ -6,7 +6,15 @@
 export { buildBoard, planBundles, sizeTable, PROJECT_ROOT, type BuildOptions, type BuildResult, type BundleReport } from './build.ts';
 export { bundleDomain, REQUIRE_BANNER, type Bundle, type BundleOptions } from './bundle.ts';
 export { ALIASES, aliasOption, type Alias } from './aliases.ts';
-export { ISOLATION_RULES, isolationViolations, shippedInputs, type IsolationRule, type Violation } from './rules.ts';
+export {
+  bundleViolations,
+  codeViolations,
+  ISOLATION_RULES,
+  isolationViolations,
+  shippedInputs,
+  type IsolationRule,
+  type Violation,
+} from './rules.ts';
 export { signManifest } from './sign.ts';
 export { devReleaseKey, readReleaseKey, DEV_KEY_FILE, type ReleaseKey } from './release-key.ts';
 export { systemdUnit, unitFileName, DEFAULT_LAYOUT, type UnitLayout } from './systemd.ts';
