@@ -11,6 +11,7 @@ import { loadBoard } from '../boards/index.ts';
 import {
   BundledDevice,
   DeviceConfigError,
+  DomainUserError,
   hostCommandOfThisProcess,
   loadArtifacts,
   loadDomain,
@@ -19,6 +20,7 @@ import {
   type DeviceImages,
 } from '../actors/device/index.ts';
 import { ArtifactError } from '../actors/release/index.ts';
+
 import { describeEvent } from './events.ts';
 import { numberOption, UsageError } from './args.ts';
 import { parseCommand, readPublicKey } from './options.ts';
@@ -113,7 +115,7 @@ export async function deviceCommand(argv: string[]): Promise<number> {
       device = new BundledDevice(common.clock, singlePlacement({ ...common, loaded }));
     }
   } catch (error) {
-    if (error instanceof ArtifactError || error instanceof DeviceConfigError) {
+    if (error instanceof ArtifactError || error instanceof DeviceConfigError || error instanceof DomainUserError) {
       console.error(`dominion device: refusing to start: ${error.message}`);
       return 1;
     }

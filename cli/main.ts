@@ -15,6 +15,10 @@ const COMMANDS: Record<string, { summary: string; run: (argv: string[]) => Promi
     summary: "verify a board's artifacts and run them as a device against its hubs",
     run: async (a) => (await import('./device.ts')).deviceCommand(a),
   },
+  users: {
+    summary: "list (or --create) the Unix users a board's domain processes run as",
+    run: async (a) => (await import('./users.ts')).usersCommand(a),
+  },
   bench: {
     summary: "run the device on a board's budgets (memory, CPU, cold start)",
     run: async (a) => (await import('./bench.ts')).benchCommand(a),

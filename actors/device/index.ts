@@ -9,7 +9,17 @@ export { DeviceConfigError, receiverRoutes } from './assemble.ts';
 export { sourceImages, type DeviceImages } from './images.ts';
 export { importBytes, loadArtifacts, loadDomain, type LoadedArtifacts, type LoadedDomain } from './artifacts.ts';
 export { BundledDevice, singlePlacement, type Placement, type RunnerHooks, type RunningDevice, type SingleOptions } from './runner.ts';
-export { hostCommandOfThisProcess, processPlacement, runDomainHost, type HostCommand, type ProcessDeviceOptions } from './process/index.ts';
+export {
+  createDomainUsers,
+  domainUserName,
+  DomainUserError,
+  hostCommandOfThisProcess,
+  processLabels,
+  processPlacement,
+  runDomainHost,
+  type HostCommand,
+  type ProcessDeviceOptions,
+} from './process/index.ts';
 export { DirectHubLink, type DirectLinkOptions, type HubHandler } from './direct-link.ts';
 export { foldStatus, newStatus, type DeviceEvent, type DeviceStatus, type InstanceStatus } from './status.ts';
 export {

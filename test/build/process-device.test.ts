@@ -14,7 +14,19 @@ import { canIsolateNetwork } from '../../actors/device/process/spawn.ts';
 import { awaitConnected, connectMqtt } from '../../actors/mqtt/index.ts';
 import { topics } from '../../proto/index.ts';
 import { provisionedHubs, releaseKeyFile, tempDir, type ProvisionedHubs } from './support.ts';
-import { alive, childrenOf, exitedSoon, generousBoard, GENEROUS_DEFERRAL_MS, startDevice, ticketFor } from './processes.ts';
+import {
+  alive,
+  childrenOf,
+  domainUsersReady,
+  exitedSoon,
+  generousBoard,
+  GENEROUS_DEFERRAL_MS,
+  reachOf,
+  startDevice,
+  ticketFor,
+  uidOf,
+} from './processes.ts';
+import { domainUserName } from '../../actors/device/index.ts';
 
 const root = tempDir('process-device');
 const DEFERRAL_MS = GENEROUS_DEFERRAL_MS;
@@ -23,7 +35,10 @@ let built: BuildResult;
 let hubs: ProvisionedHubs;
 let provision: string;
 
+let withUsers = false;
+
 before(async () => {
+  withUsers = domainUsersReady(root, board);
   const { file } = releaseKeyFile(root);
   built = await buildBoard({ board, outDir: join(root, 'dist'), releaseKey: file });
   hubs = await provisionedHubs(root, 'pi-proc', DEFERRAL_MS);
@@ -102,7 +117,12 @@ test('process placement: one process per domain with its heap limit; a killed VM
         .split('\0')
         .filter((e) => e !== '')
         .map((e) => e.split('=')[0]);
-      assert.deepEqual(names, ['PATH'], `${p.cmdline.at(-1)}'s environment`);
+      // (TMPDIR only run from sources, for a confined process: tsx's cache, in its own data directory.)
+      assert.deepEqual(
+        names.filter((n) => n !== 'TMPDIR'),
+        ['PATH'],
+        `${p.cmdline.at(-1)}'s environment`,
+      );
     }
     if (canIsolateNetwork()) {
       assert.notEqual(
@@ -111,6 +131,38 @@ test('process placement: one process per domain with its heap limit; a killed VM
         'sm:sensor has a network namespace of its own',
       );
       assert.equal(readlinkSync(`/proc/${mm.pid}/ns/net`), readlinkSync(`/proc/${hypervisor!.pid}/ns/net`));
+    }
+
+    // As root, each domain process runs as its own user, and none of them can read, trace or signal
+    // sw or a sibling, nor read the device's key file.
+    if (withUsers) {
+      const passwd = readFileSync('/etc/passwd', 'utf8');
+      const idOf = (name: string): [number, number] => {
+        const f = passwd
+          .split('\n')
+          .find((l) => l.startsWith(`${name}:`))!
+          .split(':');
+        return [Number(f[2]), Number(f[3])];
+      };
+      assert.equal(uidOf(device.child.pid!), 0, 'sw stays root');
+      const procs = { hypervisor: hypervisor!, mm, 'sm:sensor': sm };
+      for (const [label, p] of Object.entries(procs))
+        assert.equal(uidOf(p.pid), idOf(domainUserName(label))[0], `${label} runs as ${domainUserName(label)}`);
+      const capEff = (pid: number): string | undefined => readFileSync(`/proc/${pid}/status`, 'utf8').match(/^CapEff:\s+(\S+)/m)?.[1];
+      assert.equal(capEff(mm.pid), '0000000000000000', 'mm has no capabilities');
+      assert.equal(capEff(sm.pid), '0000000000000000', 'a service has no capabilities');
+      // The hypervisor keeps exactly what starting and stopping VMs as their users takes: kill, setgid, setuid.
+      assert.equal(capEff(hypervisor!.pid), '00000000000000e0');
+      const keyFile = join(root, 'pi-proc.keys.json');
+      for (const [label, p, others] of [
+        ['sm:sensor', sm, [mm.pid, hypervisor!.pid]],
+        ['mm', mm, [sm.pid, hypervisor!.pid]],
+      ] as const) {
+        const [uid, gid] = idOf(domainUserName(label));
+        const reach = reachOf(uid, gid, { keyFile, sw: device.child.pid!, others });
+        for (const [what, code] of Object.entries(reach)) assert.ok(code === 'EACCES' || code === 'EPERM', `${label}: ${what}: ${code}`);
+        void p;
+      }
     }
 
     // A VM process killed from outside: the hypervisor boots it again from its image, AWDT re-armed.

@@ -3,13 +3,14 @@
  * placement): a board with generous deadlines, the device as a child process with its stdout read
  * line by line, and the process tree read from /proc.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { chmodSync, readdirSync, readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { hex } from '../../actors/crypto/index.ts';
 import { loadBoard, type BoardProfile } from '../../boards/index.ts';
 import type { BuildResult } from '../../build/index.ts';
+import { createDomainUsers } from '../../actors/device/index.ts';
 
 const cli = fileURLToPath(new URL('../../cli/main.ts', import.meta.url));
 
@@ -131,4 +132,70 @@ export function startDevice(built: BuildResult, provision: string, dataDir: stri
     { stdio: ['ignore', 'pipe', 'inherit'] },
   );
   return new DeviceUnderTest(child);
+}
+
+/**
+ * Running as root (as CI does), the device runs each domain process as its own user: those users are
+ * made, and `root` (artifacts, provisioning) opened for them to read. False where not root: then every
+ * domain runs as this user, and the user checks are skipped.
+ */
+export function domainUsersReady(root: string, board: BoardProfile): boolean {
+  if (process.getuid?.() !== 0) return false;
+  createDomainUsers(board);
+  chmodSync(root, 0o755);
+  return true;
+}
+
+/** The real uid of a live process. */
+export function uidOf(pid: number): number {
+  const line = readFileSync(`/proc/${pid}/status`, 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith('Uid:'));
+  return Number(line?.split(/\s+/)[1]);
+}
+
+/**
+ * Runs `code` in a fresh Node as the user `uid`:`gid` with no capabilities (what a hostile domain
+ * process of that user could do), and returns its one JSON line.
+ */
+export function asDomainUser(uid: number, gid: number, code: string): unknown {
+  const r = spawnSync(
+    'setpriv',
+    [
+      `--reuid=${uid}`,
+      `--regid=${gid}`,
+      '--clear-groups',
+      '--inh-caps=-all',
+      '--ambient-caps=-all',
+      '--no-new-privs',
+      '--',
+      process.execPath,
+      '-e',
+      code,
+    ],
+    { encoding: 'utf8' },
+  );
+  if (r.status !== 0) throw new Error(`probe as uid ${uid} failed: ${r.stderr}`);
+  return JSON.parse(r.stdout) as unknown;
+}
+
+/** What a domain user can do to `sw` and its siblings: each attempt's error code (or "ok"). */
+export function reachOf(
+  uid: number,
+  gid: number,
+  targets: { keyFile: string; sw: number; others: readonly number[] },
+): Record<string, string> {
+  const code = `
+    const fs = require('node:fs');
+    const t = ${JSON.stringify(targets)};
+    const attempt = (f) => { try { f(); return 'ok'; } catch (e) { return e.code ?? String(e); } };
+    const out = {
+      'read the key file': attempt(() => fs.readFileSync(t.keyFile)),
+      'read sw environ': attempt(() => fs.readFileSync('/proc/' + t.sw + '/environ')),
+      'open sw mem': attempt(() => fs.closeSync(fs.openSync('/proc/' + t.sw + '/mem', 'r'))),
+      'signal sw': attempt(() => process.kill(t.sw, 0)),
+    };
+    t.others.forEach((pid, i) => { out['signal sibling ' + i] = attempt(() => process.kill(pid, 0)); out['read sibling environ ' + i] = attempt(() => fs.readFileSync('/proc/' + pid + '/environ')); });
+    console.log(JSON.stringify(out));`;
+  return asDomainUser(uid, gid, code) as Record<string, string>;
 }

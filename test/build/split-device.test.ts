@@ -12,14 +12,30 @@ import { after, before, test } from 'node:test';
 import { validateBoard, loadBoard } from '../../boards/index.ts';
 import { buildBoard, type BuildResult } from '../../build/index.ts';
 import { provisionedHubs, releaseKeyFile, tempDir, type ProvisionedHubs } from './support.ts';
-import { alive, allChildrenOf, childrenOf, exitedSoon, generousBoard, GENEROUS_DEFERRAL_MS, startDevice, ticketFor } from './processes.ts';
+import { readFileSync } from 'node:fs';
+import {
+  alive,
+  allChildrenOf,
+  childrenOf,
+  domainUsersReady,
+  exitedSoon,
+  generousBoard,
+  GENEROUS_DEFERRAL_MS,
+  reachOf,
+  startDevice,
+  ticketFor,
+  uidOf,
+} from './processes.ts';
 
 const root = tempDir('split-device');
 const board = generousBoard('split');
 let built: BuildResult;
 let hubs: ProvisionedHubs;
 
+let withUsers = false;
+
 before(async () => {
+  withUsers = domainUsersReady(root, board);
   const { file } = releaseKeyFile(root);
   built = await buildBoard({ board, outDir: join(root, 'dist'), releaseKey: file });
   hubs = await provisionedHubs(root, 'pi-split', GENEROUS_DEFERRAL_MS);
@@ -55,6 +71,24 @@ test('split placement: sw alone, the rest in one process with their heaps summed
       [],
       'the VMs run inside it, not as processes',
     );
+
+    // As root, the untrusted process runs as dominion-hv with no capabilities: it cannot read, trace
+    // or signal sw, nor read the device's key file.
+    if (withUsers) {
+      const f = readFileSync('/etc/passwd', 'utf8')
+        .split('\n')
+        .find((l) => l.startsWith('dominion-hv:'))!
+        .split(':');
+      const [uid, gid] = [Number(f[2]), Number(f[3])];
+      assert.equal(uidOf(rest!.pid), uid);
+      assert.equal(
+        readFileSync(`/proc/${rest!.pid}/status`, 'utf8').match(/^CapEff:\s+(\S+)/m)?.[1],
+        '0000000000000000',
+        'no capabilities',
+      );
+      const reach = reachOf(uid, gid, { keyFile: join(root, 'pi-split.keys.json'), sw: device.child.pid!, others: [] });
+      for (const [what, code] of Object.entries(reach)) assert.ok(code === 'EACCES' || code === 'EPERM', `${what}: ${code}`);
+    }
 
     process.kill(rest!.pid, 'SIGKILL');
     await device.waitFor((l) => /DEVICE RESET: CHECK_FAILED — the hypervisor process was killed by SIGKILL/.test(l), 'a device reset');

@@ -11,6 +11,7 @@ import { fromHex } from '../../crypto/index.ts';
 import type { MqttLinkOptions, ReceiverRoute } from '../../mm/index.ts';
 import { checkKeys } from '../assemble.ts';
 import type { DeviceKeys, HubPins } from '../config.ts';
+import type { DomainUsers } from './users.ts';
 
 /** How to start a domain process: `execPath args… ` plus the domain host's own arguments. */
 export interface HostCommand {
@@ -46,6 +47,8 @@ export interface HypervisorBootstrap extends Common {
   readonly host: HostCommand;
   /** Development only: start services with the host network where no empty network namespace can be made. */
   readonly allowHostNetwork?: boolean;
+  /** The users the VM processes run as (where the device runs as root), by label. */
+  readonly users?: DomainUsers;
 }
 
 /** A pinned hub (`HubPin`) with its public key in hex, as JSON carries it. */

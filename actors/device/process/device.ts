@@ -8,13 +8,15 @@
  * closes). A hypervisor process that ends on its own resets the device at once (CHECK_FAILED): `sw`
  * does not restart the domain that dominates the VMs in place, it boots the whole device again.
  */
+import { chmodSync, chownSync, mkdirSync } from 'node:fs';
 import { linkStream, type Clock } from '../../../runtime/index.ts';
-import { ResetReason } from '../../../proto/index.ts';
+import { ResetReason, serviceInstance } from '../../../proto/index.ts';
 import { hex } from '../../crypto/index.ts';
 import type { MqttLinkOptions } from '../../mm/index.ts';
 import type { VmEvent } from '../../hypervisor/index.ts';
 import type { AwdtEvent } from '../../tickets/index.ts';
-import { bootSw, checkKeys, digestOf, GAVE_UP, onGiveUp, openDomain } from '../assemble.ts';
+import { bootSw, checkKeys, dataDirs, digestOf, GAVE_UP, onGiveUp, openDomain } from '../assemble.ts';
+import { domainUsers, type DomainUsers } from './users.ts';
 import type { LoadedDomain } from '../artifacts.ts';
 import type { DeviceKeys, HubPins } from '../config.ts';
 import type { SwImage } from '../images.ts';
@@ -39,6 +41,8 @@ export interface ProcessDeviceOptions {
   readonly host: HostCommand;
   /** Development only: services may run with the host network where no network namespace can be made. */
   readonly allowHostNetwork?: boolean;
+  /** The domain processes' users; default: looked up where this process is root (users.ts), none otherwise. */
+  readonly users?: DomainUsers;
 }
 
 /** The hypervisor's clock is its own: its times are moved onto `sw`'s, keeping their distances. */
@@ -47,11 +51,18 @@ function onThisClock(e: AwdtEvent | VmEvent, now: number): AwdtEvent | VmEvent {
   return 'deadline' in e ? { ...e, at: now, deadline: e.deadline + shift } : { ...e, at: now };
 }
 
-/** The `process` placement: this process is `sw`; the hypervisor and its VMs are processes of their own. */
+/**
+ * The `process` and `split` placements: this process is `sw`; the hypervisor (with its VMs, in
+ * `split`) is a process of its own. Where this process runs as root, every other domain process runs
+ * as its own user (users.ts), and a missing user is refused here, before anything boots.
+ */
 export function processPlacement(o: ProcessDeviceOptions): Placement {
+  const { board } = o.sw;
+  const users = o.users ?? (process.getuid?.() === 0 ? domainUsers(board) : undefined);
   return (hooks) => {
-    const { module: swImage, board, verified, digests } = o.sw;
+    const { module: swImage, verified, digests } = o.sw;
     checkKeys(board.services, o.keys, o.hubs);
+    if (users !== undefined) prepareDataDirs(o.dataDir, board.services, users);
     const { ActorSystem, ChannelEndpoint } = swImage.runtime;
     const system = new ActorSystem({ clock: o.clock });
     const sw = openDomain(system, 'sw');
@@ -92,11 +103,16 @@ export function processPlacement(o: ProcessDeviceOptions): Placement {
       dataDir: o.dataDir,
       host: o.host,
       ...(o.allowHostNetwork === true ? { allowHostNetwork: true } : {}),
+      ...(users !== undefined ? { users: Object.fromEntries(Object.entries(users).filter(([label]) => label !== 'hypervisor')) } : {}),
     };
     let stopping = false;
     const hypervisor = spawnDomain(o.host, bootstrap, {
       label: 'hypervisor',
       heapMb: hypervisorHeapMb(board),
+      // In `process` placement it starts the VMs as their users and stops them: those capabilities only.
+      ...(users !== undefined
+        ? { user: { as: users.hypervisor!, caps: board.placement === 'process' ? (['setuid', 'setgid', 'kill'] as const) : [] } }
+        : {}),
       onExit: (code, signal) => {
         // The hypervisor's process ends when its domain gives up, or when it is killed: either way, as giving up.
         if (!stopping && onGiveUp('hypervisor') === 'reset-device')
@@ -126,4 +142,21 @@ export function processPlacement(o: ProcessDeviceOptions): Placement {
 function hypervisorHeapMb(board: LoadedDomain<SwImage>['board']): number {
   const d = board.domains;
   return board.placement === 'split' ? d.hypervisor.heapMb + d.mm.heapMb + d.sm.heapMb * board.services.length : d.hypervisor.heapMb;
+}
+
+/**
+ * The data directory as the domains' users need it: the root traversable, `sw/` for sw (root) alone,
+ * each `sm-<service>/` owned by that service's user (split: by the hypervisor's, which runs it).
+ */
+function prepareDataDirs(root: string, services: readonly string[], users: DomainUsers): void {
+  mkdirSync(root, { recursive: true });
+  chmodSync(root, 0o711);
+  mkdirSync(dataDirs.sw(root), { recursive: true, mode: 0o700 });
+  for (const s of services) {
+    const dir = dataDirs.service(root, s);
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const owner = users[serviceInstance(s)] ?? users.hypervisor!;
+    chownSync(dir, owner.uid, owner.gid);
+    chmodSync(dir, 0o700);
+  }
 }

@@ -19,7 +19,8 @@ import { processVm, type ProcessVm } from './process-vm.ts';
 import { FrameRelay } from './relay.ts';
 import { endOnEscalation } from './escalation.ts';
 import { writeEvent } from './event-lines.ts';
-import { canIsolateNetwork, networkRefusal, spawnDomain } from './spawn.ts';
+import { networkIsolationCheck, networkRefusal, noNetworkPrefix, spawnDomain } from './spawn.ts';
+import { asUser, type DomainUser } from './users.ts';
 
 export async function hostHypervisor(b: HypervisorBootstrap, releasePub: Uint8Array, parent: Socket): Promise<() => void> {
   const { module: hyp, board, digests } = await loadDomain<HypervisorImage>(b.artifacts, releasePub, 'hypervisor');
@@ -61,6 +62,10 @@ export async function hostHypervisor(b: HypervisorBootstrap, releasePub: Uint8Ar
     machines.push(m);
     return m;
   };
+  const userOf = (label: string): { user?: { as: DomainUser } } => {
+    const user = b.users?.[label];
+    return user === undefined ? {} : { user: { as: user } };
+  };
   const machine = (label: string): ProcessVm => {
     if (label === 'mm') {
       return start('mm', (onExit) => {
@@ -70,6 +75,7 @@ export async function hostHypervisor(b: HypervisorBootstrap, releasePub: Uint8Ar
           extraLinks: board.services.length,
           onLine: log('mm'),
           onExit,
+          ...userOf('mm'),
         });
         linkStream(mm, p.link);
         board.services.forEach((s, i) => relays.get(s)!.attach(0, p.extra[i]!));
@@ -78,19 +84,30 @@ export async function hostHypervisor(b: HypervisorBootstrap, releasePub: Uint8Ar
     }
     const service = label.slice('sm:'.length);
     const boot: ServiceBootstrap = { ...common, domain: 'sm', service, dataDir: b.dataDir };
+    const user = b.users?.[label];
+    const isolation = (): ReturnType<typeof networkIsolationCheck> =>
+      networkIsolationCheck(noNetworkPrefix(user === undefined ? [] : asUser(user)));
     return start(
       label,
       (onExit) => {
+        // sw made it (owned by the service's user, where there is one); made here for a device without users.
         const writeDir = dataDirs.service(b.dataDir, service);
         mkdirSync(writeDir, { recursive: true, mode: 0o700 });
-        const sandbox = { writeDir, noNetwork: canIsolateNetwork() };
+        const sandbox = { writeDir, noNetwork: isolation().ok };
         if (!sandbox.noNetwork)
           process.stderr.write(`[hypervisor] ${label}: WARNING: starts with the host network (--allow-host-network)\n`);
-        const p = spawnDomain(b.host, boot, { label, heapMb: board.domains.sm.heapMb, onLine: log(label), onExit, sandbox });
+        const p = spawnDomain(b.host, boot, {
+          label,
+          heapMb: board.domains.sm.heapMb,
+          onLine: log(label),
+          onExit,
+          sandbox,
+          ...userOf(label),
+        });
         relays.get(service)!.attach(1, p.link);
         return p;
       },
-      () => networkRefusal(b.allowHostNetwork === true),
+      () => networkRefusal(b.allowHostNetwork === true, isolation()),
     );
   };
 

@@ -11,3 +11,12 @@ export { hostCommandOfThisProcess, spawnDomain, type DomainProcess, type SpawnOp
 export { parseBootstrap, BootstrapError, type Bootstrap, type HostCommand } from './bootstrap.ts';
 export { FrameRelay, type RelayCounters } from './relay.ts';
 export { residentBytes } from './process-vm.ts';
+export {
+  createDomainUsers,
+  domainUserName,
+  domainUsers,
+  DomainUserError,
+  processLabels,
+  type DomainUser,
+  type DomainUsers,
+} from './users.ts';

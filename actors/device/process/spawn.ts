@@ -10,6 +10,7 @@ import { spawn, spawnSync, type ChildProcess, type StdioOptions } from 'node:chi
 import type { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 import type { Bootstrap, HostCommand } from './bootstrap.ts';
+import { asUser, type DomainUser } from './users.ts';
 
 export interface SpawnOptions {
   /** `hypervisor`, `mm`, `sm:<service>`: names the process in logs. */
@@ -23,6 +24,8 @@ export interface SpawnOptions {
   readonly onExit?: (code: number | null, signal: NodeJS.Signals | null) => void;
   /** Confinement for a domain that needs neither network nor processes (the services). */
   readonly sandbox?: Sandbox;
+  /** The domain's own user (where the device runs as root), and capabilities it keeps (see `asUser`). */
+  readonly user?: { readonly as: DomainUser; readonly caps?: readonly ('setuid' | 'setgid' | 'kill')[] };
 }
 
 /**
@@ -38,23 +41,36 @@ export interface Sandbox {
   readonly noNetwork: boolean;
 }
 
-let networkIsolation: { readonly ok: boolean; readonly why: string } | undefined;
+const isolationChecks = new Map<string, { readonly ok: boolean; readonly why: string }>();
 
-/** True where `unshare -n` can give a process an empty network namespace (checked once). */
-export function canIsolateNetwork(): boolean {
-  return networkIsolationCheck().ok;
+/**
+ * The command prefix that starts a program in an empty network namespace: `unshare -n` for root,
+ * and for a domain user (no privileges) a user namespace around it (`unshare --user --net`).
+ */
+export function noNetworkPrefix(asUser: readonly string[] = []): string[] {
+  // --map-current-user: inside, the process keeps its own uid (files it writes, /tmp paths) rather than `nobody`.
+  return [...asUser, 'unshare', ...(asUser.length > 0 ? ['--user', '--map-current-user', '--net'] : ['-n']), '--'];
 }
 
-function networkIsolationCheck(): { readonly ok: boolean; readonly why: string } {
-  if (networkIsolation === undefined) {
-    if (process.platform !== 'linux') networkIsolation = { ok: false, why: `network namespaces need Linux, this is ${process.platform}` };
+/** True where `prefix` (default: this process's `unshare -n`) can give a process an empty network namespace (checked once per prefix). */
+export function canIsolateNetwork(prefix: readonly string[] = noNetworkPrefix()): boolean {
+  return networkIsolationCheck(prefix).ok;
+}
+
+/** Whether `prefix true` runs, and why not (checked once per prefix). */
+export function networkIsolationCheck(prefix: readonly string[] = noNetworkPrefix()): { readonly ok: boolean; readonly why: string } {
+  const key = prefix.join(' ');
+  let check = isolationChecks.get(key);
+  if (check === undefined) {
+    if (process.platform !== 'linux') check = { ok: false, why: `network namespaces need Linux, this is ${process.platform}` };
     else {
-      const r = spawnSync('unshare', ['-n', 'true'], { encoding: 'utf8' });
-      const why = r.error !== undefined ? r.error.message : (r.stderr ?? '').trim() || `unshare -n exited with ${String(r.status)}`;
-      networkIsolation = { ok: r.status === 0, why };
+      const r = spawnSync(prefix[0]!, [...prefix.slice(1), 'true'], { encoding: 'utf8', env: domainEnvironment() });
+      const why = r.error !== undefined ? r.error.message : (r.stderr ?? '').trim() || `${key} true exited with ${String(r.status)}`;
+      check = { ok: r.status === 0, why };
     }
+    isolationChecks.set(key, check);
   }
-  return networkIsolation;
+  return check;
 }
 
 /**
@@ -62,7 +78,7 @@ function networkIsolationCheck(): { readonly ok: boolean; readonly why: string }
  * empty network namespace can be made, it is refused — unless `allowHostNetwork` (development only:
  * the service can then reach the network directly, bypassing `mm`).
  */
-export function networkRefusal(allowHostNetwork: boolean, isolation = networkIsolationCheck()): string | undefined {
+export function networkRefusal(allowHostNetwork: boolean, isolation: { readonly ok: boolean; readonly why: string }): string | undefined {
   if (isolation.ok || allowHostNetwork) return undefined;
   return `refusing to start: it would get the host network, as no empty network namespace can be made (${isolation.why}); run as root or allow unprivileged user namespaces, or pass --allow-host-network for development only`;
 }
@@ -109,9 +125,10 @@ export function domainEnvironment(): NodeJS.ProcessEnv {
 export function spawnDomain(host: HostCommand, bootstrap: Bootstrap, o: SpawnOptions): DomainProcess {
   const extra = o.extraLinks ?? 0;
   const stdio: StdioOptions = ['pipe', 'pipe', 'inherit', 'pipe', ...Array.from({ length: extra }, () => 'pipe' as const)];
-  // Run from TypeScript sources (tsx), the loader's hooks need a worker thread: allowed then, and
-  // only then. The bundled runner a board installs runs without tsx, fully confined.
-  const worker = host.typescript === true ? ['--allow-worker', '--disable-warning=SecurityWarning'] : [];
+  // Run from TypeScript sources (tsx), the loader's hooks need a worker thread, and a cold cache (a
+  // domain user's own) its esbuild process: allowed then, and only then. The bundled runner a board
+  // installs runs without tsx, fully confined.
+  const worker = host.typescript === true ? ['--allow-worker', '--allow-child-process', '--disable-warning=SecurityWarning'] : [];
   const confine =
     o.sandbox === undefined
       ? []
@@ -124,8 +141,12 @@ export function spawnDomain(host: HostCommand, bootstrap: Bootstrap, o: SpawnOpt
         ];
   // The label last, so `ps` tells the domain processes apart (the bootstrap, not argv, is what counts).
   const args = [`--max-old-space-size=${o.heapMb}`, ...confine, ...withoutHeapLimit(host.args), o.label];
-  const [file, argv] = o.sandbox?.noNetwork === true ? ['unshare', ['-n', host.execPath, ...args]] : [host.execPath, args];
-  const child = spawn(file, argv, { stdio, env: domainEnvironment() });
+  const user = o.user === undefined ? [] : asUser(o.user.as, o.user.caps);
+  const command = [...(o.sandbox?.noNetwork === true ? noNetworkPrefix(user) : user), host.execPath, ...args];
+  // tsx caches what it compiles under the temporary directory: a confined process's own, in its data directory.
+  const env =
+    host.typescript === true && o.sandbox !== undefined ? { ...domainEnvironment(), TMPDIR: o.sandbox.writeDir } : domainEnvironment();
+  const child = spawn(command[0]!, command.slice(1), { stdio, env });
   if (child.pid === undefined) throw new Error(`cannot start the ${o.label} process (${host.execPath})`);
   child.stdin!.on('error', () => {}); // a child that dies before reading its bootstrap: its exit says so
   child.stdin!.end(JSON.stringify(bootstrap));
