@@ -7,14 +7,14 @@
  * bare `node` idling measured the same way, and the cold start to the first accepted ticket.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { build as esbuild } from 'esbuild';
 import { generateSecretKey, hex } from '../actors/crypto/index.ts';
-import { demoFleet } from '../actors/device/index.ts';
+import { createDomainUsers, demoFleet } from '../actors/device/index.ts';
 import { devicePublicKeys, HubServer, writeDeviceKeysFile, writeProvisioning } from '../actors/hub/index.ts';
 import { startEmbeddedBroker } from '../actors/mqtt/index.ts';
 import { loadBoard, type BoardProfile } from '../boards/index.ts';
@@ -115,6 +115,12 @@ export async function benchBoard(boardId: string, o: { seconds?: number } = {}):
   const shipped = loadBoard(boardId);
   const board: BoardProfile = { ...shipped, watchdog: { backend: 'simulated' } };
   const dir = mkdtempSync(join(tmpdir(), `dominion-bench-${boardId}-`));
+  // As root the device runs each domain process as its own user, as on a board: they must exist and
+  // read the runner and the artifacts (the key file stays 0600).
+  if (process.getuid?.() === 0) {
+    createDomainUsers(board);
+    chmodSync(dir, 0o755);
+  }
   const keyFile = join(dir, 'release.key');
   writeFileSync(keyFile, `${hex(generateSecretKey())}\n`, { mode: 0o600 });
   progress(`building ${boardId} artifacts (simulated watchdog)`);

@@ -110,6 +110,8 @@ test('process placement: one process per domain with its heap limit; a killed VM
       sm.cmdline.some((a) => a.startsWith('--allow-fs-write=') && a.endsWith('sm-sensor')),
       sm.cmdline.join(' '),
     );
+    // (Run from sources, as here, it may read what its user may: tsx probes paths all over. The bundled
+    // runner of a board reads only its own file, the artifacts and its data.)
     assert.ok(!mm.cmdline.includes('--experimental-permission'), 'mm needs its network');
     // No domain inherits the device's environment: PATH only, nothing for another domain to read.
     for (const p of [hypervisor!, mm, sm]) {

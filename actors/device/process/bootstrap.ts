@@ -23,6 +23,8 @@ export interface HostCommand {
    * confined service is then allowed workers. Never true for the bundled runner a board installs.
    */
   readonly typescript?: boolean;
+  /** What the host command itself reads: its bundled runner file, or (run from sources) the project. */
+  readonly reads: readonly string[];
 }
 
 interface Common {

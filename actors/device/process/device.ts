@@ -109,6 +109,11 @@ export function processPlacement(o: ProcessDeviceOptions): Placement {
     const hypervisor = spawnDomain(o.host, bootstrap, {
       label: 'hypervisor',
       heapMb: hypervisorHeapMb(board),
+      // split: the process that runs untrusted code, confined like a service but for mm's network —
+      // on a board (a bundled runner); run from sources, tsx would need somewhere to write its cache.
+      ...(board.placement === 'split' && o.host.typescript !== true
+        ? { sandbox: { reads: [o.artifacts], writeDir: o.dataDir, noNetwork: false } }
+        : {}),
       // In `process` placement it starts the VMs as their users and stops them: those capabilities only.
       ...(users !== undefined
         ? { user: { as: users.hypervisor!, caps: board.placement === 'process' ? (['setuid', 'setgid', 'kill'] as const) : [] } }

@@ -76,6 +76,9 @@ export async function hostHypervisor(b: HypervisorBootstrap, releasePub: Uint8Ar
           onLine: log('mm'),
           onExit,
           ...userOf('mm'),
+          // Confined like a service but for the network it needs — on a board (a bundled runner); run
+          // from sources, tsx would need somewhere to write its cache, and mm writes nowhere.
+          ...(b.host.typescript === true ? {} : { sandbox: { reads: [b.artifacts], noNetwork: false } }),
         });
         linkStream(mm, p.link);
         board.services.forEach((s, i) => relays.get(s)!.attach(0, p.extra[i]!));
@@ -93,7 +96,7 @@ export async function hostHypervisor(b: HypervisorBootstrap, releasePub: Uint8Ar
         // sw made it (owned by the service's user, where there is one); made here for a device without users.
         const writeDir = dataDirs.service(b.dataDir, service);
         mkdirSync(writeDir, { recursive: true, mode: 0o700 });
-        const sandbox = { writeDir, noNetwork: isolation().ok };
+        const sandbox = { writeDir, reads: [b.artifacts], noNetwork: isolation().ok };
         if (!sandbox.noNetwork)
           process.stderr.write(`[hypervisor] ${label}: WARNING: starts with the host network (--allow-host-network)\n`);
         const p = spawnDomain(b.host, boot, {

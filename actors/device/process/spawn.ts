@@ -8,6 +8,7 @@
  */
 import { spawn, spawnSync, type ChildProcess, type StdioOptions } from 'node:child_process';
 import type { Socket } from 'node:net';
+import { resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import type { Bootstrap, HostCommand } from './bootstrap.ts';
 import { asUser, type DomainUser } from './users.ts';
@@ -29,15 +30,18 @@ export interface SpawnOptions {
 }
 
 /**
- * What a sandboxed domain process may not do. Node's permission model (`--experimental-permission`)
- * denies it child processes, worker threads and writes outside `writeDir`; where the OS allows
- * (`unshare -n` works: root or user namespaces), it also gets a network namespace of its own with
- * nothing in it. Node 20's permission model does not cover the network, hence the namespace.
+ * What a confined domain process may not do. Node's permission model (`--experimental-permission`)
+ * denies it child processes, worker threads and native addons, reads outside its code, the
+ * artifacts and its own directory, and writes outside that directory; it may also get a network
+ * namespace of its own with nothing in it. Node 20's permission model does not cover the network,
+ * hence the namespace.
  */
 export interface Sandbox {
-  /** The only directory the process may write (created by the caller). */
-  readonly writeDir: string;
-  /** Start it in an empty network namespace (see `networkRefusal`); false only where allowed for development. */
+  /** The only directory the process may write (created by the caller); none for a domain that writes nothing. */
+  readonly writeDir?: string;
+  /** What it may read besides its host command's code and `writeDir`: the artifacts it verifies and loads. */
+  readonly reads: readonly string[];
+  /** Start it in an empty network namespace (see `networkRefusal`); false for `mm`, and where allowed for development. */
   readonly noNetwork: boolean;
 }
 
@@ -102,10 +106,13 @@ export function hostCommandOfThisProcess(): HostCommand {
   const entry = process.argv[1];
   if (entry === undefined) throw new Error('cannot tell how this process was started (no process.argv[1])');
   // This module is TypeScript only when run from sources (tsx, registered by flag or by cli/dominion.mjs).
+  const typescript = import.meta.url.endsWith('.ts');
   return {
     execPath: process.execPath,
     args: [...withoutHeapLimit(process.execArgv), entry, 'domain-host'],
-    typescript: import.meta.url.endsWith('.ts'),
+    typescript,
+    // A bundled runner is one file (run from sources, confined processes read what their user may).
+    reads: [resolve(entry)],
   };
 }
 
@@ -129,23 +136,32 @@ export function spawnDomain(host: HostCommand, bootstrap: Bootstrap, o: SpawnOpt
   // domain user's own) its esbuild process: allowed then, and only then. The bundled runner a board
   // installs runs without tsx, fully confined.
   const worker = host.typescript === true ? ['--allow-worker', '--allow-child-process', '--disable-warning=SecurityWarning'] : [];
+  const sandbox = o.sandbox;
   const confine =
-    o.sandbox === undefined
+    sandbox === undefined
       ? []
       : [
           '--experimental-permission',
-          '--allow-fs-read=*',
-          `--allow-fs-write=${o.sandbox.writeDir}`,
+          // One flag per path (Node 20.20 no longer takes a list). Run from sources, tsx probes paths
+          // all over (even the project's path in upper case), so it reads what its user may read.
+          ...(host.typescript === true
+            ? ['--allow-fs-read=*']
+            : [...host.reads, ...sandbox.reads, ...(sandbox.writeDir !== undefined ? [sandbox.writeDir] : [])].map(
+                (p) => `--allow-fs-read=${p}`,
+              )),
+          ...(sandbox.writeDir !== undefined ? [`--allow-fs-write=${sandbox.writeDir}`] : []),
           ...worker,
           '--disable-warning=ExperimentalWarning',
         ];
   // The label last, so `ps` tells the domain processes apart (the bootstrap, not argv, is what counts).
   const args = [`--max-old-space-size=${o.heapMb}`, ...confine, ...withoutHeapLimit(host.args), o.label];
   const user = o.user === undefined ? [] : asUser(o.user.as, o.user.caps);
-  const command = [...(o.sandbox?.noNetwork === true ? noNetworkPrefix(user) : user), host.execPath, ...args];
+  const command = [...(sandbox?.noNetwork === true ? noNetworkPrefix(user) : user), host.execPath, ...args];
   // tsx caches what it compiles under the temporary directory: a confined process's own, in its data directory.
   const env =
-    host.typescript === true && o.sandbox !== undefined ? { ...domainEnvironment(), TMPDIR: o.sandbox.writeDir } : domainEnvironment();
+    host.typescript === true && sandbox?.writeDir !== undefined
+      ? { ...domainEnvironment(), TMPDIR: sandbox.writeDir }
+      : domainEnvironment();
   const child = spawn(command[0]!, command.slice(1), { stdio, env });
   if (child.pid === undefined) throw new Error(`cannot start the ${o.label} process (${host.execPath})`);
   child.stdin!.on('error', () => {}); // a child that dies before reading its bootstrap: its exit says so
