@@ -77,7 +77,10 @@ export type WatchdogConfig =
       readonly device: string;
       /** How often `sw` pets it while a ticket is held. */
       readonly petIntervalMs: number;
-      /** The driver's timeout as configured on the board (informational: the unit file, checks). */
+      /**
+       * The driver's timeout: `sw` sets it before opening the device and refuses to start if the
+       * driver keeps a longer one (actors/sw/linux-watchdog.ts). At most `timing.maxDeferralMs`.
+       */
       readonly hardwareTimeoutS: number;
     };
 

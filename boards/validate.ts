@@ -118,6 +118,13 @@ export function validateBoard(profile: unknown, label = 'board'): BoardProfile {
     // Two pets must fit in one hardware period, or one late timer turn reboots a healthy device.
     if (pet * 2 > hw * 1000)
       fail(`${b}.watchdog.petIntervalMs`, `must be at most half of watchdog.hardwareTimeoutS (${hw} s), got ${pet} ms`);
+    // The hardware timeout is added to the guarantee's bound (t + D + hardwareTimeoutS + boot, §2.1):
+    // longer than the maximum deferral, it would be the larger part of it.
+    if (hw * 1000 > maxDeferral)
+      fail(
+        `${b}.watchdog.hardwareTimeoutS`,
+        `must be no longer than the maximum deferral (timing.maxDeferralMs ${maxDeferral} ms), got ${hw} s`,
+      );
   }
 
   if (!Array.isArray(p.services)) fail(`${b}.services`, `must be an array of service names (got ${show(p.services)})`);

@@ -12,6 +12,11 @@
  *
  * Only one process may hold a watchdog device: systemd's own RuntimeWatchdogSec= (system.conf) must
  * stay off on these boards, or `sw` cannot open it.
+ *
+ * The hardware timeout is the profile's `hardwareTimeoutS`, applied by `sw` itself: it runs
+ * `wdctl --settimeout` before opening the device and reads the timeout back, and refuses to start if
+ * the driver keeps a longer one (actors/sw/linux-watchdog.ts). So the unit needs no ExecStartPre for
+ * it, and a refusal is a failure like any other: the board reboots and `sw` tries again.
  */
 import type { BoardProfile } from '../boards/index.ts';
 
@@ -61,6 +66,8 @@ export function systemdUnit(board: BoardProfile, layout: UnitLayout = DEFAULT_LA
       '# sw must be the only holder of the watchdog: keep RuntimeWatchdogSec= off in /etc/systemd/system.conf.',
       '# If this process ends, the hardware resets the board (the magic close character is never written);',
       '# reboot at once instead of waiting for it, and never restart sw in place.',
+      `# sw sets the hardware timeout to ${wd.hardwareTimeoutS} s (wdctl --settimeout) before it opens ${wd.device}`,
+      '# and does not start if the driver keeps a longer one (then fix the driver or its module parameter).',
       'FailureAction=reboot-force',
     );
   }

@@ -11,7 +11,14 @@ import type { AwdtEvent, AwdtMsg } from '../tickets/index.ts';
 import type { BoardTiming, MailboxBudgets, WatchdogConfig } from '../../boards/types.ts';
 import { deviceAwdt } from './device-awdt.ts';
 import type { BootRecord, DeviceStateStore } from './device-state.ts';
-import { bootStatusPath, LinuxWatchdog, readBootStatus, resetReasonAfterBoot, type BootStatus } from './linux-watchdog.ts';
+import {
+  bootStatusPath,
+  LinuxWatchdog,
+  readBootStatus,
+  resetReasonAfterBoot,
+  type BootStatus,
+  type HardwareTimeoutIo,
+} from './linux-watchdog.ts';
 import { SimulatedWatchdog, type WatchdogBackend } from './watchdog.ts';
 
 export interface SwInstallOptions {
@@ -60,7 +67,7 @@ export function recordingWatchdog(watchdog: WatchdogBackend, store: DeviceStateS
         watchdog.reset(reason, detail);
       }
     },
-    ...(watchdog.holdUntil !== undefined ? { holdUntil: (deadlineMs: number) => watchdog.holdUntil!(deadlineMs) } : {}),
+    holdUntil: watchdog.holdUntil?.bind(watchdog),
   };
 }
 
@@ -111,7 +118,7 @@ export function beginBoot(store: DeviceStateStore, status?: BootStatus): BootRec
   return record;
 }
 
-export interface WatchdogDeps {
+export interface WatchdogDeps extends HardwareTimeoutIo {
   readonly clock: Clock;
   /** Simulated backend: what a reset does (the runner tears every domain down and boots again). */
   readonly reboot?: (reason: ResetReason, detail: string) => void;
@@ -120,20 +127,23 @@ export interface WatchdogDeps {
   readonly onError?: (error: unknown) => void;
 }
 
-/** The board's watchdog backend, and for `linux` what its driver says about the last reset. */
+/**
+ * The board's watchdog backend, and for `linux` what its driver says about the last reset. `linux`
+ * sets the driver's timeout to `hardwareTimeoutS` and reads it back before opening the device, and
+ * throws HardwareTimeoutError (sw does not start) if the timeout in force is longer or unknown.
+ */
 export function createWatchdog(config: WatchdogConfig, deps: WatchdogDeps): { watchdog: WatchdogBackend; bootStatus?: BootStatus } {
   if (config.backend === 'simulated') {
     const reboot = deps.reboot;
     if (reboot === undefined) throw new Error('the simulated watchdog needs a reboot function');
     return { watchdog: new SimulatedWatchdog(reboot) };
   }
-  const bootStatus = readBootStatus(bootStatusPath(config.device));
+  const bootStatus = readBootStatus(bootStatusPath(config.device), deps.read);
   const watchdog = new LinuxWatchdog({
+    ...deps,
     device: config.device,
-    clock: deps.clock,
     petIntervalMs: config.petIntervalMs,
-    open: deps.open,
-    onError: deps.onError,
+    hardwareTimeoutS: config.hardwareTimeoutS,
   });
-  return bootStatus === undefined ? { watchdog } : { watchdog, bootStatus };
+  return { watchdog, bootStatus };
 }

@@ -6,17 +6,23 @@ export { deviceAwdt, resetReasonOf, type DeviceAwdtOptions } from './device-awdt
 export { FileStateStore, MemoryStateStore, type BootRecord, type DeviceStateStore } from './device-state.ts';
 export { SimulatedWatchdog, type WatchdogBackend } from './watchdog.ts';
 export {
+  applyHardwareTimeout,
   bootStatusPath,
   DEFAULT_WATCHDOG_DEVICE,
+  HardwareTimeoutError,
   LinuxWatchdog,
   MAGIC_CLOSE,
   openWatchdogFile,
   PET_BYTE,
   readBootStatus,
   resetReasonAfterBoot,
+  sysfsPath,
   WatchdogOpenError,
+  WDCTL,
+  wdctlSetTimeout,
   WDIOF,
   type BootStatus,
+  type HardwareTimeoutIo,
   type LinuxWatchdogOptions,
   type WatchdogFile,
 } from './linux-watchdog.ts';

@@ -9,6 +9,10 @@
  * hardware timer, so neither a crash nor a clean exit of `sw` can disarm it — an exit only brings
  * the reset closer.
  *
+ * Before it opens the device, `sw` sets the driver's timeout to the board's `hardwareTimeoutS` and
+ * reads it back (`applyHardwareTimeout`): that timeout, not the driver's default, is what the
+ * guarantee adds to its bound (docs/ARCHITECTURE.md §2.1).
+ *
  * After a reboot the driver may say why the board reset (WDIOC_GETBOOTSTATUS). Node cannot issue
  * that ioctl, so the same value is read from sysfs (`/sys/class/watchdog/watchdogN/bootstatus`,
  * Linux ≥ 4.6) when it exists.
@@ -16,6 +20,7 @@
  * All time goes through the injected Clock and all I/O through injectable functions, so tests run
  * it against a plain file under ManualClock without sleeping.
  */
+import { execFileSync } from 'node:child_process';
 import { closeSync, constants, openSync, readFileSync, writeSync } from 'node:fs';
 import { basename } from 'node:path';
 import type { Clock, ClockHandle } from '../../runtime/index.ts';
@@ -75,9 +80,76 @@ export class WatchdogOpenError extends Error {
   }
 }
 
-export interface LinuxWatchdogOptions {
+/** How the driver's timeout is set and read back; tests inject both. */
+export interface HardwareTimeoutIo {
+  /**
+   * Sets the driver's timeout, returning the value the driver reports it set when it says (default
+   * `wdctlSetTimeout`). Throws when it cannot.
+   */
+  readonly setTimeout?: (device: string, seconds: number) => number | undefined;
+  /** Reads a sysfs file (default: `readFileSync`). */
+  readonly read?: (path: string) => string;
+  /** A timeout accepted with a caveat (default: `console.warn`). */
+  readonly onWarning?: (message: string) => void;
+}
+
+/** util-linux's wdctl: Node cannot issue WDIOC_SETTIMEOUT itself. */
+export const WDCTL = '/usr/bin/wdctl';
+
+/**
+ * `wdctl --settimeout`. It opens the device, so it must run before `sw` opens it (one holder at a
+ * time); it writes the magic close before closing, which is harmless as `sw` opens it right after.
+ * The kernel writes the timeout it actually set back into the ioctl's argument, and wdctl prints it.
+ */
+export function wdctlSetTimeout(device: string, seconds: number): number | undefined {
+  // Throws on a non-zero exit, with wdctl's complaint (stderr, also passed on to ours) in the message.
+  const out = execFileSync(WDCTL, ['--settimeout', `${seconds}`, device], { env: { LC_ALL: 'C' } });
+  return Number(/set to (\d+)/.exec(`${out}`)?.[1]) || undefined; // 'Timeout has been set to 15 seconds.'
+}
+
+/** The driver's timeout is not, or not known to be, at most the board's `hardwareTimeoutS`. */
+export class HardwareTimeoutError extends Error {
+  override readonly name = 'HardwareTimeoutError';
+}
+
+/**
+ * Sets the driver's timeout to `wantedS` and reads it back from sysfs; returns the timeout in
+ * force. A read-back at most `wantedS` is accepted, even if setting failed: a shorter hardware
+ * timeout only brings the reset sooner. Anything longer, or unknown, throws HardwareTimeoutError.
+ *
+ * No sysfs `timeout` (Linux < 4.6, CONFIG_WATCHDOG_SYSFS off, or a device not named watchdogN):
+ * wdctl's own report stands in, with a warning. That report is the kernel's read-back too (the ioctl
+ * returns the timeout it set), so nothing unverified is accepted. With neither, `sw` refuses, and
+ * there is no override: starting on an unknown timeout would silently void the bound this check
+ * exists for, and a working wdctl always gives a read-back.
+ */
+export function applyHardwareTimeout(device: string, wantedS: number, io: HardwareTimeoutIo = {}): number {
+  let why = '';
+  let reported: number | undefined;
+  try {
+    reported = (io.setTimeout ?? wdctlSetTimeout)(device, wantedS);
+  } catch (e) {
+    why = `${(e as Error).message.trim()}; `;
+  }
+  const path = sysfsPath(device, 'timeout');
+  const read = readSysfsNumber(path, io.read);
+  const actual = read || reported; // 0 is the kernel's "unknown"
+  const found = `watchdog ${device}: timeout ${actual ? `${actual} s` : 'unknown'}, wanted ${wantedS} s (${why}read from ${read ? path : 'wdctl'})`;
+  if (!actual || actual > wantedS)
+    throw new HardwareTimeoutError(`${found}; set it with \`wdctl --settimeout ${wantedS} ${device}\` or the driver's module parameter`);
+  // Accepted, but not as configured: say so (shorter, setting failed, or no sysfs).
+  if (actual < wantedS || why || !read) (io.onWarning ?? console.warn)(found);
+  return actual;
+}
+
+export interface LinuxWatchdogOptions extends HardwareTimeoutIo {
   /** Default `/dev/watchdog`. */
   readonly device?: string;
+  /**
+   * The board's `hardwareTimeoutS`: set and read back before the device is opened (see
+   * `applyHardwareTimeout`). Omitted, the driver's timeout is left alone.
+   */
+  readonly hardwareTimeoutS?: number;
   readonly clock: Clock;
   /** Time between keep-alives while a deadline is held; well under the hardware timeout. */
   readonly petIntervalMs: number;
@@ -97,16 +169,19 @@ export class LinuxWatchdog implements WatchdogBackend {
   /** Keep-alive writes that failed. */
   petErrors = 0;
   lastPetAt: number | undefined;
+  /** The driver's timeout as read back, when `hardwareTimeoutS` was given. */
+  readonly hardwareTimeoutS: number | undefined;
   private readonly file: WatchdogFile;
   private heldUntil = Number.NEGATIVE_INFINITY;
   private timer: ClockHandle | null = null;
   private resetting = false;
 
-  /** Opens the device at once: from here on the hardware counts down. */
+  /** Sets the hardware timeout, then opens the device at once: from here on the hardware counts down. */
   constructor(private readonly o: LinuxWatchdogOptions) {
     if (!Number.isFinite(o.petIntervalMs) || o.petIntervalMs <= 0)
       throw new RangeError(`petIntervalMs must be positive, got ${o.petIntervalMs}`);
     this.device = o.device ?? DEFAULT_WATCHDOG_DEVICE;
+    this.hardwareTimeoutS = o.hardwareTimeoutS && applyHardwareTimeout(this.device, o.hardwareTimeoutS, o);
     this.file = (o.open ?? openWatchdogFile)(this.device);
   }
 
@@ -192,21 +267,16 @@ export interface BootStatus {
   readonly watchdogReset: boolean;
 }
 
-/** `/sys/class/watchdog/watchdogN/bootstatus` for `/dev/watchdogN`; `/dev/watchdog` is `watchdog0`. */
-export function bootStatusPath(device: string = DEFAULT_WATCHDOG_DEVICE): string | undefined {
-  const name = basename(device);
-  if (name === 'watchdog') return '/sys/class/watchdog/watchdog0/bootstatus';
-  return /^watchdog\d+$/.test(name) ? `/sys/class/watchdog/${name}/bootstatus` : undefined;
+/** `/sys/class/watchdog/watchdogN/<file>` for `/dev/watchdogN`; `/dev/watchdog` is `watchdog0`. */
+export function sysfsPath(device: string, file: string): string | undefined {
+  const name = basename(device).replace(/^watchdog$/, 'watchdog0');
+  return /^watchdog\d+$/.test(name) ? `/sys/class/watchdog/${name}/${file}` : undefined;
 }
 
-/**
- * Reads and decodes the driver's boot status; `undefined` when the driver does not tell (no such
- * file, unreadable, or not a number).
- */
-export function readBootStatus(
-  path: string | undefined,
-  read: (path: string) => string = (p) => readFileSync(p, 'utf8'),
-): BootStatus | undefined {
+export const bootStatusPath = (device: string): string | undefined => sysfsPath(device, 'bootstatus');
+
+/** A sysfs number (decimal or 0x hex); `undefined` when absent, unreadable or not a number. */
+function readSysfsNumber(path: string | undefined, read: (path: string) => string = (p) => readFileSync(p, 'utf8')): number | undefined {
   if (path === undefined) return undefined;
   let text: string;
   try {
@@ -214,9 +284,16 @@ export function readBootStatus(
   } catch {
     return undefined;
   }
-  if (!/^(\d+|0x[0-9a-fA-F]+)$/.test(text)) return undefined;
-  const raw = Number(text);
-  if (!Number.isSafeInteger(raw) || raw < 0) return undefined;
+  return /^(\d+|0x[\da-f]+)$/i.test(text) ? Number(text) : undefined;
+}
+
+/**
+ * Reads and decodes the driver's boot status; `undefined` when the driver does not tell (no such
+ * file, unreadable, or not a number).
+ */
+export function readBootStatus(path: string | undefined, read?: (path: string) => string): BootStatus | undefined {
+  const raw = readSysfsNumber(path, read);
+  if (raw === undefined) return undefined;
   const flags = (Object.keys(WDIOF) as (keyof typeof WDIOF)[]).filter((k) => (raw & WDIOF[k]) !== 0);
   return { raw, flags, watchdogReset: (raw & WDIOF.CARDRESET) !== 0 };
 }

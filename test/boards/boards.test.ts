@@ -148,6 +148,16 @@ test('fields are checked against each other', () => {
   pet.watchdog.petIntervalMs = 8000;
   rejects(pet, 'rpi4.watchdog.petIntervalMs must be at most half of watchdog.hardwareTimeoutS (15 s), got 8000 ms');
 
+  const hw = copy('rpi4');
+  hw.watchdog.hardwareTimeoutS = 61;
+  rejects(
+    hw,
+    'rpi4.watchdog.hardwareTimeoutS must be no longer than the maximum deferral (timing.maxDeferralMs 60000 ms), got 61 s',
+    'rpi4.watchdog.hardwareTimeoutS',
+  );
+  hw.watchdog.hardwareTimeoutS = 60; // equal is allowed
+  assert.equal(validateBoard(hw).watchdog.backend, 'linux');
+
   const node = copy('rpi4');
   node.node.target = 'node22';
   rejects(node, 'rpi4.node.target must be for Node 20 (node.major), got "node22"');

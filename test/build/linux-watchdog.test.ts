@@ -18,6 +18,7 @@ import {
   PET_BYTE,
   readBootStatus,
   resetReasonAfterBoot,
+  sysfsPath,
   WatchdogOpenError,
   type WatchdogFile,
 } from '../../actors/sw/index.ts';
@@ -190,9 +191,18 @@ test('sw with the linux backend: pets while the AWDT is armed, records the reaso
   const petIntervalMs = board.watchdog.petIntervalMs;
   const clock = new ManualClock(0);
   const device = fakeDevice();
-  const { watchdog, bootStatus } = createWatchdog({ ...board.watchdog, device }, { clock });
+  // A fake device has no wdctl and no sysfs: both are fakes, the sysfs one without a bootstatus.
+  const sysfs = new Map<string, string>();
+  const setTimeout = (d: string, s: number): undefined => void sysfs.set(sysfsPath(d, 'timeout')!, `${s}\n`);
+  const read = (path: string): string => {
+    const text = sysfs.get(path);
+    if (text === undefined) throw new Error(`ENOENT: ${path}`);
+    return text;
+  };
+  const { watchdog, bootStatus } = createWatchdog({ ...board.watchdog, device }, { clock, setTimeout, read });
+  assert.equal((watchdog as LinuxWatchdog).hardwareTimeoutS, board.watchdog.hardwareTimeoutS);
   assert.ok(watchdog instanceof LinuxWatchdog);
-  assert.equal(bootStatus, undefined, 'no sysfs entry for a fake device');
+  assert.equal(bootStatus, undefined, 'no bootstatus for a fake device');
   const system = new ActorSystem({ clock, drain: 'manual' });
   clock.afterFire(() => system.runUntilIdle());
   const sw = system.domain('sw', { priority: 0 });
