@@ -5,50 +5,16 @@
  * outside is recovered by its AWDT, and stopping the device leaves no domain process behind.
  */
 import assert from 'node:assert/strict';
-import { readFileSync, readlinkSync, rmSync } from 'node:fs';
+import { readFileSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, test } from 'node:test';
-import type { BoardProfile } from '../../boards/index.ts';
-import { buildBoard, type BuildResult } from '../../build/index.ts';
+import { test } from 'node:test';
 import { canIsolateNetwork } from '../../actors/device/process/spawn.ts';
 import { awaitConnected, connectMqtt } from '../../actors/mqtt/index.ts';
 import { topics } from '../../proto/index.ts';
-import { provisionedHubs, releaseKeyFile, tempDir, type ProvisionedHubs } from './support.ts';
-import {
-  alive,
-  childrenOf,
-  domainUsersReady,
-  exitedSoon,
-  generousBoard,
-  GENEROUS_DEFERRAL_MS,
-  reachOf,
-  startDevice,
-  ticketFor,
-  uidOf,
-} from './processes.ts';
+import { alive, childrenOf, deviceFixture, exitedSoon, reachOf, startDevice, ticketFor, uidOf } from './processes.ts';
 import { domainUserName } from '../../actors/device/index.ts';
 
-const root = tempDir('process-device');
-const DEFERRAL_MS = GENEROUS_DEFERRAL_MS;
-const board: BoardProfile = generousBoard('process');
-let built: BuildResult;
-let hubs: ProvisionedHubs;
-let provision: string;
-
-let withUsers = false;
-
-before(async () => {
-  withUsers = domainUsersReady(root, board);
-  const { file } = releaseKeyFile(root);
-  built = await buildBoard({ board, outDir: join(root, 'dist'), releaseKey: file });
-  hubs = await provisionedHubs(root, 'pi-proc', DEFERRAL_MS);
-  provision = hubs.provision;
-});
-
-after(async () => {
-  await hubs.stop();
-  rmSync(root, { recursive: true, force: true });
-});
+const fx = deviceFixture('process', 'pi-proc');
 
 /** Readings the sensor publishes, as the broker delivers them. */
 async function sensorReadings(brokerUrl: string): Promise<{ next(): Promise<string>; close(): Promise<void> }> {
@@ -81,8 +47,8 @@ async function sensorReadings(brokerUrl: string): Promise<{ next(): Promise<stri
 }
 
 test('process placement: one process per domain with its heap limit; a killed VM process is booted again, a killed hypervisor resets the device; nothing outlives it', async () => {
-  const readings = await sensorReadings(hubs.brokerUrl);
-  const device = startDevice(built, provision, join(root, 'data'));
+  const readings = await sensorReadings(fx.hubs.brokerUrl);
+  const device = startDevice(fx.built, fx.hubs.provision, join(fx.root, 'data'));
   try {
     await Promise.all(['device', 'mm', 'sm:sensor'].map((i) => device.waitFor(ticketFor(i), `${i} ticket`)));
     assert.ok(device.lines[0]!.includes('(process placement)'), device.lines[0]);
@@ -92,16 +58,16 @@ test('process placement: one process per domain with its heap limit; a killed VM
     // The tree: device (sw) → hypervisor → mm, sm:sensor; each with its domain's --max-old-space-size.
     const [hypervisor, ...others] = childrenOf(device.child.pid!);
     assert.equal(others.length, 0, 'sw starts the hypervisor and nothing else');
-    assert.ok(hypervisor!.cmdline.includes(`--max-old-space-size=${board.domains.hypervisor.heapMb}`), hypervisor!.cmdline.join(' '));
+    assert.ok(hypervisor!.cmdline.includes(`--max-old-space-size=${fx.board.domains.hypervisor.heapMb}`), hypervisor!.cmdline.join(' '));
     assert.ok(hypervisor!.cmdline.includes('domain-host'));
     const vms = childrenOf(hypervisor!.pid);
     assert.equal(vms.length, 2, 'the hypervisor starts mm and the one service');
     assert.deepEqual(vms.map((v) => v.cmdline.at(-1)).sort(), ['mm', 'sm:sensor']);
     const mm = vms.find((v) => v.cmdline.at(-1) === 'mm')!;
-    assert.ok(mm.cmdline.includes(`--max-old-space-size=${board.domains.mm.heapMb}`), mm.cmdline.join(' '));
+    assert.ok(mm.cmdline.includes(`--max-old-space-size=${fx.board.domains.mm.heapMb}`), mm.cmdline.join(' '));
 
     const sm = vms.find((v) => v.cmdline.at(-1) === 'sm:sensor')!;
-    assert.ok(sm.cmdline.includes(`--max-old-space-size=${board.domains.sm.heapMb}`), sm.cmdline.join(' '));
+    assert.ok(sm.cmdline.includes(`--max-old-space-size=${fx.board.domains.sm.heapMb}`), sm.cmdline.join(' '));
 
     // The service is confined: Node's permission model (no processes, writes only to its data
     // directory) and, where the OS allows, a network namespace of its own.
@@ -135,9 +101,9 @@ test('process placement: one process per domain with its heap limit; a killed VM
       assert.equal(readlinkSync(`/proc/${mm.pid}/ns/net`), readlinkSync(`/proc/${hypervisor!.pid}/ns/net`));
     }
 
-    // As root, each domain process runs as its own user, and none of them can read, trace or signal
+    // As fx.root, each domain process runs as its own user, and none of them can read, trace or signal
     // sw or a sibling, nor read the device's key file.
-    if (withUsers) {
+    if (fx.withUsers) {
       const passwd = readFileSync('/etc/passwd', 'utf8');
       const idOf = (name: string): [number, number] => {
         const f = passwd
@@ -155,7 +121,7 @@ test('process placement: one process per domain with its heap limit; a killed VM
       assert.equal(capEff(sm.pid), '0000000000000000', 'a service has no capabilities');
       // The hypervisor keeps exactly what starting and stopping VMs as their users takes: kill, setgid, setuid.
       assert.equal(capEff(hypervisor!.pid), '00000000000000e0');
-      const keyFile = join(root, 'pi-proc.keys.json');
+      const keyFile = join(fx.root, 'pi-proc.keys.json');
       for (const [label, p, others] of [
         ['sm:sensor', sm, [mm.pid, hypervisor!.pid]],
         ['mm', mm, [sm.pid, hypervisor!.pid]],

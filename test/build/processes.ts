@@ -4,12 +4,15 @@
  * line by line, and the process tree read from /proc.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, readdirSync, readFileSync } from 'node:fs';
+import { chmodSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before } from 'node:test';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { hex } from '../../actors/crypto/index.ts';
 import { loadBoard, type BoardProfile } from '../../boards/index.ts';
-import type { BuildResult } from '../../build/index.ts';
+import { buildBoard, type BuildResult } from '../../build/index.ts';
+import { provisionedHubs, releaseKeyFile, tempDir, type ProvisionedHubs } from './support.ts';
 import { createDomainUsers } from '../../actors/device/index.ts';
 
 const cli = fileURLToPath(new URL('../../cli/main.ts', import.meta.url));
@@ -198,4 +201,43 @@ export function reachOf(
     t.others.forEach((pid, i) => { out['signal sibling ' + i] = attempt(() => process.kill(pid, 0)); out['read sibling environ ' + i] = attempt(() => fs.readFileSync('/proc/' + pid + '/environ')); });
     console.log(JSON.stringify(out));`;
   return asDomainUser(uid, gid, code) as Record<string, string>;
+}
+
+/** A built board (generous deadlines), hubs for `deviceId` on an embedded broker, and domain users where root: set up before the file's tests, removed after. */
+export interface DeviceFixture {
+  readonly root: string;
+  readonly board: BoardProfile;
+  readonly built: BuildResult;
+  readonly hubs: ProvisionedHubs;
+  /** The device runs each domain process as its own user (the tests run as root). */
+  readonly withUsers: boolean;
+}
+
+export function deviceFixture(placement: BoardProfile['placement'], deviceId: string): DeviceFixture {
+  const root = tempDir(`${placement}-device`);
+  const board = generousBoard(placement);
+  const state: { built?: BuildResult; hubs?: ProvisionedHubs; withUsers: boolean } = { withUsers: false };
+  before(async () => {
+    state.withUsers = domainUsersReady(root, board);
+    const { file } = releaseKeyFile(root);
+    state.built = await buildBoard({ board, outDir: join(root, 'dist'), releaseKey: file });
+    state.hubs = await provisionedHubs(root, deviceId, GENEROUS_DEFERRAL_MS);
+  });
+  after(async () => {
+    await state.hubs?.stop();
+    rmSync(root, { recursive: true, force: true });
+  });
+  return {
+    root,
+    board,
+    get built() {
+      return state.built!;
+    },
+    get hubs() {
+      return state.hubs!;
+    },
+    get withUsers() {
+      return state.withUsers;
+    },
+  };
 }

@@ -6,45 +6,13 @@
  * outlives it. A real watchdog is never allowed in `single` placement.
  */
 import assert from 'node:assert/strict';
-import { rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import { validateBoard, loadBoard } from '../../boards/index.ts';
-import { buildBoard, type BuildResult } from '../../build/index.ts';
-import { provisionedHubs, releaseKeyFile, tempDir, type ProvisionedHubs } from './support.ts';
 import { readFileSync } from 'node:fs';
-import {
-  alive,
-  allChildrenOf,
-  childrenOf,
-  domainUsersReady,
-  exitedSoon,
-  generousBoard,
-  GENEROUS_DEFERRAL_MS,
-  reachOf,
-  startDevice,
-  ticketFor,
-  uidOf,
-} from './processes.ts';
+import { alive, allChildrenOf, childrenOf, deviceFixture, exitedSoon, reachOf, startDevice, ticketFor, uidOf } from './processes.ts';
 
-const root = tempDir('split-device');
-const board = generousBoard('split');
-let built: BuildResult;
-let hubs: ProvisionedHubs;
-
-let withUsers = false;
-
-before(async () => {
-  withUsers = domainUsersReady(root, board);
-  const { file } = releaseKeyFile(root);
-  built = await buildBoard({ board, outDir: join(root, 'dist'), releaseKey: file });
-  hubs = await provisionedHubs(root, 'pi-split', GENEROUS_DEFERRAL_MS);
-});
-
-after(async () => {
-  await hubs.stop();
-  rmSync(root, { recursive: true, force: true });
-});
+const fx = deviceFixture('split', 'pi-split');
 
 test('a board with a real watchdog never runs single placement; rpi-zero-2w runs split', () => {
   assert.equal(loadBoard('rpi-zero-2w').placement, 'split');
@@ -57,14 +25,14 @@ test('a board with a real watchdog never runs single placement; rpi-zero-2w runs
 });
 
 test('split placement: sw alone, the rest in one process with their heaps summed; that process dying resets the device', async () => {
-  const device = startDevice(built, hubs.provision, join(root, 'data'));
+  const device = startDevice(fx.built, fx.hubs.provision, join(fx.root, 'data'));
   try {
     await Promise.all(['device', 'mm', 'sm:sensor'].map((i) => device.waitFor(ticketFor(i), `${i} ticket`)));
     assert.ok(device.lines[0]!.includes('(split placement)'), device.lines[0]);
 
     const [rest, ...others] = childrenOf(device.child.pid!);
     assert.equal(others.length, 0, 'sw starts one process');
-    const heap = board.domains.hypervisor.heapMb + board.domains.mm.heapMb + board.domains.sm.heapMb;
+    const heap = fx.board.domains.hypervisor.heapMb + fx.board.domains.mm.heapMb + fx.board.domains.sm.heapMb;
     assert.ok(rest!.cmdline.includes(`--max-old-space-size=${heap}`), rest!.cmdline.join(' '));
     assert.deepEqual(
       allChildrenOf(rest!.pid).filter((c) => c.cmdline.includes('domain-host')),
@@ -72,9 +40,9 @@ test('split placement: sw alone, the rest in one process with their heaps summed
       'the VMs run inside it, not as processes',
     );
 
-    // As root, the untrusted process runs as dominion-hv with no capabilities: it cannot read, trace
+    // As fx.root, the untrusted process runs as dominion-hv with no capabilities: it cannot read, trace
     // or signal sw, nor read the device's key file.
-    if (withUsers) {
+    if (fx.withUsers) {
       const f = readFileSync('/etc/passwd', 'utf8')
         .split('\n')
         .find((l) => l.startsWith('dominion-hv:'))!
@@ -86,7 +54,7 @@ test('split placement: sw alone, the rest in one process with their heaps summed
         '0000000000000000',
         'no capabilities',
       );
-      const reach = reachOf(uid, gid, { keyFile: join(root, 'pi-split.keys.json'), sw: device.child.pid!, others: [] });
+      const reach = reachOf(uid, gid, { keyFile: join(fx.root, 'pi-split.keys.json'), sw: device.child.pid!, others: [] });
       for (const [what, code] of Object.entries(reach)) assert.ok(code === 'EACCES' || code === 'EPERM', `${what}: ${code}`);
     }
 
