@@ -12,13 +12,12 @@ import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { build as esbuild } from 'esbuild';
 import { generateSecretKey, hex } from '../actors/crypto/index.ts';
 import { createDomainUsers, demoFleet } from '../actors/device/index.ts';
 import { devicePublicKeys, HubServer, writeDeviceKeysFile, writeProvisioning } from '../actors/hub/index.ts';
 import { startEmbeddedBroker } from '../actors/mqtt/index.ts';
 import { loadBoard, type BoardProfile } from '../boards/index.ts';
-import { buildBoard } from '../build/index.ts';
+import { buildBoard, bundleRunner } from '../build/index.ts';
 import { progress, table } from './stats.ts';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -126,18 +125,7 @@ export async function benchBoard(boardId: string, o: { seconds?: number } = {}):
   progress(`building ${boardId} artifacts (simulated watchdog)`);
   const built = await buildBoard({ board, outDir: join(dir, 'dist'), releaseKey: keyFile });
   const runner = join(dir, 'device.mjs');
-  await esbuild({
-    entryPoints: [join(root, 'cli/device-main.ts')],
-    bundle: true,
-    platform: 'node',
-    format: 'esm',
-    target: board.node.target,
-    outfile: runner,
-    minify: true,
-    external: ['better-sqlite3', 'esbuild'],
-    banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
-    logLevel: 'error',
-  });
+  await bundleRunner(runner, board.node.target, root);
 
   const broker = await startEmbeddedBroker({ port: 0 });
   const deviceId = `bench-${boardId}`;

@@ -56,6 +56,11 @@ export interface BuildOptions {
   /** Progress, the size table and warnings; default: nothing. */
   readonly log?: (line: string) => void;
   readonly root?: string;
+  /**
+   * Images of services that are not in actors/images/, by service name: the path of a module that
+   * exports what `sm-sensor.ts` does. The same isolation rules apply to them.
+   */
+  readonly serviceImages?: Readonly<Record<string, string>>;
 }
 
 export interface BundleReport {
@@ -92,7 +97,11 @@ interface Planned {
 }
 
 /** The bundles a board needs, with their entry modules; BuildError('no-entry') for a service without one. */
-export function planBundles(board: BoardProfile, root: string = PROJECT_ROOT): Planned[] {
+export function planBundles(
+  board: BoardProfile,
+  root: string = PROJECT_ROOT,
+  serviceImages: Readonly<Record<string, string>> = {},
+): Planned[] {
   const images = join(root, 'actors', 'images');
   const plan: Planned[] = (['sw', 'hypervisor', 'mm'] as const).map((domain) => ({
     file: bundleFile(domain),
@@ -102,7 +111,7 @@ export function planBundles(board: BoardProfile, root: string = PROJECT_ROOT): P
   }));
   for (const service of board.services) {
     const label = serviceInstance(service);
-    const entry = join(images, bundleFile(label).replace(/\.mjs$/, '.ts'));
+    const entry = serviceImages[service] ?? join(images, bundleFile(label).replace(/\.mjs$/, '.ts'));
     if (!existsSync(entry)) {
       throw new BuildError(
         'no-entry',
@@ -162,7 +171,7 @@ export async function buildBoard(options: BuildOptions): Promise<BuildResult> {
   const log = options.log ?? (() => {});
   const board = typeof options.board === 'string' ? loadBoard(options.board) : validateBoard(options.board);
   const outDir = resolve(options.outDir ?? join(root, 'dist'));
-  const plan = planBundles(board, root);
+  const plan = planBundles(board, root, options.serviceImages);
   const aliases = options.aliases !== false;
   const release = resolveReleaseKey(options.releaseKey, outDir, log); // a bad key fails before any work
 

@@ -19,3 +19,4 @@ export { signManifest } from './sign.ts';
 export { devReleaseKey, readReleaseKey, DEV_KEY_FILE, type ReleaseKey } from './release-key.ts';
 export { systemdUnit, unitFileName, DEFAULT_LAYOUT, type UnitLayout } from './systemd.ts';
 export { BuildError, type BuildErrorCode } from './errors.ts';
+export { bundleRunner } from './runner.ts';

@@ -82,11 +82,10 @@ export async function deviceCommand(argv: string[]): Promise<number> {
     throw new Error(`${prov.deviceKeysPath} holds keys for ${keys.deviceId}, but ${values.provision} is for ${prov.deviceId}`);
   const broker = values.broker ?? prov.broker;
   if (broker === undefined) throw new UsageError('device: no broker: give --broker or put "broker" in the provisioning file');
-  const common = {
+  const base = {
     deviceId: prov.deviceId,
     keys,
     hubs: prov.hubs,
-    link: { url: broker, deviceId: prov.deviceId, services: board.services },
     clock: new RealClock(),
     dataDir: resolve(values['data-dir'] ?? join('.dominion', prov.deviceId)),
   };
@@ -100,6 +99,8 @@ export async function deviceCommand(argv: string[]): Promise<number> {
     version = sw.verified.manifest.version;
     placement = sw.board.placement;
     if (sw.board.id !== board.id) throw new UsageError(`device: ${dir} holds artifacts for board ${sw.board.id}, not ${board.id}`);
+    // mm subscribes for the services the verified artifacts run, not those of the local profile.
+    const common = { ...base, link: { url: broker, deviceId: prov.deviceId, services: sw.board.services } };
     if (placement !== 'single') {
       // This process is sw; the hypervisor, mm and each service get a process (and heap limit) of their own.
       const host = hostCommandOfThisProcess();
@@ -107,12 +108,12 @@ export async function deviceCommand(argv: string[]): Promise<number> {
       if (allowHostNetwork)
         console.error('dominion device: WARNING: --allow-host-network: a service may get the host network (development only)');
       device = new BundledDevice(
-        common.clock,
+        base.clock,
         processPlacement({ ...common, sw, artifacts: dir, releasePub: releaseKey, host, allowHostNetwork }),
       );
     } else {
       const loaded = await loadArtifacts(dir, releaseKey);
-      device = new BundledDevice(common.clock, singlePlacement({ ...common, loaded }));
+      device = new BundledDevice(base.clock, singlePlacement({ ...common, loaded }));
     }
   } catch (error) {
     if (error instanceof ArtifactError || error instanceof DeviceConfigError || error instanceof DomainUserError) {

@@ -110,15 +110,15 @@ export class DeviceUnderTest {
   }
 }
 
-/** `dominion device` on `built`'s artifacts, run from sources as a child process, for two minutes at most. */
-export function startDevice(built: BuildResult, provision: string, dataDir: string): DeviceUnderTest {
+/**
+ * `dominion device` on `built`'s artifacts as a child process, for two minutes at most: run from
+ * sources, or, given `runner`, as a board runs it (the bundled runner, build/runner.ts).
+ */
+export function startDevice(built: BuildResult, provision: string, dataDir: string, runner?: string): DeviceUnderTest {
   const child = spawn(
     process.execPath,
     [
-      '--import',
-      'tsx',
-      cli,
-      'device',
+      ...(runner === undefined ? ['--import', 'tsx', cli, 'device'] : [runner]),
       '--board',
       'sim',
       '--artifacts',
@@ -213,15 +213,22 @@ export interface DeviceFixture {
   readonly withUsers: boolean;
 }
 
-export function deviceFixture(placement: BoardProfile['placement'], deviceId: string): DeviceFixture {
+export interface FixtureOptions {
+  /** The board's services (default: the sensor). */
+  readonly services?: readonly string[];
+  /** Images of services outside actors/images/, written into the fixture's root first. */
+  readonly serviceImages?: (root: string) => Readonly<Record<string, string>>;
+}
+
+export function deviceFixture(placement: BoardProfile['placement'], deviceId: string, o: FixtureOptions = {}): DeviceFixture {
   const root = tempDir(`${placement}-device`);
-  const board = generousBoard(placement);
+  const board = { ...generousBoard(placement), ...(o.services !== undefined ? { services: o.services } : {}) };
   const state: { built?: BuildResult; hubs?: ProvisionedHubs; withUsers: boolean } = { withUsers: false };
   before(async () => {
     state.withUsers = domainUsersReady(root, board);
     const { file } = releaseKeyFile(root);
-    state.built = await buildBoard({ board, outDir: join(root, 'dist'), releaseKey: file });
-    state.hubs = await provisionedHubs(root, deviceId, GENEROUS_DEFERRAL_MS);
+    state.built = await buildBoard({ board, outDir: join(root, 'dist'), releaseKey: file, serviceImages: o.serviceImages?.(root) });
+    state.hubs = await provisionedHubs(root, deviceId, GENEROUS_DEFERRAL_MS, board.services);
   });
   after(async () => {
     await state.hubs?.stop();

@@ -101,9 +101,14 @@ export interface ProvisionedHubs {
   stop(): Promise<void>;
 }
 
-export async function provisionedHubs(root: string, deviceId: string, deferralMs: number): Promise<ProvisionedHubs> {
+export async function provisionedHubs(
+  root: string,
+  deviceId: string,
+  deferralMs: number,
+  services: readonly string[] = ['sensor'],
+): Promise<ProvisionedHubs> {
   const broker = await startEmbeddedBroker({ port: 0 });
-  const fleet = demoFleet({ deviceId, services: ['sensor'], deferralMs, idSuffix: `-${deviceId}-${process.pid}` });
+  const fleet = demoFleet({ deviceId, services, deferralMs, idSuffix: `-${deviceId}-${process.pid}` });
   const hubs = await Promise.all(
     [fleet.ih, ...fleet.sh.values()].map((h) => HubServer.start({ core: h.core, brokerUrl: broker.url, hubId: h.id })),
   );
