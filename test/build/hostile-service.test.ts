@@ -46,7 +46,17 @@ async function attacks(dataDir, sw) {
     'start a process': codeOf(() => load('child_process').spawnSync('true')),
     'start a worker': codeOf(() => new (load('worker_threads').Worker)('1', { [atob('ZXZhbA==')]: true })),
     'its own data directory': codeOf(() => fs.writeFileSync(dataDir + '/note', 'mine')),
+    'run code from a string': codeOf(() => globalThis[atob('ZXZhbA==')]('1 + 1')),
+    'load a module it wrote': 'pending',
   };
+  // What the OS and V8 do not stop: a module written into its own data directory (which it may read).
+  try {
+    fs.writeFileSync(dataDir + '/extra.cjs', 'module.exports = 1;');
+    const loadFrom = load('module')[atob('Y3JlYXRlUmVxdWlyZQ==')](dataDir + '/'); // createRequire
+    out['load a module it wrote'] = loadFrom('./extra.cjs') === 1 ? 'ok' : 'other';
+  } catch (e) {
+    out['load a module it wrote'] = e.code ?? String(e);
+  }
   out['open a socket'] = await new Promise((done) => {
     const s = load('net').connect(1883, '127.0.0.1');
     s.on('connect', () => { s.destroy(); done('connected'); });
@@ -110,6 +120,7 @@ test('a hostile service in process placement is refused each attack, and the dev
         spawn: r['start a process'],
         worker: r['start a worker'],
         own: r['its own data directory'],
+        evalString: r['run code from a string']?.startsWith('EvalError') === true,
       },
       {
         key: 'ERR_ACCESS_DENIED', // the permission model reads only the runner, the artifacts and its data (and the OS: 0600, root)
@@ -121,10 +132,13 @@ test('a hostile service in process placement is refused each attack, and the dev
         spawn: 'ERR_ACCESS_DENIED',
         worker: 'ERR_ACCESS_DENIED',
         own: 'ok',
+        evalString: true, // --disallow-code-generation-from-strings
       },
       JSON.stringify(r),
     );
     assert.ok(['ENETUNREACH', 'ECONNREFUSED'].includes(r['open a socket']!), `no network: ${r['open a socket']}`);
+    // Not stopped, and not seen by its hub: code it wrote into its own data directory (README, Threat model).
+    assert.equal(r['load a module it wrote'], 'ok');
     // sw was not stopped: it goes on renewing the device's ticket.
     await device.waitFor(ticketFor('device'), 'a device ticket after the attacks');
     await device.waitFor(ticketFor('sm:hostile'), 'and the service is still dominated');

@@ -142,6 +142,8 @@ export function spawnDomain(host: HostCommand, bootstrap: Bootstrap, o: SpawnOpt
       ? []
       : [
           '--experimental-permission',
+          // eval, new Function and their kin throw: code runs only from what the process loaded.
+          '--disallow-code-generation-from-strings',
           // One flag per path (Node 20.20 no longer takes a list). Run from sources, tsx probes paths
           // all over (even the project's path in upper case), so it reads what its user may read.
           ...(host.typescript === true
