@@ -6,7 +6,8 @@
  * the guarantee holds with a service that tries to stop `sw`.
  */
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { chmodSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { awaitConnected, connectMqtt } from '../../actors/mqtt/index.ts';
@@ -57,6 +58,14 @@ async function attacks(dataDir, sw) {
   } catch (e) {
     out['load a module it wrote'] = e.code ?? String(e);
   }
+  // Unix sockets on the filesystem: a network namespace does not hide them; their permissions do.
+  const unix = (path) => new Promise((done) => {
+    const s = load('net').connect(path);
+    s.on('connect', () => { s.destroy(); done('connected'); });
+    s.on('error', (e) => done(e.code ?? String(e)));
+  });
+  out['connect to a root-only Unix socket'] = await unix(${JSON.stringify(join(root, 'private.sock'))});
+  out['connect to a world-writable Unix socket'] = await unix(${JSON.stringify(join(root, 'public.sock'))});
   out['open a socket'] = await new Promise((done) => {
     const s = load('net').connect(1883, '127.0.0.1');
     s.on('connect', () => { s.destroy(); done('connected'); });
@@ -97,6 +106,19 @@ test('a hostile service in process placement is refused each attack, and the dev
   const client = connectMqtt(fx.hubs.brokerUrl, { clientId: `hostile-report-${process.pid}` });
   await awaitConnected(client);
   await client.subscribeAsync(topics.serviceOut('hostile', DEVICE, 'report'), { qos: 1 });
+  const sockets = await Promise.all(
+    [
+      ['private.sock', 0o600],
+      ['public.sock', 0o666],
+    ].map(async ([name, mode]) => {
+      const path = join(fx.root, name as string);
+      const server = createServer((c) => c.destroy());
+      await new Promise<void>((done) => server.listen(path, done));
+      chmodSync(path, mode as number);
+      return server;
+    }),
+  );
+  t.after(() => sockets.forEach((s) => s.close()));
   const device = startDevice(fx.built, fx.hubs.provision, join(fx.root, 'data'), runner);
   try {
     await device.waitFor(ticketFor('sm:hostile'), 'the hostile service running');
@@ -137,6 +159,9 @@ test('a hostile service in process placement is refused each attack, and the dev
       JSON.stringify(r),
     );
     assert.ok(['ENETUNREACH', 'ECONNREFUSED'].includes(r['open a socket']!), `no network: ${r['open a socket']}`);
+    assert.equal(r['connect to a root-only Unix socket'], 'EACCES');
+    // What remains, as README's threat model says: a socket any user may connect to.
+    assert.equal(r['connect to a world-writable Unix socket'], 'connected');
     // Not stopped, and not seen by its hub: code it wrote into its own data directory (README, Threat model).
     assert.equal(r['load a module it wrote'], 'ok');
     // sw was not stopped: it goes on renewing the device's ticket.
