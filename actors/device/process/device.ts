@@ -111,8 +111,18 @@ export function processPlacement(o: ProcessDeviceOptions): Placement {
       heapMb: hypervisorHeapMb(board),
       // split: the process that runs untrusted code, confined like a service but for mm's network —
       // on a board (a bundled runner); run from sources, tsx would need somewhere to write its cache.
-      ...(board.placement === 'split' && o.host.typescript !== true
-        ? { sandbox: { reads: [o.artifacts], writeDir: o.dataDir, noNetwork: false } }
+      // process: the hypervisor too, where it fits — it writes only the data directory (its VMs'
+      // directories), and starts processes (its VMs).
+      ...(o.host.typescript !== true
+        ? {
+            sandbox: {
+              // process: /proc too, where its inspector reads each VM process's memory use.
+              reads: board.placement === 'process' ? [o.artifacts, '/proc'] : [o.artifacts],
+              writeDir: o.dataDir,
+              noNetwork: false,
+              childProcesses: board.placement === 'process',
+            },
+          }
         : {}),
       // In `process` placement it starts the VMs as their users and stops them: those capabilities only.
       ...(users !== undefined

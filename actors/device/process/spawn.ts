@@ -43,6 +43,8 @@ export interface Sandbox {
   readonly reads: readonly string[];
   /** Start it in an empty network namespace (see `networkRefusal`); false for `mm`, and where allowed for development. */
   readonly noNetwork: boolean;
+  /** It starts processes of its own (the hypervisor of `process` placement starts its VMs). */
+  readonly childProcesses?: boolean;
 }
 
 const isolationChecks = new Map<string, { readonly ok: boolean; readonly why: string }>();
@@ -152,6 +154,7 @@ export function spawnDomain(host: HostCommand, bootstrap: Bootstrap, o: SpawnOpt
                 (p) => `--allow-fs-read=${p}`,
               )),
           ...(sandbox.writeDir !== undefined ? [`--allow-fs-write=${sandbox.writeDir}`] : []),
+          ...(sandbox.childProcesses === true ? ['--allow-child-process'] : []),
           ...worker,
           '--disable-warning=ExperimentalWarning',
         ];
