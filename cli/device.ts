@@ -29,10 +29,12 @@ const HELP = `usage: dominion device --board <id> --provision <file> [--release-
 
 Verifies and runs the artifacts "dominion build --board <id>" wrote: the manifest's signature by the
 pinned release key and every bundle's SHA-512. A tampered bundle or manifest is refused, naming the
-file, and nothing starts. The verified board.json says how the domains run: "single" (one process)
-or "process" (this process is sw; the hypervisor, mm and each service get a process of their own,
-each with its domain's heap limit, and every one verifies the artifacts again before it loads its
-own bundle).
+file, and nothing starts. The verified board.json says how the domains run: "single" (one process;
+simulation only), "split" (this process is sw; the hypervisor, mm and the services share a second
+one) or "process" (this process is sw; the hypervisor, mm and each service get a process of their
+own). Each domain process has its domain's heap limit and verifies the artifacts again before it
+loads its own bundle. Run as root, each runs as a user of its own (create them once with
+"dominion users --board <id> --create").
 
 options:
   --board <id>            board profile (nitrogen8m, rpi4, rpi3, rpi-zero-2w, sim)
