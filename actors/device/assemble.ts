@@ -18,7 +18,7 @@ import { ResetReason, serviceInstance, type ChannelContract } from '../../proto/
 import type { BoardProfile, BoardTiming, MailboxBudgets, WatchdogConfig } from '../../boards/index.ts';
 import type { HubLink, MmInstallOptions, MqttLinkOptions, ReceiverCounters, ReceiverRoute } from '../mm/index.ts';
 import type { RebootCause, VmEvent, VmMachine } from '../hypervisor/index.ts';
-import type { BootRecord, WatchdogBackend } from '../sw/index.ts';
+import type { BootRecord, SwInstallOptions, WatchdogBackend } from '../sw/index.ts';
 import type { AwdtEvent } from '../tickets/index.ts';
 import type { DeviceKeys, HubPins } from './config.ts';
 import type { DeviceImages, ImageRuntime, MmImage, ServiceImage, SwImage, VmImages } from './images.ts';
@@ -111,16 +111,12 @@ export function onGiveUp(label: string): 'reset-device' | 'reboot-vm' {
   return label === 'sw' || label === 'hypervisor' ? 'reset-device' : 'reboot-vm';
 }
 
-/** What `sw` boots with, in every placement. */
-export interface SwBoot {
-  readonly domain: Supervisor;
-  /** sw's end of sw↔hypervisor, built from the sw image's channel contract. */
-  readonly hypervisor: ChannelEndpoint;
-  readonly deviceId: string;
-  readonly deviceKey: Uint8Array;
+/** What `sw` boots with, in every placement: what its image installs, and what the assembly adds. */
+export type SwBoot = Pick<
+  SwInstallOptions,
+  'domain' | 'hypervisor' | 'deviceId' | 'deviceKey' | 'timing' | 'mailbox' | 'events' | 'nonce'
+> & {
   readonly ihPublicKey: Uint8Array;
-  readonly timing: Pick<BoardTiming, 'initialTimeoutMs' | 'maxDeferralMs'>;
-  readonly mailbox: MailboxBudgets['sw'];
   readonly watchdog: WatchdogConfig;
   readonly clock: Clock;
   readonly dataDir: string;
@@ -129,13 +125,11 @@ export interface SwBoot {
   readonly version: string;
   readonly manifestDigest: Uint8Array;
   readonly hypervisorDigest: Uint8Array;
-  readonly events?: (e: AwdtEvent) => void;
   /** This boot is counted (before the device AWDT is armed). */
   readonly booted?: (record: BootRecord) => void;
-  readonly nonce?: () => Uint8Array;
   /** False only for baselines that measure a device without dominance: no device AWDT. */
   readonly dominance?: boolean;
-}
+};
 
 /**
  * Boots `sw`: the boot record (count, why the last reset happened), the board's watchdog, the device
