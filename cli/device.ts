@@ -45,6 +45,8 @@ options:
   --artifacts <dir>       where the build put them (default: dist/<board>)
   --data-dir <dir>        persistent state: sw/ and sm-<service>/ (default: .dominion/<device id>)
   --duration <s>          stop after this long (default: run until SIGINT/SIGTERM)
+  --same-user             development only: run every domain process as this user, even as root
+                          (by default, as root, each runs as a user of its own)
   --allow-host-network    development only: in process placement, start services with the host
                           network where no empty network namespace can be made (by default such a
                           service is refused, and says why)
@@ -60,6 +62,7 @@ export async function deviceCommand(argv: string[]): Promise<number> {
     'data-dir': { type: 'string' },
     duration: { type: 'string' },
     'allow-host-network': { type: 'boolean' },
+    'same-user': { type: 'boolean' },
     help: { type: 'boolean', short: 'h' },
   });
   if (values.help) {
@@ -107,11 +110,14 @@ export async function deviceCommand(argv: string[]): Promise<number> {
       // This process is sw; the hypervisor, mm and each service get a process (and heap limit) of their own.
       const host = hostCommandOfThisProcess();
       const allowHostNetwork = values['allow-host-network'] === true;
+      const sameUser = values['same-user'] === true;
+      if (sameUser && process.getuid?.() === 0)
+        console.error('dominion device: WARNING: --same-user: every domain process runs as root (development only)');
       if (allowHostNetwork)
         console.error('dominion device: WARNING: --allow-host-network: a service may get the host network (development only)');
       device = new BundledDevice(
         base.clock,
-        processPlacement({ ...common, sw, artifacts: dir, releasePub: releaseKey, host, allowHostNetwork }),
+        processPlacement({ ...common, sw, artifacts: dir, releasePub: releaseKey, host, allowHostNetwork, sameUser }),
       );
     } else {
       const loaded = await loadArtifacts(dir, releaseKey);

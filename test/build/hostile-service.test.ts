@@ -97,7 +97,7 @@ export const install = entry.install;
   return { hostile: file };
 }
 
-const fx = deviceFixture('process', DEVICE, { services: ['hostile'], serviceImages: hostileImage });
+const fx = deviceFixture('process', DEVICE, { services: ['hostile'], serviceImages: hostileImage, bundled: true });
 
 test('a hostile service in process placement is refused each attack, and the device keeps its tickets', async (t) => {
   if (!fx.withUsers) return t.skip('needs root: each domain process runs as its own user');
@@ -119,7 +119,7 @@ test('a hostile service in process placement is refused each attack, and the dev
     }),
   );
   t.after(() => sockets.forEach((s) => s.close()));
-  const device = startDevice(fx.built, fx.hubs.provision, join(fx.root, 'data'), runner);
+  const device = startDevice(fx.built, fx.hubs.provision, join(fx.root, 'data'), { runner });
   try {
     await device.waitFor(ticketFor('sm:hostile'), 'the hostile service running');
     // Tell it sw's pid (through its hub's inbound topic) until it reports.

@@ -48,7 +48,7 @@ async function sensorReadings(brokerUrl: string): Promise<{ next(): Promise<stri
 
 test('process placement: one process per domain with its heap limit; a killed VM process is booted again, a killed hypervisor resets the device; nothing outlives it', async () => {
   const readings = await sensorReadings(fx.hubs.brokerUrl);
-  const device = startDevice(fx.built, fx.hubs.provision, join(fx.root, 'data'));
+  const device = startDevice(fx.built, fx.hubs.provision, join(fx.root, 'data'), { sameUser: !fx.withUsers });
   try {
     await Promise.all(['device', 'mm', 'sm:sensor'].map((i) => device.waitFor(ticketFor(i), `${i} ticket`)));
     assert.ok(device.lines[0]!.includes('(process placement)'), device.lines[0]);

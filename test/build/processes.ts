@@ -13,7 +13,8 @@ import { hex } from '../../actors/crypto/index.ts';
 import { loadBoard, type BoardProfile } from '../../boards/index.ts';
 import { buildBoard, type BuildResult } from '../../build/index.ts';
 import { provisionedHubs, releaseKeyFile, tempDir, type ProvisionedHubs } from './support.ts';
-import { createDomainUsers } from '../../actors/device/index.ts';
+import { createDomainUsers, domainUserName } from '../../actors/device/index.ts';
+import { findUser } from '../../actors/device/process/users.ts';
 
 const cli = fileURLToPath(new URL('../../cli/main.ts', import.meta.url));
 
@@ -114,7 +115,13 @@ export class DeviceUnderTest {
  * `dominion device` on `built`'s artifacts as a child process, for two minutes at most: run from
  * sources, or, given `runner`, as a board runs it (the bundled runner, build/runner.ts).
  */
-export function startDevice(built: BuildResult, provision: string, dataDir: string, runner?: string): DeviceUnderTest {
+export function startDevice(
+  built: BuildResult,
+  provision: string,
+  dataDir: string,
+  o: { runner?: string; sameUser?: boolean } = {},
+): DeviceUnderTest {
+  const runner = o.runner;
   const child = spawn(
     process.execPath,
     [
@@ -131,6 +138,7 @@ export function startDevice(built: BuildResult, provision: string, dataDir: stri
       dataDir,
       '--duration',
       '120',
+      ...(o.sameUser === true ? ['--same-user'] : []),
     ],
     { stdio: ['ignore', 'pipe', 'inherit'] },
   );
@@ -142,11 +150,15 @@ export function startDevice(built: BuildResult, provision: string, dataDir: stri
  * made, and `root` (artifacts, provisioning) opened for them to read. False where not root: then every
  * domain runs as this user, and the user checks are skipped.
  */
-export function domainUsersReady(root: string, board: BoardProfile): boolean {
+export function domainUsersReady(root: string, board: BoardProfile, fromSources = true): boolean {
   if (process.getuid?.() !== 0) return false;
   createDomainUsers(board);
   chmodSync(root, 0o755);
-  return true;
+  // Run from sources, the domain users must read the project too: a checkout under a private home
+  // cannot run this way, and the device then runs every domain as root (--same-user).
+  if (!fromSources) return true;
+  const hv = findUser(readFileSync('/etc/passwd', 'utf8'), domainUserName('hypervisor'))!;
+  return spawnSync('setpriv', [`--reuid=${hv.uid}`, `--regid=${hv.gid}`, '--clear-groups', '--', 'test', '-r', cli]).status === 0;
 }
 
 /** The real uid of a live process. */
@@ -214,6 +226,8 @@ export interface DeviceFixture {
 }
 
 export interface FixtureOptions {
+  /** The device runs from the bundled runner, not from sources (the domain users need not read the project). */
+  readonly bundled?: boolean;
   /** The board's services (default: the sensor). */
   readonly services?: readonly string[];
   /** Images of services outside actors/images/, written into the fixture's root first. */
@@ -225,7 +239,7 @@ export function deviceFixture(placement: BoardProfile['placement'], deviceId: st
   const board = { ...generousBoard(placement), ...(o.services !== undefined ? { services: o.services } : {}) };
   const state: { built?: BuildResult; hubs?: ProvisionedHubs; withUsers: boolean } = { withUsers: false };
   before(async () => {
-    state.withUsers = domainUsersReady(root, board);
+    state.withUsers = domainUsersReady(root, board, o.bundled !== true);
     const { file } = releaseKeyFile(root);
     state.built = await buildBoard({ board, outDir: join(root, 'dist'), releaseKey: file, serviceImages: o.serviceImages?.(root) });
     state.hubs = await provisionedHubs(root, deviceId, GENEROUS_DEFERRAL_MS, board.services);

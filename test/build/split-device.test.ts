@@ -25,7 +25,7 @@ test('a board with a real watchdog never runs single placement; rpi-zero-2w runs
 });
 
 test('split placement: sw alone, the rest in one process with their heaps summed; that process dying resets the device', async () => {
-  const device = startDevice(fx.built, fx.hubs.provision, join(fx.root, 'data'));
+  const device = startDevice(fx.built, fx.hubs.provision, join(fx.root, 'data'), { sameUser: !fx.withUsers });
   try {
     await Promise.all(['device', 'mm', 'sm:sensor'].map((i) => device.waitFor(ticketFor(i), `${i} ticket`)));
     assert.ok(device.lines[0]!.includes('(split placement)'), device.lines[0]);

@@ -43,6 +43,8 @@ export interface ProcessDeviceOptions {
   readonly allowHostNetwork?: boolean;
   /** The domain processes' users; default: looked up where this process is root (users.ts), none otherwise. */
   readonly users?: DomainUsers;
+  /** Development only: run every domain as this process's user, even as root. */
+  readonly sameUser?: boolean;
 }
 
 /** The hypervisor's clock is its own: its times are moved onto `sw`'s, keeping their distances. */
@@ -58,7 +60,7 @@ function onThisClock(e: AwdtEvent | VmEvent, now: number): AwdtEvent | VmEvent {
  */
 export function processPlacement(o: ProcessDeviceOptions): Placement {
   const { board } = o.sw;
-  const users = o.users ?? (process.getuid?.() === 0 ? domainUsers(board) : undefined);
+  const users = o.sameUser === true ? undefined : (o.users ?? (process.getuid?.() === 0 ? domainUsers(board) : undefined));
   return (hooks) => {
     const { module: swImage, verified, digests } = o.sw;
     checkKeys(board.services, o.keys, o.hubs);
