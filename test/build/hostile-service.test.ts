@@ -40,6 +40,8 @@ async function attacks(dataDir, sw) {
   const out = {
     'read the device key file': codeOf(() => fs.readFileSync(${JSON.stringify(keyFile)})),
     'read sw environ': codeOf(() => fs.readFileSync('/proc/' + sw + '/environ')),
+    'read sw command line': codeOf(() => fs.readFileSync('/proc/' + sw + '/cmdline')),
+    "read sw's boot record": codeOf(() => fs.readFileSync(dataDir + '/../sw/device-state.json')),
     'open the hypervisor memory': codeOf(() => fs.closeSync(fs.openSync('/proc/' + hypervisor + '/mem', 'r'))),
     'stop sw': codeOf(() => P.kill(sw, 'SIGSTOP')),
     'kill the hypervisor': codeOf(() => P.kill(hypervisor, 'SIGKILL')),
@@ -47,6 +49,9 @@ async function attacks(dataDir, sw) {
     'start a process': codeOf(() => load('child_process').spawnSync('true')),
     'start a worker': codeOf(() => new (load('worker_threads').Worker)('1', { [atob('ZXZhbA==')]: true })),
     'its own data directory': codeOf(() => fs.writeFileSync(dataDir + '/note', 'mine')),
+    'load a native addon': codeOf(() => P[atob('ZGxvcGVu')]({ exports: {} }, 'libc.so.6')), // dlopen
+    'start WASI': codeOf(() => new (load('wasi').WASI)({ version: 'preview1' })),
+    'open the inspector': codeOf(() => load('inspector').open(0)),
     'run code from a string': codeOf(() => globalThis[atob('ZXZhbA==')]('1 + 1')),
     'load a module it wrote': 'pending',
   };
@@ -135,6 +140,8 @@ test('a hostile service in process placement is refused each attack, and the dev
       {
         key: r['read the device key file'],
         environ: r['read sw environ'],
+        cmdline: r['read sw command line'],
+        state: r["read sw's boot record"],
         mem: r['open the hypervisor memory'],
         stop: r['stop sw'],
         kill: r['kill the hypervisor'],
@@ -143,10 +150,15 @@ test('a hostile service in process placement is refused each attack, and the dev
         worker: r['start a worker'],
         own: r['its own data directory'],
         evalString: r['run code from a string']?.startsWith('EvalError') === true,
+        addon: r['load a native addon'],
+        wasi: r['start WASI'],
+        inspector: r['open the inspector'],
       },
       {
         key: 'ERR_ACCESS_DENIED', // the permission model reads only the runner, the artifacts and its data (and the OS: 0600, root)
         environ: 'ERR_ACCESS_DENIED',
+        cmdline: 'ERR_ACCESS_DENIED',
+        state: 'ERR_ACCESS_DENIED',
         mem: 'ERR_ACCESS_DENIED',
         stop: 'EPERM', // another user's process
         kill: 'EPERM',
@@ -155,6 +167,9 @@ test('a hostile service in process placement is refused each attack, and the dev
         worker: 'ERR_ACCESS_DENIED',
         own: 'ok',
         evalString: true, // --disallow-code-generation-from-strings
+        addon: 'ERR_DLOPEN_DISABLED',
+        wasi: 'ERR_ACCESS_DENIED',
+        inspector: 'ERR_ACCESS_DENIED',
       },
       JSON.stringify(r),
     );
