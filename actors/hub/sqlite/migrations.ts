@@ -98,7 +98,7 @@ export const MIGRATIONS: readonly Migration[] = [
     version: 2,
     summary: 'per-instance state and deadlines (TIMEOUT vs FAIL)',
     sql: `
-      -- state: ok | fail | withheld | update-required | timeout (see verdict.ts); deadline = last
+      -- state: ok | fail | withheld | update-required | timeout (see reasons.ts); deadline = last
       -- ticket + its deferral; expired = the deadline sweep has recorded this deadline's passing.
       ALTER TABLE instance_activity ADD COLUMN state TEXT;
       ALTER TABLE instance_activity ADD COLUMN deadline_ms INTEGER;
