@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { generateSecretKey, hex } from '../actors/crypto/index.ts';
-import { createDomainUsers, demoFleet } from '../actors/device/index.ts';
+import { createDomainUsers, demoFleet, domainsOfProcess, processBudget } from '../actors/device/index.ts';
 import { devicePublicKeys, HubServer, writeDeviceKeysFile, writeProvisioning } from '../actors/hub/index.ts';
 import { startEmbeddedBroker } from '../actors/mqtt/index.ts';
 import { loadBoard, type BoardProfile } from '../boards/index.ts';
@@ -201,20 +201,10 @@ export async function benchBoard(boardId: string, o: { seconds?: number } = {}):
     await sleep(2000);
     const s = await sample(pid, seconds);
     await killed(child);
-    const d = board.domains;
-    const split = board.placement === 'split';
-    const budgetOf = (domain: string): { memoryMb: number; vcpus: number } =>
-      split && domain === 'hypervisor'
-        ? {
-            memoryMb: d.hypervisor.memoryMb + d.mm.memoryMb + d.sm.memoryMb * board.services.length,
-            vcpus: d.hypervisor.vcpus + d.mm.vcpus + d.sm.vcpus * board.services.length,
-          }
-        : d[domain.startsWith('sm:') ? 'sm' : (domain as 'sw' | 'hypervisor' | 'mm')];
-    const nameOf = (domain: string): string =>
-      split && domain === 'hypervisor' ? `hypervisor + mm + ${board.services.map((x) => `sm:${x}`).join(' + ')}` : domain;
+    const nameOf = (domain: string): string => domainsOfProcess(board, domain).join(' + ');
     const perDomain = processes
       ? [...s.byDomain].flatMap(([domain, mb]) => {
-          const b = budgetOf(domain);
+          const b = processBudget(board, domain);
           const cpu = s.cpuByDomain.get(domain) ?? 0;
           return [
             [`  ${nameOf(domain)} process, RSS`, mb.toFixed(1), `${b.memoryMb} MB budget`, mb <= b.memoryMb ? 'within' : 'OVER'],

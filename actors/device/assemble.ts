@@ -58,6 +58,29 @@ export function mailboxesOf(board: BoardProfile): MailboxBudgets {
   return { sw: d.sw.mailbox, hypervisor: d.hypervisor.mailbox, mm: d.mm.mailbox, sm: d.sm.mailbox };
 }
 
+/**
+ * The domains one domain process holds (`process` and `split` placement): its own, and in `split`
+ * the hypervisor's process holds `mm` and every service too.
+ */
+export function domainsOfProcess(board: Pick<BoardProfile, 'placement' | 'services'>, label: string): string[] {
+  return board.placement === 'split' && label === 'hypervisor' ? ['hypervisor', 'mm', ...board.services.map(serviceInstance)] : [label];
+}
+
+/** A domain process's budget: the sum of the budgets of the domains it holds. */
+export function processBudget(
+  board: BoardProfile,
+  label: string,
+): { readonly heapMb: number; readonly memoryMb: number; readonly vcpus: number } {
+  const budgets = domainsOfProcess(board, label).map(
+    (l) => board.domains[(l.startsWith('sm:') ? 'sm' : l) as keyof BoardProfile['domains']],
+  );
+  return {
+    heapMb: budgets.reduce((a, b) => a + b.heapMb, 0),
+    memoryMb: budgets.reduce((a, b) => a + b.memoryMb, 0),
+    vcpus: budgets.reduce((a, b) => a + b.vcpus, 0),
+  };
+}
+
 /** Where each domain keeps what survives a reset, under the device's data directory. */
 export const dataDirs = {
   sw: (root: string): string => join(root, 'sw'),

@@ -5,13 +5,14 @@
  */
 export { timingFor, type DeviceConfig, type DeviceKeys, type DeviceTiming, type HubPin, type HubPins } from './config.ts';
 export { Device } from './device.ts';
-export { DeviceConfigError, receiverRoutes } from './assemble.ts';
+export { DeviceConfigError, domainsOfProcess, processBudget, receiverRoutes } from './assemble.ts';
 export { sourceImages, type DeviceImages } from './images.ts';
 export { importBytes, loadArtifacts, loadDomain, type LoadedArtifacts, type LoadedDomain } from './artifacts.ts';
 export { BundledDevice, singlePlacement, type Placement, type RunnerHooks, type RunningDevice, type SingleOptions } from './runner.ts';
 export {
   createDomainUsers,
   domainUserName,
+  domainUsers,
   DomainUserError,
   hostCommandOfThisProcess,
   processLabels,

@@ -29,6 +29,9 @@ import {
   MAX_WIRE_BYTES,
   NONCE_BYTES,
   TicketReplySchema,
+  DeferralTicketSchema,
+  WithheldSchema,
+  UpdateRequiredSchema,
   TicketRequestSchema,
   topics,
   tryDecodeBounded,
@@ -152,48 +155,26 @@ function decideChecked(bytes: Uint8Array, nowMs: number, hub: HubIdentityKey, vi
 
 function answer(hub: HubIdentityKey, request: TicketRequest, instance: Instance, nowMs: number, verdict: Answer): Decided {
   const { deviceId, nonce } = request;
-  let reply: TicketReply;
-  let validForMs: number;
-  switch (verdict.kind) {
-    case 'ticket':
-      validForMs = verdict.deferralMs;
-      reply = create(TicketReplySchema, {
-        deviceId,
-        instance,
-        nonce,
-        outcome: { case: 'ticket', value: { deviceId, instance, nonce, deferralMs: verdict.deferralMs, issuedAtMs: epochMs(nowMs) } },
-      });
-      break;
-    case 'withheld':
-      validForMs = verdict.validForMs;
-      reply = create(TicketReplySchema, {
-        deviceId,
-        instance,
-        nonce,
-        outcome: { case: 'withheld', value: { reason: verdict.reason, detail: verdict.detail.slice(0, DETAIL_MAX) } },
-      });
-      break;
-    case 'update-required': {
-      validForMs = verdict.validForMs;
-      const t = verdict.target;
-      reply = create(TicketReplySchema, {
-        deviceId,
-        instance,
-        nonce,
-        outcome: {
-          case: 'updateRequired',
-          value: {
-            domain: instance,
-            version: t.version,
-            imageDigest: t.imageDigest,
-            fetchTopic: t.fetchTopic,
-            sizeBytes: BigInt(t.sizeBytes),
-          },
-        },
-      });
-      break;
-    }
-  }
+  const validForMs = verdict.kind === 'ticket' ? verdict.deferralMs : verdict.validForMs;
+  const replied: TicketReply['outcome'] =
+    verdict.kind === 'ticket'
+      ? {
+          case: 'ticket',
+          value: create(DeferralTicketSchema, { deviceId, instance, nonce, deferralMs: verdict.deferralMs, issuedAtMs: epochMs(nowMs) }),
+        }
+      : verdict.kind === 'withheld'
+        ? { case: 'withheld', value: create(WithheldSchema, { reason: verdict.reason, detail: verdict.detail.slice(0, DETAIL_MAX) }) }
+        : {
+            case: 'updateRequired',
+            value: create(UpdateRequiredSchema, {
+              domain: instance,
+              version: verdict.target.version,
+              imageDigest: verdict.target.imageDigest,
+              fetchTopic: verdict.target.fetchTopic,
+              sizeBytes: BigInt(verdict.target.sizeBytes),
+            }),
+          };
+  const reply = create(TicketReplySchema, { deviceId, instance, nonce, outcome: replied });
   const problems = validateTicketReply(reply);
   if (problems.length > 0) {
     return refuse(nowMs, 'reply-invalid', problems.map((p) => `${p.field}: ${p.problem}`).join('; '), request);

@@ -81,6 +81,23 @@ export interface Decided {
 export class PendingBatch {
   private items: Decided[] = [];
   private answered = new Set<string>();
+  private over: { readonly base: HubView; readonly view: HubView } | undefined;
+
+  /** `base` with this batch's answered nonces counted as answered (made once per store view). */
+  viewOver(base: HubView): HubView {
+    if (this.over?.base !== base) {
+      this.over = {
+        base,
+        view: {
+          keyById: (keyId) => base.keyById(keyId),
+          deviceState: (deviceId) => base.deviceState(deviceId),
+          evaluate: (deviceId, instance, runtime) => base.evaluate(deviceId, instance, runtime),
+          seen: (deviceId, instance, nonce) => this.seen(deviceId, instance, nonce) || base.seen(deviceId, instance, nonce),
+        },
+      };
+    }
+    return this.over.view;
+  }
 
   get size(): number {
     return this.items.length;

@@ -58,7 +58,7 @@ export class HubCore {
    * Never throws.
    */
   handle(bytes: Uint8Array, nowMs: number, pending?: PendingBatch): Decided {
-    const view = pending === undefined ? this.store.view : withPending(this.store.view, pending);
+    const view = pending === undefined ? this.store.view : pending.viewOver(this.store.view);
     const decided = decide(bytes, nowMs, this.hub, view);
     this.tally.count(decided.decision.outcome, decided.decision.reason);
     pending?.add(decided);
@@ -79,15 +79,6 @@ export class HubCore {
       return { outcome: 'refused', reason: 'internal-error', ...(decision.deviceId !== undefined ? { deviceId: decision.deviceId } : {}) };
     }
   }
-}
-
-function withPending(view: HubView, pending: PendingBatch): HubView {
-  return {
-    keyById: (keyId) => view.keyById(keyId),
-    deviceState: (deviceId) => view.deviceState(deviceId),
-    evaluate: (deviceId, instance, runtime) => view.evaluate(deviceId, instance, runtime),
-    seen: (deviceId, instance, nonce) => pending.seen(deviceId, instance, nonce) || view.seen(deviceId, instance, nonce),
-  };
 }
 
 /** In-memory parts as a store: commits apply at once, nothing to batch. */

@@ -11,8 +11,8 @@ import { test } from 'node:test';
 import { canIsolateNetwork } from '../../actors/device/process/spawn.ts';
 import { awaitConnected, connectMqtt } from '../../actors/mqtt/index.ts';
 import { topics } from '../../proto/index.ts';
-import { alive, childrenOf, deviceFixture, exitedSoon, reachOf, startDevice, ticketFor, uidOf } from './processes.ts';
-import { domainUserName } from '../../actors/device/index.ts';
+import { alive, capEffOf, childrenOf, deviceFixture, exitedSoon, reachOf, startDevice, ticketFor, uidOf } from './processes.ts';
+import { domainUsers } from '../../actors/device/index.ts';
 
 const fx = deviceFixture('process', 'pi-proc');
 
@@ -101,35 +101,25 @@ test('process placement: one process per domain with its heap limit; a killed VM
       assert.equal(readlinkSync(`/proc/${mm.pid}/ns/net`), readlinkSync(`/proc/${hypervisor!.pid}/ns/net`));
     }
 
-    // As fx.root, each domain process runs as its own user, and none of them can read, trace or signal
+    // As root, each domain process runs as its own user, and none of them can read, trace or signal
     // sw or a sibling, nor read the device's key file.
     if (fx.withUsers) {
-      const passwd = readFileSync('/etc/passwd', 'utf8');
-      const idOf = (name: string): [number, number] => {
-        const f = passwd
-          .split('\n')
-          .find((l) => l.startsWith(`${name}:`))!
-          .split(':');
-        return [Number(f[2]), Number(f[3])];
-      };
+      const users = domainUsers(fx.board);
       assert.equal(uidOf(device.child.pid!), 0, 'sw stays root');
       const procs = { hypervisor: hypervisor!, mm, 'sm:sensor': sm };
       for (const [label, p] of Object.entries(procs))
-        assert.equal(uidOf(p.pid), idOf(domainUserName(label))[0], `${label} runs as ${domainUserName(label)}`);
-      const capEff = (pid: number): string | undefined => readFileSync(`/proc/${pid}/status`, 'utf8').match(/^CapEff:\s+(\S+)/m)?.[1];
-      assert.equal(capEff(mm.pid), '0000000000000000', 'mm has no capabilities');
-      assert.equal(capEff(sm.pid), '0000000000000000', 'a service has no capabilities');
+        assert.equal(uidOf(p.pid), users[label]!.uid, `${label} runs as ${users[label]!.name}`);
+      assert.equal(capEffOf(mm.pid), '0000000000000000', 'mm has no capabilities');
+      assert.equal(capEffOf(sm.pid), '0000000000000000', 'a service has no capabilities');
       // The hypervisor keeps exactly what starting and stopping VMs as their users takes: kill, setgid, setuid.
-      assert.equal(capEff(hypervisor!.pid), '00000000000000e0');
+      assert.equal(capEffOf(hypervisor!.pid), '00000000000000e0');
       const keyFile = join(fx.root, 'pi-proc.keys.json');
-      for (const [label, p, others] of [
-        ['sm:sensor', sm, [mm.pid, hypervisor!.pid]],
-        ['mm', mm, [sm.pid, hypervisor!.pid]],
+      for (const [label, others] of [
+        ['sm:sensor', [mm.pid, hypervisor!.pid]],
+        ['mm', [sm.pid, hypervisor!.pid]],
       ] as const) {
-        const [uid, gid] = idOf(domainUserName(label));
-        const reach = reachOf(uid, gid, { keyFile, sw: device.child.pid!, others });
+        const reach = reachOf(users[label]!.uid, users[label]!.gid, { keyFile, sw: device.child.pid!, others });
         for (const [what, code] of Object.entries(reach)) assert.ok(code === 'EACCES' || code === 'EPERM', `${label}: ${what}: ${code}`);
-        void p;
       }
     }
 

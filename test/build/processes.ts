@@ -13,8 +13,7 @@ import { hex } from '../../actors/crypto/index.ts';
 import { loadBoard, type BoardProfile } from '../../boards/index.ts';
 import { buildBoard, type BuildResult } from '../../build/index.ts';
 import { provisionedHubs, releaseKeyFile, tempDir, type ProvisionedHubs } from './support.ts';
-import { createDomainUsers, domainUserName } from '../../actors/device/index.ts';
-import { findUser } from '../../actors/device/process/users.ts';
+import { createDomainUsers, domainUsers } from '../../actors/device/index.ts';
 
 const cli = fileURLToPath(new URL('../../cli/main.ts', import.meta.url));
 
@@ -157,7 +156,7 @@ export function domainUsersReady(root: string, board: BoardProfile, fromSources 
   // Run from sources, the domain users must read the project too: a checkout under a private home
   // cannot run this way, and the device then runs every domain as root (--same-user).
   if (!fromSources) return true;
-  const hv = findUser(readFileSync('/etc/passwd', 'utf8'), domainUserName('hypervisor'))!;
+  const hv = domainUsers(board).hypervisor!;
   return spawnSync('setpriv', [`--reuid=${hv.uid}`, `--regid=${hv.gid}`, '--clear-groups', '--', 'test', '-r', cli]).status === 0;
 }
 
@@ -167,6 +166,11 @@ export function uidOf(pid: number): number {
     .split('\n')
     .find((l) => l.startsWith('Uid:'));
   return Number(line?.split(/\s+/)[1]);
+}
+
+/** The effective capabilities of a live process, as /proc shows them (hex). */
+export function capEffOf(pid: number): string | undefined {
+  return readFileSync(`/proc/${pid}/status`, 'utf8').match(/^CapEff:\s+(\S+)/m)?.[1];
 }
 
 /**

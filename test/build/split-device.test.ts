@@ -9,8 +9,19 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { validateBoard, loadBoard } from '../../boards/index.ts';
-import { readFileSync } from 'node:fs';
-import { alive, allChildrenOf, childrenOf, deviceFixture, exitedSoon, reachOf, startDevice, ticketFor, uidOf } from './processes.ts';
+import {
+  alive,
+  allChildrenOf,
+  capEffOf,
+  childrenOf,
+  deviceFixture,
+  exitedSoon,
+  reachOf,
+  startDevice,
+  ticketFor,
+  uidOf,
+} from './processes.ts';
+import { domainUsers } from '../../actors/device/index.ts';
 
 const fx = deviceFixture('split', 'pi-split');
 
@@ -40,20 +51,12 @@ test('split placement: sw alone, the rest in one process with their heaps summed
       'the VMs run inside it, not as processes',
     );
 
-    // As fx.root, the untrusted process runs as dominion-hv with no capabilities: it cannot read, trace
+    // As root, the untrusted process runs as dominion-hv with no capabilities: it cannot read, trace
     // or signal sw, nor read the device's key file.
     if (fx.withUsers) {
-      const f = readFileSync('/etc/passwd', 'utf8')
-        .split('\n')
-        .find((l) => l.startsWith('dominion-hv:'))!
-        .split(':');
-      const [uid, gid] = [Number(f[2]), Number(f[3])];
+      const { uid, gid } = domainUsers(fx.board).hypervisor!;
       assert.equal(uidOf(rest!.pid), uid);
-      assert.equal(
-        readFileSync(`/proc/${rest!.pid}/status`, 'utf8').match(/^CapEff:\s+(\S+)/m)?.[1],
-        '0000000000000000',
-        'no capabilities',
-      );
+      assert.equal(capEffOf(rest!.pid), '0000000000000000', 'no capabilities');
       const reach = reachOf(uid, gid, { keyFile: join(fx.root, 'pi-split.keys.json'), sw: device.child.pid!, others: [] });
       for (const [what, code] of Object.entries(reach)) assert.ok(code === 'EACCES' || code === 'EPERM', `${what}: ${code}`);
     }

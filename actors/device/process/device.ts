@@ -15,7 +15,7 @@ import { hex } from '../../crypto/index.ts';
 import type { MqttLinkOptions } from '../../mm/index.ts';
 import type { VmEvent } from '../../hypervisor/index.ts';
 import type { AwdtEvent } from '../../tickets/index.ts';
-import { bootSw, checkKeys, dataDirs, digestOf, GAVE_UP, onGiveUp, openDomain } from '../assemble.ts';
+import { bootSw, checkKeys, dataDirs, digestOf, GAVE_UP, onGiveUp, openDomain, processBudget } from '../assemble.ts';
 import { domainUsers, type DomainUsers } from './users.ts';
 import type { LoadedDomain } from '../artifacts.ts';
 import type { DeviceKeys, HubPins } from '../config.ts';
@@ -110,7 +110,7 @@ export function processPlacement(o: ProcessDeviceOptions): Placement {
     let stopping = false;
     const hypervisor = spawnDomain(o.host, bootstrap, {
       label: 'hypervisor',
-      heapMb: hypervisorHeapMb(board),
+      heapMb: processBudget(board, 'hypervisor').heapMb,
       // split: the process that runs untrusted code, confined like a service but for mm's network —
       // on a board (a bundled runner); run from sources, tsx would need somewhere to write its cache.
       // process: the hypervisor too, where it fits — it writes only the data directory (its VMs'
@@ -153,12 +153,6 @@ export function processPlacement(o: ProcessDeviceOptions): Placement {
       },
     };
   };
-}
-
-/** The heap of the hypervisor's process: its own, or in `split` placement its VMs' too. */
-function hypervisorHeapMb(board: LoadedDomain<SwImage>['board']): number {
-  const d = board.domains;
-  return board.placement === 'split' ? d.hypervisor.heapMb + d.mm.heapMb + d.sm.heapMb * board.services.length : d.hypervisor.heapMb;
 }
 
 /**

@@ -83,9 +83,10 @@ export function domainUsers(
 /** Creates the users of `board`'s domain processes that do not exist yet (system users, no login, no home); returns those created. */
 export function createDomainUsers(board: Pick<BoardProfile, 'placement' | 'services'>): string[] {
   const created: string[] = [];
+  const passwd = readFileSync('/etc/passwd', 'utf8');
   for (const label of processLabels(board)) {
     const name = domainUserName(label);
-    if (findUser(readFileSync('/etc/passwd', 'utf8'), name) !== undefined) continue;
+    if (findUser(passwd, name) !== undefined) continue;
     const r = spawnSync(
       'useradd',
       ['--system', '--user-group', '--no-create-home', '--home-dir', '/nonexistent', '--shell', '/usr/sbin/nologin', name],
