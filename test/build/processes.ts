@@ -14,6 +14,7 @@ import { loadBoard, type BoardProfile } from '../../boards/index.ts';
 import { buildBoard, type BuildResult } from '../../build/index.ts';
 import { provisionedHubs, releaseKeyFile, tempDir, type ProvisionedHubs } from './support.ts';
 import { createDomainUsers, domainUsers } from '../../actors/device/index.ts';
+import { asUser } from '../../actors/device/process/users.ts';
 
 const cli = fileURLToPath(new URL('../../cli/main.ts', import.meta.url));
 
@@ -157,7 +158,8 @@ export function domainUsersReady(root: string, board: BoardProfile, fromSources 
   // cannot run this way, and the device then runs every domain as root (--same-user).
   if (!fromSources) return true;
   const hv = domainUsers(board).hypervisor!;
-  return spawnSync('setpriv', [`--reuid=${hv.uid}`, `--regid=${hv.gid}`, '--clear-groups', '--', 'test', '-r', cli]).status === 0;
+  const [file, ...args] = asUser(hv);
+  return spawnSync(file!, [...args, 'test', '-r', cli]).status === 0;
 }
 
 /** The real uid of a live process. */
@@ -178,22 +180,9 @@ export function capEffOf(pid: number): string | undefined {
  * process of that user could do), and returns its one JSON line.
  */
 export function asDomainUser(uid: number, gid: number, code: string): unknown {
-  const r = spawnSync(
-    'setpriv',
-    [
-      `--reuid=${uid}`,
-      `--regid=${gid}`,
-      '--clear-groups',
-      '--inh-caps=-all',
-      '--ambient-caps=-all',
-      '--no-new-privs',
-      '--',
-      process.execPath,
-      '-e',
-      code,
-    ],
-    { encoding: 'utf8' },
-  );
+  // The same prefix the device starts an untrusted domain process with.
+  const [file, ...args] = asUser({ name: `uid ${uid}`, uid, gid });
+  const r = spawnSync(file!, [...args, process.execPath, '-e', code], { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`probe as uid ${uid} failed: ${r.stderr}`);
   return JSON.parse(r.stdout) as unknown;
 }
