@@ -204,27 +204,16 @@ export async function benchHub(opts: HubBenchOptions = {}): Promise<string> {
       table(
         ['devices', 'broker', 'hub req/s', 'per hub CPU-s', 'p50 ms', 'p99 ms', 'cores: hub / broker / load gen'],
         single.flatMap((x, i) => {
-          const a = overAedes[i]!;
-          return [
-            [
-              String(x.devices),
-              'Mosquitto',
-              Math.round(x.result.rate),
-              Math.round(x.result.perCpuSecond),
-              x.result.p50,
-              x.result.p99,
-              cores(x.result),
-            ],
-            [
-              String(a.devices),
-              'Aedes',
-              Math.round(a.result.rate),
-              Math.round(a.result.perCpuSecond),
-              a.result.p50,
-              a.result.p99,
-              cores(a.result),
-            ],
+          const row = (broker: string, r: typeof x): Array<string | number> => [
+            String(r.devices),
+            broker,
+            Math.round(r.result.rate),
+            Math.round(r.result.perCpuSecond),
+            r.result.p50,
+            r.result.p99,
+            cores(r.result),
           ];
+          return [row('Mosquitto', x), row('Aedes', overAedes[i]!)];
         }),
       ),
       '',
