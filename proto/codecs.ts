@@ -8,10 +8,19 @@
  */
 import { BootRequestSchema, BootTicketSchema } from './gen/dominion/v1/boot_pb.ts';
 import { SignedEnvelopeSchema } from './gen/dominion/v1/envelope_pb.ts';
+import { ImageChunkSchema, ImageRequestSchema } from './gen/dominion/v1/image_pb.ts';
 import { TicketReplySchema, TicketRequestSchema } from './gen/dominion/v1/ticket_pb.ts';
 import { protoCodec } from './codec.ts';
 import { MAX_WIRE_BYTES } from './limits.ts';
-import { validateBootRequest, validateBootTicket, validateSignedEnvelope, validateTicketReply, validateTicketRequest } from './validate.ts';
+import {
+  validateBootRequest,
+  validateBootTicket,
+  validateImageChunk,
+  validateImageRequest,
+  validateSignedEnvelope,
+  validateTicketReply,
+  validateTicketRequest,
+} from './validate.ts';
 
 // One constant per message, so code that decodes one kind (an AWDT: envelopes and replies) does not
 // carry every other schema and validator into its bundle; `codecs` groups them for everyone else.
@@ -34,6 +43,12 @@ export const bootRequestCodec = /* @__PURE__ */ make(() =>
 export const bootTicketCodec = /* @__PURE__ */ make(() =>
   protoCodec(BootTicketSchema, MAX_WIRE_BYTES.bootTicket, { validate: validateBootTicket }),
 );
+export const imageRequestCodec = /* @__PURE__ */ make(() =>
+  protoCodec(ImageRequestSchema, MAX_WIRE_BYTES.imageRequest, { validate: validateImageRequest }),
+);
+export const imageChunkCodec = /* @__PURE__ */ make(() =>
+  protoCodec(ImageChunkSchema, MAX_WIRE_BYTES.imageChunk, { validate: validateImageChunk }),
+);
 
 export const codecs = {
   signedEnvelope: signedEnvelopeCodec,
@@ -41,4 +56,6 @@ export const codecs = {
   ticketReply: ticketReplyCodec,
   bootRequest: bootRequestCodec,
   bootTicket: bootTicketCodec,
+  imageRequest: imageRequestCodec,
+  imageChunk: imageChunkCodec,
 } as const;

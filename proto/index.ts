@@ -19,11 +19,23 @@ export * from './gen/dominion/v1/envelope_pb.ts';
 export * from './gen/dominion/v1/runtime_info_pb.ts';
 export * from './gen/dominion/v1/ticket_pb.ts';
 export * from './gen/dominion/v1/boot_pb.ts';
+export * from './gen/dominion/v1/image_pb.ts';
 export * from './gen/dominion/v1/channel_pb.ts';
 
 export { decodeBounded, protoCodec, ProtoDecodeError, ProtoEncodeError, RECURSION_LIMIT, tryDecodeBounded } from './codec.ts';
 export type { DecodeOptions, DecodeResult, MessageCodec, ProtoCodec, ProtoDecodeErrorCode } from './codec.ts';
-export { bootRequestCodec, bootTicketCodec, codecs, signedEnvelopeCodec, ticketReplyCodec, ticketRequestCodec } from './codecs.ts';
+export {
+  bootRequestCodec,
+  bootTicketCodec,
+  codecs,
+  imageChunkCodec,
+  imageRequestCodec,
+  signedEnvelopeCodec,
+  ticketReplyCodec,
+  ticketRequestCodec,
+} from './codecs.ts';
+export { lanes, laneOf, type Lane } from './lanes.ts';
+export { bootImagesBytes, type BootImageLike } from './boot-images.ts';
 
 export {
   InvalidInstanceError,
@@ -46,6 +58,8 @@ export {
   requireValid,
   validateBootRequest,
   validateBootTicket,
+  validateImageChunk,
+  validateImageRequest,
   validateSignedEnvelope,
   validateTicketReply,
   validateTicketRequest,

@@ -29,12 +29,23 @@ export const DETAIL_MAX = 256;
 /** UpdateRequired.fetch_topic: 1–256 characters, no MQTT wildcards, no NUL. */
 export const TOPIC_MAX = 256;
 
+/** BootRequest.images: at most this many (sw, hypervisor, mm and the services). */
+export const MAX_BOOT_IMAGES = 40;
+/** ImageRequest.max_bytes and ImageChunk.data: at most this many bytes of an image per chunk. */
+export const IMAGE_CHUNK_MAX = 32 * 1024;
+/** ImageChunk.manifest: a release's manifest.json at most this big. */
+export const MANIFEST_MAX_BYTES = 16 * 1024;
+/** ImageChunk.manifest_signature: a release's manifest.sig at most this big. */
+export const MANIFEST_SIGNATURE_MAX_BYTES = 1024;
+
 /** Largest accepted encoding of each message, in bytes. */
 export const MAX_WIRE_BYTES = {
   ticketRequest: 64 * 1024,
   ticketReply: 2 * 1024,
-  bootRequest: 512,
-  bootTicket: 512,
+  bootRequest: 8 * 1024,
+  bootTicket: 1024,
+  imageRequest: 1024,
+  imageChunk: 64 * 1024,
   /** An envelope around the largest payload, plus signature, key id, context and tags. */
   signedEnvelope: 64 * 1024 + 512,
 } as const;
@@ -45,6 +56,8 @@ export const SIGNATURE_CONTEXT = {
   ticketReply: 'dominion/v1/ticket-reply',
   bootRequest: 'dominion/v1/boot-request',
   bootTicket: 'dominion/v1/boot-ticket',
+  imageRequest: 'dominion/v1/image-request',
+  imageChunk: 'dominion/v1/image-chunk',
   manifest: 'dominion/v1/manifest',
 } as const;
 export type SignatureContext = (typeof SIGNATURE_CONTEXT)[keyof typeof SIGNATURE_CONTEXT];

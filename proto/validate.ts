@@ -11,9 +11,10 @@
  */
 import type { DescEnum } from '@bufbuild/protobuf';
 import type { SignedEnvelope } from './gen/dominion/v1/envelope_pb.ts';
-import type { BootRequest, BootTicket } from './gen/dominion/v1/boot_pb.ts';
-import type { ActorReport, DeviceState, DomainReport, RuntimeInfo } from './gen/dominion/v1/runtime_info_pb.ts';
-import { ResetReasonSchema } from './gen/dominion/v1/runtime_info_pb.ts';
+import type { BootImage, BootRequest, BootTicket } from './gen/dominion/v1/boot_pb.ts';
+import type { ImageChunk, ImageRequest } from './gen/dominion/v1/image_pb.ts';
+import type { ActorReport, DeviceState, DomainReport, RuntimeInfo, SlotReport } from './gen/dominion/v1/runtime_info_pb.ts';
+import { ResetReasonSchema, UpdateStateSchema } from './gen/dominion/v1/runtime_info_pb.ts';
 import type { DeferralTicket, TicketReply, TicketRequest, UpdateRequired, Withheld } from './gen/dominion/v1/ticket_pb.ts';
 import { WithholdReasonSchema } from './gen/dominion/v1/ticket_pb.ts';
 import { instanceProblem } from './instance.ts';
@@ -24,8 +25,12 @@ import {
   DETAIL_MAX,
   DEVICE_ID_MAX,
   DIGEST_MAX_BYTES,
+  IMAGE_CHUNK_MAX,
   KEY_ID_MAX_BYTES,
+  MANIFEST_MAX_BYTES,
+  MANIFEST_SIGNATURE_MAX_BYTES,
   MAX_ACTORS,
+  MAX_BOOT_IMAGES,
   NONCE_BYTES,
   SIGNATURE_BYTES,
   TOPIC_MAX,
@@ -56,7 +61,14 @@ export class ProtoValidationError extends Error {
 }
 
 /** The messages that travel on their own (each inside a SignedEnvelope, or the envelope itself). */
-export type DominionMessage = TicketRequest | TicketReply | BootRequest | BootTicket | SignedEnvelope;
+export type DominionMessage =
+  | TicketRequest
+  | TicketReply
+  | BootRequest
+  | BootTicket
+  | ImageRequest
+  | ImageChunk
+  | SignedEnvelope;
 
 const DEVICE_ID = /^[A-Za-z0-9._-]{1,64}$/;
 const PRINTABLE_ASCII = /^[\x20-\x7e]*$/;
@@ -161,6 +173,23 @@ function checkDeviceState(p: Problems, prefix: string, state: DeviceState): void
   asciiString(p, join(prefix, 'firmware_version'), state.firmwareVersion, VERSION_MAX, PRINTABLE_ASCII, 'printable ASCII');
   digest(p, join(prefix, 'manifest_digest'), state.manifestDigest, true);
   digest(p, join(prefix, 'hypervisor_image_digest'), state.hypervisorImageDigest, false);
+  if (state.slots.length > 2) p.add(join(prefix, 'slots'), `must have at most 2 entries, got ${state.slots.length}`);
+  else state.slots.forEach((slot, i) => checkSlotReport(p, `${join(prefix, 'slots')}[${i}]`, slot));
+}
+
+function checkSlotReport(p: Problems, prefix: string, slot: SlotReport): void {
+  const label = join(prefix, 'label');
+  if (slot.label !== 'sw' && slot.label !== 'hypervisor') instance(p, label, slot.label);
+  if (slot.slot !== '' && slot.slot !== 'a' && slot.slot !== 'b') p.add(join(prefix, 'slot'), 'must be "a", "b" or empty');
+  enumValue(p, join(prefix, 'update'), slot.update, UpdateStateSchema, true);
+  text(p, join(prefix, 'detail'), slot.detail, DETAIL_MAX);
+}
+
+/** A domain label: "sw", "hypervisor", "mm" or "sm:<service>" (an instance name but "device"). */
+function label(p: Problems, field: string, value: string): void {
+  if (value === 'sw' || value === 'hypervisor') return;
+  if (value === 'device') p.add(field, 'must be a domain label ("sw", "hypervisor", "mm" or "sm:<service>"), not "device"');
+  else instance(p, field, value);
 }
 
 function checkDomainReport(p: Problems, prefix: string, report: DomainReport): void {
@@ -171,6 +200,7 @@ function checkDomainReport(p: Problems, prefix: string, report: DomainReport): v
     return;
   }
   report.actors.forEach((actor, i) => checkActorReport(p, `${join(prefix, 'actors')}[${i}]`, actor));
+  if (report.slot !== undefined) checkSlotReport(p, join(prefix, 'slot'), report.slot);
 }
 
 function checkActorReport(p: Problems, prefix: string, actor: ActorReport): void {
@@ -243,6 +273,7 @@ function checkUpdateRequired(p: Problems, prefix: string, update: UpdateRequired
   if (/[+#]/.test(update.fetchTopic)) p.add(topicField, 'must not contain MQTT wildcards (+ or #)');
   if (update.fetchTopic.startsWith('$')) p.add(topicField, 'must not be a $-prefixed system topic');
   positive(p, join(prefix, 'size_bytes'), update.sizeBytes);
+  positive(p, join(prefix, 'release_version'), update.releaseVersion);
 }
 
 /** Problems with a BootRequest (see boot.proto). */
@@ -252,6 +283,19 @@ export function validateBootRequest(req: BootRequest): ValidationProblem[] {
   exactBytes(p, 'boot_nonce', req.bootNonce, NONCE_BYTES);
   digest(p, 'manifest_digest', req.manifestDigest, true);
   asciiString(p, 'firmware_version', req.firmwareVersion, VERSION_MAX, PRINTABLE_ASCII, 'printable ASCII');
+  if (req.images.length === 0) p.add('images', 'must be set');
+  else if (req.images.length > MAX_BOOT_IMAGES) p.add('images', `must have at most ${MAX_BOOT_IMAGES} entries, got ${req.images.length}`);
+  else {
+    const seen = new Set<string>();
+    req.images.forEach((image: BootImage, i) => {
+      const prefix = `images[${i}]`;
+      label(p, join(prefix, 'label'), image.label);
+      if (seen.has(image.label)) p.add(join(prefix, 'label'), 'must be unique');
+      seen.add(image.label);
+      positive(p, join(prefix, 'version'), image.version);
+      digest(p, join(prefix, 'digest'), image.digest, true);
+    });
+  }
   return p.list;
 }
 
@@ -261,7 +305,52 @@ export function validateBootTicket(ticket: BootTicket): ValidationProblem[] {
   deviceId(p, 'device_id', ticket.deviceId);
   exactBytes(p, 'boot_nonce', ticket.bootNonce, NONCE_BYTES);
   digest(p, 'manifest_digest', ticket.manifestDigest, true);
-  positive(p, 'initial_timeout_ms', ticket.initialTimeoutMs);
+  digest(p, 'images_digest', ticket.imagesDigest, true);
+  if (ticket.withheld !== undefined) {
+    checkWithheld(p, 'withheld', ticket.withheld);
+    if (ticket.initialTimeoutMs !== 0) p.add('initial_timeout_ms', 'must be 0 when the boot is withheld');
+  } else positive(p, 'initial_timeout_ms', ticket.initialTimeoutMs);
+  return p.list;
+}
+
+/** Problems with an ImageRequest (see image.proto). */
+export function validateImageRequest(req: ImageRequest): ValidationProblem[] {
+  const p = new Problems();
+  deviceId(p, 'device_id', req.deviceId);
+  const inst = instance(p, 'instance', req.instance);
+  label(p, 'label', req.label);
+  if (inst !== undefined && req.label !== '') {
+    const allowed = inst === 'device' ? req.label === 'sw' || req.label === 'hypervisor' : req.label === inst;
+    if (!allowed) p.add('label', `instance ${inst} may not ask for the image of ${req.label}`);
+  }
+  positive(p, 'version', req.version);
+  if (req.maxBytes === 0 || req.maxBytes > IMAGE_CHUNK_MAX) p.add('max_bytes', `must be 1–${IMAGE_CHUNK_MAX}, got ${req.maxBytes}`);
+  exactBytes(p, 'nonce', req.nonce, NONCE_BYTES);
+  return p.list;
+}
+
+/** Problems with an ImageChunk (see image.proto). */
+export function validateImageChunk(chunk: ImageChunk): ValidationProblem[] {
+  const p = new Problems();
+  deviceId(p, 'device_id', chunk.deviceId);
+  instance(p, 'instance', chunk.instance);
+  exactBytes(p, 'nonce', chunk.nonce, NONCE_BYTES);
+  label(p, 'label', chunk.label);
+  positive(p, 'version', chunk.version);
+  if (chunk.refused !== undefined) {
+    checkWithheld(p, 'refused', chunk.refused);
+    if (chunk.data.byteLength > 0 || chunk.manifest.byteLength > 0) p.add('refused', 'a refusal carries no data');
+    return p.list;
+  }
+  positive(p, 'total_bytes', chunk.totalBytes);
+  boundedBytes(p, 'data', chunk.data, 0, IMAGE_CHUNK_MAX);
+  if (chunk.offset + BigInt(chunk.data.byteLength) > chunk.totalBytes) p.add('data', 'runs past total_bytes');
+  boundedBytes(p, 'manifest', chunk.manifest, 0, MANIFEST_MAX_BYTES);
+  boundedBytes(p, 'manifest_signature', chunk.manifestSignature, 0, MANIFEST_SIGNATURE_MAX_BYTES);
+  const first = chunk.offset === 0n;
+  if (first && (chunk.manifest.byteLength === 0 || chunk.manifestSignature.byteLength === 0))
+    p.add('manifest', 'must be set at offset 0, with manifest_signature');
+  if (!first && (chunk.manifest.byteLength > 0 || chunk.manifestSignature.byteLength > 0)) p.add('manifest', 'only at offset 0');
   return p.list;
 }
 
@@ -293,6 +382,10 @@ export function problemsOf(msg: DominionMessage): ValidationProblem[] {
       return validateBootRequest(msg);
     case 'dominion.v1.BootTicket':
       return validateBootTicket(msg);
+    case 'dominion.v1.ImageRequest':
+      return validateImageRequest(msg);
+    case 'dominion.v1.ImageChunk':
+      return validateImageChunk(msg);
     case 'dominion.v1.SignedEnvelope':
       return validateSignedEnvelope(msg);
   }

@@ -16,7 +16,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file dominion/v1/runtime_info.proto.
  */
 export const file_dominion_v1_runtime_info: GenFile = /*@__PURE__*/
-  fileDesc("Ch5kb21pbmlvbi92MS9ydW50aW1lX2luZm8ucHJvdG8SC2RvbWluaW9uLnYxInAKC1J1bnRpbWVJbmZvEioKBmRldmljZRgBIAEoCzIYLmRvbWluaW9uLnYxLkRldmljZVN0YXRlSAASKwoGZG9tYWluGAIgASgLMhkuZG9taW5pb24udjEuRG9tYWluUmVwb3J0SABCCAoGcmVwb3J0IqoBCgtEZXZpY2VTdGF0ZRISCgpib290X2NvdW50GAEgASgEEjMKEWxhc3RfcmVzZXRfcmVhc29uGAIgASgOMhguZG9taW5pb24udjEuUmVzZXRSZWFzb24SGAoQZmlybXdhcmVfdmVyc2lvbhgDIAEoCRIXCg9tYW5pZmVzdF9kaWdlc3QYBCABKAwSHwoXaHlwZXJ2aXNvcl9pbWFnZV9kaWdlc3QYBSABKAwihQEKDERvbWFpblJlcG9ydBIoCgZhY3RvcnMYASADKAsyGC5kb21pbmlvbi52MS5BY3RvclJlcG9ydBIQCghyZXN0YXJ0cxgCIAEoDRIUCgxtZW1vcnlfYnl0ZXMYAyABKAQSFAoMaW1hZ2VfZGlnZXN0GAQgASgMEg0KBWJvb3RzGAUgASgNIo8BCgtBY3RvclJlcG9ydBIMCgRuYW1lGAEgASgJEhMKC2NvZGVfZGlnZXN0GAIgASgMEhAKCHJlc3RhcnRzGAMgASgNEhgKEG1haWxib3hfY2FwYWNpdHkYBCABKA0SGgoSbWFpbGJveF9oaWdoX3dhdGVyGAUgASgNEhUKDW1haWxib3hfZHJvcHMYBiABKAQq3AEKC1Jlc2V0UmVhc29uEhwKGFJFU0VUX1JFQVNPTl9VTlNQRUNJRklFRBAAEhkKFVJFU0VUX1JFQVNPTl9QT1dFUl9PThABEh8KG1JFU0VUX1JFQVNPTl9USUNLRVRfVElNRU9VVBACEiAKHFJFU0VUX1JFQVNPTl9USUNLRVRfV0lUSEhFTEQQAxIdChlSRVNFVF9SRUFTT05fQ0hFQ0tfRkFJTEVEEAQSFwoTUkVTRVRfUkVBU09OX1VQREFURRAFEhkKFVJFU0VUX1JFQVNPTl9PUEVSQVRPUhAGYgZwcm90bzM");
+  fileDesc("Ch5kb21pbmlvbi92MS9ydW50aW1lX2luZm8ucHJvdG8SC2RvbWluaW9uLnYxInAKC1J1bnRpbWVJbmZvEioKBmRldmljZRgBIAEoCzIYLmRvbWluaW9uLnYxLkRldmljZVN0YXRlSAASKwoGZG9tYWluGAIgASgLMhkuZG9taW5pb24udjEuRG9tYWluUmVwb3J0SABCCAoGcmVwb3J0IuQBCgtEZXZpY2VTdGF0ZRISCgpib290X2NvdW50GAEgASgEEjMKEWxhc3RfcmVzZXRfcmVhc29uGAIgASgOMhguZG9taW5pb24udjEuUmVzZXRSZWFzb24SGAoQZmlybXdhcmVfdmVyc2lvbhgDIAEoCRIXCg9tYW5pZmVzdF9kaWdlc3QYBCABKAwSHwoXaHlwZXJ2aXNvcl9pbWFnZV9kaWdlc3QYBSABKAwSJgoFc2xvdHMYBiADKAsyFy5kb21pbmlvbi52MS5TbG90UmVwb3J0EhAKCHJlY292ZXJ5GAcgASgIIowBCgpTbG90UmVwb3J0Eg0KBWxhYmVsGAEgASgJEg8KB3ZlcnNpb24YAiABKAQSDAoEc2xvdBgDIAEoCRIoCgZ1cGRhdGUYBCABKA4yGC5kb21pbmlvbi52MS5VcGRhdGVTdGF0ZRIWCg51cGRhdGVfdmVyc2lvbhgFIAEoBBIOCgZkZXRhaWwYBiABKAkirAEKDERvbWFpblJlcG9ydBIoCgZhY3RvcnMYASADKAsyGC5kb21pbmlvbi52MS5BY3RvclJlcG9ydBIQCghyZXN0YXJ0cxgCIAEoDRIUCgxtZW1vcnlfYnl0ZXMYAyABKAQSFAoMaW1hZ2VfZGlnZXN0GAQgASgMEg0KBWJvb3RzGAUgASgNEiUKBHNsb3QYBiABKAsyFy5kb21pbmlvbi52MS5TbG90UmVwb3J0Io8BCgtBY3RvclJlcG9ydBIMCgRuYW1lGAEgASgJEhMKC2NvZGVfZGlnZXN0GAIgASgMEhAKCHJlc3RhcnRzGAMgASgNEhgKEG1haWxib3hfY2FwYWNpdHkYBCABKA0SGgoSbWFpbGJveF9oaWdoX3dhdGVyGAUgASgNEhUKDW1haWxib3hfZHJvcHMYBiABKAQq0AEKC1VwZGF0ZVN0YXRlEhwKGFVQREFURV9TVEFURV9VTlNQRUNJRklFRBAAEhwKGFVQREFURV9TVEFURV9ET1dOTE9BRElORxABEhoKFlVQREFURV9TVEFURV9JTlNUQUxMRUQQAhIWChJVUERBVEVfU1RBVEVfVFJJQUwQAxIaChZVUERBVEVfU1RBVEVfQ09NTUlUVEVEEAQSHAoYVVBEQVRFX1NUQVRFX1JPTExFRF9CQUNLEAUSFwoTVVBEQVRFX1NUQVRFX0ZBSUxFRBAGKtwBCgtSZXNldFJlYXNvbhIcChhSRVNFVF9SRUFTT05fVU5TUEVDSUZJRUQQABIZChVSRVNFVF9SRUFTT05fUE9XRVJfT04QARIfChtSRVNFVF9SRUFTT05fVElDS0VUX1RJTUVPVVQQAhIgChxSRVNFVF9SRUFTT05fVElDS0VUX1dJVEhIRUxEEAMSHQoZUkVTRVRfUkVBU09OX0NIRUNLX0ZBSUxFRBAEEhcKE1JFU0VUX1JFQVNPTl9VUERBVEUQBRIZChVSRVNFVF9SRUFTT05fT1BFUkFUT1IQBmIGcHJvdG8z");
 
 /**
  * What the hub's policy evaluates for one ticket request: exactly one report, whose kind matches the
@@ -102,6 +102,20 @@ export type DeviceState = Message<"dominion.v1.DeviceState"> & {
    * @generated from field: bytes hypervisor_image_digest = 5;
    */
   hypervisorImageDigest: Uint8Array;
+
+  /**
+   * Optional, at most 2 entries: the slots of "sw" and "hypervisor".
+   *
+   * @generated from field: repeated dominion.v1.SlotReport slots = 6;
+   */
+  slots: SlotReport[];
+
+  /**
+   * Optional. True while the device runs in recovery mode (no boot ticket yet: no services).
+   *
+   * @generated from field: bool recovery = 7;
+   */
+  recovery: boolean;
 };
 
 /**
@@ -110,6 +124,62 @@ export type DeviceState = Message<"dominion.v1.DeviceState"> & {
  */
 export const DeviceStateSchema: GenMessage<DeviceState> = /*@__PURE__*/
   messageDesc(file_dominion_v1_runtime_info, 1);
+
+/**
+ * One domain's image slots and update state, as the domain below it sees them.
+ *
+ * @generated from message dominion.v1.SlotReport
+ */
+export type SlotReport = Message<"dominion.v1.SlotReport"> & {
+  /**
+   * Required. "sw", "hypervisor", "mm" or "sm:<service>".
+   *
+   * @generated from field: string label = 1;
+   */
+  label: string;
+
+  /**
+   * Optional. Release version of the image running now.
+   *
+   * @generated from field: uint64 version = 2;
+   */
+  version: bigint;
+
+  /**
+   * Optional. The slot it runs from: "a" or "b" (empty when not known).
+   *
+   * @generated from field: string slot = 3;
+   */
+  slot: string;
+
+  /**
+   * Optional. Where the domain's latest update stands.
+   *
+   * @generated from field: dominion.v1.UpdateState update = 4;
+   */
+  update: UpdateState;
+
+  /**
+   * Optional. The version the update is for.
+   *
+   * @generated from field: uint64 update_version = 5;
+   */
+  updateVersion: bigint;
+
+  /**
+   * Optional, at most 256 characters, no control characters. Why an update failed or rolled back.
+   *
+   * @generated from field: string detail = 6;
+   */
+  detail: string;
+};
+
+/**
+ * Describes the message dominion.v1.SlotReport.
+ * Use `create(SlotReportSchema)` to create a new message.
+ */
+export const SlotReportSchema: GenMessage<SlotReport> = /*@__PURE__*/
+  messageDesc(file_dominion_v1_runtime_info, 2);
 
 /**
  * State of one VM trust domain (`mm` or `sm:<service>`) as the hypervisor inspector sees it.
@@ -151,6 +221,13 @@ export type DomainReport = Message<"dominion.v1.DomainReport"> & {
    * @generated from field: uint32 boots = 5;
    */
   boots: number;
+
+  /**
+   * Optional. The domain's slots and update state.
+   *
+   * @generated from field: dominion.v1.SlotReport slot = 6;
+   */
+  slot?: SlotReport | undefined;
 };
 
 /**
@@ -158,7 +235,7 @@ export type DomainReport = Message<"dominion.v1.DomainReport"> & {
  * Use `create(DomainReportSchema)` to create a new message.
  */
 export const DomainReportSchema: GenMessage<DomainReport> = /*@__PURE__*/
-  messageDesc(file_dominion_v1_runtime_info, 2);
+  messageDesc(file_dominion_v1_runtime_info, 3);
 
 /**
  * State of one actor inside a VM domain.
@@ -214,7 +291,65 @@ export type ActorReport = Message<"dominion.v1.ActorReport"> & {
  * Use `create(ActorReportSchema)` to create a new message.
  */
 export const ActorReportSchema: GenMessage<ActorReport> = /*@__PURE__*/
-  messageDesc(file_dominion_v1_runtime_info, 3);
+  messageDesc(file_dominion_v1_runtime_info, 4);
+
+/**
+ * The life of one update, as Mender and hawkBit report it.
+ *
+ * @generated from enum dominion.v1.UpdateState
+ */
+export enum UpdateState {
+  /**
+   * No update has been asked for since the domain was installed.
+   *
+   * @generated from enum value: UPDATE_STATE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * @generated from enum value: UPDATE_STATE_DOWNLOADING = 1;
+   */
+  DOWNLOADING = 1,
+
+  /**
+   * Verified and written into the inactive slot.
+   *
+   * @generated from enum value: UPDATE_STATE_INSTALLED = 2;
+   */
+  INSTALLED = 2,
+
+  /**
+   * Booted from the new slot; committed at its first valid hub ticket.
+   *
+   * @generated from enum value: UPDATE_STATE_TRIAL = 3;
+   */
+  TRIAL = 3,
+
+  /**
+   * @generated from enum value: UPDATE_STATE_COMMITTED = 4;
+   */
+  COMMITTED = 4,
+
+  /**
+   * The trial ran out of tries; the domain runs its last good slot again.
+   *
+   * @generated from enum value: UPDATE_STATE_ROLLED_BACK = 5;
+   */
+  ROLLED_BACK = 5,
+
+  /**
+   * The update could not be fetched, verified or installed (detail says why).
+   *
+   * @generated from enum value: UPDATE_STATE_FAILED = 6;
+   */
+  FAILED = 6,
+}
+
+/**
+ * Describes the enum dominion.v1.UpdateState.
+ */
+export const UpdateStateSchema: GenEnum<UpdateState> = /*@__PURE__*/
+  enumDesc(file_dominion_v1_runtime_info, 0);
 
 /**
  * Why the device (or a domain) last reset. Reported so that the hub's audit log and policy can tell
@@ -277,5 +412,5 @@ export enum ResetReason {
  * Describes the enum dominion.v1.ResetReason.
  */
 export const ResetReasonSchema: GenEnum<ResetReason> = /*@__PURE__*/
-  enumDesc(file_dominion_v1_runtime_info, 0);
+  enumDesc(file_dominion_v1_runtime_info, 1);
 

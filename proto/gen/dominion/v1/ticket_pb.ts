@@ -23,7 +23,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file dominion/v1/ticket.proto.
  */
 export const file_dominion_v1_ticket: GenFile = /*@__PURE__*/
-  fileDesc("Chhkb21pbmlvbi92MS90aWNrZXQucHJvdG8SC2RvbWluaW9uLnYxIoEBCg1UaWNrZXRSZXF1ZXN0EhEKCWRldmljZV9pZBgBIAEoCRIQCghpbnN0YW5jZRgCIAEoCRINCgVub25jZRgDIAEoDBIpCgdydW50aW1lGAQgASgLMhguZG9taW5pb24udjEuUnVudGltZUluZm8SEQoJdXB0aW1lX21zGAUgASgEIt4BCgtUaWNrZXRSZXBseRIRCglkZXZpY2VfaWQYASABKAkSEAoIaW5zdGFuY2UYAiABKAkSDQoFbm9uY2UYAyABKAwSLQoGdGlja2V0GAQgASgLMhsuZG9taW5pb24udjEuRGVmZXJyYWxUaWNrZXRIABIpCgh3aXRoaGVsZBgFIAEoCzIVLmRvbWluaW9uLnYxLldpdGhoZWxkSAASNgoPdXBkYXRlX3JlcXVpcmVkGAYgASgLMhsuZG9taW5pb24udjEuVXBkYXRlUmVxdWlyZWRIAEIJCgdvdXRjb21lIm8KDkRlZmVycmFsVGlja2V0EhEKCWRldmljZV9pZBgBIAEoCRIQCghpbnN0YW5jZRgCIAEoCRINCgVub25jZRgDIAEoDBITCgtkZWZlcnJhbF9tcxgEIAEoDRIUCgxpc3N1ZWRfYXRfbXMYBSABKAQiRwoIV2l0aGhlbGQSKwoGcmVhc29uGAEgASgOMhsuZG9taW5pb24udjEuV2l0aGhvbGRSZWFzb24SDgoGZGV0YWlsGAIgASgJInAKDlVwZGF0ZVJlcXVpcmVkEg4KBmRvbWFpbhgBIAEoCRIPCgd2ZXJzaW9uGAIgASgJEhQKDGltYWdlX2RpZ2VzdBgDIAEoDBITCgtmZXRjaF90b3BpYxgEIAEoCRISCgpzaXplX2J5dGVzGAUgASgEKrcCCg5XaXRoaG9sZFJlYXNvbhIfChtXSVRISE9MRF9SRUFTT05fVU5TUEVDSUZJRUQQABIhCh1XSVRISE9MRF9SRUFTT05fUE9MSUNZX0ZBSUxFRBABEiIKHldJVEhIT0xEX1JFQVNPTl9VTktOT1dOX0RFVklDRRACEhsKF1dJVEhIT0xEX1JFQVNPTl9SRVZPS0VEEAMSHwobV0lUSEhPTERfUkVBU09OX1FVQVJBTlRJTkVEEAQSHQoZV0lUSEhPTERfUkVBU09OX1dST05HX0hVQhAFEh0KGVdJVEhIT0xEX1JFQVNPTl9NQUxGT1JNRUQQBxIcChhXSVRISE9MRF9SRUFTT05fT1BFUkFUT1IQCCIECAYQBiodV0lUSEhPTERfUkVBU09OX0JBRF9TSUdOQVRVUkViBnByb3RvMw", [file_dominion_v1_runtime_info]);
+  fileDesc("Chhkb21pbmlvbi92MS90aWNrZXQucHJvdG8SC2RvbWluaW9uLnYxIoEBCg1UaWNrZXRSZXF1ZXN0EhEKCWRldmljZV9pZBgBIAEoCRIQCghpbnN0YW5jZRgCIAEoCRINCgVub25jZRgDIAEoDBIpCgdydW50aW1lGAQgASgLMhguZG9taW5pb24udjEuUnVudGltZUluZm8SEQoJdXB0aW1lX21zGAUgASgEIt4BCgtUaWNrZXRSZXBseRIRCglkZXZpY2VfaWQYASABKAkSEAoIaW5zdGFuY2UYAiABKAkSDQoFbm9uY2UYAyABKAwSLQoGdGlja2V0GAQgASgLMhsuZG9taW5pb24udjEuRGVmZXJyYWxUaWNrZXRIABIpCgh3aXRoaGVsZBgFIAEoCzIVLmRvbWluaW9uLnYxLldpdGhoZWxkSAASNgoPdXBkYXRlX3JlcXVpcmVkGAYgASgLMhsuZG9taW5pb24udjEuVXBkYXRlUmVxdWlyZWRIAEIJCgdvdXRjb21lIm8KDkRlZmVycmFsVGlja2V0EhEKCWRldmljZV9pZBgBIAEoCRIQCghpbnN0YW5jZRgCIAEoCRINCgVub25jZRgDIAEoDBITCgtkZWZlcnJhbF9tcxgEIAEoDRIUCgxpc3N1ZWRfYXRfbXMYBSABKAQiRwoIV2l0aGhlbGQSKwoGcmVhc29uGAEgASgOMhsuZG9taW5pb24udjEuV2l0aGhvbGRSZWFzb24SDgoGZGV0YWlsGAIgASgJIokBCg5VcGRhdGVSZXF1aXJlZBIOCgZkb21haW4YASABKAkSDwoHdmVyc2lvbhgCIAEoCRIUCgxpbWFnZV9kaWdlc3QYAyABKAwSEwoLZmV0Y2hfdG9waWMYBCABKAkSEgoKc2l6ZV9ieXRlcxgFIAEoBBIXCg9yZWxlYXNlX3ZlcnNpb24YBiABKAQq/AIKDldpdGhob2xkUmVhc29uEh8KG1dJVEhIT0xEX1JFQVNPTl9VTlNQRUNJRklFRBAAEiEKHVdJVEhIT0xEX1JFQVNPTl9QT0xJQ1lfRkFJTEVEEAESIgoeV0lUSEhPTERfUkVBU09OX1VOS05PV05fREVWSUNFEAISGwoXV0lUSEhPTERfUkVBU09OX1JFVk9LRUQQAxIfChtXSVRISE9MRF9SRUFTT05fUVVBUkFOVElORUQQBBIdChlXSVRISE9MRF9SRUFTT05fV1JPTkdfSFVCEAUSHQoZV0lUSEhPTERfUkVBU09OX01BTEZPUk1FRBAHEhwKGFdJVEhIT0xEX1JFQVNPTl9PUEVSQVRPUhAIEiEKHVdJVEhIT0xEX1JFQVNPTl9OT1RfUFVCTElTSEVEEAkSIAocV0lUSEhPTERfUkVBU09OX1JBVEVfTElNSVRFRBAKIgQIBhAGKh1XSVRISE9MRF9SRUFTT05fQkFEX1NJR05BVFVSRWIGcHJvdG8z", [file_dominion_v1_runtime_info]);
 
 /**
  * A request for a deferral ticket for one AWDT instance. Largest accepted encoding: 65,536 bytes.
@@ -255,16 +255,18 @@ export type UpdateRequired = Message<"dominion.v1.UpdateRequired"> & {
   version: string;
 
   /**
-   * Required, 1–64 bytes (a SHA-512 digest is 64). Digest of the required image; the device
-   * verifies the fetched bytes against it.
+   * Required, 1–64 bytes (a SHA-512 digest is 64). Digest of the release's signed manifest
+   * (manifest.json); the device checks the fetched manifest against it, and the bundle against the
+   * manifest.
    *
    * @generated from field: bytes image_digest = 3;
    */
   imageDigest: Uint8Array;
 
   /**
-   * Required. The MQTT topic to fetch the image from (chunked): 1–256 characters of visible ASCII,
-   * no MQTT wildcards (+ or #), not starting with "$".
+   * Required. The topic the device sends its ImageRequests to (the hub's request topic): 1–256
+   * characters of visible ASCII, no MQTT wildcards (+ or #), not starting with "$". Informational: the
+   * device sends to its pinned hub's request topic whatever this says.
    *
    * @generated from field: string fetch_topic = 4;
    */
@@ -276,6 +278,14 @@ export type UpdateRequired = Message<"dominion.v1.UpdateRequired"> & {
    * @generated from field: uint64 size_bytes = 5;
    */
   sizeBytes: bigint;
+
+  /**
+   * Required, greater than 0. The release version the instance must run (monotonic per domain); the
+   * device fetches it with ImageRequests (image.proto) from the hub that sent this reply.
+   *
+   * @generated from field: uint64 release_version = 6;
+   */
+  releaseVersion: bigint;
 };
 
 /**
@@ -348,6 +358,20 @@ export enum WithholdReason {
    * @generated from enum value: WITHHOLD_REASON_OPERATOR = 8;
    */
   OPERATOR = 8,
+
+  /**
+   * Image transfer only (image.proto): the hub has no published release of that label and version.
+   *
+   * @generated from enum value: WITHHOLD_REASON_NOT_PUBLISHED = 9;
+   */
+  NOT_PUBLISHED = 9,
+
+  /**
+   * Image transfer only: the device asked for more than the hub serves it per minute; ask again later.
+   *
+   * @generated from enum value: WITHHOLD_REASON_RATE_LIMITED = 10;
+   */
+  RATE_LIMITED = 10,
 }
 
 /**
