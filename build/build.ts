@@ -61,6 +61,24 @@ export interface BuildOptions {
    * exports what `sm-sensor.ts` does. The same isolation rules apply to them.
    */
   readonly serviceImages?: Readonly<Record<string, string>>;
+  /**
+   * The release version of every domain in this build: a positive integer, raised for each release
+   * (a device refuses a version below the lowest it has committed). Default 1.
+   */
+  readonly releaseVersion?: number;
+  /**
+   * When the release was issued, in ms since the Unix epoch. Default: SOURCE_DATE_EPOCH (seconds) when
+   * set, so builds can be reproduced, else now.
+   */
+  readonly issuedAt?: number;
+}
+
+/** A build's issue time: the option, SOURCE_DATE_EPOCH, or now. */
+export function issueTime(issuedAt: number | undefined, env: NodeJS.ProcessEnv = process.env): number {
+  if (issuedAt !== undefined) return issuedAt;
+  const epoch = env.SOURCE_DATE_EPOCH;
+  if (epoch !== undefined && /^\d{1,12}$/.test(epoch)) return Number(epoch) * 1000;
+  return Date.now();
 }
 
 export interface BundleReport {
@@ -220,12 +238,17 @@ export async function buildBoard(options: BuildOptions): Promise<BuildResult> {
   contents.set(BOARD_FILE, encoder.encode(`${JSON.stringify(board, null, 2)}\n`));
   contents.set(unitFileName(board), encoder.encode(systemdUnit(board, options.layout)));
 
+  const releaseVersion = options.releaseVersion ?? 1;
+  if (!Number.isSafeInteger(releaseVersion) || releaseVersion < 1)
+    throw new BuildError('bad-option', `the release version must be a positive integer, got ${releaseVersion}`);
+  const issuedAt = issueTime(options.issuedAt);
   const files: Record<string, ManifestFile> = {};
   for (const [name, bytes] of [...contents].sort(([a], [b]) => (a < b ? -1 : 1))) {
     const b = bundles.find((x) => x.file === name);
     files[name] = {
       ...(b ? { domain: b.domain } : {}),
       ...(b?.service !== undefined ? { service: b.service } : {}),
+      ...(b ? { version: releaseVersion, issuedAt } : {}),
       bytes: bytes.length,
       sha512: sha512Hex(bytes),
     };

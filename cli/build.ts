@@ -21,10 +21,21 @@ options:
                          development key .release-key beside the output folder is used (made on first
                          use, mode 0600) and the build warns: never ship artifacts signed with it.
   --out <dir>            output folder (default: dist); the board's artifacts go to <dir>/<id>/
+  --release-version <n>  the release version of every domain (a positive integer, default 1); raise
+                         it for every release you publish: devices refuse a version below the
+                         lowest they have committed
+  --issued-at <ms>       issue time in ms since the Unix epoch (default: SOURCE_DATE_EPOCH, else now)
   --no-aliases           keep MQTT.js's WebSocket/SOCKS/debug/browser dependencies (to measure them)
   -h, --help             this text
 
 exit status: 0 built, 1 the build failed (over budget, isolation broken, bad key), 2 bad usage.`;
+
+function integer(option: string, text: string, min: number): number {
+  const n = /^\d{1,16}$/.test(text) ? Number(text) : NaN;
+  if (!Number.isSafeInteger(n) || n < min)
+    throw new UsageError(`build: --${option} must be an integer of at least ${min}, got ${JSON.stringify(text)}`);
+  return n;
+}
 
 export interface BuildCommandIo {
   readonly out: (line: string) => void;
@@ -42,6 +53,8 @@ export async function build(argv: string[], io: BuildCommandIo = CONSOLE): Promi
         board: { type: 'string' },
         'release-key': { type: 'string' },
         out: { type: 'string' },
+        'release-version': { type: 'string' },
+        'issued-at': { type: 'string' },
         'no-aliases': { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
       },
@@ -56,8 +69,12 @@ export async function build(argv: string[], io: BuildCommandIo = CONSOLE): Promi
     return 0;
   }
   if (values.board === undefined) throw new UsageError(`build: --board <id> is required (one of: ${boardIds().join(', ')})`);
+  const releaseVersion = values['release-version'] === undefined ? undefined : integer('release-version', values['release-version'], 1);
+  const issuedAt = values['issued-at'] === undefined ? undefined : integer('issued-at', values['issued-at'], 0);
   try {
     const result = await buildBoard({
+      releaseVersion,
+      issuedAt,
       board: values.board,
       outDir: values.out,
       releaseKey: values['release-key'],

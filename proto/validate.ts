@@ -61,14 +61,7 @@ export class ProtoValidationError extends Error {
 }
 
 /** The messages that travel on their own (each inside a SignedEnvelope, or the envelope itself). */
-export type DominionMessage =
-  | TicketRequest
-  | TicketReply
-  | BootRequest
-  | BootTicket
-  | ImageRequest
-  | ImageChunk
-  | SignedEnvelope;
+export type DominionMessage = TicketRequest | TicketReply | BootRequest | BootTicket | ImageRequest | ImageChunk | SignedEnvelope;
 
 const DEVICE_ID = /^[A-Za-z0-9._-]{1,64}$/;
 const PRINTABLE_ASCII = /^[\x20-\x7e]*$/;
@@ -326,6 +319,7 @@ export function validateImageRequest(req: ImageRequest): ValidationProblem[] {
   positive(p, 'version', req.version);
   if (req.maxBytes === 0 || req.maxBytes > IMAGE_CHUNK_MAX) p.add('max_bytes', `must be 1–${IMAGE_CHUNK_MAX}, got ${req.maxBytes}`);
   exactBytes(p, 'nonce', req.nonce, NONCE_BYTES);
+  if (!DEVICE_ID.test(req.board)) p.add('board', req.board === '' ? 'must be set' : 'must be 1–64 of [A-Za-z0-9._-]');
   return p.list;
 }
 

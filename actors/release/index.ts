@@ -8,6 +8,8 @@ export {
   labelOfBundle,
   sha512Hex,
   verifyArtifacts,
+  verifyManifest,
+  verifyReleaseImage,
   BOARD_FILE,
   MANIFEST_FILE,
   MANIFEST_FORMAT,
@@ -16,6 +18,8 @@ export {
   type Manifest,
   type ManifestFile,
   type ManifestSignature,
+  type ReleaseImage,
+  type VerifiedImage,
   type VerifiedArtifacts,
 } from './manifest.ts';
 export { ArtifactError, type ArtifactErrorCode } from './errors.ts';

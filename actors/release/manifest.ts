@@ -26,12 +26,19 @@ export const SIGNATURE_FILE = 'manifest.sig';
 export const BOARD_FILE = 'board.json';
 /** The release public key, for provisioning; not listed in the manifest and never trusted by a device. */
 export const PUBLIC_KEY_FILE = 'release-key.pub';
-export const MANIFEST_FORMAT = 'dominion-manifest/1';
+export const MANIFEST_FORMAT = 'dominion-manifest/2';
 
 export interface ManifestFile {
   /** Bundles only: the domain kind it is the image of, and for `sm` the service. */
   readonly domain?: DomainKind;
   readonly service?: string;
+  /**
+   * Bundles only: the domain's release version, a positive integer that only ever grows for a
+   * domain; a device refuses one below the lowest it has committed (docs/ARCHITECTURE.md §5).
+   */
+  readonly version?: number;
+  /** Bundles only: when the release was issued, in ms since the Unix epoch; never decreases with version. */
+  readonly issuedAt?: number;
   readonly bytes: number;
   /** Lower-case hex SHA-512 of the file. */
   readonly sha512: string;
@@ -64,6 +71,8 @@ export function encodeManifest(m: Manifest): Uint8Array {
     files[name] = {
       ...(f.domain !== undefined ? { domain: f.domain } : {}),
       ...(f.service !== undefined ? { service: f.service } : {}),
+      ...(f.version !== undefined ? { version: f.version } : {}),
+      ...(f.issuedAt !== undefined ? { issuedAt: f.issuedAt } : {}),
       bytes: f.bytes,
       sha512: f.sha512,
     };
@@ -120,15 +129,12 @@ function parseJson(bytes: Uint8Array, file: string): unknown {
 }
 
 /**
- * Checks `dir` against the pinned release public key: the manifest's signature, then every listed
- * file's size and SHA-512. Throws ArtifactError naming the first bad file; returns the verified
- * bytes of every listed file.
+ * Checks a manifest's bytes against its signature and the pinned release key, then its shape: throws
+ * ArtifactError, and reads nothing the manifest says before the signature verifies.
  */
-export function verifyArtifacts(dir: string, releasePublicKey: Uint8Array): VerifiedArtifacts {
-  const backend = nodeBackend();
-  const release = backend.verifier(releasePublicKey);
-  const manifestBytes = read(dir, MANIFEST_FILE);
-  const sig = parseJson(read(dir, SIGNATURE_FILE), SIGNATURE_FILE) as Partial<ManifestSignature> | null;
+export function verifyManifest(manifestBytes: Uint8Array, signatureBytes: Uint8Array, releasePublicKey: Uint8Array): Manifest {
+  const release = nodeBackend().verifier(releasePublicKey);
+  const sig = parseJson(signatureBytes, SIGNATURE_FILE) as Partial<ManifestSignature> | null;
   if (
     sig === null ||
     typeof sig !== 'object' ||
@@ -166,18 +172,91 @@ export function verifyArtifacts(dir: string, releasePublicKey: Uint8Array): Veri
     manifest === null ||
     typeof manifest !== 'object' ||
     manifest.format !== MANIFEST_FORMAT ||
+    typeof manifest.board !== 'string' ||
     manifest.files === null ||
     typeof manifest.files !== 'object'
   ) {
     throw new ArtifactError('malformed', MANIFEST_FILE, `is not a ${MANIFEST_FORMAT} manifest`);
   }
-  const files = new Map<string, Uint8Array>();
   for (const [name, entry] of Object.entries(manifest.files)) {
     if (!SAFE_NAME.test(name) || name === MANIFEST_FILE || name === SIGNATURE_FILE)
       throw new ArtifactError('malformed', MANIFEST_FILE, `lists an unacceptable file name ${JSON.stringify(name)}`);
     if (typeof entry?.sha512 !== 'string' || !/^[0-9a-f]{128}$/.test(entry.sha512) || !Number.isSafeInteger(entry.bytes)) {
       throw new ArtifactError('malformed', MANIFEST_FILE, `entry for ${name} needs bytes and a hex sha512`);
     }
+    if (
+      entry.domain !== undefined &&
+      !(Number.isSafeInteger(entry.version) && entry.version! >= 1 && Number.isSafeInteger(entry.issuedAt) && entry.issuedAt! >= 0)
+    ) {
+      throw new ArtifactError('malformed', MANIFEST_FILE, `bundle ${name} needs a version (a positive integer) and issuedAt`);
+    }
+  }
+  return manifest;
+}
+
+/** One domain's image as a release ships it: its bundle and the signed manifest that lists it. */
+export interface ReleaseImage {
+  readonly manifest: Uint8Array;
+  readonly signature: Uint8Array;
+  readonly bundle: Uint8Array;
+}
+
+/** A release image that verified: what it is, and the digests a device reports and a hub checks. */
+export interface VerifiedImage {
+  readonly label: string;
+  readonly board: string;
+  readonly version: number;
+  readonly issuedAt: number;
+  /** SHA-512 of the bundle. */
+  readonly digest: Uint8Array;
+  /** SHA-512 of the manifest's bytes. */
+  readonly manifestDigest: Uint8Array;
+  readonly manifest: Manifest;
+}
+
+/**
+ * Verifies one domain's image (`label`: `sw`, `hypervisor`, `mm`, `sm:<service>`) against the pinned
+ * release key: the manifest's signature, its board, then the bundle's size and SHA-512.
+ */
+export function verifyReleaseImage(image: ReleaseImage, label: string, releasePublicKey: Uint8Array, board?: string): VerifiedImage {
+  const manifest = verifyManifest(image.manifest, image.signature, releasePublicKey);
+  if (board !== undefined && manifest.board !== board)
+    throw new ArtifactError('malformed', MANIFEST_FILE, `is for board ${manifest.board}, not ${board}`);
+  const file = bundleFile(label);
+  const entry = manifest.files[file];
+  const domain = label.startsWith('sm:') ? 'sm' : label;
+  if (entry === undefined || entry.domain !== domain) throw new ArtifactError('missing', file, `is not listed in ${MANIFEST_FILE}`);
+  const backend = nodeBackend();
+  const digest = backend.sha512(image.bundle);
+  if (image.bundle.length !== entry.bytes || !bytesEqual(digest, fromHex(entry.sha512))) {
+    throw new ArtifactError(
+      'digest-mismatch',
+      file,
+      `does not match the signed manifest (${image.bundle.length} bytes, the manifest says ${entry.bytes}): tampered or corrupt`,
+    );
+  }
+  return {
+    label,
+    board: manifest.board,
+    version: entry.version!,
+    issuedAt: entry.issuedAt!,
+    digest,
+    manifestDigest: backend.sha512(image.manifest),
+    manifest,
+  };
+}
+
+/**
+ * Checks `dir` against the pinned release public key: the manifest's signature, then every listed
+ * file's size and SHA-512. Throws ArtifactError naming the first bad file; returns the verified
+ * bytes of every listed file.
+ */
+export function verifyArtifacts(dir: string, releasePublicKey: Uint8Array): VerifiedArtifacts {
+  const backend = nodeBackend();
+  const manifestBytes = read(dir, MANIFEST_FILE);
+  const manifest = verifyManifest(manifestBytes, read(dir, SIGNATURE_FILE), releasePublicKey);
+  const files = new Map<string, Uint8Array>();
+  for (const [name, entry] of Object.entries(manifest.files)) {
     const bytes = read(dir, name);
     if (bytes.length !== entry.bytes || !bytesEqual(backend.sha512(bytes), fromHex(entry.sha512))) {
       throw new ArtifactError(

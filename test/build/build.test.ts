@@ -38,8 +38,8 @@ const logs: string[] = [];
 before(async () => {
   key = releaseKeyFile(join(root, 'keys'));
   [sim, simAgain, rpi4] = await Promise.all([
-    buildBoard({ board: 'sim', outDir: join(root, 'a'), releaseKey: key.file, log: (l) => logs.push(l) }),
-    buildBoard({ board: 'sim', outDir: join(root, 'b'), releaseKey: key.key }),
+    buildBoard({ board: 'sim', outDir: join(root, 'a'), releaseKey: key.file, issuedAt: 1_700_000_000_000, log: (l) => logs.push(l) }),
+    buildBoard({ board: 'sim', outDir: join(root, 'b'), releaseKey: key.key, issuedAt: 1_700_000_000_000 }),
     buildBoard({ board: 'rpi4', outDir: join(root, 'a'), releaseKey: key.file }),
   ]);
 });

@@ -110,6 +110,7 @@ export function sampleUpdateReply(): TicketReply {
         imageDigest: SHA512(30),
         fetchTopic: 'dominion/v1/images/sm-weather/2.0.1',
         sizeBytes: 1_234_567n,
+        releaseVersion: 7n,
       },
     },
   });
@@ -122,6 +123,12 @@ export function sampleBootRequest(): BootRequest {
     manifestDigest: SHA512(20),
     firmwareVersion: '1.4.2',
     bootCount: 18n,
+    images: [
+      { label: 'sw', version: 3n, digest: SHA512(21) },
+      { label: 'hypervisor', version: 3n, digest: SHA512(22) },
+      { label: 'mm', version: 4n, digest: SHA512(23) },
+      { label: 'sm:weather', version: 2n, digest: SHA512(24) },
+    ],
   });
 }
 
@@ -131,6 +138,7 @@ export function sampleBootTicket(): BootTicket {
     bootNonce: bytes(32, 40),
     manifestDigest: SHA512(20),
     initialTimeoutMs: 120_000,
+    imagesDigest: SHA512(25),
   });
 }
 

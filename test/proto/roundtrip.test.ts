@@ -2,7 +2,12 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   ActorReportSchema,
+  BootImageSchema,
   BootRequestSchema,
+  ImageChunkSchema,
+  ImageRequestSchema,
+  SlotReportSchema,
+  UpdateState,
   BootTicketSchema,
   create,
   decodeBounded,
@@ -72,10 +77,49 @@ test('every message type survives encode → decodeBounded unchanged', () => {
     [WithheldSchema, create(WithheldSchema, { reason: WithholdReason.MALFORMED, detail: 'ключ не тот' })],
     [
       UpdateRequiredSchema,
-      create(UpdateRequiredSchema, { domain: 'mm', version: '3', imageDigest: SHA512(4), fetchTopic: 't', sizeBytes: 9n }),
+      create(UpdateRequiredSchema, {
+        domain: 'mm',
+        version: '3',
+        imageDigest: SHA512(4),
+        fetchTopic: 't',
+        sizeBytes: 9n,
+        releaseVersion: 3n,
+      }),
     ],
     [BootRequestSchema, sampleBootRequest()],
     [BootTicketSchema, sampleBootTicket()],
+    [BootImageSchema, sampleBootRequest().images[0]!],
+    [
+      SlotReportSchema,
+      create(SlotReportSchema, { label: 'mm', version: 3n, slot: 'b', update: UpdateState.ROLLED_BACK, updateVersion: 4n, detail: 'x' }),
+    ],
+    [
+      ImageRequestSchema,
+      create(ImageRequestSchema, {
+        deviceId: 'd',
+        instance: 'device',
+        label: 'sw',
+        version: 2n,
+        offset: 9n,
+        maxBytes: 100,
+        nonce: NONCE,
+        board: 'sim',
+      }),
+    ],
+    [
+      ImageChunkSchema,
+      create(ImageChunkSchema, {
+        deviceId: 'd',
+        instance: 'mm',
+        nonce: NONCE,
+        label: 'mm',
+        version: 2n,
+        totalBytes: 3n,
+        data: SHA512(1).slice(0, 3),
+        manifest: SHA512(2),
+        manifestSignature: SHA512(3),
+      }),
+    ],
   ];
   const covered = new Set<string>();
   for (const [schema, msg] of cases) {
@@ -96,8 +140,14 @@ test('every message type survives encode → decodeBounded unchanged', () => {
     UpdateRequiredSchema,
     BootRequestSchema,
     BootTicketSchema,
+    BootImageSchema,
+    SlotReportSchema,
+    ImageRequestSchema,
+    ImageChunkSchema,
   ].map((s) => s.typeName);
-  const files = new Set([SignedEnvelopeSchema, TicketRequestSchema, RuntimeInfoSchema, BootRequestSchema].map((s) => s.file));
+  const files = new Set(
+    [SignedEnvelopeSchema, TicketRequestSchema, RuntimeInfoSchema, BootRequestSchema, ImageRequestSchema].map((s) => s.file),
+  );
   const all = [...files].flatMap((f) => f.messages.map((m) => m.typeName));
   assert.deepStrictEqual([...all].sort(), [...declared].sort());
   assert.deepStrictEqual([...covered].sort(), [...declared].sort());

@@ -5,6 +5,12 @@ import {
   BootTicketSchema,
   codecs,
   create,
+  IMAGE_CHUNK_MAX,
+  ImageChunkSchema,
+  ImageRequestSchema,
+  MANIFEST_MAX_BYTES,
+  MANIFEST_SIGNATURE_MAX_BYTES,
+  MAX_BOOT_IMAGES,
   MAX_WIRE_BYTES,
   ProtoValidationError,
   requireValid,
@@ -16,9 +22,12 @@ import {
   toBinary,
   validateBootRequest,
   validateBootTicket,
+  validateImageChunk,
+  validateImageRequest,
   validateSignedEnvelope,
   validateTicketReply,
   validateTicketRequest,
+  WithheldSchema,
   WithholdReason,
   ResetReason,
 } from '../../proto/index.ts';
@@ -159,20 +168,67 @@ test('TicketReply problems name the field', () => {
     update.outcome.value.fetchTopic = 'dominion/v1/images/#';
     update.outcome.value.sizeBytes = 0n;
     update.outcome.value.imageDigest = new Uint8Array();
+    update.outcome.value.releaseVersion = 0n;
   }
-  check(update, ['update_required.domain', 'update_required.image_digest', 'update_required.fetch_topic', 'update_required.size_bytes']);
+  check(update, [
+    'update_required.domain',
+    'update_required.image_digest',
+    'update_required.fetch_topic',
+    'update_required.size_bytes',
+    'update_required.release_version',
+  ]);
 });
 
 test('BootRequest, BootTicket and SignedEnvelope problems name the field', () => {
   const req = sampleBootRequest();
   req.bootNonce = new Uint8Array(16);
   req.firmwareVersion = '';
-  assert.deepStrictEqual(fields(validateBootRequest(req)), ['boot_nonce', 'firmware_version']);
+  req.images[1]!.label = 'device';
+  req.images[2]!.label = 'sw';
+  req.images[3]!.version = 0n;
+  assert.deepStrictEqual(fields(validateBootRequest(req)), [
+    'boot_nonce',
+    'firmware_version',
+    'images[1].label',
+    'images[2].label',
+    'images[3].version',
+  ]);
+  req.images = [];
+  assert.deepStrictEqual(fields(validateBootRequest(req)).slice(-1), ['images']);
 
   const ticket = sampleBootTicket();
   ticket.initialTimeoutMs = 0;
   ticket.deviceId = 'bad id';
-  assert.deepStrictEqual(fields(validateBootTicket(ticket)), ['device_id', 'initial_timeout_ms']);
+  ticket.imagesDigest = new Uint8Array();
+  assert.deepStrictEqual(fields(validateBootTicket(ticket)), ['device_id', 'images_digest', 'initial_timeout_ms']);
+  const refused = sampleBootTicket();
+  refused.withheld = create(WithheldSchema, { reason: WithholdReason.QUARANTINED });
+  assert.deepStrictEqual(fields(validateBootTicket(refused)), ['initial_timeout_ms'], 'a refusal grants no time');
+  refused.initialTimeoutMs = 0;
+  assert.deepStrictEqual(validateBootTicket(refused), []);
+
+  const image = create(ImageRequestSchema, {
+    deviceId: 'board-0042',
+    instance: 'mm',
+    label: 'sw',
+    version: 0n,
+    maxBytes: 40_000,
+    nonce: NONCE,
+    board: 'rpi4',
+  });
+  assert.deepStrictEqual(fields(validateImageRequest(image)), ['label', 'version', 'max_bytes'], 'mm may fetch only its own image');
+  const chunk = create(ImageChunkSchema, {
+    deviceId: 'board-0042',
+    instance: 'mm',
+    nonce: NONCE,
+    label: 'mm',
+    version: 2n,
+    offset: 10n,
+    totalBytes: 12n,
+    data: bytes(3, 1),
+    manifest: bytes(4, 2),
+  });
+  assert.deepStrictEqual(fields(validateImageChunk(chunk)), ['data', 'manifest'], 'past the end, and a manifest off offset 0');
 
   const env = sampleEnvelope();
   env.context = 'dominion/v1/ticket-request\0';
@@ -230,7 +286,14 @@ test('frame limits fit the largest valid message of each kind', (t) => {
     nonce: NONCE,
     outcome: {
       case: 'updateRequired',
-      value: { domain: instance, version: 'v'.repeat(64), imageDigest: SHA512(2), fetchTopic: 't'.repeat(256), sizeBytes: U64 },
+      value: {
+        domain: instance,
+        version: 'v'.repeat(64),
+        imageDigest: SHA512(2),
+        fetchTopic: 't'.repeat(256),
+        sizeBytes: U64,
+        releaseVersion: U64,
+      },
     },
   });
   const largestBootRequest = create(BootRequestSchema, {
@@ -239,8 +302,41 @@ test('frame limits fit the largest valid message of each kind', (t) => {
     manifestDigest: SHA512(3),
     firmwareVersion: 'v'.repeat(64),
     bootCount: U64,
+    images: Array.from({ length: MAX_BOOT_IMAGES }, (_, i) => ({
+      label: i < 3 ? ['sw', 'hypervisor', 'mm'][i]! : `sm:${String(i).padStart(32, 's')}`,
+      version: U64,
+      digest: SHA512(i),
+    })),
   });
-  const largestBootTicket = create(BootTicketSchema, { deviceId, bootNonce: NONCE, manifestDigest: SHA512(3), initialTimeoutMs: U32 });
+  const largestBootTicket = create(BootTicketSchema, {
+    deviceId,
+    bootNonce: NONCE,
+    manifestDigest: SHA512(3),
+    initialTimeoutMs: U32,
+    imagesDigest: SHA512(4),
+  });
+  const largestImageRequest = create(ImageRequestSchema, {
+    deviceId,
+    instance,
+    label: instance,
+    version: U64,
+    offset: U64,
+    maxBytes: IMAGE_CHUNK_MAX,
+    nonce: NONCE,
+    board: 'b'.repeat(64),
+  });
+  const largestChunk = create(ImageChunkSchema, {
+    deviceId,
+    instance,
+    nonce: NONCE,
+    label: instance,
+    version: U64,
+    offset: 0n,
+    totalBytes: U64,
+    data: new Uint8Array(IMAGE_CHUNK_MAX),
+    manifest: new Uint8Array(MANIFEST_MAX_BYTES),
+    manifestSignature: new Uint8Array(MANIFEST_SIGNATURE_MAX_BYTES),
+  });
   const requestBytes = codecs.ticketRequest.encode(requireValid(largestRequest));
   const largestEnvelope = create(SignedEnvelopeSchema, {
     payload: new Uint8Array(MAX_WIRE_BYTES.ticketRequest),
@@ -256,6 +352,8 @@ test('frame limits fit the largest valid message of each kind', (t) => {
     ),
     bootRequest: codecs.bootRequest.encode(requireValid(largestBootRequest)).byteLength,
     bootTicket: codecs.bootTicket.encode(requireValid(largestBootTicket)).byteLength,
+    imageRequest: codecs.imageRequest.encode(requireValid(largestImageRequest)).byteLength,
+    imageChunk: codecs.imageChunk.encode(requireValid(largestChunk)).byteLength,
     signedEnvelope: codecs.signedEnvelope.encode(requireValid(largestEnvelope)).byteLength,
   };
   for (const [kind, size] of Object.entries(sizes)) {

@@ -23,7 +23,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file dominion/v1/image.proto.
  */
 export const file_dominion_v1_image: GenFile = /*@__PURE__*/
-  fileDesc("Chdkb21pbmlvbi92MS9pbWFnZS5wcm90bxILZG9taW5pb24udjEihQEKDEltYWdlUmVxdWVzdBIRCglkZXZpY2VfaWQYASABKAkSEAoIaW5zdGFuY2UYAiABKAkSDQoFbGFiZWwYAyABKAkSDwoHdmVyc2lvbhgEIAEoBBIOCgZvZmZzZXQYBSABKAQSEQoJbWF4X2J5dGVzGAYgASgNEg0KBW5vbmNlGAcgASgMIukBCgpJbWFnZUNodW5rEhEKCWRldmljZV9pZBgBIAEoCRIQCghpbnN0YW5jZRgCIAEoCRINCgVub25jZRgDIAEoDBINCgVsYWJlbBgEIAEoCRIPCgd2ZXJzaW9uGAUgASgEEg4KBm9mZnNldBgGIAEoBBITCgt0b3RhbF9ieXRlcxgHIAEoBBIMCgRkYXRhGAggASgMEhAKCG1hbmlmZXN0GAkgASgMEhoKEm1hbmlmZXN0X3NpZ25hdHVyZRgKIAEoDBImCgdyZWZ1c2VkGAsgASgLMhUuZG9taW5pb24udjEuV2l0aGhlbGRiBnByb3RvMw", [file_dominion_v1_ticket]);
+  fileDesc("Chdkb21pbmlvbi92MS9pbWFnZS5wcm90bxILZG9taW5pb24udjEilAEKDEltYWdlUmVxdWVzdBIRCglkZXZpY2VfaWQYASABKAkSEAoIaW5zdGFuY2UYAiABKAkSDQoFbGFiZWwYAyABKAkSDwoHdmVyc2lvbhgEIAEoBBIOCgZvZmZzZXQYBSABKAQSEQoJbWF4X2J5dGVzGAYgASgNEg0KBW5vbmNlGAcgASgMEg0KBWJvYXJkGAggASgJIukBCgpJbWFnZUNodW5rEhEKCWRldmljZV9pZBgBIAEoCRIQCghpbnN0YW5jZRgCIAEoCRINCgVub25jZRgDIAEoDBINCgVsYWJlbBgEIAEoCRIPCgd2ZXJzaW9uGAUgASgEEg4KBm9mZnNldBgGIAEoBBITCgt0b3RhbF9ieXRlcxgHIAEoBBIMCgRkYXRhGAggASgMEhAKCG1hbmlmZXN0GAkgASgMEhoKEm1hbmlmZXN0X3NpZ25hdHVyZRgKIAEoDBImCgdyZWZ1c2VkGAsgASgLMhUuZG9taW5pb24udjEuV2l0aGhlbGRiBnByb3RvMw", [file_dominion_v1_ticket]);
 
 /**
  * "Send me bytes [offset, offset + max_bytes) of this release's image of `label`."
@@ -80,6 +80,14 @@ export type ImageRequest = Message<"dominion.v1.ImageRequest"> & {
    * @generated from field: bytes nonce = 7;
    */
   nonce: Uint8Array;
+
+  /**
+   * Required. The board profile the device runs (releases are per board): 1–64 characters of
+   * [A-Za-z0-9._-].
+   *
+   * @generated from field: string board = 8;
+   */
+  board: string;
 };
 
 /**

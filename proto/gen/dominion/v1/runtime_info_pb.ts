@@ -307,6 +307,8 @@ export enum UpdateState {
   UNSPECIFIED = 0,
 
   /**
+   * The image is being fetched from the hub.
+   *
    * @generated from enum value: UPDATE_STATE_DOWNLOADING = 1;
    */
   DOWNLOADING = 1,
@@ -326,6 +328,8 @@ export enum UpdateState {
   TRIAL = 3,
 
   /**
+   * The trial got its first valid hub ticket: the new slot is the last good one.
+   *
    * @generated from enum value: UPDATE_STATE_COMMITTED = 4;
    */
   COMMITTED = 4,
