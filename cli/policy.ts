@@ -25,7 +25,7 @@ options:
 
 example policy.json:
   { "default":   { "deferralMs": 60000 },
-    "instances": { "mm": { "deferralMs": 30000, "allowedActors": ["ticket-receiver", "forwarder", "uplink"] } } }`;
+    "instances": { "mm": { "deferralMs": 30000, "allowedActors": ["ticket-receiver", "forwarder", "relay", "uplink"] } } }`;
 
 export async function policyCommand(argv: string[], io: CliIo = consoleIo): Promise<number> {
   const { values, positionals: rest } = parseCommand('policy', argv, {

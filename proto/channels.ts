@@ -33,20 +33,22 @@ function contract(c: ChannelContract): ChannelContract {
 }
 
 /**
- * sw ↔ hypervisor: only the device instance's ticket protocol. hypervisor → sw: ProxyRequest ("sign
- * a request now") and ProxyEnvelope (a reply from the IH); sw → hypervisor: ProxyEnvelope (a signed
- * request).
+ * sw ↔ hypervisor: the device instance's ticket protocol, gated boot and sw's image transfers.
+ * hypervisor → sw: ProxyRequest ("sign a request now") and ProxyEnvelope (a reply from the IH on the
+ * lane `device`, `boot` or `image.device`); sw → hypervisor: ProxyEnvelope (a signed request for one
+ * of those lanes) and BootGranted (start the services).
  */
 export const SW_HYPERVISOR = contract({
   name: 'sw-hypervisor',
   between: ['sw', 'hypervisor'],
-  types: [lite.proxyRequest, lite.proxyEnvelope],
+  types: [lite.proxyRequest, lite.proxyEnvelope, lite.bootGranted],
   maxFrameBytes: TICKET_FRAME_MAX,
 });
 
 /**
- * hypervisor ↔ mm: the ticket protocol of every instance. mm → hypervisor: ProxyRequest and
- * ProxyEnvelope (a reply for some instance); hypervisor → mm: ProxyEnvelope (a signed request).
+ * hypervisor ↔ mm: the ticket protocol of every instance, gated boot and image transfers. mm →
+ * hypervisor: ProxyRequest and ProxyEnvelope (a reply on some lane, proto/lanes.ts); hypervisor → mm:
+ * ProxyEnvelope (a signed request for some lane).
  */
 export const HYPERVISOR_MM = contract({
   name: 'hypervisor-mm',

@@ -75,5 +75,6 @@ export {
   type ServiceFrameLite,
   type ServiceRefusedLite,
   type ServiceResumeLite,
+  type BootGrantedLite,
 } from './lite.ts';
 export { HYPERVISOR_MM, serviceChannel, SW_HYPERVISOR, type ChannelContract } from './channels.ts';

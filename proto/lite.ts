@@ -187,6 +187,7 @@ export type ProxyEnvelopeLite = { instance: string; envelope: Uint8Array };
 export type ServiceFrameLite = { stream: string; payload: Uint8Array };
 export type ServiceRefusedLite = { stream: string };
 export type ServiceResumeLite = Record<string, never>;
+export type BootGrantedLite = Record<string, never>;
 
 /** mm → service ServiceFrames carry traffic from the service's hub on this stream. */
 export const SERVICE_INBOUND_STREAM = 'in';
@@ -234,4 +235,5 @@ export const lite = {
     maxBytes: 128,
   }) as LiteCodec<ServiceRefusedLite>,
   serviceResume: emptyCodec('dominion.v1.ServiceResume', 64),
+  bootGranted: emptyCodec('dominion.v1.BootGranted', 64) as LiteCodec<BootGrantedLite>,
 } as const;

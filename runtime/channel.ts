@@ -155,6 +155,17 @@ export class ChannelEndpoint implements FramePeer {
     return this;
   }
 
+  /**
+   * Frames of `type` go wherever `deliver` puts them — e.g. to one of several actors by a field of the
+   * message. It runs inside the inlet actor and must not throw; it returns whether the frame was taken.
+   */
+  routeWith<T>(type: MessageCodec<T>, deliver: (msg: T) => boolean): this {
+    const typeId = this.typeIds.get(type.name);
+    if (typeId === undefined) throw new ChannelError('undeclared-type', this.spec.name, `cannot route undeclared type ${type.name}`);
+    this.routes[typeId] = { deliver: (msg) => deliver(msg as T) };
+    return this;
+  }
+
   onReject(listener: (error: ChannelError) => void): void {
     this.listeners.push(listener);
   }

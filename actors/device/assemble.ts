@@ -17,9 +17,9 @@ import type { ActorSystem, Channel, ChannelEndpoint, Clock, Supervisor, Supervis
 import { ResetReason, serviceInstance, type ChannelContract } from '../../proto/index.ts';
 import type { BoardProfile, BoardTiming, MailboxBudgets, WatchdogConfig } from '../../boards/index.ts';
 import type { HubLink, MmInstallOptions, MqttLinkOptions, ReceiverCounters, ReceiverRoute } from '../mm/index.ts';
-import type { RebootCause, VmEvent, VmMachine } from '../hypervisor/index.ts';
+import type { RebootCause, VmMachine } from '../hypervisor/index.ts';
+import type { DeviceEvent } from './status.ts';
 import type { BootRecord, SwInstallOptions, WatchdogBackend } from '../sw/index.ts';
-import type { AwdtEvent } from '../tickets/index.ts';
 import type { DeviceKeys, HubPins } from './config.ts';
 import type { DeviceImages, ImageRuntime, MmImage, ServiceImage, SwImage, VmImages } from './images.ts';
 
@@ -272,7 +272,7 @@ export interface HypervisorOptions {
   readonly clock: Clock;
   /** Root of persistent state (see `dataDirs`). */
   readonly dataDir: string;
-  readonly events?: (e: AwdtEvent | VmEvent) => void;
+  readonly events?: (e: DeviceEvent) => void;
   readonly jitter?: () => number;
   readonly nonce?: () => Uint8Array;
   readonly counters?: ReceiverCounters;

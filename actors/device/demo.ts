@@ -18,7 +18,7 @@ import { serviceInstance } from '../../proto/index.ts';
 import type { DeviceKeys, HubPins } from './config.ts';
 
 /** The actors a clean `mm` image runs, as the inspector names them. */
-export const MM_IMAGE_ACTORS: readonly string[] = ['ticket-receiver', 'forwarder', 'uplink'];
+export const MM_IMAGE_ACTORS: readonly string[] = ['ticket-receiver', 'forwarder', 'relay', 'uplink'];
 
 /** What the scenario and tests do to a demo hub's policy; MemoryPolicy here, a SQLite hub's SqlitePolicy in `dominion up`. */
 export type DemoPolicy = HubPolicy & Pick<MemoryPolicy, 'withhold' | 'resume'>;

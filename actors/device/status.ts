@@ -2,10 +2,12 @@
 import { ResetReason, WithholdReason } from '../../proto/index.ts';
 import type { AwdtEvent } from '../tickets/index.ts';
 import type { VmEvent } from '../hypervisor/index.ts';
+import type { GateEvent } from '../sw/index.ts';
 
 export type DeviceEvent =
   | AwdtEvent
   | VmEvent
+  | GateEvent
   | { readonly type: 'boot'; readonly bootCount: number; readonly lastResetReason: ResetReason; readonly at: number }
   | { readonly type: 'reset'; readonly reason: ResetReason; readonly detail: string; readonly at: number }
   | { readonly type: 'fault'; readonly path: string; readonly detail: string; readonly at: number };
@@ -27,6 +29,10 @@ export interface DeviceStatus {
   readonly deviceId: string;
   bootCount: number;
   lastResetReason: string;
+  /** Gated boot: `recovery` until the IH grants this boot (services start then), `normal` after. */
+  mode: 'recovery' | 'normal';
+  /** Why the IH last refused this boot, while it does. */
+  bootWithheld: string | undefined;
   readonly instances: InstanceStatus[];
 }
 
@@ -35,6 +41,8 @@ export function newStatus(deviceId: string, routes: ReadonlyArray<{ instance: st
     deviceId,
     bootCount: 0,
     lastResetReason: 'POWER_ON',
+    mode: 'normal',
+    bootWithheld: undefined,
     instances: routes.map((r) => ({
       instance: r.instance,
       hubId: r.hubId,
@@ -55,7 +63,22 @@ export function foldStatus(status: DeviceStatus, e: DeviceEvent): void {
     status.lastResetReason = ResetReason[e.lastResetReason] ?? String(e.lastResetReason);
     return;
   }
-  if (e.type === 'reset' || e.type === 'fault') return;
+  switch (e.type) {
+    case 'recovery':
+      status.mode = 'recovery';
+      return;
+    case 'boot-granted':
+      status.mode = 'normal';
+      status.bootWithheld = undefined;
+      return;
+    case 'boot-withheld':
+      status.bootWithheld = `${WithholdReason[e.reason] ?? e.reason}${e.detail === '' ? '' : `: ${e.detail}`}`;
+      return;
+    case 'boot-refused':
+    case 'reset':
+    case 'fault':
+      return;
+  }
   const st = status.instances.find((s) => s.instance === e.instance);
   if (st === undefined) return;
   switch (e.type) {

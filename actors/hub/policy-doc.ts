@@ -8,7 +8,7 @@
  *       "device": { "deferralMs": 60000, "maxDeferralMs": 120000, "minFirmwareVersion": "1.2.0",
  *                   "firmwareUpdate": { "version": "1.2.0", "imageDigest": "<128 hex>",
  *                                       "fetchTopic": "dominion/v1/image/device/1.2.0", "sizeBytes": 1048576 } },
- *       "mm":     { "deferralMs": 30000, "allowedActors": ["ticket-receiver", "forwarder", "uplink"],
+ *       "mm":     { "deferralMs": 30000, "allowedActors": ["ticket-receiver", "forwarder", "relay", "uplink"],
  *                   "expectedDigests": { "forwarder": "<128 hex>" } }
  *     }
  *   }

@@ -50,12 +50,17 @@ export interface HypervisorInstallOptions {
   readonly nonce?: () => Uint8Array;
   /** False only for baselines that measure a device without dominance: VMs run with no AWDT. */
   readonly dominance?: boolean;
+  /**
+   * Gated boot: start in recovery mode — `mm` alone — and boot the services when `sw` says the IH
+   * granted this boot (BootGranted). Default false: every VM boots at once.
+   */
+  readonly gated?: boolean;
 }
 
 export interface HypervisorInstalled {
   readonly vmHost: VmHost;
   readonly proxy: ActorRef<ProxyMsg>;
-  /** Arms every VM's AWDT and boots the VMs; call once the hypervisor domain has started. */
+  /** Arms every VM's AWDT and boots the VMs (gated: `mm` only); call once the hypervisor domain has started. */
   bootVms(): void;
   /** Boots one VM again (through the VM host actor), e.g. when its process ended on its own. */
   restart(instance: string, cause: RebootCause): void;
@@ -81,7 +86,7 @@ export function installHypervisor(o: HypervisorInstallOptions): HypervisorInstal
       proxyActor({
         toSw: {
           request: () => o.sw.send(proxyRequest, { instance: 'device' }),
-          reply: (envelope) => o.sw.send(proxyEnvelope, { instance: 'device', envelope }),
+          reply: (lane, envelope) => o.sw.send(proxyEnvelope, { instance: lane, envelope }),
         },
         toMm: (instance, envelope) => o.mm.send(proxyEnvelope, { instance, envelope }),
         vmAwdt: (instance) => vmHost.awdt(instance),
@@ -92,6 +97,7 @@ export function installHypervisor(o: HypervisorInstallOptions): HypervisorInstal
   proxyRef = proxy;
   hostRef = o.domain.spawn(withCapacity(vmHostActor(vmHost), o.mailbox.vmHost));
   o.sw.route(proxyEnvelope, proxy, (m): ProxyMsg => ({ type: 'outbound', instance: m.instance, envelope: m.envelope }));
+  o.sw.route(lite.bootGranted, hostRef, (): VmHostMsg => ({ type: 'boot-granted' }));
   o.mm.route(proxyRequest, proxy, (m): ProxyMsg => ({ type: 'mm-request', instance: m.instance }));
   o.mm.route(proxyEnvelope, proxy, (m): ProxyMsg => ({ type: 'mm-reply', instance: m.instance, envelope: m.envelope }));
   for (const vm of o.vms) {
@@ -103,5 +109,10 @@ export function installHypervisor(o: HypervisorInstallOptions): HypervisorInstal
     });
   }
   const host = hostRef;
-  return { vmHost, proxy, bootVms: () => vmHost.bootAll(), restart: (instance, cause) => host.tell({ type: 'restart', instance, cause }) };
+  return {
+    vmHost,
+    proxy,
+    bootVms: () => vmHost.bootAll(o.gated === true ? (instance) => instance === 'mm' : undefined),
+    restart: (instance, cause) => host.tell({ type: 'restart', instance, cause }),
+  };
 }

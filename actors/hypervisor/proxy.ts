@@ -1,9 +1,11 @@
 /**
- * The proxy: the only door between `mm` and the AWDTs. It carries ticket-protocol messages and nothing
- * else, routing by instance: `device` to `sw`, `mm` and `sm:<k>` to their VM AWDTs. It never reads
- * the envelopes; each AWDT checks what is signed.
+ * The proxy: the only door between `mm` and the AWDTs. It carries signed envelopes and nothing else,
+ * routing by lane (proto/lanes.ts): the ticket lanes `device` to `sw`, `mm` and `sm:<k>` to their VM
+ * AWDTs; `boot` and `image.device` to `sw`; `image.mm` and `image.sm:<k>` to the hypervisor's own
+ * image fetcher. It never reads the envelopes; whoever receives one checks what is signed.
  */
 import type { ActorRef, ActorSpec } from '../../runtime/index.ts';
+import { laneOf } from '../../proto/lanes.ts';
 import type { AwdtMsg } from '../tickets/index.ts';
 
 export type ProxyMsg =
@@ -12,8 +14,10 @@ export type ProxyMsg =
   | { readonly type: 'outbound'; readonly instance: string; readonly envelope: Uint8Array };
 
 export interface ProxyOptions {
-  /** Where `device` traffic goes (the channel to `sw`). */
-  readonly toSw: { request(): void; reply(envelope: Uint8Array): void };
+  /** Where `device`, `boot` and `image.device` traffic goes (the channel to `sw`). */
+  readonly toSw: { request(): void; reply(lane: string, envelope: Uint8Array): void };
+  /** Where replies on the VMs' image lanes go (the hypervisor's image fetcher); none: dropped. */
+  readonly toFetcher?: (lane: string, envelope: Uint8Array) => void;
   /** Where signed requests go (the channel to `mm`). */
   readonly toMm: (instance: string, envelope: Uint8Array) => void;
   /** The VM AWDT for an instance, if there is one (looked up per message: VMs reboot). */
@@ -37,9 +41,16 @@ export function proxyActor(o: ProxyOptions, counters: ProxyCounters = { forwarde
         switch (msg.type) {
           case 'mm-request':
           case 'mm-reply': {
-            if (msg.instance === 'device') {
-              if (msg.type === 'mm-request') o.toSw.request();
-              else o.toSw.reply(msg.envelope);
+            const lane = laneOf(msg.instance);
+            if (lane === undefined) return unknown();
+            if (lane.kind !== 'ticket' || lane.instance === 'device') {
+              if (msg.type === 'mm-request') {
+                if (lane.kind !== 'ticket') return unknown(); // mm asks for ticket rounds only
+                o.toSw.request();
+              } else if (lane.kind === 'image' && lane.instance !== 'device') {
+                if (o.toFetcher === undefined) return unknown();
+                o.toFetcher(msg.instance, msg.envelope);
+              } else o.toSw.reply(msg.instance, msg.envelope);
               counters.forwarded++;
               return;
             }

@@ -61,7 +61,10 @@ export type VmEvent = {
   readonly at: number;
 };
 
-export type VmHostMsg = { readonly type: 'restart'; readonly instance: string; readonly cause: RebootCause };
+export type VmHostMsg =
+  | { readonly type: 'restart'; readonly instance: string; readonly cause: RebootCause }
+  /** sw: the IH granted this boot — boot the VMs recovery mode held back. */
+  | { readonly type: 'boot-granted' };
 
 interface Vm {
   readonly def: VmDefinition;
@@ -90,9 +93,20 @@ export class VmHost {
     });
   }
 
-  /** Arms every VM's AWDT, then boots the VMs. */
-  bootAll(): void {
-    for (const vm of this.vms.values()) this.boot(vm);
+  /** Arms every VM's AWDT, then boots the VMs — only those `which` accepts (recovery mode: `mm`). */
+  bootAll(which: (instance: string) => boolean = () => true): void {
+    for (const vm of this.vms.values()) if (which(vm.def.instance)) this.boot(vm);
+  }
+
+  /** Boots every VM that has not booted yet (after recovery mode); returns how many. */
+  bootRest(): number {
+    let n = 0;
+    for (const vm of this.vms.values()) {
+      if (vm.boots > 0) continue;
+      this.boot(vm);
+      n++;
+    }
+    return n;
   }
 
   /** Reboots one VM from its clean image with a freshly armed AWDT. */
@@ -155,7 +169,7 @@ export function vmHostActor(host: VmHost): ActorSpec<VmHostMsg> {
     name: 'vm-host',
     capacity: 16,
     start: () => ({
-      receive: (msg: VmHostMsg) => host.restart(msg.instance, msg.cause),
+      receive: (msg: VmHostMsg) => (msg.type === 'boot-granted' ? void host.bootRest() : host.restart(msg.instance, msg.cause)),
     }),
   };
 }

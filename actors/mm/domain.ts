@@ -12,6 +12,7 @@ import type { HubLink } from './hub-link.ts';
 import { MqttHubLink, type MqttLinkOptions } from './mqtt-link.ts';
 import { ticketReceiver, type ReceiverCounters, type ReceiverMsg, type ReceiverRoute } from './ticket-receiver.ts';
 import { uplinkActor, type LinkHolder } from './uplink.ts';
+import { laneRelay, type RelayCounters, type RelayMsg } from './relay.ts';
 
 export interface MmInstallOptions {
   /** The image supervisor the hypervisor hands over on each boot of `mm` (empty). */
@@ -28,6 +29,7 @@ export interface MmInstallOptions {
   readonly link: MqttLinkOptions | (() => HubLink);
   readonly jitter?: () => number;
   readonly counters?: ReceiverCounters;
+  readonly relayCounters?: RelayCounters;
   /** False only for baselines that measure a device without dominance: no ticket receiver. */
   readonly dominance?: boolean;
 }
@@ -71,9 +73,17 @@ export function installMm(o: MmInstallOptions): void {
       o.mailbox.forwarder,
     ),
   );
-  o.image.spawn(uplinkActor(openLink, holder, { receiver, forwarder: fwd }));
-  if (receiver !== undefined)
-    o.hypervisor.route(envelope, receiver, (m): ReceiverMsg => ({ type: 'signed', instance: m.instance, envelope: m.envelope }));
+  const relay = o.image.spawn<RelayMsg>(
+    laneRelay({
+      routes: o.routes,
+      link: () => holder.link,
+      toHypervisor: (lane, env) => o.hypervisor.send(envelope, { instance: lane, envelope: env }),
+      toReceiver: receiver && ((instance, env) => void receiver.offer({ type: 'signed', instance, envelope: env })),
+      counters: o.relayCounters,
+    }),
+  );
+  o.image.spawn(uplinkActor(openLink, holder, { receiver, forwarder: fwd, relay }));
+  o.hypervisor.route(envelope, relay, (m): RelayMsg => ({ type: 'out', lane: m.instance, envelope: m.envelope }));
   for (const [name, endpoint] of byService) {
     endpoint.route(lite.serviceFrame, fwd, (f): ForwarderMsg => ({ type: 'out', service: name, stream: f.stream, payload: f.payload }));
   }

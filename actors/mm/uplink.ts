@@ -6,6 +6,8 @@ import type { ActorRef, ActorSpec } from '../../runtime/index.ts';
 import type { ForwarderMsg } from './forwarder.ts';
 import type { HubLink } from './hub-link.ts';
 import type { ReceiverMsg } from './ticket-receiver.ts';
+import type { RelayMsg } from './relay.ts';
+import { laneOf } from '../../proto/lanes.ts';
 
 /** Shared by the mm actors of one boot; set while the uplink runs. */
 export interface LinkHolder {
@@ -16,7 +18,7 @@ export function uplinkActor(
   openLink: () => HubLink,
   holder: LinkHolder,
   /** Without a receiver (dominance off, for baselines) ticket traffic is ignored. */
-  to: { receiver?: ActorRef<ReceiverMsg>; forwarder: ActorRef<ForwarderMsg> },
+  to: { receiver?: ActorRef<ReceiverMsg>; forwarder: ActorRef<ForwarderMsg>; relay: ActorRef<RelayMsg> },
 ): ActorSpec<never> {
   return {
     name: 'uplink',
@@ -25,7 +27,11 @@ export function uplinkActor(
       const link = openLink();
       holder.link = link;
       link.start({
-        reply: (instance, envelope) => void to.receiver?.offer({ type: 'reply', instance, envelope }),
+        // Ticket lanes to the receiver (it keeps the rounds), boot and image lanes to the relay.
+        reply: (lane, envelope) =>
+          void (laneOf(lane)?.kind === 'ticket'
+            ? to.receiver?.offer({ type: 'reply', instance: lane, envelope })
+            : to.relay.offer({ type: 'in', lane, envelope })),
         service: (service, payload) => void to.forwarder.offer({ type: 'in', service, payload }),
         connection: (up) => {
           to.receiver?.offer({ type: 'link', up });

@@ -4,7 +4,7 @@
  * watchdog backend, recording why.
  */
 import type { ActorSpec } from '../../runtime/index.ts';
-import { create, ResetReason, RuntimeInfoSchema, WithholdReason } from '../../proto/index.ts';
+import { create, ResetReason, RuntimeInfoSchema, WithholdReason, type SlotReport } from '../../proto/index.ts';
 import type { Signer, Verifier } from '../crypto/index.ts';
 import { AwdtCore, awdtActor, type AwdtEvent, type AwdtMsg, type ExpiryCause } from '../tickets/index.ts';
 import type { BootRecord } from './device-state.ts';
@@ -21,6 +21,10 @@ export interface DeviceAwdtOptions {
   readonly firmwareVersion: string;
   readonly manifestDigest: Uint8Array;
   readonly hypervisorImageDigest: Uint8Array;
+  /** True while the boot is not yet granted (gated boot): reported so the IH can hold a device there. */
+  readonly recovery?: () => boolean;
+  /** The sw and hypervisor slots, when the device boots from slots. */
+  readonly slots?: () => readonly SlotReport[];
   /** This boot's record (boot count already incremented). */
   readonly record: BootRecord;
   readonly watchdog: WatchdogBackend;
@@ -62,18 +66,21 @@ function describeCause(cause: ExpiryCause): string {
 }
 
 export function deviceAwdt(o: DeviceAwdtOptions): ActorSpec<AwdtMsg> {
-  const runtime = create(RuntimeInfoSchema, {
-    report: {
-      case: 'device',
-      value: {
-        bootCount: BigInt(o.record.bootCount),
-        lastResetReason: o.record.lastResetReason,
-        firmwareVersion: o.firmwareVersion,
-        manifestDigest: o.manifestDigest,
-        hypervisorImageDigest: o.hypervisorImageDigest,
+  const runtime = () =>
+    create(RuntimeInfoSchema, {
+      report: {
+        case: 'device',
+        value: {
+          bootCount: BigInt(o.record.bootCount),
+          lastResetReason: o.record.lastResetReason,
+          firmwareVersion: o.firmwareVersion,
+          manifestDigest: o.manifestDigest,
+          hypervisorImageDigest: o.hypervisorImageDigest,
+          slots: [...(o.slots?.() ?? [])],
+          recovery: o.recovery?.() ?? false,
+        },
       },
-    },
-  });
+    });
   return awdtActor({
     name: 'awdt',
     instance: 'device',
@@ -87,7 +94,7 @@ export function deviceAwdt(o: DeviceAwdtOptions): ActorSpec<AwdtMsg> {
         maxDeferralMs: o.maxDeferralMs,
         nonce: o.nonce,
       }),
-    runtimeInfo: () => runtime,
+    runtimeInfo: runtime,
     sendRequest: o.sendRequest,
     expire: (cause) => o.watchdog.reset(resetReasonOf(cause), describeCause(cause)),
     events: o.events,

@@ -5,11 +5,12 @@
  * the hypervisor.
  */
 import { withCapacity, type ActorRef, type ChannelEndpoint, type Clock, type Supervisor } from '../../runtime/index.ts';
-import { lite, type ResetReason } from '../../proto/index.ts';
+import { lanes, lite, type BootImageLike, type ResetReason, type SlotReport } from '../../proto/index.ts';
 import { nobleBackend } from '../crypto/index.ts';
 import type { AwdtEvent, AwdtMsg } from '../tickets/index.ts';
 import type { BoardTiming, MailboxBudgets, WatchdogConfig } from '../../boards/types.ts';
 import { deviceAwdt } from './device-awdt.ts';
+import { bootGate, BootGateCore, type GateEvent, type GateMsg } from './boot-gate.ts';
 import type { BootRecord, DeviceStateStore } from './device-state.ts';
 import {
   bootStatusPath,
@@ -43,12 +44,21 @@ export interface SwInstallOptions {
   /** SHA-512 of the hypervisor image (its bundle) as the manifest names it. */
   readonly hypervisorImageDigest: Uint8Array;
   readonly watchdog: WatchdogBackend;
-  readonly events?: (event: AwdtEvent) => void;
+  readonly events?: (event: AwdtEvent | GateEvent) => void;
   readonly nonce?: () => Uint8Array;
+  /**
+   * Gated boot: the images this boot runs once the IH grants it (every domain's, as its slot holds
+   * it). Without it the boot is not gated: the hypervisor starts the services at once (baselines,
+   * and devices built without slots).
+   */
+  readonly gate?: { readonly images: readonly BootImageLike[]; readonly retryMs: number };
+  /** The sw and hypervisor slots, reported with every device request. */
+  readonly slots?: () => readonly SlotReport[];
 }
 
 export interface SwInstalled {
   readonly awdt: ActorRef<AwdtMsg>;
+  readonly gate?: ActorRef<GateMsg>;
 }
 
 /**
@@ -74,9 +84,11 @@ export function recordingWatchdog(watchdog: WatchdogBackend, store: DeviceStateS
 /** Spawns the device AWDT into `domain` and routes the hypervisor channel to it. */
 export function installSw(o: SwInstallOptions): SwInstalled {
   const crypto = nobleBackend();
-  const { proxyRequest, proxyEnvelope } = lite;
+  const { proxyRequest, proxyEnvelope, bootGranted } = lite;
   const watchdog = o.store === undefined ? o.watchdog : recordingWatchdog(o.watchdog, o.store);
-  const events = (e: AwdtEvent): void => {
+  let recovery = o.gate !== undefined;
+  const events = (e: AwdtEvent | GateEvent): void => {
+    if (e.type === 'boot-granted') recovery = false;
     // The hardware is kept alive exactly as long as the AWDT's deadline: armed at boot, moved by tickets.
     if (e.type === 'armed' || e.type === 'ticket') watchdog.holdUntil?.(e.deadline);
     o.events?.(e);
@@ -92,6 +104,8 @@ export function installSw(o: SwInstallOptions): SwInstalled {
         firmwareVersion: o.firmwareVersion,
         manifestDigest: o.manifestDigest,
         hypervisorImageDigest: o.hypervisorImageDigest,
+        recovery: () => recovery,
+        slots: o.slots,
         record: o.record,
         watchdog,
         sendRequest: (envelope) => o.hypervisor.send(proxyEnvelope, { instance: 'device', envelope }),
@@ -101,9 +115,37 @@ export function installSw(o: SwInstallOptions): SwInstalled {
       o.mailbox.awdt,
     ),
   );
+  const gate =
+    o.gate === undefined
+      ? undefined
+      : o.domain.spawn<GateMsg>(
+          bootGate({
+            core: () =>
+              new BootGateCore({
+                deviceId: o.deviceId,
+                signer: crypto.signer(o.deviceKey),
+                ih: crypto.verifier(o.infrastructureHub),
+                sha512: (d) => crypto.sha512(d),
+                images: o.gate!.images,
+                manifestDigest: o.manifestDigest,
+                firmwareVersion: o.firmwareVersion,
+                bootCount: o.record.bootCount,
+                nonce: o.nonce,
+              }),
+            retryMs: o.gate.retryMs,
+            send: (envelope) => o.hypervisor.send(proxyEnvelope, { instance: lanes.boot, envelope }),
+            granted: () => void o.hypervisor.send(bootGranted, {}),
+            events,
+          }),
+        );
   o.hypervisor.route(proxyRequest, awdt, (): AwdtMsg => ({ type: 'request' }));
-  o.hypervisor.route(proxyEnvelope, awdt, (m): AwdtMsg => ({ type: 'reply', envelope: m.envelope }));
-  return { awdt };
+  // By lane: the device AWDT's tickets, the boot gate's tickets; anything else is not for sw.
+  o.hypervisor.routeWith(proxyEnvelope, (m) => {
+    if (m.instance === 'device') return awdt.offer({ type: 'reply', envelope: m.envelope });
+    if (m.instance === lanes.boot && gate !== undefined) return gate.offer({ type: 'reply', envelope: m.envelope });
+    return false;
+  });
+  return { awdt, gate };
 }
 
 /**

@@ -8,6 +8,7 @@ import {
   ServiceFrameSchema,
   ServiceRefusedSchema,
   ServiceResumeSchema,
+  BootGrantedSchema,
 } from '../../proto/gen/dominion/v1/channel_pb.ts';
 import { HYPERVISOR_MM, lite, ProtoDecodeError, serviceChannel, SW_HYPERVISOR } from '../../proto/index.ts';
 
@@ -40,6 +41,8 @@ test("the service channel's refused and resume frames agree with the generated c
     { numRuns: 100 },
   );
   assert.deepEqual(lite.serviceResume.encode({}), toBinary(ServiceResumeSchema, create(ServiceResumeSchema, {})));
+  assert.deepEqual(lite.bootGranted.encode({}), toBinary(BootGrantedSchema, create(BootGrantedSchema, {})));
+  assert.equal(lite.bootGranted.name, BootGrantedSchema.typeName);
   // A newer mm may add fields to ServiceResume: an older service skips them.
   assert.deepEqual(lite.serviceResume.decode(new Uint8Array([0x0a, 0x02, 0x68, 0x69])), {});
   assert.throws(() => lite.serviceResume.decode(new Uint8Array([0x0b])), ProtoDecodeError);
@@ -51,7 +54,7 @@ test("the service channel's refused and resume frames agree with the generated c
 
 test('the channel table: what crosses each border, in a fixed order (type id = position), within its limit', () => {
   const names = (c: { types: readonly { name: string }[] }) => c.types.map((t) => t.name);
-  assert.deepEqual(names(SW_HYPERVISOR), ['dominion.v1.ProxyRequest', 'dominion.v1.ProxyEnvelope']);
+  assert.deepEqual(names(SW_HYPERVISOR), ['dominion.v1.ProxyRequest', 'dominion.v1.ProxyEnvelope', 'dominion.v1.BootGranted']);
   assert.deepEqual(names(HYPERVISOR_MM), ['dominion.v1.ProxyRequest', 'dominion.v1.ProxyEnvelope']);
   const sm = serviceChannel('sensor');
   assert.equal(sm.name, 'mm-sm.sensor');

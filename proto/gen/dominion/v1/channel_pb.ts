@@ -17,7 +17,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file dominion/v1/channel.proto.
  */
 export const file_dominion_v1_channel: GenFile = /*@__PURE__*/
-  fileDesc("Chlkb21pbmlvbi92MS9jaGFubmVsLnByb3RvEgtkb21pbmlvbi52MSIgCgxQcm94eVJlcXVlc3QSEAoIaW5zdGFuY2UYASABKAkiMwoNUHJveHlFbnZlbG9wZRIQCghpbnN0YW5jZRgBIAEoCRIQCghlbnZlbG9wZRgCIAEoDCIvCgxTZXJ2aWNlRnJhbWUSDgoGc3RyZWFtGAEgASgJEg8KB3BheWxvYWQYAiABKAwiIAoOU2VydmljZVJlZnVzZWQSDgoGc3RyZWFtGAEgASgJIg8KDVNlcnZpY2VSZXN1bWViBnByb3RvMw");
+  fileDesc("Chlkb21pbmlvbi92MS9jaGFubmVsLnByb3RvEgtkb21pbmlvbi52MSIgCgxQcm94eVJlcXVlc3QSEAoIaW5zdGFuY2UYASABKAkiMwoNUHJveHlFbnZlbG9wZRIQCghpbnN0YW5jZRgBIAEoCRIQCghlbnZlbG9wZRgCIAEoDCIvCgxTZXJ2aWNlRnJhbWUSDgoGc3RyZWFtGAEgASgJEg8KB3BheWxvYWQYAiABKAwiIAoOU2VydmljZVJlZnVzZWQSDgoGc3RyZWFtGAEgASgJIg8KDVNlcnZpY2VSZXN1bWUiDQoLQm9vdEdyYW50ZWRiBnByb3RvMw");
 
 /**
  * mm → hypervisor proxy: "give me a signed ticket request for this instance now".
@@ -137,4 +137,21 @@ export type ServiceResume = Message<"dominion.v1.ServiceResume"> & {
  */
 export const ServiceResumeSchema: GenMessage<ServiceResume> = /*@__PURE__*/
   messageDesc(file_dominion_v1_channel, 4);
+
+/**
+ * sw → hypervisor: the IH granted this boot (a BootTicket for this boot's nonce and images): leave
+ * recovery mode and start the services. Sent at most once per boot; until then the hypervisor runs
+ * `mm` alone (docs/ARCHITECTURE.md §5).
+ *
+ * @generated from message dominion.v1.BootGranted
+ */
+export type BootGranted = Message<"dominion.v1.BootGranted"> & {
+};
+
+/**
+ * Describes the message dominion.v1.BootGranted.
+ * Use `create(BootGrantedSchema)` to create a new message.
+ */
+export const BootGrantedSchema: GenMessage<BootGranted> = /*@__PURE__*/
+  messageDesc(file_dominion_v1_channel, 5);
 
