@@ -415,7 +415,7 @@ export function startHypervisor(
       return machine({
         domain: vm.domain,
         platformPaths: platformPaths(vm.domain, vm.channels),
-        digest: digestOf(images, label),
+        digest: () => digestOf(images, label),
         install: vm.install,
         image: imageOptions(label),
       });

@@ -14,8 +14,8 @@ export interface DomainVmOptions {
   readonly domain: Supervisor;
   /** Actors the hypervisor put in the domain itself (channel inlets), kept across boots, left out of reports. */
   readonly platformPaths: ReadonlySet<string>;
-  /** Digest of the image (its code bundle) as the manifest names it. */
-  readonly digest: Uint8Array;
+  /** Digest of the image (its code bundle) it boots now (the slot's, which an update or restore changes). */
+  readonly digest: () => Uint8Array;
   /** Spawns the VM's actors into a fresh, empty supervisor; called on every boot. */
   readonly install: (image: Supervisor) => void;
   /** How the image supervisor restarts the VM's actors (the domain's own strategy). */
@@ -25,15 +25,25 @@ export interface DomainVmOptions {
 
 export function domainMachine(o: DomainVmOptions): VmMachine {
   const image = o.domain.supervisor('image', o.image);
+  let running = false;
+  const stop = (): void => {
+    const imagePath = image.path;
+    o.domain.clear((path) => path === imagePath || o.platformPaths.has(path));
+    image.clear();
+  };
   return {
     boot() {
-      const imagePath = image.path;
-      o.domain.clear((path) => path === imagePath || o.platformPaths.has(path));
-      image.clear();
+      stop();
       o.install(image);
       o.domain.start();
+      running = true;
     },
-    report: (boots: number): RuntimeInfo =>
-      o.inspector.report({ domain: o.domain.path, platformPaths: o.platformPaths, boots, imageDigest: o.digest }),
+    halt() {
+      stop();
+      running = false;
+    },
+    // A halted VM runs nothing to vouch for: its AWDT signs no request until it boots again.
+    report: (boots: number): RuntimeInfo | undefined =>
+      running ? o.inspector.report({ domain: o.domain.path, platformPaths: o.platformPaths, boots, imageDigest: o.digest() }) : undefined,
   };
 }

@@ -8,6 +8,7 @@ import type { RuntimeInfo } from '../../proto/index.ts';
 import type { Signer, Verifier } from '../crypto/index.ts';
 import { AwdtCore, awdtActor, type AwdtEvent, type AwdtMsg, type ExpiryCause } from '../tickets/index.ts';
 import type { ProxyMsg } from './proxy.ts';
+import type { UpdaterMsg, VmImageKeeper } from './vm-images.ts';
 
 /**
  * What a VM runs on: a domain of the hypervisor's own actor system (`single` placement,
@@ -18,6 +19,8 @@ import type { ProxyMsg } from './proxy.ts';
 export interface VmMachine {
   /** Stops whatever the VM runs (anything an intruder started included) and boots it from its clean image. */
   boot(): void;
+  /** Stops whatever the VM runs and leaves it down (its image must be restored before it boots again). */
+  halt(): void;
   /**
    * The VM as the inspector sees it from outside, for its AWDT's next request; undefined while
    * nothing runs (its process is down), so the hypervisor signs no request for a VM that is not there.
@@ -45,19 +48,27 @@ export interface VmHostOptions {
   readonly nonce?: () => Uint8Array;
   /** False only for baselines that measure a device without dominance: VMs run with no AWDT. */
   readonly dominance?: boolean;
+  /** The keeper of the VMs' image slots, and the actor that fetches images; none: images are fixed. */
+  readonly images?: { readonly keeper: VmImageKeeper; readonly updater: () => ActorRef<UpdaterMsg> };
 }
 
 /**
  * Why a VM booted again: its AWDT expired; its domain gave up after repeated failures (restart
  * intensity exceeded); or (`process` placement) its process ended on its own.
  */
-export type RebootCause = ExpiryCause | { readonly kind: 'escalated' | 'exited'; readonly detail: string };
+export type RebootCause =
+  | ExpiryCause
+  | { readonly kind: 'escalated' | 'exited'; readonly detail: string }
+  /** Its image was restored from its hub, or an update was installed for it to boot on trial. */
+  | { readonly kind: 'restored' | 'updated' };
 
 export type VmEvent = {
   readonly type: 'vm-boot';
   readonly instance: string;
   readonly boots: number;
   readonly cause?: RebootCause;
+  /** Set when the VM did not start: its image must be restored first (why). */
+  readonly held?: string;
   readonly at: number;
 };
 
@@ -135,8 +146,23 @@ export class VmHost {
       vm.awdt = vm.watchdog.spawn(this.awdtSpec(vm));
       vm.watchdog.start(); // armed before the VM runs a single message
     }
-    vm.def.machine.boot();
-    this.options.events?.({ type: 'vm-boot', instance, boots: vm.boots, cause, at: this.clock.now() });
+    const images = this.options.images;
+    const check = images?.keeper.check(instance) ?? { kind: 'boot' as const };
+    if (check.kind === 'fetch') {
+      // Never boot an image that does not verify: the VM stays down, its AWDT armed, until it is restored.
+      vm.def.machine.halt();
+      images!.updater().tell({ type: 'restore', instance, version: check.version });
+    } else vm.def.machine.boot();
+    const held = check.kind === 'fetch' ? { held: check.reason } : {};
+    this.options.events?.({ type: 'vm-boot', instance, boots: vm.boots, cause, ...held, at: this.clock.now() });
+  }
+
+  /** What the inspector sees of the VM, with its slots and update state when the keeper knows them. */
+  private runtimeInfo(vm: Vm): RuntimeInfo | undefined {
+    const info = vm.def.machine.report(vm.boots);
+    const slot = this.options.images?.keeper.report(vm.def.instance);
+    if (info !== undefined && slot !== undefined && info.report.case === 'domain') info.report.value.slot = slot;
+    return info;
   }
 
   private awdtSpec(vm: Vm): ActorSpec<AwdtMsg> {
@@ -155,10 +181,14 @@ export class VmHost {
           maxDeferralMs: o.maxDeferralMs,
           nonce: o.nonce,
         }),
-      runtimeInfo: () => vm.def.machine.report(vm.boots),
+      runtimeInfo: () => this.runtimeInfo(vm),
       sendRequest: (envelope) => o.proxy().tell({ type: 'outbound', instance, envelope }),
       expire: (cause) => o.host().tell({ type: 'restart', instance, cause }),
       events: o.events,
+      verdicts: o.images && {
+        ticket: () => o.images!.keeper.ticket(instance),
+        updateRequired: (update) => void o.images!.updater().offer({ type: 'update', instance, update }),
+      },
     });
   }
 }

@@ -7,7 +7,7 @@
  * stops, pauses or extends it otherwise.
  */
 import type { ActorContext, ActorSpec, Behavior } from '../../runtime/index.ts';
-import type { RuntimeInfo, WithholdReason } from '../../proto/index.ts';
+import type { RuntimeInfo, UpdateRequired, WithholdReason } from '../../proto/index.ts';
 import { AwdtCore, type ReplyOutcome } from './awdt.ts';
 import type { TicketErrorCode } from './errors.ts';
 
@@ -43,6 +43,11 @@ export interface AwdtActorOptions {
   readonly sendRequest: (envelope: Uint8Array) => void;
   readonly expire: (cause: ExpiryCause) => void;
   readonly events?: (event: AwdtEvent) => void;
+  /**
+   * What the domain below acts on (events only inform): a valid ticket (an update on trial commits at
+   * its first), and an UPDATE_REQUIRED (the image to fetch). Called inside the AWDT: must not throw.
+   */
+  readonly verdicts?: { readonly ticket?: () => void; readonly updateRequired?: (update: UpdateRequired) => void };
 }
 
 export function awdtActor(options: AwdtActorOptions): ActorSpec<AwdtMsg> {
@@ -78,6 +83,7 @@ export function awdtActor(options: AwdtActorOptions): ActorSpec<AwdtMsg> {
             timer.arm(next - now);
             lastWord = { kind: 'timeout' };
             emit({ type: 'ticket', instance, deferralMs: outcome.deferralMs, deadline, at: now });
+            options.verdicts?.ticket?.();
             return;
           }
           case 'withheld':
@@ -88,6 +94,7 @@ export function awdtActor(options: AwdtActorOptions): ActorSpec<AwdtMsg> {
             const what = `${outcome.update.domain}@${outcome.update.version}`;
             lastWord = { kind: 'update-required', what };
             emit({ type: 'update-required', instance, what, at: now });
+            options.verdicts?.updateRequired?.(outcome.update);
             return;
           }
           case 'refused':
