@@ -10,7 +10,22 @@ export function describeEvent(e: DeviceEvent, o: { readonly tickets?: boolean } 
     case 'reset':
       return `DEVICE RESET: ${ResetReason[e.reason] ?? e.reason} — ${e.detail}`;
     case 'vm-boot':
+      if (e.held !== undefined) return `${e.instance} held down: its image must be restored first (${e.held})`;
       return e.boots <= 1 ? undefined : `${e.instance} booted again from its clean image (boot ${e.boots})${why(e.cause)}`;
+    case 'recovery':
+      return 'recovery mode: mm only until the IH grants this boot';
+    case 'boot-granted':
+      return 'boot granted by the IH: starting the services';
+    case 'boot-withheld':
+      return `boot WITHHELD by the IH (${WithholdReason[e.reason] ?? e.reason})${e.detail === '' ? '' : `: ${e.detail}`}: staying in recovery mode`;
+    case 'boot-refused':
+      return `boot ticket refused (${e.code})`;
+    case 'image':
+      return `${e.instance}: ${e.purpose} ${e.phase} (version ${e.version})${e.detail === undefined ? '' : `: ${e.detail}`}`;
+    case 'fetch-ignored':
+      return `${e.instance}: image chunk dropped (${e.code})`;
+    case 'slot':
+      return `${e.label}: ${e.what} version ${e.version}${e.detail === undefined ? '' : ` (${e.detail})`}`;
     case 'withheld':
       return `${e.instance}: ticket WITHHELD (${WithholdReason[e.reason] ?? e.reason}): ${e.detail}`;
     case 'update-required':
@@ -33,5 +48,7 @@ function why(cause: Extract<DeviceEvent, { type: 'vm-boot' }>['cause']): string 
   if (cause === undefined) return '';
   if (cause.kind === 'exited') return ` after its process ${cause.detail}`;
   if (cause.kind === 'escalated') return ` after it ${cause.detail}`;
+  if (cause.kind === 'restored') return ' from its restored image';
+  if (cause.kind === 'updated') return ' from its new image, on trial';
   return ` after its AWDT expired (${cause.kind})`;
 }

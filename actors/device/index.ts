@@ -22,7 +22,7 @@ export {
   type ProcessDeviceOptions,
 } from './process/index.ts';
 export { DirectHubLink, type DirectLinkOptions, type HubHandler } from './direct-link.ts';
-export { foldStatus, newStatus, type DeviceEvent, type DeviceStatus, type InstanceStatus } from './status.ts';
+export { foldStatus, newStatus, type DeviceEvent, type DeviceStatus, type InstanceStatus, type SlotEvent } from './status.ts';
 export {
   demoFleet,
   demoSecrets,

@@ -1,13 +1,27 @@
 /** A readable picture of a device, folded from its events: what the live display and tests read. */
 import { ResetReason, WithholdReason } from '../../proto/index.ts';
 import type { AwdtEvent } from '../tickets/index.ts';
-import type { VmEvent } from '../hypervisor/index.ts';
+import type { ImageEvent, VmEvent } from '../hypervisor/index.ts';
+import type { FetcherEvent } from '../transfer/index.ts';
 import type { GateEvent } from '../sw/index.ts';
+
+/** What the device's bootloaders did with a domain's slots (actors/slots): for logs and the status. */
+export type SlotEvent = {
+  readonly type: 'slot';
+  readonly label: string;
+  readonly what: 'committed' | 'rolled-back' | 'fell-back' | 'trial';
+  readonly version: number;
+  readonly detail?: string;
+  readonly at: number;
+};
 
 export type DeviceEvent =
   | AwdtEvent
   | VmEvent
   | GateEvent
+  | ImageEvent
+  | FetcherEvent
+  | SlotEvent
   | { readonly type: 'boot'; readonly bootCount: number; readonly lastResetReason: ResetReason; readonly at: number }
   | { readonly type: 'reset'; readonly reason: ResetReason; readonly detail: string; readonly at: number }
   | { readonly type: 'fault'; readonly path: string; readonly detail: string; readonly at: number };
@@ -75,6 +89,9 @@ export function foldStatus(status: DeviceStatus, e: DeviceEvent): void {
       status.bootWithheld = `${WithholdReason[e.reason] ?? e.reason}${e.detail === '' ? '' : `: ${e.detail}`}`;
       return;
     case 'boot-refused':
+    case 'image':
+    case 'fetch-ignored':
+    case 'slot':
     case 'reset':
     case 'fault':
       return;

@@ -4,7 +4,7 @@
  * K_SM_k, node crypto backend), the VM host, and the machines the VMs run on. No network.
  */
 import { withCapacity, type ActorRef, type ActorSystem, type ChannelEndpoint, type Clock, type Supervisor } from '../../runtime/index.ts';
-import { lite } from '../../proto/index.ts';
+import { lanes, laneOf, lite } from '../../proto/index.ts';
 import { nodeBackend } from '../crypto/index.ts';
 import type { AwdtEvent } from '../tickets/index.ts';
 import type { BoardTiming, MailboxBudgets } from '../../boards/types.ts';
@@ -12,6 +12,8 @@ import { domainMachine, type DomainVmOptions } from './domain-machine.ts';
 import { Inspector } from './inspector.ts';
 import { proxyActor, type ProxyMsg } from './proxy.ts';
 import { VmHost, vmHostActor, type RebootCause, type VmEvent, type VmHostMsg, type VmMachine } from './vm-host.ts';
+import { imageUpdater, type ImageEvent, type UpdaterMsg, type VmImageKeeper } from './vm-images.ts';
+import { ImageFetchCore, imageFetcher, type FetcherEvent, type FetcherMsg } from '../transfer/index.ts';
 
 /** One VM the hypervisor runs and dominates with its own AWDT. */
 export interface VmSlot {
@@ -43,10 +45,12 @@ export interface HypervisorInstallOptions {
   /** The hypervisor's end of hypervisor↔mm (built from `channels.mm`). */
   readonly mm: ChannelEndpoint;
   readonly deviceId: string;
-  readonly timing: Pick<BoardTiming, 'vmInitialTimeoutMs' | 'maxDeferralMs'>;
+  readonly timing: Pick<BoardTiming, 'vmInitialTimeoutMs' | 'maxDeferralMs' | 'replyTimeoutMs'>;
   readonly mailbox: MailboxBudgets['hypervisor'];
   readonly vms: readonly VmSlot[];
-  readonly events?: (event: AwdtEvent | VmEvent) => void;
+  readonly events?: (event: AwdtEvent | VmEvent | ImageEvent | FetcherEvent) => void;
+  /** The keeper of the VMs' image slots: restores and updates VM images. None: the images are fixed. */
+  readonly images?: VmImageKeeper;
   readonly nonce?: () => Uint8Array;
   /** False only for baselines that measure a device without dominance: VMs run with no AWDT. */
   readonly dominance?: boolean;
@@ -71,6 +75,8 @@ export function installHypervisor(o: HypervisorInstallOptions): HypervisorInstal
   const { proxyRequest, proxyEnvelope } = lite;
   let proxyRef: ActorRef<ProxyMsg> | undefined;
   let hostRef: ActorRef<VmHostMsg> | undefined;
+  let updaterRef: ActorRef<UpdaterMsg> | undefined;
+  const fetchers = new Map<string, ActorRef<FetcherMsg>>();
   const vmHost = new VmHost(o.clock, o.domain, {
     deviceId: o.deviceId,
     initialTimeoutMs: o.timing.vmInitialTimeoutMs,
@@ -80,6 +86,7 @@ export function installHypervisor(o: HypervisorInstallOptions): HypervisorInstal
     events: o.events,
     nonce: o.nonce,
     dominance: o.dominance,
+    images: o.images && { keeper: o.images, updater: () => updaterRef! },
   });
   const proxy = o.domain.spawn(
     withCapacity(
@@ -90,6 +97,10 @@ export function installHypervisor(o: HypervisorInstallOptions): HypervisorInstal
         },
         toMm: (instance, envelope) => o.mm.send(proxyEnvelope, { instance, envelope }),
         vmAwdt: (instance) => vmHost.awdt(instance),
+        toFetcher: (lane, envelope) => {
+          const l = laneOf(lane);
+          if (l?.kind === 'image') fetchers.get(l.instance)?.offer({ type: 'chunk', envelope });
+        },
       }),
       o.mailbox.proxy,
     ),
@@ -109,6 +120,45 @@ export function installHypervisor(o: HypervisorInstallOptions): HypervisorInstal
     });
   }
   const host = hostRef;
+  const keeper = o.images;
+  if (keeper !== undefined) {
+    updaterRef = o.domain.spawn(
+      imageUpdater({
+        keeper,
+        fetcher: (instance) => fetchers.get(instance),
+        reboot: (instance, why) => host.tell({ type: 'restart', instance, cause: { kind: why } }),
+        self: () => updaterRef!,
+        events: o.events,
+        now: () => o.clock.now(),
+      }),
+    );
+    const updater = updaterRef;
+    // One fetcher per VM, signing with that VM's key on its own image lane.
+    for (const vm of o.vms) {
+      fetchers.set(
+        vm.instance,
+        o.domain.spawn(
+          imageFetcher({
+            name: `fetch.${vm.instance}`,
+            instance: vm.instance,
+            core: () =>
+              new ImageFetchCore({
+                deviceId: o.deviceId,
+                instance: vm.instance,
+                signer: crypto.signer(vm.key),
+                hub: crypto.verifier(vm.hub),
+                sha512: (d) => crypto.sha512(d),
+                nonce: o.nonce,
+              }),
+            send: (envelope) => o.mm.send(proxyEnvelope, { instance: lanes.image(vm.instance), envelope }),
+            replyTimeoutMs: o.timing.replyTimeoutMs,
+            done: (outcome) => updater.tell({ type: 'fetched', instance: vm.instance, outcome }),
+            events: o.events,
+          }),
+        ),
+      );
+    }
+  }
   return {
     vmHost,
     proxy,

@@ -16,3 +16,4 @@ export {
   type RebootCause,
 } from './vm-host.ts';
 export { domainMachines, installHypervisor, type HypervisorInstalled, type HypervisorInstallOptions, type VmSlot } from './domain.ts';
+export { imageUpdater, type ImageEvent, type UpdaterMsg, type UpdaterOptions, type VmImageKeeper } from './vm-images.ts';

@@ -22,7 +22,7 @@ import type { DeviceKeys, HubPins } from '../config.ts';
 import type { SwImage } from '../images.ts';
 import type { Placement } from '../runner.ts';
 import type { HostCommand, HypervisorBootstrap } from './bootstrap.ts';
-import { parseEventLine } from './event-lines.ts';
+import { parseEventLine, type HypervisorEvent } from './event-lines.ts';
 import { spawnDomain } from './spawn.ts';
 
 export interface ProcessDeviceOptions {
@@ -48,7 +48,7 @@ export interface ProcessDeviceOptions {
 }
 
 /** The hypervisor's clock is its own: its times are moved onto `sw`'s, keeping their distances. */
-function onThisClock(e: AwdtEvent | VmEvent, now: number): AwdtEvent | VmEvent {
+function onThisClock(e: HypervisorEvent, now: number): HypervisorEvent {
   const shift = now - e.at;
   return 'deadline' in e ? { ...e, at: now, deadline: e.deadline + shift } : { ...e, at: now };
 }

@@ -3,18 +3,21 @@
  * hypervisor process's stdout. AWDT and VM events carry no key or ticket. A VM's own stdout is only
  * ever logged, so a VM cannot forge one.
  */
-import type { VmEvent } from '../../hypervisor/index.ts';
+import type { ImageEvent, VmEvent } from '../../hypervisor/index.ts';
 import type { AwdtEvent } from '../../tickets/index.ts';
+import type { FetcherEvent } from '../../transfer/index.ts';
+
+export type HypervisorEvent = AwdtEvent | VmEvent | ImageEvent | FetcherEvent;
 
 /** Writes one event line (in the hypervisor process). */
 export function writeEvent(event: object): void {
   process.stdout.write(`${JSON.stringify(event)}\n`);
 }
 
-const EVENT_TYPES = new Set(['armed', 'ticket', 'withheld', 'update-required', 'refused', 'expired', 'vm-boot']);
+const EVENT_TYPES = new Set(['armed', 'ticket', 'withheld', 'update-required', 'refused', 'expired', 'vm-boot', 'image', 'fetch-ignored']);
 
 /** An event line from the hypervisor, or undefined for anything else (which is logged). */
-export function parseEventLine(line: string): AwdtEvent | VmEvent | undefined {
+export function parseEventLine(line: string): HypervisorEvent | undefined {
   try {
     const e = JSON.parse(line) as { type?: unknown; instance?: unknown; at?: unknown };
     if (
@@ -24,7 +27,7 @@ export function parseEventLine(line: string): AwdtEvent | VmEvent | undefined {
       typeof e.instance === 'string' &&
       typeof e.at === 'number'
     )
-      return e as AwdtEvent | VmEvent;
+      return e as HypervisorEvent;
   } catch {
     // not an event
   }
