@@ -13,8 +13,6 @@ import { linkStream, type Clock } from '../../../runtime/index.ts';
 import { ResetReason, serviceInstance } from '../../../proto/index.ts';
 import { hex } from '../../crypto/index.ts';
 import type { MqttLinkOptions } from '../../mm/index.ts';
-import type { VmEvent } from '../../hypervisor/index.ts';
-import type { AwdtEvent } from '../../tickets/index.ts';
 import { bootSw, checkKeys, dataDirs, digestOf, GAVE_UP, onGiveUp, openDomain, processBudget } from '../assemble.ts';
 import { domainUsers, type DomainUsers } from './users.ts';
 import type { LoadedDomain } from '../artifacts.ts';
