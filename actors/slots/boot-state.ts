@@ -91,7 +91,8 @@ function checkLabel(label: string): void {
   if (problem !== undefined) throw new SlotError('bad-label', `${JSON.stringify(label)}: ${problem}`);
 }
 
-function domainOf(state: BootState, label: string): DomainSlots {
+/** The domain's slots; throws SlotError `unknown-domain`. */
+export function domainOf(state: BootState, label: string): DomainSlots {
   const d = Object.hasOwn(state.domains, label) ? state.domains[label] : undefined;
   if (d === undefined) throw new SlotError('unknown-domain', `the boot state has no domain ${label}`);
   return d;
@@ -344,4 +345,30 @@ export function fellBack(state: BootState, label: string): BootState {
   if (to === undefined) throw new SlotError('no-fallback', `${label} has no valid slot besides its active one`);
   const d = domainOf(state, label);
   return withDomain(state, label, slots({ ...d, active: to, versions: without(d.versions, d.active) }));
+}
+
+/**
+ * A domain's record rebuilt from what verified in its slots, when the boot state was lost to
+ * corruption (SlotBoot.rebuild). Which slot was last good is not known, so the lower version
+ * becomes active and the floor, and a higher one becomes a trial: it boots first and is committed
+ * at its first ticket as usual, and if it was a failed update it rolls back as usual. The floor
+ * can come out lower than it was; nothing better is known without the lost file.
+ */
+export function rebuiltDomain(
+  state: BootState,
+  label: string,
+  found: Readonly<Partial<Record<SlotName, number>>>,
+  tries = DEFAULT_TRIES,
+): BootState {
+  checkLabel(label);
+  const present = SLOT_NAMES.filter((s) => found[s] !== undefined);
+  for (const s of present) checkVersion(found[s]!);
+  if (present.length === 0) throw new SlotError('no-fallback', `${label} has no valid slot to rebuild from`);
+  const [lo, hi] = [...present].sort((x, y) => found[x]! - found[y]!);
+  const versions = { ...found };
+  if (hi === undefined || found[hi] === found[lo!]) {
+    return withDomain(state, label, { active: lo!, versions, minVersion: found[lo!]! });
+  }
+  const rebuilt = withDomain(state, label, { active: lo!, versions, minVersion: found[lo!]! });
+  return installedTrial(rebuilt, label, hi, found[hi]!, tries);
 }
