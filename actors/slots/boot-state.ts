@@ -348,6 +348,21 @@ export function fellBack(state: BootState, label: string): BootState {
 }
 
 /**
+ * A copy of the last good image was written into `slot` (the inactive one). After a commit the
+ * inactive slot holds the previous version, below the new floor and so no fallback; with the floor
+ * raised at every commit, only another copy of the committed version can be one. The copy makes a
+ * tampered active slot a fallback away from booting, instead of a download away. Refused while an
+ * update is in flight (its download or trial lives in that slot); the next update overwrites it.
+ */
+export function mirrored(state: BootState, label: string, slot: SlotName): BootState {
+  const d = domainOf(state, label);
+  if (slot === d.active) throw new SlotError('active-slot', `a mirror of ${label} goes into the inactive slot, not ${slot}`);
+  if (d.trial !== undefined || d.update?.phase === 'downloading')
+    throw new SlotError('busy', `${label} has an update in flight in slot ${slot}`);
+  return withDomain(state, label, slots({ ...d, versions: { ...d.versions, [slot]: d.versions[d.active]! } }));
+}
+
+/**
  * A domain's record rebuilt from what verified in its slots, when the boot state was lost to
  * corruption (SlotBoot.rebuild). Which slot was last good is not known, so the lower version
  * becomes active and the floor, and a higher one becomes a trial: it boots first and is committed
