@@ -210,6 +210,9 @@ export function beginDownload(state: BootState, label: string, version: number, 
     throw new SlotError('already-running', `${label} already runs version ${version}`);
   }
   const target = otherSlot(d.active);
+  // The hub repeats UPDATE_REQUIRED until the update lands: asking again for the download in flight writes nothing.
+  if (d.update?.phase === 'downloading' && d.update.version === version && d.trial === undefined && d.versions[target] === undefined)
+    return state;
   return withDomain(
     state,
     label,

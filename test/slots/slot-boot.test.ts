@@ -170,6 +170,13 @@ describe('slot boot', () => {
     assert.throws(() => later.beginUpdate('mm', 2), refused('already-running'));
   });
 
+  it('the hub repeating UPDATE_REQUIRED for the download in flight costs one write, not one per request', () => {
+    const dir = freshDevice();
+    const fs = new FaultFs();
+    for (let request = 0; request < 10; request++) assert.equal(slotBoot(dir, fs).beginUpdate('mm', 2), 'b');
+    assert.equal(fs.renamesOnto(devicePaths(dir).state), 1);
+  });
+
   it('failTrial takes no second try and rolls back at once after the last one', () => {
     const dir = freshDevice();
     const boot = slotBoot(dir, undefined, 2);
