@@ -17,7 +17,13 @@
  * An update's life: `beginDownload` (phase `downloading`) → `installedTrial` (`installed`: the new
  * image is in the inactive slot and is the trial) → `startBoot` (`trial`: booted, a try taken) →
  * `commit` (`committed`) or, once the tries run out, `rolled-back`; `failUpdate` (`failed`) when the
- * download or its check fails before anything switched.
+ * download or its check fails before anything switched. `failTrial` records why a booted trial
+ * failed (its try was already taken at boot) and rolls back at once after the last try.
+ *
+ * Tampering with the last good slot: `fellBack` to the other slot if the state vouches for it at or
+ * above the floor (in practice only a `mirrored` copy of the committed version — the floor rises to
+ * each committed version, so the previous one is below it), else `restored` from a fresh copy of
+ * the same version fetched from the hub.
  */
 import { DETAIL_MAX, instanceProblem } from '../../proto/index.ts';
 import { SlotError } from './errors.ts';

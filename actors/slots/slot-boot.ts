@@ -286,7 +286,8 @@ export class SlotBoot {
    * After `BootStateError` `corrupt`: moves the file aside (`<path>.corrupt`) and rebuilds the state
    * from what verifies in the slots (boot-state.ts `rebuiltDomain`: the lower valid version active
    * and the floor, a higher one a trial). A domain with no valid slot is left out, for
-   * `ensureInstalled` to install from the device's own images. A readable state is returned as is.
+   * `ensureInstalled` to install from the device's own images. A readable state is returned as is;
+   * a missing one is rebuilt the same way (instead of the first start `ensureInstalled` would do).
    */
   rebuild(): { readonly state: BootState; readonly movedAside?: string } {
     let movedAside: string | undefined;
