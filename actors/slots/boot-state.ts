@@ -17,7 +17,13 @@
  * An update's life: `beginDownload` (phase `downloading`) → `installedTrial` (`installed`: the new
  * image is in the inactive slot and is the trial) → `startBoot` (`trial`: booted, a try taken) →
  * `commit` (`committed`) or, once the tries run out, `rolled-back`; `failUpdate` (`failed`) when the
- * download or its check fails before anything switched.
+ * download or its check fails before anything switched. `failTrial` records why a booted trial
+ * failed (its try was already taken at boot) and rolls back at once after the last try.
+ *
+ * Tampering with the last good slot: `fellBack` to the other slot if the state vouches for it at or
+ * above the floor (in practice only a `mirrored` copy of the committed version — the floor rises to
+ * each committed version, so the previous one is below it), else `restored` from a fresh copy of
+ * the same version fetched from the hub.
  */
 import { DETAIL_MAX, instanceProblem } from '../../proto/index.ts';
 import { SlotError } from './errors.ts';
@@ -210,6 +216,9 @@ export function beginDownload(state: BootState, label: string, version: number, 
     throw new SlotError('already-running', `${label} already runs version ${version}`);
   }
   const target = otherSlot(d.active);
+  // The hub repeats UPDATE_REQUIRED until the update lands: asking again for the download in flight writes nothing.
+  if (d.update?.phase === 'downloading' && d.update.version === version && d.trial === undefined && d.versions[target] === undefined)
+    return state;
   return withDomain(
     state,
     label,
@@ -345,6 +354,21 @@ export function fellBack(state: BootState, label: string): BootState {
   if (to === undefined) throw new SlotError('no-fallback', `${label} has no valid slot besides its active one`);
   const d = domainOf(state, label);
   return withDomain(state, label, slots({ ...d, active: to, versions: without(d.versions, d.active) }));
+}
+
+/**
+ * A copy of the last good image was written into `slot` (the inactive one). After a commit the
+ * inactive slot holds the previous version, below the new floor and so no fallback; with the floor
+ * raised at every commit, only another copy of the committed version can be one. The copy makes a
+ * tampered active slot a fallback away from booting, instead of a download away. Refused while an
+ * update is in flight (its download or trial lives in that slot); the next update overwrites it.
+ */
+export function mirrored(state: BootState, label: string, slot: SlotName): BootState {
+  const d = domainOf(state, label);
+  if (slot === d.active) throw new SlotError('active-slot', `a mirror of ${label} goes into the inactive slot, not ${slot}`);
+  if (d.trial !== undefined || d.update?.phase === 'downloading')
+    throw new SlotError('busy', `${label} has an update in flight in slot ${slot}`);
+  return withDomain(state, label, slots({ ...d, versions: { ...d.versions, [slot]: d.versions[d.active]! } }));
 }
 
 /**

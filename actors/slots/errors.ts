@@ -26,7 +26,9 @@ export type SlotErrorCode =
   /** There is no boot state yet: `ensureInstalled` makes the first one. */
   | 'no-state'
   /** No slot but the active one holds a valid image at or above the floor. */
-  | 'no-fallback';
+  | 'no-fallback'
+  /** An update is in flight (downloading, or a trial): the inactive slot is taken. */
+  | 'busy';
 
 export class SlotError extends Error {
   override readonly name = 'SlotError';

@@ -121,7 +121,9 @@ export function readBounded(fs: SlotFs, path: string, max: number): BoundedRead 
   try {
     fd = fs.openSync(path, constants.O_RDONLY | NOFOLLOW | NONBLOCK);
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code ?? 'EIO';
+    const code = (e as NodeJS.ErrnoException).code;
+    // Only the file system's own errors are outcomes; anything else is not this function's to judge.
+    if (code === undefined) throw e;
     if (code === 'ENOENT' || code === 'ENOTDIR') return { kind: 'missing' };
     if (code === 'ELOOP') return { kind: 'not-a-file' };
     return { kind: 'unreadable', code };

@@ -20,6 +20,7 @@ export {
   installedTrial,
   labelProblem,
   MAX_TRIES,
+  mirrored,
   otherSlot,
   rebuiltDomain,
   restored,

@@ -24,6 +24,7 @@ import {
   addDomain,
   installedTrial,
   MAX_TRIES,
+  mirrored,
   rebuiltDomain,
   restored,
   rollBack,
@@ -232,6 +233,23 @@ export class SlotBoot {
     return { slot, version: lastGood };
   }
 
+  /**
+   * Copies the last good image (verified again) into the inactive slot, so a tampered active slot
+   * falls back to it at the next boot instead of waiting for a download (boot-state.ts `mirrored`).
+   * Worth calling after a commit and after the first install; refused (`busy`) during an update.
+   */
+  mirror(label: string): SlotName {
+    const state = this.state();
+    const d = domainOf(state, label);
+    const slot = inactiveSlot(state, label);
+    const next = mirrored(state, label, slot);
+    const active = this.check(label, d.active, d.versions[d.active]!);
+    if (!active.ok) throw new SlotError('bad-image', `${label}: the active slot ${d.active} does not verify: ${active.reason}`);
+    this.config.store.install(label, slot, active.bytes);
+    this.persist(next);
+    return slot;
+  }
+
   /** The booted trial got its first valid hub ticket. Writes (and returns true) only when a trial was committed. */
   commit(label: string): boolean {
     const before = this.state();
@@ -268,7 +286,8 @@ export class SlotBoot {
    * After `BootStateError` `corrupt`: moves the file aside (`<path>.corrupt`) and rebuilds the state
    * from what verifies in the slots (boot-state.ts `rebuiltDomain`: the lower valid version active
    * and the floor, a higher one a trial). A domain with no valid slot is left out, for
-   * `ensureInstalled` to install from the device's own images. A readable state is returned as is.
+   * `ensureInstalled` to install from the device's own images. A readable state is returned as is;
+   * a missing one is rebuilt the same way (instead of the first start `ensureInstalled` would do).
    */
   rebuild(): { readonly state: BootState; readonly movedAside?: string } {
     let movedAside: string | undefined;

@@ -141,6 +141,8 @@ describe('boot state transitions', () => {
     assert.throws(() => beginDownload(booted, 'mm', 5), refused('already-running'), 'the booted trial runs 5');
     const d6 = beginDownload(booted, 'mm', 6);
     assert.deepEqual(d6.domains.mm, { active: 'a', versions: { a: 4 }, minVersion: 4, update: { phase: 'downloading', version: 6 } });
+    assert.equal(beginDownload(d6, 'mm', 6), d6, 'asking again for the download in flight changes nothing');
+    assert.notEqual(beginDownload(d6, 'mm', 7), d6);
     const failed = failUpdate(d6, 'mm', 'digest mismatch\n');
     assert.deepEqual(failed.domains.mm!.update, { phase: 'failed', version: 6, detail: 'digest mismatch\ufffd' });
     assert.equal(failed.domains.mm!.active, 'a');

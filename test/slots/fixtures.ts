@@ -3,7 +3,7 @@
  * `FaultFs` — the real file system with every call counted and logged, and the power cut at any
  * one call (that call and every later one throw; a cut write leaves half its bytes first).
  */
-import { cpSync, mkdtempSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { generateSecretKey, nodeBackend } from '../../actors/crypto/index.ts';
@@ -59,18 +59,35 @@ export function tempDir(prefix: string): string {
   return mkdtempSync(join(tmpdir(), `dominion-slots-${prefix}-`));
 }
 
-/** A copy of `dir` in a fresh temp dir: each crash scenario starts from the same files. */
-export function copyOf(dir: string, prefix: string): string {
-  const copy = tempDir(prefix);
-  cpSync(dir, copy, { recursive: true });
+/** A copy of `dir` beside it (`<dir>.<name>`, replacing an older one): each crash scenario starts from the same files. */
+export function copyOf(dir: string, name: string): string {
+  const copy = `${dir}.${name}`;
+  rmSync(copy, { recursive: true, force: true });
+  copyTree(dir, copy);
   return copy;
 }
+
+// Plain files and dirs only; several times faster than cpSync, which matters in loops over every cut.
+function copyTree(from: string, to: string): void {
+  mkdirSync(to);
+  for (const entry of readdirSync(from, { withFileTypes: true })) {
+    if (entry.isDirectory()) copyTree(join(from, entry.name), join(to, entry.name));
+    else writeFileSync(join(to, entry.name), readFileSync(join(from, entry.name)));
+  }
+}
+
+/**
+ * The real file system without the fsyncs' cost. A test cannot lose unsynced data anyway (the
+ * kernel keeps it); the crash model is "everything before the cut reached the disk", so the
+ * fsyncs matter as steps (FaultFs counts them and can cut at them), not as waits.
+ */
+export const fastFs: SlotFs = { ...nodeFs, fsyncSync: () => {} };
 
 export class PowerCut extends Error {
   override readonly name = 'PowerCut';
 }
 
-/** The real file system, counted and logged; with `cutAt`, the power fails at that call (1-based). */
+/** The file system (fastFs), counted and logged; with `cutAt`, the power fails at that call (1-based). */
 export class FaultFs implements SlotFs {
   calls = 0;
   bytesRead = 0;
@@ -80,7 +97,7 @@ export class FaultFs implements SlotFs {
 
   constructor(
     private readonly cutAt = Number.POSITIVE_INFINITY,
-    private readonly base: SlotFs = nodeFs,
+    private readonly base: SlotFs = fastFs,
   ) {}
 
   /** Paths the state was renamed onto: one per state write. */
@@ -159,7 +176,7 @@ export function devicePaths(dir: string): { readonly slots: string; readonly sta
 }
 
 /** A SlotBoot over `dir` (a device's data), on `fs` — a fresh one per simulated start. */
-export function slotBoot(dir: string, fs: SlotFs = nodeFs, tries = 3): SlotBoot {
+export function slotBoot(dir: string, fs: SlotFs = fastFs, tries = 3): SlotBoot {
   const paths = devicePaths(dir);
   return new SlotBoot({
     store: new SlotStore(paths.slots, fs),
@@ -171,7 +188,9 @@ export function slotBoot(dir: string, fs: SlotFs = nodeFs, tries = 3): SlotBoot 
   });
 }
 
-/** The images a fresh device carries: sw, hypervisor, mm and one service, each at `version`. */
-export function factoryImages(version = 1): Map<string, ReleaseImage> {
-  return new Map(['sw', 'hypervisor', 'mm', 'sm:sensor'].map((label) => [label, image(label, version)]));
+export const LABELS = ['sw', 'hypervisor', 'mm', 'sm:sensor'] as const;
+
+/** The images a fresh device carries (by default sw, hypervisor, mm and one service), each at `version`. */
+export function factoryImages(version = 1, labels: readonly string[] = LABELS): Map<string, ReleaseImage> {
+  return new Map(labels.map((label) => [label, image(label, version)]));
 }
