@@ -45,7 +45,7 @@ function decode(bytes: Uint8Array, file: string): unknown {
 }
 
 /** The verified manifest's board profile (board.json), validated. */
-function boardOf(verified: VerifiedArtifacts): BoardProfile {
+export function boardOf(verified: VerifiedArtifacts): BoardProfile {
   const boardBytes = verified.files.get(BOARD_FILE);
   if (boardBytes === undefined) throw new ArtifactError('missing', BOARD_FILE, `is not listed in ${MANIFEST_FILE}`);
   let board: BoardProfile;
@@ -69,12 +69,23 @@ function digestsOf(verified: VerifiedArtifacts): Map<string, Uint8Array> {
   return digests;
 }
 
-/** Imports one domain's bundle from its verified bytes, checking its entry ABI, domain and service. */
-async function importDomain<T extends { ENTRY_ABI: number; DOMAIN: string }>(verified: VerifiedArtifacts, label: string): Promise<T> {
+/** Imports one domain's bundle from the verified artifacts. */
+function importFrom<T extends { ENTRY_ABI: number; DOMAIN: string }>(verified: VerifiedArtifacts, label: string): Promise<T> {
+  return importDomain<T>(label, verified.manifest, verified.files.get(bundleFile(label)));
+}
+
+/**
+ * Imports one domain's bundle from its verified bytes (listed in `manifest`), checking its entry ABI,
+ * domain and service.
+ */
+export async function importDomain<T extends { ENTRY_ABI: number; DOMAIN: string }>(
+  label: string,
+  manifest: VerifiedArtifacts['manifest'],
+  bytes: Uint8Array | undefined,
+): Promise<T> {
   const file = bundleFile(label);
   const domain = label.startsWith('sm:') ? 'sm' : label;
-  const bytes = verified.files.get(file);
-  const entry = verified.manifest.files[file];
+  const entry = manifest.files[file];
   if (bytes === undefined || entry?.domain !== domain)
     throw new ArtifactError('missing', file, `is not listed in ${MANIFEST_FILE} as the ${domain} bundle`);
   const m = await importBytes<T & { SERVICE?: string }>(bytes);
@@ -93,7 +104,7 @@ async function importDomain<T extends { ENTRY_ABI: number; DOMAIN: string }>(ver
 /** Verifies `dir` against the pinned release key and imports every domain bundle it lists. */
 export async function loadArtifacts(dir: string, releasePublicKey: Uint8Array): Promise<LoadedArtifacts> {
   const vms = await loadVmImages(dir, releasePublicKey);
-  const sw = await importDomain<SwImage>(vms.verified, 'sw');
+  const sw = await importFrom<SwImage>(vms.verified, 'sw');
   return { ...vms, images: { ...vms.images, sw } };
 }
 
@@ -107,12 +118,9 @@ export async function loadVmImages(
 ): Promise<{ readonly verified: VerifiedArtifacts; readonly board: BoardProfile; readonly images: VmImages }> {
   const verified = verifyArtifacts(dir, releasePublicKey);
   const board = boardOf(verified);
-  const [hypervisor, mm] = await Promise.all([
-    importDomain<HypervisorImage>(verified, 'hypervisor'),
-    importDomain<MmImage>(verified, 'mm'),
-  ]);
+  const [hypervisor, mm] = await Promise.all([importFrom<HypervisorImage>(verified, 'hypervisor'), importFrom<MmImage>(verified, 'mm')]);
   const services = new Map<string, ServiceImage>();
-  for (const service of board.services) services.set(service, await importDomain<ServiceImage>(verified, serviceInstance(service)));
+  for (const service of board.services) services.set(service, await importFrom<ServiceImage>(verified, serviceInstance(service)));
   const images: VmImages = {
     hypervisor,
     mm,
@@ -144,5 +152,5 @@ export async function loadDomain<T extends { ENTRY_ABI: number; DOMAIN: string }
 ): Promise<LoadedDomain<T>> {
   const verified = verifyArtifacts(dir, releasePublicKey);
   const board = boardOf(verified);
-  return { verified, board, module: await importDomain<T>(verified, label), digests: digestsOf(verified) };
+  return { verified, board, module: await importFrom<T>(verified, label), digests: digestsOf(verified) };
 }

@@ -14,7 +14,7 @@
  */
 import { join } from 'node:path';
 import type { ActorSystem, Channel, ChannelEndpoint, Clock, Supervisor, SupervisorOptions } from '../../runtime/index.ts';
-import { ResetReason, serviceInstance, type ChannelContract } from '../../proto/index.ts';
+import { ResetReason, serviceInstance, type BootImageLike, type ChannelContract } from '../../proto/index.ts';
 import type { BoardProfile, BoardTiming, MailboxBudgets, WatchdogConfig } from '../../boards/index.ts';
 import type { HubLink, MmInstallOptions, MqttLinkOptions, ReceiverCounters, ReceiverRoute } from '../mm/index.ts';
 import type { RebootCause, VmMachine } from '../hypervisor/index.ts';
@@ -22,6 +22,8 @@ import type { DeviceEvent } from './status.ts';
 import type { BootRecord, SwInstallOptions, WatchdogBackend } from '../sw/index.ts';
 import type { DeviceKeys, HubPins } from './config.ts';
 import type { DeviceImages, ImageRuntime, MmImage, ServiceImage, SwImage, VmImages } from './images.ts';
+import type { ModuleCache } from './device-slots.ts';
+import type { VmSlotKeeper } from './vm-keeper.ts';
 
 /** Each domain's scheduling priority (lower runs first) and supervisor options. */
 const DOMAINS: Readonly<Record<'sw' | 'hypervisor' | 'mm' | 'sm', SupervisorOptions>> = {
@@ -137,8 +139,13 @@ export function onGiveUp(label: string): 'reset-device' | 'reboot-vm' {
 /** What `sw` boots with, in every placement: what its image installs, and what the assembly adds. */
 export type SwBoot = Pick<
   SwInstallOptions,
-  'domain' | 'hypervisor' | 'deviceId' | 'deviceKey' | 'timing' | 'mailbox' | 'events' | 'nonce'
+  'domain' | 'hypervisor' | 'deviceId' | 'deviceKey' | 'timing' | 'mailbox' | 'events' | 'nonce' | 'slots'
 > & {
+  /**
+   * Gated boot: the images this boot runs once the IH grants it, and how often to ask. None: not gated
+   * (the services start at once).
+   */
+  readonly gate?: { readonly images: readonly BootImageLike[]; readonly retryMs: number };
   readonly ihPublicKey: Uint8Array;
   readonly watchdog: WatchdogConfig;
   readonly clock: Clock;
@@ -181,6 +188,8 @@ export function bootSw(image: SwImage, o: SwBoot): { readonly record: BootRecord
       watchdog,
       events: o.events,
       nonce: o.nonce,
+      slots: o.slots,
+      gate: o.gate,
     });
   }
   o.domain.start();
@@ -278,9 +287,17 @@ export interface HypervisorOptions {
   readonly counters?: ReceiverCounters;
   /** False runs the same domains with no AWDT, no receiver and no expiry: the "VM" baseline. */
   readonly dominance?: boolean;
+  /** Bundled devices: the VMs boot from their slots (checked, restored, updated), not from fixed images. */
+  readonly vmSlots?: { readonly keeper: VmSlotKeeper; readonly modules: ModuleCache };
+  /** Gated boot: the hypervisor runs `mm` alone until `sw` says the IH granted the boot. */
+  readonly gated?: boolean;
 }
 
 export interface AssembleOptions extends HypervisorOptions {
+  /** Gated boot: the images `sw` asks the IH to grant (every domain's, as its slot holds it). */
+  readonly gate?: { readonly images: readonly BootImageLike[]; readonly retryMs: number };
+  /** The sw and hypervisor slots, for the device's reports. */
+  readonly slots?: SwBoot['slots'];
   readonly images: DeviceImages;
   readonly keys: DeviceKeys;
   readonly watchdog: WatchdogConfig;
@@ -327,7 +344,9 @@ export function assemble(o: AssembleOptions): AssembledDevice {
   });
 
   // 2. the hypervisor, then the VMs.
-  const hv = startHypervisor(system, hyp, swHyp.b, o, (domain) => watchdog.reset(ResetReason.CHECK_FAILED, `${domain} ${GAVE_UP}`));
+  const hv = startHypervisor(system, hyp, swHyp.b, { ...o, gated: o.gate !== undefined }, (domain) =>
+    watchdog.reset(ResetReason.CHECK_FAILED, `${domain} ${GAVE_UP}`),
+  );
   return { system, record, restartVm: hv.restartVm, shutdown: () => system.shutdown() };
 }
 
@@ -370,6 +389,12 @@ export function startHypervisor(
     return { name, image, domain, channel };
   });
   const machine = images.hypervisor.domainMachines(system);
+  const slots = o.vmSlots;
+  /** The module a VM boots now: its slot's (which a restore or an update changes), or the fixed image. */
+  const current = <T>(label: string, fixed: T): T => {
+    const running = slots?.keeper.running(label);
+    return running === undefined ? fixed : slots!.modules.get<T>(running.image.digest);
+  };
   const mmSetup = {
     ...o,
     hypervisor: hypMm.b,
@@ -381,7 +406,14 @@ export function startHypervisor(
     string,
     { readonly domain: Supervisor; readonly channels: readonly Channel[]; readonly install: (s: Supervisor) => void }
   >([
-    ['mm', { domain: mm, channels: [hypMm, ...sms.map((s) => s.channel)], install: mmInstaller(images.mm, mmSetup) }],
+    [
+      'mm',
+      {
+        domain: mm,
+        channels: [hypMm, ...sms.map((s) => s.channel)],
+        install: (sup: Supervisor) => mmInstaller(current('mm', images.mm), mmSetup)(sup),
+      },
+    ],
     ...sms.map(
       (s) =>
         [
@@ -389,12 +421,13 @@ export function startHypervisor(
           {
             domain: s.domain,
             channels: [s.channel],
-            install: serviceInstaller(s.image, {
-              endpoint: s.channel.b,
-              dataDir: o.dataDir,
-              mailbox: box.sm,
-              intervalMs: o.timing.intervalMs,
-            }),
+            install: (sup: Supervisor) =>
+              serviceInstaller(current(serviceInstance(s.name), s.image), {
+                endpoint: s.channel.b,
+                dataDir: o.dataDir,
+                mailbox: box.sm,
+                intervalMs: o.timing.intervalMs,
+              })(sup),
           },
         ] as const,
     ),
@@ -410,12 +443,14 @@ export function startHypervisor(
     events: o.events,
     nonce: o.nonce,
     dominance: o.dominance,
+    images: slots?.keeper,
+    gated: o.gated,
     vms: vmSlots(services, o.keys, hubs, (label) => {
       const vm = vmDomains.get(label)!;
       return machine({
         domain: vm.domain,
         platformPaths: platformPaths(vm.domain, vm.channels),
-        digest: () => digestOf(images, label),
+        digest: () => slots?.keeper.running(label)?.image.digest ?? digestOf(images, label),
         install: vm.install,
         image: imageOptions(label),
       });

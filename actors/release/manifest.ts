@@ -101,6 +101,9 @@ export interface VerifiedArtifacts {
   readonly manifest: Manifest;
   /** SHA-512 of `manifest.json`: what `sw` reports as the manifest it booted from. */
   readonly manifestDigest: Uint8Array;
+  /** The exact bytes of `manifest.json` and `manifest.sig`, as verified (what a slot keeps). */
+  readonly manifestBytes: Uint8Array;
+  readonly signature: Uint8Array;
   /** Every file the manifest lists, as verified. */
   readonly files: ReadonlyMap<string, Uint8Array>;
 }
@@ -254,7 +257,8 @@ export function verifyReleaseImage(image: ReleaseImage, label: string, releasePu
 export function verifyArtifacts(dir: string, releasePublicKey: Uint8Array): VerifiedArtifacts {
   const backend = nodeBackend();
   const manifestBytes = read(dir, MANIFEST_FILE);
-  const manifest = verifyManifest(manifestBytes, read(dir, SIGNATURE_FILE), releasePublicKey);
+  const signature = read(dir, SIGNATURE_FILE);
+  const manifest = verifyManifest(manifestBytes, signature, releasePublicKey);
   const files = new Map<string, Uint8Array>();
   for (const [name, entry] of Object.entries(manifest.files)) {
     const bytes = read(dir, name);
@@ -267,5 +271,5 @@ export function verifyArtifacts(dir: string, releasePublicKey: Uint8Array): Veri
     }
     files.set(name, bytes);
   }
-  return { dir, manifest, manifestDigest: backend.sha512(manifestBytes), files };
+  return { dir, manifest, manifestDigest: backend.sha512(manifestBytes), manifestBytes, signature, files };
 }

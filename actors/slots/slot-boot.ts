@@ -191,6 +191,17 @@ export class SlotBoot {
   }
 
   /**
+   * The download of `version` that `beginUpdate` began could not be completed (the hub refused, went
+   * silent, or sent what does not verify): records `failed` with why; nothing switches. Ignored when
+   * no download of that version is under way.
+   */
+  failUpdate(label: string, version: number, detail: string): void {
+    const d = domainOf(this.state(), label);
+    if (d.update?.phase !== 'downloading' || d.update.version !== version) return;
+    this.persist(failUpdate(this.state(), label, detail));
+  }
+
+  /**
    * The downloaded image of the update `beginUpdate` began: verified (release key, board, label,
    * the version begun, at or above the floor), written into the inactive slot, then one state write
    * makes it the trial. A refusal records `failed` and throws SlotError; a crash at any step leaves

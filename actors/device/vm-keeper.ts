@@ -1,0 +1,198 @@
+/**
+ * The keeper of the VMs' image slots (actors/hypervisor/vm-images.ts `VmImageKeeper`) on a device:
+ * SlotBoot (actors/slots) for the files and the boot state, plus the placement's way of running what
+ * a slot holds — in one process the verified bytes are imported before the VM boots (`load`); in
+ * `process` placement the VM's process is started on the slot and verifies it itself.
+ *
+ * Every boot of a VM opens its slot (that is where a trial's tries are taken); the first boot's choice
+ * is made before the hypervisor starts (`prime`), so each VM's code is loaded before it must run.
+ */
+import { create, SlotReportSchema, UpdateState, type SlotReport } from '../../proto/index.ts';
+import type { VmImageKeeper } from '../hypervisor/index.ts';
+import { verifyReleaseImage, type ReleaseImage, type VerifiedImage } from '../release/index.ts';
+import { SlotError, type SlotBoot, type SlotName, type UpdatePhase } from '../slots/index.ts';
+import type { FetchedImage } from '../transfer/index.ts';
+import type { SlotEvent } from './status.ts';
+
+/** The image a VM boots now: which slot, and what it holds. */
+export interface OpenedImage {
+  readonly slot: SlotName;
+  readonly image: VerifiedImage;
+  readonly bytes: ReleaseImage;
+  readonly trial: boolean;
+}
+
+export interface VmKeeperOptions {
+  readonly slots: SlotBoot;
+  readonly board: string;
+  readonly releasePublicKey: Uint8Array;
+  /** The largest bundle accepted for a VM (its domain's budget), in bytes. */
+  readonly maxBytes: (instance: string) => number;
+  /**
+   * Makes a newly installed image runnable before its VM boots on it (one process: imports the
+   * bytes). Its failure refuses the image. Default: nothing to do (the VM's process loads the slot).
+   */
+  readonly load?: (instance: string, opened: OpenedImage) => Promise<void>;
+  readonly events?: (event: SlotEvent) => void;
+  readonly now: () => number;
+  /** Labels kept in two copies (the recovery path's `mm`): mirrored after a commit or a fallback. */
+  readonly mirrored?: readonly string[];
+}
+
+const PHASES: Readonly<Record<UpdatePhase, UpdateState>> = {
+  downloading: UpdateState.DOWNLOADING,
+  installed: UpdateState.INSTALLED,
+  trial: UpdateState.TRIAL,
+  committed: UpdateState.COMMITTED,
+  'rolled-back': UpdateState.ROLLED_BACK,
+  failed: UpdateState.FAILED,
+};
+
+export class VmSlotKeeper implements VmImageKeeper {
+  readonly board: string;
+  /** What each VM boots now (set at every boot that found a good slot). */
+  private readonly current = new Map<string, OpenedImage>();
+  /** The first boot's choice, made by `prime`, used by the first `check`. */
+  private readonly primed = new Map<string, OpenedImage | { readonly version: number; readonly reason: string }>();
+
+  constructor(private readonly o: VmKeeperOptions) {
+    this.board = o.board;
+  }
+
+  /**
+   * Opens every VM's slot for its first boot, before the hypervisor starts: what the boot ticket binds
+   * (`primedImages`), and what the first `check` of each VM then uses.
+   */
+  prime(instances: readonly string[]): void {
+    for (const instance of instances) this.primed.set(instance, this.open(instance));
+  }
+
+  /** The images the VMs will first boot, as `prime` opened them (a VM held for a restore is left out). */
+  primedImages(): Array<{ readonly label: string; readonly version: bigint; readonly digest: Uint8Array }> {
+    return [...this.primed].flatMap(([label, o]) =>
+      'slot' in o ? [{ label, version: BigInt(o.image.version), digest: o.image.digest }] : [],
+    );
+  }
+
+  /** The image `instance` runs now (undefined while it is held down for a restore). */
+  running(instance: string): OpenedImage | undefined {
+    return this.current.get(instance);
+  }
+
+  check(instance: string): { readonly kind: 'boot' } | { readonly kind: 'fetch'; readonly version: number; readonly reason: string } {
+    const primed = this.primed.get(instance);
+    this.primed.delete(instance);
+    const opened = primed ?? this.open(instance);
+    if (!('slot' in opened)) {
+      this.current.delete(instance);
+      return { kind: 'fetch', version: opened.version, reason: opened.reason };
+    }
+    this.current.set(instance, opened);
+    return { kind: 'boot' };
+  }
+
+  async install(instance: string, image: FetchedImage, purpose: 'restore' | 'update', version: number): Promise<string | undefined> {
+    try {
+      // Verified before anything of it is loaded or written; SlotBoot verifies again as it writes.
+      const verified = verifyReleaseImage(image, instance, this.o.releasePublicKey, this.board);
+      if (verified.version !== version) return `the hub sent version ${verified.version}, not ${version}`;
+      const slots = this.o.slots;
+      const slot = purpose === 'restore' ? slots.restore(instance, image).slot : slots.installUpdate(instance, image, version).slot;
+      await this.o.load?.(instance, { slot, image: verified, bytes: image, trial: purpose === 'update' });
+      return undefined;
+    } catch (e) {
+      if (e instanceof SlotError) return e.message;
+      return `could not install: ${(e as Error).message}`;
+    }
+  }
+
+  wants(instance: string, version: number): { readonly fetch: true } | { readonly fetch: false; readonly why: string } {
+    const d = this.o.slots.state().domains[instance];
+    if (d === undefined) return { fetch: false, why: 'no slots for this VM' };
+    const running = this.o.slots.report(instance);
+    if (running.version === version) return { fetch: false, why: `version ${version} runs already` };
+    if (version < d.minVersion) return { fetch: false, why: `version ${version} is below the minimum ${d.minVersion}` };
+    if (d.update?.version === version && (d.update.phase === 'rolled-back' || d.update.phase === 'trial'))
+      return { fetch: false, why: `version ${version} is ${d.update.phase === 'trial' ? 'on trial' : 'rolled back'}` };
+    return { fetch: true };
+  }
+
+  updating(instance: string, version: number, failed?: string): void {
+    try {
+      if (failed === undefined) this.o.slots.beginUpdate(instance, version);
+      else this.o.slots.failUpdate(instance, version, failed);
+    } catch (e) {
+      if (!(e instanceof SlotError)) throw e;
+    }
+  }
+
+  ticket(instance: string): void {
+    const opened = this.current.get(instance);
+    if (opened?.trial !== true) return;
+    if (this.o.slots.commit(instance)) {
+      this.current.set(instance, { ...opened, trial: false });
+      this.o.events?.({ type: 'slot', label: instance, what: 'committed', version: opened.image.version, at: this.o.now() });
+      this.keepTwoCopies(instance);
+    }
+  }
+
+  report(instance: string): SlotReport | undefined {
+    let s;
+    try {
+      s = this.o.slots.report(instance);
+    } catch {
+      return undefined;
+    }
+    return create(SlotReportSchema, {
+      label: s.label,
+      version: BigInt(s.version),
+      slot: s.slot,
+      update: s.phase === undefined ? UpdateState.UNSPECIFIED : PHASES[s.phase],
+      updateVersion: BigInt(s.updateVersion ?? 0),
+      detail: s.detail ?? '',
+    });
+  }
+
+  maxBytes(instance: string): number {
+    return this.o.maxBytes(instance);
+  }
+
+  /** A recovery-path image (mm) is kept in both slots: after a commit, and after a fallback repairs the tampered copy. */
+  private keepTwoCopies(instance: string): void {
+    if (!this.o.mirrored?.includes(instance)) return;
+    try {
+      this.o.slots.mirror(instance);
+    } catch (e) {
+      if (!(e instanceof SlotError)) throw e;
+    }
+  }
+
+  /** Opens `instance`'s slot for a boot, telling what the bootloader did on the way. */
+  private open(instance: string): OpenedImage | { readonly version: number; readonly reason: string } {
+    const outcome = this.o.slots.open(instance);
+    const at = this.o.now();
+    if (outcome.rolledBack !== undefined)
+      this.o.events?.({
+        type: 'slot',
+        label: instance,
+        what: 'rolled-back',
+        version: outcome.rolledBack.version,
+        detail: outcome.rolledBack.detail,
+        at,
+      });
+    if (outcome.kind === 'restore') return { version: outcome.version, reason: outcome.reason };
+    if (outcome.fellBack !== undefined) {
+      this.o.events?.({
+        type: 'slot',
+        label: instance,
+        what: 'fell-back',
+        version: outcome.image.version,
+        detail: outcome.fellBack.reason,
+        at,
+      });
+      this.keepTwoCopies(instance);
+    }
+    if (outcome.trial) this.o.events?.({ type: 'slot', label: instance, what: 'trial', version: outcome.image.version, at });
+    return { slot: outcome.slot, image: outcome.image, bytes: outcome.bytes, trial: outcome.trial };
+  }
+}
