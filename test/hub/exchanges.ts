@@ -13,7 +13,6 @@ import {
   toBinary,
   type BootTicket,
   type ImageChunk,
-  type MessageInitShape,
 } from '../../proto/index.ts';
 import { node } from './fixtures.ts';
 
@@ -55,11 +54,19 @@ export function openChunk(bytes: Uint8Array, hubPublicKey: Uint8Array): ImageChu
   return imageChunkCodec.decode(opened.payload);
 }
 
-export type BootInit = MessageInitShape<typeof BootRequestSchema>;
+/** A BootRequest's fields, plainly (every image complete). */
+export interface BootInit {
+  readonly deviceId: string;
+  readonly bootNonce: Uint8Array;
+  readonly manifestDigest: Uint8Array;
+  readonly firmwareVersion: string;
+  readonly bootCount?: bigint;
+  readonly images: ReadonlyArray<{ readonly label: string; readonly version: bigint; readonly digest: Uint8Array }>;
+}
 
 /** A signed BootRequest envelope (K_I signs it on a real device). */
 export function bootRequest(signer: Signer, init: BootInit, context: SignatureContext = CONTEXTS.bootRequest): Uint8Array {
-  return seal(signer, context, toBinary(BootRequestSchema, create(BootRequestSchema, init)));
+  return seal(signer, context, toBinary(BootRequestSchema, create(BootRequestSchema, { ...init, images: [...init.images] })));
 }
 
 /** Opens a boot ticket with the IH's key, as `sw` would; throws if it does not verify or validate. */
