@@ -25,8 +25,10 @@ export const HUB_HELP = `usage: dominion hub --role ih|sh --id <hub-id> [--servi
 Runs one hub process. It answers ticket requests on dominion/v1/hub/<hub-id>/request from the
 state in its SQLite database (devices, keys, policy, operator holds), commits every decision to the
 append-only audit log before it replies, and records instances that fall silent (TIMEOUT) apart from
-those it refused (FAIL). Operator commands (dominion quarantine, …) on the same database take effect
-at the device's next request. Stops cleanly on Ctrl-C / SIGTERM.
+those it refused (FAIL). On the same topic it serves the releases published to it (dominion publish)
+in chunks, rate-limited per device, and (an IH) answers gated-boot requests with boot tickets.
+Operator commands (dominion quarantine, …) on the same database take effect at the device's next
+request. Stops cleanly on Ctrl-C / SIGTERM.
 
 options:
   --role ih|sh             ih: dominates device and mm; sh: dominates sm:<service>
@@ -155,9 +157,14 @@ export async function hubCommand(argv: string[], io: CliIo = consoleIo): Promise
 
 function statsLine(s: SqliteHubStats): string {
   const o = s.decisions.outcomes;
+  const b = s.decisions.boot;
+  const i = s.decisions.images;
   return (
     `received ${s.server.received}, replied ${s.server.replied}; tickets ${o.ticket}, withheld ${o.withheld}, update-required ${o['update-required']}, ` +
-    `refused ${o.refused} ${JSON.stringify(s.decisions.reasons.refused)}; commits ${s.journal.commits} (largest ${s.journal.largestBatch}), ` +
+    `refused ${o.refused} ${JSON.stringify(s.decisions.reasons.refused)}; ` +
+    `boots granted ${b.outcomes['boot-granted']}, withheld ${b.outcomes['boot-withheld']} ${JSON.stringify(b.reasons['boot-withheld'])}, refused ${b.outcomes.refused}; ` +
+    `chunks ${i.outcomes.chunk} (${i.bytes} bytes), chunks refused ${i.outcomes['chunk-refused']} ${JSON.stringify(i.reasons['chunk-refused'])}, ` +
+    `image requests unanswered ${i.outcomes.refused}; commits ${s.journal.commits} (largest ${s.journal.largestBatch}), ` +
     `commit failures ${s.server.commitFailures}; timeouts ${s.sweeps.timeouts}, fails ${s.sweeps.fails}`
   );
 }

@@ -30,7 +30,7 @@ const COMMANDS: Record<string, { summary: string; run: (argv: string[]) => Promi
     run: async (a) => (await import('./enroll.ts')).enrollCommand(a),
   },
   devices: {
-    summary: 'print the fleet a hub database knows: last request, ticket, deadline, state',
+    summary: 'print the fleet a hub database knows: versions, slots, updates, last request, ticket, deadline, state',
     run: async (a) => (await import('./operator.ts')).devicesCommand(a),
   },
   audit: { summary: "print a hub's audit log", run: async (a) => (await import('./operator.ts')).auditCommand(a) },
@@ -44,10 +44,15 @@ const COMMANDS: Record<string, { summary: string; run: (argv: string[]) => Promi
     run: async (a) => (await import('./operator.ts')).stateCommand('revoke')(a),
   },
   'require-update': {
-    summary: 'demand that an instance runs a given image before it gets tickets',
+    summary: 'demand that an instance runs a published release before it gets tickets',
     run: async (a) => (await import('./operator.ts')).requireUpdateCommand(a),
   },
   policy: { summary: "show or set a hub's fleet or per-device policy", run: async (a) => (await import('./policy.ts')).policyCommand(a) },
+  publish: {
+    summary: "verify a board's built artifacts and store this hub's images of them, to serve to devices",
+    run: async (a) => (await import('./publish.ts')).publishCommand(a),
+  },
+  releases: { summary: 'list the releases a hub serves', run: async (a) => (await import('./publish.ts')).releasesCommand(a) },
 };
 
 /** Internal: a domain process of a `process`-placement device, started by its parent domain only. */

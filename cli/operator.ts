@@ -3,18 +3,24 @@
  * `quarantine`, `release`, `revoke`, `require-update`. Changes are committed with their audit row
  * in one transaction; a running hub on the same database applies them at the device's next request.
  */
-import { readFileSync } from 'node:fs';
-import { cryptoBackend, fromHex } from '../actors/crypto/index.ts';
-import { checkUpdateTarget, dominates, fleetView, readAudit, sqlite, type FleetRow, type StoredAuditEntry } from '../actors/hub/index.ts';
-import { parseInstance, TOPIC_PREFIX, type Instance } from '../proto/index.ts';
+import { hex } from '../actors/crypto/index.ts';
+import { fleetView, readAudit, sqlite, type FleetImage, type FleetRow, type StoredAuditEntry } from '../actors/hub/index.ts';
+import { parseInstance, type Instance } from '../proto/index.ts';
 import { consoleIo, failure, integer, parseCommand, positionals, required, UsageError, type CliIo } from './options.ts';
 
 const DB_OPTION = { db: { type: 'string' }, help: { type: 'boolean', short: 'h', default: false } } as const;
 
 const DEVICES_HELP = `usage: dominion devices --db <path> [--device <id>] [--json]
 
-Prints the fleet as this hub sees it, one line per enrolled instance: device, instance, last
-request, last ticket, deadline (last ticket + its deferral), state and reason.
+Prints the fleet as this hub sees it, one line per enrolled instance: device, instance, the
+release it runs (version), the slot it runs from (a or b), where its latest update stands, last
+request, last ticket, deadline (last ticket + its deferral), state and reason, and for the device
+instance its latest boot (count and the IH's answer).
+
+version, slot and update come from the instance's latest ticket request (its slot reports; device:
+sw and hypervisor); when it sent none, the versions its latest boot request reported are shown,
+marked "(boot)". update: downloading, installed, trial, committed, rolled-back or failed, with the
+version it is for; "recovery" when the device runs without a boot ticket (no services).
 
 states: OK (holds a ticket)  FAIL (a check on its runtime information failed)  WITHHELD (quarantine,
 operator, no policy, …)  UPDATE (must run another image)  TIMEOUT (silent past its deadline)
@@ -61,22 +67,23 @@ const REVOKE_HELP = STATE_HELP(
   'Revokes the device for good: WITHHELD REVOKED at every request, until it is enrolled again\nwith new keys (dominion enroll --reinstate).',
 );
 
-const REQUIRE_UPDATE_HELP = `usage: dominion require-update <device-id> --db <path> --instance <i> --version <v> (--image <file> | --digest <hex> --size <n>) [--fetch-topic <t>]
+const REQUIRE_UPDATE_HELP = `usage: dominion require-update <device-id> --db <path> --instance <i> --release <version> [--board <id>]
        dominion require-update <device-id> --db <path> --clear [--instance <i>]
 
-Demands that one instance of the device runs the given image before it gets tickets again: its
-requests are answered UPDATE_REQUIRED (version, SHA-512 digest, size, fetch topic) until it reports
-that image (device: a firmware version at least <v>; mm, sm:<service>: the image digest). Takes effect
-at the device's next request, also while the hub runs; audited.
+Demands that one instance of the device runs a release this hub has published (dominion publish)
+before it gets tickets again: its requests are answered UPDATE_REQUIRED naming the release (version,
+SHA-512 of the release's manifest, size, and this hub's request topic to fetch it from) until it
+reports running that release or a later one (its slot reports; device: both sw and hypervisor). A
+boot that reports an older image is withheld too (POLICY_FAILED), so the device stays in recovery
+mode until it has updated. Takes effect at the device's next request, also while the hub runs; audited.
 
 options:
   --db <path>          the hub database
-  --instance <i>       device, mm or sm:<service> (this hub must dominate it)
-  --version <v>        version string of the required image
-  --image <file>       the image: its SHA-512 and size are computed
-  --digest <hex>       or its SHA-512 (128 hex digits) …
-  --size <n>           … and its size in bytes
-  --fetch-topic <t>    where the device fetches it (default ${TOPIC_PREFIX}/image/<instance>/<version>)
+  --instance <i>       device (its firmware: sw and hypervisor), mm, or sm:<service>; this hub must
+                       dominate it
+  --release <version>  the release version to run (a positive integer; dominion releases lists them)
+  --board <id>         the board the release was built for; needed only when the hub serves that
+                       release for several boards
   --clear              drop the demand (for --instance, or every instance)
   -h, --help           this text`;
 
@@ -147,11 +154,8 @@ export async function requireUpdateCommand(argv: string[], io: CliIo = consoleIo
   const { values, positionals: rest } = parseCommand('require-update', argv, {
     ...DB_OPTION,
     instance: { type: 'string' },
-    version: { type: 'string' },
-    image: { type: 'string' },
-    digest: { type: 'string' },
-    size: { type: 'string' },
-    'fetch-topic': { type: 'string' },
+    release: { type: 'string' },
+    board: { type: 'string' },
     clear: { type: 'boolean', default: false },
   });
   if (values.help) {
@@ -162,9 +166,7 @@ export async function requireUpdateCommand(argv: string[], io: CliIo = consoleIo
   const dbPath = required('require-update', 'db', values.db);
   const instance = values.instance === undefined ? undefined : instanceOption(values.instance);
   if (values.clear) {
-    if (values.version !== undefined || values.image !== undefined || values.digest !== undefined || values.size !== undefined) {
-      throw new UsageError('require-update: --clear takes only --instance');
-    }
+    if (values.release !== undefined || values.board !== undefined) throw new UsageError('require-update: --clear takes only --instance');
     return withDatabase(io, 'require-update', dbPath, (db) => {
       const n = sqlite.clearInstanceUpdate(db, deviceId!, instance);
       io.out(`${deviceId}: ${n} required update(s) cleared (audited)`);
@@ -172,40 +174,20 @@ export async function requireUpdateCommand(argv: string[], io: CliIo = consoleIo
     });
   }
   if (instance === undefined) throw new UsageError('require-update: --instance is required (device, mm or sm:<service>)');
-  const version = required('require-update', 'version', values.version);
-  let imageDigest: Uint8Array;
-  let sizeBytes: number;
-  if (values.image !== undefined) {
-    if (values.digest !== undefined || values.size !== undefined)
-      throw new UsageError('require-update: give --image, or --digest with --size, not both');
-    let image: Buffer;
-    try {
-      image = readFileSync(values.image);
-    } catch (err) {
-      throw new UsageError(`require-update: cannot read --image ${values.image} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
-    }
-    imageDigest = cryptoBackend('node').sha512(image);
-    sizeBytes = image.length;
-  } else {
-    const digest = required('require-update', 'digest', values.digest);
-    if (!/^[0-9a-fA-F]{128}$/.test(digest)) throw new UsageError('require-update: --digest must be a SHA-512 in hex (128 digits)');
-    imageDigest = fromHex(digest);
-    sizeBytes = integer('require-update', 'size', required('require-update', 'size', values.size), 0, 1, Number.MAX_SAFE_INTEGER);
-  }
-  const fetchTopic = values['fetch-topic'] ?? `${TOPIC_PREFIX}/image/${instance}/${version}`;
-  let target;
-  try {
-    target = checkUpdateTarget(instance, { version, imageDigest, fetchTopic, sizeBytes });
-  } catch (err) {
-    throw new UsageError(`require-update: ${err instanceof Error ? err.message : String(err)}`);
-  }
+  const release = integer(
+    'require-update',
+    'release',
+    required('require-update', 'release', values.release),
+    0,
+    1,
+    Number.MAX_SAFE_INTEGER,
+  );
   return withDatabase(io, 'require-update', dbPath, (db) => {
-    const identity = sqlite.readHubIdentity(db);
-    if (identity !== undefined && !dominates(identity.role, instance)) {
-      throw new sqlite.HubStoreError('refused', `this database's hub (${identity.hubId}) does not dominate ${instance}`);
-    }
+    const target = sqlite.releaseTarget(db, instance, release, values.board);
     sqlite.requireInstanceUpdate(db, deviceId!, instance, target);
-    io.out(`${deviceId}: ${instance} must run ${version} (${sizeBytes} bytes, from ${fetchTopic}); audited`);
+    io.out(
+      `${deviceId}: ${instance} must run release ${release} (${target.sizeBytes} bytes, manifest sha512 ${hex(target.imageDigest).slice(0, 16)}…, fetched from ${target.fetchTopic}); audited`,
+    );
     return 0;
   });
 }
@@ -235,20 +217,54 @@ export function withDatabase(io: CliIo, command: string, dbPath: string, fn: (db
   }
 }
 
+/** The release(s) an instance runs: `5`, or `sw 5, hypervisor 5` for the device; `(boot)` when only the boot said so. */
+function versionCell(images: readonly FleetImage[] | undefined): string {
+  if (images === undefined || images.length === 0) return '—';
+  const named = images.length > 1 || images[0]!.label === 'sw' || images[0]!.label === 'hypervisor';
+  const text = images.map((i) => `${named ? `${i.label} ` : ''}${i.version ?? '?'}`).join(', ');
+  return images.every((i) => i.source === 'boot') ? `${text} (boot)` : text;
+}
+
+function slotCell(images: readonly FleetImage[] | undefined): string {
+  const slots = (images ?? []).filter((i) => i.source === 'slots');
+  return slots.length === 0 || slots.every((i) => i.slot === undefined) ? '—' : slots.map((i) => i.slot ?? '?').join(', ');
+}
+
+function updateCell(r: FleetRow): string {
+  const images = r.images ?? [];
+  const named = images.length > 1;
+  const states = images
+    .filter((i) => i.update !== undefined)
+    .map((i) => `${named ? `${i.label} ` : ''}${i.update}${i.updateVersion !== undefined ? ` ${i.updateVersion}` : ''}`);
+  const cells = [...(r.recovery === true ? ['recovery'] : []), ...states];
+  return cells.length === 0 ? '—' : cells.join(', ');
+}
+
+function bootCell(r: FleetRow): string {
+  if (r.boot === undefined) return r.instance === 'device' ? '—' : '';
+  const answer =
+    r.boot.outcome === 'boot-granted' ? 'granted' : r.boot.outcome === 'boot-withheld' ? `withheld (${r.boot.reason})` : r.boot.outcome;
+  return `${r.boot.count !== undefined ? `#${r.boot.count} ` : ''}${answer}`;
+}
+
 function renderFleet(rows: readonly FleetRow[], now: number): string[] {
   const ago = (t: number | undefined): string => (t === undefined ? '—' : `${((now - t) / 1000).toFixed(1)} s ago`);
   const until = (t: number | undefined): string =>
     t === undefined ? '—' : t >= now ? `in ${((t - now) / 1000).toFixed(1)} s` : `${((now - t) / 1000).toFixed(1)} s ago`;
   const state = (r: FleetRow): string =>
     r.deviceState !== 'active' ? r.deviceState.toUpperCase() : r.state === 'update-required' ? 'UPDATE' : r.state.toUpperCase();
-  const header = ['device', 'instance', 'last request', 'last ticket', 'deadline', 'state', 'reason'];
+  const header = ['device', 'instance', 'version', 'slot', 'update', 'last request', 'last ticket', 'deadline', 'state', 'boot', 'reason'];
   const cells = rows.map((r) => [
     r.deviceId,
     r.instance,
+    versionCell(r.images),
+    slotCell(r.images),
+    updateCell(r),
     ago(r.lastRequestAtMs),
     ago(r.lastTicketAtMs),
     until(r.deadlineMs),
     state(r),
+    bootCell(r),
     r.reason ?? '',
   ]);
   if (cells.length === 0) return ['no devices enrolled'];

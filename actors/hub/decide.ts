@@ -20,7 +20,7 @@
  * 7. Device state (unknown, revoked, quarantined), then policy.
  */
 import { CONTEXTS, type Signer } from '../crypto/index.ts';
-import { open, seal, type TicketErrorCode } from '../tickets/index.ts';
+import { seal } from '../tickets/index.ts';
 import {
   codecs,
   create,
@@ -34,7 +34,6 @@ import {
   UpdateRequiredSchema,
   TicketRequestSchema,
   topics,
-  tryDecodeBounded,
   validateTicketReply,
   validateTicketRequest,
   WithholdReason,
@@ -42,29 +41,17 @@ import {
   type TicketReply,
   type TicketRequest,
 } from '../../proto/index.ts';
-import type { AuditEntry } from './audit.ts';
+import { authenticate } from './authenticate.ts';
+import { auditEntry, epochMs, expirySeconds, type TicketDecision } from './decision.ts';
 import type { Decided, HubView } from './effects.ts';
 import type { PolicyVerdict } from './policy.ts';
-import type { DecisionReason, HubOutcome, RefusalReason, StateReason } from './reasons.ts';
+import type { DecisionReason, RefusalReason, StateReason } from './reasons.ts';
 import { requestRef } from './replay.ts';
-import type { EnrolledKey } from './registry.ts';
 import { dominates, type HubRole } from './role.ts';
+import { instanceRuntimeOf } from './runtime-record.ts';
 
-/** A signed reply ready to publish: QoS 1, never retained, MQTT 5 message expiry `expirySeconds`. */
-export interface HubReply {
-  readonly topic: string;
-  readonly payload: Uint8Array;
-  readonly expirySeconds: number;
-}
-
-export interface HubDecision {
-  readonly outcome: HubOutcome;
-  readonly reason: DecisionReason;
-  readonly deviceId?: string;
-  readonly instance?: string;
-  /** Absent exactly when `outcome` is `refused`. */
-  readonly reply?: HubReply;
-}
+export { expirySeconds } from './decision.ts';
+export type { HubDecision, HubReply } from './decision.ts';
 
 /** Who decides: the hub's role (which instances it answers for) and its signing key (K_IH or K_SH_k). */
 export interface HubIdentityKey {
@@ -98,18 +85,10 @@ export function decide(bytes: Uint8Array, nowMs: number, hub: HubIdentityKey, vi
 }
 
 function decideChecked(bytes: Uint8Array, nowMs: number, hub: HubIdentityKey, view: HubView): Decided {
-  let signer: EnrolledKey | undefined;
-  const opened = open(bytes, CONTEXTS.ticketRequest, (keyId) => {
-    signer = view.keyById(keyId);
-    return signer?.verifier;
-  });
-  if (!opened.ok) return refuse(nowMs, refusalOf(opened.error.code), opened.error.message);
-  if (signer === undefined) return refuse(nowMs, 'unknown-signer', 'signer vanished during lookup');
-
   // Decoded without validation: an authenticated request that fails validation is answered below.
-  const decoded = tryDecodeBounded(TicketRequestSchema, opened.payload, MAX_WIRE_BYTES.ticketRequest);
-  if (!decoded.ok) return refuse(nowMs, 'malformed-payload', decoded.error.detail);
-  const request = decoded.message;
+  const auth = authenticate(bytes, CONTEXTS.ticketRequest, TicketRequestSchema, MAX_WIRE_BYTES.ticketRequest, view);
+  if (!auth.ok) return refuse(nowMs, auth.reason, auth.detail);
+  const { signer, message: request } = auth;
   if (request.deviceId !== signer.deviceId) {
     return refuse(nowMs, 'key-device-mismatch', `key enrolled for another device, request names ${request.deviceId.slice(0, 64)}`);
   }
@@ -172,6 +151,7 @@ function answer(hub: HubIdentityKey, request: TicketRequest, instance: Instance,
               imageDigest: verdict.target.imageDigest,
               fetchTopic: verdict.target.fetchTopic,
               sizeBytes: BigInt(verdict.target.sizeBytes),
+              releaseVersion: BigInt(verdict.target.releaseVersion),
             }),
           };
   const reply = create(TicketReplySchema, { deviceId, instance, nonce, outcome: replied });
@@ -183,7 +163,8 @@ function answer(hub: HubIdentityKey, request: TicketRequest, instance: Instance,
   const outcome = verdict.kind;
   const reason: DecisionReason = verdict.code;
   const deferralMs = verdict.kind === 'ticket' ? verdict.deferralMs : undefined;
-  const decision: HubDecision = {
+  const decision: TicketDecision = {
+    exchange: 'ticket',
     outcome,
     reason,
     deviceId,
@@ -191,28 +172,34 @@ function answer(hub: HubIdentityKey, request: TicketRequest, instance: Instance,
     reply: { topic: topics.reply(deviceId, instance), payload, expirySeconds: expirySeconds(validForMs) },
   };
   const detail =
-    verdict.kind === 'withheld' ? verdict.detail : verdict.kind === 'update-required' ? `update to ${verdict.target.version}` : undefined;
+    verdict.kind === 'withheld'
+      ? verdict.detail
+      : verdict.kind === 'update-required'
+        ? `update to ${verdict.target.version} (release ${verdict.target.releaseVersion})`
+        : undefined;
+  // What the instance reported of its slots, kept for `dominion devices`; not from a malformed request.
+  const runtime = verdict.code !== 'malformed-request' && request.runtime !== undefined ? instanceRuntimeOf(request.runtime) : undefined;
   return {
     decision,
     effects: {
       audit: auditEntry(nowMs, decision, { ref: requestRef(nonce), detail, deferralMs }),
       answered: { deviceId, instance, nonce, atMs: nowMs },
-      activity: { deviceId, instance, atMs: nowMs, outcome, reason, ...(deferralMs !== undefined ? { deferralMs } : {}) },
+      activity: {
+        deviceId,
+        instance,
+        atMs: nowMs,
+        outcome,
+        reason,
+        ...(deferralMs !== undefined ? { deferralMs } : {}),
+        ...(runtime !== undefined ? { runtime } : {}),
+      },
     },
   };
 }
 
-/**
- * MQTT 5 message expiry: whole seconds, never longer than the reply is useful (rounded down), at
- * least 1 (0 would mean "never expires"). Policies grant no deferral under 1 s (policy.ts), so the
- * floor of 1 never stretches one.
- */
-export function expirySeconds(validForMs: number): number {
-  return Math.max(1, Math.floor(validForMs / 1000));
-}
-
 function refuse(nowMs: number, reason: RefusalReason, detail: string, request?: TicketRequest): Decided {
-  const decision: HubDecision = {
+  const decision: TicketDecision = {
+    exchange: 'ticket',
     outcome: 'refused',
     reason,
     // Only authenticated requests get here: the device id is the signer's; the instance may not be.
@@ -224,40 +211,6 @@ function refuse(nowMs: number, reason: RefusalReason, detail: string, request?: 
   return { decision, effects: { audit: auditEntry(nowMs, decision, { detail, ref }) } };
 }
 
-function auditEntry(
-  nowMs: number,
-  d: HubDecision,
-  extra: { detail?: string | undefined; deferralMs?: number | undefined; ref?: string | undefined },
-): AuditEntry {
-  return {
-    atMs: nowMs,
-    outcome: d.outcome,
-    reason: d.reason,
-    ...(extra.detail !== undefined ? { detail: extra.detail.slice(0, DETAIL_MAX) } : {}),
-    ...(d.deviceId !== undefined ? { deviceId: d.deviceId } : {}),
-    ...(d.instance !== undefined ? { instance: d.instance } : {}),
-    ...(extra.deferralMs !== undefined ? { deferralMs: extra.deferralMs } : {}),
-    ...(extra.ref !== undefined ? { ref: extra.ref } : {}),
-  };
-}
-
 function withheld(code: StateReason, reason: WithholdReason, detail: string): Answer {
   return { kind: 'withheld', code, reason, detail, validForMs: STATE_REPLY_VALID_MS };
-}
-
-function refusalOf(code: TicketErrorCode): RefusalReason {
-  switch (code) {
-    case 'malformed-envelope':
-    case 'wrong-context':
-    case 'unknown-signer':
-    case 'bad-signature':
-      return code;
-    default:
-      return 'internal-error'; // open() reports only the four above
-  }
-}
-
-/** Milliseconds since the epoch as the uint64 the protocol carries; a bad clock reads as 0. */
-function epochMs(nowMs: number): bigint {
-  return Number.isFinite(nowMs) && nowMs > 0 ? BigInt(Math.trunc(nowMs)) : 0n;
 }

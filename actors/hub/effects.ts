@@ -9,11 +9,15 @@
  */
 import type { Instance, RuntimeInfo } from '../../proto/index.ts';
 import type { AuditEntry } from './audit.ts';
+import type { BootControls } from './boot-policy.ts';
 import type { HubDecision } from './decide.ts';
+import type { ImageGateEffect } from './image-gate.ts';
 import type { PolicyVerdict } from './policy.ts';
-import type { DecisionReason, HubOutcome } from './reasons.ts';
+import type { BootOutcome, BootReason, DecisionReason, HubOutcome } from './reasons.ts';
+import type { PublishedRelease } from './releases.ts';
 import type { DeviceState, EnrolledKey } from './registry.ts';
 import { replayKey } from './replay.ts';
+import type { BootImageRecord, InstanceRuntime } from './runtime-record.ts';
 
 /** Read-only state a decision needs. Lookups may fill caches; they never write hub state. */
 export interface HubView {
@@ -23,6 +27,10 @@ export interface HubView {
   evaluate(deviceId: string, instance: Instance, runtime: RuntimeInfo): PolicyVerdict;
   /** True when this nonce was already answered (and committed) for (device, instance). */
   seen(deviceId: string, instance: Instance, nonce: Uint8Array): boolean;
+  /** A release this hub published (image transfer); undefined when it has not. */
+  release(board: string, label: string, version: number): PublishedRelease | undefined;
+  /** What the operator's switches say about the device's boot (gated boot). */
+  bootControls(deviceId: string): BootControls;
 }
 
 /** An answered request: its nonce must be refused from now on. */
@@ -41,17 +49,34 @@ export interface ActivityEffect {
   readonly outcome: Exclude<HubOutcome, 'refused'>;
   readonly reason: DecisionReason;
   readonly deferralMs?: number;
+  /** The slots and update state the request reported (a valid request only), stored with the activity. */
+  readonly runtime?: InstanceRuntime;
+}
+
+/** What a device reported at its latest boot request, and what the hub decided. */
+export interface BootRecord {
+  readonly deviceId: string;
+  readonly atMs: number;
+  readonly bootCount?: number;
+  readonly firmwareVersion: string;
+  readonly manifestDigest: Uint8Array;
+  readonly images: readonly BootImageRecord[];
+  readonly outcome: Exclude<BootOutcome, 'refused'>;
+  readonly reason: BootReason;
 }
 
 /**
- * The writes of one decision. Every decision is audited; only an answered one (a reply was built)
- * remembers its nonce and updates the instance's activity. Counters are not effects: they count
- * decisions as they are made (HubCore), durable or not.
+ * The writes of one decision. Ticket and boot decisions are audited, answered or not; an image
+ * decision only when it refuses without a reply or completes a fetch (decide-image.ts), so a chunk
+ * costs no write. Only an answered ticket request remembers its nonce and updates the instance's
+ * activity; an answered boot request records what the device booted. Counters are not effects: they
+ * count decisions as they are made (HubCore), durable or not.
  */
 export interface HubEffects {
-  readonly audit: AuditEntry;
+  readonly audit?: AuditEntry;
   readonly answered?: AnsweredNonce;
   readonly activity?: ActivityEffect;
+  readonly boot?: BootRecord;
 }
 
 export interface HubStore {
@@ -71,10 +96,17 @@ export interface HubStore {
   commit(batch: readonly HubEffects[]): void;
 }
 
-/** The outcome of `decide`: what to answer, and what to write. */
+/** The outcome of a decision: what to answer, and what to write. */
 export interface Decided {
   readonly decision: HubDecision;
   readonly effects: HubEffects;
+  /** Image requests: the change to the hub's in-memory image gate, applied at once (image-gate.ts). */
+  readonly gate?: ImageGateEffect;
+}
+
+/** True when committing these effects writes nothing (a batch of plain chunks needs no transaction). */
+export function writesNothing(batch: readonly HubEffects[]): boolean {
+  return batch.every((e) => e.audit === undefined && e.answered === undefined && e.activity === undefined && e.boot === undefined);
 }
 
 /** Decisions made but not committed yet, with their answered nonces (for in-batch replays). */
@@ -93,6 +125,8 @@ export class PendingBatch {
           deviceState: (deviceId) => base.deviceState(deviceId),
           evaluate: (deviceId, instance, runtime) => base.evaluate(deviceId, instance, runtime),
           seen: (deviceId, instance, nonce) => this.seen(deviceId, instance, nonce) || base.seen(deviceId, instance, nonce),
+          release: (board, label, version) => base.release(board, label, version),
+          bootControls: (deviceId) => base.bootControls(deviceId),
         },
       };
     }

@@ -1,18 +1,25 @@
 /**
- * The hub core: `decide` (decide.ts) bound to a hub's role, signing key and store, plus the
- * decision counters. `handle` decides without writing the store; the caller collects the effects
- * and commits them (the server: one batch per event-loop turn, hub-server.ts). `handleRequest`
- * decides and commits at once, for in-memory hubs and tests.
+ * The hub core: the decisions (decide.ts for tickets, decide-boot.ts, decide-image.ts) bound to a
+ * hub's role, signing key and store, plus the decision counters and the in-memory image gate. `handle`
+ * picks the decision by the envelope's context (exchange.ts) and decides without writing the store;
+ * the caller collects the effects and commits them (the server: one batch per event-loop turn,
+ * hub-server.ts). `handleRequest` decides and commits at once, for in-memory hubs and tests.
  *
- * Built from in-memory parts (registry, policy, audit log, replay guard) it gets a `MemoryHubStore`;
- * a SQLite hub passes its `SqliteHubStore` (sqlite/store.ts).
+ * Built from in-memory parts (registry, policy, audit log, replay guard, releases) it gets a
+ * `MemoryHubStore`; a SQLite hub passes its `SqliteHubStore` (sqlite/store.ts).
  */
 import type { Signer } from '../crypto/index.ts';
 import type { AuditLog } from './audit.ts';
+import { NO_BOOT_CONTROLS } from './boot-policy.ts';
 import { DecisionCounters, type HubCounterSnapshot } from './counters.ts';
 import { decide, type HubDecision, type HubIdentityKey } from './decide.ts';
+import { decideBoot } from './decide-boot.ts';
+import { decideImage } from './decide-image.ts';
 import type { Decided, HubEffects, HubStore, HubView, PendingBatch } from './effects.ts';
+import { exchangeOf } from './exchange.ts';
+import { ImageGate, type ImageGateLimits } from './image-gate.ts';
 import type { HubPolicy } from './policy.ts';
+import type { ReleaseCatalog } from './releases.ts';
 import type { MemoryRegistry } from './registry.ts';
 import type { ReplayGuard } from './replay.ts';
 import type { HubRole } from './role.ts';
@@ -23,17 +30,23 @@ export interface HubCoreParts {
   readonly audit?: AuditLog;
   /** Refuses requests whose nonce was already answered; without one, replays are answered again. */
   readonly replay?: ReplayGuard;
+  /** Releases to serve in chunks; without, every image request is NOT_PUBLISHED. */
+  readonly releases?: ReleaseCatalog;
 }
 
 export type HubCoreOptions = {
   readonly role: HubRole;
   /** The hub's signing key (K_IH or K_SH_k). */
   readonly signer: Signer;
+  /** Image serving's rate limits; default image-gate.ts's constants. */
+  readonly imageLimits?: ImageGateLimits;
 } & ({ readonly store: HubStore } | HubCoreParts);
 
 export class HubCore {
   readonly role: HubRole;
   readonly store: HubStore;
+  /** Per-device chunk rate and repeated nonces of image requests: in memory only (image-gate.ts). */
+  readonly imageGate: ImageGate;
   private readonly hub: HubIdentityKey;
   private readonly tally = new DecisionCounters();
 
@@ -41,6 +54,7 @@ export class HubCore {
     this.role = options.role;
     this.hub = { role: options.role, signer: options.signer };
     this.store = 'store' in options ? options.store : new MemoryHubStore(options, () => this.tally.auditFailed());
+    this.imageGate = new ImageGate(options.imageLimits);
   }
 
   /** The hub's public key, as devices pin it. */
@@ -59,8 +73,16 @@ export class HubCore {
    */
   handle(bytes: Uint8Array, nowMs: number, pending?: PendingBatch): Decided {
     const view = pending === undefined ? this.store.view : pending.viewOver(this.store.view);
-    const decided = decide(bytes, nowMs, this.hub, view);
-    this.tally.count(decided.decision.outcome, decided.decision.reason);
+    const exchange = exchangeOf(bytes);
+    const decided =
+      exchange === 'boot'
+        ? decideBoot(bytes, nowMs, this.hub, view)
+        : exchange === 'image'
+          ? decideImage(bytes, nowMs, this.hub, view, this.imageGate)
+          : decide(bytes, nowMs, this.hub, view);
+    // Not durable: applied now, so the next decision (in this batch too) sees it.
+    if (decided.gate !== undefined) this.imageGate.apply(decided.gate);
+    this.count(decided.decision);
     pending?.add(decided);
     return decided;
   }
@@ -75,9 +97,34 @@ export class HubCore {
       this.store.commit([effects]);
       return decision;
     } catch {
-      this.tally.count('refused', 'internal-error');
-      return { outcome: 'refused', reason: 'internal-error', ...(decision.deviceId !== undefined ? { deviceId: decision.deviceId } : {}) };
+      const lost = internalError(decision);
+      this.count(lost);
+      return lost;
     }
+  }
+
+  private count(d: HubDecision): void {
+    switch (d.exchange) {
+      case 'ticket':
+        return this.tally.count(d.outcome, d.reason);
+      case 'boot':
+        return this.tally.countBoot(d.outcome, d.reason);
+      case 'image':
+        return this.tally.countImage(d.outcome, d.reason, d.bytes ?? 0);
+    }
+  }
+}
+
+/** The same decision refused for an internal error: its reply must not go out. */
+function internalError(d: HubDecision): HubDecision {
+  const base = { outcome: 'refused', reason: 'internal-error', ...(d.deviceId !== undefined ? { deviceId: d.deviceId } : {}) } as const;
+  switch (d.exchange) {
+    case 'ticket':
+      return { exchange: 'ticket', ...base };
+    case 'boot':
+      return { exchange: 'boot', ...base };
+    case 'image':
+      return { exchange: 'image', ...base };
   }
 }
 
@@ -91,12 +138,14 @@ export class MemoryHubStore implements HubStore {
     /** A failing audit backend must not turn into a crash or a lost reply; it is counted instead. */
     private readonly onAuditFailure: () => void = () => {},
   ) {
-    const { registry, policy, replay } = parts;
+    const { registry, policy, replay, releases } = parts;
     this.view = {
       keyById: (keyId) => registry.keyById(keyId),
       deviceState: (deviceId) => registry.device(deviceId)?.state,
       evaluate: (deviceId, instance, runtime) => policy.evaluate(deviceId, instance, runtime),
       seen: (deviceId, instance, nonce) => replay?.seen(deviceId, instance, nonce) ?? false,
+      release: (board, label, version) => releases?.release(board, label, version),
+      bootControls: (deviceId) => policy.bootControls?.(deviceId) ?? NO_BOOT_CONTROLS,
     };
   }
 
@@ -110,7 +159,7 @@ export class MemoryHubStore implements HubStore {
       if (e.answered !== undefined)
         this.parts.replay?.remember(e.answered.deviceId, e.answered.instance, e.answered.nonce, e.answered.atMs);
       if (e.activity !== undefined) this.parts.registry.recordActivity(e.activity);
-      if (this.parts.audit === undefined) continue;
+      if (this.parts.audit === undefined || e.audit === undefined) continue;
       try {
         this.parts.audit.append(e.audit);
       } catch {

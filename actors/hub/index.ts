@@ -6,9 +6,36 @@
  * the commit; `SqliteHub` is one whole hub process. Key files, enrolment and the device's
  * provisioning file live here too.
  */
-export { decide, expirySeconds, type HubDecision, type HubIdentityKey, type HubReply } from './decide.ts';
+export { decide, expirySeconds, type HubIdentityKey } from './decide.ts';
+export { decideBoot } from './decide-boot.ts';
+export { decideImage } from './decide-image.ts';
+export type { BootDecision, HubDecision, HubReply, ImageDecision, TicketDecision } from './decision.ts';
+export { exchangeOf } from './exchange.ts';
+export { authenticate, type Authenticated } from './authenticate.ts';
+export {
+  ImageGate,
+  IMAGE_ANSWERS_PER_NONCE,
+  IMAGE_BURST_CHUNKS,
+  IMAGE_CHUNKS_PER_SECOND,
+  IMAGE_MEMORY_MS,
+  type ImageGateEffect,
+  type ImageGateLimits,
+  type ImageGateView,
+} from './image-gate.ts';
+export { bootControlsOf, DEFAULT_INITIAL_TIMEOUT_MS, NO_BOOT_CONTROLS, type BootControls } from './boot-policy.ts';
+export {
+  labelsOfInstance,
+  MemoryReleases,
+  releaseLabels,
+  type PublishedRelease,
+  type ReleaseCatalog,
+  type ReleaseSummary,
+} from './releases.ts';
+export { instanceRuntimeOf, type BootImageRecord, type InstanceRuntime, type SlotRecord, type UpdateStateName } from './runtime-record.ts';
 export {
   PendingBatch,
+  writesNothing,
+  type BootRecord,
   type ActivityEffect,
   type AnsweredNonce,
   type Decided,
@@ -23,7 +50,12 @@ export {
   parseDecisionReason,
   ReasonError,
   type AuditReason,
+  type BootOutcome,
+  type BootReason,
   type DecisionReason,
+  type Exchange,
+  type ImageOutcome,
+  type ImageReason,
   type HubOutcome,
   type InstanceState,
   type OperatorReason,
@@ -59,7 +91,7 @@ export {
 export { parsePolicyDocument, parseUpdateTarget, policyDocumentJson, resolveInstancePolicy, updateTargetJson } from './policy-doc.ts';
 export { MemoryAuditLog, type AuditEntry, type AuditLog, type AuditOutcome } from './audit.ts';
 export { MemoryReplayGuard, replayKey, requestRef, type ReplayGuard } from './replay.ts';
-export type { HubCounterSnapshot } from './counters.ts';
+export type { ExchangeCounts, HubCounterSnapshot } from './counters.ts';
 export { dominates, IH_ROLE, roleName, serviceHubRole, type HubRole } from './role.ts';
 export { encodeHubStatus, parseHubStatus, processStatusTopic, type HubStatus, type SubscriptionMode } from './status.ts';
 export { compareVersions, parseVersion } from './version.ts';
@@ -109,6 +141,7 @@ export {
   SqliteHubStore,
   fleetView,
   readAudit,
+  type FleetImage,
   type FleetRow,
   type HubIdentity,
   type StoredAuditEntry,

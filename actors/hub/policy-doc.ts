@@ -7,7 +7,8 @@
  *     "instances": {
  *       "device": { "deferralMs": 60000, "maxDeferralMs": 120000, "minFirmwareVersion": "1.2.0",
  *                   "firmwareUpdate": { "version": "1.2.0", "imageDigest": "<128 hex>",
- *                                       "fetchTopic": "dominion/v1/image/device/1.2.0", "sizeBytes": 1048576 } },
+ *                                       "fetchTopic": "dominion/v1/hub/ih-1/request", "sizeBytes": 1048576,
+ *                                       "releaseVersion": 12 } },
  *       "mm":     { "deferralMs": 30000, "allowedActors": ["ticket-receiver", "forwarder", "relay", "uplink"],
  *                   "expectedDigests": { "forwarder": "<128 hex>" } }
  *     }
@@ -30,7 +31,7 @@ import {
 
 const DOC_KEYS = new Set(['default', 'instances']);
 const RULE_KEYS = new Set(['deferralMs', 'maxDeferralMs', 'allowedActors', 'expectedDigests', 'minFirmwareVersion', 'firmwareUpdate']);
-const TARGET_KEYS = new Set(['version', 'imageDigest', 'fetchTopic', 'sizeBytes']);
+const TARGET_KEYS = new Set(['version', 'imageDigest', 'fetchTopic', 'sizeBytes', 'releaseVersion']);
 
 /** Parses and checks a policy document; throws PolicyError naming the offending path. */
 export function parsePolicyDocument(value: unknown, where = 'policy'): MemoryPolicyRules {
@@ -63,8 +64,20 @@ export function policyDocumentJson(rules: MemoryPolicyRules, indent?: number): s
 }
 
 /** An update target as JSON-safe values (digest as hex, size as a number). */
-export function updateTargetJson(t: UpdateTarget): { version: string; imageDigest: string; fetchTopic: string; sizeBytes: number } {
-  return { version: t.version, imageDigest: hex(t.imageDigest), fetchTopic: t.fetchTopic, sizeBytes: Number(t.sizeBytes) };
+export function updateTargetJson(t: UpdateTarget): {
+  version: string;
+  imageDigest: string;
+  fetchTopic: string;
+  sizeBytes: number;
+  releaseVersion: number;
+} {
+  return {
+    version: t.version,
+    imageDigest: hex(t.imageDigest),
+    fetchTopic: t.fetchTopic,
+    sizeBytes: Number(t.sizeBytes),
+    releaseVersion: t.releaseVersion,
+  };
 }
 
 /** Parses an update target from its JSON form and checks it as the protocol would. */
@@ -82,8 +95,12 @@ export function parseUpdateTarget(value: unknown, where: string, instance: Insta
   const sizeBytes = t.sizeBytes;
   if (typeof sizeBytes !== 'number' || !Number.isSafeInteger(sizeBytes) || sizeBytes < 1)
     throw new PolicyError(`${where}.sizeBytes must be a positive integer`);
+  // Required since UPDATE_REQUIRED carries release_version: a target stored before it cannot be answered.
+  const releaseVersion = t.releaseVersion;
+  if (typeof releaseVersion !== 'number' || !Number.isSafeInteger(releaseVersion) || releaseVersion < 1)
+    throw new PolicyError(`${where}.releaseVersion must be a positive integer (the release the instance must run)`);
   try {
-    return checkUpdateTarget(instance, { version, imageDigest, fetchTopic, sizeBytes });
+    return checkUpdateTarget(instance, { version, imageDigest, fetchTopic, sizeBytes, releaseVersion });
   } catch (err) {
     throw new PolicyError(`${where}: ${err instanceof Error ? err.message : String(err)}`);
   }

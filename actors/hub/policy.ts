@@ -18,6 +18,7 @@ import {
   NONCE_BYTES,
 } from '../../proto/index.ts';
 import { bytesEqual, hex } from '../crypto/index.ts';
+import { bootControlsOf, type BootControls } from './boot-policy.ts';
 import type { PolicyCode } from './reasons.ts';
 import { compareVersions, parseVersion } from './version.ts';
 
@@ -36,14 +37,20 @@ export interface InstancePolicy {
   readonly firmwareUpdate?: UpdateTarget;
 }
 
-/** What an instance must fetch and run before it gets tickets again. */
+/** What an instance must fetch and run before it gets tickets again (UpdateRequired, ticket.proto). */
 export interface UpdateTarget {
   readonly version: string;
-  /** SHA-512 of the image. */
+  /** SHA-512 of the release's manifest.json (the device checks the fetched manifest against it). */
   readonly imageDigest: Uint8Array;
-  /** Topic the image is fetched from, chunked; no wildcards. */
+  /** Where the device sends its ImageRequests: the request topic of the hub that serves the release. */
   readonly fetchTopic: string;
   readonly sizeBytes: number | bigint;
+  /**
+   * The release version the instance must run (a positive integer, per domain). Met once the
+   * instance's slot reports show it running at least this release (`device`: both `sw` and
+   * `hypervisor`).
+   */
+  readonly releaseVersion: number;
 }
 
 export type PolicyVerdict =
@@ -59,6 +66,8 @@ export type PolicyVerdict =
 
 export interface HubPolicy {
   evaluate(deviceId: string, instance: Instance, runtime: RuntimeInfo): PolicyVerdict;
+  /** What the operator's switches say about the device's boot (boot-policy.ts); none: no controls. */
+  bootControls?(deviceId: string): BootControls;
 }
 
 export class PolicyError extends Error {
@@ -127,6 +136,16 @@ export class MemoryPolicy implements HubPolicy {
 
   clearUpdate(deviceId: string, instance: Instance): void {
     this.updates.delete(scope(deviceId, instance));
+  }
+
+  bootControls(deviceId: string): BootControls {
+    const updates: Array<readonly [Instance, UpdateTarget]> = [];
+    for (const instance of ['device', 'mm'] as const) {
+      const target = this.updates.get(scope(deviceId, instance));
+      if (target !== undefined) updates.push([instance, target]);
+    }
+    const withheld = this.withheld.get(scope(deviceId, 'device')) ?? this.withheld.get(scope(deviceId));
+    return bootControlsOf(this.rules.get('device') ?? this.fallback, withheld, updates);
   }
 
   evaluate(deviceId: string, instance: Instance, runtime: RuntimeInfo): PolicyVerdict {
@@ -208,9 +227,18 @@ export function evaluateInstancePolicy(
   return { kind: 'ticket', code: 'granted', deferralMs: Math.min(policy.deferralMs, policy.maxDeferralMs ?? policy.deferralMs) };
 }
 
-/** True when the runtime information shows the instance already runs the demanded image. */
+/**
+ * True when the runtime information shows the instance already runs the demanded image: by its slot
+ * reports when it sends them (every label of the instance at the release version or later), else as
+ * before slots existed (`device`: the firmware version; a VM: its image digest).
+ */
 function runs(runtime: RuntimeInfo, target: UpdateTarget): boolean {
   const report = runtime.report;
+  const slots = report.case === 'device' ? report.value.slots : report.case === 'domain' && report.value.slot ? [report.value.slot] : [];
+  if (slots.length > 0) {
+    const labels = report.case === 'device' ? ['sw', 'hypervisor'] : slots.map((s) => s.label);
+    return labels.every((label) => slots.some((s) => s.label === label && s.version >= BigInt(target.releaseVersion)));
+  }
   if (report.case === 'device') {
     const order = compareVersions(report.value.firmwareVersion, target.version);
     return order === undefined ? report.value.firmwareVersion === target.version : order >= 0;
@@ -256,6 +284,11 @@ export function checkInstancePolicy(instance: string, policy: InstancePolicy): I
   return Object.freeze({ ...policy });
 }
 
+/** A release version as the uint64 the protocol carries; anything but a positive safe integer is 0 (invalid). */
+function releaseVersionOf(version: unknown): bigint {
+  return typeof version === 'number' && Number.isSafeInteger(version) && version > 0 ? BigInt(version) : 0n;
+}
+
 /** Checks a target with the protocol's own validator, so the hub can never build an invalid reply from it. */
 export function checkUpdateTarget(instance: Instance, target: UpdateTarget): UpdateTarget {
   let problems: string[];
@@ -272,6 +305,7 @@ export function checkUpdateTarget(instance: Instance, target: UpdateTarget): Upd
           imageDigest: target.imageDigest,
           fetchTopic: target.fetchTopic,
           sizeBytes: BigInt(target.sizeBytes),
+          releaseVersion: releaseVersionOf(target.releaseVersion),
         },
       },
     });

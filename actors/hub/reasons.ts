@@ -17,6 +17,13 @@
  */
 export type HubOutcome = 'ticket' | 'withheld' | 'update-required' | 'refused';
 
+/**
+ * The exchanges a hub answers on its request topic, told apart by the signature context of the
+ * envelope (docs/PROTOCOL.md): deferral tickets, gated boot, image transfer. Only `ticket` decisions
+ * move an instance's state; the others have outcomes and reasons of their own, below.
+ */
+export type Exchange = 'ticket' | 'boot' | 'image';
+
 /** What a policy concluded for an authenticated, enrolled, active instance. */
 export type PolicyCode =
   | 'granted'
@@ -45,6 +52,22 @@ export type RefusalReason =
   | 'internal-error';
 
 export type DecisionReason = PolicyCode | StateReason | RefusalReason;
+
+/** A boot request's outcome: a granted BootTicket, a withheld one, or no reply at all. */
+export type BootOutcome = 'boot-granted' | 'boot-withheld' | 'refused';
+
+/**
+ * Why a boot was decided so: the core's checks (as for tickets), an operator withhold on the device,
+ * or an image below a release the operator requires (`image-too-old`, POLICY_FAILED).
+ */
+export type BootReason = 'granted' | 'operator-withheld' | 'image-too-old' | StateReason | RefusalReason;
+
+/** An image request's outcome: a chunk, a signed refusal (ImageChunk.refused), or no reply at all. */
+export type ImageOutcome = 'chunk' | 'chunk-refused' | 'refused';
+
+/** Why: served, or the refusal (each maps to one WithholdReason, decide-image.ts). */
+export type ImageReason =
+  'served' | 'not-published' | 'rate-limited' | 'malformed-request' | 'wrong-hub' | 'unknown-device' | 'revoked' | RefusalReason;
 
 export type InstanceState = 'ok' | 'fail' | 'withheld' | 'update-required' | 'timeout';
 
@@ -125,14 +148,23 @@ export type OperatorReason =
   | 'resume'
   | 'require-update'
   | 'clear-update'
-  | 'policy';
+  | 'policy'
+  | 'publish'
+  | 'pin-release-key';
 /** `silent`: a timeout; `refused`: a fail whose refusal reason was never recorded. */
 export type SweepReason = 'silent' | 'refused';
 
-/** `unknown`: stored text this version does not know (kept readable, not an error: audits are for humans). */
-export type AuditReason = DecisionReason | OperatorReason | SweepReason | 'unknown';
+/** The audit row of a completed image fetch: its last chunk was served (decide-image.ts). */
+export type ImageAuditReason = 'fetched';
 
-const OTHER_AUDIT_REASONS: ReadonlySet<string> = new Set<OperatorReason | SweepReason>([
+/** `unknown`: stored text this version does not know (kept readable, not an error: audits are for humans). */
+export type AuditReason = DecisionReason | BootReason | ImageAuditReason | OperatorReason | SweepReason | 'unknown';
+
+const OTHER_AUDIT_REASONS: ReadonlySet<string> = new Set<BootReason | ImageAuditReason | OperatorReason | SweepReason>([
+  'image-too-old',
+  'fetched',
+  'publish',
+  'pin-release-key',
   'enrolled',
   're-enrolled',
   'reinstated',

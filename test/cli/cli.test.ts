@@ -12,11 +12,15 @@ import { keysCommand } from '../../cli/keys.ts';
 import { enrollCommand } from '../../cli/enroll.ts';
 import { auditCommand, devicesCommand, requireUpdateCommand, stateCommand } from '../../cli/operator.ts';
 import { policyCommand } from '../../cli/policy.ts';
+import { publishCommand, releasesCommand } from '../../cli/publish.ts';
 import { UsageError, type CliIo } from '../../cli/options.ts';
 import { loadProvisioning, readDeviceKeysFile } from '../../actors/hub/index.ts';
 import { openHubDatabase, readAudit, SqliteHubStore } from '../../actors/hub/sqlite/index.ts';
 import { runDominion } from '../hub/child.ts';
-import { tempDir } from '../hub/fixtures.ts';
+import { digestOf, newSigner, node, signedRequest, stagedHub, tempDir, type RuntimeInit } from '../hub/fixtures.ts';
+import { bootRequest } from '../hub/exchanges.ts';
+import { UpdateState } from '../../proto/index.ts';
+import { newReleaseKey, writeArtifacts } from '../hub/release-fixture.ts';
 import { hex } from '../../actors/crypto/index.ts';
 
 interface Captured extends CliIo {
@@ -54,6 +58,8 @@ const COMMANDS: Record<string, Command> = {
   revoke: stateCommand('revoke'),
   'require-update': requireUpdateCommand,
   policy: policyCommand,
+  publish: publishCommand,
+  releases: releasesCommand,
 };
 
 /** keys → enroll, as an operator would: returns the paths. */
@@ -107,8 +113,15 @@ describe('dominion commands (in-process)', () => {
     await usageError(keysCommand, ['new', '--out', 'x'], /exactly one of --device/);
     await usageError(keysCommand, ['old', '--device', 'd', '--out', 'x'], /unknown subcommand/);
     await usageError(enrollCommand, ['--device', 'd', '--out', 'o', '--hub', 'no-equals'], /--hub takes <hub.pub.json>=<hub.db>/);
-    await usageError(requireUpdateCommand, ['pi', '--db', 'x.db', '--version', '2'], /--instance is required/);
-    await usageError(requireUpdateCommand, ['pi', '--db', 'x.db', '--instance', 'vm9', '--version', '2'], /--instance: invalid instance/);
+    await usageError(requireUpdateCommand, ['pi', '--db', 'x.db', '--release', '2'], /--instance is required/);
+    await usageError(requireUpdateCommand, ['pi', '--db', 'x.db', '--instance', 'vm9', '--release', '2'], /--instance: invalid instance/);
+    await usageError(requireUpdateCommand, ['pi', '--db', 'x.db', '--instance', 'mm'], /--release is required/);
+    await usageError(requireUpdateCommand, ['pi', '--db', 'x.db', '--instance', 'mm', '--release', '1.2'], /--release must be an integer/);
+    await usageError(requireUpdateCommand, ['pi', '--db', 'x.db', '--instance', 'mm', '--version', '2'], /Unknown option '--version'/);
+    await usageError(publishCommand, ['--db', 'x.db'], /expected <dist\/board-dir>/);
+    await usageError(publishCommand, ['dist/rpi4'], /--db is required/);
+    await usageError(publishCommand, ['dist/rpi4', '--db', 'x.db', '--release-pub', 'zz'], /cannot read the release public key file zz/);
+    await usageError(releasesCommand, ['--db', 'x.db', 'extra'], /expected no positional arguments/);
     await usageError(policyCommand, ['--db', 'x.db', '--show', '--clear'], /one of --show/);
   });
 
@@ -187,23 +200,34 @@ describe('dominion commands (in-process)', () => {
     const f = await enrolledFleet();
     let r = await run(devicesCommand, ['--db', f.ih]);
     assert.equal(r.code, 0);
-    assert.match(r.io.lines[0]!, /^device\s+instance\s+last request\s+last ticket\s+deadline\s+state\s+reason$/);
-    assert.match(r.io.lines.join('\n'), /pi-7\s+device\s+—\s+—\s+—\s+NEVER/);
+    assert.match(
+      r.io.lines[0]!,
+      /^device\s+instance\s+version\s+slot\s+update\s+last request\s+last ticket\s+deadline\s+state\s+boot\s+reason$/,
+    );
+    assert.match(r.io.lines.join('\n'), /pi-7\s+device\s+—\s+—\s+—\s+—\s+—\s+—\s+NEVER\s+—/);
 
     assert.equal((await run(stateCommand('quarantine'), ['pi-7', '--db', f.ih, '--reason', 'odd traffic'])).code, 0);
     r = await run(devicesCommand, ['--db', f.ih, '--device', 'pi-7']);
-    assert.match(r.io.lines[1]!, /QUARANTINED\s+odd traffic$/);
+    assert.match(r.io.lines[1]!, /QUARANTINED\s+—\s+odd traffic$/);
     assert.equal((await run(stateCommand('release'), ['pi-7', '--db', f.ih])).code, 0);
     r = await run(stateCommand('quarantine'), ['ghost', '--db', f.ih]);
     assert.equal(r.code, 1);
     assert.match(r.io.errors[0]!, /ghost.*not enrolled/);
 
-    const image = join(f.dir, 'mm.img');
-    writeFileSync(image, randomBytes(1000));
-    r = await run(requireUpdateCommand, ['pi-7', '--db', f.ih, '--instance', 'mm', '--version', 'mm-2', '--image', image]);
+    const key = newReleaseKey();
+    const built = writeArtifacts(f.dir, { key, version: 2 });
+    r = await run(requireUpdateCommand, ['pi-7', '--db', f.ih, '--instance', 'mm', '--release', '2']);
+    assert.equal(r.code, 1, 'nothing published yet');
+    assert.match(r.io.errors[0]!, /release 2 of mm is not published here/);
+    r = await run(publishCommand, [built.dir, '--db', f.ih, '--release-pub', hex(key.publicKey)]);
     assert.equal(r.code, 0, r.io.text());
-    assert.match(r.io.lines[0]!, /mm must run mm-2 \(1000 bytes, from dominion\/v1\/image\/mm\/mm-2\)/);
-    r = await run(requireUpdateCommand, ['pi-7', '--db', f.sh, '--instance', 'mm', '--version', 'mm-2', '--image', image]);
+    r = await run(requireUpdateCommand, ['pi-7', '--db', f.ih, '--instance', 'mm', '--release', '2']);
+    assert.equal(r.code, 0, r.io.text());
+    assert.match(
+      r.io.lines[0]!,
+      /mm must run release 2 \(20000 bytes, manifest sha512 [0-9a-f]{16}…, fetched from dominion\/v1\/hub\/ih-1\/request\)/,
+    );
+    r = await run(requireUpdateCommand, ['pi-7', '--db', f.sh, '--instance', 'mm', '--release', '2']);
     assert.equal(r.code, 1, 'the SH does not dominate mm');
     assert.equal((await run(requireUpdateCommand, ['pi-7', '--db', f.ih, '--clear'])).code, 0);
 
@@ -228,7 +252,17 @@ describe('dominion commands (in-process)', () => {
 
     r = await run(auditCommand, ['--db', f.ih, '--json', '--last', '0']);
     const reasons = r.io.lines.map((l) => (JSON.parse(l) as { reason: string }).reason);
-    assert.deepEqual(reasons, ['enrolled', 'quarantine', 'release', 'require-update', 'clear-update', 'policy', 'revoke']);
+    assert.deepEqual(reasons, [
+      'enrolled',
+      'quarantine',
+      'release',
+      'pin-release-key',
+      'publish',
+      'require-update',
+      'clear-update',
+      'policy',
+      'revoke',
+    ]);
     const db = openHubDatabase(f.ih);
     try {
       assert.ok(readAudit(db).every((e) => e.outcome === 'operator'));
@@ -238,12 +272,156 @@ describe('dominion commands (in-process)', () => {
   });
 });
 
+describe('dominion publish, releases, require-update --release, devices columns', () => {
+  it('publish prints what it stored; releases lists it; a second key is one clear line, exit 1', async () => {
+    const f = await enrolledFleet();
+    const key = newReleaseKey();
+    const built = writeArtifacts(f.dir, { key, version: 5, services: ['sensor', 'cam'] });
+    let r = await run(publishCommand, [built.dir, '--db', f.ih, '--release-pub', hex(key.publicKey)]);
+    assert.equal(r.code, 0, r.io.text());
+    assert.match(r.io.lines[0]!, new RegExp(`^board rpi4, release key [0-9a-f]{32} \\(pinned now\\)$`));
+    assert.match(r.io.text(), /^ {2}sw\s+5\s+100000 bytes\s+sha512 [0-9a-f]{16}…\s+stored$/m);
+    assert.match(r.io.text(), /^ {2}mm\s+5\s+20000 bytes/m);
+    assert.match(r.io.text(), /^not for this hub: sm:cam, sm:sensor$/m);
+    r = await run(publishCommand, [built.dir, '--db', f.sh]);
+    assert.equal(r.code, 1, 'the SH has no key pinned yet');
+    assert.deepEqual(r.io.errors, ['dominion publish: no release key is pinned in this hub database yet: give --release-pub <key>']);
+    r = await run(publishCommand, [built.dir, '--db', f.sh, '--release-pub', hex(key.publicKey)]);
+    assert.match(r.io.text(), /^ {2}sm:sensor\s+5/m);
+
+    r = await run(releasesCommand, ['--db', f.ih]);
+    assert.match(r.io.lines[0]!, /^board\s+image\s+version\s+bytes\s+sha512\s+manifest sha512\s+issued\s+published$/);
+    assert.equal(r.io.lines.length, 4);
+    r = await run(releasesCommand, ['--db', f.ih, '--json']);
+    const listed = r.io.lines.map((l) => JSON.parse(l) as { label: string; version: number; sha512: string; manifestSha512: string });
+    assert.deepEqual(
+      listed.map((l) => l.label),
+      ['hypervisor', 'mm', 'sw'],
+    );
+    assert.match(listed[0]!.manifestSha512, /^[0-9a-f]{128}$/);
+
+    const other = newReleaseKey();
+    r = await run(publishCommand, [built.dir, '--db', f.ih, '--release-pub', hex(other.publicKey)]);
+    assert.equal(r.code, 1);
+    assert.equal(r.io.errors.length, 1);
+    assert.match(r.io.errors[0]!, /^dominion publish: this hub pins release key [0-9a-f]{32}; the given key [0-9a-f]{32} is another one/);
+    r = await run(publishCommand, [join(f.dir, 'nowhere'), '--db', f.ih]);
+    assert.equal(r.code, 1);
+    assert.match(r.io.errors[0]!, /^dominion publish: manifest\.json: not found in /);
+  });
+
+  it("devices shows each instance's version, slot and update state, and the device's latest boot", async () => {
+    const f = await enrolledFleet();
+    const seeds = readDeviceKeysFile(f.keys);
+    const store = SqliteHubStore.open({ path: f.ih });
+    try {
+      const hub = stagedHub(store, newSigner());
+      const kI = node.signer(seeds.device);
+      const kMM = node.signer(seeds.mm!);
+      const device: RuntimeInit = {
+        report: {
+          case: 'device',
+          value: {
+            firmwareVersion: '0.1.5',
+            manifestDigest: digestOf('m'),
+            recovery: true,
+            slots: [
+              { label: 'sw', version: 5n, slot: 'b', update: UpdateState.TRIAL, updateVersion: 5n },
+              { label: 'hypervisor', version: 5n, slot: 'b', update: UpdateState.COMMITTED, updateVersion: 5n },
+            ],
+          },
+        },
+      };
+      const mm: RuntimeInit = {
+        report: { case: 'domain', value: { slot: { label: 'mm', version: 4n, slot: 'a', update: UpdateState.FAILED, updateVersion: 5n } } },
+      };
+      hub.ask(signedRequest(kI, 'pi-7', 'device', device).bytes, Date.now());
+      hub.ask(signedRequest(kMM, 'pi-7', 'mm', mm).bytes, Date.now());
+      const images = [
+        { label: 'sw', version: 5n, digest: digestOf('sw') },
+        { label: 'hypervisor', version: 5n, digest: digestOf('hv') },
+        { label: 'mm', version: 4n, digest: digestOf('mm') },
+      ];
+      const boot = hub.ask(
+        bootRequest(kI, {
+          deviceId: 'pi-7',
+          bootNonce: randomBytes(32),
+          manifestDigest: digestOf('m'),
+          firmwareVersion: '0.1.5',
+          bootCount: 12n,
+          images,
+        }),
+        Date.now(),
+      );
+      assert.equal(boot.outcome, 'boot-granted');
+      hub.commit();
+    } finally {
+      store.close();
+    }
+    const r = await run(devicesCommand, ['--db', f.ih]);
+    assert.equal(r.code, 0, r.io.text());
+    const text = r.io.lines.join('\n');
+    assert.match(text, /pi-7\s+device\s+sw 5, hypervisor 5\s+b, b\s+recovery, sw trial 5, hypervisor committed 5\s.*#12 granted/);
+    assert.match(text, /pi-7\s+mm\s+4\s+a\s+failed 5\s/);
+    const json = await run(devicesCommand, ['--db', f.ih, '--json', '--device', 'pi-7']);
+    const rows = json.io.lines.map(
+      (l) => JSON.parse(l) as { instance: string; images?: unknown[]; recovery?: boolean; boot?: { count: number } },
+    );
+    const dev = rows.find((row) => row.instance === 'device')!;
+    assert.equal(dev.recovery, true);
+    assert.equal(dev.boot?.count, 12);
+    assert.deepEqual(dev.images, [
+      { label: 'sw', version: 5, slot: 'b', update: 'trial', updateVersion: 5, source: 'slots' },
+      { label: 'hypervisor', version: 5, slot: 'b', update: 'committed', updateVersion: 5, source: 'slots' },
+    ]);
+  });
+
+  it('without slot reports, devices shows the versions the latest boot reported', async () => {
+    const f = await enrolledFleet();
+    const seeds = readDeviceKeysFile(f.keys);
+    const store = SqliteHubStore.open({ path: f.ih });
+    try {
+      const hub = stagedHub(store, newSigner());
+      const images = [
+        { label: 'sw', version: 3n, digest: digestOf('sw') },
+        { label: 'hypervisor', version: 3n, digest: digestOf('hv') },
+        { label: 'mm', version: 2n, digest: digestOf('mm') },
+        { label: 'sm:sensor', version: 9n, digest: digestOf('s') },
+      ];
+      const kI = node.signer(seeds.device);
+      hub.ask(
+        bootRequest(kI, { deviceId: 'pi-7', bootNonce: randomBytes(32), manifestDigest: digestOf('m'), firmwareVersion: '0.1.3', images }),
+        1,
+      );
+      hub.commit();
+    } finally {
+      store.close();
+    }
+    const text = (await run(devicesCommand, ['--db', f.ih])).io.lines.join('\n');
+    assert.match(text, /pi-7\s+device\s+sw 3, hypervisor 3 \(boot\)\s+—\s+—\s/);
+    assert.match(text, /pi-7\s+mm\s+2 \(boot\)\s+—\s+—\s/);
+  });
+});
+
 describe('dominion as a process', () => {
   it('bad arguments exit 2 with a clear message', async () => {
     const r = await runDominion(['quarantine']);
     assert.equal(r.code, 2);
     assert.match(r.stderr, /quarantine: expected <device-id>, got none/);
     assert.match(r.stderr, /dominion quarantine --help/);
+  });
+
+  it('dominion publish: usage errors exit 2, failures exit 1 with one line', async () => {
+    const dir = tempDir('dominion-cli-');
+    const [usage, missing] = await Promise.all([
+      runDominion(['publish', '--db', join(dir, 'ih.db')]),
+      runDominion(['publish', join(dir, 'dist'), '--db', join(dir, 'missing.db')]),
+    ]);
+    assert.equal(usage.code, 2);
+    assert.match(usage.stderr, /publish: expected <dist\/board-dir>, got none/);
+    assert.equal(missing.code, 1);
+    assert.equal(missing.stderr.trim().split('\n').length, 1);
+    assert.match(missing.stderr, /missing\.db: no hub database here/);
   });
 
   it('dominion hub: a missing or corrupt database is a clear error at start-up, before the broker', async () => {

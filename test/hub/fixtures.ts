@@ -128,6 +128,7 @@ export function ihRules(): MemoryPolicyRules {
           imageDigest: digestOf('firmware-2.1.0'),
           fetchTopic: 'dominion/v1/images/firmware/2.1.0',
           sizeBytes: 4096,
+          releaseVersion: 21,
         },
       },
       mm,

@@ -177,6 +177,7 @@ describe('HubCore: withheld and update-required', () => {
       imageDigest: digestOf('mm-7'),
       fetchTopic: 'dominion/v1/images/mm/7',
       sizeBytes: 100,
+      releaseVersion: 7,
     });
     decision = ask();
     assert.equal(decision.outcome, 'update-required');

@@ -90,11 +90,25 @@ describe('MemoryPolicy configuration', () => {
     new MemoryPolicy({ instances: { mm: { deferralMs: 1000 } } });
     const policy = new MemoryPolicy();
     assert.throws(
-      () => policy.requireUpdate('board-1', 'mm', { version: '1', imageDigest: digestOf('x'), fetchTopic: 'images/#', sizeBytes: 1 }),
+      () =>
+        policy.requireUpdate('board-1', 'mm', {
+          version: '1',
+          imageDigest: digestOf('x'),
+          fetchTopic: 'images/#',
+          sizeBytes: 1,
+          releaseVersion: 1,
+        }),
       PolicyError,
     );
     assert.throws(
-      () => policy.requireUpdate('board-1', 'mm', { version: '1', imageDigest: new Uint8Array(0), fetchTopic: 'images/mm', sizeBytes: 1 }),
+      () =>
+        policy.requireUpdate('board-1', 'mm', {
+          version: '1',
+          imageDigest: new Uint8Array(0),
+          fetchTopic: 'images/mm',
+          sizeBytes: 1,
+          releaseVersion: 1,
+        }),
       PolicyError,
     );
   });

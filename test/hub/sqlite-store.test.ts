@@ -134,7 +134,7 @@ describe('hub database: open and migrate', () => {
     assert.throws(() => migrate(db, 2, broken));
     assert.equal(schemaVersion(db), 1);
     assert.equal(db.prepare("SELECT count(*) FROM sqlite_schema WHERE name = 'half'").pluck().get(), 0, 'no half-applied migration');
-    assert.deepEqual(migrate(db), [2], 'the real migration still applies');
+    assert.deepEqual(migrate(db), [2, 3], 'the real migrations still apply');
     db.close();
   });
 
@@ -298,6 +298,7 @@ describe('hub database: decisions', () => {
         imageDigest: digestOf('mm-9'),
         fetchTopic: 'dominion/v1/image/mm/9',
         sizeBytes: 10,
+        releaseVersion: 9,
       });
       assert.equal((await ask(MM_OK, 'mm')).outcome, 'update-required');
       assert.equal((await ask(domainRuntime([{ name: 'receiver' }], 'mm-9'), 'mm')).outcome, 'ticket', 'met once the image runs');

@@ -53,7 +53,13 @@ export interface VectorInputs {
     readonly hypervisorImageDigest: string;
   };
   readonly ticket: { readonly deferralMs: number; readonly issuedAtMs: string };
-  readonly update: { readonly version: string; readonly imageDigest: string; readonly fetchTopic: string; readonly sizeBytes: string };
+  readonly update: {
+    readonly version: string;
+    readonly imageDigest: string;
+    readonly fetchTopic: string;
+    readonly sizeBytes: string;
+    readonly releaseVersion: string;
+  };
 }
 
 export interface SignedVector {
@@ -118,8 +124,9 @@ export const DEFAULT_INPUTS: VectorInputs = {
   update: {
     version: '1.5.0',
     imageDigest: hex(label('dominion test vector: firmware 1.5.0')),
-    fetchTopic: 'dominion/v1/images/firmware/1.5.0',
+    fetchTopic: 'dominion/v1/hub/ih-1/request',
     sizeBytes: '1048576',
+    releaseVersion: '15',
   },
 };
 
@@ -184,6 +191,7 @@ export function buildVectors(inputs: VectorInputs, backendName: CryptoBackendNam
       imageDigest: fromHex(inputs.update.imageDigest),
       fetchTopic: inputs.update.fetchTopic,
       sizeBytes: BigInt(inputs.update.sizeBytes),
+      releaseVersion: BigInt(inputs.update.releaseVersion),
     }),
   });
   const malformedReply = reply(inputs.malformedNonce, {

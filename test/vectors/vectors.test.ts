@@ -166,6 +166,12 @@ describe('golden vectors: an independent check of the committed bytes', () => {
     assert.equal(field(ticket, 5), BigInt(inputs.ticket.issuedAtMs));
     assert.equal((field(ticket, 3) as Buffer).toString('hex'), inputs.nonce);
 
+    const update = readFields(field(readFields(Buffer.from(vectors.updateRequiredReply.payload, 'hex')), 6) as Buffer); // update_required = 6
+    assert.equal((field(update, 2) as Buffer).toString('utf8'), inputs.update.version);
+    assert.equal((field(update, 4) as Buffer).toString('utf8'), inputs.update.fetchTopic, 'fetch_topic: the hub request topic');
+    assert.equal(field(update, 5), BigInt(inputs.update.sizeBytes));
+    assert.equal(field(update, 6), BigInt(inputs.update.releaseVersion), 'release_version is field 6');
+
     const withheld = readFields(field(readFields(Buffer.from(vectors.malformedReply.payload, 'hex')), 5) as Buffer);
     assert.equal(field(withheld, 1), 7n, 'WITHHOLD_REASON_MALFORMED = 7');
     assert.equal((field(withheld, 2) as Buffer).toString('utf8'), MALFORMED_DETAIL);
@@ -217,6 +223,7 @@ describe('golden vectors: the project hub and AWDT', () => {
             imageDigest: fromHex(u.imageDigest),
             fetchTopic: u.fetchTopic,
             sizeBytes: Number(u.sizeBytes),
+            releaseVersion: Number(u.releaseVersion),
           },
         },
       },

@@ -157,7 +157,7 @@ export function enrollKeys(db: SqliteDatabase, deviceId: string, keys: readonly 
     );
     for (const k of prepared) upsert.run(deviceId, k.instance, k.publicKey, k.keyId, nowMs);
     const verb = existing === undefined ? 'enrolled' : existing === 'revoked' ? 'reinstated' : 're-enrolled';
-    audit(
+    auditOperator(
       db,
       nowMs,
       verb,
@@ -189,7 +189,7 @@ export function changeDeviceState(
     }
     const text = reason === undefined ? null : cleanDetail(reason);
     db.prepare('UPDATE device SET state = ?, state_reason = ?, updated_at_ms = ? WHERE device_id = ?').run(next, text, nowMs, deviceId);
-    audit(db, nowMs, change, deviceId, null, text ?? `${current} -> ${next}`);
+    auditOperator(db, nowMs, change, deviceId, null, text ?? `${current} -> ${next}`);
   }).immediate();
   return next;
 }
@@ -210,7 +210,7 @@ export function withholdInstance(
       cleanDetail(reason),
       nowMs,
     );
-    audit(db, nowMs, 'withhold', deviceId, instance ?? null, cleanDetail(reason));
+    auditOperator(db, nowMs, 'withhold', deviceId, instance ?? null, cleanDetail(reason));
   }).immediate();
 }
 
@@ -224,7 +224,7 @@ export function resumeInstance(db: SqliteDatabase, deviceId: string, instance: I
         ? db.prepare("DELETE FROM operator_hold WHERE device_id = ? AND kind = 'withhold'").run(deviceId)
         : db.prepare("DELETE FROM operator_hold WHERE device_id = ? AND instance = ? AND kind = 'withhold'").run(deviceId, instance);
     lifted = del.changes;
-    audit(db, nowMs, 'resume', deviceId, instance ?? null, `${lifted} withhold(s) lifted`);
+    auditOperator(db, nowMs, 'resume', deviceId, instance ?? null, `${lifted} withhold(s) lifted`);
   }).immediate();
   return lifted;
 }
@@ -246,7 +246,14 @@ export function requireInstanceUpdate(
       detail,
       nowMs,
     );
-    audit(db, nowMs, 'require-update', deviceId, instance, `${instance} must run ${target.version}`);
+    auditOperator(
+      db,
+      nowMs,
+      'require-update',
+      deviceId,
+      instance,
+      `${instance} must run release ${target.releaseVersion} (${target.version})`,
+    );
   }).immediate();
 }
 
@@ -258,7 +265,7 @@ export function clearInstanceUpdate(db: SqliteDatabase, deviceId: string, instan
       instance === undefined
         ? db.prepare("DELETE FROM operator_hold WHERE device_id = ? AND kind = 'update'").run(deviceId).changes
         : db.prepare("DELETE FROM operator_hold WHERE device_id = ? AND instance = ? AND kind = 'update'").run(deviceId, instance).changes;
-    audit(db, nowMs, 'clear-update', deviceId, instance ?? null, `${cleared} required update(s) cleared`);
+    auditOperator(db, nowMs, 'clear-update', deviceId, instance ?? null, `${cleared} required update(s) cleared`);
   }).immediate();
   return cleared;
 }
@@ -274,7 +281,7 @@ export function setFleetPolicy(db: SqliteDatabase, rules: MemoryPolicyRules | un
          ON CONFLICT (id) DO UPDATE SET policy = excluded.policy, version = version + 1`,
       ).run(text);
     }
-    audit(db, nowMs, 'policy', null, null, text === undefined ? 'fleet policy cleared' : 'fleet policy set');
+    auditOperator(db, nowMs, 'policy', null, null, text === undefined ? 'fleet policy cleared' : 'fleet policy set');
   }).immediate();
 }
 
@@ -284,7 +291,7 @@ export function setDevicePolicy(db: SqliteDatabase, deviceId: string, rules: Mem
   db.transaction(() => {
     requireDevice(db, deviceId);
     db.prepare('UPDATE device SET policy = ?, updated_at_ms = ? WHERE device_id = ?').run(text, nowMs, deviceId);
-    audit(db, nowMs, 'policy', deviceId, null, text === null ? 'device policy cleared' : 'device policy set');
+    auditOperator(db, nowMs, 'policy', deviceId, null, text === null ? 'device policy cleared' : 'device policy set');
   }).immediate();
 }
 
@@ -304,8 +311,11 @@ function requireDevice(db: SqliteDatabase, deviceId: string): DeviceState {
   return state;
 }
 
-/** Every operator change ends with its audit row, so this is where the config version moves. */
-function audit(
+/**
+ * Every operator change ends with its audit row, so this is where the config version moves. Exported
+ * for the other operator changes of this folder (releases.ts); call it inside their transaction.
+ */
+export function auditOperator(
   db: SqliteDatabase,
   nowMs: number,
   reason: OperatorReason,

@@ -24,7 +24,17 @@ export interface OpenHubDatabaseOptions {
   readonly busyTimeoutMs?: number;
 }
 
-const REQUIRED_TABLES = ['meta', 'device', 'device_key', 'fleet_policy', 'operator_hold', 'instance_activity', 'audit'];
+const REQUIRED_TABLES = [
+  'meta',
+  'device',
+  'device_key',
+  'fleet_policy',
+  'operator_hold',
+  'instance_activity',
+  'audit',
+  'release',
+  'device_boot',
+];
 
 export function openHubDatabase(path: string, options: OpenHubDatabaseOptions = {}): SqliteDatabase {
   const create = options.create ?? false;

@@ -1,12 +1,29 @@
 /**
  * What `dominion devices` shows and tests read back: one row per enrolled (device, instance) with
- * its last request, last ticket, deadline, state and reason; and the audit log, newest last.
- * Read-only queries; they never take the write lock.
+ * its last request, last ticket, deadline, state and reason, and the images it runs (version, slot,
+ * update state); and the audit log, newest last. Read-only queries; they never take the write lock.
  */
 import type { AuditEntry, AuditOutcome } from '../audit.ts';
+import { labelsOfInstance } from '../releases.ts';
 import { parseAuditReason } from '../reasons.ts';
 import type { DeviceState } from '../registry.ts';
+import type { UpdateStateName } from '../runtime-record.ts';
 import type { SqliteDatabase } from './database.ts';
+
+/** One image an instance runs, as last reported. */
+export interface FleetImage {
+  readonly label: string;
+  readonly version?: number;
+  /** `a` or `b`; from slot reports only. */
+  readonly slot?: string;
+  readonly update?: UpdateStateName;
+  readonly updateVersion?: number;
+  readonly detail?: string;
+  /** Hex SHA-512 of the bundle; from a boot request only. */
+  readonly digest?: string;
+  /** `slots`: the instance's latest ticket request; `boot`: the device's latest boot request. */
+  readonly source: 'slots' | 'boot';
+}
 
 export interface FleetRow {
   readonly deviceId: string;
@@ -27,6 +44,15 @@ export interface FleetRow {
    * operator's own words (free text, hence not a DecisionReason).
    */
   readonly reason?: string;
+  /**
+   * The images the instance runs (`device`: sw and hypervisor), from its latest ticket request's slot
+   * reports, else (`device`, `mm`) from the device's latest boot request.
+   */
+  readonly images?: readonly FleetImage[];
+  /** `device` only: its latest request said it runs in recovery mode (no boot ticket yet). */
+  readonly recovery?: boolean;
+  /** `device` only: the device's latest boot request and the IH's answer. */
+  readonly boot?: { readonly atMs: number; readonly count?: number; readonly outcome: string; readonly reason: string };
 }
 
 interface Row {
@@ -41,15 +67,25 @@ interface Row {
   deadline_ms: number | null;
   state: string | null;
   expired: number | null;
+  slots: string | null;
+  recovery: number | null;
+  boot_at_ms: number | null;
+  boot_count: number | null;
+  boot_outcome: string | null;
+  boot_reason: string | null;
+  boot_images: string | null;
 }
 
 export function fleetView(db: SqliteDatabase, nowMs: number, deviceId?: string): FleetRow[] {
   const rows = db
     .prepare(
       `SELECT d.device_id, d.state AS device_state, d.state_reason, k.instance,
-              a.last_request_at_ms, a.last_reason, a.last_ticket_at_ms, a.last_deferral_ms, a.deadline_ms, a.state, a.expired
+              a.last_request_at_ms, a.last_reason, a.last_ticket_at_ms, a.last_deferral_ms, a.deadline_ms, a.state, a.expired,
+              a.slots, a.recovery, b.at_ms AS boot_at_ms, b.boot_count, b.outcome AS boot_outcome, b.reason AS boot_reason,
+              b.images AS boot_images
        FROM device d JOIN device_key k ON k.device_id = d.device_id
        LEFT JOIN instance_activity a ON a.device_id = k.device_id AND a.instance = k.instance
+       LEFT JOIN device_boot b ON b.device_id = d.device_id
        WHERE @device IS NULL OR d.device_id = @device
        ORDER BY d.device_id, k.instance`,
     )
@@ -61,6 +97,8 @@ export function fleetView(db: SqliteDatabase, nowMs: number, deviceId?: string):
       state = silent ? 'timeout' : state === 'ok' ? 'fail' : state;
     }
     const reason = r.device_state !== 'active' ? (r.state_reason ?? r.device_state) : state === 'timeout' ? 'silent' : r.last_reason;
+    const images = imagesOf(r);
+    const isDevice = r.instance === 'device';
     return {
       deviceId: r.device_id,
       deviceState: r.device_state,
@@ -71,8 +109,63 @@ export function fleetView(db: SqliteDatabase, nowMs: number, deviceId?: string):
       ...(r.deadline_ms !== null ? { deadlineMs: r.deadline_ms } : {}),
       state,
       ...(reason !== null && reason !== undefined ? { reason } : {}),
+      ...(images.length > 0 ? { images } : {}),
+      ...(isDevice && r.recovery !== null ? { recovery: r.recovery === 1 } : {}),
+      ...(isDevice && r.boot_at_ms !== null
+        ? {
+            boot: {
+              atMs: r.boot_at_ms,
+              ...(r.boot_count !== null ? { count: r.boot_count } : {}),
+              outcome: r.boot_outcome ?? '',
+              reason: r.boot_reason ?? '',
+            },
+          }
+        : {}),
     };
   });
+}
+
+/** The instance's images: its slot reports if it sent any, else what the device's boot reported for its labels. */
+function imagesOf(r: Row): FleetImage[] {
+  const slots = jsonArray(r.slots).flatMap((e) => {
+    if (typeof e.label !== 'string') return [];
+    return [
+      {
+        label: e.label,
+        ...(typeof e.version === 'number' ? { version: e.version } : {}),
+        ...(typeof e.slot === 'string' ? { slot: e.slot } : {}),
+        ...(typeof e.update === 'string' ? { update: e.update as UpdateStateName } : {}),
+        ...(typeof e.updateVersion === 'number' ? { updateVersion: e.updateVersion } : {}),
+        ...(typeof e.detail === 'string' ? { detail: e.detail } : {}),
+        source: 'slots' as const,
+      },
+    ];
+  });
+  if (slots.length > 0) return slots;
+  const labels = labelsOfInstance(r.instance);
+  return jsonArray(r.boot_images).flatMap((e) =>
+    typeof e.label === 'string' && labels.includes(e.label)
+      ? [
+          {
+            label: e.label,
+            ...(typeof e.version === 'number' ? { version: e.version } : {}),
+            ...(typeof e.digest === 'string' ? { digest: e.digest } : {}),
+            source: 'boot' as const,
+          },
+        ]
+      : [],
+  );
+}
+
+/** Stored JSON (written by journal.ts), read defensively: anything unexpected reads as nothing. */
+function jsonArray(text: string | null): Array<Record<string, unknown>> {
+  if (text === null) return [];
+  try {
+    const value: unknown = JSON.parse(text);
+    return Array.isArray(value) ? value.filter((e): e is Record<string, unknown> => typeof e === 'object' && e !== null) : [];
+  } catch {
+    return [];
+  }
 }
 
 export interface StoredAuditEntry extends AuditEntry {

@@ -12,7 +12,20 @@ export { WriteJournal, type JournalStats } from './journal.ts';
 export { sweepDeadlines, type SweepResult } from './sweep.ts';
 export { ReplayLog, type ReplayLogOptions } from './replay-log.ts';
 export { ConfigCache } from './config-cache.ts';
-export { fleetView, readAudit, type AuditQuery, type FleetRow, type StoredAuditEntry } from './fleet.ts';
+export {
+  listReleases,
+  pinnedReleaseKey,
+  publishArtifacts,
+  readRelease,
+  ReleaseError,
+  SqliteReleases,
+  type PublishedImage,
+  type PublishOptions,
+  type PublishResult,
+  type ReleaseErrorCode,
+} from './releases.ts';
+export { releaseTarget } from './release-target.ts';
+export { fleetView, readAudit, type AuditQuery, type FleetImage, type FleetRow, type StoredAuditEntry } from './fleet.ts';
 export {
   changeDeviceState,
   claimHubIdentity,

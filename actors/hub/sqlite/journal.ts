@@ -11,7 +11,7 @@
  * device costs one row write per batch, not one per request.
  */
 import type { SqliteDatabase } from './database.ts';
-import type { HubEffects } from '../effects.ts';
+import { writesNothing, type HubEffects } from '../effects.ts';
 import { instanceStateOf } from '../reasons.ts';
 
 interface ActivityWrite {
@@ -23,6 +23,9 @@ interface ActivityWrite {
   state: string | null;
   ticketAtMs: number | null;
   deferralMs: number | null;
+  /** JSON of the latest valid request's slots (runtime-record.ts); null keeps what is stored. */
+  slots: string | null;
+  recovery: number | null;
 }
 
 export interface JournalStats {
@@ -40,6 +43,7 @@ export class WriteJournal {
   private readonly counts = { commits: 0, rowsCommitted: 0, failures: 0, busy: 0, largestBatch: 0 };
   private readonly insertAudit;
   private readonly upsertActivity;
+  private readonly upsertBoot;
   private readonly writeAll: (batch: readonly HubEffects[]) => number;
   private readonly busyTimeout;
   private readonly setBusyTimeout: (ms: number) => void;
@@ -52,9 +56,12 @@ export class WriteJournal {
     );
     this.upsertActivity = db.prepare(
       `INSERT INTO instance_activity
-         (device_id, instance, last_request_at_ms, last_outcome, last_reason, state, last_ticket_at_ms, last_deferral_ms, deadline_ms, expired)
-       VALUES (@deviceId, @instance, @requestAtMs, @outcome, @reason, @state, @ticketAtMs, @deferralMs, @deadlineMs, 0)
+         (device_id, instance, last_request_at_ms, last_outcome, last_reason, state, last_ticket_at_ms, last_deferral_ms, deadline_ms, expired,
+          slots, recovery)
+       VALUES (@deviceId, @instance, @requestAtMs, @outcome, @reason, @state, @ticketAtMs, @deferralMs, @deadlineMs, 0, @slots, @recovery)
        ON CONFLICT (device_id, instance) DO UPDATE SET
+         slots              = coalesce(excluded.slots, slots),
+         recovery           = coalesce(excluded.recovery, recovery),
          last_request_at_ms = coalesce(excluded.last_request_at_ms, last_request_at_ms),
          last_outcome       = coalesce(excluded.last_outcome, last_outcome),
          last_reason        = coalesce(excluded.last_reason, last_reason),
@@ -63,6 +70,10 @@ export class WriteJournal {
          last_deferral_ms   = coalesce(excluded.last_deferral_ms, last_deferral_ms),
          deadline_ms        = coalesce(excluded.deadline_ms, deadline_ms),
          expired            = CASE WHEN excluded.deadline_ms IS NULL THEN expired ELSE 0 END`,
+    );
+    this.upsertBoot = db.prepare(
+      `INSERT OR REPLACE INTO device_boot (device_id, at_ms, boot_count, firmware_version, manifest_digest, images, outcome, reason)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
     );
     this.writeAll = db.transaction((batch: readonly HubEffects[]) => this.write(batch)).immediate as (
       batch: readonly HubEffects[],
@@ -94,7 +105,8 @@ export class WriteJournal {
   }
 
   private attempt(batch: readonly HubEffects[], noWait: boolean): number | 'busy' {
-    if (batch.length === 0) return 0;
+    // Plain image chunks write nothing: no transaction, no write lock taken from other processes.
+    if (batch.length === 0 || writesNothing(batch)) return 0;
     let timeout: number | undefined;
     if (noWait) {
       timeout = this.busyTimeout.get() as number;
@@ -124,7 +136,22 @@ export class WriteJournal {
       const deadlineMs = w.ticketAtMs !== null && w.deferralMs !== null ? w.ticketAtMs + w.deferralMs : null;
       rows += this.upsertActivity.run({ ...w, deadlineMs }).changes;
     }
+    for (const { boot: b } of batch) {
+      if (b === undefined) continue;
+      this.upsertBoot.run(
+        b.deviceId,
+        b.atMs,
+        b.bootCount ?? null,
+        b.firmwareVersion,
+        b.manifestDigest,
+        JSON.stringify(b.images),
+        b.outcome,
+        b.reason,
+      );
+      rows++;
+    }
     for (const { audit: e } of batch) {
+      if (e === undefined) continue;
       this.insertAudit.run(
         e.atMs,
         this.hubId,
@@ -159,8 +186,14 @@ function mergeActivity(batch: readonly HubEffects[]): Iterable<ActivityWrite> {
         state: null,
         ticketAtMs: null,
         deferralMs: null,
+        slots: null,
+        recovery: null,
       };
       byInstance.set(key, w);
+    }
+    if (a.runtime !== undefined) {
+      w.slots = JSON.stringify(a.runtime.slots);
+      w.recovery = a.instance === 'device' ? (a.runtime.recovery === true ? 1 : 0) : null;
     }
     w.requestAtMs = a.atMs;
     w.outcome = a.outcome;

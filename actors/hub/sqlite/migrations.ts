@@ -108,6 +108,48 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX instance_activity_due ON instance_activity (deadline_ms) WHERE expired = 0 AND deadline_ms IS NOT NULL;
     `,
   },
+  {
+    version: 3,
+    summary: 'published releases, the images devices report (slots, update state, boots)',
+    sql: `
+      -- Release images this hub serves (sqlite/releases.ts): one domain's bundle with the exact
+      -- manifest.json and manifest.sig of its build. Immutable: re-publishing the same bytes is a
+      -- no-op, other bytes under the same key are refused. A rowid table (not WITHOUT ROWID): its rows
+      -- hold whole bundles. The release key that signs them is pinned in meta ('release_key').
+      CREATE TABLE release (
+        board           TEXT NOT NULL,
+        label           TEXT NOT NULL,
+        version         INTEGER NOT NULL CHECK (version > 0),
+        issued_at_ms    INTEGER NOT NULL,
+        manifest        BLOB NOT NULL,
+        manifest_sig    BLOB NOT NULL,
+        bundle          BLOB NOT NULL,
+        bundle_sha512   BLOB NOT NULL CHECK (length(bundle_sha512) = 64),
+        bundle_bytes    INTEGER NOT NULL CHECK (bundle_bytes = length(bundle)),
+        published_at_ms INTEGER NOT NULL,
+        UNIQUE (board, label, version)
+      );
+      CREATE TRIGGER release_no_update BEFORE UPDATE ON release BEGIN SELECT RAISE(ABORT, 'a published release never changes'); END;
+
+      -- The image state of an instance's latest valid request (written with its activity, same
+      -- transaction): slots = JSON [{label, version, slot, update, updateVersion, detail}];
+      -- recovery = 1 while the device runs without a boot ticket (device instance only).
+      ALTER TABLE instance_activity ADD COLUMN slots TEXT;
+      ALTER TABLE instance_activity ADD COLUMN recovery INTEGER;
+
+      -- A device's latest boot request and the IH's answer; images = JSON [{label, version, digest}].
+      CREATE TABLE device_boot (
+        device_id        TEXT PRIMARY KEY,
+        at_ms            INTEGER NOT NULL,
+        boot_count       INTEGER,
+        firmware_version TEXT NOT NULL,
+        manifest_digest  BLOB NOT NULL,
+        images           TEXT NOT NULL,
+        outcome          TEXT NOT NULL,
+        reason           TEXT NOT NULL
+      ) WITHOUT ROWID;
+    `,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

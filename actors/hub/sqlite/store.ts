@@ -13,7 +13,8 @@
 import { cryptoBackend, type CryptoBackend, type Verifier } from '../../crypto/index.ts';
 import { isInstance, type Instance, type RuntimeInfo } from '../../../proto/index.ts';
 import type { AuditEntry, AuditLog } from '../audit.ts';
-import type { AnsweredNonce, HubEffects, HubStore, HubView } from '../effects.ts';
+import { bootControlsOf, type BootControls } from '../boot-policy.ts';
+import { writesNothing, type AnsweredNonce, type HubEffects, type HubStore, type HubView } from '../effects.ts';
 import {
   evaluateInstancePolicy,
   PolicyError,
@@ -39,6 +40,7 @@ import {
 import { ConfigCache, type KeyRow } from './config-cache.ts';
 import { openHubDatabase, type OpenHubDatabaseOptions, type SqliteDatabase } from './database.ts';
 import { WriteJournal } from './journal.ts';
+import { SqliteReleases } from './releases.ts';
 import { ReplayLog } from './replay-log.ts';
 import { sweepDeadlines, type SweepResult } from './sweep.ts';
 
@@ -74,6 +76,8 @@ export class SqliteHubStore implements HubStore {
   readonly replay: ReplayLog;
   readonly replayWindowMs: number;
   readonly cache: ConfigCache;
+  /** Published releases, for chunk serving (read once, then from memory). */
+  readonly releases: SqliteReleases;
   readonly view: HubView;
   private readonly hubId: string | undefined;
 
@@ -105,7 +109,8 @@ export class SqliteHubStore implements HubStore {
     this.replay = new ReplayLog(db, { windowMs: this.replayWindowMs, nowMs: (options.clock ?? Date.now)() });
     // Another hub process on this database answered requests: learn their nonces too.
     this.cache.onExternalWrite = () => this.replay.catchUp();
-    const { cache, policy, replay } = this;
+    this.releases = new SqliteReleases(db);
+    const { cache, policy, replay, releases } = this;
     this.view = {
       // The first lookup of every request: checks for operator changes first (once per synchronous run).
       keyById: (keyId) => registry.keyById(keyId),
@@ -115,6 +120,8 @@ export class SqliteHubStore implements HubStore {
       },
       evaluate: (deviceId, instance, runtime) => policy.evaluate(deviceId, instance, runtime),
       seen: (deviceId, instance, nonce) => replay.seen(deviceId, instance, nonce),
+      release: (board, label, version) => releases.release(board, label, version),
+      bootControls: (deviceId) => policy.bootControls(deviceId),
     };
   }
 
@@ -124,12 +131,14 @@ export class SqliteHubStore implements HubStore {
 
   /** Commits a batch of decisions' effects in one transaction (see WriteJournal); throws on failure. */
   commit(batch: readonly HubEffects[]): void {
+    if (writesNothing(batch)) return; // plain image chunks: nothing to make durable
     this.journal.commit(batch);
     this.replay.committed(answeredOf(batch));
   }
 
   /** As `commit`, without waiting on another process's write lock: false = not yet, nothing written. */
   tryCommit(batch: readonly HubEffects[]): boolean {
+    if (writesNothing(batch)) return true;
     if (this.journal.tryCommit(batch) === 'busy') return false;
     this.replay.committed(answeredOf(batch));
     return true;
@@ -303,6 +312,31 @@ export class SqlitePolicy implements HubPolicy {
       withheld: withheld ?? deviceWideWithhold,
       update,
     });
+  }
+
+  bootControls(deviceId: string): BootControls {
+    this.cache.refresh();
+    const fleet = this.document(this.cache.fleetPolicy());
+    const row = this.cache.device(deviceId);
+    const device = this.document(row?.policy);
+    let withheld: string | undefined;
+    let deviceWideWithhold: string | undefined;
+    const updates: Array<readonly [Instance, UpdateTarget]> = [];
+    for (const hold of row?.holds ?? []) {
+      if (hold.kind === 'withhold') {
+        if (hold.instance === '*') deviceWideWithhold = hold.detail;
+        else if (hold.instance === 'device') withheld = hold.detail;
+      } else if (hold.kind === 'update' && (hold.instance === 'device' || hold.instance === 'mm')) {
+        // A target stored before release versions existed names no release to hold a boot to; the
+        // ticket path refuses it (internal-error) until the operator replaces or clears it.
+        try {
+          updates.push([hold.instance, this.target(hold.detail, hold.instance)]);
+        } catch {
+          continue;
+        }
+      }
+    }
+    return bootControlsOf(resolveInstancePolicy(device, fleet, 'device'), withheld ?? deviceWideWithhold, updates);
   }
 
   withhold(deviceId: string, instance?: Instance, reason = 'withheld by operator'): void {
