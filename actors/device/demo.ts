@@ -9,6 +9,8 @@ import {
   MemoryAuditLog,
   MemoryPolicy,
   MemoryRegistry,
+  MemoryReleases,
+  releaseLabels,
   serviceHubRole,
   type AuditLog,
   type HubPolicy,
@@ -16,12 +18,13 @@ import {
 } from '../hub/index.ts';
 import { serviceInstance } from '../../proto/index.ts';
 import type { DeviceKeys, HubPins } from './config.ts';
+import { bundleFile, type VerifiedArtifacts } from '../release/index.ts';
 
 /** The actors a clean `mm` image runs, as the inspector names them. */
 export const MM_IMAGE_ACTORS: readonly string[] = ['ticket-receiver', 'forwarder', 'relay', 'uplink'];
 
 /** What the scenario and tests do to a demo hub's policy; MemoryPolicy here, a SQLite hub's SqlitePolicy in `dominion up`. */
-export type DemoPolicy = HubPolicy & Pick<MemoryPolicy, 'withhold' | 'resume'>;
+export type DemoPolicy = HubPolicy & Pick<MemoryPolicy, 'withhold' | 'resume' | 'requireUpdate' | 'clearUpdate'>;
 
 export interface DemoHub {
   readonly id: string;
@@ -29,6 +32,8 @@ export interface DemoHub {
   readonly policy: DemoPolicy;
   readonly audit: AuditLog;
   readonly key: Signer;
+  /** In-memory hubs: what the hub serves to devices that fetch an image (`publishRelease`). */
+  readonly releases?: MemoryReleases;
 }
 
 export interface DemoFleet {
@@ -111,5 +116,34 @@ function makeHub(id: string, secret: Uint8Array, role: HubRole, policy: MemoryPo
   const registry = new MemoryRegistry();
   enroll(registry);
   const audit = new MemoryAuditLog();
-  return { id, core: new HubCore({ role, registry, policy, signer: key, audit }), policy, audit, key };
+  const releases = new MemoryReleases();
+  return { id, core: new HubCore({ role, registry, policy, signer: key, audit, releases }), policy, audit, key, releases };
+}
+
+/**
+ * Publishes a board's verified artifacts to every hub of the fleet, each the images of its role (as
+ * `dominion publish` does for a SQLite hub): what a device then restores and updates from.
+ */
+export function publishRelease(fleet: DemoFleet, verified: VerifiedArtifacts, nowMs: number): void {
+  const node = cryptoBackend('node');
+  for (const hub of [fleet.ih, ...fleet.sh.values()]) {
+    if (hub.releases === undefined) throw new Error(`hub ${hub.id} keeps its releases in its store: publish with dominion publish`);
+    for (const label of releaseLabels(hub.core.role)) {
+      const file = bundleFile(label);
+      const entry = verified.manifest.files[file];
+      const bundle = verified.files.get(file);
+      if (entry?.version === undefined || bundle === undefined) continue;
+      hub.releases.add({
+        board: verified.manifest.board,
+        label,
+        version: entry.version,
+        issuedAt: entry.issuedAt ?? 0,
+        manifest: verified.manifestBytes,
+        signature: verified.signature,
+        bundle,
+        digest: node.sha512(bundle),
+        publishedAt: nowMs,
+      });
+    }
+  }
 }

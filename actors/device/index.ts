@@ -5,7 +5,7 @@
  */
 export { timingFor, type DeviceConfig, type DeviceKeys, type DeviceTiming, type HubPin, type HubPins } from './config.ts';
 export { Device } from './device.ts';
-export { DeviceConfigError, domainsOfProcess, processBudget, receiverRoutes } from './assemble.ts';
+export { DeviceConfigError, domainsOfProcess, processBudget, receiverRoutes, type AssembledDevice } from './assemble.ts';
 export { sourceImages, type DeviceImages } from './images.ts';
 export { importBytes, loadArtifacts, loadDomain, type LoadedArtifacts, type LoadedDomain } from './artifacts.ts';
 export { BundledDevice, singlePlacement, type Placement, type RunnerHooks, type RunningDevice, type SingleOptions } from './runner.ts';
@@ -21,11 +21,15 @@ export {
   type HostCommand,
   type ProcessDeviceOptions,
 } from './process/index.ts';
+export { DeviceBootError, prepareSlots, slottedPlacement, type SlottedImages, type SlottedOptions } from './slotted.ts';
+export { deviceSlots, installCarried, ModuleCache, RECOVERY_PATH, slotPaths, type DeviceSlots } from './device-slots.ts';
+export { VmSlotKeeper, type OpenedImage, type VmKeeperOptions } from './vm-keeper.ts';
 export { DirectHubLink, type DirectLinkOptions, type HubHandler } from './direct-link.ts';
 export { foldStatus, newStatus, type DeviceEvent, type DeviceStatus, type InstanceStatus, type SlotEvent } from './status.ts';
 export {
   demoFleet,
   demoSecrets,
+  publishRelease,
   MM_IMAGE_ACTORS,
   type DemoFleet,
   type DemoFleetOptions,
