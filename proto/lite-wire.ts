@@ -96,61 +96,75 @@ export function createLite<T extends Message>(schema: LiteMessage<T>, init?: Lit
 
 const utf8 = new TextEncoder();
 
+/** One growable buffer; a length-delimited value is written first and its length put before it. */
 class Writer {
-  private readonly chunks: Uint8Array[] = [];
-  private pending: number[] = [];
+  buf = new Uint8Array(256);
+  pos = 0;
+
+  ensure(n: number): void {
+    if (this.pos + n <= this.buf.length) return;
+    const next = new Uint8Array(Math.max(this.buf.length * 2, this.pos + n));
+    next.set(this.buf);
+    this.buf = next;
+  }
 
   varint32(v: number): void {
+    this.ensure(5);
     while (v > 0x7f) {
-      this.pending.push((v & 0x7f) | 0x80);
+      this.buf[this.pos++] = (v & 0x7f) | 0x80;
       v >>>= 7;
     }
-    this.pending.push(v);
+    this.buf[this.pos++] = v;
   }
 
   varint64(v: bigint): void {
+    this.ensure(10);
     while (v > 0x7fn) {
-      this.pending.push(Number(v & 0x7fn) | 0x80);
+      this.buf[this.pos++] = Number(v & 0x7fn) | 0x80;
       v >>= 7n;
     }
-    this.pending.push(Number(v));
-  }
-
-  /** A length-delimited value: its length, then the bytes. */
-  bytes(b: Uint8Array): void {
-    this.varint32(b.byteLength);
-    this.raw(b);
+    this.buf[this.pos++] = Number(v);
   }
 
   raw(b: Uint8Array): void {
-    this.flush();
-    this.chunks.push(b);
+    this.ensure(b.byteLength);
+    this.buf.set(b, this.pos);
+    this.pos += b.byteLength;
   }
 
-  private flush(): void {
-    if (this.pending.length > 0) this.chunks.push(Uint8Array.from(this.pending));
-    this.pending = [];
+  string(s: string): void {
+    this.ensure(s.length * 3); // UTF-8 takes at most three bytes per UTF-16 unit (a lone surrogate: U+FFFD)
+    const start = this.pos;
+    this.pos += utf8.encodeInto(s, this.buf.subarray(start)).written;
+    this.prefixLength(start);
+  }
+
+  /** Puts the length of what was written since `start` before it, as a varint. */
+  prefixLength(start: number): void {
+    let len = this.pos - start;
+    const n = len < 0x80 ? 1 : len < 0x4000 ? 2 : len < 0x200000 ? 3 : len < 0x10000000 ? 4 : 5;
+    this.ensure(n);
+    this.buf.copyWithin(start + n, start, this.pos);
+    this.pos += n;
+    for (; len > 0x7f; len >>>= 7) this.buf[start++] = (len & 0x7f) | 0x80;
+    this.buf[start] = len;
   }
 
   finish(): Uint8Array {
-    this.flush();
-    const out = new Uint8Array(this.chunks.reduce((n, c) => n + c.byteLength, 0));
-    let at = 0;
-    for (const c of this.chunks) {
-      out.set(c, at);
-      at += c.byteLength;
-    }
-    return out;
+    return this.buf.slice(0, this.pos);
   }
 }
 
+/** The field being written, for errors: `schema.typeName` and the field's name. */
+type Label = readonly [LiteMessage, string];
+
 /** Throws the generated writer's error for a value out of its field's range. */
-function invalid(label: string, what: string, value: unknown): never {
-  throw new Error(`cannot encode field ${label} to binary: invalid ${what}: ${String(value)}`);
+function invalid([schema, name]: Label, what: string, value: unknown): never {
+  throw new Error(`cannot encode field ${schema.typeName}.${name} to binary: invalid ${what}: ${String(value)}`);
 }
 
 /** A 32-bit integer in [min, max] (the generated writer's assertion; a numeric string passes), as a number. */
-function int(label: string, value: unknown, what: string, min: number, max: number): number {
+function int(label: Label, value: unknown, what: string, min: number, max: number): number {
   const n = typeof value === 'string' ? Number(value) : value;
   return typeof n === 'number' && Number.isInteger(n) && n >= min && n <= max ? n : invalid(label, what, value);
 }
@@ -172,18 +186,22 @@ function isZero(kind: LiteScalar, v: unknown): boolean {
 }
 
 /** Writes one field's tag and value; `label` names the field in errors. */
-function writeValue(w: Writer, no: number, kind: LiteScalar | LiteMessage, v: unknown, label: string): void {
+function writeValue(w: Writer, no: number, kind: LiteScalar | LiteMessage, v: unknown, label: Label): void {
   if (typeof kind === 'object') {
     w.varint32((no << 3) | 2);
-    w.bytes(toBinaryLite(kind, v === undefined ? createLite(kind) : (v as Message)));
-    return;
+    const start = w.pos;
+    writeMessage(w, kind, v === undefined ? createLite(kind) : (v as Fields));
+    return w.prefixLength(start);
   }
   w.varint32((no << 3) | (kind === STRING || kind === BYTES ? 2 : 0));
   switch (kind) {
     case STRING:
-      return w.bytes(utf8.encode(typeof v === 'string' ? v : String(v)));
-    case BYTES:
-      return w.bytes(v instanceof Uint8Array ? v : invalid(label, 'bytes', v));
+      return w.string(typeof v === 'string' ? v : String(v));
+    case BYTES: {
+      const b = v instanceof Uint8Array ? v : invalid(label, 'bytes', v);
+      w.varint32(b.byteLength);
+      return w.raw(b);
+    }
     case BOOL:
       return w.varint32(v ? 1 : 0);
     case UINT32:
@@ -209,11 +227,15 @@ function writeValue(w: Writer, no: number, kind: LiteScalar | LiteMessage, v: un
  * value outside its field's type.
  */
 export function toBinaryLite<T extends Message>(schema: LiteMessage<T>, msg: T): Uint8Array {
-  const m = msg as Fields;
-  if (m.$typeName !== schema.typeName) throw new Error(`cannot encode ${String(m.$typeName)} as ${schema.typeName}`);
   const w = new Writer();
+  writeMessage(w, schema, msg as Fields);
+  return w.finish();
+}
+
+function writeMessage(w: Writer, schema: LiteMessage, m: Fields): void {
+  if (m.$typeName !== schema.typeName) throw new Error(`cannot encode ${String(m.$typeName)} as ${schema.typeName}`);
   for (const [no, name, kind, extra] of schema.fields) {
-    const label = `${schema.typeName}.${name}`;
+    const label: Label = [schema, name];
     if (typeof extra === 'string') {
       if (m[extra].case === name) writeValue(w, no, kind, m[extra].value, label);
     } else if (extra) {
@@ -222,11 +244,10 @@ export function toBinaryLite<T extends Message>(schema: LiteMessage<T>, msg: T):
       writeValue(w, no, kind, m[name], label);
     }
   }
-  for (const u of (msg.$unknown ?? []) as readonly { no: number; wireType: number; data: Uint8Array }[]) {
+  for (const u of (m.$unknown ?? []) as readonly { no: number; wireType: number; data: Uint8Array }[]) {
     w.varint32(((u.no << 3) | u.wireType) >>> 0);
     w.raw(u.data);
   }
-  return w.finish();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -255,9 +276,15 @@ class Reader {
     throw new Error('invalid varint');
   }
 
-  /** A varint truncated to 32 bits. */
+  /** A varint (at most ten bytes) truncated to 32 bits. */
   u32(): number {
-    return Number(BigInt.asUintN(32, this.varint()));
+    let v = 0;
+    for (let i = 0; i < 10; i++) {
+      const b = this.byte();
+      if (i < 5) v += (b & 0x7f) * 2 ** (7 * i);
+      if (b < 0x80) return v % 2 ** 32;
+    }
+    throw new Error('invalid varint');
   }
 
   tag(): [no: number, wireType: number] {

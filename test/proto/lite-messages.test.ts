@@ -482,6 +482,37 @@ test('the golden vectors decode with the lite codecs to what the generated ones 
   }
 });
 
+test('lengths of every varint size, and a buffer that grows, encode alike: big payloads, long strings, 256 actors', () => {
+  for (const size of [0, 1, 127, 128, 16_383, 16_384, 70_000, 2_097_152]) {
+    const env = create(proto.SignedEnvelopeSchema, { payload: new Uint8Array(size).fill(7), context: 'é'.repeat(size % 300) });
+    const bytes = toBinary(proto.SignedEnvelopeSchema, env);
+    assert.deepStrictEqual(toBinaryLite(proto.SignedEnvelopeLite, env), bytes, `payload of ${size}`);
+    assert.deepStrictEqual(fromBinaryLite(proto.SignedEnvelopeLite, bytes), fromBinary(proto.SignedEnvelopeSchema, bytes, DECODE_OPTIONS));
+  }
+  const big = create(proto.TicketRequestSchema, {
+    deviceId: 'board-0042',
+    instance: 'sm:weather',
+    nonce: new Uint8Array(32).fill(1),
+    uptimeMs: 2n ** 40n,
+    runtime: {
+      report: {
+        case: 'domain',
+        value: {
+          actors: Array.from({ length: 256 }, (_, i) => ({
+            name: `actor-${i}-${'n'.repeat(100)}`,
+            codeDigest: new Uint8Array(64).fill(i),
+          })),
+          slot: { label: 'sm:weather', version: 3n, slot: 'b', update: UpdateState.TRIAL, detail: 'd'.repeat(256) },
+        },
+      },
+    },
+  });
+  const bytes = toBinary(proto.TicketRequestSchema, big);
+  assert.ok(bytes.length > 16_384);
+  assert.deepStrictEqual(toBinaryLite(proto.TicketRequestLite, big), bytes);
+  assert.deepStrictEqual(fromBinaryLite(proto.TicketRequestLite, bytes), fromBinary(proto.TicketRequestSchema, bytes, DECODE_OPTIONS));
+});
+
 test('decoded bytes fields never alias the caller\u2019s buffer (the codec copies), unless asked not to copy', () => {
   const bytes = toBinary(proto.SignedEnvelopeSchema, sampleEnvelope());
   const env = proto.signedEnvelopeLiteCodec.decode(bytes);
