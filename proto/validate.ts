@@ -126,7 +126,7 @@ function positive(p: Problems, field: string, value: number | bigint): void {
 
 /**
  * A value the enum defines. `values` is the generated TypeScript enum, whose reverse mapping (number →
- * name) holds exactly the .proto's values; test/proto/validate.test.ts checks it against the
+ * name) holds exactly the .proto's values; test/proto/lite-messages.test.ts checks it against the
  * descriptor. (Not the descriptor itself: that would pull the protobuf runtime into every bundle that
  * validates.)
  */
