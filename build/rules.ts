@@ -128,6 +128,12 @@ export const ISOLATION_RULES: readonly IsolationRule[] = [
     pattern: PROTOBUF,
     why: 'mm and services relay frames as opaque bytes (proto/lite.ts), without the protobuf runtime',
   },
+  {
+    domains: ['sw'],
+    on: 'input',
+    pattern: PROTOBUF,
+    why: 'sw encodes and decodes its messages with the table-driven codecs of proto/lite-messages.ts (wire-identical to the generated code, test/proto/lite-messages.test.ts): the protobuf runtime would be most of its bundle',
+  },
   { domains: ['sw', 'hypervisor'], on: 'input', pattern: MQTT, why: 'only mm has a network' },
   { domains: ['sw'], on: 'input', pattern: /^actors\/crypto\/node\.ts$/, why: 'sw uses the pure-JS noble backend only' },
   {

@@ -19,39 +19,18 @@
  *
  * Note what the protobuf layer cannot catch: bytes cut at a field boundary still parse (as a message
  * with fewer fields set). Signatures over the exact payload and `validate.ts` catch that.
+ *
+ * These rules live in bounded.ts (`decodeChecked`), shared with the table-driven codecs of
+ * lite-wire.ts / lite-messages.ts, which decode the same bytes to the same messages without the
+ * protobuf runtime.
  */
 import { fromBinary, toBinary } from '@bufbuild/protobuf';
 import type { DescMessage, MessageShape } from '@bufbuild/protobuf';
-import { ProtoDecodeError, ProtoEncodeError } from './errors.ts';
-import type { ValidationProblem } from './validate.ts';
+import { checkLimit, decodeChecked, RECURSION_LIMIT, type BoundedCodec, type DecodeOptions, type DecodeResult } from './bounded.ts';
+import { ProtoEncodeError } from './errors.ts';
 
 export { ProtoDecodeError, ProtoEncodeError, type ProtoDecodeErrorCode } from './errors.ts';
-
-/**
- * The shape the runtime's channels take as a message codec. Structurally identical to the runtime's
- * own interface, so a `protoCodec` can be passed to a channel without either side importing the other.
- */
-export interface MessageCodec<T> {
-  readonly name: string;
-  encode(msg: T): Uint8Array;
-  decode(bytes: Uint8Array): T;
-}
-
-/** How deep the parser may nest (messages and skipped groups). The schema itself needs 4. */
-export const RECURSION_LIMIT = 8;
-
-export type DecodeResult<T> = { readonly ok: true; readonly message: T } | { readonly ok: false; readonly error: ProtoDecodeError };
-
-export interface DecodeOptions<T> {
-  /** Semantic check run after a successful parse; any problem makes the decode fail with `invalid`. */
-  readonly validate?: (msg: T) => readonly ValidationProblem[];
-  /**
-   * Copy the input before parsing (default true), so decoded `bytes` fields never alias a buffer the
-   * caller may reuse. Runtime channel frames are owned by their receiver and never reused (see
-   * runtime/arena.ts), so channel codecs skip the copy: it costs as much as a small decode.
-   */
-  readonly copyInput?: boolean;
-}
+export { RECURSION_LIMIT, type BoundedCodec, type DecodeOptions, type DecodeResult, type MessageCodec } from './bounded.ts';
 
 /** Decodes `bytes` as `schema`, returning a result instead of throwing ProtoDecodeError. */
 export function tryDecodeBounded<Desc extends DescMessage>(
@@ -60,32 +39,13 @@ export function tryDecodeBounded<Desc extends DescMessage>(
   maxBytes: number,
   options: DecodeOptions<MessageShape<Desc>> = {},
 ): DecodeResult<MessageShape<Desc>> {
-  checkLimit(maxBytes);
-  const typeName = schema.typeName;
-  if (!isByteArray(bytes)) {
-    return fail(new ProtoDecodeError('invalid', typeName, `expected a Uint8Array, got ${describeValue(bytes)}`));
-  }
-  if (bytes.byteLength > maxBytes) {
-    return fail(new ProtoDecodeError('oversized', typeName, `${bytes.byteLength} bytes exceeds the limit of ${maxBytes}`));
-  }
-  let message: MessageShape<Desc>;
-  try {
-    message = fromBinary(schema, options.copyInput === false ? bytes : bytes.slice(), {
-      readUnknownFields: false,
-      recursionLimit: RECURSION_LIMIT,
-    });
-  } catch (cause) {
-    const reason = cause instanceof Error ? cause.message : String(cause);
-    return fail(new ProtoDecodeError('malformed', typeName, `${reason} (${bytes.byteLength} bytes)`, [], { cause }));
-  }
-  if (options.validate !== undefined) {
-    const problems = options.validate(message);
-    if (problems.length > 0) {
-      const listed = problems.map((p) => `${p.field}: ${p.problem}`).join('; ');
-      return fail(new ProtoDecodeError('invalid', typeName, listed, problems));
-    }
-  }
-  return { ok: true, message };
+  return decodeChecked(
+    schema.typeName,
+    bytes,
+    maxBytes,
+    (b) => fromBinary(schema, b, { readUnknownFields: false, recursionLimit: RECURSION_LIMIT }),
+    options,
+  );
 }
 
 /**
@@ -104,11 +64,8 @@ export function decodeBounded<Desc extends DescMessage>(
 }
 
 /** A MessageCodec for one protobuf message type, with its frame limit and optional validator. */
-export interface ProtoCodec<Desc extends DescMessage> extends MessageCodec<MessageShape<Desc>> {
+export interface ProtoCodec<Desc extends DescMessage> extends BoundedCodec<MessageShape<Desc>> {
   readonly schema: Desc;
-  readonly maxBytes: number;
-  /** Like `decode`, but returns a result instead of throwing. */
-  tryDecode(bytes: Uint8Array): DecodeResult<MessageShape<Desc>>;
 }
 
 /**
@@ -139,29 +96,4 @@ export function protoCodec<Desc extends DescMessage>(
       return tryDecodeBounded(schema, bytes, maxBytes, options);
     },
   };
-}
-
-function checkLimit(maxBytes: number): void {
-  if (!Number.isSafeInteger(maxBytes) || maxBytes <= 0) {
-    throw new RangeError(`maxBytes must be a positive integer, got ${String(maxBytes)}`);
-  }
-}
-
-function isByteArray(value: unknown): value is Uint8Array {
-  // Buffer is a Uint8Array; the tag check also admits Uint8Arrays from another realm (vm, worker).
-  return value instanceof Uint8Array || Object.prototype.toString.call(value) === '[object Uint8Array]';
-}
-
-function describeValue(value: unknown): string {
-  if (value === null) return 'null';
-  if (typeof value !== 'object') return typeof value;
-  try {
-    return (value as { constructor?: { name?: unknown } }).constructor?.name?.toString() ?? 'object';
-  } catch {
-    return 'object';
-  }
-}
-
-function fail<T>(error: ProtoDecodeError): DecodeResult<T> {
-  return { ok: false, error };
 }

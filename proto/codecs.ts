@@ -5,6 +5,9 @@
  *
  * The envelope codec checks the envelope's shape only; which context it must carry, and whether the
  * signature verifies, is for the receiver (and its crypto module) to decide.
+ *
+ * lite-messages.ts has the same codecs (names, limits, validators, verdicts) without the protobuf
+ * runtime, for the device domains; the hubs use these.
  */
 import { BootRequestSchema, BootTicketSchema } from './gen/dominion/v1/boot_pb.ts';
 import { SignedEnvelopeSchema } from './gen/dominion/v1/envelope_pb.ts';

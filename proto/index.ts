@@ -6,6 +6,9 @@
  * - `create`, `toBinary`, `fromBinary`, `equals`, `clone` from @bufbuild/protobuf, for convenience —
  *   but decode untrusted bytes with `decodeBounded` / a codec, never with bare `fromBinary`;
  * - bounded decoding and channel codecs (codec.ts, codecs.ts);
+ * - the same codecs without the protobuf runtime, for the device domains: tables of the messages and
+ *   `createLite` / `toBinaryLite` / `fromBinaryLite` / `liteCodec` over them (lite-wire.ts,
+ *   lite-messages.ts), wire-identical to the generated code;
  * - instance names (instance.ts), size limits and signature contexts (limits.ts);
  * - semantic validation (validate.ts).
  *
@@ -23,7 +26,7 @@ export * from './gen/dominion/v1/image_pb.ts';
 export * from './gen/dominion/v1/channel_pb.ts';
 
 export { decodeBounded, protoCodec, ProtoDecodeError, ProtoEncodeError, RECURSION_LIMIT, tryDecodeBounded } from './codec.ts';
-export type { DecodeOptions, DecodeResult, MessageCodec, ProtoCodec, ProtoDecodeErrorCode } from './codec.ts';
+export type { BoundedCodec, DecodeOptions, DecodeResult, MessageCodec, ProtoCodec, ProtoDecodeErrorCode } from './codec.ts';
 export {
   bootRequestCodec,
   bootTicketCodec,
@@ -34,6 +37,34 @@ export {
   ticketReplyCodec,
   ticketRequestCodec,
 } from './codecs.ts';
+export { createLite, fromBinaryLite, liteCodec, liteMessage, toBinaryLite } from './lite-wire.ts';
+export type { LiteField, LiteInit, LiteMessage, LiteProtoCodec, LiteScalar } from './lite-wire.ts';
+export {
+  ActorReportLite,
+  BootImageLite,
+  BootRequestLite,
+  bootRequestLiteCodec,
+  BootTicketLite,
+  bootTicketLiteCodec,
+  DeferralTicketLite,
+  DeviceStateLite,
+  DomainReportLite,
+  ImageChunkLite,
+  imageChunkLiteCodec,
+  ImageRequestLite,
+  imageRequestLiteCodec,
+  LITE_MESSAGES,
+  RuntimeInfoLite,
+  SignedEnvelopeLite,
+  signedEnvelopeLiteCodec,
+  SlotReportLite,
+  TicketReplyLite,
+  ticketReplyLiteCodec,
+  TicketRequestLite,
+  ticketRequestLiteCodec,
+  UpdateRequiredLite,
+  WithheldLite,
+} from './lite-messages.ts';
 export { lanes, laneOf, type Lane } from './lanes.ts';
 export { bootImagesBytes, type BootImageLike } from './boot-images.ts';
 

@@ -9,14 +9,13 @@
  * anything) and a valid reply may still answer another nonce. Signatures, hub policy and the AWDT's
  * nonce check do that part.
  */
-import type { DescEnum } from '@bufbuild/protobuf';
 import type { SignedEnvelope } from './gen/dominion/v1/envelope_pb.ts';
 import type { BootImage, BootRequest, BootTicket } from './gen/dominion/v1/boot_pb.ts';
 import type { ImageChunk, ImageRequest } from './gen/dominion/v1/image_pb.ts';
 import type { ActorReport, DeviceState, DomainReport, RuntimeInfo, SlotReport } from './gen/dominion/v1/runtime_info_pb.ts';
-import { ResetReasonSchema, UpdateStateSchema } from './gen/dominion/v1/runtime_info_pb.ts';
+import { ResetReason, UpdateState } from './gen/dominion/v1/runtime_info_pb.ts';
 import type { DeferralTicket, TicketReply, TicketRequest, UpdateRequired, Withheld } from './gen/dominion/v1/ticket_pb.ts';
-import { WithholdReasonSchema } from './gen/dominion/v1/ticket_pb.ts';
+import { WithholdReason } from './gen/dominion/v1/ticket_pb.ts';
 import { instanceProblem } from './instance.ts';
 import type { Instance } from './instance.ts';
 import {
@@ -125,8 +124,21 @@ function positive(p: Problems, field: string, value: number | bigint): void {
   if (value <= 0) p.add(field, 'must be greater than 0');
 }
 
-function enumValue(p: Problems, field: string, value: number, schema: DescEnum, allowUnspecified: boolean): void {
-  if (!schema.values.some((v) => v.number === value)) p.add(field, `unknown ${schema.name} value ${value}`);
+/**
+ * A value the enum defines. `values` is the generated TypeScript enum, whose reverse mapping (number →
+ * name) holds exactly the .proto's values; test/proto/lite-messages.test.ts checks it against the
+ * descriptor. (Not the descriptor itself: that would pull the protobuf runtime into every bundle that
+ * validates.)
+ */
+function enumValue(
+  p: Problems,
+  field: string,
+  value: number,
+  values: Record<number, string>,
+  name: string,
+  allowUnspecified: boolean,
+): void {
+  if (typeof value !== 'number' || typeof values[value] !== 'string') p.add(field, `unknown ${name} value ${value}`);
   else if (value === 0 && !allowUnspecified) p.add(field, 'must be set (not UNSPECIFIED)');
 }
 
@@ -162,7 +174,7 @@ function checkRuntimeInfo(p: Problems, field: string, info: RuntimeInfo | undefi
 
 function checkDeviceState(p: Problems, prefix: string, state: DeviceState): void {
   // UNSPECIFIED is allowed here: some boards cannot tell why they reset. Policy decides what it means.
-  enumValue(p, join(prefix, 'last_reset_reason'), state.lastResetReason, ResetReasonSchema, true);
+  enumValue(p, join(prefix, 'last_reset_reason'), state.lastResetReason, ResetReason, 'ResetReason', true);
   asciiString(p, join(prefix, 'firmware_version'), state.firmwareVersion, VERSION_MAX, PRINTABLE_ASCII, 'printable ASCII');
   digest(p, join(prefix, 'manifest_digest'), state.manifestDigest, true);
   digest(p, join(prefix, 'hypervisor_image_digest'), state.hypervisorImageDigest, false);
@@ -174,7 +186,7 @@ function checkSlotReport(p: Problems, prefix: string, slot: SlotReport): void {
   const label = join(prefix, 'label');
   if (slot.label !== 'sw' && slot.label !== 'hypervisor') instance(p, label, slot.label);
   if (slot.slot !== '' && slot.slot !== 'a' && slot.slot !== 'b') p.add(join(prefix, 'slot'), 'must be "a", "b" or empty');
-  enumValue(p, join(prefix, 'update'), slot.update, UpdateStateSchema, true);
+  enumValue(p, join(prefix, 'update'), slot.update, UpdateState, 'UpdateState', true);
   text(p, join(prefix, 'detail'), slot.detail, DETAIL_MAX);
 }
 
@@ -249,7 +261,7 @@ function checkDeferralTicket(p: Problems, prefix: string, ticket: DeferralTicket
 }
 
 function checkWithheld(p: Problems, prefix: string, withheld: Withheld): void {
-  enumValue(p, join(prefix, 'reason'), withheld.reason, WithholdReasonSchema, false);
+  enumValue(p, join(prefix, 'reason'), withheld.reason, WithholdReason, 'WithholdReason', false);
   text(p, join(prefix, 'detail'), withheld.detail, DETAIL_MAX);
 }
 

@@ -4,7 +4,7 @@
  * watchdog backend, recording why.
  */
 import type { ActorSpec } from '../../runtime/index.ts';
-import { create, ResetReason, RuntimeInfoSchema, WithholdReason, type SlotReport } from '../../proto/index.ts';
+import { createLite, ResetReason, RuntimeInfoLite, WithholdReason, type SlotReport } from '../../proto/index.ts';
 import type { Signer, Verifier } from '../crypto/index.ts';
 import { AwdtCore, awdtActor, type AwdtEvent, type AwdtMsg, type ExpiryCause } from '../tickets/index.ts';
 import type { BootRecord } from './device-state.ts';
@@ -67,7 +67,7 @@ function describeCause(cause: ExpiryCause): string {
 
 export function deviceAwdt(o: DeviceAwdtOptions): ActorSpec<AwdtMsg> {
   const runtime = () =>
-    create(RuntimeInfoSchema, {
+    createLite(RuntimeInfoLite, {
       report: {
         case: 'device',
         value: {

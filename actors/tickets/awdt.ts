@@ -10,11 +10,11 @@
  */
 import { bytesEqual, CONTEXTS, randomNonce, type Signer, type Verifier } from '../crypto/index.ts';
 import {
-  create,
+  createLite,
   NONCE_BYTES,
-  TicketRequestSchema,
-  ticketReplyCodec,
-  toBinary,
+  TicketRequestLite,
+  ticketReplyLiteCodec,
+  toBinaryLite,
   type RuntimeInfo,
   type UpdateRequired,
   type WithholdReason,
@@ -61,14 +61,14 @@ export class AwdtCore {
     const nonce = this.drawNonce();
     this.outstanding = nonce;
     this.outstandingAt = nowMs;
-    const req = create(TicketRequestSchema, {
+    const req = createLite(TicketRequestLite, {
       deviceId: this.config.deviceId,
       instance: this.config.instance,
       nonce,
       runtime,
       uptimeMs: BigInt(Math.max(0, Math.floor(nowMs))),
     });
-    return seal(this.config.signer, CONTEXTS.ticketRequest, toBinary(TicketRequestSchema, req));
+    return seal(this.config.signer, CONTEXTS.ticketRequest, toBinaryLite(TicketRequestLite, req));
   }
 
   /** Judges one reply attempt. The outstanding nonce is gone afterwards, whatever the outcome. */
@@ -77,7 +77,7 @@ export class AwdtCore {
     this.outstanding = null;
     const opened = open(envelope, CONTEXTS.ticketReply, this.lookup);
     if (!opened.ok) return refused(opened.error);
-    const decoded = ticketReplyCodec.tryDecode(opened.payload);
+    const decoded = ticketReplyLiteCodec.tryDecode(opened.payload);
     if (!decoded.ok) return refused(new TicketError('malformed-payload', decoded.error.detail));
     const reply = decoded.message;
     if (reply.deviceId !== this.config.deviceId) return refused(new TicketError('wrong-device', 'reply is for another device'));

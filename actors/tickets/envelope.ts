@@ -5,18 +5,18 @@
  */
 import { signInContext, verifyInContext, type SignatureContext, type Signer, type Verifier } from '../crypto/index.ts';
 import { bytesEqual } from '../crypto/index.ts';
-import { create, SignedEnvelopeSchema, signedEnvelopeCodec, toBinary, type SignedEnvelope } from '../../proto/index.ts';
+import { createLite, SignedEnvelopeLite, signedEnvelopeLiteCodec, toBinaryLite, type SignedEnvelope } from '../../proto/index.ts';
 import { TicketError } from './errors.ts';
 
 /** Signs `payload` in `context` and returns the encoded SignedEnvelope. */
 export function seal(signer: Signer, context: SignatureContext, payload: Uint8Array): Uint8Array {
-  const envelope = create(SignedEnvelopeSchema, {
+  const envelope = createLite(SignedEnvelopeLite, {
     payload,
     signature: signInContext(signer, context, payload),
     signerKeyId: signer.keyId,
     context,
   });
-  return toBinary(SignedEnvelopeSchema, envelope);
+  return toBinaryLite(SignedEnvelopeLite, envelope);
 }
 
 export type Opened =
@@ -32,7 +32,7 @@ export function pinned(verifier: Verifier): VerifierLookup {
 
 /** Decodes (bounded) and verifies an envelope; never throws. */
 export function open(bytes: Uint8Array, context: SignatureContext, lookup: VerifierLookup): Opened {
-  const decoded = signedEnvelopeCodec.tryDecode(bytes);
+  const decoded = signedEnvelopeLiteCodec.tryDecode(bytes);
   if (!decoded.ok) return fail('malformed-envelope', decoded.error.detail);
   const env: SignedEnvelope = decoded.message;
   if (env.context !== context) return fail('wrong-context', `expected ${context}, got ${env.context.slice(0, 64)}`);
