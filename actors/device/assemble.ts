@@ -460,6 +460,14 @@ export function startHypervisor(
     if (onGiveUp(domain.path) === 'reset-device') resetDevice(domain.path);
     else hv.restart(domain.path, { kind: 'escalated', detail: GAVE_UP });
   });
+  // An image whose actors cannot start is a failed boot: the VM is left down until its AWDT boots it
+  // again (a trial counts the try), instead of running on without them.
+  const vmLabels = [...vmDomains.keys()];
+  system.onEvent((ev) => {
+    if (ev.type !== 'start-failed') return;
+    const vm = vmLabels.find((label) => ev.path.startsWith(`${label}/`));
+    if (vm !== undefined) hv.halt(vm, `${ev.path} failed to start`);
+  });
   hyp.start();
   hv.bootVms();
   return { restartVm: (instance, cause) => hv.vmHost.restart(instance, cause) };

@@ -68,6 +68,8 @@ export interface HypervisorInstalled {
   bootVms(): void;
   /** Boots one VM again (through the VM host actor), e.g. when its process ended on its own. */
   restart(instance: string, cause: RebootCause): void;
+  /** Stops one VM and leaves it down (through the VM host actor): its image could not start. */
+  halt(instance: string, why: string): void;
 }
 
 export function installHypervisor(o: HypervisorInstallOptions): HypervisorInstalled {
@@ -164,5 +166,6 @@ export function installHypervisor(o: HypervisorInstallOptions): HypervisorInstal
     proxy,
     bootVms: () => vmHost.bootAll(o.gated === true ? (instance) => instance === 'mm' : undefined),
     restart: (instance, cause) => host.tell({ type: 'restart', instance, cause }),
+    halt: (instance, why) => host.tell({ type: 'halt', instance, why }),
   };
 }

@@ -75,7 +75,12 @@ export type VmEvent = {
 export type VmHostMsg =
   | { readonly type: 'restart'; readonly instance: string; readonly cause: RebootCause }
   /** sw: the IH granted this boot — boot the VMs recovery mode held back. */
-  | { readonly type: 'boot-granted' };
+  | { readonly type: 'boot-granted' }
+  /**
+   * The VM's image could not start: stop it and leave it down. It reports nothing, so no ticket comes;
+   * its AWDT expires and boots it again — a failed boot, which a trial counts.
+   */
+  | { readonly type: 'halt'; readonly instance: string; readonly why: string };
 
 interface Vm {
   readonly def: VmDefinition;
@@ -124,6 +129,11 @@ export class VmHost {
   restart(instance: string, cause: RebootCause): void {
     const vm = this.vms.get(instance);
     if (vm !== undefined) this.boot(vm, cause);
+  }
+
+  /** Stops one VM and leaves it down until its AWDT (or a restart) boots it again. */
+  halt(instance: string): void {
+    this.vms.get(instance)?.def.machine.halt();
   }
 
   awdt(instance: string): ActorRef<AwdtMsg> | undefined {
@@ -199,7 +209,11 @@ export function vmHostActor(host: VmHost): ActorSpec<VmHostMsg> {
     name: 'vm-host',
     capacity: 16,
     start: () => ({
-      receive: (msg: VmHostMsg) => (msg.type === 'boot-granted' ? void host.bootRest() : host.restart(msg.instance, msg.cause)),
+      receive: (msg: VmHostMsg): void => {
+        if (msg.type === 'boot-granted') host.bootRest();
+        else if (msg.type === 'halt') host.halt(msg.instance);
+        else host.restart(msg.instance, msg.cause);
+      },
     }),
   };
 }

@@ -11,12 +11,12 @@
  */
 import type { ActorContext, ActorSpec, Behavior } from '../../runtime/index.ts';
 import {
-  BootRequestSchema,
+  BootRequestLite,
   bootImagesBytes,
-  bootTicketCodec,
-  create,
+  bootTicketLiteCodec,
+  createLite,
   NONCE_BYTES,
-  toBinary,
+  toBinaryLite,
   type BootImageLike,
   type WithholdReason,
 } from '../../proto/index.ts';
@@ -54,7 +54,7 @@ export class BootGateCore {
     this.nonce = (config.nonce ?? (() => randomNonce(NONCE_BYTES)))();
     this.imagesDigest = config.sha512(bootImagesBytes(config.images));
     this.lookup = pinned(config.ih);
-    const req = create(BootRequestSchema, {
+    const req = createLite(BootRequestLite, {
       deviceId: config.deviceId,
       bootNonce: this.nonce,
       manifestDigest: config.manifestDigest,
@@ -62,14 +62,14 @@ export class BootGateCore {
       bootCount: BigInt(config.bootCount),
       images: config.images.map((i) => ({ label: i.label, version: i.version, digest: i.digest })),
     });
-    this.request = seal(config.signer, CONTEXTS.bootRequest, toBinary(BootRequestSchema, req));
+    this.request = seal(config.signer, CONTEXTS.bootRequest, toBinaryLite(BootRequestLite, req));
   }
 
   /** Judges one reply on the boot lane. Never throws. */
   reply(envelope: Uint8Array): BootVerdict {
     const opened = open(envelope, CONTEXTS.bootTicket, this.lookup);
     if (!opened.ok) return { kind: 'refused', error: opened.error };
-    const decoded = bootTicketCodec.tryDecode(opened.payload);
+    const decoded = bootTicketLiteCodec.tryDecode(opened.payload);
     if (!decoded.ok) return refused('malformed-payload', decoded.error.detail);
     const ticket = decoded.message;
     if (ticket.deviceId !== this.config.deviceId) return refused('wrong-device', 'boot ticket is for another device');

@@ -11,12 +11,12 @@
  */
 import { bytesEqual, CONTEXTS, randomNonce, type Signer, type Verifier } from '../crypto/index.ts';
 import {
-  create,
+  createLite,
   IMAGE_CHUNK_MAX,
-  ImageRequestSchema,
-  imageChunkCodec,
+  ImageRequestLite,
+  imageChunkLiteCodec,
   NONCE_BYTES,
-  toBinary,
+  toBinaryLite,
   type WithholdReason,
 } from '../../proto/index.ts';
 import { open, pinned, seal } from '../tickets/envelope.ts';
@@ -120,7 +120,7 @@ export class ImageFetchCore {
     if (t === undefined) return ignored('no-outstanding-nonce', 'no transfer is under way');
     const opened = open(envelope, CONTEXTS.imageChunk, this.lookup);
     if (!opened.ok) return ignored(opened.error.code, opened.error.message);
-    const decoded = imageChunkCodec.tryDecode(opened.payload);
+    const decoded = imageChunkLiteCodec.tryDecode(opened.payload);
     if (!decoded.ok) return ignored('malformed-payload', decoded.error.detail);
     const c = decoded.message;
     if (c.deviceId !== this.config.deviceId || c.instance !== this.config.instance)
@@ -155,7 +155,7 @@ export class ImageFetchCore {
 
   private ask(t: Transfer): Uint8Array {
     t.nonce = this.drawNonce();
-    const req = create(ImageRequestSchema, {
+    const req = createLite(ImageRequestLite, {
       deviceId: this.config.deviceId,
       instance: this.config.instance,
       label: t.target.label,
@@ -165,7 +165,7 @@ export class ImageFetchCore {
       nonce: t.nonce,
       board: t.target.board,
     });
-    t.request = seal(this.config.signer, CONTEXTS.imageRequest, toBinary(ImageRequestSchema, req));
+    t.request = seal(this.config.signer, CONTEXTS.imageRequest, toBinaryLite(ImageRequestLite, req));
     return t.request;
   }
 
