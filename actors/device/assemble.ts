@@ -19,7 +19,7 @@ import type { BoardProfile, BoardTiming, MailboxBudgets, WatchdogConfig } from '
 import type { HubLink, MmInstallOptions, MqttLinkOptions, ReceiverCounters, ReceiverRoute } from '../mm/index.ts';
 import type { RebootCause, VmMachine } from '../hypervisor/index.ts';
 import type { DeviceEvent } from './status.ts';
-import type { BootRecord, SwInstallOptions, WatchdogBackend } from '../sw/index.ts';
+import type { BootRecord, DeviceImageKeeper, SwInstallOptions, WatchdogBackend } from '../sw/index.ts';
 import type { DeviceKeys, HubPins } from './config.ts';
 import type { DeviceImages, ImageRuntime, MmImage, ServiceImage, SwImage, VmImages } from './images.ts';
 import type { ModuleCache } from './device-slots.ts';
@@ -139,8 +139,11 @@ export function onGiveUp(label: string): 'reset-device' | 'reboot-vm' {
 /** What `sw` boots with, in every placement: what its image installs, and what the assembly adds. */
 export type SwBoot = Pick<
   SwInstallOptions,
-  'domain' | 'hypervisor' | 'deviceId' | 'deviceKey' | 'timing' | 'mailbox' | 'events' | 'nonce' | 'slots'
+  'domain' | 'hypervisor' | 'deviceId' | 'deviceKey' | 'mailbox' | 'events' | 'nonce' | 'slots'
 > & {
+  readonly timing: SwInstallOptions['timing'] & Pick<BoardTiming, 'replyTimeoutMs'>;
+  /** The keeper of `sw`'s and the hypervisor's slots (firmware updates); none: fixed firmware. */
+  readonly firmware?: DeviceImageKeeper;
   /**
    * Gated boot: the images this boot runs once the IH grants it, and how often to ask. None: not gated
    * (the services start at once).
@@ -176,6 +179,7 @@ export function bootSw(image: SwImage, o: SwBoot): { readonly record: BootRecord
     image.install({
       domain: o.domain,
       hypervisor: o.hypervisor,
+      clock: o.clock,
       deviceId: o.deviceId,
       firmwareVersion: o.version,
       deviceKey: o.deviceKey,
@@ -190,6 +194,7 @@ export function bootSw(image: SwImage, o: SwBoot): { readonly record: BootRecord
       nonce: o.nonce,
       slots: o.slots,
       gate: o.gate,
+      firmware: o.firmware && { keeper: o.firmware, replyTimeoutMs: o.timing.replyTimeoutMs },
     });
   }
   o.domain.start();
@@ -298,6 +303,8 @@ export interface AssembleOptions extends HypervisorOptions {
   readonly gate?: { readonly images: readonly BootImageLike[]; readonly retryMs: number };
   /** The sw and hypervisor slots, for the device's reports. */
   readonly slots?: SwBoot['slots'];
+  /** The keeper of `sw`'s and the hypervisor's slots (firmware updates). */
+  readonly firmware?: DeviceImageKeeper;
   readonly images: DeviceImages;
   readonly keys: DeviceKeys;
   readonly watchdog: WatchdogConfig;

@@ -7,12 +7,13 @@
  * Every boot of a VM opens its slot (that is where a trial's tries are taken); the first boot's choice
  * is made before the hypervisor starts (`prime`), so each VM's code is loaded before it must run.
  */
-import { create, SlotReportSchema, UpdateState, type SlotReport } from '../../proto/index.ts';
+import type { SlotReport } from '../../proto/index.ts';
 import type { VmImageKeeper } from '../hypervisor/index.ts';
 import { verifyReleaseImage, type ReleaseImage, type VerifiedImage } from '../release/index.ts';
-import { SlotError, type SlotBoot, type SlotName, type UpdatePhase } from '../slots/index.ts';
+import { SlotError, type SlotBoot, type SlotName } from '../slots/index.ts';
 import type { FetchedImage } from '../transfer/index.ts';
 import type { SlotEvent } from './status.ts';
+import { keepTwoCopies, slotReport, wantsUpdate, type Wants } from './slot-keeping.ts';
 
 /** The image a VM boots now: which slot, and what it holds. */
 export interface OpenedImage {
@@ -39,14 +40,6 @@ export interface VmKeeperOptions {
   readonly mirrored?: readonly string[];
 }
 
-const PHASES: Readonly<Record<UpdatePhase, UpdateState>> = {
-  downloading: UpdateState.DOWNLOADING,
-  installed: UpdateState.INSTALLED,
-  trial: UpdateState.TRIAL,
-  committed: UpdateState.COMMITTED,
-  'rolled-back': UpdateState.ROLLED_BACK,
-  failed: UpdateState.FAILED,
-};
 
 export class VmSlotKeeper implements VmImageKeeper {
   readonly board: string;
@@ -106,15 +99,8 @@ export class VmSlotKeeper implements VmImageKeeper {
     }
   }
 
-  wants(instance: string, version: number): { readonly fetch: true } | { readonly fetch: false; readonly why: string } {
-    const d = this.o.slots.state().domains[instance];
-    if (d === undefined) return { fetch: false, why: 'no slots for this VM' };
-    const running = this.o.slots.report(instance);
-    if (running.version === version) return { fetch: false, why: `version ${version} runs already` };
-    if (version < d.minVersion) return { fetch: false, why: `version ${version} is below the minimum ${d.minVersion}` };
-    if (d.update?.version === version && (d.update.phase === 'rolled-back' || d.update.phase === 'trial'))
-      return { fetch: false, why: `version ${version} is ${d.update.phase === 'trial' ? 'on trial' : 'rolled back'}` };
-    return { fetch: true };
+  wants(instance: string, version: number): Wants {
+    return wantsUpdate(this.o.slots, instance, version);
   }
 
   updating(instance: string, version: number, failed?: string): void {
@@ -137,20 +123,7 @@ export class VmSlotKeeper implements VmImageKeeper {
   }
 
   report(instance: string): SlotReport | undefined {
-    let s;
-    try {
-      s = this.o.slots.report(instance);
-    } catch {
-      return undefined;
-    }
-    return create(SlotReportSchema, {
-      label: s.label,
-      version: BigInt(s.version),
-      slot: s.slot,
-      update: s.phase === undefined ? UpdateState.UNSPECIFIED : PHASES[s.phase],
-      updateVersion: BigInt(s.updateVersion ?? 0),
-      detail: s.detail ?? '',
-    });
+    return slotReport(this.o.slots, instance);
   }
 
   maxBytes(instance: string): number {
@@ -159,12 +132,7 @@ export class VmSlotKeeper implements VmImageKeeper {
 
   /** A recovery-path image (mm) is kept in both slots: after a commit, and after a fallback repairs the tampered copy. */
   private keepTwoCopies(instance: string): void {
-    if (!this.o.mirrored?.includes(instance)) return;
-    try {
-      this.o.slots.mirror(instance);
-    } catch (e) {
-      if (!(e instanceof SlotError)) throw e;
-    }
+    if (this.o.mirrored?.includes(instance)) keepTwoCopies(this.o.slots, instance);
   }
 
   /** Opens `instance`'s slot for a boot, telling what the bootloader did on the way. */

@@ -6,7 +6,7 @@
 import type { ActorSpec } from '../../runtime/index.ts';
 import { createLite, ResetReason, RuntimeInfoLite, WithholdReason, type SlotReport } from '../../proto/index.ts';
 import type { Signer, Verifier } from '../crypto/index.ts';
-import { AwdtCore, awdtActor, type AwdtEvent, type AwdtMsg, type ExpiryCause } from '../tickets/index.ts';
+import { AwdtCore, awdtActor, type AwdtActorOptions, type AwdtEvent, type AwdtMsg, type ExpiryCause } from '../tickets/index.ts';
 import type { BootRecord } from './device-state.ts';
 import type { WatchdogBackend } from './watchdog.ts';
 
@@ -30,6 +30,8 @@ export interface DeviceAwdtOptions {
   readonly watchdog: WatchdogBackend;
   readonly sendRequest: (envelope: Uint8Array) => void;
   readonly events?: (event: AwdtEvent) => void;
+  /** What `sw` acts on: a valid ticket (commits a firmware trial), an UPDATE_REQUIRED (fetches the release). */
+  readonly verdicts?: AwdtActorOptions['verdicts'];
   readonly nonce?: () => Uint8Array;
 }
 
@@ -98,5 +100,6 @@ export function deviceAwdt(o: DeviceAwdtOptions): ActorSpec<AwdtMsg> {
     sendRequest: o.sendRequest,
     expire: (cause) => o.watchdog.reset(resetReasonOf(cause), describeCause(cause)),
     events: o.events,
+    verdicts: o.verdicts,
   });
 }

@@ -5,12 +5,14 @@
  * the hypervisor.
  */
 import { withCapacity, type ActorRef, type ChannelEndpoint, type Clock, type Supervisor } from '../../runtime/index.ts';
-import { lanes, lite, type BootImageLike, type ResetReason, type SlotReport } from '../../proto/index.ts';
+import { lanes, lite, ResetReason, type BootImageLike, type SlotReport } from '../../proto/index.ts';
 import { nobleBackend } from '../crypto/index.ts';
 import type { AwdtEvent, AwdtMsg } from '../tickets/index.ts';
 import type { BoardTiming, MailboxBudgets, WatchdogConfig } from '../../boards/types.ts';
 import { deviceAwdt } from './device-awdt.ts';
 import { bootGate, BootGateCore, type GateEvent, type GateMsg } from './boot-gate.ts';
+import { firmwareUpdater, type DeviceImageKeeper, type FirmwareEvent, type FirmwareMsg } from './device-update.ts';
+import { ImageFetchCore, imageFetcher, type FetcherEvent, type FetcherMsg } from '../transfer/index.ts';
 import type { BootRecord, DeviceStateStore } from './device-state.ts';
 import {
   bootStatusPath,
@@ -27,6 +29,7 @@ export interface SwInstallOptions {
   readonly domain: Supervisor;
   /** `sw`'s end of the sw↔hypervisor channel (built from `channels.hypervisor`). */
   readonly hypervisor: ChannelEndpoint;
+  readonly clock: Clock;
   readonly deviceId: string;
   readonly firmwareVersion: string;
   /** K_I: the 32-byte seed of the device key. Held by `sw` alone. */
@@ -44,7 +47,7 @@ export interface SwInstallOptions {
   /** SHA-512 of the hypervisor image (its bundle) as the manifest names it. */
   readonly hypervisorImageDigest: Uint8Array;
   readonly watchdog: WatchdogBackend;
-  readonly events?: (event: AwdtEvent | GateEvent) => void;
+  readonly events?: (event: AwdtEvent | GateEvent | FirmwareEvent | FetcherEvent) => void;
   readonly nonce?: () => Uint8Array;
   /**
    * Gated boot: the images this boot runs once the IH grants it (every domain's, as its slot holds
@@ -54,6 +57,11 @@ export interface SwInstallOptions {
   readonly gate?: { readonly images: readonly BootImageLike[]; readonly retryMs: number };
   /** The sw and hypervisor slots, reported with every device request. */
   readonly slots?: () => readonly SlotReport[];
+  /**
+   * The keeper of `sw`'s and the hypervisor's slots: firmware updates are fetched and installed
+   * through it. None: the firmware is fixed (UPDATE_REQUIRED for `device` only lets the AWDT expire).
+   */
+  readonly firmware?: { readonly keeper: DeviceImageKeeper; readonly replyTimeoutMs: number };
 }
 
 export interface SwInstalled {
@@ -87,7 +95,7 @@ export function installSw(o: SwInstallOptions): SwInstalled {
   const { proxyRequest, proxyEnvelope, bootGranted } = lite;
   const watchdog = o.store === undefined ? o.watchdog : recordingWatchdog(o.watchdog, o.store);
   let recovery = o.gate !== undefined;
-  const events = (e: AwdtEvent | GateEvent): void => {
+  const events = (e: AwdtEvent | GateEvent | FirmwareEvent | FetcherEvent): void => {
     if (e.type === 'boot-granted') recovery = false;
     // The hardware is kept alive exactly as long as the AWDT's deadline: armed at boot, moved by tickets.
     if (e.type === 'armed' || e.type === 'ticket') watchdog.holdUntil?.(e.deadline);
@@ -111,10 +119,15 @@ export function installSw(o: SwInstallOptions): SwInstalled {
         sendRequest: (envelope) => o.hypervisor.send(proxyEnvelope, { instance: 'device', envelope }),
         events,
         nonce: o.nonce,
+        verdicts: o.firmware && {
+          ticket: () => o.firmware!.keeper.ticket(),
+          updateRequired: (update) => void firmware?.updater.offer({ type: 'update', update }),
+        },
       }),
       o.mailbox.awdt,
     ),
   );
+  const firmware = o.firmware && installFirmware(o, o.firmware, crypto, watchdog, events);
   const gate =
     o.gate === undefined
       ? undefined
@@ -143,9 +156,51 @@ export function installSw(o: SwInstallOptions): SwInstalled {
   o.hypervisor.routeWith(proxyEnvelope, (m) => {
     if (m.instance === 'device') return awdt.offer({ type: 'reply', envelope: m.envelope });
     if (m.instance === lanes.boot && gate !== undefined) return gate.offer({ type: 'reply', envelope: m.envelope });
+    if (m.instance === lanes.image('device') && firmware !== undefined) return firmware.fetcher.offer({ type: 'chunk', envelope: m.envelope });
     return false;
   });
   return { awdt, gate };
+}
+
+/** The firmware fetcher (K_I, on the `image.device` lane) and updater, in `sw`'s domain. */
+function installFirmware(
+  o: SwInstallOptions,
+  f: NonNullable<SwInstallOptions['firmware']>,
+  crypto: ReturnType<typeof nobleBackend>,
+  watchdog: WatchdogBackend,
+  events: (e: FirmwareEvent | FetcherEvent) => void,
+): { readonly fetcher: ActorRef<FetcherMsg>; readonly updater: ActorRef<FirmwareMsg> } {
+  let updater: ActorRef<FirmwareMsg> | undefined;
+  const fetcher = o.domain.spawn<FetcherMsg>(
+    imageFetcher({
+      name: 'firmware-fetch',
+      instance: 'device',
+      core: () =>
+        new ImageFetchCore({
+          deviceId: o.deviceId,
+          instance: 'device',
+          signer: crypto.signer(o.deviceKey),
+          hub: crypto.verifier(o.infrastructureHub),
+          sha512: (d) => crypto.sha512(d),
+          nonce: o.nonce,
+        }),
+      send: (envelope) => o.hypervisor.send(lite.proxyEnvelope, { instance: lanes.image('device'), envelope }),
+      replyTimeoutMs: f.replyTimeoutMs,
+      done: (outcome) => updater?.tell({ type: 'fetched', outcome }),
+      events,
+    }),
+  );
+  updater = o.domain.spawn<FirmwareMsg>(
+    firmwareUpdater({
+      keeper: f.keeper,
+      fetcher: () => fetcher,
+      self: () => updater!,
+      reboot: (detail) => watchdog.reset(ResetReason.UPDATE, detail),
+      events,
+      now: () => o.clock.now(),
+    }),
+  );
+  return { fetcher, updater };
 }
 
 /**

@@ -215,6 +215,7 @@ test('sw with the linux backend: pets while the AWDT is armed, records the reaso
   installSw({
     domain: sw,
     hypervisor: channel.a,
+    clock,
     deviceId: 'pi-0001',
     firmwareVersion: '1.0.0',
     deviceKey: generateSecretKey(),
@@ -264,6 +265,7 @@ test('a record that cannot be saved does not keep sw from resetting', () => {
   installSw({
     domain: sw,
     hypervisor: channel.a,
+    clock,
     deviceId: 'pi-0001',
     firmwareVersion: '1.0.0',
     deviceKey: generateSecretKey(),
