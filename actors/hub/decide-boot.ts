@@ -98,7 +98,7 @@ function decideChecked(bytes: Uint8Array, nowMs: number, hub: HubIdentityKey, vi
     );
   }
   if (!dominates(hub.role, 'device')) {
-    return answer(hub, request, nowMs, withheld('wrong-hub', WithholdReason.WRONG_HUB, 'only the infrastructure hub grants boots'), true);
+    return answer(hub, request, nowMs, withheld('wrong-hub', WithholdReason.WRONG_HUB, 'only the infrastructure hub grants boots'), false);
   }
   const state = view.deviceState(request.deviceId);
   if (state === undefined)
@@ -126,7 +126,8 @@ function judge(request: BootRequest, controls: BootControls): Verdict {
   return { kind: 'granted', initialTimeoutMs: controls.initialTimeoutMs };
 }
 
-function answer(hub: HubIdentityKey, request: BootRequest, nowMs: number, verdict: Verdict, valid: boolean): Decided {
+/** `record`: keep what the device reported (a valid request, to the hub that dominates it). */
+function answer(hub: HubIdentityKey, request: BootRequest, nowMs: number, verdict: Verdict, record: boolean): Decided {
   const { deviceId, bootNonce, manifestDigest } = request;
   const imagesDigest = nodeBackend().sha512(bootImagesBytes(request.images));
   const ticket = create(BootTicketSchema, {
@@ -160,8 +161,8 @@ function answer(hub: HubIdentityKey, request: BootRequest, nowMs: number, verdic
     decision,
     effects: {
       audit: auditEntry(nowMs, decision, { ref: requestRef(bootNonce), detail }),
-      // What the device reported, for `dominion devices`: only from a valid request.
-      ...(valid
+      // What the device reported, for `dominion devices`.
+      ...(record
         ? {
             boot: {
               deviceId,

@@ -19,6 +19,7 @@ import {
 } from '../../proto/index.ts';
 import { bytesEqual, hex } from '../crypto/index.ts';
 import { bootControlsOf, type BootControls } from './boot-policy.ts';
+import { labelsOfInstance } from './releases.ts';
 import type { PolicyCode } from './reasons.ts';
 import { compareVersions, parseVersion } from './version.ts';
 
@@ -209,7 +210,7 @@ export function evaluateInstancePolicy(
   }
 
   const demanded = controls.update;
-  if (demanded !== undefined && !runs(runtime, demanded)) {
+  if (demanded !== undefined && !runs(instance, runtime, demanded)) {
     return { kind: 'update-required', code: 'operator-update', target: demanded, validForMs };
   }
 
@@ -232,12 +233,12 @@ export function evaluateInstancePolicy(
  * reports when it sends them (every label of the instance at the release version or later), else as
  * before slots existed (`device`: the firmware version; a VM: its image digest).
  */
-function runs(runtime: RuntimeInfo, target: UpdateTarget): boolean {
+function runs(instance: Instance, runtime: RuntimeInfo, target: UpdateTarget): boolean {
   const report = runtime.report;
   const slots = report.case === 'device' ? report.value.slots : report.case === 'domain' && report.value.slot ? [report.value.slot] : [];
   if (slots.length > 0) {
-    const labels = report.case === 'device' ? ['sw', 'hypervisor'] : slots.map((s) => s.label);
-    return labels.every((label) => slots.some((s) => s.label === label && s.version >= BigInt(target.releaseVersion)));
+    const minimum = BigInt(target.releaseVersion);
+    return labelsOfInstance(instance).every((label) => slots.some((s) => s.label === label && s.version >= minimum));
   }
   if (report.case === 'device') {
     const order = compareVersions(report.value.firmwareVersion, target.version);

@@ -226,6 +226,20 @@ describe('gated boot: withheld', () => {
       requireInstanceUpdate(fx.store.db, fx.dev.deviceId, 'mm', releaseTarget(fx.store.db, 'mm', 5));
       ({ ticket } = boot(fx, bootInit(fx, { images: images(5n, 5n, 4n) })));
       assert.equal(ticket!.withheld?.detail, 'mm runs release 4; release 5 is required');
+      const mmAt = (version: bigint, label = 'mm'): RuntimeInit => ({
+        report: {
+          case: 'domain',
+          value: {
+            actors: [{ name: 'receiver', codeDigest: digestOf('receiver') }],
+            slot: { label, version, slot: 'b', update: UpdateState.TRIAL },
+          },
+        },
+      });
+      const mmAsk = (runtime: RuntimeInit): string => fx.ask(signedRequest(fx.dev.mm, fx.dev.deviceId, 'mm', runtime).bytes, T0).outcome;
+      assert.equal(mmAsk(mmAt(4n)), 'update-required');
+      assert.equal(mmAsk(mmAt(5n, 'sm:weather')), 'update-required', "another label's slot does not count");
+      assert.equal(mmAsk(mmAt(5n)), 'ticket');
+      fx.commit();
     } finally {
       fx.store.close();
     }

@@ -246,14 +246,8 @@ export function requireInstanceUpdate(
       detail,
       nowMs,
     );
-    auditOperator(
-      db,
-      nowMs,
-      'require-update',
-      deviceId,
-      instance,
-      `${instance} must run release ${target.releaseVersion} (${target.version})`,
-    );
+    const named = target.version === String(target.releaseVersion) ? '' : ` (${target.version})`;
+    auditOperator(db, nowMs, 'require-update', deviceId, instance, `${instance} must run release ${target.releaseVersion}${named}`);
   }).immediate();
 }
 
