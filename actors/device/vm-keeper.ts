@@ -40,7 +40,6 @@ export interface VmKeeperOptions {
   readonly mirrored?: readonly string[];
 }
 
-
 export class VmSlotKeeper implements VmImageKeeper {
   readonly board: string;
   /** What each VM boots now (set at every boot that found a good slot). */

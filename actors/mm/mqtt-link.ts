@@ -4,7 +4,7 @@
  * the hubs' request topics, and reconnects by itself; the receiver hears about every up and down.
  */
 import { connectMqtt, toBuffer, type MqttClient, type MqttProtocolVersion } from '../mqtt/index.ts';
-import { instanceOfReplyTopic, topics } from '../../proto/index.ts';
+import { instanceOfReplyTopic, laneOf, MAX_WIRE_BYTES, topics } from '../../proto/index.ts';
 import type { HubLink, HubLinkSink } from './hub-link.ts';
 
 export interface MqttLinkOptions {
@@ -69,6 +69,8 @@ export class MqttHubLink implements HubLink {
     });
     this.client = client;
     const max = this.o.maxInboundBytes ?? 8 * 1024;
+    // Image chunks are the one large thing a hub sends: a chunk envelope up to the envelope limit.
+    const maxChunk = Math.max(max, MAX_WIRE_BYTES.signedEnvelope);
     let up = false;
     client.on('connect', () => {
       this.counters.connects++;
@@ -86,12 +88,12 @@ export class MqttHubLink implements HubLink {
     client.on('offline', down);
     client.on('message', (topic, payload) => {
       this.counters.received++;
-      if (payload.length > max) {
+      const instance = instanceOfReplyTopic(topic, this.o.deviceId);
+      if (payload.length > (instance !== undefined && laneOf(instance)?.kind === 'image' ? maxChunk : max)) {
         this.counters.droppedOversized++;
         return;
       }
       const bytes = new Uint8Array(payload.buffer, payload.byteOffset, payload.length).slice();
-      const instance = instanceOfReplyTopic(topic, this.o.deviceId);
       if (instance !== undefined) return sink.reply(instance, bytes);
       const service = this.serviceTopics.get(topic);
       if (service !== undefined) return sink.service(service, bytes);

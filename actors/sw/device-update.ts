@@ -56,7 +56,15 @@ export interface FirmwareUpdaterOptions {
 export function firmwareUpdater(o: FirmwareUpdaterOptions): ActorSpec<FirmwareMsg> {
   let job: { version: number; digest: Uint8Array; size: number; fetched: Partial<Record<FirmwareLabel, FetchedImage>> } | undefined;
   const emit = (phase: FirmwareEvent['phase'], version: number, detail?: string) =>
-    o.events?.({ type: 'image', instance: 'device', phase, purpose: 'update', version, ...(detail === undefined ? {} : { detail }), at: o.now() });
+    o.events?.({
+      type: 'image',
+      instance: 'device',
+      phase,
+      purpose: 'update',
+      version,
+      ...(detail === undefined ? {} : { detail }),
+      at: o.now(),
+    });
   const fetchNext = (): void => {
     const j = job!;
     const label = FIRMWARE_LABELS.find((l) => j.fetched[l] === undefined)!;

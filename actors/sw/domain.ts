@@ -156,7 +156,8 @@ export function installSw(o: SwInstallOptions): SwInstalled {
   o.hypervisor.routeWith(proxyEnvelope, (m) => {
     if (m.instance === 'device') return awdt.offer({ type: 'reply', envelope: m.envelope });
     if (m.instance === lanes.boot && gate !== undefined) return gate.offer({ type: 'reply', envelope: m.envelope });
-    if (m.instance === lanes.image('device') && firmware !== undefined) return firmware.fetcher.offer({ type: 'chunk', envelope: m.envelope });
+    if (m.instance === lanes.image('device') && firmware !== undefined)
+      return firmware.fetcher.offer({ type: 'chunk', envelope: m.envelope });
     return false;
   });
   return { awdt, gate };

@@ -2,7 +2,14 @@
  * `sw`, the secure world: the device AWDT, K_I, the pinned IH key and the watchdog backend. It may
  * reset the whole device; no other domain can stop, pause or re-arm it except with a valid IH ticket.
  */
-export { FIRMWARE_LABELS, firmwareUpdater, type DeviceImageKeeper, type FirmwareEvent, type FirmwareLabel, type FirmwareMsg } from './device-update.ts';
+export {
+  FIRMWARE_LABELS,
+  firmwareUpdater,
+  type DeviceImageKeeper,
+  type FirmwareEvent,
+  type FirmwareLabel,
+  type FirmwareMsg,
+} from './device-update.ts';
 export { bootGate, BootGateCore, type BootGateConfig, type BootVerdict, type GateEvent, type GateMsg } from './boot-gate.ts';
 export { deviceAwdt, resetReasonOf, type DeviceAwdtOptions } from './device-awdt.ts';
 export { FileStateStore, MemoryStateStore, type BootRecord, type DeviceStateStore } from './device-state.ts';
