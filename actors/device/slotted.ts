@@ -24,7 +24,9 @@ import {
 import type { HypervisorImage, MmImage, ServiceImage, SwImage } from './images.ts';
 import type { Placement, SingleOptions } from './runner.ts';
 import { VmSlotKeeper } from './vm-keeper.ts';
-import { create, SlotReportSchema } from '../../proto/index.ts';
+import { FirmwareSlotKeeper } from './firmware-keeper.ts';
+import { keepTwoCopies, slotReport } from './slot-keeping.ts';
+import type { DeviceEvent } from './status.ts';
 
 /** The device's slots, ready to boot from: installed, and every valid slot's code loaded. */
 export interface SlottedImages {
@@ -61,8 +63,18 @@ export function slottedPlacement(o: SlottedOptions): Placement<AssembledDevice> 
   const mailboxes = mailboxesOf(board);
   return (hooks) => {
     const now = () => o.clock.now();
-    const sw = openRecoveryPath(slots, 'sw');
-    const hypervisor = openRecoveryPath(slots, 'hypervisor');
+    const sw = openRecoveryPath(slots, 'sw', hooks.events, now);
+    const hypervisor = openRecoveryPath(slots, 'hypervisor', hooks.events, now);
+    const firmware = new FirmwareSlotKeeper({
+      slots: slots.sw,
+      board: board.id,
+      releasePublicKey,
+      maxBytes: (label) => maxBundleBytes(board, label),
+      trial: new Set(([sw.trial ? 'sw' : undefined, hypervisor.trial ? 'hypervisor' : undefined] as const).filter((l) => l !== undefined)),
+      load: (label, image, bytes) => modules.add(label, image, bytes),
+      events: hooks.events,
+      now,
+    });
     const keeper = new VmSlotKeeper({
       slots: slots.vms,
       board: board.id,
@@ -87,10 +99,6 @@ export function slottedPlacement(o: SlottedOptions): Placement<AssembledDevice> 
       { label: 'hypervisor', version: BigInt(hypervisor.image.version), digest: hypervisor.image.digest },
       ...vmImages,
     ];
-    const slotReport = (label: string) => {
-      const s = slots.sw.report(label);
-      return create(SlotReportSchema, { label, version: BigInt(s.version), slot: s.slot });
-    };
     return assemble({
       ...o,
       images: {
@@ -104,7 +112,8 @@ export function slottedPlacement(o: SlottedOptions): Placement<AssembledDevice> 
       },
       vmSlots: { keeper, modules },
       gate: { images: gateImages, retryMs: board.timing.intervalMs },
-      slots: () => SW_LABELS.map(slotReport),
+      slots: () => SW_LABELS.flatMap((label) => slotReport(slots.sw, label) ?? []),
+      firmware,
       timing: board.timing,
       mailboxes,
       watchdog: board.watchdog,
@@ -134,12 +143,23 @@ function heldService(mm: MmImage, service: string): ServiceImage {
   };
 }
 
-/** Opens a recovery-path slot of `sw`'s; none verifying is the one thing a device cannot repair itself. */
-function openRecoveryPath(slots: DeviceSlots, label: 'sw' | 'hypervisor') {
+/**
+ * Opens a slot of `sw`'s for this boot (taking a trial's try), telling what the bootloader did; a
+ * tampered copy is repaired from the good one. None verifying is the one thing a device cannot repair
+ * itself.
+ */
+function openRecoveryPath(slots: DeviceSlots, label: 'sw' | 'hypervisor', events: (e: DeviceEvent) => void, now: () => number) {
   const opened = slots.sw.open(label);
+  if (opened.rolledBack !== undefined)
+    events({ type: 'slot', label, what: 'rolled-back', version: opened.rolledBack.version, detail: opened.rolledBack.detail, at: now() });
   if (opened.kind === 'restore')
     throw new DeviceBootError(
       `no slot of ${label} verifies (${opened.reason}): the device cannot boot; reinstall it from trusted artifacts`,
     );
+  if (opened.fellBack !== undefined) {
+    events({ type: 'slot', label, what: 'fell-back', version: opened.image.version, detail: opened.fellBack.reason, at: now() });
+    keepTwoCopies(slots.sw, label);
+  }
+  if (opened.trial) events({ type: 'slot', label, what: 'trial', version: opened.image.version, at: now() });
   return opened;
 }

@@ -239,3 +239,63 @@ test('a service release that crashes at start rolls back to the last good versio
   void UpdateState;
   r.device.shutdown();
 });
+
+test('a firmware update (sw and hypervisor) resets into a trial and commits at the device’s first ticket', async () => {
+  const r = await rig();
+  await r.run(3000);
+  const target = updateTarget(built.v2!, r.fleet, 'mm');
+  const v2 = verifyArtifacts(built.v2!.dir, releasePub);
+  r.fleet.ih.policy.requireUpdate(DEVICE, 'device', {
+    ...target,
+    fetchTopic: topics.hubRequest(r.fleet.ih.id),
+    sizeBytes: v2.files.get('sw.mjs')!.length + v2.files.get('hypervisor.mjs')!.length,
+  });
+  await r.run(4000);
+  const reset = of(r.events, 'reset').at(-1);
+  assert.ok(reset, 'the device reset into the new firmware');
+  assert.match(reset.detail, /firmware release 2 installed/);
+  assert.deepEqual(
+    of(r.events, 'slot')
+      .filter((e) => e.what === 'trial')
+      .map((e) => e.label),
+    ['sw', 'hypervisor'],
+    'the next boot runs both on trial',
+  );
+  await r.run(4000);
+  const committed = of(r.events, 'slot').filter((e) => e.what === 'committed' && (e.label === 'sw' || e.label === 'hypervisor'));
+  assert.deepEqual(
+    committed.map((e) => [e.label, e.version]),
+    [
+      ['sw', 2],
+      ['hypervisor', 2],
+    ],
+  );
+  r.fleet.ih.policy.clearUpdate(DEVICE, 'device');
+  await r.run(3000);
+  assert.equal(of(r.events, 'reset').length, 1, 'no reset after the commit');
+  r.device.shutdown();
+});
+
+test('a tampered sw image falls back to its second copy, which is then repaired', async () => {
+  const r = await rig();
+  await r.run(1000);
+  r.device.shutdown();
+  const store = new SlotStore(join(r.dataDir, 'slots'));
+  const state = JSON.parse(readFileSync(join(r.dataDir, 'sw', 'boot-state.json'), 'utf8')) as {
+    domains: Record<string, { active: 'a' | 'b' }>;
+  };
+  const file = join(store.slotDir('sw', state.domains.sw!.active), 'sw.mjs');
+  const bytes = readFileSync(file);
+  bytes[10] ^= 0x01;
+  writeFileSync(file, bytes);
+  r.device.boot();
+  await r.run(3000);
+  const fell = of(r.events, 'slot').find((e) => e.label === 'sw' && e.what === 'fell-back');
+  assert.ok(fell, 'sw fell back to its other copy');
+  assert.ok(of(r.events, 'boot-granted').length >= 2, 'and booted normally');
+  assert.ok(
+    store.verify('sw', 'a', releasePub, 'sim', 1 << 20).ok && store.verify('sw', 'b', releasePub, 'sim', 1 << 20).ok,
+    'both copies good again',
+  );
+  r.device.shutdown();
+});
