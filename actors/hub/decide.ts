@@ -126,9 +126,17 @@ function decideChecked(bytes: Uint8Array, nowMs: number, hub: HubIdentityKey, vi
   if (state === undefined)
     return answer(hub, request, instance, nowMs, withheld('unknown-device', WithholdReason.UNKNOWN_DEVICE, 'device is not enrolled'));
   if (state === 'revoked') return answer(hub, request, instance, nowMs, withheld('revoked', WithholdReason.REVOKED, 'device is revoked'));
-  if (state === 'quarantined')
-    return answer(hub, request, instance, nowMs, withheld('quarantined', WithholdReason.QUARANTINED, 'device is quarantined'));
   if (request.runtime === undefined) return refuse(nowMs, 'malformed-payload', 'runtime missing', request); // validated; keeps types honest
+  if (state === 'quarantined') {
+    // Quarantine holds the device in recovery mode (docs/ARCHITECTURE.md §5): a device that reports it
+    // runs there, and its mm (what it reaches the IH and repairs itself with), keep their tickets; a
+    // device running its services is withheld, resets, and comes back in recovery mode.
+    const report = request.runtime.report;
+    const inRecovery = instance === 'mm' || (report.case === 'device' && report.value.recovery);
+    if (!inRecovery) return answer(hub, request, instance, nowMs, withheld('quarantined', WithholdReason.QUARANTINED, 'device is quarantined'));
+    const verdict = view.evaluate(request.deviceId, instance, request.runtime);
+    return answer(hub, request, instance, nowMs, verdict.kind === 'ticket' ? { ...verdict, code: 'held-in-recovery' } : verdict);
+  }
   return answer(hub, request, instance, nowMs, view.evaluate(request.deviceId, instance, request.runtime));
 }
 

@@ -8,6 +8,7 @@
  * at configuration time, not on a device's request.
  */
 import {
+  UpdateState,
   create,
   validateTicketReply,
   WithholdReason,
@@ -55,7 +56,7 @@ export interface UpdateTarget {
 }
 
 export type PolicyVerdict =
-  | { readonly kind: 'ticket'; readonly code: 'granted'; readonly deferralMs: number }
+  | { readonly kind: 'ticket'; readonly code: 'granted' | 'update-rolled-back' | 'held-in-recovery'; readonly deferralMs: number }
   | {
       readonly kind: 'withheld';
       readonly code: PolicyCode;
@@ -210,7 +211,9 @@ export function evaluateInstancePolicy(
   }
 
   const demanded = controls.update;
+  const deferralMs = Math.min(policy.deferralMs, policy.maxDeferralMs ?? policy.deferralMs);
   if (demanded !== undefined && !runs(instance, runtime, demanded)) {
+    if (rolledBack(runtime, demanded)) return { kind: 'ticket', code: 'update-rolled-back', deferralMs };
     return { kind: 'update-required', code: 'operator-update', target: demanded, validForMs };
   }
 
@@ -225,7 +228,14 @@ export function evaluateInstancePolicy(
     }
   }
 
-  return { kind: 'ticket', code: 'granted', deferralMs: Math.min(policy.deferralMs, policy.maxDeferralMs ?? policy.deferralMs) };
+  return { kind: 'ticket', code: 'granted', deferralMs };
+}
+
+/** True when a slot report says the instance tried the demanded release (or a later one) and rolled back. */
+function rolledBack(runtime: RuntimeInfo, target: UpdateTarget): boolean {
+  const report = runtime.report;
+  const slots = report.case === 'device' ? report.value.slots : report.case === 'domain' && report.value.slot ? [report.value.slot] : [];
+  return slots.some((s) => s.update === UpdateState.ROLLED_BACK && s.updateVersion >= BigInt(target.releaseVersion));
 }
 
 /**

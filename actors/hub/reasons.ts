@@ -33,7 +33,15 @@ export type PolicyCode =
   | 'digest-mismatch'
   | 'firmware-unparseable'
   | 'firmware-too-old'
-  | 'operator-update';
+  | 'operator-update'
+  /**
+   * A ticket although an update is demanded: the instance reports that it tried the demanded release
+   * and rolled back. Demanding it again would only loop (reboot, refetch, roll back); the device runs
+   * its last good image, and the operator sees the failed update in the audit and `devices`.
+   */
+  | 'update-rolled-back'
+  /** A ticket for a quarantined device's `device` instance in recovery mode, or its `mm`: quarantine holds it there. */
+  | 'held-in-recovery';
 
 /** The core's own checks on an authenticated request, before policy: each is answered (WITHHELD). */
 export type StateReason = 'malformed-request' | 'wrong-hub' | 'unknown-device' | 'revoked' | 'quarantined';
@@ -80,6 +88,8 @@ type ReasonClass = 'grant' | 'check' | 'other' | 'refusal';
 
 const REASON_CLASS: Record<DecisionReason, ReasonClass> = {
   granted: 'grant',
+  'update-rolled-back': 'grant',
+  'held-in-recovery': 'grant',
   'foreign-actor': 'check',
   'digest-mismatch': 'check',
   'firmware-unparseable': 'check',
