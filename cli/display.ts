@@ -3,7 +3,8 @@
  * boots and last reset reason, and the latest events. On a terminal it redraws in place; otherwise
  * (logs, CI) it prints one line per event.
  */
-import type { Device, DeviceEvent, DeviceStatus } from '../actors/device/index.ts';
+import type { DeviceEvent, DeviceStatus } from '../actors/device/index.ts';
+import type { WatchedDevice } from './up-device.ts';
 import { describeEvent } from './events.ts';
 
 const LOG_LINES = 8;
@@ -15,7 +16,7 @@ export class LiveDisplay {
   private phase = '';
 
   constructor(
-    private readonly device: Device,
+    private readonly device: Pick<WatchedDevice, 'clock' | 'status' | 'onEvent'>,
     private readonly out: NodeJS.WriteStream = process.stdout,
     private readonly live = process.stdout.isTTY === true,
   ) {
@@ -71,7 +72,15 @@ export function renderStatus(status: DeviceStatus, now: number): string[] {
   const header = ['instance', 'hub', 'deadline', 'last ticket', 'tickets', 'expiries', 'last outcome'];
   const widths = header.map((h, c) => Math.max(h.length, ...rows.map((r) => r[c]!.length)));
   const fmt = (r: string[]) => r.map((cell, c) => cell.padEnd(widths[c]!)).join('  ');
-  return [`device ${status.deviceId}: boot #${status.bootCount}, last reset: ${status.lastResetReason}`, fmt(header), ...rows.map(fmt)];
+  const mode =
+    status.mode === 'recovery'
+      ? `, RECOVERY MODE${status.bootWithheld !== undefined ? ` (boot withheld: ${status.bootWithheld})` : ''}`
+      : '';
+  return [
+    `device ${status.deviceId}: boot #${status.bootCount}, last reset: ${status.lastResetReason}${mode}`,
+    fmt(header),
+    ...rows.map(fmt),
+  ];
 }
 
 function seconds(ms: number): string {

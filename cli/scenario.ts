@@ -1,11 +1,15 @@
 /**
- * The default scenario of `dominion up`, step by step: normal operation → a foreign actor appears in
- * the `sm` → the SH withholds → the `sm` restarts clean within the bound → tickets resume → the IH
- * withholds device tickets → device reset → recovery. Each step waits for what the device does, with
- * a bound; a step that does not happen in time fails the run.
+ * The default scenario of `dominion up`, step by step: gated boot and normal operation → a foreign
+ * actor appears in the `sm` → the SH withholds → the `sm` restarts clean within the bound → tickets
+ * resume → a persistent compromise (the sm's image rewritten on disk) is restored from the SH at the
+ * VM's next boot → mm is updated to release 2 on trial and committed → a broken sensor release
+ * rolls back to the last good one → quarantine holds the device in recovery mode → release → normal
+ * boot. Each step waits for what the device does, with a bound; a step that does not happen in time
+ * fails the run.
  */
-import type { DemoFleet, Device, DeviceEvent } from '../actors/device/index.ts';
+import type { DemoFleet, DeviceEvent } from '../actors/device/index.ts';
 import type { LiveDisplay } from './display.ts';
+import type { WatchedDevice } from './up-device.ts';
 
 export interface ScenarioResult {
   readonly ok: boolean;
@@ -14,10 +18,23 @@ export interface ScenarioResult {
 
 type Pred = (e: DeviceEvent) => boolean;
 
+/** What the scenario does to the hubs and the device's disk (an operator, an attacker). */
+export interface ScenarioActions {
+  /** The attacker rewrites the active image of `sm:sensor` on the device's disk. */
+  tamperServiceImage(): void;
+  /** `dominion require-update <device> --instance <i> --release <v>` on the hub that dominates it. */
+  requireUpdate(instance: 'mm' | 'sm:sensor', release: number): void;
+  clearUpdate(instance: 'mm' | 'sm:sensor'): void;
+  /** `dominion quarantine` / `dominion release` on the IH. */
+  quarantine(): void;
+  release(): void;
+}
+
 export async function runScenario(
-  device: Device,
+  device: WatchedDevice,
   fleet: DemoFleet,
   display: LiveDisplay,
+  actions: ScenarioActions,
   o: { intervalMs: number; deferralMs: number; bootMs: number },
 ): Promise<ScenarioResult> {
   const steps: ScenarioResult['steps'] = [];
@@ -41,7 +58,19 @@ export async function runScenario(
     return (e) => e.type === 'ticket' && e.instance === instance && ++seen >= n;
   };
 
+  const slot =
+    (label: string, what: string): Pred =>
+    (e) =>
+      e.type === 'slot' && e.label === label && e.what === what;
+
   const plan: Array<() => Promise<boolean>> = [
+    () =>
+      step(
+        'gated boot: the IH grants the boot, the services start',
+        () => {},
+        (e) => e.type === 'boot-granted',
+        () => 'boot ticket for this boot and its images: recovery mode left',
+      ),
     () =>
       step(
         'normal operation: tickets for every instance',
@@ -72,17 +101,96 @@ export async function runScenario(
       ),
     () =>
       step(
-        'the IH withholds device tickets',
-        () => fleet.ih.policy.withhold(fleet.deviceId, 'device', 'operator forces a recovery'),
+        'persistent compromise: the sm image is rewritten on disk',
+        () => {
+          actions.tamperServiceImage();
+          device.system?.getDomain('sm:sensor')?.spawn<string>({ name: 'miner', capacity: 4, start: () => ({ receive: () => {} }) });
+        },
+        (e) => e.type === 'vm-boot' && e.instance === 'sm:sensor' && e.held !== undefined,
+        (e) => (e.type === 'vm-boot' ? `at its next boot the image does not verify: sm:sensor held down (${e.held})` : ''),
+      ),
+    () =>
+      step(
+        'the sm image is restored from the SH',
+        () => {},
+        (e) => e.type === 'image' && e.instance === 'sm:sensor' && e.phase === 'restored',
+        (e) => (e.type === 'image' ? `release ${e.version} fetched from the SH, verified, installed` : ''),
+      ),
+    () =>
+      step(
+        'tickets resume on the restored image',
+        () => {},
+        ticketsFor('sm:sensor', 1),
+        () => 'SH issues tickets again',
+      ),
+    () =>
+      step(
+        'update: the IH requires mm release 2',
+        () => actions.requireUpdate('mm', 2),
+        slot('mm', 'trial'),
+        () => 'fetched, verified, installed into the inactive slot, booted on trial',
+      ),
+    () =>
+      step(
+        'the mm trial commits at its first ticket',
+        () => {},
+        slot('mm', 'committed'),
+        (e) => (e.type === 'slot' ? `mm release ${e.version} committed; its minimum version raised` : ''),
+      ),
+    () =>
+      step(
+        'a broken sensor release 3 is required',
+        () => {
+          actions.clearUpdate('mm');
+          actions.requireUpdate('sm:sensor', 3);
+        },
+        slot('sm:sensor', 'trial'),
+        () => 'installed and booted on trial; it crashes at start',
+      ),
+    () =>
+      step(
+        'the broken release rolls back to the last good one',
+        () => {},
+        slot('sm:sensor', 'rolled-back'),
+        (e) => (e.type === 'slot' ? `release ${e.version} rolled back (${e.detail ?? ''}); see dominion devices` : ''),
+      ),
+    () =>
+      step(
+        'the sensor runs its last good release again',
+        () => {},
+        ticketsFor('sm:sensor', 1),
+        () => 'the SH sees the rollback and issues tickets (update-rolled-back)',
+      ),
+    () =>
+      step(
+        'quarantine: the IH withholds the device',
+        () => {
+          actions.clearUpdate('sm:sensor');
+          actions.quarantine();
+        },
         (e) => e.type === 'reset',
         (e) => (e.type === 'reset' ? `device reset: ${e.detail}` : ''),
       ),
     () =>
       step(
-        'recovery: the device boots and is dominated again',
-        () => fleet.ih.policy.resume(fleet.deviceId, 'device'),
-        ticketsFor('device', 2),
-        () => `boot #${device.status.bootCount}, device tickets flowing`,
+        'the device is held in recovery mode',
+        () => {},
+        (e) => e.type === 'boot-withheld',
+        () => 'boot withheld (QUARANTINED): mm only, no services, no reset loop',
+      ),
+    () =>
+      step(
+        'release: the IH grants the boot again',
+        () => actions.release(),
+        (e) => e.type === 'boot-granted',
+        () => `boot #${device.status.bootCount} granted: the services start`,
+      ),
+    () =>
+      step(
+        'the device is dominated again',
+        () => {},
+        ticketsFor('sm:sensor', 2),
+        () => 'every instance renewed',
       ),
   ];
   for (const run of plan) if (!(await run())) return { ok: false, steps };

@@ -1,32 +1,37 @@
 /**
  * `dominion up`: the embedded default. Starts an MQTT broker (Aedes on a free port, unless --broker
- * names one), the IH and one SH on it (SQLite-backed, in a temp directory), and a simulated device
- * with the sensor service; shows the
- * ticket loop live and, by default, plays the scenario, prints a summary and exits 0.
+ * names one), the IH and one SH on it (SQLite-backed, in a temp directory), builds the `sim` board's
+ * releases, publishes them to the hubs, and runs the device from its A/B slots (up-device.ts); shows
+ * the ticket loop live and, by default, plays the scenario, prints a summary and exits 0.
  */
-import { mkdtempSync } from 'node:fs';
+import { readFileSync, writeFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { RealClock } from '../runtime/index.ts';
-import { Device, timingFor } from '../actors/device/index.ts';
-import { MqttHubLink } from '../actors/mm/index.ts';
+import { timingFor } from '../actors/device/index.ts';
+import { changeDeviceState, releaseTarget } from '../actors/hub/sqlite/index.ts';
 import { startEmbeddedBroker, type EmbeddedBroker } from '../actors/mqtt/index.ts';
-import { sensorService } from '../actors/sm/index.ts';
+import { SlotStore } from '../actors/slots/index.ts';
 import { numberOption, UsageError } from './args.ts';
+import { devicesCommand } from './operator.ts';
 import { LiveDisplay, renderStatus } from './display.ts';
-import { runScenario } from './scenario.ts';
+import { runScenario, type ScenarioActions } from './scenario.ts';
+import { startUpDevice, type UpDevice } from './up-device.ts';
 import { startSqliteFleet, type SqliteFleet } from './up-hubs.ts';
 
 const HELP = `usage: dominion up [options]
 
-Runs an MQTT broker, the infrastructure hub (IH), one service hub (SH) and a simulated device with
-the example sensor service, and shows each instance's deadline, last ticket and resets live.
+Runs an MQTT broker, the infrastructure hub (IH), one service hub (SH) and a device of the sim board
+with the example sensor service — built, signed and published here (releases 1, 2 and a broken 3),
+booted from its A/B slots — and shows each instance's deadline, last ticket and resets live.
 
 options:
-  --scenario <default|none>  default: normal → intrusion in sm → SH withholds → sm restarted clean →
-                             IH withholds → device reset → recovery, then a summary and exit 0.
-                             none: just run (until --duration or Ctrl-C).
+  --scenario <default|none>  default: gated boot → intrusion in sm → SH withholds → sm restarted
+                             clean → the sm image rewritten on disk → restored from the SH → mm
+                             updated to release 2 and committed → a broken sensor release 3 rolled
+                             back → quarantine holds the device in recovery mode → release → normal
+                             boot; then a summary and exit 0. none: just run (until --duration or Ctrl-C).
   --interval <ms>            ticket interval per instance (default 500, at least 334); deferral is 3 × interval
   --duration <s>             stop after this long (default: 120 with a scenario, forever without)
   --broker <mqtt-url>        use this broker instead of the embedded one (e.g. mqtt://127.0.0.1:1883)
@@ -74,22 +79,27 @@ export async function up(argv: string[]): Promise<number> {
     throw error;
   }
   const fleet = sqlite.fleet;
+  let device: UpDevice;
+  try {
+    device = await startUpDevice({
+      dir: join(hubDir, 'releases'),
+      sqlite,
+      url,
+      intervalMs,
+      dataDir: values['data-dir'] ?? mkdtempSync(join(tmpdir(), 'dominion-device-')),
+      clock: new RealClock(),
+      log: (line) => console.log(line),
+    });
+  } catch (error) {
+    await sqlite.stop();
+    await broker?.close();
+    throw error;
+  }
   const cleanup = async (): Promise<void> => {
     device.shutdown();
     await sqlite.stop();
     await broker?.close();
   };
-  const device = new Device({
-    deviceId: fleet.deviceId,
-    firmwareVersion: '1.0.0',
-    keys: fleet.keys,
-    hubs: fleet.pins,
-    timing,
-    services: [sensorService({ periodMs: Math.max(100, intervalMs) })],
-    dataDir: values['data-dir'] ?? mkdtempSync(join(tmpdir(), 'dominion-device-')),
-    openLink: () => new MqttHubLink({ url, deviceId: fleet.deviceId, services: ['sensor'] }),
-    clock: new RealClock(),
-  });
   for (const hub of sqlite.hubs) {
     const st = hub.status();
     console.log(
@@ -113,7 +123,7 @@ export async function up(argv: string[]): Promise<number> {
   let ok = true;
   if (values.scenario === 'default') {
     const result = await Promise.race([
-      runScenario(device, fleet, display, { intervalMs, deferralMs, bootMs: timing.bootMs }),
+      runScenario(device, fleet, display, scenarioActions(sqlite, device), { intervalMs, deferralMs, bootMs: timing.bootMs }),
       stop.then(() => undefined),
     ]);
     display.stop();
@@ -130,8 +140,41 @@ export async function up(argv: string[]): Promise<number> {
     display.stop();
   }
   console.log(`\n${renderStatus(device.status, device.clock.now()).join('\n')}`);
+  // What an operator sees: each hub's view of the device, versions and update states included.
+  for (const hub of sqlite.hubs) {
+    console.log(`\n$ dominion devices --db ${hub.store.db.name}`);
+    await devicesCommand(['--db', hub.store.db.name]);
+  }
   const ih = fleet.ih.core.counters();
   console.log(`IH decisions: ${JSON.stringify(ih)}`);
   await cleanup();
   return ok ? 0 : 1;
+}
+
+/** The scenario's operator (on the hubs' databases) and attacker (on the device's disk). */
+function scenarioActions(sqlite: SqliteFleet, device: UpDevice): ScenarioActions {
+  const { deviceId } = sqlite.fleet;
+  const [ih, sh] = sqlite.hubs;
+  const hubOf = (instance: 'mm' | 'sm:sensor') => (instance === 'mm' ? ih! : sh!);
+  return {
+    tamperServiceImage: () => {
+      const state = JSON.parse(readFileSync(join(device.dataDir, 'hypervisor', 'boot-state.json'), 'utf8')) as {
+        domains: Record<string, { active: 'a' | 'b' }>;
+      };
+      const file = join(
+        new SlotStore(join(device.dataDir, 'slots')).slotDir('sm:sensor', state.domains['sm:sensor']!.active),
+        'sm-sensor.mjs',
+      );
+      const bytes = readFileSync(file);
+      bytes[bytes.length >> 1] ^= 0xff;
+      writeFileSync(file, bytes);
+    },
+    requireUpdate: (instance, release) => {
+      const hub = hubOf(instance);
+      hub.store.policy.requireUpdate(deviceId, instance, releaseTarget(hub.store.db, instance, release, device.board.id));
+    },
+    clearUpdate: (instance) => hubOf(instance).store.policy.clearUpdate(deviceId, instance),
+    quarantine: () => changeDeviceState(ih!.store.db, deviceId, 'quarantine', 'scenario: quarantine'),
+    release: () => changeDeviceState(ih!.store.db, deviceId, 'release', 'scenario: release'),
+  };
 }

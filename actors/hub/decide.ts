@@ -133,7 +133,8 @@ function decideChecked(bytes: Uint8Array, nowMs: number, hub: HubIdentityKey, vi
     // device running its services is withheld, resets, and comes back in recovery mode.
     const report = request.runtime.report;
     const inRecovery = instance === 'mm' || (report.case === 'device' && report.value.recovery);
-    if (!inRecovery) return answer(hub, request, instance, nowMs, withheld('quarantined', WithholdReason.QUARANTINED, 'device is quarantined'));
+    if (!inRecovery)
+      return answer(hub, request, instance, nowMs, withheld('quarantined', WithholdReason.QUARANTINED, 'device is quarantined'));
     const verdict = view.evaluate(request.deviceId, instance, request.runtime);
     return answer(hub, request, instance, nowMs, verdict.kind === 'ticket' ? { ...verdict, code: 'held-in-recovery' } : verdict);
   }

@@ -232,11 +232,9 @@ export function verifyReleaseImage(image: ReleaseImage, label: string, releasePu
   const backend = nodeBackend();
   const digest = backend.sha512(image.bundle);
   if (image.bundle.length !== entry.bytes || !bytesEqual(digest, fromHex(entry.sha512))) {
-    throw new ArtifactError(
-      'digest-mismatch',
-      file,
-      `does not match the signed manifest (${image.bundle.length} bytes, the manifest says ${entry.bytes}): tampered or corrupt`,
-    );
+    const how =
+      image.bundle.length !== entry.bytes ? `${image.bundle.length} bytes, the manifest says ${entry.bytes}` : 'its SHA-512 differs';
+    throw new ArtifactError('digest-mismatch', file, `does not match the signed manifest (${how}): tampered or corrupt`);
   }
   return {
     label,
