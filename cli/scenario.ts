@@ -18,6 +18,9 @@ export interface ScenarioResult {
 
 type Pred = (e: DeviceEvent) => boolean;
 
+/** Boots a trial gets before it rolls back (actors/slots DEFAULT_TRIES). */
+const TRIES = 3;
+
 /** What the scenario does to the hubs and the device's disk (an operator, an attacker). */
 export interface ScenarioActions {
   /** The attacker rewrites the active image of `sm:sensor` on the device's disk. */
@@ -39,17 +42,17 @@ export async function runScenario(
 ): Promise<ScenarioResult> {
   const steps: ScenarioResult['steps'] = [];
   const bound = 4 * o.deferralMs + 2 * o.bootMs + 5 * o.intervalMs;
-  const step = async (name: string, act: () => void, pred: Pred, note: (e: DeviceEvent) => string): Promise<boolean> => {
+  const step = async (name: string, act: () => void, pred: Pred, note: (e: DeviceEvent) => string, within = bound): Promise<boolean> => {
     display.setPhase(name);
     const start = device.clock.now();
-    const waiting = device.nextEvent(pred, bound);
+    const waiting = device.nextEvent(pred, within);
     act();
     const e = await waiting;
     steps.push({
       step: name,
       ok: e !== undefined,
       tookMs: Math.round(device.clock.now() - start),
-      note: e ? note(e) : `did not happen within ${bound} ms`,
+      note: e ? note(e) : `did not happen within ${within} ms`,
     });
     return e !== undefined;
   };
@@ -153,6 +156,8 @@ export async function runScenario(
         () => {},
         slot('sm:sensor', 'rolled-back'),
         (e) => (e.type === 'slot' ? `release ${e.version} rolled back (${e.detail ?? ''}); see dominion devices` : ''),
+        // Each of its tries boots and waits out the VM's initial timeout (6 × interval) for a ticket.
+        TRIES * (6 * o.intervalMs + o.bootMs) + bound,
       ),
     () =>
       step(
