@@ -96,13 +96,25 @@ export function installCarried(slots: DeviceSlots, verified: VerifiedArtifacts, 
 export class ModuleCache {
   private readonly modules = new Map<string, unknown>();
   private readonly byLabel = new Map<string, unknown>();
+  private readonly loading = new Set<Promise<unknown>>();
 
   async add(label: string, image: VerifiedImage, bytes: ReleaseImage): Promise<void> {
     const key = Buffer.from(image.digest).toString('hex');
     if (this.modules.has(key)) return;
-    const m = await importDomain(label, image.manifest, bytes.bundle);
-    this.modules.set(key, m);
-    this.byLabel.set(label, m);
+    const loading = importDomain(label, image.manifest, bytes.bundle);
+    this.loading.add(loading);
+    try {
+      const m = await loading;
+      this.modules.set(key, m);
+      this.byLabel.set(label, m);
+    } finally {
+      this.loading.delete(loading);
+    }
+  }
+
+  /** Resolves once no import is under way (what simulations wait for before moving time on). */
+  async idle(): Promise<void> {
+    while (this.loading.size > 0) await Promise.allSettled([...this.loading]);
   }
 
   /**

@@ -89,16 +89,24 @@ interface Rig {
 
 let rigs = 0;
 
-async function rig(): Promise<Rig> {
+/** Sees each reply before the device does: return true to swallow it (a test keeps it to replay). */
+type Intercept = (lane: string, envelope: Uint8Array) => boolean;
+
+async function rig(intercept?: Intercept): Promise<Rig & { deliver(lane: string, envelope: Uint8Array): void }> {
   const v1 = built.v1!;
   const dataDir = join(root, `data-${++rigs}`);
   const clock = new ManualClock(0);
   const fleet = demoFleet({ deviceId: DEVICE, services: ['sensor'], deferralMs: v1.board.timing.deferralMs });
   for (const b of [built.v1!, built.v2!, built.v3!]) publishRelease(fleet, verifyArtifacts(b.dir, releasePub), 0);
   const handler = (core: HubCore) => (bytes: Uint8Array) => core.handleRequest(bytes, clock.now()).reply;
+  let inject: ((lane: string, envelope: Uint8Array) => void) | undefined;
   const link = new DirectHubLink({
     deviceId: DEVICE,
     hubs: new Map([[fleet.ih.id, handler(fleet.ih.core)], ...[...fleet.sh.values()].map((h) => [h.id, handler(h.core)] as const)]),
+    tamper: (lane, envelope, deliver) => {
+      inject = deliver;
+      if (intercept?.(lane, envelope) !== true) deliver(lane, envelope);
+    },
   });
   const slotted = await prepareSlots(v1.dir, releasePub, dataDir);
   const events: DeviceEvent[] = [];
@@ -121,9 +129,11 @@ async function rig(): Promise<Rig> {
   const running = () => device.device as AssembledDevice;
   clock.afterFire(() => (device.device as AssembledDevice | null)?.system.runUntilIdle());
   const settle = async () => {
-    // Installing an image verifies, writes and imports it off the actors' turns: let that finish.
-    for (let i = 0; i < 50; i++) {
+    // Installing an image verifies, writes and imports it off the actors' turns: wait for the import,
+    // then let its result reach the actors (a few turns), before time moves on.
+    for (let i = 0; i < 8; i++) {
       (device.device as AssembledDevice | null)?.system.runUntilIdle();
+      await slotted.modules.idle();
       await new Promise((r) => setImmediate(r));
     }
   };
@@ -137,6 +147,7 @@ async function rig(): Promise<Rig> {
     dataDir,
     settle,
     running,
+    deliver: (lane, envelope) => inject?.(lane, envelope),
     async run(ms, stepMs = 100) {
       for (let t = 0; t < ms; t += stepMs) {
         clock.advance(stepMs);
@@ -297,5 +308,59 @@ test('a tampered sw image falls back to its second copy, which is then repaired'
     store.verify('sw', 'a', releasePub, 'sim', 1 << 20).ok && store.verify('sw', 'b', releasePub, 'sim', 1 << 20).ok,
     'both copies good again',
   );
+  r.device.shutdown();
+});
+
+test('a replayed UPDATE_REQUIRED is refused by the AWDT: nothing is fetched', async () => {
+  let held: Uint8Array | undefined;
+  let swallow = false;
+  const r = await rig((lane, envelope) => {
+    if (!swallow || lane !== 'sm:sensor') return false;
+    held ??= envelope; // the hub's UPDATE_REQUIRED, kept by an attacker on the path
+    return true;
+  });
+  await r.run(3000);
+  swallow = true;
+  r.fleet.sh.get('sensor')!.policy.requireUpdate(DEVICE, 'sm:sensor', updateTarget(built.v3!, r.fleet, 'sm:sensor'));
+  await r.run(600);
+  r.fleet.sh.get('sensor')!.policy.clearUpdate(DEVICE, 'sm:sensor');
+  swallow = false;
+  assert.ok(held !== undefined, 'an UPDATE_REQUIRED was captured');
+  // Later (a new round, a new nonce; then after a reboot, too) the attacker replays it.
+  await r.run(2000);
+  const refusedBefore = of(r.events, 'refused').filter((e) => e.instance === 'sm:sensor').length;
+  r.deliver('sm:sensor', held);
+  await r.settle();
+  r.running().restartVm('sm:sensor', { kind: 'timeout' });
+  await r.run(1000);
+  r.deliver('sm:sensor', held);
+  await r.settle();
+  assert.ok(of(r.events, 'refused').filter((e) => e.instance === 'sm:sensor').length >= refusedBefore + 2, 'both replays refused');
+  assert.deepEqual(
+    of(r.events, 'image').filter((e) => e.instance === 'sm:sensor'),
+    [],
+    'no fetch started',
+  );
+  r.device.shutdown();
+});
+
+test('the guarantee holds during an update: a hub that stops issuing still resets the device by t + D', async () => {
+  const r = await rig();
+  await r.run(3000);
+  r.fleet.ih.policy.requireUpdate(DEVICE, 'mm', updateTarget(built.v2!, r.fleet, 'mm'));
+  await r.run(200, 50);
+  assert.ok(
+    of(r.events, 'image').some((e) => e.instance === 'mm' && e.phase === 'fetching'),
+    'an update is under way',
+  );
+  const lastTicket = of(r.events, 'ticket')
+    .filter((e) => e.instance === 'device')
+    .at(-1)!;
+  const t = r.clock.now();
+  r.fleet.ih.policy.withhold(DEVICE, 'device', 'the IH stops issuing');
+  await r.run(built.v1!.board.timing.deferralMs + 1000, 50);
+  const reset = of(r.events, 'reset').at(-1);
+  assert.ok(reset !== undefined && reset.at > t, 'the device reset');
+  assert.ok(reset.at <= lastTicket.deadline, `reset at ${reset.at}, the last ticket's deadline ${lastTicket.deadline}`);
   r.device.shutdown();
 });
