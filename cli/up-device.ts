@@ -58,8 +58,11 @@ function simBoard(intervalMs: number): BoardProfile {
   };
 }
 
-/** Release 3's sensor: crashes as it starts (what the scenario rolls back from). */
-function brokenSensor(dir: string): string {
+/**
+ * A sensor image that crashes as it starts (release 3 of the scenario, what it rolls back from):
+ * writes its module into `dir` and returns the path, for `buildBoard`'s `serviceImages`.
+ */
+export function brokenSensor(dir: string): string {
   const file = join(dir, 'sm-sensor-broken.ts');
   const from = (path: string) => JSON.stringify(resolve(PROJECT_ROOT, path));
   writeFileSync(

@@ -26,35 +26,14 @@ import { verifyArtifacts, type VerifiedArtifacts } from '../../actors/release/in
 import { SlotStore } from '../../actors/slots/index.ts';
 import type { HubCore, UpdateTarget } from '../../actors/hub/index.ts';
 import { topics, UpdateState } from '../../proto/index.ts';
-import { buildBoard, PROJECT_ROOT, type BuildResult } from '../../build/index.ts';
+import { buildBoard, type BuildResult } from '../../build/index.ts';
+import { brokenSensor } from '../../cli/up-device.ts';
 import { releaseKeyFile, tempDir } from './support.ts';
 
 const DEVICE = 'pi-slots';
 const root = tempDir('slotted');
 const built: { v1?: BuildResult; v2?: BuildResult; v3?: BuildResult } = {};
 let releasePub: Uint8Array;
-
-/** A sensor that crashes as it starts: the broken release of the rollback test. */
-function crashingSensor(): string {
-  const file = join(root, 'sm-sensor-crash.ts');
-  writeFileSync(
-    file,
-    `import { serviceEntry } from ${JSON.stringify(join(PROJECT_ROOT, 'actors/images/service.ts'))};
-export { ENTRY_ABI, runtime } from ${JSON.stringify(join(PROJECT_ROOT, 'actors/images/common.ts'))};
-const entry = serviceEntry('sensor', () => ({
-  name: 'sensor',
-  version: '3.0.0',
-  capacity: 8,
-  start() { throw new Error('release 3 of the sensor crashes at start'); },
-}));
-export const DOMAIN = entry.DOMAIN;
-export const SERVICE = entry.SERVICE;
-export const channels = entry.channels;
-export const install = entry.install;
-`,
-  );
-  return file;
-}
 
 before(async () => {
   const { file, key } = releaseKeyFile(root);
@@ -70,7 +49,7 @@ before(async () => {
     });
   built.v1 = await build('v1', 1);
   built.v2 = await build('v2', 2);
-  built.v3 = await build('v3', 3, { sensor: crashingSensor() });
+  built.v3 = await build('v3', 3, { sensor: brokenSensor(root) });
 });
 after(() => rmSync(root, { recursive: true, force: true }));
 
