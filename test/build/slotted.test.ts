@@ -343,3 +343,31 @@ test('the guarantee holds during an update: a hub that stops issuing still reset
   assert.ok(reset.at <= lastTicket.deadline, `reset at ${reset.at}, the last ticket's deadline ${lastTicket.deadline}`);
   r.device.shutdown();
 });
+
+test('a power cut in the middle of a download boots the last good image; the update completes afterwards', async () => {
+  let chunks = 0;
+  let stall = true;
+  // The network stalls after the first chunk: the download has begun and cannot finish.
+  const r = await rig((lane) => lane === 'image.mm' && stall && ++chunks > 1);
+  await r.run(3000);
+  r.fleet.ih.policy.requireUpdate(DEVICE, 'mm', updateTarget(built.v2!, r.fleet, 'mm'));
+  await r.run(200, 50);
+  assert.ok(of(r.events, 'image').some((e) => e.instance === 'mm' && e.phase === 'fetching'));
+  assert.ok(chunks >= 2, 'one chunk arrived, the next did not');
+  assert.ok(!of(r.events, 'image').some((e) => e.instance === 'mm' && e.phase === 'installed'), 'not installed yet');
+  r.device.shutdown();
+  stall = false;
+  const before = r.events.length;
+  r.device.boot();
+  await r.run(1000);
+  const after = r.events.slice(before);
+  const firstMmBoot = after.findIndex((e) => e.type === 'vm-boot' && e.instance === 'mm');
+  const refetched = after.findIndex((e) => e.type === 'image' && e.instance === 'mm' && e.phase === 'fetching');
+  const trial = after.findIndex((e) => e.type === 'slot' && e.label === 'mm' && e.what === 'trial');
+  assert.ok(firstMmBoot >= 0 && refetched > firstMmBoot, 'mm boots its last good slot, then the demanded release is fetched again');
+  assert.ok(trial === -1 || trial > refetched, 'the cut download switched nothing: a trial only after a complete fetch');
+  await r.run(6000);
+  const committed = of(r.events, 'slot').find((e) => e.label === 'mm' && e.what === 'committed');
+  assert.ok(committed && committed.version === 2, 'the demanded update completed after the power came back');
+  r.device.shutdown();
+});
