@@ -148,7 +148,7 @@ export type SwBoot = Pick<
    * Gated boot: the images this boot runs once the IH grants it, and how often to ask. None: not gated
    * (the services start at once).
    */
-  readonly gate?: { readonly images: readonly BootImageLike[]; readonly retryMs: number };
+  readonly gate?: { readonly images: () => readonly BootImageLike[]; readonly retryMs: number };
   readonly ihPublicKey: Uint8Array;
   readonly watchdog: WatchdogConfig;
   readonly clock: Clock;
@@ -300,7 +300,7 @@ export interface HypervisorOptions {
 
 export interface AssembleOptions extends HypervisorOptions {
   /** Gated boot: the images `sw` asks the IH to grant (every domain's, as its slot holds it). */
-  readonly gate?: { readonly images: readonly BootImageLike[]; readonly retryMs: number };
+  readonly gate?: { readonly images: () => readonly BootImageLike[]; readonly retryMs: number };
   /** The sw and hypervisor slots, for the device's reports. */
   readonly slots?: SwBoot['slots'];
   /** The keeper of `sw`'s and the hypervisor's slots (firmware updates). */

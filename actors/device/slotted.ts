@@ -94,11 +94,11 @@ export function slottedPlacement(o: SlottedOptions): Placement<AssembledDevice> 
     const mm = moduleOf<MmImage>('mm');
     if (mm === undefined)
       throw new DeviceBootError('no slot of mm verifies: the device cannot reach its IH; reinstall it from trusted artifacts');
-    const gateImages: BootImageLike[] = [
+    const firmwareImages: BootImageLike[] = [
       { label: 'sw', version: BigInt(sw.image.version), digest: sw.image.digest },
       { label: 'hypervisor', version: BigInt(hypervisor.image.version), digest: hypervisor.image.digest },
-      ...vmImages,
     ];
+    const gateImages = (): BootImageLike[] => [...firmwareImages, ...keeper.bootImages(vmLabels(board))];
     return assemble({
       ...o,
       images: {
@@ -106,7 +106,7 @@ export function slottedPlacement(o: SlottedOptions): Placement<AssembledDevice> 
         hypervisor: modules.get<HypervisorImage>(hypervisor.image.digest),
         mm,
         services: new Map(board.services.map((s) => [s, moduleOf<ServiceImage>(serviceInstance(s)) ?? heldService(mm, s)] as const)),
-        digests: new Map(gateImages.map((i) => [i.label, i.digest] as const)),
+        digests: new Map([...firmwareImages, ...vmImages].map((i) => [i.label, i.digest] as const)),
         version: sw.image.manifest.version,
         manifestDigest: sw.image.manifestDigest,
       },

@@ -66,6 +66,17 @@ export class VmSlotKeeper implements VmImageKeeper {
     );
   }
 
+  /**
+   * The images the VMs boot now, in `instances`' order: each one's running image, else the one `prime`
+   * opened for its first boot (what a boot ticket binds; it changes when a VM is restored or updated).
+   */
+  bootImages(instances: readonly string[]): Array<{ readonly label: string; readonly version: bigint; readonly digest: Uint8Array }> {
+    return instances.flatMap((label) => {
+      const o = this.current.get(label) ?? this.primed.get(label);
+      return o !== undefined && 'slot' in o ? [{ label, version: BigInt(o.image.version), digest: o.image.digest }] : [];
+    });
+  }
+
   /** The image `instance` runs now (undefined while it is held down for a restore). */
   running(instance: string): OpenedImage | undefined {
     return this.current.get(instance);

@@ -4,7 +4,7 @@
  * nonce per boot (Lazarus draws a next-boot nonce because its core has no network; here recovery mode
  * reaches the IH itself, so a fresh nonce per boot gives the same guarantee: a ticket from an earlier
  * boot never matches) and binds the request to the digests of the images it is about to run; the
- * ticket must echo both.
+ * ticket must echo both, for the latest images asked about.
  *
  * Unlike an AWDT's, the boot nonce is not cleared by a failed reply: it lives for the whole boot, so
  * a forged or stale reply cannot spoil the genuine one, and a late genuine grant still counts.
@@ -30,8 +30,11 @@ export interface BootGateConfig {
   /** The pinned IH key. */
   readonly ih: Verifier;
   readonly sha512: (data: Uint8Array) => Uint8Array;
-  /** What this boot runs once granted: every image, as its slot holds it. */
-  readonly images: readonly BootImageLike[];
+  /**
+   * What this boot runs once granted: every image, as its slot holds it — asked again at every
+   * request, since an image can change in recovery mode (mm updated to a release the IH requires).
+   */
+  readonly images: () => readonly BootImageLike[];
   readonly manifestDigest: Uint8Array;
   readonly firmwareVersion: string;
   readonly bootCount: number;
@@ -45,24 +48,30 @@ export type BootVerdict =
 
 export class BootGateCore {
   private readonly nonce: Uint8Array;
-  private readonly imagesDigest: Uint8Array;
   private readonly lookup;
-  /** The signed request, the same for the whole boot: retries resend it. */
-  readonly request: Uint8Array;
+  /** The latest request: a ticket must be for its images. Re-signed only when the images change. */
+  private sent: { readonly imagesDigest: Uint8Array; readonly envelope: Uint8Array } | undefined;
 
   constructor(private readonly config: BootGateConfig) {
     this.nonce = (config.nonce ?? (() => randomNonce(NONCE_BYTES)))();
-    this.imagesDigest = config.sha512(bootImagesBytes(config.images));
     this.lookup = pinned(config.ih);
+  }
+
+  /** The signed request for this boot's nonce and the images it runs now; the same bytes while they do not change. */
+  request(): Uint8Array {
+    const images = this.config.images();
+    const imagesDigest = this.config.sha512(bootImagesBytes(images));
+    if (this.sent !== undefined && bytesEqual(this.sent.imagesDigest, imagesDigest)) return this.sent.envelope;
     const req = createLite(BootRequestLite, {
-      deviceId: config.deviceId,
+      deviceId: this.config.deviceId,
       bootNonce: this.nonce,
-      manifestDigest: config.manifestDigest,
-      firmwareVersion: config.firmwareVersion,
-      bootCount: BigInt(config.bootCount),
-      images: config.images.map((i) => ({ label: i.label, version: i.version, digest: i.digest })),
+      manifestDigest: this.config.manifestDigest,
+      firmwareVersion: this.config.firmwareVersion,
+      bootCount: BigInt(this.config.bootCount),
+      images: images.map((i) => ({ label: i.label, version: i.version, digest: i.digest })),
     });
-    this.request = seal(config.signer, CONTEXTS.bootRequest, toBinaryLite(BootRequestLite, req));
+    this.sent = { imagesDigest, envelope: seal(this.config.signer, CONTEXTS.bootRequest, toBinaryLite(BootRequestLite, req)) };
+    return this.sent.envelope;
   }
 
   /** Judges one reply on the boot lane. Never throws. */
@@ -74,7 +83,11 @@ export class BootGateCore {
     const ticket = decoded.message;
     if (ticket.deviceId !== this.config.deviceId) return refused('wrong-device', 'boot ticket is for another device');
     if (!bytesEqual(ticket.bootNonce, this.nonce)) return refused('wrong-nonce', 'boot ticket is not for this boot');
-    if (!bytesEqual(ticket.imagesDigest, this.imagesDigest) || !bytesEqual(ticket.manifestDigest, this.config.manifestDigest))
+    if (
+      this.sent === undefined ||
+      !bytesEqual(ticket.imagesDigest, this.sent.imagesDigest) ||
+      !bytesEqual(ticket.manifestDigest, this.config.manifestDigest)
+    )
       return refused('wrong-nonce', 'boot ticket is for other images than this boot runs');
     if (ticket.withheld !== undefined) return { kind: 'withheld', reason: ticket.withheld.reason, detail: ticket.withheld.detail };
     return { kind: 'granted', initialTimeoutMs: ticket.initialTimeoutMs };
@@ -123,7 +136,7 @@ export function bootGate(o: BootGateOptions): ActorSpec<GateMsg> {
       return {
         receive(msg: GateMsg): void {
           if (granted) return;
-          if (msg.type === 'ask') return o.send(gate.request);
+          if (msg.type === 'ask') return o.send(gate.request());
           const verdict = gate.reply(msg.envelope);
           const at = ctx.now();
           switch (verdict.kind) {

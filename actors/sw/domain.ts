@@ -54,7 +54,7 @@ export interface SwInstallOptions {
    * it). Without it the boot is not gated: the hypervisor starts the services at once (baselines,
    * and devices built without slots).
    */
-  readonly gate?: { readonly images: readonly BootImageLike[]; readonly retryMs: number };
+  readonly gate?: { readonly images: () => readonly BootImageLike[]; readonly retryMs: number };
   /** The sw and hypervisor slots, reported with every device request. */
   readonly slots?: () => readonly SlotReport[];
   /**

@@ -32,7 +32,7 @@ const IMAGES: BootImageLike[] = [
 ];
 const MANIFEST = crypto.sha512(new Uint8Array([9]));
 
-function gate(bootNonce: number, images = IMAGES): BootGateCore {
+function gate(bootNonce: number, images: () => readonly BootImageLike[] = () => IMAGES): BootGateCore {
   return new BootGateCore({
     deviceId: 'pi-1',
     signer: deviceKey,
@@ -52,7 +52,7 @@ function answer(
   tweak: (t: MessageInitShape<typeof BootTicketSchema>, req: BootRequest) => void = () => {},
   signer = ih,
 ): Uint8Array {
-  const opened = open(g.request, CONTEXTS.bootRequest, pinned(crypto.verifier(deviceKey.publicKey)));
+  const opened = open(g.request(), CONTEXTS.bootRequest, pinned(crypto.verifier(deviceKey.publicKey)));
   assert.ok(opened.ok, 'the request is signed with K_I');
   const req = bootRequestCodec.decode(opened.payload);
   const ticket: MessageInitShape<typeof BootTicketSchema> = {
@@ -68,7 +68,7 @@ function answer(
 
 test('the request names this boot: its nonce, K_I, and the images it will run', () => {
   const g = gate(7);
-  const opened = open(g.request, CONTEXTS.bootRequest, pinned(crypto.verifier(deviceKey.publicKey)));
+  const opened = open(g.request(), CONTEXTS.bootRequest, pinned(crypto.verifier(deviceKey.publicKey)));
   assert.ok(opened.ok);
   const req = bootRequestCodec.decode(opened.payload);
   assert.deepEqual(req.bootNonce, new Uint8Array(32).fill(7));
@@ -105,7 +105,7 @@ test('a ticket for other images, another device or from another key is refused',
 
 test('a withheld boot says why, and keeps asking with the same request', () => {
   const g = gate(4);
-  const before = g.request;
+  const before = g.request();
   const v = g.reply(
     answer(g, (t) => {
       t.withheld = { reason: WithholdReason.QUARANTINED, detail: 'device is quarantined' };
@@ -113,5 +113,16 @@ test('a withheld boot says why, and keeps asking with the same request', () => {
     }),
   );
   assert.deepEqual(v, { kind: 'withheld', reason: WithholdReason.QUARANTINED, detail: 'device is quarantined' });
-  assert.equal(g.request, before, 'the same signed request, nonce and images, until granted');
+  assert.equal(g.request(), before, 'the same signed request, nonce and images, until granted');
+});
+
+test('an image that changes in recovery mode is asked about again: only a ticket for the latest images counts', () => {
+  let images: readonly BootImageLike[] = IMAGES;
+  const g = gate(5, () => images);
+  const first = answer(g); // for mm release 3
+  const mm4 = { label: 'mm', version: 4n, digest: crypto.sha512(new Uint8Array([4])) };
+  images = [...IMAGES.slice(0, 2), mm4]; // mm was updated to the release the IH requires
+  const second = answer(g);
+  assert.equal(g.reply(first).kind, 'refused', 'a ticket for the images of before');
+  assert.equal(g.reply(second).kind, 'granted');
 });
