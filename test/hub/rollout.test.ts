@@ -72,6 +72,8 @@ interface Fleet extends StagedHub {
   readonly hubKey: Uint8Array;
   /** Asks for mm's ticket as `device`, and commits (as the server does before it answers). */
   askMm(device: DeviceKeys, runtime: RuntimeInit, nowMs?: number): HubDecision;
+  /** The same for the `device` instance (K_I). */
+  askDevice(device: DeviceKeys, runtime: RuntimeInit, nowMs?: number): HubDecision;
   close(): void;
 }
 
@@ -105,7 +107,29 @@ function fleet(count = 40, releases: readonly number[] = [4, 5, 6]): Fleet {
       hub.commit();
       return d;
     },
+    askDevice(device, runtime, nowMs = T0) {
+      const d = hub.ask(signedRequest(device.device, device.deviceId, 'device', runtime).bytes, nowMs);
+      hub.commit();
+      return d;
+    },
     close: () => store.close(),
+  };
+}
+
+/** The device instance's runtime: firmware above the policy's floor, sw and hypervisor slots. */
+function firmware(sw: number, hypervisor: number, update?: UpdateState, updateVersion?: number): RuntimeInit {
+  return {
+    report: {
+      case: 'device',
+      value: {
+        firmwareVersion: '2.1.0',
+        manifestDigest: digestOf('manifest'),
+        slots: [
+          { label: 'sw', version: BigInt(sw), slot: 'a' },
+          { label: 'hypervisor', version: BigInt(hypervisor), slot: 'a', update, updateVersion: BigInt(updateVersion ?? 0) },
+        ],
+      },
+    },
   };
 }
 
@@ -225,6 +249,7 @@ describe('dominion rollout on a hub database', () => {
       const [committed, rolled, failed, waiting] = cohort;
       assert.ok(waiting !== undefined && outside.length > 0);
 
+      const invalidations = f.store.cache.invalidations;
       assert.equal(f.askMm(committed!, mm(5, UpdateState.COMMITTED, 5)).reason, 'granted');
       // An outside device that rolled back the release (say, by an explicit require-update) does not count.
       assert.equal(f.askMm(outside[0]!, mm(4, UpdateState.ROLLED_BACK, 5)).outcome, 'ticket');
@@ -237,7 +262,11 @@ describe('dominion rollout on a hub database', () => {
       assert.deepEqual([status.state, status.failures], ['active', 1]);
       assert.equal(f.askMm(waiting!, mm(4)).outcome, 'update-required', 'one of two: still rolling out');
 
+      const written = (): unknown => f.store.db.prepare("SELECT count(*) FROM audit WHERE outcome = 'rollout'").pluck().get();
+      assert.equal(written(), 1, 'repeated reports write nothing more');
+      assert.equal(f.store.cache.invalidations, invalidations, 'requests and counts leave the config cache alone');
       f.askMm(failed!, mm(4, UpdateState.FAILED, 5), T0 + 2);
+      assert.equal(f.store.cache.invalidations, invalidations + 1, 'the halt moves the config version');
       status = rolloutStatus(f.store.db)[0]!;
       assert.deepEqual([status.state, status.failures], ['halted', 2]);
       assert.match(
@@ -269,6 +298,26 @@ describe('dominion rollout on a hub database', () => {
       const resumed = resumeRollout(f.store.db, { instance: 'mm', maxRollbacks: 3 });
       assert.deepEqual([resumed.state, resumed.maxRollbacks], ['active', 3]);
       assert.equal(f.askMm(waiting!, mm(4)).outcome, 'update-required');
+    } finally {
+      f.close();
+    }
+  });
+
+  it('a rollout of the device instance asks for sw and hypervisor together; a failed hypervisor counts', () => {
+    const f = fleet(10);
+    try {
+      startRollout(f.store.db, { instance: 'device', release: 5, percent: 100, maxRollbacks: 2, nowMs: T0 });
+      const [a, b] = f.devices;
+      const asked = f.askDevice(a!, firmware(4, 4));
+      assert.deepEqual([asked.outcome, asked.reason], ['update-required', 'rollout-update']);
+      const reply = openReply(asked.reply!.payload, f.hubKey);
+      assert.equal(reply.outcome.case === 'updateRequired' && reply.outcome.value.sizeBytes, 120_000n, 'sw and hypervisor');
+      assert.equal(f.askDevice(a!, firmware(5, 4)).outcome, 'update-required', 'both images must run it');
+      assert.equal(f.askDevice(a!, firmware(5, 5, UpdateState.COMMITTED, 5)).reason, 'granted');
+      // FAILED is not a rollback: the device may fetch again, and is still asked; it counts towards the halt.
+      assert.equal(f.askDevice(b!, firmware(4, 4, UpdateState.FAILED, 5)).outcome, 'update-required');
+      const s = rolloutStatus(f.store.db)[0]!;
+      assert.deepEqual([s.state, s.failures, s.progress.committed, s.progress.failed, s.progress.pending], ['active', 1, 1, 1, 8]);
     } finally {
       f.close();
     }
