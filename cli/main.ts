@@ -48,7 +48,7 @@ const COMMANDS: Record<string, { summary: string; run: (argv: string[]) => Promi
     run: async (a) => (await import('./operator.ts')).requireUpdateCommand(a),
   },
   rollout: {
-    summary: 'roll a published release out to a share of the devices, halting on rollbacks; --status, --halt, --resume',
+    summary: 'stage a published release to a percent of the devices, halting on rollbacks (--status, --halt, --resume)',
     run: async (a) => (await import('./rollout.ts')).rolloutCommand(a),
   },
   policy: { summary: "show or set a hub's fleet or per-device policy", run: async (a) => (await import('./policy.ts')).policyCommand(a) },
