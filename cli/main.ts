@@ -47,6 +47,10 @@ const COMMANDS: Record<string, { summary: string; run: (argv: string[]) => Promi
     summary: 'demand that an instance runs a published release before it gets tickets',
     run: async (a) => (await import('./operator.ts')).requireUpdateCommand(a),
   },
+  rollout: {
+    summary: 'stage a published release to a percent of the devices, halting on rollbacks (--status, --halt, --resume)',
+    run: async (a) => (await import('./rollout.ts')).rolloutCommand(a),
+  },
   policy: { summary: "show or set a hub's fleet or per-device policy", run: async (a) => (await import('./policy.ts')).policyCommand(a) },
   publish: {
     summary: "verify a board's built artifacts and store this hub's images of them, to serve to devices",

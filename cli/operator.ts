@@ -278,7 +278,12 @@ function renderFleet(rows: readonly FleetRow[], now: number): string[] {
 }
 
 function renderAudit(e: StoredAuditEntry): string {
-  const who = e.deviceId === undefined ? '' : ` ${e.deviceId}${e.instance !== undefined ? `/${e.instance}` : ''}`;
+  const who =
+    e.deviceId === undefined
+      ? e.instance !== undefined
+        ? ` ${e.instance}` // a fleet-wide row about one instance (dominion rollout)
+        : ''
+      : ` ${e.deviceId}${e.instance !== undefined ? `/${e.instance}` : ''}`;
   const extra = [e.deferralMs !== undefined ? `D ${e.deferralMs} ms` : '', e.ref !== undefined ? `ref ${e.ref}` : '', e.detail ?? '']
     .filter((x) => x !== '')
     .join('; ');

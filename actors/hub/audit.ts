@@ -10,11 +10,12 @@ import type { AuditReason, HubOutcome } from './reasons.ts';
 /**
  * A decision's outcome, or what happened to an instance outside a request: `timeout` (its deadline
  * passed with no request: silence), `fail` (its deadline passed after the hub refused it: a failed
- * check or a withhold), `operator` (an operator command: quarantine, release, publish, …). Boot
+ * check or a withhold), `operator` (an operator command: quarantine, release, publish, …), `rollout`
+ * (a hub counting a cohort device's rollback of a staged rollout's release, or halting the rollout). Boot
  * decisions are `boot-granted` / `boot-withheld` (or `refused`); image transfer writes one `image`
  * row per completed fetch, never one per chunk (decide-image.ts).
  */
-export type AuditOutcome = HubOutcome | 'boot-granted' | 'boot-withheld' | 'image' | 'timeout' | 'fail' | 'operator';
+export type AuditOutcome = HubOutcome | 'boot-granted' | 'boot-withheld' | 'image' | 'timeout' | 'fail' | 'operator' | 'rollout';
 
 export interface AuditEntry {
   readonly atMs: number;

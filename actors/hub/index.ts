@@ -31,6 +31,18 @@ export {
   type ReleaseCatalog,
   type ReleaseSummary,
 } from './releases.ts';
+export {
+  cohortPoint,
+  DEFAULT_MAX_ROLLBACKS,
+  inCohort,
+  inCohortAt,
+  ROLLOUT_PROGRESS,
+  rolloutFailure,
+  rolloutProgress,
+  type RolloutProgress,
+  type RolloutState,
+  type StoredRolloutState,
+} from './rollout.ts';
 export { instanceRuntimeOf, type BootImageRecord, type InstanceRuntime, type SlotRecord, type UpdateStateName } from './runtime-record.ts';
 export {
   PendingBatch,
@@ -61,6 +73,7 @@ export {
   type OperatorReason,
   type PolicyCode,
   type RefusalReason,
+  type RolloutAuditReason,
   type StateReason,
 } from './reasons.ts';
 export { HubServer, type HubServerOptions, type HubServerStats } from './hub-server.ts';

@@ -164,6 +164,11 @@ export interface OperatorControls {
   readonly withheld?: string | undefined;
   /** An update the operator demands of the instance. */
   readonly update?: UpdateTarget | undefined;
+  /**
+   * An update a staged rollout demands (the device is in its cohort and the rollout is active). An
+   * explicit `update` the instance has not met yet wins; once it is met, the rollout applies.
+   */
+  readonly rollout?: UpdateTarget | undefined;
 }
 
 /**
@@ -210,11 +215,16 @@ export function evaluateInstancePolicy(
     }
   }
 
-  const demanded = controls.update;
   const deferralMs = Math.min(policy.deferralMs, policy.maxDeferralMs ?? policy.deferralMs);
-  if (demanded !== undefined && !runs(instance, runtime, demanded)) {
+  // The first demand the instance has not met decides: the operator's own, then a rollout's.
+  const demands = [
+    [controls.update, 'operator-update'],
+    [controls.rollout, 'rollout-update'],
+  ] as const;
+  for (const [demanded, code] of demands) {
+    if (demanded === undefined || runs(instance, runtime, demanded)) continue;
     if (rolledBack(runtime, demanded)) return { kind: 'ticket', code: 'update-rolled-back', deferralMs };
-    return { kind: 'update-required', code: 'operator-update', target: demanded, validForMs };
+    return { kind: 'update-required', code, target: demanded, validForMs };
   }
 
   if (report.case === 'device' && policy.minFirmwareVersion !== undefined) {

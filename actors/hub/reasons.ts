@@ -34,6 +34,8 @@ export type PolicyCode =
   | 'firmware-unparseable'
   | 'firmware-too-old'
   | 'operator-update'
+  /** UPDATE_REQUIRED from a staged rollout (`dominion rollout`): the device is in its cohort. */
+  | 'rollout-update'
   /**
    * A ticket although an update is demanded: the instance reports that it tried the demanded release
    * and rolled back. Demanding it again would only loop (reboot, refetch, roll back); the device runs
@@ -98,6 +100,7 @@ const REASON_CLASS: Record<DecisionReason, ReasonClass> = {
   'operator-withheld': 'other',
   'no-policy': 'other',
   'operator-update': 'other',
+  'rollout-update': 'other',
   'wrong-hub': 'other',
   'unknown-device': 'other',
   revoked: 'other',
@@ -160,17 +163,29 @@ export type OperatorReason =
   | 'clear-update'
   | 'policy'
   | 'publish'
-  | 'pin-release-key';
+  | 'pin-release-key'
+  | 'rollout'
+  | 'rollout-halt'
+  | 'rollout-resume';
 /** `silent`: a timeout; `refused`: a fail whose refusal reason was never recorded. */
 export type SweepReason = 'silent' | 'refused';
+
+/**
+ * Rows a hub writes about a staged rollout as it stores reports (sqlite/rollouts.ts, outcome
+ * `rollout`): a cohort device's first rollback or failure of the release, and the automatic halt.
+ */
+export type RolloutAuditReason = 'rollout-failure' | 'rollout-halt';
 
 /** The audit row of a completed image fetch: its last chunk was served (decide-image.ts). */
 export type ImageAuditReason = 'fetched';
 
-/** `unknown`: stored text this version does not know (kept readable, not an error: audits are for humans). */
-export type AuditReason = DecisionReason | BootReason | ImageAuditReason | OperatorReason | SweepReason | 'unknown';
+/** Audit reasons outside a ticket decision. */
+type OtherAuditReason = BootReason | ImageAuditReason | OperatorReason | RolloutAuditReason | SweepReason;
 
-const OTHER_AUDIT_REASONS: ReadonlySet<string> = new Set<BootReason | ImageAuditReason | OperatorReason | SweepReason>([
+/** `unknown`: stored text this version does not know (kept readable, not an error: audits are for humans). */
+export type AuditReason = DecisionReason | OtherAuditReason | 'unknown';
+
+const OTHER_AUDIT_REASONS: ReadonlySet<string> = new Set<OtherAuditReason>([
   'image-too-old',
   'fetched',
   'publish',
@@ -186,6 +201,10 @@ const OTHER_AUDIT_REASONS: ReadonlySet<string> = new Set<BootReason | ImageAudit
   'require-update',
   'clear-update',
   'policy',
+  'rollout',
+  'rollout-halt',
+  'rollout-resume',
+  'rollout-failure',
   'silent',
   'refused',
 ]);

@@ -13,9 +13,10 @@ import { enrollCommand } from '../../cli/enroll.ts';
 import { auditCommand, devicesCommand, requireUpdateCommand, stateCommand } from '../../cli/operator.ts';
 import { policyCommand } from '../../cli/policy.ts';
 import { publishCommand, releasesCommand } from '../../cli/publish.ts';
+import { rolloutCommand } from '../../cli/rollout.ts';
 import { UsageError, type CliIo } from '../../cli/options.ts';
 import { loadProvisioning, readDeviceKeysFile } from '../../actors/hub/index.ts';
-import { openHubDatabase, readAudit, SqliteHubStore } from '../../actors/hub/sqlite/index.ts';
+import { openHubDatabase, readAudit, setFleetPolicy, SqliteHubStore } from '../../actors/hub/sqlite/index.ts';
 import { runDominion } from '../hub/child.ts';
 import { digestOf, newSigner, node, signedRequest, stagedHub, tempDir, type RuntimeInit } from '../hub/fixtures.ts';
 import { bootRequest } from '../hub/exchanges.ts';
@@ -60,6 +61,7 @@ const COMMANDS: Record<string, Command> = {
   policy: policyCommand,
   publish: publishCommand,
   releases: releasesCommand,
+  rollout: rolloutCommand,
 };
 
 /** keys → enroll, as an operator would: returns the paths. */
@@ -123,6 +125,34 @@ describe('dominion commands (in-process)', () => {
     await usageError(publishCommand, ['dist/rpi4', '--db', 'x.db', '--release-pub', 'zz'], /cannot read the release public key file zz/);
     await usageError(releasesCommand, ['--db', 'x.db', 'extra'], /expected no positional arguments/);
     await usageError(policyCommand, ['--db', 'x.db', '--show', '--clear'], /one of --show/);
+  });
+
+  it('dominion rollout: bad arguments are usage errors that say what is wrong', async () => {
+    const start = ['--db', 'x.db', '--release', '5', '--instance', 'mm'];
+    await usageError(rolloutCommand, [...start], /rollout: --percent is required/);
+    await usageError(rolloutCommand, [...start, '--percent', '0'], /--percent must be an integer from 1 to 100, got "0"/);
+    await usageError(rolloutCommand, [...start, '--percent', '101'], /--percent must be an integer from 1 to 100/);
+    await usageError(rolloutCommand, [...start, '--percent', '12.5'], /--percent must be an integer from 1 to 100/);
+    await usageError(rolloutCommand, ['--db', 'x.db', '--instance', 'mm', '--percent', '5'], /rollout: --release is required/);
+    await usageError(rolloutCommand, ['--db', 'x.db', '--release', '5', '--percent', '5'], /rollout: --instance is required/);
+    await usageError(
+      rolloutCommand,
+      [...start, '--percent', '5', '--max-rollbacks', '0'],
+      /--max-rollbacks must be an integer from 1 to 1000000/,
+    );
+    await usageError(rolloutCommand, ['--release', '5', '--instance', 'mm', '--percent', '5'], /rollout: --db is required/);
+    await usageError(
+      rolloutCommand,
+      ['--db', 'x.db', '--release', '5', '--instance', 'vm9', '--percent', '5'],
+      /--instance: invalid instance/,
+    );
+    await usageError(rolloutCommand, ['--db', 'x.db', '--status', '--halt'], /--status and --halt exclude each other/);
+    await usageError(rolloutCommand, ['--db', 'x.db', '--status', '--percent', '5'], /--percent does not go with --status/);
+    await usageError(rolloutCommand, ['--db', 'x.db', '--halt', '--max-rollbacks', '3'], /--max-rollbacks does not go with --halt/);
+    await usageError(rolloutCommand, [...start, '--percent', '5', '--json'], /--json does not go with starting or widening a rollout/);
+    await usageError(rolloutCommand, ['--db', 'x.db', '--resume'], /--resume needs --instance/);
+    await usageError(rolloutCommand, ['--db', 'x.db', '--status', 'extra'], /expected no positional arguments/);
+    await usageError(rolloutCommand, ['--db', 'x.db', '--pause'], /Unknown option '--pause'/);
   });
 
   it('keys new: secret files 0600, never overwritten, secrets never printed', async () => {
@@ -403,6 +433,94 @@ describe('dominion publish, releases, require-update --release, devices columns'
   });
 });
 
+describe('dominion rollout', () => {
+  it('start, status, automatic halt, halt and resume by hand; failures are one line, exit 1', async () => {
+    const f = await enrolledFleet();
+    const key = newReleaseKey();
+    const built = writeArtifacts(f.dir, { key, version: 5 });
+    assert.equal((await run(publishCommand, [built.dir, '--db', f.ih, '--release-pub', hex(key.publicKey)])).code, 0);
+
+    let r = await run(rolloutCommand, ['--db', f.ih, '--status']);
+    assert.deepEqual([r.code, r.io.lines], [0, ['no rollouts in place (dominion rollout --release <n> --instance <i> --percent <p> …)']]);
+    r = await run(rolloutCommand, ['--db', f.ih, '--release', '5', '--instance', 'mm', '--percent', '100']);
+    assert.equal(r.code, 0, r.io.text());
+    assert.deepEqual(r.io.lines, [
+      'mm: rollout of release 5 started at 100 %: cohort 1 of 1 active device(s), halts at 1 rollback(s) or failure(s); audited',
+    ]);
+    r = await run(rolloutCommand, ['--db', f.ih, '--release', '5', '--instance', 'mm', '--percent', '100']);
+    assert.match(r.io.lines[0]!, /^mm: rollout of release 5 is at 100 % already: .*; nothing changed$/);
+
+    // Failures: one line on stderr, exit 1.
+    for (const [argv, message] of [
+      [['--release', '9', '--instance', 'mm', '--percent', '10'], 'dominion rollout: release 9 of mm is not published here'],
+      [
+        ['--release', '5', '--instance', 'mm', '--percent', '50'],
+        'dominion rollout: the rollout of release 5 for mm is at 100 %; a rollout only widens',
+      ],
+      [
+        ['--release', '5', '--instance', 'sm:sensor', '--percent', '10'],
+        "dominion rollout: this database's hub (ih-1) does not dominate sm:sensor",
+      ],
+      [['--resume', '--instance', 'mm'], 'dominion rollout: the rollout of release 5 for mm is active, not halted'],
+      [['--halt', '--instance', 'device'], 'dominion rollout: no rollout in place for device'],
+    ] as const) {
+      const failed = await run(rolloutCommand, ['--db', f.ih, ...argv]);
+      assert.equal(failed.code, 1, argv.join(' '));
+      assert.equal(failed.io.errors.length, 1);
+      assert.ok(failed.io.errors[0]!.startsWith(message), failed.io.errors[0]);
+    }
+
+    // pi-7's mm asks with a rollback of release 5: counted, and the rollout halts at 1.
+    const seeds = readDeviceKeysFile(f.keys);
+    const store = SqliteHubStore.open({ path: f.ih });
+    try {
+      setFleetPolicy(store.db, { default: { deferralMs: 30_000 } });
+      const hub = stagedHub(store, newSigner());
+      const mm = (update: UpdateState): RuntimeInit => ({
+        report: { case: 'domain', value: { slot: { label: 'mm', version: 4n, slot: 'a', update, updateVersion: 5n } } },
+      });
+      const kMM = node.signer(seeds.mm!);
+      assert.equal(hub.ask(signedRequest(kMM, 'pi-7', 'mm', mm(UpdateState.DOWNLOADING)).bytes, Date.now()).reason, 'rollout-update');
+      hub.commit();
+      hub.ask(signedRequest(kMM, 'pi-7', 'mm', mm(UpdateState.ROLLED_BACK)).bytes, Date.now());
+      hub.commit();
+    } finally {
+      store.close();
+    }
+    r = await run(rolloutCommand, ['--db', f.ih, '--status']);
+    assert.equal(r.code, 0, r.io.text());
+    assert.equal(r.io.lines[0], 'mm release 5: halted at 100 %, cohort 1 of 1 active device(s)');
+    assert.equal(r.io.lines[1], '  updates: rolled-back 1, failed 0, pending 0, downloading 0, installed 0, trial 0, committed 0');
+    assert.equal(r.io.lines[2], '  rollbacks or failures counted: 1 (halts at 1)');
+    assert.match(
+      r.io.lines[4]!,
+      /^ {2}halted \S+Z: automatic: 1 cohort device\(s\) rolled back or failed \(--max-rollbacks 1\); the last: pi-7 rolled-back$/,
+    );
+    const json = JSON.parse((await run(rolloutCommand, ['--db', f.ih, '--status', '--json'])).io.lines[0]!) as Record<string, unknown>;
+    assert.deepEqual([json.instance, json.release, json.state, json.percent, json.cohort, json.failures], ['mm', 5, 'halted', 100, 1, 1]);
+
+    r = await run(rolloutCommand, ['--db', f.ih, '--resume', '--instance', 'mm']);
+    assert.equal(r.code, 1);
+    assert.deepEqual(r.io.errors, [
+      'dominion rollout: the rollout of release 5 for mm has counted 1 rollback(s) or failure(s), at its limit of 1: resume with a higher --max-rollbacks',
+    ]);
+    r = await run(rolloutCommand, ['--db', f.ih, '--resume', '--instance', 'mm', '--max-rollbacks', '3']);
+    assert.deepEqual(r.io.lines, ['mm: rollout of release 5 resumed at 100 % (halts at 3 rollback(s) or failure(s), 1 counted); audited']);
+    r = await run(rolloutCommand, ['--db', f.ih, '--halt', '--reason', 'bad field reports']);
+    assert.deepEqual(r.io.lines, ['mm: rollout of release 5 halted at 100 % (audited)']);
+    r = await run(rolloutCommand, ['--db', f.ih, '--halt', '--instance', 'mm', '--release', '5']);
+    assert.deepEqual(r.io.lines, ['mm: rollout of release 5 was halted already (operator: bad field reports)']);
+    assert.match((await run(rolloutCommand, ['--db', f.ih, '--status'])).io.text(), /^ {2}halted \S+Z: operator: bad field reports$/m);
+
+    const audit = (await run(auditCommand, ['--db', f.ih, '--last', '0'])).io.lines.join('\n');
+    assert.match(audit, /operator rollout mm — release 5 to 100 % of devices, halts at 1 rollback\(s\) or failure\(s\)/);
+    assert.match(audit, /ih-1 rollout rollout-failure pi-7\/mm — release 5: rolled-back \(1 of 1 before the rollout halts\)/);
+    assert.match(audit, /ih-1 rollout rollout-halt pi-7\/mm — release 5 halted at 100 %: automatic: /);
+    assert.match(audit, /operator rollout-resume mm — release 5 resumed at 100 %, halts at 3 rollback\(s\) or failure\(s\)/);
+    assert.match(audit, /operator rollout-halt mm — release 5 halted at 100 %: operator: bad field reports/);
+  });
+});
+
 describe('dominion as a process', () => {
   it('bad arguments exit 2 with a clear message', async () => {
     const r = await runDominion(['quarantine']);
@@ -422,6 +540,19 @@ describe('dominion as a process', () => {
     assert.equal(missing.code, 1);
     assert.equal(missing.stderr.trim().split('\n').length, 1);
     assert.match(missing.stderr, /missing\.db: no hub database here/);
+  });
+
+  it('dominion rollout: usage errors exit 2, failures exit 1 with one line', async () => {
+    const dir = tempDir('dominion-cli-');
+    const [usage, missing] = await Promise.all([
+      runDominion(['rollout', '--db', join(dir, 'ih.db'), '--release', '5', '--instance', 'mm', '--percent', '0']),
+      runDominion(['rollout', '--db', join(dir, 'missing.db'), '--status']),
+    ]);
+    assert.equal(usage.code, 2);
+    assert.match(usage.stderr, /^dominion: rollout: --percent must be an integer from 1 to 100, got "0"$/m);
+    assert.equal(missing.code, 1);
+    assert.equal(missing.stderr.trim().split('\n').length, 1);
+    assert.match(missing.stderr, /^dominion rollout: .*missing\.db: no hub database here/);
   });
 
   it('dominion hub: a missing or corrupt database is a clear error at start-up, before the broker', async () => {

@@ -134,7 +134,11 @@ describe('hub database: open and migrate', () => {
     assert.throws(() => migrate(db, 2, broken));
     assert.equal(schemaVersion(db), 1);
     assert.equal(db.prepare("SELECT count(*) FROM sqlite_schema WHERE name = 'half'").pluck().get(), 0, 'no half-applied migration');
-    assert.deepEqual(migrate(db), [2, 3], 'the real migrations still apply');
+    assert.deepEqual(
+      migrate(db),
+      MIGRATIONS.slice(1).map((m) => m.version),
+      'the real migrations still apply',
+    );
     db.close();
   });
 

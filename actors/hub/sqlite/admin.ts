@@ -33,7 +33,11 @@ export function onConfigChange(db: SqliteDatabase, listener: () => void): () => 
   return () => void set.delete(listener);
 }
 
-function bumpConfig(db: SqliteDatabase): void {
+/**
+ * Moves the config version (and tells this connection's caches at once). Call it inside the
+ * transaction of any change a running hub must notice; `auditOperator` does.
+ */
+export function bumpConfig(db: SqliteDatabase): void {
   db.prepare(
     "INSERT INTO meta (key, value) VALUES ('config_version', '1') ON CONFLICT (key) DO UPDATE SET value = CAST(value AS INTEGER) + 1",
   ).run();

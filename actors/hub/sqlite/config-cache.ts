@@ -11,6 +11,9 @@
  * - changes on this process's own connection (data_version does not move for those) notify the
  *   cache directly through `onConfigChange`.
  *
+ * Staged rollouts are read through it too (one query, then a map by instance): a rollout changes
+ * only with an operator command or a halt, and both move the config version.
+ *
  * Prepared verifiers are cached by public key elsewhere (content-keyed, never stale).
  */
 import type { DeviceState } from '../registry.ts';
@@ -29,6 +32,17 @@ export interface DeviceRow {
   /** The device's own policy document (JSON text), if any. */
   readonly policy: string | undefined;
   readonly holds: ReadonlyArray<{ readonly instance: string; readonly kind: string; readonly detail: string }>;
+}
+
+/** The active or halted rollout of one instance (sqlite/rollouts.ts), as the ticket path needs it. */
+export interface CurrentRollout {
+  readonly id: number;
+  readonly instance: string;
+  readonly release: number;
+  readonly percent: number;
+  readonly state: 'active' | 'halted';
+  /** The update target, as JSON (updateTargetJson). */
+  readonly target: string;
 }
 
 /** Two generations of at most `size` entries: bounded, with no per-hit reordering. */
@@ -66,9 +80,11 @@ export class ConfigCache {
   private readonly deviceById;
   private readonly holds;
   private readonly fleet;
+  private readonly currentRollouts;
   private readonly keys: Bounded<KeyRow>;
   private readonly devices: Bounded<DeviceRow>;
   private fleetText: { text: string | undefined } | undefined;
+  private rolloutsByInstance: ReadonlyMap<string, CurrentRollout> | undefined;
   private lastData: number | undefined;
   private lastConfig: string | undefined;
   private invalidationCount = 0;
@@ -84,6 +100,9 @@ export class ConfigCache {
     this.deviceById = db.prepare('SELECT state, policy FROM device WHERE device_id = ?');
     this.holds = db.prepare('SELECT instance, kind, detail FROM operator_hold WHERE device_id = ?');
     this.fleet = db.prepare('SELECT policy FROM fleet_policy WHERE id = 1').pluck();
+    this.currentRollouts = db.prepare(
+      "SELECT id, instance, release, percent, state, target FROM rollout WHERE state IN ('active', 'halted')",
+    );
     this.keys = new Bounded(size);
     this.devices = new Bounded(size);
     this.lastConfig = configVersion(db);
@@ -122,6 +141,7 @@ export class ConfigCache {
     this.keys.clear();
     this.devices.clear();
     this.fleetText = undefined;
+    this.rolloutsByInstance = undefined;
   }
 
   /** The enrolment a key id names; misses are not cached (a flood of unknown ids must not fill it). */
@@ -145,6 +165,12 @@ export class ConfigCache {
     row = { state: r.state, policy: r.policy ?? undefined, holds };
     this.devices.set(deviceId, row);
     return row;
+  }
+
+  /** The instance's active or halted rollout, if any. */
+  rollout(instance: string): CurrentRollout | undefined {
+    this.rolloutsByInstance ??= new Map((this.currentRollouts.all() as CurrentRollout[]).map((r) => [r.instance, r]));
+    return this.rolloutsByInstance.get(instance);
   }
 
   fleetPolicy(): string | undefined {

@@ -34,6 +34,8 @@ const REQUIRED_TABLES = [
   'audit',
   'release',
   'device_boot',
+  'rollout',
+  'rollout_failure',
 ];
 
 export function openHubDatabase(path: string, options: OpenHubDatabaseOptions = {}): SqliteDatabase {

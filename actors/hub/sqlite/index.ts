@@ -8,7 +8,7 @@ export { openHubDatabase, type OpenHubDatabaseOptions, type SqliteDatabase } fro
 export { HubStoreError, type HubStoreErrorCode } from './errors.ts';
 export { migrate, MIGRATIONS, SCHEMA_VERSION, schemaVersion, type Migration } from './migrations.ts';
 export { SqliteHubStore, SqlitePolicy, type SqliteHubStoreOptions } from './store.ts';
-export { WriteJournal, type JournalStats } from './journal.ts';
+export { WriteJournal, type ActivityObserver, type JournalStats } from './journal.ts';
 export { sweepDeadlines, type SweepResult } from './sweep.ts';
 export { ReplayLog, type ReplayLogOptions } from './replay-log.ts';
 export { ConfigCache } from './config-cache.ts';
@@ -25,6 +25,22 @@ export {
   type ReleaseErrorCode,
 } from './releases.ts';
 export { releaseTarget } from './release-target.ts';
+export {
+  haltRollouts,
+  MAX_ROLLBACKS_LIMIT,
+  resumeRollout,
+  RolloutCounter,
+  rolloutStatus,
+  startRollout,
+  type CohortSize,
+  type HaltRollouts,
+  type ResumeRollout,
+  type Rollout,
+  type RolloutChange,
+  type RolloutQuery,
+  type RolloutStatus,
+  type StartRollout,
+} from './rollouts.ts';
 export { fleetView, readAudit, type AuditQuery, type FleetImage, type FleetRow, type StoredAuditEntry } from './fleet.ts';
 export {
   changeDeviceState,

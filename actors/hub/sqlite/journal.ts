@@ -9,9 +9,13 @@
  *
  * Activity updates of one instance within a batch are merged (the last decision wins), so a busy
  * device costs one row write per batch, not one per request.
+ *
+ * An `ActivityObserver` sees every activity of the batch inside its transaction, for writes derived
+ * from what the devices reported (the staged rollouts' rollback counts, sqlite/rollouts.ts): they
+ * commit, or fail, with the reports they come from.
  */
 import type { SqliteDatabase } from './database.ts';
-import { writesNothing, type HubEffects } from '../effects.ts';
+import { writesNothing, type ActivityEffect, type HubEffects } from '../effects.ts';
 import { instanceStateOf } from '../reasons.ts';
 
 interface ActivityWrite {
@@ -26,6 +30,14 @@ interface ActivityWrite {
   /** JSON of the latest valid request's slots (runtime-record.ts); null keeps what is stored. */
   slots: string | null;
   recovery: number | null;
+}
+
+/** Writes derived from stored activity, made in the batch's transaction. */
+export interface ActivityObserver {
+  /** Called for each activity of a batch, inside its transaction; may write. */
+  observe(activity: ActivityEffect): void;
+  /** The transaction ended: committed, or rolled back (nothing it wrote remains). */
+  settled(committed: boolean): void;
 }
 
 export interface JournalStats {
@@ -48,7 +60,11 @@ export class WriteJournal {
   private readonly busyTimeout;
   private readonly setBusyTimeout: (ms: number) => void;
 
-  constructor(db: SqliteDatabase, hubId: string | undefined) {
+  constructor(
+    db: SqliteDatabase,
+    hubId: string | undefined,
+    private readonly observer?: ActivityObserver,
+  ) {
     this.hubId = hubId ?? null;
     this.insertAudit = db.prepare(
       `INSERT INTO audit (at_ms, hub_id, outcome, reason, detail, device_id, instance, deferral_ms, ref)
@@ -113,7 +129,14 @@ export class WriteJournal {
       this.setBusyTimeout(0);
     }
     try {
-      const rows = this.writeAll(batch);
+      let rows: number;
+      try {
+        rows = this.writeAll(batch);
+      } catch (err) {
+        this.observer?.settled(false);
+        throw err;
+      }
+      this.observer?.settled(true);
       this.counts.commits++;
       this.counts.rowsCommitted += rows;
       this.counts.largestBatch = Math.max(this.counts.largestBatch, batch.length);
@@ -165,6 +188,8 @@ export class WriteJournal {
       );
       rows++;
     }
+    // After the batch's own rows, so a rollout's audit rows follow the decision that carried the report.
+    if (this.observer !== undefined) for (const { activity } of batch) if (activity !== undefined) this.observer.observe(activity);
     return rows;
   }
 }

@@ -150,6 +150,44 @@ export const MIGRATIONS: readonly Migration[] = [
       ) WITHOUT ROWID;
     `,
   },
+  {
+    version: 4,
+    summary: 'staged rollouts: one row per rollout, the cohort devices that rolled back or failed',
+    sql: `
+      -- A staged rollout (sqlite/rollouts.ts): a release of one instance, demanded of the devices
+      -- whose cohort point lies below the percent (rollout.ts), with the update target JSON that
+      -- require-update --release builds (target). state: active | halted | superseded (a newer
+      -- release's rollout replaced it); at most one active or halted rollout per instance.
+      -- failures = distinct cohort devices that reported ROLLED_BACK or FAILED for the release (one
+      -- rollout_failure row each, counted in the transaction that stores the report); the rollout
+      -- halts when it reaches max_rollbacks.
+      CREATE TABLE rollout (
+        id             INTEGER PRIMARY KEY,
+        instance       TEXT NOT NULL,
+        release        INTEGER NOT NULL CHECK (release > 0),
+        board          TEXT,
+        target         TEXT NOT NULL,
+        percent        INTEGER NOT NULL CHECK (percent BETWEEN 1 AND 100),
+        max_rollbacks  INTEGER NOT NULL CHECK (max_rollbacks >= 1),
+        state          TEXT NOT NULL CHECK (state IN ('active', 'halted', 'superseded')),
+        failures       INTEGER NOT NULL DEFAULT 0,
+        halt_reason    TEXT,
+        halted_at_ms   INTEGER,
+        started_at_ms  INTEGER NOT NULL,
+        updated_at_ms  INTEGER NOT NULL,
+        UNIQUE (instance, release)
+      );
+      CREATE UNIQUE INDEX rollout_current ON rollout (instance) WHERE state IN ('active', 'halted');
+
+      CREATE TABLE rollout_failure (
+        rollout_id   INTEGER NOT NULL REFERENCES rollout (id),
+        device_id    TEXT NOT NULL,
+        update_state TEXT NOT NULL,
+        at_ms        INTEGER NOT NULL,
+        PRIMARY KEY (rollout_id, device_id)
+      ) WITHOUT ROWID;
+    `,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

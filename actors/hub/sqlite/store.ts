@@ -7,8 +7,10 @@
  * Device state, keys, holds and policy are read through a cache that is checked before every
  * request and emptied when an operator changed anything, in this process or another (see
  * config-cache.ts), so a `dominion quarantine` applies at the device's next request while a request
- * costs no SQL beyond the replay check. Content-keyed caches never go stale: the prepared Verifier
- * per public key (§3: building one costs about a verify) and the parsed policy per document text.
+ * costs no SQL beyond the replay check. Staged rollouts (rollouts.ts) are read through the same
+ * cache: one rollout row per instance, never a row per device. Content-keyed caches never go stale:
+ * the prepared Verifier per public key (§3: building one costs about a verify) and the parsed policy
+ * per document text.
  */
 import { cryptoBackend, type CryptoBackend, type Verifier } from '../../crypto/index.ts';
 import { isInstance, type Instance, type RuntimeInfo } from '../../../proto/index.ts';
@@ -26,6 +28,7 @@ import {
 import { parsePolicyDocument, parseUpdateTarget, resolveInstancePolicy } from '../policy-doc.ts';
 import type { DeviceState, EnrolledDevice, EnrolledKey, HubRegistry, InstanceActivity } from '../registry.ts';
 import { parseDecisionReason } from '../reasons.ts';
+import { inCohort } from '../rollout.ts';
 import {
   changeDeviceState,
   claimHubIdentity,
@@ -42,6 +45,7 @@ import { openHubDatabase, type OpenHubDatabaseOptions, type SqliteDatabase } fro
 import { WriteJournal } from './journal.ts';
 import { SqliteReleases } from './releases.ts';
 import { ReplayLog } from './replay-log.ts';
+import { RolloutCounter } from './rollouts.ts';
 import { sweepDeadlines, type SweepResult } from './sweep.ts';
 
 export interface SqliteHubStoreOptions extends OpenHubDatabaseOptions {
@@ -97,10 +101,11 @@ export class SqliteHubStore implements HubStore {
     this.path = options.path;
     this.hubId = options.identity?.hubId ?? readHubIdentity(db)?.hubId;
     this.replayWindowMs = options.replayWindowMs ?? DEFAULT_REPLAY_WINDOW_MS;
-    this.journal = new WriteJournal(db, this.hubId);
     const backend = options.backend ?? cryptoBackend('node');
     const size = options.verifierCacheSize ?? 50_000;
     this.cache = new ConfigCache(db, size);
+    // Rollback counts of staged rollouts are written with the reports they come from.
+    this.journal = new WriteJournal(db, this.hubId, new RolloutCounter(db, this.cache, this.hubId));
     const registry = new SqliteRegistry(db, this.cache, backend, size);
     this.registry = registry;
     this.policy = new SqlitePolicy(db, this.cache);
@@ -311,7 +316,20 @@ export class SqlitePolicy implements HubPolicy {
     return evaluateInstancePolicy(resolveInstancePolicy(device, fleet, instance), instance, runtime, {
       withheld: withheld ?? deviceWideWithhold,
       update,
+      rollout: row?.state === 'active' ? this.rolloutTarget(deviceId, instance) : undefined,
     });
+  }
+
+  /**
+   * What the instance's active rollout demands of this device: its target when the device is in the
+   * cohort. One map lookup, and one hash when the instance has an active rollout. Rollouts do not
+   * gate boots (bootControls): a cohort device that boots its old images keeps its services, and is
+   * asked for the release at its next ticket request.
+   */
+  private rolloutTarget(deviceId: string, instance: Instance): UpdateTarget | undefined {
+    const r = this.cache.rollout(instance);
+    if (r === undefined || r.state !== 'active' || !inCohort(r.release, instance, deviceId, r.percent)) return undefined;
+    return this.target(r.target, instance);
   }
 
   bootControls(deviceId: string): BootControls {
