@@ -2,13 +2,13 @@
  * The first two checks of every request a hub decides on (docs/PROTOCOL.md §3.5, §8 steps 1–2),
  * whatever the exchange: open the envelope in the one context this exchange expects, with an
  * enrolled device key, and only then decode the payload (bounded, not yet validated: an authenticated
- * request that fails validation is answered MALFORMED by its decision). Binding the request to its
- * signer's device and instance is each decision's own step, since the exchanges bind differently.
+ * request that fails validation is answered MALFORMED by its decision) — and, for the exchanges an
+ * instance's key signs (tickets, images), binding the request to that signer (`bindToSigner`).
  */
 import type { DescMessage, MessageShape } from '@bufbuild/protobuf';
 import type { SignatureContext } from '../crypto/index.ts';
 import { open, type TicketErrorCode } from '../tickets/index.ts';
-import { tryDecodeBounded } from '../../proto/index.ts';
+import { NONCE_BYTES, tryDecodeBounded, type Instance } from '../../proto/index.ts';
 import type { HubView } from './effects.ts';
 import type { RefusalReason } from './reasons.ts';
 import type { EnrolledKey } from './registry.ts';
@@ -47,4 +47,41 @@ function refusalOf(code: TicketErrorCode): RefusalReason {
     default:
       return 'internal-error'; // open() reports only the four above
   }
+}
+
+export type Bound =
+  | { readonly ok: true; readonly instance: Instance }
+  /** `attributable`: the refusal may be audited under the request's device and instance. */
+  | { readonly ok: false; readonly reason: RefusalReason; readonly detail: string; readonly attributable: boolean };
+
+/**
+ * An authenticated request must name its signer's own device and instance (a key speaks for one
+ * instance of one device only) and carry a nonce of the right size. Never throws.
+ */
+export function bindToSigner(
+  request: { readonly deviceId: string; readonly instance: string; readonly nonce: Uint8Array },
+  signer: EnrolledKey,
+): Bound {
+  if (request.deviceId !== signer.deviceId)
+    return {
+      ok: false,
+      reason: 'key-device-mismatch',
+      detail: `key enrolled for another device, request names ${request.deviceId.slice(0, 64)}`,
+      attributable: false,
+    };
+  if (request.instance !== signer.instance)
+    return {
+      ok: false,
+      reason: 'key-instance-mismatch',
+      detail: `key enrolled for ${signer.instance}, request names ${request.instance.slice(0, 64)}`,
+      attributable: true,
+    };
+  if (request.nonce.length !== NONCE_BYTES)
+    return {
+      ok: false,
+      reason: 'malformed-payload',
+      detail: `nonce: must be exactly ${NONCE_BYTES} bytes, got ${request.nonce.length}`,
+      attributable: true,
+    };
+  return { ok: true, instance: signer.instance };
 }

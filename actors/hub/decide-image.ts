@@ -36,7 +36,6 @@ import {
   isInstance,
   lanes,
   MAX_WIRE_BYTES,
-  NONCE_BYTES,
   topics,
   validateImageChunk,
   validateImageRequest,
@@ -46,7 +45,7 @@ import {
   type ImageRequest,
   type Instance,
 } from '../../proto/index.ts';
-import { authenticate } from './authenticate.ts';
+import { authenticate, bindToSigner } from './authenticate.ts';
 import { auditEntry, expirySeconds, type ImageDecision } from './decision.ts';
 import type { HubIdentityKey } from './decide.ts';
 import type { Decided, HubEffects, HubView } from './effects.ts';
@@ -84,21 +83,10 @@ function decideChecked(bytes: Uint8Array, nowMs: number, hub: HubIdentityKey, vi
   const auth = authenticate(bytes, CONTEXTS.imageRequest, ImageRequestSchema, MAX_WIRE_BYTES.imageRequest, view);
   if (!auth.ok) return refuse(nowMs, auth.reason, auth.detail);
   const { signer, message: request } = auth;
-  if (request.deviceId !== signer.deviceId) {
-    return refuse(nowMs, 'key-device-mismatch', `key enrolled for another device, request names ${request.deviceId.slice(0, 64)}`);
-  }
-  if (request.instance !== signer.instance) {
-    return refuse(
-      nowMs,
-      'key-instance-mismatch',
-      `key enrolled for ${signer.instance}, request names ${request.instance.slice(0, 64)}`,
-      request,
-    );
-  }
-  const instance: Instance = signer.instance;
-  if (request.nonce.length !== NONCE_BYTES) {
-    return refuse(nowMs, 'malformed-payload', `nonce: must be exactly ${NONCE_BYTES} bytes, got ${request.nonce.length}`, request);
-  }
+  const bound = bindToSigner(request, signer);
+  if (!bound.ok) return refuse(nowMs, bound.reason, bound.detail, bound.attributable ? request : undefined);
+  // From here the request names its signer's own (valid) device id and instance.
+  const instance: Instance = bound.instance;
   if (gate.answers(request.deviceId, instance, request.nonce) >= gate.answersPerNonce) {
     return refuse(nowMs, 'replayed', `this nonce was answered ${gate.answersPerNonce} times already`, request);
   }

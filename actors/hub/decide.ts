@@ -27,7 +27,6 @@ import {
   DETAIL_MAX,
   isInstance,
   MAX_WIRE_BYTES,
-  NONCE_BYTES,
   TicketReplySchema,
   DeferralTicketSchema,
   WithheldSchema,
@@ -41,7 +40,7 @@ import {
   type TicketReply,
   type TicketRequest,
 } from '../../proto/index.ts';
-import { authenticate } from './authenticate.ts';
+import { authenticate, bindToSigner } from './authenticate.ts';
 import { auditEntry, epochMs, expirySeconds, type TicketDecision } from './decision.ts';
 import type { Decided, HubView } from './effects.ts';
 import type { PolicyVerdict } from './policy.ts';
@@ -89,22 +88,10 @@ function decideChecked(bytes: Uint8Array, nowMs: number, hub: HubIdentityKey, vi
   const auth = authenticate(bytes, CONTEXTS.ticketRequest, TicketRequestSchema, MAX_WIRE_BYTES.ticketRequest, view);
   if (!auth.ok) return refuse(nowMs, auth.reason, auth.detail);
   const { signer, message: request } = auth;
-  if (request.deviceId !== signer.deviceId) {
-    return refuse(nowMs, 'key-device-mismatch', `key enrolled for another device, request names ${request.deviceId.slice(0, 64)}`);
-  }
-  if (request.instance !== signer.instance) {
-    return refuse(
-      nowMs,
-      'key-instance-mismatch',
-      `key enrolled for ${signer.instance}, request names ${request.instance.slice(0, 64)}`,
-      request,
-    );
-  }
+  const bound = bindToSigner(request, signer);
+  if (!bound.ok) return refuse(nowMs, bound.reason, bound.detail, bound.attributable ? request : undefined);
   // From here the request names its signer's own (valid) device id and instance.
-  const instance: Instance = signer.instance;
-  if (request.nonce.length !== NONCE_BYTES) {
-    return refuse(nowMs, 'malformed-payload', `nonce: must be exactly ${NONCE_BYTES} bytes, got ${request.nonce.length}`, request);
-  }
+  const instance: Instance = bound.instance;
   if (view.seen(request.deviceId, instance, request.nonce)) {
     return refuse(nowMs, 'replayed', 'this nonce was already answered for this device and instance', request);
   }
