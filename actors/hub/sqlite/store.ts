@@ -302,19 +302,11 @@ export class SqlitePolicy implements HubPolicy {
     const fleet = this.document(this.cache.fleetPolicy());
     const row = this.cache.device(deviceId);
     const device = this.document(row?.policy);
-    let withheld: string | undefined;
-    let deviceWideWithhold: string | undefined;
     let update: UpdateTarget | undefined;
-    for (const hold of row?.holds ?? []) {
-      if (hold.kind === 'withhold') {
-        if (hold.instance === '*') deviceWideWithhold = hold.detail;
-        else if (hold.instance === instance) withheld = hold.detail;
-      } else if (hold.kind === 'update' && hold.instance === instance) {
-        update = this.target(hold.detail, instance);
-      }
-    }
+    for (const hold of row?.holds ?? [])
+      if (hold.kind === 'update' && hold.instance === instance) update = this.target(hold.detail, instance);
     return evaluateInstancePolicy(resolveInstancePolicy(device, fleet, instance), instance, runtime, {
-      withheld: withheld ?? deviceWideWithhold,
+      withheld: withheldOf(row?.holds, instance),
       update,
       rollout: row?.state === 'active' ? this.rolloutTarget(deviceId, instance) : undefined,
     });
@@ -337,14 +329,9 @@ export class SqlitePolicy implements HubPolicy {
     const fleet = this.document(this.cache.fleetPolicy());
     const row = this.cache.device(deviceId);
     const device = this.document(row?.policy);
-    let withheld: string | undefined;
-    let deviceWideWithhold: string | undefined;
     const updates: Array<readonly [Instance, UpdateTarget]> = [];
     for (const hold of row?.holds ?? []) {
-      if (hold.kind === 'withhold') {
-        if (hold.instance === '*') deviceWideWithhold = hold.detail;
-        else if (hold.instance === 'device') withheld = hold.detail;
-      } else if (hold.kind === 'update' && (hold.instance === 'device' || hold.instance === 'mm')) {
+      if (hold.kind === 'update' && (hold.instance === 'device' || hold.instance === 'mm')) {
         // A target stored before release versions existed names no release to hold a boot to; the
         // ticket path refuses it (internal-error) until the operator replaces or clears it.
         try {
@@ -354,7 +341,7 @@ export class SqlitePolicy implements HubPolicy {
         }
       }
     }
-    return bootControlsOf(resolveInstancePolicy(device, fleet, 'device'), withheld ?? deviceWideWithhold, updates);
+    return bootControlsOf(resolveInstancePolicy(device, fleet, 'device'), withheldOf(row?.holds, 'device'), updates);
   }
 
   withhold(deviceId: string, instance?: Instance, reason = 'withheld by operator'): void {
@@ -400,4 +387,19 @@ export class SqlitePolicy implements HubPolicy {
     if (parsed instanceof PolicyError) throw parsed;
     return parsed;
   }
+}
+
+/** The operator's withhold text in force for `instance`: its own hold, else the device-wide one. */
+function withheldOf(
+  holds: ReadonlyArray<{ readonly kind: string; readonly instance: string; readonly detail: string }> | undefined,
+  instance: Instance,
+): string | undefined {
+  let own: string | undefined;
+  let deviceWide: string | undefined;
+  for (const hold of holds ?? []) {
+    if (hold.kind !== 'withhold') continue;
+    if (hold.instance === '*') deviceWide = hold.detail;
+    else if (hold.instance === instance) own = hold.detail;
+  }
+  return own ?? deviceWide;
 }
