@@ -18,10 +18,18 @@ export {
   processLabels,
   processPlacement,
   runDomainHost,
+  usersFor,
   type HostCommand,
   type ProcessDeviceOptions,
 } from './process/index.ts';
-export { DeviceBootError, prepareSlots, slottedPlacement, type SlottedImages, type SlottedOptions } from './slotted.ts';
+export {
+  DeviceBootError,
+  prepareSlots,
+  slottedPlacement,
+  type PrepareOptions,
+  type SlottedImages,
+  type SlottedOptions,
+} from './slotted.ts';
 export { deviceSlots, installCarried, ModuleCache, RECOVERY_PATH, slotPaths, type DeviceSlots } from './device-slots.ts';
 export { VmSlotKeeper, type OpenedImage, type VmKeeperOptions } from './vm-keeper.ts';
 export { DirectHubLink, type DirectLinkOptions, type HubHandler } from './direct-link.ts';
