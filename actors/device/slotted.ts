@@ -4,6 +4,10 @@
  * was installed with become its first slots (once) and the code of every valid slot is loaded; at
  * every boot `sw`'s bootloader opens `sw`'s and the hypervisor's slots, the hypervisor's opens each
  * VM's, and `sw` asks the IH to grant exactly those images before the services start.
+ *
+ * What every placement on slots shares is here too: `prepareSlots` (the start), `openFirmware` (`sw`'s
+ * bootloader at each boot) and `openVms`/`vmModules` (the hypervisor's) — the process placements
+ * (process/) call them in their own processes.
  */
 import { serviceChannel, serviceInstance, type BootImageLike, type SlotReport } from '../../proto/index.ts';
 import { describe } from '../../runtime/index.ts';

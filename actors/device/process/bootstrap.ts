@@ -4,6 +4,10 @@
  * the command line, where `ps` shows them to every user — and each process gets only its own:
  * the hypervisor K_MM and K_SM_k, `mm` and the services none.
  *
+ * Each is also told which slot to load its own image from — the one its parent's bootloader opened
+ * for this boot (`SlotRef`: `sw`'s for the hypervisor, the hypervisor's for each VM) — and the board it
+ * runs; it verifies that slot itself before a byte of it runs (slot-image.ts).
+ *
  * The parent end of the domain's channel is the child's fd 3 (a Unix socket pair made by spawn);
  * `mm` gets one more per service (fd 4, 5, … in the order of `services`), relayed by the hypervisor.
  */
