@@ -1,7 +1,7 @@
 /**
  * The device runner as one plain .mjs file (`cli/device-main.ts` bundled): what a board runs, without
  * tsx or sources — `node device.mjs --board …`, and each domain process `node device.mjs domain-host`.
- * Run this way, confined domain processes read only this file, the artifacts and their data.
+ * Run this way, confined domain processes read only this file, their own slots and their data.
  */
 import { join } from 'node:path';
 import { PROJECT_ROOT } from './build.ts';

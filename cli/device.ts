@@ -1,8 +1,10 @@
 /**
  * `dominion device`: runs a board's built artifacts as one device. Nothing starts unless the manifest
- * signature (by the pinned release key) and every bundle's digest verify; then `sw` arms the device
- * AWDT, the hypervisor arms the VM AWDTs and boots `mm` and the services, and `mm` talks to the hubs
- * named in the provisioning file.
+ * signature (by the pinned release key) and every bundle's digest verify. The artifacts are the
+ * install medium: the first start installs them into the device's A/B slots, and every boot runs from
+ * the slots (actors/device/slotted.ts) — `sw` arms the device AWDT and asks the IH to grant the boot,
+ * the hypervisor arms the VM AWDTs and boots `mm`, then the services once granted, and `mm` talks to
+ * the hubs named in the provisioning file.
  */
 import { join, resolve } from 'node:path';
 import { RealClock } from '../runtime/index.ts';
@@ -10,16 +12,18 @@ import { loadProvisioning, readDeviceKeysFile, requireMmKey } from '../actors/pr
 import { loadBoard } from '../boards/index.ts';
 import {
   BundledDevice,
+  DeviceBootError,
   DeviceConfigError,
   DomainUserError,
   hostCommandOfThisProcess,
-  loadArtifacts,
-  loadDomain,
+  prepareSlots,
   processPlacement,
-  singlePlacement,
-  type DeviceImages,
+  slottedPlacement,
+  usersFor,
+  type SlottedImages,
 } from '../actors/device/index.ts';
 import { ArtifactError } from '../actors/release/index.ts';
+import { BootStateError, SlotError } from '../actors/slots/index.ts';
 
 import { describeEvent } from './events.ts';
 import { numberOption, UsageError } from './args.ts';
@@ -29,12 +33,16 @@ const HELP = `usage: dominion device --board <id> --provision <file> [--release-
 
 Verifies and runs the artifacts "dominion build --board <id>" wrote: the manifest's signature by the
 pinned release key and every bundle's SHA-512. A tampered bundle or manifest is refused, naming the
-file, and nothing starts. The verified board.json says how the domains run: "single" (one process;
-simulation only), "split" (this process is sw; the hypervisor, mm and the services share a second
-one) or "process" (this process is sw; the hypervisor, mm and each service get a process of their
-own). Each domain process has its domain's heap limit and verifies the artifacts again before it
-loads its own bundle. Run as root, each runs as a user of its own (create them once with
-"dominion users --board <id> --create").
+file, and nothing starts. The first start installs them into the device's A/B slots (under the data
+directory; sw, the hypervisor and mm in both slots); every boot runs from the slots, which hold
+what the hubs restored and updated since (a newer committed release wins over the artifacts). A boot
+starts in recovery mode (sw, the hypervisor, mm) and starts the services once the IH grants it.
+
+The verified board.json says how the domains run: "single" (one process; simulation only), "split"
+(this process is sw; the hypervisor, mm and the services share a second one) or "process" (this
+process is sw; the hypervisor, mm and each service get a process of their own). Each domain process
+has its domain's heap limit and verifies its own slot before it loads its bundle. Run as root, each
+runs as a user of its own (create them once with "dominion users --board <id> --create").
 
 options:
   --board <id>            board profile (nitrogen8m, rpi4, rpi3, rpi-zero-2w, sim)
@@ -43,7 +51,8 @@ options:
                           them; default: the one the provisioning file pins)
   --broker <mqtt-url>     the hubs' broker (default: the provisioning file's "broker")
   --artifacts <dir>       where the build put them (default: dist/<board>)
-  --data-dir <dir>        persistent state: sw/ and sm-<service>/ (default: .dominion/<device id>)
+  --data-dir <dir>        persistent state: sw/, slots/, hypervisor/ and sm-<service>/
+                          (default: .dominion/<device id>)
   --duration <s>          stop after this long (default: run until SIGINT/SIGTERM)
   --same-user             development only: run every domain process as this user, even as root
                           (by default, as root, each runs as a user of its own)
@@ -95,37 +104,35 @@ export async function deviceCommand(argv: string[]): Promise<number> {
     dataDir: resolve(values['data-dir'] ?? join('.dominion', prov.deviceId)),
   };
 
+  const sameUser = values['same-user'] === true;
+  const allowHostNetwork = values['allow-host-network'] === true;
   let device: BundledDevice;
-  let version: string;
-  let placement: string;
+  let slotted: SlottedImages;
   try {
-    // The placement is the verified board.json's, not the profile of that name on this machine.
-    const sw = await loadDomain<DeviceImages['sw']>(dir, releaseKey, 'sw');
-    version = sw.verified.manifest.version;
-    placement = sw.board.placement;
-    if (sw.board.id !== board.id) throw new UsageError(`device: ${dir} holds artifacts for board ${sw.board.id}, not ${board.id}`);
+    // Every placement boots from the slots; the first start installs the medium into them. The
+    // placement is the verified board.json's, not the profile of that name on this machine.
+    slotted = await prepareSlots(dir, releaseKey, base.dataDir, {
+      forBoard: board.id,
+      users: (b) => (b.placement === 'single' ? undefined : usersFor(b, { sameUser })),
+      warn: (line) => console.error(`dominion device: WARNING: ${line}`),
+    });
+    const verifiedBoard = slotted.board;
     // mm subscribes for the services the verified artifacts run, not those of the local profile.
-    const common = { ...base, link: { url: broker, deviceId: prov.deviceId, services: sw.board.services } };
-    if (placement !== 'single') {
+    const common = { ...base, link: { url: broker, deviceId: prov.deviceId, services: verifiedBoard.services } };
+    if (verifiedBoard.placement !== 'single') {
       // This process is sw; the hypervisor, mm and each service get a process (and heap limit) of their own.
       const host = hostCommandOfThisProcess();
-      const allowHostNetwork = values['allow-host-network'] === true;
-      const sameUser = values['same-user'] === true;
       if (sameUser && process.getuid?.() === 0)
         console.error('dominion device: WARNING: --same-user: every domain process runs as root (development only)');
       if (allowHostNetwork)
         console.error('dominion device: WARNING: --allow-host-network: a service may get the host network (development only)');
-      device = new BundledDevice(
-        base.clock,
-        processPlacement({ ...common, sw, artifacts: dir, releasePub: releaseKey, host, allowHostNetwork, sameUser }),
-      );
+      device = new BundledDevice(base.clock, processPlacement({ ...common, slotted, host, allowHostNetwork, sameUser }));
     } else {
-      const loaded = await loadArtifacts(dir, releaseKey);
-      device = new BundledDevice(base.clock, singlePlacement({ ...common, loaded }));
+      device = new BundledDevice(base.clock, slottedPlacement({ ...common, slotted }));
     }
   } catch (error) {
-    if (error instanceof ArtifactError || error instanceof DeviceConfigError || error instanceof DomainUserError) {
-      console.error(`dominion device: refusing to start: ${error.message}`);
+    if (refusal(error)) {
+      console.error(`dominion device: refusing to start: ${(error as Error).message}`);
       return 1;
     }
     throw error;
@@ -135,10 +142,22 @@ export async function deviceCommand(argv: string[]): Promise<number> {
     const line = describeEvent(e, { tickets: true });
     if (line !== undefined) console.log(`${((performance.now() - started) / 1000).toFixed(1).padStart(7)} s  ${line}`);
   });
+  const running = ['sw', 'hypervisor'].map((label) => `${label} v${slotted.slots.sw.report(label).version}`).join(', ');
+  const installed = slotted.medium.installed.map((i) => `${i.label} v${i.version}`).join(', ');
   console.log(
-    `dominion device ${prov.deviceId} on board ${board.id} (${placement} placement): artifacts ${dir} verified (${version}), broker ${broker}`,
+    `dominion device ${prov.deviceId} on board ${board.id} (${slotted.board.placement} placement): artifacts ${dir} verified (${slotted.medium.version}), booting from slots (${running}), broker ${broker}`,
   );
-  device.boot();
+  if (installed !== '') console.log(`slots: installed ${installed} from ${dir}`);
+  try {
+    device.boot();
+  } catch (error) {
+    // The first boot opens the slots: none of the recovery path verifying is the one thing a device cannot repair itself.
+    if (refusal(error)) {
+      console.error(`dominion device: refusing to start: ${(error as Error).message}`);
+      return 1;
+    }
+    throw error;
+  }
   await new Promise<void>((done) => {
     process.once('SIGINT', done);
     process.once('SIGTERM', done);
@@ -146,4 +165,9 @@ export async function deviceCommand(argv: string[]): Promise<number> {
   });
   device.shutdown();
   return 0;
+}
+
+/** What keeps the device from starting, said in one line: a bad medium or slots, a missing key, pin or user. */
+function refusal(error: unknown): boolean {
+  return [ArtifactError, DeviceBootError, DeviceConfigError, DomainUserError, SlotError, BootStateError].some((E) => error instanceof E);
 }

@@ -108,11 +108,8 @@ export async function loadArtifacts(dir: string, releasePublicKey: Uint8Array): 
   return { ...vms, images: { ...vms.images, sw } };
 }
 
-/**
- * Verifies `dir` and imports the bundles of the hypervisor, `mm` and every service — not `sw`'s: what
- * the second process of `split` placement runs.
- */
-export async function loadVmImages(
+/** Verifies `dir` and imports the bundles of the hypervisor, `mm` and every service — not `sw`'s. */
+async function loadVmImages(
   dir: string,
   releasePublicKey: Uint8Array,
 ): Promise<{ readonly verified: VerifiedArtifacts; readonly board: BoardProfile; readonly images: VmImages }> {
@@ -130,27 +127,4 @@ export async function loadVmImages(
     manifestDigest: verified.manifestDigest,
   };
   return { verified, board, images };
-}
-
-/** One domain's bundle, verified with all the artifacts, as a domain process loads it (`process` placement). */
-export interface LoadedDomain<T> {
-  readonly verified: VerifiedArtifacts;
-  readonly board: BoardProfile;
-  readonly module: T;
-  /** Every bundle's digest by domain label, as in `DeviceImages`. */
-  readonly digests: ReadonlyMap<string, Uint8Array>;
-}
-
-/**
- * Verifies all of `dir` (every digest, the manifest's signature) and imports only the bundle of
- * `label` (`sw`, `hypervisor`, `mm`, `sm:<service>`): a domain process holds its own code and no other.
- */
-export async function loadDomain<T extends { ENTRY_ABI: number; DOMAIN: string }>(
-  dir: string,
-  releasePublicKey: Uint8Array,
-  label: string,
-): Promise<LoadedDomain<T>> {
-  const verified = verifyArtifacts(dir, releasePublicKey);
-  const board = boardOf(verified);
-  return { verified, board, module: await importFrom<T>(verified, label), digests: digestsOf(verified) };
 }

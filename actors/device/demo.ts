@@ -31,6 +31,8 @@ export interface DemoHub {
   readonly core: HubCore;
   readonly policy: DemoPolicy;
   readonly audit: AuditLog;
+  /** In-memory hubs: who is enrolled and in what state (active, quarantined, revoked), for the operator to switch. */
+  readonly registry?: MemoryRegistry;
   readonly key: Signer;
   /** In-memory hubs: what the hub serves to devices that fetch an image (`publishRelease`). */
   readonly releases?: MemoryReleases;
@@ -117,7 +119,7 @@ function makeHub(id: string, secret: Uint8Array, role: HubRole, policy: MemoryPo
   enroll(registry);
   const audit = new MemoryAuditLog();
   const releases = new MemoryReleases();
-  return { id, core: new HubCore({ role, registry, policy, signer: key, audit, releases }), policy, audit, key, releases };
+  return { id, core: new HubCore({ role, registry, policy, signer: key, audit, releases }), policy, audit, registry, key, releases };
 }
 
 /**

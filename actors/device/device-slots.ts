@@ -13,8 +13,10 @@ import { join } from 'node:path';
 import type { BoardProfile } from '../../boards/index.ts';
 import { serviceInstance } from '../../proto/index.ts';
 import { bundleFile, type ReleaseImage, type VerifiedArtifacts, type VerifiedImage } from '../release/index.ts';
-import { BootStateFile, SLOT_NAMES, SlotBoot, SlotStore, type InstallReport } from '../slots/index.ts';
+import { BootStateError, BootStateFile, nodeFs, SLOT_NAMES, SlotBoot, SlotError, SlotStore, type InstallReport } from '../slots/index.ts';
 import { importDomain } from './artifacts.ts';
+import type { DomainUser } from './process/users.ts';
+import { ownedSlotFs, readableSlotFs } from './slot-access.ts';
 
 /** The labels `sw` boots, and those the hypervisor boots. */
 export const SW_LABELS = ['sw', 'hypervisor'] as const;
@@ -38,6 +40,7 @@ export function maxBundleBytes(board: BoardProfile, label: string): number {
 }
 
 export interface DeviceSlots {
+  /** The slots as read (every label) and as `sw` writes them (its own). */
   readonly store: SlotStore;
   /** `sw`'s bootloader: `sw` and `hypervisor`. */
   readonly sw: SlotBoot;
@@ -45,18 +48,57 @@ export interface DeviceSlots {
   readonly vms: SlotBoot;
 }
 
-export function deviceSlots(dataDir: string, releasePublicKey: Uint8Array, board: BoardProfile): DeviceSlots {
-  const store = new SlotStore(slotPaths.slots(dataDir));
-  const boot = (path: string): SlotBoot =>
-    new SlotBoot({
-      store,
-      stateFile: new BootStateFile(path),
-      releasePublicKey,
-      board: board.id,
-      // The largest of the board's budgets: each image is also checked against its own on install.
-      maxBundleBytes: Math.max(...(['sw', 'hypervisor', 'mm', 'sm'] as const).map((d) => board.domains[d].bundle.rawKb * 1024)),
-    });
-  return { store, sw: boot(slotPaths.swState(dataDir)), vms: boot(slotPaths.vmState(dataDir)) };
+export interface DeviceSlotsOptions {
+  /**
+   * Domains run as users of their own (process/users.ts): what this process writes into the VMs'
+   * slots and their boot state belongs to the hypervisor's user, who keeps them from then on.
+   */
+  readonly vmOwner?: Pick<DomainUser, 'uid' | 'gid'>;
+}
+
+/** The largest bundle any slot holds: the largest of the board's budgets (each image is also checked against its own on install). */
+function largestBundle(board: BoardProfile): number {
+  return Math.max(...(['sw', 'hypervisor', 'mm', 'sm'] as const).map((d) => board.domains[d].bundle.rawKb * 1024));
+}
+
+/** A bootloader over `store` and `stateFile`, as every host of the device configures it. */
+export function slotBoot(store: SlotStore, stateFile: BootStateFile, releasePublicKey: Uint8Array, board: BoardProfile): SlotBoot {
+  return new SlotBoot({ store, stateFile, releasePublicKey, board: board.id, maxBundleBytes: largestBundle(board) });
+}
+
+export function deviceSlots(dataDir: string, releasePublicKey: Uint8Array, board: BoardProfile, o: DeviceSlotsOptions = {}): DeviceSlots {
+  const root = slotPaths.slots(dataDir);
+  const store = new SlotStore(root, readableSlotFs);
+  const owned = o.vmOwner;
+  const vmStore = owned === undefined ? store : new SlotStore(root, ownedSlotFs(readableSlotFs, owned));
+  const vmState = new BootStateFile(slotPaths.vmState(dataDir), owned === undefined ? nodeFs : ownedSlotFs(nodeFs, owned));
+  return {
+    store,
+    sw: slotBoot(store, new BootStateFile(slotPaths.swState(dataDir)), releasePublicKey, board),
+    vms: slotBoot(vmStore, vmState, releasePublicKey, board),
+  };
+}
+
+/**
+ * The boot state `boot` reads, made usable: a corrupt one (a storage fault or tampering — never a
+ * power cut, the writes are atomic) is moved aside and rebuilt from what verifies in the slots, and
+ * said loudly through `warn`. A missing one is left for `ensureInstalled`; an unreadable one throws.
+ */
+export function recoverBootState(boot: SlotBoot, warn: (line: string) => void): void {
+  try {
+    boot.state();
+  } catch (e) {
+    if (e instanceof SlotError && e.code === 'no-state') return;
+    if (!(e instanceof BootStateError && e.code === 'corrupt')) throw e;
+    const { state, movedAside } = boot.rebuild();
+    warn(
+      `CORRUPT BOOT STATE ${e.message}; moved aside to ${movedAside ?? '(nowhere)'} and rebuilt from the slots that verify: ${
+        Object.entries(state.domains)
+          .map(([label, d]) => `${label} v${d.versions[d.active]}`)
+          .join(', ') || 'none'
+      }`,
+    );
+  }
 }
 
 /** One domain's image as the verified artifacts carry it. */
@@ -126,7 +168,12 @@ export class ModuleCache {
   }
 
   /** Loads what every slot of `labels` validly holds. */
-  async preload(slots: DeviceSlots, labels: readonly string[], board: BoardProfile, releasePublicKey: Uint8Array): Promise<void> {
+  async preload(
+    slots: Pick<DeviceSlots, 'store'>,
+    labels: readonly string[],
+    board: BoardProfile,
+    releasePublicKey: Uint8Array,
+  ): Promise<void> {
     for (const label of labels)
       for (const slot of SLOT_NAMES) {
         const check = slots.store.verify(label, slot, releasePublicKey, board.id, maxBundleBytes(board, label));

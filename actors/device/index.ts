@@ -7,7 +7,7 @@ export { timingFor, type DeviceConfig, type DeviceKeys, type DeviceTiming, type 
 export { Device } from './device.ts';
 export { DeviceConfigError, domainsOfProcess, processBudget, receiverRoutes, type AssembledDevice } from './assemble.ts';
 export { sourceImages, type DeviceImages } from './images.ts';
-export { importBytes, loadArtifacts, loadDomain, type LoadedArtifacts, type LoadedDomain } from './artifacts.ts';
+export { importBytes, loadArtifacts, type LoadedArtifacts } from './artifacts.ts';
 export { BundledDevice, singlePlacement, type Placement, type RunnerHooks, type RunningDevice, type SingleOptions } from './runner.ts';
 export {
   createDomainUsers,
@@ -18,10 +18,18 @@ export {
   processLabels,
   processPlacement,
   runDomainHost,
+  usersFor,
   type HostCommand,
   type ProcessDeviceOptions,
 } from './process/index.ts';
-export { DeviceBootError, prepareSlots, slottedPlacement, type SlottedImages, type SlottedOptions } from './slotted.ts';
+export {
+  DeviceBootError,
+  prepareSlots,
+  slottedPlacement,
+  type PrepareOptions,
+  type SlottedImages,
+  type SlottedOptions,
+} from './slotted.ts';
 export { deviceSlots, installCarried, ModuleCache, RECOVERY_PATH, slotPaths, type DeviceSlots } from './device-slots.ts';
 export { VmSlotKeeper, type OpenedImage, type VmKeeperOptions } from './vm-keeper.ts';
 export { DirectHubLink, type DirectLinkOptions, type HubHandler } from './direct-link.ts';

@@ -155,7 +155,7 @@ test('a hostile service in process placement is refused each attack, and the dev
         inspector: r['open the inspector'],
       },
       {
-        key: 'ERR_ACCESS_DENIED', // the permission model reads only the runner, the artifacts and its data (and the OS: 0600, root)
+        key: 'ERR_ACCESS_DENIED', // the permission model reads only the runner, its slots and its data (and the OS: 0600, root)
         environ: 'ERR_ACCESS_DENIED',
         cmdline: 'ERR_ACCESS_DENIED',
         state: 'ERR_ACCESS_DENIED',

@@ -16,6 +16,7 @@ import { AwdtCore, awdtActor } from '../../actors/tickets/index.ts';
 import { processVm } from '../../actors/device/process/process-vm.ts';
 import { BootstrapError, FrameRelay, parseBootstrap } from '../../actors/device/process/index.ts';
 import { CrashBackoff } from '../../actors/device/process/backoff.ts';
+import { loadBoard } from '../../boards/index.ts';
 import { MAX_LINE, networkRefusal, readLines } from '../../actors/device/process/spawn.ts';
 
 test('a bootstrap is checked for its domain and fields; a broken one is refused without quoting it', () => {
@@ -24,14 +25,29 @@ test('a bootstrap is checked for its domain and fields; a broken one is refused 
     () => parseBootstrap(`{"keys":{"mm":"${secret}"`),
     (e: unknown) => e instanceof BootstrapError && !e.message.includes(secret),
   );
-  assert.throws(() => parseBootstrap('{"artifacts":"d","releasePub":"k","deviceId":"x","domain":"gpu"}'), /unknown domain "gpu"/);
-  assert.throws(
-    () => parseBootstrap('{"artifacts":"d","releasePub":"k","deviceId":"x","domain":"sm","service":"s"}'),
-    /sm: "dataDir" is missing/,
-  );
-  assert.throws(() => parseBootstrap('{"artifacts":1}'), /"artifacts" must be a string/);
+  const common = {
+    slots: '/d/slots',
+    releasePub: 'k',
+    deviceId: 'x',
+    board: loadBoard('sim'),
+    image: { slot: 'a', digest: 'ab'.repeat(64) },
+  };
+  const doc = (o: object) => JSON.stringify({ ...common, ...o });
+  assert.throws(() => parseBootstrap(doc({ domain: 'gpu' })), /unknown domain "gpu"/);
+  assert.throws(() => parseBootstrap(doc({ domain: 'sm', service: 's' })), /sm: "dataDir" is missing/);
+  assert.throws(() => parseBootstrap('{"slots":1}'), /"slots" must be a string/);
   assert.throws(() => parseBootstrap(' '.repeat(300 * 1024)), /more than/);
-  const ok = parseBootstrap('{"artifacts":"d","releasePub":"k","deviceId":"x","domain":"sm","service":"s","dataDir":"/tmp"}');
+  // The image a process loads is a slot and the digest its parent opened there; the board a valid profile.
+  assert.throws(
+    () => parseBootstrap(doc({ domain: 'sm', service: 's', dataDir: '/tmp', image: { slot: 'c', digest: '' } })),
+    /"image" must be/,
+  );
+  assert.throws(() => parseBootstrap(doc({ domain: 'sm', service: 's', dataDir: '/tmp', board: { id: 'x' } })), /"board"/);
+  assert.throws(
+    () => parseBootstrap(doc({ domain: 'hypervisor', placement: 'process', keys: {}, hubs: {}, link: {}, dataDir: '/d', host: {} })),
+    /hypervisor: "gate" is missing/,
+  );
+  const ok = parseBootstrap(doc({ domain: 'sm', service: 's', dataDir: '/tmp' }));
   assert.equal(ok.domain, 'sm');
 });
 
@@ -154,7 +170,7 @@ test('a process VM reports nothing while its process is down, and its image and 
   const exits: Array<(code: number | null, signal: NodeJS.Signals | null) => void> = [];
   const gone: string[] = [];
   const vm = processVm({
-    digest: new Uint8Array(64).fill(7),
+    digest: () => new Uint8Array(64).fill(7),
     outsideReport,
     onExit: (detail) => gone.push(detail),
     start: (exited) => {
@@ -191,7 +207,7 @@ test('a service never gets the host network: without an empty namespace it is re
   let allowed = false;
   const said: string[] = [];
   const vm = processVm({
-    digest: new Uint8Array(64),
+    digest: () => new Uint8Array(64),
     outsideReport,
     onExit: () => {},
     start: () => {

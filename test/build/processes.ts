@@ -13,7 +13,8 @@ import { hex } from '../../actors/crypto/index.ts';
 import { loadBoard, type BoardProfile } from '../../boards/index.ts';
 import { buildBoard, type BuildResult } from '../../build/index.ts';
 import { provisionedHubs, releaseKeyFile, tempDir, type ProvisionedHubs } from './support.ts';
-import { createDomainUsers, domainUsers } from '../../actors/device/index.ts';
+import { createDomainUsers, domainUsers, publishRelease } from '../../actors/device/index.ts';
+import { verifyArtifacts } from '../../actors/release/index.ts';
 import { asUser } from '../../actors/device/process/users.ts';
 
 const cli = fileURLToPath(new URL('../../cli/main.ts', import.meta.url));
@@ -99,8 +100,10 @@ export class DeviceUnderTest {
     this.exited = new Promise((resolve) => child.once('exit', (code) => resolve(code)));
   }
 
-  /** The next line matching (or one already seen, if `seen`), failing after `ms` of real time. */
-  waitFor(match: (l: string) => boolean, what: string, ms = 30_000): Promise<string> {
+  /** The next line matching (or one already seen, with `seen`), failing after `ms` of real time. */
+  waitFor(match: (l: string) => boolean, what: string, ms = 30_000, o: { readonly seen?: boolean } = {}): Promise<string> {
+    const early = o.seen === true ? this.lines.find(match) : undefined;
+    if (early !== undefined) return Promise.resolve(early);
     return new Promise((resolve, reject) => {
       const timer = setTimeout(
         () => reject(new Error(`no "${what}" within ${ms} ms; device said:\n${this.lines.slice(-20).join('\n')}`)),
@@ -212,7 +215,10 @@ export function reachOf(
 export interface DeviceFixture {
   readonly root: string;
   readonly board: BoardProfile;
+  /** Release 1: what the device is installed from. */
   readonly built: BuildResult;
+  /** The board built as release `version` (one of `FixtureOptions.releases`). */
+  release(version: number): BuildResult;
   readonly hubs: ProvisionedHubs;
   /** The device runs each domain process as its own user (the tests run as root). */
   readonly withUsers: boolean;
@@ -225,17 +231,33 @@ export interface FixtureOptions {
   readonly services?: readonly string[];
   /** Images of services outside actors/images/, written into the fixture's root first. */
   readonly serviceImages?: (root: string) => Readonly<Record<string, string>>;
+  /**
+   * Later releases to build too (same key, same board): with these, every release — the first
+   * included — is published to the hubs, for the device to restore and update from.
+   */
+  readonly releases?: readonly number[];
 }
 
 export function deviceFixture(placement: BoardProfile['placement'], deviceId: string, o: FixtureOptions = {}): DeviceFixture {
   const root = tempDir(`${placement}-device`);
   const board = { ...generousBoard(placement), ...(o.services !== undefined ? { services: o.services } : {}) };
-  const state: { built?: BuildResult; hubs?: ProvisionedHubs; withUsers: boolean } = { withUsers: false };
+  const state: { built?: BuildResult; hubs?: ProvisionedHubs; withUsers: boolean; releases: Map<number, BuildResult> } = {
+    withUsers: false,
+    releases: new Map(),
+  };
   before(async () => {
     state.withUsers = domainUsersReady(root, board, o.bundled !== true);
     const { file } = releaseKeyFile(root);
-    state.built = await buildBoard({ board, outDir: join(root, 'dist'), releaseKey: file, serviceImages: o.serviceImages?.(root) });
+    const serviceImages = o.serviceImages?.(root);
+    state.built = await buildBoard({ board, outDir: join(root, 'dist'), releaseKey: file, serviceImages });
     state.hubs = await provisionedHubs(root, deviceId, GENEROUS_DEFERRAL_MS, board.services);
+    for (const version of o.releases ?? []) {
+      const outDir = join(root, `dist-v${version}`);
+      state.releases.set(version, await buildBoard({ board, outDir, releaseKey: file, serviceImages, releaseVersion: version }));
+    }
+    if (o.releases !== undefined)
+      for (const b of [state.built, ...state.releases.values()])
+        publishRelease(state.hubs.fleet, verifyArtifacts(b.dir, b.releaseKey.publicKey), 0);
   });
   after(async () => {
     await state.hubs?.stop();
@@ -246,6 +268,11 @@ export function deviceFixture(placement: BoardProfile['placement'], deviceId: st
     board,
     get built() {
       return state.built!;
+    },
+    release(version) {
+      const b = state.releases.get(version);
+      if (b === undefined) throw new Error(`release ${version} was not built: list it in the fixture's releases`);
+      return b;
     },
     get hubs() {
       return state.hubs!;

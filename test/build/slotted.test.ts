@@ -7,7 +7,7 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ManualClock } from '../../runtime/index.ts';
 import { nodeBackend } from '../../actors/crypto/index.ts';
@@ -370,4 +370,20 @@ test('a power cut in the middle of a download boots the last good image; the upd
   const committed = of(r.events, 'slot').find((e) => e.label === 'mm' && e.what === 'committed');
   assert.ok(committed && committed.version === 2, 'the demanded update completed after the power came back');
   r.device.shutdown();
+});
+
+test('a corrupt boot state is said loudly at start and rebuilt from the slots that verify', async () => {
+  const dataDir = join(root, 'data-corrupt');
+  await prepareSlots(built.v1!.dir, releasePub, dataDir, { warn: () => {} });
+  const path = join(dataDir, 'sw', 'boot-state.json');
+  writeFileSync(path, '{"format": "dominion-boot-state/1", "domains": {"sw": 7}}');
+  const said: string[] = [];
+  const slotted = await prepareSlots(built.v1!.dir, releasePub, dataDir, { warn: (line) => void said.push(line) });
+  assert.equal(said.length, 1, said.join('\n'));
+  assert.match(
+    said[0]!,
+    /^CORRUPT BOOT STATE .*sw\/boot-state\.json.*moved aside to .*boot-state\.json\.corrupt and rebuilt from the slots that verify: .*sw v1/,
+  );
+  assert.ok(existsSync(`${path}.corrupt`), 'kept for whoever investigates');
+  assert.deepEqual([slotted.slots.sw.report('sw').version, slotted.slots.sw.report('hypervisor').version], [1, 1]);
 });

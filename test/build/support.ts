@@ -98,6 +98,8 @@ export function composeSingle(loaded: LoadedArtifacts, dataDir: string): Compose
 export interface ProvisionedHubs {
   readonly provision: string;
   readonly brokerUrl: string;
+  /** The hubs themselves (policies, registries, releases), served on the broker by this process. */
+  readonly fleet: DemoFleet;
   stop(): Promise<void>;
 }
 
@@ -125,6 +127,7 @@ export async function provisionedHubs(
   return {
     provision,
     brokerUrl: broker.url,
+    fleet,
     stop: async () => {
       await Promise.all(hubs.map((h) => h.stop()));
       await broker.close();

@@ -4,13 +4,20 @@
  * the command line, where `ps` shows them to every user — and each process gets only its own:
  * the hypervisor K_MM and K_SM_k, `mm` and the services none.
  *
+ * Each is also told which slot to load its own image from — the one its parent's bootloader opened
+ * for this boot (`SlotRef`: `sw`'s for the hypervisor, the hypervisor's for each VM) — and the board it
+ * runs; it verifies that slot itself before a byte of it runs (slot-image.ts).
+ *
  * The parent end of the domain's channel is the child's fd 3 (a Unix socket pair made by spawn);
  * `mm` gets one more per service (fd 4, 5, … in the order of `services`), relayed by the hypervisor.
  */
-import { fromHex } from '../../crypto/index.ts';
+import { validateBoard, type BoardProfile } from '../../../boards/index.ts';
+import type { BootImageLike } from '../../../proto/index.ts';
+import { fromHex, hex } from '../../crypto/index.ts';
 import type { MqttLinkOptions, ReceiverRoute } from '../../mm/index.ts';
 import { checkKeys } from '../assemble.ts';
 import type { DeviceKeys, HubPins } from '../config.ts';
+import type { SlotName } from '../../slots/index.ts';
 import type { DomainUsers } from './users.ts';
 
 /** How to start a domain process: `execPath args… ` plus the domain host's own arguments. */
@@ -27,11 +34,32 @@ export interface HostCommand {
   readonly reads: readonly string[];
 }
 
+/**
+ * Which slot a domain process loads its own image from, as its parent opened it: the process reads
+ * and verifies that slot itself, and runs it only if it still holds exactly this image.
+ */
+export interface SlotRef {
+  readonly slot: SlotName;
+  /** SHA-512 of the bundle the parent opened there, lower-case hex. */
+  readonly digest: string;
+}
+
+/** One image of a boot request (proto/boot-images.ts `BootImageLike`) as JSON carries it. */
+export interface HexBootImage {
+  readonly label: string;
+  readonly version: number;
+  readonly digest: string;
+}
+
 interface Common {
-  /** The artifacts directory and the pinned release key: each process verifies what it loads. */
-  readonly artifacts: string;
+  /** The slots' root (`<data>/slots`) and the pinned release key: each process verifies what it loads. */
+  readonly slots: string;
   readonly releasePub: string;
   readonly deviceId: string;
+  /** The board the device runs (its install medium's verified board.json): budgets, timing, services. */
+  readonly board: BoardProfile;
+  /** This process's own image. */
+  readonly image: SlotRef;
 }
 
 export interface HypervisorBootstrap extends Common {
@@ -51,6 +79,12 @@ export interface HypervisorBootstrap extends Common {
   readonly allowHostNetwork?: boolean;
   /** The users the VM processes run as (where the device runs as root), by label. */
   readonly users?: DomainUsers;
+  /**
+   * Gated boot: the VMs' images `sw` asks the IH to grant, as it previewed them (actors/device/
+   * vm-preview.ts). The hypervisor runs `mm` alone until granted, and refuses to boot at all if its
+   * own bootloader opens other images than these.
+   */
+  readonly gate: readonly HexBootImage[];
 }
 
 /** A pinned hub (`HubPin`) with its public key in hex, as JSON carries it. */
@@ -94,17 +128,31 @@ export function parseBootstrap(text: string): Bootstrap {
   }
   if (typeof doc !== 'object' || doc === null) throw new BootstrapError('not an object');
   const o = doc as Record<string, unknown>;
-  for (const field of ['artifacts', 'releasePub', 'deviceId', 'domain'] as const) {
+  for (const field of ['slots', 'releasePub', 'deviceId', 'domain'] as const) {
     if (typeof o[field] !== 'string') throw new BootstrapError(`"${field}" must be a string`);
+  }
+  const image = o.image as Partial<SlotRef> | undefined;
+  if (
+    typeof image !== 'object' ||
+    image === null ||
+    (image.slot !== 'a' && image.slot !== 'b') ||
+    !/^[0-9a-f]{128}$/.test(String(image.digest))
+  )
+    throw new BootstrapError('"image" must be {slot: "a" or "b", digest: 128 lower-case hex digits}');
+  try {
+    validateBoard(o.board, 'bootstrap board');
+  } catch (e) {
+    throw new BootstrapError(`"board": ${(e as Error).message}`);
   }
   const need = (fields: readonly string[]): void => {
     for (const f of fields) if (o[f] === undefined) throw new BootstrapError(`${String(o.domain)}: "${f}" is missing`);
   };
   switch (o.domain) {
     case 'hypervisor':
-      need(['keys', 'hubs', 'link', 'dataDir', 'host', 'placement']);
+      need(['keys', 'hubs', 'link', 'dataDir', 'host', 'placement', 'gate']);
       if (o.placement !== 'process' && o.placement !== 'split')
         throw new BootstrapError(`hypervisor: "placement" must be "process" or "split"`);
+      if (!Array.isArray(o.gate)) throw new BootstrapError('hypervisor: "gate" must be a list of images');
       break;
     case 'mm':
       need(['routes', 'link']);
@@ -134,3 +182,11 @@ export function keysAndPins(
     },
   };
 }
+
+/** A boot request's images as a bootstrap carries them, and back. */
+export const hexBootImages = {
+  to: (images: readonly BootImageLike[]): HexBootImage[] =>
+    images.map((i) => ({ label: i.label, version: Number(i.version), digest: hex(i.digest) })),
+  from: (images: readonly HexBootImage[]): BootImageLike[] =>
+    images.map((i) => ({ label: i.label, version: BigInt(i.version), digest: fromHex(i.digest) })),
+} as const;

@@ -6,8 +6,10 @@
 import type { ImageEvent, VmEvent } from '../../hypervisor/index.ts';
 import type { AwdtEvent } from '../../tickets/index.ts';
 import type { FetcherEvent } from '../../transfer/index.ts';
+import type { SlotEvent } from '../status.ts';
 
-export type HypervisorEvent = AwdtEvent | VmEvent | ImageEvent | FetcherEvent;
+/** What the hypervisor tells `sw`: its AWDTs and VMs, their image transfers, and what its bootloader did with their slots. */
+export type HypervisorEvent = AwdtEvent | VmEvent | ImageEvent | FetcherEvent | SlotEvent;
 
 /** Writes one event line (in the hypervisor process). */
 export function writeEvent(event: object): void {
@@ -19,15 +21,11 @@ const EVENT_TYPES = new Set(['armed', 'ticket', 'withheld', 'update-required', '
 /** An event line from the hypervisor, or undefined for anything else (which is logged). */
 export function parseEventLine(line: string): HypervisorEvent | undefined {
   try {
-    const e = JSON.parse(line) as { type?: unknown; instance?: unknown; at?: unknown };
-    if (
-      typeof e === 'object' &&
-      e !== null &&
-      EVENT_TYPES.has(e.type as string) &&
-      typeof e.instance === 'string' &&
-      typeof e.at === 'number'
-    )
-      return e as HypervisorEvent;
+    const e = JSON.parse(line) as { type?: unknown; instance?: unknown; label?: unknown; at?: unknown };
+    if (typeof e !== 'object' || e === null || typeof e.at !== 'number') return undefined;
+    // A slot event names a VM's label (the hypervisor's bootloader boots nothing else), every other one an instance.
+    const vmSlot = e.type === 'slot' && typeof e.label === 'string' && e.label !== 'sw' && e.label !== 'hypervisor';
+    if (vmSlot || (EVENT_TYPES.has(e.type as string) && typeof e.instance === 'string')) return e as HypervisorEvent;
   } catch {
     // not an event
   }

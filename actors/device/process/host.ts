@@ -1,8 +1,9 @@
 /**
  * A domain process (`process` placement): `dominion domain-host`, started by its parent domain —
  * the hypervisor by `sw`, `mm` and each service by the hypervisor — never by hand. It reads its
- * bootstrap from stdin, verifies the artifacts against the pinned release key and imports its own
- * bundle only, builds its channel ends from that bundle's code on the sockets it inherited, and runs.
+ * bootstrap from stdin, verifies the slot its parent opened for it against the pinned release key
+ * (slot-image.ts) and imports that bundle only, builds its channel ends from that bundle's code on the
+ * sockets it inherited, and runs.
  *
  * When its parent's socket closes (the parent died, or rebooted this VM), it exits: a domain never
  * outlives the domain that dominates it.
@@ -12,11 +13,12 @@ import { linkStream } from '../../../runtime/index.ts';
 import { serviceInstance } from '../../../proto/index.ts';
 import { fromHex } from '../../crypto/index.ts';
 import { imageOptions, mmInstaller, openDomain, serviceInstaller } from '../assemble.ts';
-import { loadDomain } from '../artifacts.ts';
+import { validateBoard } from '../../../boards/index.ts';
 import type { MmImage, ServiceImage } from '../images.ts';
 import { BootstrapError, MAX_BOOTSTRAP_BYTES, parseBootstrap, type MmBootstrap, type ServiceBootstrap } from './bootstrap.ts';
 import { endOnEscalation } from './escalation.ts';
 import { hostHypervisor } from './hypervisor-host.ts';
+import { loadSlotImage } from './slot-image.ts';
 import { hostSplit } from './split-host.ts';
 
 /** fd 3: the channel to the parent domain; fd 4…: mm's service channels. */
@@ -61,7 +63,8 @@ export async function runDomainHost(): Promise<void> {
 }
 
 async function hostMm(b: MmBootstrap, releasePub: Uint8Array, parent: Socket): Promise<() => void> {
-  const { module: mm, board } = await loadDomain<MmImage>(b.artifacts, releasePub, 'mm');
+  const board = validateBoard(b.board, 'bootstrap board');
+  const { module: mm } = await loadSlotImage<MmImage>(b.slots, 'mm', b.image, releasePub, board);
   const { ActorSystem, ChannelEndpoint, RealClock } = mm.runtime;
   const budget = board.domains.mm.mailbox;
   const system = new ActorSystem({ clock: new RealClock() });
@@ -83,7 +86,8 @@ async function hostMm(b: MmBootstrap, releasePub: Uint8Array, parent: Socket): P
 
 async function hostService(b: ServiceBootstrap, releasePub: Uint8Array, parent: Socket): Promise<() => void> {
   const label = serviceInstance(b.service);
-  const { module: sm, board } = await loadDomain<ServiceImage>(b.artifacts, releasePub, label);
+  const board = validateBoard(b.board, 'bootstrap board');
+  const { module: sm } = await loadSlotImage<ServiceImage>(b.slots, label, b.image, releasePub, board);
   const { ActorSystem, ChannelEndpoint, RealClock } = sm.runtime;
   const budget = board.domains.sm.mailbox;
   const system = new ActorSystem({ clock: new RealClock() });

@@ -4,7 +4,7 @@
  * domain's heap limit. `processPlacement` runs `sw` in this process and starts the rest;
  * `runDomainHost` is what every other domain process runs (`dominion domain-host`).
  */
-export { processPlacement, type ProcessDeviceOptions } from './device.ts';
+export { processPlacement, usersFor, type ProcessDeviceOptions } from './device.ts';
 export { parseEventLine } from './event-lines.ts';
 export { runDomainHost } from './host.ts';
 export { hostCommandOfThisProcess, spawnDomain, type DomainProcess, type SpawnOptions } from './spawn.ts';

@@ -10,7 +10,11 @@ import type { HypervisorImage } from '../images.ts';
 import type { DomainProcess } from './spawn.ts';
 
 export interface ProcessVmOptions {
-  readonly digest: Uint8Array;
+  /**
+   * The digest of the image a boot starts the process on (asked at each boot: a restore or an update
+   * changes it), which the inspector then reports for that process.
+   */
+  readonly digest: () => Uint8Array;
   /** Starts the VM's process and wires its sockets; `exited` is for the process's spawn `onExit`. */
   readonly start: (exited: (code: number | null, signal: NodeJS.Signals | null) => void) => DomainProcess;
   /** The running process ended without the hypervisor stopping it (crash, heap limit, killed). */
@@ -48,6 +52,7 @@ export function residentBytes(pid: number): number {
 
 export function processVm(o: ProcessVmOptions): ProcessVm {
   let current: DomainProcess | null = null;
+  let digest: Uint8Array | undefined;
   return {
     boot() {
       const old = current;
@@ -58,6 +63,7 @@ export function processVm(o: ProcessVmOptions): ProcessVm {
         o.onRefused?.(refused);
         return;
       }
+      digest = o.digest();
       const p: DomainProcess = o.start((code, signal) => {
         if (current !== p) return; // one the hypervisor stopped
         current = null;
@@ -67,7 +73,9 @@ export function processVm(o: ProcessVmOptions): ProcessVm {
     },
     // No process, nothing to vouch for: the VM's AWDT signs no request until one runs again.
     report: (boots) =>
-      current === null ? undefined : o.outsideReport({ boots, imageDigest: o.digest, memoryBytes: residentBytes(current.pid) }),
+      current === null || digest === undefined
+        ? undefined
+        : o.outsideReport({ boots, imageDigest: digest, memoryBytes: residentBytes(current.pid) }),
     get current() {
       return current;
     },

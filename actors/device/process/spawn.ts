@@ -31,15 +31,15 @@ export interface SpawnOptions {
 
 /**
  * What a confined domain process may not do. Node's permission model (`--experimental-permission`)
- * denies it child processes, worker threads and native addons, reads outside its code, the
- * artifacts and its own directory, and writes outside that directory; it may also get a network
+ * denies it child processes, worker threads and native addons, reads outside its code, its own
+ * slots and its own directory, and writes outside that directory; it may also get a network
  * namespace of its own with nothing in it. Node 20's permission model does not cover the network,
  * hence the namespace.
  */
 export interface Sandbox {
   /** The only directory the process may write (created by the caller); none for a domain that writes nothing. */
   readonly writeDir?: string;
-  /** What it may read besides its host command's code and `writeDir`: the artifacts it verifies and loads. */
+  /** What it may read besides its host command's code and `writeDir`: its own slots, which it verifies and loads from. */
   readonly reads: readonly string[];
   /** Start it in an empty network namespace (see `networkRefusal`); false for `mm`, and where allowed for development. */
   readonly noNetwork: boolean;
