@@ -1,0 +1,611 @@
+/**
+ * The recovery loop, measured (`npm run bench -- recovery`):
+ *
+ * 1. Fetch of a ~200 KB service image over loopback MQTT: the hubs (`HubServer`, the service hub in
+ *    memory or on SQLite) in a child process with the release published; here, the device's side of
+ *    the transfer as the hypervisor runs it — `imageFetcher` over `ImageFetchCore`, K_SM signing each
+ *    request, `MqttHubLink` — on a real clock, then `verifyReleaseImage` on what arrived.
+ * 2. Restore of a tampered service image: a bundled device booted from its slots (`slottedPlacement`,
+ *    real clock, `MqttHubLink` to the broker the hubs use); the sensor's slot is tampered and its VM
+ *    rebooted; timed from the reboot (held for restore) to the first ticket on the restored image.
+ * 3. Steady-state CPU of gated boot and slots: the loop bench's device CPU at a 1 s interval, the same
+ *    bundles booted from slots (`slottedPlacement`) and without (`singlePlacement`), interleaved.
+ *
+ * The boards are built here (`buildBoard`, a throwaway release key): the `sim` profile with 1 s rounds
+ * and room for a 256 KiB service image; the padded sensor is the stock sensor plus a 200 KB constant.
+ */
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ActorSystem, RealClock } from '../runtime/index.ts';
+import { cryptoBackend, generateSecretKey, hex } from '../actors/crypto/index.ts';
+import {
+  BundledDevice,
+  demoFleet,
+  demoSecrets,
+  loadArtifacts,
+  prepareSlots,
+  singlePlacement,
+  slottedPlacement,
+  type AssembledDevice,
+  type DemoFleet,
+  type DeviceEvent,
+  type Placement,
+} from '../actors/device/index.ts';
+import { IMAGE_BURST_CHUNKS, IMAGE_CHUNKS_PER_SECOND } from '../actors/hub/index.ts';
+import { MqttHubLink, type HubLink, type HubLinkSink } from '../actors/mm/index.ts';
+import { bundleFile, verifyReleaseImage } from '../actors/release/index.ts';
+import { SlotStore } from '../actors/slots/index.ts';
+import { ImageFetchCore, imageFetcher, type FetchOutcome } from '../actors/transfer/index.ts';
+import { loadBoard, type BoardProfile } from '../boards/index.ts';
+import { buildBoard, PROJECT_ROOT, readReleaseKey } from '../build/index.ts';
+import { IMAGE_CHUNK_MAX, lanes } from '../proto/index.ts';
+import { encodeSecrets, startHubHost, type HubHost } from './hub-host-config.ts';
+import { startBenchMosquitto } from './mosquitto.ts';
+import { median, percentile, progress, table } from './stats.ts';
+
+const SERVICE = 'sensor';
+const INSTANCE = 'sm:sensor';
+const SERVICES = [SERVICE];
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+export interface RecoveryBenchOptions {
+  /** Measured fetches per broker row (after `warmup`). Default 10. */
+  readonly fetchRuns?: number;
+  /** Measured restores (after one warm-up restore). Default 10. */
+  readonly restoreRuns?: number;
+  /** Unmeasured runs first, per row. Default 2. */
+  readonly warmup?: number;
+  /** Seconds of one CPU window. Default 10. */
+  readonly cpuSeconds?: number;
+  /** CPU windows per placement (interleaved, order alternating). Default 3. */
+  readonly cpuReps?: number;
+  /** Padding of the big sensor image, bytes of constant string. Default 200 000 − the stock sensor. */
+  readonly imageBytes?: number;
+  /** The machine's broker (`MQTT_URL`, default mqtt://127.0.0.1:1883); null: no row for it. */
+  readonly machineBrokerUrl?: string | null;
+}
+
+/** The bench board: `sim` with 1 s rounds (the loop bench's timing) and room for a 256 KiB service image. */
+function benchBoard(): BoardProfile {
+  const sim = loadBoard('sim');
+  return {
+    ...sim,
+    id: 'sim-recovery',
+    name: 'this machine (simulated board, recovery bench)',
+    timing: {
+      intervalMs: 1000,
+      deferralMs: 3000,
+      maxDeferralMs: 6000,
+      initialTimeoutMs: 10_000,
+      vmInitialTimeoutMs: 6000,
+      replyTimeoutMs: 250,
+    },
+    domains: { ...sim.domains, sm: { ...sim.domains.sm, bundle: { rawKb: 256, gzipKb: 256 } } },
+  };
+}
+
+/** The stock sensor with `bytes` of hex in a constant it exports (so the bundler keeps it). */
+function paddedSensor(dir: string, bytes: number): string {
+  const file = join(dir, 'sm-sensor-padded.ts');
+  const images = join(PROJECT_ROOT, 'actors', 'images');
+  writeFileSync(
+    file,
+    `export * from ${JSON.stringify(join(images, 'sm-sensor.ts'))};
+/** Padding: a service image of realistic size for the transfer benchmark. */
+export const PADDING = ${JSON.stringify(
+      randomBytes(Math.ceil(bytes / 2))
+        .toString('hex')
+        .slice(0, bytes),
+    )};
+`,
+  );
+  return file;
+}
+
+interface Builds {
+  readonly root: string;
+  readonly releasePub: Uint8Array;
+  readonly board: BoardProfile;
+  /** Stock bundles. */
+  readonly plain: string;
+  /** The sensor padded to ~200 KB. */
+  readonly big: string;
+  readonly bigSensorBytes: number;
+  readonly plainSensorBytes: number;
+}
+
+async function buildBoards(imageBytes: number | undefined): Promise<Builds> {
+  const root = mkdtempSync(join(tmpdir(), 'dominion-bench-recovery-'));
+  const keyFile = join(root, 'release.key');
+  writeFileSync(keyFile, `${hex(generateSecretKey())}\n`, { mode: 0o600 });
+  const key = readReleaseKey(keyFile);
+  const board = benchBoard();
+  const build = (name: string, serviceImages?: Record<string, string>) =>
+    buildBoard({ board, outDir: join(root, name), releaseKey: keyFile, releaseVersion: 1, issuedAt: 1000, serviceImages });
+  const plain = await build('plain');
+  const plainSensorBytes = plain.manifest.files[bundleFile(INSTANCE)]!.bytes;
+  const pad = imageBytes ?? 200_000 - plainSensorBytes - 40;
+  const big = await build('big', { [SERVICE]: paddedSensor(root, pad) });
+  return {
+    root,
+    releasePub: key.publicKey,
+    board,
+    plain: plain.dir,
+    big: big.dir,
+    bigSensorBytes: big.manifest.files[bundleFile(INSTANCE)]!.bytes,
+    plainSensorBytes,
+  };
+}
+
+interface Rig {
+  readonly deviceId: string;
+  readonly fleet: DemoFleet;
+  readonly host: HubHost;
+}
+
+let rigs = 0;
+
+/** Hubs (and, without `brokerUrl`, an embedded Aedes) in a child process, serving `releaseDirs`. */
+async function startRig(b: Builds, o: { brokerUrl?: string; releaseDirs?: string[]; serviceHubStore?: 'memory' | 'sqlite' }): Promise<Rig> {
+  const idSuffix = `-${process.pid}-${++rigs}`;
+  const deviceId = `bench-rec${idSuffix}`;
+  const deferralMs = b.board.timing.deferralMs;
+  const secrets = demoSecrets(SERVICES);
+  const host = await startHubHost({
+    deviceId,
+    services: SERVICES,
+    deferralMs,
+    idSuffix,
+    brokerUrl: o.brokerUrl,
+    secrets: encodeSecrets(secrets),
+    ...(o.releaseDirs !== undefined
+      ? { releases: { dirs: o.releaseDirs, releasePub: hex(b.releasePub), serviceHubStore: o.serviceHubStore ?? 'memory' } }
+      : {}),
+  });
+  return { deviceId, fleet: demoFleet({ deviceId, services: SERVICES, deferralMs, idSuffix, secrets }), host };
+}
+
+// ── 1. Fetch ────────────────────────────────────────────────────────────────────────────────────
+
+interface FetchSample {
+  readonly ms: number;
+  readonly chunks: number;
+  readonly requests: number;
+  readonly bytes: number;
+}
+
+/** The device side of an image transfer: `MqttHubLink` + `imageFetcher` in an actor system on a real clock. */
+async function fetchRuns(b: Builds, rig: Rig, n: number, warmup: number, label: string): Promise<FetchSample[]> {
+  const node = cryptoBackend('node');
+  const clock = new RealClock();
+  const system = new ActorSystem({ clock });
+  const domain = system.domain('bench');
+  const sh = rig.fleet.pins.services[SERVICE]!;
+  const link = new MqttHubLink({ url: rig.host.url, deviceId: rig.deviceId, services: SERVICES });
+  let current: { t0: number; requests: number; chunks: number; done: (o: FetchOutcome) => void } | undefined;
+  const fetcher = domain.spawn(
+    imageFetcher({
+      name: 'fetch.sm:sensor',
+      instance: INSTANCE,
+      core: () =>
+        new ImageFetchCore({
+          deviceId: rig.deviceId,
+          instance: INSTANCE,
+          signer: node.signer(rig.fleet.keys.services[SERVICE]!),
+          hub: node.verifier(sh.publicKey),
+          sha512: (d) => node.sha512(d),
+        }),
+      send: (envelope) => {
+        if (current !== undefined) {
+          if (current.requests++ === 0) current.t0 = clock.now();
+        }
+        link.publishRequest(sh.id, envelope);
+      },
+      replyTimeoutMs: b.board.timing.replyTimeoutMs,
+      done: (outcome) => current?.done(outcome),
+    }),
+  );
+  domain.start();
+  const up = new Promise<void>((resolve) => {
+    const sink: HubLinkSink = {
+      reply: (lane, envelope) => {
+        if (lane !== lanes.image(INSTANCE)) return;
+        if (current !== undefined) current.chunks++;
+        fetcher.tell({ type: 'chunk', envelope });
+      },
+      service: () => {},
+      connection: (isUp) => isUp && resolve(),
+      writable: () => {},
+    };
+    link.start(sink);
+  });
+  await up;
+  const samples: FetchSample[] = [];
+  // The hub's per-device bucket (image-gate.ts): a burst, then a steady rate. Mirrored here, so a run
+  // waits (between fetches, untimed) only when the next one would otherwise meet RATE_LIMITED.
+  let tokens = IMAGE_BURST_CHUNKS;
+  let tokensAt = clock.now();
+  const needed = Math.ceil(b.bigSensorBytes / IMAGE_CHUNK_MAX) + 2;
+  try {
+    for (let i = 0; i < warmup + n; i++) {
+      tokens = Math.min(IMAGE_BURST_CHUNKS, tokens + ((clock.now() - tokensAt) / 1000) * IMAGE_CHUNKS_PER_SECOND);
+      tokensAt = clock.now();
+      await sleep(Math.max(200, ((needed - tokens) / IMAGE_CHUNKS_PER_SECOND) * 1000));
+      const outcome = await new Promise<{ o: FetchOutcome; t0: number; requests: number; chunks: number }>((resolve) => {
+        const run = {
+          t0: 0,
+          requests: 0,
+          chunks: 0,
+          done: (o: FetchOutcome) => resolve({ o, t0: run.t0, requests: run.requests, chunks: run.chunks }),
+        };
+        current = run;
+        fetcher.tell({
+          type: 'fetch',
+          target: { label: INSTANCE, version: 1, board: b.board.id, maxBytes: b.board.domains.sm.bundle.rawKb * 1024 },
+        });
+      });
+      if (!outcome.o.ok) throw new Error(`fetch ${i + 1} on ${label} failed: ${outcome.o.detail}`);
+      const verified = verifyReleaseImage(outcome.o.image, INSTANCE, b.releasePub, b.board.id);
+      const ms = clock.now() - outcome.t0;
+      current = undefined;
+      if (verified.version !== 1) throw new Error('fetched the wrong release');
+      if (i >= warmup) samples.push({ ms, chunks: outcome.chunks, requests: outcome.requests, bytes: outcome.o.image.bundle.length });
+      tokens -= outcome.requests;
+    }
+  } finally {
+    link.close();
+    system.shutdown();
+  }
+  return samples;
+}
+
+// ── 2. Restore ──────────────────────────────────────────────────────────────────────────────────
+
+interface RestoreSample {
+  /** ms from the restart call to each mark. */
+  readonly hold: number;
+  readonly fetching: number;
+  readonly firstChunk: number;
+  readonly lastChunk: number;
+  readonly restored: number;
+  readonly booted: number;
+  readonly ticket: number;
+  readonly chunks: number;
+}
+
+/** An `MqttHubLink` that stamps every image chunk for `INSTANCE` as it arrives. */
+class StampingLink implements HubLink {
+  readonly chunks: number[] = [];
+  constructor(
+    private readonly inner: HubLink,
+    private readonly now: () => number,
+  ) {}
+  start(sink: HubLinkSink): void {
+    this.inner.start({
+      ...sink,
+      reply: (lane, envelope) => {
+        if (lane === lanes.image(INSTANCE)) this.chunks.push(this.now());
+        sink.reply(lane, envelope);
+      },
+      service: (s, p) => sink.service(s, p),
+      connection: (up) => sink.connection(up),
+      writable: () => sink.writable(),
+    });
+  }
+  publishRequest(hubId: string, envelope: Uint8Array): void {
+    this.inner.publishRequest(hubId, envelope);
+  }
+  publishService(service: string, stream: string, payload: Uint8Array): boolean {
+    return this.inner.publishService(service, stream, payload);
+  }
+  close(): void {
+    this.inner.close();
+  }
+}
+
+function waitEvent(device: BundledDevice, match: (e: DeviceEvent) => boolean, timeoutMs: number, what: string): Promise<DeviceEvent> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      off();
+      reject(new Error(`no ${what} within ${timeoutMs} ms`));
+    }, timeoutMs);
+    const off = device.onEvent((e) => {
+      if (!match(e)) return;
+      clearTimeout(timer);
+      off();
+      resolve(e);
+    });
+  });
+}
+
+/** Flips a byte in every copy of the sensor's image: the attacker's persistent change. */
+function tamperSensor(dataDir: string): void {
+  const store = new SlotStore(join(dataDir, 'slots'));
+  let tampered = 0;
+  for (const slot of ['a', 'b'] as const) {
+    const file = join(store.slotDir(INSTANCE, slot), bundleFile(INSTANCE));
+    if (!existsSync(file)) continue;
+    const bytes = readFileSync(file);
+    bytes[100] ^= 0xff;
+    writeFileSync(file, bytes);
+    tampered++;
+  }
+  if (tampered === 0) throw new Error('no slot of sm:sensor to tamper');
+}
+
+async function restoreRuns(b: Builds, dir: string, rig: Rig, n: number, warmup: number): Promise<RestoreSample[]> {
+  const clock = new RealClock();
+  const dataDir = mkdtempSync(join(tmpdir(), 'dominion-bench-restore-'));
+  const slotted = await prepareSlots(dir, b.releasePub, dataDir);
+  const link = new StampingLink(new MqttHubLink({ url: rig.host.url, deviceId: rig.deviceId, services: SERVICES }), () => clock.now());
+  const device = new BundledDevice(
+    clock,
+    slottedPlacement({ slotted, deviceId: rig.deviceId, keys: rig.fleet.keys, hubs: rig.fleet.pins, link: () => link, clock, dataDir }),
+    1000,
+  );
+  const events: DeviceEvent[] = [];
+  device.onEvent((e) => void events.push(e));
+  const isSensorTicket = (e: DeviceEvent) => e.type === 'ticket' && e.instance === INSTANCE;
+  const ticketed = waitEvent(device, isSensorTicket, 20_000, 'first sensor ticket after boot');
+  device.boot();
+  const samples: RestoreSample[] = [];
+  try {
+    await ticketed;
+    const interval = b.board.timing.intervalMs;
+    for (let i = 0; i < warmup + n; i++) {
+      // mm asks for each instance's ticket on a fixed round: spread the reboots evenly over its phase.
+      await sleep(500 + ((i * 0.618) % 1) * interval);
+      tamperSensor(dataDir);
+      const from = events.length;
+      const chunksFrom = link.chunks.length;
+      const ticket = waitEvent(
+        device,
+        (e) => isSensorTicket(e) && events.slice(from).some((x) => x.type === 'vm-boot' && x.instance === INSTANCE && x.held === undefined),
+        20_000,
+        `ticket after restore ${i + 1}`,
+      );
+      const t0 = clock.now();
+      (device.device as AssembledDevice).restartVm(INSTANCE, { kind: 'timeout' });
+      const last = (await ticket).at;
+      const seen = events.slice(from);
+      const at = (what: string, m: (e: DeviceEvent) => boolean): number => {
+        const e = seen.find(m);
+        if (e === undefined) throw new Error(`restore ${i + 1}: no ${what} (events: ${seen.map((x) => x.type).join(', ')})`);
+        return e.at - t0;
+      };
+      const failed = seen.find((e) => e.type === 'image' && e.phase === 'failed');
+      if (failed !== undefined && failed.type === 'image') throw new Error(`restore ${i + 1} failed: ${failed.detail ?? ''}`);
+      const restored = at('restored image', (e) => e.type === 'image' && e.instance === INSTANCE && e.phase === 'restored');
+      const chunks = link.chunks.slice(chunksFrom).map((t) => t - t0);
+      const inFetch = chunks.filter((t) => t <= restored);
+      if (i >= warmup)
+        samples.push({
+          hold: at('held boot', (e) => e.type === 'vm-boot' && e.instance === INSTANCE && e.held !== undefined),
+          fetching: at('fetch', (e) => e.type === 'image' && e.instance === INSTANCE && e.phase === 'fetching'),
+          firstChunk: inFetch[0] ?? NaN,
+          lastChunk: inFetch.at(-1) ?? NaN,
+          restored,
+          booted: at('boot on the restored image', (e) => e.type === 'vm-boot' && e.instance === INSTANCE && e.held === undefined),
+          ticket: last - t0,
+          chunks: inFetch.length,
+        });
+      progress(`restore ${i + 1}/${warmup + n}${i < warmup ? ' (warm-up)' : ''}: first ticket after ${(last - t0).toFixed(0)} ms`);
+    }
+  } finally {
+    device.shutdown();
+    link.close();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+  return samples;
+}
+
+// ── 3. Steady-state CPU ─────────────────────────────────────────────────────────────────────────
+
+type Variant = 'single' | 'slotted';
+
+/** CPU of this process (the device alone; hubs and broker in the child) over `seconds`, % of one core. */
+async function deviceCpu(b: Builds, variant: Variant | 'idle', seconds: number): Promise<number> {
+  if (variant === 'idle') {
+    await sleep(1000);
+    return cpuWindow(Math.min(5, seconds));
+  }
+  const rig = await startRig(b, {});
+  const clock = new RealClock();
+  const dataDir = mkdtempSync(join(tmpdir(), 'dominion-bench-cpu-'));
+  const common = {
+    deviceId: rig.deviceId,
+    keys: rig.fleet.keys,
+    hubs: rig.fleet.pins,
+    link: { url: rig.host.url, deviceId: rig.deviceId, services: SERVICES },
+    clock,
+    dataDir,
+  };
+  const placement: Placement =
+    variant === 'single'
+      ? singlePlacement({ ...common, loaded: await loadArtifacts(b.plain, b.releasePub) })
+      : slottedPlacement({ ...common, slotted: await prepareSlots(b.plain, b.releasePub, dataDir) });
+  const device = new BundledDevice(clock, placement, 1000);
+  const ticketed = waitEvent(device, (e) => e.type === 'ticket' && e.instance === INSTANCE, 20_000, `sensor ticket (${variant})`);
+  device.boot();
+  try {
+    await ticketed;
+    await sleep(1500); // first rounds, JIT, connections out of the way
+    return await cpuWindow(seconds);
+  } finally {
+    device.shutdown();
+    await rig.host.stop();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+async function cpuWindow(seconds: number): Promise<number> {
+  const wall0 = performance.now();
+  const cpu0 = process.cpuUsage();
+  await sleep(seconds * 1000);
+  const cpu = process.cpuUsage(cpu0);
+  return ((cpu.user + cpu.system) / 1000 / (performance.now() - wall0)) * 100;
+}
+
+// ── The bench ───────────────────────────────────────────────────────────────────────────────────
+
+const ms = (x: number) => (Number.isFinite(x) ? x.toFixed(0) : '–');
+
+export async function benchRecovery(o: RecoveryBenchOptions = {}): Promise<string> {
+  const fetchN = o.fetchRuns ?? 10;
+  const restoreN = o.restoreRuns ?? 10;
+  const warmup = o.warmup ?? 2;
+  const cpuSeconds = o.cpuSeconds ?? 10;
+  const cpuReps = o.cpuReps ?? 3;
+  const machineUrl = o.machineBrokerUrl === undefined ? (process.env.MQTT_URL ?? 'mqtt://127.0.0.1:1883') : o.machineBrokerUrl;
+  const load0 = loadavg()[0]!;
+  progress('building the bench boards (stock, and the sensor padded to ~200 KB)');
+  const b = await buildBoards(o.imageBytes);
+  const mosquitto = await startBenchMosquitto();
+  const out: string[] = [];
+  try {
+    // 1. Fetch
+    const brokers: Array<{ name: string; url?: string; store: 'memory' | 'sqlite' }> = [];
+    if (mosquitto) brokers.push({ name: 'Mosquitto 2, private (set_tcp_nodelay)', url: mosquitto.url, store: 'memory' });
+    if (mosquitto) brokers.push({ name: 'Mosquitto 2, private (set_tcp_nodelay)', url: mosquitto.url, store: 'sqlite' });
+    if (machineUrl !== null) brokers.push({ name: `Mosquitto at MQTT_URL (${machineUrl})`, url: machineUrl, store: 'memory' });
+    brokers.push({ name: 'Aedes (embedded, in the hub process)', store: 'memory' });
+    const fetchRows: Array<Array<string | number>> = [];
+    for (const br of brokers) {
+      progress(`fetch of ${b.bigSensorBytes} B over ${br.name}, service hub ${br.store} (${warmup} + ${fetchN} runs)`);
+      let rig: Rig;
+      try {
+        rig = await startRig(b, { brokerUrl: br.url, releaseDirs: [b.big], serviceHubStore: br.store });
+      } catch (e) {
+        progress(`${br.name}: not reachable (${(e as Error).message}): row skipped`);
+        continue;
+      }
+      try {
+        const s = await fetchRuns(b, rig, fetchN, warmup, br.name);
+        const times = s.map((x) => x.ms);
+        const bytes = s[0]!.bytes;
+        fetchRows.push([
+          br.name,
+          br.store === 'sqlite' ? 'SQLite (SqliteHub)' : 'memory (HubCore)',
+          s.length,
+          median(times).toFixed(1),
+          percentile(times, 90).toFixed(1),
+          Math.min(...times).toFixed(1),
+          `${median(s.map((x) => x.chunks))}`,
+          `${s.reduce((a, x) => a + x.requests - x.chunks, 0)}`,
+          `${(((bytes / median(times)) * 1000) / 1e6).toFixed(2)} MB/s`,
+        ]);
+      } finally {
+        await rig.host.stop();
+      }
+    }
+    out.push(`### Fetch of a ${(b.bigSensorBytes / 1000).toFixed(0)} KB service image over loopback MQTT\n`);
+    out.push(
+      table(
+        ['broker', 'service hub', 'runs', 'median ms', 'p90 ms', 'min ms', 'chunks', 'resends (all runs)', 'bytes/s (median)'],
+        fetchRows,
+      ),
+    );
+    out.push(
+      `\nImage: sm-sensor.mjs of ${b.bigSensorBytes} B (stock sensor + a constant string), chunks of ${IMAGE_CHUNK_MAX / 1024} KiB; time = first ImageRequest sent → last chunk judged → \`verifyReleaseImage\` passed (release signature, board, size, SHA-512). ${warmup} warm-up fetches per row, ≥ 0.2 s between fetches, more when the hub's per-device bucket (${IMAGE_BURST_CHUNKS} chunks, then ${IMAGE_CHUNKS_PER_SECOND}/s) would otherwise refuse. Per-chunk reply timeout ${b.board.timing.replyTimeoutMs} ms (the board's): "resends" counts requests sent again after it. Hubs in a child process; the fetcher (K_SM signing each request, node backend) and \`MqttHubLink\` in this one. Target: < 1 s.`,
+    );
+
+    // 2. Restore
+    const restoreBroker = mosquitto?.url;
+    progress(`restore of a tampered sm:sensor (${b.bigSensorBytes} B) on a slotted device (1 + ${restoreN} restores)`);
+    const restoreRows: Array<Array<string | number>> = [];
+    for (const [name, dir, size] of [
+      ['padded sensor', b.big, b.bigSensorBytes],
+      ['stock sensor', b.plain, b.plainSensorBytes],
+    ] as const) {
+      const rig = await startRig(b, { brokerUrl: restoreBroker, releaseDirs: [dir] });
+      try {
+        const s = await restoreRuns(b, dir, rig, restoreN, 1);
+        const col = (f: (x: RestoreSample) => number) => median(s.map(f));
+        const p90 = (f: (x: RestoreSample) => number) => percentile(s.map(f), 90);
+        restoreRows.push(
+          [`${name} (${(size / 1000).toFixed(0)} KB), median`, ...marks(col), col((x) => x.chunks)],
+          [`${name}, p90`, ...marks(p90), p90((x) => x.chunks)],
+        );
+      } finally {
+        await rig.host.stop();
+      }
+    }
+    out.push(`\n### Restore of a tampered service image (slotted device, real clock, ${mosquitto ? 'private Mosquitto' : 'Aedes'})\n`);
+    out.push(
+      table(
+        [
+          'image',
+          'reboot → held',
+          '→ fetch asked',
+          '→ first chunk in',
+          '→ last chunk in',
+          '→ restored (verified, written)',
+          '→ VM booted',
+          '→ first ticket',
+          'chunks',
+        ],
+        restoreRows,
+      ),
+    );
+    out.push(
+      `\nms from \`restartVm('sm:sensor')\` (its slots tampered just before) to each mark, each column cumulative; ${restoreN} restores per row after one warm-up, on one device, the reboots spread evenly over mm's ticket round (first ticket = the sensor's round after the boot). Interval ${b.board.timing.intervalMs} ms, deferral ${b.board.timing.deferralMs} ms; hubs in a child process. Target: reboot → first ticket within one deferral (${b.board.timing.deferralMs} ms) plus the fetch.`,
+    );
+
+    // 3. CPU
+    const cpu: Record<Variant | 'idle', number[]> = { idle: [], single: [], slotted: [] };
+    for (let rep = 0; rep < cpuReps; rep++) {
+      const order: Variant[] = rep % 2 === 0 ? ['single', 'slotted'] : ['slotted', 'single'];
+      for (const v of rep === 0 ? (['idle', ...order] as const) : order) {
+        progress(`CPU at a 1 s interval: ${v}, window ${rep + 1}/${cpuReps} (${cpuSeconds} s)`);
+        cpu[v].push(await deviceCpu(b, v, cpuSeconds));
+      }
+    }
+    const single = median(cpu.single);
+    const slottedCpu = median(cpu.slotted);
+    out.push('\n### Steady-state CPU: gated boot and slots against the same bundles without\n');
+    out.push(
+      table(
+        ['device (sw + hypervisor + mm + sm:sensor, interval 1 s)', 'CPU % of one core (median)', 'windows', 'vs single'],
+        [
+          [
+            '`singlePlacement` (loadArtifacts: no slots, no gated boot)',
+            single.toFixed(2),
+            cpu.single.map((x) => x.toFixed(2)).join(' / '),
+            '1.00×',
+          ],
+          [
+            '`slottedPlacement` (prepareSlots: A/B slots, gated boot)',
+            slottedCpu.toFixed(2),
+            cpu.slotted.map((x) => x.toFixed(2)).join(' / '),
+            `${(slottedCpu / single).toFixed(2)}×`,
+          ],
+          ['this process idle (baseline)', median(cpu.idle).toFixed(2), cpu.idle.map((x) => x.toFixed(2)).join(' / '), '–'],
+        ],
+      ),
+    );
+    out.push(
+      `\nThe loop bench's CPU measurement on built bundles: hubs and Aedes in a child process, the device alone in this one, ${cpuSeconds} s windows of \`process.cpuUsage()\` after the sensor's first ticket + 1.5 s (idle: one window of ${Math.min(5, cpuSeconds)} s); ${cpuReps} windows per placement, interleaved (order alternating). Target: no measurable change.`,
+    );
+    out.push(
+      `\nLoad average (1 min): ${load0.toFixed(2)} before, ${loadavg()[0]!.toFixed(2)} after; ${cpus().length} × ${cpus()[0]?.model ?? 'CPU'}.`,
+    );
+    return out.join('\n');
+  } finally {
+    await mosquitto?.stop();
+    rmSync(b.root, { recursive: true, force: true });
+  }
+}
+
+function marks(f: (g: (x: RestoreSample) => number) => number): string[] {
+  return [
+    ms(f((x) => x.hold)),
+    ms(f((x) => x.fetching)),
+    ms(f((x) => x.firstChunk)),
+    ms(f((x) => x.lastChunk)),
+    ms(f((x) => x.restored)),
+    ms(f((x) => x.booted)),
+    ms(f((x) => x.ticket)),
+  ];
+}
