@@ -12,7 +12,7 @@ import { parseArgs } from 'node:util';
 import { benchCrypto, formatCryptoTable } from './crypto.ts';
 import { benchHub } from './hub.ts';
 import { benchLoop } from './loop.ts';
-import { benchRecovery } from './recovery.ts';
+import { benchRecovery, RECOVERY_PARTS, type RecoveryPart } from './recovery.ts';
 import { paperOptions, PAPER_USAGE } from './paper/cli.ts';
 import { benchPaper } from './paper/index.ts';
 import { benchRuntime } from './runtime.ts';
@@ -25,7 +25,8 @@ const USAGE = `usage: npm run bench -- <${SUITES.join('|')}> [--runs N] [--secon
   --seconds S   length of one repetition in seconds (default 0.5)
   --quick       3 runs of 0.2 s: a smoke run, not for RESULTS.md
   recovery: --runs N fetches and restores per row (default 10), --seconds S per CPU window (default 10),
-            --reps N CPU windows per placement (default 3); --quick: 3 runs, 3 s windows, 1 rep
+            --reps N CPU windows per placement (default 3), --only fetch,restore,cpu (default all);
+            --quick: 3 runs, 3 s windows, 1 rep
 ${PAPER_USAGE}`;
 
 async function main(): Promise<void> {
@@ -40,6 +41,7 @@ async function main(): Promise<void> {
       setups: { type: 'string' },
       workloads: { type: 'string' },
       chunk: { type: 'string' },
+      only: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -49,6 +51,9 @@ async function main(): Promise<void> {
   }
   const suite = (positionals[0] ?? 'all') as Suite;
   if (!SUITES.includes(suite)) throw new Error(`unknown suite "${suite}"\n${USAGE}`);
+  const only = values.only?.split(',').map((p) => p.trim());
+  const unknown = only?.filter((p) => !(RECOVERY_PARTS as readonly string[]).includes(p)) ?? [];
+  if (unknown.length > 0) throw new Error(`--only: unknown part(s) ${unknown.join(', ')} (${RECOVERY_PARTS.join(', ')})\n${USAGE}`);
   if (suite === 'paper') {
     // Its own flags (--reps, --seconds = window length); not part of `all`, which would take minutes.
     const cpu = cpus()[0]?.model ?? 'unknown CPU';
@@ -77,12 +82,14 @@ async function main(): Promise<void> {
     console.log();
   }
   if (suite === 'recovery') {
+    const parts = only === undefined ? {} : { only: only as RecoveryPart[] };
     console.log('## Recovery loop: image fetch, restore, and the steady-state cost of slots\n');
     console.log(
       await benchRecovery(
         values.quick
-          ? { fetchRuns: 3, restoreRuns: 3, warmup: 1, cpuSeconds: 3, cpuReps: 1 }
+          ? { ...parts, fetchRuns: 3, restoreRuns: 3, warmup: 1, cpuSeconds: 3, cpuReps: 1 }
           : {
+              ...parts,
               fetchRuns: Number(values.runs ?? 10),
               restoreRuns: Number(values.runs ?? 10),
               cpuSeconds: Number(values.seconds ?? 10),

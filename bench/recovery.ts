@@ -65,6 +65,8 @@ export interface RecoveryBenchOptions {
   readonly imageBytes?: number;
   /** The machine's broker (`MQTT_URL`, default mqtt://127.0.0.1:1883); null: no row for it. */
   readonly machineBrokerUrl?: string | null;
+  /** Which parts to run; default all three. */
+  readonly only?: readonly RecoveryPart[];
 }
 
 /** The bench board: `sim` with 1 s rounds (the loop bench's timing) and room for a 256 KiB service image. */
@@ -356,7 +358,7 @@ async function restoreRuns(b: Builds, dir: string, rig: Rig, n: number, warmup: 
     const interval = b.board.timing.intervalMs;
     for (let i = 0; i < warmup + n; i++) {
       // mm asks for each instance's ticket on a fixed round: spread the reboots evenly over its phase.
-      await sleep(500 + ((i * 0.618) % 1) * interval);
+      await sleep(200 + ((i * 0.618) % 1) * interval);
       tamperSensor(dataDir);
       const from = events.length;
       const chunksFrom = link.chunks.length;
@@ -450,162 +452,153 @@ async function cpuWindow(seconds: number): Promise<number> {
 
 // ── The bench ───────────────────────────────────────────────────────────────────────────────────
 
+export const RECOVERY_PARTS = ['fetch', 'restore', 'cpu'] as const;
+export type RecoveryPart = (typeof RECOVERY_PARTS)[number];
+
 const ms = (x: number) => (Number.isFinite(x) ? x.toFixed(0) : '–');
+const kb = (bytes: number) => `${(bytes / 1000).toFixed(0)} KB`;
+
+async function fetchPart(
+  b: Builds,
+  mosquittoUrl: string | undefined,
+  machineUrl: string | null,
+  n: number,
+  warmup: number,
+): Promise<string> {
+  const brokers: Array<{ name: string; url?: string; store: 'memory' | 'sqlite' }> = [];
+  if (machineUrl !== null) brokers.push({ name: `Mosquitto at MQTT_URL (${machineUrl})`, url: machineUrl, store: 'memory' });
+  if (mosquittoUrl !== undefined) {
+    brokers.push({ name: 'Mosquitto, private (set_tcp_nodelay)', url: mosquittoUrl, store: 'memory' });
+    brokers.push({ name: 'Mosquitto, private (set_tcp_nodelay)', url: mosquittoUrl, store: 'sqlite' });
+  }
+  brokers.push({ name: 'Aedes (embedded, in the hub process)', store: 'memory' });
+  const rows: Array<Array<string | number>> = [];
+  for (const br of brokers) {
+    progress(`fetch of ${b.bigSensorBytes} B over ${br.name}, service hub ${br.store} (${warmup} + ${n} runs)`);
+    let rig: Rig;
+    try {
+      rig = await startRig(b, { brokerUrl: br.url, releaseDirs: [b.big], serviceHubStore: br.store });
+    } catch (e) {
+      progress(`${br.name}: not reachable (${(e as Error).message}): row skipped`);
+      continue;
+    }
+    try {
+      const s = await fetchRuns(b, rig, n, warmup, br.name);
+      const times = s.map((x) => x.ms);
+      rows.push([
+        br.name,
+        br.store === 'sqlite' ? 'SQLite (`SqliteHub`)' : 'memory (`HubCore`)',
+        s.length,
+        median(times).toFixed(1),
+        percentile(times, 90).toFixed(1),
+        Math.min(...times).toFixed(1),
+        median(s.map((x) => x.chunks)),
+        s.reduce((a, x) => a + x.requests - x.chunks, 0),
+        `${(((s[0]!.bytes / median(times)) * 1000) / 1e6).toFixed(2)} MB/s`,
+      ]);
+    } finally {
+      await rig.host.stop();
+    }
+  }
+  return [
+    `### Fetch of a ${kb(b.bigSensorBytes)} service image over loopback MQTT\n`,
+    table(['broker', 'service hub', 'runs', 'median ms', 'p90 ms', 'min ms', 'chunks', 'resends (all runs)', 'bytes/s (median)'], rows),
+    `\nImage: sm-sensor.mjs of ${b.bigSensorBytes} B (the stock sensor + a constant string), in chunks of ${IMAGE_CHUNK_MAX / 1024} KiB. Time = the first ImageRequest handed to \`MqttHubLink\` → the last chunk judged by \`ImageFetchCore\` → \`verifyReleaseImage\` passed (release signature, board, size, SHA-512). ${warmup} warm-up fetches per row; ≥ 0.2 s between fetches, more where the hub's per-device bucket (${IMAGE_BURST_CHUNKS} chunks, then ${IMAGE_CHUNKS_PER_SECOND}/s) would otherwise refuse. Per-chunk reply timeout ${b.board.timing.replyTimeoutMs} ms (the board's); "resends" = requests sent again after it. Hubs (and Aedes) in a child process; the fetcher (K_SM signs every request, node backend) and the link in this one. Target: < 1 s.`,
+  ].join('\n');
+}
+
+async function restorePart(b: Builds, brokerUrl: string | undefined, n: number): Promise<string> {
+  const steps: Array<[string, (x: RestoreSample) => number]> = [
+    ['reboot → VM held (its slot opened, fails to verify)', (x) => x.hold],
+    ['held → fetch asked', (x) => x.fetching - x.hold],
+    ['fetch asked → first chunk in', (x) => x.firstChunk - x.fetching],
+    ['first → last chunk in', (x) => x.lastChunk - x.firstChunk],
+    ['last chunk in → restored (verified, written to the slot)', (x) => x.restored - x.lastChunk],
+    ['restored → VM booted on it', (x) => x.booted - x.restored],
+    ["VM booted → first ticket (mm's next round for sm:sensor + round trip)", (x) => x.ticket - x.booted],
+    ['**reboot → first ticket**', (x) => x.ticket],
+    ['of which the fetch (asked → last chunk in)', (x) => x.lastChunk - x.fetching],
+    ['reboot → VM booted on the restored image', (x) => x.booted],
+  ];
+  const columns: string[] = [];
+  const results: RestoreSample[][] = [];
+  for (const [name, dir, size] of [
+    ['padded sensor', b.big, b.bigSensorBytes],
+    ['stock sensor', b.plain, b.plainSensorBytes],
+  ] as const) {
+    progress(`restore of a tampered sm:sensor (${name}, ${size} B) on a slotted device (1 + ${n} restores)`);
+    const rig = await startRig(b, { brokerUrl, releaseDirs: [dir] });
+    try {
+      results.push(await restoreRuns(b, dir, rig, n, 1));
+      columns.push(`${name} ${kb(size)} (${Math.ceil(size / IMAGE_CHUNK_MAX)} chunks): median`, 'p90');
+    } finally {
+      await rig.host.stop();
+    }
+  }
+  const rows = steps.map(([label, f]) => [label, ...results.flatMap((s) => [ms(median(s.map(f))), ms(percentile(s.map(f), 90))])]);
+  const t = b.board.timing;
+  return [
+    `### Restore of a tampered service image (slotted device, real clock, ${brokerUrl !== undefined ? 'private Mosquitto' : 'Aedes'})\n`,
+    table(['step, ms', ...columns], rows),
+    `\nA bundled device booted from its slots (\`prepareSlots\` + \`slottedPlacement\`, gated boot) with its own \`MqttHubLink\`; the IH and the SH serving the release in a child process. Each restore: every slot copy of sm:sensor tampered (one byte), then \`restartVm('sm:sensor')\`; steps from the device's events (\`vm-boot\` held, \`image\` fetching/restored, \`vm-boot\` restored, \`ticket\`) and the link's arrival times of image chunks. Each step's median and p90 over ${n} restores after one warm-up, on one device; the reboots spread evenly over mm's ticket round. Interval ${t.intervalMs} ms, deferral ${t.deferralMs} ms. Target: reboot → first ticket within one deferral (${t.deferralMs} ms) plus the fetch.`,
+  ].join('\n');
+}
+
+async function cpuPart(b: Builds, seconds: number, reps: number): Promise<string> {
+  const cpu: Record<Variant | 'idle', number[]> = { idle: [], single: [], slotted: [] };
+  const ratios: number[] = [];
+  // The first device in a process pays for compiling the bundles' hot paths (measured: its window
+  // 10–40 % above the rest): one unmeasured device first, slotted (its code is a superset).
+  progress('CPU: warm-up device (slotted, unmeasured)');
+  await deviceCpu(b, 'slotted', 4);
+  for (let rep = 0; rep < reps; rep++) {
+    const order: Variant[] = rep % 2 === 0 ? ['single', 'slotted'] : ['slotted', 'single'];
+    for (const v of rep === 0 ? (['idle', ...order] as const) : order) {
+      progress(`CPU at a 1 s interval: ${v}, window ${rep + 1}/${reps} (${v === 'idle' ? Math.min(5, seconds) : seconds} s)`);
+      cpu[v].push(await deviceCpu(b, v, seconds));
+    }
+    ratios.push(cpu.slotted[rep]! / cpu.single[rep]!);
+  }
+  const single = median(cpu.single);
+  const slotted = median(cpu.slotted);
+  const windows = (xs: number[]) => xs.map((x) => x.toFixed(2)).join(' / ');
+  return [
+    '### Steady-state CPU: gated boot and slots against the same bundles without\n',
+    table(
+      ['device: sw + hypervisor + mm + sm:sensor, interval 1 s', 'CPU % of one core (median)', 'windows, in order', 'vs single'],
+      [
+        ['`singlePlacement` (`loadArtifacts`: no slots, no gated boot)', single.toFixed(2), windows(cpu.single), '1.00×'],
+        [
+          '`slottedPlacement` (`prepareSlots`: A/B slots, gated boot)',
+          slotted.toFixed(2),
+          windows(cpu.slotted),
+          `${(slotted / single).toFixed(2)}× (per pair: ${ratios.map((r) => r.toFixed(2)).join(' / ')})`,
+        ],
+        ['this process idle (baseline)', median(cpu.idle).toFixed(2), windows(cpu.idle), '–'],
+      ],
+    ),
+    `\nThe loop bench's CPU measurement on built bundles (the stock ones): each window a fresh device and a fresh hub host (hubs and Aedes in a child process, the device alone in this one), ${seconds} s of \`process.cpuUsage()\` from 1.5 s after the sensor's first ticket; ${reps} windows per placement, interleaved in pairs (order alternating); "per pair" = slotted ÷ single of the windows run back to back. Before them, one unmeasured device (slotted, 4 s window) warms the JIT. Idle: one window of ${Math.min(5, seconds)} s. Target: no measurable change.`,
+  ].join('\n');
+}
 
 export async function benchRecovery(o: RecoveryBenchOptions = {}): Promise<string> {
-  const fetchN = o.fetchRuns ?? 10;
-  const restoreN = o.restoreRuns ?? 10;
-  const warmup = o.warmup ?? 2;
-  const cpuSeconds = o.cpuSeconds ?? 10;
-  const cpuReps = o.cpuReps ?? 3;
+  const parts = new Set<RecoveryPart>(o.only ?? RECOVERY_PARTS);
   const machineUrl = o.machineBrokerUrl === undefined ? (process.env.MQTT_URL ?? 'mqtt://127.0.0.1:1883') : o.machineBrokerUrl;
   const load0 = loadavg()[0]!;
   progress('building the bench boards (stock, and the sensor padded to ~200 KB)');
   const b = await buildBoards(o.imageBytes);
-  const mosquitto = await startBenchMosquitto();
+  const mosquitto = parts.has('fetch') || parts.has('restore') ? await startBenchMosquitto() : undefined;
   const out: string[] = [];
   try {
-    // 1. Fetch
-    const brokers: Array<{ name: string; url?: string; store: 'memory' | 'sqlite' }> = [];
-    if (mosquitto) brokers.push({ name: 'Mosquitto 2, private (set_tcp_nodelay)', url: mosquitto.url, store: 'memory' });
-    if (mosquitto) brokers.push({ name: 'Mosquitto 2, private (set_tcp_nodelay)', url: mosquitto.url, store: 'sqlite' });
-    if (machineUrl !== null) brokers.push({ name: `Mosquitto at MQTT_URL (${machineUrl})`, url: machineUrl, store: 'memory' });
-    brokers.push({ name: 'Aedes (embedded, in the hub process)', store: 'memory' });
-    const fetchRows: Array<Array<string | number>> = [];
-    for (const br of brokers) {
-      progress(`fetch of ${b.bigSensorBytes} B over ${br.name}, service hub ${br.store} (${warmup} + ${fetchN} runs)`);
-      let rig: Rig;
-      try {
-        rig = await startRig(b, { brokerUrl: br.url, releaseDirs: [b.big], serviceHubStore: br.store });
-      } catch (e) {
-        progress(`${br.name}: not reachable (${(e as Error).message}): row skipped`);
-        continue;
-      }
-      try {
-        const s = await fetchRuns(b, rig, fetchN, warmup, br.name);
-        const times = s.map((x) => x.ms);
-        const bytes = s[0]!.bytes;
-        fetchRows.push([
-          br.name,
-          br.store === 'sqlite' ? 'SQLite (SqliteHub)' : 'memory (HubCore)',
-          s.length,
-          median(times).toFixed(1),
-          percentile(times, 90).toFixed(1),
-          Math.min(...times).toFixed(1),
-          `${median(s.map((x) => x.chunks))}`,
-          `${s.reduce((a, x) => a + x.requests - x.chunks, 0)}`,
-          `${(((bytes / median(times)) * 1000) / 1e6).toFixed(2)} MB/s`,
-        ]);
-      } finally {
-        await rig.host.stop();
-      }
-    }
-    out.push(`### Fetch of a ${(b.bigSensorBytes / 1000).toFixed(0)} KB service image over loopback MQTT\n`);
+    if (parts.has('fetch')) out.push(await fetchPart(b, mosquitto?.url, machineUrl, o.fetchRuns ?? 10, o.warmup ?? 2));
+    if (parts.has('restore')) out.push(await restorePart(b, mosquitto?.url, o.restoreRuns ?? 10));
+    if (parts.has('cpu')) out.push(await cpuPart(b, o.cpuSeconds ?? 10, o.cpuReps ?? 3));
     out.push(
-      table(
-        ['broker', 'service hub', 'runs', 'median ms', 'p90 ms', 'min ms', 'chunks', 'resends (all runs)', 'bytes/s (median)'],
-        fetchRows,
-      ),
+      `Load average (1 min): ${load0.toFixed(2)} before, ${loadavg()[0]!.toFixed(2)} after; ${cpus().length} × ${cpus()[0]?.model ?? 'CPU'}.`,
     );
-    out.push(
-      `\nImage: sm-sensor.mjs of ${b.bigSensorBytes} B (stock sensor + a constant string), chunks of ${IMAGE_CHUNK_MAX / 1024} KiB; time = first ImageRequest sent → last chunk judged → \`verifyReleaseImage\` passed (release signature, board, size, SHA-512). ${warmup} warm-up fetches per row, ≥ 0.2 s between fetches, more when the hub's per-device bucket (${IMAGE_BURST_CHUNKS} chunks, then ${IMAGE_CHUNKS_PER_SECOND}/s) would otherwise refuse. Per-chunk reply timeout ${b.board.timing.replyTimeoutMs} ms (the board's): "resends" counts requests sent again after it. Hubs in a child process; the fetcher (K_SM signing each request, node backend) and \`MqttHubLink\` in this one. Target: < 1 s.`,
-    );
-
-    // 2. Restore
-    const restoreBroker = mosquitto?.url;
-    progress(`restore of a tampered sm:sensor (${b.bigSensorBytes} B) on a slotted device (1 + ${restoreN} restores)`);
-    const restoreRows: Array<Array<string | number>> = [];
-    for (const [name, dir, size] of [
-      ['padded sensor', b.big, b.bigSensorBytes],
-      ['stock sensor', b.plain, b.plainSensorBytes],
-    ] as const) {
-      const rig = await startRig(b, { brokerUrl: restoreBroker, releaseDirs: [dir] });
-      try {
-        const s = await restoreRuns(b, dir, rig, restoreN, 1);
-        const col = (f: (x: RestoreSample) => number) => median(s.map(f));
-        const p90 = (f: (x: RestoreSample) => number) => percentile(s.map(f), 90);
-        restoreRows.push(
-          [`${name} (${(size / 1000).toFixed(0)} KB), median`, ...marks(col), col((x) => x.chunks)],
-          [`${name}, p90`, ...marks(p90), p90((x) => x.chunks)],
-        );
-      } finally {
-        await rig.host.stop();
-      }
-    }
-    out.push(`\n### Restore of a tampered service image (slotted device, real clock, ${mosquitto ? 'private Mosquitto' : 'Aedes'})\n`);
-    out.push(
-      table(
-        [
-          'image',
-          'reboot → held',
-          '→ fetch asked',
-          '→ first chunk in',
-          '→ last chunk in',
-          '→ restored (verified, written)',
-          '→ VM booted',
-          '→ first ticket',
-          'chunks',
-        ],
-        restoreRows,
-      ),
-    );
-    out.push(
-      `\nms from \`restartVm('sm:sensor')\` (its slots tampered just before) to each mark, each column cumulative; ${restoreN} restores per row after one warm-up, on one device, the reboots spread evenly over mm's ticket round (first ticket = the sensor's round after the boot). Interval ${b.board.timing.intervalMs} ms, deferral ${b.board.timing.deferralMs} ms; hubs in a child process. Target: reboot → first ticket within one deferral (${b.board.timing.deferralMs} ms) plus the fetch.`,
-    );
-
-    // 3. CPU
-    const cpu: Record<Variant | 'idle', number[]> = { idle: [], single: [], slotted: [] };
-    for (let rep = 0; rep < cpuReps; rep++) {
-      const order: Variant[] = rep % 2 === 0 ? ['single', 'slotted'] : ['slotted', 'single'];
-      for (const v of rep === 0 ? (['idle', ...order] as const) : order) {
-        progress(`CPU at a 1 s interval: ${v}, window ${rep + 1}/${cpuReps} (${cpuSeconds} s)`);
-        cpu[v].push(await deviceCpu(b, v, cpuSeconds));
-      }
-    }
-    const single = median(cpu.single);
-    const slottedCpu = median(cpu.slotted);
-    out.push('\n### Steady-state CPU: gated boot and slots against the same bundles without\n');
-    out.push(
-      table(
-        ['device (sw + hypervisor + mm + sm:sensor, interval 1 s)', 'CPU % of one core (median)', 'windows', 'vs single'],
-        [
-          [
-            '`singlePlacement` (loadArtifacts: no slots, no gated boot)',
-            single.toFixed(2),
-            cpu.single.map((x) => x.toFixed(2)).join(' / '),
-            '1.00×',
-          ],
-          [
-            '`slottedPlacement` (prepareSlots: A/B slots, gated boot)',
-            slottedCpu.toFixed(2),
-            cpu.slotted.map((x) => x.toFixed(2)).join(' / '),
-            `${(slottedCpu / single).toFixed(2)}×`,
-          ],
-          ['this process idle (baseline)', median(cpu.idle).toFixed(2), cpu.idle.map((x) => x.toFixed(2)).join(' / '), '–'],
-        ],
-      ),
-    );
-    out.push(
-      `\nThe loop bench's CPU measurement on built bundles: hubs and Aedes in a child process, the device alone in this one, ${cpuSeconds} s windows of \`process.cpuUsage()\` after the sensor's first ticket + 1.5 s (idle: one window of ${Math.min(5, cpuSeconds)} s); ${cpuReps} windows per placement, interleaved (order alternating). Target: no measurable change.`,
-    );
-    out.push(
-      `\nLoad average (1 min): ${load0.toFixed(2)} before, ${loadavg()[0]!.toFixed(2)} after; ${cpus().length} × ${cpus()[0]?.model ?? 'CPU'}.`,
-    );
-    return out.join('\n');
+    return out.join('\n\n');
   } finally {
     await mosquitto?.stop();
     rmSync(b.root, { recursive: true, force: true });
   }
-}
-
-function marks(f: (g: (x: RestoreSample) => number) => number): string[] {
-  return [
-    ms(f((x) => x.hold)),
-    ms(f((x) => x.fetching)),
-    ms(f((x) => x.firstChunk)),
-    ms(f((x) => x.lastChunk)),
-    ms(f((x) => x.restored)),
-    ms(f((x) => x.booted)),
-    ms(f((x) => x.ticket)),
-  ];
 }
