@@ -25,7 +25,7 @@ const USAGE = `usage: npm run bench -- <${SUITES.join('|')}> [--runs N] [--secon
   --seconds S   length of one repetition in seconds (default 0.5)
   --quick       3 runs of 0.2 s: a smoke run, not for RESULTS.md
   recovery: --runs N fetches and restores per row (default 10), --seconds S per CPU window (default 10),
-            --reps N CPU windows per placement (default 3), --only fetch,restore,cpu (default all);
+            --reps N CPU windows (default 5), --only fetch,restore,cpu (default all);
             --quick: 3 runs, 3 s windows, 1 rep
 ${PAPER_USAGE}`;
 
@@ -87,13 +87,13 @@ async function main(): Promise<void> {
     console.log(
       await benchRecovery(
         values.quick
-          ? { ...parts, fetchRuns: 3, restoreRuns: 3, warmup: 1, cpuSeconds: 3, cpuReps: 1 }
+          ? { ...parts, fetchRuns: 3, restoreRuns: 3, warmup: 1, cpuSeconds: 3, cpuReps: 2 }
           : {
               ...parts,
               fetchRuns: Number(values.runs ?? 10),
               restoreRuns: Number(values.runs ?? 10),
               cpuSeconds: Number(values.seconds ?? 10),
-              cpuReps: Number(values.reps ?? 3),
+              cpuReps: Number(values.reps ?? 5),
             },
       ),
     );

@@ -9,29 +9,32 @@
  *    real clock, `MqttHubLink` to the broker the hubs use); the sensor's slot is tampered and its VM
  *    rebooted; timed from the reboot (held for restore) to the first ticket on the restored image.
  * 3. Steady-state CPU of gated boot and slots: the loop bench's device CPU at a 1 s interval, the same
- *    bundles booted from slots (`slottedPlacement`) and without (`singlePlacement`), interleaved.
+ *    bundles booted from slots (`slottedPlacement`) and without (`singlePlacement`), each device in a
+ *    process of its own (recovery-device.ts), all measured in the same windows, with a second slotted
+ *    device as the control.
  *
  * The boards are built here (`buildBoard`, a throwaway release key): the `sim` profile with 1 s rounds
  * and room for a 256 KiB service image; the padded sensor is the stock sensor plus a 200 KB constant.
  */
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
 import { ActorSystem, RealClock } from '../runtime/index.ts';
 import { cryptoBackend, generateSecretKey, hex } from '../actors/crypto/index.ts';
 import {
   BundledDevice,
   demoFleet,
   demoSecrets,
-  loadArtifacts,
   prepareSlots,
-  singlePlacement,
   slottedPlacement,
   type AssembledDevice,
   type DemoFleet,
+  type DemoSecrets,
   type DeviceEvent,
-  type Placement,
 } from '../actors/device/index.ts';
 import { IMAGE_BURST_CHUNKS, IMAGE_CHUNKS_PER_SECOND } from '../actors/hub/index.ts';
 import { MqttHubLink, type HubLink, type HubLinkSink } from '../actors/mm/index.ts';
@@ -43,6 +46,7 @@ import { buildBoard, PROJECT_ROOT, readReleaseKey } from '../build/index.ts';
 import { IMAGE_CHUNK_MAX, lanes } from '../proto/index.ts';
 import { encodeSecrets, startHubHost, type HubHost } from './hub-host-config.ts';
 import { startBenchMosquitto } from './mosquitto.ts';
+import type { DeviceCpu, DeviceHostConfig } from './recovery-device.ts';
 import { median, percentile, progress, table } from './stats.ts';
 
 const SERVICE = 'sensor';
@@ -59,7 +63,7 @@ export interface RecoveryBenchOptions {
   readonly warmup?: number;
   /** Seconds of one CPU window. Default 10. */
   readonly cpuSeconds?: number;
-  /** CPU windows per placement (interleaved, order alternating). Default 3. */
+  /** CPU windows (every device measured in each). Default 5. */
   readonly cpuReps?: number;
   /** Padding of the big sensor image, bytes of constant string. Default 200 000 − the stock sensor. */
   readonly imageBytes?: number;
@@ -143,6 +147,8 @@ async function buildBoards(imageBytes: number | undefined): Promise<Builds> {
 
 interface Rig {
   readonly deviceId: string;
+  readonly idSuffix: string;
+  readonly secrets: DemoSecrets;
   readonly fleet: DemoFleet;
   readonly host: HubHost;
 }
@@ -166,7 +172,7 @@ async function startRig(b: Builds, o: { brokerUrl?: string; releaseDirs?: string
       ? { releases: { dirs: o.releaseDirs, releasePub: hex(b.releasePub), serviceHubStore: o.serviceHubStore ?? 'memory' } }
       : {}),
   });
-  return { deviceId, fleet: demoFleet({ deviceId, services: SERVICES, deferralMs, idSuffix, secrets }), host };
+  return { deviceId, idSuffix, secrets, fleet: demoFleet({ deviceId, services: SERVICES, deferralMs, idSuffix, secrets }), host };
 }
 
 // ── 1. Fetch ────────────────────────────────────────────────────────────────────────────────────
@@ -405,49 +411,123 @@ async function restoreRuns(b: Builds, dir: string, rig: Rig, n: number, warmup: 
 
 // ── 3. Steady-state CPU ─────────────────────────────────────────────────────────────────────────
 
-type Variant = 'single' | 'slotted';
+type Variant = DeviceHostConfig['variant'];
 
-/** CPU of this process (the device alone; hubs and broker in the child) over `seconds`, % of one core. */
-async function deviceCpu(b: Builds, variant: Variant | 'idle', seconds: number): Promise<number> {
-  if (variant === 'idle') {
-    await sleep(1000);
-    return cpuWindow(Math.min(5, seconds));
-  }
-  const rig = await startRig(b, {});
-  const clock = new RealClock();
-  const dataDir = mkdtempSync(join(tmpdir(), 'dominion-bench-cpu-'));
-  const common = {
-    deviceId: rig.deviceId,
-    keys: rig.fleet.keys,
-    hubs: rig.fleet.pins,
-    link: { url: rig.host.url, deviceId: rig.deviceId, services: SERVICES },
-    clock,
-    dataDir,
-  };
-  const placement: Placement =
-    variant === 'single'
-      ? singlePlacement({ ...common, loaded: await loadArtifacts(b.plain, b.releasePub) })
-      : slottedPlacement({ ...common, slotted: await prepareSlots(b.plain, b.releasePub, dataDir) });
-  const device = new BundledDevice(clock, placement, 1000);
-  const ticketed = waitEvent(device, (e) => e.type === 'ticket' && e.instance === INSTANCE, 20_000, `sensor ticket (${variant})`);
-  device.boot();
-  try {
-    await ticketed;
-    await sleep(1500); // first rounds, JIT, connections out of the way
-    return await cpuWindow(seconds);
-  } finally {
-    device.shutdown();
-    await rig.host.stop();
-    rmSync(dataDir, { recursive: true, force: true });
-  }
+interface DeviceHost {
+  cpu(): Promise<DeviceCpu>;
+  stop(): Promise<void>;
 }
 
-async function cpuWindow(seconds: number): Promise<number> {
-  const wall0 = performance.now();
-  const cpu0 = process.cpuUsage();
-  await sleep(seconds * 1000);
-  const cpu = process.cpuUsage(cpu0);
-  return ((cpu.user + cpu.system) / 1000 / (performance.now() - wall0)) * 100;
+/** Starts `recovery-device.ts` in a child process; resolves once it says READY. */
+async function startDeviceHost(config: DeviceHostConfig): Promise<DeviceHost> {
+  const script = fileURLToPath(new URL('./recovery-device.ts', import.meta.url));
+  const child = spawn(process.execPath, ['--import', 'tsx', script], { stdio: ['pipe', 'pipe', 'inherit'] });
+  child.stdin.write(`${JSON.stringify(config)}\n`);
+  const lines = createInterface({ input: child.stdout });
+  const waiting: Array<(c: DeviceCpu) => void> = [];
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`the ${config.variant} device was not ticketed within 60 s`)), 60_000);
+    child.once('exit', (code) => reject(new Error(`the ${config.variant} device host exited with ${code}`)));
+    lines.once('line', (l) => {
+      clearTimeout(timer);
+      if (l === 'READY') resolve();
+      else reject(new Error(`the ${config.variant} device host said "${l}"`));
+    });
+  });
+  lines.on('line', (l) => {
+    if (l.startsWith('CPU ')) waiting.shift()?.(JSON.parse(l.slice(4)) as DeviceCpu);
+  });
+  return {
+    cpu: () =>
+      new Promise<DeviceCpu>((resolve) => {
+        waiting.push(resolve);
+        child.stdin.write('CPU\n');
+      }),
+    stop: () =>
+      new Promise<void>((resolve) => {
+        if (child.exitCode !== null) return resolve();
+        child.once('exit', () => resolve());
+        child.stdin.end();
+      }),
+  };
+}
+
+async function cpuPart(b: Builds, seconds: number, windows: number): Promise<string> {
+  // Every device at once, each in a process of its own with its own hubs: the machine's load falls
+  // on all of them alike in every window, which measuring them one after the other cannot promise.
+  const variants: Array<{ name: string; variant: Variant }> = [
+    { name: '`singlePlacement` (`loadArtifacts`: no slots, no gated boot)', variant: 'single' },
+    { name: '`slottedPlacement` (`prepareSlots`: A/B slots, gated boot)', variant: 'slotted' },
+    { name: 'control: a second `slottedPlacement` device, measured alike', variant: 'slotted' },
+    { name: 'idle: a process with the same bundles loaded, no device', variant: 'idle' },
+  ];
+  progress(`CPU at a 1 s interval: starting ${variants.length} device processes and their hubs`);
+  const rigs = await Promise.all(variants.map((v) => (v.variant === 'idle' ? undefined : startRig(b, {}))));
+  const hosts: DeviceHost[] = [];
+  try {
+    hosts.push(
+      ...(await Promise.all(
+        variants.map((v, i) => {
+          const rig = rigs[i];
+          const secrets = demoSecrets(SERVICES);
+          return startDeviceHost({
+            variant: v.variant,
+            dir: b.plain,
+            releasePub: hex(b.releasePub),
+            url: rig?.host.url ?? 'mqtt://127.0.0.1:1',
+            hub: {
+              deviceId: rig?.deviceId ?? 'idle',
+              services: SERVICES,
+              deferralMs: b.board.timing.deferralMs,
+              idSuffix: rig?.idSuffix ?? '-idle',
+              secrets: encodeSecrets(rig?.secrets ?? secrets),
+            },
+          });
+        }),
+      )),
+    );
+    progress('CPU: warm-up (5 s: first rounds, JIT)');
+    await sleep(5000);
+    const cpu: number[][] = variants.map(() => []);
+    const rates: number[][] = variants.map(() => []);
+    for (let w = 0; w < windows; w++) {
+      progress(`CPU: window ${w + 1}/${windows} (${seconds} s)`);
+      const before = await Promise.all(hosts.map((h) => h.cpu()));
+      await sleep(seconds * 1000);
+      const after = await Promise.all(hosts.map((h) => h.cpu()));
+      after.forEach((a, i) => {
+        const wall = a.atMs - before[i]!.atMs;
+        cpu[i]!.push(((a.cpuUs - before[i]!.cpuUs) / 1000 / wall) * 100);
+        rates[i]!.push(((a.tickets - before[i]!.tickets) / wall) * 1000);
+      });
+    }
+    const med = cpu.map((xs) => median(xs));
+    const ratio = (i: number, j: number) => cpu[i]!.map((x, w) => x / cpu[j]![w]!);
+    const rows = variants.map((v, i) => [
+      v.name,
+      med[i]!.toFixed(2),
+      cpu[i]!.map((x) => x.toFixed(2)).join(' / '),
+      median(rates[i]!).toFixed(2),
+      i === 0
+        ? '1.00×'
+        : v.variant === 'idle'
+          ? '–'
+          : `${(med[i]! / med[0]!).toFixed(2)}× (per window, median ${median(ratio(i, 0)).toFixed(2)}×, ${Math.min(...ratio(i, 0)).toFixed(2)}–${Math.max(...ratio(i, 0)).toFixed(2)})`,
+    ]);
+    const control = ratio(2, 1);
+    return [
+      '### Steady-state CPU: gated boot and slots against the same bundles without\n',
+      table(
+        ['device: sw + hypervisor + mm + sm:sensor, interval 1 s', 'CPU % of one core (median)', 'windows', 'tickets/s', 'vs single'],
+        rows,
+      ),
+      `\nControl, slotted ÷ slotted in the same windows: median ${median(control).toFixed(2)}×, ${Math.min(...control).toFixed(2)}–${Math.max(...control).toFixed(2)} — the noise floor of this measurement on this machine.`,
+      `\nThe loop bench's CPU measurement (\`process.cpuUsage()\` of a process holding the device alone; its hubs and an embedded Aedes in another), on the stock bundles built here — but every device at once, each in its own process with its own hubs, so that all of them see the same load in every window. ${windows} windows of ${seconds} s after READY (the sensor's first ticket) + 5 s; "per window" = the ratio within each window. Target: no measurable change.`,
+    ].join('\n');
+  } finally {
+    await Promise.all(hosts.map((h) => h.stop()));
+    await Promise.all(rigs.map((r) => r?.host.stop()));
+  }
 }
 
 // ── The bench ───────────────────────────────────────────────────────────────────────────────────
@@ -544,43 +624,6 @@ async function restorePart(b: Builds, brokerUrl: string | undefined, n: number):
   ].join('\n');
 }
 
-async function cpuPart(b: Builds, seconds: number, reps: number): Promise<string> {
-  const cpu: Record<Variant | 'idle', number[]> = { idle: [], single: [], slotted: [] };
-  const ratios: number[] = [];
-  // The first device in a process pays for compiling the bundles' hot paths (measured: its window
-  // 10–40 % above the rest): one unmeasured device first, slotted (its code is a superset).
-  progress('CPU: warm-up device (slotted, unmeasured)');
-  await deviceCpu(b, 'slotted', 4);
-  for (let rep = 0; rep < reps; rep++) {
-    const order: Variant[] = rep % 2 === 0 ? ['single', 'slotted'] : ['slotted', 'single'];
-    for (const v of rep === 0 ? (['idle', ...order] as const) : order) {
-      progress(`CPU at a 1 s interval: ${v}, window ${rep + 1}/${reps} (${v === 'idle' ? Math.min(5, seconds) : seconds} s)`);
-      cpu[v].push(await deviceCpu(b, v, seconds));
-    }
-    ratios.push(cpu.slotted[rep]! / cpu.single[rep]!);
-  }
-  const single = median(cpu.single);
-  const slotted = median(cpu.slotted);
-  const windows = (xs: number[]) => xs.map((x) => x.toFixed(2)).join(' / ');
-  return [
-    '### Steady-state CPU: gated boot and slots against the same bundles without\n',
-    table(
-      ['device: sw + hypervisor + mm + sm:sensor, interval 1 s', 'CPU % of one core (median)', 'windows, in order', 'vs single'],
-      [
-        ['`singlePlacement` (`loadArtifacts`: no slots, no gated boot)', single.toFixed(2), windows(cpu.single), '1.00×'],
-        [
-          '`slottedPlacement` (`prepareSlots`: A/B slots, gated boot)',
-          slotted.toFixed(2),
-          windows(cpu.slotted),
-          `${(slotted / single).toFixed(2)}× (per pair: ${ratios.map((r) => r.toFixed(2)).join(' / ')})`,
-        ],
-        ['this process idle (baseline)', median(cpu.idle).toFixed(2), windows(cpu.idle), '–'],
-      ],
-    ),
-    `\nThe loop bench's CPU measurement on built bundles (the stock ones): each window a fresh device and a fresh hub host (hubs and Aedes in a child process, the device alone in this one), ${seconds} s of \`process.cpuUsage()\` from 1.5 s after the sensor's first ticket; ${reps} windows per placement, interleaved in pairs (order alternating); "per pair" = slotted ÷ single of the windows run back to back. Before them, one unmeasured device (slotted, 4 s window) warms the JIT. Idle: one window of ${Math.min(5, seconds)} s. Target: no measurable change.`,
-  ].join('\n');
-}
-
 export async function benchRecovery(o: RecoveryBenchOptions = {}): Promise<string> {
   const parts = new Set<RecoveryPart>(o.only ?? RECOVERY_PARTS);
   const machineUrl = o.machineBrokerUrl === undefined ? (process.env.MQTT_URL ?? 'mqtt://127.0.0.1:1883') : o.machineBrokerUrl;
@@ -592,7 +635,7 @@ export async function benchRecovery(o: RecoveryBenchOptions = {}): Promise<strin
   try {
     if (parts.has('fetch')) out.push(await fetchPart(b, mosquitto?.url, machineUrl, o.fetchRuns ?? 10, o.warmup ?? 2));
     if (parts.has('restore')) out.push(await restorePart(b, mosquitto?.url, o.restoreRuns ?? 10));
-    if (parts.has('cpu')) out.push(await cpuPart(b, o.cpuSeconds ?? 10, o.cpuReps ?? 3));
+    if (parts.has('cpu')) out.push(await cpuPart(b, o.cpuSeconds ?? 10, o.cpuReps ?? 5));
     out.push(
       `Load average (1 min): ${load0.toFixed(2)} before, ${loadavg()[0]!.toFixed(2)} after; ${cpus().length} × ${cpus()[0]?.model ?? 'CPU'}.`,
     );
