@@ -583,7 +583,7 @@ async function fetchPart(
   return [
     `### Fetch of a ${kb(b.bigSensorBytes)} service image over loopback MQTT\n`,
     table(['broker', 'service hub', 'runs', 'median ms', 'p90 ms', 'min ms', 'chunks', 'resends (all runs)', 'bytes/s (median)'], rows),
-    `\nImage: sm-sensor.mjs of ${b.bigSensorBytes} B (the stock sensor + a constant string), in chunks of ${IMAGE_CHUNK_MAX / 1024} KiB. Time = the first ImageRequest handed to \`MqttHubLink\` → the last chunk judged by \`ImageFetchCore\` → \`verifyReleaseImage\` passed (release signature, board, size, SHA-512). ${warmup} warm-up fetches per row; ≥ 0.2 s between fetches, more where the hub's per-device bucket (${IMAGE_BURST_CHUNKS} chunks, then ${IMAGE_CHUNKS_PER_SECOND}/s) would otherwise refuse. Per-chunk reply timeout ${b.board.timing.replyTimeoutMs} ms (the board's); "resends" = requests sent again after it. Hubs (and Aedes) in a child process; the fetcher (K_SM signs every request, node backend) and the link in this one. Target: < 1 s.`,
+    `\nImage: sm-sensor.mjs of ${b.bigSensorBytes} B (the stock sensor + a constant string), in chunks of ${IMAGE_CHUNK_MAX / 1024} KiB. Time = the first ImageRequest handed to \`MqttHubLink\` → the last chunk judged by \`ImageFetchCore\` → \`verifyReleaseImage\` passed (release signature, board, size, SHA-512). warm-up: ${warmup} fetch${warmup === 1 ? '' : 'es'} per row; ≥ 0.2 s between fetches, more where the hub's per-device bucket (${IMAGE_BURST_CHUNKS} chunks, then ${IMAGE_CHUNKS_PER_SECOND}/s) would otherwise refuse. Per-chunk reply timeout ${b.board.timing.replyTimeoutMs} ms (the board's); "resends" = requests sent again after it. Hubs (and Aedes) in a child process; the fetcher (K_SM signs every request, node backend) and the link in this one. Target: < 1 s.`,
   ].join('\n');
 }
 
@@ -610,7 +610,8 @@ async function restorePart(b: Builds, brokerUrl: string | undefined, n: number):
     const rig = await startRig(b, { brokerUrl, releaseDirs: [dir] });
     try {
       results.push(await restoreRuns(b, dir, rig, n, 1));
-      columns.push(`${name} ${kb(size)} (${Math.ceil(size / IMAGE_CHUNK_MAX)} chunks): median`, 'p90');
+      const chunks = Math.ceil(size / IMAGE_CHUNK_MAX);
+      columns.push(`${name} ${kb(size)} (${chunks} chunk${chunks === 1 ? '' : 's'}): median`, 'p90');
     } finally {
       await rig.host.stop();
     }
