@@ -17,6 +17,21 @@ export interface HubHostConfig {
   readonly secrets: { device: string; mm: string; deviceServices: HexRecord; ih: string; services: HexRecord };
   /** A byte-counting sink for throughput benchmarks (see hub-host.ts). */
   readonly sink?: SinkConfig;
+  /** Releases the hubs serve to the device (image restore and update benchmarks). */
+  readonly releases?: ReleasesConfig;
+}
+
+export interface ReleasesConfig {
+  /** Built, signed board artifacts (`buildBoard`): each hub serves the images of its role. */
+  readonly dirs: string[];
+  /** The release public key, hex. */
+  readonly releasePub: string;
+  /**
+   * Where the service hubs keep theirs: `memory` (`publishRelease` into the demo fleet's hubs) or
+   * `sqlite` (a `SqliteHub` per service hub on a fresh database, the device enrolled and the
+   * artifacts stored with `publishArtifacts`, as `dominion publish` does). The IH stays in memory.
+   */
+  readonly serviceHubStore?: 'memory' | 'sqlite';
 }
 
 export interface SinkConfig {

@@ -8,10 +8,19 @@
  * count (every `ackEveryBytes`, and every 100 ms) so the sender can keep a bounded window in flight. Each further stdin line `STATS` is answered
  * with one stdout line `STATS <json>` (see `HostStats`): what the sink has received and the CPU this
  * process has used, both stamped with this process's clock.
+ *
+ * With `releases` the hubs serve those artifacts' images (restores and updates): in memory, or — for
+ * the service hubs, `serviceHubStore: 'sqlite'` — from a SQLite hub database in a temp directory.
  */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { demoFleet } from '../actors/device/index.ts';
-import { HubServer } from '../actors/hub/index.ts';
+import { cryptoBackend, fromHex } from '../actors/crypto/index.ts';
+import { demoFleet, publishRelease } from '../actors/device/index.ts';
+import { HubServer, serviceHubRole, sqlite, SqliteHub } from '../actors/hub/index.ts';
+import { verifyArtifacts } from '../actors/release/index.ts';
+import { serviceInstance } from '../proto/index.ts';
 import { awaitConnected, connectMqtt, startEmbeddedBroker } from '../actors/mqtt/index.ts';
 import { decodeSecrets, type HostStats, type HubHostConfig } from './hub-host-config.ts';
 
@@ -27,7 +36,38 @@ const fleet = demoFleet({
   idSuffix: config.idSuffix,
   secrets: decodeSecrets(config.secrets),
 });
-const hubs = await Promise.all([fleet.ih, ...fleet.sh.values()].map((h) => HubServer.start({ core: h.core, brokerUrl: url, hubId: h.id })));
+const releases = config.releases;
+const releasePub = releases === undefined ? undefined : fromHex(releases.releasePub);
+const sqliteShs = releases?.serviceHubStore === 'sqlite';
+if (releases !== undefined && releasePub !== undefined) {
+  for (const dir of releases.dirs) {
+    const verified = verifyArtifacts(dir, releasePub);
+    if (sqliteShs)
+      publishRelease({ ...fleet, sh: new Map() }, verified, Date.now()); // the IH's images
+    else publishRelease(fleet, verified, Date.now());
+  }
+}
+const dbDir = sqliteShs ? mkdtempSync(join(tmpdir(), 'dominion-bench-hubs-')) : undefined;
+const servers: Array<{ stop(): Promise<void> }> = await Promise.all([
+  HubServer.start({ core: fleet.ih.core, brokerUrl: url, hubId: fleet.ih.id }),
+  ...[...fleet.sh].map(async ([service, h]) => {
+    if (!sqliteShs || dbDir === undefined) return HubServer.start({ core: h.core, brokerUrl: url, hubId: h.id });
+    const deviceKeys = decodeSecrets(config.secrets).device;
+    const hub = await SqliteHub.start({
+      role: serviceHubRole(service),
+      hubId: h.id,
+      brokerUrl: url,
+      dbPath: join(dbDir, `${h.id}.db`),
+      signer: h.key,
+      init: true,
+    });
+    sqlite.enrollKeys(hub.store.db, config.deviceId, [
+      { instance: serviceInstance(service), publicKey: cryptoBackend('node').publicKeyOf(deviceKeys.services[service]!) },
+    ]);
+    for (const dir of releases!.dirs) sqlite.publishArtifacts(hub.store.db, dir, { releasePub: releasePub! });
+    return hub;
+  }),
+]);
 
 const sink = { bytes: 0, messages: 0 };
 let reAck: ReturnType<typeof setInterval> | undefined;
@@ -64,7 +104,8 @@ lines.on('line', (line) => {
 lines.on('close', async () => {
   clearInterval(reAck);
   await sinkClient?.endAsync(true).catch(() => {});
-  await Promise.allSettled(hubs.map((h) => h.stop()));
+  await Promise.allSettled(servers.map((h) => h.stop()));
   await broker?.close();
+  if (dbDir !== undefined) rmSync(dbDir, { recursive: true, force: true });
   process.exit(0);
 });

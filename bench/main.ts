@@ -3,24 +3,30 @@
  *
  * Suites: runtime (mailbox/scheduler throughput, channel round trip), crypto (Ed25519 both backends),
  * loop (ticket round trip over Aedes and Mosquitto, CPU of the loop at 1 s), paper (the source system's
- * evaluation: HYP/VM/DOM1/DOM5/DOM60 × CPU and throughput; minutes, so not part of `all`), all. Tables go to stdout (paste into bench/RESULTS.md with the command); progress goes to stderr.
+ * evaluation: HYP/VM/DOM1/DOM5/DOM60 × CPU and throughput; minutes, so not part of `all`), recovery
+ * (image fetch over MQTT, restore of a tampered service image, CPU of gated boot and slots; ~3 min, not
+ * part of `all`), all. Tables go to stdout (paste into bench/RESULTS.md with the command); progress goes to stderr.
  */
 import { cpus } from 'node:os';
 import { parseArgs } from 'node:util';
 import { benchCrypto, formatCryptoTable } from './crypto.ts';
 import { benchHub } from './hub.ts';
 import { benchLoop } from './loop.ts';
+import { benchRecovery, RECOVERY_PARTS, type RecoveryPart } from './recovery.ts';
 import { paperOptions, PAPER_USAGE } from './paper/cli.ts';
 import { benchPaper } from './paper/index.ts';
 import { benchRuntime } from './runtime.ts';
 
-const SUITES = ['runtime', 'crypto', 'loop', 'hub', 'paper', 'all'] as const;
+const SUITES = ['runtime', 'crypto', 'loop', 'hub', 'paper', 'recovery', 'all'] as const;
 type Suite = (typeof SUITES)[number];
 
 const USAGE = `usage: npm run bench -- <${SUITES.join('|')}> [--runs N] [--seconds S] [--quick]
   --runs N      repetitions per measurement; the median is reported (default 5)
   --seconds S   length of one repetition in seconds (default 0.5)
   --quick       3 runs of 0.2 s: a smoke run, not for RESULTS.md
+  recovery: --runs N fetches and restores per row (default 10), --seconds S per CPU window (default 10),
+            --reps N CPU windows (default 5), --only fetch,restore,cpu (default all);
+            --quick: 3 runs, 3 s windows, 1 rep
 ${PAPER_USAGE}`;
 
 async function main(): Promise<void> {
@@ -35,6 +41,7 @@ async function main(): Promise<void> {
       setups: { type: 'string' },
       workloads: { type: 'string' },
       chunk: { type: 'string' },
+      only: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -44,6 +51,9 @@ async function main(): Promise<void> {
   }
   const suite = (positionals[0] ?? 'all') as Suite;
   if (!SUITES.includes(suite)) throw new Error(`unknown suite "${suite}"\n${USAGE}`);
+  const only = values.only?.split(',').map((p) => p.trim());
+  const unknown = only?.filter((p) => !(RECOVERY_PARTS as readonly string[]).includes(p)) ?? [];
+  if (unknown.length > 0) throw new Error(`--only: unknown part(s) ${unknown.join(', ')} (${RECOVERY_PARTS.join(', ')})\n${USAGE}`);
   if (suite === 'paper') {
     // Its own flags (--reps, --seconds = window length); not part of `all`, which would take minutes.
     const cpu = cpus()[0]?.model ?? 'unknown CPU';
@@ -69,6 +79,24 @@ async function main(): Promise<void> {
   if (suite === 'hub') {
     console.log('## Hub capacity and latency by fleet size\n');
     console.log(await benchHub(values.quick ? { runs: 1, seconds: 1, devices: [1, 100] } : { runs, seconds: Math.max(seconds, 3) }));
+    console.log();
+  }
+  if (suite === 'recovery') {
+    const parts = only === undefined ? {} : { only: only as RecoveryPart[] };
+    console.log('## Recovery loop: image fetch, restore, and the steady-state cost of slots\n');
+    console.log(
+      await benchRecovery(
+        values.quick
+          ? { ...parts, fetchRuns: 3, restoreRuns: 3, warmup: 1, cpuSeconds: 3, cpuReps: 2 }
+          : {
+              ...parts,
+              fetchRuns: Number(values.runs ?? 10),
+              restoreRuns: Number(values.runs ?? 10),
+              cpuSeconds: Number(values.seconds ?? 10),
+              cpuReps: Number(values.reps ?? 5),
+            },
+      ),
+    );
     console.log();
   }
   if (suite === 'loop' || suite === 'all') {
