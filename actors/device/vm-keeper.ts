@@ -10,7 +10,7 @@
 import type { SlotReport } from '../../proto/index.ts';
 import type { VmImageKeeper } from '../hypervisor/index.ts';
 import { verifyReleaseImage, type ReleaseImage, type VerifiedImage } from '../release/index.ts';
-import { SlotError, type SlotBoot, type SlotName } from '../slots/index.ts';
+import { inactiveSlot, SlotError, type SlotBoot, type SlotName } from '../slots/index.ts';
 import type { FetchedImage } from '../transfer/index.ts';
 import type { SlotEvent } from './status.ts';
 import { keepTwoCopies, slotReport, wantsUpdate, type Wants } from './slot-keeping.ts';
@@ -95,13 +95,29 @@ export class VmSlotKeeper implements VmImageKeeper {
   }
 
   async install(instance: string, image: FetchedImage, purpose: 'restore' | 'update', version: number): Promise<string | undefined> {
+    const refused = await this.installing(instance, image, purpose, version);
+    // A refused update is recorded as failed (SlotBoot already did, for what it refused itself).
+    if (refused !== undefined && purpose === 'update') this.updating(instance, version, refused);
+    return refused;
+  }
+
+  private async installing(
+    instance: string,
+    image: FetchedImage,
+    purpose: 'restore' | 'update',
+    version: number,
+  ): Promise<string | undefined> {
     try {
       // Verified before anything of it is loaded or written; SlotBoot verifies again as it writes.
       const verified = verifyReleaseImage(image, instance, this.o.releasePublicKey, this.board);
       if (verified.version !== version) return `the hub sent version ${verified.version}, not ${version}`;
       const slots = this.o.slots;
-      const slot = purpose === 'restore' ? slots.restore(instance, image).slot : slots.installUpdate(instance, image, version).slot;
-      await this.o.load?.(instance, { slot, image: verified, bytes: image, trial: purpose === 'update' });
+      // Loaded before it is written: once the slot and the boot state hold it, the VM's next boot (its
+      // AWDT may expire any moment) runs it, and its code must be there by then.
+      const into = inactiveSlot(slots.state(), instance);
+      await this.o.load?.(instance, { slot: into, image: verified, bytes: image, trial: purpose === 'update' });
+      if (purpose === 'restore') slots.restore(instance, image);
+      else slots.installUpdate(instance, image, version);
       return undefined;
     } catch (e) {
       if (e instanceof SlotError) return e.message;

@@ -18,6 +18,7 @@ import {
   prepareSlots,
   publishRelease,
   slottedPlacement,
+  VmSlotKeeper,
   type AssembledDevice,
   type DemoFleet,
   type DeviceEvent,
@@ -386,4 +387,29 @@ test('a corrupt boot state is said loudly at start and rebuilt from the slots th
   );
   assert.ok(existsSync(`${path}.corrupt`), 'kept for whoever investigates');
   assert.deepEqual([slotted.slots.sw.report('sw').version, slotted.slots.sw.report('hypervisor').version], [1, 1]);
+});
+
+test('an image is loaded before its slot is written: a VM that boots meanwhile boots its last good image', async () => {
+  const slotted = await prepareSlots(built.v1!.dir, releasePub, join(root, 'data-load-first'), { warn: () => {} });
+  let loaded: () => void = () => {};
+  const keeper = new VmSlotKeeper({
+    slots: slotted.slots.vms,
+    board: 'sim',
+    releasePublicKey: releasePub,
+    maxBytes: () => 1 << 20,
+    // An import that takes its time (a loaded machine): the install waits for it.
+    load: () => new Promise<void>((resolve) => (loaded = resolve)),
+    now: () => 0,
+  });
+  const v2 = verifyArtifacts(built.v2!.dir, releasePub);
+  const image = { manifest: v2.manifestBytes, signature: v2.signature, bundle: v2.files.get('sm-sensor.mjs')! };
+  keeper.updating('sm:sensor', 2);
+  const installing = keeper.install('sm:sensor', image, 'update', 2);
+  // The VM's AWDT expires now: it boots what its slots held before, not a trial whose code is not loaded.
+  assert.deepEqual(keeper.check('sm:sensor'), { kind: 'boot' });
+  assert.equal(keeper.running('sm:sensor')!.image.version, 1);
+  loaded();
+  assert.equal(await installing, undefined);
+  assert.deepEqual(keeper.check('sm:sensor'), { kind: 'boot' });
+  assert.deepEqual([keeper.running('sm:sensor')!.image.version, keeper.running('sm:sensor')!.trial], [2, true]);
 });
