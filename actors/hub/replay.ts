@@ -1,7 +1,7 @@
 /**
  * Replay detection (docs/ARCHITECTURE.md §2): a request whose nonce this hub already answered for the
  * same device and instance is refused, not answered again. The AWDT would reject a second answer
- * anyway (its nonce is cleared after every attempt); refusing it here keeps a recorded request from
+ * anyway (the first answer consumed its nonce); refusing it here keeps a recorded request from
  * making a silent instance look alive in the registry, and keeps the audit honest.
  *
  * `ReplayGuard` is the in-memory hub's seam (`MemoryReplayGuard` keeps the newest `capacity` answered

@@ -84,7 +84,7 @@ export function ticketReceiver(o: TicketReceiverOptions): ActorSpec<ReceiverMsg>
         states.set(route.instance, st);
       }
       // Ask only while the link is up (subscribed): a reply to a request sent earlier could be lost, and
-      // since any reply attempt clears the AWDT's nonce, two requests in flight would spoil each other.
+      // a new request replaces the AWDT's nonce, so the answer to the first would no longer count.
       let linkUp = false;
 
       const ask = (st: InstanceState): void => {

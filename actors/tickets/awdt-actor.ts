@@ -112,7 +112,7 @@ export function awdtActor(options: AwdtActorOptions): ActorSpec<AwdtMsg> {
               return;
             }
             case 'reply':
-              judge(core.reply(msg.envelope), ctx.now());
+              judge(core.reply(msg.envelope, ctx.now()), ctx.now());
               return;
             case 'expired':
               expired = true;

@@ -3,8 +3,13 @@
  * (`hypervisor`). Pure: no timers and no I/O — the actor around it owns the deadline.
  *
  * Rules (CIDER / Lazarus): a fresh 32-byte nonce per request, only one outstanding (a newer request
- * replaces it), cleared after *every* reply attempt, valid or not, so no ticket is usable twice; a
- * ticket counts only if signed by the pinned hub key for this device, instance and nonce; its
+ * replaces it), consumed by the one reply that is authentic (the pinned hub's signature) and answers
+ * it — ticket, withheld or update required — so no ticket is usable twice. Unlike Lazarus, a reply
+ * that fails verification or answers another nonce does *not* consume it: it could never have moved
+ * the deadline, and consuming it would let anyone who can publish one stale ticket ahead of each
+ * genuine reply starve the device (docs/ARCHITECTURE.md §2). Signature checks are rate-bounded, so a
+ * flood of forged replies costs bounded CPU instead. A ticket counts only if signed by the pinned hub
+ * key for this device, instance and nonce; its
  * deferral is capped by the AWDT's own maximum and counts from when the nonce was drawn — the hub
  * answered after that, so whoever delays a request or a reply on the way only shortens the deadline.
  */
@@ -34,6 +39,14 @@ export interface AwdtCoreConfig {
   readonly nonce?: () => Uint8Array;
 }
 
+/**
+ * Signature checks of replies: a burst of this many, then this many per second. A genuine round needs
+ * one; a flood of forged replies beyond it is refused (`flood`) before any crypto, and costs the
+ * device at most these checks of CPU (sw's noble backend: about 1–2 ms each on a Pi).
+ */
+export const REPLY_VERIFY_BURST = 32;
+export const REPLY_VERIFY_PER_SECOND = 8;
+
 export type ReplyOutcome =
   /** `nonceDrawnAtMs`: when (local clock) the nonce this ticket answers was drawn; the deferral counts from there. */
   | { readonly kind: 'ticket'; readonly deferralMs: number; readonly nonceDrawnAtMs: number }
@@ -47,6 +60,9 @@ export class AwdtCore {
   private outstandingAt = 0;
   private readonly lookup;
   private readonly drawNonce: () => Uint8Array;
+  /** Signature checks left (token bucket), and when it was last refilled. */
+  private verifyTokens = REPLY_VERIFY_BURST;
+  private refilledAt: number | undefined;
 
   constructor(private readonly config: AwdtCoreConfig) {
     this.lookup = pinned(config.hub);
@@ -71,10 +87,14 @@ export class AwdtCore {
     return seal(this.config.signer, CONTEXTS.ticketRequest, toBinaryLite(TicketRequestLite, req));
   }
 
-  /** Judges one reply attempt. The outstanding nonce is gone afterwards, whatever the outcome. */
-  reply(envelope: Uint8Array): ReplyOutcome {
+  /**
+   * Judges one reply attempt at `nowMs` (the device's monotonic clock). The outstanding nonce is
+   * consumed only by an authentic reply that answers it; anything else leaves it for the genuine one.
+   */
+  reply(envelope: Uint8Array, nowMs: number): ReplyOutcome {
     const expected = this.outstanding;
-    this.outstanding = null;
+    if (!this.mayVerify(nowMs))
+      return refused(new TicketError('flood', `more than ${REPLY_VERIFY_PER_SECOND} replies a second to check: dropped unchecked`));
     const opened = open(envelope, CONTEXTS.ticketReply, this.lookup);
     if (!opened.ok) return refused(opened.error);
     const decoded = ticketReplyLiteCodec.tryDecode(opened.payload);
@@ -86,6 +106,8 @@ export class AwdtCore {
     if (expected === null)
       return refused(new TicketError('no-outstanding-nonce', 'no request is outstanding (already answered or never asked)'));
     if (!bytesEqual(reply.nonce, expected)) return refused(new TicketError('wrong-nonce', 'reply is not for the outstanding nonce'));
+    // Authentic and for this nonce: the one reply that consumes it, whatever it says.
+    this.outstanding = null;
     switch (reply.outcome.case) {
       case 'ticket':
         // validateTicketReply already checked the ticket echoes the reply's device, instance and nonce.
@@ -101,6 +123,16 @@ export class AwdtCore {
       default:
         return refused(new TicketError('malformed-payload', 'reply carries no outcome'));
     }
+  }
+
+  /** Takes one signature check from the bucket, refilled at REPLY_VERIFY_PER_SECOND; false when empty. */
+  private mayVerify(nowMs: number): boolean {
+    if (this.refilledAt !== undefined && nowMs > this.refilledAt)
+      this.verifyTokens = Math.min(REPLY_VERIFY_BURST, this.verifyTokens + ((nowMs - this.refilledAt) * REPLY_VERIFY_PER_SECOND) / 1000);
+    this.refilledAt = nowMs;
+    if (this.verifyTokens < 1) return false;
+    this.verifyTokens -= 1;
+    return true;
   }
 }
 

@@ -9,7 +9,8 @@ export type TicketErrorCode =
   | 'wrong-instance'
   | 'wrong-nonce' // not the single outstanding nonce
   | 'no-outstanding-nonce' // nothing was requested, or the nonce was already used
-  | 'too-late'; // arrived after the deadline had passed
+  | 'too-late' // arrived after the deadline had passed
+  | 'flood'; // more replies to check than the AWDT's signature budget: dropped unchecked
 
 export class TicketError extends Error {
   override readonly name = 'TicketError';

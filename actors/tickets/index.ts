@@ -5,5 +5,5 @@
  */
 export { open, pinned, seal, type Opened, type VerifierLookup } from './envelope.ts';
 export { TicketError, type TicketErrorCode } from './errors.ts';
-export { AwdtCore, type AwdtCoreConfig, type ReplyOutcome } from './awdt.ts';
+export { AwdtCore, REPLY_VERIFY_BURST, REPLY_VERIFY_PER_SECOND, type AwdtCoreConfig, type ReplyOutcome } from './awdt.ts';
 export { awdtActor, type AwdtActorOptions, type AwdtEvent, type AwdtMsg, type ExpiryCause } from './awdt-actor.ts';

@@ -1,9 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { cryptoBackend, CONTEXTS, generateSecretKey } from '../../actors/crypto/index.ts';
-import { AwdtCore, seal } from '../../actors/tickets/index.ts';
-import { create, RuntimeInfoSchema, TicketReplySchema, toBinary, ResetReason } from '../../proto/index.ts';
+import { cryptoBackend, CONTEXTS, generateSecretKey, keyIdOf } from '../../actors/crypto/index.ts';
+import { AwdtCore, REPLY_VERIFY_BURST, seal } from '../../actors/tickets/index.ts';
+import { create, RuntimeInfoSchema, SignedEnvelopeSchema, TicketReplySchema, toBinary, ResetReason } from '../../proto/index.ts';
 import { DEVICE_ID, eventsOf, simFleet, type Fleet } from '../support/fleet.ts';
 
 type Deliver = (instance: string, envelope: Uint8Array) => void;
@@ -151,7 +151,7 @@ test('a ticket the hub signed for another device is refused', () => {
     nonce: new Uint8Array(32),
     outcome: { case: 'ticket', value: { deviceId: 'pi-0002', instance: 'device', nonce: new Uint8Array(32), deferralMs: 1000 } },
   });
-  const outcome = mine.reply(seal(f.ihKey, CONTEXTS.ticketReply, toBinary(TicketReplySchema, foreign)));
+  const outcome = mine.reply(seal(f.ihKey, CONTEXTS.ticketReply, toBinary(TicketReplySchema, foreign)), 0);
   assert.equal(outcome.kind, 'refused');
   assert.equal(outcome.kind === 'refused' && outcome.error.code, 'wrong-device');
 });
@@ -212,4 +212,63 @@ test('replies slower than the retry timeout still count: a retry resends the sam
   assert.ok(f.device.receiverCounters.retries > 0, 'the receiver did retry');
   assert.ok(!eventsOf(f.events, 'refused').some((r) => r.code === 'wrong-nonce'), 'no retry replaced the nonce a late reply answers');
   assertNeverExtended(f);
+});
+
+test('a stale but genuine ticket injected ahead of each reply does not starve the device', () => {
+  // The attacker can publish on the reply topic: it keeps each instance's first genuine reply and
+  // injects it just before every later genuine one. It verifies (the hub signed it) but answers an
+  // old nonce, so it must not consume the outstanding one.
+  const stale = new Map<string, Uint8Array>();
+  const f = simFleet({
+    tamper: (instance, envelope, deliver) => {
+      const old = stale.get(instance);
+      if (old === undefined) stale.set(instance, envelope);
+      else deliver(instance, old);
+      deliver(instance, envelope);
+    },
+  });
+  f.device.boot();
+  f.clock.advance(30 * f.intervalMs);
+  assert.deepEqual(eventsOf(f.events, 'expired'), [], 'nothing expired');
+  for (const instance of ['device', 'mm', 'sm:sensor'])
+    assert.ok(eventsOf(f.events, 'ticket', instance).length >= 25, `${instance} renewed every interval`);
+  assert.ok(
+    eventsOf(f.events, 'refused').some((r) => r.code === 'wrong-nonce'),
+    'the stale tickets were refused',
+  );
+  assertNeverExtended(f);
+});
+
+test('a flood of replies to check costs a bounded number of signature checks, then is dropped unchecked', () => {
+  let inject: Deliver | undefined;
+  const f = simFleet({ tamper: (i, e, deliver) => ((inject = deliver), deliver(i, e)) });
+  f.device.boot();
+  f.clock.advance(3 * f.intervalMs);
+  // Junk that names the IH's key id, so only a signature check can refuse it.
+  const junk = (i: number) =>
+    toBinary(
+      SignedEnvelopeSchema,
+      create(SignedEnvelopeSchema, {
+        payload: new Uint8Array([i & 0xff, 1, 2, 3]),
+        signature: new Uint8Array(64).fill(i & 0xff),
+        signerKeyId: keyIdOf(cryptoBackend('node'), f.ihKey.publicKey),
+        context: CONTEXTS.ticketReply,
+      }),
+    );
+  const before = eventsOf(f.events, 'refused', 'device').length;
+  // In batches the mailboxes hold, with no time passing: the budget does not refill meanwhile.
+  for (let i = 0; i < 200; i++) {
+    inject!('device', junk(i));
+    if (i % 8 === 7) f.device.settle();
+  }
+  f.device.settle();
+  const refused = eventsOf(f.events, 'refused', 'device').slice(before);
+  const checked = refused.filter((r) => r.code === 'bad-signature').length;
+  const dropped = refused.filter((r) => r.code === 'flood').length;
+  assert.ok(checked <= REPLY_VERIFY_BURST + 1, `${checked} signature checks for 200 junk replies`);
+  assert.ok(dropped > 0 && checked + dropped <= 200, `dropped ${dropped} unchecked`);
+  // The flood stops; the budget refills and the genuine replies count again.
+  f.clock.advance(5 * f.intervalMs);
+  assert.deepEqual(eventsOf(f.events, 'expired'), []);
+  assert.ok(eventsOf(f.events, 'ticket', 'device').at(-1)!.at > f.clock.now() - 2 * f.intervalMs, 'device tickets again');
 });

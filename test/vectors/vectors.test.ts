@@ -255,23 +255,23 @@ describe('golden vectors: the project hub and AWDT', () => {
     const core = awdt(inputs.nonce);
     const runtime = create(RuntimeInfoSchema, vectorRuntime(inputs));
     assert.equal(hex(core.request(runtime, Number(inputs.uptimeMs))), vectors.request.envelope);
-    assert.deepEqual(core.reply(fromHex(vectors.ticketReply.envelope)), {
+    assert.deepEqual(core.reply(fromHex(vectors.ticketReply.envelope), 0), {
       kind: 'ticket',
       deferralMs: inputs.ticket.deferralMs,
       nonceDrawnAtMs: Number(inputs.uptimeMs),
     });
     // The nonce is spent: the same ticket again is refused.
-    const again = core.reply(fromHex(vectors.ticketReply.envelope));
+    const again = core.reply(fromHex(vectors.ticketReply.envelope), 0);
     assert.equal(again.kind === 'refused' && again.error.code, 'no-outstanding-nonce');
 
     const updating = awdt(inputs.nonce);
     updating.request(runtime, 0);
-    const update = updating.reply(fromHex(vectors.updateRequiredReply.envelope));
+    const update = updating.reply(fromHex(vectors.updateRequiredReply.envelope), 0);
     assert.equal(update.kind === 'update-required' && update.update.version, inputs.update.version);
 
     const malformed = awdt(inputs.malformedNonce);
     malformed.request(create(RuntimeInfoSchema, vectorRuntime(inputs, false)), 0);
-    assert.deepEqual(malformed.reply(fromHex(vectors.malformedReply.envelope)), {
+    assert.deepEqual(malformed.reply(fromHex(vectors.malformedReply.envelope), 0), {
       kind: 'withheld',
       reason: WithholdReason.MALFORMED,
       detail: MALFORMED_DETAIL,
@@ -281,7 +281,7 @@ describe('golden vectors: the project hub and AWDT', () => {
   it('a reply for another nonce is refused', () => {
     const core = awdt(inputs.malformedNonce);
     core.request(create(RuntimeInfoSchema, vectorRuntime(inputs)), 0);
-    const outcome = core.reply(fromHex(vectors.ticketReply.envelope));
+    const outcome = core.reply(fromHex(vectors.ticketReply.envelope), 0);
     assert.equal(outcome.kind === 'refused' && outcome.error.code, 'wrong-nonce');
   });
 });
