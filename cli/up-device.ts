@@ -139,19 +139,7 @@ export async function startUpDevice(o: {
     clock: o.clock,
     status,
     onEvent: (listener) => device.onEvent(listener),
-    nextEvent: (pred, timeoutMs) =>
-      new Promise((done) => {
-        const timer = setTimeout(() => {
-          off();
-          done(undefined);
-        }, timeoutMs);
-        const off = device.onEvent((e) => {
-          if (!pred(e)) return;
-          clearTimeout(timer);
-          off();
-          done(e);
-        });
-      }),
+    nextEvent: (pred, timeoutMs) => device.nextEvent(pred, timeoutMs),
     get system() {
       return (device.device as AssembledDevice | null)?.system ?? null;
     },

@@ -10,6 +10,25 @@ export class Listeners<E> {
     };
   }
 
+  /**
+   * The next event that satisfies `pred`, or undefined after `timeoutMs` of real time — for scenarios
+   * and tests that await what happens rather than sleep.
+   */
+  next(pred: (event: E) => boolean, timeoutMs: number): Promise<E | undefined> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        off();
+        resolve(undefined);
+      }, timeoutMs);
+      const off = this.add((e) => {
+        if (!pred(e)) return;
+        clearTimeout(timer);
+        off();
+        resolve(e);
+      });
+    });
+  }
+
   emit(event: E): void {
     for (const l of [...this.list]) l(event); // a listener may unsubscribe while we iterate
   }

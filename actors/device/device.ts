@@ -43,18 +43,7 @@ export class Device {
    * scenarios and tests that await what the device does rather than sleeping.
    */
   nextEvent(pred: (e: DeviceEvent) => boolean, timeoutMs: number): Promise<DeviceEvent | undefined> {
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        off();
-        resolve(undefined);
-      }, timeoutMs);
-      const off = this.onEvent((e) => {
-        if (!pred(e)) return;
-        clearTimeout(timer);
-        off();
-        resolve(e);
-      });
-    });
+    return this.listeners.next(pred, timeoutMs);
   }
 
   /** The running actor system (tests use it to play an intruder); `null` while the device is down. */

@@ -64,6 +64,11 @@ export class BundledDevice {
     return this.listeners.add(listener);
   }
 
+  /** The next event that satisfies `pred`, or undefined after `timeoutMs` of real time. */
+  nextEvent(pred: (e: DeviceEvent) => boolean, timeoutMs: number): Promise<DeviceEvent | undefined> {
+    return this.listeners.next(pred, timeoutMs);
+  }
+
   get device(): RunningDevice | null {
     return this.power.running;
   }
