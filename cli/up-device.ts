@@ -11,6 +11,7 @@ import { loadBoard, type BoardProfile } from '../boards/index.ts';
 import { generateSecretKey, hex } from '../actors/crypto/index.ts';
 import {
   BundledDevice,
+  defaultDeferralMs,
   foldStatus,
   newStatus,
   prepareSlots,
@@ -49,7 +50,7 @@ function simBoard(intervalMs: number): BoardProfile {
     ...sim,
     timing: {
       intervalMs,
-      deferralMs: 3 * intervalMs,
+      deferralMs: defaultDeferralMs(intervalMs),
       maxDeferralMs: 6 * intervalMs,
       initialTimeoutMs: 10 * intervalMs,
       vmInitialTimeoutMs: 6 * intervalMs,

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { RealClock } from '../runtime/index.ts';
-import { timingFor } from '../actors/device/index.ts';
+import { defaultDeferralMs, timingFor } from '../actors/device/index.ts';
 import { changeDeviceState, releaseTarget } from '../actors/hub/sqlite/index.ts';
 import { startEmbeddedBroker, type EmbeddedBroker } from '../actors/mqtt/index.ts';
 import { SlotStore } from '../actors/slots/index.ts';
@@ -32,7 +32,7 @@ options:
                              updated to release 2 and committed → a broken sensor release 3 rolled
                              back → quarantine holds the device in recovery mode → release → normal
                              boot; then a summary and exit 0. none: just run (until --duration or Ctrl-C).
-  --interval <ms>            ticket interval per instance (default 500, at least 334); deferral is 3 × interval
+  --interval <ms>            ticket interval per instance (default 500, at least 200); deferral is 5 × interval
   --duration <s>             stop after this long (default: 120 with a scenario, forever without)
   --broker <mqtt-url>        use this broker instead of the embedded one (e.g. mqtt://127.0.0.1:1883)
   --data-dir <path>          where the device keeps sw/ and sm-*/ (default: a fresh temp directory)
@@ -56,11 +56,11 @@ export async function up(argv: string[]): Promise<number> {
   }
   if (values.scenario !== 'default' && values.scenario !== 'none')
     throw new UsageError(`--scenario must be "default" or "none", got "${values.scenario}"`);
-  // At least 334 ms: the deferral (3 × interval) must be at least the hub's 1 s minimum.
-  const intervalMs = numberOption('interval', values.interval, 500, 334, 600_000);
+  // At least 200 ms: the deferral (DEFERRAL_ROUNDS × interval) must be at least the hub's 1 s minimum.
+  const intervalMs = numberOption('interval', values.interval, 500, 200, 600_000);
   const durationS = numberOption('duration', values.duration, values.scenario === 'default' ? 120 : 0, 0, 7 * 24 * 3600);
   const timing = timingFor(intervalMs);
-  const deferralMs = 3 * intervalMs;
+  const deferralMs = defaultDeferralMs(intervalMs);
 
   let broker: EmbeddedBroker | undefined;
   const url = values.broker ?? (broker = await startEmbeddedBroker({ port: 0 })).url;

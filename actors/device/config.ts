@@ -44,6 +44,20 @@ export interface DeviceConfig {
   readonly dominance?: boolean;
 }
 
+/**
+ * The deferral a hub grants by default, in ticket rounds. A ticket taken at a round's start is good
+ * until DEFERRAL_ROUNDS rounds later, so DEFERRAL_ROUNDS − 1 whole rounds start before its deadline,
+ * each with its retries; the device resets only if all of them are lost: it survives
+ * DEFERRAL_ROUNDS − 2 consecutive rounds in which every exchange is lost (docs/ARCHITECTURE.md §2.2,
+ * and `npm run bench -- resilience` for what that buys on a lossy network).
+ */
+export const DEFERRAL_ROUNDS = 5;
+
+/** The default deferral for a ticket interval: DEFERRAL_ROUNDS intervals. */
+export function defaultDeferralMs(intervalMs: number): number {
+  return DEFERRAL_ROUNDS * intervalMs;
+}
+
 export function timingFor(intervalMs: number): DeviceTiming {
   return {
     intervalMs,

@@ -3,7 +3,16 @@
  * simulated device from sources (`Device`), verified bundles in one process (`singlePlacement`) and
  * one process per domain (`processPlacement`) are thin hosts over it (docs/ARCHITECTURE.md §6).
  */
-export { timingFor, type DeviceConfig, type DeviceKeys, type DeviceTiming, type HubPin, type HubPins } from './config.ts';
+export {
+  DEFERRAL_ROUNDS,
+  defaultDeferralMs,
+  timingFor,
+  type DeviceConfig,
+  type DeviceKeys,
+  type DeviceTiming,
+  type HubPin,
+  type HubPins,
+} from './config.ts';
 export { Device } from './device.ts';
 export { DeviceConfigError, domainsOfProcess, processBudget, receiverRoutes, type AssembledDevice } from './assemble.ts';
 export { sourceImages, type DeviceImages } from './images.ts';

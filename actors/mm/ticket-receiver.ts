@@ -1,8 +1,9 @@
 /**
  * The ticket receiver: every interval, for each instance (device, mm, each sm), asks the proxy for a
- * signed request, publishes it to the dominating hub and hands the reply back to the proxy. It retries
- * with jitter while a reply is missing and starts a round at once when the link comes back. It holds
- * no secret and cannot read what it relays.
+ * signed request, publishes it to the dominating hub and hands the reply back to the proxy. While a
+ * reply is missing it asks again every `replyTimeoutMs` (plus jitter) until the next round, each time
+ * for a fresh nonce; it starts a round at once when the link comes back. It holds no secret and
+ * cannot read what it relays (docs/ARCHITECTURE.md §2.2).
  */
 import type { ActorContext, ActorSpec, Behavior, Timer } from '../../runtime/index.ts';
 import type { HubLink } from './hub-link.ts';
@@ -22,7 +23,7 @@ export interface ReceiverRoute {
 export interface TicketReceiverOptions {
   readonly routes: readonly ReceiverRoute[];
   readonly intervalMs: number;
-  /** Retry when no reply came within this long (plus up to 50 % jitter). */
+  /** Ask again when no reply came within this long (plus up to 50 % jitter), until the next round. */
   readonly replyTimeoutMs: number;
   /** Uniform in [0, 1); injected so tests are exact. */
   readonly jitter: () => number;
@@ -49,17 +50,11 @@ interface InstanceState {
   awaiting: boolean;
   /** A round came due while the link was down: ask as soon as it is up. */
   due: boolean;
-  retries: number;
-  /** The signed request of this round, resent as is on a retry (same nonce). */
-  sent: Uint8Array | null;
 }
 
 export function newReceiverCounters(): ReceiverCounters {
   return { rounds: 0, retries: 0, published: 0, repliesRelayed: 0, unknownInstance: 0, offline: 0 };
 }
-
-/** Retries per round at most; the next round starts afresh anyway. */
-const MAX_RETRIES = 3;
 
 export function ticketReceiver(o: TicketReceiverOptions): ActorSpec<ReceiverMsg> {
   const counters = o.counters ?? newReceiverCounters();
@@ -75,16 +70,14 @@ export function ticketReceiver(o: TicketReceiverOptions): ActorSpec<ReceiverMsg>
           retry: ctx.timer({ type: 'retry', instance: route.instance }),
           awaiting: false,
           due: false,
-          retries: 0,
-          sent: null,
         };
         // Stagger the instances' first rounds a little so their requests do not arrive as one burst,
         // but not by much: the first ticket is what a cold start waits for.
         st.round.arm(Math.floor(o.jitter() * Math.min(o.intervalMs, 100)), o.intervalMs);
         states.set(route.instance, st);
       }
-      // Ask only while the link is up (subscribed): a reply to a request sent earlier could be lost, and
-      // a new request replaces the AWDT's nonce, so the answer to the first would no longer count.
+      // Ask only while the link is up (subscribed): a request sent before would find nobody to hear its
+      // reply, and each ask draws a nonce that pushes an older one out of the AWDT's few outstanding.
       let linkUp = false;
 
       const ask = (st: InstanceState): void => {
@@ -94,7 +87,6 @@ export function ticketReceiver(o: TicketReceiverOptions): ActorSpec<ReceiverMsg>
         }
         st.due = false;
         st.awaiting = true;
-        st.sent = null;
         st.retry.arm(Math.floor(o.replyTimeoutMs * (1 + 0.5 * o.jitter())));
         o.toProxy.request(st.route.instance);
       };
@@ -109,30 +101,21 @@ export function ticketReceiver(o: TicketReceiverOptions): ActorSpec<ReceiverMsg>
           switch (msg.type) {
             case 'round':
               counters.rounds++;
-              st!.retries = 0;
               ask(st!);
               return;
-            case 'retry': {
-              if (!st!.awaiting || st!.retries >= MAX_RETRIES) return;
-              st!.retries++;
+            case 'retry':
+              if (!st!.awaiting) return;
               counters.retries++;
-              // Resend the same signed request rather than ask for a new nonce: a reply to the first
-              // copy that is merely late stays valid, whereas a new nonce would make it a stale reply
-              // that clears the AWDT's nonce and spoils the retry's answer too.
-              const link = o.link();
-              if (st!.sent === null || link === null) return ask(st!);
-              st!.retry.arm(Math.floor(o.replyTimeoutMs * (1 + 0.5 * o.jitter())));
-              link.publishRequest(st!.route.hubId, st!.sent);
-              counters.published++;
-              return;
-            }
+              // A fresh nonce, not the same request again: if the hub's reply was lost, it would refuse
+              // the same nonce as a replay. The AWDT keeps the earlier nonces outstanding, so a reply
+              // to an earlier try that is merely late still counts. The next round re-arms the timer.
+              return ask(st!);
             case 'signed': {
               const link = o.link();
               if (link === null) {
                 counters.offline++;
                 return;
               }
-              st!.sent = msg.envelope;
               link.publishRequest(st!.route.hubId, msg.envelope);
               counters.published++;
               return;

@@ -2,9 +2,11 @@
  * The authenticated watchdog's ticket logic, shared by the device AWDT (`sw`) and the VM AWDTs
  * (`hypervisor`). Pure: no timers and no I/O — the actor around it owns the deadline.
  *
- * Rules (CIDER / Lazarus): a fresh 32-byte nonce per request, only one outstanding (a newer request
- * replaces it), consumed by the one reply that is authentic (the pinned hub's signature) and answers
- * it — ticket, withheld or update required — so no ticket is usable twice. Unlike Lazarus, a reply
+ * Rules (CIDER / Lazarus): a fresh 32-byte nonce per request. Unlike Lazarus, the few most recent
+ * stay outstanding (`MAX_OUTSTANDING_NONCES`), so a retry can ask afresh without spoiling the late
+ * answer to the try before it; the one reply that is authentic (the pinned hub's signature) and
+ * answers any of them — ticket, withheld or update required — consumes them all, so no ticket is
+ * usable twice. Also unlike Lazarus, a reply
  * that fails verification or answers another nonce does *not* consume it: it could never have moved
  * the deadline, and consuming it would let anyone who can publish one stale ticket ahead of each
  * genuine reply starve the device (docs/ARCHITECTURE.md §2). Signature checks are rate-bounded, so a
@@ -47,6 +49,13 @@ export interface AwdtCoreConfig {
 export const REPLY_VERIFY_BURST = 32;
 export const REPLY_VERIFY_PER_SECOND = 8;
 
+/**
+ * Nonces a retry may leave outstanding. Each retry draws a fresh one, so a hub that already answered
+ * a lost reply's nonce answers again; the older ones still accept their late answers, each counting
+ * from its own (earlier) draw, so the bound is unchanged (docs/ARCHITECTURE.md §2.2).
+ */
+export const MAX_OUTSTANDING_NONCES = 8;
+
 export type ReplyOutcome =
   /** `nonceDrawnAtMs`: when (local clock) the nonce this ticket answers was drawn; the deferral counts from there. */
   | { readonly kind: 'ticket'; readonly deferralMs: number; readonly nonceDrawnAtMs: number }
@@ -55,9 +64,8 @@ export type ReplyOutcome =
   | { readonly kind: 'refused'; readonly error: TicketError };
 
 export class AwdtCore {
-  private outstanding: Uint8Array | null = null;
-  /** When the outstanding nonce was drawn (local monotonic clock, ms since boot). */
-  private outstandingAt = 0;
+  /** Nonces not yet answered, oldest first, with when each was drawn (local monotonic clock, ms since boot). */
+  private outstanding: Array<{ readonly nonce: Uint8Array; readonly drawnAtMs: number }> = [];
   private readonly lookup;
   private readonly drawNonce: () => Uint8Array;
   /** Signature checks left (token bucket), and when it was last refilled. */
@@ -70,13 +78,14 @@ export class AwdtCore {
   }
 
   /**
-   * Draws a fresh nonce (replacing any outstanding one) and returns the signed request envelope.
+   * Draws a fresh nonce (the oldest outstanding one goes past MAX_OUTSTANDING_NONCES) and returns the
+   * signed request envelope.
    * `nowMs` is the device's monotonic clock (ms since it booted); it goes out as `uptime_ms`.
    */
   request(runtime: RuntimeInfo, nowMs: number): Uint8Array {
     const nonce = this.drawNonce();
-    this.outstanding = nonce;
-    this.outstandingAt = nowMs;
+    this.outstanding.push({ nonce, drawnAtMs: nowMs });
+    if (this.outstanding.length > MAX_OUTSTANDING_NONCES) this.outstanding.shift();
     const req = createLite(TicketRequestLite, {
       deviceId: this.config.deviceId,
       instance: this.config.instance,
@@ -88,11 +97,10 @@ export class AwdtCore {
   }
 
   /**
-   * Judges one reply attempt at `nowMs` (the device's monotonic clock). The outstanding nonce is
-   * consumed only by an authentic reply that answers it; anything else leaves it for the genuine one.
+   * Judges one reply attempt at `nowMs` (the device's monotonic clock). The outstanding nonces are
+   * consumed only by an authentic reply that answers one of them; anything else leaves them.
    */
   reply(envelope: Uint8Array, nowMs: number): ReplyOutcome {
-    const expected = this.outstanding;
     if (!this.mayVerify(nowMs))
       return refused(new TicketError('flood', `more than ${REPLY_VERIFY_PER_SECOND} replies a second to check: dropped unchecked`));
     const opened = open(envelope, CONTEXTS.ticketReply, this.lookup);
@@ -103,18 +111,19 @@ export class AwdtCore {
     if (reply.deviceId !== this.config.deviceId) return refused(new TicketError('wrong-device', 'reply is for another device'));
     if (reply.instance !== this.config.instance)
       return refused(new TicketError('wrong-instance', `reply is for ${reply.instance}, not ${this.config.instance}`));
-    if (expected === null)
+    if (this.outstanding.length === 0)
       return refused(new TicketError('no-outstanding-nonce', 'no request is outstanding (already answered or never asked)'));
-    if (!bytesEqual(reply.nonce, expected)) return refused(new TicketError('wrong-nonce', 'reply is not for the outstanding nonce'));
-    // Authentic and for this nonce: the one reply that consumes it, whatever it says.
-    this.outstanding = null;
+    const answered = this.outstanding.find((o) => bytesEqual(reply.nonce, o.nonce));
+    if (answered === undefined) return refused(new TicketError('wrong-nonce', 'reply answers no outstanding nonce'));
+    // Authentic and for one of ours: the one reply that consumes them all, whatever it says.
+    this.outstanding = [];
     switch (reply.outcome.case) {
       case 'ticket':
         // validateTicketReply already checked the ticket echoes the reply's device, instance and nonce.
         return {
           kind: 'ticket',
           deferralMs: Math.min(reply.outcome.value.deferralMs, this.config.maxDeferralMs),
-          nonceDrawnAtMs: this.outstandingAt,
+          nonceDrawnAtMs: answered.drawnAtMs,
         };
       case 'withheld':
         return { kind: 'withheld', reason: reply.outcome.value.reason, detail: reply.outcome.value.detail };

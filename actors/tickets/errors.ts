@@ -7,7 +7,7 @@ export type TicketErrorCode =
   | 'malformed-payload' // the signed payload does not decode or validate
   | 'wrong-device'
   | 'wrong-instance'
-  | 'wrong-nonce' // not the single outstanding nonce
+  | 'wrong-nonce' // answers none of the outstanding nonces
   | 'no-outstanding-nonce' // nothing was requested, or the nonce was already used
   | 'too-late' // arrived after the deadline had passed
   | 'flood'; // more replies to check than the AWDT's signature budget: dropped unchecked

@@ -126,7 +126,7 @@ test('fields are checked against each other', () => {
 
   const max = copy('rpi4');
   max.timing.maxDeferralMs = 20_000;
-  rejects(max, 'rpi4.timing.maxDeferralMs must be at least timing.deferralMs (30000), got 20000');
+  rejects(max, 'rpi4.timing.maxDeferralMs must be at least timing.deferralMs (50000), got 20000');
 
   const reply = copy('rpi4');
   reply.timing.replyTimeoutMs = 10_000;
