@@ -233,6 +233,6 @@ function blackholeReport(run: StrategyRun, t: ResilienceTiming): string {
         ],
       ],
     ),
-    `\nA reset must come at or before the deadline the last ticket set (its request time + D, so less than D after it was accepted); "reset − deadline" is how late the simulated watchdog's timer fired (event-loop lateness; ≤ 0 would be early). Connections opened during a blackhole are held until it ends, as a TCP connect would retry.`,
+    `\nA reset must come at or before the deadline the last ticket set (its request time + D, so less than D after it was accepted); "reset − deadline" is how late the simulated watchdog's timer fired (event-loop lateness; Node's timers work in whole milliseconds, so −1 is on time). Connections opened during a blackhole are held until it ends, as a TCP connect would retry.`,
   ].join('\n');
 }

@@ -52,7 +52,21 @@ export async function startStrategy(o: {
   const { deviceId, timing } = o;
   const fleet = demoFleet({ deviceId, services: SERVICES, deferralMs: timing.deferralMs, idSuffix: o.idSuffix });
   const hubs = await Promise.all(
-    [fleet.ih, ...fleet.sh.values()].map((h) => HubServer.start({ core: h.core, brokerUrl: o.brokerUrl, hubId: h.id })),
+    [fleet.ih, ...fleet.sh.values()].map((h) => {
+      // demoFleet's hubs are in memory, so they have a registry; rebuilt with a replay guard for `guard`.
+      const core =
+        o.hubReplay === 'none' || h.registry === undefined
+          ? h.core
+          : new HubCore({
+              role: h.core.role,
+              signer: h.key,
+              registry: h.registry,
+              policy: h.policy,
+              audit: h.audit,
+              replay: new MemoryReplayGuard(),
+            });
+      return HubServer.start({ core, brokerUrl: o.brokerUrl, hubId: h.id });
+    }),
   );
   const proxy = await HostileProxy.start({ target: parseBrokerUrl(o.brokerUrl), seed: o.seed, plan: o.strategy.plan });
   const dataDir = mkdtempSync(join(tmpdir(), 'dominion-bench-resil-'));
