@@ -5,7 +5,8 @@
  * loop (ticket round trip over Aedes and Mosquitto, CPU of the loop at 1 s), paper (the source system's
  * evaluation: HYP/VM/DOM1/DOM5/DOM60 × CPU and throughput; minutes, so not part of `all`), recovery
  * (image fetch over MQTT, restore of a tampered service image, CPU of gated boot and slots; ~3 min, not
- * part of `all`), all. Tables go to stdout (paste into bench/RESULTS.md with the command); progress goes to stderr.
+ * part of `all`), resilience (a device per strategy behind a hostile MQTT proxy: resets per hour and
+ * slack to the bound; minutes, not part of `all`), all. Tables go to stdout (paste into bench/RESULTS.md with the command); progress goes to stderr.
  */
 import { cpus } from 'node:os';
 import { parseArgs } from 'node:util';
@@ -13,11 +14,12 @@ import { benchCrypto, formatCryptoTable } from './crypto.ts';
 import { benchHub } from './hub.ts';
 import { benchLoop } from './loop.ts';
 import { benchRecovery, RECOVERY_PARTS, type RecoveryPart } from './recovery.ts';
+import { benchResilience, STRATEGY_NAMES } from './resilience/index.ts';
 import { paperOptions, PAPER_USAGE } from './paper/cli.ts';
 import { benchPaper } from './paper/index.ts';
 import { benchRuntime } from './runtime.ts';
 
-const SUITES = ['runtime', 'crypto', 'loop', 'hub', 'paper', 'recovery', 'all'] as const;
+const SUITES = ['runtime', 'crypto', 'loop', 'hub', 'paper', 'recovery', 'resilience', 'all'] as const;
 type Suite = (typeof SUITES)[number];
 
 const USAGE = `usage: npm run bench -- <${SUITES.join('|')}> [--runs N] [--seconds S] [--quick]
@@ -27,6 +29,10 @@ const USAGE = `usage: npm run bench -- <${SUITES.join('|')}> [--runs N] [--secon
   recovery: --runs N fetches and restores per row (default 10), --seconds S per CPU window (default 10),
             --reps N CPU windows (default 5), --only fetch,restore,cpu (default all);
             --quick: 3 runs, 3 s windows, 1 rep
+  resilience: --minutes M (default 2), --interval MS (default 1000), --seed N (default 1),
+            --only ${STRATEGY_NAMES.join(',')} (default all; the baseline always runs),
+            --broker URL (default a private Mosquitto, else embedded Aedes),
+            --hub-replay guard|none (default guard: hubs refuse a nonce answered before, as on SQLite)
 ${PAPER_USAGE}`;
 
 async function main(): Promise<void> {
@@ -42,6 +48,11 @@ async function main(): Promise<void> {
       workloads: { type: 'string' },
       chunk: { type: 'string' },
       only: { type: 'string' },
+      minutes: { type: 'string' },
+      interval: { type: 'string' },
+      seed: { type: 'string' },
+      broker: { type: 'string' },
+      'hub-replay': { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -52,8 +63,31 @@ async function main(): Promise<void> {
   const suite = (positionals[0] ?? 'all') as Suite;
   if (!SUITES.includes(suite)) throw new Error(`unknown suite "${suite}"\n${USAGE}`);
   const only = values.only?.split(',').map((p) => p.trim());
-  const unknown = only?.filter((p) => !(RECOVERY_PARTS as readonly string[]).includes(p)) ?? [];
-  if (unknown.length > 0) throw new Error(`--only: unknown part(s) ${unknown.join(', ')} (${RECOVERY_PARTS.join(', ')})\n${USAGE}`);
+  const parts: readonly string[] = suite === 'resilience' ? STRATEGY_NAMES : RECOVERY_PARTS;
+  const unknown = only?.filter((p) => !parts.includes(p)) ?? [];
+  if (unknown.length > 0) throw new Error(`--only: unknown part(s) ${unknown.join(', ')} (${parts.join(', ')})\n${USAGE}`);
+  if (suite === 'resilience') {
+    // Its own flags; not part of `all` (it runs for minutes).
+    const minutes = Number(values.minutes ?? 2);
+    const intervalMs = Number(values.interval ?? 1000);
+    const seed = Number(values.seed ?? 1);
+    // At least 334 ms, as for `dominion up`: the deferral must reach the hubs' 1 s minimum.
+    const hubReplay = values['hub-replay'] ?? 'guard';
+    if (
+      !(minutes > 0) ||
+      !Number.isInteger(intervalMs) ||
+      intervalMs < 334 ||
+      !Number.isInteger(seed) ||
+      (hubReplay !== 'guard' && hubReplay !== 'none')
+    )
+      throw new Error(`--minutes must be > 0, --interval an integer >= 334 ms, --seed an integer, --hub-replay guard or none\n${USAGE}`);
+    const cpu = cpus()[0]?.model ?? 'unknown CPU';
+    console.log(
+      `# dominion bench: resilience\n\n${new Date().toISOString().slice(0, 10)}, node ${process.version}, ${cpus().length} × ${cpu}\n`,
+    );
+    console.log(await benchResilience({ minutes, intervalMs, seed, only, hubReplay, brokerUrl: values.broker }));
+    return;
+  }
   if (suite === 'paper') {
     // Its own flags (--reps, --seconds = window length); not part of `all`, which would take minutes.
     const cpu = cpus()[0]?.model ?? 'unknown CPU';
