@@ -93,6 +93,7 @@ export {
   checkUpdateTarget,
   evaluateInstancePolicy,
   MemoryPolicy,
+  MIN_DEFERRAL_MS,
   PolicyError,
   type HubPolicy,
   type InstancePolicy,
