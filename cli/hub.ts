@@ -22,10 +22,10 @@ import { consoleIo, failure, integer, oneOf, parseCommand, positionals, required
 
 export const HUB_HELP = `usage: dominion hub --role ih|sh --id <hub-id> [--service <name>] --broker <mqtt-url> --db <path> [options]
 
-Runs one hub process. It answers ticket requests on dominion/v1/hub/<hub-id>/request from the
+Runs one hub process. It answers ticket requests on dominion/v1/hub/<hub-id>/request/<device-id> from the
 state in its SQLite database (devices, keys, policy, operator holds), commits every decision to the
 append-only audit log before it replies, and records instances that fall silent (TIMEOUT) apart from
-those it refused (FAIL). On the same topic it serves the releases published to it (dominion publish)
+those it refused (FAIL). On the same topics it serves the releases published to it (dominion publish)
 in chunks, rate-limited per device, and (an IH) answers gated-boot requests with boot tickets.
 Operator commands (dominion quarantine, …) on the same database take effect at the device's next
 request. Stops cleanly on Ctrl-C / SIGTERM.

@@ -21,7 +21,7 @@
  * Nothing arriving from the broker can crash it: every message handler is wrapped and counted.
  */
 import type { MqttClient } from 'mqtt';
-import { topics } from '../../proto/index.ts';
+import { deviceOfRequestTopic, topics } from '../../proto/index.ts';
 import { connectMqtt, probeBroker, toBuffer, type BrokerCapabilities, type MqttProtocolVersion } from '../mqtt/index.ts';
 import type { HubDecision } from './decide.ts';
 import { PendingBatch } from './effects.ts';
@@ -52,7 +52,7 @@ export interface HubServerStats {
   readonly connects: number;
   readonly received: number;
   readonly replied: number;
-  /** Messages on a topic other than our request topic. */
+  /** Messages on a topic other than one of our request topics (`…/request/<deviceId>`). */
   readonly ignored: number;
   readonly publishFailures: number;
   /** Exceptions caught around a message (should stay 0: HubCore never throws). */
@@ -102,7 +102,7 @@ export class HubServer {
   /** Probes the broker as needed, connects, subscribes and publishes the online status. */
   static async start(options: HubServerOptions): Promise<HubServer> {
     const role = options.core.role;
-    const requestTopic = topics.hubRequest(options.hubId); // throws TopicError for a bad hub id
+    topics.hubRequestBase(options.hubId); // throws TopicError for a bad hub id
     const timeoutMs = options.startTimeoutMs ?? 10_000;
     const wanted = options.shareGroup === undefined || options.shareGroup === 'auto' ? options.hubId : options.shareGroup;
     if (wanted !== null) topics.hubRequestSubscription(options.hubId, wanted); // a bad group name fails now, not on fallback
@@ -117,7 +117,7 @@ export class HubServer {
     else if (wanted !== null) note = 'broker delivers nothing to shared subscriptions: plain subscription, run one hub process per role';
     const subscription = topics.hubRequestSubscription(options.hubId, mode === 'shared' && wanted !== null ? wanted : undefined);
 
-    const server = new HubServer(options, protocol, requestTopic, subscription, {
+    const server = new HubServer(options, protocol, subscription, {
       hubId: options.hubId,
       role: role.kind,
       ...(role.kind === 'sh' ? { service: role.service } : {}),
@@ -139,7 +139,6 @@ export class HubServer {
   private constructor(
     options: HubServerOptions,
     protocol: MqttProtocolVersion,
-    private readonly requestTopic: string,
     private readonly subscription_: string,
     private readonly base: Omit<HubStatus, 'online' | 'atMs'>,
   ) {
@@ -225,13 +224,15 @@ export class HubServer {
 
   private onMessage(topic: string, payload: Buffer): void {
     try {
-      if (topic !== this.requestTopic) {
+      // Requests arrive on `…/request/<deviceId>`; the core refuses one signed by another device.
+      const topicDevice = deviceOfRequestTopic(topic, this.base.hubId);
+      if (topicDevice === undefined) {
         this.counts.ignored++;
         return;
       }
       this.counts.received++;
       this.beginTurn();
-      this.core.handle(payload, this.clock(), this.pending);
+      this.core.handle(payload, this.clock(), this.pending, topicDevice);
       if (!this.core.store.batched || this.pending.size >= this.maxBatch) this.flush();
     } catch {
       this.counts.handlerFailures++;

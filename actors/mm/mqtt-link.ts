@@ -102,7 +102,7 @@ export class MqttHubLink implements HubLink {
   }
 
   publishRequest(hubId: string, envelope: Uint8Array): void {
-    this.publish(topics.hubRequest(hubId), envelope);
+    this.publish(topics.hubRequest(hubId, this.o.deviceId), envelope);
   }
 
   publishService(service: string, stream: string, payload: Uint8Array): boolean {

@@ -142,7 +142,7 @@ test(
       // 40 requests: answered once each, with a message expiry, by both processes between them.
       const reqs = Array.from({ length: 40 }, () => signedRequest(dev.device, dev.deviceId, 'device', deviceRuntime()));
       const replies = messages(observer, 'replies', 40, (m) => m.topic === topics.reply(dev.deviceId, 'device'));
-      for (const r of reqs) await observer.publishAsync(topics.hubRequest(hubId), toBuffer(r.bytes), { qos: 1 });
+      for (const r of reqs) await observer.publishAsync(topics.hubRequest(hubId, dev.deviceId), toBuffer(r.bytes), { qos: 1 });
       for (const m of await replies) {
         assert.equal(m.packet.qos, 1);
         const expiry = m.packet.properties?.messageExpiryInterval;
@@ -172,7 +172,7 @@ test(
           requestRef(openReply(m.payload, key.publicKey).nonce) === requestRef(after.nonce),
         10_000,
       );
-      await observer.publishAsync(topics.hubRequest(hubId), toBuffer(after.bytes), { qos: 1 });
+      await observer.publishAsync(topics.hubRequest(hubId, dev.deviceId), toBuffer(after.bytes), { qos: 1 });
       await answered;
       b.process.kill('SIGTERM');
       assert.equal(await b.exited, 0);
