@@ -51,11 +51,15 @@ export interface BrokerSyncResult {
 
 type HubPrincipal = Extract<Principal, { kind: 'hub' }>;
 
-export function syncBrokerFiles(options: BrokerSyncOptions): BrokerSyncResult {
-  if (options.dbs.length === 0) throw new BrokerSyncError('at least one hub database is needed');
+/**
+ * Every broker account the databases hold, and every hub they belong to: what both brokers are
+ * given (Mosquitto as files, the embedded Aedes as a `BrokerAuthorizer`).
+ */
+export function collectBrokerAccounts(dbs: readonly string[]): { users: BrokerUser[]; hubs: HubPrincipal[] } {
+  if (dbs.length === 0) throw new BrokerSyncError('at least one hub database is needed');
   const users = new Map<string, BrokerUser>();
   const hubs = new Map<string, HubPrincipal>();
-  for (const path of options.dbs) {
+  for (const path of dbs) {
     const db = openHubDatabase(path);
     try {
       const accounts = brokerUsers(db);
@@ -75,8 +79,15 @@ export function syncBrokerFiles(options: BrokerSyncOptions): BrokerSyncResult {
       db.close();
     }
   }
-  const passwd = renderPasswordFile([...users.values()]);
-  const acl = renderAclFile([...hubs.values()]);
+  return { users: [...users.values()], hubs: [...hubs.values()] };
+}
+
+export function syncBrokerFiles(options: BrokerSyncOptions): BrokerSyncResult {
+  const { users: list, hubs: hubList } = collectBrokerAccounts(options.dbs);
+  const users = new Map(list.map((u) => [usernameOf(u.principal), u]));
+  const hubs = new Map(hubList.map((h) => [h.hubId, h]));
+  const passwd = renderPasswordFile(list);
+  const acl = renderAclFile(hubList);
   const passwdPath = join(options.outDir, 'passwd');
   const aclPath = join(options.outDir, 'acl');
   writeAtomically(passwdPath, passwd, 0o640);
