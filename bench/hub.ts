@@ -354,6 +354,7 @@ function enrollFleet(path: string, hubId: string, count: number): BenchDevice[] 
 interface PreSigned {
   readonly bytes: Buffer;
   readonly nonceHex: string;
+  readonly deviceId: string;
 }
 
 /** Requests as the device's `sw` would sign them, round-robin over the fleet, each with its own nonce. */
@@ -380,7 +381,11 @@ function preSign(devices: readonly BenchDevice[], count: number): PreSigned[] {
         },
       },
     });
-    out[i] = { bytes: toBuffer(seal(d.signer, CONTEXTS.ticketRequest, toBinary(TicketRequestSchema, request))), nonceHex: hex(nonce) };
+    out[i] = {
+      bytes: toBuffer(seal(d.signer, CONTEXTS.ticketRequest, toBinary(TicketRequestSchema, request))),
+      nonceHex: hex(nonce),
+      deviceId: d.deviceId,
+    };
   }
   return out;
 }
@@ -402,7 +407,6 @@ async function measure(
 ): Promise<RunResult> {
   const requests = preSign(devices, Math.ceil(seconds * 8000) + inFlight); // more than one hub can answer
   const raw = rawVerifySignRate(0.3, 1).wall;
-  const topic = topics.hubRequest(hubId);
   const sentAt = new Map<string, number>();
   const latencies: number[] = [];
   let next = 0;
@@ -411,7 +415,7 @@ async function measure(
     if (next >= requests.length) return;
     const r = requests[next++]!;
     sentAt.set(r.nonceHex, performance.now());
-    load.publish(topic, r.bytes, { qos: 1 });
+    load.publish(topics.hubRequest(hubId, r.deviceId), r.bytes, { qos: 1 });
   };
   const hubCpu = (): number => hubPids.reduce((sum, pid) => sum + cpuSeconds(pid), 0);
   const brokerCpu = (): number => (brokerPid === undefined ? 0 : cpuSeconds(brokerPid));

@@ -8,7 +8,7 @@
  */
 import { join, resolve } from 'node:path';
 import { RealClock } from '../runtime/index.ts';
-import { loadProvisioning, readDeviceKeysFile, requireMmKey } from '../actors/provisioning/index.ts';
+import { loadProvisioning, readBrokerCredentialFile, readDeviceKeysFile, requireMmKey } from '../actors/provisioning/index.ts';
 import { loadBoard } from '../boards/index.ts';
 import {
   BundledDevice,
@@ -118,7 +118,21 @@ export async function deviceCommand(argv: string[]): Promise<number> {
     });
     const verifiedBoard = slotted.board;
     // mm subscribes for the services the verified artifacts run, not those of the local profile.
-    const common = { ...base, link: { url: broker, deviceId: prov.deviceId, services: verifiedBoard.services } };
+    // mm connects with the device's broker credential (docs/ARCHITECTURE.md §7.1), when enrolled with one.
+    const credential = prov.brokerCredentialPath === undefined ? undefined : readBrokerCredentialFile(prov.brokerCredentialPath);
+    if (credential !== undefined && credential.username !== prov.deviceId)
+      throw new DeviceConfigError(
+        `${prov.brokerCredentialPath} is the broker credential of ${credential.username}, not of ${prov.deviceId}`,
+      );
+    const common = {
+      ...base,
+      link: {
+        url: broker,
+        deviceId: prov.deviceId,
+        services: verifiedBoard.services,
+        ...(credential !== undefined ? { username: credential.username, password: credential.password } : {}),
+      },
+    };
     if (verifiedBoard.placement !== 'single') {
       // This process is sw; the hypervisor, mm and each service get a process (and heap limit) of their own.
       const host = hostCommandOfThisProcess();

@@ -3,7 +3,10 @@
  * service's key) and writes the device's provisioning file, which pins the hubs' ids and keys.
  */
 import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
+import { hashPassword, newBrokerPassword } from '../actors/broker-auth/index.ts';
 import { enrollDevice, readDevicePublicFile, readHubPublicFile, writeProvisioning, type EnrollTarget } from '../actors/hub/index.ts';
+import { writeBrokerCredentialFile } from '../actors/provisioning/index.ts';
+import { SYNC_HELP, SYNC_OPTIONS, syncAfter } from './broker-sync.ts';
 import { consoleIo, failure, parseCommand, positionals, readPublicKey, required, UsageError, type CliIo } from './options.ts';
 
 const ENROLL_HELP = `usage: dominion enroll --device <id.pub.json> --hub <hub.pub.json>=<hub.db> [--hub …] --out <provision.json> [options]
@@ -24,6 +27,11 @@ options:
   --release-pub <hex|file> the release public key to pin: the device then runs only artifacts
                            signed with it ("dominion build" prints where its key is)
   --reinstate              enrol a revoked device again (its new keys replace the revoked ones)
+  --broker-credential <f>  where to write the device's broker credential (username = device id,
+                           a new random password; secret, 0600; default <id>.broker.json beside
+                           --out). Every enrolment makes a new one: enrolling again rotates it.
+                           The IH's database keeps only its hash; the provisioning file names it.
+${SYNC_HELP}
   -h, --help               this text`;
 
 export async function enrollCommand(argv: string[], io: CliIo = consoleIo): Promise<number> {
@@ -35,6 +43,8 @@ export async function enrollCommand(argv: string[], io: CliIo = consoleIo): Prom
     broker: { type: 'string' },
     'release-pub': { type: 'string' },
     reinstate: { type: 'boolean', default: false },
+    'broker-credential': { type: 'string' },
+    ...SYNC_OPTIONS,
     help: { type: 'boolean', short: 'h', default: false },
   });
   if (values.help) {
@@ -57,17 +67,27 @@ export async function enrollCommand(argv: string[], io: CliIo = consoleIo): Prom
     const hubs: EnrollTarget[] = specs.map((s) => ({ hub: readHubPublicFile(s.pub), dbPath: s.db }));
     const defaultKeys = join(dirname(devicePath), `${basename(devicePath).replace(/\.pub\.json$/, '')}.keys.json`);
     const keysPath = values['device-keys'] ?? relativeTo(out, defaultKeys);
+    const credentialPath = values['broker-credential'] ?? join(dirname(out), `${device.deviceId}.broker.json`);
+    const password = newBrokerPassword();
     const result = enrollDevice({
       device,
       hubs,
       deviceKeys: keysPath,
+      brokerCredential: { passwordHash: hashPassword(password), file: relativeTo(out, credentialPath) },
       reinstate: values.reinstate,
       ...(values.broker !== undefined ? { broker: values.broker } : {}),
       ...(values['release-pub'] !== undefined ? { releaseKey: readPublicKey('enroll', values['release-pub']) } : {}),
     });
+    writeBrokerCredentialFile(credentialPath, { username: device.deviceId, password });
     writeProvisioning(out, result.provisioning);
     for (const p of result.placed) io.out(`enrolled ${device.deviceId} with ${p.hub} in ${p.dbPath}: ${p.instances.join(', ')}`);
-    io.out(`provisioning file ${out} (device keys: ${keysPath})`);
+    io.out(`provisioning file ${out} (device keys: ${keysPath}; broker credential: ${credentialPath}, secret)`);
+    syncAfter(
+      'enroll',
+      io,
+      values,
+      specs.map((s) => s.db),
+    );
     return 0;
   } catch (err) {
     return failure(io, 'enroll', err);

@@ -6,6 +6,8 @@
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { hex } from '../actors/crypto/index.ts';
+import { hashPassword, hubUsername, newBrokerPassword } from '../actors/broker-auth/index.ts';
+import { readBrokerCredentialFile, writeBrokerCredentialFile } from '../actors/provisioning/index.ts';
 import {
   IH_ROLE,
   newHubKey,
@@ -22,10 +24,10 @@ import { consoleIo, failure, integer, oneOf, parseCommand, positionals, required
 
 export const HUB_HELP = `usage: dominion hub --role ih|sh --id <hub-id> [--service <name>] --broker <mqtt-url> --db <path> [options]
 
-Runs one hub process. It answers ticket requests on dominion/v1/hub/<hub-id>/request from the
+Runs one hub process. It answers ticket requests on dominion/v1/hub/<hub-id>/request/<device-id> from the
 state in its SQLite database (devices, keys, policy, operator holds), commits every decision to the
 append-only audit log before it replies, and records instances that fall silent (TIMEOUT) apart from
-those it refused (FAIL). On the same topic it serves the releases published to it (dominion publish)
+those it refused (FAIL). On the same topics it serves the releases published to it (dominion publish)
 in chunks, rate-limited per device, and (an IH) answers gated-boot requests with boot tickets.
 Operator commands (dominion quarantine, …) on the same database take effect at the device's next
 request. Stops cleanly on Ctrl-C / SIGTERM.
@@ -39,7 +41,12 @@ options:
   --key <file>             hub key file (dominion.hub-key, mode 0600);
                            default <db dir>/<hub-id>.key.json
   --init                   create the database, and the default key file (with <hub-id>.pub.json
-                           beside it), when missing
+                           and the broker credential <hub-id>.broker.json beside it), when missing
+  --broker-credential <f>  the hub's broker credential (username hub@<hub-id>; "dominion keys new
+                           --hub" makes it); default <key dir>/<hub-id>.broker.json when it exists,
+                           else the hub connects without one. Its hash is stored in the database
+                           for "dominion broker-sync". A refused CONNECT is logged and retried
+                           every 30 s.
   --share-group <g>        shared-subscription group: auto (default: the hub id), a name, or none.
                            Brokers without shared subscriptions (Aedes) get a plain subscription.
   --sync normal|full       normal (default): committed decisions survive kill -9; full: also power loss
@@ -64,6 +71,7 @@ export async function hubCommand(argv: string[], io: CliIo = consoleIo): Promise
     'replay-window': { type: 'string' },
     sweep: { type: 'string' },
     stats: { type: 'string' },
+    'broker-credential': { type: 'string' },
     help: { type: 'boolean', short: 'h', default: false },
   });
   if (values.help) {
@@ -104,11 +112,21 @@ export async function hubCommand(argv: string[], io: CliIo = consoleIo): Promise
           `hub: no key file at ${keyPath} (make one with "dominion keys new --hub ${hubId} --role ${roleKind} …", or pass --init to create the default one)`,
         );
       }
-      const fresh = newHubKey(hubId, role);
+      // A hub id with ':' cannot be a Mosquitto username (actors/broker-auth/principal.ts): no credential then.
+      const username = /^[A-Za-z0-9._-]{1,64}$/.test(hubId) ? hubUsername(hubId) : undefined;
+      const password = newBrokerPassword();
+      const fresh = { ...newHubKey(hubId, role), ...(username !== undefined ? { brokerPasswordHash: hashPassword(password) } : {}) };
+      const credentialPath = join(dirname(keyPath), `${hubId}.broker.json`);
       writeHubKeyFile(keyPath, fresh);
+      if (username !== undefined && !existsSync(credentialPath)) writeBrokerCredentialFile(credentialPath, { username, password });
       writeHubPublicFile(join(dirname(keyPath), `${hubId}.pub.json`), fresh);
-      io.out(`created hub key ${keyPath} (mode 0600) and ${join(dirname(keyPath), `${hubId}.pub.json`)}`);
+      io.out(`created hub key ${keyPath} (mode 0600), ${credentialPath} (0600) and ${join(dirname(keyPath), `${hubId}.pub.json`)}`);
     }
+    const defaultCredential = join(dirname(keyPath), `${hubId}.broker.json`);
+    const credentialPath = values['broker-credential'] ?? (existsSync(defaultCredential) ? defaultCredential : undefined);
+    const credential = credentialPath === undefined ? undefined : readBrokerCredentialFile(credentialPath);
+    if (credential !== undefined && credential.username !== hubUsername(hubId))
+      throw new UsageError(`hub: ${credentialPath} is the broker credential of ${credential.username}, not of ${hubUsername(hubId)}`);
     const key = readHubKeyFile(keyPath);
     if (key.hubId !== hubId || roleName(key.role) !== roleName(role)) {
       throw new UsageError(`hub: ${keyPath} is the key of ${key.hubId} (${roleName(key.role)}), not of ${hubId} (${roleName(role)})`);
@@ -125,7 +143,9 @@ export async function hubCommand(argv: string[], io: CliIo = consoleIo): Promise
       maxBatch,
       replayWindowMs: replayWindowS * 1000,
       sweepIntervalMs: sweepMs,
+      ...(credential !== undefined ? { credential } : {}),
     });
+    hub.server.on('refused', (reason) => io.err(`dominion hub ${hubId}: the broker refused the connection: ${reason}; retrying in 30 s`));
   } catch (err) {
     if (err instanceof UsageError) throw err;
     return failure(io, 'hub', err);

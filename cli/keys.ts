@@ -2,9 +2,11 @@
  * `dominion keys new`: a device's key set or a hub's key pair, as files. Secret files are created
  * with mode 0600 and never overwritten; only file names and key ids are printed.
  */
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { cryptoBackend, hex } from '../actors/crypto/index.ts';
+import { hashPassword, hubUsername, newBrokerPassword } from '../actors/broker-auth/index.ts';
+import { KeyFileError, writeBrokerCredentialFile } from '../actors/provisioning/index.ts';
 import {
   devicePublicKeys,
   IH_ROLE,
@@ -31,9 +33,12 @@ overwritten; keep them off shared disks.
   --services <list>    comma-separated service names, e.g. sensor,camera (default: none)
   --without-mm         no K_MM: the device can be enrolled for the device instance (and its
                        services) only; the device runtime refuses to run mm without it
-  --hub <id>           a hub's signing key pair
-                       → <id>.key.json (secret: for "dominion hub --key")
-                       → <id>.pub.json (public: for "dominion enroll --hub")
+  --hub <id>           a hub's signing key pair and its broker credential
+                       → <id>.key.json    (secret: for "dominion hub --key")
+                       → <id>.broker.json (secret: username hub@<id> and password for the
+                                           broker; "dominion hub" finds it beside --key)
+                       → <id>.pub.json    (public, with the password's hash: for "dominion
+                                           enroll --hub", which gives the hash to broker-sync)
   --role ih|sh         the hub's role; --service <name> with sh
   --out <dir>          where to write
   -h, --help           this text`;
@@ -78,13 +83,18 @@ export async function keysCommand(argv: string[], io: CliIo = consoleIo): Promis
       const roleKind = oneOf('keys', 'role', values.role, ['ih', 'sh'] as const);
       if (roleKind === 'ih' && values.service !== undefined) throw new UsageError('keys new: --service is only for --role sh');
       const role: HubRole = roleKind === 'ih' ? IH_ROLE : serviceHubRole(required('keys', 'service', values.service));
-      const key = newHubKey(values.hub!, role);
+      const username = hubUsername(values.hub!); // refuses an id the broker's password file cannot hold
+      const password = newBrokerPassword();
+      const key = { ...newHubKey(values.hub!, role), brokerPasswordHash: hashPassword(password) };
       const secretPath = join(out, `${key.hubId}.key.json`);
       const publicPath = join(out, `${key.hubId}.pub.json`);
+      const credentialPath = join(out, `${key.hubId}.broker.json`);
+      if (existsSync(credentialPath)) throw new KeyFileError(`${credentialPath} already exists; refusing to overwrite a credential`);
       writeHubKeyFile(secretPath, key);
+      writeBrokerCredentialFile(credentialPath, { username, password });
       writeHubPublicFile(publicPath, key);
       io.out(
-        `hub ${key.hubId} (${roleKind}${role.kind === 'sh' ? `:${role.service}` : ''}): ${secretPath} (secret, 0600), ${publicPath}; key id ${keyIdHex(key.publicKey)}`,
+        `hub ${key.hubId} (${roleKind}${role.kind === 'sh' ? `:${role.service}` : ''}): ${secretPath} (secret, 0600), ${credentialPath} (broker ${username}, secret, 0600), ${publicPath}; key id ${keyIdHex(key.publicKey)}`,
       );
     }
   } catch (err) {

@@ -6,6 +6,7 @@
 import { hex } from '../actors/crypto/index.ts';
 import { fleetView, readAudit, sqlite, type FleetImage, type FleetRow, type StoredAuditEntry } from '../actors/hub/index.ts';
 import { parseInstance, type Instance } from '../proto/index.ts';
+import { SYNC_HELP, SYNC_OPTIONS, syncAfter } from './broker-sync.ts';
 import { consoleIo, failure, integer, parseCommand, positionals, required, UsageError, type CliIo } from './options.ts';
 
 const DB_OPTION = { db: { type: 'string' }, help: { type: 'boolean', short: 'h', default: false } } as const;
@@ -62,10 +63,11 @@ const RELEASE_HELP = STATE_HELP(
   'release',
   'Lifts a quarantine: the device gets tickets again if its policy passes. A revoked device\ncannot be released; enrol it again with new keys (dominion enroll --reinstate).',
 );
-const REVOKE_HELP = STATE_HELP(
+const REVOKE_HELP = `${STATE_HELP(
   'revoke',
-  'Revokes the device for good: WITHHELD REVOKED at every request, until it is enrolled again\nwith new keys (dominion enroll --reinstate).',
-);
+  "Revokes the device for good: WITHHELD REVOKED at every request, until it is enrolled again\nwith new keys (dominion enroll --reinstate). On the IH's database it also deletes the device's\nbroker credential: after the next broker sync its CONNECT is refused.",
+)}
+${SYNC_HELP}`;
 
 const REQUIRE_UPDATE_HELP = `usage: dominion require-update <device-id> --db <path> --instance <i> --release <version> [--board <id>]
        dominion require-update <device-id> --db <path> --clear [--instance <i>]
@@ -135,18 +137,25 @@ export async function auditCommand(argv: string[], io: CliIo = consoleIo): Promi
 export function stateCommand(verb: sqlite.StateChange): (argv: string[], io?: CliIo) => Promise<number> {
   const help = verb === 'quarantine' ? QUARANTINE_HELP : verb === 'release' ? RELEASE_HELP : REVOKE_HELP;
   return async (argv, io = consoleIo) => {
-    const { values, positionals: rest } = parseCommand(verb, argv, { ...DB_OPTION, reason: { type: 'string' } });
+    const { values, positionals: rest } = parseCommand(verb, argv, { ...DB_OPTION, reason: { type: 'string' }, ...SYNC_OPTIONS });
     if (values.help) {
       io.out(help);
       return 0;
     }
     const [deviceId] = positionals(verb, rest, ['device-id']);
     const dbPath = required(verb, 'db', values.db);
-    return withDatabase(io, verb, dbPath, (db) => {
+    const code = withDatabase(io, verb, dbPath, (db) => {
       const state = sqlite.changeDeviceState(db, deviceId!, verb, values.reason);
       io.out(`${deviceId}: ${state} (audited; takes effect at its next request)`);
       return 0;
     });
+    if (code !== 0) return code;
+    try {
+      syncAfter(verb, io, values, [dbPath]);
+    } catch (err) {
+      return failure(io, verb, err);
+    }
+    return 0;
   };
 }
 

@@ -127,7 +127,13 @@ export async function startUpDevice(o: {
     deviceId: fleet.deviceId,
     keys: fleet.keys,
     hubs: fleet.pins,
-    link: { url: o.url, deviceId: fleet.deviceId, services: board.services },
+    link: {
+      url: o.url,
+      deviceId: fleet.deviceId,
+      services: board.services,
+      username: o.sqlite.deviceCredential.username,
+      password: o.sqlite.deviceCredential.password,
+    },
     clock: o.clock,
     dataDir: o.dataDir,
   });

@@ -3,6 +3,10 @@
  * files, a device key set, `enroll` into one SQLite database per hub, a provisioning file that the
  * device then loads its pins and keys from, and one `SqliteHub` per hub on the broker. The demo
  * fleet's policy (deferral, allowed actors of the clean images) is the fleet policy of each database.
+ *
+ * Broker identities as in a deployment (docs/ARCHITECTURE.md §7.1): each hub gets a credential file
+ * and its hash in its public key, the device one at enrolment; `onAccounts` hands the accounts in
+ * the databases to the broker (the embedded one's authorizer) before anything connects.
  */
 import { join } from 'node:path';
 import {
@@ -22,7 +26,9 @@ import {
   type HubKeyPair,
 } from '../actors/hub/index.ts';
 import { setFleetPolicy, SqliteHubStore } from '../actors/hub/sqlite/index.ts';
-import { requireMmKey } from '../actors/provisioning/index.ts';
+import { readBrokerCredentialFile, requireMmKey, writeBrokerCredentialFile, type BrokerCredential } from '../actors/provisioning/index.ts';
+import { hashPassword, hubUsername, newBrokerPassword, type BrokerUser } from '../actors/broker-auth/index.ts';
+import { collectBrokerAccounts } from '../actors/hub/index.ts';
 import { MM_IMAGE_ACTORS, type DemoFleet, type DemoHub, type DeviceKeys, type HubPins } from '../actors/device/index.ts';
 import { serviceInstance } from '../proto/index.ts';
 
@@ -31,6 +37,8 @@ export interface SqliteFleet {
   readonly fleet: DemoFleet;
   readonly hubs: readonly SqliteHub[];
   readonly dir: string;
+  /** The device's broker credential, read from the file its provisioning file names. */
+  readonly deviceCredential: BrokerCredential;
   stop(): Promise<void>;
 }
 
@@ -40,20 +48,31 @@ export async function startSqliteFleet(o: {
   deviceId: string;
   services: readonly string[];
   deferralMs: number;
+  /** Called with the databases' broker accounts once enrolment wrote them, before any hub connects. */
+  onAccounts?: (users: readonly BrokerUser[]) => void;
 }): Promise<SqliteFleet> {
-  const hubKeys: HubKeyPair[] = [newHubKey('ih-1', IH_ROLE), ...o.services.map((s) => newHubKey(`sh-${s}`, serviceHubRole(s)))];
+  const credentialOf = (hubId: string): string => join(o.dir, `${hubId}.broker.json`);
+  const hubKeys: HubKeyPair[] = [newHubKey('ih-1', IH_ROLE), ...o.services.map((s) => newHubKey(`sh-${s}`, serviceHubRole(s)))].map((k) => {
+    const password = newBrokerPassword();
+    writeBrokerCredentialFile(credentialOf(k.hubId), { username: hubUsername(k.hubId), password });
+    return { ...k, brokerPasswordHash: hashPassword(password) };
+  });
   for (const k of hubKeys) writeHubKeyFile(join(o.dir, `${k.hubId}.key.json`), k);
   const deviceKeysPath = join(o.dir, `${o.deviceId}.keys.json`);
   const secrets = newDeviceKeys(o.deviceId, o.services);
   writeDeviceKeysFile(deviceKeysPath, secrets);
 
   const dbOf = (hubId: string): string => join(o.dir, `${hubId}.db`);
+  const devicePassword = newBrokerPassword();
   const enrolled = enrollDevice({
     device: devicePublicKeys(secrets),
     hubs: hubKeys.map((k) => ({ hub: k, dbPath: dbOf(k.hubId) })),
     deviceKeys: `${o.deviceId}.keys.json`,
+    brokerCredential: { passwordHash: hashPassword(devicePassword), file: `${o.deviceId}.broker.json` },
     broker: o.brokerUrl,
   });
+  writeBrokerCredentialFile(join(o.dir, `${o.deviceId}.broker.json`), { username: o.deviceId, password: devicePassword });
+  o.onAccounts?.(collectBrokerAccounts(hubKeys.map((k) => dbOf(k.hubId))).users);
   const provisioningPath = join(o.dir, `${o.deviceId}.provision.json`);
   writeProvisioning(provisioningPath, enrolled.provisioning);
   for (const k of hubKeys) {
@@ -76,12 +95,23 @@ export async function startSqliteFleet(o: {
   const fromFile = requireMmKey(readDeviceKeysFile(provisioning.deviceKeysPath), provisioning.deviceKeysPath);
   const keys: DeviceKeys = { device: fromFile.device, mm: fromFile.mm, services: fromFile.services };
   const pins: HubPins = provisioning.hubs;
+  const deviceCredential = readBrokerCredentialFile(provisioning.brokerCredentialPath!);
 
   const hubs: SqliteHub[] = [];
   try {
     for (const k of hubKeys) {
       const key = readHubKeyFile(join(o.dir, `${k.hubId}.key.json`));
-      hubs.push(await SqliteHub.start({ role: k.role, hubId: k.hubId, brokerUrl: o.brokerUrl, dbPath: dbOf(k.hubId), signer: key.signer }));
+      const credential = readBrokerCredentialFile(credentialOf(k.hubId));
+      hubs.push(
+        await SqliteHub.start({
+          role: k.role,
+          hubId: k.hubId,
+          brokerUrl: o.brokerUrl,
+          dbPath: dbOf(k.hubId),
+          signer: key.signer,
+          credential,
+        }),
+      );
     }
   } catch (err) {
     await Promise.allSettled(hubs.map((h) => h.stop()));
@@ -105,6 +135,7 @@ export async function startSqliteFleet(o: {
     fleet,
     hubs,
     dir: o.dir,
+    deviceCredential,
     stop: async () => {
       await Promise.allSettled(hubs.map((h) => h.stop()));
     },

@@ -12,6 +12,7 @@ import { RealClock } from '../runtime/index.ts';
 import { defaultDeferralMs, timingFor } from '../actors/device/index.ts';
 import { changeDeviceState, releaseTarget } from '../actors/hub/sqlite/index.ts';
 import { startEmbeddedBroker, type EmbeddedBroker } from '../actors/mqtt/index.ts';
+import { BrokerAuthorizer } from '../actors/broker-auth/index.ts';
 import { SlotStore } from '../actors/slots/index.ts';
 import { numberOption, UsageError } from './args.ts';
 import { devicesCommand } from './operator.ts';
@@ -63,9 +64,11 @@ export async function up(argv: string[]): Promise<number> {
   const deferralMs = defaultDeferralMs(intervalMs);
 
   let broker: EmbeddedBroker | undefined;
-  const url = values.broker ?? (broker = await startEmbeddedBroker({ port: 0 })).url;
+  // The embedded broker admits only the accounts enrolment wrote (docs/ARCHITECTURE.md §7.1).
+  const auth = new BrokerAuthorizer();
+  const url = values.broker ?? (broker = await startEmbeddedBroker({ port: 0, auth })).url;
   console.log(
-    `dominion up: broker ${url}${broker ? ' (embedded Aedes, MQTT 3.1.1)' : ''}, interval ${intervalMs} ms, deferral ${deferralMs} ms`,
+    `dominion up: broker ${url}${broker ? ' (embedded Aedes, MQTT 3.1.1, per-device credentials and ACLs)' : ''}, interval ${intervalMs} ms, deferral ${deferralMs} ms`,
   );
 
   // The hubs run on SQLite databases in a temp directory, set up as an operator would (keys,
@@ -73,7 +76,14 @@ export async function up(argv: string[]): Promise<number> {
   const hubDir = mkdtempSync(join(tmpdir(), 'dominion-hubs-'));
   let sqlite: SqliteFleet;
   try {
-    sqlite = await startSqliteFleet({ dir: hubDir, brokerUrl: url, deviceId: 'pi-0001', services: ['sensor'], deferralMs });
+    sqlite = await startSqliteFleet({
+      dir: hubDir,
+      brokerUrl: url,
+      deviceId: 'pi-0001',
+      services: ['sensor'],
+      deferralMs,
+      onAccounts: (users) => auth.replaceUsers(users),
+    });
   } catch (error) {
     await broker?.close();
     throw error;

@@ -96,7 +96,7 @@ export {
   validateTicketRequest,
 } from './validate.ts';
 export type { DominionMessage, ValidationProblem } from './validate.ts';
-export { TOPIC_PREFIX, TopicError, instanceOfReplyTopic, topics } from './topics.ts';
+export { TOPIC_PREFIX, TopicError, deviceOfRequestTopic, instanceOfReplyTopic, topics } from './topics.ts';
 export {
   lite,
   SERVICE_INBOUND_STREAM,

@@ -3,7 +3,7 @@
  * correlation (device, instance, nonce) lives inside the signed payload, so nothing in a topic or an
  * MQTT property is trusted.
  *
- *   dominion/v1/hub/<hubId>/request                      devices → hub   SignedEnvelope(TicketRequest)
+ *   dominion/v1/hub/<hubId>/request/<deviceId>           device → hub    SignedEnvelope(TicketRequest, BootRequest, ImageRequest)
  *   dominion/v1/device/<deviceId>/reply/<instance>       hub → device    SignedEnvelope(TicketReply)
  *   dominion/v1/hub/<hubId>/status                       hub status (JSON), retained, with a Last Will
  *   dominion/v1/hub/<hubId>/status/<clientId>            the same, per process, for a hub on a shared subscription
@@ -27,10 +27,18 @@ function segment(kind: string, value: string): string {
 }
 
 export const topics = {
-  hubRequest: (hubId: string) => `${TOPIC_PREFIX}/hub/${segment('hub id', hubId)}/request`,
+  /**
+   * The hub's request base (`fetchTopic` in UPDATE_REQUIRED names it); each device publishes under
+   * it on a topic of its own, so a broker ACL can say "a device sends only its own requests".
+   */
+  hubRequestBase: (hubId: string) => `${TOPIC_PREFIX}/hub/${segment('hub id', hubId)}/request`,
+  /** Where `deviceId` publishes its requests to `hubId` (docs/PROTOCOL.md §6.1). */
+  hubRequest: (hubId: string, deviceId: string) => `${topics.hubRequestBase(hubId)}/${segment('device id', deviceId)}`,
   /** What a hub process subscribes to; `shareGroup` splits the load between hub processes (MQTT 5 / Mosquitto). */
   hubRequestSubscription: (hubId: string, shareGroup?: string) =>
-    shareGroup === undefined ? topics.hubRequest(hubId) : `$share/${segment('share group', shareGroup)}/${topics.hubRequest(hubId)}`,
+    shareGroup === undefined
+      ? `${topics.hubRequestBase(hubId)}/+`
+      : `$share/${segment('share group', shareGroup)}/${topics.hubRequestBase(hubId)}/+`,
   reply: (deviceId: string, instance: string) =>
     `${TOPIC_PREFIX}/device/${segment('device id', deviceId)}/reply/${segment('instance', instance)}`,
   replySubscription: (deviceId: string) => `${TOPIC_PREFIX}/device/${segment('device id', deviceId)}/reply/+`,
@@ -40,6 +48,17 @@ export const topics = {
   serviceIn: (deviceId: string, service: string) =>
     `${TOPIC_PREFIX}/device/${segment('device id', deviceId)}/service/${segment('service', service)}`,
 } as const;
+
+/**
+ * The device id a request topic of `hubId` names, or `undefined` if `topic` is not one. The hub
+ * refuses a request signed by another device than this one (actors/hub/authenticate.ts).
+ */
+export function deviceOfRequestTopic(topic: string, hubId: string): string | undefined {
+  const prefix = `${TOPIC_PREFIX}/hub/${hubId}/request/`;
+  if (!topic.startsWith(prefix)) return undefined;
+  const deviceId = topic.slice(prefix.length);
+  return SEGMENT.test(deviceId) ? deviceId : undefined;
+}
 
 /** The instance named by a reply topic, or `undefined` if the topic is not a reply topic for `deviceId`. */
 export function instanceOfReplyTopic(topic: string, deviceId: string): string | undefined {

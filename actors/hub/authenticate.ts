@@ -17,13 +17,20 @@ export type Authenticated<T> =
   | { readonly ok: true; readonly signer: EnrolledKey; readonly message: T }
   | { readonly ok: false; readonly reason: RefusalReason; readonly detail: string };
 
-/** Opens and decodes one request; never throws for bad input (the view may throw; callers catch). */
+/**
+ * Opens and decodes one request; never throws for bad input (the view may throw; callers catch).
+ * `topicDevice`: the device id of the request topic it arrived on (docs/PROTOCOL.md §6.1); a request
+ * signed by another device's key is refused (`topic-device-mismatch`): the broker lets each device
+ * publish only on its own request topic (docs/ARCHITECTURE.md §7.1), so such a request was relayed by
+ * someone else. Undefined where there is no topic (an in-process link).
+ */
 export function authenticate<Desc extends DescMessage>(
   bytes: Uint8Array,
   context: SignatureContext,
   schema: Desc,
   maxPayloadBytes: number,
   view: Pick<HubView, 'keyById'>,
+  topicDevice?: string,
 ): Authenticated<MessageShape<Desc>> {
   let signer: EnrolledKey | undefined;
   const opened = open(bytes, context, (keyId) => {
@@ -32,6 +39,12 @@ export function authenticate<Desc extends DescMessage>(
   });
   if (!opened.ok) return { ok: false, reason: refusalOf(opened.error.code), detail: opened.error.message };
   if (signer === undefined) return { ok: false, reason: 'unknown-signer', detail: 'signer vanished during lookup' };
+  if (topicDevice !== undefined && topicDevice !== signer.deviceId)
+    return {
+      ok: false,
+      reason: 'topic-device-mismatch',
+      detail: `signed by a key of ${signer.deviceId}, arrived on the request topic of ${topicDevice.slice(0, 64)}`,
+    };
   const decoded = tryDecodeBounded(schema, opened.payload, maxPayloadBytes);
   if (!decoded.ok) return { ok: false, reason: 'malformed-payload', detail: decoded.error.detail };
   return { ok: true, signer, message: decoded.message };

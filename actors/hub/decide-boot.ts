@@ -65,16 +65,16 @@ type Verdict =
     };
 
 /** Decides on one boot request. Never throws: a failing view or a bug is a `refused` decision. */
-export function decideBoot(bytes: Uint8Array, nowMs: number, hub: HubIdentityKey, view: HubView): Decided {
+export function decideBoot(bytes: Uint8Array, nowMs: number, hub: HubIdentityKey, view: HubView, topicDevice?: string): Decided {
   try {
-    return decideChecked(bytes, nowMs, hub, view);
+    return decideChecked(bytes, nowMs, hub, view, topicDevice);
   } catch (err) {
     return refuse(nowMs, 'internal-error', err instanceof Error ? err.name : 'error');
   }
 }
 
-function decideChecked(bytes: Uint8Array, nowMs: number, hub: HubIdentityKey, view: HubView): Decided {
-  const auth = authenticate(bytes, CONTEXTS.bootRequest, BootRequestSchema, MAX_WIRE_BYTES.bootRequest, view);
+function decideChecked(bytes: Uint8Array, nowMs: number, hub: HubIdentityKey, view: HubView, topicDevice?: string): Decided {
+  const auth = authenticate(bytes, CONTEXTS.bootRequest, BootRequestSchema, MAX_WIRE_BYTES.bootRequest, view, topicDevice);
   if (!auth.ok) return refuse(nowMs, auth.reason, auth.detail);
   const { signer, message: request } = auth;
   if (request.deviceId !== signer.deviceId) {

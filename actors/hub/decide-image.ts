@@ -71,16 +71,30 @@ const WITHHOLD: Readonly<Record<Refusal, WithholdReason>> = {
 };
 
 /** Decides on one image request. Never throws: a failing view or a bug is a `refused` decision. */
-export function decideImage(bytes: Uint8Array, nowMs: number, hub: HubIdentityKey, view: HubView, gate: ImageGateView): Decided {
+export function decideImage(
+  bytes: Uint8Array,
+  nowMs: number,
+  hub: HubIdentityKey,
+  view: HubView,
+  gate: ImageGateView,
+  topicDevice?: string,
+): Decided {
   try {
-    return decideChecked(bytes, nowMs, hub, view, gate);
+    return decideChecked(bytes, nowMs, hub, view, gate, topicDevice);
   } catch (err) {
     return refuse(nowMs, 'internal-error', err instanceof Error ? err.name : 'error');
   }
 }
 
-function decideChecked(bytes: Uint8Array, nowMs: number, hub: HubIdentityKey, view: HubView, gate: ImageGateView): Decided {
-  const auth = authenticate(bytes, CONTEXTS.imageRequest, ImageRequestSchema, MAX_WIRE_BYTES.imageRequest, view);
+function decideChecked(
+  bytes: Uint8Array,
+  nowMs: number,
+  hub: HubIdentityKey,
+  view: HubView,
+  gate: ImageGateView,
+  topicDevice?: string,
+): Decided {
+  const auth = authenticate(bytes, CONTEXTS.imageRequest, ImageRequestSchema, MAX_WIRE_BYTES.imageRequest, view, topicDevice);
   if (!auth.ok) return refuse(nowMs, auth.reason, auth.detail);
   const { signer, message: request } = auth;
   const bound = bindToSigner(request, signer);

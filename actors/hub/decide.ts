@@ -4,7 +4,8 @@
  * (`HubEffects`) out. No network, no clock, no store: the caller commits the effects (effects.ts).
  *
  * Order of checks, and why:
- * 1. Open the envelope (context, enrolled signer, signature) — before anything is decoded (§7).
+ * 1. Open the envelope (context, enrolled signer, signature) — before anything is decoded (§7) — and,
+ *    when it came over MQTT, check the signer is the device whose request topic it arrived on.
  * 2. Decode the TicketRequest (protobuf only; validation comes later).
  * 3. The request must name exactly the (device, instance) its signer key is enrolled for (a K_SM or
  *    K_MM key never speaks for `device`), with a nonce of the protocol's length.
@@ -73,9 +74,9 @@ type Answer =
 const STATE_REPLY_VALID_MS = 60_000;
 
 /** Decides on one request. Never throws: a failure of the view or a bug is a `refused` decision. */
-export function decide(bytes: Uint8Array, nowMs: number, hub: HubIdentityKey, view: HubView): Decided {
+export function decide(bytes: Uint8Array, nowMs: number, hub: HubIdentityKey, view: HubView, topicDevice?: string): Decided {
   try {
-    return decideChecked(bytes, nowMs, hub, view);
+    return decideChecked(bytes, nowMs, hub, view, topicDevice);
   } catch (err) {
     // A bug or a failing store backend: answer nothing (the AWDT then expires, which is the safe
     // side) and keep serving.
@@ -83,9 +84,9 @@ export function decide(bytes: Uint8Array, nowMs: number, hub: HubIdentityKey, vi
   }
 }
 
-function decideChecked(bytes: Uint8Array, nowMs: number, hub: HubIdentityKey, view: HubView): Decided {
+function decideChecked(bytes: Uint8Array, nowMs: number, hub: HubIdentityKey, view: HubView, topicDevice?: string): Decided {
   // Decoded without validation: an authenticated request that fails validation is answered below.
-  const auth = authenticate(bytes, CONTEXTS.ticketRequest, TicketRequestSchema, MAX_WIRE_BYTES.ticketRequest, view);
+  const auth = authenticate(bytes, CONTEXTS.ticketRequest, TicketRequestSchema, MAX_WIRE_BYTES.ticketRequest, view, topicDevice);
   if (!auth.ok) return refuse(nowMs, auth.reason, auth.detail);
   const { signer, message: request } = auth;
   const bound = bindToSigner(request, signer);

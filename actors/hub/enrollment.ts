@@ -6,6 +6,11 @@
  * device's. The device gets a provisioning file pinning
  * the hubs' ids and public keys.
  *
+ * Broker credentials (docs/ARCHITECTURE.md §7.1): the device's password hash goes to the IH's
+ * database (the IH owns the device's identity; `dominion broker-sync` reads it from there), and each
+ * hub's own hash, when its public file carries one, to that hub's database. Enrolling a device again
+ * replaces its hash: the caller made a new password, so re-enrolment rotates the credential.
+ *
  * Every hub database is written only after all checks pass (one IH, exactly one SH per service the
  * device runs, each database belonging to the hub named), so a mistake leaves nothing half-done.
  */
@@ -13,7 +18,15 @@ import { serviceOf, type Instance } from '../../proto/index.ts';
 import { describeHub, type HubPublicKey } from './keyfiles.ts';
 import { provisioningJson, type DevicePublicKeys, type HubPin, type ProvisioningInput } from '../provisioning/index.ts';
 import { dominates } from './role.ts';
-import { claimHubIdentity, enrollKeys, readHubIdentity, SqliteHubStore, HubStoreError } from './sqlite/index.ts';
+import {
+  claimHubIdentity,
+  enrollKeys,
+  readHubIdentity,
+  setDeviceBrokerCredential,
+  setHubBrokerCredential,
+  SqliteHubStore,
+  HubStoreError,
+} from './sqlite/index.ts';
 
 export interface EnrollTarget {
   readonly hub: HubPublicKey;
@@ -26,6 +39,8 @@ export interface EnrollDeviceOptions {
   readonly hubs: readonly EnrollTarget[];
   /** The device key file as the provisioning file should name it. */
   readonly deviceKeys: string;
+  /** The device's broker account: the hash the IH keeps, and the credential file as the provisioning file names it. */
+  readonly brokerCredential?: { readonly passwordHash: string; readonly file: string };
   readonly broker?: string;
   /** The release public key to pin in the provisioning file (what the device's artifacts are signed with). */
   readonly releaseKey?: Uint8Array;
@@ -96,6 +111,11 @@ export function enrollDevice(options: EnrollDeviceOptions): EnrollResult {
         reinstate: options.reinstate ?? false,
         ...(options.nowMs !== undefined ? { nowMs: options.nowMs } : {}),
       });
+      const nowMs = options.nowMs ?? Date.now();
+      if (target.hub.brokerPasswordHash !== undefined)
+        setHubBrokerCredential(store.db, target.hub.hubId, target.hub.brokerPasswordHash, nowMs);
+      if (options.brokerCredential !== undefined && target.hub.role.kind === 'ih')
+        setDeviceBrokerCredential(store.db, device.deviceId, options.brokerCredential.passwordHash, nowMs);
       placed.push({ hub: describeHub(target.hub), dbPath: target.dbPath, instances: keys.map((k) => k.instance) });
     }
   } finally {
@@ -107,6 +127,7 @@ export function enrollDevice(options: EnrollDeviceOptions): EnrollResult {
     deviceId: device.deviceId,
     ...(options.broker !== undefined ? { broker: options.broker } : {}),
     deviceKeys: options.deviceKeys,
+    ...(options.brokerCredential !== undefined ? { brokerCredential: options.brokerCredential.file } : {}),
     ih: pin(ih.hub),
     services: Object.fromEntries([...services].map(([s, t]) => [s, pin(t.hub)])),
     enrolled: device.keys.map((k) => ({ instance: k.instance, publicKey: k.publicKey })),

@@ -69,17 +69,18 @@ export class HubCore {
   /**
    * Decides on one request and counts it; writes nothing to the store. With `pending` (decided, not
    * yet committed), its answered nonces count as answered, and the decision is added to it.
-   * Never throws.
+   * `topicDevice`: the device id of the request topic it arrived on (over MQTT); a request signed by
+   * another device is refused (`topic-device-mismatch`). Never throws.
    */
-  handle(bytes: Uint8Array, nowMs: number, pending?: PendingBatch): Decided {
+  handle(bytes: Uint8Array, nowMs: number, pending?: PendingBatch, topicDevice?: string): Decided {
     const view = pending === undefined ? this.store.view : pending.viewOver(this.store.view);
     const exchange = exchangeOf(bytes);
     const decided =
       exchange === 'boot'
-        ? decideBoot(bytes, nowMs, this.hub, view)
+        ? decideBoot(bytes, nowMs, this.hub, view, topicDevice)
         : exchange === 'image'
-          ? decideImage(bytes, nowMs, this.hub, view, this.imageGate)
-          : decide(bytes, nowMs, this.hub, view);
+          ? decideImage(bytes, nowMs, this.hub, view, this.imageGate, topicDevice)
+          : decide(bytes, nowMs, this.hub, view, topicDevice);
     // Not durable: applied now, so the next decision (in this batch too) sees it.
     if (decided.gate !== undefined) this.imageGate.apply(decided.gate);
     this.count(decided.decision);

@@ -21,7 +21,7 @@
  * Nothing arriving from the broker can crash it: every message handler is wrapped and counted.
  */
 import type { MqttClient } from 'mqtt';
-import { topics } from '../../proto/index.ts';
+import { deviceOfRequestTopic, topics } from '../../proto/index.ts';
 import { connectMqtt, probeBroker, toBuffer, type BrokerCapabilities, type MqttProtocolVersion } from '../mqtt/index.ts';
 import type { HubDecision } from './decide.ts';
 import { PendingBatch } from './effects.ts';
@@ -46,13 +46,15 @@ export interface HubServerOptions {
   readonly startTimeoutMs?: number;
   /** Most decisions held for one commit on a batched store (default 512); a full batch commits at once. */
   readonly maxBatch?: number;
+  /** The hub's broker credential (username `hub@<hubId>`, docs/ARCHITECTURE.md §7.1), for the probe and the connection. */
+  readonly credential?: { readonly username: string; readonly password: string };
 }
 
 export interface HubServerStats {
   readonly connects: number;
   readonly received: number;
   readonly replied: number;
-  /** Messages on a topic other than our request topic. */
+  /** Messages on a topic other than one of our request topics (`…/request/<deviceId>`). */
   readonly ignored: number;
   readonly publishFailures: number;
   /** Exceptions caught around a message (should stay 0: HubCore never throws). */
@@ -64,9 +66,11 @@ export interface HubServerStats {
   readonly commitFailures: number;
   /** Replies dropped because their batch could not be committed. */
   readonly uncommittedDrops: number;
+  /** CONNECTs the broker refused (bad credential, not authorized): each one is also a `refused` event. */
+  readonly refusals: number;
 }
 
-type Events = { online: []; offline: []; decision: [HubDecision] };
+type Events = { online: []; offline: []; decision: [HubDecision]; refused: [string] };
 type Listener<E extends keyof Events> = (...args: Events[E]) => void;
 
 /** Largest MQTT packet we accept on MQTT 5: a maximal request envelope plus topic and headers. */
@@ -83,7 +87,12 @@ export class HubServer {
   private turnOpen = false;
   private retryScheduled = false;
   private readonly clock: () => number;
-  private readonly listeners: { [E in keyof Events]: Set<Listener<E>> } = { online: new Set(), offline: new Set(), decision: new Set() };
+  private readonly listeners: { [E in keyof Events]: Set<Listener<E>> } = {
+    online: new Set(),
+    offline: new Set(),
+    decision: new Set(),
+    refused: new Set(),
+  };
   private online_ = false;
   private stopped = false;
   private readonly counts = {
@@ -97,18 +106,22 @@ export class HubServer {
     commitRetries: 0,
     commitFailures: 0,
     uncommittedDrops: 0,
+    refusals: 0,
   };
+  private lastRefusal: string | undefined;
 
   /** Probes the broker as needed, connects, subscribes and publishes the online status. */
   static async start(options: HubServerOptions): Promise<HubServer> {
     const role = options.core.role;
-    const requestTopic = topics.hubRequest(options.hubId); // throws TopicError for a bad hub id
+    topics.hubRequestBase(options.hubId); // throws TopicError for a bad hub id
     const timeoutMs = options.startTimeoutMs ?? 10_000;
     const wanted = options.shareGroup === undefined || options.shareGroup === 'auto' ? options.hubId : options.shareGroup;
     if (wanted !== null) topics.hubRequestSubscription(options.hubId, wanted); // a bad group name fails now, not on fallback
     const askProtocol = options.protocolVersion ?? 'auto';
     let caps: BrokerCapabilities | undefined;
-    if (askProtocol === 'auto' || wanted !== null) caps = await probeBroker(options.brokerUrl, { timeoutMs });
+    const credential =
+      options.credential === undefined ? {} : { username: options.credential.username, password: options.credential.password };
+    if (askProtocol === 'auto' || wanted !== null) caps = await probeBroker(options.brokerUrl, { timeoutMs, ...credential });
     const protocol: MqttProtocolVersion = askProtocol === 'auto' ? (caps?.mqtt5 ? 5 : 4) : askProtocol;
 
     let mode: SubscriptionMode = 'plain';
@@ -117,7 +130,7 @@ export class HubServer {
     else if (wanted !== null) note = 'broker delivers nothing to shared subscriptions: plain subscription, run one hub process per role';
     const subscription = topics.hubRequestSubscription(options.hubId, mode === 'shared' && wanted !== null ? wanted : undefined);
 
-    const server = new HubServer(options, protocol, requestTopic, subscription, {
+    const server = new HubServer(options, protocol, subscription, {
       hubId: options.hubId,
       role: role.kind,
       ...(role.kind === 'sh' ? { service: role.service } : {}),
@@ -139,7 +152,6 @@ export class HubServer {
   private constructor(
     options: HubServerOptions,
     protocol: MqttProtocolVersion,
-    private readonly requestTopic: string,
     private readonly subscription_: string,
     private readonly base: Omit<HubStatus, 'online' | 'atMs'>,
   ) {
@@ -157,6 +169,13 @@ export class HubServer {
       // Registered once per client, so its `atMs` is the hub's start time, not the moment it died.
       will: { topic: this.statusTopic_, payload: this.statusBytes(false), qos: 1, retain: true },
       maximumPacketSize: MAX_PACKET_BYTES,
+      ...(options.credential !== undefined ? { username: options.credential.username, password: options.credential.password } : {}),
+      // Loud, not a silent reconnect loop: counted, kept for `refusal`, and an event the CLI logs.
+      onRefused: (reason) => {
+        this.counts.refusals++;
+        this.lastRefusal = reason;
+        this.emit('refused', reason);
+      },
     });
     this.client.on('connect', () => void this.onConnect());
     this.client.on('close', () => this.setOnline(false));
@@ -174,6 +193,11 @@ export class HubServer {
 
   get online(): boolean {
     return this.online_;
+  }
+
+  /** Why the broker last refused our CONNECT, if it ever did. */
+  get refusal(): string | undefined {
+    return this.lastRefusal;
   }
 
   /** Where this process publishes its retained status and Will. */
@@ -225,13 +249,15 @@ export class HubServer {
 
   private onMessage(topic: string, payload: Buffer): void {
     try {
-      if (topic !== this.requestTopic) {
+      // Requests arrive on `…/request/<deviceId>`; the core refuses one signed by another device.
+      const topicDevice = deviceOfRequestTopic(topic, this.base.hubId);
+      if (topicDevice === undefined) {
         this.counts.ignored++;
         return;
       }
       this.counts.received++;
       this.beginTurn();
-      this.core.handle(payload, this.clock(), this.pending);
+      this.core.handle(payload, this.clock(), this.pending, topicDevice);
       if (!this.core.store.batched || this.pending.size >= this.maxBatch) this.flush();
     } catch {
       this.counts.handlerFailures++;
@@ -334,12 +360,21 @@ export class HubServer {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         off();
+        offRefused();
         reject(new Error(`hub ${this.base.hubId}: not connected and subscribed within ${timeoutMs} ms`));
       }, timeoutMs);
       const off = this.on('online', () => {
         clearTimeout(timer);
         off();
+        offRefused();
         resolve();
+      });
+      // A refused CONNECT will not fix itself within the start timeout: fail at once, saying why.
+      const offRefused = this.on('refused', (reason) => {
+        clearTimeout(timer);
+        off();
+        offRefused();
+        reject(new Error(`hub ${this.base.hubId}: the broker refused the connection: ${reason}`));
       });
     });
   }

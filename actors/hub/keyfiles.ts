@@ -2,12 +2,18 @@
  * A hub's key files (docs/ARCHITECTURE.md §3), on the key-file toolkit of actors/provisioning:
  *
  *   dominion.hub-key        a hub's signing key: { hubId, role, service?, publicKey, secretKey }   mode 0600
- *   dominion.hub-public     what devices pin and enrolment reads: { hubId, role, service?, publicKey }
+ *   dominion.hub-public     what devices pin and enrolment reads: { hubId, role, service?, publicKey,
+ *                           brokerPasswordHash? }
+ *
+ * `brokerPasswordHash`: the Mosquitto `$7$` hash of the hub's broker password (its credential file is
+ * actors/provisioning/broker-credential.ts); enrolment stores it in the hub's database, where
+ * `dominion broker-sync` finds it. A hash of 32 random bytes reveals nothing worth guessing at.
  *
  * (A device's key files are actors/provisioning/device-keys.ts.)
  */
 import { cryptoBackend, generateSecretKey, hex, type Signer } from '../crypto/index.ts';
 import { KEY_FILE_VERSION, KeyFileError, keyBytes, readKeyJson, writeJson, writeSecretJson } from '../provisioning/index.ts';
+import { isPasswordHash } from '../broker-auth/index.ts';
 import { roleName, serviceHubRole, IH_ROLE, type HubRole } from './role.ts';
 
 const HUB_KEY_KIND = 'dominion.hub-key';
@@ -19,6 +25,8 @@ export interface HubPublicKey {
   readonly hubId: string;
   readonly role: HubRole;
   readonly publicKey: Uint8Array;
+  /** The hash of the hub's broker password (docs/ARCHITECTURE.md §7.1), when it has one. */
+  readonly brokerPasswordHash?: string;
 }
 
 export interface HubKey extends HubPublicKey {
@@ -58,6 +66,7 @@ function hubFields(key: HubPublicKey): Record<string, string> {
     role: key.role.kind,
     ...(key.role.kind === 'sh' ? { service: key.role.service } : {}),
     publicKey: hex(key.publicKey),
+    ...(key.brokerPasswordHash !== undefined ? { brokerPasswordHash: key.brokerPasswordHash } : {}),
   };
 }
 
@@ -91,7 +100,11 @@ function hubPublicOf(doc: Record<string, unknown>, path: string): HubPublicKey {
       throw new KeyFileError(`${path}: service: ${err instanceof Error ? err.message : 'invalid'}`);
     }
   } else throw new KeyFileError(`${path}: role must be "ih" or "sh"`);
-  return { hubId, role, publicKey: keyBytes(doc.publicKey, path, 'publicKey', 32) };
+  const publicKey = keyBytes(doc.publicKey, path, 'publicKey', 32);
+  if (doc.brokerPasswordHash === undefined) return { hubId, role, publicKey };
+  if (typeof doc.brokerPasswordHash !== 'string' || !isPasswordHash(doc.brokerPasswordHash))
+    throw new KeyFileError(`${path}: brokerPasswordHash must be a Mosquitto $7$ password hash`);
+  return { hubId, role, publicKey, brokerPasswordHash: doc.brokerPasswordHash };
 }
 
 function checkHubId(value: unknown, what: string): string {

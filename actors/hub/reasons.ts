@@ -57,6 +57,8 @@ export type RefusalReason =
   | 'malformed-payload'
   | 'key-device-mismatch'
   | 'key-instance-mismatch'
+  /** Signed by another device than the one whose request topic it arrived on (authenticate.ts). */
+  | 'topic-device-mismatch'
   | 'replayed'
   | 'reply-invalid'
   | 'internal-error';
@@ -112,6 +114,7 @@ const REASON_CLASS: Record<DecisionReason, ReasonClass> = {
   'malformed-payload': 'refusal',
   'key-device-mismatch': 'refusal',
   'key-instance-mismatch': 'refusal',
+  'topic-device-mismatch': 'refusal',
   replayed: 'refusal',
   'reply-invalid': 'refusal',
   'internal-error': 'refusal',

@@ -15,6 +15,8 @@ import { SqliteHubStore, type SweepResult } from './sqlite/index.ts';
 import type { HubStatus } from './status.ts';
 import type { HubCounterSnapshot } from './counters.ts';
 import type { JournalStats } from './sqlite/index.ts';
+import { brokerCredentialHash, setHubBrokerCredential } from './sqlite/index.ts';
+import { hashPassword, verifyPassword } from '../broker-auth/index.ts';
 
 export interface SqliteHubOptions {
   readonly role: HubRole;
@@ -35,6 +37,11 @@ export interface SqliteHubOptions {
   readonly clock?: () => number;
   readonly reconnectPeriodMs?: number;
   readonly startTimeoutMs?: number;
+  /**
+   * The hub's broker credential (docs/ARCHITECTURE.md §7.1). Its hash is stored in the database
+   * when the stored one does not match, so the next `dominion broker-sync` admits this hub.
+   */
+  readonly credential?: { readonly username: string; readonly password: string };
 }
 
 export interface SqliteHubStats {
@@ -63,6 +70,9 @@ export class SqliteHub {
       ...(options.clock !== undefined ? { clock: options.clock } : {}),
     });
     try {
+      const c = options.credential;
+      if (c !== undefined && !verifyPassword(c.password, brokerCredentialHash(store.db, c.username) ?? ''))
+        setHubBrokerCredential(store.db, options.hubId, hashPassword(c.password));
       const core = new HubCore({ role: options.role, signer: options.signer, store });
       const server = await HubServer.start({
         core,
@@ -74,6 +84,7 @@ export class SqliteHub {
         ...(options.clock !== undefined ? { clock: options.clock } : {}),
         ...(options.reconnectPeriodMs !== undefined ? { reconnectPeriodMs: options.reconnectPeriodMs } : {}),
         ...(options.startTimeoutMs !== undefined ? { startTimeoutMs: options.startTimeoutMs } : {}),
+        ...(options.credential !== undefined ? { credential: options.credential } : {}),
       });
       return new SqliteHub(store, core, server, options);
     } catch (err) {

@@ -1,7 +1,12 @@
 /**
  * `mm`'s real uplink: MQTT (3.1.1 or 5), QoS 1, TCP_NODELAY on every socket (actors/mqtt). It
  * subscribes to its device's reply topics and its services' inbound topics, publishes requests to
- * the hubs' request topics, and reconnects by itself; the receiver hears about every up and down.
+ * its own request topics (`…/hub/<hubId>/request/<deviceId>`), and reconnects by itself; the
+ * receiver hears about every up and down.
+ *
+ * It connects with the device's broker credential (docs/ARCHITECTURE.md §7.1): an access credential
+ * for the device's own topics, not a signing key — mm still holds nothing that signs. A refused
+ * CONNECT is counted and said on stderr (`warn`), then retried every 30 s, not in a silent loop.
  */
 import { connectMqtt, toBuffer, type MqttClient, type MqttProtocolVersion } from '../mqtt/index.ts';
 import { instanceOfReplyTopic, laneOf, MAX_WIRE_BYTES, topics } from '../../proto/index.ts';
@@ -19,6 +24,9 @@ export interface MqttLinkOptions {
    * past it `publishService` refuses (default 1 MiB). Bounds what a fast service can queue in `mm`.
    */
   readonly maxServiceInflightBytes?: number;
+  /** The device's broker account (username = device id); absent on a broker without authentication. */
+  readonly username?: string;
+  readonly password?: string;
 }
 
 export interface MqttLinkCounters {
@@ -30,6 +38,8 @@ export interface MqttLinkCounters {
   connects: number;
   /** Service publishes refused because `maxServiceInflightBytes` were unacknowledged. */
   serviceRefused: number;
+  /** CONNECTs the broker refused (bad or revoked credential). */
+  connectRefused: number;
 }
 
 export class MqttHubLink implements HubLink {
@@ -41,6 +51,7 @@ export class MqttHubLink implements HubLink {
     droppedUnrouted: 0,
     connects: 0,
     serviceRefused: 0,
+    connectRefused: 0,
   };
   private client: MqttClient | null = null;
   private readonly serviceTopics: Map<string, string>;
@@ -66,6 +77,12 @@ export class MqttHubLink implements HubLink {
     const client = connectMqtt(this.o.url, {
       protocolVersion: this.o.protocolVersion ?? 4,
       clientId: `dominion-mm-${this.o.deviceId}-${randomSuffix()}`,
+      ...(this.o.username !== undefined ? { username: this.o.username } : {}),
+      ...(this.o.password !== undefined ? { password: this.o.password } : {}),
+      onRefused: (reason) => {
+        this.counters.connectRefused++;
+        process.stderr.write(`dominion mm ${this.o.deviceId}: the broker refused the connection: ${reason}; retrying in 30 s\n`);
+      },
     });
     this.client = client;
     const max = this.o.maxInboundBytes ?? 8 * 1024;
@@ -102,7 +119,7 @@ export class MqttHubLink implements HubLink {
   }
 
   publishRequest(hubId: string, envelope: Uint8Array): void {
-    this.publish(topics.hubRequest(hubId), envelope);
+    this.publish(topics.hubRequest(hubId, this.o.deviceId), envelope);
   }
 
   publishService(service: string, stream: string, payload: Uint8Array): boolean {

@@ -6,13 +6,31 @@
  */
 import { EventEmitter } from 'node:events';
 import net from 'node:net';
-import { Aedes } from 'aedes';
+import { Aedes, type Client } from 'aedes';
+
+/**
+ * Who may connect, publish and subscribe (docs/ARCHITECTURE.md §7.1); actors/broker-auth's
+ * `BrokerAuthorizer` is the one the project uses, with the rule table Mosquitto's acl_file is
+ * rendered from. Its answers must not throw.
+ */
+export interface BrokerAuth {
+  authenticate(username: string | undefined, password: Uint8Array | undefined): boolean;
+  mayPublish(username: string | undefined, topic: string): boolean;
+  maySubscribe(username: string | undefined, filter: string): boolean;
+}
 
 export interface EmbeddedBrokerOptions {
   /** TCP port; 0 (the default) picks a free ephemeral port. */
   readonly port?: number;
   /** Interface to bind; default 127.0.0.1 (never all interfaces unless asked). */
   readonly host?: string;
+  /**
+   * Authentication and ACLs. Without, anyone may connect and do anything (tests, benchmarks). With:
+   * a bad CONNECT is refused (return code 4), a forbidden PUBLISH closes the connection (MQTT 3.1.1
+   * has no way to refuse one; Mosquitto drops it silently instead), a forbidden SUBSCRIBE is granted
+   * 0x80 (failure).
+   */
+  readonly auth?: BrokerAuth;
 }
 
 export interface EmbeddedBroker {
@@ -28,7 +46,7 @@ export interface EmbeddedBroker {
 export async function startEmbeddedBroker(options: EmbeddedBrokerOptions = {}): Promise<EmbeddedBroker> {
   const host = options.host ?? '127.0.0.1';
   // Aedes 1.x: the constructor no longer starts the broker; createBroker awaits listen() (docs/MIGRATION.md).
-  const aedes = await Aedes.createBroker();
+  const aedes = await Aedes.createBroker(options.auth === undefined ? {} : aedesHooks(options.auth));
   const sockets = new Set<net.Socket>();
   let clientErrors = 0;
   // A misbehaving peer shows up here; count it, never let it take the broker down. Aedes itself
@@ -81,4 +99,46 @@ export async function startEmbeddedBroker(options: EmbeddedBrokerOptions = {}): 
       return closing;
     },
   };
+}
+
+/** The Aedes hooks for `auth`: the username each client authenticated with decides what it may do. */
+function aedesHooks(auth: BrokerAuth): {
+  authenticate: NonNullable<ConstructorParameters<typeof Aedes>[0]>['authenticate'];
+  authorizePublish: NonNullable<ConstructorParameters<typeof Aedes>[0]>['authorizePublish'];
+  authorizeSubscribe: NonNullable<ConstructorParameters<typeof Aedes>[0]>['authorizeSubscribe'];
+} {
+  const users = new WeakMap<Client, string>();
+  const refused = (message: string, returnCode: 4 | 5): Error & { returnCode: 4 | 5 } => Object.assign(new Error(message), { returnCode });
+  return {
+    authenticate: (client, username, password, done) => {
+      let ok = false;
+      try {
+        ok = auth.authenticate(username, password === undefined ? undefined : new Uint8Array(password));
+      } catch {
+        ok = false;
+      }
+      if (!ok) return done(refused('bad user name or password', 4), false);
+      users.set(client, username!);
+      done(null, true);
+    },
+    authorizePublish: (client, packet, done) => {
+      // A null client is the broker itself (nothing of ours publishes that way); a Will is checked here too.
+      if (client === null) return done(null);
+      const ok = safe(() => auth.mayPublish(users.get(client), packet.topic));
+      done(ok ? null : new Error(`not authorized to publish on ${packet.topic.slice(0, 120)}`));
+    },
+    authorizeSubscribe: (client, subscription, done) => {
+      const ok = safe(() => auth.maySubscribe(users.get(client), subscription.topic));
+      // A null subscription is a refused one: SUBACK 0x80, the connection stays.
+      done(null, ok ? subscription : null);
+    },
+  };
+}
+
+function safe(check: () => boolean): boolean {
+  try {
+    return check();
+  } catch {
+    return false;
+  }
 }

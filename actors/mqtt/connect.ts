@@ -48,6 +48,13 @@ export interface ConnectMqttOptions {
    * so oversized junk never reaches our parser.
    */
   readonly maximumPacketSize?: number;
+  /**
+   * Called when the broker refuses our CONNECT (bad username or password, not authorized, …;
+   * docs/ARCHITECTURE.md §7.1). MQTT.js then stops reconnecting; with `refusedRetryMs` > 0 we try
+   * again after that long (default 30 000: a broker sync may admit us later), never in a tight loop.
+   */
+  readonly onRefused?: (reason: string) => void;
+  readonly refusedRetryMs?: number;
 }
 
 /** A broker URL we cannot connect to: only plain TCP (`mqtt://`, `tcp://`) is supported here. */
@@ -102,8 +109,31 @@ export function connectMqtt(url: string, options: ConnectMqttOptions = {}): Mqtt
   const client = new MqttClient(() => noDelaySocket(address), clientOptions);
   // mqtt.connect() installs the same no-op listener; without one an EventEmitter 'error' throws.
   client.on('error', () => {});
+  const retryMs = options.refusedRetryMs ?? 30_000;
+  let retry: NodeJS.Timeout | undefined;
+  client.on('error', (err) => {
+    const reason = connectRefusal(err);
+    if (reason === undefined) return;
+    options.onRefused?.(reason);
+    if (retryMs > 0 && options.reconnectPeriodMs !== 0 && retry === undefined)
+      retry = setTimeout(() => {
+        retry = undefined;
+        if (!client.disconnecting) client.reconnect(); // unless its owner ended it meanwhile
+      }, retryMs).unref();
+  });
+  client.once('end', () => clearTimeout(retry));
   client.connect();
   return client;
+}
+
+/**
+ * The broker's reason when `err` is a refused CONNECT (CONNACK return code 1-5 on MQTT 3.1.1, reason
+ * code ≥ 0x80 on MQTT 5), else undefined. Never includes the credential.
+ */
+export function connectRefusal(err: unknown): string | undefined {
+  if (!(err instanceof Error) || !err.message.startsWith('Connection refused')) return undefined;
+  const code = (err as Error & { code?: unknown }).code;
+  return typeof code === 'number' ? `${err.message} (code ${code})` : err.message;
 }
 
 /** Waits for the client's first CONNACK; rejects on a connection error, close, or after `timeoutMs`. */

@@ -5,6 +5,7 @@
 export {
   awaitConnected,
   connectMqtt,
+  connectRefusal,
   MqttUrlError,
   noDelaySocket,
   parseBrokerUrl,
@@ -15,6 +16,6 @@ export {
   type MqttQoS,
   type MqttWill,
 } from './connect.ts';
-export { startEmbeddedBroker, type EmbeddedBroker, type EmbeddedBrokerOptions } from './broker.ts';
+export { startEmbeddedBroker, type BrokerAuth, type EmbeddedBroker, type EmbeddedBrokerOptions } from './broker.ts';
 export { BrokerUnreachableError, probeBroker, type BrokerCapabilities, type ProbeOptions } from './probe.ts';
 export type { MqttClient } from 'mqtt';

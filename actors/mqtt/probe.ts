@@ -20,6 +20,12 @@ export interface BrokerCapabilities {
 export interface ProbeOptions {
   /** Upper bound for each step (connect, shared round trip). Default 3000 ms. */
   readonly timeoutMs?: number;
+  /**
+   * The prober's broker credential (docs/ARCHITECTURE.md §7.1). With one, the probe's topics are
+   * `dominion/v1/probe/<username>/…`, the only probe topics the broker ACL lets it use.
+   */
+  readonly username?: string;
+  readonly password?: string | Uint8Array;
 }
 
 /** The broker could not be reached or refused both MQTT 5 and MQTT 3.1.1. */
@@ -33,7 +39,7 @@ export async function probeBroker(url: string, options: ProbeOptions = {}): Prom
   const timeoutMs = options.timeoutMs ?? 3000;
   let client: MqttClient | undefined;
   try {
-    const v5 = await attempt(url, 5, timeoutMs);
+    const v5 = await attempt(url, 5, options);
     let mqtt5 = false;
     if (v5.ok) {
       mqtt5 = true;
@@ -41,11 +47,12 @@ export async function probeBroker(url: string, options: ProbeOptions = {}): Prom
       // MQTT 5 lets a broker say so outright; absent means available.
       if (v5.connack.properties?.sharedSubscriptionAvailable === false) return { mqtt5, sharedSubscriptions: false };
     } else {
-      const v4 = await attempt(url, 4, timeoutMs);
+      const v4 = await attempt(url, 4, options);
       if (!v4.ok) throw new BrokerUnreachableError(`cannot connect to ${url} with MQTT 5 (${v5.reason}) or 3.1.1 (${v4.reason})`);
       client = v4.client;
     }
-    return { mqtt5, sharedSubscriptions: await sharedRoundTrip(client, timeoutMs) };
+    const prefix = options.username === undefined ? PROBE_PREFIX : `${PROBE_PREFIX}/${options.username}`;
+    return { mqtt5, sharedSubscriptions: await sharedRoundTrip(client, prefix, timeoutMs) };
   } finally {
     if (client !== undefined) await client.endAsync(true).catch(() => {});
   }
@@ -53,8 +60,15 @@ export async function probeBroker(url: string, options: ProbeOptions = {}): Prom
 
 type Attempt = { ok: true; client: MqttClient; connack: IConnackPacket } | { ok: false; reason: string };
 
-function attempt(url: string, protocolVersion: MqttProtocolVersion, timeoutMs: number): Promise<Attempt> {
-  const client = connectMqtt(url, { protocolVersion, reconnectPeriodMs: 0, connectTimeoutMs: timeoutMs });
+function attempt(url: string, protocolVersion: MqttProtocolVersion, options: ProbeOptions): Promise<Attempt> {
+  const timeoutMs = options.timeoutMs ?? 3000;
+  const client = connectMqtt(url, {
+    protocolVersion,
+    reconnectPeriodMs: 0,
+    connectTimeoutMs: timeoutMs,
+    ...(options.username !== undefined ? { username: options.username } : {}),
+    ...(options.password !== undefined ? { password: options.password } : {}),
+  });
   return new Promise((resolve) => {
     let settled = false;
     const finish = (result: Attempt): void => {
@@ -71,10 +85,10 @@ function attempt(url: string, protocolVersion: MqttProtocolVersion, timeoutMs: n
   });
 }
 
-async function sharedRoundTrip(client: MqttClient, timeoutMs: number): Promise<boolean> {
+async function sharedRoundTrip(client: MqttClient, prefix: string, timeoutMs: number): Promise<boolean> {
   const id = Buffer.from(globalThis.crypto.getRandomValues(new Uint8Array(8))).toString('hex');
-  const topic = `${PROBE_PREFIX}/${id}`;
-  const marker = `${PROBE_PREFIX}/${id}-marker`;
+  const topic = `${prefix}/${id}`;
+  const marker = `${prefix}/${id}-marker`;
   const shared = `$share/probe-${id}/${topic}`;
   try {
     const granted = await withTimeout(client.subscribeAsync([shared, marker], { qos: 1 }), timeoutMs, 'SUBACK');

@@ -9,6 +9,7 @@
  *     "deviceId": "pi-0001",
  *     "broker": "mqtt://10.0.0.2:1883",                        (optional)
  *     "deviceKeys": "pi-0001.keys.json",                       (relative to this file, or absolute)
+ *     "brokerCredential": "pi-0001.broker.json",               (optional; the same; broker-credential.ts)
  *     "hubs": {
  *       "ih":       { "id": "ih-1",       "publicKey": "<64 hex>" },
  *       "services": { "sensor": { "id": "sh-sensor", "publicKey": "<64 hex>" } }
@@ -52,6 +53,8 @@ export interface Provisioning {
   readonly broker?: string;
   /** Absolute path of the device's key file (dominion.device-keys). */
   readonly deviceKeysPath: string;
+  /** Absolute path of the device's broker credential file (dominion.broker-credential), if enrolled with one. */
+  readonly brokerCredentialPath?: string;
   readonly hubs: HubPins;
   /** Service names, in file order. */
   readonly services: readonly string[];
@@ -109,6 +112,13 @@ export function parseProvisioning(doc: unknown, where: string): Provisioning {
   if (typeof d.deviceKeys !== 'string' || d.deviceKeys.length === 0) fail('deviceKeys must name the device key file');
   const keysPath = d.deviceKeys as string;
   const deviceKeysPath = isAbsolute(keysPath) ? keysPath : resolve(dirname(where), keysPath);
+  let brokerCredentialPath: string | undefined;
+  if (d.brokerCredential !== undefined) {
+    if (typeof d.brokerCredential !== 'string' || d.brokerCredential.length === 0)
+      fail('brokerCredential must name the broker credential file');
+    const c = d.brokerCredential as string;
+    brokerCredentialPath = isAbsolute(c) ? c : resolve(dirname(where), c);
+  }
   const hubs = obj(d.hubs, 'hubs', fail);
   const ih = pin(hubs.ih, 'hubs.ih', fail);
   const servicesDoc = obj(hubs.services ?? {}, 'hubs.services', fail);
@@ -141,6 +151,7 @@ export function parseProvisioning(doc: unknown, where: string): Provisioning {
     deviceId: d.deviceId as string,
     ...(broker !== undefined ? { broker } : {}),
     deviceKeysPath,
+    ...(brokerCredentialPath !== undefined ? { brokerCredentialPath } : {}),
     hubs: { ih, services },
     services: Object.keys(services),
     enrolled,
@@ -153,6 +164,8 @@ export interface ProvisioningInput {
   readonly broker?: string;
   /** As it should appear in the file: relative to the file's directory, or absolute. */
   readonly deviceKeys: string;
+  /** The broker credential file, named as `deviceKeys` is. */
+  readonly brokerCredential?: string;
   readonly ih: HubPin;
   readonly services: Readonly<Record<string, HubPin>>;
   readonly enrolled: ReadonlyArray<{ readonly instance: string; readonly publicKey: Uint8Array }>;
@@ -167,6 +180,7 @@ export function provisioningJson(input: ProvisioningInput, where = 'provisioning
     deviceId: input.deviceId,
     ...(input.broker !== undefined ? { broker: input.broker } : {}),
     deviceKeys: input.deviceKeys,
+    ...(input.brokerCredential !== undefined ? { brokerCredential: input.brokerCredential } : {}),
     hubs: {
       ih: { id: input.ih.id, publicKey: hex(input.ih.publicKey) },
       services: Object.fromEntries(Object.entries(input.services).map(([s, h]) => [s, { id: h.id, publicKey: hex(h.publicKey) }])),

@@ -68,13 +68,13 @@ test('the bundled MQTT link relays requests, replies and service traffic through
 
     // Hub side: subscribed to its request topic and the sensor's telemetry.
     await new Promise<void>((resolve, reject) =>
-      hub.subscribe([topics.hubRequest('ih-1'), topics.serviceOut('sensor', deviceId, 'readings')], { qos: 1 }, (e) =>
+      hub.subscribe([topics.hubRequest('ih-1', deviceId), topics.serviceOut('sensor', deviceId, 'readings')], { qos: 1 }, (e) =>
         e ? reject(e) : resolve(),
       ),
     );
     const request = Buffer.from([1, 2, 3, 0xff]);
     const got = within<Buffer>(5000, 'the request at the hub', (resolve) => {
-      const on = (topic: string, payload: Buffer): void => void (topic === topics.hubRequest('ih-1') && resolve(payload));
+      const on = (topic: string, payload: Buffer): void => void (topic === topics.hubRequest('ih-1', deviceId) && resolve(payload));
       hub.on('message', on);
       return () => hub.off('message', on);
     });

@@ -102,7 +102,7 @@ function updateTo(label: 'mm' | 'device'): UpdateTarget {
   return {
     version: '2',
     imageDigest: nodeBackend().sha512(verified.manifestBytes),
-    fetchTopic: topics.hubRequest(fx.hubs.fleet.ih.id),
+    fetchTopic: topics.hubRequestBase(fx.hubs.fleet.ih.id),
     sizeBytes: files.reduce((n, f) => n + verified.files.get(f)!.length, 0),
     releaseVersion: 2,
   };

@@ -146,7 +146,7 @@ function updateTarget(b: BuildResult, fleet: DemoFleet, label: 'mm' | 'sm:sensor
   return {
     version: String(b.manifest.files[label === 'mm' ? 'mm.mjs' : 'sm-sensor.mjs']!.version),
     imageDigest: nodeBackend().sha512(verified.manifestBytes),
-    fetchTopic: topics.hubRequest(hubId),
+    fetchTopic: topics.hubRequestBase(hubId),
     sizeBytes: verified.files.get(label === 'mm' ? 'mm.mjs' : 'sm-sensor.mjs')!.length,
     releaseVersion: b.manifest.files[label === 'mm' ? 'mm.mjs' : 'sm-sensor.mjs']!.version!,
   };
@@ -238,7 +238,7 @@ test('a firmware update (sw and hypervisor) resets into a trial and commits at t
   const v2 = verifyArtifacts(built.v2!.dir, releasePub);
   r.fleet.ih.policy.requireUpdate(DEVICE, 'device', {
     ...target,
-    fetchTopic: topics.hubRequest(r.fleet.ih.id),
+    fetchTopic: topics.hubRequestBase(r.fleet.ih.id),
     sizeBytes: v2.files.get('sw.mjs')!.length + v2.files.get('hypervisor.mjs')!.length,
   });
   await r.run(4000);

@@ -71,7 +71,10 @@ test('kill -9 under load, restart: every reply received has its audit row; repla
     // Load: 64 requests in flight; each reply lets the next one go. Kill once 300 were answered.
     let next = 0;
     const send = (): void => {
-      if (next < requests.length) load.publish(topics.hubRequest(hubId), toBuffer(requests[next++]!.bytes), { qos: 1 });
+      if (next < requests.length) {
+        const r = requests[next++]!;
+        load.publish(topics.hubRequest(hubId, r.deviceId), toBuffer(r.bytes), { qos: 1 });
+      }
     };
     const killed = within<void>(30_000, '300 replies before the kill', (resolve) => {
       onReply = () => {
@@ -98,8 +101,8 @@ test('kill -9 under load, restart: every reply received has its audit row; repla
         if (r.ref === requestRef(fresh.nonce)) resolve();
       };
     });
-    await load.publishAsync(topics.hubRequest(hubId), toBuffer(replayed.bytes), { qos: 1 }); // same connection: handled first
-    await load.publishAsync(topics.hubRequest(hubId), toBuffer(fresh.bytes), { qos: 1 });
+    await load.publishAsync(topics.hubRequest(hubId, replayed.deviceId), toBuffer(replayed.bytes), { qos: 1 }); // same connection: handled first
+    await load.publishAsync(topics.hubRequest(hubId, fresh.deviceId), toBuffer(fresh.bytes), { qos: 1 });
     await freshAnswered;
 
     // An operator command from another process applies to the running hub at the next request.
@@ -112,7 +115,7 @@ test('kill -9 under load, restart: every reply received has its audit row; repla
         if (r.ref === requestRef(afterQuarantine.nonce)) resolve(r);
       };
     });
-    await load.publishAsync(topics.hubRequest(hubId), toBuffer(afterQuarantine.bytes), { qos: 1 });
+    await load.publishAsync(topics.hubRequest(hubId, afterQuarantine.deviceId), toBuffer(afterQuarantine.bytes), { qos: 1 });
     assert.equal((await withheld).outcome, 'withheld');
     hub.process.kill('SIGTERM');
     assert.equal(await hub.exited, 0, `clean stop:\n${hub.output()}`);

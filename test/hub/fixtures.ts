@@ -85,6 +85,8 @@ export function domainRuntime(actors: readonly { name: string; code?: string }[]
 export interface SignedRequest {
   readonly bytes: Uint8Array;
   readonly nonce: Uint8Array;
+  /** The device it names: it goes to that device's request topic. */
+  readonly deviceId: string;
 }
 
 /** A signed TicketRequest envelope, as the hypervisor or `sw` would send it. */
@@ -97,7 +99,7 @@ export function signedRequest(
 ): SignedRequest {
   const nonce = randomNonce(32);
   const request = create(TicketRequestSchema, { deviceId, instance, nonce, runtime, uptimeMs: 42_000n });
-  return { bytes: seal(signer, context, toBinary(TicketRequestSchema, request)), nonce };
+  return { bytes: seal(signer, context, toBinary(TicketRequestSchema, request)), nonce, deviceId };
 }
 
 /** Opens a reply with the hub's public key, as the AWDT would; throws if it does not verify or decode. */

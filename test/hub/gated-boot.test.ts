@@ -216,7 +216,7 @@ describe('gated boot: withheld', () => {
       const u = reply.outcome.value;
       assert.equal(u.version, '5');
       assert.equal(u.releaseVersion, 5n);
-      assert.equal(u.fetchTopic, topics.hubRequest('ih-test'));
+      assert.equal(u.fetchTopic, topics.hubRequestBase('ih-test'));
       assert.equal(u.sizeBytes, 120_000n);
       assert.ok(bytesEqual(u.imageDigest, node.sha512(built.manifest)), 'image_digest: SHA-512 of the manifest');
       const met = fx.ask(signedRequest(fx.dev.device, fx.dev.deviceId, 'device', state(5n, 5n)).bytes, T0);

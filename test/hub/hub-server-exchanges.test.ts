@@ -43,7 +43,7 @@ describe('HubServer: image chunks and boot tickets over Mosquitto (MQTT_URL)', (
       // A chunk.
       const req = imageRequest(fx.dev.device, { deviceId: fx.dev.deviceId, instance: 'device', label: 'sw', version: 2, board: 'rpi4' });
       const chunkMessage = nextMessage(device, 'an image chunk', (m) => m.topic === topics.reply(fx.dev.deviceId, lanes.image('device')));
-      await device.publishAsync(topics.hubRequest(hubId), toBuffer(req.bytes), { qos: 1 });
+      await device.publishAsync(topics.hubRequest(hubId, fx.dev.deviceId), toBuffer(req.bytes), { qos: 1 });
       const m = await chunkMessage;
       assert.equal(m.packet.qos, 1);
       assert.equal(m.packet.retain, false);
@@ -74,7 +74,7 @@ describe('HubServer: image chunks and boot tickets over Mosquitto (MQTT_URL)', (
         bootCount: 4n,
         images,
       });
-      await device.publishAsync(topics.hubRequest(hubId), toBuffer(boot), { qos: 1 });
+      await device.publishAsync(topics.hubRequest(hubId, fx.dev.deviceId), toBuffer(boot), { qos: 1 });
       const b = await bootMessage;
       assert.equal(b.packet.properties?.messageExpiryInterval, 60);
       const ticket = openBootTicket(b.payload, fx.hub.publicKey);

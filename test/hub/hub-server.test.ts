@@ -27,7 +27,7 @@ async function askForTicket(device: MqttClient, hubId: string, fx: HubFixture & 
     if (m.topic !== topics.reply(fx.dev.deviceId, 'device')) return false;
     return bytesEqual(openReply(m.payload, fx.hub.publicKey).nonce, req.nonce);
   });
-  await device.publishAsync(topics.hubRequest(hubId), toBuffer(req.bytes), { qos: 1 });
+  await device.publishAsync(topics.hubRequest(hubId, fx.dev.deviceId), toBuffer(req.bytes), { qos: 1 });
   return reply;
 }
 
@@ -96,13 +96,35 @@ describe('HubServer over the embedded broker (Aedes)', () => {
           if (++n === junk.length) resolve();
         });
       });
-      for (const bytes of junk) await device.publishAsync(topics.hubRequest(hubId), toBuffer(bytes), { qos: 1 });
+      for (const bytes of junk) await device.publishAsync(topics.hubRequest(hubId, fx.dev.deviceId), toBuffer(bytes), { qos: 1 });
       await decided;
       assert.equal(fx.core.counters().outcomes.refused, junk.length);
       assert.equal(hub.stats().replied, 0);
 
       await askForTicket(device, hubId, fx); // still serving
       assert.equal(hub.stats().handlerFailures, 0);
+    } finally {
+      await device.endAsync(true);
+      await hub.stop();
+      await broker.close();
+    }
+  });
+
+  it("refuses (counts and audits, no reply) a request signed by one device on another device's request topic", async () => {
+    const broker = await startEmbeddedBroker();
+    const fx = ihFixture();
+    const hubId = uniqueId('ih');
+    const hub = await HubServer.start({ core: fx.core, brokerUrl: broker.url, hubId, shareGroup: null, protocolVersion: 4 });
+    const device = await fakeDevice(broker.url, fx.dev.deviceId);
+    try {
+      const decided = within<string | undefined>(5000, 'the decision', (resolve) => hub.on('decision', (d) => resolve(d.reason)));
+      const req = signedRequest(fx.dev.device, fx.dev.deviceId, 'device', deviceRuntime());
+      await device.publishAsync(topics.hubRequest(hubId, 'someone-else'), toBuffer(req.bytes), { qos: 1 });
+      assert.equal(await decided, 'topic-device-mismatch');
+      assert.equal(fx.core.counters().reasons.refused['topic-device-mismatch'], 1);
+      assert.ok(fx.audit.entries().some((e) => e.reason === 'topic-device-mismatch'));
+      await askForTicket(device, hubId, fx); // its own topic: answered; the refused one got no reply
+      assert.equal(hub.stats().replied, 1);
     } finally {
       await device.endAsync(true);
       await hub.stop();
@@ -219,11 +241,11 @@ describe('HubServer over Mosquitto (MQTT_URL)', () => {
     const b = await HubServer.start({ core: fx.core, brokerUrl: MQTT_URL, hubId, shareGroup: 'auto' });
     const device = await fakeDevice(MQTT_URL, fx.dev.deviceId, 5);
     try {
-      assert.equal(a.subscription, `$share/${hubId}/${topics.hubRequest(hubId)}`);
+      assert.equal(a.subscription, `$share/${hubId}/${topics.hubRequestBase(hubId)}/+`);
       const replies = messages(device, 'ticket replies', 20, (m) => m.topic === topics.reply(fx.dev.deviceId, 'device'));
       for (let i = 0; i < 20; i++) {
         const req = signedRequest(fx.dev.device, fx.dev.deviceId, 'device', deviceRuntime());
-        await device.publishAsync(topics.hubRequest(hubId), toBuffer(req.bytes), { qos: 1 });
+        await device.publishAsync(topics.hubRequest(hubId, fx.dev.deviceId), toBuffer(req.bytes), { qos: 1 });
       }
       await replies;
       const [ra, rb] = [a.stats().received, b.stats().received];

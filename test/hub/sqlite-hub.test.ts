@@ -16,6 +16,7 @@ import { topics } from '../../proto/index.ts';
 import { IH_ROLE, newHubKey, parseHubStatus, requestRef, writeHubKeyFile } from '../../actors/hub/index.ts';
 import { enrollKeys, openHubDatabase, readAudit, setFleetPolicy, SqliteHubStore } from '../../actors/hub/sqlite/index.ts';
 import { startSqliteFleet } from '../../cli/up-hubs.ts';
+import { BrokerAuthorizer } from '../../actors/broker-auth/index.ts';
 import { messages, nextMessage, within } from '../mqtt/wait.ts';
 import { dominion } from './child.ts';
 import { deviceRuntime, newDevice, openReply, signedRequest, tempDir, uniqueId } from './fixtures.ts';
@@ -28,10 +29,12 @@ function ticketFor(device: Device, instance: string, what: string, ms = 10_000):
   );
 }
 
-test('broker restart: SQLite hubs reconnect and resubscribe; the device is renewed inside its deferral window', async () => {
+test('broker restart, with per-device credentials and ACLs: SQLite hubs reconnect and resubscribe; the device is renewed inside its deferral window', async () => {
   const intervalMs = 1000;
   const deferralMs = 3000;
-  let broker: EmbeddedBroker = await startEmbeddedBroker();
+  // The broker admits only the accounts enrolment wrote, with the ACL rule table (docs/ARCHITECTURE.md §7.1).
+  const auth = new BrokerAuthorizer();
+  let broker: EmbeddedBroker = await startEmbeddedBroker({ auth });
   const port = broker.port;
   const suffix = uniqueId('r');
   const sqlite = await startSqliteFleet({
@@ -40,8 +43,10 @@ test('broker restart: SQLite hubs reconnect and resubscribe; the device is renew
     deviceId: `pi-${suffix}`,
     services: ['sensor'],
     deferralMs,
+    onAccounts: (users) => auth.replaceUsers(users),
   });
   const { fleet } = sqlite;
+  const { username, password } = sqlite.deviceCredential;
   const clock = new RealClock();
   const device = new Device({
     deviceId: fleet.deviceId,
@@ -51,7 +56,7 @@ test('broker restart: SQLite hubs reconnect and resubscribe; the device is renew
     timing: timingFor(intervalMs),
     services: [sensorService({ periodMs: intervalMs })],
     dataDir: tempDir('dominion-dev-'),
-    openLink: () => new MqttHubLink({ url: broker.url, deviceId: fleet.deviceId, services: ['sensor'] }),
+    openLink: () => new MqttHubLink({ url: broker.url, deviceId: fleet.deviceId, services: ['sensor'], username, password }),
     clock,
   });
   const expiries: DeviceEvent[] = [];
@@ -71,7 +76,7 @@ test('broker restart: SQLite hubs reconnect and resubscribe; the device is renew
     await broker.close();
     restarted = true;
     const restartedAt = clock.now();
-    broker = await startEmbeddedBroker({ port });
+    broker = await startEmbeddedBroker({ port, auth });
     const after = await Promise.all(
       instances.map((i) =>
         within<DeviceEvent & { type: 'ticket' }>(10_000, `a ticket for ${i} after the restart`, (resolve) =>
@@ -142,7 +147,7 @@ test(
       // 40 requests: answered once each, with a message expiry, by both processes between them.
       const reqs = Array.from({ length: 40 }, () => signedRequest(dev.device, dev.deviceId, 'device', deviceRuntime()));
       const replies = messages(observer, 'replies', 40, (m) => m.topic === topics.reply(dev.deviceId, 'device'));
-      for (const r of reqs) await observer.publishAsync(topics.hubRequest(hubId), toBuffer(r.bytes), { qos: 1 });
+      for (const r of reqs) await observer.publishAsync(topics.hubRequest(hubId, dev.deviceId), toBuffer(r.bytes), { qos: 1 });
       for (const m of await replies) {
         assert.equal(m.packet.qos, 1);
         const expiry = m.packet.properties?.messageExpiryInterval;
@@ -172,7 +177,7 @@ test(
           requestRef(openReply(m.payload, key.publicKey).nonce) === requestRef(after.nonce),
         10_000,
       );
-      await observer.publishAsync(topics.hubRequest(hubId), toBuffer(after.bytes), { qos: 1 });
+      await observer.publishAsync(topics.hubRequest(hubId, dev.deviceId), toBuffer(after.bytes), { qos: 1 });
       await answered;
       b.process.kill('SIGTERM');
       assert.equal(await b.exited, 0);

@@ -209,7 +209,7 @@ export function buildVectors(inputs: VectorInputs, backendName: CryptoBackendNam
       ih: { publicKey: hex(ih.publicKey), keyId: hex(ih.keyId) },
     },
     mqtt: {
-      requestTopic: topics.hubRequest(inputs.hubId),
+      requestTopic: topics.hubRequest(inputs.hubId, inputs.deviceId),
       replyTopic: topics.reply(inputs.deviceId, inputs.instance),
       qos: 1,
       retain: false,

@@ -2,7 +2,8 @@
  * What a domain process is told when it starts (`process` placement): one JSON document on its
  * stdin, written by the process that spawned it and closed. Secrets travel only this way — never on
  * the command line, where `ps` shows them to every user — and each process gets only its own:
- * the hypervisor K_MM and K_SM_k, `mm` and the services none.
+ * the hypervisor K_MM and K_SM_k, `mm` no key but the device's broker credential (in `link`, an
+ * access credential for the device's own topics, docs/ARCHITECTURE.md §7.1), the services none.
  *
  * Each is also told which slot to load its own image from — the one its parent's bootloader opened
  * for this boot (`SlotRef`: `sw`'s for the hypervisor, the hypervisor's for each VM) — and the board it

@@ -193,6 +193,8 @@ export function changeDeviceState(
     }
     const text = reason === undefined ? null : cleanDetail(reason);
     db.prepare('UPDATE device SET state = ?, state_reason = ?, updated_at_ms = ? WHERE device_id = ?').run(next, text, nowMs, deviceId);
+    // A revoked device loses its broker account too (at the next "dominion broker-sync").
+    if (next === 'revoked') db.prepare('DELETE FROM broker_credential WHERE username = ?').run(deviceId);
     auditOperator(db, nowMs, change, deviceId, null, text ?? `${current} -> ${next}`);
   }).immediate();
   return next;

@@ -62,3 +62,11 @@ export {
   type HubIdentity,
   type StateChange,
 } from './admin.ts';
+export {
+  brokerCredentialHash,
+  brokerUsers,
+  setBrokerCredential,
+  setDeviceBrokerCredential,
+  setHubBrokerCredential,
+  type BrokerAccounts,
+} from './credentials.ts';

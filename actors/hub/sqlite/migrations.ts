@@ -188,6 +188,21 @@ export const MIGRATIONS: readonly Migration[] = [
       ) WITHOUT ROWID;
     `,
   },
+  {
+    version: 5,
+    summary: 'broker credentials: the password hashes "dominion broker-sync" writes to the broker',
+    sql: `
+      -- Broker accounts (docs/ARCHITECTURE.md §7.1, sqlite/credentials.ts): the hub's own
+      -- (username hub@<hubId>) and, in the IH's database, one per enrolled device (username = its
+      -- device id). Only the Mosquitto $7$ PBKDF2-SHA512 hash is kept; the password went to the
+      -- credential file. Revoking a device deletes its row; enrolling it again writes a new one.
+      CREATE TABLE broker_credential (
+        username      TEXT PRIMARY KEY,
+        password_hash TEXT NOT NULL,
+        updated_at_ms INTEGER NOT NULL
+      ) WITHOUT ROWID;
+    `,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

@@ -52,7 +52,7 @@ export function releaseTarget(db: SqliteDatabase, instance: Instance, version: n
   return checkUpdateTarget(instance, {
     version: String(version),
     imageDigest: nodeBackend().sha512(first!.manifest),
-    fetchTopic: topics.hubRequest(identity.hubId),
+    fetchTopic: topics.hubRequestBase(identity.hubId),
     sizeBytes: [first!, ...rest].reduce((n, r) => n + r.bundle.length, 0),
     releaseVersion: version,
   });

@@ -1,0 +1,158 @@
+/**
+ * A fleet for the broker ACL tests, set up as an operator would: hub key files with broker
+ * credentials, two devices enrolled (each with its own credential), an IH database and an SH one.
+ * Brokers: a private Mosquitto fed by `dominion broker-sync`'s files, or the embedded Aedes with the
+ * same accounts in a `BrokerAuthorizer`.
+ */
+import { spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { BrokerAuthorizer, hashPassword, hubUsername, newBrokerPassword } from '../../actors/broker-auth/index.ts';
+import {
+  collectBrokerAccounts,
+  devicePublicKeys,
+  enrollDevice,
+  IH_ROLE,
+  newDeviceKeys,
+  newHubKey,
+  serviceHubRole,
+  syncBrokerFiles,
+  type HubKeyPair,
+} from '../../actors/hub/index.ts';
+import { awaitConnected, connectMqtt, startEmbeddedBroker, type MqttClient } from '../../actors/mqtt/index.ts';
+import type { DeviceKeyFile } from '../../actors/provisioning/index.ts';
+import { freePort, waitForPort } from '../../bench/mosquitto.ts';
+import { tempDir, uniqueId } from '../hub/fixtures.ts';
+
+export interface AclFleet {
+  readonly dir: string;
+  readonly ihDb: string;
+  readonly shDb: string;
+  readonly ih: HubKeyPair;
+  readonly sh: HubKeyPair;
+  readonly d1: DeviceKeyFile;
+  readonly d2: DeviceKeyFile;
+  /** username → password */
+  readonly passwords: ReadonlyMap<string, string>;
+}
+
+export function aclFleet(): AclFleet {
+  const dir = tempDir('dominion-acl-');
+  const passwords = new Map<string, string>();
+  const withCredential = (k: HubKeyPair): HubKeyPair => {
+    const password = newBrokerPassword();
+    passwords.set(hubUsername(k.hubId), password);
+    return { ...k, brokerPasswordHash: hashPassword(password) };
+  };
+  const ih = withCredential(newHubKey('ih-1', IH_ROLE));
+  const sh = withCredential(newHubKey('sh-sensor', serviceHubRole('sensor')));
+  const ihDb = join(dir, 'ih-1.db');
+  const shDb = join(dir, 'sh-sensor.db');
+  const devices = [uniqueId('d1'), uniqueId('d2')].map((id) => {
+    const keys = newDeviceKeys(id, ['sensor']);
+    const password = newBrokerPassword();
+    passwords.set(id, password);
+    enrollDevice({
+      device: devicePublicKeys(keys),
+      hubs: [
+        { hub: ih, dbPath: ihDb },
+        { hub: sh, dbPath: shDb },
+      ],
+      deviceKeys: `${id}.keys.json`,
+      brokerCredential: { passwordHash: hashPassword(password), file: `${id}.broker.json` },
+    });
+    return keys;
+  });
+  return { dir, ihDb, shDb, ih, sh, d1: devices[0]!, d2: devices[1]!, passwords };
+}
+
+export interface TestBroker {
+  readonly name: string;
+  readonly url: string;
+  /** Rereads the accounts from the databases (Mosquitto: broker-sync and SIGHUP). */
+  reload(): void;
+  /** The broker's pid (Mosquitto only), for the CLI's --broker-pid. */
+  readonly pid?: number;
+  stop(): Promise<void>;
+}
+
+export async function embeddedBroker(f: AclFleet): Promise<TestBroker> {
+  const auth = new BrokerAuthorizer(collectBrokerAccounts([f.ihDb, f.shDb]).users);
+  const broker = await startEmbeddedBroker({ auth });
+  return {
+    name: 'Aedes',
+    url: broker.url,
+    reload: () => auth.replaceUsers(collectBrokerAccounts([f.ihDb, f.shDb]).users),
+    stop: () => broker.close(),
+  };
+}
+
+/** Mosquitto 2.0 on a free loopback port: plain listener, no anonymous clients, the synced files. */
+export async function mosquittoBroker(f: AclFleet): Promise<TestBroker> {
+  syncBrokerFiles({ dbs: [f.ihDb, f.shDb], outDir: f.dir });
+  const port = await freePort();
+  const conf = join(f.dir, 'mosquitto.conf');
+  const lines = [
+    `listener ${port} 127.0.0.1`,
+    'allow_anonymous false',
+    `password_file ${join(f.dir, 'passwd')}`,
+    `acl_file ${join(f.dir, 'acl')}`,
+    'persistence false',
+    'log_dest stderr',
+    'log_type error',
+    'log_type warning',
+    'log_type information',
+  ];
+  // Run as root, Mosquitto would drop to user "mosquitto", who cannot read our temp directory.
+  if (process.getuid?.() === 0) lines.push('user root');
+  writeFileSync(conf, `${lines.join('\n')}\n`);
+  const child = spawn('/usr/sbin/mosquitto', ['-c', conf], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let log = '';
+  child.stderr!.on('data', (d: Buffer) => (log += d.toString()));
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  try {
+    await Promise.race([waitForPort(port, 10_000), exited.then(() => Promise.reject(new Error(`mosquitto exited: ${log}`)))]);
+  } catch (err) {
+    child.kill('SIGTERM');
+    throw err;
+  }
+  return {
+    name: 'Mosquitto',
+    url: `mqtt://127.0.0.1:${port}`,
+    pid: child.pid!,
+    reload: () => void syncBrokerFiles({ dbs: [f.ihDb, f.shDb], outDir: f.dir, pid: child.pid! }),
+    stop: async () => {
+      child.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
+
+/** A connected MQTT 3.1.1 client as `username` (its password from the fleet), no reconnects. */
+export async function as(url: string, f: AclFleet, username: string | undefined, password?: string): Promise<MqttClient> {
+  const client = connectMqtt(url, {
+    protocolVersion: 4,
+    reconnectPeriodMs: 0,
+    refusedRetryMs: 0,
+    connectTimeoutMs: 5000,
+    ...(username !== undefined ? { username, password: password ?? f.passwords.get(username)! } : {}),
+  });
+  try {
+    await awaitConnected(client, 5000);
+  } catch (err) {
+    client.end(true);
+    throw err;
+  }
+  return client;
+}
+
+/**
+ * Publishes with QoS 1 and resolves once the broker has dealt with it: its PUBACK (Mosquitto acks a
+ * refused publish on MQTT 3.1.1 and drops it) or the connection closing (Aedes closes it).
+ */
+export function attempt(client: MqttClient, topic: string, payload: string): Promise<void> {
+  return new Promise((resolve) => {
+    client.once('close', () => resolve());
+    client.publish(topic, payload, { qos: 1 }, () => resolve());
+  });
+}
