@@ -29,6 +29,10 @@ const COMMANDS: Record<string, { summary: string; run: (argv: string[]) => Promi
     summary: 'register a device with its hubs and write its provisioning file',
     run: async (a) => (await import('./enroll.ts')).enrollCommand(a),
   },
+  'broker-config': {
+    summary: "make a TLS broker's CA, certificate and mosquitto.conf (openssl)",
+    run: async (a) => (await import('./broker-config.ts')).brokerConfigCommand(a),
+  },
   devices: {
     summary: 'print the fleet a hub database knows: versions, slots, updates, last request, ticket, deadline, state',
     run: async (a) => (await import('./operator.ts')).devicesCommand(a),

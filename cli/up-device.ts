@@ -126,7 +126,12 @@ export async function startUpDevice(o: {
     deviceId: fleet.deviceId,
     keys: fleet.keys,
     hubs: fleet.pins,
-    link: { url: o.url, deviceId: fleet.deviceId, services: board.services },
+    link: {
+      url: o.url,
+      deviceId: fleet.deviceId,
+      services: board.services,
+      ...(o.sqlite.brokerCa !== undefined ? { ca: o.sqlite.brokerCa } : {}),
+    },
     clock: o.clock,
     dataDir: o.dataDir,
   });

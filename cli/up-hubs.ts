@@ -31,12 +31,16 @@ export interface SqliteFleet {
   readonly fleet: DemoFleet;
   readonly hubs: readonly SqliteHub[];
   readonly dir: string;
+  /** The broker CA the provisioning file pins (an `mqtts://` broker given with --broker-ca). */
+  readonly brokerCa?: string;
   stop(): Promise<void>;
 }
 
 export async function startSqliteFleet(o: {
   dir: string;
   brokerUrl: string;
+  /** PEM text of the broker's CA, for an `mqtts://` broker: pinned in the provisioning file and by the hubs. */
+  brokerCa?: string;
   deviceId: string;
   services: readonly string[];
   deferralMs: number;
@@ -53,6 +57,7 @@ export async function startSqliteFleet(o: {
     hubs: hubKeys.map((k) => ({ hub: k, dbPath: dbOf(k.hubId) })),
     deviceKeys: `${o.deviceId}.keys.json`,
     broker: o.brokerUrl,
+    ...(o.brokerCa !== undefined ? { brokerCa: o.brokerCa } : {}),
   });
   const provisioningPath = join(o.dir, `${o.deviceId}.provision.json`);
   writeProvisioning(provisioningPath, enrolled.provisioning);
@@ -81,7 +86,16 @@ export async function startSqliteFleet(o: {
   try {
     for (const k of hubKeys) {
       const key = readHubKeyFile(join(o.dir, `${k.hubId}.key.json`));
-      hubs.push(await SqliteHub.start({ role: k.role, hubId: k.hubId, brokerUrl: o.brokerUrl, dbPath: dbOf(k.hubId), signer: key.signer }));
+      hubs.push(
+        await SqliteHub.start({
+          role: k.role,
+          hubId: k.hubId,
+          brokerUrl: o.brokerUrl,
+          ...(o.brokerCa !== undefined ? { brokerTls: { ca: o.brokerCa } } : {}),
+          dbPath: dbOf(k.hubId),
+          signer: key.signer,
+        }),
+      );
     }
   } catch (err) {
     await Promise.allSettled(hubs.map((h) => h.stop()));
@@ -105,6 +119,7 @@ export async function startSqliteFleet(o: {
     fleet,
     hubs,
     dir: o.dir,
+    ...(provisioning.brokerCa !== undefined ? { brokerCa: provisioning.brokerCa } : {}),
     stop: async () => {
       await Promise.allSettled(hubs.map((h) => h.stop()));
     },

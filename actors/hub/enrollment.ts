@@ -27,6 +27,8 @@ export interface EnrollDeviceOptions {
   /** The device key file as the provisioning file should name it. */
   readonly deviceKeys: string;
   readonly broker?: string;
+  /** PEM text of the broker CA the device pins (provisioning `brokerCa`). */
+  readonly brokerCa?: string;
   /** The release public key to pin in the provisioning file (what the device's artifacts are signed with). */
   readonly releaseKey?: Uint8Array;
   /** Enrol a revoked device again (with new keys). */
@@ -106,6 +108,7 @@ export function enrollDevice(options: EnrollDeviceOptions): EnrollResult {
   const provisioning: ProvisioningInput = {
     deviceId: device.deviceId,
     ...(options.broker !== undefined ? { broker: options.broker } : {}),
+    ...(options.brokerCa !== undefined ? { brokerCa: options.brokerCa } : {}),
     deviceKeys: options.deviceKeys,
     ih: pin(ih.hub),
     services: Object.fromEntries([...services].map(([s, t]) => [s, pin(t.hub)])),

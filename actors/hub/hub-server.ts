@@ -19,10 +19,23 @@
  * and answers each decision at once.
  *
  * Nothing arriving from the broker can crash it: every message handler is wrapped and counted.
+ *
+ * TLS (docs/PROTOCOL.md §6.6): with an `mqtts://` URL the broker's certificate is verified against
+ * `tls.ca`. A handshake failure at start rejects `start` with MqttTlsError; later ones (a broker
+ * certificate replaced by one we do not trust) are counted, emitted as `tlsFailure` and shown in
+ * `status().connectionProblem` while the hub is offline — it keeps retrying, never silently.
  */
 import type { MqttClient } from 'mqtt';
 import { topics } from '../../proto/index.ts';
-import { connectMqtt, probeBroker, toBuffer, type BrokerCapabilities, type MqttProtocolVersion } from '../mqtt/index.ts';
+import {
+  connectMqtt,
+  probeBroker,
+  toBuffer,
+  type BrokerCapabilities,
+  type MqttProtocolVersion,
+  type MqttTlsError,
+  type MqttTlsOptions,
+} from '../mqtt/index.ts';
 import type { HubDecision } from './decide.ts';
 import { PendingBatch } from './effects.ts';
 import type { HubCore } from './hub-core.ts';
@@ -31,6 +44,8 @@ import { encodeHubStatus, processStatusTopic, type HubStatus, type SubscriptionM
 export interface HubServerOptions {
   readonly core: HubCore;
   readonly brokerUrl: string;
+  /** For an `mqtts://` broker: the pinned CA (and optionally a client certificate). */
+  readonly tls?: MqttTlsOptions;
   readonly hubId: string;
   /** Default `auto`: MQTT 5 where the broker speaks it. */
   readonly protocolVersion?: MqttProtocolVersion | 'auto';
@@ -64,9 +79,11 @@ export interface HubServerStats {
   readonly commitFailures: number;
   /** Replies dropped because their batch could not be committed. */
   readonly uncommittedDrops: number;
+  /** TLS handshakes with the broker that failed (untrusted or wrong certificate). */
+  readonly tlsFailures: number;
 }
 
-type Events = { online: []; offline: []; decision: [HubDecision] };
+type Events = { online: []; offline: []; decision: [HubDecision]; tlsFailure: [MqttTlsError] };
 type Listener<E extends keyof Events> = (...args: Events[E]) => void;
 
 /** Largest MQTT packet we accept on MQTT 5: a maximal request envelope plus topic and headers. */
@@ -83,7 +100,14 @@ export class HubServer {
   private turnOpen = false;
   private retryScheduled = false;
   private readonly clock: () => number;
-  private readonly listeners: { [E in keyof Events]: Set<Listener<E>> } = { online: new Set(), offline: new Set(), decision: new Set() };
+  private readonly listeners: { [E in keyof Events]: Set<Listener<E>> } = {
+    online: new Set(),
+    offline: new Set(),
+    decision: new Set(),
+    tlsFailure: new Set(),
+  };
+  /** Why the last connection attempt failed its TLS handshake; cleared once connected. */
+  private tlsProblem: string | undefined;
   private online_ = false;
   private stopped = false;
   private readonly counts = {
@@ -97,6 +121,7 @@ export class HubServer {
     commitRetries: 0,
     commitFailures: 0,
     uncommittedDrops: 0,
+    tlsFailures: 0,
   };
 
   /** Probes the broker as needed, connects, subscribes and publishes the online status. */
@@ -108,7 +133,8 @@ export class HubServer {
     if (wanted !== null) topics.hubRequestSubscription(options.hubId, wanted); // a bad group name fails now, not on fallback
     const askProtocol = options.protocolVersion ?? 'auto';
     let caps: BrokerCapabilities | undefined;
-    if (askProtocol === 'auto' || wanted !== null) caps = await probeBroker(options.brokerUrl, { timeoutMs });
+    if (askProtocol === 'auto' || wanted !== null)
+      caps = await probeBroker(options.brokerUrl, { timeoutMs, ...(options.tls !== undefined ? { tls: options.tls } : {}) });
     const protocol: MqttProtocolVersion = askProtocol === 'auto' ? (caps?.mqtt5 ? 5 : 4) : askProtocol;
 
     let mode: SubscriptionMode = 'plain';
@@ -157,15 +183,22 @@ export class HubServer {
       // Registered once per client, so its `atMs` is the hub's start time, not the moment it died.
       will: { topic: this.statusTopic_, payload: this.statusBytes(false), qos: 1, retain: true },
       maximumPacketSize: MAX_PACKET_BYTES,
+      ...(options.tls !== undefined ? { tls: options.tls } : {}),
+      onTlsFailure: (failure) => {
+        this.counts.tlsFailures++;
+        this.tlsProblem = failure.message;
+        this.emit('tlsFailure', failure);
+      },
     });
     this.client.on('connect', () => void this.onConnect());
     this.client.on('close', () => this.setOnline(false));
     this.client.on('message', (topic, payload) => this.onMessage(topic, payload));
   }
 
-  /** What this process publishes as its status (online as currently known). */
+  /** What this process publishes as its status (online as currently known; offline, why if TLS failed). */
   status(): HubStatus {
-    return { ...this.base, online: this.online_, atMs: this.clock() };
+    const problem = !this.online_ && this.tlsProblem !== undefined ? { connectionProblem: this.tlsProblem } : {};
+    return { ...this.base, online: this.online_, atMs: this.clock(), ...problem };
   }
 
   stats(): HubServerStats {
@@ -211,6 +244,7 @@ export class HubServer {
 
   private async onConnect(): Promise<void> {
     this.counts.connects++;
+    this.tlsProblem = undefined;
     if (this.stopped) return;
     try {
       const granted = await this.client.subscribeAsync(this.subscription_, { qos: 1 });

@@ -1,7 +1,10 @@
 /**
- * `mm`'s real uplink: MQTT (3.1.1 or 5), QoS 1, TCP_NODELAY on every socket (actors/mqtt). It
+ * `mm`'s real uplink: MQTT (3.1.1 or 5), QoS 1, TCP_NODELAY on every socket (actors/mqtt), in TLS
+ * with the provisioned broker CA pinned for an `mqtts://` URL (docs/PROTOCOL.md §6.6). It
  * subscribes to its device's reply topics and its services' inbound topics, publishes requests to
  * the hubs' request topics, and reconnects by itself; the receiver hears about every up and down.
+ * A TLS handshake failure (wrong CA, wrong host, not a TLS listener) is counted and said on stderr
+ * once per distinct failure: it keeps retrying, as the broker may be fixed, but never in silence.
  */
 import { connectMqtt, toBuffer, type MqttClient, type MqttProtocolVersion } from '../mqtt/index.ts';
 import { instanceOfReplyTopic, laneOf, MAX_WIRE_BYTES, topics } from '../../proto/index.ts';
@@ -12,6 +15,14 @@ export interface MqttLinkOptions {
   readonly deviceId: string;
   readonly services: readonly string[];
   readonly protocolVersion?: MqttProtocolVersion;
+  /**
+   * For an `mqtts://` URL: the broker's CA certificate(s), PEM text (the provisioning file's
+   * `brokerCa`; text, not a path, so it travels in a domain process's bootstrap). Without it the
+   * system's CA store is used.
+   */
+  readonly ca?: string;
+  /** The name the broker's certificate must carry; default the URL's host. */
+  readonly servername?: string;
   /** Inbound messages larger than this are dropped unread (a reply envelope is ~0.3 KB). */
   readonly maxInboundBytes?: number;
   /**
@@ -30,6 +41,8 @@ export interface MqttLinkCounters {
   connects: number;
   /** Service publishes refused because `maxServiceInflightBytes` were unacknowledged. */
   serviceRefused: number;
+  /** TLS handshakes that failed (untrusted or wrong certificate, not a TLS listener). */
+  tlsFailures: number;
 }
 
 export class MqttHubLink implements HubLink {
@@ -41,7 +54,10 @@ export class MqttHubLink implements HubLink {
     droppedUnrouted: 0,
     connects: 0,
     serviceRefused: 0,
+    tlsFailures: 0,
   };
+  /** The most recent TLS failure, as said on stderr (said again only when it changes). */
+  lastTlsFailure: string | undefined;
   private client: MqttClient | null = null;
   private readonly serviceTopics: Map<string, string>;
   private readonly maxServiceInflight: number;
@@ -63,9 +79,20 @@ export class MqttHubLink implements HubLink {
 
   start(sink: HubLinkSink): void {
     this.sink = sink;
+    const tls = {
+      ...(this.o.ca !== undefined ? { ca: this.o.ca } : {}),
+      ...(this.o.servername !== undefined ? { servername: this.o.servername } : {}),
+    };
     const client = connectMqtt(this.o.url, {
       protocolVersion: this.o.protocolVersion ?? 4,
       clientId: `dominion-mm-${this.o.deviceId}-${randomSuffix()}`,
+      ...(Object.keys(tls).length > 0 ? { tls } : {}),
+      onTlsFailure: (failure) => {
+        this.counters.tlsFailures++;
+        if (failure.message === this.lastTlsFailure) return;
+        this.lastTlsFailure = failure.message;
+        console.error(`mm ${this.o.deviceId}: ${failure.message}; retrying`);
+      },
     });
     this.client = client;
     const max = this.o.maxInboundBytes ?? 8 * 1024;
@@ -74,6 +101,7 @@ export class MqttHubLink implements HubLink {
     let up = false;
     client.on('connect', () => {
       this.counters.connects++;
+      this.lastTlsFailure = undefined;
       client.subscribe([topics.replySubscription(this.o.deviceId), ...this.serviceTopics.keys()], { qos: 1 }, () => {
         up = true;
         sink.connection(true);
