@@ -167,6 +167,10 @@ export function connectMqtt(url: string, options: ConnectMqttOptions = {}): Mqtt
   client = new MqttClient(() => (address.tls ? noDelayTlsSocket(address, tlsOptions, onFailure) : noDelaySocket(address)), clientOptions);
   const connected = client;
   connected.on('connect', () => void lastTlsFailure.delete(connected));
+  // With manualConnect MQTT.js clears `disconnecting` once end() has closed its stores; a socket
+  // whose 'close' comes later (a TLS socket always does) would then arm a reconnect on an ended
+  // client. Ended means ended: no reconnect after it.
+  connected.on('end', () => void (connected.options.reconnectPeriod = 0));
   // mqtt.connect() installs the same no-op listener; without one an EventEmitter 'error' throws.
   connected.on('error', () => {});
   connected.connect();
