@@ -77,8 +77,6 @@ export async function hubCommand(argv: string[], io: CliIo = consoleIo): Promise
   const roleKind = oneOf('hub', 'role', values.role, ['ih', 'sh'] as const);
   const hubId = required('hub', 'id', values.id);
   const brokerUrl = required('hub', 'broker', values.broker);
-  const broker = chooseBroker('hub', brokerUrl, { caFile: values['broker-ca'], insecurePlaintext: values['insecure-plaintext'] });
-  if (broker.warning !== undefined) io.err(`dominion hub: WARNING: ${broker.warning}`);
   const dbPath = required('hub', 'db', values.db);
   if (roleKind === 'ih' && values.service !== undefined) throw new UsageError('hub: --service is only for --role sh');
   let role: HubRole;
@@ -99,6 +97,8 @@ export async function hubCommand(argv: string[], io: CliIo = consoleIo): Promise
   const replayWindowS = integer('hub', 'replay-window', values['replay-window'], 600, 1, 30 * 24 * 3600);
   const sweepMs = integer('hub', 'sweep', values.sweep, 1000, 10, 3_600_000);
   const statsS = integer('hub', 'stats', values.stats, 0, 0, 86_400);
+  const broker = chooseBroker('hub', brokerUrl, { caFile: values['broker-ca'], insecurePlaintext: values['insecure-plaintext'] });
+  if (broker.warning !== undefined) io.err(`dominion hub: WARNING: ${broker.warning}`);
 
   let hub: SqliteHub;
   try {
