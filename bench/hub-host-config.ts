@@ -14,6 +14,8 @@ export interface HubHostConfig {
   readonly deferralMs: number;
   readonly idSuffix: string;
   readonly brokerUrl?: string;
+  /** PEM of the broker's CA, for an `mqtts://` brokerUrl. */
+  readonly brokerCa?: string;
   readonly secrets: { device: string; mm: string; deviceServices: HexRecord; ih: string; services: HexRecord };
   /** A byte-counting sink for throughput benchmarks (see hub-host.ts). */
   readonly sink?: SinkConfig;

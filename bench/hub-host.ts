@@ -29,6 +29,7 @@ const first = await new Promise<string>((resolve) => lines.once('line', resolve)
 const config = JSON.parse(first) as HubHostConfig;
 const broker = config.brokerUrl === undefined ? await startEmbeddedBroker({ port: 0 }) : undefined;
 const url = config.brokerUrl ?? broker!.url;
+const tls = config.brokerCa !== undefined ? { tls: { ca: config.brokerCa } } : {};
 const fleet = demoFleet({
   deviceId: config.deviceId,
   services: config.services,
@@ -49,14 +50,15 @@ if (releases !== undefined && releasePub !== undefined) {
 }
 const dbDir = sqliteShs ? mkdtempSync(join(tmpdir(), 'dominion-bench-hubs-')) : undefined;
 const servers: Array<{ stop(): Promise<void> }> = await Promise.all([
-  HubServer.start({ core: fleet.ih.core, brokerUrl: url, hubId: fleet.ih.id }),
+  HubServer.start({ core: fleet.ih.core, brokerUrl: url, ...tls, hubId: fleet.ih.id }),
   ...[...fleet.sh].map(async ([service, h]) => {
-    if (!sqliteShs || dbDir === undefined) return HubServer.start({ core: h.core, brokerUrl: url, hubId: h.id });
+    if (!sqliteShs || dbDir === undefined) return HubServer.start({ core: h.core, brokerUrl: url, ...tls, hubId: h.id });
     const deviceKeys = decodeSecrets(config.secrets).device;
     const hub = await SqliteHub.start({
       role: serviceHubRole(service),
       hubId: h.id,
       brokerUrl: url,
+      ...(config.brokerCa !== undefined ? { brokerTls: { ca: config.brokerCa } } : {}),
       dbPath: join(dbDir, `${h.id}.db`),
       signer: h.key,
       init: true,
@@ -71,7 +73,7 @@ const servers: Array<{ stop(): Promise<void> }> = await Promise.all([
 
 const sink = { bytes: 0, messages: 0 };
 let reAck: ReturnType<typeof setInterval> | undefined;
-const sinkClient = config.sink === undefined ? undefined : connectMqtt(url, { clientId: `bench-sink-${process.pid}` });
+const sinkClient = config.sink === undefined ? undefined : connectMqtt(url, { clientId: `bench-sink-${process.pid}`, ...tls });
 if (sinkClient !== undefined && config.sink !== undefined) {
   const { topic, ackTopic, ackEveryBytes } = config.sink;
   await awaitConnected(sinkClient);

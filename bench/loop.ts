@@ -1,8 +1,11 @@
 /**
  * The ticket loop end to end: round trip device → hub → device over loopback MQTT, p50/p99
- * per instance on Aedes and on Mosquitto (both with TCP_NODELAY), beside a bare MQTT request/response
- * measured on the same broker in the same run; and the CPU the whole loop costs at a 1 s interval.
+ * per instance on Aedes and on Mosquitto (both with TCP_NODELAY), and on Mosquitto over TLS
+ * (docs/PROTOCOL.md §6.6: CA pinned, EC P-256 certificate from `dominion broker-config`'s module),
+ * beside a bare MQTT request/response measured on the same broker in the same run; and the CPU the
+ * whole loop costs at a 1 s interval.
  */
+import { readFileSync } from 'node:fs';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,7 +13,8 @@ import { RealClock } from '../runtime/index.ts';
 import { demoFleet, demoSecrets, Device, timingFor, type DeviceEvent } from '../actors/device/index.ts';
 import { encodeSecrets, startHubHost } from './hub-host-config.ts';
 import { MqttHubLink } from '../actors/mm/index.ts';
-import { awaitConnected, connectMqtt } from '../actors/mqtt/index.ts';
+import { awaitConnected, connectMqtt, type MqttTlsOptions } from '../actors/mqtt/index.ts';
+import { makeBrokerConfig } from '../actors/mqtt/tls-material.ts';
 import { sensorService } from '../actors/sm/index.ts';
 import { startBenchMosquitto } from './mosquitto.ts';
 import { percentile, progress, table } from './stats.ts';
@@ -18,10 +22,11 @@ import { percentile, progress, table } from './stats.ts';
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /** Sequential publish → echo → receive over one broker: the floor any ticket round trip stands on. */
-async function bareRoundTrips(url: string, n: number): Promise<number[]> {
+async function bareRoundTrips(url: string, n: number, ca?: string): Promise<number[]> {
   const topic = `bench/${process.pid}/${Math.random().toString(16).slice(2)}`;
-  const requester = connectMqtt(url);
-  const responder = connectMqtt(url);
+  const tls: { tls?: MqttTlsOptions } = ca !== undefined ? { tls: { ca } } : {};
+  const requester = connectMqtt(url, tls);
+  const responder = connectMqtt(url, tls);
   await Promise.all([awaitConnected(requester), awaitConnected(responder)]);
   await responder.subscribeAsync(`${topic}/req`, { qos: 1 });
   responder.on('message', (_t, payload) => void responder.publish(`${topic}/rep`, payload, { qos: 1 }));
@@ -51,14 +56,22 @@ interface LoopRun {
  * The hubs (and, without `brokerUrl`, an embedded Aedes) run in a child process; the device runs
  * here alone, as it would on a board whose hubs are elsewhere.
  */
-async function prepareLoop(intervalMs: number, brokerUrl?: string): Promise<LoopRun> {
+async function prepareLoop(intervalMs: number, brokerUrl?: string, brokerCa?: string): Promise<LoopRun> {
   const idSuffix = `-${process.pid}-${Math.floor(Math.random() * 1e6)}`;
   const services = ['sensor'];
   const deviceId = `bench${idSuffix}`;
   // Hubs grant no deferral under 1 s (its MQTT expiry is in whole seconds); the AWDT caps it anyway.
   const deferralMs = Math.max(1000, 3 * intervalMs);
   const secrets = demoSecrets(services);
-  const host = await startHubHost({ deviceId, services, deferralMs, idSuffix, brokerUrl, secrets: encodeSecrets(secrets) });
+  const host = await startHubHost({
+    deviceId,
+    services,
+    deferralMs,
+    idSuffix,
+    brokerUrl,
+    ...(brokerCa !== undefined ? { brokerCa } : {}),
+    secrets: encodeSecrets(secrets),
+  });
   const fleet = demoFleet({ deviceId, services, deferralMs, idSuffix, secrets });
   let device: Device | undefined;
   return {
@@ -72,7 +85,7 @@ async function prepareLoop(intervalMs: number, brokerUrl?: string): Promise<Loop
         timing: timingFor(intervalMs),
         services: [sensorService({ periodMs: Math.max(1000, intervalMs) })],
         dataDir: mkdtempSync(join(tmpdir(), 'dominion-bench-')),
-        openLink: () => new MqttHubLink({ url: host.url, deviceId, services }),
+        openLink: () => new MqttHubLink({ url: host.url, deviceId, services, ...(brokerCa !== undefined ? { ca: brokerCa } : {}) }),
         clock: new RealClock(),
       });
       device.boot();
@@ -129,8 +142,14 @@ export async function benchLoop(o: LoopBenchOptions = {}): Promise<string> {
   const cpuSeconds = o.cpuSeconds ?? 20;
   const rttIntervalMs = o.rttIntervalMs ?? 100;
   const mosquitto = await startBenchMosquitto();
-  const brokers: Array<[string, string | undefined]> = [['Aedes (embedded, MQTT 3.1.1)', undefined]];
-  if (mosquitto) brokers.push(['Mosquitto 2 (set_tcp_nodelay, MQTT 5 hubs)', mosquitto.url]);
+  const pki = await makeBrokerConfig({ dir: mkdtempSync(join(tmpdir(), 'dominion-bench-tls-')), hosts: ['127.0.0.1'] });
+  const ca = readFileSync(pki.caCert, 'utf8');
+  const mosquittoTls = mosquitto
+    ? await startBenchMosquitto({ cafile: pki.caCert, certfile: pki.serverCert, keyfile: pki.serverKey })
+    : undefined;
+  const brokers: Array<[string, string | undefined, string | undefined]> = [['Aedes (embedded, MQTT 3.1.1)', undefined, undefined]];
+  if (mosquitto) brokers.push(['Mosquitto 2 (set_tcp_nodelay, MQTT 5 hubs)', mosquitto.url, undefined]);
+  if (mosquittoTls) brokers.push(['Mosquitto 2 over TLS (CA pinned, EC P-256)', mosquittoTls.url, ca]);
   const rows: Array<Array<string | number>> = [];
   try {
     // CPU first, while this process is fresh: nothing left over from the round-trip phases.
@@ -141,11 +160,11 @@ export async function benchLoop(o: LoopBenchOptions = {}): Promise<string> {
       loop.boot();
       return loop.stop;
     });
-    for (const [name, brokerUrl] of brokers) {
-      const loop = await prepareLoop(rttIntervalMs, brokerUrl);
+    for (const [name, brokerUrl, brokerCa] of brokers) {
+      const loop = await prepareLoop(rttIntervalMs, brokerUrl, brokerCa);
       try {
         progress(`bare MQTT request/response on ${name}`);
-        const bare = await bareRoundTrips(loop.url, samples);
+        const bare = await bareRoundTrips(loop.url, samples, brokerCa);
         rows.push([name, 'bare MQTT request/response', samples, percentile(bare, 50).toFixed(2), percentile(bare, 99).toFixed(2)]);
         progress(`ticket round trips on ${name} (${samples} per instance)`);
         const rtts = await ticketRoundTrips(loop.boot(), samples);
@@ -168,5 +187,6 @@ export async function benchLoop(o: LoopBenchOptions = {}): Promise<string> {
     return `${rtt}\n\nTicket rows: interval ${rttIntervalMs} ms per instance, hubs (and Aedes) in a child process. Round trip = from the AWDT drawing its nonce to it accepting the ticket: sign, proxy, mm, MQTT, hub verify + decide + sign, MQTT, mm, proxy, verify (noble in sw for \`device\`, node for VMs).\n\n${cpu}`;
   } finally {
     await mosquitto?.stop();
+    await mosquittoTls?.stop();
   }
 }

@@ -24,12 +24,31 @@ export async function freePort(): Promise<number> {
   });
 }
 
-/** Starts `mosquitto` if it is installed; resolves `undefined` (with a note on stderr) if not. */
-export async function startBenchMosquitto(): Promise<BenchMosquitto | undefined> {
+/** A TLS listener's files (PEM paths), e.g. from actors/mqtt/tls-material.ts. */
+export interface BenchMosquittoTls {
+  readonly cafile: string;
+  readonly certfile: string;
+  readonly keyfile: string;
+}
+
+/**
+ * Starts `mosquitto` if it is installed; resolves `undefined` (with a note on stderr) if not. With
+ * `tls` its one listener is TLS (`mqtts://127.0.0.1:<port>`), still anonymous: benchmarks measure
+ * the transport, not authentication.
+ */
+export async function startBenchMosquitto(tls?: BenchMosquittoTls): Promise<BenchMosquitto | undefined> {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'dominion-mosquitto-'));
   const conf = join(dir, 'mosquitto.conf');
-  writeFileSync(conf, `listener ${port} 127.0.0.1\nallow_anonymous true\nset_tcp_nodelay true\npersistence false\nlog_dest none\n`);
+  const tlsLines =
+    tls === undefined
+      ? ''
+      : // Keys are 0600: started as root, Mosquitto must stay root to read them.
+        `cafile ${tls.cafile}\ncertfile ${tls.certfile}\nkeyfile ${tls.keyfile}\ntls_version tlsv1.2\n${process.getuid?.() === 0 ? 'user root\n' : ''}`;
+  writeFileSync(
+    conf,
+    `listener ${port} 127.0.0.1\n${tlsLines}allow_anonymous true\nset_tcp_nodelay true\npersistence false\nlog_dest none\n`,
+  );
   let child: ChildProcess;
   try {
     child = spawn('mosquitto', ['-c', conf], { stdio: 'ignore' });
@@ -38,7 +57,7 @@ export async function startBenchMosquitto(): Promise<BenchMosquitto | undefined>
   }
   const failed = new Promise<undefined>((resolve) => child.once('error', () => resolve(undefined)));
   const ready = waitForPort(port, 5000).then(() => ({
-    url: `mqtt://127.0.0.1:${port}`,
+    url: `${tls === undefined ? 'mqtt' : 'mqtts'}://127.0.0.1:${port}`,
     stop: () =>
       new Promise<void>((resolve) => {
         child.once('exit', () => resolve());

@@ -28,6 +28,8 @@ import { BootStateError, SlotError } from '../actors/slots/index.ts';
 import { describeEvent } from './events.ts';
 import { numberOption, UsageError } from './args.ts';
 import { parseCommand, readPublicKey } from './options.ts';
+import { BROKER_HELP, BROKER_OPTIONS, chooseBroker } from './broker-options.ts';
+import { parseBrokerUrl } from '../actors/mqtt/broker-url.ts';
 
 const HELP = `usage: dominion device --board <id> --provision <file> [--release-pub <hex|file>] [options]
 
@@ -49,7 +51,9 @@ options:
   --provision <file>      provisioning file from "dominion enroll" (device id, pinned hubs, key file)
   --release-pub <hex|file> the release public key to verify with (64 hex digits, or a file holding
                           them; default: the one the provisioning file pins)
-  --broker <mqtt-url>     the hubs' broker (default: the provisioning file's "broker")
+  --broker <mqtts-url>    the hubs' broker (default: the provisioning file's "broker"); TLS with
+                          the provisioning file's "brokerCa" pinned, unless --broker-ca says otherwise
+${BROKER_HELP}
   --artifacts <dir>       where the build put them (default: dist/<board>)
   --data-dir <dir>        persistent state: sw/, slots/, hypervisor/ and sm-<service>/
                           (default: .dominion/<device id>)
@@ -67,6 +71,7 @@ export async function deviceCommand(argv: string[]): Promise<number> {
     provision: { type: 'string' },
     'release-pub': { type: 'string' },
     broker: { type: 'string' },
+    ...BROKER_OPTIONS,
     artifacts: { type: 'string' },
     'data-dir': { type: 'string' },
     duration: { type: 'string' },
@@ -96,6 +101,19 @@ export async function deviceCommand(argv: string[]): Promise<number> {
     throw new Error(`${prov.deviceKeysPath} holds keys for ${keys.deviceId}, but ${values.provision} is for ${prov.deviceId}`);
   const broker = values.broker ?? prov.broker;
   if (broker === undefined) throw new UsageError('device: no broker: give --broker or put "broker" in the provisioning file');
+  let provisionedCa: string | undefined;
+  try {
+    // The provisioned pin is for a TLS broker; a --broker override to plain loopback leaves it aside.
+    provisionedCa = parseBrokerUrl(broker).tls ? prov.brokerCa : undefined;
+  } catch {
+    provisionedCa = undefined; // chooseBroker names the bad URL
+  }
+  const brokerChoice = chooseBroker('device', broker, {
+    caFile: values['broker-ca'],
+    caText: provisionedCa,
+    insecurePlaintext: values['insecure-plaintext'],
+  });
+  if (brokerChoice.warning !== undefined) console.error(`dominion device: WARNING: ${brokerChoice.warning}`);
   const base = {
     deviceId: prov.deviceId,
     keys,
@@ -124,15 +142,14 @@ export async function deviceCommand(argv: string[]): Promise<number> {
       throw new DeviceConfigError(
         `${prov.brokerCredentialPath} is the broker credential of ${credential.username}, not of ${prov.deviceId}`,
       );
-    const common = {
-      ...base,
-      link: {
-        url: broker,
-        deviceId: prov.deviceId,
-        services: verifiedBoard.services,
-        ...(credential !== undefined ? { username: credential.username, password: credential.password } : {}),
-      },
+    const link = {
+      url: broker,
+      deviceId: prov.deviceId,
+      services: verifiedBoard.services,
+      ...(brokerChoice.ca !== undefined ? { ca: brokerChoice.ca } : {}),
+      ...(credential !== undefined ? { username: credential.username, password: credential.password } : {}),
     };
+    const common = { ...base, link };
     if (verifiedBoard.placement !== 'single') {
       // This process is sw; the hypervisor, mm and each service get a process (and heap limit) of their own.
       const host = hostCommandOfThisProcess();
@@ -159,7 +176,7 @@ export async function deviceCommand(argv: string[]): Promise<number> {
   const running = ['sw', 'hypervisor'].map((label) => `${label} v${slotted.slots.sw.report(label).version}`).join(', ');
   const installed = slotted.medium.installed.map((i) => `${i.label} v${i.version}`).join(', ');
   console.log(
-    `dominion device ${prov.deviceId} on board ${board.id} (${slotted.board.placement} placement): artifacts ${dir} verified (${slotted.medium.version}), booting from slots (${running}), broker ${broker}`,
+    `dominion device ${prov.deviceId} on board ${board.id} (${slotted.board.placement} placement): artifacts ${dir} verified (${slotted.medium.version}), booting from slots (${running}), broker ${broker}${brokerChoice.ca !== undefined ? ' (TLS, CA pinned)' : ''}`,
   );
   if (installed !== '') console.log(`slots: installed ${installed} from ${dir}`);
   try {

@@ -7,6 +7,7 @@ import { hashPassword, newBrokerPassword } from '../actors/broker-auth/index.ts'
 import { enrollDevice, readDevicePublicFile, readHubPublicFile, writeProvisioning, type EnrollTarget } from '../actors/hub/index.ts';
 import { writeBrokerCredentialFile } from '../actors/provisioning/index.ts';
 import { SYNC_HELP, SYNC_OPTIONS, syncAfter } from './broker-sync.ts';
+import { BROKER_HELP, BROKER_OPTIONS, chooseBroker, readBrokerCa } from './broker-options.ts';
 import { consoleIo, failure, parseCommand, positionals, readPublicKey, required, UsageError, type CliIo } from './options.ts';
 
 const ENROLL_HELP = `usage: dominion enroll --device <id.pub.json> --hub <hub.pub.json>=<hub.db> [--hub …] --out <provision.json> [options]
@@ -23,7 +24,10 @@ options:
   --out <file>             the provisioning file to write (JSON; see README "Provisioning file")
   --device-keys <path>     how the provisioning file names the device's secret key file
                            (default: <id>.keys.json beside --device, relative to --out)
-  --broker <mqtt-url>      broker the device should use, recorded in the provisioning file
+  --broker <mqtts-url>     broker the device should use, recorded in the provisioning file
+                           (mqtts://host[:8883]; plain mqtt:// only to loopback)
+${BROKER_HELP}
+                           (--broker-ca is recorded as the file's "brokerCa": the device pins it)
   --release-pub <hex|file> the release public key to pin: the device then runs only artifacts
                            signed with it ("dominion build" prints where its key is)
   --reinstate              enrol a revoked device again (its new keys replace the revoked ones)
@@ -41,6 +45,7 @@ export async function enrollCommand(argv: string[], io: CliIo = consoleIo): Prom
     out: { type: 'string' },
     'device-keys': { type: 'string' },
     broker: { type: 'string' },
+    ...BROKER_OPTIONS,
     'release-pub': { type: 'string' },
     reinstate: { type: 'boolean', default: false },
     'broker-credential': { type: 'string' },
@@ -62,6 +67,15 @@ export async function enrollCommand(argv: string[], io: CliIo = consoleIo): Prom
     if (at <= 0 || at === spec.length - 1) throw new UsageError(`enroll: --hub takes <hub.pub.json>=<hub.db>, got "${spec}"`);
     return { pub: spec.slice(0, at), db: spec.slice(at + 1) };
   });
+  // Without --broker the device is told its broker on its command line; the CA is recorded all the same.
+  const brokerCa =
+    values.broker !== undefined
+      ? chooseBroker('enroll', values.broker, { caFile: values['broker-ca'], insecurePlaintext: values['insecure-plaintext'] })
+      : values['broker-ca'] !== undefined
+        ? { ca: readBrokerCa('enroll', values['broker-ca']) }
+        : undefined;
+  if (brokerCa !== undefined && 'warning' in brokerCa && brokerCa.warning !== undefined)
+    io.err(`dominion enroll: WARNING: ${brokerCa.warning}`);
   try {
     const device = readDevicePublicFile(devicePath);
     const hubs: EnrollTarget[] = specs.map((s) => ({ hub: readHubPublicFile(s.pub), dbPath: s.db }));
@@ -76,12 +90,15 @@ export async function enrollCommand(argv: string[], io: CliIo = consoleIo): Prom
       brokerCredential: { passwordHash: hashPassword(password), file: relativeTo(out, credentialPath) },
       reinstate: values.reinstate,
       ...(values.broker !== undefined ? { broker: values.broker } : {}),
+      ...(brokerCa?.ca !== undefined ? { brokerCa: brokerCa.ca } : {}),
       ...(values['release-pub'] !== undefined ? { releaseKey: readPublicKey('enroll', values['release-pub']) } : {}),
     });
     writeBrokerCredentialFile(credentialPath, { username: device.deviceId, password });
     writeProvisioning(out, result.provisioning);
     for (const p of result.placed) io.out(`enrolled ${device.deviceId} with ${p.hub} in ${p.dbPath}: ${p.instances.join(', ')}`);
-    io.out(`provisioning file ${out} (device keys: ${keysPath}; broker credential: ${credentialPath}, secret)`);
+    io.out(
+      `provisioning file ${out} (device keys: ${keysPath}; broker credential: ${credentialPath}, secret${brokerCa?.ca !== undefined ? `; broker CA pinned from ${values['broker-ca']}` : ''})`,
+    );
     syncAfter(
       'enroll',
       io,

@@ -20,9 +20,10 @@ import {
   type HubRole,
   type SqliteHubStats,
 } from '../actors/hub/index.ts';
+import { BROKER_HELP, BROKER_OPTIONS, chooseBroker } from './broker-options.ts';
 import { consoleIo, failure, integer, oneOf, parseCommand, positionals, required, UsageError, type CliIo } from './options.ts';
 
-export const HUB_HELP = `usage: dominion hub --role ih|sh --id <hub-id> [--service <name>] --broker <mqtt-url> --db <path> [options]
+export const HUB_HELP = `usage: dominion hub --role ih|sh --id <hub-id> [--service <name>] --broker <mqtts-url> --db <path> [options]
 
 Runs one hub process. It answers ticket requests on dominion/v1/hub/<hub-id>/request/<device-id> from the
 state in its SQLite database (devices, keys, policy, operator holds), commits every decision to the
@@ -36,7 +37,8 @@ options:
   --role ih|sh             ih: dominates device and mm; sh: dominates sm:<service>
   --id <hub-id>            the id devices address (1-64 of [A-Za-z0-9._:-])
   --service <name>         with --role sh: the service this hub dominates
-  --broker <mqtt-url>      mqtt://host[:port]
+  --broker <mqtts-url>     mqtts://host[:8883] (TLS); plain mqtt://host[:port] only to loopback
+${BROKER_HELP}
   --db <path>              the hub database; must exist unless --init
   --key <file>             hub key file (dominion.hub-key, mode 0600);
                            default <db dir>/<hub-id>.key.json
@@ -62,6 +64,7 @@ export async function hubCommand(argv: string[], io: CliIo = consoleIo): Promise
     id: { type: 'string' },
     service: { type: 'string' },
     broker: { type: 'string' },
+    ...BROKER_OPTIONS,
     db: { type: 'string' },
     key: { type: 'string' },
     init: { type: 'boolean', default: false },
@@ -102,6 +105,8 @@ export async function hubCommand(argv: string[], io: CliIo = consoleIo): Promise
   const replayWindowS = integer('hub', 'replay-window', values['replay-window'], 600, 1, 30 * 24 * 3600);
   const sweepMs = integer('hub', 'sweep', values.sweep, 1000, 10, 3_600_000);
   const statsS = integer('hub', 'stats', values.stats, 0, 0, 86_400);
+  const broker = chooseBroker('hub', brokerUrl, { caFile: values['broker-ca'], insecurePlaintext: values['insecure-plaintext'] });
+  if (broker.warning !== undefined) io.err(`dominion hub: WARNING: ${broker.warning}`);
 
   let hub: SqliteHub;
   try {
@@ -135,6 +140,7 @@ export async function hubCommand(argv: string[], io: CliIo = consoleIo): Promise
       role,
       hubId,
       brokerUrl,
+      ...(broker.ca !== undefined ? { brokerTls: { ca: broker.ca } } : {}),
       dbPath,
       signer: key.signer,
       init: values.init,
@@ -154,10 +160,18 @@ export async function hubCommand(argv: string[], io: CliIo = consoleIo): Promise
   const st = hub.status();
   const keyId = hex(hub.core.publicKey).slice(0, 16);
   io.out(
-    `hub ${hubId} (${roleName(role)}) online: ${st.subscription} subscription${st.shareGroup !== undefined ? ` (group ${st.shareGroup})` : ''}, MQTT ${st.protocol === 5 ? '5' : '3.1.1'}${st.note !== undefined ? ` — ${st.note}` : ''}`,
+    `hub ${hubId} (${roleName(role)}) online: ${st.subscription} subscription${st.shareGroup !== undefined ? ` (group ${st.shareGroup})` : ''}, MQTT ${st.protocol === 5 ? '5' : '3.1.1'}${broker.ca !== undefined ? ' over TLS (broker CA pinned)' : ''}${st.note !== undefined ? ` — ${st.note}` : ''}`,
   );
   io.out(`  database ${dbPath} (sync ${synchronous}), public key ${keyId}…, status on ${hub.server.statusTopic}`);
 
+  // A broker certificate we stop trusting takes the hub offline: say so, once per distinct failure.
+  let lastTls: string | undefined;
+  hub.server.on('online', () => void (lastTls = undefined));
+  hub.server.on('tlsFailure', (failure) => {
+    if (failure.message === lastTls) return;
+    lastTls = failure.message;
+    io.err(`dominion hub ${hubId}: offline: ${failure.message}; retrying`);
+  });
   const ticker = statsS > 0 ? setInterval(() => io.out(statsLine(hub.stats())), statsS * 1000) : undefined;
   ticker?.unref();
   await new Promise<void>((resolve) => {
@@ -185,6 +199,6 @@ function statsLine(s: SqliteHubStats): string {
     `boots granted ${b.outcomes['boot-granted']}, withheld ${b.outcomes['boot-withheld']} ${JSON.stringify(b.reasons['boot-withheld'])}, refused ${b.outcomes.refused}; ` +
     `chunks ${i.outcomes.chunk} (${i.bytes} bytes), chunks refused ${i.outcomes['chunk-refused']} ${JSON.stringify(i.reasons['chunk-refused'])}, ` +
     `image requests unanswered ${i.outcomes.refused}; commits ${s.journal.commits} (largest ${s.journal.largestBatch}), ` +
-    `commit failures ${s.server.commitFailures}; timeouts ${s.sweeps.timeouts}, fails ${s.sweeps.fails}`
+    `commit failures ${s.server.commitFailures}; timeouts ${s.sweeps.timeouts}, fails ${s.sweeps.fails}; TLS failures ${s.server.tlsFailures}`
   );
 }

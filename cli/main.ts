@@ -29,6 +29,10 @@ const COMMANDS: Record<string, { summary: string; run: (argv: string[]) => Promi
     summary: 'register a device with its hubs and write its provisioning file',
     run: async (a) => (await import('./enroll.ts')).enrollCommand(a),
   },
+  'broker-config': {
+    summary: "make a TLS broker's CA, certificate and mosquitto.conf (openssl)",
+    run: async (a) => (await import('./broker-config.ts')).brokerConfigCommand(a),
+  },
   'broker-sync': {
     summary: "write the broker's password and ACL files from the hub databases and make it reload them",
     run: async (a) => (await import('./broker-sync.ts')).brokerSyncCommand(a),

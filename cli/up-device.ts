@@ -133,6 +133,7 @@ export async function startUpDevice(o: {
       services: board.services,
       username: o.sqlite.deviceCredential.username,
       password: o.sqlite.deviceCredential.password,
+      ...(o.sqlite.brokerCa !== undefined ? { ca: o.sqlite.brokerCa } : {}),
     },
     clock: o.clock,
     dataDir: o.dataDir,

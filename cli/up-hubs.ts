@@ -39,12 +39,16 @@ export interface SqliteFleet {
   readonly dir: string;
   /** The device's broker credential, read from the file its provisioning file names. */
   readonly deviceCredential: BrokerCredential;
+  /** The broker CA the provisioning file pins (an `mqtts://` broker given with --broker-ca). */
+  readonly brokerCa?: string;
   stop(): Promise<void>;
 }
 
 export async function startSqliteFleet(o: {
   dir: string;
   brokerUrl: string;
+  /** PEM text of the broker's CA, for an `mqtts://` broker: pinned in the provisioning file and by the hubs. */
+  brokerCa?: string;
   deviceId: string;
   services: readonly string[];
   deferralMs: number;
@@ -70,6 +74,7 @@ export async function startSqliteFleet(o: {
     deviceKeys: `${o.deviceId}.keys.json`,
     brokerCredential: { passwordHash: hashPassword(devicePassword), file: `${o.deviceId}.broker.json` },
     broker: o.brokerUrl,
+    ...(o.brokerCa !== undefined ? { brokerCa: o.brokerCa } : {}),
   });
   writeBrokerCredentialFile(join(o.dir, `${o.deviceId}.broker.json`), { username: o.deviceId, password: devicePassword });
   o.onAccounts?.(collectBrokerAccounts(hubKeys.map((k) => dbOf(k.hubId))).users);
@@ -107,6 +112,7 @@ export async function startSqliteFleet(o: {
           role: k.role,
           hubId: k.hubId,
           brokerUrl: o.brokerUrl,
+          ...(o.brokerCa !== undefined ? { brokerTls: { ca: o.brokerCa } } : {}),
           dbPath: dbOf(k.hubId),
           signer: key.signer,
           credential,
@@ -136,6 +142,7 @@ export async function startSqliteFleet(o: {
     hubs,
     dir: o.dir,
     deviceCredential,
+    ...(provisioning.brokerCa !== undefined ? { brokerCa: provisioning.brokerCa } : {}),
     stop: async () => {
       await Promise.allSettled(hubs.map((h) => h.stop()));
     },

@@ -18,6 +18,7 @@ import { numberOption, UsageError } from './args.ts';
 import { devicesCommand } from './operator.ts';
 import { LiveDisplay, renderStatus } from './display.ts';
 import { runScenario, type ScenarioActions } from './scenario.ts';
+import { chooseBroker } from './broker-options.ts';
 import { startUpDevice, type UpDevice } from './up-device.ts';
 import { startSqliteFleet, type SqliteFleet } from './up-hubs.ts';
 
@@ -35,7 +36,10 @@ options:
                              boot; then a summary and exit 0. none: just run (until --duration or Ctrl-C).
   --interval <ms>            ticket interval per instance (default 500, at least 200); deferral is 5 × interval
   --duration <s>             stop after this long (default: 120 with a scenario, forever without)
-  --broker <mqtt-url>        use this broker instead of the embedded one (e.g. mqtt://127.0.0.1:1883)
+  --broker <mqtt-url>        use this broker instead of the embedded one (e.g. mqtt://127.0.0.1:1883,
+                             or mqtts://host:8883 with --broker-ca)
+  --broker-ca <file>         the broker's CA certificate (PEM): hubs and device pin it
+  --insecure-plaintext       accept a plain mqtt:// --broker that is not loopback
   --data-dir <path>          where the device keeps sw/ and sm-*/ (default: a fresh temp directory)
   -h, --help                 this text`;
 
@@ -47,6 +51,8 @@ export async function up(argv: string[]): Promise<number> {
       interval: { type: 'string' },
       duration: { type: 'string' },
       broker: { type: 'string' },
+      'broker-ca': { type: 'string' },
+      'insecure-plaintext': { type: 'boolean', default: false },
       'data-dir': { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -63,6 +69,13 @@ export async function up(argv: string[]): Promise<number> {
   const timing = timingFor(intervalMs);
   const deferralMs = defaultDeferralMs(intervalMs);
 
+  // The embedded broker listens on loopback only, so it stays plain; a given broker is checked as hubs check it.
+  const chosen =
+    values.broker !== undefined
+      ? chooseBroker('up', values.broker, { caFile: values['broker-ca'], insecurePlaintext: values['insecure-plaintext'] })
+      : undefined;
+  if (values.broker === undefined && values['broker-ca'] !== undefined) throw new UsageError('up: --broker-ca goes with --broker');
+  if (chosen?.warning !== undefined) console.error(`dominion up: WARNING: ${chosen.warning}`);
   let broker: EmbeddedBroker | undefined;
   // The embedded broker admits only the accounts enrolment wrote (docs/ARCHITECTURE.md §7.1).
   const auth = new BrokerAuthorizer();
@@ -79,6 +92,7 @@ export async function up(argv: string[]): Promise<number> {
     sqlite = await startSqliteFleet({
       dir: hubDir,
       brokerUrl: url,
+      ...(chosen?.ca !== undefined ? { brokerCa: chosen.ca } : {}),
       deviceId: 'pi-0001',
       services: ['sensor'],
       deferralMs,

@@ -19,10 +19,23 @@
  * and answers each decision at once.
  *
  * Nothing arriving from the broker can crash it: every message handler is wrapped and counted.
+ *
+ * TLS (docs/PROTOCOL.md §6.6): with an `mqtts://` URL the broker's certificate is verified against
+ * `tls.ca`. A handshake failure at start rejects `start` with MqttTlsError; later ones (a broker
+ * certificate replaced by one we do not trust) are counted, emitted as `tlsFailure` and shown in
+ * `status().connectionProblem` while the hub is offline — it keeps retrying, never silently.
  */
 import type { MqttClient } from 'mqtt';
 import { deviceOfRequestTopic, topics } from '../../proto/index.ts';
-import { connectMqtt, probeBroker, toBuffer, type BrokerCapabilities, type MqttProtocolVersion } from '../mqtt/index.ts';
+import {
+  connectMqtt,
+  probeBroker,
+  toBuffer,
+  type BrokerCapabilities,
+  type MqttProtocolVersion,
+  type MqttTlsError,
+  type MqttTlsOptions,
+} from '../mqtt/index.ts';
 import type { HubDecision } from './decide.ts';
 import { PendingBatch } from './effects.ts';
 import type { HubCore } from './hub-core.ts';
@@ -31,6 +44,8 @@ import { encodeHubStatus, processStatusTopic, type HubStatus, type SubscriptionM
 export interface HubServerOptions {
   readonly core: HubCore;
   readonly brokerUrl: string;
+  /** For an `mqtts://` broker: the pinned CA (and optionally a client certificate). */
+  readonly tls?: MqttTlsOptions;
   readonly hubId: string;
   /** Default `auto`: MQTT 5 where the broker speaks it. */
   readonly protocolVersion?: MqttProtocolVersion | 'auto';
@@ -68,9 +83,11 @@ export interface HubServerStats {
   readonly uncommittedDrops: number;
   /** CONNECTs the broker refused (bad credential, not authorized): each one is also a `refused` event. */
   readonly refusals: number;
+  /** TLS handshakes with the broker that failed (untrusted or wrong certificate). */
+  readonly tlsFailures: number;
 }
 
-type Events = { online: []; offline: []; decision: [HubDecision]; refused: [string] };
+type Events = { online: []; offline: []; decision: [HubDecision]; refused: [string]; tlsFailure: [MqttTlsError] };
 type Listener<E extends keyof Events> = (...args: Events[E]) => void;
 
 /** Largest MQTT packet we accept on MQTT 5: a maximal request envelope plus topic and headers. */
@@ -92,7 +109,10 @@ export class HubServer {
     offline: new Set(),
     decision: new Set(),
     refused: new Set(),
+    tlsFailure: new Set(),
   };
+  /** Why the last connection attempt failed its TLS handshake; cleared once connected. */
+  private tlsProblem: string | undefined;
   private online_ = false;
   private stopped = false;
   private readonly counts = {
@@ -107,6 +127,7 @@ export class HubServer {
     commitFailures: 0,
     uncommittedDrops: 0,
     refusals: 0,
+    tlsFailures: 0,
   };
   private lastRefusal: string | undefined;
 
@@ -121,7 +142,8 @@ export class HubServer {
     let caps: BrokerCapabilities | undefined;
     const credential =
       options.credential === undefined ? {} : { username: options.credential.username, password: options.credential.password };
-    if (askProtocol === 'auto' || wanted !== null) caps = await probeBroker(options.brokerUrl, { timeoutMs, ...credential });
+    if (askProtocol === 'auto' || wanted !== null)
+      caps = await probeBroker(options.brokerUrl, { timeoutMs, ...credential, ...(options.tls !== undefined ? { tls: options.tls } : {}) });
     const protocol: MqttProtocolVersion = askProtocol === 'auto' ? (caps?.mqtt5 ? 5 : 4) : askProtocol;
 
     let mode: SubscriptionMode = 'plain';
@@ -170,6 +192,12 @@ export class HubServer {
       will: { topic: this.statusTopic_, payload: this.statusBytes(false), qos: 1, retain: true },
       maximumPacketSize: MAX_PACKET_BYTES,
       ...(options.credential !== undefined ? { username: options.credential.username, password: options.credential.password } : {}),
+      ...(options.tls !== undefined ? { tls: options.tls } : {}),
+      onTlsFailure: (failure) => {
+        this.counts.tlsFailures++;
+        this.tlsProblem = failure.message;
+        this.emit('tlsFailure', failure);
+      },
       // Loud, not a silent reconnect loop: counted, kept for `refusal`, and an event the CLI logs.
       onRefused: (reason) => {
         this.counts.refusals++;
@@ -182,9 +210,10 @@ export class HubServer {
     this.client.on('message', (topic, payload) => this.onMessage(topic, payload));
   }
 
-  /** What this process publishes as its status (online as currently known). */
+  /** What this process publishes as its status (online as currently known; offline, why if TLS failed). */
   status(): HubStatus {
-    return { ...this.base, online: this.online_, atMs: this.clock() };
+    const problem = !this.online_ && this.tlsProblem !== undefined ? { connectionProblem: this.tlsProblem } : {};
+    return { ...this.base, online: this.online_, atMs: this.clock(), ...problem };
   }
 
   stats(): HubServerStats {
@@ -235,6 +264,7 @@ export class HubServer {
 
   private async onConnect(): Promise<void> {
     this.counts.connects++;
+    this.tlsProblem = undefined;
     if (this.stopped) return;
     try {
       const granted = await this.client.subscribeAsync(this.subscription_, { qos: 1 });

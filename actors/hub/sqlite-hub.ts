@@ -7,7 +7,7 @@
  * database stops the start-up with a clear error instead of failing on the first request.
  */
 import type { Signer } from '../crypto/index.ts';
-import type { MqttProtocolVersion } from '../mqtt/index.ts';
+import type { MqttProtocolVersion, MqttTlsOptions } from '../mqtt/index.ts';
 import { HubCore } from './hub-core.ts';
 import { HubServer, type HubServerStats } from './hub-server.ts';
 import type { HubRole } from './role.ts';
@@ -22,6 +22,8 @@ export interface SqliteHubOptions {
   readonly role: HubRole;
   readonly hubId: string;
   readonly brokerUrl: string;
+  /** For an `mqtts://` broker: the pinned CA. */
+  readonly brokerTls?: MqttTlsOptions;
   readonly dbPath: string;
   /** The hub's signing key (K_IH or K_SH_k). */
   readonly signer: Signer;
@@ -77,6 +79,7 @@ export class SqliteHub {
       const server = await HubServer.start({
         core,
         brokerUrl: options.brokerUrl,
+        ...(options.brokerTls !== undefined ? { tls: options.brokerTls } : {}),
         hubId: options.hubId,
         ...(options.maxBatch !== undefined ? { maxBatch: options.maxBatch } : {}),
         ...(options.shareGroup !== undefined ? { shareGroup: options.shareGroup } : {}),

@@ -26,6 +26,8 @@ export interface HubStatus {
   readonly clientId: string;
   /** Why the subscription mode differs from what was asked, if it does. */
   readonly note?: string;
+  /** Locally, while offline: why the broker connection fails (a TLS handshake failure); never published. */
+  readonly connectionProblem?: string;
   /** When this status was published (hub clock, ms since epoch). */
   readonly atMs: number;
 }
@@ -70,6 +72,7 @@ export function parseHubStatus(bytes: Uint8Array): HubStatus | undefined {
     (v.protocol === 4 || v.protocol === 5) &&
     typeof v.clientId === 'string' &&
     (v.note === undefined || typeof v.note === 'string') &&
+    (v.connectionProblem === undefined || typeof v.connectionProblem === 'string') &&
     typeof v.atMs === 'number';
   return ok ? (v as unknown as HubStatus) : undefined;
 }

@@ -1,5 +1,6 @@
 /**
- * `mm`'s real uplink: MQTT (3.1.1 or 5), QoS 1, TCP_NODELAY on every socket (actors/mqtt). It
+ * `mm`'s real uplink: MQTT (3.1.1 or 5), QoS 1, TCP_NODELAY on every socket (actors/mqtt), in TLS
+ * with the provisioned broker CA pinned for an `mqtts://` URL (docs/PROTOCOL.md §6.6). It
  * subscribes to its device's reply topics and its services' inbound topics, publishes requests to
  * its own request topics (`…/hub/<hubId>/request/<deviceId>`), and reconnects by itself; the
  * receiver hears about every up and down.
@@ -7,6 +8,8 @@
  * It connects with the device's broker credential (docs/ARCHITECTURE.md §7.1): an access credential
  * for the device's own topics, not a signing key — mm still holds nothing that signs. A refused
  * CONNECT is counted and said on stderr (`warn`), then retried every 30 s, not in a silent loop.
+ * A TLS handshake failure (wrong CA, wrong host, not a TLS listener) is counted and said on stderr
+ * once per distinct failure: it keeps retrying, as the broker may be fixed, but never in silence.
  */
 import { connectMqtt, toBuffer, type MqttClient, type MqttProtocolVersion } from '../mqtt/index.ts';
 import { instanceOfReplyTopic, laneOf, MAX_WIRE_BYTES, topics } from '../../proto/index.ts';
@@ -17,6 +20,14 @@ export interface MqttLinkOptions {
   readonly deviceId: string;
   readonly services: readonly string[];
   readonly protocolVersion?: MqttProtocolVersion;
+  /**
+   * For an `mqtts://` URL: the broker's CA certificate(s), PEM text (the provisioning file's
+   * `brokerCa`; text, not a path, so it travels in a domain process's bootstrap). Without it the
+   * system's CA store is used.
+   */
+  readonly ca?: string;
+  /** The name the broker's certificate must carry; default the URL's host. */
+  readonly servername?: string;
   /** Inbound messages larger than this are dropped unread (a reply envelope is ~0.3 KB). */
   readonly maxInboundBytes?: number;
   /**
@@ -40,6 +51,8 @@ export interface MqttLinkCounters {
   serviceRefused: number;
   /** CONNECTs the broker refused (bad or revoked credential). */
   connectRefused: number;
+  /** TLS handshakes that failed (untrusted or wrong certificate, not a TLS listener). */
+  tlsFailures: number;
 }
 
 export class MqttHubLink implements HubLink {
@@ -52,7 +65,10 @@ export class MqttHubLink implements HubLink {
     connects: 0,
     serviceRefused: 0,
     connectRefused: 0,
+    tlsFailures: 0,
   };
+  /** The most recent TLS failure, as said on stderr (said again only when it changes). */
+  lastTlsFailure: string | undefined;
   private client: MqttClient | null = null;
   private readonly serviceTopics: Map<string, string>;
   private readonly maxServiceInflight: number;
@@ -74,11 +90,22 @@ export class MqttHubLink implements HubLink {
 
   start(sink: HubLinkSink): void {
     this.sink = sink;
+    const tls = {
+      ...(this.o.ca !== undefined ? { ca: this.o.ca } : {}),
+      ...(this.o.servername !== undefined ? { servername: this.o.servername } : {}),
+    };
     const client = connectMqtt(this.o.url, {
       protocolVersion: this.o.protocolVersion ?? 4,
       clientId: `dominion-mm-${this.o.deviceId}-${randomSuffix()}`,
       ...(this.o.username !== undefined ? { username: this.o.username } : {}),
       ...(this.o.password !== undefined ? { password: this.o.password } : {}),
+      ...(Object.keys(tls).length > 0 ? { tls } : {}),
+      onTlsFailure: (failure) => {
+        this.counters.tlsFailures++;
+        if (failure.message === this.lastTlsFailure) return;
+        this.lastTlsFailure = failure.message;
+        process.stderr.write(`dominion mm ${this.o.deviceId}: ${failure.message}; retrying\n`);
+      },
       onRefused: (reason) => {
         this.counters.connectRefused++;
         process.stderr.write(`dominion mm ${this.o.deviceId}: the broker refused the connection: ${reason}; retrying in 30 s\n`);
@@ -91,6 +118,7 @@ export class MqttHubLink implements HubLink {
     let up = false;
     client.on('connect', () => {
       this.counters.connects++;
+      this.lastTlsFailure = undefined;
       client.subscribe([topics.replySubscription(this.o.deviceId), ...this.serviceTopics.keys()], { qos: 1 }, () => {
         up = true;
         sink.connection(true);

@@ -1,11 +1,13 @@
 /**
- * The embedded broker: Aedes 1.x on a plain `net` server (docs/ARCHITECTURE.md §7). Aedes speaks MQTT
+ * The embedded broker: Aedes 1.x on a plain `net` server, or a `tls` server given a key and
+ * certificate (docs/ARCHITECTURE.md §7). Aedes speaks MQTT
  * 3.1.1 only and does not implement shared subscriptions, so it suits one hub process per role —
  * tests, `npm start`, a single board on a bench. Accepted sockets get TCP_NODELAY, as Aedes leaves
  * Nagle on and broker→subscriber delivery would otherwise wait on delayed ACKs.
  */
 import { EventEmitter } from 'node:events';
 import net from 'node:net';
+import tls from 'node:tls';
 import { Aedes, type Client } from 'aedes';
 
 /**
@@ -17,6 +19,12 @@ export interface BrokerAuth {
   authenticate(username: string | undefined, password: Uint8Array | undefined): boolean;
   mayPublish(username: string | undefined, topic: string): boolean;
   maySubscribe(username: string | undefined, filter: string): boolean;
+}
+
+/** The server's TLS identity, PEM: clients pin the CA that signed `cert` (docs/PROTOCOL.md §6.6). */
+export interface EmbeddedBrokerTls {
+  readonly key: string | Uint8Array;
+  readonly cert: string | Uint8Array;
 }
 
 export interface EmbeddedBrokerOptions {
@@ -31,10 +39,12 @@ export interface EmbeddedBrokerOptions {
    * 0x80 (failure).
    */
   readonly auth?: BrokerAuth;
+  /** Listen in TLS with this identity; `url` is then `mqtts://…`. */
+  readonly tls?: EmbeddedBrokerTls;
 }
 
 export interface EmbeddedBroker {
-  /** `mqtt://host:port`, ready for `connectMqtt`. */
+  /** `mqtt://host:port` (`mqtts://` with TLS), ready for `connectMqtt`. */
   readonly url: string;
   readonly port: number;
   /** Connections refused or dropped because the peer misbehaved (bad packets, timeouts). */
@@ -55,14 +65,31 @@ export async function startEmbeddedBroker(options: EmbeddedBrokerOptions = {}): 
   aedes.on('connectionError', () => void clientErrors++);
   EventEmitter.prototype.on.call(aedes, 'error', () => void clientErrors++); // not in Aedes' typed overloads
 
-  const server = net.createServer((socket) => {
+  const track = (socket: net.Socket): void => {
     socket.setNoDelay(true);
     sockets.add(socket);
     socket.once('close', () => sockets.delete(socket));
     // A reset from the peer must not surface as an unhandled socket 'error'.
     socket.on('error', () => {});
-    aedes.handle(socket);
-  });
+  };
+  let server: net.Server;
+  if (options.tls === undefined) {
+    server = net.createServer((socket) => {
+      track(socket);
+      aedes.handle(socket);
+    });
+  } else {
+    const tlsServer = tls.createServer({ key: Buffer.from(options.tls.key), cert: Buffer.from(options.tls.cert), minVersion: 'TLSv1.2' });
+    // 'connection' hands over the TCP socket itself (TCP_NODELAY there); Aedes gets the TLS one.
+    tlsServer.on('connection', track);
+    tlsServer.on('secureConnection', (socket) => {
+      socket.on('error', () => {});
+      aedes.handle(socket);
+    });
+    // A client that fails the handshake (wrong CA on its side, plain MQTT on a TLS port): counted.
+    tlsServer.on('tlsClientError', () => void clientErrors++);
+    server = tlsServer;
+  }
 
   try {
     await new Promise<void>((resolve, reject) => {
@@ -85,7 +112,7 @@ export async function startEmbeddedBroker(options: EmbeddedBrokerOptions = {}): 
 
   let closing: Promise<void> | undefined;
   return {
-    url: `mqtt://${urlHost}:${port}`,
+    url: `${options.tls === undefined ? 'mqtt' : 'mqtts'}://${urlHost}:${port}`,
     port,
     clientErrors: () => clientErrors,
     close(): Promise<void> {

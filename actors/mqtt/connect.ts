@@ -1,13 +1,16 @@
 /**
- * MQTT client connections with Nagle's algorithm off (docs/ARCHITECTURE.md §7).
+ * MQTT client connections with Nagle's algorithm off (docs/ARCHITECTURE.md §7), in TLS for
+ * `mqtts://` URLs (docs/PROTOCOL.md §6.6).
  *
  * MQTT.js opens its TCP socket with Nagle on; a request/response pair then waits on the peer's
  * delayed ACK and takes 44–88 ms on loopback instead of well under 1 ms. `mqtt.connect` gives no hook
  * into socket creation, so we hand MqttClient our own stream builder: MqttClient calls it on the
  * first connect and again on every reconnect, so every socket it ever uses gets TCP_NODELAY before
- * the CONNECT packet is written.
+ * the CONNECT packet is written. For TLS the builder opens a `node:tls` socket that verifies the
+ * broker's certificate against the pinned CA (never `rejectUnauthorized: false`).
  */
 import net from 'node:net';
+import tls from 'node:tls';
 import { MqttClient, type IClientOptions } from 'mqtt';
 
 export type MqttProtocolVersion = 4 | 5;
@@ -55,10 +58,31 @@ export interface ConnectMqttOptions {
    */
   readonly onRefused?: (reason: string) => void;
   readonly refusedRetryMs?: number;
+  /** For an `mqtts://` URL: how to verify the broker (and, optionally, who we are). Refused with a plain URL. */
+  readonly tls?: MqttTlsOptions;
+  /**
+   * Called for every TLS handshake that fails (first connect and reconnects alike), so a long-lived
+   * owner counts and reports it instead of retrying in silence.
+   */
+  readonly onTlsFailure?: (failure: MqttTlsError) => void;
 }
 
-/** A broker URL we cannot connect to: only plain TCP (`mqtt://`, `tcp://`) is supported here. */
-import { parseBrokerUrl, type BrokerAddress } from './broker-url.ts';
+/** How a TLS connection verifies the broker (docs/PROTOCOL.md §6.6). */
+export interface MqttTlsOptions {
+  /**
+   * The CA certificate(s), PEM, the broker's certificate must chain to: the pin provisioning hands
+   * out. Without it Node's default CA store is used (a broker with a public certificate).
+   */
+  readonly ca?: string | Uint8Array;
+  /** The name the broker's certificate must carry; default the URL's host. */
+  readonly servername?: string;
+  /** A client certificate and its key (PEM), for brokers that authenticate clients by certificate. */
+  readonly cert?: string | Uint8Array;
+  readonly key?: string | Uint8Array;
+}
+
+import { MqttUrlError, parseBrokerUrl, type BrokerAddress } from './broker-url.ts';
+import { classifyTlsFailure, type MqttTlsError } from './tls-error.ts';
 
 export { MqttUrlError, parseBrokerUrl, type BrokerAddress } from './broker-url.ts';
 
@@ -71,12 +95,47 @@ export function noDelaySocket(address: BrokerAddress): net.Socket {
 }
 
 /**
+ * A fresh TLS socket to the broker, TCP_NODELAY requested before it connects (the TLS socket hands
+ * the flag to its TCP handle). A handshake failure is recorded (tls-error.ts) before MQTT.js sees it.
+ */
+export function noDelayTlsSocket(
+  address: BrokerAddress,
+  options: MqttTlsOptions = {},
+  onFailure: (failure: MqttTlsError) => void = () => {},
+): tls.TLSSocket {
+  const servername = options.servername ?? address.host;
+  const socket = tls.connect({
+    host: address.host,
+    port: address.port,
+    // SNI carries DNS names only (RFC 6066); an IP host is still checked against the certificate's IP SANs.
+    ...(net.isIP(servername) === 0 ? { servername } : {}),
+    ...(options.ca !== undefined ? { ca: toBuffer(options.ca) } : {}),
+    ...(options.cert !== undefined ? { cert: toBuffer(options.cert) } : {}),
+    ...(options.key !== undefined ? { key: toBuffer(options.key) } : {}),
+    rejectUnauthorized: true,
+    minVersion: 'TLSv1.2',
+    checkServerIdentity: (_host, cert) => tls.checkServerIdentity(servername, cert),
+  });
+  socket.setNoDelay(true);
+  let secured = false;
+  socket.once('secureConnect', () => void (secured = true));
+  socket.on('error', (err) => {
+    const failure = secured ? undefined : classifyTlsFailure(err, `${address.host}:${address.port}`, servername);
+    if (failure !== undefined) onFailure(failure);
+  });
+  return socket;
+}
+
+/**
  * Connects to `url` and returns the MQTT.js client. Every socket, including those opened on
  * reconnect, has TCP_NODELAY set. The client already has an `error` listener (connection errors
  * surface as `close`/`offline` and are retried), so an unhandled `error` never crashes the process.
  */
 export function connectMqtt(url: string, options: ConnectMqttOptions = {}): MqttClient {
   const address = parseBrokerUrl(url);
+  // A CA given for a plain URL would pin nothing: a configuration mistake, said at once.
+  if (options.tls !== undefined && !address.tls)
+    throw new MqttUrlError(url, 'TLS options (a broker CA) given for a plain URL: use mqtts://');
   const clientOptions: IClientOptions = {
     protocol: 'mqtt',
     host: address.host,
@@ -106,24 +165,36 @@ export function connectMqtt(url: string, options: ConnectMqttOptions = {}): Mqtt
   if (options.maximumPacketSize !== undefined && clientOptions.protocolVersion === 5) {
     clientOptions.properties = { maximumPacketSize: options.maximumPacketSize };
   }
-  const client = new MqttClient(() => noDelaySocket(address), clientOptions);
+  const tlsOptions = options.tls ?? {};
+  let client: MqttClient | undefined;
+  const onFailure = (failure: MqttTlsError): void => {
+    if (client !== undefined) lastTlsFailure.set(client, failure);
+    options.onTlsFailure?.(failure);
+  };
+  client = new MqttClient(() => (address.tls ? noDelayTlsSocket(address, tlsOptions, onFailure) : noDelaySocket(address)), clientOptions);
+  const connected = client;
+  connected.on('connect', () => void lastTlsFailure.delete(connected));
+  // With manualConnect MQTT.js clears `disconnecting` once end() has closed its stores; a socket
+  // whose 'close' comes later (a TLS socket always does) would then arm a reconnect on an ended
+  // client. Ended means ended: no reconnect after it.
+  connected.on('end', () => void (connected.options.reconnectPeriod = 0));
   // mqtt.connect() installs the same no-op listener; without one an EventEmitter 'error' throws.
-  client.on('error', () => {});
+  connected.on('error', () => {});
   const retryMs = options.refusedRetryMs ?? 30_000;
   let retry: NodeJS.Timeout | undefined;
-  client.on('error', (err) => {
+  connected.on('error', (err) => {
     const reason = connectRefusal(err);
     if (reason === undefined) return;
     options.onRefused?.(reason);
     if (retryMs > 0 && options.reconnectPeriodMs !== 0 && retry === undefined)
       retry = setTimeout(() => {
         retry = undefined;
-        if (!client.disconnecting) client.reconnect(); // unless its owner ended it meanwhile
+        if (!connected.disconnecting) connected.reconnect(); // unless its owner ended it meanwhile
       }, retryMs).unref();
   });
-  client.once('end', () => clearTimeout(retry));
-  client.connect();
-  return client;
+  connected.once('end', () => clearTimeout(retry));
+  connected.connect();
+  return connected;
 }
 
 /**
@@ -136,14 +207,25 @@ export function connectRefusal(err: unknown): string | undefined {
   return typeof code === 'number' ? `${err.message} (code ${code})` : err.message;
 }
 
-/** Waits for the client's first CONNACK; rejects on a connection error, close, or after `timeoutMs`. */
+/** The client's TLS handshake failures since it was last connected: the most recent. */
+const lastTlsFailure = new WeakMap<MqttClient, MqttTlsError>();
+
+/** The TLS handshake failure that kept `client` from connecting most recently, if any (cleared on connect). */
+export function tlsFailureOf(client: MqttClient): MqttTlsError | undefined {
+  return lastTlsFailure.get(client);
+}
+
+/**
+ * Waits for the client's first CONNACK; rejects on a connection error, close, or after `timeoutMs`.
+ * A TLS handshake failure rejects with MqttTlsError (tls-error.ts).
+ */
 export function awaitConnected(client: MqttClient, timeoutMs = 10_000): Promise<void> {
   if (client.connected) return Promise.resolve();
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => finish(new Error(`no CONNACK within ${timeoutMs} ms`)), timeoutMs);
     const onConnect = (): void => finish();
-    const onError = (err: Error): void => finish(err);
-    const onClose = (): void => finish(new Error('connection closed before CONNACK'));
+    const onError = (err: Error): void => finish(tlsFailureOf(client) ?? err);
+    const onClose = (): void => finish(tlsFailureOf(client) ?? new Error('connection closed before CONNACK'));
     function finish(err?: Error): void {
       clearTimeout(timer);
       client.off('connect', onConnect);

@@ -8,14 +8,19 @@ export {
   connectRefusal,
   MqttUrlError,
   noDelaySocket,
+  noDelayTlsSocket,
   parseBrokerUrl,
+  tlsFailureOf,
   toBuffer,
   type BrokerAddress,
   type ConnectMqttOptions,
+  type MqttTlsOptions,
   type MqttProtocolVersion,
   type MqttQoS,
   type MqttWill,
 } from './connect.ts';
-export { startEmbeddedBroker, type BrokerAuth, type EmbeddedBroker, type EmbeddedBrokerOptions } from './broker.ts';
+export { isLoopbackHost, plaintextRefusal } from './broker-url.ts';
+export { MqttTlsError, type MqttTlsReason } from './tls-error.ts';
+export { startEmbeddedBroker, type BrokerAuth, type EmbeddedBroker, type EmbeddedBrokerOptions, type EmbeddedBrokerTls } from './broker.ts';
 export { BrokerUnreachableError, probeBroker, type BrokerCapabilities, type ProbeOptions } from './probe.ts';
 export type { MqttClient } from 'mqtt';

@@ -10,7 +10,8 @@
  * deliveries a little later than plain ones. The timeout only bounds a broker that answers nothing.
  */
 import type { IConnackPacket, MqttClient } from 'mqtt';
-import { connectMqtt, type MqttProtocolVersion } from './connect.ts';
+import { connectMqtt, tlsFailureOf, type MqttProtocolVersion, type MqttTlsOptions } from './connect.ts';
+import { MqttTlsError } from './tls-error.ts';
 
 export interface BrokerCapabilities {
   readonly mqtt5: boolean;
@@ -26,9 +27,14 @@ export interface ProbeOptions {
    */
   readonly username?: string;
   readonly password?: string | Uint8Array;
+  /** For an `mqtts://` URL: the pinned CA (connect.ts). */
+  readonly tls?: MqttTlsOptions;
 }
 
-/** The broker could not be reached or refused both MQTT 5 and MQTT 3.1.1. */
+/**
+ * The broker could not be reached or refused both MQTT 5 and MQTT 3.1.1. A TLS handshake failure
+ * is a MqttTlsError instead, thrown after the first attempt (another protocol version cannot fix it).
+ */
 export class BrokerUnreachableError extends Error {
   override readonly name = 'BrokerUnreachableError';
 }
@@ -40,6 +46,7 @@ export async function probeBroker(url: string, options: ProbeOptions = {}): Prom
   let client: MqttClient | undefined;
   try {
     const v5 = await attempt(url, 5, options);
+    if (!v5.ok && v5.tls !== undefined) throw v5.tls;
     let mqtt5 = false;
     if (v5.ok) {
       mqtt5 = true;
@@ -48,6 +55,7 @@ export async function probeBroker(url: string, options: ProbeOptions = {}): Prom
       if (v5.connack.properties?.sharedSubscriptionAvailable === false) return { mqtt5, sharedSubscriptions: false };
     } else {
       const v4 = await attempt(url, 4, options);
+      if (!v4.ok && v4.tls !== undefined) throw v4.tls;
       if (!v4.ok) throw new BrokerUnreachableError(`cannot connect to ${url} with MQTT 5 (${v5.reason}) or 3.1.1 (${v4.reason})`);
       client = v4.client;
     }
@@ -58,16 +66,18 @@ export async function probeBroker(url: string, options: ProbeOptions = {}): Prom
   }
 }
 
-type Attempt = { ok: true; client: MqttClient; connack: IConnackPacket } | { ok: false; reason: string };
+type Attempt = { ok: true; client: MqttClient; connack: IConnackPacket } | { ok: false; reason: string; tls?: MqttTlsError };
 
 function attempt(url: string, protocolVersion: MqttProtocolVersion, options: ProbeOptions): Promise<Attempt> {
   const timeoutMs = options.timeoutMs ?? 3000;
+  const tls = options.tls;
   const client = connectMqtt(url, {
     protocolVersion,
     reconnectPeriodMs: 0,
     connectTimeoutMs: timeoutMs,
     ...(options.username !== undefined ? { username: options.username } : {}),
     ...(options.password !== undefined ? { password: options.password } : {}),
+    ...(tls !== undefined ? { tls } : {}),
   });
   return new Promise((resolve) => {
     let settled = false;
@@ -80,8 +90,12 @@ function attempt(url: string, protocolVersion: MqttProtocolVersion, options: Pro
     };
     const timer = setTimeout(() => finish({ ok: false, reason: `no CONNACK within ${timeoutMs} ms` }), timeoutMs);
     client.once('connect', (connack) => finish({ ok: true, client, connack }));
-    client.on('error', (err) => finish({ ok: false, reason: err.message }));
-    client.once('close', () => finish({ ok: false, reason: 'connection closed' }));
+    const failed = (reason: string): void => {
+      const tlsFailure = tlsFailureOf(client);
+      finish(tlsFailure !== undefined ? { ok: false, reason: tlsFailure.message, tls: tlsFailure } : { ok: false, reason });
+    };
+    client.on('error', (err) => failed(err.message));
+    client.once('close', () => failed('connection closed'));
   });
 }
 

@@ -7,7 +7,8 @@
  *     "kind": "dominion.provisioning",
  *     "version": 1,
  *     "deviceId": "pi-0001",
- *     "broker": "mqtt://10.0.0.2:1883",                        (optional)
+ *     "broker": "mqtts://broker.example:8883",                  (optional)
+ *     "brokerCa": "-----BEGIN CERTIFICATE-----\n…",            (optional: the broker's CA, PEM)
  *     "deviceKeys": "pi-0001.keys.json",                       (relative to this file, or absolute)
  *     "brokerCredential": "pi-0001.broker.json",               (optional; the same; broker-credential.ts)
  *     "hubs": {
@@ -23,7 +24,9 @@
  * this device, so the device can check at start that its key file is the one that was enrolled:
  * `device` and one `sm:<service>` per pinned service are required, `mm` only if it was enrolled.
  * `releaseKey` pins the release public key the device accepts artifacts signed with (the manifest
- * signature; `dominion device --release-pub` overrides it).
+ * signature; `dominion device --release-pub` overrides it). `brokerCa` pins the CA the broker's TLS
+ * certificate must chain to (docs/PROTOCOL.md §10.4): only with an `mqtts://` broker (or none, when
+ * the device is given `--broker`); an `mqtts://` broker without it falls back to the system's CA store.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
@@ -32,6 +35,7 @@ import { instanceProblem, serviceInstance } from '../../proto/index.ts';
 import { DEVICE_ID_PATTERN } from './key-file.ts';
 // broker-url.ts, not the mqtt door: devices load this file, and the door brings in MQTT.js and Aedes.
 import { parseBrokerUrl } from '../mqtt/broker-url.ts';
+import { checkCaPem } from '../mqtt/ca-pem.ts';
 
 export const PROVISIONING_KIND = 'dominion.provisioning';
 export const PROVISIONING_VERSION = 1;
@@ -51,6 +55,8 @@ export interface HubPins {
 export interface Provisioning {
   readonly deviceId: string;
   readonly broker?: string;
+  /** The broker's CA certificate(s), PEM: the pin for its TLS certificate. */
+  readonly brokerCa?: string;
   /** Absolute path of the device's key file (dominion.device-keys). */
   readonly deviceKeysPath: string;
   /** Absolute path of the device's broker credential file (dominion.broker-credential), if enrolled with one. */
@@ -109,6 +115,17 @@ export function parseProvisioning(doc: unknown, where: string): Provisioning {
     }
     broker = d.broker as string;
   }
+  let brokerCa: string | undefined;
+  if (d.brokerCa !== undefined) {
+    if (typeof d.brokerCa !== 'string') fail('brokerCa must be PEM text (the broker CA certificate)');
+    try {
+      brokerCa = checkCaPem(d.brokerCa as string, 'brokerCa');
+    } catch (err) {
+      fail(err instanceof Error ? err.message : 'brokerCa: unusable');
+    }
+    if (broker !== undefined && !parseBrokerUrl(broker).tls)
+      fail('brokerCa pins a TLS broker, but broker is a plain mqtt:// URL (use mqtts://)');
+  }
   if (typeof d.deviceKeys !== 'string' || d.deviceKeys.length === 0) fail('deviceKeys must name the device key file');
   const keysPath = d.deviceKeys as string;
   const deviceKeysPath = isAbsolute(keysPath) ? keysPath : resolve(dirname(where), keysPath);
@@ -150,6 +167,7 @@ export function parseProvisioning(doc: unknown, where: string): Provisioning {
   return {
     deviceId: d.deviceId as string,
     ...(broker !== undefined ? { broker } : {}),
+    ...(brokerCa !== undefined ? { brokerCa } : {}),
     deviceKeysPath,
     ...(brokerCredentialPath !== undefined ? { brokerCredentialPath } : {}),
     hubs: { ih, services },
@@ -162,6 +180,8 @@ export function parseProvisioning(doc: unknown, where: string): Provisioning {
 export interface ProvisioningInput {
   readonly deviceId: string;
   readonly broker?: string;
+  /** PEM text of the broker's CA certificate(s). */
+  readonly brokerCa?: string;
   /** As it should appear in the file: relative to the file's directory, or absolute. */
   readonly deviceKeys: string;
   /** The broker credential file, named as `deviceKeys` is. */
@@ -179,6 +199,7 @@ export function provisioningJson(input: ProvisioningInput, where = 'provisioning
     version: PROVISIONING_VERSION,
     deviceId: input.deviceId,
     ...(input.broker !== undefined ? { broker: input.broker } : {}),
+    ...(input.brokerCa !== undefined ? { brokerCa: input.brokerCa } : {}),
     deviceKeys: input.deviceKeys,
     ...(input.brokerCredential !== undefined ? { brokerCredential: input.brokerCredential } : {}),
     hubs: {

@@ -76,11 +76,11 @@ describe('connectMqtt', () => {
     }
   });
 
-  it('accepts only plain mqtt:// and tcp:// URLs, without credentials', () => {
-    assert.deepEqual(parseBrokerUrl('mqtt://127.0.0.1:1884'), { host: '127.0.0.1', port: 1884 });
-    assert.deepEqual(parseBrokerUrl('tcp://localhost'), { host: 'localhost', port: 1883 });
-    assert.deepEqual(parseBrokerUrl('mqtt://[::1]:1900'), { host: '::1', port: 1900 });
-    for (const bad of ['ws://x', 'mqtts://x', 'not a url', 'mqtt://u:p@host', 'mqtt://:0']) {
+  it('accepts mqtt:// and tcp:// (plain) and mqtts:// (TLS, test/mqtt/tls.test.ts) URLs, without credentials', () => {
+    assert.deepEqual(parseBrokerUrl('mqtt://127.0.0.1:1884'), { host: '127.0.0.1', port: 1884, tls: false });
+    assert.deepEqual(parseBrokerUrl('tcp://localhost'), { host: 'localhost', port: 1883, tls: false });
+    assert.deepEqual(parseBrokerUrl('mqtt://[::1]:1900'), { host: '::1', port: 1900, tls: false });
+    for (const bad of ['ws://x', 'http://x', 'not a url', 'mqtt://u:p@host', 'mqtt://:0']) {
       assert.throws(() => parseBrokerUrl(bad), MqttUrlError, bad);
     }
   });
