@@ -16,7 +16,7 @@
  * RESULTS.md, "Sealed service data"). The work runs on the caller's turn — the service's send in one
  * process — so a busy service pays for its own sealing, not the hypervisor's actors.
  */
-import { checkFrame, FRAME_HEADER_BYTES, frameLength, writeFrame, type Clock, type ClockHandle } from '../../runtime/index.ts';
+import { checkFrame, FrameArena, FRAME_HEADER_BYTES, frameLength, writeFrame, type Clock, type ClockHandle } from '../../runtime/index.ts';
 import {
   createLite,
   lite,
@@ -92,6 +92,7 @@ export class ServiceSealer {
   private readonly sealEveryMs: number;
   private readonly maxStreams: number;
   private readonly boot: bigint;
+  private readonly arena = new FrameArena();
   private stopped = false;
 
   constructor(private readonly o: ServiceSealerOptions) {
@@ -118,8 +119,20 @@ export class ServiceSealer {
     const st = this.stream(msg.stream);
     if (st === undefined) return this.drop('malformed');
     const seq = st.seq + 1;
-    const record = encodeRecord(this.boot, seq, msg.payload);
-    const outcome = this.o.toMm(this.frame(st.name, record));
+    // The record is written straight into mm's frame and hashed there: one copy of the payload.
+    const size = recordLength(this.boot, seq, msg.payload.length);
+    const stream = st.name; // ASCII: a topic segment
+    const body = 1 + varintSize(stream.length) + stream.length + 1 + varintSize(size) + size;
+    const out = writeFrame(this.arena.alloc(frameLength(body)), this.frameType, EMPTY);
+    let at = FRAME_HEADER_BYTES;
+    out[at++] = 0x0a; // ServiceFrame.stream
+    at = writeVarint(out, at, stream.length);
+    for (let i = 0; i < stream.length; i++) out[at++] = stream.charCodeAt(i);
+    out[at++] = 0x12; // ServiceFrame.payload
+    at = writeVarint(out, at, size);
+    encodeRecordInto(out, at, this.boot, seq, msg.payload, size);
+    const record = out.subarray(at, at + size);
+    const outcome = this.o.toMm(out);
     if (outcome !== 'ok') {
       this.counters.refused++;
       return outcome;
@@ -229,6 +242,14 @@ export function serviceSealer(o: Omit<ServiceSealerOptions, 'signer' | 'sha256'>
 }
 
 function varintSize(n: bigint | number): number {
+  if (typeof n === 'number' && n < 0x80000000) {
+    let size = 1;
+    while (n >= 0x80) {
+      n >>>= 7;
+      size++;
+    }
+    return size;
+  }
   let v = BigInt(n);
   let size = 1;
   while (v >= 0x80n) {
@@ -248,17 +269,28 @@ function writeVarint(out: Uint8Array, at: number, n: bigint | number): number {
   return at;
 }
 
-/**
- * ServiceMessage{record: ServiceRecord{boot, seq, payload}} in one pass, byte for byte what the
- * generated code writes (test/hypervisor/service-seal.test.ts); proto3 leaves out zero fields.
- */
-export function encodeRecord(boot: bigint, seq: number, payload: Uint8Array): Uint8Array {
-  const inner =
+/** The encoded size of ServiceMessage{record: ServiceRecord{boot, seq, payload}}. */
+function recordLength(boot: bigint, seq: number, payloadBytes: number): number {
+  const inner = recordInner(boot, seq, payloadBytes);
+  return 1 + varintSize(inner) + inner;
+}
+
+function recordInner(boot: bigint, seq: number, payloadBytes: number): number {
+  return (
     (boot === 0n ? 0 : 1 + varintSize(boot)) +
     (seq === 0 ? 0 : 1 + varintSize(seq)) +
-    (payload.length === 0 ? 0 : 1 + varintSize(payload.length) + payload.length);
-  const out = new Uint8Array(1 + varintSize(inner) + inner);
-  let at = 0;
+    (payloadBytes === 0 ? 0 : 1 + varintSize(payloadBytes) + payloadBytes)
+  );
+}
+
+/**
+ * Writes ServiceMessage{record: ServiceRecord{boot, seq, payload}} (`size` bytes, `recordLength`) at
+ * `at`, byte for byte what the generated code writes (test/service-data/seal.test.ts); proto3 leaves
+ * out zero fields.
+ */
+function encodeRecordInto(out: Uint8Array, at: number, boot: bigint, seq: number, payload: Uint8Array, size: number): void {
+  const inner = recordInner(boot, seq, payload.length);
+  if (1 + varintSize(inner) + inner !== size) throw new Error('record size mismatch');
   out[at++] = 0x0a; // field 1 (record), length-delimited
   at = writeVarint(out, at, inner);
   if (boot !== 0n) {
@@ -274,6 +306,13 @@ export function encodeRecord(boot: bigint, seq: number, payload: Uint8Array): Ui
     at = writeVarint(out, at, payload.length);
     out.set(payload, at);
   }
+}
+
+/** ServiceMessage{record: ServiceRecord{boot, seq, payload}}: what mm publishes for one payload. */
+export function encodeRecord(boot: bigint, seq: number, payload: Uint8Array): Uint8Array {
+  const size = recordLength(boot, seq, payload.length);
+  const out = new Uint8Array(size);
+  encodeRecordInto(out, 0, boot, seq, payload, size);
   return out;
 }
 

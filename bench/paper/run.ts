@@ -20,7 +20,7 @@ import type { MqttHubLink } from '../../actors/mm/index.ts';
 import type { ServiceSpec } from '../../actors/sm/index.ts';
 import { encodeSecrets, startHubHost, type HubHost } from '../hub-host-config.ts';
 import type { CpuCounter, StreamCounters } from './services.ts';
-import { DEFERRAL_FACTOR, intervalOf, type RunResult, type RunSpec } from './setups.ts';
+import { DEFERRAL_FACTOR, intervalOf, sealsServiceData, type RunResult, type RunSpec } from './setups.ts';
 
 const t0 = performance.now();
 const debug = (what: string): void => {
@@ -157,6 +157,7 @@ async function main(): Promise<void> {
         (link = new m.MqttHubLink({ url: host.url, deviceId, services: [service], maxServiceInflightBytes: 2 * spec.windowBytes })),
       clock: new m.RealClock(),
       dominance,
+      sealServiceData: sealsServiceData(spec.setup),
     });
     device.onEvent((e) => {
       events.push(e);
