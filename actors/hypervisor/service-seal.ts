@@ -16,7 +16,7 @@
  * RESULTS.md, "Sealed service data"). The work runs on the caller's turn — the service's send in one
  * process — so a busy service pays for its own sealing, not the hypervisor's actors.
  */
-import { checkFrame, FrameArena, FRAME_HEADER_BYTES, frameLength, writeFrame, type Clock, type ClockHandle } from '../../runtime/index.ts';
+import { checkFrame, FRAME_HEADER_BYTES, frameLength, writeFrame, type Clock, type ClockHandle } from '../../runtime/index.ts';
 import {
   createLite,
   lite,
@@ -73,7 +73,9 @@ interface StreamState {
   readonly name: string;
   /** The last number given out. */
   seq: number;
-  /** Digests of records not yet in a seal that `mm` took, from `seq - pending.length + 1`. */
+  /** Records `mm` took and not yet hashed, in order: the newest pending ones (see `fromService`). */
+  unhashed: Uint8Array[];
+  /** Digests of records not yet in a seal that `mm` took, then `unhashed`, from `seq - pending - unhashed + 1`. */
   pending: Uint8Array[];
   /** Digests of the last seal's new records (listed again by the next seal), from `previousFirst`. */
   previous: Uint8Array[];
@@ -92,7 +94,6 @@ export class ServiceSealer {
   private readonly sealEveryMs: number;
   private readonly maxStreams: number;
   private readonly boot: bigint;
-  private readonly arena = new FrameArena();
   private stopped = false;
 
   constructor(private readonly o: ServiceSealerOptions) {
@@ -123,7 +124,9 @@ export class ServiceSealer {
     const size = recordLength(this.boot, seq, msg.payload.length);
     const stream = st.name; // ASCII: a topic segment
     const body = 1 + varintSize(stream.length) + stream.length + 1 + varintSize(size) + size;
-    const out = writeFrame(this.arena.alloc(frameLength(body)), this.frameType, EMPTY);
+    // Not zeroed: every byte is written below. A fresh buffer per record — mm and MQTT.js hold it until
+    // the broker's PUBACK, and this sealer until it is hashed.
+    const out = writeFrame(allocFrame(frameLength(body)), this.frameType, EMPTY);
     let at = FRAME_HEADER_BYTES;
     out[at++] = 0x0a; // ServiceFrame.stream
     at = writeVarint(out, at, stream.length);
@@ -131,17 +134,26 @@ export class ServiceSealer {
     out[at++] = 0x12; // ServiceFrame.payload
     at = writeVarint(out, at, size);
     encodeRecordInto(out, at, this.boot, seq, msg.payload, size);
-    const record = out.subarray(at, at + size);
     const outcome = this.o.toMm(out);
     if (outcome !== 'ok') {
       this.counters.refused++;
       return outcome;
     }
     st.seq = seq;
-    st.pending.push(this.o.sha256(record));
     this.counters.records++;
+    // Hashed when sealed, not here: the record leaves for mm first, and while the stream is busy the
+    // hashing runs on a later turn, after mm has written this burst to the broker — off the path each
+    // record takes to its reader (bench/RESULTS.md, "Sealed service data"). The bytes are the sealer's
+    // own buffer, which neither the service nor anything downstream writes to.
+    st.unhashed.push(out.subarray(at, at + size));
     const now = this.o.clock.now();
-    if (st.pending.length >= this.maxRecords || (st.timer === undefined && now - st.lastSealAt >= this.sealEveryMs)) this.flush(st);
+    const waiting = st.pending.length + st.unhashed.length;
+    if (st.timer === undefined && now - st.lastSealAt >= this.sealEveryMs)
+      this.flush(st); // quiet: at once
+    else if (waiting >= 2 * this.maxRecords)
+      this.flush(st); // outrunning the turns: bounds what is held
+    else if (waiting >= this.maxRecords)
+      this.arm(st, now); // a full batch: on the next turn
     else if (st.timer === undefined) this.arm(st, st.lastSealAt + this.sealEveryMs);
     return 'ok';
   }
@@ -166,22 +178,48 @@ export class ServiceSealer {
     } catch {
       return undefined;
     }
-    const st: StreamState = { name, seq: 0, pending: [], previous: [], previousFirst: 1, lastSealAt: -Infinity, timer: undefined };
+    const st: StreamState = {
+      name,
+      seq: 0,
+      unhashed: [],
+      pending: [],
+      previous: [],
+      previousFirst: 1,
+      lastSealAt: -Infinity,
+      timer: undefined,
+    };
     this.streams.set(name, st);
     return st;
   }
 
+  /** The stream's seal is due at `atMs` (or earlier, if it already was). */
   private arm(st: StreamState, atMs: number): void {
+    if (st.timer !== undefined) {
+      if (st.timer.atMs <= atMs) return;
+      this.o.clock.cancel(st.timer);
+    }
     st.timer = this.o.clock.schedule(atMs, () => {
       st.timer = undefined;
       if (!this.stopped) this.flush(st);
     });
   }
 
+  /** Seals what is pending, `maxRecords` new records a seal. */
   private flush(st: StreamState): void {
-    if (st.pending.length === 0) return;
+    if (st.timer !== undefined) {
+      this.o.clock.cancel(st.timer);
+      st.timer = undefined;
+    }
+    for (const record of st.unhashed) st.pending.push(this.o.sha256(record));
+    st.unhashed = [];
+    while (st.pending.length > 0) if (!this.sealBatch(st)) return;
+  }
+
+  /** One seal: the previous seal's records again, then up to `maxRecords` pending ones. False: mm refused it. */
+  private sealBatch(st: StreamState): boolean {
     const pendingFirst = st.seq - st.pending.length + 1;
-    const digests = [...st.previous, ...st.pending];
+    const batch = st.pending.length > this.maxRecords ? st.pending.slice(0, this.maxRecords) : st.pending;
+    const digests = [...st.previous, ...batch];
     const firstSeq = st.previous.length > 0 ? st.previousFirst : pendingFirst;
     const payload = toBinaryLite(
       ServiceSealLite,
@@ -201,14 +239,18 @@ export class ServiceSealer {
       // Kept pending and tried again with what comes next (or soon, if mm is only full); past the
       // seal's limit the oldest go unproven. A closed mm takes nothing until the next record.
       this.counters.sealsRefused++;
-      if (st.pending.length > this.maxRecords) st.pending.splice(0, st.pending.length - this.maxRecords);
-      if (outcome === 'full' && st.timer === undefined) this.arm(st, st.lastSealAt + this.sealEveryMs);
-      return;
+      if (st.pending.length > this.maxRecords) {
+        st.pending.splice(0, st.pending.length - this.maxRecords);
+        st.previous = []; // a seal's digests are consecutive records: the gap ends the repetition
+      }
+      if (outcome === 'full') this.arm(st, st.lastSealAt + this.sealEveryMs);
+      return false;
     }
     this.counters.seals++;
-    st.previous = st.pending;
+    st.previous = batch;
     st.previousFirst = pendingFirst;
-    st.pending = [];
+    st.pending = batch === st.pending ? [] : st.pending.slice(batch.length);
+    return true;
   }
 
   /** A ServiceFrame carrying `message` on `stream`, as mm's end expects it. */
@@ -223,6 +265,15 @@ export class ServiceSealer {
     this.counters[why]++;
     return 'ok'; // taken and dropped, as mm drops a frame it cannot decode
   }
+}
+
+/**
+ * A frame's bytes, not zeroed (zeroing 32 KiB costs more than copying it): the caller writes every one.
+ * A plain Uint8Array view, so that `slice` downstream copies as everywhere else.
+ */
+function allocFrame(n: number): Uint8Array {
+  const b = Buffer.allocUnsafeSlow(n);
+  return new Uint8Array(b.buffer, b.byteOffset, n);
 }
 
 function concat(parts: readonly Uint8Array[]): Uint8Array {

@@ -122,7 +122,15 @@ async function main(): Promise<void> {
       deferralMs,
       idSuffix,
       secrets: encodeSecrets(secrets),
-      sink: spec.workload === 'throughput' ? { topic: bulkTopic, ackTopic, ackEveryBytes: spec.windowBytes / 8 } : undefined,
+      sink:
+        spec.workload === 'throughput'
+          ? {
+              topic: bulkTopic,
+              ackTopic,
+              ackEveryBytes: spec.windowBytes / 8,
+              sealed: spec.setup !== 'HYP' && sealsServiceData(spec.setup),
+            }
+          : undefined,
     },
     { nice: spec.hostNice, script: spec.hostScript },
   );

@@ -95,7 +95,9 @@ test('genuine records verify once each, in order, with their payload; a quiet st
   assert.equal(s.out.length, 2, 'a record and, the stream having been quiet, its seal at once');
   // Busy now: the next records wait for the timer or a full batch.
   for (let i = 2; i <= 5; i++) s.send(utf8.encode(`r${i}`));
-  assert.equal(s.sealer.counters.seals, 2, 'a full batch of 4 is sealed without waiting');
+  assert.equal(s.sealer.counters.seals, 1, 'a full batch is hashed and sealed on a later turn, not on the send');
+  s.clock.advance(0);
+  assert.equal(s.sealer.counters.seals, 2, 'a full batch of 4 is sealed without waiting for sealEveryMs');
   s.send(utf8.encode('r6'));
   s.clock.advance(20);
   assert.equal(s.sealer.counters.seals, 3, 'the rest within sealEveryMs');
@@ -163,7 +165,8 @@ test('replays and reorders are told apart: a late record is out of order, an old
   const s = sealerFor({ key, boot: 7, maxRecords: 2 });
   s.send(utf8.encode('a')); // record 1, sealed at once
   s.send(utf8.encode('b')); // record 2
-  s.send(utf8.encode('c')); // record 3: a batch of 2, sealed (lists 1..3)
+  s.send(utf8.encode('c')); // record 3: a batch of 2, sealed on the next turn (lists 1..3)
+  s.clock.advance(0);
   const [r1, seal1, r2, r3, seal23] = s.out as [Published, Published, Published, Published, Published];
   // mm holds back record 2 and sends 3 first: 3 is accepted, 2 comes late.
   assert.deepEqual(kinds(feed(v, [r1, seal1, r3, seal23])), ['ok', 'ok']);
