@@ -43,6 +43,11 @@ export interface SinkConfig {
   readonly ackTopic?: string;
   /** Acknowledge once at least this many bytes arrived since the last acknowledgement (default: every message). */
   readonly ackEveryBytes?: number;
+  /**
+   * The messages are sealed service data (ServiceMessages, docs/PROTOCOL.md §14): count each record's
+   * payload and skip the seals, so the sink counts what the service published, as it does unsealed.
+   */
+  readonly sealed?: boolean;
 }
 
 /** The hub host's answer to `STATS`. */
@@ -51,6 +56,8 @@ export interface HostStats {
   readonly atMs: number;
   readonly sinkBytes: number;
   readonly sinkMessages: number;
+  /** Seals the sink skipped (a sealed sink only). */
+  readonly sinkSeals: number;
   /** User + system CPU of the host process so far, µs. */
   readonly cpuUs: number;
 }

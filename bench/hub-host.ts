@@ -20,7 +20,7 @@ import { cryptoBackend, fromHex } from '../actors/crypto/index.ts';
 import { demoFleet, publishRelease } from '../actors/device/index.ts';
 import { HubServer, serviceHubRole, sqlite, SqliteHub } from '../actors/hub/index.ts';
 import { verifyArtifacts } from '../actors/release/index.ts';
-import { serviceInstance } from '../proto/index.ts';
+import { serviceInstance, serviceMessageLiteCodec } from '../proto/index.ts';
 import { awaitConnected, connectMqtt, startEmbeddedBroker } from '../actors/mqtt/index.ts';
 import { decodeSecrets, type HostStats, type HubHostConfig } from './hub-host-config.ts';
 
@@ -71,15 +71,22 @@ const servers: Array<{ stop(): Promise<void> }> = await Promise.all([
   }),
 ]);
 
-const sink = { bytes: 0, messages: 0 };
+const sink = { bytes: 0, messages: 0, seals: 0 };
 let reAck: ReturnType<typeof setInterval> | undefined;
 const sinkClient = config.sink === undefined ? undefined : connectMqtt(url, { clientId: `bench-sink-${process.pid}`, ...tls });
 if (sinkClient !== undefined && config.sink !== undefined) {
-  const { topic, ackTopic, ackEveryBytes } = config.sink;
+  const { topic, ackTopic, ackEveryBytes, sealed } = config.sink;
   await awaitConnected(sinkClient);
   let acked = 0;
   sinkClient.on('message', (_topic, payload) => {
-    sink.bytes += payload.length;
+    if (sealed === true) {
+      const decoded = serviceMessageLiteCodec.tryDecode(payload);
+      if (!decoded.ok || decoded.message.kind.case !== 'record') {
+        sink.seals++;
+        return;
+      }
+      sink.bytes += decoded.message.kind.value.payload.length;
+    } else sink.bytes += payload.length;
     sink.messages++;
     if (ackTopic !== undefined && sink.bytes - acked >= (ackEveryBytes ?? 0)) {
       acked = sink.bytes;
@@ -100,7 +107,13 @@ process.stdout.write(`READY ${url}\n`);
 lines.on('line', (line) => {
   if (line.trim() !== 'STATS') return;
   const cpu = process.cpuUsage();
-  const stats: HostStats = { atMs: performance.now(), sinkBytes: sink.bytes, sinkMessages: sink.messages, cpuUs: cpu.user + cpu.system };
+  const stats: HostStats = {
+    atMs: performance.now(),
+    sinkBytes: sink.bytes,
+    sinkMessages: sink.messages,
+    sinkSeals: sink.seals,
+    cpuUs: cpu.user + cpu.system,
+  };
   process.stdout.write(`STATS ${JSON.stringify(stats)}\n`);
 });
 lines.on('close', async () => {

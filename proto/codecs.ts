@@ -12,6 +12,7 @@
 import { BootRequestSchema, BootTicketSchema } from './gen/dominion/v1/boot_pb.ts';
 import { SignedEnvelopeSchema } from './gen/dominion/v1/envelope_pb.ts';
 import { ImageChunkSchema, ImageRequestSchema } from './gen/dominion/v1/image_pb.ts';
+import { ServiceMessageSchema, ServiceSealSchema } from './gen/dominion/v1/service_data_pb.ts';
 import { TicketReplySchema, TicketRequestSchema } from './gen/dominion/v1/ticket_pb.ts';
 import { protoCodec } from './codec.ts';
 import { MAX_WIRE_BYTES } from './limits.ts';
@@ -53,6 +54,9 @@ export const imageChunkCodec = /* @__PURE__ */ make(() =>
   protoCodec(ImageChunkSchema, MAX_WIRE_BYTES.imageChunk, { validate: validateImageChunk }),
 );
 
+export const serviceMessageCodec = /* @__PURE__ */ make(() => protoCodec(ServiceMessageSchema, MAX_WIRE_BYTES.serviceMessage));
+export const serviceSealCodec = /* @__PURE__ */ make(() => protoCodec(ServiceSealSchema, MAX_WIRE_BYTES.serviceSeal));
+
 export const codecs = {
   signedEnvelope: signedEnvelopeCodec,
   ticketRequest: ticketRequestCodec,
@@ -61,4 +65,6 @@ export const codecs = {
   bootTicket: bootTicketCodec,
   imageRequest: imageRequestCodec,
   imageChunk: imageChunkCodec,
+  serviceMessage: serviceMessageCodec,
+  serviceSeal: serviceSealCodec,
 } as const;

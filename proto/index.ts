@@ -24,6 +24,7 @@ export * from './gen/dominion/v1/ticket_pb.ts';
 export * from './gen/dominion/v1/boot_pb.ts';
 export * from './gen/dominion/v1/image_pb.ts';
 export * from './gen/dominion/v1/channel_pb.ts';
+export * from './gen/dominion/v1/service_data_pb.ts';
 
 export { decodeBounded, protoCodec, ProtoDecodeError, ProtoEncodeError, RECURSION_LIMIT, tryDecodeBounded } from './codec.ts';
 export type { BoundedCodec, DecodeOptions, DecodeResult, MessageCodec, ProtoCodec, ProtoDecodeErrorCode } from './codec.ts';
@@ -33,6 +34,8 @@ export {
   codecs,
   imageChunkCodec,
   imageRequestCodec,
+  serviceMessageCodec,
+  serviceSealCodec,
   signedEnvelopeCodec,
   ticketReplyCodec,
   ticketRequestCodec,
@@ -55,6 +58,11 @@ export {
   imageRequestLiteCodec,
   LITE_MESSAGES,
   RuntimeInfoLite,
+  ServiceMessageLite,
+  serviceMessageLiteCodec,
+  ServiceRecordLite,
+  ServiceSealLite,
+  serviceSealLiteCodec,
   SignedEnvelopeLite,
   signedEnvelopeLiteCodec,
   SlotReportLite,

@@ -48,7 +48,20 @@ export const MAX_WIRE_BYTES = {
   imageChunk: 64 * 1024,
   /** An envelope around the largest payload, plus signature, key id, context and tags. */
   signedEnvelope: 64 * 1024 + 512,
+  /** A ServiceMessage: a record (the largest service payload plus its numbering) or a seal. */
+  serviceMessage: 64 * 1024 + 64,
+  /** A ServiceSeal: three names and `SEAL_MAX_RECORDS` digests. */
+  serviceSeal: 10 * 1024,
 } as const;
+
+/** Sealed service data (docs/PROTOCOL.md "Sealed service data"): a service's payload is at most this big. */
+export const SERVICE_PAYLOAD_MAX = 64 * 1024 - 128;
+/** What sealing adds to a payload at most: ServiceMessage and ServiceRecord tags, boot, seq, lengths. */
+export const SEAL_RECORD_OVERHEAD_MAX = 32;
+/** ServiceSeal.record_digests: 1 to this many SHA-256 digests. */
+export const SEAL_MAX_RECORDS = 256;
+/** ServiceSeal.record_digests: each a SHA-256 digest. */
+export const RECORD_DIGEST_BYTES = 32;
 
 /** Signature context strings, one per signed message kind (see envelope.proto). */
 export const SIGNATURE_CONTEXT = {
@@ -59,5 +72,6 @@ export const SIGNATURE_CONTEXT = {
   imageRequest: 'dominion/v1/image-request',
   imageChunk: 'dominion/v1/image-chunk',
   manifest: 'dominion/v1/manifest',
+  serviceSeal: 'dominion/v1/service-seal',
 } as const;
 export type SignatureContext = (typeof SIGNATURE_CONTEXT)[keyof typeof SIGNATURE_CONTEXT];

@@ -13,6 +13,7 @@ import type { BootImage, BootRequest, BootTicket } from './gen/dominion/v1/boot_
 import type { SignedEnvelope } from './gen/dominion/v1/envelope_pb.ts';
 import type { ImageChunk, ImageRequest } from './gen/dominion/v1/image_pb.ts';
 import type { ActorReport, DeviceState, DomainReport, RuntimeInfo, SlotReport } from './gen/dominion/v1/runtime_info_pb.ts';
+import type { ServiceMessage, ServiceRecord, ServiceSeal } from './gen/dominion/v1/service_data_pb.ts';
 import type { DeferralTicket, TicketReply, TicketRequest, UpdateRequired, Withheld } from './gen/dominion/v1/ticket_pb.ts';
 import { MAX_WIRE_BYTES } from './limits.ts';
 import { BOOL, BYTES, ENUM, liteCodec, liteMessage, STRING, UINT32, UINT64, type LiteMessage, type LiteProtoCodec } from './lite-wire.ts';
@@ -159,6 +160,25 @@ export const ImageChunkLite = /* @__PURE__ */ liteMessage<ImageChunk>('dominion.
   [11, 'refused', WithheldLite],
 ]);
 
+// service_data.proto
+export const ServiceRecordLite = /* @__PURE__ */ liteMessage<ServiceRecord>('dominion.v1.ServiceRecord', [
+  [1, 'boot', UINT64],
+  [2, 'seq', UINT64],
+  [3, 'payload', BYTES],
+]);
+export const ServiceSealLite = /* @__PURE__ */ liteMessage<ServiceSeal>('dominion.v1.ServiceSeal', [
+  [1, 'deviceId', STRING],
+  [2, 'service', STRING],
+  [3, 'stream', STRING],
+  [4, 'boot', UINT64],
+  [5, 'firstSeq', UINT64],
+  [6, 'recordDigests', BYTES],
+]);
+export const ServiceMessageLite = /* @__PURE__ */ liteMessage<ServiceMessage>('dominion.v1.ServiceMessage', [
+  [1, 'record', ServiceRecordLite, 'kind'],
+  [2, 'seal', SignedEnvelopeLite, 'kind'],
+]);
+
 /** Every top-level message's table, for tests and tools (a bundle that uses this list carries every table). */
 export const LITE_MESSAGES: readonly LiteMessage[] = [
   SignedEnvelopeLite,
@@ -168,6 +188,8 @@ export const LITE_MESSAGES: readonly LiteMessage[] = [
   BootTicketLite,
   ImageRequestLite,
   ImageChunkLite,
+  ServiceMessageLite,
+  ServiceSealLite,
 ];
 
 // The codecs, one constant each as in codecs.ts: made by a pure-annotated call whose only argument
@@ -194,4 +216,10 @@ export const imageRequestLiteCodec: LiteProtoCodec<ImageRequest> = /* @__PURE__ 
 );
 export const imageChunkLiteCodec: LiteProtoCodec<ImageChunk> = /* @__PURE__ */ make(() =>
   liteCodec(ImageChunkLite, MAX_WIRE_BYTES.imageChunk, { validate: validateImageChunk }),
+);
+export const serviceMessageLiteCodec: LiteProtoCodec<ServiceMessage> = /* @__PURE__ */ make(() =>
+  liteCodec(ServiceMessageLite, MAX_WIRE_BYTES.serviceMessage),
+);
+export const serviceSealLiteCodec: LiteProtoCodec<ServiceSeal> = /* @__PURE__ */ make(() =>
+  liteCodec(ServiceSealLite, MAX_WIRE_BYTES.serviceSeal),
 );

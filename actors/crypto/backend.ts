@@ -37,4 +37,6 @@ export interface CryptoBackend {
   verifier(publicKey: Uint8Array): Verifier;
   publicKeyOf(secretKey: Uint8Array): Uint8Array;
   sha512(data: Uint8Array): Uint8Array;
+  /** SHA-256: sealed service data lists its records' digests in it (docs/PROTOCOL.md). */
+  sha256(data: Uint8Array): Uint8Array;
 }

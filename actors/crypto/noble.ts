@@ -2,7 +2,7 @@
 // domain's choice (docs/ARCHITECTURE.md §3).
 
 import * as ed from '@noble/ed25519';
-import { sha512 } from '@noble/hashes/sha2.js';
+import { sha256, sha512 } from '@noble/hashes/sha2.js';
 import { PUBLIC_KEY_LENGTH, SECRET_KEY_LENGTH, SIGNATURE_LENGTH, type CryptoBackend, type Signer, type Verifier } from './backend.ts';
 import { requireKeyLength } from './errors.ts';
 import { keyIdOf } from './keys.ts';
@@ -72,6 +72,10 @@ export function createNobleBackend(): CryptoBackend {
 
     sha512(data: Uint8Array): Uint8Array {
       return sha512(data);
+    },
+
+    sha256(data: Uint8Array): Uint8Array {
+      return sha256(data);
     },
   };
   return backend;

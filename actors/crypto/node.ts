@@ -97,6 +97,10 @@ export function createNodeBackend(): CryptoBackend {
     sha512(data: Uint8Array): Uint8Array {
       return toBytes(createHash('sha512').update(data).digest());
     },
+
+    sha256(data: Uint8Array): Uint8Array {
+      return toBytes(createHash('sha256').update(data).digest());
+    },
   };
   return backend;
 }

@@ -296,6 +296,10 @@ export interface HypervisorOptions {
   readonly vmSlots?: { readonly keeper: VmSlotKeeper; readonly modules: ModuleCache };
   /** Gated boot: the hypervisor runs `mm` alone until `sw` says the IH granted the boot. */
   readonly gated?: boolean;
+  /** This boot's count (sw's boot record): the hypervisor numbers sealed service data by it. */
+  readonly bootCount?: number;
+  /** False: service data goes to `mm` unsealed (the benchmark's baseline only; docs/ARCHITECTURE.md §3.1). */
+  readonly sealServiceData?: boolean;
 }
 
 export interface AssembleOptions extends HypervisorOptions {
@@ -351,7 +355,7 @@ export function assemble(o: AssembleOptions): AssembledDevice {
   });
 
   // 2. the hypervisor, then the VMs.
-  const hv = startHypervisor(system, hyp, swHyp.b, { ...o, gated: o.gate !== undefined }, (domain) =>
+  const hv = startHypervisor(system, hyp, swHyp.b, { ...o, gated: o.gate !== undefined, bootCount: record.bootCount }, (domain) =>
     watchdog.reset(ResetReason.CHECK_FAILED, `${domain} ${GAVE_UP}`),
   );
   return { system, record, restartVm: hv.restartVm, shutdown: () => system.shutdown() };
@@ -393,6 +397,7 @@ export function startHypervisor(
       { runtime: image.runtime, contract: image.channels.mm, domain },
       box.sm.inlet,
     );
+    sealServiceData(channel, name, o);
     return { name, image, domain, channel };
   });
   const machine = images.hypervisor.domainMachines(system);
@@ -478,6 +483,28 @@ export function startHypervisor(
   hyp.start();
   hv.bootVms();
   return { restartVm: (instance, cause) => hv.vmHost.restart(instance, cause) };
+}
+
+/**
+ * Puts the hypervisor's sealer (its own image's code, K_SM_<service>) between a service's end of its
+ * channel and `mm`'s: what the service sends reaches `mm` only sealed; what `mm` sends reaches the
+ * service as before (docs/ARCHITECTURE.md §3.1).
+ */
+function sealServiceData(channel: Channel, service: string, o: HypervisorOptions): void {
+  if (o.sealServiceData === false) return;
+  const key = o.keys.services[service];
+  if (key === undefined) throw new DeviceConfigError(`service "${service}" has no K_SM key`);
+  if (o.bootCount === undefined) throw new DeviceConfigError('sealing service data needs the boot count');
+  const sealer = o.images.hypervisor.serviceSealer({
+    contract: o.images.hypervisor.channels.service(service),
+    deviceId: o.deviceId,
+    service,
+    boot: o.bootCount,
+    key,
+    clock: o.clock,
+    toMm: (frame) => channel.a.acceptFrame(frame),
+  });
+  channel.b.connect({ acceptFrame: (frame) => sealer.fromService(frame) });
 }
 
 /** An image's digest by domain label, as the manifest names it. */

@@ -42,6 +42,11 @@ export interface DeviceConfig {
    * system's "VM" baseline for measuring what dominance costs. Never for a real device.
    */
   readonly dominance?: boolean;
+  /**
+   * False sends service data unsealed (docs/ARCHITECTURE.md §3.1): only for the benchmark that
+   * measures what sealing costs. Never for a real device.
+   */
+  readonly sealServiceData?: boolean;
 }
 
 /**

@@ -103,6 +103,7 @@ export class Device {
       nonce: c.nonce,
       counters: this.receiverCounters,
       dominance: c.dominance,
+      sealServiceData: c.sealServiceData,
     });
     self = device;
     return device;

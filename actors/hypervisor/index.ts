@@ -17,3 +17,11 @@ export {
 } from './vm-host.ts';
 export { domainMachines, installHypervisor, type HypervisorInstalled, type HypervisorInstallOptions, type VmSlot } from './domain.ts';
 export { imageUpdater, type ImageEvent, type UpdaterMsg, type UpdaterOptions, type VmImageKeeper } from './vm-images.ts';
+export {
+  encodeRecord,
+  serviceSealer,
+  ServiceSealer,
+  type FrameOutcome,
+  type SealerCounters,
+  type ServiceSealerOptions,
+} from './service-seal.ts';

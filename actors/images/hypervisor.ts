@@ -6,7 +6,7 @@
 import { HYPERVISOR_MM, serviceChannel, SW_HYPERVISOR } from '../../proto/channels.ts';
 
 export { ENTRY_ABI, runtime } from './common.ts';
-export { outsideReport } from '../hypervisor/index.ts';
+export { outsideReport, serviceSealer } from '../hypervisor/index.ts';
 export type { VmMachine } from '../hypervisor/index.ts';
 
 export const DOMAIN = 'hypervisor';

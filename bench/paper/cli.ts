@@ -2,7 +2,7 @@
 import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { PAPER_DEFAULTS, type PaperOptions } from './index.ts';
-import { SETUPS, WORKLOADS, type Setup, type Workload } from './setups.ts';
+import { DEFAULT_SETUPS, SETUPS, WORKLOADS, type Setup, type Workload } from './setups.ts';
 
 export const PAPER_USAGE = `paper: npm run bench -- paper [--reps N] [--seconds S] [--quick] [--whole-intervals] [--setups A,B] [--workloads A,B] [--chunk N]
   --reps N            repetitions per setup and workload, each in a fresh process (default ${PAPER_DEFAULTS.reps})
@@ -10,10 +10,11 @@ export const PAPER_USAGE = `paper: npm run bench -- paper [--reps N] [--seconds 
   --quick             ${PAPER_DEFAULTS.quickReps} reps of ${PAPER_DEFAULTS.quickSeconds} s: a smoke run, not for RESULTS.md
   --whole-intervals   stretch DOM windows to whole ticket intervals (DOM60: 60 s, so a round falls inside; ~+8 min)
   --setups, --workloads  subsets of ${SETUPS.join(',')} and ${WORKLOADS.join(',')}
+                      (default: all but UNSEALED, which is VM with service data unsealed: what sealing costs)
   --chunk N           kernel iterations per service message (default ${PAPER_DEFAULTS.chunk})`;
 
-function list<T extends string>(raw: string | undefined, all: readonly T[], what: string): readonly T[] {
-  if (raw === undefined) return all;
+function list<T extends string>(raw: string | undefined, all: readonly T[], what: string, defaults: readonly T[] = all): readonly T[] {
+  if (raw === undefined) return defaults;
   const xs = raw.split(',').map((x) => x.trim()) as T[];
   for (const x of xs) if (!all.includes(x)) throw new Error(`unknown ${what} "${x}" (one of ${all.join(', ')})`);
   return xs;
@@ -34,7 +35,7 @@ export function paperOptions(
     seconds,
     warmupSeconds: v.quick ? 0.5 : PAPER_DEFAULTS.warmupSeconds,
     wholeIntervals: v['whole-intervals'] ?? false,
-    setups: list<Setup>(v.setups, SETUPS, 'setup'),
+    setups: list<Setup>(v.setups, SETUPS, 'setup', DEFAULT_SETUPS),
     workloads: list<Workload>(v.workloads, WORKLOADS, 'workload'),
     chunk,
     workers: cpus().length,

@@ -20,7 +20,7 @@ import type { MqttHubLink } from '../../actors/mm/index.ts';
 import type { ServiceSpec } from '../../actors/sm/index.ts';
 import { encodeSecrets, startHubHost, type HubHost } from '../hub-host-config.ts';
 import type { CpuCounter, StreamCounters } from './services.ts';
-import { DEFERRAL_FACTOR, intervalOf, type RunResult, type RunSpec } from './setups.ts';
+import { DEFERRAL_FACTOR, intervalOf, sealsServiceData, type RunResult, type RunSpec } from './setups.ts';
 
 const t0 = performance.now();
 const debug = (what: string): void => {
@@ -122,7 +122,15 @@ async function main(): Promise<void> {
       deferralMs,
       idSuffix,
       secrets: encodeSecrets(secrets),
-      sink: spec.workload === 'throughput' ? { topic: bulkTopic, ackTopic, ackEveryBytes: spec.windowBytes / 8 } : undefined,
+      sink:
+        spec.workload === 'throughput'
+          ? {
+              topic: bulkTopic,
+              ackTopic,
+              ackEveryBytes: spec.windowBytes / 8,
+              sealed: spec.setup !== 'HYP' && sealsServiceData(spec.setup),
+            }
+          : undefined,
     },
     { nice: spec.hostNice, script: spec.hostScript },
   );
@@ -157,6 +165,7 @@ async function main(): Promise<void> {
         (link = new m.MqttHubLink({ url: host.url, deviceId, services: [service], maxServiceInflightBytes: 2 * spec.windowBytes })),
       clock: new m.RealClock(),
       dominance,
+      sealServiceData: sealsServiceData(spec.setup),
     });
     device.onEvent((e) => {
       events.push(e);

@@ -11,7 +11,7 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { awaitConnected, connectMqtt } from '../../actors/mqtt/index.ts';
-import { topics } from '../../proto/index.ts';
+import { serviceMessageLiteCodec, topics } from '../../proto/index.ts';
 import { bundleRunner, PROJECT_ROOT } from '../../build/index.ts';
 import { within } from '../mqtt/wait.ts';
 import { deviceFixture, startDevice, ticketFor } from './processes.ts';
@@ -129,7 +129,12 @@ test('a hostile service in process placement is refused each attack, and the dev
     await device.waitFor(ticketFor('sm:hostile'), 'the hostile service running');
     // Tell it sw's pid (through its hub's inbound topic) until it reports.
     const r = await within<Record<string, string>>(60_000, "the hostile service's report", (resolve) => {
-      client.on('message', (_t, payload: Buffer) => resolve(JSON.parse(payload.toString('utf8')) as Record<string, string>));
+      // What reaches the broker is sealed service data (docs/PROTOCOL.md §14): the report is a record's payload.
+      client.on('message', (_t, payload: Buffer) => {
+        const m = serviceMessageLiteCodec.tryDecode(payload);
+        if (m.ok && m.message.kind.case === 'record')
+          resolve(JSON.parse(new TextDecoder().decode(m.message.kind.value.payload)) as Record<string, string>);
+      });
       const tell = (): void =>
         void client.publish(topics.serviceIn(DEVICE, 'hostile'), JSON.stringify({ sw: device.child.pid }), { qos: 1 });
       tell();

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ResetReason } from '../../proto/index.ts';
+import { fromBinary, ResetReason, ServiceMessageSchema } from '../../proto/index.ts';
 import type { ServiceInbound, ServiceSpec } from '../../actors/sm/index.ts';
 import { DEVICE_ID, eventsOf, simFleet } from '../support/fleet.ts';
 
@@ -94,11 +94,18 @@ test('the sensor keeps its data directory across restarts', () => {
   const f = simFleet();
   f.device.boot();
   f.clock.advance(25 * f.intervalMs);
-  const lastBefore = JSON.parse(new TextDecoder().decode(f.service.at(-1)!.payload)) as { seq: number };
+  // What mm publishes is the hypervisor's record of each reading (docs/PROTOCOL.md "Sealed service data").
+  const reading = (): { seq: number } => {
+    const last = f.service.filter((s) => s.payload[0] === 0x0a).at(-1)!.payload;
+    const message = fromBinary(ServiceMessageSchema, last);
+    assert.equal(message.kind.case, 'record');
+    return JSON.parse(new TextDecoder().decode(message.kind.value!.payload as Uint8Array)) as { seq: number };
+  };
+  const lastBefore = reading();
   f.device.restartVm('sm:sensor');
   f.device.settle();
   f.clock.advance(3 * f.intervalMs);
-  const after = JSON.parse(new TextDecoder().decode(f.service.at(-1)!.payload)) as { seq: number };
+  const after = reading();
   assert.ok(after.seq > lastBefore.seq, `sequence continues (${lastBefore.seq} → ${after.seq})`);
 });
 

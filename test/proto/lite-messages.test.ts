@@ -374,6 +374,8 @@ const LITE_CODECS = [
   proto.bootTicketLiteCodec,
   proto.imageRequestLiteCodec,
   proto.imageChunkLiteCodec,
+  proto.serviceMessageLiteCodec,
+  proto.serviceSealLiteCodec,
 ] as unknown as BoundedCodec<Msg>[];
 const GENERATED_CODECS = Object.values(codecs) as unknown as BoundedCodec<Msg>[];
 

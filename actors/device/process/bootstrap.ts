@@ -86,6 +86,8 @@ export interface HypervisorBootstrap extends Common {
    * own bootloader opens other images than these.
    */
   readonly gate: readonly HexBootImage[];
+  /** This boot's count (sw's boot record): the hypervisor numbers sealed service data by it. */
+  readonly bootCount: number;
 }
 
 /** A pinned hub (`HubPin`) with its public key in hex, as JSON carries it. */
@@ -191,3 +193,10 @@ export const hexBootImages = {
   from: (images: readonly HexBootImage[]): BootImageLike[] =>
     images.map((i) => ({ label: i.label, version: BigInt(i.version), digest: fromHex(i.digest) })),
 } as const;
+
+/** The boot count sw put in a hypervisor's bootstrap, checked where it is used. */
+export function bootCountOf(b: HypervisorBootstrap): number {
+  if (typeof b.bootCount !== 'number' || !Number.isSafeInteger(b.bootCount) || b.bootCount < 0)
+    throw new BootstrapError('"bootCount" must be a non-negative integer');
+  return b.bootCount;
+}

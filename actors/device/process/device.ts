@@ -96,7 +96,7 @@ export function processPlacement(o: ProcessDeviceOptions): Placement {
     const system = new ActorSystem({ clock: o.clock });
     const sw = openDomain(system, 'sw');
     const toHypervisor = new ChannelEndpoint(swImage.channels.hypervisor, sw, board.domains.sw.mailbox.inlet, 'a');
-    const { watchdog } = bootSw(swImage, {
+    const { watchdog, record } = bootSw(swImage, {
       ...o,
       reboot: hooks.reboot,
       events: hooks.events,
@@ -129,6 +129,7 @@ export function processPlacement(o: ProcessDeviceOptions): Placement {
       board,
       image: { slot: firmware.hypervisor.slot, digest: hex(firmware.hypervisor.image.digest) },
       gate: hexBootImages.to(vmImages),
+      bootCount: record.bootCount,
       keys: { mm: hex(o.keys.mm), services: Object.fromEntries(board.services.map((s) => [s, hex(o.keys.services[s]!)])) },
       hubs: {
         ih: { id: o.hubs.ih.id, publicKey: hex(o.hubs.ih.publicKey) },

@@ -18,7 +18,7 @@ import type { RebootCause } from '../../hypervisor/index.ts';
 import { labelDir } from '../../slots/index.ts';
 import { dataDirs, onGiveUp, openDomain, receiverRoutes, vmSlots } from '../assemble.ts';
 import { vmLabels } from '../device-slots.ts';
-import { keysAndPins, type HypervisorBootstrap, type MmBootstrap, type ServiceBootstrap, type SlotRef } from './bootstrap.ts';
+import { bootCountOf, keysAndPins, type HypervisorBootstrap, type MmBootstrap, type ServiceBootstrap, type SlotRef } from './bootstrap.ts';
 import { loadHypervisor, openVmSlots } from './hypervisor-slots.ts';
 import { CrashBackoff } from './backoff.ts';
 import { processVm, type ProcessVm } from './process-vm.ts';
@@ -57,6 +57,19 @@ export async function hostHypervisor(b: HypervisorBootstrap, releasePub: Uint8Ar
   const relays = new Map(
     board.services.map((s) => [s, new FrameRelay(hyp.channels.service(s).name, hyp.channels.service(s).maxFrameBytes)] as const),
   );
+  // Every frame a service sends passes the hypervisor's sealer once on its way to mm (docs/ARCHITECTURE.md §3.1).
+  for (const [service, relay] of relays) {
+    const sealer = hyp.serviceSealer({
+      contract: hyp.channels.service(service),
+      deviceId: b.deviceId,
+      service,
+      boot: bootCountOf(b),
+      key: keys.services[service]!,
+      clock,
+      toMm: (frame) => relay.toMm(frame),
+    });
+    relay.sealWith((frame) => void sealer.fromService(frame));
+  }
   const common = { slots: b.slots, releasePub: b.releasePub, deviceId: b.deviceId, board: b.board };
   const log = (label: string) => (line: string) => process.stderr.write(`[${label}] ${line}\n`);
   const routes = receiverRoutes(hubs, board.services);

@@ -17,7 +17,7 @@ import { linkStream } from '../../../runtime/index.ts';
 import { mailboxesOf, openDomain, reportFaults, startHypervisor } from '../assemble.ts';
 import { ModuleCache, vmLabels } from '../device-slots.ts';
 import { vmModules } from '../slotted.ts';
-import { keysAndPins, type HypervisorBootstrap } from './bootstrap.ts';
+import { bootCountOf, keysAndPins, type HypervisorBootstrap } from './bootstrap.ts';
 import { loadHypervisor, openVmSlots } from './hypervisor-slots.ts';
 import { exitGaveUp } from './escalation.ts';
 import { writeEvent } from './event-lines.ts';
@@ -64,6 +64,7 @@ export async function hostSplit(b: HypervisorBootstrap, releasePub: Uint8Array, 
       vmSlots: { keeper: vms.keeper, modules },
       // sw asks the IH to grant this boot; mm alone runs until it does.
       gated: true,
+      bootCount: bootCountOf(b),
     },
     // The hypervisor gave up: this process ends, and sw resets the device.
     (domain) => exitGaveUp(domain),
