@@ -19,7 +19,7 @@ import {
   syncBrokerFiles,
   type HubKeyPair,
 } from '../../actors/hub/index.ts';
-import { awaitConnected, connectMqtt, startEmbeddedBroker, type MqttClient } from '../../actors/mqtt/index.ts';
+import { awaitConnected, connectMqtt, startEmbeddedBroker, type MqttClient, type MqttTlsOptions } from '../../actors/mqtt/index.ts';
 import type { DeviceKeyFile } from '../../actors/provisioning/index.ts';
 import { freePort, waitForPort } from '../../bench/mosquitto.ts';
 import { tempDir, uniqueId } from '../hub/fixtures.ts';
@@ -128,9 +128,16 @@ export async function mosquittoBroker(f: AclFleet): Promise<TestBroker> {
   };
 }
 
-/** A connected MQTT 3.1.1 client as `username` (its password from the fleet), no reconnects. */
-export async function as(url: string, f: AclFleet, username: string | undefined, password?: string): Promise<MqttClient> {
+/** A connected MQTT 3.1.1 client as `username` (its password from the fleet), no reconnects; `tls` for an mqtts:// URL. */
+export async function as(
+  url: string,
+  f: AclFleet,
+  username: string | undefined,
+  password?: string,
+  tls?: MqttTlsOptions,
+): Promise<MqttClient> {
   const client = connectMqtt(url, {
+    ...(tls !== undefined ? { tls } : {}),
     protocolVersion: 4,
     reconnectPeriodMs: 0,
     refusedRetryMs: 0,
