@@ -10,14 +10,13 @@ import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { cryptoBackend } from '../../actors/crypto/index.ts';
 import { hubUsername } from '../../actors/broker-auth/index.ts';
-import { changeDeviceState, setFleetPolicy, openHubDatabase } from '../../actors/hub/sqlite/index.ts';
-import { SqliteHub } from '../../actors/hub/index.ts';
+import { changeDeviceState, openHubDatabase } from '../../actors/hub/sqlite/index.ts';
 import { toBuffer, type MqttClient } from '../../actors/mqtt/index.ts';
 import { topics } from '../../proto/index.ts';
 import { stateCommand } from '../../cli/operator.ts';
 import { nextMessage, within, type Received } from '../mqtt/wait.ts';
 import { deviceRuntime, signedRequest, openReply } from '../hub/fixtures.ts';
-import { aclFleet, as, attempt, embeddedBroker, mosquittoBroker, type AclFleet, type TestBroker } from './fleet.ts';
+import { aclFleet, as, attempt, embeddedBroker, mosquittoBroker, startIh, type AclFleet, type TestBroker } from './fleet.ts';
 
 const clients: MqttClient[] = [];
 after(() => clients.forEach((c) => c.end(true)));
@@ -151,17 +150,7 @@ for (const start of [mosquittoBroker, embeddedBroker]) {
     });
 
     it('the ticket loop works with credentials: a SQLite IH answers a device on its own topics', async () => {
-      const db = openHubDatabase(f.ihDb);
-      setFleetPolicy(db, { default: { deferralMs: 60_000 } });
-      db.close();
-      const hub = await SqliteHub.start({
-        role: f.ih.role,
-        hubId: 'ih-1',
-        brokerUrl: broker.url,
-        dbPath: f.ihDb,
-        signer: f.ih.signer,
-        credential: { username: hubUsername('ih-1'), password: f.passwords.get(hubUsername('ih-1'))! },
-      });
+      const hub = await startIh(f, broker.url);
       try {
         const dev = track(await as(broker.url, f, d().d1));
         await dev.subscribeAsync(topics.replySubscription(d().d1), { qos: 1 });

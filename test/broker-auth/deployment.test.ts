@@ -8,15 +8,13 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { cryptoBackend } from '../../actors/crypto/index.ts';
-import { hubUsername } from '../../actors/broker-auth/index.ts';
-import { SqliteHub, syncBrokerFiles } from '../../actors/hub/index.ts';
-import { openHubDatabase, setFleetPolicy } from '../../actors/hub/sqlite/index.ts';
+import { syncBrokerFiles } from '../../actors/hub/index.ts';
 import { MqttTlsError, toBuffer, type MqttClient } from '../../actors/mqtt/index.ts';
 import { topics } from '../../proto/index.ts';
 import { nextMessage } from '../mqtt/wait.ts';
 import { freePort, haveMosquitto, startMosquitto, tlsMaterial, type TestMosquitto, type TlsMaterial } from '../mqtt/tls-fixture.ts';
 import { deviceRuntime, openReply, signedRequest } from '../hub/fixtures.ts';
-import { aclFleet, as, type AclFleet } from './fleet.ts';
+import { aclFleet, as, startIh, type AclFleet } from './fleet.ts';
 
 describe('the deployed transport: generated TLS config, synced identities, real Mosquitto', { skip: !haveMosquitto }, () => {
   let f: AclFleet;
@@ -45,18 +43,7 @@ describe('the deployed transport: generated TLS config, synced identities, real 
   });
 
   it('a device with its credential and the pinned CA gets its ticket from a SQLite IH over TLS', async () => {
-    const db = openHubDatabase(f.ihDb);
-    setFleetPolicy(db, { default: { deferralMs: 60_000 } });
-    db.close();
-    const hub = await SqliteHub.start({
-      role: f.ih.role,
-      hubId: 'ih-1',
-      brokerUrl: broker.url,
-      brokerTls: { ca: material.ca },
-      dbPath: f.ihDb,
-      signer: f.ih.signer,
-      credential: { username: hubUsername('ih-1'), password: f.passwords.get(hubUsername('ih-1'))! },
-    });
+    const hub = await startIh(f, broker.url, { ca: material.ca });
     try {
       const id = f.d1.deviceId;
       const dev = track(await as(broker.url, f, id, undefined, { ca: material.ca }));

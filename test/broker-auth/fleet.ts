@@ -8,8 +8,10 @@ import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BrokerAuthorizer, hashPassword, hubUsername, newBrokerPassword } from '../../actors/broker-auth/index.ts';
+import { openHubDatabase, setFleetPolicy } from '../../actors/hub/sqlite/index.ts';
 import {
   collectBrokerAccounts,
+  SqliteHub,
   devicePublicKeys,
   enrollDevice,
   IH_ROLE,
@@ -161,5 +163,21 @@ export function attempt(client: MqttClient, topic: string, payload: string): Pro
   return new Promise((resolve) => {
     client.once('close', () => resolve());
     client.publish(topic, payload, { qos: 1 }, () => resolve());
+  });
+}
+
+/** The fleet's IH as a SQLite hub on `url`, with its own broker credential and a fleet policy granting tickets. */
+export async function startIh(f: AclFleet, url: string, tls?: MqttTlsOptions): Promise<SqliteHub> {
+  const db = openHubDatabase(f.ihDb);
+  setFleetPolicy(db, { default: { deferralMs: 60_000 } });
+  db.close();
+  return SqliteHub.start({
+    role: f.ih.role,
+    hubId: 'ih-1',
+    brokerUrl: url,
+    ...(tls !== undefined ? { brokerTls: tls } : {}),
+    dbPath: f.ihDb,
+    signer: f.ih.signer,
+    credential: { username: hubUsername('ih-1'), password: f.passwords.get(hubUsername('ih-1'))! },
   });
 }

@@ -4,7 +4,6 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { makeBrokerConfig, type BrokerConfigFiles } from '../../actors/mqtt/tls-material.ts';
@@ -36,16 +35,7 @@ export async function tlsMaterial(port = 8883): Promise<TlsMaterial> {
   };
 }
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-  });
-}
+export { freePort } from '../../bench/mosquitto.ts';
 
 export interface TestMosquitto {
   readonly url: string;
