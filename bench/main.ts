@@ -11,7 +11,7 @@ import { cpus } from 'node:os';
 import { parseArgs } from 'node:util';
 import { benchCrypto, formatCryptoTable } from './crypto.ts';
 import { benchHub } from './hub.ts';
-import { benchLoop } from './loop.ts';
+import { benchLoop, LOOP_PARTS, type LoopPart } from './loop.ts';
 import { benchRecovery, RECOVERY_PARTS, type RecoveryPart } from './recovery.ts';
 import { paperOptions, PAPER_USAGE } from './paper/cli.ts';
 import { benchPaper } from './paper/index.ts';
@@ -27,6 +27,7 @@ const USAGE = `usage: npm run bench -- <${SUITES.join('|')}> [--runs N] [--secon
   recovery: --runs N fetches and restores per row (default 10), --seconds S per CPU window (default 10),
             --reps N CPU windows (default 5), --only fetch,restore,cpu (default all);
             --quick: 3 runs, 3 s windows, 1 rep
+  loop: --only cpu,rtt (default both), --seconds S per CPU window (default 20), --reps N CPU windows (default 1)
 ${PAPER_USAGE}`;
 
 async function main(): Promise<void> {
@@ -52,8 +53,9 @@ async function main(): Promise<void> {
   const suite = (positionals[0] ?? 'all') as Suite;
   if (!SUITES.includes(suite)) throw new Error(`unknown suite "${suite}"\n${USAGE}`);
   const only = values.only?.split(',').map((p) => p.trim());
-  const unknown = only?.filter((p) => !(RECOVERY_PARTS as readonly string[]).includes(p)) ?? [];
-  if (unknown.length > 0) throw new Error(`--only: unknown part(s) ${unknown.join(', ')} (${RECOVERY_PARTS.join(', ')})\n${USAGE}`);
+  const known: readonly string[] = suite === 'loop' ? LOOP_PARTS : RECOVERY_PARTS;
+  const unknown = only?.filter((p) => !known.includes(p)) ?? [];
+  if (unknown.length > 0) throw new Error(`--only: unknown part(s) ${unknown.join(', ')} (${known.join(', ')})\n${USAGE}`);
   if (suite === 'paper') {
     // Its own flags (--reps, --seconds = window length); not part of `all`, which would take minutes.
     const cpu = cpus()[0]?.model ?? 'unknown CPU';
@@ -101,7 +103,16 @@ async function main(): Promise<void> {
   }
   if (suite === 'loop' || suite === 'all') {
     console.log('## Ticket loop over MQTT: round trip and CPU\n');
-    console.log(await benchLoop(values.quick ? { samples: 60, cpuSeconds: 5 } : {}));
+    const loopParts = suite === 'loop' && only !== undefined ? { only: only as LoopPart[] } : {};
+    console.log(
+      await benchLoop(
+        values.quick
+          ? { ...loopParts, samples: 60, cpuSeconds: 5 }
+          : suite === 'loop'
+            ? { ...loopParts, cpuSeconds: Number(values.seconds ?? 20), cpuReps: Number(values.reps ?? 1) }
+            : {},
+      ),
+    );
     console.log();
   }
   if (suite === 'crypto' || suite === 'all') {
