@@ -46,12 +46,15 @@ export function createNobleBackend(): CryptoBackend {
       // Private copy: callers may mutate the array they passed in or the one we expose.
       const key = publicKey.slice();
       const keyId = keyIdOf(backend, key);
+      let pinnedKey: PinnedKey | undefined;
+      let pinRequested = false;
       return {
         publicKey: key.slice(),
         keyId,
         verify(message: Uint8Array, signature: Uint8Array): boolean {
           if (!(signature instanceof Uint8Array) || signature.length !== SIGNATURE_LENGTH) return false;
           if (!(message instanceof Uint8Array)) return false;
+          if (pinRequested) return (pinnedKey ??= pinKey(key)).verify(message, signature);
           // Verification stays on noble's audited path rather than our own arithmetic: a bug here
           // would accept forgeries, which no vector of valid signatures can catch. Decoding the key
           // per call costs ~4% of a verify. zip215:false selects strict RFC 8032 (canonical
@@ -61,6 +64,9 @@ export function createNobleBackend(): CryptoBackend {
           } catch {
             return false;
           }
+        },
+        pin(): void {
+          pinRequested = true; // the table is built on the next verify: a key pinned but never used costs nothing
         },
       };
     },
@@ -76,3 +82,119 @@ export function createNobleBackend(): CryptoBackend {
   };
   return backend;
 }
+
+/**
+ * A pinned key's prepared form (docs/ARCHITECTURE.md §3, "Pinned keys"): the key decoded and checked
+ * once, and a table of its multiples so that [k]A, three quarters of a verify, costs one point
+ * addition per 8-bit window instead of ~250 doublings and ~125 additions. This is the table noble
+ * keeps for the base point (`Gpows` in its index.js), built here for one more point. All arithmetic is
+ * noble's (`Point.add`, `double`, `negate`, `fromBytes`, `multiply`); what is ours is the window
+ * recoding in `multiply` and the order of the checks below, which test/crypto/pinned.test.ts holds
+ * against `ed.verify` on valid, tampered and malformed input. Variable time, which is fine: a verify
+ * handles public data only.
+ */
+interface PinnedKey {
+  verify(message: Uint8Array, signature: Uint8Array): boolean;
+}
+
+/** Keys pinned in this process, by hex: `sw` pins the same hub key for its AWDT, boot gate and fetcher. */
+const pinnedKeys = new Map<string, PinnedKey>();
+/** A device pins one or two keys; tests pin many. Past this, the oldest table is dropped (rebuilt if used). */
+const MAX_PINNED_KEYS = 4;
+
+const NEVER: PinnedKey = { verify: () => false };
+
+function pinKey(key: Uint8Array): PinnedKey {
+  const id = ed.etc.bytesToHex(key);
+  const known = pinnedKeys.get(id);
+  if (known !== undefined) return known;
+  const pinned = preparePinnedKey(key);
+  if (pinnedKeys.size >= MAX_PINNED_KEYS) pinnedKeys.delete(pinnedKeys.keys().next().value!);
+  pinnedKeys.set(id, pinned);
+  return pinned;
+}
+
+function preparePinnedKey(key: Uint8Array): PinnedKey {
+  let A: ed.Point;
+  try {
+    A = ed.Point.fromBytes(key, false);
+  } catch {
+    return NEVER; // not a canonical curve point: ed.verify refuses every signature for it
+  }
+  // Strict mode (zip215:false) refuses small-order keys whatever the signature: checked once here.
+  if (A.isSmallOrder()) return NEVER;
+  const table = new WindowTable(A);
+  return {
+    verify(message: Uint8Array, signature: Uint8Array): boolean {
+      // The steps and checks of ed.verify(signature, message, key, { zip215: false }), RFC 8032
+      // §5.1.7 with the cofactored equation [8][S]B = [8]R + [8][k]A.
+      try {
+        const r = signature.subarray(0, 32);
+        const R = ed.Point.fromBytes(r, false); // throws on a non-canonical or off-curve R
+        const s = numberLE(signature.subarray(32, 64));
+        const SB = ed.Point.BASE.multiply(s, false); // throws unless 0 <= s < L; noble's own G table
+        const k = ed.etc.mod(numberLE(sha512.create().update(r).update(key).update(message).digest()), ORDER);
+        return R.add(table.multiply(k)).subtract(SB).clearCofactor().is0();
+      } catch {
+        return false;
+      }
+    },
+  };
+}
+
+const ORDER = ed.Point.CURVE().n;
+const WINDOW_BITS = 8;
+const WINDOW_SIZE = 1 << WINDOW_BITS;
+const WINDOW_HALF = WINDOW_SIZE >> 1;
+const WINDOW_MASK = BigInt(WINDOW_SIZE - 1);
+const WINDOW_SHIFT = BigInt(WINDOW_BITS);
+// Scalars are below the group order (< 2^253), plus one window for the carry of the signed digits.
+const WINDOWS = Math.ceil(253 / WINDOW_BITS) + 1;
+
+/** [i · 2^(8w)]A for i = 1..128 and each window w: 33 × 128 points, ~1 MB, built in ~4,200 additions. */
+class WindowTable {
+  private readonly points: ed.Point[] = [];
+
+  constructor(A: ed.Point) {
+    let base = A;
+    for (let w = 0; w < WINDOWS; w++) {
+      let multiple = base;
+      this.points.push(multiple);
+      for (let i = 1; i < WINDOW_HALF; i++) this.points.push((multiple = multiple.add(base)));
+      base = multiple.double(); // 128 · base · 2 = the next window's base
+    }
+  }
+
+  /** [k]A for 0 <= k < L, with signed 8-bit digits in -127..128 so the table holds half a window. */
+  multiply(k: bigint): ed.Point {
+    let acc = ed.Point.ZERO;
+    let rest = k;
+    for (let w = 0; w < WINDOWS; w++) {
+      let digit = Number(rest & WINDOW_MASK);
+      rest >>= WINDOW_SHIFT;
+      if (digit > WINDOW_HALF) {
+        digit -= WINDOW_SIZE;
+        rest += 1n;
+      }
+      if (digit === 0) continue;
+      const q = this.points[w * WINDOW_HALF + Math.abs(digit) - 1]!;
+      acc = acc.add(digit < 0 ? q.negate() : q);
+    }
+    if (rest !== 0n) throw new RangeError('scalar out of range for the window table');
+    return acc;
+  }
+}
+
+/** A little-endian byte string as a number (RFC 8032's decoding of S and of the challenge hash). */
+function numberLE(bytes: Uint8Array): bigint {
+  return BigInt('0x' + ed.etc.bytesToHex(bytes.slice().reverse()));
+}
+
+/** For tests: a prepared key without the process-wide cache, and a key's window table on its own. */
+export const pinnedKeyInternals = {
+  prepare: (key: Uint8Array): PinnedKey => preparePinnedKey(key),
+  windowTable(key: Uint8Array): (k: bigint) => Uint8Array {
+    const table = new WindowTable(ed.Point.fromBytes(key, false));
+    return (k) => table.multiply(k).toBytes();
+  },
+};
