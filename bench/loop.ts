@@ -150,7 +150,10 @@ export async function benchLoop(o: LoopBenchOptions = {}): Promise<string> {
       const loop = await prepareLoop(1000);
       loop.boot();
       await sleep(1000); // boot and first rounds out of the way
-      for (let i = 0; i < cpuReps; i++) withDevice.push(await cpuPercent(cpuSeconds));
+      for (let i = 0; i < cpuReps; i++) {
+        withDevice.push(await cpuPercent(cpuSeconds));
+        progress(`window ${i + 1}: ${withDevice[i]!.toFixed(2)} %`);
+      }
       await loop.stop();
     }
     for (const [name, brokerUrl] of parts.has('rtt') ? brokers : []) {

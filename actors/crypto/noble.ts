@@ -5,7 +5,7 @@ import * as ed from '@noble/ed25519';
 import { sha512 } from '@noble/hashes/sha2.js';
 import { PUBLIC_KEY_LENGTH, SECRET_KEY_LENGTH, SIGNATURE_LENGTH, type CryptoBackend, type Signer, type Verifier } from './backend.ts';
 import { requireKeyLength } from './errors.ts';
-import { keyIdOf } from './keys.ts';
+import { bytesEqual, keyIdOf } from './keys.ts';
 
 let shared: CryptoBackend | undefined;
 
@@ -128,15 +128,22 @@ function preparePinnedKey(key: Uint8Array): PinnedKey {
   const table = new WindowTable(A);
   return {
     verify(message: Uint8Array, signature: Uint8Array): boolean {
-      // The steps and checks of ed.verify(signature, message, key, { zip215: false }), RFC 8032
-      // §5.1.7 with the cofactored equation [8][S]B = [8]R + [8][k]A.
+      // The checks of ed.verify(signature, message, key, { zip215: false }): RFC 8032 §5.1.7 with
+      // the cofactored equation [8][S]B = [8]R + [8][k]A, R and S canonical.
       try {
         const r = signature.subarray(0, 32);
-        const R = ed.Point.fromBytes(r, false); // throws on a non-canonical or off-curve R
         const s = numberLE(signature.subarray(32, 64));
         const SB = ed.Point.BASE.multiply(s, false); // throws unless 0 <= s < L; noble's own G table
         const k = ed.etc.mod(numberLE(sha512.create().update(r).update(key).update(message).digest()), ORDER);
-        return R.add(table.multiply(k)).subtract(SB).clearCofactor().is0();
+        const kA = table.multiply(k);
+        // Fast accept: when r is the (canonical) encoding of [S]B − [k]A, R decodes to that point and
+        // the equation holds exactly, so ed.verify accepts too. Encoding costs one inversion where
+        // decoding R costs a square root; every honest signature ends here.
+        if (bytesEqual(SB.subtract(kA).toBytes(), r)) return true;
+        // Anything else gets ed.verify's own steps: R decoded strictly (a non-canonical or off-curve R
+        // throws), then the cofactored equation, which an R with a small-order component can still meet.
+        const R = ed.Point.fromBytes(r, false);
+        return R.add(kA).subtract(SB).clearCofactor().is0();
       } catch {
         return false;
       }
