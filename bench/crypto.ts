@@ -5,7 +5,7 @@
 import { median } from './stats.ts';
 import { cryptoBackend, type CryptoBackendName, type Signer, type Verifier } from '../actors/crypto/index.ts';
 
-export type CryptoBenchOp = 'sign' | 'verify' | 'verify+sign';
+export type CryptoBenchOp = 'sign' | 'verify' | 'verify pinned' | 'verify+sign';
 
 export interface CryptoBenchRow {
   backend: CryptoBackendName;
@@ -16,12 +16,14 @@ export interface CryptoBenchRow {
 }
 
 const BACKENDS: readonly CryptoBackendName[] = ['noble', 'node'];
-const OPS: readonly CryptoBenchOp[] = ['sign', 'verify', 'verify+sign'];
+const OPS: readonly CryptoBenchOp[] = ['sign', 'verify', 'verify pinned', 'verify+sign'];
 const MESSAGE_BYTES = 128; // about the size of a ticket request/reply envelope
 
 interface Fixture {
   signer: Signer;
   verifier: Verifier;
+  /** The same key pinned (`Verifier.pin`): a device's hub key (docs/ARCHITECTURE.md §3). */
+  pinned: Verifier;
   message: Uint8Array;
   signature: Uint8Array;
 }
@@ -32,7 +34,9 @@ function fixture(backend: CryptoBackendName): Fixture {
   // runs comparable across backends.
   const signer = crypto.signer(new Uint8Array(32).fill(0x5a));
   const message = Uint8Array.from({ length: MESSAGE_BYTES }, (_, i) => i);
-  return { signer, verifier: crypto.verifier(signer.publicKey), message, signature: signer.sign(message) };
+  const pinned = crypto.verifier(signer.publicKey);
+  pinned.pin();
+  return { signer, verifier: crypto.verifier(signer.publicKey), pinned, message, signature: signer.sign(message) };
 }
 
 // One operation; returns something derived from the result so the loop's work cannot be elided.
@@ -42,6 +46,8 @@ function opOf(f: Fixture, op: CryptoBenchOp): () => number {
       return () => f.signer.sign(f.message)[0];
     case 'verify':
       return () => (f.verifier.verify(f.message, f.signature) ? 1 : 0);
+    case 'verify pinned':
+      return () => (f.pinned.verify(f.message, f.signature) ? 1 : 0);
     case 'verify+sign':
       // A hub's loop: check the device's request, then sign the reply.
       return () => {

@@ -17,7 +17,7 @@ import { awaitConnected, connectMqtt, type MqttTlsOptions } from '../actors/mqtt
 import { makeBrokerConfig } from '../actors/mqtt/tls-material.ts';
 import { sensorService } from '../actors/sm/index.ts';
 import { startBenchMosquitto } from './mosquitto.ts';
-import { percentile, progress, table } from './stats.ts';
+import { median, percentile, progress, table } from './stats.ts';
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
@@ -118,21 +118,26 @@ async function ticketRoundTrips(device: Device, samples: number): Promise<Map<st
   return rtts;
 }
 
-async function cpuPercent(seconds: number, body: () => Promise<() => Promise<void>>): Promise<number> {
-  const stop = await body();
-  await sleep(1000); // boot and first rounds out of the way
+/** CPU time this process takes over a window of `seconds`, in % of one core. */
+async function cpuPercent(seconds: number): Promise<number> {
   const wall0 = performance.now();
   const cpu0 = process.cpuUsage();
   await sleep(seconds * 1000);
   const cpu = process.cpuUsage(cpu0);
   const wall = performance.now() - wall0;
-  await stop();
   return ((cpu.user + cpu.system) / 1000 / wall) * 100;
 }
+
+/** The loop bench's parts (`--only`): the CPU of the device at 1 s, and the round trips per broker. */
+export const LOOP_PARTS = ['cpu', 'rtt'] as const;
+export type LoopPart = (typeof LOOP_PARTS)[number];
 
 export interface LoopBenchOptions {
   samples?: number;
   cpuSeconds?: number;
+  /** CPU windows of the running device (one boot); the median is reported with the range. */
+  cpuReps?: number;
+  only?: readonly LoopPart[];
   /** Interval while sampling round trips: short enough to gather samples, long enough not to queue. */
   rttIntervalMs?: number;
 }
@@ -141,26 +146,37 @@ export async function benchLoop(o: LoopBenchOptions = {}): Promise<string> {
   const samples = o.samples ?? 300;
   const cpuSeconds = o.cpuSeconds ?? 20;
   const rttIntervalMs = o.rttIntervalMs ?? 100;
-  const mosquitto = await startBenchMosquitto();
-  const pki = await makeBrokerConfig({ dir: mkdtempSync(join(tmpdir(), 'dominion-bench-tls-')), hosts: ['127.0.0.1'] });
-  const ca = readFileSync(pki.caCert, 'utf8');
-  const mosquittoTls = mosquitto
-    ? await startBenchMosquitto({ cafile: pki.caCert, certfile: pki.serverCert, keyfile: pki.serverKey })
+  const cpuReps = o.cpuReps ?? 1;
+  const parts = new Set<LoopPart>(o.only ?? LOOP_PARTS);
+  const mosquitto = parts.has('rtt') ? await startBenchMosquitto() : undefined;
+  const pki = mosquitto
+    ? await makeBrokerConfig({ dir: mkdtempSync(join(tmpdir(), 'dominion-bench-tls-')), hosts: ['127.0.0.1'] })
     : undefined;
+  const ca = pki !== undefined ? readFileSync(pki.caCert, 'utf8') : undefined;
+  const mosquittoTls =
+    pki !== undefined ? await startBenchMosquitto({ cafile: pki.caCert, certfile: pki.serverCert, keyfile: pki.serverKey }) : undefined;
   const brokers: Array<[string, string | undefined, string | undefined]> = [['Aedes (embedded, MQTT 3.1.1)', undefined, undefined]];
   if (mosquitto) brokers.push(['Mosquitto 2 (set_tcp_nodelay, MQTT 5 hubs)', mosquitto.url, undefined]);
   if (mosquittoTls) brokers.push(['Mosquitto 2 over TLS (CA pinned, EC P-256)', mosquittoTls.url, ca]);
   const rows: Array<Array<string | number>> = [];
   try {
     // CPU first, while this process is fresh: nothing left over from the round-trip phases.
-    progress(`CPU of the device at a 1 s interval (${cpuSeconds} s; hubs and broker in another process)`);
-    const idle = await cpuPercent(cpuSeconds, async () => async () => {});
-    const withDevice = await cpuPercent(cpuSeconds, async () => {
+    const idle: number[] = [];
+    const withDevice: number[] = [];
+    if (parts.has('cpu')) {
+      progress(`CPU of the device at a 1 s interval (${cpuReps} × ${cpuSeconds} s; hubs and broker in another process)`);
+      await sleep(1000);
+      idle.push(await cpuPercent(cpuSeconds));
       const loop = await prepareLoop(1000);
       loop.boot();
-      return loop.stop;
-    });
-    for (const [name, brokerUrl, brokerCa] of brokers) {
+      await sleep(1000); // boot and first rounds out of the way
+      for (let i = 0; i < cpuReps; i++) {
+        withDevice.push(await cpuPercent(cpuSeconds));
+        progress(`window ${i + 1}: ${withDevice[i]!.toFixed(2)} %`);
+      }
+      await loop.stop();
+    }
+    for (const [name, brokerUrl, brokerCa] of parts.has('rtt') ? brokers : []) {
       const loop = await prepareLoop(rttIntervalMs, brokerUrl, brokerCa);
       try {
         progress(`bare MQTT request/response on ${name}`);
@@ -176,15 +192,29 @@ export async function benchLoop(o: LoopBenchOptions = {}): Promise<string> {
         await loop.stop();
       }
     }
-    const rtt = table(['broker', 'exchange', 'samples', 'p50 ms', 'p99 ms'], rows);
-    const cpu = table(
-      ['process', 'CPU % of one core'],
-      [
-        ['device: sw + hypervisor + mm + sm:sensor, 3 instances, interval 1 s, sensor sampling 1/s', withDevice.toFixed(2)],
-        ['the same process idle (baseline)', idle.toFixed(2)],
-      ],
-    );
-    return `${rtt}\n\nTicket rows: interval ${rttIntervalMs} ms per instance, hubs (and Aedes) in a child process. Round trip = from the AWDT drawing its nonce to it accepting the ticket: sign, proxy, mm, MQTT, hub verify + decide + sign, MQTT, mm, proxy, verify (noble in sw for \`device\`, node for VMs).\n\n${cpu}`;
+    const out: string[] = [];
+    if (parts.has('rtt')) {
+      out.push(table(['broker', 'exchange', 'samples', 'p50 ms', 'p99 ms'], rows));
+      out.push(
+        `Ticket rows: interval ${rttIntervalMs} ms per instance, hubs (and Aedes) in a child process. Round trip = from the AWDT drawing its nonce to it accepting the ticket: sign, proxy, mm, MQTT, hub verify + decide + sign, MQTT, mm, proxy, verify (noble in sw for \`device\`, node for VMs).`,
+      );
+    }
+    if (parts.has('cpu')) {
+      const spread = (xs: readonly number[]) => (xs.length > 1 ? ` (${Math.min(...xs).toFixed(2)}–${Math.max(...xs).toFixed(2)})` : '');
+      out.push(
+        table(
+          ['process', `CPU % of one core${cpuReps > 1 ? `, median of ${cpuReps} windows of ${cpuSeconds} s (range)` : ''}`],
+          [
+            [
+              'device: sw + hypervisor + mm + sm:sensor, 3 instances, interval 1 s, sensor sampling 1/s',
+              `${median(withDevice).toFixed(2)}${spread(withDevice)}`,
+            ],
+            ['the same process idle (baseline)', idle[0]!.toFixed(2)],
+          ],
+        ),
+      );
+    }
+    return out.join('\n\n');
   } finally {
     await mosquitto?.stop();
     await mosquittoTls?.stop();

@@ -12,7 +12,7 @@ import { cpus } from 'node:os';
 import { parseArgs } from 'node:util';
 import { benchCrypto, formatCryptoTable } from './crypto.ts';
 import { benchHub } from './hub.ts';
-import { benchLoop } from './loop.ts';
+import { benchLoop, LOOP_PARTS, type LoopPart } from './loop.ts';
 import { benchRecovery, RECOVERY_PARTS, type RecoveryPart } from './recovery.ts';
 import { benchResilience, STRATEGY_NAMES } from './resilience/index.ts';
 import { paperOptions, PAPER_USAGE } from './paper/cli.ts';
@@ -33,6 +33,7 @@ const USAGE = `usage: npm run bench -- <${SUITES.join('|')}> [--runs N] [--secon
             --only ${STRATEGY_NAMES.join(',')} (default all; the baseline always runs),
             --broker URL (default a private Mosquitto, else embedded Aedes),
             --hub-replay guard|none (default guard: hubs refuse a nonce answered before, as on SQLite)
+  loop: --only cpu,rtt (default both), --seconds S per CPU window (default 20), --reps N CPU windows (default 1)
 ${PAPER_USAGE}`;
 
 async function main(): Promise<void> {
@@ -63,24 +64,24 @@ async function main(): Promise<void> {
   const suite = (positionals[0] ?? 'all') as Suite;
   if (!SUITES.includes(suite)) throw new Error(`unknown suite "${suite}"\n${USAGE}`);
   const only = values.only?.split(',').map((p) => p.trim());
-  const parts: readonly string[] = suite === 'resilience' ? STRATEGY_NAMES : RECOVERY_PARTS;
-  const unknown = only?.filter((p) => !parts.includes(p)) ?? [];
-  if (unknown.length > 0) throw new Error(`--only: unknown part(s) ${unknown.join(', ')} (${parts.join(', ')})\n${USAGE}`);
+  const known: readonly string[] = suite === 'resilience' ? STRATEGY_NAMES : suite === 'loop' ? LOOP_PARTS : RECOVERY_PARTS;
+  const unknown = only?.filter((p) => !known.includes(p)) ?? [];
+  if (unknown.length > 0) throw new Error(`--only: unknown part(s) ${unknown.join(', ')} (${known.join(', ')})\n${USAGE}`);
   if (suite === 'resilience') {
     // Its own flags; not part of `all` (it runs for minutes).
     const minutes = Number(values.minutes ?? 2);
     const intervalMs = Number(values.interval ?? 1000);
     const seed = Number(values.seed ?? 1);
-    // At least 334 ms, as for `dominion up`: the deferral must reach the hubs' 1 s minimum.
+    // At least 200 ms, as for `dominion up`: the deferral must reach the hubs' 1 s minimum.
     const hubReplay = values['hub-replay'] ?? 'guard';
     if (
       !(minutes > 0) ||
       !Number.isInteger(intervalMs) ||
-      intervalMs < 334 ||
+      intervalMs < 200 ||
       !Number.isInteger(seed) ||
       (hubReplay !== 'guard' && hubReplay !== 'none')
     )
-      throw new Error(`--minutes must be > 0, --interval an integer >= 334 ms, --seed an integer, --hub-replay guard or none\n${USAGE}`);
+      throw new Error(`--minutes must be > 0, --interval an integer >= 200 ms, --seed an integer, --hub-replay guard or none\n${USAGE}`);
     const cpu = cpus()[0]?.model ?? 'unknown CPU';
     console.log(
       `# dominion bench: resilience\n\n${new Date().toISOString().slice(0, 10)}, node ${process.version}, ${cpus().length} × ${cpu}\n`,
@@ -135,7 +136,16 @@ async function main(): Promise<void> {
   }
   if (suite === 'loop' || suite === 'all') {
     console.log('## Ticket loop over MQTT: round trip and CPU\n');
-    console.log(await benchLoop(values.quick ? { samples: 60, cpuSeconds: 5 } : {}));
+    const loopParts = suite === 'loop' && only !== undefined ? { only: only as LoopPart[] } : {};
+    console.log(
+      await benchLoop(
+        values.quick
+          ? { ...loopParts, samples: 60, cpuSeconds: 5 }
+          : suite === 'loop'
+            ? { ...loopParts, cpuSeconds: Number(values.seconds ?? 20), cpuReps: Number(values.reps ?? 1) }
+            : {},
+      ),
+    );
     console.log();
   }
   if (suite === 'crypto' || suite === 'all') {

@@ -27,6 +27,12 @@ export interface Verifier {
   readonly keyId: Uint8Array;
   /** False for any invalid input, including wrong-length signatures; never throws. */
   verify(message: Uint8Array, signature: Uint8Array): boolean;
+  /**
+   * Says the key is pinned: checked again and again for a long life (a device's hub key, `pinned` in
+   * actors/tickets/envelope.ts). The backend may then spend memory once to make each verify cheaper
+   * (noble: a table of the key's multiples, docs/ARCHITECTURE.md §3). Same answers either way.
+   */
+  pin(): void;
 }
 
 export interface CryptoBackend {

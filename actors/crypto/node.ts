@@ -86,6 +86,7 @@ export function createNodeBackend(): CryptoBackend {
             return false; // e.g. a non-bytes message: verify's contract is false, never a throw
           }
         },
+        pin(): void {}, // the key object is all OpenSSL needs: nothing more to prepare
       };
     },
 

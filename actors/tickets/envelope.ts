@@ -25,8 +25,12 @@ export type Opened =
 /** Finds the verifier for a key id; `undefined` when the signer is not known here. */
 export type VerifierLookup = (keyId: Uint8Array) => Verifier | undefined;
 
-/** A lookup that accepts exactly one pinned key. */
+/**
+ * A lookup that accepts exactly one pinned key. The key is checked for the device's life, so the
+ * verifier may prepare it once (noble builds a table of its multiples; docs/ARCHITECTURE.md §3).
+ */
 export function pinned(verifier: Verifier): VerifierLookup {
+  verifier.pin();
   return (keyId) => (bytesEqual(keyId, verifier.keyId) ? verifier : undefined);
 }
 

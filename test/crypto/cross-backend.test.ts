@@ -2,6 +2,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
+import * as ed from '@noble/ed25519';
 import { cryptoBackend, hex } from '../../actors/crypto/index.ts';
 
 const noble = cryptoBackend('noble');
@@ -48,6 +49,19 @@ describe('noble and node backends agree', () => {
       fc.property(fc.uint8Array({ maxLength: 1000 }), (data) => {
         assert.equal(hex(noble.sha512(data)), hex(node.sha512(data)));
       }),
+    );
+  });
+});
+
+describe('noble signer and ed.sign agree', () => {
+  it('the signer (seed expanded once) gives ed.sign’s bytes, message after message', () => {
+    const seed = new Uint8Array(32).fill(0x42);
+    const signer = noble.signer(seed);
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 300 }), (message) => {
+        assert.equal(hex(signer.sign(message)), hex(ed.sign(message, seed)));
+      }),
+      { numRuns: 100 },
     );
   });
 });
