@@ -5,15 +5,9 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { ManualClock } from '../../runtime/index.ts';
-import { demoFleet, Device, timingFor, type DeviceEvent } from '../../actors/device/index.ts';
-import { HubServer } from '../../actors/hub/index.ts';
-import { MqttHubLink } from '../../actors/mm/index.ts';
+import type { Device, DeviceEvent } from '../../actors/device/index.ts';
+import { mqttFleet } from '../support/mqtt-fleet.ts';
 import { startEmbeddedBroker } from '../../actors/mqtt/index.ts';
-import { sensorService } from '../../actors/sm/index.ts';
 import { ResetReason } from '../../proto/index.ts';
 
 async function waitForEvent(device: Device, pred: (e: DeviceEvent) => boolean, what: string, timeoutMs = 5000): Promise<DeviceEvent> {
@@ -23,31 +17,7 @@ async function waitForEvent(device: Device, pred: (e: DeviceEvent) => boolean, w
 }
 
 async function loopOver(url: string, protocolVersion: 4 | 5): Promise<void> {
-  const suffix = `-${process.pid}-${Math.floor(Math.random() * 1e6)}`;
-  const intervalMs = 1000;
-  const deferralMs = 3000;
-  const fleet = demoFleet({ deviceId: `pi${suffix}`, services: ['sensor'], deferralMs, idSuffix: suffix });
-  const hubs = await Promise.all(
-    [fleet.ih, ...fleet.sh.values()].map((h) => HubServer.start({ core: h.core, brokerUrl: url, hubId: h.id })),
-  );
-  const clock = new ManualClock();
-  const links: MqttHubLink[] = [];
-  const device = new Device({
-    deviceId: fleet.deviceId,
-    firmwareVersion: '1.0.0',
-    keys: fleet.keys,
-    hubs: fleet.pins,
-    timing: timingFor(intervalMs),
-    services: [sensorService({ periodMs: intervalMs })],
-    dataDir: mkdtempSync(join(tmpdir(), 'dominion-mqtt-')),
-    openLink: () => {
-      const link = new MqttHubLink({ url, deviceId: fleet.deviceId, services: ['sensor'], protocolVersion });
-      links.push(link);
-      return link;
-    },
-    clock,
-    jitter: () => 0,
-  });
+  const { fleet, clock, device, links, intervalMs, deferralMs, stop } = await mqttFleet({ url, protocolVersion });
   try {
     device.boot();
     // Each instance gets a ticket for a request made at t = 0, over the broker.
@@ -68,8 +38,7 @@ async function loopOver(url: string, protocolVersion: 4 | 5): Promise<void> {
     assert.notEqual(r.type === 'reset' && r.reason, ResetReason.TICKET_TIMEOUT, 'the device knows it was withheld, not silenced');
     assert.ok(links[0]!.counters.published >= 4);
   } finally {
-    device.shutdown();
-    await Promise.all(hubs.map((h) => h.stop()));
+    await stop();
   }
 }
 
@@ -93,25 +62,7 @@ test(
 test('mm survives a broker restart: tickets resume well inside the deferral window', async () => {
   let broker = await startEmbeddedBroker({ port: 0 });
   const port = broker.port;
-  const fleet = demoFleet({ deviceId: 'pi-restart', services: ['sensor'], deferralMs: 3000, idSuffix: `-r${process.pid}` });
-  const hubs = await Promise.all(
-    [fleet.ih, ...fleet.sh.values()].map((h) =>
-      HubServer.start({ core: h.core, brokerUrl: broker.url, hubId: h.id, reconnectPeriodMs: 100 }),
-    ),
-  );
-  const clock = new ManualClock();
-  const device = new Device({
-    deviceId: fleet.deviceId,
-    firmwareVersion: '1.0.0',
-    keys: fleet.keys,
-    hubs: fleet.pins,
-    timing: timingFor(1000),
-    services: [sensorService({ periodMs: 1000 })],
-    dataDir: mkdtempSync(join(tmpdir(), 'dominion-restart-')),
-    openLink: () => new MqttHubLink({ url: broker.url, deviceId: fleet.deviceId, services: ['sensor'] }),
-    clock,
-    jitter: () => 0,
-  });
+  const { clock, device, stop } = await mqttFleet({ url: broker.url, hubReconnectMs: 100 });
   try {
     const first = waitForEvent(device, (e) => e.type === 'ticket' && e.instance === 'device', 'the first device ticket');
     device.boot();
@@ -129,8 +80,7 @@ test('mm survives a broker restart: tickets resume well inside the deferral wind
       [0, 0, 0],
     );
   } finally {
-    device.shutdown();
-    await Promise.all(hubs.map((h) => h.stop()));
+    await stop();
     await broker.close();
   }
 });

@@ -6,10 +6,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
 import tls from 'node:tls';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import {
   awaitConnected,
   connectMqtt,
@@ -22,11 +19,9 @@ import {
   startEmbeddedBroker,
   type EmbeddedBroker,
 } from '../../actors/mqtt/index.ts';
-import { ManualClock } from '../../runtime/index.ts';
-import { demoFleet, Device, timingFor } from '../../actors/device/index.ts';
+import { demoFleet } from '../../actors/device/index.ts';
+import { mqttFleet } from '../support/mqtt-fleet.ts';
 import { HubServer } from '../../actors/hub/index.ts';
-import { MqttHubLink } from '../../actors/mm/index.ts';
-import { sensorService } from '../../actors/sm/index.ts';
 import { watchNoDelay } from './wait.ts';
 import { freePort, haveMosquitto, startMosquitto, tlsMaterial, type TestMosquitto, type TlsMaterial } from './tls-fixture.ts';
 
@@ -130,31 +125,7 @@ describe('the embedded broker over TLS', () => {
   });
 
   it('the ticket loop runs over mqtts: hubs and the device pin the CA', async () => {
-    const suffix = `-${process.pid}-${Math.floor(Math.random() * 1e6)}`;
-    const fleet = demoFleet({ deviceId: `pi${suffix}`, services: ['sensor'], deferralMs: 3000, idSuffix: suffix });
-    const hubs = await Promise.all(
-      [fleet.ih, ...fleet.sh.values()].map((h) =>
-        HubServer.start({ core: h.core, brokerUrl: broker.url, tls: { ca: pki.ca }, hubId: h.id }),
-      ),
-    );
-    const clock = new ManualClock();
-    const links: MqttHubLink[] = [];
-    const device = new Device({
-      deviceId: fleet.deviceId,
-      firmwareVersion: '1.0.0',
-      keys: fleet.keys,
-      hubs: fleet.pins,
-      timing: timingFor(1000),
-      services: [sensorService({ periodMs: 1000 })],
-      dataDir: mkdtempSync(join(tmpdir(), 'dominion-tls-')),
-      openLink: () => {
-        const link = new MqttHubLink({ url: broker.url, ca: pki.ca, deviceId: fleet.deviceId, services: ['sensor'] });
-        links.push(link);
-        return link;
-      },
-      clock,
-      jitter: () => 0,
-    });
+    const { hubs, clock, device, links, stop } = await mqttFleet({ url: broker.url, ca: pki.ca });
     try {
       device.boot();
       const tickets = ['device', 'mm', 'sm:sensor'].map((i) =>
@@ -165,8 +136,7 @@ describe('the embedded broker over TLS', () => {
       assert.equal(links[0]!.counters.tlsFailures, 0);
       assert.ok(hubs.every((h) => h.stats().tlsFailures === 0 && h.online));
     } finally {
-      device.shutdown();
-      await Promise.all(hubs.map((h) => h.stop()));
+      await stop();
     }
   });
 
