@@ -37,6 +37,10 @@ const COMMANDS: Record<string, { summary: string; run: (argv: string[]) => Promi
     summary: "write the broker's password and ACL files from the hub databases and make it reload them",
     run: async (a) => (await import('./broker-sync.ts')).brokerSyncCommand(a),
   },
+  watch: {
+    summary: "print a service's readings as they arrive, each verified against its sealed K_SM signature",
+    run: async (a) => (await import('./watch.ts')).watchCommand(a),
+  },
   devices: {
     summary: 'print the fleet a hub database knows: versions, slots, updates, last request, ticket, deadline, state',
     run: async (a) => (await import('./operator.ts')).devicesCommand(a),
