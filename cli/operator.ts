@@ -45,13 +45,17 @@ options:
   --json            one JSON object per line
   -h, --help        this text`;
 
-const STATE_HELP = (verb: string, what: string): string => `usage: dominion ${verb} <device-id> --db <path> [--reason <text>]
+const STATE_HELP = (
+  verb: string,
+  what: string,
+): string => `usage: dominion ${verb} <device-id> --db <path> [--db <path> …] [--reason <text>]
 
 ${what}
 Takes effect at the device's next request, also while the hub runs; audited.
 
 options:
-  --db <path>       the hub database
+  --db <path>       a hub database; repeat it to change the device on each hub that serves it
+                    (the IH and its SHs), in that order
   --reason <text>   why (recorded in the audit log and shown by "dominion devices")
   -h, --help        this text`;
 
@@ -65,7 +69,7 @@ const RELEASE_HELP = STATE_HELP(
 );
 const REVOKE_HELP = `${STATE_HELP(
   'revoke',
-  "Revokes the device for good: WITHHELD REVOKED at every request, until it is enrolled again\nwith new keys (dominion enroll --reinstate). On the IH's database it also deletes the device's\nbroker credential: after the next broker sync its CONNECT is refused.",
+  "Revokes the device for good: WITHHELD REVOKED at every request, until it is enrolled again\nwith new keys (dominion enroll --reinstate). On the IH's database it also deletes the device's\nbroker credential: after the next broker sync its CONNECT is refused. Revoked on the IH alone,\nthe device is reset and its boot refused, so its services never run again and the SHs' grants\nare moot; give every hub's database (--db ih.db --db sh-<service>.db) so each one refuses it\ntoo and shows it REVOKED.",
 )}
 ${SYNC_HELP}`;
 
@@ -137,21 +141,36 @@ export async function auditCommand(argv: string[], io: CliIo = consoleIo): Promi
 export function stateCommand(verb: sqlite.StateChange): (argv: string[], io?: CliIo) => Promise<number> {
   const help = verb === 'quarantine' ? QUARANTINE_HELP : verb === 'release' ? RELEASE_HELP : REVOKE_HELP;
   return async (argv, io = consoleIo) => {
-    const { values, positionals: rest } = parseCommand(verb, argv, { ...DB_OPTION, reason: { type: 'string' }, ...SYNC_OPTIONS });
+    const { values, positionals: rest } = parseCommand(verb, argv, {
+      ...DB_OPTION,
+      db: { type: 'string', multiple: true },
+      reason: { type: 'string' },
+      ...SYNC_OPTIONS,
+    });
     if (values.help) {
       io.out(help);
       return 0;
     }
     const [deviceId] = positionals(verb, rest, ['device-id']);
-    const dbPath = required(verb, 'db', values.db);
-    const code = withDatabase(io, verb, dbPath, (db) => {
-      const state = sqlite.changeDeviceState(db, deviceId!, verb, values.reason);
-      io.out(`${deviceId}: ${state} (audited; takes effect at its next request)`);
-      return 0;
-    });
-    if (code !== 0) return code;
+    const dbPaths = values.db ?? [];
+    if (dbPaths.length === 0) required(verb, 'db', undefined);
+    // Each hub that serves the device records it (the IH and its SHs: docs/ARCHITECTURE.md §7), in
+    // the order given; the first failure stops, naming what was already changed.
+    const done: string[] = [];
+    for (const dbPath of dbPaths) {
+      const code = withDatabase(io, verb, dbPath, (db) => {
+        const state = sqlite.changeDeviceState(db, deviceId!, verb, values.reason);
+        io.out(`${deviceId}: ${state} in ${dbPath} (audited; takes effect at its next request)`);
+        return 0;
+      });
+      if (code !== 0) {
+        if (done.length > 0) io.err(`${verb}: already changed in ${done.join(', ')}; not in ${dbPaths.slice(done.length).join(', ')}`);
+        return code;
+      }
+      done.push(dbPath);
+    }
     try {
-      syncAfter(verb, io, values, [dbPath]);
+      syncAfter(verb, io, values, dbPaths);
     } catch (err) {
       return failure(io, verb, err);
     }

@@ -15,10 +15,10 @@ import { policyCommand } from '../../cli/policy.ts';
 import { publishCommand, releasesCommand } from '../../cli/publish.ts';
 import { rolloutCommand } from '../../cli/rollout.ts';
 import { UsageError, type CliIo } from '../../cli/options.ts';
-import { loadProvisioning, readDeviceKeysFile } from '../../actors/hub/index.ts';
+import { loadProvisioning, readDeviceKeysFile, serviceHubRole } from '../../actors/hub/index.ts';
 import { openHubDatabase, readAudit, setFleetPolicy, SqliteHubStore } from '../../actors/hub/sqlite/index.ts';
 import { runDominion } from '../hub/child.ts';
-import { digestOf, newSigner, node, signedRequest, stagedHub, tempDir, type RuntimeInit } from '../hub/fixtures.ts';
+import { digestOf, domainRuntime, newSigner, node, signedRequest, stagedHub, tempDir, type RuntimeInit } from '../hub/fixtures.ts';
 import { bootRequest } from '../hub/exchanges.ts';
 import { UpdateState } from '../../proto/index.ts';
 import { newReleaseKey, writeArtifacts } from '../hub/release-fixture.ts';
@@ -224,6 +224,29 @@ describe('dominion commands (in-process)', () => {
       store.close();
     }
     assert.equal(readDeviceKeysFile(join(k, 'pi-8.keys.json')).mm, undefined);
+  });
+
+  it('revoke across hubs: each database named refuses the device, and its SH shows it REVOKED', async () => {
+    const f = await enrolledFleet();
+    // A database that cannot be opened stops the command, saying what was already changed.
+    const partial = await run(stateCommand('quarantine'), ['pi-7', '--db', f.ih, '--db', join(f.dir, 'nope.db')]);
+    assert.equal(partial.code, 1);
+    assert.match(partial.io.errors.join('\n'), /already changed in .*ih\.db; not in .*nope\.db/);
+    const r = await run(stateCommand('revoke'), ['pi-7', '--db', f.ih, '--db', f.sh, '--reason', 'stolen']);
+    assert.equal(r.code, 0, r.io.text());
+    assert.equal(r.io.lines.filter((l) => l.startsWith('pi-7: revoked in ')).length, 2);
+    // The SH answers sm:sensor WITHHELD REVOKED, signed, like the IH answers device.
+    const store = SqliteHubStore.open({ path: f.sh });
+    try {
+      const hub = stagedHub(store, newSigner(), serviceHubRole('sensor'));
+      const kSM = node.signer(readDeviceKeysFile(f.keys).services.sensor!);
+      const d = hub.ask(signedRequest(kSM, 'pi-7', 'sm:sensor', domainRuntime([{ name: 'sensor' }])).bytes, Date.now());
+      assert.deepEqual([d.outcome, d.reason], ['withheld', 'revoked']);
+    } finally {
+      store.close();
+    }
+    const view = await run(devicesCommand, ['--db', f.sh, '--device', 'pi-7']);
+    assert.match(view.io.lines.join('\n'), /REVOKED/);
   });
 
   it('devices, quarantine, release, revoke, require-update, policy, audit on one database', async () => {
