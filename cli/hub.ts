@@ -20,10 +20,12 @@ import {
   type HubRole,
   type SqliteHubStats,
 } from '../actors/hub/index.ts';
+import { checkDatabaseFile, type IntegrityReport } from '../actors/hub/sqlite/index.ts';
 import { BROKER_HELP, BROKER_OPTIONS, chooseBroker } from './broker-options.ts';
 import { consoleIo, failure, integer, oneOf, parseCommand, positionals, required, UsageError, type CliIo } from './options.ts';
 
 export const HUB_HELP = `usage: dominion hub --role ih|sh --id <hub-id> [--service <name>] --broker <mqtts-url> --db <path> [options]
+       dominion hub --check-db --db <path>
 
 Runs one hub process. It answers ticket requests on dominion/v1/hub/<hub-id>/request/<device-id> from the
 state in its SQLite database (devices, keys, policy, operator holds), commits every decision to the
@@ -32,6 +34,12 @@ those it refused (FAIL). On the same topics it serves the releases published to 
 in chunks, rate-limited per device, and (an IH) answers gated-boot requests with boot tickets.
 Operator commands (dominion quarantine, …) on the same database take effect at the device's next
 request. Stops cleanly on Ctrl-C / SIGTERM.
+
+It checks the database's integrity (SQLite quick_check) at start and refuses a damaged one; while
+it runs it checks again on a schedule and when the store fails. A damaged database, or commits that
+keep failing, make it stop answering, publish a status with ready:false and the problem, log the
+problem on stderr and exit with status 1: restore the database from a backup, check it with
+--check-db, then restart.
 
 options:
   --role ih|sh             ih: dominates device and mm; sh: dominates sm:<service>
@@ -56,6 +64,10 @@ ${BROKER_HELP}
   --replay-window <s>      how long answered nonces are kept for replay detection (default 600)
   --sweep <ms>             how often passed deadlines are recorded (default 1000)
   --stats <s>              print counters every <s> seconds (default 0: only at stop)
+  --integrity-check <s>    how often the running hub checks its database (default 600; 0: never);
+                           each check reads the whole file and holds up answering meanwhile
+  --check-db               only check the database (SQLite integrity_check, read-only; safe while
+                           a hub runs on it): prints "ok" and exits 0, or the problems and exits 1
   -h, --help               this text`;
 
 export async function hubCommand(argv: string[], io: CliIo = consoleIo): Promise<number> {
@@ -75,6 +87,8 @@ export async function hubCommand(argv: string[], io: CliIo = consoleIo): Promise
     sweep: { type: 'string' },
     stats: { type: 'string' },
     'broker-credential': { type: 'string' },
+    'integrity-check': { type: 'string' },
+    'check-db': { type: 'boolean', default: false },
     help: { type: 'boolean', short: 'h', default: false },
   });
   if (values.help) {
@@ -82,6 +96,7 @@ export async function hubCommand(argv: string[], io: CliIo = consoleIo): Promise
     return 0;
   }
   positionals('hub', rest, []);
+  if (values['check-db']) return checkDbCommand(required('hub', 'db', values.db), io);
   const roleKind = oneOf('hub', 'role', values.role, ['ih', 'sh'] as const);
   const hubId = required('hub', 'id', values.id);
   const brokerUrl = required('hub', 'broker', values.broker);
@@ -105,6 +120,7 @@ export async function hubCommand(argv: string[], io: CliIo = consoleIo): Promise
   const replayWindowS = integer('hub', 'replay-window', values['replay-window'], 600, 1, 30 * 24 * 3600);
   const sweepMs = integer('hub', 'sweep', values.sweep, 1000, 10, 3_600_000);
   const statsS = integer('hub', 'stats', values.stats, 0, 0, 86_400);
+  const integrityS = integer('hub', 'integrity-check', values['integrity-check'], 600, 0, 7 * 86_400);
   const broker = chooseBroker('hub', brokerUrl, { caFile: values['broker-ca'], insecurePlaintext: values['insecure-plaintext'] });
   if (broker.warning !== undefined) io.err(`dominion hub: WARNING: ${broker.warning}`);
 
@@ -149,6 +165,7 @@ export async function hubCommand(argv: string[], io: CliIo = consoleIo): Promise
       maxBatch,
       replayWindowMs: replayWindowS * 1000,
       sweepIntervalMs: sweepMs,
+      integrityCheckIntervalMs: integrityS * 1000,
       ...(credential !== undefined ? { credential } : {}),
     });
     hub.server.on('refused', (reason) => io.err(`dominion hub ${hubId}: the broker refused the connection: ${reason}; retrying in 30 s`));
@@ -174,19 +191,44 @@ export async function hubCommand(argv: string[], io: CliIo = consoleIo): Promise
   });
   const ticker = statsS > 0 ? setInterval(() => io.out(statsLine(hub.stats())), statsS * 1000) : undefined;
   ticker?.unref();
-  await new Promise<void>((resolve) => {
-    const stop = (): void => {
-      process.off('SIGINT', stop);
-      process.off('SIGTERM', stop);
-      resolve();
+  // Not ready (damaged database, commits failing): loud, and a non-zero exit a supervisor sees.
+  const problem = await new Promise<string | undefined>((resolve) => {
+    const stop = (problem?: string): void => {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+      offNotReady();
+      resolve(problem);
     };
-    process.on('SIGINT', stop);
-    process.on('SIGTERM', stop);
+    const onSignal = (): void => stop();
+    const offNotReady = hub.onNotReady((p) => {
+      io.err(`dominion hub ${hubId}: NOT READY, stopping: ${p}`);
+      stop(p);
+    });
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
   });
   if (ticker !== undefined) clearInterval(ticker);
   await hub.stop();
   io.out(`hub ${hubId} stopped: ${statsLine(hub.stats())}`);
-  return 0;
+  return problem === undefined ? 0 : 1;
+}
+
+/** `dominion hub --check-db`: the full integrity check, read-only; 0 when sound, 1 with the problems. */
+function checkDbCommand(dbPath: string, io: CliIo): number {
+  let report: IntegrityReport;
+  try {
+    report = checkDatabaseFile(dbPath, 'full');
+  } catch (err) {
+    return failure(io, 'hub', err);
+  }
+  if (report.ok) {
+    io.out(`${dbPath}: ok`);
+    return 0;
+  }
+  io.err(`dominion hub: ${dbPath}: the integrity check found problems:`);
+  for (const p of report.problems) io.err(`  ${p}`);
+  io.err('restore the database from a backup (or move it aside) before a hub serves from it');
+  return 1;
 }
 
 function statsLine(s: SqliteHubStats): string {
@@ -199,6 +241,6 @@ function statsLine(s: SqliteHubStats): string {
     `boots granted ${b.outcomes['boot-granted']}, withheld ${b.outcomes['boot-withheld']} ${JSON.stringify(b.reasons['boot-withheld'])}, refused ${b.outcomes.refused}; ` +
     `chunks ${i.outcomes.chunk} (${i.bytes} bytes), chunks refused ${i.outcomes['chunk-refused']} ${JSON.stringify(i.reasons['chunk-refused'])}, ` +
     `image requests unanswered ${i.outcomes.refused}; commits ${s.journal.commits} (largest ${s.journal.largestBatch}), ` +
-    `commit failures ${s.server.commitFailures}; timeouts ${s.sweeps.timeouts}, fails ${s.sweeps.fails}; TLS failures ${s.server.tlsFailures}`
+    `commit failures ${s.server.commitFailures}; integrity checks ${s.integrity.checks}, dropped while not ready ${s.server.notReadyDrops}; timeouts ${s.sweeps.timeouts}, fails ${s.sweeps.fails}; TLS failures ${s.server.tlsFailures}`
   );
 }

@@ -81,13 +81,23 @@ export interface HubServerStats {
   readonly commitFailures: number;
   /** Replies dropped because their batch could not be committed. */
   readonly uncommittedDrops: number;
+  /** Requests dropped unanswered after the hub declared itself not ready. */
+  readonly notReadyDrops: number;
   /** CONNECTs the broker refused (bad credential, not authorized): each one is also a `refused` event. */
   readonly refusals: number;
   /** TLS handshakes with the broker that failed (untrusted or wrong certificate). */
   readonly tlsFailures: number;
 }
 
-type Events = { online: []; offline: []; decision: [HubDecision]; refused: [string]; tlsFailure: [MqttTlsError] };
+type Events = {
+  online: [];
+  offline: [];
+  decision: [HubDecision];
+  refused: [string];
+  tlsFailure: [MqttTlsError];
+  /** A batch whose commit failed (its replies dropped): the error, and how many failed in a row. */
+  commitFailure: [unknown, number];
+};
 type Listener<E extends keyof Events> = (...args: Events[E]) => void;
 
 /** Largest MQTT packet we accept on MQTT 5: a maximal request envelope plus topic and headers. */
@@ -110,7 +120,12 @@ export class HubServer {
     decision: new Set(),
     refused: new Set(),
     tlsFailure: new Set(),
+    commitFailure: new Set(),
   };
+  /** Failed commits since the last one that succeeded. */
+  private failuresInRow = 0;
+  /** Set once by `notReady`: the process no longer answers, and its status says why. */
+  private problem: string | undefined;
   /** Why the last connection attempt failed its TLS handshake; cleared once connected. */
   private tlsProblem: string | undefined;
   private online_ = false;
@@ -126,6 +141,7 @@ export class HubServer {
     commitRetries: 0,
     commitFailures: 0,
     uncommittedDrops: 0,
+    notReadyDrops: 0,
     refusals: 0,
     tlsFailures: 0,
   };
@@ -213,7 +229,28 @@ export class HubServer {
   /** What this process publishes as its status (online as currently known; offline, why if TLS failed). */
   status(): HubStatus {
     const problem = !this.online_ && this.tlsProblem !== undefined ? { connectionProblem: this.tlsProblem } : {};
-    return { ...this.base, online: this.online_, atMs: this.clock(), ...problem };
+    return { ...this.base, online: this.online_, ...this.readiness(), atMs: this.clock(), ...problem };
+  }
+
+  /**
+   * The hub cannot do its job (docs/ARCHITECTURE.md §7, "Readiness"): stop answering — requests
+   * are dropped, counted — and publish a retained status with `ready: false` and the problem,
+   * kept at stop. Never "online" while refusing everything. The first problem stays; idempotent.
+   */
+  async notReady(problem: string): Promise<void> {
+    if (this.problem !== undefined) return;
+    this.problem = problem;
+    this.pending.take();
+    if (this.client.connected && !this.stopped)
+      await withTimeout(
+        this.client.publishAsync(this.statusTopic_, toBuffer(this.statusBytes(this.online_)), { qos: 1, retain: true }),
+        2000,
+      ).catch(() => {});
+  }
+
+  /** Why this process declared itself not ready, if it did. */
+  get notReadyProblem(): string | undefined {
+    return this.problem;
   }
 
   stats(): HubServerStats {
@@ -253,7 +290,8 @@ export class HubServer {
     this.flush(true);
     this.stopped = true;
     if (this.client.connected) {
-      const last = this.perProcess ? Buffer.alloc(0) : toBuffer(this.statusBytes(false));
+      // A not-ready process leaves its reason retained, even on a per-process topic.
+      const last = this.perProcess && this.problem === undefined ? Buffer.alloc(0) : toBuffer(this.statusBytes(false));
       await withTimeout(this.client.publishAsync(this.statusTopic_, last, { qos: 1, retain: true }), 2000).catch(() => {});
       await withTimeout(this.client.endAsync(), 2000).catch(() => this.client.end(true));
     } else {
@@ -283,6 +321,10 @@ export class HubServer {
       const topicDevice = deviceOfRequestTopic(topic, this.base.hubId);
       if (topicDevice === undefined) {
         this.counts.ignored++;
+        return;
+      }
+      if (this.problem !== undefined) {
+        this.counts.notReadyDrops++;
         return;
       }
       this.counts.received++;
@@ -337,14 +379,16 @@ export class HubServer {
         }
         return;
       }
-    } catch {
+    } catch (err) {
       const lost = this.pending.take();
       this.counts.commitFailures++;
       this.counts.uncommittedDrops += lost.filter((d) => d.decision.reply !== undefined).length;
+      this.emit('commitFailure', err, ++this.failuresInRow);
       return;
     }
     const batch = this.pending.take();
     this.counts.commits++;
+    this.failuresInRow = 0;
     for (const { decision } of batch) {
       if (decision.reply !== undefined && !this.stopped)
         this.publishReply(decision.reply.topic, decision.reply.payload, decision.reply.expirySeconds);
@@ -366,7 +410,11 @@ export class HubServer {
   }
 
   private statusBytes(online: boolean): Uint8Array {
-    return encodeHubStatus({ ...this.base, online, atMs: this.clock() });
+    return encodeHubStatus({ ...this.base, online, ...this.readiness(), atMs: this.clock() });
+  }
+
+  private readiness(): { ready: boolean; problem?: string } {
+    return this.problem === undefined ? { ready: true } : { ready: false, problem: this.problem };
   }
 
   private setOnline(online: boolean): void {

@@ -5,13 +5,19 @@
  *
  * The database is opened (and checked) before the broker is contacted, so a missing or corrupt
  * database stops the start-up with a clear error instead of failing on the first request.
+ *
+ * Readiness (docs/ARCHITECTURE.md §7): while it runs, the database's integrity is checked on a
+ * schedule, and at once when a decision failed on the store (`internal-error`) or a commit failed;
+ * a failed check, or commits failing `commitFailureLimit` times in a row, makes the hub not ready:
+ * it stops answering, says why in its retained status, and emits `notReady` (the CLI then exits
+ * non-zero). A hub is never "online" while refusing everything.
  */
 import type { Signer } from '../crypto/index.ts';
 import type { MqttProtocolVersion, MqttTlsOptions } from '../mqtt/index.ts';
 import { HubCore } from './hub-core.ts';
 import { HubServer, type HubServerStats } from './hub-server.ts';
 import type { HubRole } from './role.ts';
-import { SqliteHubStore, type SweepResult } from './sqlite/index.ts';
+import { checkDatabaseFile, SqliteHubStore, type IntegrityReport, type SweepResult } from './sqlite/index.ts';
 import type { HubStatus } from './status.ts';
 import type { HubCounterSnapshot } from './counters.ts';
 import type { JournalStats } from './sqlite/index.ts';
@@ -44,13 +50,22 @@ export interface SqliteHubOptions {
    * when the stored one does not match, so the next `dominion broker-sync` admits this hub.
    */
   readonly credential?: { readonly username: string; readonly password: string };
+  /** How often the database's integrity is checked while the hub runs (quick_check). Default 600 000 ms; 0: never. */
+  readonly integrityCheckIntervalMs?: number;
+  /** Commits failing this many times in a row make the hub not ready. Default 3. */
+  readonly commitFailureLimit?: number;
 }
+
+/** At most one integrity check per minute is triggered by failures (the scheduled ones come on top). */
+const TRIGGERED_CHECK_SPACING_MS = 60_000;
 
 export interface SqliteHubStats {
   readonly server: HubServerStats;
   readonly decisions: HubCounterSnapshot;
   readonly journal: JournalStats;
   readonly sweeps: { readonly runs: number; readonly timeouts: number; readonly fails: number; readonly failures: number };
+  /** Integrity checks run while serving, and the ones that could not run (busy, I/O). */
+  readonly integrity: { readonly checks: number; readonly errors: number; readonly lastMs: number | undefined };
 }
 
 export class SqliteHub {
@@ -58,14 +73,20 @@ export class SqliteHub {
   readonly core: HubCore;
   readonly server: HubServer;
   private readonly timer: NodeJS.Timeout;
+  private readonly checkTimer: NodeJS.Timeout | undefined;
   private readonly clock: () => number;
   private readonly sweeps = { runs: 0, timeouts: 0, fails: 0, failures: 0 };
+  private readonly integrity = { checks: 0, errors: 0, lastMs: undefined as number | undefined };
+  private lastTriggeredCheckMs = -Infinity;
+  private readonly notReadyListeners = new Set<(problem: string) => void>();
+  private problem: string | undefined;
   private stopping: Promise<void> | undefined;
 
   static async start(options: SqliteHubOptions): Promise<SqliteHub> {
     const store = SqliteHubStore.open({
       path: options.dbPath,
       create: options.init ?? false,
+      integrityCheck: true,
       identity: { hubId: options.hubId, role: options.role },
       ...(options.synchronous !== undefined ? { synchronous: options.synchronous } : {}),
       ...(options.replayWindowMs !== undefined ? { replayWindowMs: options.replayWindowMs } : {}),
@@ -103,6 +124,74 @@ export class SqliteHub {
     this.clock = options.clock ?? Date.now;
     this.timer = setInterval(() => this.sweep(), options.sweepIntervalMs ?? 1000);
     this.timer.unref();
+    const every = options.integrityCheckIntervalMs ?? 600_000;
+    this.checkTimer = every > 0 ? setInterval(() => this.checkIntegrity(), every) : undefined;
+    this.checkTimer?.unref();
+    const limit = Math.max(1, options.commitFailureLimit ?? 3);
+    server.on('commitFailure', (err, inRow) => {
+      if (inRow >= limit) this.declareNotReady(`${inRow} commits in a row failed (${err instanceof Error ? err.message : String(err)})`);
+      else this.triggeredCheck();
+    });
+    server.on('decision', (d) => {
+      if (d.outcome === 'refused' && d.reason === 'internal-error') this.triggeredCheck();
+    });
+  }
+
+  /**
+   * Checks the database file's integrity now (quick_check on a connection of its own). A damaged
+   * database makes the hub not ready. Runs on this thread: it holds up answering for as long as it
+   * reads the file (bench/RESULTS.md). Never throws; a check that cannot run is counted.
+   */
+  checkIntegrity(): IntegrityReport | undefined {
+    if (this.stopping !== undefined || this.problem !== undefined) return undefined;
+    const t0 = performance.now();
+    let report: IntegrityReport;
+    try {
+      report = checkDatabaseFile(this.store.path, 'quick');
+    } catch {
+      // Busy or unreadable right now: the next check tries again; commit failures are watched apart.
+      this.integrity.errors++;
+      return undefined;
+    }
+    this.integrity.checks++;
+    this.integrity.lastMs = performance.now() - t0;
+    if (!report.ok)
+      this.declareNotReady(
+        `database ${this.store.path} failed its integrity check: ${report.problems.slice(0, 3).join('; ')}; restore it from a backup`,
+      );
+    return report;
+  }
+
+  /** Called with the problem when the hub stops being ready (once). */
+  onNotReady(listener: (problem: string) => void): () => void {
+    this.notReadyListeners.add(listener);
+    return () => void this.notReadyListeners.delete(listener);
+  }
+
+  /** Why the hub is not ready, if it is not. */
+  get notReadyProblem(): string | undefined {
+    return this.problem;
+  }
+
+  private triggeredCheck(): void {
+    const now = this.clock();
+    if (now - this.lastTriggeredCheckMs < TRIGGERED_CHECK_SPACING_MS) return;
+    this.lastTriggeredCheckMs = now;
+    // Not inside the server's flush: after this turn.
+    setImmediate(() => this.checkIntegrity());
+  }
+
+  private declareNotReady(problem: string): void {
+    if (this.problem !== undefined) return;
+    this.problem = problem;
+    void this.server.notReady(problem);
+    for (const listener of this.notReadyListeners) {
+      try {
+        listener(problem);
+      } catch {
+        // a listener's bug must not hide the problem from the others
+      }
+    }
   }
 
   /** Records passed deadlines now (the timer does this every sweep interval). Never throws. */
@@ -130,6 +219,7 @@ export class SqliteHub {
       decisions: this.core.counters(),
       journal: this.store.journal.stats(),
       sweeps: { ...this.sweeps },
+      integrity: { ...this.integrity },
     };
   }
 
@@ -137,6 +227,7 @@ export class SqliteHub {
   stop(): Promise<void> {
     this.stopping ??= (async () => {
       clearInterval(this.timer);
+      if (this.checkTimer !== undefined) clearInterval(this.checkTimer);
       try {
         await this.server.stop();
       } finally {

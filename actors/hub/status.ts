@@ -26,6 +26,14 @@ export interface HubStatus {
   readonly clientId: string;
   /** Why the subscription mode differs from what was asked, if it does. */
   readonly note?: string;
+  /**
+   * False when the hub cannot answer requests although it may be connected (a damaged database,
+   * commits that keep failing): `problem` says why, and the process stops (docs/ARCHITECTURE.md §7,
+   * "Readiness"). Absent from hubs older than this field; read absent as ready.
+   */
+  readonly ready?: boolean;
+  /** Why the hub is not ready; published. Names no key material. */
+  readonly problem?: string;
   /** Locally, while offline: why the broker connection fails (a TLS handshake failure); never published. */
   readonly connectionProblem?: string;
   /** When this status was published (hub clock, ms since epoch). */
@@ -72,6 +80,8 @@ export function parseHubStatus(bytes: Uint8Array): HubStatus | undefined {
     (v.protocol === 4 || v.protocol === 5) &&
     typeof v.clientId === 'string' &&
     (v.note === undefined || typeof v.note === 'string') &&
+    (v.ready === undefined || typeof v.ready === 'boolean') &&
+    (v.problem === undefined || typeof v.problem === 'string') &&
     (v.connectionProblem === undefined || typeof v.connectionProblem === 'string') &&
     typeof v.atMs === 'number';
   return ok ? (v as unknown as HubStatus) : undefined;

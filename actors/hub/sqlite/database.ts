@@ -11,6 +11,7 @@
 import { existsSync, statSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { HubStoreError, storeErrorOf } from './errors.ts';
+import { checkIntegrity, corruptDatabaseError } from './integrity.ts';
 import { migrate, schemaVersion } from './migrations.ts';
 
 export type SqliteDatabase = Database.Database;
@@ -22,6 +23,11 @@ export interface OpenHubDatabaseOptions {
   readonly synchronous?: 'normal' | 'full';
   /** How long a write waits for another process's transaction. Default 5000 ms. */
   readonly busyTimeoutMs?: number;
+  /**
+   * Run `PRAGMA quick_check` before anything else and refuse a damaged file (HubStoreError
+   * `corrupt`). The hub does (sqlite-hub.ts); operator commands do not (it reads every page).
+   */
+  readonly integrityCheck?: boolean;
 }
 
 const REQUIRED_TABLES = [
@@ -56,6 +62,11 @@ export function openHubDatabase(path: string, options: OpenHubDatabaseOptions = 
     db.pragma('foreign_keys = ON');
     // 64 MiB of page cache (the default is 2 MiB): instance activity is updated at random rows.
     db.pragma('cache_size = -65536');
+    // Damaged pages past the header open fine and fail later, request by request (integrity.ts).
+    if (options.integrityCheck === true) {
+      const report = checkIntegrity(db, 'quick', path);
+      if (!report.ok) throw corruptDatabaseError(path, report);
+    }
     const version = schemaVersion(db);
     if (version === 0) {
       const tables = db.prepare("SELECT count(*) FROM sqlite_schema WHERE type = 'table'").pluck().get() as number;

@@ -6,6 +6,14 @@
  */
 export { openHubDatabase, type OpenHubDatabaseOptions, type SqliteDatabase } from './database.ts';
 export { HubStoreError, type HubStoreErrorCode } from './errors.ts';
+export {
+  checkDatabaseFile,
+  checkIntegrity,
+  corruptDatabaseError,
+  MAX_REPORTED_PROBLEMS,
+  type IntegrityCheckKind,
+  type IntegrityReport,
+} from './integrity.ts';
 export { migrate, MIGRATIONS, SCHEMA_VERSION, schemaVersion, type Migration } from './migrations.ts';
 export { SqliteHubStore, SqlitePolicy, type SqliteHubStoreOptions } from './store.ts';
 export { WriteJournal, type ActivityObserver, type JournalStats } from './journal.ts';
