@@ -118,6 +118,8 @@ export async function startSqliteFleet(o: {
           credential,
         }),
       );
+      // As `dominion hub` does, loudly: a hub that stopped answering must not look online.
+      hubs.at(-1)!.onNotReady((problem) => console.error(`dominion up: hub ${k.hubId} NOT READY, stopped answering: ${problem}`));
     }
   } catch (err) {
     await Promise.allSettled(hubs.map((h) => h.stop()));
