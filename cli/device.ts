@@ -8,7 +8,17 @@
  */
 import { join, resolve } from 'node:path';
 import { RealClock } from '../runtime/index.ts';
-import { loadProvisioning, readBrokerCredentialFile, readDeviceKeysFile, requireMmKey } from '../actors/provisioning/index.ts';
+import {
+  checkEnrolledKeys,
+  EnrolledKeyError,
+  KeyFileError,
+  loadProvisioning,
+  readBrokerCredentialFile,
+  readDeviceKeysFile,
+  requireMmKey,
+  type DeviceKeyFile,
+  type DeviceKeys,
+} from '../actors/provisioning/index.ts';
 import { loadBoard } from '../boards/index.ts';
 import {
   BundledDevice,
@@ -95,10 +105,21 @@ export async function deviceCommand(argv: string[]): Promise<number> {
   if (pinned === undefined)
     throw new UsageError(`device: no release key: give --release-pub or enroll with --release-pub so ${values.provision} pins one`);
   const releaseKey = pinned;
-  // The device runtime runs mm, so it needs K_MM even though enrolment does not (KeyFileError otherwise).
-  const keys = requireMmKey(readDeviceKeysFile(prov.deviceKeysPath), prov.deviceKeysPath);
-  if (keys.deviceId !== prov.deviceId)
-    throw new Error(`${prov.deviceKeysPath} holds keys for ${keys.deviceId}, but ${values.provision} is for ${prov.deviceId}`);
+  let keys: DeviceKeyFile & DeviceKeys;
+  try {
+    const keyFile = readDeviceKeysFile(prov.deviceKeysPath);
+    // A key file other than the enrolled one signs requests the hubs cannot attribute: silence, and
+    // timeouts forever. Refused here, naming the instance and both key ids (docs/PROTOCOL.md §10.4).
+    checkEnrolledKeys(prov, keyFile, prov.deviceKeysPath, values.provision);
+    // The device runtime runs mm, so it needs K_MM even though enrolment does not.
+    keys = requireMmKey(keyFile, prov.deviceKeysPath);
+  } catch (error) {
+    if (error instanceof EnrolledKeyError || error instanceof KeyFileError) {
+      console.error(`dominion device: refusing to start: ${error.message}`);
+      return 1;
+    }
+    throw error;
+  }
   const broker = values.broker ?? prov.broker;
   if (broker === undefined) throw new UsageError('device: no broker: give --broker or put "broker" in the provisioning file');
   let provisionedCa: string | undefined;
