@@ -45,7 +45,8 @@ const HELP = `usage: dominion device --board <id> --provision <file> [--release-
 
 Verifies and runs the artifacts "dominion build --board <id>" wrote: the manifest's signature by the
 pinned release key and every bundle's SHA-512. A tampered bundle or manifest is refused, naming the
-file, and nothing starts. The first start installs them into the device's A/B slots (under the data
+file, and nothing starts; so is a key file other than the one enrolled (each key is compared with the
+provisioning file's "enrolled" keys; the instance and both key ids are named). The first start installs them into the device's A/B slots (under the data
 directory; sw, the hypervisor and mm in both slots); every boot runs from the slots, which hold
 what the hubs restored and updated since (a newer committed release wins over the artifacts). A boot
 starts in recovery mode (sw, the hypervisor, mm) and starts the services once the IH grants it.
