@@ -180,7 +180,7 @@ function packageVersion(root: string): string {
 
 function resolveReleaseKey(option: BuildOptions['releaseKey'], outDir: string, log: (line: string) => void): ReleaseKey {
   if (option === undefined) return devReleaseKey(join(dirname(outDir), DEV_KEY_FILE), log);
-  return typeof option === 'string' ? readReleaseKey(option, log) : option;
+  return typeof option === 'string' ? readReleaseKey(option) : option;
 }
 
 /** Builds, checks, signs and writes one board's artifacts. */

@@ -22,19 +22,26 @@ export interface ReleaseKey {
 
 export const DEV_KEY_FILE = '.release-key';
 
-/** Reads a seed file; BuildError('release-key') naming the file when it is unusable. */
-export function readReleaseKey(file: string, warn: (line: string) => void = () => {}): ReleaseKey {
+/** Reads a seed file; BuildError('release-key') naming the file when it is unusable or group/other can read it. */
+export function readReleaseKey(file: string): ReleaseKey {
   let text: string;
   try {
+    // Refused, not warned about: whoever can read it can sign artifacts every provisioned device
+    // runs. Checked before reading, as the device's secret key files are (actors/provisioning/key-file.ts).
+    const mode = statSync(file).mode & 0o777;
+    if ((mode & 0o077) !== 0)
+      throw new BuildError(
+        'release-key',
+        `release key ${file} is readable by group or others (mode ${mode.toString(8).padStart(3, '0')}); a secret key file must not be: chmod 600 ${file}`,
+      );
     text = readFileSync(file, 'utf8');
   } catch (e) {
+    if (e instanceof BuildError) throw e;
     throw new BuildError('release-key', `cannot read release key ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
   }
   const seedHex = text.trim();
   if (!/^[0-9a-fA-F]{64}$/.test(seedHex))
     throw new BuildError('release-key', `release key ${file} must hold a 32-byte Ed25519 seed as 64 hex digits`);
-  const mode = statSync(file).mode & 0o777;
-  if ((mode & 0o077) !== 0) warn(`warning: release key ${file} is readable by others (mode ${mode.toString(8)}); chmod 600 it`);
   const secretKey = fromHex(seedHex);
   return { secretKey, publicKey: nodeBackend().publicKeyOf(secretKey), file, dev: false };
 }
@@ -48,5 +55,5 @@ export function devReleaseKey(file: string, warn: (line: string) => void = () =>
   } else {
     warn(`warning: signing with the development release key ${file}. Do not ship artifacts signed with it: pass --release-key <file>`);
   }
-  return { ...readReleaseKey(file, warn), dev: true };
+  return { ...readReleaseKey(file), dev: true };
 }

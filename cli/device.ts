@@ -8,7 +8,17 @@
  */
 import { join, resolve } from 'node:path';
 import { RealClock } from '../runtime/index.ts';
-import { loadProvisioning, readBrokerCredentialFile, readDeviceKeysFile, requireMmKey } from '../actors/provisioning/index.ts';
+import {
+  checkEnrolledKeys,
+  EnrolledKeyError,
+  KeyFileError,
+  loadProvisioning,
+  readBrokerCredentialFile,
+  readDeviceKeysFile,
+  requireMmKey,
+  type DeviceKeyFile,
+  type DeviceKeys,
+} from '../actors/provisioning/index.ts';
 import { loadBoard } from '../boards/index.ts';
 import {
   BundledDevice,
@@ -35,7 +45,8 @@ const HELP = `usage: dominion device --board <id> --provision <file> [--release-
 
 Verifies and runs the artifacts "dominion build --board <id>" wrote: the manifest's signature by the
 pinned release key and every bundle's SHA-512. A tampered bundle or manifest is refused, naming the
-file, and nothing starts. The first start installs them into the device's A/B slots (under the data
+file, and nothing starts; so is a key file other than the one enrolled (each key is compared with the
+provisioning file's "enrolled" keys; the instance and both key ids are named). The first start installs them into the device's A/B slots (under the data
 directory; sw, the hypervisor and mm in both slots); every boot runs from the slots, which hold
 what the hubs restored and updated since (a newer committed release wins over the artifacts). A boot
 starts in recovery mode (sw, the hypervisor, mm) and starts the services once the IH grants it.
@@ -95,10 +106,21 @@ export async function deviceCommand(argv: string[]): Promise<number> {
   if (pinned === undefined)
     throw new UsageError(`device: no release key: give --release-pub or enroll with --release-pub so ${values.provision} pins one`);
   const releaseKey = pinned;
-  // The device runtime runs mm, so it needs K_MM even though enrolment does not (KeyFileError otherwise).
-  const keys = requireMmKey(readDeviceKeysFile(prov.deviceKeysPath), prov.deviceKeysPath);
-  if (keys.deviceId !== prov.deviceId)
-    throw new Error(`${prov.deviceKeysPath} holds keys for ${keys.deviceId}, but ${values.provision} is for ${prov.deviceId}`);
+  let keys: DeviceKeyFile & DeviceKeys;
+  try {
+    const keyFile = readDeviceKeysFile(prov.deviceKeysPath);
+    // A key file other than the enrolled one signs requests the hubs cannot attribute: silence, and
+    // timeouts forever. Refused here, naming the instance and both key ids (docs/PROTOCOL.md §10.4).
+    checkEnrolledKeys(prov, keyFile, prov.deviceKeysPath, values.provision);
+    // The device runtime runs mm, so it needs K_MM even though enrolment does not.
+    keys = requireMmKey(keyFile, prov.deviceKeysPath);
+  } catch (error) {
+    if (error instanceof EnrolledKeyError || error instanceof KeyFileError) {
+      console.error(`dominion device: refusing to start: ${error.message}`);
+      return 1;
+    }
+    throw error;
+  }
   const broker = values.broker ?? prov.broker;
   if (broker === undefined) throw new UsageError('device: no broker: give --broker or put "broker" in the provisioning file');
   let provisionedCa: string | undefined;

@@ -19,7 +19,8 @@ are created when missing and bound to the hub named in its public file; nothing 
 every check passes (one IH, one SH per service the device runs).
 
 options:
-  --device <file>          the device's public keys (dominion.device-public, from "dominion keys new")
+  --device <file>          the device's public keys (dominion.device-public, <id>.pub.json from
+                           "dominion keys new"; its secret <id>.keys.json is refused here)
   --hub <pub>=<db>         a hub's public file and its database; repeat for the IH and every SH
   --out <file>             the provisioning file to write (JSON; see README "Provisioning file")
   --device-keys <path>     how the provisioning file names the device's secret key file

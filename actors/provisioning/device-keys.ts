@@ -143,10 +143,19 @@ export function readDeviceKeysFile(path: string): DeviceKeyFile {
   return { deviceId, device, ...(mm !== undefined ? { mm } : {}), services };
 }
 
-/** Reads a device's public file — or its secret key file, using only the public keys. */
+/**
+ * Reads a device's public file. Its secret key file is refused by name: what reads this is the hub
+ * side (enrolment), and the device's secrets must never go there (docs/PROTOCOL.md §10.2).
+ */
 export function readDevicePublicFile(path: string): DevicePublicKeys {
   const doc = readKeyJson(path, [DEVICE_PUBLIC_KIND, DEVICE_KEYS_KIND], false);
   const deviceId = checkDeviceId(doc.deviceId, `${path}: deviceId`);
+  if (doc.kind === DEVICE_KEYS_KIND) {
+    const pub = /\.keys\.json$/.test(path) ? path.replace(/\.keys\.json$/, '.pub.json') : `${deviceId}.pub.json`;
+    throw new KeyFileError(
+      `${path} is the device's secret key file (${DEVICE_KEYS_KIND}); secrets must not be handed to the hub side: pass ${pub} (${DEVICE_PUBLIC_KIND}, written beside it by "dominion keys new --device"), and keep ${path} on the device only`,
+    );
+  }
   const keys = keyRecord(doc.keys, path, 'keys');
   const out = Object.entries(keys).map(([instance, entry]) => {
     checkInstance(instance, path);

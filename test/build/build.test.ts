@@ -4,7 +4,7 @@
  * the domain and budget, release keys kept out of dist, and the systemd unit.
  */
 import assert from 'node:assert/strict';
-import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { Metafile } from 'esbuild';
@@ -343,11 +343,23 @@ test('release keys: the private key stays out of dist; the dev key is 0600 and r
       e instanceof BuildError && e.code === 'release-key' && /must hold a 32-byte Ed25519 seed as 64 hex digits/.test(e.message),
   );
   assert.throws(() => readReleaseKey(join(root, 'keys', 'absent.key')), /cannot read release key .*absent\.key: ENOENT/);
+  // A release key group or others can read is refused (README: 0600), as the device's key files are.
   const open = join(root, 'keys', 'open.key');
-  writeFileSync(open, readFileSync(key.file), { mode: 0o644 });
-  const w: string[] = [];
-  readReleaseKey(open, (l) => w.push(l));
-  assert.match(w[0]!, /readable by others \(mode 644\); chmod 600 it/);
+  writeFileSync(open, readFileSync(key.file), { mode: 0o600 });
+  for (const mode of [0o640, 0o604]) {
+    chmodSync(open, mode);
+    assert.throws(
+      () => readReleaseKey(open),
+      (e: unknown) =>
+        e instanceof BuildError &&
+        e.code === 'release-key' &&
+        e.message.includes(`(mode ${mode.toString(8)})`) &&
+        e.message.includes(`chmod 600 ${open}`) &&
+        !e.message.includes(readFileSync(key.file, 'utf8').trim()),
+    );
+  }
+  chmodSync(open, 0o400);
+  assert.deepEqual(readReleaseKey(open).publicKey, key.key.publicKey);
 });
 
 test('the systemd unit: sw owns the watchdog, is never restarted in place, and the board reboots if it ends', () => {

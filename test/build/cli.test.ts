@@ -1,7 +1,7 @@
 /** `dominion build`: help, usage errors, and a build from the command line. */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { build } from '../../cli/build.ts';
@@ -48,6 +48,15 @@ test('usage errors are clear', async () => {
   const r = await build(['--board', 'sim', '--out', join(root, 'x'), '--release-key', bad], c.io);
   assert.equal(r, 1);
   assert.match(c.err.at(-1)!, /^dominion build: cannot read release key .*bad\.key: ENOENT/);
+  const shared = join(root, 'shared.key');
+  writeFileSync(shared, `${'11'.repeat(32)}\n`, { mode: 0o600 });
+  chmodSync(shared, 0o640);
+  assert.equal(await build(['--board', 'sim', '--out', join(root, 'x'), '--release-key', shared], c.io), 1);
+  assert.match(
+    c.err.at(-1)!,
+    /^dominion build: release key .*shared\.key is readable by group or others \(mode 640\).*chmod 600 .*shared\.key$/,
+  );
+  assert.ok(!existsSync(join(root, 'x', 'sim')), 'nothing built');
 });
 
 test('a build with the development key: key beside dist (0600), table and public key printed', async () => {

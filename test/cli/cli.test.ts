@@ -5,7 +5,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { hubCommand, HUB_HELP } from '../../cli/hub.ts';
 import { keysCommand } from '../../cli/keys.ts';
@@ -247,6 +247,24 @@ describe('dominion commands (in-process)', () => {
     }
     const view = await run(devicesCommand, ['--db', f.sh, '--device', 'pi-7']);
     assert.match(view.io.lines.join('\n'), /REVOKED/);
+  });
+
+  it('enroll refuses the device secret key file where its public file belongs, and writes nothing', async () => {
+    const dir = tempDir('dominion-cli-');
+    const k = join(dir, 'keys');
+    assert.equal((await run(keysCommand, ['new', '--device', 'pi-9', '--services', 'sensor', '--out', k])).code, 0);
+    assert.equal((await run(keysCommand, ['new', '--hub', 'ih-1', '--role', 'ih', '--out', k])).code, 0);
+    const secretFile = join(k, 'pi-9.keys.json');
+    const ih = join(dir, 'ih.db');
+    const out = join(dir, 'pi-9.provision.json');
+    const r = await run(enrollCommand, ['--device', secretFile, '--hub', `${join(k, 'ih-1.pub.json')}=${ih}`, '--out', out]);
+    assert.equal(r.code, 1, r.io.text());
+    const message = r.io.errors.join('\n');
+    assert.match(message, /^dominion enroll: .*pi-9\.keys\.json is the device's secret key file \(dominion\.device-keys\)/);
+    assert.ok(message.includes(`pass ${join(k, 'pi-9.pub.json')} (dominion.device-public`), message);
+    const secrets = JSON.parse(readFileSync(secretFile, 'utf8')) as { keys: Record<string, { secretKey: string }> };
+    for (const { secretKey } of Object.values(secrets.keys)) assert.ok(!message.includes(secretKey), 'no secret in the message');
+    assert.ok(!existsSync(ih) && !existsSync(out) && !existsSync(join(dir, 'pi-9.broker.json')), 'nothing written');
   });
 
   it('devices, quarantine, release, revoke, require-update, policy, audit on one database', async () => {

@@ -192,6 +192,15 @@ describe('enrolment', () => {
       (e: unknown) => e instanceof KeyFileError && /pi-2\.keys\.json: device pi-2 has no mm key/.test(e.message),
     );
     const pub = readDevicePublicFile(join(dir, 'pi-2.pub.json'));
+    // The secret file where the public one belongs is refused: enrolment is the hub side.
+    assert.throws(
+      () => readDevicePublicFile(join(dir, 'pi-2.keys.json')),
+      (e: unknown) =>
+        e instanceof KeyFileError &&
+        e.message.includes(`pass ${join(dir, 'pi-2.pub.json')}`) &&
+        /secret key file \(dominion\.device-keys\)/.test(e.message) &&
+        !e.message.includes(hex(secrets.device)),
+    );
     assert.deepEqual(
       pub.keys.map((k) => k.instance),
       ['device'],
