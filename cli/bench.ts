@@ -21,7 +21,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
     console.log(HELP);
     return 0;
   }
-  if (values.board === undefined) throw new UsageError(`bench: --board is required\n\n${HELP}`);
+  if (values.board === undefined) throw new UsageError('bench: --board is required');
   console.log(await benchBoard(values.board, { seconds: numberOption('seconds', values.seconds, 20, 2, 3600) }));
   return 0;
 }

@@ -84,7 +84,7 @@ export async function deviceCommand(argv: string[]): Promise<number> {
     return 0;
   }
   if (values.board === undefined || values.provision === undefined) {
-    throw new UsageError(`device: --board and --provision are required\n\n${HELP}`);
+    throw new UsageError('device: --board and --provision are required');
   }
   const durationS = numberOption('duration', values.duration, 0, 0, 365 * 24 * 3600);
   const board = loadBoard(values.board);

@@ -27,9 +27,22 @@ export function parseCommand<const O extends Options>(command: string, argv: str
   try {
     return parseArgs({ args: argv, options, allowPositionals: true, strict: true });
   } catch (err) {
-    const message = err instanceof Error ? err.message.replace(/\. To specify a positional argument.*$/s, '') : String(err);
-    throw new UsageError(`${command}: ${message}\nRun "dominion ${command} --help" for usage.`);
+    throw new UsageError(`${command}: ${parseArgsMessage(err)}\nRun "dominion ${command} --help" for usage.`);
   }
+}
+
+/** node:util's parseArgs text, on one line and in our words where its own spans several lines. */
+function parseArgsMessage(err: unknown): string {
+  const message = err instanceof Error ? err.message : String(err);
+  // "--duration -1": parseArgs will not take a value that starts with a dash unless joined by '='.
+  const missing = /^Option '(-[^']*)' argument (is ambiguous|missing)/.exec(message);
+  if (missing !== null) {
+    const option = missing[1]!.split(/[ ,]/).find((o) => o.startsWith('--')) ?? missing[1]!;
+    return missing[2] === 'missing'
+      ? `${option} needs a value`
+      : `${option} is missing its value (write a value that starts with "-" as ${option}=<value>)`;
+  }
+  return message.replace(/\. To specify a positional argument.*$/s, '').split('\n')[0]!;
 }
 
 export function required(command: string, name: string, value: string | undefined): string {

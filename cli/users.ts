@@ -29,7 +29,7 @@ export async function usersCommand(argv: string[]): Promise<number> {
     console.log(HELP);
     return 0;
   }
-  if (values.board === undefined) throw new UsageError(`users: --board is required\n\n${HELP}`);
+  if (values.board === undefined) throw new UsageError('users: --board is required');
   const board = loadBoard(values.board);
   if (values.create) {
     const created = createDomainUsers(board);
