@@ -5,7 +5,7 @@
 import { boardIds, BoardError } from '../boards/index.ts';
 import { buildBoard, BuildError } from '../build/index.ts';
 import { UsageError } from './args.ts';
-import { parseCommand, positionals } from './options.ts';
+import { outputFolderProblem, parseCommand, positionals } from './options.ts';
 
 const HELP = `usage: dominion build --board <id> [options]
 
@@ -62,6 +62,12 @@ export async function build(argv: string[], io: BuildCommandIo = CONSOLE): Promi
   if (values.board === undefined) throw new UsageError(`build: --board <id> is required (one of: ${boardIds().join(', ')})`);
   const releaseVersion = values['release-version'] === undefined ? undefined : integer('release-version', values['release-version'], 1);
   const issuedAt = values['issued-at'] === undefined ? undefined : integer('issued-at', values['issued-at'], 0);
+  // The folder is made here, the development key beside it: its parent must be there already.
+  const outProblem = values.out === undefined ? undefined : outputFolderProblem(values.out, true);
+  if (outProblem !== undefined) {
+    io.err(`dominion build: --out ${outProblem}`);
+    return 1;
+  }
   try {
     const result = await buildBoard({
       releaseVersion,

@@ -4,7 +4,8 @@
  * `dominion` reports on stderr with exit code 2. Commands write through a `CliIo` so tests can run
  * them in-process and read what they printed.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { UsageError } from './args.ts';
 
@@ -90,6 +91,30 @@ export function failure(io: CliIo, command: string, err: unknown): number {
   if (!known) throw err;
   io.err(`dominion ${command}: ${(err as Error).message}`);
   return 1;
+}
+
+/**
+ * Why `path` cannot be a folder a command writes into, as `<path>: <problem>`, or undefined if it can
+ * (it is a folder, or it is absent and — with `parentMustExist` — its parent folder is there).
+ * Checked before any work, so the operator hears about their path and not Node's ENOTDIR later.
+ */
+export function outputFolderProblem(path: string, parentMustExist: boolean): string | undefined {
+  const kind = (p: string): 'folder' | 'other' | 'absent' => {
+    try {
+      return statSync(p).isDirectory() ? 'folder' : 'other';
+    } catch {
+      return 'absent';
+    }
+  };
+  const here = kind(path);
+  if (here === 'folder') return undefined;
+  if (here === 'other') return `${path}: exists and is not a folder`;
+  if (!parentMustExist) return undefined;
+  const parent = dirname(resolve(path));
+  const up = kind(parent);
+  if (up === 'absent') return `${path}: its parent folder ${parent} does not exist`;
+  if (up === 'other') return `${path}: ${parent} is not a folder`;
+  return undefined;
 }
 
 /** A 32-byte Ed25519 public key given as 64 hex digits, or as a file holding them. */

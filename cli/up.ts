@@ -14,7 +14,7 @@ import { startEmbeddedBroker, type EmbeddedBroker } from '../actors/mqtt/index.t
 import { BrokerAuthorizer } from '../actors/broker-auth/index.ts';
 import { SlotStore } from '../actors/slots/index.ts';
 import { numberOption, UsageError } from './args.ts';
-import { parseCommand, positionals } from './options.ts';
+import { outputFolderProblem, parseCommand, positionals } from './options.ts';
 import { devicesCommand } from './operator.ts';
 import { LiveDisplay, renderStatus } from './display.ts';
 import { runScenario, type ScenarioActions } from './scenario.ts';
@@ -64,6 +64,11 @@ export async function up(argv: string[]): Promise<number> {
   // At least 200 ms: the deferral (DEFERRAL_ROUNDS × interval) must be at least the hub's 1 s minimum.
   const intervalMs = numberOption('interval', values.interval, 500, 200, 600_000);
   const durationS = numberOption('duration', values.duration, values.scenario === 'default' ? 120 : 0, 0, 7 * 24 * 3600);
+  const dataDirProblem = values['data-dir'] === undefined ? undefined : outputFolderProblem(values['data-dir'], false);
+  if (dataDirProblem !== undefined) {
+    console.error(`dominion up: --data-dir ${dataDirProblem}`);
+    return 1;
+  }
   const timing = timingFor(intervalMs);
   const deferralMs = defaultDeferralMs(intervalMs);
 
