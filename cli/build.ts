@@ -63,7 +63,7 @@ export async function build(argv: string[], io: BuildCommandIo = CONSOLE): Promi
   const releaseVersion = values['release-version'] === undefined ? undefined : integer('release-version', values['release-version'], 1);
   const issuedAt = values['issued-at'] === undefined ? undefined : integer('issued-at', values['issued-at'], 0);
   // The folder is made here, the development key beside it: its parent must be there already.
-  const outProblem = values.out === undefined ? undefined : outputFolderProblem(values.out, true);
+  const outProblem = values.out === undefined ? undefined : outputFolderProblem(values.out, 'made-in-parent');
   if (outProblem !== undefined) {
     io.err(`dominion build: --out ${outProblem}`);
     return 1;

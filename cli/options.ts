@@ -93,27 +93,39 @@ export function failure(io: CliIo, command: string, err: unknown): number {
   return 1;
 }
 
+function pathKind(path: string): 'folder' | 'other' | 'absent' {
+  try {
+    return statSync(path).isDirectory() ? 'folder' : 'other';
+  } catch {
+    return 'absent';
+  }
+}
+
 /**
- * Why `path` cannot be a folder a command writes into, as `<path>: <problem>`, or undefined if it can
- * (it is a folder, or it is absent and — with `parentMustExist` — its parent folder is there).
- * Checked before any work, so the operator hears about their path and not Node's ENOTDIR later.
+ * Why `path` cannot be a folder a command writes into, as `<path>: <problem>`, or undefined if it can.
+ * `ifAbsent` says what the command does with a missing folder: makes it with its parents ('made'),
+ * makes just it ('made-in-parent': its parent must be there), or needs it to exist ('must-exist').
+ * Checked before any work, so the operator hears about their path, not Node's ENOTDIR halfway through.
  */
-export function outputFolderProblem(path: string, parentMustExist: boolean): string | undefined {
-  const kind = (p: string): 'folder' | 'other' | 'absent' => {
-    try {
-      return statSync(p).isDirectory() ? 'folder' : 'other';
-    } catch {
-      return 'absent';
-    }
-  };
-  const here = kind(path);
+export function outputFolderProblem(path: string, ifAbsent: 'made' | 'made-in-parent' | 'must-exist'): string | undefined {
+  const here = pathKind(path);
   if (here === 'folder') return undefined;
   if (here === 'other') return `${path}: exists and is not a folder`;
-  if (!parentMustExist) return undefined;
+  if (ifAbsent === 'must-exist') return `${path}: no such folder`;
+  return ifAbsent === 'made' ? undefined : parentProblem(path, 'parent folder');
+}
+
+/** Why a command cannot write the file `path` (its folder missing, or `path` a folder), or undefined. */
+export function outputFileProblem(path: string): string | undefined {
+  if (pathKind(path) === 'folder') return `${path}: is a folder, not a file`;
+  return parentProblem(path, 'folder');
+}
+
+function parentProblem(path: string, noun: string): string | undefined {
   const parent = dirname(resolve(path));
-  const up = kind(parent);
-  if (up === 'absent') return `${path}: its parent folder ${parent} does not exist`;
-  if (up === 'other') return `${path}: ${parent} is not a folder`;
+  const kind = pathKind(parent);
+  if (kind === 'absent') return `${path}: its ${noun} ${parent} does not exist`;
+  if (kind === 'other') return `${path}: ${parent} is not a folder`;
   return undefined;
 }
 

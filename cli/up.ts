@@ -64,7 +64,7 @@ export async function up(argv: string[]): Promise<number> {
   // At least 200 ms: the deferral (DEFERRAL_ROUNDS × interval) must be at least the hub's 1 s minimum.
   const intervalMs = numberOption('interval', values.interval, 500, 200, 600_000);
   const durationS = numberOption('duration', values.duration, values.scenario === 'default' ? 120 : 0, 0, 7 * 24 * 3600);
-  const dataDirProblem = values['data-dir'] === undefined ? undefined : outputFolderProblem(values['data-dir'], false);
+  const dataDirProblem = values['data-dir'] === undefined ? undefined : outputFolderProblem(values['data-dir'], 'made');
   if (dataDirProblem !== undefined) {
     console.error(`dominion up: --data-dir ${dataDirProblem}`);
     return 1;
