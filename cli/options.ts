@@ -7,6 +7,7 @@
 import { readFileSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { boardIds } from '../boards/index.ts';
 import { UsageError } from './args.ts';
 
 export { UsageError };
@@ -68,6 +69,13 @@ export function integer(command: string, name: string, value: string | undefined
   if (!Number.isSafeInteger(n) || n < min || n > max)
     throw new UsageError(`${command}: --${name} must be an integer from ${min} to ${max}, got "${value}"`);
   return n;
+}
+
+/** `--board <id>` names a known board: a typo is a usage mistake (exit 2), as in `dominion build`. */
+export function knownBoard(command: string, id: string): string {
+  if (!boardIds().includes(id))
+    throw new UsageError(`${command}: unknown board ${JSON.stringify(id.slice(0, 64))} (known: ${boardIds().join(', ')})`);
+  return id;
 }
 
 /** Exactly `count` positional arguments, named in the error. */

@@ -14,6 +14,7 @@ import { UsageError } from '../../cli/args.ts';
 import { build } from '../../cli/build.ts';
 import { benchCommand } from '../../cli/bench.ts';
 import { deviceCommand } from '../../cli/device.ts';
+import { usersCommand } from '../../cli/users.ts';
 import { keysCommand } from '../../cli/keys.ts';
 import { enrollCommand } from '../../cli/enroll.ts';
 
@@ -77,13 +78,15 @@ describe('usage errors: exit 2, one line, a pointer to --help', () => {
     }
   });
 
-  it('bad numbers and missing options in commands that used to print their whole help or no pointer', async () => {
+  it('bad numbers, missing options, stray arguments, unknown boards: in-process, the same lines', async () => {
     const cases: [string, Promise<number>, RegExp][] = [
       ['build', build(['--board', 'sim', '--release-version', 'x']), /--release-version must be an integer of at least 1/],
       ['build', build(['--board', 'sim', 'extra']), /expected no positional arguments, got "extra"/],
       ['bench', benchCommand(['--board', 'sim', '--seconds', 'x']), /--seconds must be a number from 2 to 3600/],
       ['bench', benchCommand([]), /--board is required/],
       ['device', deviceCommand(['--board', 'sim']), /--board and --provision are required/],
+      ['device', deviceCommand(['--board', 'sim', 'extra']), /expected no positional arguments, got "extra"/],
+      ['users', usersCommand(['--board', 'rpi5']), /unknown board "rpi5" \(known: .*sim\)/],
     ];
     for (const [command, running, message] of cases) {
       const err = await running.then(
