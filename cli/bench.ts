@@ -1,7 +1,7 @@
 /** `dominion bench --board <id>`: run the device on a board's budgets here and report against them. */
 import { benchBoard } from '../bench/board.ts';
 import { numberOption, UsageError } from './args.ts';
-import { parseCommand } from './options.ts';
+import { knownBoard, parseCommand, positionals } from './options.ts';
 
 const HELP = `usage: dominion bench --board <id> [--seconds N]
 
@@ -12,7 +12,7 @@ process and in all against the budgets, beside a bare node idling, and the cold 
 accepted ticket. For the other benchmarks: npm run bench -- --help.`;
 
 export async function benchCommand(argv: string[]): Promise<number> {
-  const { values } = parseCommand('bench', argv, {
+  const { values, positionals: rest } = parseCommand('bench', argv, {
     board: { type: 'string' },
     seconds: { type: 'string' },
     help: { type: 'boolean', short: 'h' },
@@ -21,7 +21,8 @@ export async function benchCommand(argv: string[]): Promise<number> {
     console.log(HELP);
     return 0;
   }
-  if (values.board === undefined) throw new UsageError(`bench: --board is required\n\n${HELP}`);
-  console.log(await benchBoard(values.board, { seconds: numberOption('seconds', values.seconds, 20, 2, 3600) }));
+  positionals('bench', rest, []);
+  if (values.board === undefined) throw new UsageError('bench: --board is required');
+  console.log(await benchBoard(knownBoard('bench', values.board), { seconds: numberOption('seconds', values.seconds, 20, 2, 3600) }));
   return 0;
 }

@@ -4,7 +4,7 @@
  * `enroll`, `revoke` and `keys` run the same sync right after their change (`--broker-dir`).
  */
 import { syncBrokerFiles, type BrokerSyncResult } from '../actors/hub/index.ts';
-import { consoleIo, failure, integer, parseCommand, positionals, UsageError, type CliIo } from './options.ts';
+import { consoleIo, failure, integer, outputFolderProblem, parseCommand, positionals, UsageError, type CliIo } from './options.ts';
 
 const HELP = `usage: dominion broker-sync --db <hub.db> [--db …] --out <dir> [--pid <n> | --pidfile <file>]
 
@@ -45,6 +45,11 @@ export async function brokerSyncCommand(argv: string[], io: CliIo = consoleIo): 
   if (values.out === undefined) throw new UsageError('broker-sync: --out <dir> is required');
   if (values.pid !== undefined && values.pidfile !== undefined) throw new UsageError('broker-sync: give --pid or --pidfile, not both');
   const pid = values.pid === undefined ? undefined : integer('broker-sync', 'pid', values.pid, 0, 1, 2 ** 31 - 1);
+  const outProblem = outputFolderProblem(values.out, 'must-exist');
+  if (outProblem !== undefined) {
+    io.err(`dominion broker-sync: --out ${outProblem}`);
+    return 1;
+  }
   try {
     report(
       io,

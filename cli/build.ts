@@ -2,10 +2,10 @@
  * `dominion build --board <id>`: builds a board's signed artifacts into dist/<id>/ (build/build.ts)
  * and prints the size table against the board's budgets.
  */
-import { parseArgs } from 'node:util';
 import { boardIds, BoardError } from '../boards/index.ts';
 import { buildBoard, BuildError } from '../build/index.ts';
 import { UsageError } from './args.ts';
+import { outputFolderProblem, parseCommand, positionals } from './options.ts';
 
 const HELP = `usage: dominion build --board <id> [options]
 
@@ -45,32 +45,29 @@ export interface BuildCommandIo {
 const CONSOLE: BuildCommandIo = { out: (l) => console.log(l), err: (l) => console.error(l) };
 
 export async function build(argv: string[], io: BuildCommandIo = CONSOLE): Promise<number> {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      options: {
-        board: { type: 'string' },
-        'release-key': { type: 'string' },
-        out: { type: 'string' },
-        'release-version': { type: 'string' },
-        'issued-at': { type: 'string' },
-        'no-aliases': { type: 'boolean', default: false },
-        help: { type: 'boolean', short: 'h', default: false },
-      },
-      strict: true,
-      allowPositionals: false,
-    }));
-  } catch (e) {
-    throw new UsageError(`${(e as Error).message}\n\n${HELP}`);
-  }
+  const { values, positionals: rest } = parseCommand('build', argv, {
+    board: { type: 'string' },
+    'release-key': { type: 'string' },
+    out: { type: 'string' },
+    'release-version': { type: 'string' },
+    'issued-at': { type: 'string' },
+    'no-aliases': { type: 'boolean', default: false },
+    help: { type: 'boolean', short: 'h', default: false },
+  });
   if (values.help) {
     io.out(HELP);
     return 0;
   }
+  positionals('build', rest, []);
   if (values.board === undefined) throw new UsageError(`build: --board <id> is required (one of: ${boardIds().join(', ')})`);
   const releaseVersion = values['release-version'] === undefined ? undefined : integer('release-version', values['release-version'], 1);
   const issuedAt = values['issued-at'] === undefined ? undefined : integer('issued-at', values['issued-at'], 0);
+  // The folder is made here, the development key beside it: its parent must be there already.
+  const outProblem = values.out === undefined ? undefined : outputFolderProblem(values.out, 'made-in-parent');
+  if (outProblem !== undefined) {
+    io.err(`dominion build: --out ${outProblem}`);
+    return 1;
+  }
   try {
     const result = await buildBoard({
       releaseVersion,

@@ -37,7 +37,7 @@ import { BootStateError, SlotError } from '../actors/slots/index.ts';
 
 import { describeEvent } from './events.ts';
 import { numberOption, UsageError } from './args.ts';
-import { parseCommand, readPublicKey } from './options.ts';
+import { knownBoard, parseCommand, positionals, readPublicKey } from './options.ts';
 import { BROKER_HELP, BROKER_OPTIONS, chooseBroker } from './broker-options.ts';
 import { parseBrokerUrl } from '../actors/mqtt/broker-url.ts';
 
@@ -77,7 +77,7 @@ ${BROKER_HELP}
   -h, --help              this text`;
 
 export async function deviceCommand(argv: string[]): Promise<number> {
-  const { values } = parseCommand('device', argv, {
+  const { values, positionals: rest } = parseCommand('device', argv, {
     board: { type: 'string' },
     provision: { type: 'string' },
     'release-pub': { type: 'string' },
@@ -94,11 +94,12 @@ export async function deviceCommand(argv: string[]): Promise<number> {
     console.log(HELP);
     return 0;
   }
+  positionals('device', rest, []);
   if (values.board === undefined || values.provision === undefined) {
-    throw new UsageError(`device: --board and --provision are required\n\n${HELP}`);
+    throw new UsageError('device: --board and --provision are required');
   }
   const durationS = numberOption('duration', values.duration, 0, 0, 365 * 24 * 3600);
-  const board = loadBoard(values.board);
+  const board = loadBoard(knownBoard('device', values.board));
   const dir = resolve(values.artifacts ?? join('dist', board.id));
 
   const prov = loadProvisioning(values.provision);

@@ -8,7 +8,18 @@ import { enrollDevice, readDevicePublicFile, readHubPublicFile, writeProvisionin
 import { writeBrokerCredentialFile } from '../actors/provisioning/index.ts';
 import { SYNC_HELP, SYNC_OPTIONS, syncAfter } from './broker-sync.ts';
 import { BROKER_HELP, BROKER_OPTIONS, chooseBroker, readBrokerCa } from './broker-options.ts';
-import { consoleIo, failure, parseCommand, positionals, readPublicKey, required, UsageError, type CliIo } from './options.ts';
+import {
+  consoleIo,
+  failure,
+  outputFileProblem,
+  outputFolderProblem,
+  parseCommand,
+  positionals,
+  readPublicKey,
+  required,
+  UsageError,
+  type CliIo,
+} from './options.ts';
 
 const ENROLL_HELP = `usage: dominion enroll --device <id.pub.json> --hub <hub.pub.json>=<hub.db> [--hub …] --out <provision.json> [options]
 
@@ -77,6 +88,16 @@ export async function enrollCommand(argv: string[], io: CliIo = consoleIo): Prom
         : undefined;
   if (brokerCa !== undefined && 'warning' in brokerCa && brokerCa.warning !== undefined)
     io.err(`dominion enroll: WARNING: ${brokerCa.warning}`);
+  // Before the hubs' databases change: a provisioning file that cannot be written would leave the
+  // device enrolled without one.
+  const pathProblem =
+    labelled('--out', outputFileProblem(out)) ??
+    labelled('--broker-credential', values['broker-credential'] && outputFileProblem(values['broker-credential'])) ??
+    labelled('--broker-dir', values['broker-dir'] && outputFolderProblem(values['broker-dir'], 'must-exist'));
+  if (pathProblem !== undefined) {
+    io.err(`dominion enroll: ${pathProblem}`);
+    return 1;
+  }
   try {
     const device = readDevicePublicFile(devicePath);
     const hubs: EnrollTarget[] = specs.map((s) => ({ hub: readHubPublicFile(s.pub), dbPath: s.db }));
@@ -110,6 +131,10 @@ export async function enrollCommand(argv: string[], io: CliIo = consoleIo): Prom
   } catch (err) {
     return failure(io, 'enroll', err);
   }
+}
+
+function labelled(option: string, problem: string | undefined): string | undefined {
+  return problem ? `${option} ${problem}` : undefined;
 }
 
 /** `target` as seen from the directory of `file` (absolute targets stay absolute). */

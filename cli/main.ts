@@ -3,7 +3,7 @@
  * enrolment and operator commands, builds, devices and benchmarks. Each command loads its module
  * only when it runs.
  */
-import { UsageError } from './args.ts';
+import { reportError } from './report.ts';
 
 const COMMANDS: Record<string, { summary: string; run: (argv: string[]) => Promise<number> }> = {
   up: {
@@ -69,6 +69,10 @@ const COMMANDS: Record<string, { summary: string; run: (argv: string[]) => Promi
     run: async (a) => (await import('./publish.ts')).publishCommand(a),
   },
   releases: { summary: 'list the releases a hub serves', run: async (a) => (await import('./publish.ts')).releasesCommand(a) },
+  version: {
+    summary: 'print the dominion and Node.js versions (also --version, -V)',
+    run: async (a) => (await import('./version.ts')).versionCommand(a),
+  },
 };
 
 /** Internal: a domain process of a `process`-placement device, started by its parent domain only. */
@@ -87,6 +91,7 @@ async function main(argv: string[]): Promise<number> {
     console.log(usage());
     return 0;
   }
+  if (name === '--version' || name === '-V') return main(['version', ...rest]);
   const hidden = HIDDEN[name];
   if (hidden !== undefined) return hidden(rest);
   const command = COMMANDS[name];
@@ -94,7 +99,14 @@ async function main(argv: string[]): Promise<number> {
     console.error(`dominion: unknown command "${name}"\n\n${usage()}`);
     return 2;
   }
-  return command.run(rest);
+  try {
+    return await command.run(rest);
+  } catch (error) {
+    // One line (and a --help pointer for usage mistakes), never Node's raw text: report.ts.
+    const report = reportError(name, error);
+    for (const line of report.lines) console.error(line);
+    return report.code;
+  }
 }
 
 main(process.argv.slice(2)).then(
@@ -102,12 +114,7 @@ main(process.argv.slice(2)).then(
     process.exitCode = code;
   },
   (error: unknown) => {
-    if (error instanceof UsageError) {
-      console.error(`dominion: ${error.message}`);
-      process.exitCode = 2;
-    } else {
-      console.error(`dominion: ${error instanceof Error ? error.message : String(error)}`);
-      process.exitCode = 1;
-    }
+    console.error(`dominion: ${error instanceof Error ? error.message : String(error)}`);
+    process.exitCode = 1;
   },
 );

@@ -4,8 +4,10 @@
  * `dominion` reports on stderr with exit code 2. Commands write through a `CliIo` so tests can run
  * them in-process and read what they printed.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { boardIds } from '../boards/index.ts';
 import { UsageError } from './args.ts';
 
 export { UsageError };
@@ -27,9 +29,22 @@ export function parseCommand<const O extends Options>(command: string, argv: str
   try {
     return parseArgs({ args: argv, options, allowPositionals: true, strict: true });
   } catch (err) {
-    const message = err instanceof Error ? err.message.replace(/\. To specify a positional argument.*$/s, '') : String(err);
-    throw new UsageError(`${command}: ${message}\nRun "dominion ${command} --help" for usage.`);
+    throw new UsageError(`${command}: ${parseArgsMessage(err)}\nRun "dominion ${command} --help" for usage.`);
   }
+}
+
+/** node:util's parseArgs text, on one line and in our words where its own spans several lines. */
+function parseArgsMessage(err: unknown): string {
+  const message = err instanceof Error ? err.message : String(err);
+  // "--duration -1": parseArgs will not take a value that starts with a dash unless joined by '='.
+  const missing = /^Option '(-[^']*)' argument (is ambiguous|missing)/.exec(message);
+  if (missing !== null) {
+    const option = missing[1]!.split(/[ ,]/).find((o) => o.startsWith('--')) ?? missing[1]!;
+    return missing[2] === 'missing'
+      ? `${option} needs a value`
+      : `${option} is missing its value (write a value that starts with "-" as ${option}=<value>)`;
+  }
+  return message.replace(/\. To specify a positional argument.*$/s, '').split('\n')[0]!;
 }
 
 export function required(command: string, name: string, value: string | undefined): string {
@@ -56,6 +71,13 @@ export function integer(command: string, name: string, value: string | undefined
   return n;
 }
 
+/** `--board <id>` names a known board: a typo is a usage mistake (exit 2), as in `dominion build`. */
+export function knownBoard(command: string, id: string): string {
+  if (!boardIds().includes(id))
+    throw new UsageError(`${command}: unknown board ${JSON.stringify(id.slice(0, 64))} (known: ${boardIds().join(', ')})`);
+  return id;
+}
+
 /** Exactly `count` positional arguments, named in the error. */
 export function positionals(command: string, got: readonly string[], names: readonly string[]): string[] {
   if (got.length !== names.length) {
@@ -77,6 +99,42 @@ export function failure(io: CliIo, command: string, err: unknown): number {
   if (!known) throw err;
   io.err(`dominion ${command}: ${(err as Error).message}`);
   return 1;
+}
+
+function pathKind(path: string): 'folder' | 'other' | 'absent' {
+  try {
+    return statSync(path).isDirectory() ? 'folder' : 'other';
+  } catch {
+    return 'absent';
+  }
+}
+
+/**
+ * Why `path` cannot be a folder a command writes into, as `<path>: <problem>`, or undefined if it can.
+ * `ifAbsent` says what the command does with a missing folder: makes it with its parents ('made'),
+ * makes just it ('made-in-parent': its parent must be there), or needs it to exist ('must-exist').
+ * Checked before any work, so the operator hears about their path, not Node's ENOTDIR halfway through.
+ */
+export function outputFolderProblem(path: string, ifAbsent: 'made' | 'made-in-parent' | 'must-exist'): string | undefined {
+  const here = pathKind(path);
+  if (here === 'folder') return undefined;
+  if (here === 'other') return `${path}: exists and is not a folder`;
+  if (ifAbsent === 'must-exist') return `${path}: no such folder`;
+  return ifAbsent === 'made' ? undefined : parentProblem(path, 'parent folder');
+}
+
+/** Why a command cannot write the file `path` (its folder missing, or `path` a folder), or undefined. */
+export function outputFileProblem(path: string): string | undefined {
+  if (pathKind(path) === 'folder') return `${path}: is a folder, not a file`;
+  return parentProblem(path, 'folder');
+}
+
+function parentProblem(path: string, noun: string): string | undefined {
+  const parent = dirname(resolve(path));
+  const kind = pathKind(parent);
+  if (kind === 'absent') return `${path}: its ${noun} ${parent} does not exist`;
+  if (kind === 'other') return `${path}: ${parent} is not a folder`;
+  return undefined;
 }
 
 /** A 32-byte Ed25519 public key given as 64 hex digits, or as a file holding them. */

@@ -7,7 +7,6 @@
 import { readFileSync, writeFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { RealClock } from '../runtime/index.ts';
 import { defaultDeferralMs, timingFor } from '../actors/device/index.ts';
 import { changeDeviceState, releaseTarget } from '../actors/hub/sqlite/index.ts';
@@ -15,6 +14,7 @@ import { startEmbeddedBroker, type EmbeddedBroker } from '../actors/mqtt/index.t
 import { BrokerAuthorizer } from '../actors/broker-auth/index.ts';
 import { SlotStore } from '../actors/slots/index.ts';
 import { numberOption, UsageError } from './args.ts';
+import { outputFolderProblem, parseCommand, positionals } from './options.ts';
 import { devicesCommand } from './operator.ts';
 import { LiveDisplay, renderStatus } from './display.ts';
 import { runScenario, type ScenarioActions } from './scenario.ts';
@@ -44,28 +44,31 @@ options:
   -h, --help                 this text`;
 
 export async function up(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      scenario: { type: 'string', default: 'default' },
-      interval: { type: 'string' },
-      duration: { type: 'string' },
-      broker: { type: 'string' },
-      'broker-ca': { type: 'string' },
-      'insecure-plaintext': { type: 'boolean', default: false },
-      'data-dir': { type: 'string' },
-      help: { type: 'boolean', short: 'h', default: false },
-    },
+  const { values, positionals: rest } = parseCommand('up', argv, {
+    scenario: { type: 'string', default: 'default' },
+    interval: { type: 'string' },
+    duration: { type: 'string' },
+    broker: { type: 'string' },
+    'broker-ca': { type: 'string' },
+    'insecure-plaintext': { type: 'boolean', default: false },
+    'data-dir': { type: 'string' },
+    help: { type: 'boolean', short: 'h', default: false },
   });
   if (values.help) {
     console.log(HELP);
     return 0;
   }
+  positionals('up', rest, []);
   if (values.scenario !== 'default' && values.scenario !== 'none')
     throw new UsageError(`--scenario must be "default" or "none", got "${values.scenario}"`);
   // At least 200 ms: the deferral (DEFERRAL_ROUNDS × interval) must be at least the hub's 1 s minimum.
   const intervalMs = numberOption('interval', values.interval, 500, 200, 600_000);
   const durationS = numberOption('duration', values.duration, values.scenario === 'default' ? 120 : 0, 0, 7 * 24 * 3600);
+  const dataDirProblem = values['data-dir'] === undefined ? undefined : outputFolderProblem(values['data-dir'], 'made');
+  if (dataDirProblem !== undefined) {
+    console.error(`dominion up: --data-dir ${dataDirProblem}`);
+    return 1;
+  }
   const timing = timingFor(intervalMs);
   const deferralMs = defaultDeferralMs(intervalMs);
 

@@ -6,7 +6,7 @@
 import { loadBoard } from '../boards/index.ts';
 import { createDomainUsers, domainUserName, processLabels } from '../actors/device/index.ts';
 import { UsageError } from './args.ts';
-import { parseCommand } from './options.ts';
+import { knownBoard, parseCommand, positionals } from './options.ts';
 
 const HELP = `usage: dominion users --board <id> [--create]
 
@@ -20,7 +20,7 @@ options:
   -h, --help     this text`;
 
 export async function usersCommand(argv: string[]): Promise<number> {
-  const { values } = parseCommand('users', argv, {
+  const { values, positionals: rest } = parseCommand('users', argv, {
     board: { type: 'string' },
     create: { type: 'boolean' },
     help: { type: 'boolean', short: 'h' },
@@ -29,8 +29,9 @@ export async function usersCommand(argv: string[]): Promise<number> {
     console.log(HELP);
     return 0;
   }
-  if (values.board === undefined) throw new UsageError(`users: --board is required\n\n${HELP}`);
-  const board = loadBoard(values.board);
+  positionals('users', rest, []);
+  if (values.board === undefined) throw new UsageError('users: --board is required');
+  const board = loadBoard(knownBoard('users', values.board));
   if (values.create) {
     const created = createDomainUsers(board);
     console.log(created.length === 0 ? 'every user exists' : `created ${created.join(', ')}`);

@@ -11,7 +11,7 @@ import { ServiceDataVerifier, type ServiceDataOutcome } from '../actors/service-
 import { readBrokerCredentialFile } from '../actors/provisioning/index.ts';
 import { serviceInstance, TOPIC_PREFIX } from '../proto/index.ts';
 import { BROKER_HELP, BROKER_OPTIONS, chooseBroker } from './broker-options.ts';
-import { consoleIo, failure, integer, parseCommand, required, UsageError, type CliIo } from './options.ts';
+import { consoleIo, failure, integer, parseCommand, positionals, required, UsageError, type CliIo } from './options.ts';
 
 const HELP = `usage: dominion watch --service <name> --db <sh.db> --broker <url> [options]
 
@@ -45,11 +45,12 @@ export async function watchCommand(argv: string[], io: CliIo = consoleIo, signal
   let client: MqttClient | undefined;
   let store: SqliteHubStore | undefined;
   try {
-    const { values } = parseCommand('watch', argv, OPTIONS);
+    const { values, positionals: rest } = parseCommand('watch', argv, OPTIONS);
     if (values.help) {
       io.out(HELP);
       return 0;
     }
+    positionals('watch', rest, []);
     const service = required('watch', 'service', values.service);
     try {
       serviceInstance(service);

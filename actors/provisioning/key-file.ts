@@ -44,7 +44,10 @@ export function writeJson(path: string, value: unknown, mode: number): void {
 export function readKeyJson(path: string, kind: string | readonly string[], secret: boolean): Record<string, unknown> {
   let text: string;
   try {
-    if (secret && (statSync(path).mode & 0o077) !== 0) {
+    const stat = statSync(path);
+    // A folder's mode says nothing about a key: name the real mistake (--key given a folder).
+    if (stat.isDirectory()) throw new KeyFileError(`${path}: is a folder, not a key file`);
+    if (secret && (stat.mode & 0o077) !== 0) {
       throw new KeyFileError(`${path}: a secret key file must not be readable by group or others (chmod 600 ${path})`);
     }
     text = readFileSync(path, 'utf8');
