@@ -64,6 +64,8 @@ ${BROKER_HELP}
   --replay-window <s>      how long answered nonces are kept for replay detection (default 600)
   --sweep <ms>             how often passed deadlines are recorded (default 1000)
   --stats <s>              print counters every <s> seconds (default 0: only at stop)
+  --audit-keep <days>      days of audit rows kept; older ones are pruned in small batches after
+                           being counted per day (dominion audit --summary); 0: keep all (default 30)
   --integrity-check <s>    how often the running hub checks its database (default 600; 0: never);
                            each check reads the whole file and holds up answering meanwhile
   --check-db               only check the database (SQLite integrity_check, read-only; safe while
@@ -88,6 +90,7 @@ export async function hubCommand(argv: string[], io: CliIo = consoleIo): Promise
     stats: { type: 'string' },
     'broker-credential': { type: 'string' },
     'integrity-check': { type: 'string' },
+    'audit-keep': { type: 'string' },
     'check-db': { type: 'boolean', default: false },
     help: { type: 'boolean', short: 'h', default: false },
   });
@@ -120,6 +123,7 @@ export async function hubCommand(argv: string[], io: CliIo = consoleIo): Promise
   const replayWindowS = integer('hub', 'replay-window', values['replay-window'], 600, 1, 30 * 24 * 3600);
   const sweepMs = integer('hub', 'sweep', values.sweep, 1000, 10, 3_600_000);
   const statsS = integer('hub', 'stats', values.stats, 0, 0, 86_400);
+  const auditKeep = integer('hub', 'audit-keep', values['audit-keep'], 30, 0, 100_000);
   const integrityS = integer('hub', 'integrity-check', values['integrity-check'], 600, 0, 7 * 86_400);
   const broker = chooseBroker('hub', brokerUrl, { caFile: values['broker-ca'], insecurePlaintext: values['insecure-plaintext'] });
   if (broker.warning !== undefined) io.err(`dominion hub: WARNING: ${broker.warning}`);
@@ -166,6 +170,7 @@ export async function hubCommand(argv: string[], io: CliIo = consoleIo): Promise
       replayWindowMs: replayWindowS * 1000,
       sweepIntervalMs: sweepMs,
       integrityCheckIntervalMs: integrityS * 1000,
+      ...(auditKeep > 0 ? { auditKeepDays: auditKeep } : {}),
       ...(credential !== undefined ? { credential } : {}),
     });
     hub.server.on('refused', (reason) => io.err(`dominion hub ${hubId}: the broker refused the connection: ${reason}; retrying in 30 s`));

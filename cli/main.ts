@@ -45,7 +45,7 @@ const COMMANDS: Record<string, { summary: string; run: (argv: string[]) => Promi
     summary: 'print the fleet a hub database knows: versions, slots, updates, last request, ticket, deadline, state',
     run: async (a) => (await import('./operator.ts')).devicesCommand(a),
   },
-  audit: { summary: "print a hub's audit log", run: async (a) => (await import('./operator.ts')).auditCommand(a) },
+  audit: { summary: "print a hub's audit log", run: async (a) => (await import('./audit.ts')).auditCommand(a) },
   quarantine: {
     summary: 'withhold every ticket from a device until released',
     run: async (a) => (await import('./operator.ts')).stateCommand('quarantine')(a),

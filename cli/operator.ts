@@ -4,7 +4,7 @@
  * in one transaction; a running hub on the same database applies them at the device's next request.
  */
 import { hex } from '../actors/crypto/index.ts';
-import { fleetView, readAudit, sqlite, type FleetImage, type FleetRow, type StoredAuditEntry } from '../actors/hub/index.ts';
+import { fleetView, sqlite, type FleetImage, type FleetRow } from '../actors/hub/index.ts';
 import { parseInstance, type Instance } from '../proto/index.ts';
 import { SYNC_HELP, SYNC_OPTIONS, syncAfter } from './broker-sync.ts';
 import { consoleIo, failure, integer, parseCommand, positionals, required, UsageError, type CliIo } from './options.ts';
@@ -31,18 +31,6 @@ options:
   --db <path>       the hub database
   --device <id>     only this device
   --json            one JSON object per line (times in ms since the epoch)
-  -h, --help        this text`;
-
-const AUDIT_HELP = `usage: dominion audit --db <path> [--device <id>] [--last <n>] [--json]
-
-Prints the hub's append-only audit log, oldest first: every decision (ticket, withheld,
-update-required, refused), every passed deadline (timeout, fail) and every operator command.
-
-options:
-  --db <path>       the hub database
-  --device <id>     only entries about this device
-  --last <n>        only the newest n entries (default 50; 0 = all)
-  --json            one JSON object per line
   -h, --help        this text`;
 
 const STATE_HELP = (
@@ -114,29 +102,7 @@ export async function devicesCommand(argv: string[], io: CliIo = consoleIo): Pro
   });
 }
 
-export async function auditCommand(argv: string[], io: CliIo = consoleIo): Promise<number> {
-  const { values, positionals: rest } = parseCommand('audit', argv, {
-    ...DB_OPTION,
-    device: { type: 'string' },
-    last: { type: 'string' },
-    json: { type: 'boolean', default: false },
-  });
-  if (values.help) {
-    io.out(AUDIT_HELP);
-    return 0;
-  }
-  positionals('audit', rest, []);
-  const dbPath = required('audit', 'db', values.db);
-  const last = integer('audit', 'last', values.last, 50, 0, Number.MAX_SAFE_INTEGER);
-  return withDatabase(io, 'audit', dbPath, (db) => {
-    const entries = readAudit(db, {
-      ...(values.device !== undefined ? { deviceId: values.device } : {}),
-      ...(last > 0 ? { limit: last } : {}),
-    });
-    for (const e of entries) io.out(values.json ? JSON.stringify(e) : renderAudit(e));
-    return 0;
-  });
-}
+export { auditCommand } from './audit.ts';
 
 export function stateCommand(verb: sqlite.StateChange): (argv: string[], io?: CliIo) => Promise<number> {
   const help = verb === 'quarantine' ? QUARANTINE_HELP : verb === 'release' ? RELEASE_HELP : REVOKE_HELP;
@@ -303,18 +269,4 @@ function renderFleet(rows: readonly FleetRow[], now: number): string[] {
       .join('  ')
       .trimEnd();
   return [fmt(header), ...cells.map(fmt)];
-}
-
-function renderAudit(e: StoredAuditEntry): string {
-  const who =
-    e.deviceId === undefined
-      ? e.instance !== undefined
-        ? ` ${e.instance}` // a fleet-wide row about one instance (dominion rollout)
-        : ''
-      : ` ${e.deviceId}${e.instance !== undefined ? `/${e.instance}` : ''}`;
-  const extra = [e.deferralMs !== undefined ? `D ${e.deferralMs} ms` : '', e.ref !== undefined ? `ref ${e.ref}` : '', e.detail ?? '']
-    .filter((x) => x !== '')
-    .join('; ');
-  const what = e.outcome === 'operator' ? `operator ${e.reason}` : `${e.hubId ?? '-'} ${e.outcome} ${e.reason}`;
-  return `#${e.seq} ${new Date(e.atMs).toISOString()} ${what}${who}${extra !== '' ? ` — ${extra}` : ''}`;
 }

@@ -17,7 +17,7 @@ import type { MqttProtocolVersion, MqttTlsOptions } from '../mqtt/index.ts';
 import { HubCore } from './hub-core.ts';
 import { HubServer, type HubServerStats } from './hub-server.ts';
 import type { HubRole } from './role.ts';
-import { checkDatabaseFile, SqliteHubStore, type IntegrityReport, type SweepResult } from './sqlite/index.ts';
+import { checkDatabaseFile, pruneAudit, SqliteHubStore, type IntegrityReport, type SweepResult } from './sqlite/index.ts';
 import type { HubStatus } from './status.ts';
 import type { HubCounterSnapshot } from './counters.ts';
 import type { JournalStats } from './sqlite/index.ts';
@@ -52,6 +52,11 @@ export interface SqliteHubOptions {
   readonly credential?: { readonly username: string; readonly password: string };
   /** How often the database's integrity is checked while the hub runs (quick_check). Default 600 000 ms; 0: never. */
   readonly integrityCheckIntervalMs?: number;
+  /**
+   * Days of audit rows to keep (docs/ARCHITECTURE.md §7.2): older rows are pruned, one small batch
+   * per sweep while any are left, checked once a minute otherwise. Default: keep forever.
+   */
+  readonly auditKeepDays?: number;
   /** Commits failing this many times in a row make the hub not ready. Default 3. */
   readonly commitFailureLimit?: number;
 }
@@ -63,7 +68,15 @@ export interface SqliteHubStats {
   readonly server: HubServerStats;
   readonly decisions: HubCounterSnapshot;
   readonly journal: JournalStats;
-  readonly sweeps: { readonly runs: number; readonly timeouts: number; readonly fails: number; readonly failures: number };
+  readonly sweeps: {
+    readonly runs: number;
+    readonly timeouts: number;
+    readonly fails: number;
+    readonly failures: number;
+    /** Audit rows pruned (auditKeepDays), and prune batches that failed. */
+    readonly pruned: number;
+    readonly pruneFailures: number;
+  };
   /** Integrity checks run while serving, and the ones that could not run (busy, I/O). */
   readonly integrity: { readonly checks: number; readonly errors: number; readonly lastMs: number | undefined };
 }
@@ -75,7 +88,10 @@ export class SqliteHub {
   private readonly timer: NodeJS.Timeout;
   private readonly checkTimer: NodeJS.Timeout | undefined;
   private readonly clock: () => number;
-  private readonly sweeps = { runs: 0, timeouts: 0, fails: 0, failures: 0 };
+  private readonly sweeps = { runs: 0, timeouts: 0, fails: 0, failures: 0, pruned: 0, pruneFailures: 0 };
+  private readonly auditKeepDays: number | undefined;
+  /** When the next prune batch is due (ms on the hub's clock); 0 = at the next sweep. */
+  private pruneDueMs = 0;
   private readonly integrity = { checks: 0, errors: 0, lastMs: undefined as number | undefined };
   private lastTriggeredCheckMs = -Infinity;
   private readonly notReadyListeners = new Set<(problem: string) => void>();
@@ -122,6 +138,7 @@ export class SqliteHub {
     this.core = core;
     this.server = server;
     this.clock = options.clock ?? Date.now;
+    this.auditKeepDays = options.auditKeepDays;
     this.timer = setInterval(() => this.sweep(), options.sweepIntervalMs ?? 1000);
     this.timer.unref();
     const every = options.integrityCheckIntervalMs ?? 600_000;
@@ -201,12 +218,34 @@ export class SqliteHub {
       this.sweeps.runs++;
       this.sweeps.timeouts += r.timeouts;
       this.sweeps.fails += r.fails;
+      this.pruneStep();
       return r;
     } catch {
       // Busy database or disk trouble: the next sweep tries again; nothing is lost by waiting.
       this.sweeps.failures++;
       return { timeouts: 0, fails: 0 };
     }
+  }
+
+  /** One batch of audit pruning when due: a short write, so answering never waits long. */
+  private pruneStep(): void {
+    if (this.auditKeepDays === undefined) return;
+    const now = this.clock();
+    if (now < this.pruneDueMs) return;
+    let r;
+    try {
+      r = pruneAudit(this.store.db, {
+        keepDays: this.auditKeepDays,
+        nowMs: now,
+        replayWindowMs: this.store.replayWindowMs,
+        maxBatches: 1,
+      });
+    } catch {
+      this.sweeps.pruneFailures++; // busy or disk trouble: the next sweep tries again
+      return;
+    }
+    this.sweeps.pruned += r.deleted;
+    this.pruneDueMs = r.more ? 0 : now + 60_000;
   }
 
   status(): HubStatus {

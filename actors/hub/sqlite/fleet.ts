@@ -182,6 +182,12 @@ export interface AuditQuery {
   readonly afterSeq?: number;
   /** The newest `limit` entries (default: all). */
   readonly limit?: number;
+  /** Only entries with one of these outcomes (default: all). */
+  readonly outcomes?: readonly string[];
+  /** Only entries at or after this instant (ms since the epoch). */
+  readonly sinceMs?: number;
+  /** Only entries before this instant (ms since the epoch). */
+  readonly untilMs?: number;
 }
 
 interface AuditRow {
@@ -199,14 +205,29 @@ interface AuditRow {
 
 /** Audit entries, oldest first. */
 export function readAudit(db: SqliteDatabase, query: AuditQuery = {}): StoredAuditEntry[] {
+  // The time range only when asked: it makes SQLite walk the audit_at index (migration 6), which
+  // without a range would scan the whole log where "the newest n" walks seq backwards and stops.
+  const range = [
+    ...(query.sinceMs !== undefined ? ['AND at_ms >= @since'] : []),
+    ...(query.untilMs !== undefined ? ['AND at_ms < @until'] : []),
+  ].join(' ');
   const rows = db
     .prepare(
       `SELECT * FROM (
          SELECT seq, at_ms, hub_id, outcome, reason, detail, device_id, instance, deferral_ms, ref FROM audit
-         WHERE (@device IS NULL OR device_id = @device) AND seq > @after ORDER BY seq DESC LIMIT @limit
+         WHERE (@device IS NULL OR device_id = @device) AND seq > @after ${range}
+           AND (@outcomes IS NULL OR outcome IN (SELECT value FROM json_each(@outcomes)))
+         ORDER BY seq DESC LIMIT @limit
        ) ORDER BY seq`,
     )
-    .all({ device: query.deviceId ?? null, after: query.afterSeq ?? 0, limit: query.limit ?? -1 }) as AuditRow[];
+    .all({
+      device: query.deviceId ?? null,
+      after: query.afterSeq ?? 0,
+      limit: query.limit ?? -1,
+      ...(query.sinceMs !== undefined ? { since: query.sinceMs } : {}),
+      ...(query.untilMs !== undefined ? { until: query.untilMs } : {}),
+      outcomes: query.outcomes !== undefined ? JSON.stringify(query.outcomes) : null,
+    }) as AuditRow[];
   return rows.map((r) => auditEntryOf(r));
 }
 

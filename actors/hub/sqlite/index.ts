@@ -19,6 +19,7 @@ export { SqliteHubStore, SqlitePolicy, type SqliteHubStoreOptions } from './stor
 export { WriteJournal, type ActivityObserver, type JournalStats } from './journal.ts';
 export { sweepDeadlines, type SweepResult } from './sweep.ts';
 export { ReplayLog, type ReplayLogOptions } from './replay-log.ts';
+export { auditSummary, pruneAudit, pruneCut, PRUNE_BATCH, type AuditSummaryRow, type PruneOptions, type PruneResult } from './retention.ts';
 export { ConfigCache } from './config-cache.ts';
 export {
   listReleases,

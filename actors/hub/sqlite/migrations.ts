@@ -203,6 +203,40 @@ export const MIGRATIONS: readonly Migration[] = [
       ) WITHOUT ROWID;
     `,
   },
+  {
+    version: 6,
+    summary: 'audit retention: an index by time, per-day counts of pruned audit rows',
+    sql: `
+      -- Audit retention (docs/ARCHITECTURE.md §7.2, sqlite/retention.ts). at_ms grows with seq, so
+      -- this index is appended at its right edge (no random page write per decision); it serves
+      -- "dominion audit --since/--until" and finds the rows to prune.
+      CREATE INDEX audit_at ON audit (at_ms);
+
+      -- What pruned audit rows said: per UTC day, device ('' = none), outcome and reason, a count.
+      CREATE TABLE audit_summary (
+        day         TEXT NOT NULL,
+        device_id   TEXT NOT NULL,
+        outcome     TEXT NOT NULL,
+        reason      TEXT NOT NULL,
+        count       INTEGER NOT NULL CHECK (count > 0),
+        first_at_ms INTEGER NOT NULL,
+        last_at_ms  INTEGER NOT NULL,
+        PRIMARY KEY (day, device_id, outcome, reason)
+      ) WITHOUT ROWID;
+
+      -- Rows may now leave the audit log, but never uncounted: whoever deletes one, the trigger
+      -- adds it to its day's summary in the same transaction. Updates stay refused.
+      DROP TRIGGER audit_no_delete;
+      CREATE TRIGGER audit_delete_summarised AFTER DELETE ON audit BEGIN
+        INSERT INTO audit_summary (day, device_id, outcome, reason, count, first_at_ms, last_at_ms)
+          VALUES (strftime('%Y-%m-%d', old.at_ms / 1000, 'unixepoch'), coalesce(old.device_id, ''), old.outcome, old.reason, 1, old.at_ms, old.at_ms)
+          ON CONFLICT (day, device_id, outcome, reason) DO UPDATE SET
+            count = count + 1,
+            first_at_ms = min(first_at_ms, excluded.first_at_ms),
+            last_at_ms = max(last_at_ms, excluded.last_at_ms);
+      END;
+    `,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;
