@@ -102,8 +102,6 @@ export async function devicesCommand(argv: string[], io: CliIo = consoleIo): Pro
   });
 }
 
-export { auditCommand } from './audit.ts';
-
 export function stateCommand(verb: sqlite.StateChange): (argv: string[], io?: CliIo) => Promise<number> {
   const help = verb === 'quarantine' ? QUARANTINE_HELP : verb === 'release' ? RELEASE_HELP : REVOKE_HELP;
   return async (argv, io = consoleIo) => {
