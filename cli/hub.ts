@@ -20,7 +20,8 @@ import {
   type HubRole,
   type SqliteHubStats,
 } from '../actors/hub/index.ts';
-import { checkDatabaseFile, type IntegrityReport } from '../actors/hub/sqlite/index.ts';
+import { checkDatabaseFile, policyGaps, type IntegrityReport } from '../actors/hub/sqlite/index.ts';
+import { serviceInstance, type Instance } from '../proto/index.ts';
 import { BROKER_HELP, BROKER_OPTIONS, chooseBroker } from './broker-options.ts';
 import { consoleIo, failure, integer, oneOf, parseCommand, positionals, required, UsageError, type CliIo } from './options.ts';
 
@@ -185,6 +186,12 @@ export async function hubCommand(argv: string[], io: CliIo = consoleIo): Promise
     `hub ${hubId} (${roleName(role)}) online: ${st.subscription} subscription${st.shareGroup !== undefined ? ` (group ${st.shareGroup})` : ''}, MQTT ${st.protocol === 5 ? '5' : '3.1.1'}${broker.ca !== undefined ? ' over TLS (broker CA pinned)' : ''}${st.note !== undefined ? ` — ${st.note}` : ''}`,
   );
   io.out(`  database ${dbPath} (sync ${synchronous}), public key ${keyId}…, status on ${hub.server.statusTopic}`);
+  // A hub without a policy for what it answers withholds everything (`no-policy`): its devices reset.
+  const answersFor: Instance[] = role.kind === 'ih' ? ['device', 'mm'] : [serviceInstance(role.service)];
+  for (const gap of policyGaps(hub.store.db, answersFor))
+    io.err(
+      `dominion hub ${hubId}: WARNING: no fleet policy for ${gap.instance} (no rule, no default): ${gap.devicesWithoutPolicy} enrolled device(s) without a policy of their own will be withheld (no-policy) and reset; set one with "dominion policy --db ${dbPath} --set <file>"`,
+    );
 
   // A broker certificate we stop trusting takes the hub offline: say so, once per distinct failure.
   let lastTls: string | undefined;

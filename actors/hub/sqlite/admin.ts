@@ -328,3 +328,26 @@ export function auditOperator(
     "INSERT INTO audit (at_ms, hub_id, outcome, reason, detail, device_id, instance) VALUES (?, NULL, 'operator', ?, ?, ?, ?)",
   ).run(nowMs, reason, detail, deviceId, instance);
 }
+
+/** An instance a hub answers for that no fleet rule covers, and how many enrolled devices have no policy of their own. */
+export interface PolicyGap {
+  readonly instance: Instance;
+  readonly devicesWithoutPolicy: number;
+}
+
+/**
+ * The instances among `instances` that the fleet policy covers neither by a rule of their own nor by
+ * its `default`: a device without a policy of its own is then withheld `no-policy` at every request,
+ * and resets (README, *Hubs and operator commands*). `dominion hub` warns of them at start-up.
+ */
+export function policyGaps(db: SqliteDatabase, instances: readonly Instance[]): PolicyGap[] {
+  const text = fleetPolicyText(db);
+  const fleet = text === undefined ? undefined : (JSON.parse(text) as MemoryPolicyRules);
+  const uncovered = instances.filter((i) => fleet?.default === undefined && fleet?.instances?.[i] === undefined);
+  if (uncovered.length === 0) return [];
+  const devicesWithoutPolicy = db
+    .prepare("SELECT count(*) FROM device WHERE policy IS NULL AND state != 'revoked'")
+    .pluck()
+    .get() as number;
+  return uncovered.map((instance) => ({ instance, devicesWithoutPolicy }));
+}

@@ -60,6 +60,7 @@ export {
   enrollKeys,
   fleetPolicyText,
   onConfigChange,
+  policyGaps,
   readHubIdentity,
   requireInstanceUpdate,
   resumeInstance,
@@ -69,6 +70,7 @@ export {
   type EnrollKey,
   type EnrollOptions,
   type HubIdentity,
+  type PolicyGap,
   type StateChange,
 } from './admin.ts';
 export {
