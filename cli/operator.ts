@@ -11,9 +11,10 @@ import { consoleIo, failure, integer, parseCommand, positionals, required, Usage
 
 const DB_OPTION = { db: { type: 'string' }, help: { type: 'boolean', short: 'h', default: false } } as const;
 
-const DEVICES_HELP = `usage: dominion devices --db <path> [--device <id>] [--json]
+const DEVICES_HELP = `usage: dominion devices --db <path> [--db <path> …] [--device <id>] [--json]
 
-Prints the fleet as this hub sees it, one line per enrolled instance: device, instance, the
+Prints the fleet as this hub sees it — or, given the IH's and its SHs' databases, as they see it
+together, merged per device — one line per enrolled instance: device, instance, the
 release it runs (version), the slot it runs from (a or b), where its latest update stands, last
 request, last ticket, deadline (last ticket + its deferral), state and reason, and for the device
 instance its latest boot (count and the IH's answer).
@@ -84,6 +85,7 @@ options:
 export async function devicesCommand(argv: string[], io: CliIo = consoleIo): Promise<number> {
   const { values, positionals: rest } = parseCommand('devices', argv, {
     ...DB_OPTION,
+    db: { type: 'string', multiple: true },
     device: { type: 'string' },
     json: { type: 'boolean', default: false },
   });
@@ -92,14 +94,33 @@ export async function devicesCommand(argv: string[], io: CliIo = consoleIo): Pro
     return 0;
   }
   positionals('devices', rest, []);
-  const dbPath = required('devices', 'db', values.db);
-  return withDatabase(io, 'devices', dbPath, (db) => {
-    const now = Date.now();
-    const rows = fleetView(db, now, values.device);
-    if (values.json) for (const r of rows) io.out(JSON.stringify(r));
-    else for (const line of renderFleet(rows, now)) io.out(line);
-    return 0;
-  });
+  const dbPaths = values.db ?? [];
+  if (dbPaths.length === 0) required('devices', 'db', undefined);
+  // Several hubs' databases (the IH's and its SHs') merge into one view: each holds its own instances.
+  const now = Date.now();
+  const rows: FleetRow[] = [];
+  for (const dbPath of dbPaths) {
+    const code = withDatabase(io, 'devices', dbPath, (db) => {
+      rows.push(...fleetView(db, now, values.device));
+      return 0;
+    });
+    if (code !== 0) return code;
+  }
+  if (dbPaths.length > 1)
+    rows.sort(
+      (a, b) =>
+        a.deviceId.localeCompare(b.deviceId) ||
+        instanceOrder(a.instance) - instanceOrder(b.instance) ||
+        a.instance.localeCompare(b.instance),
+    );
+  if (values.json) for (const r of rows) io.out(JSON.stringify(r));
+  else for (const line of renderFleet(rows, now)) io.out(line);
+  return 0;
+}
+
+/** device, then mm, then the services by name: the order one hub's view already has. */
+function instanceOrder(instance: string): number {
+  return instance === 'device' ? 0 : instance === 'mm' ? 1 : 2;
 }
 
 export function stateCommand(verb: sqlite.StateChange): (argv: string[], io?: CliIo) => Promise<number> {

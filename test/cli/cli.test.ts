@@ -227,7 +227,7 @@ describe('dominion commands (in-process)', () => {
     assert.equal(readDeviceKeysFile(join(k, 'pi-8.keys.json')).mm, undefined);
   });
 
-  it('revoke across hubs: each database named refuses the device, and its SH shows it REVOKED', async () => {
+  it('revoke across hubs: each database named refuses the device, its SH shows it REVOKED, and devices merges both views', async () => {
     const f = await enrolledFleet();
     // A database that cannot be opened stops the command, saying what was already changed.
     const partial = await run(stateCommand('quarantine'), ['pi-7', '--db', f.ih, '--db', join(f.dir, 'nope.db')]);
@@ -248,6 +248,18 @@ describe('dominion commands (in-process)', () => {
     }
     const view = await run(devicesCommand, ['--db', f.sh, '--device', 'pi-7']);
     assert.match(view.io.lines.join('\n'), /REVOKED/);
+    // The IH's and the SH's views merge into one per device.
+    const merged = await run(devicesCommand, ['--db', f.sh, '--db', f.ih, '--device', 'pi-7', '--json']);
+    assert.equal(merged.code, 0);
+    const rows = merged.io.lines.map((l) => JSON.parse(l) as { instance: string; deviceState: string });
+    assert.deepEqual(
+      rows.map((r) => [r.instance, r.deviceState]),
+      [
+        ['device', 'revoked'],
+        ['mm', 'revoked'],
+        ['sm:sensor', 'revoked'],
+      ],
+    );
   });
 
   it('enroll refuses the device secret key file where its public file belongs, and writes nothing', async () => {
