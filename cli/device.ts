@@ -40,6 +40,7 @@ import { numberOption, UsageError } from './args.ts';
 import { knownBoard, parseCommand, positionals, readPublicKey } from './options.ts';
 import { BROKER_HELP, BROKER_OPTIONS, chooseBroker } from './broker-options.ts';
 import { parseBrokerUrl } from '../actors/mqtt/broker-url.ts';
+import { WATCHDOG_HELP, watchdogOption, withSimulatedWatchdog } from './watchdog-override.ts';
 
 const HELP = `usage: dominion device --board <id> --provision <file> [--release-pub <hex|file>] [options]
 
@@ -74,6 +75,7 @@ ${BROKER_HELP}
   --allow-host-network    development only: in process placement, start services with the host
                           network where no empty network namespace can be made (by default such a
                           service is refused, and says why)
+${WATCHDOG_HELP}
   -h, --help              this text`;
 
 export async function deviceCommand(argv: string[]): Promise<number> {
@@ -88,6 +90,7 @@ export async function deviceCommand(argv: string[]): Promise<number> {
     duration: { type: 'string' },
     'allow-host-network': { type: 'boolean' },
     'same-user': { type: 'boolean' },
+    watchdog: { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   });
   if (values.help) {
@@ -98,6 +101,7 @@ export async function deviceCommand(argv: string[]): Promise<number> {
   if (values.board === undefined || values.provision === undefined) {
     throw new UsageError('device: --board and --provision are required');
   }
+  const watchdog = watchdogOption(values.watchdog);
   const durationS = numberOption('duration', values.duration, 0, 0, 365 * 24 * 3600);
   const board = loadBoard(knownBoard('device', values.board));
   const dir = resolve(values.artifacts ?? join('dist', board.id));
@@ -157,6 +161,12 @@ export async function deviceCommand(argv: string[]): Promise<number> {
       users: (b) => (b.placement === 'single' ? undefined : usersFor(b, { sameUser })),
       warn: (line) => console.error(`dominion device: WARNING: ${line}`),
     });
+    if (watchdog === 'simulated') {
+      // Replaced only after the artifacts verified: the override changes how sw runs, never what is trusted.
+      const overridden = withSimulatedWatchdog(slotted);
+      slotted = overridden.slotted;
+      if (overridden.warning !== undefined) console.error(`dominion device: ${overridden.warning}`);
+    }
     const verifiedBoard = slotted.board;
     // mm subscribes for the services the verified artifacts run, not those of the local profile.
     // mm connects with the device's broker credential (docs/ARCHITECTURE.md §7.1), when enrolled with one.
