@@ -4,18 +4,14 @@
  * the file, before anything starts.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { after, before, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { hex } from '../../actors/crypto/index.ts';
 import { buildBoard, type BuildResult } from '../../build/index.ts';
-import { provisionedHubs, releaseKeyFile, tempDir, type ProvisionedHubs } from './support.ts';
+import { provisionedHubs, releaseKeyFile, runDeviceCli, tempDir, type ProvisionedHubs } from './support.ts';
 
 const root = tempDir('device-cli');
-const cli = fileURLToPath(new URL('../../cli/main.ts', import.meta.url));
 let built: BuildResult;
 let hubs: ProvisionedHubs;
 let provision: string;
@@ -38,13 +34,8 @@ function runDevice(
   o: { provision?: string; releasePub?: string | null } = {},
 ): Promise<{ code: number | null; out: string[]; err: string }> {
   const release = o.releasePub === null ? [] : ['--release-pub', o.releasePub ?? hex(built.releaseKey.publicKey)];
-  const child = spawn(
-    process.execPath,
+  return runDeviceCli(
     [
-      '--import',
-      'tsx',
-      cli,
-      'device',
       '--board',
       'sim',
       '--artifacts',
@@ -59,16 +50,8 @@ function runDevice(
       // machine may take a while to get a gated boot granted and every instance its ticket.
       '90',
     ],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
+    until,
   );
-  const out: string[] = [];
-  let err = '';
-  child.stderr.on('data', (d: Buffer) => void (err += d.toString()));
-  createInterface({ input: child.stdout }).on('line', (line) => {
-    out.push(line);
-    if (until(line)) child.kill('SIGTERM');
-  });
-  return new Promise((resolve) => child.once('exit', (code) => resolve({ code, out, err })));
 }
 
 test('dominion device runs the verified artifacts: every instance gets tickets over MQTT', async () => {

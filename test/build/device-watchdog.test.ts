@@ -5,22 +5,18 @@
  * used, and the device gets its tickets. Any other `--watchdog` value is a usage error.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { after, before, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { hex } from '../../actors/crypto/index.ts';
 import { loadBoard, type BoardProfile } from '../../boards/index.ts';
 import { buildBoard, type BuildResult } from '../../build/index.ts';
 import type { SlottedImages } from '../../actors/device/index.ts';
 import { withSimulatedWatchdog } from '../../cli/watchdog-override.ts';
 import { generousBoard, GENEROUS_DEFERRAL_MS } from './processes.ts';
-import { provisionedHubs, releaseKeyFile, tempDir, type ProvisionedHubs } from './support.ts';
+import { provisionedHubs, releaseKeyFile, runDeviceCli, tempDir, type ProvisionedHubs } from './support.ts';
 
 const root = tempDir('device-watchdog');
-const cli = fileURLToPath(new URL('../../cli/main.ts', import.meta.url));
 // rpi-zero-2w's id, placement and linux watchdog; the sim board's budgets and generous deadlines, so
 // domain processes run from sources (tsx) come up in time on a loaded machine.
 const shipped = loadBoard('rpi-zero-2w');
@@ -40,13 +36,8 @@ after(async () => {
 });
 
 function runDevice(watchdog: string[], until: (line: string) => boolean): Promise<{ code: number | null; out: string[]; err: string }> {
-  const child = spawn(
-    process.execPath,
+  return runDeviceCli(
     [
-      '--import',
-      'tsx',
-      cli,
-      'device',
       '--board',
       board.id,
       '--artifacts',
@@ -62,16 +53,8 @@ function runDevice(watchdog: string[], until: (line: string) => boolean): Promis
       '120', // an upper bound only: the test stops the device once it saw its ticket
       ...watchdog,
     ],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
+    until,
   );
-  const out: string[] = [];
-  let err = '';
-  child.stderr.on('data', (d: Buffer) => void (err += d.toString()));
-  createInterface({ input: child.stdout }).on('line', (line) => {
-    out.push(line);
-    if (until(line)) child.kill('SIGTERM');
-  });
-  return new Promise((resolve) => child.once('exit', (code) => resolve({ code, out, err })));
 }
 
 test('the board built here has a linux watchdog', () => {

@@ -3,9 +3,12 @@
  * from *built bundles* in one process (actors/device's `singlePlacement`), under ManualClock with the
  * demo hubs reached in-process.
  */
+import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
 import { ManualClock } from '../../runtime/index.ts';
 import { generateSecretKey, hex } from '../../actors/crypto/index.ts';
 import {
@@ -133,4 +136,28 @@ export async function provisionedHubs(
       await broker.close();
     },
   };
+}
+
+/** What a `dominion device` child printed, and how it ended. */
+export interface DeviceRun {
+  readonly code: number | null;
+  readonly out: string[];
+  readonly err: string;
+}
+
+/**
+ * Runs `dominion device <args>` as a child process (through tsx, from sources) and stops it with
+ * SIGTERM at the first stdout line for which `until` holds; resolves when it has exited.
+ */
+export function runDeviceCli(args: readonly string[], until: (line: string) => boolean): Promise<DeviceRun> {
+  const cli = fileURLToPath(new URL('../../cli/main.ts', import.meta.url));
+  const child = spawn(process.execPath, ['--import', 'tsx', cli, 'device', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const out: string[] = [];
+  let err = '';
+  child.stderr.on('data', (d: Buffer) => void (err += d.toString()));
+  createInterface({ input: child.stdout }).on('line', (line) => {
+    out.push(line);
+    if (until(line)) child.kill('SIGTERM');
+  });
+  return new Promise((resolve) => child.once('exit', (code) => resolve({ code, out, err })));
 }
