@@ -10,6 +10,7 @@ import { join, resolve } from 'node:path';
 import { RealClock } from '../runtime/index.ts';
 import {
   checkEnrolledKeys,
+  requireMmEnrolled,
   EnrolledKeyError,
   KeyFileError,
   loadProvisioning,
@@ -117,8 +118,9 @@ export async function deviceCommand(argv: string[]): Promise<number> {
     // A key file other than the enrolled one signs requests the hubs cannot attribute: silence, and
     // timeouts forever. Refused here, naming the instance and both key ids (docs/PROTOCOL.md §10.4).
     checkEnrolledKeys(prov, keyFile, prov.deviceKeysPath, values.provision);
-    // The device runtime runs mm, so it needs K_MM even though enrolment does not.
+    // The device runtime runs mm, so it needs K_MM, and the IH must hold its public half.
     keys = requireMmKey(keyFile, prov.deviceKeysPath);
+    requireMmEnrolled(prov, values.provision);
   } catch (error) {
     if (error instanceof EnrolledKeyError || error instanceof KeyFileError) {
       console.error(`dominion device: refusing to start: ${error.message}`);

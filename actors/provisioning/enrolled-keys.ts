@@ -84,3 +84,20 @@ export function checkEnrolledKeys(prov: Provisioning, keys: DeviceKeyFile, keysP
     }
   }
 }
+
+/**
+ * Every device runs `mm` — its only link to the hubs — so the IH must hold K_MM. A device enrolled
+ * without it (`dominion keys new --without-mm`) would run an `mm` whose requests the IH cannot
+ * attribute: unanswered, its VM restarted at every deadline, the device's link flapping. Refused.
+ */
+export function requireMmEnrolled(prov: Provisioning, provisionPath: string): void {
+  if (prov.enrolled.mm !== undefined) return;
+  throw new EnrolledKeyError(
+    `${provisionPath}: ${prov.deviceId} was enrolled without an mm key, but every device runs mm (its link to the hubs): ` +
+      `the IH would answer none of mm's requests and restart it at every deadline; make the device's keys with an mm key ` +
+      `(dominion keys new --device ${prov.deviceId} without --without-mm), enroll them, and use the provisioning file that writes`,
+    'mm',
+    undefined,
+    undefined,
+  );
+}

@@ -31,7 +31,7 @@ export {
   type DeviceKeys,
   type NewDeviceKeysOptions,
 } from './device-keys.ts';
-export { checkEnrolledKeys, EnrolledKeyError } from './enrolled-keys.ts';
+export { checkEnrolledKeys, EnrolledKeyError, requireMmEnrolled } from './enrolled-keys.ts';
 export { BROKER_CREDENTIAL_KIND, readBrokerCredentialFile, writeBrokerCredentialFile, type BrokerCredential } from './broker-credential.ts';
 export {
   loadProvisioning,

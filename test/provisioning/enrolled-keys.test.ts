@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { cryptoBackend, hex, keyIdOf } from '../../actors/crypto/index.ts';
 import {
   checkEnrolledKeys,
+  requireMmEnrolled,
   devicePublicKeys,
   EnrolledKeyError,
   loadProvisioning,
@@ -67,6 +68,19 @@ describe('the device key file against the enrolled keys', () => {
     const p = provisioned(noMm, deviceOnly, deviceOnly);
     // mm not enrolled: a key file that has one anyway (made later for running mm) is not a mismatch.
     checkEnrolledKeys(loadProvisioning(p.provision), { ...deviceOnly, mm: keys.mm! }, p.keysPath, p.provision);
+  });
+
+  it('refuses a device whose mm was not enrolled: the IH could answer none of its requests', () => {
+    const enrolled = tempDir();
+    const keys = newDeviceKeys('pi-1', ['sensor']);
+    const full = provisioned(enrolled, keys, keys);
+    requireMmEnrolled(loadProvisioning(full.provision), full.provision);
+    const noMm = tempDir();
+    const deviceOnly = newDeviceKeys('pi-1', ['sensor'], { mm: false });
+    const p = provisioned(noMm, deviceOnly, deviceOnly);
+    const err = refusal(() => requireMmEnrolled(loadProvisioning(p.provision), p.provision));
+    assert.equal(err.instance, 'mm');
+    assert.match(err.message, /pi-1 was enrolled without an mm key, but every device runs mm/);
   });
 
   it('refuses a key file whose key differs from the enrolled one, naming the instance and both key ids', () => {
