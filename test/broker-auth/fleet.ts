@@ -4,7 +4,6 @@
  * Brokers: a private Mosquitto fed by `dominion broker-sync`'s files, or the embedded Aedes with the
  * same accounts in a `BrokerAuthorizer`.
  */
-import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BrokerAuthorizer, hashPassword, hubUsername, newBrokerPassword } from '../../actors/broker-auth/index.ts';
@@ -23,7 +22,8 @@ import {
 } from '../../actors/hub/index.ts';
 import { awaitConnected, connectMqtt, startEmbeddedBroker, type MqttClient, type MqttTlsOptions } from '../../actors/mqtt/index.ts';
 import type { DeviceKeyFile } from '../../actors/provisioning/index.ts';
-import { freePort, waitForPort } from '../../bench/mosquitto.ts';
+import { freePort } from '../../bench/mosquitto.ts';
+import { startMosquitto } from '../mqtt/tls-fixture.ts';
 import { tempDir, uniqueId } from '../hub/fixtures.ts';
 
 export interface AclFleet {
@@ -101,32 +101,17 @@ export async function mosquittoBroker(f: AclFleet): Promise<TestBroker> {
     `acl_file ${join(f.dir, 'acl')}`,
     'persistence false',
     'log_dest stderr',
-    'log_type error',
-    'log_type warning',
-    'log_type information',
   ];
   // Run as root, Mosquitto would drop to user "mosquitto", who cannot read our temp directory.
   if (process.getuid?.() === 0) lines.push('user root');
   writeFileSync(conf, `${lines.join('\n')}\n`);
-  const child = spawn('/usr/sbin/mosquitto', ['-c', conf], { stdio: ['ignore', 'ignore', 'pipe'] });
-  let log = '';
-  child.stderr!.on('data', (d: Buffer) => (log += d.toString()));
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  try {
-    await Promise.race([waitForPort(port, 10_000), exited.then(() => Promise.reject(new Error(`mosquitto exited: ${log}`)))]);
-  } catch (err) {
-    child.kill('SIGTERM');
-    throw err;
-  }
+  const mosquitto = await startMosquitto(conf, port, { tls: false });
   return {
     name: 'Mosquitto',
-    url: `mqtt://127.0.0.1:${port}`,
-    pid: child.pid!,
-    reload: () => void syncBrokerFiles({ dbs: [f.ihDb, f.shDb], outDir: f.dir, pid: child.pid! }),
-    stop: async () => {
-      child.kill('SIGTERM');
-      await exited;
-    },
+    url: mosquitto.url,
+    pid: mosquitto.pid,
+    reload: () => void syncBrokerFiles({ dbs: [f.ihDb, f.shDb], outDir: f.dir, pid: mosquitto.pid }),
+    stop: () => mosquitto.stop(),
   };
 }
 

@@ -39,11 +39,15 @@ export { freePort } from '../../bench/mosquitto.ts';
 
 export interface TestMosquitto {
   readonly url: string;
+  readonly pid: number;
   stop(): Promise<void>;
 }
 
-/** Starts Mosquitto with `conf`; resolves once it says it is running, rejects (with its output) if it exits first. */
-export async function startMosquitto(conf: string, port: number): Promise<TestMosquitto> {
+/**
+ * Starts Mosquitto with `conf` (listening on `port`, TLS unless `tls` is false); resolves once it says
+ * it is running, rejects (with its output) if it exits first.
+ */
+export async function startMosquitto(conf: string, port: number, o: { readonly tls?: boolean } = {}): Promise<TestMosquitto> {
   const child: ChildProcess = spawn(MOSQUITTO, ['-c', conf, '-v'], { stdio: ['ignore', 'ignore', 'pipe'] });
   let output = '';
   await new Promise<void>((resolve, reject) => {
@@ -62,7 +66,8 @@ export async function startMosquitto(conf: string, port: number): Promise<TestMo
   });
   child.stderr!.resume();
   return {
-    url: `mqtts://127.0.0.1:${port}`,
+    url: `${o.tls === false ? 'mqtt' : 'mqtts'}://127.0.0.1:${port}`,
+    pid: child.pid!,
     stop: () =>
       new Promise<void>((resolve) => {
         if (child.exitCode !== null) return resolve();
