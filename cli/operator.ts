@@ -7,7 +7,7 @@ import { hex } from '../actors/crypto/index.ts';
 import { fleetView, sqlite, type FleetImage, type FleetRow } from '../actors/hub/index.ts';
 import { parseInstance, type Instance } from '../proto/index.ts';
 import { SYNC_HELP, SYNC_OPTIONS, syncAfter } from './broker-sync.ts';
-import { consoleIo, failure, integer, parseCommand, positionals, required, UsageError, type CliIo } from './options.ts';
+import { consoleIo, failure, integer, parseCommand, positionals, required, requiredList, UsageError, type CliIo } from './options.ts';
 
 const DB_OPTION = { db: { type: 'string' }, help: { type: 'boolean', short: 'h', default: false } } as const;
 
@@ -94,8 +94,7 @@ export async function devicesCommand(argv: string[], io: CliIo = consoleIo): Pro
     return 0;
   }
   positionals('devices', rest, []);
-  const dbPaths = values.db ?? [];
-  if (dbPaths.length === 0) required('devices', 'db', undefined);
+  const dbPaths = requiredList('devices', 'db', values.db);
   // Several hubs' databases (the IH's and its SHs') merge into one view: each holds its own instances.
   const now = Date.now();
   const rows: FleetRow[] = [];
@@ -137,8 +136,7 @@ export function stateCommand(verb: sqlite.StateChange): (argv: string[], io?: Cl
       return 0;
     }
     const [deviceId] = positionals(verb, rest, ['device-id']);
-    const dbPaths = values.db ?? [];
-    if (dbPaths.length === 0) required(verb, 'db', undefined);
+    const dbPaths = requiredList(verb, 'db', values.db);
     // Each hub that serves the device records it (the IH and its SHs: docs/ARCHITECTURE.md §7), in
     // the order given; the first failure stops, naming what was already changed.
     const done: string[] = [];

@@ -53,6 +53,12 @@ export function required(command: string, name: string, value: string | undefine
   return value;
 }
 
+/** A repeatable option's values, at least one (e.g. `--db a.db --db b.db`). */
+export function requiredList(command: string, name: string, values: readonly string[] | undefined): readonly string[] {
+  if (values === undefined || values.length === 0) required(command, name, undefined);
+  return values!;
+}
+
 export function oneOf<T extends string>(command: string, name: string, value: string | undefined, allowed: readonly T[], fallback?: T): T {
   if (value === undefined) {
     if (fallback !== undefined) return fallback;
