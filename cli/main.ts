@@ -45,6 +45,10 @@ const COMMANDS: Record<string, { summary: string; run: (argv: string[]) => Promi
     summary: 'print the fleet a hub database knows: versions, slots, updates, last request, ticket, deadline, state',
     run: async (a) => (await import('./operator.ts')).devicesCommand(a),
   },
+  history: {
+    summary: "print a device's boots, reset reasons and firmware/image versions as it reported them",
+    run: async (a) => (await import('./history.ts')).historyCommand(a),
+  },
   audit: { summary: "print a hub's audit log", run: async (a) => (await import('./audit.ts')).auditCommand(a) },
   quarantine: {
     summary: 'withhold every ticket from a device until released',

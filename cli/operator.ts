@@ -19,6 +19,13 @@ release it runs (version), the slot it runs from (a or b), where its latest upda
 request, last ticket, deadline (last ticket + its deferral), state and reason, and for the device
 instance its latest boot (count and the IH's answer).
 
+boots, reset and firmware are the latest the instance reported (dominion history lists them all):
+device — boots since provisioning, why it last reset (power-on, ticket-timeout, ticket-withheld,
+check-failed, update, operator, unspecified) and the firmware it runs; mm and sm:<service> — the
+domain's boots since the device booted. refused: requests this hub refused that named the device,
+with the latest one's reason (bad-signature, replayed, …; dominion audit --outcome refused), on
+the device's first line from each database.
+
 version, slot and update come from the instance's latest ticket request (its slot reports; device:
 sw and hypervisor); when it sent none, the versions its latest boot request reported are shown,
 marked "(boot)". update: downloading, installed, trial, committed, rolled-back or failed, with the
@@ -258,14 +265,35 @@ function bootCell(r: FleetRow): string {
   return `${r.boot.count !== undefined ? `#${r.boot.count} ` : ''}${answer}`;
 }
 
+function refusedCell(r: FleetRow, first: boolean): string {
+  if (r.refused !== undefined) return `${r.refused.count} (${r.refused.lastReason})`;
+  return first ? '0' : '';
+}
+
 function renderFleet(rows: readonly FleetRow[], now: number): string[] {
   const ago = (t: number | undefined): string => (t === undefined ? '—' : `${((now - t) / 1000).toFixed(1)} s ago`);
   const until = (t: number | undefined): string =>
     t === undefined ? '—' : t >= now ? `in ${((t - now) / 1000).toFixed(1)} s` : `${((now - t) / 1000).toFixed(1)} s ago`;
   const state = (r: FleetRow): string =>
     r.deviceState !== 'active' ? r.deviceState.toUpperCase() : r.state === 'update-required' ? 'UPDATE' : r.state.toUpperCase();
-  const header = ['device', 'instance', 'version', 'slot', 'update', 'last request', 'last ticket', 'deadline', 'state', 'boot', 'reason'];
-  const cells = rows.map((r) => [
+  const header = [
+    'device',
+    'instance',
+    'version',
+    'slot',
+    'update',
+    'last request',
+    'last ticket',
+    'deadline',
+    'state',
+    'boot',
+    'boots',
+    'reset',
+    'firmware',
+    'refused',
+    'reason',
+  ];
+  const cells = rows.map((r, i) => [
     r.deviceId,
     r.instance,
     versionCell(r.images),
@@ -276,6 +304,10 @@ function renderFleet(rows: readonly FleetRow[], now: number): string[] {
     until(r.deadlineMs),
     state(r),
     bootCell(r),
+    r.reported?.bootCount !== undefined ? String(r.reported.bootCount) : '—',
+    r.reported?.resetReason ?? (r.instance === 'device' ? '—' : ''),
+    r.reported?.firmwareVersion ?? (r.instance === 'device' ? '—' : ''),
+    refusedCell(r, i === 0 || rows[i - 1]!.deviceId !== r.deviceId),
     r.reason ?? '',
   ]);
   if (cells.length === 0) return ['no devices enrolled'];

@@ -10,7 +10,7 @@
  * validation before they get here.
  */
 import { hex } from '../crypto/index.ts';
-import { UpdateState, type BootImage, type RuntimeInfo, type SlotReport } from '../../proto/index.ts';
+import { ResetReason, UpdateState, type BootImage, type RuntimeInfo, type SlotReport } from '../../proto/index.ts';
 
 /** Update states by name, as stored and printed. */
 export type UpdateStateName = 'downloading' | 'installed' | 'trial' | 'committed' | 'rolled-back' | 'failed';
@@ -24,6 +24,35 @@ const STATE_NAMES: Readonly<Record<UpdateState, UpdateStateName | undefined>> = 
   [UpdateState.ROLLED_BACK]: 'rolled-back',
   [UpdateState.FAILED]: 'failed',
 };
+
+/** Reset reasons by name (ResetReason in lower-kebab), as stored and printed. */
+export type ResetReasonName = 'unspecified' | 'power-on' | 'ticket-timeout' | 'ticket-withheld' | 'check-failed' | 'update' | 'operator';
+
+const RESET_NAMES: Readonly<Record<ResetReason, ResetReasonName>> = {
+  [ResetReason.UNSPECIFIED]: 'unspecified',
+  [ResetReason.POWER_ON]: 'power-on',
+  [ResetReason.TICKET_TIMEOUT]: 'ticket-timeout',
+  [ResetReason.TICKET_WITHHELD]: 'ticket-withheld',
+  [ResetReason.CHECK_FAILED]: 'check-failed',
+  [ResetReason.UPDATE]: 'update',
+  [ResetReason.OPERATOR]: 'operator',
+};
+
+/** A ResetReason's name; undefined for a number the enum does not define (validation refuses those). */
+export function resetReasonName(reason: ResetReason): ResetReasonName | undefined {
+  return Object.hasOwn(RESET_NAMES, reason) ? RESET_NAMES[reason] : undefined;
+}
+
+/**
+ * What a ticket request says of the boot it runs in, for the device history (sqlite/history.ts):
+ * `device` — DeviceState's boot count, reset reason and firmware; `mm`, `sm:<service>` — the domain's
+ * boots since the device booted. Image versions come from the slots.
+ */
+export interface ReportedBoot {
+  readonly bootCount?: number;
+  readonly resetReason?: ResetReasonName;
+  readonly firmwareVersion?: string;
+}
 
 /** One domain's slot as last reported. */
 export interface SlotRecord {
@@ -40,6 +69,7 @@ export interface InstanceRuntime {
   readonly slots: readonly SlotRecord[];
   /** `device` only: the device runs in recovery mode (no boot ticket yet). */
   readonly recovery?: boolean;
+  readonly boot?: ReportedBoot;
 }
 
 /** One image a device reported at boot. */
@@ -73,10 +103,26 @@ export function slotRecord(s: SlotReport): SlotRecord {
 export function instanceRuntimeOf(runtime: RuntimeInfo): InstanceRuntime {
   const report = runtime.report;
   if (report.case === 'device') {
-    return { slots: report.value.slots.map(slotRecord), ...(report.value.recovery ? { recovery: true } : {}) };
+    const d = report.value;
+    const bootCount = exactNumber(d.bootCount);
+    const resetReason = resetReasonName(d.lastResetReason);
+    const boot: ReportedBoot = {
+      ...(bootCount !== undefined ? { bootCount } : {}),
+      ...(resetReason !== undefined ? { resetReason } : {}),
+      ...(d.firmwareVersion !== '' ? { firmwareVersion: d.firmwareVersion } : {}),
+    };
+    return { slots: d.slots.map(slotRecord), ...(d.recovery ? { recovery: true } : {}), boot };
   }
-  if (report.case === 'domain' && report.value.slot !== undefined) return { slots: [slotRecord(report.value.slot)] };
+  if (report.case === 'domain') {
+    const boot: ReportedBoot = { bootCount: report.value.boots };
+    return { slots: report.value.slot !== undefined ? [slotRecord(report.value.slot)] : [], boot };
+  }
   return { slots: [] };
+}
+
+/** Image versions as the history stores them: `sw 5, hypervisor 5` (`?` for a version not reported). */
+export function imagesText(images: readonly { readonly label: string; readonly version?: number }[]): string {
+  return images.map((i) => `${i.label} ${i.version ?? '?'}`).join(', ');
 }
 
 export function bootImageRecord(image: BootImage): BootImageRecord {

@@ -286,13 +286,13 @@ describe('dominion commands (in-process)', () => {
     assert.equal(r.code, 0);
     assert.match(
       r.io.lines[0]!,
-      /^device\s+instance\s+version\s+slot\s+update\s+last request\s+last ticket\s+deadline\s+state\s+boot\s+reason$/,
+      /^device\s+instance\s+version\s+slot\s+update\s+last request\s+last ticket\s+deadline\s+state\s+boot\s+boots\s+reset\s+firmware\s+refused\s+reason$/,
     );
     assert.match(r.io.lines.join('\n'), /pi-7\s+device\s+—\s+—\s+—\s+—\s+—\s+—\s+NEVER\s+—/);
 
     assert.equal((await run(stateCommand('quarantine'), ['pi-7', '--db', f.ih, '--reason', 'odd traffic'])).code, 0);
     r = await run(devicesCommand, ['--db', f.ih, '--device', 'pi-7']);
-    assert.match(r.io.lines[1]!, /QUARANTINED\s+—\s+odd traffic$/);
+    assert.match(r.io.lines[1]!, /QUARANTINED\s+—\s+—\s+—\s+—\s+0\s+odd traffic$/);
     assert.equal((await run(stateCommand('release'), ['pi-7', '--db', f.ih])).code, 0);
     r = await run(stateCommand('quarantine'), ['ghost', '--db', f.ih]);
     assert.equal(r.code, 1);

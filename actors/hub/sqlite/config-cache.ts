@@ -46,7 +46,7 @@ export interface CurrentRollout {
 }
 
 /** Two generations of at most `size` entries: bounded, with no per-hit reordering. */
-class Bounded<V> {
+export class Bounded<V> {
   private young = new Map<string, V>();
   private old = new Map<string, V>();
   constructor(private readonly size: number) {}

@@ -9,6 +9,7 @@ import { parseAuditReason } from '../reasons.ts';
 import type { DeviceState } from '../registry.ts';
 import type { UpdateStateName } from '../runtime-record.ts';
 import type { SqliteDatabase } from './database.ts';
+import type { DeviceRefusals } from './refusals.ts';
 
 /** One image an instance runs, as last reported. */
 export interface FleetImage {
@@ -53,6 +54,17 @@ export interface FleetRow {
   readonly recovery?: boolean;
   /** `device` only: the device's latest boot request and the IH's answer. */
   readonly boot?: { readonly atMs: number; readonly count?: number; readonly outcome: string; readonly reason: string };
+  /**
+   * The latest of each value the instance reported of its boots (the device history, history.ts):
+   * `device` — boot count, reset reason (ResetReason by name) and firmware; `mm`, `sm:<service>` —
+   * the domain's boots since the device booted.
+   */
+  readonly reported?: { readonly bootCount?: number; readonly resetReason?: string; readonly firmwareVersion?: string };
+  /**
+   * Requests this hub refused that named the device (refusals.ts); on the device's first row of
+   * this database only, and only when there were any.
+   */
+  readonly refused?: DeviceRefusals;
 }
 
 interface Row {
@@ -74,7 +86,18 @@ interface Row {
   boot_outcome: string | null;
   boot_reason: string | null;
   boot_images: string | null;
+  rep_boot_count: number | null;
+  rep_reset_reason: string | null;
+  rep_firmware: string | null;
+  refused_count: number | null;
+  refused_at_ms: number | null;
+  refused_reason: string | null;
 }
+
+/** The latest non-null value of a history column for the row's (device, instance): ≤ HISTORY_KEEP rows, by index. */
+const latestReported = (column: string, as: string): string =>
+  `(SELECT h.${column} FROM device_history h WHERE h.device_id = k.device_id AND h.instance = k.instance AND h.${column} IS NOT NULL
+     ORDER BY h.seq DESC LIMIT 1) AS ${as}`;
 
 export function fleetView(db: SqliteDatabase, nowMs: number, deviceId?: string): FleetRow[] {
   const rows = db
@@ -82,15 +105,18 @@ export function fleetView(db: SqliteDatabase, nowMs: number, deviceId?: string):
       `SELECT d.device_id, d.state AS device_state, d.state_reason, k.instance,
               a.last_request_at_ms, a.last_reason, a.last_ticket_at_ms, a.last_deferral_ms, a.deadline_ms, a.state, a.expired,
               a.slots, a.recovery, b.at_ms AS boot_at_ms, b.boot_count, b.outcome AS boot_outcome, b.reason AS boot_reason,
-              b.images AS boot_images
+              b.images AS boot_images, ${latestReported('boot_count', 'rep_boot_count')},
+              ${latestReported('reset_reason', 'rep_reset_reason')}, ${latestReported('firmware_version', 'rep_firmware')},
+              r.count AS refused_count, r.last_at_ms AS refused_at_ms, r.last_reason AS refused_reason
        FROM device d JOIN device_key k ON k.device_id = d.device_id
        LEFT JOIN instance_activity a ON a.device_id = k.device_id AND a.instance = k.instance
        LEFT JOIN device_boot b ON b.device_id = d.device_id
+       LEFT JOIN device_refusal r ON r.device_id = d.device_id
        WHERE @device IS NULL OR d.device_id = @device
        ORDER BY d.device_id, k.instance`,
     )
     .all({ device: deviceId ?? null }) as Row[];
-  return rows.map((r) => {
+  return rows.map((r, i) => {
     let state = r.state ?? (r.last_request_at_ms === null ? 'never' : 'unknown');
     if (r.deadline_ms !== null && r.deadline_ms < nowMs && r.expired === 0) {
       const silent = r.last_request_at_ms === null || r.last_ticket_at_ms === null || r.last_request_at_ms <= r.last_ticket_at_ms;
@@ -99,6 +125,12 @@ export function fleetView(db: SqliteDatabase, nowMs: number, deviceId?: string):
     const reason = r.device_state !== 'active' ? (r.state_reason ?? r.device_state) : state === 'timeout' ? 'silent' : r.last_reason;
     const images = imagesOf(r);
     const isDevice = r.instance === 'device';
+    const reported = {
+      ...(r.rep_boot_count !== null ? { bootCount: r.rep_boot_count } : {}),
+      ...(r.rep_reset_reason !== null ? { resetReason: r.rep_reset_reason } : {}),
+      ...(r.rep_firmware !== null ? { firmwareVersion: r.rep_firmware } : {}),
+    };
+    const firstOfDevice = i === 0 || rows[i - 1]!.device_id !== r.device_id;
     return {
       deviceId: r.device_id,
       deviceState: r.device_state,
@@ -120,6 +152,10 @@ export function fleetView(db: SqliteDatabase, nowMs: number, deviceId?: string):
               reason: r.boot_reason ?? '',
             },
           }
+        : {}),
+      ...(Object.keys(reported).length > 0 ? { reported } : {}),
+      ...(firstOfDevice && r.refused_count !== null
+        ? { refused: { count: r.refused_count, lastAtMs: r.refused_at_ms ?? 0, lastReason: r.refused_reason ?? '' } }
         : {}),
     };
   });

@@ -50,6 +50,8 @@ export {
   type RolloutStatus,
   type StartRollout,
 } from './rollouts.ts';
+export { HISTORY_KEEP, HistoryRecorder, readHistory, type HistoryEntry, type HistoryQuery, type HistorySource } from './history.ts';
+export { RefusalCounter, type DeviceRefusals } from './refusals.ts';
 export { fleetView, readAudit, type AuditQuery, type FleetImage, type FleetRow, type StoredAuditEntry } from './fleet.ts';
 export {
   changeDeviceState,

@@ -12,11 +12,15 @@
  *
  * An `ActivityObserver` sees every activity of the batch inside its transaction, for writes derived
  * from what the devices reported (the staged rollouts' rollback counts, sqlite/rollouts.ts): they
- * commit, or fail, with the reports they come from.
+ * commit, or fail, with the reports they come from. So do the device history (history.ts: a row per
+ * reported boot or change, not per request) and the refused-request counts (refusals.ts).
  */
 import type { SqliteDatabase } from './database.ts';
+import type { AuditEntry } from '../audit.ts';
 import { writesNothing, type ActivityEffect, type HubEffects } from '../effects.ts';
 import { instanceStateOf } from '../reasons.ts';
+import { HistoryRecorder, type HistoryRecorderOptions } from './history.ts';
+import { RefusalCounter } from './refusals.ts';
 
 interface ActivityWrite {
   deviceId: string;
@@ -56,6 +60,8 @@ export class WriteJournal {
   private readonly insertAudit;
   private readonly upsertActivity;
   private readonly upsertBoot;
+  private readonly history: HistoryRecorder;
+  private readonly refusals: RefusalCounter;
   private readonly writeAll: (batch: readonly HubEffects[]) => number;
   private readonly busyTimeout;
   private readonly setBusyTimeout: (ms: number) => void;
@@ -64,8 +70,11 @@ export class WriteJournal {
     db: SqliteDatabase,
     hubId: string | undefined,
     private readonly observer?: ActivityObserver,
+    history: HistoryRecorderOptions = {},
   ) {
     this.hubId = hubId ?? null;
+    this.history = new HistoryRecorder(db, this.hubId, history);
+    this.refusals = new RefusalCounter(db);
     this.insertAudit = db.prepare(
       `INSERT INTO audit (at_ms, hub_id, outcome, reason, detail, device_id, instance, deferral_ms, ref)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -134,9 +143,11 @@ export class WriteJournal {
         rows = this.writeAll(batch);
       } catch (err) {
         this.observer?.settled(false);
+        this.history.settled(false);
         throw err;
       }
       this.observer?.settled(true);
+      this.history.settled(true);
       this.counts.commits++;
       this.counts.rowsCommitted += rows;
       this.counts.largestBatch = Math.max(this.counts.largestBatch, batch.length);
@@ -188,6 +199,13 @@ export class WriteJournal {
       );
       rows++;
     }
+    // What the devices reported of their boots, in the order they reported it; then the bound.
+    for (const { boot, activity } of batch) {
+      if (boot !== undefined) rows += this.history.boot(boot);
+      if (activity !== undefined) rows += this.history.activity(activity);
+    }
+    this.history.trimTouched();
+    rows += this.refusals.count(auditOf(batch));
     // After the batch's own rows, so a rollout's audit rows follow the decision that carried the report.
     if (this.observer !== undefined) for (const { activity } of batch) if (activity !== undefined) this.observer.observe(activity);
     return rows;
@@ -230,6 +248,10 @@ function mergeActivity(batch: readonly HubEffects[]): Iterable<ActivityWrite> {
     }
   }
   return byInstance.values();
+}
+
+function* auditOf(batch: readonly HubEffects[]): Iterable<AuditEntry> {
+  for (const { audit } of batch) if (audit !== undefined) yield audit;
 }
 
 function isBusy(err: unknown): boolean {

@@ -237,6 +237,53 @@ export const MIGRATIONS: readonly Migration[] = [
       END;
     `,
   },
+  {
+    version: 7,
+    summary: 'device history (boots, reset reasons, firmware and image versions as reported), refusal counts',
+    sql: `
+      -- What devices reported of their boots (docs/ARCHITECTURE.md §7, sqlite/history.ts): one row when
+      -- a report differs from the previous one of the same (device, instance, source) — a new boot
+      -- count, reset reason, firmware or image versions — never one per request. source:
+      -- 'boot-request' (the IH: boot count, firmware, every image) or 'runtime' (a ticket request:
+      -- device = DeviceState's boot count, reset reason, firmware, sw/hypervisor versions; mm and
+      -- sm:<service> = the domain's boots since the device booted and its image version). images =
+      -- "label version, …". Bounded: the journal keeps the newest rows per (device, instance).
+      CREATE TABLE device_history (
+        seq              INTEGER PRIMARY KEY,
+        device_id        TEXT NOT NULL,
+        instance         TEXT NOT NULL,
+        at_ms            INTEGER NOT NULL,
+        hub_id           TEXT,
+        source           TEXT NOT NULL CHECK (source IN ('boot-request', 'runtime')),
+        boot_count       INTEGER,
+        reset_reason     TEXT,
+        firmware_version TEXT,
+        images           TEXT
+      );
+      CREATE INDEX device_history_device ON device_history (device_id, instance, seq);
+
+      -- The latest boot request each device made before this version, as its first history row.
+      INSERT INTO device_history (device_id, instance, at_ms, hub_id, source, boot_count, firmware_version, images)
+        SELECT b.device_id, 'device', b.at_ms, (SELECT value FROM meta WHERE key = 'hub_id'), 'boot-request', b.boot_count, b.firmware_version,
+               (SELECT group_concat(json_extract(i.value, '$.label') || ' ' || coalesce(json_extract(i.value, '$.version'), '?'), ', ')
+                  FROM json_each(CASE WHEN json_valid(b.images) THEN b.images ELSE '[]' END) i)
+        FROM device_boot b ORDER BY b.at_ms;
+
+      -- Requests refused (audit outcome 'refused') that named an enrolled device, counted with the
+      -- audit row in the same transaction (journal.ts): "dominion devices" reads them without
+      -- scanning the audit log. Seeded from the audit rows kept when this version was installed.
+      CREATE TABLE device_refusal (
+        device_id   TEXT PRIMARY KEY,
+        count       INTEGER NOT NULL CHECK (count > 0),
+        last_at_ms  INTEGER NOT NULL,
+        last_reason TEXT NOT NULL
+      ) WITHOUT ROWID;
+      INSERT INTO device_refusal (device_id, count, last_at_ms, last_reason)
+        SELECT device_id, count(*), max(at_ms), reason FROM audit
+        WHERE outcome = 'refused' AND device_id IN (SELECT device_id FROM device)
+        GROUP BY device_id;
+    `,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;
