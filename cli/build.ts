@@ -13,7 +13,7 @@ import { nameServices, parseServiceArg, stageServiceImages, withServices } from 
 import { UsageError } from './args.ts';
 import { outputFolderProblem, parseCommand, positionals } from './options.ts';
 
-const HELP = `usage: dominion build --board <id> [--service [<name>=]<module> …] [options]
+const HELP = `usage: dominion build --board <id> [options]
 
 Bundles each trust domain of a board with esbuild (sw, hypervisor, mm, one per service), checks that
 no domain contains what it must not (no MQTT client or signing code in a service, no private-key code
