@@ -127,9 +127,7 @@ export async function up(argv: string[]): Promise<number> {
       dataDir: values['data-dir'] ?? mkdtempSync(join(tmpdir(), 'dominion-device-')),
       clock: new RealClock(),
       log: (line) => console.log(line),
-      ...(staged !== undefined
-        ? { extraServices: { names: userServices.map((s) => s.name), serviceImages: staged.serviceImages } }
-        : {}),
+      ...(staged !== undefined ? { extraServices: { names: userServices.map((s) => s.name), serviceImages: staged.serviceImages } } : {}),
     });
   } catch (error) {
     await sqlite.stop();
