@@ -11,11 +11,13 @@
  * Output is deterministic: no timestamps, no absolute paths (esbuild reports paths relative to the
  * project root, and minified output carries no path comments).
  */
+import { join } from 'node:path';
 import type { Metafile } from 'esbuild';
 import type { BoardProfile } from '../boards/index.ts';
 import { aliasOption } from './aliases.ts';
 import { BuildError } from './errors.ts';
 import { shippedInputs } from './rules.ts';
+import { SERVICE_API, SERVICE_API_MODULE } from './service-module.ts';
 
 /**
  * For bundles that contain CommonJS (MQTT.js): esbuild turns its `require('events')` into a call
@@ -60,7 +62,8 @@ async function once(o: BundleOptions): Promise<Bundle> {
       sourcemap: false,
       metafile: true,
       logLevel: 'silent',
-      alias: o.aliases === false ? {} : aliasOption(o.root),
+      // A user's service module names the service API as a package (build/service-module.ts).
+      alias: { ...(o.aliases === false ? {} : aliasOption(o.root)), [SERVICE_API]: join(o.root, SERVICE_API_MODULE) },
     });
     const out = result.outputFiles[0];
     if (out === undefined) throw new Error('esbuild produced no output');

@@ -2,8 +2,14 @@
  * `dominion build --board <id>`: builds a board's signed artifacts into dist/<id>/ (build/build.ts)
  * and prints the size table against the board's budgets.
  */
+import { join } from 'node:path';
 import { boardIds, BoardError } from '../boards/index.ts';
-import { buildBoard, BuildError } from '../build/index.ts';
+import { loadBoard } from '../boards/index.ts';
+import { buildBoard, BuildError, PROJECT_ROOT } from '../build/index.ts';
+import { artifactDigests } from '../build/digests.ts';
+import { verifyArtifacts } from '../actors/release/index.ts';
+import { digestTable } from './digest.ts';
+import { nameServices, parseServiceArg, stageServiceImages, withServices } from '../build/service-module.ts';
 import { UsageError } from './args.ts';
 import { outputFolderProblem, parseCommand, positionals } from './options.ts';
 
@@ -17,6 +23,13 @@ signed by the release key (manifest.sig). The same sources give the same bytes.
 
 options:
   --board <id>           one of: ${boardIds().join(', ')}
+  --service [<name>=]<module>
+                         also build this service of yours into the board (repeatable): a module
+                         anywhere that exports a ServiceSpec as its default export (or as
+                         "service"); it imports the API as 'dominion/service'. Its image is
+                         generated; the same isolation rules and sm budgets apply. The name is
+                         its spec's (the module is loaded once to read it) or <name>. Its code
+                         digests are printed after the build (see dominion digest).
   --release-key <file>   Ed25519 release key: its 32-byte seed as 64 hex digits. Without it, a
                          development key .release-key beside the output folder is used (made on first
                          use, mode 0600) and the build warns: never ship artifacts signed with it.
@@ -47,6 +60,7 @@ const CONSOLE: BuildCommandIo = { out: (l) => console.log(l), err: (l) => consol
 export async function build(argv: string[], io: BuildCommandIo = CONSOLE): Promise<number> {
   const { values, positionals: rest } = parseCommand('build', argv, {
     board: { type: 'string' },
+    service: { type: 'string', multiple: true },
     'release-key': { type: 'string' },
     out: { type: 'string' },
     'release-version': { type: 'string' },
@@ -68,11 +82,15 @@ export async function build(argv: string[], io: BuildCommandIo = CONSOLE): Promi
     io.err(`dominion build: --out ${outProblem}`);
     return 1;
   }
+  let staged: ReturnType<typeof stageServiceImages> | undefined;
   try {
+    const services = await nameServices((values.service ?? []).map((s) => parseServiceArg(s)));
+    staged = services.length > 0 ? stageServiceImages(services, PROJECT_ROOT) : undefined;
     const result = await buildBoard({
       releaseVersion,
       issuedAt,
-      board: values.board,
+      board: services.length > 0 ? withServices(loadBoard(values.board), services) : values.board,
+      ...(staged !== undefined ? { serviceImages: staged.serviceImages } : {}),
       outDir: values.out,
       releaseKey: values['release-key'],
       aliases: !values['no-aliases'],
@@ -81,6 +99,15 @@ export async function build(argv: string[], io: BuildCommandIo = CONSOLE): Promi
     io.out(
       `release public key ${Buffer.from(result.releaseKey.publicKey).toString('hex')} (pin it in devices: dominion enroll --release-pub <this key>)`,
     );
+    if (services.length > 0) {
+      // Your services' digests for their hubs' policies (dominion digest --artifacts <dir> --policy writes the document).
+      const verified = verifyArtifacts(result.dir, result.releaseKey.publicKey);
+      const labels = services.map((s) => `sm:${s.name}`);
+      const digests = (await artifactDigests(verified.manifest, verified.files, result.board, join(staged!.dir, 'data'))).filter((d) =>
+        labels.includes(d.label),
+      );
+      for (const line of digestTable(result.board, digests).slice(1)) io.out(line);
+    }
     return 0;
   } catch (e) {
     if (e instanceof BoardError && e.code === 'unknown-board') throw new UsageError(`build: ${e.message}`);
@@ -89,5 +116,7 @@ export async function build(argv: string[], io: BuildCommandIo = CONSOLE): Promi
       return 1;
     }
     throw e;
+  } finally {
+    staged?.remove();
   }
 }

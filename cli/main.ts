@@ -11,6 +11,10 @@ const COMMANDS: Record<string, { summary: string; run: (argv: string[]) => Promi
     run: async (a) => (await import('./up.ts')).up(a),
   },
   build: { summary: "bundle, check and sign a board's artifacts into dist/<id>/", run: async (a) => (await import('./build.ts')).build(a) },
+  digest: {
+    summary: "print the code digests of a board's images (and your --service modules) for a hub's policy",
+    run: async (a) => (await import('./digest.ts')).digestCommand(a),
+  },
   device: {
     summary: "verify a board's artifacts and run them as a device against its hubs",
     run: async (a) => (await import('./device.ts')).deviceCommand(a),

@@ -93,18 +93,23 @@ export async function startUpDevice(o: {
   readonly dataDir: string;
   readonly clock: Clock;
   readonly log: (line: string) => void;
+  /** Services of the user's (`--service`): added to the board, built from these entry modules (build/service-module.ts). */
+  readonly extraServices?: { readonly names: readonly string[]; readonly serviceImages: Readonly<Record<string, string>> };
 }): Promise<UpDevice> {
   const { fleet } = o.sqlite;
   mkdirSync(o.dir, { recursive: true });
   const keyFile = join(o.dir, 'release.key');
   writeFileSync(keyFile, `${hex(generateSecretKey())}\n`, { mode: 0o600 });
-  const board = simBoard(o.intervalMs);
+  const sim = simBoard(o.intervalMs);
+  const extra = o.extraServices?.names.filter((n) => !sim.services.includes(n)) ?? [];
+  const board: BoardProfile = { ...sim, services: [...sim.services, ...extra] };
+  const userImages = o.extraServices?.serviceImages ?? {};
   const releases: string[] = [];
   let releasePub: Uint8Array | undefined;
   for (const [version, serviceImages] of [
-    [1, undefined],
-    [2, undefined],
-    [3, { sensor: brokenSensor(o.dir) }],
+    [1, userImages],
+    [2, userImages],
+    [3, { ...userImages, sensor: brokenSensor(o.dir) }],
   ] as const) {
     const started = performance.now();
     const built = await buildBoard({

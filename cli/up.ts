@@ -21,6 +21,8 @@ import { runScenario, type ScenarioActions } from './scenario.ts';
 import { chooseBroker } from './broker-options.ts';
 import { startUpDevice, type UpDevice } from './up-device.ts';
 import { startSqliteFleet, type SqliteFleet } from './up-hubs.ts';
+import { BuildError, PROJECT_ROOT } from '../build/index.ts';
+import { nameServices, parseServiceArg, stageServiceImages, type ServiceModule } from '../build/service-module.ts';
 
 const HELP = `usage: dominion up [options]
 
@@ -41,6 +43,10 @@ options:
   --broker-ca <file>         the broker's CA certificate (PEM): hubs and device pin it
   --insecure-plaintext       accept a plain mqtt:// --broker that is not loopback
   --data-dir <path>          where the device keeps sw/ and sm-*/ (default: a fresh temp directory)
+  --service [<name>=]<module>
+                             also run this service of yours (repeatable): a module exporting a
+                             ServiceSpec, built into every release as "dominion build --service"
+                             does, with its own SH (sh-<name>) allowing its one actor
   -h, --help                 this text`;
 
 export async function up(argv: string[]): Promise<number> {
@@ -52,6 +58,7 @@ export async function up(argv: string[]): Promise<number> {
     'broker-ca': { type: 'string' },
     'insecure-plaintext': { type: 'boolean', default: false },
     'data-dir': { type: 'string' },
+    service: { type: 'string', multiple: true },
     help: { type: 'boolean', short: 'h', default: false },
   });
   if (values.help) {
@@ -69,6 +76,9 @@ export async function up(argv: string[]): Promise<number> {
     console.error(`dominion up: --data-dir ${dataDirProblem}`);
     return 1;
   }
+  // The user's services are named (and their modules checked) before anything starts.
+  const userServices = await userServicesOf(values.service ?? []);
+  if (userServices === undefined) return 1;
   const timing = timingFor(intervalMs);
   const deferralMs = defaultDeferralMs(intervalMs);
 
@@ -97,7 +107,7 @@ export async function up(argv: string[]): Promise<number> {
       brokerUrl: url,
       ...(chosen?.ca !== undefined ? { brokerCa: chosen.ca } : {}),
       deviceId: 'pi-0001',
-      services: ['sensor'],
+      services: ['sensor', ...userServices.filter((s) => s.name !== 'sensor').map((s) => s.name)],
       deferralMs,
       onAccounts: (users) => auth.replaceUsers(users),
     });
@@ -107,6 +117,7 @@ export async function up(argv: string[]): Promise<number> {
   }
   const fleet = sqlite.fleet;
   let device: UpDevice;
+  const staged = userServices.length > 0 ? stageServiceImages(userServices, PROJECT_ROOT) : undefined;
   try {
     device = await startUpDevice({
       dir: join(hubDir, 'releases'),
@@ -116,11 +127,18 @@ export async function up(argv: string[]): Promise<number> {
       dataDir: values['data-dir'] ?? mkdtempSync(join(tmpdir(), 'dominion-device-')),
       clock: new RealClock(),
       log: (line) => console.log(line),
+      ...(staged !== undefined ? { extraServices: { names: userServices.map((s) => s.name), serviceImages: staged.serviceImages } } : {}),
     });
   } catch (error) {
     await sqlite.stop();
     await broker?.close();
+    if (error instanceof BuildError) {
+      console.error(`dominion up: ${error.message}`);
+      return 1;
+    }
     throw error;
+  } finally {
+    staged?.remove();
   }
   const cleanup = async (): Promise<void> => {
     device.shutdown();
@@ -176,6 +194,17 @@ export async function up(argv: string[]): Promise<number> {
   console.log(`IH decisions: ${JSON.stringify(ih)}`);
   await cleanup();
   return ok ? 0 : 1;
+}
+
+/** The `--service` modules, named; undefined (after saying why) when one cannot be used. */
+async function userServicesOf(args: readonly string[]): Promise<ServiceModule[] | undefined> {
+  try {
+    return await nameServices(args.map((a) => parseServiceArg(a)));
+  } catch (e) {
+    if (!(e instanceof BuildError)) throw e;
+    console.error(`dominion up: ${e.message}`);
+    return undefined;
+  }
 }
 
 /** The scenario's operator (on the hubs' databases) and attacker (on the device's disk). */

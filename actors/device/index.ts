@@ -16,7 +16,7 @@ export {
 export { Device } from './device.ts';
 export { DeviceConfigError, domainsOfProcess, processBudget, receiverRoutes, type AssembledDevice } from './assemble.ts';
 export { sourceImages, type DeviceImages } from './images.ts';
-export { importBytes, loadArtifacts, type LoadedArtifacts } from './artifacts.ts';
+export { boardOf, importBytes, importDomain, loadArtifacts, type LoadedArtifacts } from './artifacts.ts';
 export { BundledDevice, singlePlacement, type Placement, type RunnerHooks, type RunningDevice, type SingleOptions } from './runner.ts';
 export {
   createDomainUsers,
