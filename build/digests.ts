@@ -78,7 +78,7 @@ export function servicePolicy(digests: readonly InstanceDigests[], deferralMs: n
   const instances: Record<string, unknown> = {};
   for (const d of digests) {
     if (d.actors === undefined) continue;
-    instances[d.label] = { deferralMs, allowedActors: Object.keys(d.actors), expectedDigests: d.actors };
+    instances[d.label] = { deferralMs, allowedActors: Object.keys(d.actors), expectedDigests: d.actors, imageDigests: [d.imageDigest] };
   }
   return { instances };
 }

@@ -30,7 +30,15 @@ import {
 } from './policy.ts';
 
 const DOC_KEYS = new Set(['default', 'instances']);
-const RULE_KEYS = new Set(['deferralMs', 'maxDeferralMs', 'allowedActors', 'expectedDigests', 'minFirmwareVersion', 'firmwareUpdate']);
+const RULE_KEYS = new Set([
+  'deferralMs',
+  'maxDeferralMs',
+  'allowedActors',
+  'expectedDigests',
+  'imageDigests',
+  'minFirmwareVersion',
+  'firmwareUpdate',
+]);
 const TARGET_KEYS = new Set(['version', 'imageDigest', 'fetchTopic', 'sizeBytes', 'releaseVersion']);
 
 /** Parses and checks a policy document; throws PolicyError naming the offending path. */
@@ -122,6 +130,7 @@ function parseRule(value: unknown, where: string, instance: string): InstancePol
     maxDeferralMs?: number;
     allowedActors?: string[];
     expectedDigests?: Record<string, string>;
+    imageDigests?: string[];
     minFirmwareVersion?: string;
     firmwareUpdate?: UpdateTarget;
   } = { deferralMs: integer(r.deferralMs, `${where}.deferralMs`) };
@@ -135,6 +144,10 @@ function parseRule(value: unknown, where: string, instance: string): InstancePol
     rule.expectedDigests = Object.fromEntries(
       Object.entries(digests).map(([name, d]) => [name, string(d, `${where}.expectedDigests.${name}`)]),
     );
+  }
+  if (r.imageDigests !== undefined) {
+    if (!Array.isArray(r.imageDigests)) throw new PolicyError(`${where}.imageDigests must be an array of SHA-512 digests`);
+    rule.imageDigests = r.imageDigests.map((d, i) => string(d, `${where}.imageDigests[${i}]`));
   }
   if (r.minFirmwareVersion !== undefined) rule.minFirmwareVersion = string(r.minFirmwareVersion, `${where}.minFirmwareVersion`);
   if (r.firmwareUpdate !== undefined) rule.firmwareUpdate = parseUpdateTarget(r.firmwareUpdate, `${where}.firmwareUpdate`, 'device');

@@ -33,6 +33,13 @@ export interface InstancePolicy {
   readonly allowedActors?: readonly string[];
   /** Actor name → hex SHA-512 of its code; a reported digest that differs → WITHHELD. */
   readonly expectedDigests?: Readonly<Record<string, string>>;
+  /**
+   * The images the instance may run, as hex SHA-512 (`dominion digest`): a VM's reported image
+   * digest (the bundle's SHA-512 in manifest.json, measured by the hypervisor), the `device`'s
+   * manifest digest; any other → WITHHELD `image-mismatch`. Unlike `expectedDigests` this identifies
+   * the code in every placement. List the release being rolled out too, or its devices are withheld.
+   */
+  readonly imageDigests?: readonly string[];
   /** `device` only: firmware older than this → UPDATE_REQUIRED (to `firmwareUpdate`), else WITHHELD. */
   readonly minFirmwareVersion?: string;
   /** `device` only: the firmware to demand when the running one is older than `minFirmwareVersion`. */
@@ -215,6 +222,13 @@ export function evaluateInstancePolicy(
     }
   }
 
+  if (policy.imageDigests !== undefined) {
+    const digest = report.case === 'domain' ? report.value.imageDigest : report.case === 'device' ? report.value.manifestDigest : undefined;
+    const reported = digest === undefined ? '' : hex(digest);
+    if (!policy.imageDigests.includes(reported))
+      return withheld('image-mismatch', `image ${reported.slice(0, 16) || '(none reported)'}… is not one the policy allows`);
+  }
+
   const deferralMs = Math.min(policy.deferralMs, policy.maxDeferralMs ?? policy.deferralMs);
   // The first demand the instance has not met decides: the operator's own, then a rollout's.
   const demands = [
@@ -294,6 +308,12 @@ export function checkInstancePolicy(instance: string, policy: InstancePolicy): I
   for (const [name, digest] of Object.entries(policy.expectedDigests ?? {})) {
     if (!SHA512_HEX.test(digest)) throw new PolicyError(`${where}: expected digest of ${name} must be 128 hex digits (SHA-512)`);
   }
+  if (policy.imageDigests !== undefined) {
+    if (policy.imageDigests.length === 0 || policy.imageDigests.length > MAX_IMAGE_DIGESTS)
+      throw new PolicyError(`${where}: imageDigests must list 1 to ${MAX_IMAGE_DIGESTS} digests`);
+    for (const digest of policy.imageDigests)
+      if (!SHA512_HEX.test(digest)) throw new PolicyError(`${where}: each of imageDigests must be 128 hex digits (SHA-512)`);
+  }
   if (policy.minFirmwareVersion !== undefined && parseVersion(policy.minFirmwareVersion) === undefined) {
     throw new PolicyError(`${where}: minFirmwareVersion ${JSON.stringify(policy.minFirmwareVersion)} is not a version`);
   }
@@ -302,8 +322,12 @@ export function checkInstancePolicy(instance: string, policy: InstancePolicy): I
     const order = policy.minFirmwareVersion === undefined ? 0 : compareVersions(policy.firmwareUpdate.version, policy.minFirmwareVersion);
     if (order === undefined || order < 0) throw new PolicyError(`${where}: firmwareUpdate.version is older than minFirmwareVersion`);
   }
-  return Object.freeze({ ...policy });
+  const imageDigests = policy.imageDigests?.map((d) => d.toLowerCase());
+  return Object.freeze({ ...policy, ...(imageDigests !== undefined ? { imageDigests: Object.freeze(imageDigests) } : {}) });
 }
+
+/** Releases one policy can allow at once (a rollout needs two or three). */
+const MAX_IMAGE_DIGESTS = 16;
 
 /** A release version as the uint64 the protocol carries; anything but a positive safe integer is 0 (invalid). */
 function releaseVersionOf(version: unknown): bigint {

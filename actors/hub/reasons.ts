@@ -31,6 +31,8 @@ export type PolicyCode =
   | 'no-policy'
   | 'foreign-actor'
   | 'digest-mismatch'
+  /** The instance runs an image the policy's `imageDigests` does not list. */
+  | 'image-mismatch'
   | 'firmware-unparseable'
   | 'firmware-too-old'
   | 'operator-update'
@@ -96,6 +98,7 @@ const REASON_CLASS: Record<DecisionReason, ReasonClass> = {
   'held-in-recovery': 'grant',
   'foreign-actor': 'check',
   'digest-mismatch': 'check',
+  'image-mismatch': 'check',
   'firmware-unparseable': 'check',
   'firmware-too-old': 'check',
   'malformed-request': 'check',

@@ -55,11 +55,12 @@ test('a device running an out-of-tree service gets its SH tickets under the poli
       assert.equal(await digestCommand(['--artifacts', join(root, 'releases', 'release-1', 'sim'), '--policy'], io), 0);
       const doc = parsePolicyDocument(JSON.parse(out.join('\n')));
       const door = doc.instances!['sm:door-counter']!;
-      const digest = door.expectedDigests!['door-counter']!;
+      assert.deepEqual(door.imageDigests?.length, 1);
       const shOf = (id: string) => sqlite.hubs.find((h) => h.status().hubId === id)!.store.db;
       setFleetPolicy(shOf('sh-door-counter'), { instances: { 'sm:door-counter': door } });
       setFleetPolicy(shOf('sh-sensor'), {
-        instances: { 'sm:sensor': { deferralMs: door.deferralMs, allowedActors: ['sensor'], expectedDigests: { sensor: digest } } },
+        // The door counter's image pinned for the sensor: the image check tells them apart in every placement.
+        instances: { 'sm:sensor': { deferralMs: door.deferralMs, allowedActors: ['sensor'], imageDigests: door.imageDigests! } },
       });
 
       const seen = (what: string, pred: (e: DeviceEvent) => boolean) =>
@@ -70,9 +71,9 @@ test('a device running an out-of-tree service gets its SH tickets under the poli
       device.onEvent((e) => (e.type === 'withheld' && e.instance === 'sm:door-counter' ? void doorWithheld.push(e) : undefined));
       device.boot();
       await ticket;
-      // The sensor's actor is reported and checked (so the door counter's is, by the same inspector).
+      // The sensor's image is reported and checked (so the door counter's is, by the same hypervisor).
       const w = await withheld;
-      assert.ok(w.type === 'withheld' && /code digest mismatch for actor sensor/.test(w.detail), JSON.stringify(w));
+      assert.ok(w.type === 'withheld' && /is not one the policy allows/.test(w.detail), JSON.stringify(w));
       let renewals = 0;
       await seen(
         'three more tickets for sm:door-counter',

@@ -74,7 +74,12 @@ test('dominion build --service builds the door counter into a board, and dominio
   const doc = JSON.parse(p.out.join('\n')) as unknown;
   assert.deepEqual(doc, {
     instances: {
-      'sm:door-counter': { deferralMs: 50_000, allowedActors: ['door-counter'], expectedDigests: { 'door-counter': actorDigest } },
+      'sm:door-counter': {
+        deferralMs: 50_000,
+        allowedActors: ['door-counter'],
+        expectedDigests: { 'door-counter': actorDigest },
+        imageDigests: [entry.sha512],
+      },
     },
   });
   assert.doesNotThrow(() => parsePolicyDocument(doc));

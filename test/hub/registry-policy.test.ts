@@ -11,11 +11,14 @@ import {
   parseHubStatus,
   parsePolicyDocument,
   encodeHubStatus,
+  evaluateInstancePolicy,
   PolicyError,
   RegistryError,
   serviceHubRole,
 } from '../../actors/hub/index.ts';
-import { digestOf, newSigner, node } from './fixtures.ts';
+import { create } from '@bufbuild/protobuf';
+import { RuntimeInfoSchema } from '../../proto/index.ts';
+import { deviceRuntime, digestOf, domainRuntime, newSigner, node } from './fixtures.ts';
 
 describe('MemoryRegistry', () => {
   it('enrols a key per instance with a prepared verifier, and finds it by key id', () => {
@@ -169,5 +172,29 @@ describe('roles, status, audit', () => {
       [2, 3, 4],
     );
     assert.equal(audit.total, 5);
+  });
+});
+
+describe('imageDigests: the images an instance may run', () => {
+  const runtime = (init: ReturnType<typeof domainRuntime> | ReturnType<typeof deviceRuntime>) => create(RuntimeInfoSchema, init);
+  const rule = (digests: string[]) => ({ deferralMs: 5000, imageDigests: digests });
+
+  it('grants a VM running a listed image and withholds any other as image-mismatch; the device is judged by its manifest digest', () => {
+    const listed = hex(digestOf('image'));
+    assert.equal(evaluateInstancePolicy(rule([listed]), 'sm:weather', runtime(domainRuntime([]))).kind, 'ticket');
+    const other = evaluateInstancePolicy(rule([listed]), 'sm:weather', runtime(domainRuntime([], 'rogue')));
+    assert.equal(other.kind, 'withheld');
+    assert.equal(other.kind === 'withheld' && other.code, 'image-mismatch');
+    assert.equal(evaluateInstancePolicy(rule([hex(digestOf('manifest'))]), 'device', runtime(deviceRuntime())).kind, 'ticket');
+    assert.equal(evaluateInstancePolicy(rule([listed]), 'device', runtime(deviceRuntime())).kind, 'withheld');
+  });
+
+  it('refuses an empty list, a list too long, and anything but SHA-512 hex', () => {
+    const good = hex(digestOf('image'));
+    assert.throws(() => parsePolicyDocument({ instances: { mm: rule([]) } }), /imageDigests must list 1 to 16/);
+    assert.throws(() => parsePolicyDocument({ instances: { mm: rule(Array(17).fill(good)) } }), /imageDigests must list/);
+    assert.throws(() => parsePolicyDocument({ instances: { mm: rule(['abc']) } }), /128 hex digits/);
+    assert.throws(() => parsePolicyDocument({ instances: { mm: { deferralMs: 5000, imageDigests: good } } }), /must be an array/);
+    assert.deepEqual(parsePolicyDocument({ instances: { mm: rule([good.toUpperCase()]) } }).instances?.mm?.imageDigests, [good]);
   });
 });
