@@ -220,6 +220,7 @@ export class HubServer {
       maximumPacketSize: MAX_PACKET_BYTES,
       ...(options.credential !== undefined ? { username: options.credential.username, password: options.credential.password } : {}),
       ...(options.tls !== undefined ? { tls: options.tls } : {}),
+      onSocketError: (err) => void (this.dropReason = err.message),
       onTlsFailure: (failure) => {
         this.counts.tlsFailures++;
         this.tlsProblem = failure.message;
