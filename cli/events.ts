@@ -4,7 +4,7 @@ import type { DeviceEvent } from '../actors/device/index.ts';
 import type { LogLevel } from '../actors/log/index.ts';
 
 /**
- * How loud each event is in `dominion device`'s log (docs/ARCHITECTURE.md §7.4): a reset or a fault
+ * How loud each event is in `dominion device`'s log (docs/ARCHITECTURE.md §7.3): a reset or a fault
  * is an error, anything the hubs refused or withheld a warning, the rest information.
  */
 export function eventLevel(e: DeviceEvent): LogLevel {

@@ -1,6 +1,6 @@
 /**
  * `dominion hub`: one hub process (docs/ARCHITECTURE.md §7) on its SQLite database, until SIGINT/SIGTERM.
- * Logs (docs/ARCHITECTURE.md §7.4, on stderr) how it listens (shared or plain subscription, MQTT
+ * Logs (docs/ARCHITECTURE.md §7.3, on stderr) how it listens (shared or plain subscription, MQTT
  * version), its broker connection coming and going, what it refused or withheld (rate-limited), and,
  * at a clean stop, what it decided. Never logs key material: the key is named by its file and key id only.
  */

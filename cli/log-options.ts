@@ -1,6 +1,6 @@
 /**
  * `--log-format` and `--log-level`, shared by `dominion hub` and `dominion device` (docs/ARCHITECTURE.md
- * §7.4): text on a terminal, JSON lines otherwise, unless the operator says which.
+ * §7.3): text on a terminal, JSON lines otherwise, unless the operator says which.
  */
 import { LOG_FORMATS, LOG_LEVELS, Logger, type LogSettings } from '../actors/log/index.ts';
 import { oneOf, type CliIo } from './options.ts';

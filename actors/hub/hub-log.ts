@@ -1,5 +1,5 @@
 /**
- * What a hub process says in its log (docs/ARCHITECTURE.md §7.4): its broker connection coming and
+ * What a hub process says in its log (docs/ARCHITECTURE.md §7.3): its broker connection coming and
  * going, every decision that refused or withheld something — rate-limited per class and device, so
  * a device flooding the hub with requests it cannot attribute (`unknown-signer`) is one line and a
  * count per window, not one line each — failed commits and TLS trouble. Names and reasons only: a

@@ -1,4 +1,4 @@
-/** Structured logs for hubs and devices (docs/ARCHITECTURE.md §7.4). */
+/** Structured logs for hubs and devices (docs/ARCHITECTURE.md §7.3). */
 export { Logger, silentLogger, wallClock, type LoggerOptions, type LogSettings } from './logger.ts';
 export { RateLimiter, OVERFLOW_KEY, type Occurrence } from './rate-limit.ts';
 export {

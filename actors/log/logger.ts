@@ -1,5 +1,5 @@
 /**
- * The hubs' and devices' logger (docs/ARCHITECTURE.md §7.4): levels, an ISO timestamp, the
+ * The hubs' and devices' logger (docs/ARCHITECTURE.md §7.3): levels, an ISO timestamp, the
  * component speaking, a message and flat fields; text on a terminal, JSON lines otherwise.
  *
  * Why not pino: it brings thread-stream, sonic-boom, pino-std-serializers and more (a worker thread

@@ -1,5 +1,5 @@
 /**
- * Per-key rate limiting for log lines that a flood could repeat (docs/ARCHITECTURE.md §7.4): the
+ * Per-key rate limiting for log lines that a flood could repeat (docs/ARCHITECTURE.md §7.3): the
  * first occurrence of a key is said at once; later ones within the window are counted, and when the
  * window ends one summary carries how many were held back (and the latest occurrence's message and
  * fields). A key quiet for a whole window starts over. Time and timers come from the injected clock,

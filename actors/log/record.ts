@@ -1,5 +1,5 @@
 /**
- * One log record and its two renderings (docs/ARCHITECTURE.md §7.4): a text line for people at a
+ * One log record and its two renderings (docs/ARCHITECTURE.md §7.3): a text line for people at a
  * terminal, one JSON object per line for everything else (journald, log shippers). Fields are flat
  * (name = string, number or boolean) and pass the redaction guard first: a field whose name says it
  * holds a key, secret, ticket, signature, password, nonce or credential is printed as `[redacted]`,

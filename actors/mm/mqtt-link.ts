@@ -7,7 +7,7 @@
  *
  * It connects with the device's broker credential (docs/ARCHITECTURE.md §7.1): an access credential
  * for the device's own topics, not a signing key — mm still holds nothing that signs. It logs on
- * stderr (docs/ARCHITECTURE.md §7.4; stdout of a domain process carries events): connected, lost
+ * stderr (docs/ARCHITECTURE.md §7.3; stdout of a domain process carries events): connected, lost
  * (with the reason), restored, and an unreachable broker as a rate-limited warning while it retries.
  * A refused CONNECT is counted and logged (rate-limited), then retried every 30 s, not in a silent
  * loop. A TLS handshake failure (wrong CA, wrong host, not a TLS listener) is counted and logged

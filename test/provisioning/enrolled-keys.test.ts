@@ -147,7 +147,7 @@ describe('the device key file against the enrolled keys', () => {
       { encoding: 'utf8', timeout: 60_000 },
     );
     assert.equal(run.status, 1, run.stderr);
-    // One JSON error record on a pipe (docs/ARCHITECTURE.md §7.4).
+    // One JSON error record on a pipe (docs/ARCHITECTURE.md §7.3).
     const record = JSON.parse(run.stderr.trim().split('\n').at(-1)!) as { level: string; component: string; msg: string };
     assert.equal(record.level, 'error');
     assert.match(record.component, /^device /);
