@@ -36,7 +36,9 @@ import {
 import { ArtifactError } from '../actors/release/index.ts';
 import { BootStateError, SlotError } from '../actors/slots/index.ts';
 
-import { describeEvent } from './events.ts';
+import { describeEvent, eventLevel } from './events.ts';
+import { LOG_HELP, LOG_OPTIONS, logSettings } from './log-options.ts';
+import { Logger } from '../actors/log/index.ts';
 import { numberOption, UsageError } from './args.ts';
 import { knownBoard, parseCommand, positionals, readPublicKey } from './options.ts';
 import { BROKER_HELP, BROKER_OPTIONS, chooseBroker } from './broker-options.ts';
@@ -77,7 +79,13 @@ ${BROKER_HELP}
                           network where no empty network namespace can be made (by default such a
                           service is refused, and says why)
 ${WATCHDOG_HELP}
-  -h, --help              this text`;
+${LOG_HELP}
+  -h, --help              this text
+
+It logs what it does (start-up, boots, resets, tickets, what the hubs withheld or refused, its broker
+connection, which mm logs) with a timestamp and a level: on stdout, as text on a terminal and one JSON
+object per line otherwise; what keeps it from starting (a key file other than the enrolled one, a
+tampered medium) is an error on stderr, and it exits 1.`;
 
 export async function deviceCommand(argv: string[]): Promise<number> {
   const { values, positionals: rest } = parseCommand('device', argv, {
@@ -92,6 +100,7 @@ export async function deviceCommand(argv: string[]): Promise<number> {
     'allow-host-network': { type: 'boolean' },
     'same-user': { type: 'boolean' },
     watchdog: { type: 'string' },
+    ...LOG_OPTIONS,
     help: { type: 'boolean', short: 'h' },
   });
   if (values.help) {
@@ -102,12 +111,26 @@ export async function deviceCommand(argv: string[]): Promise<number> {
   if (values.board === undefined || values.provision === undefined) {
     throw new UsageError('device: --board and --provision are required');
   }
+  const settings = logSettings('device', values);
   const watchdog = watchdogOption(values.watchdog);
   const durationS = numberOption('duration', values.duration, 0, 0, 365 * 24 * 3600);
   const board = loadBoard(knownBoard('device', values.board));
   const dir = resolve(values.artifacts ?? join('dist', board.id));
 
   const prov = loadProvisioning(values.provision);
+  // The running device's log on stdout, where its events always went; start-up checks (warnings, and
+  // what stops it from starting) on stderr, where a supervisor looks when it exits 1.
+  const log = Logger.create({
+    ...settings,
+    component: `device ${prov.deviceId}`,
+    write: (line) => console.log(line),
+    isTTY: process.stdout.isTTY === true,
+  });
+  const startLog = Logger.create({ ...settings, component: `device ${prov.deviceId}` });
+  const refuse = (message: string): number => {
+    startLog.error(`refusing to start: ${message}`);
+    return 1;
+  };
   const pinned = values['release-pub'] !== undefined ? readPublicKey('device', values['release-pub']) : prov.releaseKey;
   if (pinned === undefined)
     throw new UsageError(`device: no release key: give --release-pub or enroll with --release-pub so ${values.provision} pins one`);
@@ -122,10 +145,7 @@ export async function deviceCommand(argv: string[]): Promise<number> {
     keys = requireMmKey(keyFile, prov.deviceKeysPath);
     requireMmEnrolled(prov, values.provision);
   } catch (error) {
-    if (error instanceof EnrolledKeyError || error instanceof KeyFileError) {
-      console.error(`dominion device: refusing to start: ${error.message}`);
-      return 1;
-    }
+    if (error instanceof EnrolledKeyError || error instanceof KeyFileError) return refuse(error.message);
     throw error;
   }
   const broker = values.broker ?? prov.broker;
@@ -142,7 +162,7 @@ export async function deviceCommand(argv: string[]): Promise<number> {
     caText: provisionedCa,
     insecurePlaintext: values['insecure-plaintext'],
   });
-  if (brokerChoice.warning !== undefined) console.error(`dominion device: WARNING: ${brokerChoice.warning}`);
+  if (brokerChoice.warning !== undefined) startLog.warn(brokerChoice.warning);
   const base = {
     deviceId: prov.deviceId,
     keys,
@@ -161,13 +181,13 @@ export async function deviceCommand(argv: string[]): Promise<number> {
     slotted = await prepareSlots(dir, releaseKey, base.dataDir, {
       forBoard: board.id,
       users: (b) => (b.placement === 'single' ? undefined : usersFor(b, { sameUser })),
-      warn: (line) => console.error(`dominion device: WARNING: ${line}`),
+      warn: (line) => startLog.warn(line),
     });
     if (watchdog === 'simulated') {
       // Replaced only after the artifacts verified: the override changes how sw runs, never what is trusted.
       const overridden = withSimulatedWatchdog(slotted);
       slotted = overridden.slotted;
-      if (overridden.warning !== undefined) console.error(`dominion device: ${overridden.warning}`);
+      if (overridden.warning !== undefined) startLog.warn(overridden.warning);
     }
     const verifiedBoard = slotted.board;
     // mm subscribes for the services the verified artifacts run, not those of the local profile.
@@ -183,45 +203,38 @@ export async function deviceCommand(argv: string[]): Promise<number> {
       services: verifiedBoard.services,
       ...(brokerChoice.ca !== undefined ? { ca: brokerChoice.ca } : {}),
       ...(credential !== undefined ? { username: credential.username, password: credential.password } : {}),
+      // mm logs in its own process (stderr there): the same format and level as this one.
+      log: { format: log.format, level: settings.level },
     };
     const common = { ...base, link };
     if (verifiedBoard.placement !== 'single') {
       // This process is sw; the hypervisor, mm and each service get a process (and heap limit) of their own.
       const host = hostCommandOfThisProcess();
-      if (sameUser && process.getuid?.() === 0)
-        console.error('dominion device: WARNING: --same-user: every domain process runs as root (development only)');
-      if (allowHostNetwork)
-        console.error('dominion device: WARNING: --allow-host-network: a service may get the host network (development only)');
+      if (sameUser && process.getuid?.() === 0) startLog.warn('--same-user: every domain process runs as root (development only)');
+      if (allowHostNetwork) startLog.warn('--allow-host-network: a service may get the host network (development only)');
       device = new BundledDevice(base.clock, processPlacement({ ...common, slotted, host, allowHostNetwork, sameUser }));
     } else {
       device = new BundledDevice(base.clock, slottedPlacement({ ...common, slotted }));
     }
   } catch (error) {
-    if (refusal(error)) {
-      console.error(`dominion device: refusing to start: ${(error as Error).message}`);
-      return 1;
-    }
+    if (refusal(error)) return refuse((error as Error).message);
     throw error;
   }
-  const started = performance.now();
   device.onEvent((e) => {
     const line = describeEvent(e, { tickets: true });
-    if (line !== undefined) console.log(`${((performance.now() - started) / 1000).toFixed(1).padStart(7)} s  ${line}`);
+    if (line !== undefined) log.log(eventLevel(e), line, { event: e.type });
   });
   const running = ['sw', 'hypervisor'].map((label) => `${label} v${slotted.slots.sw.report(label).version}`).join(', ');
   const installed = slotted.medium.installed.map((i) => `${i.label} v${i.version}`).join(', ');
-  console.log(
+  log.info(
     `dominion device ${prov.deviceId} on board ${board.id} (${slotted.board.placement} placement): artifacts ${dir} verified (${slotted.medium.version}), booting from slots (${running}), broker ${broker}${brokerChoice.ca !== undefined ? ' (TLS, CA pinned)' : ''}`,
   );
-  if (installed !== '') console.log(`slots: installed ${installed} from ${dir}`);
+  if (installed !== '') log.info(`slots: installed ${installed} from ${dir}`);
   try {
     device.boot();
   } catch (error) {
     // The first boot opens the slots: none of the recovery path verifying is the one thing a device cannot repair itself.
-    if (refusal(error)) {
-      console.error(`dominion device: refusing to start: ${(error as Error).message}`);
-      return 1;
-    }
+    if (refusal(error)) return refuse((error as Error).message);
     throw error;
   }
   await new Promise<void>((done) => {
@@ -230,6 +243,7 @@ export async function deviceCommand(argv: string[]): Promise<number> {
     if (durationS > 0) setTimeout(done, durationS * 1000).unref();
   });
   device.shutdown();
+  log.close();
   return 0;
 }
 

@@ -1,6 +1,33 @@
 /** One line of text per device event, for `dominion up`'s display and `dominion device`'s log. */
 import { ResetReason, WithholdReason } from '../proto/index.ts';
 import type { DeviceEvent } from '../actors/device/index.ts';
+import type { LogLevel } from '../actors/log/index.ts';
+
+/**
+ * How loud each event is in `dominion device`'s log (docs/ARCHITECTURE.md §7.3): a reset or a fault
+ * is an error, anything the hubs refused or withheld a warning, the rest information.
+ */
+export function eventLevel(e: DeviceEvent): LogLevel {
+  switch (e.type) {
+    case 'reset':
+    case 'fault':
+      return 'error';
+    case 'boot-withheld':
+    case 'boot-refused':
+    case 'withheld':
+    case 'update-required':
+    case 'expired':
+    case 'refused':
+    case 'fetch-ignored':
+      return 'warn';
+    case 'vm-boot':
+      return e.held !== undefined ? 'warn' : 'info';
+    case 'armed':
+      return 'debug';
+    default:
+      return 'info';
+  }
+}
 
 /** The line for `e`, or undefined for events too frequent to print (tickets, unless `tickets`). */
 export function describeEvent(e: DeviceEvent, o: { readonly tickets?: boolean } = {}): string | undefined {

@@ -1,7 +1,8 @@
 /**
  * `dominion hub`: one hub process (docs/ARCHITECTURE.md §7) on its SQLite database, until SIGINT/SIGTERM.
- * Prints how it listens (shared or plain subscription, MQTT version) and, at a clean stop, what it
- * decided. Never prints key material: the key is named by its file and key id only.
+ * Logs (docs/ARCHITECTURE.md §7.3, on stderr) how it listens (shared or plain subscription, MQTT
+ * version), its broker connection coming and going, what it refused or withheld (rate-limited), and,
+ * at a clean stop, what it decided. Never logs key material: the key is named by its file and key id only.
  */
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -23,6 +24,8 @@ import {
 import { checkDatabaseFile, policyGaps, type IntegrityReport } from '../actors/hub/sqlite/index.ts';
 import { serviceInstance, type Instance } from '../proto/index.ts';
 import { BROKER_HELP, BROKER_OPTIONS, chooseBroker } from './broker-options.ts';
+import { cliLogger, LOG_HELP, LOG_OPTIONS, logSettings } from './log-options.ts';
+import { logHubServer } from '../actors/hub/index.ts';
 import { consoleIo, failure, integer, oneOf, parseCommand, positionals, required, UsageError, type CliIo } from './options.ts';
 
 export const HUB_HELP = `usage: dominion hub --role ih|sh --id <hub-id> [--service <name>] --broker <mqtts-url> --db <path> [options]
@@ -41,6 +44,10 @@ it runs it checks again on a schedule and when the store fails. A damaged databa
 keep failing, make it stop answering, publish a status with ready:false and the problem, log the
 problem on stderr and exit with status 1: restore the database from a backup, check it with
 --check-db, then restart.
+
+It logs on stderr, one line per record with a timestamp, a level and fields: start-up, its broker
+connection lost and restored, TLS and CONNECT refusals, and every request it refused or withheld
+(rate-limited: the first at once, then one line per minute per class and device with the count).
 
 options:
   --role ih|sh             ih: dominates device and mm; sh: dominates sm:<service>
@@ -64,7 +71,8 @@ ${BROKER_HELP}
   --batch <n>              most decisions per commit (default 512)
   --replay-window <s>      how long answered nonces are kept for replay detection (default 600)
   --sweep <ms>             how often passed deadlines are recorded (default 1000)
-  --stats <s>              print counters every <s> seconds (default 0: only at stop)
+  --stats <s>              log counters every <s> seconds (default 0: only at stop)
+${LOG_HELP}
   --audit-keep <days>      days of audit rows kept; older ones are pruned in small batches after
                            being counted per day (dominion audit --summary); 0: keep all (default 30)
   --integrity-check <s>    how often the running hub checks its database (default 600; 0: never);
@@ -93,6 +101,7 @@ export async function hubCommand(argv: string[], io: CliIo = consoleIo): Promise
     'integrity-check': { type: 'string' },
     'audit-keep': { type: 'string' },
     'check-db': { type: 'boolean', default: false },
+    ...LOG_OPTIONS,
     help: { type: 'boolean', short: 'h', default: false },
   });
   if (values.help) {
@@ -127,7 +136,8 @@ export async function hubCommand(argv: string[], io: CliIo = consoleIo): Promise
   const auditKeep = integer('hub', 'audit-keep', values['audit-keep'], 30, 0, 100_000);
   const integrityS = integer('hub', 'integrity-check', values['integrity-check'], 600, 0, 7 * 86_400);
   const broker = chooseBroker('hub', brokerUrl, { caFile: values['broker-ca'], insecurePlaintext: values['insecure-plaintext'] });
-  if (broker.warning !== undefined) io.err(`dominion hub: WARNING: ${broker.warning}`);
+  const log = cliLogger(`hub ${hubId}`, logSettings('hub', values), io);
+  if (broker.warning !== undefined) log.warn(broker.warning);
 
   let hub: SqliteHub;
   try {
@@ -146,7 +156,7 @@ export async function hubCommand(argv: string[], io: CliIo = consoleIo): Promise
       writeHubKeyFile(keyPath, fresh);
       if (username !== undefined && !existsSync(credentialPath)) writeBrokerCredentialFile(credentialPath, { username, password });
       writeHubPublicFile(join(dirname(keyPath), `${hubId}.pub.json`), fresh);
-      io.out(`created hub key ${keyPath} (mode 0600), ${credentialPath} (0600) and ${join(dirname(keyPath), `${hubId}.pub.json`)}`);
+      log.info(`created hub key ${keyPath} (mode 0600), ${credentialPath} (0600) and ${join(dirname(keyPath), `${hubId}.pub.json`)}`);
     }
     const defaultCredential = join(dirname(keyPath), `${hubId}.broker.json`);
     const credentialPath = values['broker-credential'] ?? (existsSync(defaultCredential) ? defaultCredential : undefined);
@@ -157,7 +167,9 @@ export async function hubCommand(argv: string[], io: CliIo = consoleIo): Promise
     if (key.hubId !== hubId || roleName(key.role) !== roleName(role)) {
       throw new UsageError(`hub: ${keyPath} is the key of ${key.hubId} (${roleName(key.role)}), not of ${hubId} (${roleName(role)})`);
     }
+    log.info('starting', { role: roleName(role), db: dbPath, broker: brokerUrl });
     hub = await SqliteHub.start({
+      log,
       role,
       hubId,
       brokerUrl,
@@ -174,34 +186,27 @@ export async function hubCommand(argv: string[], io: CliIo = consoleIo): Promise
       ...(auditKeep > 0 ? { auditKeepDays: auditKeep } : {}),
       ...(credential !== undefined ? { credential } : {}),
     });
-    hub.server.on('refused', (reason) => io.err(`dominion hub ${hubId}: the broker refused the connection: ${reason}; retrying in 30 s`));
   } catch (err) {
     if (err instanceof UsageError) throw err;
     return failure(io, 'hub', err);
   }
+  const stopLogging = logHubServer(hub.server, log);
 
   const st = hub.status();
   const keyId = hex(hub.core.publicKey).slice(0, 16);
-  io.out(
-    `hub ${hubId} (${roleName(role)}) online: ${st.subscription} subscription${st.shareGroup !== undefined ? ` (group ${st.shareGroup})` : ''}, MQTT ${st.protocol === 5 ? '5' : '3.1.1'}${broker.ca !== undefined ? ' over TLS (broker CA pinned)' : ''}${st.note !== undefined ? ` — ${st.note}` : ''}`,
+  log.info(
+    `${roleName(role)} online: ${st.subscription} subscription${st.shareGroup !== undefined ? ` (group ${st.shareGroup})` : ''}, MQTT ${st.protocol === 5 ? '5' : '3.1.1'}${broker.ca !== undefined ? ' over TLS (broker CA pinned)' : ''}${st.note !== undefined ? ` — ${st.note}` : ''}`,
+    { db: dbPath, sync: synchronous, statusTopic: hub.server.statusTopic, hubPublicId: keyId },
   );
-  io.out(`  database ${dbPath} (sync ${synchronous}), public key ${keyId}…, status on ${hub.server.statusTopic}`);
   // A hub without a policy for what it answers withholds everything (`no-policy`): its devices reset.
   const answersFor: Instance[] = role.kind === 'ih' ? ['device', 'mm'] : [serviceInstance(role.service)];
   for (const gap of policyGaps(hub.store.db, answersFor))
-    io.err(
-      `dominion hub ${hubId}: WARNING: no fleet policy for ${gap.instance} (no rule, no default): ${gap.devicesWithoutPolicy} enrolled device(s) without a policy of their own will be withheld (no-policy) and reset; set one with "dominion policy --db ${dbPath} --set <file>"`,
+    log.warn(
+      `no fleet policy for ${gap.instance} (no rule, no default): ${gap.devicesWithoutPolicy} enrolled device(s) without a policy of their own will be withheld (no-policy) and reset; set one with "dominion policy --db ${dbPath} --set <file>"`,
+      { instance: gap.instance, devicesWithoutPolicy: gap.devicesWithoutPolicy },
     );
 
-  // A broker certificate we stop trusting takes the hub offline: say so, once per distinct failure.
-  let lastTls: string | undefined;
-  hub.server.on('online', () => void (lastTls = undefined));
-  hub.server.on('tlsFailure', (failure) => {
-    if (failure.message === lastTls) return;
-    lastTls = failure.message;
-    io.err(`dominion hub ${hubId}: offline: ${failure.message}; retrying`);
-  });
-  const ticker = statsS > 0 ? setInterval(() => io.out(statsLine(hub.stats())), statsS * 1000) : undefined;
+  const ticker = statsS > 0 ? setInterval(() => log.info(`stats: ${statsLine(hub.stats())}`), statsS * 1000) : undefined;
   ticker?.unref();
   // Not ready (damaged database, commits failing): loud, and a non-zero exit a supervisor sees.
   const problem = await new Promise<string | undefined>((resolve) => {
@@ -213,7 +218,7 @@ export async function hubCommand(argv: string[], io: CliIo = consoleIo): Promise
     };
     const onSignal = (): void => stop();
     const offNotReady = hub.onNotReady((p) => {
-      io.err(`dominion hub ${hubId}: NOT READY, stopping: ${p}`);
+      log.error(`NOT READY, stopping: ${p}`);
       stop(p);
     });
     process.on('SIGINT', onSignal);
@@ -221,7 +226,9 @@ export async function hubCommand(argv: string[], io: CliIo = consoleIo): Promise
   });
   if (ticker !== undefined) clearInterval(ticker);
   await hub.stop();
-  io.out(`hub ${hubId} stopped: ${statsLine(hub.stats())}`);
+  stopLogging();
+  log.info(`stopped: ${statsLine(hub.stats())}`);
+  log.close();
   return problem === undefined ? 0 : 1;
 }
 

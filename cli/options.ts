@@ -15,11 +15,16 @@ export { UsageError };
 export interface CliIo {
   out(line: string): void;
   err(line: string): void;
+  /** Whether `err` reaches a terminal (logs are text there, JSON lines otherwise); absent: no. */
+  readonly errIsTTY?: boolean;
 }
 
 export const consoleIo: CliIo = {
   out: (line) => console.log(line),
   err: (line) => console.error(line),
+  get errIsTTY() {
+    return process.stderr.isTTY === true;
+  },
 };
 
 type Options = NonNullable<ParseArgsConfig['options']>;

@@ -92,7 +92,12 @@ export interface HubServerStats {
 type Events = {
   online: [];
   offline: [];
-  decision: [HubDecision];
+  /** The connection to the broker dropped while online: why, as far as the client knows (for the log). */
+  disconnected: [string];
+  /** The client tries the broker again (every `reconnectPeriodMs` while it is away). */
+  reconnecting: [];
+  /** A committed decision, and the device whose request topic it arrived on (named even when the signer is unknown). */
+  decision: [HubDecision, string | undefined];
   refused: [string];
   tlsFailure: [MqttTlsError];
   /** A batch whose commit failed (its replies dropped): the error, and how many failed in a row. */
@@ -117,6 +122,8 @@ export class HubServer {
   private readonly listeners: { [E in keyof Events]: Set<Listener<E>> } = {
     online: new Set(),
     offline: new Set(),
+    disconnected: new Set(),
+    reconnecting: new Set(),
     decision: new Set(),
     refused: new Set(),
     tlsFailure: new Set(),
@@ -146,6 +153,10 @@ export class HubServer {
     tlsFailures: 0,
   };
   private lastRefusal: string | undefined;
+  /** The last connection error or broker DISCONNECT since we were last online: the reason a drop is logged with. */
+  private dropReason: string | undefined;
+  /** The request topic's device of each decision still pending (a refused signer names no device itself). */
+  private readonly topicDevices = new WeakMap<HubDecision, string>();
 
   /** Probes the broker as needed, connects, subscribes and publishes the online status. */
   static async start(options: HubServerOptions): Promise<HubServer> {
@@ -209,6 +220,7 @@ export class HubServer {
       maximumPacketSize: MAX_PACKET_BYTES,
       ...(options.credential !== undefined ? { username: options.credential.username, password: options.credential.password } : {}),
       ...(options.tls !== undefined ? { tls: options.tls } : {}),
+      onSocketError: (err) => void (this.dropReason = err.message),
       onTlsFailure: (failure) => {
         this.counts.tlsFailures++;
         this.tlsProblem = failure.message;
@@ -222,6 +234,14 @@ export class HubServer {
       },
     });
     this.client.on('connect', () => void this.onConnect());
+    this.client.on('error', (err) => void (this.dropReason = err.message));
+    this.client.on('disconnect', (packet) => {
+      const code = packet.reasonCode;
+      this.dropReason = `the broker sent DISCONNECT${code !== undefined ? ` (reason code ${code})` : ''}`;
+    });
+    this.client.on('reconnect', () => {
+      if (!this.stopped) this.emit('reconnecting');
+    });
     this.client.on('close', () => this.setOnline(false));
     this.client.on('message', (topic, payload) => this.onMessage(topic, payload));
   }
@@ -259,6 +279,11 @@ export class HubServer {
 
   get online(): boolean {
     return this.online_;
+  }
+
+  /** The last connection error since this process was last online (what keeps it from the broker), if any. */
+  get connectionError(): string | undefined {
+    return this.online_ ? undefined : this.dropReason;
   }
 
   /** Why the broker last refused our CONNECT, if it ever did. */
@@ -329,7 +354,8 @@ export class HubServer {
       }
       this.counts.received++;
       this.beginTurn();
-      this.core.handle(payload, this.clock(), this.pending, topicDevice);
+      const { decision } = this.core.handle(payload, this.clock(), this.pending, topicDevice);
+      this.topicDevices.set(decision, topicDevice);
       if (!this.core.store.batched || this.pending.size >= this.maxBatch) this.flush();
     } catch {
       this.counts.handlerFailures++;
@@ -392,7 +418,7 @@ export class HubServer {
     for (const { decision } of batch) {
       if (decision.reply !== undefined && !this.stopped)
         this.publishReply(decision.reply.topic, decision.reply.payload, decision.reply.expirySeconds);
-      this.emit('decision', decision);
+      this.emit('decision', decision, this.topicDevices.get(decision));
     }
   }
 
@@ -420,6 +446,8 @@ export class HubServer {
   private setOnline(online: boolean): void {
     if (this.online_ === online) return;
     this.online_ = online;
+    if (online) this.dropReason = undefined;
+    else if (!this.stopped) this.emit('disconnected', this.dropReason ?? 'the connection closed');
     this.emit(online ? 'online' : 'offline');
   }
 

@@ -77,6 +77,7 @@ export {
   type StateReason,
 } from './reasons.ts';
 export { HubServer, type HubServerOptions, type HubServerStats } from './hub-server.ts';
+export { decisionLevel, logHubServer } from './hub-log.ts';
 export { SqliteHub, type SqliteHubOptions, type SqliteHubStats } from './sqlite-hub.ts';
 export {
   MemoryRegistry,

@@ -23,6 +23,7 @@ import type { HubCounterSnapshot } from './counters.ts';
 import type { JournalStats } from './sqlite/index.ts';
 import { brokerCredentialHash, setHubBrokerCredential } from './sqlite/index.ts';
 import { hashPassword, verifyPassword } from '../broker-auth/index.ts';
+import { silentLogger, type Logger } from '../log/index.ts';
 
 export interface SqliteHubOptions {
   readonly role: HubRole;
@@ -59,6 +60,8 @@ export interface SqliteHubOptions {
   readonly auditKeepDays?: number;
   /** Commits failing this many times in a row make the hub not ready. Default 3. */
   readonly commitFailureLimit?: number;
+  /** Where the background work (sweeps, integrity checks, pruning) says what went wrong; default nowhere. */
+  readonly log?: Logger;
 }
 
 /** At most one integrity check per minute is triggered by failures (the scheduled ones come on top). */
@@ -97,6 +100,7 @@ export class SqliteHub {
   private readonly notReadyListeners = new Set<(problem: string) => void>();
   private problem: string | undefined;
   private stopping: Promise<void> | undefined;
+  private readonly log: Logger;
 
   static async start(options: SqliteHubOptions): Promise<SqliteHub> {
     const store = SqliteHubStore.open({
@@ -138,6 +142,7 @@ export class SqliteHub {
     this.core = core;
     this.server = server;
     this.clock = options.clock ?? Date.now;
+    this.log = options.log ?? silentLogger;
     this.auditKeepDays = options.auditKeepDays;
     this.timer = setInterval(() => this.sweep(), options.sweepIntervalMs ?? 1000);
     this.timer.unref();
@@ -165,9 +170,10 @@ export class SqliteHub {
     let report: IntegrityReport;
     try {
       report = checkDatabaseFile(this.store.path, 'quick');
-    } catch {
+    } catch (err) {
       // Busy or unreadable right now: the next check tries again; commit failures are watched apart.
       this.integrity.errors++;
+      this.log.limited('integrity-check', 'warn', 'the integrity check could not run; trying again later', { error: message(err) });
       return undefined;
     }
     this.integrity.checks++;
@@ -220,9 +226,10 @@ export class SqliteHub {
       this.sweeps.fails += r.fails;
       this.pruneStep();
       return r;
-    } catch {
+    } catch (err) {
       // Busy database or disk trouble: the next sweep tries again; nothing is lost by waiting.
       this.sweeps.failures++;
+      this.log.limited('sweep', 'warn', 'the deadline sweep failed; trying again at the next one', { error: message(err) });
       return { timeouts: 0, fails: 0 };
     }
   }
@@ -240,8 +247,9 @@ export class SqliteHub {
         replayWindowMs: this.store.replayWindowMs,
         maxBatches: 1,
       });
-    } catch {
+    } catch (err) {
       this.sweeps.pruneFailures++; // busy or disk trouble: the next sweep tries again
+      this.log.limited('audit-prune', 'warn', 'pruning old audit rows failed; trying again at the next sweep', { error: message(err) });
       return;
     }
     this.sweeps.pruned += r.deleted;
@@ -275,4 +283,8 @@ export class SqliteHub {
     })();
     return this.stopping;
   }
+}
+
+function message(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
 }

@@ -6,14 +6,17 @@
  * receiver hears about every up and down.
  *
  * It connects with the device's broker credential (docs/ARCHITECTURE.md §7.1): an access credential
- * for the device's own topics, not a signing key — mm still holds nothing that signs. A refused
- * CONNECT is counted and said on stderr (`warn`), then retried every 30 s, not in a silent loop.
- * A TLS handshake failure (wrong CA, wrong host, not a TLS listener) is counted and said on stderr
+ * for the device's own topics, not a signing key — mm still holds nothing that signs. It logs on
+ * stderr (docs/ARCHITECTURE.md §7.3; stdout of a domain process carries events): connected, lost
+ * (with the reason), restored, and an unreachable broker as a rate-limited warning while it retries.
+ * A refused CONNECT is counted and logged (rate-limited), then retried every 30 s, not in a silent
+ * loop. A TLS handshake failure (wrong CA, wrong host, not a TLS listener) is counted and logged
  * once per distinct failure: it keeps retrying, as the broker may be fixed, but never in silence.
  */
 import { connectMqtt, toBuffer, type MqttClient, type MqttProtocolVersion } from '../mqtt/index.ts';
 import { instanceOfReplyTopic, laneOf, MAX_WIRE_BYTES, topics } from '../../proto/index.ts';
 import type { HubLink, HubLinkSink } from './hub-link.ts';
+import { Logger, type LogSettings } from '../log/index.ts';
 
 export interface MqttLinkOptions {
   readonly url: string;
@@ -38,6 +41,8 @@ export interface MqttLinkOptions {
   /** The device's broker account (username = device id); absent on a broker without authentication. */
   readonly username?: string;
   readonly password?: string;
+  /** How mm logs (data: it travels in a domain process's bootstrap); default problems only (`warn`), format by terminal. */
+  readonly log?: LogSettings;
 }
 
 export interface MqttLinkCounters {
@@ -77,8 +82,14 @@ export class MqttHubLink implements HubLink {
   /** A service publish was refused since the sink last heard `writable`. */
   private refusedSince = false;
   private sink: HubLinkSink | null = null;
+  private readonly log: Logger;
 
-  constructor(private readonly o: MqttLinkOptions) {
+  /** `logger`: where to log instead of the one `o.log` describes (tests, in-process hosts). */
+  constructor(
+    private readonly o: MqttLinkOptions,
+    logger?: Logger,
+  ) {
+    this.log = logger ?? Logger.create({ level: 'warn', ...o.log, component: `mm ${o.deviceId}` });
     this.serviceTopics = new Map(o.services.map((s) => [topics.serviceIn(o.deviceId, s), s]));
     this.maxServiceInflight = o.maxServiceInflightBytes ?? 1024 * 1024;
   }
@@ -94,6 +105,8 @@ export class MqttHubLink implements HubLink {
       ...(this.o.ca !== undefined ? { ca: this.o.ca } : {}),
       ...(this.o.servername !== undefined ? { servername: this.o.servername } : {}),
     };
+    /** The last connection error: why the broker is out of reach, for the log. */
+    let lastError: string | undefined;
     const client = connectMqtt(this.o.url, {
       protocolVersion: this.o.protocolVersion ?? 4,
       clientId: `dominion-mm-${this.o.deviceId}-${randomSuffix()}`,
@@ -104,11 +117,12 @@ export class MqttHubLink implements HubLink {
         this.counters.tlsFailures++;
         if (failure.message === this.lastTlsFailure) return;
         this.lastTlsFailure = failure.message;
-        process.stderr.write(`dominion mm ${this.o.deviceId}: ${failure.message}; retrying\n`);
+        this.log.error('TLS handshake with the broker failed; retrying', { broker: this.o.url, reason: failure.message });
       },
+      onSocketError: (err) => void (lastError = err.message),
       onRefused: (reason) => {
         this.counters.connectRefused++;
-        process.stderr.write(`dominion mm ${this.o.deviceId}: the broker refused the connection: ${reason}; retrying in 30 s\n`);
+        this.log.limited('broker-refused', 'error', 'the broker refused the connection; retrying in 30 s', { broker: this.o.url, reason });
       },
     });
     this.client = client;
@@ -116,17 +130,31 @@ export class MqttHubLink implements HubLink {
     // Image chunks are the one large thing a hub sends: a chunk envelope up to the envelope limit.
     const maxChunk = Math.max(max, MAX_WIRE_BYTES.signedEnvelope);
     let up = false;
+    let everUp = false;
+    client.on('error', (err) => void (lastError = err.message));
+    client.on('reconnect', () => {
+      if (this.client !== client) return;
+      this.log.limited('broker-unreachable', 'warn', 'broker unreachable; still reconnecting', {
+        broker: this.o.url,
+        reason: lastError ?? 'no answer yet',
+      });
+    });
     client.on('connect', () => {
       this.counters.connects++;
       this.lastTlsFailure = undefined;
       client.subscribe([topics.replySubscription(this.o.deviceId), ...this.serviceTopics.keys()], { qos: 1 }, () => {
         up = true;
+        this.log.info(everUp ? 'broker connection restored' : 'broker connected', { broker: this.o.url });
+        everUp = true;
+        lastError = undefined;
         sink.connection(true);
       });
     });
     const down = (): void => {
       if (!up) return;
       up = false;
+      if (this.client === client)
+        this.log.warn('broker connection lost; reconnecting', { broker: this.o.url, reason: lastError ?? 'the connection closed' });
       sink.connection(false);
     };
     client.on('close', down);
@@ -173,6 +201,7 @@ export class MqttHubLink implements HubLink {
     const client = this.client;
     this.client = null;
     this.sink = null;
+    this.log.close();
     if (client === null) return;
     // Closed while still connecting, MQTT.js would reconnect once the socket opens: forbid it first.
     client.options.reconnectPeriod = 0;

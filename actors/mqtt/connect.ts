@@ -65,6 +65,11 @@ export interface ConnectMqttOptions {
    * owner counts and reports it instead of retrying in silence.
    */
   readonly onTlsFailure?: (failure: MqttTlsError) => void;
+  /**
+   * Called with every socket error (ECONNREFUSED, ECONNRESET, …), which MQTT.js handles without
+   * emitting: so an owner can say why the broker is out of reach.
+   */
+  readonly onSocketError?: (err: Error) => void;
 }
 
 /** How a TLS connection verifies the broker (docs/PROTOCOL.md §6.6). */
@@ -171,7 +176,12 @@ export function connectMqtt(url: string, options: ConnectMqttOptions = {}): Mqtt
     if (client !== undefined) lastTlsFailure.set(client, failure);
     options.onTlsFailure?.(failure);
   };
-  client = new MqttClient(() => (address.tls ? noDelayTlsSocket(address, tlsOptions, onFailure) : noDelaySocket(address)), clientOptions);
+  client = new MqttClient(() => {
+    const socket = address.tls ? noDelayTlsSocket(address, tlsOptions, onFailure) : noDelaySocket(address);
+    const onSocketError = options.onSocketError;
+    if (onSocketError !== undefined) socket.on('error', (err) => onSocketError(err));
+    return socket;
+  }, clientOptions);
   const connected = client;
   connected.on('connect', () => void lastTlsFailure.delete(connected));
   // With manualConnect MQTT.js clears `disconnecting` once end() has closed its stores; a socket

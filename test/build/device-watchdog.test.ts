@@ -72,7 +72,7 @@ test('--watchdog simulated runs a linux-watchdog board off-device, saying so on 
   );
   assert.match(
     err,
-    /dominion device: --watchdog simulated: the board's linux watchdog is NOT used; the strong-dominance bound holds only while this process runs — for development and tests, never on a board/,
+    /WARN +device \S+: --watchdog simulated: the board's linux watchdog is NOT used; the strong-dominance bound holds only while this process runs — for development and tests, never on a board/,
   );
 });
 

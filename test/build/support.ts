@@ -151,7 +151,10 @@ export interface DeviceRun {
  */
 export function runDeviceCli(args: readonly string[], until: (line: string) => boolean): Promise<DeviceRun> {
   const cli = fileURLToPath(new URL('../../cli/main.ts', import.meta.url));
-  const child = spawn(process.execPath, ['--import', 'tsx', cli, 'device', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  // Text lines (a pipe would get JSON): the tests match what an operator reads at a terminal.
+  const child = spawn(process.execPath, ['--import', 'tsx', cli, 'device', '--log-format', 'text', ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const out: string[] = [];
   let err = '';
   child.stderr.on('data', (d: Buffer) => void (err += d.toString()));

@@ -121,7 +121,7 @@ test('a page-corrupted database opens without a check, fails quick_check, and th
   assert.match(started.stderr, /integrity check failed/);
   assert.ok(started.stderr.includes(path), 'the error names the file');
   assert.match(started.stderr, /restore it from a backup/);
-  assert.doesNotMatch(started.stdout, /online/);
+  assert.doesNotMatch(started.stdout + started.stderr, /online/);
 
   const checked = await runDominion(['hub', '--check-db', '--db', path]);
   assert.equal(checked.code, 1, checked.stdout + checked.stderr);

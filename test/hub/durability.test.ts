@@ -49,7 +49,23 @@ test('kill -9 under load, restart: every reply received has its audit row; repla
   });
 
   const broker = await startEmbeddedBroker();
-  const args = ['hub', '--role', 'ih', '--id', hubId, '--broker', broker.url, '--db', dbPath, '--key', keyPath, '--share-group', 'none'];
+  const args = [
+    'hub',
+    '--role',
+    'ih',
+    '--id',
+    hubId,
+    '--broker',
+    broker.url,
+    '--db',
+    dbPath,
+    '--key',
+    keyPath,
+    '--share-group',
+    'none',
+    '--log-format',
+    'text',
+  ];
   const load = connectMqtt(broker.url, { clientId: uniqueId('load') });
   const received: Received[] = [];
   const hubKey = pinned(node.verifier(key.publicKey));

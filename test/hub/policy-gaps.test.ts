@@ -61,7 +61,7 @@ test('dominion hub warns at start-up of a policy-less instance, naming the comma
     'none',
   ]);
   try {
-    await hub.waitFor(/WARNING: no fleet policy for mm/, 'the policy warning');
+    await hub.waitFor(/"level":"warn".*no fleet policy for mm/, 'the policy warning');
     assert.match(hub.output(), /2 enrolled device\(s\) without a policy of their own will be withheld \(no-policy\)/);
     assert.match(hub.output(), /dominion policy --db .*ih\.db --set <file>/);
     assert.doesNotMatch(hub.output(), /no fleet policy for device/);

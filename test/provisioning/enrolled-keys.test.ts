@@ -147,7 +147,11 @@ describe('the device key file against the enrolled keys', () => {
       { encoding: 'utf8', timeout: 60_000 },
     );
     assert.equal(run.status, 1, run.stderr);
-    assert.match(run.stderr, /dominion device: refusing to start: .*pi\.keys\.json: the device key \(key id [0-9a-f]{32}\)/);
+    // One JSON error record on a pipe (docs/ARCHITECTURE.md §7.3).
+    const record = JSON.parse(run.stderr.trim().split('\n').at(-1)!) as { level: string; component: string; msg: string };
+    assert.equal(record.level, 'error');
+    assert.match(record.component, /^device /);
+    assert.match(record.msg, /^refusing to start: .*pi\.keys\.json: the device key \(key id [0-9a-f]{32}\)/);
     assert.ok(run.stderr.includes(keyId(enrolled.device)) && run.stderr.includes(keyId(stale.device)), run.stderr);
     assert.ok(!run.stderr.includes(hex(stale.device)), 'no secret on stderr');
     assert.equal(run.stdout, '', 'nothing started');
