@@ -8,6 +8,7 @@
  * and its hash in its public key, the device one at enrolment; `onAccounts` hands the accounts in
  * the databases to the broker (the embedded one's authorizer) before anything connects.
  */
+import { Logger } from '../actors/log/index.ts';
 import { join } from 'node:path';
 import {
   devicePublicKeys,
@@ -28,7 +29,7 @@ import {
 import { setFleetPolicy, SqliteHubStore } from '../actors/hub/sqlite/index.ts';
 import { readBrokerCredentialFile, requireMmKey, writeBrokerCredentialFile, type BrokerCredential } from '../actors/provisioning/index.ts';
 import { hashPassword, hubUsername, newBrokerPassword, type BrokerUser } from '../actors/broker-auth/index.ts';
-import { collectBrokerAccounts } from '../actors/hub/index.ts';
+import { collectBrokerAccounts, logHubServer } from '../actors/hub/index.ts';
 import { MM_IMAGE_ACTORS, type DemoFleet, type DemoHub, type DeviceKeys, type HubPins } from '../actors/device/index.ts';
 import { serviceInstance } from '../proto/index.ts';
 
@@ -118,6 +119,8 @@ export async function startSqliteFleet(o: {
           credential,
         }),
       );
+      // Errors only (a lost broker, failing commits): the scenario's own withholds would crowd the live table.
+      logHubServer(hubs.at(-1)!.server, Logger.create({ component: `hub ${k.hubId}`, level: 'error', write: (l) => console.error(l) }));
       // As `dominion hub` does, loudly: a hub that stopped answering must not look online.
       hubs.at(-1)!.onNotReady((problem) => console.error(`dominion up: hub ${k.hubId} NOT READY, stopped answering: ${problem}`));
     }
