@@ -11,6 +11,14 @@ const COMMANDS: Record<string, { summary: string; run: (argv: string[]) => Promi
     run: async (a) => (await import('./up.ts')).up(a),
   },
   build: { summary: "bundle, check and sign a board's artifacts into dist/<id>/", run: async (a) => (await import('./build.ts')).build(a) },
+  pack: {
+    summary: "make a board's signed install archive: runner, verified artifacts, unit, install.sh",
+    run: async (a) => (await import('./pack.ts')).packCommand(a),
+  },
+  install: {
+    summary: 'verify an install archive against the release key and install it (under --root)',
+    run: async (a) => (await import('./install.ts')).installCommand(a),
+  },
   device: {
     summary: "verify a board's artifacts and run them as a device against its hubs",
     run: async (a) => (await import('./device.ts')).deviceCommand(a),
