@@ -38,3 +38,4 @@ export {
 } from './pack-format.ts';
 export { readTarGz, writeTarGz, type TarEntry } from './tar.ts';
 export { PackError, type PackErrorCode } from './pack-errors.ts';
+export { hubUnit, hubUnitName, HubUnitError, HUB_DEFAULTS, HUB_STATE_DIR, type HubUnitOptions } from './hub-unit.ts';

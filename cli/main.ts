@@ -32,6 +32,10 @@ const COMMANDS: Record<string, { summary: string; run: (argv: string[]) => Promi
     run: async (a) => (await import('./bench.ts')).benchCommand(a),
   },
   hub: { summary: 'run one hub process (IH or SH) on its SQLite database', run: async (a) => (await import('./hub.ts')).hubCommand(a) },
+  'hub-unit': {
+    summary: 'write the systemd unit that runs one hub as a service',
+    run: async (a) => (await import('./hub-unit.ts')).hubUnitCommand(a),
+  },
   keys: { summary: 'make key files: a device key set or a hub key pair', run: async (a) => (await import('./keys.ts')).keysCommand(a) },
   enroll: {
     summary: 'register a device with its hubs and write its provisioning file',
