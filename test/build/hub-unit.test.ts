@@ -114,7 +114,14 @@ test("the hub unit's ExecStart, run as written, starts a hub that comes online a
     assert.equal(node, process.execPath);
     const child = spawn(node!, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     let err = '';
-    child.stderr.on('data', (d: Buffer) => void (err += d.toString()));
+    // cli/hub.ts warns of the missing mm policy in the same run of code that then installs its
+    // SIGTERM handler: once that line is out, a SIGTERM is a clean stop.
+    const ready = new Promise<void>((resolve) =>
+      child.stderr.on('data', (d: Buffer) => {
+        err += d.toString();
+        if (err.includes('no fleet policy for mm')) resolve();
+      }),
+    );
     const exited = new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));
     t.after(() => void (child.exitCode === null && child.kill('SIGKILL')));
     const online = await new Promise<string>((resolve, reject) => {
@@ -125,6 +132,7 @@ test("the hub unit's ExecStart, run as written, starts a hub that comes online a
       void exited.then((c) => reject(new Error(`the hub exited with ${c}: ${err}`)));
     });
     assert.match(online, /online: /);
+    await ready;
     child.kill('SIGTERM');
     assert.equal(await exited, 0, 'a clean stop: not restarted by Restart=on-failure');
   } finally {
