@@ -23,13 +23,16 @@ import type { BoardProfile } from '../boards/index.ts';
 export interface UnitLayout {
   /** Node binary. */
   readonly node: string;
-  /** Where dominion is installed (its `bin/dominion.mjs` and `dist/<board>/`). */
+  /** Where dominion is installed (its runner `bin/dominion-device.mjs` and `dist/<board>/`; build/install-layout.ts). */
   readonly prefix: string;
   /** The device's persistent state (`sw`, `sm-<service>` directories). */
   readonly dataDir: string;
   /** The provisioning file (device id, keys, pinned hub and release keys, broker URL). */
   readonly provision: string;
 }
+
+/** The bundled device runner (build/runner.ts) under the prefix: what the unit runs and `dominion pack` ships. */
+export const RUNNER_PATH = 'bin/dominion-device.mjs';
 
 export const DEFAULT_LAYOUT: UnitLayout = {
   node: '/usr/bin/node',
@@ -75,7 +78,7 @@ export function systemdUnit(board: BoardProfile, layout: UnitLayout = DEFAULT_LA
     '',
     '[Service]',
     'Type=simple',
-    `ExecStart=${layout.node} --max-old-space-size=${heapMb}${semiSpace} ${layout.prefix}/bin/dominion.mjs device --board ${board.id} --artifacts ${layout.prefix}/dist/${board.id} --provision ${layout.provision} --data-dir ${layout.dataDir}`,
+    `ExecStart=${layout.node} --max-old-space-size=${heapMb}${semiSpace} ${layout.prefix}/${RUNNER_PATH} device --board ${board.id} --artifacts ${layout.prefix}/dist/${board.id} --provision ${layout.provision} --data-dir ${layout.dataDir}`,
   );
   if (wd.backend === 'linux') {
     lines.push(`ExecStartPre=/usr/bin/test -c ${wd.device}`, 'Restart=no', 'DevicePolicy=closed', `DeviceAllow=${wd.device} rw`);

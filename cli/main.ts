@@ -15,6 +15,14 @@ const COMMANDS: Record<string, { summary: string; run: (argv: string[]) => Promi
     summary: "print the code digests of a board's images (and your --service modules) for a hub's policy",
     run: async (a) => (await import('./digest.ts')).digestCommand(a),
   },
+  pack: {
+    summary: "make a board's signed install archive: runner, verified artifacts, unit, install.sh",
+    run: async (a) => (await import('./pack.ts')).packCommand(a),
+  },
+  install: {
+    summary: 'verify an install archive against the release key and install it (under --root)',
+    run: async (a) => (await import('./install.ts')).installCommand(a),
+  },
   device: {
     summary: "verify a board's artifacts and run them as a device against its hubs",
     run: async (a) => (await import('./device.ts')).deviceCommand(a),
@@ -28,6 +36,10 @@ const COMMANDS: Record<string, { summary: string; run: (argv: string[]) => Promi
     run: async (a) => (await import('./bench.ts')).benchCommand(a),
   },
   hub: { summary: 'run one hub process (IH or SH) on its SQLite database', run: async (a) => (await import('./hub.ts')).hubCommand(a) },
+  'hub-unit': {
+    summary: 'write the systemd unit that runs one hub as a service',
+    run: async (a) => (await import('./hub-unit.ts')).hubUnitCommand(a),
+  },
   keys: { summary: 'make key files: a device key set or a hub key pair', run: async (a) => (await import('./keys.ts')).keysCommand(a) },
   enroll: {
     summary: 'register a device with its hubs and write its provisioning file',

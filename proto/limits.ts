@@ -72,6 +72,8 @@ export const SIGNATURE_CONTEXT = {
   imageRequest: 'dominion/v1/image-request',
   imageChunk: 'dominion/v1/image-chunk',
   manifest: 'dominion/v1/manifest',
+  /** A board's install archive (`dominion pack`): its PACK.json, by the release key. */
+  pack: 'dominion/v1/pack',
   serviceSeal: 'dominion/v1/service-seal',
 } as const;
 export type SignatureContext = (typeof SIGNATURE_CONTEXT)[keyof typeof SIGNATURE_CONTEXT];

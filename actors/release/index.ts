@@ -10,6 +10,7 @@ export {
   verifyArtifacts,
   verifyManifest,
   verifyReleaseImage,
+  verifySignedDocument,
   BOARD_FILE,
   MANIFEST_FILE,
   MANIFEST_FORMAT,

@@ -16,7 +16,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { bytesEqual, CONTEXTS, fromHex, hex, nodeBackend, verifyInContext } from '../crypto/index.ts';
+import { bytesEqual, CONTEXTS, fromHex, hex, nodeBackend, verifyInContext, type SignatureContext } from '../crypto/index.ts';
 import type { DomainKind } from '../../boards/index.ts';
 import { ArtifactError } from './errors.ts';
 
@@ -132,16 +132,24 @@ function parseJson(bytes: Uint8Array, file: string): unknown {
 }
 
 /**
- * Checks a manifest's bytes against its signature and the pinned release key, then its shape: throws
- * ArtifactError, and reads nothing the manifest says before the signature verifies.
+ * Checks `docBytes` against its signature file (`{context, algorithm, keyId, signature}`) made by the
+ * pinned release key in `context`: the manifest, and an install archive's PACK.json (build/pack.ts).
+ * Throws ArtifactError naming `docFile` or `sigFile`; returns only when the signature verifies.
  */
-export function verifyManifest(manifestBytes: Uint8Array, signatureBytes: Uint8Array, releasePublicKey: Uint8Array): Manifest {
+export function verifySignedDocument(
+  docBytes: Uint8Array,
+  signatureBytes: Uint8Array,
+  releasePublicKey: Uint8Array,
+  context: SignatureContext,
+  docFile: string,
+  sigFile: string,
+): void {
   const release = nodeBackend().verifier(releasePublicKey);
-  const sig = parseJson(signatureBytes, SIGNATURE_FILE) as Partial<ManifestSignature> | null;
+  const sig = parseJson(signatureBytes, sigFile) as Partial<ManifestSignature> | null;
   if (
     sig === null ||
     typeof sig !== 'object' ||
-    sig.context !== CONTEXTS.manifest ||
+    sig.context !== context ||
     sig.algorithm !== 'ed25519' ||
     typeof sig.keyId !== 'string' ||
     !/^[0-9a-f]{32}$/.test(sig.keyId) ||
@@ -150,24 +158,28 @@ export function verifyManifest(manifestBytes: Uint8Array, signatureBytes: Uint8A
   ) {
     throw new ArtifactError(
       'malformed',
-      SIGNATURE_FILE,
-      `must be {context: "${CONTEXTS.manifest}", algorithm: "ed25519", keyId, signature} in lower-case hex`,
+      sigFile,
+      `must be {context: "${context}", algorithm: "ed25519", keyId, signature} in lower-case hex`,
     );
   }
   if (!bytesEqual(fromHex(sig.keyId), release.keyId)) {
-    throw new ArtifactError(
-      'wrong-key',
-      MANIFEST_FILE,
-      `is signed by key ${sig.keyId}, not by the pinned release key ${hex(release.keyId)}`,
-    );
+    throw new ArtifactError('wrong-key', docFile, `is signed by key ${sig.keyId}, not by the pinned release key ${hex(release.keyId)}`);
   }
-  if (!verifyInContext(release, CONTEXTS.manifest, manifestBytes, fromHex(sig.signature))) {
+  if (!verifyInContext(release, context, docBytes, fromHex(sig.signature))) {
     throw new ArtifactError(
       'bad-signature',
-      MANIFEST_FILE,
-      `does not match its signature in ${SIGNATURE_FILE}: the manifest or its signature was changed`,
+      docFile,
+      `does not match its signature in ${sigFile}: ${docFile} or its signature was changed`,
     );
   }
+}
+
+/**
+ * Checks a manifest's bytes against its signature and the pinned release key, then its shape: throws
+ * ArtifactError, and reads nothing the manifest says before the signature verifies.
+ */
+export function verifyManifest(manifestBytes: Uint8Array, signatureBytes: Uint8Array, releasePublicKey: Uint8Array): Manifest {
+  verifySignedDocument(manifestBytes, signatureBytes, releasePublicKey, CONTEXTS.manifest, MANIFEST_FILE, SIGNATURE_FILE);
 
   // Signed by the release key: from here on the manifest says what the artifacts are.
   const manifest = parseJson(manifestBytes, MANIFEST_FILE) as Manifest;

@@ -372,7 +372,7 @@ test('the systemd unit: sw owns the watchdog, is never restarted in place, and t
   assert.match(unit, /RuntimeWatchdogSec= off/);
   assert.match(
     unit,
-    /^ExecStart=\/usr\/bin\/node --max-old-space-size=32 --max-semi-space-size=1 \/opt\/dominion\/bin\/dominion\.mjs device --board rpi4 --artifacts \/opt\/dominion\/dist\/rpi4 /m,
+    /^ExecStart=\/usr\/bin\/node --max-old-space-size=32 --max-semi-space-size=1 \/opt\/dominion\/bin\/dominion-device\.mjs device --board rpi4 --artifacts \/opt\/dominion\/dist\/rpi4 /m,
   );
   assert.match(unit, /^MemoryMax=704M$/m);
   assert.doesNotMatch(unit, /Restart=(always|on-failure)/);

@@ -22,8 +22,8 @@ describe('signedBytes', () => {
     assert.deepEqual(bytes, Uint8Array.from([...new TextEncoder().encode('dominion/v1/manifest'), 0, 1, 2]));
   });
 
-  it('lists eight distinct versioned contexts', () => {
-    assert.equal(new Set(ALL).size, 8);
+  it('lists nine distinct versioned contexts', () => {
+    assert.equal(new Set(ALL).size, 9);
     for (const c of ALL) assert.match(c, /^dominion\/v1\/[a-z-]+$/);
   });
 
