@@ -8,6 +8,7 @@
  * signed on this machine. The private key is never written into dist.
  */
 import { chmodSync, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { fromHex, generateSecretKey, hex, nodeBackend } from '../actors/crypto/index.ts';
 import { BuildError } from './errors.ts';
 
@@ -44,6 +45,32 @@ export function readReleaseKey(file: string): ReleaseKey {
     throw new BuildError('release-key', `release key ${file} must hold a 32-byte Ed25519 seed as 64 hex digits`);
   const secretKey = fromHex(seedHex);
   return { secretKey, publicKey: nodeBackend().publicKeyOf(secretKey), file, dev: false };
+}
+
+/**
+ * A new release key: `<name>.key` (the seed, mode 0600) and `<name>.pub` (the public key as 64 hex
+ * digits, what `dominion enroll --release-pub` and `dominion install --release-pub` take). Refuses
+ * to overwrite either: a lost release key means re-provisioning every device that pins it.
+ */
+export function writeNewReleaseKey(
+  dir: string,
+  name: string,
+): { readonly secretFile: string; readonly publicFile: string; readonly publicKey: Uint8Array } {
+  if (!/^[A-Za-z0-9._-]{1,64}$/.test(name) || name.startsWith('.'))
+    throw new BuildError(
+      'release-key',
+      `a release key name is 1–64 letters, digits, ".", "_" or "-" (not starting with "."), got ${JSON.stringify(name)}`,
+    );
+  const secretFile = join(dir, `${name}.key`);
+  const publicFile = join(dir, `${name}.pub`);
+  for (const f of [secretFile, publicFile])
+    if (existsSync(f)) throw new BuildError('release-key', `${f} already exists; refusing to overwrite a release key`);
+  const secretKey = generateSecretKey();
+  const publicKey = nodeBackend().publicKeyOf(secretKey);
+  writeFileSync(secretFile, `${hex(secretKey)}\n`, { mode: 0o600, flag: 'wx' });
+  chmodSync(secretFile, 0o600); // in case the umask got in the way
+  writeFileSync(publicFile, `${hex(publicKey)}\n`, { mode: 0o644, flag: 'wx' });
+  return { secretFile, publicFile, publicKey };
 }
 
 /** The development key at `file`, made (mode 0600) if it does not exist yet. */

@@ -19,10 +19,12 @@ import {
   writeHubPublicFile,
   type HubRole,
 } from '../actors/hub/index.ts';
+import { writeNewReleaseKey } from '../build/release-key.ts';
 import { consoleIo, failure, oneOf, parseCommand, positionals, required, UsageError, type CliIo } from './options.ts';
 
 const KEYS_HELP = `usage: dominion keys new --device <device-id> [--services <a,b,…>] [--without-mm] --out <dir>
        dominion keys new --hub <hub-id> --role ih|sh [--service <name>] --out <dir>
+       dominion keys new --release <name> --out <dir>
 
 Makes keys as files in <dir> (created if missing). Secret files get mode 0600 and are never
 overwritten; keep them off shared disks.
@@ -40,6 +42,11 @@ overwritten; keep them off shared disks.
                        → <id>.pub.json    (public, with the password's hash: for "dominion
                                            enroll --hub", which gives the hash to broker-sync)
   --role ih|sh         the hub's role; --service <name> with sh
+  --release <name>     the release key that signs builds and install archives
+                       → <name>.key (secret: the Ed25519 seed as 64 hex digits, for "dominion
+                                     build/pack --release-key"; keep it off the build machine's
+                                     shared disks and back it up: devices pin its public key)
+                       → <name>.pub (public: for "dominion enroll/install --release-pub")
   --out <dir>          where to write
   -h, --help           this text`;
 
@@ -48,6 +55,7 @@ export async function keysCommand(argv: string[], io: CliIo = consoleIo): Promis
     device: { type: 'string' },
     services: { type: 'string' },
     hub: { type: 'string' },
+    release: { type: 'string' },
     role: { type: 'string' },
     service: { type: 'string' },
     'without-mm': { type: 'boolean', default: false },
@@ -60,12 +68,17 @@ export async function keysCommand(argv: string[], io: CliIo = consoleIo): Promis
   }
   positionals('keys', rest, ['new']);
   if (rest[0] !== 'new') throw new UsageError(`keys: unknown subcommand "${rest[0]}" (only "new")`);
-  if ((values.device === undefined) === (values.hub === undefined))
-    throw new UsageError('keys new: give exactly one of --device <id> or --hub <id>');
+  if ([values.device, values.hub, values.release].filter((v) => v !== undefined).length !== 1)
+    throw new UsageError('keys new: give exactly one of --device <id>, --hub <id> or --release <name>');
   const out = required('keys', 'out', values.out);
   try {
     mkdirSync(out, { recursive: true, mode: 0o700 });
-    if (values.device !== undefined) {
+    if (values.release !== undefined) {
+      if (values.role !== undefined || values.service !== undefined || values.services !== undefined || values['without-mm'])
+        throw new UsageError('keys new --release: takes only --out');
+      const k = writeNewReleaseKey(out, values.release);
+      io.out(`release key ${values.release}: ${k.secretFile} (secret, 0600), ${k.publicFile} (public key ${hex(k.publicKey)})`);
+    } else if (values.device !== undefined) {
       if (values.role !== undefined || values.service !== undefined)
         throw new UsageError('keys new --device: --role and --service are for --hub (use --services)');
       const services = values.services === undefined || values.services === '' ? [] : values.services.split(',').map((s) => s.trim());

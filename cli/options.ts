@@ -104,7 +104,7 @@ export function positionals(command: string, got: readonly string[], names: read
 export function failure(io: CliIo, command: string, err: unknown): number {
   const known =
     err instanceof Error &&
-    /^(HubStoreError|KeyFileError|ProvisioningError|EnrollmentError|PolicyError|MqttUrlError|MqttTlsError|BrokerCaError|BrokerConfigError|BrokerUnreachableError|TopicError|InvalidInstanceError|ArtifactError|ReleaseError|PrincipalError|PasswordHashError|BrokerFilesError|BrokerSyncError)$/.test(
+    /^(HubStoreError|KeyFileError|ProvisioningError|EnrollmentError|PolicyError|MqttUrlError|MqttTlsError|BrokerCaError|BrokerConfigError|BrokerUnreachableError|TopicError|InvalidInstanceError|ArtifactError|ReleaseError|PrincipalError|PasswordHashError|BrokerFilesError|BrokerSyncError|BuildError)$/.test(
       err.name,
     );
   if (!known) throw err;

@@ -24,6 +24,7 @@ import { bootRequest } from '../hub/exchanges.ts';
 import { UpdateState } from '../../proto/index.ts';
 import { newReleaseKey, writeArtifacts } from '../hub/release-fixture.ts';
 import { hex } from '../../actors/crypto/index.ts';
+import { readReleaseKey } from '../../build/index.ts';
 
 interface Captured extends CliIo {
   readonly lines: string[];
@@ -172,6 +173,24 @@ describe('dominion commands (in-process)', () => {
     assert.equal(statSync(join(dir, 'ih-9.key.json')).mode & 0o777, 0o600);
     const hubSecret = (JSON.parse(readFileSync(join(dir, 'ih-9.key.json'), 'utf8')) as { secretKey: string }).secretKey;
     assert.ok(!hub.io.text().includes(hubSecret));
+  });
+
+  it('keys new --release: a seed file 0600 that build reads and a public file that --release-pub reads; never overwritten', async () => {
+    const dir = tempDir('dominion-release-');
+    const made = await run(keysCommand, ['new', '--release', 'release', '--out', dir]);
+    assert.equal(made.code, 0, made.io.text());
+    const secret = join(dir, 'release.key');
+    assert.equal(statSync(secret).mode & 0o777, 0o600);
+    const key = readReleaseKey(secret);
+    assert.equal(readFileSync(join(dir, 'release.pub'), 'utf8').trim(), hex(key.publicKey));
+    assert.ok(!made.io.text().includes(hex(key.secretKey)), 'the seed is never printed');
+    assert.match(made.io.text(), new RegExp(`public key ${hex(key.publicKey)}`));
+    const again = await run(keysCommand, ['new', '--release', 'release', '--out', dir]);
+    assert.equal(again.code, 1);
+    assert.match(again.io.errors.join('\n'), /already exists; refusing to overwrite a release key/);
+    assert.equal(readReleaseKey(secret).publicKey.toString(), key.publicKey.toString(), 'the old key is untouched');
+    await usageError(keysCommand, ['new', '--release', 'r', '--hub', 'h', '--out', dir], /exactly one of/);
+    await usageError(keysCommand, ['new', '--release', 'r', '--role', 'ih', '--out', dir], /takes only --out/);
   });
 
   it('enroll: the IH learns K_I and K_MM, each SH only its own K_SM; the provisioning file pins the hubs', async () => {
