@@ -140,6 +140,9 @@ export async function hubCommand(argv: string[], io: CliIo = consoleIo): Promise
   if (broker.warning !== undefined) log.warn(broker.warning);
 
   let hub: SqliteHub;
+  let signalledEarly = false;
+  const early = (): void => void (signalledEarly = true);
+  const offEarly = (): void => void (process.off('SIGINT', early), process.off('SIGTERM', early));
   try {
     const keyPath = values.key ?? join(dirname(dbPath), `${hubId}.key.json`);
     if (!existsSync(keyPath)) {
@@ -167,6 +170,9 @@ export async function hubCommand(argv: string[], io: CliIo = consoleIo): Promise
     if (key.hubId !== hubId || roleName(key.role) !== roleName(role)) {
       throw new UsageError(`hub: ${keyPath} is the key of ${key.hubId} (${roleName(key.role)}), not of ${hubId} (${roleName(role)})`);
     }
+    // A stop asked for while starting (systemctl stop) is a clean stop once started, not a kill.
+    process.on('SIGINT', early);
+    process.on('SIGTERM', early);
     log.info('starting', { role: roleName(role), db: dbPath, broker: brokerUrl });
     hub = await SqliteHub.start({
       log,
@@ -187,6 +193,7 @@ export async function hubCommand(argv: string[], io: CliIo = consoleIo): Promise
       ...(credential !== undefined ? { credential } : {}),
     });
   } catch (err) {
+    offEarly();
     if (err instanceof UsageError) throw err;
     return failure(io, 'hub', err);
   }
@@ -223,6 +230,8 @@ export async function hubCommand(argv: string[], io: CliIo = consoleIo): Promise
     });
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
+    offEarly();
+    if (signalledEarly) stop();
   });
   if (ticker !== undefined) clearInterval(ticker);
   await hub.stop();

@@ -114,25 +114,23 @@ test("the hub unit's ExecStart, run as written, starts a hub that comes online a
     assert.equal(node, process.execPath);
     const child = spawn(node!, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     let err = '';
-    // cli/hub.ts warns of the missing mm policy in the same run of code that then installs its
-    // SIGTERM handler: once that line is out, a SIGTERM is a clean stop.
-    const ready = new Promise<void>((resolve) =>
-      child.stderr.on('data', (d: Buffer) => {
-        err += d.toString();
-        if (err.includes('no fleet policy for mm')) resolve();
-      }),
-    );
     const exited = new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));
     t.after(() => void (child.exitCode === null && child.kill('SIGKILL')));
+    // Not a TTY: one JSON record per line on stderr. cli/hub.ts warns of the missing mm policy in the
+    // same run of code that then installs its SIGTERM handler: once that line is out, a SIGTERM is a clean stop.
     const online = await new Promise<string>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no "online" within 60 s; stderr: ${err}`)), 60_000);
-      createInterface({ input: child.stdout }).on('line', (line) => {
-        if (/^hub ih-unit \(.*\) online/.test(line)) (clearTimeout(timer), resolve(line));
+      const timer = setTimeout(() => reject(new Error(`no "online" and policy warning within 60 s; stderr: ${err}`)), 60_000);
+      let onlineMsg: string | undefined;
+      createInterface({ input: child.stderr }).on('line', (line) => {
+        err += `${line}\n`;
+        const record = JSON.parse(line) as { msg?: string; component?: string };
+        assert.equal(record.component, 'hub ih-unit');
+        if (/online/.test(record.msg ?? '')) onlineMsg = record.msg;
+        if (onlineMsg !== undefined && /no fleet policy for mm/.test(record.msg ?? '')) (clearTimeout(timer), resolve(onlineMsg));
       });
       void exited.then((c) => reject(new Error(`the hub exited with ${c}: ${err}`)));
     });
-    assert.match(online, /online: /);
-    await ready;
+    assert.match(online, /^ih online: /);
     child.kill('SIGTERM');
     assert.equal(await exited, 0, 'a clean stop: not restarted by Restart=on-failure');
   } finally {

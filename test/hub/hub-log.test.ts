@@ -179,3 +179,18 @@ test('dominion hub logs JSON lines on a pipe: start-up, online, and a refusal na
   }
   assert.match(hub.output(), /"msg":"stopped: received 1/);
 });
+
+test('dominion hub asked to stop while it starts (systemctl stop) stops cleanly once started: exit 0, "stopped"', async () => {
+  const db = ihDatabase();
+  const broker = await startEmbeddedBroker();
+  const hub = dominion(['hub', '--role', 'ih', '--id', db.hubId, '--broker', broker.url, '--db', db.path, '--key', db.keyPath]);
+  try {
+    await hub.waitFor(/"msg":"starting"/, 'the starting line');
+    hub.process.kill('SIGTERM'); // before "online": the early handler holds it until the hub has started
+    assert.equal(await hub.exited, 0, hub.output());
+  } finally {
+    if (hub.process.exitCode === null) hub.process.kill('SIGKILL');
+    await broker.close();
+  }
+  assert.match(hub.output(), /"msg":"stopped: /);
+});
