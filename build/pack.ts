@@ -17,7 +17,7 @@ import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node
 import { dirname, join, resolve } from 'node:path';
 import { tmpdir } from 'node:os';
 import { mkdtempSync } from 'node:fs';
-import { CONTEXTS, hex } from '../actors/crypto/index.ts';
+import { CONTEXTS, hex, nodeBackend } from '../actors/crypto/index.ts';
 import {
   ArtifactError,
   BOARD_FILE,
@@ -178,7 +178,7 @@ export async function packBoard(options: PackOptions): Promise<PackResult> {
   writeFileSync(partial, archive, { mode: 0o644 });
   renameSync(partial, file);
   log(
-    `wrote ${file} (${(archive.length / 1024).toFixed(1)} KiB, ${paths.length} files): board ${board.id} release ${version}, PACK.json signed by release key ${hex(release.publicKey).slice(0, 16)}…${release.dev ? ' (development key)' : ''}`,
+    `wrote ${file} (${(archive.length / 1024).toFixed(1)} KiB, ${paths.length} files): board ${board.id} release ${version}, PACK.json signed by release key ${hex(nodeBackend().verifier(release.publicKey).keyId)}${release.dev ? ' (development key)' : ''}`,
   );
   return { file, doc, releaseKey: { publicKey: release.publicKey, dev: release.dev } };
 }
