@@ -3,6 +3,7 @@
  * reported them (actors/hub/sqlite/history.ts), from one hub database or several (the IH's and its
  * SHs'), merged and ordered by time.
  */
+import { textTable } from './text-table.ts';
 import { sqlite } from '../actors/hub/index.ts';
 import { consoleIo, integer, parseCommand, positionals, required, requiredList, type CliIo } from './options.ts';
 import { withDatabase } from './operator.ts';
@@ -75,11 +76,5 @@ function renderHistory(entries: readonly sqlite.HistoryEntry[]): string[] {
     e.firmwareVersion ?? '—',
     e.images ?? '—',
   ]);
-  const widths = header.map((h, c) => Math.max(h.length, ...cells.map((r) => r[c]!.length)));
-  const fmt = (r: string[]): string =>
-    r
-      .map((cell, c) => cell.padEnd(widths[c]!))
-      .join('  ')
-      .trimEnd();
-  return [fmt(header), ...cells.map(fmt)];
+  return textTable(header, cells);
 }

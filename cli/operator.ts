@@ -3,6 +3,7 @@
  * `quarantine`, `release`, `revoke`, `require-update`. Changes are committed with their audit row
  * in one transaction; a running hub on the same database applies them at the device's next request.
  */
+import { textTable } from './text-table.ts';
 import { hex } from '../actors/crypto/index.ts';
 import { fleetView, sqlite, type FleetImage, type FleetRow } from '../actors/hub/index.ts';
 import { parseInstance, type Instance } from '../proto/index.ts';
@@ -311,11 +312,5 @@ function renderFleet(rows: readonly FleetRow[], now: number): string[] {
     r.reason ?? '',
   ]);
   if (cells.length === 0) return ['no devices enrolled'];
-  const widths = header.map((h, c) => Math.max(h.length, ...cells.map((r) => r[c]!.length)));
-  const fmt = (r: string[]): string =>
-    r
-      .map((cell, c) => cell.padEnd(widths[c]!))
-      .join('  ')
-      .trimEnd();
-  return [fmt(header), ...cells.map(fmt)];
+  return textTable(header, cells);
 }

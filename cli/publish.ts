@@ -4,6 +4,7 @@
  * key pinned in the hub database (the first publish pins it) and stores the images of this hub's
  * role; a running hub on the same database serves them at once.
  */
+import { textTable } from './text-table.ts';
 import { hex } from '../actors/crypto/index.ts';
 import { sqlite, type ReleaseSummary } from '../actors/hub/index.ts';
 import { consoleIo, parseCommand, positionals, readPublicKey, required, type CliIo } from './options.ts';
@@ -62,7 +63,8 @@ export async function publishCommand(argv: string[], io: CliIo = consoleIo): Pro
       `sha512 ${hex(i.digest).slice(0, 16)}…`,
       i.status,
     ]);
-    for (const line of table(rows)) io.out(`  ${line}`);
+    // No header: the first row stands in for it.
+    if (rows.length > 0) for (const line of textTable(rows[0]!, rows.slice(1))) io.out(`  ${line}`);
     if (result.skipped.length > 0) io.out(`not for this hub: ${result.skipped.join(', ')}`);
     return 0;
   });
@@ -101,7 +103,7 @@ export async function releasesCommand(argv: string[], io: CliIo = consoleIo): Pr
       new Date(r.issuedAt).toISOString(),
       new Date(r.publishedAt).toISOString(),
     ]);
-    for (const line of table([header, ...rows])) io.out(line);
+    for (const line of textTable(header, rows)) io.out(line);
     return 0;
   });
 }
@@ -117,14 +119,4 @@ function releaseJson(r: ReleaseSummary): Record<string, unknown> {
     issuedAt: r.issuedAt,
     publishedAt: r.publishedAt,
   };
-}
-
-function table(rows: readonly string[][]): string[] {
-  const widths = rows[0]?.map((_, c) => Math.max(...rows.map((r) => r[c]!.length))) ?? [];
-  return rows.map((r) =>
-    r
-      .map((cell, c) => cell.padEnd(widths[c]!))
-      .join('  ')
-      .trimEnd(),
-  );
 }

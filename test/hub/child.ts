@@ -71,3 +71,11 @@ export async function runDominion(
   clearTimeout(timer);
   return { code, stdout, stderr };
 }
+
+/** `dominion hub` arguments for an IH on `dbPath` with its key at `keyPath` (no shared subscription unless `shared`). */
+export function ihHubArgs(o: { hubId: string; brokerUrl: string; dbPath: string; keyPath: string; shared?: boolean }): string[] {
+  return [
+    ...['hub', '--role', 'ih', '--id', o.hubId, '--broker', o.brokerUrl, '--db', o.dbPath, '--key', o.keyPath],
+    ...(o.shared === true ? [] : ['--share-group', 'none']),
+  ];
+}

@@ -22,7 +22,7 @@ import {
   SqliteHubStore,
 } from '../../actors/hub/sqlite/index.ts';
 import { within } from '../mqtt/wait.ts';
-import { dominion, runDominion } from './child.ts';
+import { dominion, ihHubArgs, runDominion } from './child.ts';
 import { deviceRuntime, newDevice, signedRequest, tempDir, uniqueId, type DeviceKeys } from './fixtures.ts';
 
 interface HubDb {
@@ -104,19 +104,7 @@ test('a page-corrupted database opens without a check, fails quick_check, and th
     (err: unknown) => err instanceof HubStoreError && err.code === 'corrupt',
   );
 
-  const started = await runDominion([
-    'hub',
-    '--role',
-    'ih',
-    '--id',
-    hubId,
-    '--broker',
-    'mqtt://127.0.0.1:9',
-    '--db',
-    path,
-    '--key',
-    keyPath,
-  ]);
+  const started = await runDominion([...ihHubArgs({ hubId, brokerUrl: 'mqtt://127.0.0.1:9', dbPath: path, keyPath, shared: true })]);
   assert.equal(started.code, 1, started.stdout + started.stderr);
   assert.match(started.stderr, /integrity check failed/);
   assert.ok(started.stderr.includes(path), 'the error names the file');
@@ -215,21 +203,7 @@ test('dominion hub whose commits keep failing: NOT READY on stderr, status ready
   const db = hubDatabase();
   const broker = await startEmbeddedBroker();
   const watch = await watchStatus(broker.url, db.hubId);
-  const hub = dominion([
-    'hub',
-    '--role',
-    'ih',
-    '--id',
-    db.hubId,
-    '--broker',
-    broker.url,
-    '--db',
-    db.path,
-    '--key',
-    db.keyPath,
-    '--share-group',
-    'none',
-  ]);
+  const hub = dominion([...ihHubArgs({ hubId: db.hubId, brokerUrl: broker.url, dbPath: db.path, keyPath: db.keyPath })]);
   const load = connectMqtt(broker.url, { clientId: uniqueId('load') });
   try {
     await hub.waitFor(/online/, 'the hub to come online');

@@ -20,7 +20,7 @@ import {
   SqliteHubStore,
 } from '../../actors/hub/sqlite/index.ts';
 import { within } from '../mqtt/wait.ts';
-import { dominion } from './child.ts';
+import { dominion, ihHubArgs } from './child.ts';
 import { deviceRuntime, newDevice, node, signedRequest, tempDir, uniqueId, type SignedRequest } from './fixtures.ts';
 
 interface Received {
@@ -49,23 +49,7 @@ test('kill -9 under load, restart: every reply received has its audit row; repla
   });
 
   const broker = await startEmbeddedBroker();
-  const args = [
-    'hub',
-    '--role',
-    'ih',
-    '--id',
-    hubId,
-    '--broker',
-    broker.url,
-    '--db',
-    dbPath,
-    '--key',
-    keyPath,
-    '--share-group',
-    'none',
-    '--log-format',
-    'text',
-  ];
+  const args = [...ihHubArgs({ hubId, brokerUrl: broker.url, dbPath, keyPath }), '--log-format', 'text'];
   const load = connectMqtt(broker.url, { clientId: uniqueId('load') });
   const received: Received[] = [];
   const hubKey = pinned(node.verifier(key.publicKey));

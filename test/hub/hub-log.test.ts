@@ -14,7 +14,7 @@ import { awaitConnected, connectMqtt, startEmbeddedBroker, toBuffer, type Embedd
 import { topics } from '../../proto/index.ts';
 import { ManualClock } from '../../runtime/index.ts';
 import { within } from '../mqtt/wait.ts';
-import { dominion } from './child.ts';
+import { dominion, ihHubArgs } from './child.ts';
 import { deviceRuntime, newDevice, signedRequest, tempDir, uniqueId } from './fixtures.ts';
 
 type Rec = Record<string, unknown>;
@@ -139,21 +139,7 @@ test('a hub logs an unknown signer once, then a summary with the count; a broker
 test('dominion hub logs JSON lines on a pipe: start-up, online, and a refusal naming its class and device', async () => {
   const db = ihDatabase();
   const broker = await startEmbeddedBroker();
-  const hub = dominion([
-    'hub',
-    '--role',
-    'ih',
-    '--id',
-    db.hubId,
-    '--broker',
-    broker.url,
-    '--db',
-    db.path,
-    '--key',
-    db.keyPath,
-    '--share-group',
-    'none',
-  ]);
+  const hub = dominion([...ihHubArgs({ hubId: db.hubId, brokerUrl: broker.url, dbPath: db.path, keyPath: db.keyPath })]);
   const sender = connectMqtt(broker.url, { clientId: uniqueId('stranger') });
   try {
     await hub.waitFor(/"msg":"ih online: plain subscription/, 'the online line');

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { IH_ROLE, newHubKey, writeHubKeyFile } from '../../actors/hub/index.ts';
 import { enrollKeys, policyGaps, setDevicePolicy, setFleetPolicy, SqliteHubStore } from '../../actors/hub/sqlite/index.ts';
 import { startEmbeddedBroker } from '../../actors/mqtt/index.ts';
-import { dominion } from './child.ts';
+import { dominion, ihHubArgs } from './child.ts';
 import { newDevice, tempDir, uniqueId } from './fixtures.ts';
 
 function ihStore(): { store: SqliteHubStore; path: string; hubId: string } {
@@ -45,21 +45,7 @@ test('dominion hub warns at start-up of a policy-less instance, naming the comma
   const keyPath = join(tempDir(), 'ih.key.json');
   writeHubKeyFile(keyPath, newHubKey(hubId, IH_ROLE));
   const broker = await startEmbeddedBroker();
-  const hub = dominion([
-    'hub',
-    '--role',
-    'ih',
-    '--id',
-    hubId,
-    '--broker',
-    broker.url,
-    '--db',
-    path,
-    '--key',
-    keyPath,
-    '--share-group',
-    'none',
-  ]);
+  const hub = dominion([...ihHubArgs({ hubId, brokerUrl: broker.url, dbPath: path, keyPath })]);
   try {
     await hub.waitFor(/"level":"warn".*no fleet policy for mm/, 'the policy warning');
     assert.match(hub.output(), /2 enrolled device\(s\) without a policy of their own will be withheld \(no-policy\)/);
