@@ -12,42 +12,14 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { awaitConnected, connectMqtt, startEmbeddedBroker, toBuffer } from '../../actors/mqtt/index.ts';
 import { topics } from '../../proto/index.ts';
-import { IH_ROLE, newHubKey, parseHubStatus, SqliteHub, writeHubKeyFile, type HubStatus } from '../../actors/hub/index.ts';
-import {
-  checkDatabaseFile,
-  enrollKeys,
-  HubStoreError,
-  openHubDatabase,
-  setFleetPolicy,
-  SqliteHubStore,
-} from '../../actors/hub/sqlite/index.ts';
+import { IH_ROLE, parseHubStatus, SqliteHub, type HubStatus } from '../../actors/hub/index.ts';
+import { checkDatabaseFile, HubStoreError, openHubDatabase } from '../../actors/hub/sqlite/index.ts';
 import { within } from '../mqtt/wait.ts';
 import { dominion, ihHubArgs, runDominion } from './child.ts';
-import { deviceRuntime, newDevice, signedRequest, tempDir, uniqueId, type DeviceKeys } from './fixtures.ts';
-
-interface HubDb {
-  readonly path: string;
-  readonly hubId: string;
-  readonly keyPath: string;
-  readonly key: ReturnType<typeof newHubKey>;
-  readonly devices: DeviceKeys[];
-}
+import { deviceRuntime, ihDatabaseFile, signedRequest, tempDir, uniqueId, type IhDatabaseFile } from './fixtures.ts';
 
 /** A closed hub database with 300 enrolled devices (several pages of keys) and its hub key file. */
-function hubDatabase(): HubDb {
-  const dir = tempDir();
-  const path = join(dir, 'ih.db');
-  const hubId = uniqueId('ih');
-  const keyPath = join(dir, 'ih.key.json');
-  const key = newHubKey(hubId, IH_ROLE);
-  writeHubKeyFile(keyPath, key);
-  const store = SqliteHubStore.open({ path, create: true, identity: { hubId, role: IH_ROLE } });
-  setFleetPolicy(store.db, { default: { deferralMs: 60_000 } });
-  const devices = Array.from({ length: 300 }, () => newDevice());
-  for (const d of devices) enrollKeys(store.db, d.deviceId, [{ instance: 'device', publicKey: d.device.publicKey }]);
-  store.close();
-  return { path, hubId, keyPath, key, devices };
-}
+const hubDatabase = (): IhDatabaseFile => ihDatabaseFile(300);
 
 /**
  * Overwrites the middle of one b-tree leaf page of `table` (not the file header, not the page

@@ -36,6 +36,8 @@ import {
   type HubRole,
   type InstancePolicy,
   type MemoryPolicyRules,
+  newHubKey,
+  writeHubKeyFile,
 } from '../../actors/hub/index.ts';
 import { enrollKeys, setFleetPolicy, SqliteHubStore } from '../../actors/hub/sqlite/index.ts';
 
@@ -270,4 +272,28 @@ export function mutate(bytes: Uint8Array, mutations: readonly Mutation[]): Uint8
     else out = new Uint8Array([...out.subarray(0, at), ...m.bytes, ...out.subarray(at)]);
   }
   return out;
+}
+
+/** A closed IH database (fleet default policy) with `devices` enrolled for `device`, and its hub key file beside it. */
+export interface IhDatabaseFile {
+  readonly path: string;
+  readonly hubId: string;
+  readonly keyPath: string;
+  readonly key: ReturnType<typeof newHubKey>;
+  readonly devices: DeviceKeys[];
+}
+
+export function ihDatabaseFile(deviceCount: number): IhDatabaseFile {
+  const dir = tempDir();
+  const path = join(dir, 'ih.db');
+  const hubId = uniqueId('ih');
+  const keyPath = join(dir, 'ih.key.json');
+  const key = newHubKey(hubId, IH_ROLE);
+  writeHubKeyFile(keyPath, key);
+  const store = SqliteHubStore.open({ path, create: true, identity: { hubId, role: IH_ROLE } });
+  setFleetPolicy(store.db, { default: { deferralMs: 60_000 } });
+  const devices = Array.from({ length: deviceCount }, () => newDevice());
+  for (const d of devices) enrollKeys(store.db, d.deviceId, [{ instance: 'device', publicKey: d.device.publicKey }]);
+  store.close();
+  return { path, hubId, keyPath, key, devices };
 }

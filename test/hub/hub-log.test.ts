@@ -6,33 +6,18 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
-import { IH_ROLE, logHubServer, newHubKey, SqliteHub, writeHubKeyFile } from '../../actors/hub/index.ts';
-import { enrollKeys, setFleetPolicy, SqliteHubStore } from '../../actors/hub/sqlite/index.ts';
+import { IH_ROLE, logHubServer, SqliteHub } from '../../actors/hub/index.ts';
 import { Logger } from '../../actors/log/index.ts';
 import { awaitConnected, connectMqtt, startEmbeddedBroker, toBuffer, type EmbeddedBroker } from '../../actors/mqtt/index.ts';
 import { topics } from '../../proto/index.ts';
 import { ManualClock } from '../../runtime/index.ts';
 import { within } from '../mqtt/wait.ts';
 import { dominion, ihHubArgs } from './child.ts';
-import { deviceRuntime, newDevice, signedRequest, tempDir, uniqueId } from './fixtures.ts';
+import { deviceRuntime, ihDatabaseFile, newDevice, signedRequest, uniqueId, type IhDatabaseFile } from './fixtures.ts';
 
 type Rec = Record<string, unknown>;
 
-function ihDatabase(): { path: string; hubId: string; keyPath: string; key: ReturnType<typeof newHubKey> } {
-  const dir = tempDir();
-  const path = join(dir, 'ih.db');
-  const hubId = uniqueId('ih');
-  const keyPath = join(dir, 'ih.key.json');
-  const key = newHubKey(hubId, IH_ROLE);
-  writeHubKeyFile(keyPath, key);
-  const store = SqliteHubStore.open({ path, create: true, identity: { hubId, role: IH_ROLE } });
-  setFleetPolicy(store.db, { default: { deferralMs: 60_000 } });
-  const enrolled = newDevice();
-  enrollKeys(store.db, enrolled.deviceId, [{ instance: 'device', publicKey: enrolled.device.publicKey }]);
-  store.close();
-  return { path, hubId, keyPath, key };
-}
+const ihDatabase = (): IhDatabaseFile => ihDatabaseFile(1);
 
 /** A JSON logger on `clock` whose records a test can wait for. */
 function recordingLogger(clock: ManualClock, component: string) {
