@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { boardIds, BoardError } from '../boards/index.ts';
 import { loadBoard } from '../boards/index.ts';
 import { buildBoard, BuildError, PROJECT_ROOT } from '../build/index.ts';
-import { artifactDigests } from '../build/digests.ts';
+import { artifactDigests } from './code-digests.ts';
 import { verifyArtifacts } from '../actors/release/index.ts';
 import { digestTable } from './digest.ts';
 import { nameServices, parseServiceArg, stageServiceImages, withServices } from '../build/service-module.ts';

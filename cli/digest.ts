@@ -10,7 +10,7 @@ import { generateSecretKey, hex } from '../actors/crypto/index.ts';
 import { ArtifactError, PUBLIC_KEY_FILE, verifyArtifacts } from '../actors/release/index.ts';
 import { boardOf } from '../actors/device/index.ts';
 import { buildBoard, BuildError, PROJECT_ROOT } from '../build/index.ts';
-import { artifactDigests, servicePolicy, type InstanceDigests } from '../build/digests.ts';
+import { artifactDigests, servicePolicy, type InstanceDigests } from './code-digests.ts';
 import { nameServices, parseServiceArg, stageServiceImages, withServices } from '../build/service-module.ts';
 import { consoleIo, knownBoard, parseCommand, positionals, readPublicKey, UsageError, type CliIo } from './options.ts';
 
