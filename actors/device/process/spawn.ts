@@ -154,7 +154,8 @@ export function spawnDomain(host: HostCommand, bootstrap: Bootstrap, o: SpawnOpt
                 (p) => `--allow-fs-read=${p}`,
               )),
           ...(sandbox.writeDir !== undefined ? [`--allow-fs-write=${sandbox.writeDir}`] : []),
-          ...(sandbox.childProcesses === true ? ['--allow-child-process'] : []),
+          // The hypervisor starts the VM processes: deliberate, so Node's warning about it is noise in the log.
+          ...(sandbox.childProcesses === true ? ['--allow-child-process', '--disable-warning=SecurityWarning'] : []),
           ...worker,
           '--disable-warning=ExperimentalWarning',
         ];
