@@ -38,7 +38,10 @@ export interface BenchMosquittoTls {
  * `tls` its one listener is TLS (`mqtts://127.0.0.1:<port>`), still anonymous: benchmarks measure
  * the transport, not authentication.
  */
-export async function startBenchMosquitto(tls?: BenchMosquittoTls, extraConfig: readonly string[] = []): Promise<BenchMosquitto | undefined> {
+export async function startBenchMosquitto(
+  tls?: BenchMosquittoTls,
+  extraConfig: readonly string[] = [],
+): Promise<BenchMosquitto | undefined> {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'dominion-mosquitto-'));
   const conf = join(dir, 'mosquitto.conf');

@@ -19,7 +19,8 @@ export type FleetEnroller = (db: string, enrolment: FleetEnrolment) => void;
 
 /** The enroller for `db`: a file path is SQLite (the only store this bench drives today). */
 export function fleetEnroller(db: string): FleetEnroller {
-  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(db)) throw new Error(`fleet-sim: --db ${db.split(':')[0]}:// is not supported yet (SQLite file paths only)`);
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(db))
+    throw new Error(`fleet-sim: --db ${db.split(':')[0]}:// is not supported yet (SQLite file paths only)`);
   return enrollSqlite;
 }
 

@@ -85,7 +85,8 @@ export function generateFleetKeys(devices: number, seed: number): FleetKeys {
 /** Throws unless the first and last devices' keys are what (seed, i) derive and sign verifiably. */
 export function checkFleetKeys(keys: FleetKeys): void {
   for (const i of new Set([0, keys.devices - 1])) {
-    if (!deviceSecret(keys.seed, i).equals(keys.secretKey(i))) throw new Error(`fleet keys: device ${i}'s seed is not derived from the seed`);
+    if (!deviceSecret(keys.seed, i).equals(keys.secretKey(i)))
+      throw new Error(`fleet keys: device ${i}'s seed is not derived from the seed`);
     const message = Buffer.from(`fleet check ${i}`);
     const signature = sign(null, message, signingKey(keys.secretKey(i), keys.publicKey(i)));
     if (!nodeBackend().verifier(keys.publicKey(i)).verify(message, signature))
@@ -111,7 +112,8 @@ export interface LoadedFleet {
  */
 export function loadFleetKeys(o: { devices: number; seed: number; cacheDir?: string; note?: (msg: string) => void }): LoadedFleet {
   if (!Number.isInteger(o.devices) || o.devices < 1) throw new RangeError('fleet keys: devices must be an integer >= 1');
-  if (!Number.isInteger(o.seed) || o.seed < 0 || o.seed > 0xffffffff) throw new RangeError('fleet keys: seed must be a 32-bit unsigned integer');
+  if (!Number.isInteger(o.seed) || o.seed < 0 || o.seed > 0xffffffff)
+    throw new RangeError('fleet keys: seed must be a 32-bit unsigned integer');
   const dir = o.cacheDir ?? defaultFleetCacheDir();
   const file = join(dir, `fleet-${o.devices}-${o.seed}.bin`);
   const cached = readCache(file, o.devices, o.seed, o.note);

@@ -42,7 +42,9 @@ export const FLEET_FLAGS = [
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
   const { values } = parseArgs({ options: Object.fromEntries(FLEET_FLAGS.map((f) => [f, { type: 'string' as const }])) });
   Promise.resolve()
-    .then(() => benchFleet(fleetSimOptions(values as FleetFlags), `node --import tsx bench/fleet/index.ts ${process.argv.slice(2).join(' ')}`))
+    .then(() =>
+      benchFleet(fleetSimOptions(values as FleetFlags), `node --import tsx bench/fleet/index.ts ${process.argv.slice(2).join(' ')}`),
+    )
     .then(
       (text) => console.log(`## Fleet simulator\n\n${text}`),
       (err: unknown) => {

@@ -9,7 +9,10 @@ export const FLEET_USAGE = `fleet: --devices N (default 1000), --interval T each
             T takes a unit: 500ms, 30s, 2m`;
 
 export type FleetFlags = Partial<
-  Record<'devices' | 'interval' | 'deferral' | 'seconds' | 'warmup' | 'seed' | 'connections' | 'verify-every' | 'cache' | 'db' | 'broker', string>
+  Record<
+    'devices' | 'interval' | 'deferral' | 'seconds' | 'warmup' | 'seed' | 'connections' | 'verify-every' | 'cache' | 'db' | 'broker',
+    string
+  >
 >;
 
 export class FleetUsageError extends Error {

@@ -10,7 +10,13 @@ import { signedEnvelopeLiteCodec, ticketReplyLiteCodec, TOPIC_PREFIX } from '../
 import { fleetIndexOf } from './fleet-keys.ts';
 
 export type ReadReply =
-  | { readonly kind: 'ticket'; readonly device: number; readonly nonce: Uint8Array; readonly deferralMs: number; readonly verified: boolean }
+  | {
+      readonly kind: 'ticket';
+      readonly device: number;
+      readonly nonce: Uint8Array;
+      readonly deferralMs: number;
+      readonly verified: boolean;
+    }
   | { readonly kind: 'refused'; readonly device: number; readonly nonce: Uint8Array; readonly why: string; readonly verified: boolean }
   | { readonly kind: 'bad'; readonly why: string };
 

@@ -41,7 +41,10 @@ export function fleetReport(r: FleetRun, loadBefore: number): string {
     ['requests sent /s', fmt(d.sentMeasured / s)],
     ['tickets /s', fmt(d.tickets / s)],
     ['latency p50 / p99 / max, ms', `${ms(d.latency.percentile(50))} / ${ms(d.latency.percentile(99))} / ${ms(d.latency.max())}`],
-    ['replies verified in full (signature, pinned hub key, nonce)', `${d.verified} (1 in ${o.verifyEvery})${badTotal > 0 ? `; bad: ${badTotal}${list(d.bad)}` : ''}`],
+    [
+      'replies verified in full (signature, pinned hub key, nonce)',
+      `${d.verified} (1 in ${o.verifyEvery})${badTotal > 0 ? `; bad: ${badTotal}${list(d.bad)}` : ''}`,
+    ],
     ['refused / withheld', `${refusedTotal}${list(d.refused)}`],
     ['unanswered (no reply before the next request)', d.unanswered],
     ['stale replies (to a nonce no longer outstanding)', d.stale],
@@ -70,6 +73,7 @@ export function fleetReport(r: FleetRun, loadBefore: number): string {
         ? 'signing never fell behind (every window was signed before its first request was due).'
         : `signing fell behind ${d.lateWindows} time(s), by up to ${d.worstSignWaitMs.toFixed(0)} ms.`),
     `The sizing row divides the hub's measured answers per CPU-second by one ticket per device per ${SIZING_DEFERRAL_MS / 1000 / TICKETS_PER_DEFERRAL} s ` +
-      `(a device asks three times per deferral, so it survives two lost tickets); it assumes the hub has a core to itself, the broker and devices elsewhere.`,
+      `(a device asks three times per deferral, so it survives two lost tickets); it assumes the hub has a core to itself, the broker and devices elsewhere. ` +
+      'The rate is the one measured at this load: a lightly loaded hub commits almost every request on its own, so a light run understates what a busy hub does per CPU-second.',
   ].join('\n');
 }

@@ -108,7 +108,8 @@ export async function runFleetSim(o: FleetSimOptions): Promise<FleetRun> {
     for (let c = 0; c < o.connections; c++) {
       const mine: string[] = [];
       for (let d = c; d < o.devices; d += o.connections) mine.push(topics.reply(fleetDeviceId(d), 'device'));
-      for (let i = 0; i < mine.length; i += SUBSCRIBE_BATCH) await clients[c]!.subscribeAsync(mine.slice(i, i + SUBSCRIBE_BATCH), { qos: 1 });
+      for (let i = 0; i < mine.length; i += SUBSCRIBE_BATCH)
+        await clients[c]!.subscribeAsync(mine.slice(i, i + SUBSCRIBE_BATCH), { qos: 1 });
     }
     progress(`${o.connections} connection(s) subscribed to ${o.devices} reply topic(s)`);
 

@@ -14,7 +14,11 @@ import { NONCE_LENGTH, type SignerReply, type SignerSetup, type WindowAsk } from
 
 const setup = workerData as SignerSetup;
 const port = parentPort!;
-const keys = new FleetKeys(setup.devices, setup.seed, Buffer.from(setup.records.buffer, setup.records.byteOffset, setup.records.byteLength));
+const keys = new FleetKeys(
+  setup.devices,
+  setup.seed,
+  Buffer.from(setup.records.buffer, setup.records.byteOffset, setup.records.byteLength),
+);
 const schedule = new FleetSchedule(setup.devices, setup.intervalMs, setup.scheduleSeed);
 
 const t0 = performance.now();
@@ -70,6 +74,15 @@ port.on('message', (ask: WindowAsk) => {
   }
   const bytes = new Uint8Array(offsets[n]!);
   for (let j = 0; j < n; j++) bytes.set(parts[j]!, offsets[j]!);
-  const reply: SignerReply = { kind: 'window', window: ask.window, devices, atMs, offsets, bytes, nonces, signMs: performance.now() - start };
+  const reply: SignerReply = {
+    kind: 'window',
+    window: ask.window,
+    devices,
+    atMs,
+    offsets,
+    bytes,
+    nonces,
+    signMs: performance.now() - start,
+  };
   port.postMessage(reply, [devices.buffer, atMs.buffer, offsets.buffer, bytes.buffer, nonces.buffer]);
 });
