@@ -542,13 +542,13 @@ function rawVerifySignRate(seconds: number, runs: number): { wall: number; perCp
   return { wall: median(samples.map((x) => x.wall)), perCpu: median(samples.map((x) => x.perCpu)) };
 }
 
-interface HubChild {
+export interface HubChild {
   readonly process: ChildProcess;
   readonly subscription: string;
   output(): string;
 }
 
-async function startHub(args: readonly string[], cleanups: Array<() => Promise<void> | void>): Promise<HubChild> {
+export async function startHub(args: readonly string[], cleanups: Array<() => Promise<void> | void>): Promise<HubChild> {
   const child = spawn(process.execPath, ['--import', 'tsx', 'cli/main.ts', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
   cleanups.push(() => void child.kill('SIGKILL'));
   let text = '';
@@ -562,7 +562,9 @@ async function startHub(args: readonly string[], cleanups: Array<() => Promise<v
         resolve();
       }
     };
+    // The hub logs JSON lines to stderr (plain text to stdout in older builds): watch both.
     child.stdout!.on('data', check);
+    child.stderr!.on('data', check);
     child.once('exit', (code) => {
       clearTimeout(timer);
       reject(new Error(`hub exited (${code}) before coming online:\n${text}`));
@@ -573,11 +575,11 @@ async function startHub(args: readonly string[], cleanups: Array<() => Promise<v
 }
 
 /** SIGTERM, wait for the clean stop, and return its summary line. */
-async function stopHub(hub: HubChild): Promise<string | undefined> {
+export async function stopHub(hub: HubChild): Promise<string | undefined> {
   const exited = new Promise<void>((resolve) => hub.process.once('exit', () => resolve()));
   hub.process.kill('SIGTERM');
   await Promise.race([exited, new Promise((r) => setTimeout(r, 10_000))]);
-  return /stopped: (.*)/.exec(hub.output())?.[1];
+  return /stopped: ([^"\n]*)/.exec(hub.output())?.[1]; // up to the end of the line, or of the JSON string
 }
 
 async function startMosquitto(dir: string, cleanups: Array<() => Promise<void> | void>): Promise<{ url: string; own: boolean }> {

@@ -6,11 +6,13 @@
  * evaluation: HYP/VM/DOM1/DOM5/DOM60 × CPU and throughput; minutes, so not part of `all`), recovery
  * (image fetch over MQTT, restore of a tampered service image, CPU of gated boot and slots; ~3 min, not
  * part of `all`), resilience (a device per strategy behind a hostile MQTT proxy: resets per hour and
- * slack to the bound; minutes, not part of `all`), all. Tables go to stdout (paste into bench/RESULTS.md with the command); progress goes to stderr.
+ * slack to the bound; minutes, not part of `all`), fleet (the fleet simulator, bench/fleet/: N devices
+ * open-loop against a real hub; not part of `all`), all. Tables go to stdout (paste into bench/RESULTS.md with the command); progress goes to stderr.
  */
 import { cpus } from 'node:os';
 import { parseArgs } from 'node:util';
 import { benchCrypto, formatCryptoTable } from './crypto.ts';
+import { benchFleet, FLEET_FLAGS, FLEET_USAGE, fleetSimOptions, type FleetFlags } from './fleet/index.ts';
 import { benchHub } from './hub.ts';
 import { benchLoop, LOOP_PARTS, type LoopPart } from './loop.ts';
 import { benchRecovery, RECOVERY_PARTS, type RecoveryPart } from './recovery.ts';
@@ -19,7 +21,7 @@ import { paperOptions, PAPER_USAGE } from './paper/cli.ts';
 import { benchPaper } from './paper/index.ts';
 import { benchRuntime } from './runtime.ts';
 
-const SUITES = ['runtime', 'crypto', 'loop', 'hub', 'paper', 'recovery', 'resilience', 'all'] as const;
+const SUITES = ['runtime', 'crypto', 'loop', 'hub', 'fleet', 'paper', 'recovery', 'resilience', 'all'] as const;
 type Suite = (typeof SUITES)[number];
 
 const USAGE = `usage: npm run bench -- <${SUITES.join('|')}> [--runs N] [--seconds S] [--quick]
@@ -34,6 +36,7 @@ const USAGE = `usage: npm run bench -- <${SUITES.join('|')}> [--runs N] [--secon
             --broker URL (default a private Mosquitto, else embedded Aedes),
             --hub-replay guard|none (default guard: hubs refuse a nonce answered before, as on SQLite)
   loop: --only cpu,rtt (default both), --seconds S per CPU window (default 20), --reps N CPU windows (default 1)
+  ${FLEET_USAGE}
 ${PAPER_USAGE}`;
 
 async function main(): Promise<void> {
@@ -54,6 +57,13 @@ async function main(): Promise<void> {
       seed: { type: 'string' },
       broker: { type: 'string' },
       'hub-replay': { type: 'string' },
+      devices: { type: 'string' },
+      deferral: { type: 'string' },
+      warmup: { type: 'string' },
+      connections: { type: 'string' },
+      'verify-every': { type: 'string' },
+      cache: { type: 'string' },
+      db: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -87,6 +97,13 @@ async function main(): Promise<void> {
       `# dominion bench: resilience\n\n${new Date().toISOString().slice(0, 10)}, node ${process.version}, ${cpus().length} × ${cpu}\n`,
     );
     console.log(await benchResilience({ minutes, intervalMs, seed, only, hubReplay, brokerUrl: values.broker }));
+    return;
+  }
+  if (suite === 'fleet') {
+    // Its own flags (--interval etc. take a unit); not part of `all`: a 100k fleet runs for minutes.
+    const flags = Object.fromEntries(FLEET_FLAGS.flatMap((f) => (values[f] !== undefined ? [[f, values[f]]] : []))) as FleetFlags;
+    console.log(`## Fleet simulator\n`);
+    console.log(await benchFleet(fleetSimOptions(flags), `npm run bench -- ${process.argv.slice(2).join(' ')}`));
     return;
   }
   if (suite === 'paper') {

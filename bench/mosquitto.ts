@@ -10,6 +10,8 @@ import { join } from 'node:path';
 
 export interface BenchMosquitto {
   readonly url: string;
+  /** The broker process (for its CPU time). */
+  readonly pid: number | undefined;
   stop(): Promise<void>;
 }
 
@@ -36,7 +38,10 @@ export interface BenchMosquittoTls {
  * `tls` its one listener is TLS (`mqtts://127.0.0.1:<port>`), still anonymous: benchmarks measure
  * the transport, not authentication.
  */
-export async function startBenchMosquitto(tls?: BenchMosquittoTls): Promise<BenchMosquitto | undefined> {
+export async function startBenchMosquitto(
+  tls?: BenchMosquittoTls,
+  extraConfig: readonly string[] = [],
+): Promise<BenchMosquitto | undefined> {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'dominion-mosquitto-'));
   const conf = join(dir, 'mosquitto.conf');
@@ -47,7 +52,7 @@ export async function startBenchMosquitto(tls?: BenchMosquittoTls): Promise<Benc
         `cafile ${tls.cafile}\ncertfile ${tls.certfile}\nkeyfile ${tls.keyfile}\ntls_version tlsv1.2\n${process.getuid?.() === 0 ? 'user root\n' : ''}`;
   writeFileSync(
     conf,
-    `listener ${port} 127.0.0.1\n${tlsLines}allow_anonymous true\nset_tcp_nodelay true\npersistence false\nlog_dest none\n`,
+    `listener ${port} 127.0.0.1\n${tlsLines}allow_anonymous true\nset_tcp_nodelay true\npersistence false\nlog_dest none\n${extraConfig.map((l) => `${l}\n`).join('')}`,
   );
   let child: ChildProcess;
   try {
@@ -58,6 +63,7 @@ export async function startBenchMosquitto(tls?: BenchMosquittoTls): Promise<Benc
   const failed = new Promise<undefined>((resolve) => child.once('error', () => resolve(undefined)));
   const ready = waitForPort(port, 5000).then(() => ({
     url: `${tls === undefined ? 'mqtt' : 'mqtts'}://127.0.0.1:${port}`,
+    pid: child.pid,
     stop: () =>
       new Promise<void>((resolve) => {
         child.once('exit', () => resolve());
