@@ -549,8 +549,19 @@ export interface HubChild {
 }
 
 export async function startHub(args: readonly string[], cleanups: Array<() => Promise<void> | void>): Promise<HubChild> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'cli/main.ts', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-  cleanups.push(() => void child.kill('SIGKILL'));
+  // DOMINION_BENCH_HUB_PROFILE=<dir>: each hub writes a V8 CPU profile there (stopped with SIGTERM to let it).
+  const profileDir = process.env.DOMINION_BENCH_HUB_PROFILE;
+  const profile = profileDir !== undefined ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : [];
+  const child = spawn(process.execPath, [...profile, '--import', 'tsx', 'cli/main.ts', ...args], {
+    cwd: ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  cleanups.push(async () => {
+    if (profileDir === undefined) return void child.kill('SIGKILL');
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    child.kill('SIGTERM');
+    await exited;
+  });
   let text = '';
   child.stdout!.on('data', (c: Buffer) => (text += c.toString('utf8')));
   child.stderr!.on('data', (c: Buffer) => (text += c.toString('utf8')));
