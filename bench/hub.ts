@@ -91,7 +91,9 @@ export async function benchHub(opts: HubBenchOptions = {}): Promise<string> {
     await awaitConnected(load);
     await load.subscribeAsync('dominion/v1/device/+/reply/+', { qos: 1 });
 
-    const hubArgs = ['hub', '--role', 'ih', '--id', hubId, '--broker', broker.url, '--db', db, '--key', keyPath];
+    // Every enrolled key prepared in memory, as an operator sizes --key-cache to the fleet.
+    const keyCache = ['--key-cache', String(Math.max(50_000, maxDevices))];
+    const hubArgs = ['hub', '--role', 'ih', '--id', hubId, '--broker', broker.url, '--db', db, '--key', keyPath, ...keyCache];
     const first = await startHub(hubArgs, cleanups);
 
     const firstPid = [first.process.pid!];

@@ -73,6 +73,9 @@ ${BROKER_HELP}
   --sweep <ms>             how often passed deadlines are recorded (default 1000)
   --stats <s>              log counters every <s> seconds (default 0: only at stop)
 ${LOG_HELP}
+  --key-cache <n>          enrolled keys kept prepared in memory, two generations of n (default
+                           50000, about 1.3 KB each): size it to the instances this hub answers
+                           (the IH: two per device), or every request pays to rebuild its key
   --audit-keep <days>      days of audit rows kept; older ones are pruned in small batches after
                            being counted per day (dominion audit --summary); 0: keep all (default 30)
   --integrity-check <s>    how often the running hub checks its database (default 600; 0: never);
@@ -100,6 +103,7 @@ export async function hubCommand(argv: string[], io: CliIo = consoleIo): Promise
     'broker-credential': { type: 'string' },
     'integrity-check': { type: 'string' },
     'audit-keep': { type: 'string' },
+    'key-cache': { type: 'string' },
     'check-db': { type: 'boolean', default: false },
     ...LOG_OPTIONS,
     help: { type: 'boolean', short: 'h', default: false },
@@ -134,6 +138,7 @@ export async function hubCommand(argv: string[], io: CliIo = consoleIo): Promise
   const sweepMs = integer('hub', 'sweep', values.sweep, 1000, 10, 3_600_000);
   const statsS = integer('hub', 'stats', values.stats, 0, 0, 86_400);
   const auditKeep = integer('hub', 'audit-keep', values['audit-keep'], 30, 0, 100_000);
+  const keyCache = integer('hub', 'key-cache', values['key-cache'], 50_000, 100, 10_000_000);
   const integrityS = integer('hub', 'integrity-check', values['integrity-check'], 600, 0, 7 * 86_400);
   const broker = chooseBroker('hub', brokerUrl, { caFile: values['broker-ca'], insecurePlaintext: values['insecure-plaintext'] });
   const log = cliLogger(`hub ${hubId}`, logSettings('hub', values), io);
@@ -190,6 +195,7 @@ export async function hubCommand(argv: string[], io: CliIo = consoleIo): Promise
       sweepIntervalMs: sweepMs,
       integrityCheckIntervalMs: integrityS * 1000,
       ...(auditKeep > 0 ? { auditKeepDays: auditKeep } : {}),
+      keyCacheSize: keyCache,
       ...(credential !== undefined ? { credential } : {}),
     });
   } catch (err) {

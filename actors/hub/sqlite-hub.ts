@@ -58,6 +58,11 @@ export interface SqliteHubOptions {
    * per sweep while any are left, checked once a minute otherwise. Default: keep forever.
    */
   readonly auditKeepDays?: number;
+  /**
+   * Enrolled keys kept prepared in memory (two generations of this many; default 50,000). Size it to
+   * the instances this hub answers (IH: 2 per device) or every request rebuilds its key; ≈ 1.3 KB each.
+   */
+  readonly keyCacheSize?: number;
   /** Commits failing this many times in a row make the hub not ready. Default 3. */
   readonly commitFailureLimit?: number;
   /** Where the background work (sweeps, integrity checks, pruning) says what went wrong; default nowhere. */
@@ -110,6 +115,7 @@ export class SqliteHub {
       identity: { hubId: options.hubId, role: options.role },
       ...(options.synchronous !== undefined ? { synchronous: options.synchronous } : {}),
       ...(options.replayWindowMs !== undefined ? { replayWindowMs: options.replayWindowMs } : {}),
+      ...(options.keyCacheSize !== undefined ? { verifierCacheSize: options.keyCacheSize } : {}),
       ...(options.clock !== undefined ? { clock: options.clock } : {}),
     });
     try {

@@ -93,7 +93,24 @@ export async function runFleetSim(o: FleetSimOptions): Promise<FleetRun> {
     }
     progress(`broker ${brokerUrl}${brokerPid !== undefined ? ' (private Mosquitto)' : ''}`);
 
-    const hub = await startHub(['hub', '--role', 'ih', '--id', hubId, '--broker', brokerUrl, '--db', db, '--key', keyPath], cleanups);
+    const hub = await startHub(
+      [
+        'hub',
+        '--role',
+        'ih',
+        '--id',
+        hubId,
+        '--broker',
+        brokerUrl,
+        '--db',
+        db,
+        '--key',
+        keyPath,
+        '--key-cache',
+        String(Math.max(50_000, o.devices)),
+      ],
+      cleanups,
+    );
     progress(`hub ${hubId} online (pid ${hub.process.pid})`);
 
     const clients: MqttClient[] = [];
