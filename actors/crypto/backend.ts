@@ -20,7 +20,7 @@ export interface Signer {
 
 /**
  * Holds a prepared public key (hubs keep one per enrolled device key, since building one costs
- * about as much as a verify).
+ * a fifth of a verify in the node backend).
  */
 export interface Verifier {
   readonly publicKey: Uint8Array;

@@ -9,7 +9,7 @@
  * config-cache.ts), so a `dominion quarantine` applies at the device's next request while a request
  * costs no SQL beyond the replay check. Staged rollouts (rollouts.ts) are read through the same
  * cache: one rollout row per instance, never a row per device. Content-keyed caches never go stale:
- * the prepared Verifier per public key (§3: building one costs about a verify) and the parsed policy
+ * the prepared Verifier per public key (§3: building one costs a fifth of a verify) and the parsed policy
  * per document text.
  */
 import { cryptoBackend, type CryptoBackend, type Verifier } from '../../crypto/index.ts';
