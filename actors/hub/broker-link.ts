@@ -271,7 +271,10 @@ export class BrokerLink {
       this.dropReason = undefined;
       this.settle(undefined);
       this.hooks.up(this);
-    } else this.hooks.down(this, this.dropReason ?? 'the connection closed');
+    } else {
+      this.dropReason ??= 'the connection closed';
+      this.hooks.down(this, this.dropReason);
+    }
   }
 
   private settle(err: Error | undefined): void {
