@@ -54,6 +54,19 @@ export function chooseBroker(
   return { url, ...(ca !== undefined ? { ca } : {}), ...(warning !== undefined ? { warning } : {}) };
 }
 
+/**
+ * `chooseBroker` for each of several `--broker` URLs (a hub serving several brokers): the CA file is
+ * read once and pins every one of them, so each must then be `mqtts://`.
+ */
+export function chooseBrokers(
+  command: string,
+  urls: readonly string[],
+  o: { readonly caFile?: string | undefined; readonly insecurePlaintext?: boolean | undefined },
+): BrokerChoice[] {
+  const caText = o.caFile !== undefined ? readBrokerCa(command, o.caFile) : undefined;
+  return urls.map((url) => chooseBroker(command, url, { caText, insecurePlaintext: o.insecurePlaintext }));
+}
+
 /** The CA file given with `--broker-ca`, checked; a bad file is a UsageError naming it. */
 export function readBrokerCa(command: string, file: string): string {
   try {

@@ -23,12 +23,12 @@ import {
 } from '../actors/hub/index.ts';
 import { checkDatabaseFile, policyGaps, type IntegrityReport } from '../actors/hub/sqlite/index.ts';
 import { serviceInstance, type Instance } from '../proto/index.ts';
-import { BROKER_HELP, BROKER_OPTIONS, chooseBroker } from './broker-options.ts';
+import { BROKER_HELP, BROKER_OPTIONS, chooseBrokers } from './broker-options.ts';
 import { cliLogger, LOG_HELP, LOG_OPTIONS, logSettings } from './log-options.ts';
 import { logHubServer } from '../actors/hub/index.ts';
 import { consoleIo, failure, integer, oneOf, parseCommand, positionals, required, UsageError, type CliIo } from './options.ts';
 
-export const HUB_HELP = `usage: dominion hub --role ih|sh --id <hub-id> [--service <name>] --broker <mqtts-url> --db <path> [options]
+export const HUB_HELP = `usage: dominion hub --role ih|sh --id <hub-id> [--service <name>] --broker <mqtts-url> [--broker <url> …] --db <path> [options]
        dominion hub --check-db --db <path>
 
 Runs one hub process. It answers ticket requests on dominion/v1/hub/<hub-id>/request/<device-id> from the
@@ -53,7 +53,11 @@ options:
   --role ih|sh             ih: dominates device and mm; sh: dominates sm:<service>
   --id <hub-id>            the id devices address (1-64 of [A-Za-z0-9._:-])
   --service <name>         with --role sh: the service this hub dominates
-  --broker <mqtts-url>     mqtts://host[:8883] (TLS); plain mqtt://host[:port] only to loopback
+  --broker <mqtts-url>     mqtts://host[:8883] (TLS); plain mqtt://host[:port] only to loopback.
+                           Repeat it to serve several brokers (shards): the process subscribes on
+                           each (shared where the broker supports it), answers each request on the
+                           broker it came on, and stays online while any broker is up; one that is
+                           down at start is a warning, all down an error. --broker-ca applies to all.
 ${BROKER_HELP}
   --db <path>              the hub database; must exist unless --init
   --key <file>             hub key file (dominion.hub-key, mode 0600);
@@ -89,7 +93,7 @@ export async function hubCommand(argv: string[], io: CliIo = consoleIo): Promise
     role: { type: 'string' },
     id: { type: 'string' },
     service: { type: 'string' },
-    broker: { type: 'string' },
+    broker: { type: 'string', multiple: true },
     ...BROKER_OPTIONS,
     db: { type: 'string' },
     key: { type: 'string' },
@@ -116,7 +120,8 @@ export async function hubCommand(argv: string[], io: CliIo = consoleIo): Promise
   if (values['check-db']) return checkDbCommand(required('hub', 'db', values.db), io);
   const roleKind = oneOf('hub', 'role', values.role, ['ih', 'sh'] as const);
   const hubId = required('hub', 'id', values.id);
-  const brokerUrl = required('hub', 'broker', values.broker);
+  const brokerUrls = values.broker ?? [];
+  if (brokerUrls.length === 0) required('hub', 'broker', undefined);
   const dbPath = required('hub', 'db', values.db);
   if (roleKind === 'ih' && values.service !== undefined) throw new UsageError('hub: --service is only for --role sh');
   let role: HubRole;
@@ -140,9 +145,10 @@ export async function hubCommand(argv: string[], io: CliIo = consoleIo): Promise
   const auditKeep = integer('hub', 'audit-keep', values['audit-keep'], 30, 0, 100_000);
   const keyCache = integer('hub', 'key-cache', values['key-cache'], 50_000, 100, 10_000_000);
   const integrityS = integer('hub', 'integrity-check', values['integrity-check'], 600, 0, 7 * 86_400);
-  const broker = chooseBroker('hub', brokerUrl, { caFile: values['broker-ca'], insecurePlaintext: values['insecure-plaintext'] });
+  const brokers = chooseBrokers('hub', brokerUrls, { caFile: values['broker-ca'], insecurePlaintext: values['insecure-plaintext'] });
+  const ca = brokers[0]!.ca;
   const log = cliLogger(`hub ${hubId}`, logSettings('hub', values), io);
-  if (broker.warning !== undefined) log.warn(broker.warning);
+  for (const broker of brokers) if (broker.warning !== undefined) log.warn(broker.warning);
 
   let hub: SqliteHub;
   let signalledEarly = false;
@@ -178,13 +184,13 @@ export async function hubCommand(argv: string[], io: CliIo = consoleIo): Promise
     // A stop asked for while starting (systemctl stop) is a clean stop once started, not a kill.
     process.on('SIGINT', early);
     process.on('SIGTERM', early);
-    log.info('starting', { role: roleName(role), db: dbPath, broker: brokerUrl });
+    log.info('starting', { role: roleName(role), db: dbPath, broker: brokerUrls.join(' ') });
     hub = await SqliteHub.start({
       log,
       role,
       hubId,
-      brokerUrl,
-      ...(broker.ca !== undefined ? { brokerTls: { ca: broker.ca } } : {}),
+      brokers: brokerUrls,
+      ...(ca !== undefined ? { brokerTls: { ca } } : {}),
       dbPath,
       signer: key.signer,
       init: values.init,
@@ -208,9 +214,16 @@ export async function hubCommand(argv: string[], io: CliIo = consoleIo): Promise
   const st = hub.status();
   const keyId = hex(hub.core.publicKey).slice(0, 16);
   log.info(
-    `${roleName(role)} online: ${st.subscription} subscription${st.shareGroup !== undefined ? ` (group ${st.shareGroup})` : ''}, MQTT ${st.protocol === 5 ? '5' : '3.1.1'}${broker.ca !== undefined ? ' over TLS (broker CA pinned)' : ''}${st.note !== undefined ? ` — ${st.note}` : ''}`,
+    `${roleName(role)} online: ${st.subscription} subscription${st.shareGroup !== undefined ? ` (group ${st.shareGroup})` : ''}, MQTT ${st.protocol === 5 ? '5' : '3.1.1'}${ca !== undefined ? ' over TLS (broker CA pinned)' : ''}${st.note !== undefined ? ` — ${st.note}` : ''}`,
     { db: dbPath, sync: synchronous, statusTopic: hub.server.statusTopic, hubPublicId: keyId },
   );
+  if (brokerUrls.length > 1)
+    for (const b of hub.server.brokers())
+      log.info(`broker ${b.online ? 'up' : 'down (reconnecting)'}`, {
+        broker: b.url,
+        ...(b.subscription !== undefined ? { subscription: b.subscription } : {}),
+        ...(b.protocol !== undefined ? { protocol: b.protocol } : {}),
+      });
   // A hub without a policy for what it answers withholds everything (`no-policy`): its devices reset.
   const answersFor: Instance[] = role.kind === 'ih' ? ['device', 'mm'] : [serviceInstance(role.service)];
   for (const gap of policyGaps(hub.store.db, answersFor))

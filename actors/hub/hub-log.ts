@@ -26,32 +26,40 @@ const CLASS_TEXT: Readonly<Record<string, string>> = {
 
 /** Logs `server`'s connection and decisions to `log`; returns the function that stops it. */
 export function logHubServer(server: HubServer, log: Logger, now: () => number = Date.now): () => void {
-  let downSinceMs: number | undefined;
-  let lastTls: string | undefined;
+  // Per broker: a hub process may serve several (docs/ARCHITECTURE.md §7, "Several brokers").
+  const downSinceMs = new Map<string, number>();
+  const lastTls = new Map<string, string>();
+  const several = server.brokers().length > 1;
+  for (const { url, problem } of server.startProblems)
+    log.warn('broker unreachable at start; serving on the others, reconnecting', { broker: url, reason: problem });
+  for (const { url } of server.startProblems) downSinceMs.set(url, now());
   const offs = [
-    server.on('disconnected', (reason) => {
-      downSinceMs = now();
-      log.warn('broker connection lost; reconnecting', { reason });
+    server.on('disconnected', (reason, broker) => {
+      downSinceMs.set(broker, now());
+      log.warn('broker connection lost; reconnecting', { broker, reason });
     }),
-    server.on('reconnecting', () =>
-      log.limited('broker-reconnect', 'warn', 'broker unreachable; still reconnecting', {
-        reason: server.connectionError ?? 'no answer yet',
-      }),
+    server.on('reconnecting', (reason, broker) =>
+      log.limited(`broker-reconnect/${broker}`, 'warn', 'broker unreachable; still reconnecting', { broker, reason }),
     ),
-    server.on('online', () => {
-      lastTls = undefined;
-      if (downSinceMs === undefined) return;
-      log.info('broker connection restored', { downS: Math.round((now() - downSinceMs) / 100) / 10 });
-      downSinceMs = undefined;
+    server.on('connected', (broker) => {
+      lastTls.delete(broker);
+      const since = downSinceMs.get(broker);
+      if (since === undefined) return;
+      log.info('broker connection restored', { broker, downS: Math.round((now() - since) / 100) / 10 });
+      downSinceMs.delete(broker);
     }),
-    server.on('refused', (reason) =>
-      log.limited('broker-refused', 'error', 'the broker refused the connection; retrying in 30 s', { reason }),
+    // With several brokers, losing one is a warning; losing the last means nothing is answered.
+    server.on('offline', () => {
+      if (several && !server.stopping) log.error('offline: no broker connection is up; reconnecting to all');
+    }),
+    server.on('refused', (reason, broker) =>
+      log.limited(`broker-refused/${broker}`, 'error', 'the broker refused the connection; retrying in 30 s', { broker, reason }),
     ),
-    // A broker certificate we stop trusting takes the hub offline: said once per distinct failure.
-    server.on('tlsFailure', (failure) => {
-      if (failure.message === lastTls) return;
-      lastTls = failure.message;
-      log.error('offline: TLS handshake with the broker failed; retrying', { reason: failure.message });
+    // A broker certificate we stop trusting takes the hub offline there: said once per distinct failure.
+    server.on('tlsFailure', (failure, broker) => {
+      if (failure.message === lastTls.get(broker)) return;
+      lastTls.set(broker, failure.message);
+      log.error('offline: TLS handshake with the broker failed; retrying', { broker, reason: failure.message });
     }),
     server.on('commitFailure', (err, inRow) =>
       log.error('commit failed: this batch of replies was dropped (the devices retry)', {

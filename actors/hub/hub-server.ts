@@ -20,31 +20,33 @@
  *
  * Nothing arriving from the broker can crash it: every message handler is wrapped and counted.
  *
+ * Several brokers (docs/ARCHITECTURE.md §7, "Several brokers"): one `BrokerLink` per broker
+ * (broker-link.ts), each probed, subscribed and announced on its own; a request's reply goes out on
+ * the broker it came from (the device is connected there). The process is online while any link is
+ * up; its status lists every broker. A broker down at start is a warning (`start` resolves once the
+ * others have had their first try, the link keeps trying); all down fails `start`.
+ *
  * TLS (docs/PROTOCOL.md §6.6): with an `mqtts://` URL the broker's certificate is verified against
- * `tls.ca`. A handshake failure at start rejects `start` with MqttTlsError; later ones (a broker
- * certificate replaced by one we do not trust) are counted, emitted as `tlsFailure` and shown in
- * `status().connectionProblem` while the hub is offline — it keeps retrying, never silently.
+ * `tls.ca`. A handshake failure at start (of the only broker) rejects `start` with MqttTlsError;
+ * later ones (a broker certificate replaced by one we do not trust) are counted, emitted as
+ * `tlsFailure` and shown in `status().connectionProblem` while the hub is offline — it keeps
+ * retrying, never silently.
  */
-import type { MqttClient } from 'mqtt';
 import { deviceOfRequestTopic, topics } from '../../proto/index.ts';
-import {
-  connectMqtt,
-  probeBroker,
-  toBuffer,
-  type BrokerCapabilities,
-  type MqttProtocolVersion,
-  type MqttTlsError,
-  type MqttTlsOptions,
-} from '../mqtt/index.ts';
+import { parseBrokerUrl, type MqttProtocolVersion, type MqttTlsError, type MqttTlsOptions } from '../mqtt/index.ts';
+import { BrokerLink, brokerState, describeMode, type BrokerLinkHooks, type LinkMode } from './broker-link.ts';
 import type { HubDecision } from './decide.ts';
 import { PendingBatch } from './effects.ts';
 import type { HubCore } from './hub-core.ts';
-import { encodeHubStatus, processStatusTopic, type HubStatus, type SubscriptionMode } from './status.ts';
+import { encodeHubStatus, type BrokerState, type HubStatus } from './status.ts';
 
 export interface HubServerOptions {
   readonly core: HubCore;
-  readonly brokerUrl: string;
-  /** For an `mqtts://` broker: the pinned CA (and optionally a client certificate). */
+  /** The broker to serve: the same as `brokers: [brokerUrl]`. */
+  readonly brokerUrl?: string;
+  /** The brokers to serve, each with its own connection (at least one, no repeats); with `brokerUrl`, it comes first. */
+  readonly brokers?: readonly string[];
+  /** For `mqtts://` brokers: the pinned CA (and optionally a client certificate), for every one. */
   readonly tls?: MqttTlsOptions;
   readonly hubId: string;
   /** Default `auto`: MQTT 5 where the broker speaks it. */
@@ -90,16 +92,20 @@ export interface HubServerStats {
 }
 
 type Events = {
+  /** The first broker came up, or the last went down: the process answers, or cannot. */
   online: [];
   offline: [];
-  /** The connection to the broker dropped while online: why, as far as the client knows (for the log). */
-  disconnected: [string];
-  /** The client tries the broker again (every `reconnectPeriodMs` while it is away). */
-  reconnecting: [];
+  /** A broker's link came up (connected, subscribed, status published): its URL. */
+  connected: [string];
+  /** A broker's connection dropped while up: why, as far as the client knows (for the log), and the broker's URL. */
+  disconnected: [string, string];
+  /** The client tries a broker again (every `reconnectPeriodMs` while it is away): why it is away, and the broker's URL. */
+  reconnecting: [string, string];
   /** A committed decision, and the device whose request topic it arrived on (named even when the signer is unknown). */
   decision: [HubDecision, string | undefined];
-  refused: [string];
-  tlsFailure: [MqttTlsError];
+  /** A broker refused our CONNECT: why, and the broker's URL. */
+  refused: [string, string];
+  tlsFailure: [MqttTlsError, string];
   /** A batch whose commit failed (its replies dropped): the error, and how many failed in a row. */
   commitFailure: [unknown, number];
 };
@@ -110,18 +116,19 @@ const MAX_PACKET_BYTES = 96 * 1024;
 
 export class HubServer {
   private readonly core: HubCore;
-  private readonly client: MqttClient;
-  private readonly statusTopic_: string;
-  /** In shared mode the per-process topic is cleared at a clean stop (a crash leaves the Will). */
-  private readonly perProcess: boolean;
+  /** One per broker, in the order given. */
+  private readonly links: readonly BrokerLink[];
   private readonly maxBatch: number;
   private readonly pending = new PendingBatch();
   private turnOpen = false;
+  /** The sockets corked for the current turn (one per broker that delivered in it). */
+  private readonly corked = new Set<{ cork(): void; uncork(): void }>();
   private retryScheduled = false;
   private readonly clock: () => number;
   private readonly listeners: { [E in keyof Events]: Set<Listener<E>> } = {
     online: new Set(),
     offline: new Set(),
+    connected: new Set(),
     disconnected: new Set(),
     reconnecting: new Set(),
     decision: new Set(),
@@ -133,8 +140,6 @@ export class HubServer {
   private failuresInRow = 0;
   /** Set once by `notReady`: the process no longer answers, and its status says why. */
   private problem: string | undefined;
-  /** Why the last connection attempt failed its TLS handshake; cleared once connected. */
-  private tlsProblem: string | undefined;
   private online_ = false;
   private stopped = false;
   private readonly counts = {
@@ -153,103 +158,118 @@ export class HubServer {
     tlsFailures: 0,
   };
   private lastRefusal: string | undefined;
-  /** The last connection error or broker DISCONNECT since we were last online: the reason a drop is logged with. */
-  private dropReason: string | undefined;
   /** The request topic's device of each decision still pending (a refused signer names no device itself). */
   private readonly topicDevices = new WeakMap<HubDecision, string>();
+  /** The broker each pending decision's request came on: its reply goes out there. */
+  private readonly replyLinks = new WeakMap<HubDecision, BrokerLink>();
+  /** Brokers that could not be reached at start (the process started on the others), and why. */
+  private readonly startProblems_: { readonly url: string; readonly problem: string }[] = [];
 
-  /** Probes the broker as needed, connects, subscribes and publishes the online status. */
+  /**
+   * Probes each broker as needed, connects, subscribes and publishes the online status on each.
+   * Resolves once every broker has had its first try and at least one is up; rejects (closing the
+   * others) when none is.
+   */
   static async start(options: HubServerOptions): Promise<HubServer> {
-    const role = options.core.role;
     topics.hubRequestBase(options.hubId); // throws TopicError for a bad hub id
-    const timeoutMs = options.startTimeoutMs ?? 10_000;
+    const urls = brokerList(options);
     const wanted = options.shareGroup === undefined || options.shareGroup === 'auto' ? options.hubId : options.shareGroup;
     if (wanted !== null) topics.hubRequestSubscription(options.hubId, wanted); // a bad group name fails now, not on fallback
-    const askProtocol = options.protocolVersion ?? 'auto';
-    let caps: BrokerCapabilities | undefined;
-    const credential =
-      options.credential === undefined ? {} : { username: options.credential.username, password: options.credential.password };
-    if (askProtocol === 'auto' || wanted !== null)
-      caps = await probeBroker(options.brokerUrl, { timeoutMs, ...credential, ...(options.tls !== undefined ? { tls: options.tls } : {}) });
-    const protocol: MqttProtocolVersion = askProtocol === 'auto' ? (caps?.mqtt5 ? 5 : 4) : askProtocol;
-
-    let mode: SubscriptionMode = 'plain';
-    let note: string | undefined;
-    if (wanted !== null && caps?.sharedSubscriptions) mode = 'shared';
-    else if (wanted !== null) note = 'broker delivers nothing to shared subscriptions: plain subscription, run one hub process per role';
-    const subscription = topics.hubRequestSubscription(options.hubId, mode === 'shared' && wanted !== null ? wanted : undefined);
-
-    const server = new HubServer(options, protocol, subscription, {
+    const role = options.core.role;
+    const server = new HubServer(options, urls, wanted, {
       hubId: options.hubId,
       role: role.kind,
       ...(role.kind === 'sh' ? { service: role.service } : {}),
-      subscription: mode,
-      ...(mode === 'shared' && wanted !== null ? { shareGroup: wanted } : {}),
-      protocol,
       clientId: `hub-${options.hubId.slice(0, 40)}-${randomHex(4)}`,
-      ...(note !== undefined ? { note } : {}),
     });
-    try {
-      await server.firstOnline(timeoutMs);
-    } catch (err) {
-      await server.stop();
-      throw err;
+    const failures = await Promise.all(server.links.map((l) => l.firstAttempt()));
+    if (server.links.some((l) => l.up)) {
+      failures.forEach((err, i) => {
+        if (err !== undefined) server.startProblems_.push({ url: urls[i]!, problem: err.message });
+      });
+      return server;
     }
-    return server;
+    await server.stop();
+    if (failures.length === 1 && failures[0] !== undefined) throw failures[0];
+    throw new Error(
+      `hub ${options.hubId}: no broker reachable: ${failures.map((err, i) => `${urls[i]}: ${err?.message ?? 'went down'}`).join('; ')}`,
+    );
   }
 
   private constructor(
     options: HubServerOptions,
-    protocol: MqttProtocolVersion,
-    private readonly subscription_: string,
-    private readonly base: Omit<HubStatus, 'online' | 'atMs'>,
+    urls: readonly string[],
+    wanted: string | null,
+    private readonly base: Pick<HubStatus, 'hubId' | 'role' | 'service' | 'clientId'>,
   ) {
     this.core = options.core;
-    this.perProcess = base.subscription === 'shared';
-    this.statusTopic_ = this.perProcess ? processStatusTopic(options.hubId, base.clientId) : topics.hubStatus(options.hubId);
     this.maxBatch = Math.max(1, Math.floor(options.maxBatch ?? 512));
     this.clock = options.clock ?? Date.now;
-    this.client = connectMqtt(options.brokerUrl, {
-      clientId: base.clientId,
-      protocolVersion: protocol,
-      reconnectPeriodMs: options.reconnectPeriodMs ?? 1000,
-      // We resubscribe ourselves on every connect, so 'online' means "subscribed" (see onConnect).
-      resubscribe: false,
-      // Registered once per client, so its `atMs` is the hub's start time, not the moment it died.
-      will: { topic: this.statusTopic_, payload: this.statusBytes(false), qos: 1, retain: true },
-      maximumPacketSize: MAX_PACKET_BYTES,
-      ...(options.credential !== undefined ? { username: options.credential.username, password: options.credential.password } : {}),
-      ...(options.tls !== undefined ? { tls: options.tls } : {}),
-      onSocketError: (err) => void (this.dropReason = err.message),
-      onTlsFailure: (failure) => {
-        this.counts.tlsFailures++;
-        this.tlsProblem = failure.message;
-        this.emit('tlsFailure', failure);
+    const hooks: BrokerLinkHooks = {
+      statusBytes: (link, online, will) => this.statusBytes(link, online, will),
+      message: (link, topic, payload) => this.onMessage(link, topic, payload),
+      connected: () => void this.counts.connects++,
+      up: (link) => this.linkChanged(link),
+      down: (link, reason) => {
+        if (!this.stopped) this.emit('disconnected', reason, link.url);
+        this.linkChanged(link);
+      },
+      reconnecting: (link, reason) => {
+        if (!this.stopped) this.emit('reconnecting', reason, link.url);
       },
       // Loud, not a silent reconnect loop: counted, kept for `refusal`, and an event the CLI logs.
-      onRefused: (reason) => {
+      refused: (link, reason) => {
         this.counts.refusals++;
         this.lastRefusal = reason;
-        this.emit('refused', reason);
+        this.emit('refused', reason, link.url);
       },
-    });
-    this.client.on('connect', () => void this.onConnect());
-    this.client.on('error', (err) => void (this.dropReason = err.message));
-    this.client.on('disconnect', (packet) => {
-      const code = packet.reasonCode;
-      this.dropReason = `the broker sent DISCONNECT${code !== undefined ? ` (reason code ${code})` : ''}`;
-    });
-    this.client.on('reconnect', () => {
-      if (!this.stopped) this.emit('reconnecting');
-    });
-    this.client.on('close', () => this.setOnline(false));
-    this.client.on('message', (topic, payload) => this.onMessage(topic, payload));
+      tlsFailure: (link, failure) => {
+        this.counts.tlsFailures++;
+        this.emit('tlsFailure', failure, link.url);
+      },
+    };
+    this.links = urls.map(
+      (url) =>
+        new BrokerLink(
+          {
+            url,
+            hubId: options.hubId,
+            clientId: base.clientId,
+            shareGroup: wanted,
+            protocolVersion: options.protocolVersion ?? 'auto',
+            reconnectPeriodMs: options.reconnectPeriodMs ?? 1000,
+            timeoutMs: options.startTimeoutMs ?? 10_000,
+            maximumPacketSize: MAX_PACKET_BYTES,
+            ...(options.tls !== undefined ? { tls: options.tls } : {}),
+            ...(options.credential !== undefined ? { credential: options.credential } : {}),
+          },
+          hooks,
+        ),
+    );
   }
 
   /** What this process publishes as its status (online as currently known; offline, why if TLS failed). */
   status(): HubStatus {
-    const problem = !this.online_ && this.tlsProblem !== undefined ? { connectionProblem: this.tlsProblem } : {};
-    return { ...this.base, online: this.online_, ...this.readiness(), atMs: this.clock(), ...problem };
+    const tls = this.online_ ? undefined : this.links.find((l) => l.tlsFailure !== undefined)?.tlsFailure;
+    return {
+      ...this.base,
+      ...describeMode(this.primary.mode),
+      online: this.online_,
+      ...this.readiness(),
+      brokers: this.brokers(),
+      atMs: this.clock(),
+      ...(tls !== undefined ? { connectionProblem: tls } : {}),
+    };
+  }
+
+  /** Each broker as this process sees it, in the order given. */
+  brokers(): BrokerState[] {
+    return this.links.map((l) => brokerState(l, l.up));
+  }
+
+  /** Brokers that could not be reached at start (the process started on the others), and why. */
+  get startProblems(): readonly { readonly url: string; readonly problem: string }[] {
+    return this.startProblems_;
   }
 
   /**
@@ -261,11 +281,7 @@ export class HubServer {
     if (this.problem !== undefined) return;
     this.problem = problem;
     this.pending.take();
-    if (this.client.connected && !this.stopped)
-      await withTimeout(
-        this.client.publishAsync(this.statusTopic_, toBuffer(this.statusBytes(this.online_)), { qos: 1, retain: true }),
-        2000,
-      ).catch(() => {});
+    if (!this.stopped) await Promise.all(this.links.map((l) => l.publishStatus(l.up)));
   }
 
   /** Why this process declared itself not ready, if it did. */
@@ -281,9 +297,14 @@ export class HubServer {
     return this.online_;
   }
 
-  /** The last connection error since this process was last online (what keeps it from the broker), if any. */
+  /** True from the moment `stop` is called: going offline then is no fault. */
+  get stopping(): boolean {
+    return this.stopped;
+  }
+
+  /** While offline: what keeps it from its brokers (the first broker's last connection error), if known. */
   get connectionError(): string | undefined {
-    return this.online_ ? undefined : this.dropReason;
+    return this.online_ ? undefined : this.links.find((l) => l.problem !== undefined)?.problem;
   }
 
   /** Why the broker last refused our CONNECT, if it ever did. */
@@ -291,14 +312,14 @@ export class HubServer {
     return this.lastRefusal;
   }
 
-  /** Where this process publishes its retained status and Will. */
+  /** Where this process publishes its retained status and Will (on the first broker up; the same on all alike brokers). */
   get statusTopic(): string {
-    return this.statusTopic_;
+    return this.primary.mode?.statusTopic ?? topics.hubStatus(this.base.hubId);
   }
 
-  /** The subscription actually made (`$share/<group>/...` or the plain request topic). */
+  /** The subscription actually made (`$share/<group>/...` or the plain request topic), on the first broker up. */
   get subscription(): string {
-    return this.subscription_;
+    return this.primary.mode?.subscriptionTopic ?? topics.hubRequestSubscription(this.base.hubId);
   }
 
   on<E extends keyof Events>(event: E, listener: Listener<E>): () => void {
@@ -308,39 +329,17 @@ export class HubServer {
 
   /**
    * Commits and answers what is pending, publishes the offline status (per-process: clears it) and
-   * disconnects cleanly (so the Will is not sent); idempotent.
+   * disconnects cleanly (so the Will is not sent) on every broker; idempotent.
    */
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.flush(true);
     this.stopped = true;
-    if (this.client.connected) {
-      // A not-ready process leaves its reason retained, even on a per-process topic.
-      const last = this.perProcess && this.problem === undefined ? Buffer.alloc(0) : toBuffer(this.statusBytes(false));
-      await withTimeout(this.client.publishAsync(this.statusTopic_, last, { qos: 1, retain: true }), 2000).catch(() => {});
-      await withTimeout(this.client.endAsync(), 2000).catch(() => this.client.end(true));
-    } else {
-      await withTimeout(this.client.endAsync(true), 2000).catch(() => {});
-    }
+    await Promise.all(this.links.map((l) => l.close((mode) => this.lastStatus(l, mode))));
     this.setOnline(false);
   }
 
-  private async onConnect(): Promise<void> {
-    this.counts.connects++;
-    this.tlsProblem = undefined;
-    if (this.stopped) return;
-    try {
-      const granted = await this.client.subscribeAsync(this.subscription_, { qos: 1 });
-      if (granted.some((g) => g.qos >= 0x80)) throw new Error(`broker refused subscription ${this.subscription_}`);
-      await this.client.publishAsync(this.statusTopic_, toBuffer(this.statusBytes(true)), { qos: 1, retain: true });
-      if (!this.stopped && this.client.connected) this.setOnline(true);
-    } catch {
-      // Connection dropped mid-way (the next connect retries) or the broker refused: stay offline.
-      this.setOnline(false);
-    }
-  }
-
-  private onMessage(topic: string, payload: Buffer): void {
+  private onMessage(link: BrokerLink, topic: string, payload: Buffer): void {
     try {
       // Requests arrive on `…/request/<deviceId>`; the core refuses one signed by another device.
       const topicDevice = deviceOfRequestTopic(topic, this.base.hubId);
@@ -353,9 +352,10 @@ export class HubServer {
         return;
       }
       this.counts.received++;
-      this.beginTurn();
+      this.beginTurn(link);
       const { decision } = this.core.handle(payload, this.clock(), this.pending, topicDevice);
       this.topicDevices.set(decision, topicDevice);
+      this.replyLinks.set(decision, link);
       if (!this.core.store.batched || this.pending.size >= this.maxBatch) this.flush();
     } catch {
       this.counts.handlerFailures++;
@@ -365,21 +365,24 @@ export class HubServer {
   /**
    * The first message of an event-loop turn schedules the turn's end (setImmediate runs after every
    * message already parsed from the socket, which MQTT.js hands over on process.nextTick) and corks
-   * the socket: the PUBACKs MQTT.js writes for each request and the replies published at the end
-   * then leave in one write instead of one syscall per packet.
+   * the socket (of each broker a request came on): the PUBACKs MQTT.js writes for each request and
+   * the replies published at the end then leave in one write instead of one syscall per packet.
    */
-  private beginTurn(): void {
+  private beginTurn(link: BrokerLink): void {
+    const stream = link.corkable;
+    if (stream !== undefined && !this.corked.has(stream)) {
+      stream.cork();
+      this.corked.add(stream);
+    }
     if (this.turnOpen) return;
     this.turnOpen = true;
-    const stream = this.client.stream as { cork?: () => void; uncork?: () => void } | undefined;
-    const corked = typeof stream?.cork === 'function' && typeof stream.uncork === 'function' ? stream : undefined;
-    corked?.cork!();
     setImmediate(() => {
       this.turnOpen = false;
       try {
         this.flush();
       } finally {
-        corked?.uncork!();
+        for (const corked of this.corked) corked.uncork();
+        this.corked.clear();
       }
     });
   }
@@ -417,26 +420,44 @@ export class HubServer {
     this.failuresInRow = 0;
     for (const { decision } of batch) {
       if (decision.reply !== undefined && !this.stopped)
-        this.publishReply(decision.reply.topic, decision.reply.payload, decision.reply.expirySeconds);
+        this.publishReply(decision, decision.reply.topic, decision.reply.payload, decision.reply.expirySeconds);
       this.emit('decision', decision, this.topicDevices.get(decision));
     }
   }
 
-  private publishReply(topic: string, payload: Uint8Array, expirySeconds: number): void {
-    const v5 = this.base.protocol === 5;
-    this.client.publish(
-      topic,
-      toBuffer(payload),
-      { qos: 1, retain: false, ...(v5 ? { properties: { messageExpiryInterval: expirySeconds } } : {}) },
-      (err) => {
-        if (err) this.counts.publishFailures++;
-        else this.counts.replied++;
-      },
-    );
+  /** On the broker the request came on: the device is connected there. */
+  private publishReply(decision: HubDecision, topic: string, payload: Uint8Array, expirySeconds: number): void {
+    const link = this.replyLinks.get(decision) ?? this.primary;
+    link.publishReply(topic, payload, expirySeconds, (err) => {
+      if (err) this.counts.publishFailures++;
+      else this.counts.replied++;
+    });
   }
 
-  private statusBytes(online: boolean): Uint8Array {
-    return encodeHubStatus({ ...this.base, online, ...this.readiness(), atMs: this.clock() });
+  /** The first broker up, else the first probed, else the first: what `status()` describes. */
+  private get primary(): BrokerLink {
+    return this.links.find((l) => l.up) ?? this.links.find((l) => l.mode !== undefined) ?? this.links[0]!;
+  }
+
+  /**
+   * The status published on `link`: how the process listens there, online as given, readiness, and
+   * (not in the Will, registered once per connection and so stale by the time it is sent) every broker.
+   */
+  private statusBytes(link: BrokerLink, online: boolean, will: boolean): Uint8Array {
+    const brokers = will ? {} : { brokers: this.links.map((l) => brokerState(l, l === link ? online : l.up)) };
+    return encodeHubStatus({ ...this.base, ...describeMode(link.mode), online, ...this.readiness(), ...brokers, atMs: this.clock() });
+  }
+
+  /** At a clean stop: a per-process topic is cleared, unless not ready (its reason stays retained). */
+  private lastStatus(link: BrokerLink, mode: LinkMode): Uint8Array {
+    return mode.subscription === 'shared' && this.problem === undefined ? new Uint8Array(0) : this.statusBytes(link, false, false);
+  }
+
+  /** A link came up or went down: the process's online state, and the other brokers' statuses, follow. */
+  private linkChanged(link: BrokerLink): void {
+    if (link.up) this.emit('connected', link.url);
+    this.setOnline(this.links.some((l) => l.up));
+    if (!this.stopped) for (const other of this.links) if (other !== link && other.up) void other.publishStatus(true);
   }
 
   private readiness(): { ready: boolean; problem?: string } {
@@ -446,8 +467,6 @@ export class HubServer {
   private setOnline(online: boolean): void {
     if (this.online_ === online) return;
     this.online_ = online;
-    if (online) this.dropReason = undefined;
-    else if (!this.stopped) this.emit('disconnected', this.dropReason ?? 'the connection closed');
     this.emit(online ? 'online' : 'offline');
   }
 
@@ -460,38 +479,21 @@ export class HubServer {
       }
     }
   }
-
-  private firstOnline(timeoutMs: number): Promise<void> {
-    if (this.online_) return Promise.resolve();
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        off();
-        offRefused();
-        reject(new Error(`hub ${this.base.hubId}: not connected and subscribed within ${timeoutMs} ms`));
-      }, timeoutMs);
-      const off = this.on('online', () => {
-        clearTimeout(timer);
-        off();
-        offRefused();
-        resolve();
-      });
-      // A refused CONNECT will not fix itself within the start timeout: fail at once, saying why.
-      const offRefused = this.on('refused', (reason) => {
-        clearTimeout(timer);
-        off();
-        offRefused();
-        reject(new Error(`hub ${this.base.hubId}: the broker refused the connection: ${reason}`));
-      });
-    });
-  }
 }
 
-function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+/** The brokers to serve: `brokerUrl` first, then `brokers`; at least one, each a broker URL, none twice. */
+function brokerList(options: HubServerOptions): string[] {
+  const urls = [...(options.brokerUrl !== undefined ? [options.brokerUrl] : []), ...(options.brokers ?? [])];
+  if (urls.length === 0) throw new Error(`hub ${options.hubId}: no broker given`);
+  const seen = new Set<string>();
+  for (const url of urls) {
+    const a = parseBrokerUrl(url); // throws MqttUrlError for a bad one
+    // One client id on every broker: the same broker twice would have its two connections take each other over.
+    const key = `${a.host}:${a.port}`;
+    if (seen.has(key)) throw new Error(`hub ${options.hubId}: broker ${url} given twice`);
+    seen.add(key);
+  }
+  return urls;
 }
 
 function randomHex(bytes: number): string {

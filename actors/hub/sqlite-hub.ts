@@ -28,8 +28,11 @@ import { silentLogger, type Logger } from '../log/index.ts';
 export interface SqliteHubOptions {
   readonly role: HubRole;
   readonly hubId: string;
-  readonly brokerUrl: string;
-  /** For an `mqtts://` broker: the pinned CA. */
+  /** The broker to serve (as `brokers: [brokerUrl]`). */
+  readonly brokerUrl?: string;
+  /** The brokers to serve, each on a connection of its own (HubServerOptions.brokers). */
+  readonly brokers?: readonly string[];
+  /** For `mqtts://` brokers: the pinned CA. */
   readonly brokerTls?: MqttTlsOptions;
   readonly dbPath: string;
   /** The hub's signing key (K_IH or K_SH_k). */
@@ -125,7 +128,8 @@ export class SqliteHub {
       const core = new HubCore({ role: options.role, signer: options.signer, store });
       const server = await HubServer.start({
         core,
-        brokerUrl: options.brokerUrl,
+        ...(options.brokerUrl !== undefined ? { brokerUrl: options.brokerUrl } : {}),
+        ...(options.brokers !== undefined ? { brokers: options.brokers } : {}),
         ...(options.brokerTls !== undefined ? { tls: options.brokerTls } : {}),
         hubId: options.hubId,
         ...(options.maxBatch !== undefined ? { maxBatch: options.maxBatch } : {}),

@@ -10,6 +10,19 @@ import { TopicError, topics } from '../../proto/index.ts';
 
 export type SubscriptionMode = 'shared' | 'plain';
 
+/** One broker a hub process serves, as that process sees it (a hub on several brokers, docs/ARCHITECTURE.md §7). */
+export interface BrokerState {
+  /** The broker's URL as configured (never with a credential: broker-url.ts refuses those). */
+  readonly url: string;
+  /** Connected and subscribed: requests arriving on this broker are answered. */
+  readonly online: boolean;
+  /** How it listens there, once the broker has been probed. */
+  readonly subscription?: SubscriptionMode;
+  readonly protocol?: 4 | 5;
+  /** Why it is not connected there, when known (connection error, TLS handshake failure). */
+  readonly problem?: string;
+}
+
 export interface HubStatus {
   readonly hubId: string;
   /** `ih` or `sh`. */
@@ -36,6 +49,12 @@ export interface HubStatus {
   readonly problem?: string;
   /** Locally, while offline: why the broker connection fails (a TLS handshake failure); never published. */
   readonly connectionProblem?: string;
+  /**
+   * Every broker this process serves, in the order given. The fields above (`subscription`,
+   * `protocol`, `note`) describe the broker the status was published on; `online` is true while
+   * any broker is up. Absent from hubs older than this field and from the Last Will.
+   */
+  readonly brokers?: readonly BrokerState[];
   /** When this status was published (hub clock, ms since epoch). */
   readonly atMs: number;
 }
@@ -57,7 +76,8 @@ export function encodeHubStatus(status: HubStatus): Uint8Array {
   return new TextEncoder().encode(JSON.stringify(status));
 }
 
-const MAX_STATUS_BYTES = 4096;
+/** Room for a few dozen brokers' entries. */
+const MAX_STATUS_BYTES = 16_384;
 
 /** Parses a status message; undefined for anything that is not one (it arrives unauthenticated). */
 export function parseHubStatus(bytes: Uint8Array): HubStatus | undefined {
@@ -83,6 +103,19 @@ export function parseHubStatus(bytes: Uint8Array): HubStatus | undefined {
     (v.ready === undefined || typeof v.ready === 'boolean') &&
     (v.problem === undefined || typeof v.problem === 'string') &&
     (v.connectionProblem === undefined || typeof v.connectionProblem === 'string') &&
+    (v.brokers === undefined || (Array.isArray(v.brokers) && v.brokers.every(isBrokerState))) &&
     typeof v.atMs === 'number';
   return ok ? (v as unknown as HubStatus) : undefined;
+}
+
+function isBrokerState(value: unknown): value is BrokerState {
+  if (typeof value !== 'object' || value === null) return false;
+  const b = value as Record<string, unknown>;
+  return (
+    typeof b.url === 'string' &&
+    typeof b.online === 'boolean' &&
+    (b.subscription === undefined || b.subscription === 'shared' || b.subscription === 'plain') &&
+    (b.protocol === undefined || b.protocol === 4 || b.protocol === 5) &&
+    (b.problem === undefined || typeof b.problem === 'string')
+  );
 }
