@@ -93,6 +93,8 @@ interface Connection {
   readonly url: string;
   /** Subscribed: replies can arrive and requests can go. */
   up: boolean;
+  /** Was up before: up again is "restored". */
+  everUp: boolean;
   /** Why the broker is out of reach, for the log. */
   lastError: string | undefined;
   /** Settles each service publish still unacknowledged on this connection (run once, when dropped). */
@@ -132,7 +134,6 @@ export class MqttHubLink implements HubLink {
   /** A service publish was refused since the sink last heard `writable`. */
   private refusedSince = false;
   private sink: HubLinkSink | null = null;
-  private everUp = false;
   /** The link failed over away from the primary and is not back on it yet. */
   private offPrimary = false;
   private readonly log: Logger;
@@ -246,7 +247,7 @@ export class MqttHubLink implements HubLink {
         this.log.limited('broker-refused', 'error', 'the broker refused the connection; retrying in 30 s', { broker: url, reason });
       },
     });
-    const c: Connection = { client, index, url, up: false, lastError: undefined, unsettled: new Set() };
+    const c: Connection = { client, index, url, up: false, everUp: false, lastError: undefined, unsettled: new Set() };
     conn = c;
     const max = this.o.maxInboundBytes ?? 8 * 1024;
     // Image chunks are the one large thing a hub sends: a chunk envelope up to the envelope limit.
@@ -272,8 +273,8 @@ export class MqttHubLink implements HubLink {
           this.offPrimary = false;
           this.counters.switchBacks++;
           this.log.info(`back on primary ${url}`, { broker: url });
-        } else this.log.info(this.everUp ? 'broker connection restored' : 'broker connected', { broker: url });
-        this.everUp = true;
+        } else this.log.info(c.everUp ? 'broker connection restored' : 'broker connected', { broker: url });
+        c.everUp = true;
         this.plan.connected();
         this.sink?.connection(true);
       });
