@@ -125,7 +125,8 @@ export function parseProvisioning(doc: unknown, where: string): Provisioning {
       fail(err instanceof Error ? err.message : 'brokerCa: unusable');
     }
     const plain = brokers.find((b) => !parseBrokerUrl(b).tls);
-    if (plain !== undefined) fail(`brokerCa pins a TLS broker, but ${plain} is a plain mqtt:// URL (use mqtts://)`);
+    if (plain !== undefined)
+      fail(`brokerCa pins a TLS broker, but ${brokers.length === 1 ? 'broker' : plain} is a plain mqtt:// URL (use mqtts://)`);
   }
   if (typeof d.deviceKeys !== 'string' || d.deviceKeys.length === 0) fail('deviceKeys must name the device key file');
   const keysPath = d.deviceKeys as string;
