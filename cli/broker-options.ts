@@ -55,16 +55,22 @@ export function chooseBroker(
 }
 
 /**
- * `chooseBroker` for each of several `--broker` URLs (a hub serving several brokers): the CA file is
- * read once and pins every one of them, so each must then be `mqtts://`.
+ * `chooseBroker` for every broker of a failover list (docs/ARCHITECTURE.md §7.4), in order, with the
+ * one CA they share; a URL given twice is a UsageError. The choice's `url` is the primary.
  */
 export function chooseBrokers(
   command: string,
   urls: readonly string[],
-  o: { readonly caFile?: string | undefined; readonly insecurePlaintext?: boolean | undefined },
-): BrokerChoice[] {
-  const caText = o.caFile !== undefined ? readBrokerCa(command, o.caFile) : undefined;
-  return urls.map((url) => chooseBroker(command, url, { caText, insecurePlaintext: o.insecurePlaintext }));
+  o: { readonly caFile?: string | undefined; readonly caText?: string | undefined; readonly insecurePlaintext?: boolean | undefined },
+): BrokerChoice & { readonly urls: readonly string[] } {
+  if (urls.length === 0) throw new UsageError(`${command}: --broker is required`);
+  const twice = urls.find((u, i) => urls.indexOf(u) !== i);
+  if (twice !== undefined) throw new UsageError(`${command}: --broker ${twice} is given twice`);
+  // Read the CA file once; every broker is checked against it.
+  const ca = o.caFile !== undefined ? readBrokerCa(command, o.caFile) : o.caText;
+  const choices = urls.map((url) => chooseBroker(command, url, { caText: ca, insecurePlaintext: o.insecurePlaintext }));
+  const warning = choices.find((c) => c.warning !== undefined)?.warning;
+  return { url: urls[0]!, urls, ...(ca !== undefined ? { ca } : {}), ...(warning !== undefined ? { warning } : {}) };
 }
 
 /** The CA file given with `--broker-ca`, checked; a bad file is a UsageError naming it. */

@@ -41,7 +41,7 @@ import { LOG_HELP, LOG_OPTIONS, logSettings } from './log-options.ts';
 import { Logger } from '../actors/log/index.ts';
 import { numberOption, UsageError } from './args.ts';
 import { knownBoard, parseCommand, positionals, readPublicKey } from './options.ts';
-import { BROKER_HELP, BROKER_OPTIONS, chooseBroker } from './broker-options.ts';
+import { BROKER_HELP, BROKER_OPTIONS, chooseBrokers } from './broker-options.ts';
 import { parseBrokerUrl } from '../actors/mqtt/broker-url.ts';
 import { WATCHDOG_HELP, watchdogOption, withSimulatedWatchdog } from './watchdog-override.ts';
 
@@ -66,8 +66,11 @@ options:
   --provision <file>      provisioning file from "dominion enroll" (device id, pinned hubs, key file)
   --release-pub <hex|file> the release public key to verify with (64 hex digits, or a file holding
                           them; default: the one the provisioning file pins)
-  --broker <mqtts-url>    the hubs' broker (default: the provisioning file's "broker"); TLS with
-                          the provisioning file's "brokerCa" pinned, unless --broker-ca says otherwise
+  --broker <mqtts-url>    the hubs' broker (default: the provisioning file's "brokers", or its
+                          "broker"); TLS with the provisioning file's "brokerCa" pinned, unless
+                          --broker-ca says otherwise. Repeat it to list backups in order (all of
+                          them replace the file's): mm fails over to the next when its broker is
+                          unreachable and returns to the first
 ${BROKER_HELP}
   --artifacts <dir>       where the build put them (default: dist/<board>)
   --data-dir <dir>        persistent state: sw/, slots/, hypervisor/ and sm-<service>/
@@ -92,7 +95,7 @@ export async function deviceCommand(argv: string[]): Promise<number> {
     board: { type: 'string' },
     provision: { type: 'string' },
     'release-pub': { type: 'string' },
-    broker: { type: 'string' },
+    broker: { type: 'string', multiple: true },
     ...BROKER_OPTIONS,
     artifacts: { type: 'string' },
     'data-dir': { type: 'string' },
@@ -148,16 +151,17 @@ export async function deviceCommand(argv: string[]): Promise<number> {
     if (error instanceof EnrolledKeyError || error instanceof KeyFileError) return refuse(error.message);
     throw error;
   }
-  const broker = values.broker ?? prov.broker;
-  if (broker === undefined) throw new UsageError('device: no broker: give --broker or put "broker" in the provisioning file');
+  const brokers = values.broker !== undefined && values.broker.length > 0 ? values.broker : prov.brokers;
+  const broker = brokers[0];
+  if (broker === undefined) throw new UsageError('device: no broker: give --broker or put "brokers" in the provisioning file');
   let provisionedCa: string | undefined;
   try {
-    // The provisioned pin is for a TLS broker; a --broker override to plain loopback leaves it aside.
-    provisionedCa = parseBrokerUrl(broker).tls ? prov.brokerCa : undefined;
+    // The provisioned pin is for TLS brokers; a --broker override to plain loopback leaves it aside.
+    provisionedCa = brokers.every((b) => parseBrokerUrl(b).tls) ? prov.brokerCa : undefined;
   } catch {
-    provisionedCa = undefined; // chooseBroker names the bad URL
+    provisionedCa = undefined; // chooseBrokers names the bad URL
   }
-  const brokerChoice = chooseBroker('device', broker, {
+  const brokerChoice = chooseBrokers('device', brokers, {
     caFile: values['broker-ca'],
     caText: provisionedCa,
     insecurePlaintext: values['insecure-plaintext'],
@@ -199,6 +203,7 @@ export async function deviceCommand(argv: string[]): Promise<number> {
       );
     const link = {
       url: broker,
+      ...(brokers.length > 1 ? { backups: brokers.slice(1) } : {}),
       deviceId: prov.deviceId,
       services: verifiedBoard.services,
       ...(brokerChoice.ca !== undefined ? { ca: brokerChoice.ca } : {}),
@@ -227,7 +232,7 @@ export async function deviceCommand(argv: string[]): Promise<number> {
   const running = ['sw', 'hypervisor'].map((label) => `${label} v${slotted.slots.sw.report(label).version}`).join(', ');
   const installed = slotted.medium.installed.map((i) => `${i.label} v${i.version}`).join(', ');
   log.info(
-    `dominion device ${prov.deviceId} on board ${board.id} (${slotted.board.placement} placement): artifacts ${dir} verified (${slotted.medium.version}), booting from slots (${running}), broker ${broker}${brokerChoice.ca !== undefined ? ' (TLS, CA pinned)' : ''}`,
+    `dominion device ${prov.deviceId} on board ${board.id} (${slotted.board.placement} placement): artifacts ${dir} verified (${slotted.medium.version}), booting from slots (${running}), ${brokers.length > 1 ? `brokers ${brokers.join(', ')} (failover in order)` : `broker ${broker}`}${brokerChoice.ca !== undefined ? ' (TLS, CA pinned)' : ''}`,
   );
   if (installed !== '') log.info(`slots: installed ${installed} from ${dir}`);
   try {

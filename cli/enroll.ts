@@ -7,7 +7,7 @@ import { hashPassword, newBrokerPassword } from '../actors/broker-auth/index.ts'
 import { enrollDevice, readDevicePublicFile, readHubPublicFile, writeProvisioning, type EnrollTarget } from '../actors/hub/index.ts';
 import { writeBrokerCredentialFile } from '../actors/provisioning/index.ts';
 import { SYNC_HELP, SYNC_OPTIONS, syncAfter } from './broker-sync.ts';
-import { BROKER_HELP, BROKER_OPTIONS, chooseBroker, readBrokerCa } from './broker-options.ts';
+import { BROKER_HELP, BROKER_OPTIONS, chooseBrokers, readBrokerCa } from './broker-options.ts';
 import {
   consoleIo,
   failure,
@@ -37,7 +37,9 @@ options:
   --device-keys <path>     how the provisioning file names the device's secret key file
                            (default: <id>.keys.json beside --device, relative to --out)
   --broker <mqtts-url>     broker the device should use, recorded in the provisioning file
-                           (mqtts://host[:8883]; plain mqtt:// only to loopback)
+                           (mqtts://host[:8883]; plain mqtt:// only to loopback); repeat it to
+                           list backups in order: the device fails over to the next when its
+                           broker is unreachable and returns to the first ("brokers")
 ${BROKER_HELP}
                            (--broker-ca is recorded as the file's "brokerCa": the device pins it)
   --release-pub <hex|file> the release public key to pin: the device then runs only artifacts
@@ -56,7 +58,7 @@ export async function enrollCommand(argv: string[], io: CliIo = consoleIo): Prom
     hub: { type: 'string', multiple: true },
     out: { type: 'string' },
     'device-keys': { type: 'string' },
-    broker: { type: 'string' },
+    broker: { type: 'string', multiple: true },
     ...BROKER_OPTIONS,
     'release-pub': { type: 'string' },
     reinstate: { type: 'boolean', default: false },
@@ -80,9 +82,10 @@ export async function enrollCommand(argv: string[], io: CliIo = consoleIo): Prom
     return { pub: spec.slice(0, at), db: spec.slice(at + 1) };
   });
   // Without --broker the device is told its broker on its command line; the CA is recorded all the same.
+  const brokers = values.broker ?? [];
   const brokerCa =
-    values.broker !== undefined
-      ? chooseBroker('enroll', values.broker, { caFile: values['broker-ca'], insecurePlaintext: values['insecure-plaintext'] })
+    brokers.length > 0
+      ? chooseBrokers('enroll', brokers, { caFile: values['broker-ca'], insecurePlaintext: values['insecure-plaintext'] })
       : values['broker-ca'] !== undefined
         ? { ca: readBrokerCa('enroll', values['broker-ca']) }
         : undefined;
@@ -111,7 +114,7 @@ export async function enrollCommand(argv: string[], io: CliIo = consoleIo): Prom
       deviceKeys: keysPath,
       brokerCredential: { passwordHash: hashPassword(password), file: relativeTo(out, credentialPath) },
       reinstate: values.reinstate,
-      ...(values.broker !== undefined ? { broker: values.broker } : {}),
+      ...(brokers.length > 0 ? { brokers } : {}),
       ...(brokerCa?.ca !== undefined ? { brokerCa: brokerCa.ca } : {}),
       ...(values['release-pub'] !== undefined ? { releaseKey: readPublicKey('enroll', values['release-pub']) } : {}),
     });

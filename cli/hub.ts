@@ -146,9 +146,9 @@ export async function hubCommand(argv: string[], io: CliIo = consoleIo): Promise
   const keyCache = integer('hub', 'key-cache', values['key-cache'], 50_000, 100, 10_000_000);
   const integrityS = integer('hub', 'integrity-check', values['integrity-check'], 600, 0, 7 * 86_400);
   const brokers = chooseBrokers('hub', brokerUrls, { caFile: values['broker-ca'], insecurePlaintext: values['insecure-plaintext'] });
-  const ca = brokers[0]!.ca;
+  const ca = brokers.ca;
   const log = cliLogger(`hub ${hubId}`, logSettings('hub', values), io);
-  for (const broker of brokers) if (broker.warning !== undefined) log.warn(broker.warning);
+  if (brokers.warning !== undefined) log.warn(brokers.warning);
 
   let hub: SqliteHub;
   let signalledEarly = false;

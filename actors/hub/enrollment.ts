@@ -42,6 +42,8 @@ export interface EnrollDeviceOptions {
   /** The device's broker account: the hash the IH keeps, and the credential file as the provisioning file names it. */
   readonly brokerCredential?: { readonly passwordHash: string; readonly file: string };
   readonly broker?: string;
+  /** Every broker in order, the primary first (provisioning `brokers`); instead of `broker`. */
+  readonly brokers?: readonly string[];
   /** PEM text of the broker CA the device pins (provisioning `brokerCa`). */
   readonly brokerCa?: string;
   /** The release public key to pin in the provisioning file (what the device's artifacts are signed with). */
@@ -128,6 +130,7 @@ export function enrollDevice(options: EnrollDeviceOptions): EnrollResult {
   const provisioning: ProvisioningInput = {
     deviceId: device.deviceId,
     ...(options.broker !== undefined ? { broker: options.broker } : {}),
+    ...(options.brokers !== undefined ? { brokers: options.brokers } : {}),
     ...(options.brokerCa !== undefined ? { brokerCa: options.brokerCa } : {}),
     deviceKeys: options.deviceKeys,
     ...(options.brokerCredential !== undefined ? { brokerCredential: options.brokerCredential.file } : {}),

@@ -10,6 +10,7 @@ import type { BoardTiming, MailboxBudgets } from '../../boards/types.ts';
 import { forwarder, type ForwarderMsg } from './forwarder.ts';
 import type { HubLink } from './hub-link.ts';
 import { MqttHubLink, type MqttLinkOptions } from './mqtt-link.ts';
+import { defaultFailoverMs } from './failover.ts';
 import { ticketReceiver, type ReceiverCounters, type ReceiverMsg, type ReceiverRoute } from './ticket-receiver.ts';
 import { uplinkActor, type LinkHolder } from './uplink.ts';
 import { laneRelay, type RelayCounters, type RelayMsg } from './relay.ts';
@@ -38,8 +39,14 @@ export interface MmInstallOptions {
 export function installMm(o: MmInstallOptions): void {
   const { proxyRequest: request, proxyEnvelope: envelope } = lite;
   const link = o.link;
-  const openLink = typeof link === 'function' ? link : () => new MqttHubLink(link);
-  const holder: LinkHolder = { link: null };
+  // Failover well inside the deferral unless told otherwise (docs/ARCHITECTURE.md §7.4).
+  const openLink =
+    typeof link === 'function'
+      ? link
+      : () => new MqttHubLink({ ...link, failoverMs: link.failoverMs ?? defaultFailoverMs(o.timing.intervalMs) });
+  const holder: LinkHolder = { link: null, held: o.dominance !== false };
+  // The forwarder, once spawned: the receiver tells it when service data may follow the tickets.
+  let resumeServices: () => void = () => {};
   const receiver =
     o.dominance === false
       ? undefined
@@ -56,6 +63,10 @@ export function installMm(o: MmInstallOptions): void {
                 reply: (instance, env) => o.hypervisor.send(envelope, { instance, envelope: env }),
               },
               counters: o.counters,
+              caughtUp: () => {
+                holder.held = false;
+                resumeServices();
+              },
             }),
             o.mailbox.receiver,
           ),
@@ -69,10 +80,12 @@ export function installMm(o: MmInstallOptions): void {
           byService.get(service)?.send(lite.serviceFrame, { stream: SERVICE_INBOUND_STREAM, payload }) ?? false,
         refused: (service, stream) => void byService.get(service)?.send(lite.serviceRefused, { stream }),
         resume: (service) => void byService.get(service)?.send(lite.serviceResume, {}),
+        held: () => holder.held,
       }),
       o.mailbox.forwarder,
     ),
   );
+  resumeServices = () => void fwd.offer({ type: 'writable' });
   const relay = o.image.spawn<RelayMsg>(
     laneRelay({
       routes: o.routes,

@@ -28,6 +28,11 @@ export interface ForwarderOptions {
   readonly refused?: (service: string, stream: string) => void;
   /** Tells a service that heard `refused` that it may send again; once per run of refusals. */
   readonly resume?: (service: string) => void;
+  /**
+   * True while service data is held back so ticket requests go first on a link that is down or has
+   * just come up (docs/ARCHITECTURE.md §7.4): such a publish is refused like one over budget.
+   */
+  readonly held?: () => boolean;
   readonly counters?: ForwarderCounters;
 }
 
@@ -48,13 +53,13 @@ export function forwarder(o: ForwarderOptions): ActorSpec<ForwarderMsg> {
           }
           if (msg.type === 'out') {
             const link = o.link();
-            if (link !== null && link.publishService(msg.service, msg.stream, msg.payload)) {
+            if (link !== null && o.held?.() !== true && link.publishService(msg.service, msg.stream, msg.payload)) {
               counters.out++;
               // Sent again after refusals: traffic flows, whether or not the link said so.
               if (waiting.delete(msg.service)) o.resume?.(msg.service);
               return;
             }
-            // No link, or its budget for unacknowledged service bytes is spent: the service hears of it.
+            // No link, tickets first, or the budget for unacknowledged service bytes is spent: the service hears of it.
             counters.dropped++;
             waiting.add(msg.service);
             o.refused?.(msg.service, msg.stream);

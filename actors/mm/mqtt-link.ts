@@ -12,14 +12,34 @@
  * A refused CONNECT is counted and logged (rate-limited), then retried every 30 s, not in a silent
  * loop. A TLS handshake failure (wrong CA, wrong host, not a TLS listener) is counted and logged
  * once per distinct failure: it keeps retrying, as the broker may be fixed, but never in silence.
+ *
+ * With backup brokers it fails over (docs/ARCHITECTURE.md §7.4; failover.ts decides when): a
+ * connection not up within `failoverMs` is dropped — with whatever it still queued, so no service
+ * backlog precedes the ticket requests on the next broker — and one to the next broker opened. On a
+ * backup it probes the primary every `probeEveryMs` with a second connection, subscribed before it
+ * carries anything, and promotes it; the backup connection lingers `lingerMs` for late replies.
  */
-import { connectMqtt, toBuffer, type MqttClient, type MqttProtocolVersion } from '../mqtt/index.ts';
+import { connectMqtt, parseBrokerUrl, toBuffer, type MqttClient, type MqttProtocolVersion } from '../mqtt/index.ts';
 import { instanceOfReplyTopic, laneOf, MAX_WIRE_BYTES, topics } from '../../proto/index.ts';
 import type { HubLink, HubLinkSink } from './hub-link.ts';
 import { Logger, type LogSettings } from '../log/index.ts';
+import { RealClock, type Clock, type ClockHandle } from '../../runtime/index.ts';
+import { DEFAULT_PROBE_EVERY_MS, FailoverPlan } from './failover.ts';
 
 export interface MqttLinkOptions {
+  /** The primary broker (the provisioning file's first). */
   readonly url: string;
+  /**
+   * The backup brokers, in the provisioning file's order after the primary (docs/ARCHITECTURE.md
+   * §7.4). They share `ca`, `servername` and the credential with the primary.
+   */
+  readonly backups?: readonly string[];
+  /** Not up on the current broker for this long: move to the next (installMm gives I/2; default 5 s). */
+  readonly failoverMs?: number;
+  /** On a backup, try the primary again this often (default 30 s). */
+  readonly probeEveryMs?: number;
+  /** After a switch back, keep the backup connection this long for replies already on their way (default 5 s). */
+  readonly lingerMs?: number;
   readonly deviceId: string;
   readonly services: readonly string[];
   readonly protocolVersion?: MqttProtocolVersion;
@@ -58,6 +78,27 @@ export interface MqttLinkCounters {
   connectRefused: number;
   /** TLS handshakes that failed (untrusted or wrong certificate, not a TLS listener). */
   tlsFailures: number;
+  /** Moves to the next broker (docs/ARCHITECTURE.md §7.4). */
+  failovers: number;
+  /** Returns to the primary from a backup. */
+  switchBacks: number;
+  /** Connections to the primary opened from a backup to see whether it is back. */
+  probes: number;
+}
+
+/** One MQTT.js client: the link's connection to one broker (or a probe of the primary). */
+interface Connection {
+  readonly client: MqttClient;
+  readonly index: number;
+  readonly url: string;
+  /** Subscribed: replies can arrive and requests can go. */
+  up: boolean;
+  /** Was up before: up again is "restored". */
+  everUp: boolean;
+  /** Why the broker is out of reach, for the log. */
+  lastError: string | undefined;
+  /** Settles each service publish still unacknowledged on this connection (run once, when dropped). */
+  readonly unsettled: Set<() => void>;
 }
 
 export class MqttHubLink implements HubLink {
@@ -71,10 +112,21 @@ export class MqttHubLink implements HubLink {
     serviceRefused: 0,
     connectRefused: 0,
     tlsFailures: 0,
+    failovers: 0,
+    switchBacks: 0,
+    probes: 0,
   };
   /** The most recent TLS failure, as said on stderr (said again only when it changes). */
   lastTlsFailure: string | undefined;
-  private client: MqttClient | null = null;
+  /** The connection requests go on. */
+  private main: Connection | null = null;
+  /** A connection to the primary opened from a backup, not yet promoted. */
+  private candidate: Connection | null = null;
+  /** Backup connections kept a little after a switch back, for replies already on their way. */
+  private readonly lingering = new Map<Connection, ClockHandle>();
+  private readonly brokers: readonly string[];
+  private readonly plan: FailoverPlan;
+  private readonly failoverMs: number;
   private readonly serviceTopics: Map<string, string>;
   private readonly maxServiceInflight: number;
   /** Service payload bytes published and not yet acknowledged (or failed). */
@@ -82,16 +134,33 @@ export class MqttHubLink implements HubLink {
   /** A service publish was refused since the sink last heard `writable`. */
   private refusedSince = false;
   private sink: HubLinkSink | null = null;
+  /** The link failed over away from the primary and is not back on it yet. */
+  private offPrimary = false;
   private readonly log: Logger;
 
-  /** `logger`: where to log instead of the one `o.log` describes (tests, in-process hosts). */
+  /**
+   * `logger`: where to log instead of the one `o.log` describes (tests, in-process hosts). `clock`:
+   * the failover's timers (a ManualClock in tests); default real time. Throws MqttUrlError for a
+   * broker URL that is not one.
+   */
   constructor(
     private readonly o: MqttLinkOptions,
     logger?: Logger,
+    private readonly clock: Clock = new RealClock(),
   ) {
     this.log = logger ?? Logger.create({ level: 'warn', ...o.log, component: `mm ${o.deviceId}` });
     this.serviceTopics = new Map(o.services.map((s) => [topics.serviceIn(o.deviceId, s), s]));
     this.maxServiceInflight = o.maxServiceInflightBytes ?? 1024 * 1024;
+    this.brokers = [o.url, ...(o.backups ?? [])];
+    for (const url of this.brokers) parseBrokerUrl(url);
+    this.failoverMs = o.failoverMs ?? 5000;
+    this.plan = new FailoverPlan({
+      brokers: this.brokers.length,
+      failoverMs: this.failoverMs,
+      probeEveryMs: o.probeEveryMs ?? DEFAULT_PROBE_EVERY_MS,
+      clock,
+      actions: { failover: (from, to, reason) => this.failover(from, to, reason), probe: () => this.probe() },
+    });
   }
 
   /** Service payload bytes published and not yet acknowledged by the broker. */
@@ -99,79 +168,15 @@ export class MqttHubLink implements HubLink {
     return this.serviceInflight;
   }
 
+  /** The broker requests go to now. */
+  get currentBroker(): string {
+    return this.main?.url ?? this.brokers[this.plan.current]!;
+  }
+
   start(sink: HubLinkSink): void {
     this.sink = sink;
-    const tls = {
-      ...(this.o.ca !== undefined ? { ca: this.o.ca } : {}),
-      ...(this.o.servername !== undefined ? { servername: this.o.servername } : {}),
-    };
-    /** The last connection error: why the broker is out of reach, for the log. */
-    let lastError: string | undefined;
-    const client = connectMqtt(this.o.url, {
-      protocolVersion: this.o.protocolVersion ?? 4,
-      clientId: `dominion-mm-${this.o.deviceId}-${randomSuffix()}`,
-      ...(this.o.username !== undefined ? { username: this.o.username } : {}),
-      ...(this.o.password !== undefined ? { password: this.o.password } : {}),
-      ...(Object.keys(tls).length > 0 ? { tls } : {}),
-      onTlsFailure: (failure) => {
-        this.counters.tlsFailures++;
-        if (failure.message === this.lastTlsFailure) return;
-        this.lastTlsFailure = failure.message;
-        this.log.error('TLS handshake with the broker failed; retrying', { broker: this.o.url, reason: failure.message });
-      },
-      onSocketError: (err) => void (lastError = err.message),
-      onRefused: (reason) => {
-        this.counters.connectRefused++;
-        this.log.limited('broker-refused', 'error', 'the broker refused the connection; retrying in 30 s', { broker: this.o.url, reason });
-      },
-    });
-    this.client = client;
-    const max = this.o.maxInboundBytes ?? 8 * 1024;
-    // Image chunks are the one large thing a hub sends: a chunk envelope up to the envelope limit.
-    const maxChunk = Math.max(max, MAX_WIRE_BYTES.signedEnvelope);
-    let up = false;
-    let everUp = false;
-    client.on('error', (err) => void (lastError = err.message));
-    client.on('reconnect', () => {
-      if (this.client !== client) return;
-      this.log.limited('broker-unreachable', 'warn', 'broker unreachable; still reconnecting', {
-        broker: this.o.url,
-        reason: lastError ?? 'no answer yet',
-      });
-    });
-    client.on('connect', () => {
-      this.counters.connects++;
-      this.lastTlsFailure = undefined;
-      client.subscribe([topics.replySubscription(this.o.deviceId), ...this.serviceTopics.keys()], { qos: 1 }, () => {
-        up = true;
-        this.log.info(everUp ? 'broker connection restored' : 'broker connected', { broker: this.o.url });
-        everUp = true;
-        lastError = undefined;
-        sink.connection(true);
-      });
-    });
-    const down = (): void => {
-      if (!up) return;
-      up = false;
-      if (this.client === client)
-        this.log.warn('broker connection lost; reconnecting', { broker: this.o.url, reason: lastError ?? 'the connection closed' });
-      sink.connection(false);
-    };
-    client.on('close', down);
-    client.on('offline', down);
-    client.on('message', (topic, payload) => {
-      this.counters.received++;
-      const instance = instanceOfReplyTopic(topic, this.o.deviceId);
-      if (payload.length > (instance !== undefined && laneOf(instance)?.kind === 'image' ? maxChunk : max)) {
-        this.counters.droppedOversized++;
-        return;
-      }
-      const bytes = new Uint8Array(payload.buffer, payload.byteOffset, payload.length).slice();
-      if (instance !== undefined) return sink.reply(instance, bytes);
-      const service = this.serviceTopics.get(topic);
-      if (service !== undefined) return sink.service(service, bytes);
-      this.counters.droppedUnrouted++;
-    });
+    this.main = this.open(0, false);
+    this.plan.opened();
   }
 
   publishRequest(hubId: string, envelope: Uint8Array): void {
@@ -198,30 +203,200 @@ export class MqttHubLink implements HubLink {
   }
 
   close(): void {
-    const client = this.client;
-    this.client = null;
+    const all = [this.main, this.candidate, ...this.lingering.keys()];
+    this.main = null;
+    this.candidate = null;
+    for (const handle of this.lingering.values()) this.clock.cancel(handle);
+    this.lingering.clear();
+    this.plan.close();
     this.sink = null;
     this.log.close();
-    if (client === null) return;
-    // Closed while still connecting, MQTT.js would reconnect once the socket opens: forbid it first.
-    client.options.reconnectPeriod = 0;
-    client.end(true);
-    client.stream?.destroy();
+    for (const c of all) if (c !== null) this.drop(c);
   }
 
-  /** `settled` runs once the broker acknowledged the message or MQTT.js gave up on it. */
+  /** Opens a connection to broker `index`: the link's own (`probe` false) or a one-shot probe of the primary. */
+  private open(index: number, probe: boolean): Connection {
+    const url = this.brokers[index]!;
+    // The pin is for TLS brokers; a plain (loopback) one in the list has nothing to pin.
+    const tls = parseBrokerUrl(url).tls
+      ? {
+          ...(this.o.ca !== undefined ? { ca: this.o.ca } : {}),
+          ...(this.o.servername !== undefined ? { servername: this.o.servername } : {}),
+        }
+      : {};
+    let conn: Connection | undefined;
+    const client = connectMqtt(url, {
+      protocolVersion: this.o.protocolVersion ?? 4,
+      clientId: `dominion-mm-${this.o.deviceId}-${randomSuffix()}`,
+      ...(this.o.username !== undefined ? { username: this.o.username } : {}),
+      ...(this.o.password !== undefined ? { password: this.o.password } : {}),
+      ...(Object.keys(tls).length > 0 ? { tls } : {}),
+      // A probe is one attempt, given as long as a failover gives a broker.
+      ...(probe ? { reconnectPeriodMs: 0, connectTimeoutMs: this.failoverMs } : {}),
+      onTlsFailure: (failure) => {
+        this.counters.tlsFailures++;
+        if (conn !== undefined) conn.lastError = failure.message;
+        if (failure.message === this.lastTlsFailure) return;
+        this.lastTlsFailure = failure.message;
+        this.log.error('TLS handshake with the broker failed; retrying', { broker: url, reason: failure.message });
+      },
+      onSocketError: (err) => void (conn !== undefined && (conn.lastError = err.message)),
+      onRefused: (reason) => {
+        this.counters.connectRefused++;
+        if (conn !== undefined) conn.lastError = `refused: ${reason}`;
+        this.log.limited('broker-refused', 'error', 'the broker refused the connection; retrying in 30 s', { broker: url, reason });
+      },
+    });
+    const c: Connection = { client, index, url, up: false, everUp: false, lastError: undefined, unsettled: new Set() };
+    conn = c;
+    const max = this.o.maxInboundBytes ?? 8 * 1024;
+    // Image chunks are the one large thing a hub sends: a chunk envelope up to the envelope limit.
+    const maxChunk = Math.max(max, MAX_WIRE_BYTES.signedEnvelope);
+    client.on('error', (err) => void (c.lastError = err.message));
+    client.on('reconnect', () => {
+      if (this.main !== c) return;
+      const reason = c.lastError ?? 'no answer yet';
+      this.plan.attemptFailed(reason);
+      this.log.limited('broker-unreachable', 'warn', 'broker unreachable; still reconnecting', { broker: url, reason });
+    });
+    client.on('connect', () => {
+      if (this.main !== c && this.candidate !== c) return; // a lingering connection: it only drains
+      this.counters.connects++;
+      this.lastTlsFailure = undefined;
+      // Subscribed before anything goes on it: a reply to a request sent here can always come back.
+      client.subscribe([topics.replySubscription(this.o.deviceId), ...this.serviceTopics.keys()], { qos: 1 }, () => {
+        c.up = true;
+        c.lastError = undefined;
+        if (this.candidate === c) return this.promote(c);
+        if (this.main !== c) return;
+        if (index === 0 && this.offPrimary) {
+          this.offPrimary = false;
+          this.counters.switchBacks++;
+          this.log.info(`back on primary ${url}`, { broker: url });
+        } else this.log.info(c.everUp ? 'broker connection restored' : 'broker connected', { broker: url });
+        c.everUp = true;
+        this.plan.connected();
+        this.sink?.connection(true);
+      });
+    });
+    const down = (): void => {
+      if (this.candidate === c) {
+        // The primary is still out of reach (or went again before it was promoted): stay, probe later.
+        this.candidate = null;
+        this.drop(c);
+        this.plan.probeFailed();
+        return;
+      }
+      if (!c.up) return;
+      c.up = false;
+      if (this.main !== c) return;
+      const reason = c.lastError ?? 'the connection closed';
+      this.log.warn('broker connection lost; reconnecting', { broker: url, reason });
+      this.plan.lost(reason);
+      this.sink?.connection(false);
+    };
+    client.on('close', down);
+    client.on('offline', down);
+    client.on('message', (topic, payload) => {
+      this.counters.received++;
+      const sink = this.sink;
+      if (sink === null) return;
+      const instance = instanceOfReplyTopic(topic, this.o.deviceId);
+      if (payload.length > (instance !== undefined && laneOf(instance)?.kind === 'image' ? maxChunk : max)) {
+        this.counters.droppedOversized++;
+        return;
+      }
+      const bytes = new Uint8Array(payload.buffer, payload.byteOffset, payload.length).slice();
+      if (instance !== undefined) return sink.reply(instance, bytes);
+      const service = this.serviceTopics.get(topic);
+      if (service !== undefined) return sink.service(service, bytes);
+      this.counters.droppedUnrouted++;
+    });
+    return c;
+  }
+
+  /** The failover plan's move: drop the current connection (and its queue) and open one to broker `to`. */
+  private failover(from: number, to: number, reason: string): void {
+    if (this.sink === null) return;
+    this.counters.failovers++;
+    const fromUrl = this.brokers[from]!;
+    const toUrl = this.brokers[to]!;
+    this.log.warn(`failing over from ${fromUrl} to ${toUrl} (${reason})`, { broker: toUrl, from: fromUrl, reason });
+    if (from === 0) this.offPrimary = true;
+    const probing = this.candidate;
+    this.candidate = null;
+    if (probing !== null) this.drop(probing);
+    const old = this.main;
+    // Its unsent requests and service data go with it: the receiver asks again on the new broker,
+    // and no service backlog is replayed ahead of those requests.
+    if (old !== null) this.drop(old);
+    this.main = this.open(to, false);
+    this.plan.opened();
+  }
+
+  /** On a backup: a second connection to the primary, promoted once it is subscribed. */
+  private probe(): void {
+    if (this.sink === null || this.candidate !== null) return;
+    this.counters.probes++;
+    this.candidate = this.open(0, true);
+  }
+
+  /** The primary's connection is subscribed: requests go there from now on (docs/ARCHITECTURE.md §7.4). */
+  private promote(c: Connection): void {
+    const old = this.main;
+    this.candidate = null;
+    this.main = c;
+    // It stays: reconnecting as any main connection does.
+    c.client.options.reconnectPeriod = 1000;
+    this.offPrimary = false;
+    this.counters.switchBacks++;
+    this.log.info(`back on primary ${c.url}`, { broker: c.url, from: old?.url });
+    this.plan.probeUp();
+    if (old !== null) {
+      const wasUp = old.up;
+      old.client.options.reconnectPeriod = 0;
+      this.lingering.set(
+        old,
+        this.clock.schedule(this.clock.now() + (this.o.lingerMs ?? 5000), () => {
+          this.lingering.delete(old);
+          this.drop(old);
+        }),
+      );
+      // The backup had gone down meanwhile: the receiver heard so, and now hears the link is back.
+      if (!wasUp) this.sink?.connection(true);
+    }
+  }
+
+  /** Ends a connection at once; whatever it still held unacknowledged counts as failed. */
+  private drop(c: Connection): void {
+    c.up = false;
+    // Ended means ended: MQTT.js would otherwise reconnect once a socket still connecting opens.
+    c.client.options.reconnectPeriod = 0;
+    c.client.end(true);
+    c.client.stream?.destroy();
+    for (const settle of [...c.unsettled]) settle();
+  }
+
+  /** `settled` runs once: when the broker acknowledged the message, MQTT.js gave up on it, or its connection was dropped. */
   private publish(topic: string, payload: Uint8Array, settled?: () => void): void {
-    const client = this.client;
-    if (client === null) {
+    const c = this.main;
+    if (c === null) {
       this.counters.publishFailed++;
       settled?.();
       return;
     }
-    client.publish(topic, toBuffer(payload), { qos: 1, retain: false }, (err) => {
-      if (err) this.counters.publishFailed++;
+    let done = false;
+    const settle = (failed: boolean): void => {
+      if (done) return;
+      done = true;
+      c.unsettled.delete(dropped);
+      if (failed) this.counters.publishFailed++;
       else this.counters.published++;
       settled?.();
-    });
+    };
+    const dropped = (): void => settle(true);
+    c.unsettled.add(dropped);
+    c.client.publish(topic, toBuffer(payload), { qos: 1, retain: false }, (err) => settle(err !== undefined && err !== null));
   }
 }
 

@@ -31,6 +31,11 @@ export interface TicketReceiverOptions {
   readonly link: () => HubLink | null;
   readonly toProxy: { request(instance: string): void; reply(instance: string, envelope: Uint8Array): void };
   readonly counters?: ReceiverCounters;
+  /**
+   * Called once the link is up again and every instance asked for at that moment has its request
+   * published (or its retry came first): service data may follow (docs/ARCHITECTURE.md §7.4).
+   */
+  readonly caughtUp?: () => void;
 }
 
 export interface ReceiverCounters {
@@ -79,6 +84,15 @@ export function ticketReceiver(o: TicketReceiverOptions): ActorSpec<ReceiverMsg>
       // Ask only while the link is up (subscribed): a request sent before would find nobody to hear its
       // reply, and each ask draws a nonce that pushes an older one out of the AWDT's few outstanding.
       let linkUp = false;
+      // The instances asked for when the link came up whose requests have not gone out yet.
+      let catchingUp: Set<string> | null = null;
+      const sent = (instance?: string): void => {
+        if (catchingUp === null) return;
+        if (instance !== undefined) catchingUp.delete(instance);
+        if (catchingUp.size > 0) return;
+        catchingUp = null;
+        o.caughtUp?.();
+      };
 
       const ask = (st: InstanceState): void => {
         if (!linkUp) {
@@ -106,6 +120,7 @@ export function ticketReceiver(o: TicketReceiverOptions): ActorSpec<ReceiverMsg>
             case 'retry':
               if (!st!.awaiting) return;
               counters.retries++;
+              sent(msg.instance); // the proxy did not answer in time: do not hold service data for it
               // A fresh nonce, not the same request again: if the hub's reply was lost, it would refuse
               // the same nonce as a replay. The AWDT keeps the earlier nonces outstanding, so a reply
               // to an earlier try that is merely late still counts. The next round re-arms the timer.
@@ -118,6 +133,7 @@ export function ticketReceiver(o: TicketReceiverOptions): ActorSpec<ReceiverMsg>
               }
               link.publishRequest(st!.route.hubId, msg.envelope);
               counters.published++;
+              sent(msg.instance);
               return;
             }
             case 'reply':
@@ -131,8 +147,18 @@ export function ticketReceiver(o: TicketReceiverOptions): ActorSpec<ReceiverMsg>
               // the outage may have swallowed, rather than waiting out the interval.
               if (msg.up && !linkUp) {
                 linkUp = true;
-                for (const s of states.values()) if (s.due || s.awaiting) ask(s);
-              } else if (!msg.up) linkUp = false;
+                const asked = new Set<string>();
+                catchingUp = asked;
+                for (const s of states.values())
+                  if (s.due || s.awaiting) {
+                    asked.add(s.route.instance);
+                    ask(s);
+                  }
+                sent();
+              } else if (!msg.up) {
+                linkUp = false;
+                catchingUp = null;
+              }
               return;
           }
         },

@@ -12,6 +12,11 @@ import { laneOf } from '../../proto/lanes.ts';
 /** Shared by the mm actors of one boot; set while the uplink runs. */
 export interface LinkHolder {
   link: HubLink | null;
+  /**
+   * Service data held back: the link is down, or up again but the ticket requests asked for at once
+   * have not all gone out (docs/ARCHITECTURE.md §7.4). Only with a ticket receiver, which clears it.
+   */
+  held: boolean;
 }
 
 export function uplinkActor(
@@ -26,6 +31,7 @@ export function uplinkActor(
     start: () => {
       const link = openLink();
       holder.link = link;
+      holder.held = to.receiver !== undefined;
       link.start({
         // Ticket lanes to the receiver (it keeps the rounds), boot and image lanes to the relay.
         reply: (lane, envelope) =>
@@ -34,8 +40,10 @@ export function uplinkActor(
             : to.relay.offer({ type: 'in', lane, envelope })),
         service: (service, payload) => void to.forwarder.offer({ type: 'in', service, payload }),
         connection: (up) => {
+          // Down: hold service data. Up: the receiver sends its requests first and then says so.
+          if (!up && to.receiver !== undefined) holder.held = true;
           to.receiver?.offer({ type: 'link', up });
-          if (up) to.forwarder.offer({ type: 'writable' });
+          if (up && to.receiver === undefined) to.forwarder.offer({ type: 'writable' });
         },
         writable: () => void to.forwarder.offer({ type: 'writable' }),
       });

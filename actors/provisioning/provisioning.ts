@@ -7,7 +7,8 @@
  *     "kind": "dominion.provisioning",
  *     "version": 1,
  *     "deviceId": "pi-0001",
- *     "broker": "mqtts://broker.example:8883",                  (optional)
+ *     "broker": "mqtts://broker.example:8883",                  (optional: the primary)
+ *     "brokers": ["mqtts://broker.example:8883", "mqtts://b2.example:8883"],   (optional: in order)
  *     "brokerCa": "-----BEGIN CERTIFICATE-----\n…",            (optional: the broker's CA, PEM)
  *     "deviceKeys": "pi-0001.keys.json",                       (relative to this file, or absolute)
  *     "brokerCredential": "pi-0001.broker.json",               (optional; the same; broker-credential.ts)
@@ -27,6 +28,9 @@
  * signature; `dominion device --release-pub` overrides it). `brokerCa` pins the CA the broker's TLS
  * certificate must chain to (docs/PROTOCOL.md §10.4): only with an `mqtts://` broker (or none, when
  * the device is given `--broker`); an `mqtts://` broker without it falls back to the system's CA store.
+ * `brokers` lists every broker in order, the primary first, for failover (docs/ARCHITECTURE.md §7.4);
+ * a file with it also says `broker` (its first entry) for older readers, and a file with `broker`
+ * alone means that one broker. Each is an `mqtt(s)://` URL; with `brokerCa` every one is `mqtts://`.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
@@ -54,7 +58,10 @@ export interface HubPins {
 
 export interface Provisioning {
   readonly deviceId: string;
+  /** The primary broker: `brokers[0]`. */
   readonly broker?: string;
+  /** Every broker, in order, the primary first (empty when the file names none). */
+  readonly brokers: readonly string[];
   /** The broker's CA certificate(s), PEM: the pin for its TLS certificate. */
   readonly brokerCa?: string;
   /** Absolute path of the device's key file (dominion.device-keys). */
@@ -75,6 +82,8 @@ export class ProvisioningError extends Error {
 }
 
 const HUB_ID = /^[A-Za-z0-9._:-]{1,64}$/;
+/** More brokers than this is a mistake, not a deployment. */
+export const MAX_BROKERS = 8;
 const MAX_BYTES = 256 * 1024;
 
 /** Reads and checks a provisioning file; throws ProvisioningError naming the file and field. */
@@ -105,16 +114,8 @@ export function parseProvisioning(doc: unknown, where: string): Provisioning {
   if (d.kind !== PROVISIONING_KIND) fail(`not a provisioning file (kind must be "${PROVISIONING_KIND}")`);
   if (d.version !== PROVISIONING_VERSION) fail(`format version ${String(d.version)} is not supported (expected ${PROVISIONING_VERSION})`);
   if (typeof d.deviceId !== 'string' || !DEVICE_ID_PATTERN.test(d.deviceId)) fail('deviceId must be 1-64 characters of [A-Za-z0-9._-]');
-  let broker: string | undefined;
-  if (d.broker !== undefined) {
-    if (typeof d.broker !== 'string') fail('broker must be an mqtt:// URL');
-    try {
-      parseBrokerUrl(d.broker as string);
-    } catch (err) {
-      fail(`broker: ${err instanceof Error ? err.message : 'unusable URL'}`);
-    }
-    broker = d.broker as string;
-  }
+  const brokers = brokerList(d.broker, d.brokers, fail);
+  const broker = brokers[0];
   let brokerCa: string | undefined;
   if (d.brokerCa !== undefined) {
     if (typeof d.brokerCa !== 'string') fail('brokerCa must be PEM text (the broker CA certificate)');
@@ -123,8 +124,9 @@ export function parseProvisioning(doc: unknown, where: string): Provisioning {
     } catch (err) {
       fail(err instanceof Error ? err.message : 'brokerCa: unusable');
     }
-    if (broker !== undefined && !parseBrokerUrl(broker).tls)
-      fail('brokerCa pins a TLS broker, but broker is a plain mqtt:// URL (use mqtts://)');
+    const plain = brokers.find((b) => !parseBrokerUrl(b).tls);
+    if (plain !== undefined)
+      fail(`brokerCa pins a TLS broker, but ${brokers.length === 1 ? 'broker' : plain} is a plain mqtt:// URL (use mqtts://)`);
   }
   if (typeof d.deviceKeys !== 'string' || d.deviceKeys.length === 0) fail('deviceKeys must name the device key file');
   const keysPath = d.deviceKeys as string;
@@ -167,6 +169,7 @@ export function parseProvisioning(doc: unknown, where: string): Provisioning {
   return {
     deviceId: d.deviceId as string,
     ...(broker !== undefined ? { broker } : {}),
+    brokers,
     ...(brokerCa !== undefined ? { brokerCa } : {}),
     deviceKeysPath,
     ...(brokerCredentialPath !== undefined ? { brokerCredentialPath } : {}),
@@ -179,7 +182,9 @@ export function parseProvisioning(doc: unknown, where: string): Provisioning {
 
 export interface ProvisioningInput {
   readonly deviceId: string;
+  /** One broker; or `brokers`, every broker in order (the primary first). */
   readonly broker?: string;
+  readonly brokers?: readonly string[];
   /** PEM text of the broker's CA certificate(s). */
   readonly brokerCa?: string;
   /** As it should appear in the file: relative to the file's directory, or absolute. */
@@ -198,7 +203,7 @@ export function provisioningJson(input: ProvisioningInput, where = 'provisioning
     kind: PROVISIONING_KIND,
     version: PROVISIONING_VERSION,
     deviceId: input.deviceId,
-    ...(input.broker !== undefined ? { broker: input.broker } : {}),
+    ...brokerFields(input),
     ...(input.brokerCa !== undefined ? { brokerCa: input.brokerCa } : {}),
     deviceKeys: input.deviceKeys,
     ...(input.brokerCredential !== undefined ? { brokerCredential: input.brokerCredential } : {}),
@@ -218,6 +223,37 @@ export function writeProvisioning(path: string, input: ProvisioningInput): void 
 }
 
 type Fail = (msg: string) => never;
+
+/** `broker` (the primary, for older readers) and, with more than one, `brokers` in order. */
+function brokerFields(input: ProvisioningInput): { broker?: string; brokers?: string[] } {
+  const list = input.brokers ?? (input.broker !== undefined ? [input.broker] : []);
+  if (input.brokers !== undefined && input.broker !== undefined && input.broker !== input.brokers[0])
+    throw new ProvisioningError(`broker ${input.broker} is not the first of brokers`);
+  if (list.length === 0) return {};
+  return list.length === 1 ? { broker: list[0]! } : { broker: list[0]!, brokers: [...list] };
+}
+
+/** The brokers a document names, in order: `brokers`, else `broker` alone; each a broker URL, none twice. */
+function brokerList(one: unknown, many: unknown, fail: Fail): string[] {
+  const url = (value: unknown, field: string): string => {
+    if (typeof value !== 'string') fail(`${field} must be an mqtt:// or mqtts:// URL`);
+    try {
+      parseBrokerUrl(value as string);
+    } catch (err) {
+      fail(`${field}: ${err instanceof Error ? err.message : 'unusable URL'}`);
+    }
+    return value as string;
+  };
+  const primary = one === undefined ? undefined : url(one, 'broker');
+  if (many === undefined) return primary === undefined ? [] : [primary];
+  if (!Array.isArray(many) || many.length === 0 || many.length > MAX_BROKERS)
+    fail(`brokers must be a list of 1-${MAX_BROKERS} broker URLs, the primary first`);
+  const list = (many as unknown[]).map((b, i) => url(b, `brokers[${i}]`));
+  const twice = list.find((b, i) => list.indexOf(b) !== i);
+  if (twice !== undefined) fail(`brokers names ${twice} twice`);
+  if (primary !== undefined && primary !== list[0]) fail(`broker (${primary}) must be the first of brokers (${list[0]})`);
+  return list;
+}
 
 function obj(value: unknown, field: string, fail: Fail): Record<string, unknown> {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) fail(`${field} must be an object`);

@@ -9,7 +9,8 @@ import { join } from 'node:path';
 import { ManualClock } from '../../runtime/index.ts';
 import { demoFleet, Device, timingFor } from '../../actors/device/index.ts';
 import { HubServer } from '../../actors/hub/index.ts';
-import { MqttHubLink } from '../../actors/mm/index.ts';
+import { MqttHubLink, type MqttLinkOptions } from '../../actors/mm/index.ts';
+import type { Logger } from '../../actors/log/index.ts';
 import { sensorService } from '../../actors/sm/index.ts';
 
 export interface MqttFleetOptions {
@@ -21,6 +22,15 @@ export interface MqttFleetOptions {
   readonly deferralMs?: number;
   /** The hubs' reconnect period (default HubServer's). */
   readonly hubReconnectMs?: number;
+  /**
+   * Backup brokers for the device's link, in order (docs/ARCHITECTURE.md §7.4). Every hub runs one
+   * HubServer per broker on the same core, as a hub subscribed on every broker would.
+   */
+  readonly backups?: readonly string[];
+  /** The link's failover timings; its timers run on the device's ManualClock. */
+  readonly failover?: Pick<MqttLinkOptions, 'failoverMs' | 'probeEveryMs' | 'lingerMs'>;
+  /** Where the link logs (default: problems only, on stderr). */
+  readonly linkLog?: (clock: ManualClock) => Logger;
 }
 
 export async function mqttFleet(o: MqttFleetOptions) {
@@ -30,10 +40,14 @@ export async function mqttFleet(o: MqttFleetOptions) {
   const fleet = demoFleet({ deviceId: `pi${suffix}`, services: ['sensor'], deferralMs, idSuffix: suffix });
   const tls = o.ca !== undefined ? { tls: { ca: o.ca } } : {};
   const reconnect = o.hubReconnectMs !== undefined ? { reconnectPeriodMs: o.hubReconnectMs } : {};
+  const brokers = [o.url, ...(o.backups ?? [])];
   const hubs = await Promise.all(
-    [fleet.ih, ...fleet.sh.values()].map((h) => HubServer.start({ core: h.core, brokerUrl: o.url, hubId: h.id, ...tls, ...reconnect })),
+    brokers.flatMap((url) =>
+      [fleet.ih, ...fleet.sh.values()].map((h) => HubServer.start({ core: h.core, brokerUrl: url, hubId: h.id, ...tls, ...reconnect })),
+    ),
   );
   const clock = new ManualClock();
+  const linkLog = o.linkLog?.(clock);
   const links: MqttHubLink[] = [];
   const device = new Device({
     deviceId: fleet.deviceId,
@@ -44,13 +58,19 @@ export async function mqttFleet(o: MqttFleetOptions) {
     services: [sensorService({ periodMs: intervalMs })],
     dataDir: mkdtempSync(join(tmpdir(), 'dominion-mqtt-')),
     openLink: () => {
-      const link = new MqttHubLink({
-        url: o.url,
-        deviceId: fleet.deviceId,
-        services: ['sensor'],
-        ...(o.protocolVersion !== undefined ? { protocolVersion: o.protocolVersion } : {}),
-        ...(o.ca !== undefined ? { ca: o.ca } : {}),
-      });
+      const link = new MqttHubLink(
+        {
+          url: o.url,
+          deviceId: fleet.deviceId,
+          services: ['sensor'],
+          ...(o.protocolVersion !== undefined ? { protocolVersion: o.protocolVersion } : {}),
+          ...(o.ca !== undefined ? { ca: o.ca } : {}),
+          ...(o.backups !== undefined ? { backups: o.backups } : {}),
+          ...o.failover,
+        },
+        linkLog,
+        clock,
+      );
       links.push(link);
       return link;
     },
