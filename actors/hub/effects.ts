@@ -94,6 +94,21 @@ export interface HubStore {
   tryCommit(batch: readonly HubEffects[]): boolean;
   /** As `tryCommit`, waiting for the lock (up to the database's busy timeout). */
   commit(batch: readonly HubEffects[]): void;
+  /**
+   * A store whose commit is a round trip to a database server (PostgreSQL): when present, the
+   * server uses it instead of `tryCommit`/`commit`, keeps one commit in flight and publishes a
+   * batch's replies once it resolved. Rejects: nothing was applied, the replies must not go out.
+   */
+  commitAsync?(batch: readonly HubEffects[]): Promise<CommitResult>;
+}
+
+/** What an asynchronous commit learned about its batch. */
+export interface CommitResult {
+  /**
+   * Indexes (in the batch) of answered decisions another hub process had already answered (the
+   * same request delivered twice): committed as refused `replayed`, their replies must not go out.
+   */
+  readonly replayed: ReadonlySet<number>;
 }
 
 /** The outcome of a decision: what to answer, and what to write. */

@@ -85,6 +85,8 @@ export interface HubServerStats {
   readonly uncommittedDrops: number;
   /** Requests dropped unanswered after the hub declared itself not ready. */
   readonly notReadyDrops: number;
+  /** Replies withheld because another hub process had answered the same request (asynchronous stores). */
+  readonly replayedDrops: number;
   /** CONNECTs the broker refused (bad credential, not authorized): each one is also a `refused` event. */
   readonly refusals: number;
   /** TLS handshakes with the broker that failed (untrusted or wrong certificate). */
@@ -124,6 +126,8 @@ export class HubServer {
   /** The sockets corked for the current turn (one per broker that delivered in it). */
   private readonly corked = new Set<{ cork(): void; uncork(): void }>();
   private retryScheduled = false;
+  /** The asynchronous store's commit in flight (at most one), settled when its replies are out. */
+  private inFlight: Promise<void> | undefined;
   private readonly clock: () => number;
   private readonly listeners: { [E in keyof Events]: Set<Listener<E>> } = {
     online: new Set(),
@@ -154,6 +158,7 @@ export class HubServer {
     commitFailures: 0,
     uncommittedDrops: 0,
     notReadyDrops: 0,
+    replayedDrops: 0,
     refusals: 0,
     tlsFailures: 0,
   };
@@ -284,6 +289,17 @@ export class HubServer {
     if (!this.stopped) await Promise.all(this.links.map((l) => l.publishStatus(l.up)));
   }
 
+  /**
+   * The problem behind `notReady` went away (a PostgreSQL store whose server is back): answer again
+   * and publish a ready status. Only for problems that can pass; a damaged SQLite file never does.
+   */
+  async recovered(): Promise<void> {
+    if (this.problem === undefined) return;
+    this.problem = undefined;
+    this.failuresInRow = 0;
+    if (!this.stopped) await Promise.all(this.links.map((l) => l.publishStatus(l.up)));
+  }
+
   /** Why this process declared itself not ready, if it did. */
   get notReadyProblem(): string | undefined {
     return this.problem;
@@ -334,6 +350,7 @@ export class HubServer {
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.flush(true);
+    while (this.inFlight !== undefined) await this.inFlight; // each settle flushes what accumulated
     this.stopped = true;
     await Promise.all(this.links.map((l) => l.close((mode) => this.lastStatus(l, mode))));
     this.setOnline(false);
@@ -393,6 +410,7 @@ export class HubServer {
    */
   private flush(wait = false): void {
     if (this.pending.size === 0) return;
+    if (this.core.store.commitAsync !== undefined) return this.flushAsync();
     try {
       const effects = this.pending.peek().map((d) => d.effects);
       if (wait) this.core.store.commit(effects);
@@ -423,6 +441,39 @@ export class HubServer {
         this.publishReply(decision, decision.reply.topic, decision.reply.payload, decision.reply.expirySeconds);
       this.emit('decision', decision, this.topicDevices.get(decision));
     }
+  }
+
+  /**
+   * An asynchronous store (PostgreSQL): one commit in flight; what arrives meanwhile waits in
+   * `pending` and goes in the next commit, started when this one settles. Replies go out only
+   * after their commit resolved, minus those the store found answered by another process.
+   */
+  private flushAsync(): void {
+    if (this.inFlight !== undefined || this.pending.size === 0) return;
+    const batch = this.pending.take();
+    const commit = this.core.store.commitAsync!(batch.map((d) => d.effects));
+    this.inFlight = commit
+      .then(
+        ({ replayed }) => {
+          this.counts.commits++;
+          this.failuresInRow = 0;
+          batch.forEach(({ decision }, i) => {
+            if (replayed.has(i)) return void this.counts.replayedDrops++;
+            if (decision.reply !== undefined && !this.stopped)
+              this.publishReply(decision, decision.reply.topic, decision.reply.payload, decision.reply.expirySeconds);
+            this.emit('decision', decision, this.topicDevices.get(decision));
+          });
+        },
+        (err: unknown) => {
+          this.counts.commitFailures++;
+          this.counts.uncommittedDrops += batch.filter((d) => d.decision.reply !== undefined).length;
+          this.emit('commitFailure', err, ++this.failuresInRow);
+        },
+      )
+      .finally(() => {
+        this.inFlight = undefined;
+        this.flushAsync();
+      });
   }
 
   /** On the broker the request came on: the device is connected there. */

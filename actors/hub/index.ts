@@ -79,6 +79,7 @@ export {
 export { HubServer, type HubServerOptions, type HubServerStats } from './hub-server.ts';
 export { decisionLevel, logHubServer } from './hub-log.ts';
 export { SqliteHub, type SqliteHubOptions, type SqliteHubStats } from './sqlite-hub.ts';
+export { PgHub, type PgHubOptions, type PgHubStats } from './pg-hub.ts';
 export {
   MemoryRegistry,
   RegistryError,

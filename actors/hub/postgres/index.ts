@@ -1,0 +1,26 @@
+/**
+ * The door to `actors/hub/postgres/`: a hub's state in PostgreSQL (docs/ARCHITECTURE.md §7.4) for
+ * any number of stateless workers of one hub id — schema migrations, the asynchronous store (an
+ * in-memory view refreshed by LISTEN/NOTIFY, batch commits, the cross-worker replay log), the
+ * deadline sweep and the operator's changes.
+ */
+export { clientConfig, describeUrl, inTransaction, isPostgresUrl, openPool, type PgConnectOptions, type PgPool } from './connect.ts';
+export { migratePg, PG_MIGRATIONS, PG_SCHEMA_VERSION, pgSchemaVersion, requirePgSchema, type PgMigration } from './migrations.ts';
+export { decodeChange, encodeChange, notifyChange, type ConfigChange } from './config-channel.ts';
+export { PgHubStore, type PgHubStoreOptions } from './store.ts';
+export { PgJournal, type PgJournalStats } from './pg-journal.ts';
+export { ReplayWindow } from './replay-window.ts';
+export { RegistrySnapshot } from './registry-snapshot.ts';
+export { pruneAnsweredNonces, sweepPgDeadlines } from './sweep.ts';
+export {
+  claimPgHubIdentity,
+  pgChangeDeviceState,
+  pgDevicePolicyText,
+  pgEnrollKeys,
+  pgFleetPolicyText,
+  pgResumeInstance,
+  pgSetDevicePolicy,
+  pgSetFleetPolicy,
+  pgWithholdInstance,
+  readPgHubIdentity,
+} from './admin.ts';

@@ -1,0 +1,182 @@
+/**
+ * The PostgreSQL hub schema (docs/ARCHITECTURE.md §7.4): the same tables and meaning as SQLite's
+ * (sqlite/migrations.ts), in PostgreSQL types, plus `answered_nonce` (the cross-worker replay log,
+ * replay-window.ts). Forward-only like SQLite's; `schema_version` holds the migrations applied, and
+ * a transaction-scoped advisory lock keeps two workers started at once from both migrating.
+ *
+ * Never edit a migration that has shipped; add a new one.
+ */
+import { HubStoreError } from '../sqlite/errors.ts';
+import { inTransaction, type PgPool, type PgQueryable } from './connect.ts';
+
+export interface PgMigration {
+  readonly version: number;
+  readonly summary: string;
+  readonly sql: string;
+}
+
+export const PG_MIGRATIONS: readonly PgMigration[] = [
+  {
+    version: 1,
+    summary: 'registry, keys, policy, holds, activity and deadlines, audit, answered nonces, boots, releases, rollouts, credentials',
+    sql: `
+      CREATE TABLE meta (key text PRIMARY KEY, value text NOT NULL);
+      CREATE TABLE device (
+        device_id      text PRIMARY KEY,
+        state          text NOT NULL DEFAULT 'active' CHECK (state IN ('active', 'quarantined', 'revoked')),
+        state_reason   text,
+        policy         text,
+        enrolled_at_ms bigint NOT NULL,
+        updated_at_ms  bigint NOT NULL
+      );
+      CREATE TABLE device_key (
+        device_id      text NOT NULL REFERENCES device (device_id),
+        instance       text NOT NULL,
+        public_key     bytea NOT NULL CHECK (length(public_key) = 32),
+        key_id         bytea NOT NULL UNIQUE,
+        enrolled_at_ms bigint NOT NULL,
+        PRIMARY KEY (device_id, instance)
+      );
+      CREATE TABLE fleet_policy (id integer PRIMARY KEY CHECK (id = 1), policy text NOT NULL, version integer NOT NULL);
+      CREATE TABLE operator_hold (
+        device_id text NOT NULL,
+        instance  text NOT NULL,
+        kind      text NOT NULL CHECK (kind IN ('withhold', 'update')),
+        detail    text NOT NULL,
+        at_ms     bigint NOT NULL,
+        PRIMARY KEY (device_id, instance, kind)
+      );
+      CREATE TABLE instance_activity (
+        device_id          text NOT NULL,
+        instance           text NOT NULL,
+        last_request_at_ms bigint,
+        last_outcome       text,
+        last_reason        text,
+        last_ticket_at_ms  bigint,
+        last_deferral_ms   bigint,
+        state              text,
+        deadline_ms        bigint,
+        expired            boolean NOT NULL DEFAULT false,
+        slots              text,
+        recovery           boolean,
+        PRIMARY KEY (device_id, instance)
+      );
+      CREATE INDEX instance_activity_due ON instance_activity (deadline_ms) WHERE NOT expired AND deadline_ms IS NOT NULL;
+
+      -- Append-only: updates refused; deletes only by retention (not implemented on PostgreSQL yet).
+      CREATE TABLE audit (
+        seq         bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        at_ms       bigint NOT NULL,
+        hub_id      text,
+        outcome     text NOT NULL,
+        reason      text NOT NULL,
+        detail      text,
+        device_id   text,
+        instance    text,
+        deferral_ms bigint,
+        ref         text
+      );
+      CREATE INDEX audit_at ON audit (at_ms);
+      CREATE FUNCTION audit_append_only() RETURNS trigger LANGUAGE plpgsql AS
+        $$ BEGIN RAISE EXCEPTION 'the audit log is append-only'; END $$;
+      CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit FOR EACH ROW EXECUTE FUNCTION audit_append_only();
+
+      -- Answered requests of the replay window, one row each, written with their batch: the unique
+      -- key is what makes two workers answering one request (a redelivery) visible (replay-window.ts).
+      CREATE TABLE answered_nonce (
+        device_id text NOT NULL,
+        instance  text NOT NULL,
+        nonce     bytea NOT NULL,
+        at_ms     bigint NOT NULL,
+        PRIMARY KEY (device_id, instance, nonce)
+      );
+      CREATE INDEX answered_nonce_at ON answered_nonce (at_ms);
+
+      CREATE TABLE device_boot (
+        device_id        text PRIMARY KEY,
+        at_ms            bigint NOT NULL,
+        boot_count       bigint,
+        firmware_version text NOT NULL,
+        manifest_digest  bytea NOT NULL,
+        images           text NOT NULL,
+        outcome          text NOT NULL,
+        reason           text NOT NULL
+      );
+      CREATE TABLE release (
+        board           text NOT NULL,
+        label           text NOT NULL,
+        version         bigint NOT NULL CHECK (version > 0),
+        issued_at_ms    bigint NOT NULL,
+        manifest        bytea NOT NULL,
+        manifest_sig    bytea NOT NULL,
+        bundle          bytea NOT NULL,
+        bundle_sha512   bytea NOT NULL CHECK (length(bundle_sha512) = 64),
+        bundle_bytes    bigint NOT NULL CHECK (bundle_bytes = length(bundle)),
+        published_at_ms bigint NOT NULL,
+        UNIQUE (board, label, version)
+      );
+      CREATE TABLE rollout (
+        id             bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        instance       text NOT NULL,
+        release        bigint NOT NULL CHECK (release > 0),
+        board          text,
+        target         text NOT NULL,
+        percent        integer NOT NULL CHECK (percent BETWEEN 1 AND 100),
+        max_rollbacks  integer NOT NULL CHECK (max_rollbacks >= 1),
+        state          text NOT NULL CHECK (state IN ('active', 'halted', 'superseded')),
+        failures       integer NOT NULL DEFAULT 0,
+        halt_reason    text,
+        halted_at_ms   bigint,
+        started_at_ms  bigint NOT NULL,
+        updated_at_ms  bigint NOT NULL,
+        UNIQUE (instance, release)
+      );
+      CREATE UNIQUE INDEX rollout_current ON rollout (instance) WHERE state IN ('active', 'halted');
+      CREATE TABLE broker_credential (username text PRIMARY KEY, password_hash text NOT NULL, updated_at_ms bigint NOT NULL);
+    `,
+  },
+];
+
+export const PG_SCHEMA_VERSION = PG_MIGRATIONS[PG_MIGRATIONS.length - 1]!.version;
+
+/** The schema's version: 0 when the hub tables are not there at all. */
+export async function pgSchemaVersion(db: PgQueryable): Promise<number> {
+  const exists = await db.query<{ t: string | null }>("SELECT to_regclass('schema_version')::text AS t");
+  if (exists.rows[0]?.t === null || exists.rows[0]?.t === undefined) return 0;
+  const r = await db.query<{ v: number | null }>('SELECT max(version)::bigint AS v FROM schema_version');
+  return r.rows[0]?.v ?? 0;
+}
+
+/** Applies the missing migrations (each with its version row, one transaction); returns those applied. */
+export async function migratePg(pool: PgPool, migrations: readonly PgMigration[] = PG_MIGRATIONS): Promise<number[]> {
+  return inTransaction(pool, async (client) => {
+    // One migrating worker at a time; the others wait here, then find nothing left to do.
+    await client.query("SELECT pg_advisory_xact_lock(hashtext('dominion-hub-migrate:' || current_schema()))");
+    await client.query(
+      'CREATE TABLE IF NOT EXISTS schema_version (version integer PRIMARY KEY, summary text NOT NULL, at_ms bigint NOT NULL)',
+    );
+    const current = await pgSchemaVersion(client);
+    const newest = migrations[migrations.length - 1]?.version ?? 0;
+    if (current > newest)
+      throw new HubStoreError('too-new', `schema version ${current} is newer than this dominion knows (${newest}); use a newer dominion`);
+    const applied: number[] = [];
+    for (const m of migrations) {
+      if (m.version <= current) continue;
+      await client.query(m.sql);
+      await client.query('INSERT INTO schema_version (version, summary, at_ms) VALUES ($1, $2, $3)', [m.version, m.summary, Date.now()]);
+      applied.push(m.version);
+    }
+    return applied;
+  });
+}
+
+/** Refuses a database without the hub schema (a clear error naming what to do), or one too new. */
+export async function requirePgSchema(db: PgQueryable, where: string): Promise<void> {
+  const version = await pgSchemaVersion(db);
+  if (version === 0)
+    throw new HubStoreError('missing', `${where}: no dominion hub schema here; create it with "dominion hub --init --db postgres://…"`);
+  if (version > PG_SCHEMA_VERSION)
+    throw new HubStoreError('too-new', `${where}: schema version ${version} is newer than this dominion knows (${PG_SCHEMA_VERSION})`);
+  if (version < PG_SCHEMA_VERSION)
+    throw new HubStoreError('not-a-hub-db', `${where}: schema version ${version} is old; start one hub with --init to migrate it`);
+}

@@ -1,0 +1,114 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { HubCore, IH_ROLE, PendingBatch } from '../../../actors/hub/index.ts';
+import { pgChangeDeviceState, PgHubStore } from '../../../actors/hub/postgres/index.ts';
+import { deviceRuntime, newSigner, signedRequest } from '../fixtures.ts';
+import { changeApplied, freshSchema, needDatabase, pgIhFixture } from './pg-fixture.ts';
+
+async function auditRows(
+  store: PgHubStore,
+): Promise<Array<{ outcome: string; reason: string; ref: string | null; device_id: string | null }>> {
+  return (await store.pool.query('SELECT outcome, reason, ref, device_id FROM audit WHERE outcome <> $1 ORDER BY seq', ['operator'])).rows;
+}
+
+describe('PgHubStore', () => {
+  it('a missing schema is a clear error; an unreachable server names its host', async (t) => {
+    const url = needDatabase(t);
+    if (url === undefined) return;
+    const schema = await freshSchema(t, url);
+    await assert.rejects(PgHubStore.open({ url, schema }), /no dominion hub schema here.*--init/);
+    await assert.rejects(
+      PgHubStore.open({ url: 'postgres://postgres@127.0.0.1:1/none', connectTimeoutMs: 2000 }),
+      /PostgreSQL at 127\.0\.0\.1:1\/none: cannot connect/,
+    );
+  });
+
+  it('commits a batch in one transaction: every answered decision has its audit row and activity', async (t) => {
+    const url = needDatabase(t);
+    if (url === undefined) return;
+    const fx = await pgIhFixture(t, url);
+    const core = new HubCore({ role: IH_ROLE, signer: newSigner(), store: fx.store });
+    const batch = new PendingBatch();
+    const refs: string[] = [];
+    for (let i = 0; i < 20; i++) {
+      const req = signedRequest(fx.dev.device, fx.dev.deviceId, 'device', deviceRuntime());
+      const { decision } = core.handle(req.bytes, 1_000 + i, batch);
+      assert.equal(decision.outcome, 'ticket');
+      refs.push(Buffer.from(req.nonce.subarray(0, 8)).toString('hex'));
+    }
+    const result = await fx.store.commitAsync(batch.take().map((d) => d.effects));
+    assert.equal(result.replayed.size, 0);
+    const rows = await auditRows(fx.store);
+    assert.deepEqual(
+      rows.map((r) => r.ref),
+      refs,
+    );
+    const act = await fx.store.pool.query('SELECT last_outcome, deadline_ms FROM instance_activity WHERE device_id = $1', [
+      fx.dev.deviceId,
+    ]);
+    assert.equal(act.rows[0].last_outcome, 'ticket');
+    assert.equal(act.rows[0].deadline_ms, 1_019 + 45_500);
+  });
+
+  it('the same request decided by two workers: one answer, one replayed audit row', async (t) => {
+    const url = needDatabase(t);
+    if (url === undefined) return;
+    const fx = await pgIhFixture(t, url);
+    const other = await fx.worker();
+    const hub = newSigner();
+    const a = new HubCore({ role: IH_ROLE, signer: hub, store: fx.store });
+    const b = new HubCore({ role: IH_ROLE, signer: hub, store: other });
+    const req = signedRequest(fx.dev.device, fx.dev.deviceId, 'device', deviceRuntime());
+    const da = a.handle(req.bytes, 5_000);
+    const db = b.handle(req.bytes, 5_001);
+    assert.equal(da.decision.outcome, 'ticket');
+    assert.equal(db.decision.outcome, 'ticket', 'worker b has not seen the nonce: it decides to answer');
+    assert.equal((await fx.store.commitAsync([da.effects])).replayed.size, 0);
+    assert.deepEqual([...(await other.commitAsync([db.effects])).replayed], [0], "b's reply must not go out");
+    const rows = await auditRows(fx.store);
+    assert.deepEqual(
+      rows.map((r) => `${r.outcome}/${r.reason}`),
+      ['ticket/granted', 'refused/replayed'],
+    );
+    // A worker started later reads every worker's answered nonces of the window.
+    const third = await fx.worker({ clock: () => 6_000 });
+    assert.equal(third.view.seen(fx.dev.deviceId, 'device', req.nonce), true, 'a new worker loads the window');
+  });
+
+  it('a quarantine reaches another worker within a second (NOTIFY)', async (t) => {
+    const url = needDatabase(t);
+    if (url === undefined) return;
+    const fx = await pgIhFixture(t, url);
+    const other = await fx.worker();
+    assert.equal(other.view.deviceState(fx.dev.deviceId), 'active');
+    const seen = changeApplied(other, () => other.view.deviceState(fx.dev.deviceId) === 'quarantined', 'quarantine on worker 2');
+    await pgChangeDeviceState(fx.store.pool, fx.dev.deviceId, 'quarantine', 'test');
+    await seen;
+    const core = new HubCore({ role: IH_ROLE, signer: newSigner(), store: other });
+    const d = core.handle(signedRequest(fx.dev.device, fx.dev.deviceId, 'device', deviceRuntime()).bytes, 9_000);
+    assert.notEqual(d.decision.outcome, 'ticket');
+  });
+
+  it('TIMEOUT vs FAIL are recorded once across two sweeping workers', async (t) => {
+    const url = needDatabase(t);
+    if (url === undefined) return;
+    const fx = await pgIhFixture(t, url);
+    const other = await fx.worker();
+    const core = new HubCore({ role: IH_ROLE, signer: newSigner(), store: fx.store });
+    // device: a ticket, then silence (TIMEOUT); mm: a ticket, then a refused request (FAIL).
+    const d1 = core.handle(signedRequest(fx.dev.device, fx.dev.deviceId, 'device', deviceRuntime()).bytes, 10_000);
+    const m1 = core.handle(signedRequest(fx.dev.mm, fx.dev.deviceId, 'mm', deviceRuntime()).bytes, 10_000);
+    await fx.store.commitAsync([d1.effects, m1.effects]);
+    await fx.store.pool.query(
+      "UPDATE instance_activity SET last_request_at_ms = 20000, last_outcome = 'refused', last_reason = 'quarantine' WHERE instance = 'mm'",
+    );
+    const mmTicket = m1.decision.outcome === 'ticket';
+    const [ra, rb] = await Promise.all([fx.store.sweep(1_000_000), other.sweep(1_000_000)]);
+    assert.equal(ra.timeouts + rb.timeouts, 1);
+    assert.equal(ra.fails + rb.fails, mmTicket ? 1 : 0);
+    const again = await fx.store.sweep(2_000_000);
+    assert.deepEqual(again, { timeouts: 0, fails: 0 });
+    const rows = (await auditRows(fx.store)).filter((r) => r.outcome === 'timeout' || r.outcome === 'fail');
+    assert.equal(rows.length, mmTicket ? 2 : 1);
+  });
+});
