@@ -27,7 +27,12 @@ export async function pgSetHubBrokerCredential(db: PgQueryable, hubId: string, p
 }
 
 /** Stores a device's account (IH databases only: the IH owns the device's identity). */
-export async function pgSetDeviceBrokerCredential(db: PgQueryable, deviceId: string, passwordHash: string, nowMs = Date.now()): Promise<void> {
+export async function pgSetDeviceBrokerCredential(
+  db: PgQueryable,
+  deviceId: string,
+  passwordHash: string,
+  nowMs = Date.now(),
+): Promise<void> {
   if (!DEVICE_ID_PATTERN.test(deviceId)) throw new HubStoreError('refused', 'device id must be 1-64 characters of [A-Za-z0-9._-]');
   const identity = await readPgHubIdentity(db);
   if (identity?.role.kind !== 'ih')

@@ -7,7 +7,15 @@
 import type { Instance } from '../../../proto/index.ts';
 import type { MemoryPolicyRules } from '../policy.ts';
 import type { PolicyGap } from '../sqlite/admin.ts';
-import { auditEntryOf, fleetRowsOf, type AuditQuery, type AuditRow, type FleetRow, type FleetSourceRow, type StoredAuditEntry } from '../sqlite/fleet.ts';
+import {
+  auditEntryOf,
+  fleetRowsOf,
+  type AuditQuery,
+  type AuditRow,
+  type FleetRow,
+  type FleetSourceRow,
+  type StoredAuditEntry,
+} from '../sqlite/fleet.ts';
 import { pgFleetPolicyText } from './admin.ts';
 import type { PgQueryable } from './connect.ts';
 
