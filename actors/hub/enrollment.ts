@@ -124,7 +124,11 @@ export async function enrollDeviceOnHubs(options: EnrollDeviceOptions): Promise<
         await pgSetHubBrokerCredential(pool!, target.hub.hubId, target.hub.brokerPasswordHash, nowMs);
       if (options.brokerCredential !== undefined && target.hub.role.kind === 'ih')
         await pgSetDeviceBrokerCredential(pool!, options.device.deviceId, options.brokerCredential.passwordHash, nowMs);
-      placed.push({ hub: describeHub(target.hub), dbPath: describeUrl(target.dbPath), instances: keys.map((k) => k.instance) });
+      placed.push({
+        hub: describeHub(target.hub),
+        dbPath: `postgres://${describeUrl(target.dbPath)}`,
+        instances: keys.map((k) => k.instance),
+      });
     }
     return { provisioning, placed };
   } finally {
