@@ -35,13 +35,7 @@ options:
   -h, --help         this text`;
 
 export async function dbCommand(argv: string[], io: CliIo = consoleIo): Promise<number> {
-  const [sub, ...rest] = argv;
-  if (sub === undefined || sub === '-h' || sub === '--help') {
-    io.out(DB_HELP);
-    return sub === undefined ? 2 : 0;
-  }
-  if (sub !== 'migrate') throw new UsageError(`db: unknown subcommand "${sub}" (expected migrate)`);
-  const { values, positionals: extra } = parseCommand('db', rest, {
+  const { values, positionals: words } = parseCommand('db', argv, {
     from: { type: 'string' },
     to: { type: 'string' },
     init: { type: 'boolean', default: false },
@@ -51,7 +45,8 @@ export async function dbCommand(argv: string[], io: CliIo = consoleIo): Promise<
     io.out(DB_HELP);
     return 0;
   }
-  positionals('db', extra, []);
+  const [sub] = positionals('db', words, ['migrate']);
+  if (sub !== 'migrate') throw new UsageError(`db: unknown subcommand "${sub}" (expected migrate)`);
   const from = required('db', 'from', values.from);
   const to = required('db', 'to', values.to);
   if (isPostgresUrl(from)) throw new UsageError('db: --from is the SQLite hub database (a file)');
