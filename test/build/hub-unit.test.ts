@@ -71,6 +71,21 @@ test('the hub unit refuses what a unit file would misread: relative paths, space
   await assert.rejects(hubUnitCommand(['--role', 'xx', '--id', 'ih-1', '--broker', SH.broker, '--db', SH.db], quiet), UsageError);
 });
 
+test('a hub unit on PostgreSQL: the URL as given with % doubled for systemd, no ReadWritePaths, never a password', () => {
+  const unit = hubUnit({ ...SH, db: 'postgres://dominion@db.example/fleet?options=-c%20search_path%3Dsh' });
+  assert.match(unit, / --db postgres:\/\/dominion@db\.example\/fleet\?options=-c%%20search_path%%3Dsh( |$)/m);
+  assert.doesNotMatch(unit, /^ReadWritePaths=/m);
+  assert.throws(
+    () => hubUnit({ ...SH, db: 'postgres://dominion:s3cret@db.example/fleet' }),
+    (e: unknown) => {
+      assert.ok(e instanceof HubUnitError && /must not carry a password/.test(e.message));
+      assert.doesNotMatch(e.message, /s3cret/);
+      return true;
+    },
+  );
+  assert.throws(() => hubUnit({ ...SH, db: 'postgres://db.example/fleet?x=$HOME' }), /must be plain/);
+});
+
 test('systemd reads the hub unit without a complaint', (t) => {
   if (spawnSync('systemd-analyze', ['--version']).status !== 0) return t.skip('no systemd-analyze here');
   const dir = tempDir('hub-unit-verify');
