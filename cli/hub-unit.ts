@@ -25,6 +25,8 @@ options:
   --role ih|sh, --id, --service, --broker, --broker-ca <file>, --broker-credential <file>, --key <file>
                          as for "dominion hub" (absolute paths: the unit runs from /)
   --db <file>            the hub database (default folder ${HUB_STATE_DIR}: e.g. ${HUB_STATE_DIR}/ih-1.db)
+                         or a postgres:// URL (no password in it: units are world-readable; use
+                         the hub user's ~/.pgpass)
   --user <name>          the user and group it runs as (default ${HUB_DEFAULTS.user}; it must own the
                          database's folder and read the key files, mode 0600)
   --node <path>          Node (default ${HUB_DEFAULTS.node})
