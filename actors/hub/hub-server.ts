@@ -14,9 +14,10 @@
  * Durability: each decision comes with its effects (effects.ts). On a batched store (SQLite) the
  * server collects them for one turn of the event loop (or up to `maxBatch`), hands them to the
  * store in one commit, and only then publishes their replies — a reply on the wire always has its
- * audit row on disk. A commit that finds another process holding the lock is retried shortly; one
- * that fails drops that batch's replies (the devices retry), counted. An in-memory store commits
- * and answers each decision at once.
+ * audit row on disk (commit-pump.ts; an asynchronous store, PostgreSQL, keeps one commit in flight).
+ * A commit that finds another process holding the lock is retried shortly; one that fails drops
+ * that batch's replies (the devices retry), counted. An in-memory store commits and answers each
+ * decision at once.
  *
  * Nothing arriving from the broker can crash it: every message handler is wrapped and counted.
  *
@@ -36,7 +37,8 @@ import { deviceOfRequestTopic, topics } from '../../proto/index.ts';
 import { parseBrokerUrl, type MqttProtocolVersion, type MqttTlsError, type MqttTlsOptions } from '../mqtt/index.ts';
 import { BrokerLink, brokerState, describeMode, type BrokerLinkHooks, type LinkMode } from './broker-link.ts';
 import type { HubDecision } from './decide.ts';
-import { PendingBatch } from './effects.ts';
+import { CommitPump } from './commit-pump.ts';
+import { PendingBatch, type Decided } from './effects.ts';
 import type { HubCore } from './hub-core.ts';
 import { encodeHubStatus, type BrokerState, type HubStatus } from './status.ts';
 
@@ -125,9 +127,7 @@ export class HubServer {
   private turnOpen = false;
   /** The sockets corked for the current turn (one per broker that delivered in it). */
   private readonly corked = new Set<{ cork(): void; uncork(): void }>();
-  private retryScheduled = false;
-  /** The asynchronous store's commit in flight (at most one), settled when its replies are out. */
-  private inFlight: Promise<void> | undefined;
+  private readonly pump: CommitPump;
   private readonly clock: () => number;
   private readonly listeners: { [E in keyof Events]: Set<Listener<E>> } = {
     online: new Set(),
@@ -154,7 +154,6 @@ export class HubServer {
     publishFailures: 0,
     handlerFailures: 0,
     commits: 0,
-    commitRetries: 0,
     commitFailures: 0,
     uncommittedDrops: 0,
     notReadyDrops: 0,
@@ -210,6 +209,12 @@ export class HubServer {
     this.core = options.core;
     this.maxBatch = Math.max(1, Math.floor(options.maxBatch ?? 512));
     this.clock = options.clock ?? Date.now;
+    this.pump = new CommitPump(
+      options.core.store,
+      this.pending,
+      { committed: (batch, replayed) => this.committed(batch, replayed), failed: (err, lost) => this.commitFailed(err, lost) },
+      () => this.stopped,
+    );
     const hooks: BrokerLinkHooks = {
       statusBytes: (link, online, will) => this.statusBytes(link, online, will),
       message: (link, topic, payload) => this.onMessage(link, topic, payload),
@@ -306,7 +311,7 @@ export class HubServer {
   }
 
   stats(): HubServerStats {
-    return { ...this.counts };
+    return { ...this.counts, commitRetries: this.pump.retries };
   }
 
   get online(): boolean {
@@ -349,8 +354,7 @@ export class HubServer {
    */
   async stop(): Promise<void> {
     if (this.stopped) return;
-    this.flush(true);
-    while (this.inFlight !== undefined) await this.inFlight; // each settle flushes what accumulated
+    await this.pump.drain();
     this.stopped = true;
     await Promise.all(this.links.map((l) => l.close((mode) => this.lastStatus(l, mode))));
     this.setOnline(false);
@@ -373,7 +377,7 @@ export class HubServer {
       const { decision } = this.core.handle(payload, this.clock(), this.pending, topicDevice);
       this.topicDevices.set(decision, topicDevice);
       this.replyLinks.set(decision, link);
-      if (!this.core.store.batched || this.pending.size >= this.maxBatch) this.flush();
+      if (!this.core.store.batched || this.pending.size >= this.maxBatch) this.pump.flush();
     } catch {
       this.counts.handlerFailures++;
     }
@@ -396,7 +400,7 @@ export class HubServer {
     setImmediate(() => {
       this.turnOpen = false;
       try {
-        this.flush();
+        this.pump.flush();
       } finally {
         for (const corked of this.corked) corked.uncork();
         this.corked.clear();
@@ -404,76 +408,23 @@ export class HubServer {
     });
   }
 
-  /**
-   * Commits the pending decisions' effects, then publishes their replies; on a failed commit, drops
-   * them. `wait` (at stop): wait for another process's write lock instead of retrying later.
-   */
-  private flush(wait = false): void {
-    if (this.pending.size === 0) return;
-    if (this.core.store.commitAsync !== undefined) return this.flushAsync();
-    try {
-      const effects = this.pending.peek().map((d) => d.effects);
-      if (wait) this.core.store.commit(effects);
-      else if (!this.core.store.tryCommit(effects)) {
-        // Another process is writing: keep deciding, try again in a millisecond.
-        this.counts.commitRetries++;
-        if (!this.retryScheduled && !this.stopped) {
-          this.retryScheduled = true;
-          setTimeout(() => {
-            this.retryScheduled = false;
-            this.flush();
-          }, 1);
-        }
-        return;
-      }
-    } catch (err) {
-      const lost = this.pending.take();
-      this.counts.commitFailures++;
-      this.counts.uncommittedDrops += lost.filter((d) => d.decision.reply !== undefined).length;
-      this.emit('commitFailure', err, ++this.failuresInRow);
-      return;
-    }
-    const batch = this.pending.take();
+  /** A batch the store committed: answer it (all but what another process had answered). */
+  private committed(batch: readonly Decided[], replayed: ReadonlySet<number>): void {
     this.counts.commits++;
     this.failuresInRow = 0;
-    for (const { decision } of batch) {
+    batch.forEach(({ decision }, i) => {
+      if (replayed.has(i)) return void this.counts.replayedDrops++;
       if (decision.reply !== undefined && !this.stopped)
         this.publishReply(decision, decision.reply.topic, decision.reply.payload, decision.reply.expirySeconds);
       this.emit('decision', decision, this.topicDevices.get(decision));
-    }
+    });
   }
 
-  /**
-   * An asynchronous store (PostgreSQL): one commit in flight; what arrives meanwhile waits in
-   * `pending` and goes in the next commit, started when this one settles. Replies go out only
-   * after their commit resolved, minus those the store found answered by another process.
-   */
-  private flushAsync(): void {
-    if (this.inFlight !== undefined || this.pending.size === 0) return;
-    const batch = this.pending.take();
-    const commit = this.core.store.commitAsync!(batch.map((d) => d.effects));
-    this.inFlight = commit
-      .then(
-        ({ replayed }) => {
-          this.counts.commits++;
-          this.failuresInRow = 0;
-          batch.forEach(({ decision }, i) => {
-            if (replayed.has(i)) return void this.counts.replayedDrops++;
-            if (decision.reply !== undefined && !this.stopped)
-              this.publishReply(decision, decision.reply.topic, decision.reply.payload, decision.reply.expirySeconds);
-            this.emit('decision', decision, this.topicDevices.get(decision));
-          });
-        },
-        (err: unknown) => {
-          this.counts.commitFailures++;
-          this.counts.uncommittedDrops += batch.filter((d) => d.decision.reply !== undefined).length;
-          this.emit('commitFailure', err, ++this.failuresInRow);
-        },
-      )
-      .finally(() => {
-        this.inFlight = undefined;
-        this.flushAsync();
-      });
+  /** A batch the store could not commit: its replies never go out (the devices retry). */
+  private commitFailed(err: unknown, lost: readonly Decided[]): void {
+    this.counts.commitFailures++;
+    this.counts.uncommittedDrops += lost.filter((d) => d.decision.reply !== undefined).length;
+    this.emit('commitFailure', err, ++this.failuresInRow);
   }
 
   /** On the broker the request came on: the device is connected there. */
