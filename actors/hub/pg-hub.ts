@@ -8,6 +8,7 @@
  * nothing (never a reply without a committed decision) and says so in its retained status — and
  * then it probes the server every `probeMs`; once a probe answers it is ready again, by itself.
  */
+import { workerServerOptions } from './worker-server.ts';
 import type { Signer } from '../crypto/index.ts';
 import type { MqttProtocolVersion, MqttTlsOptions } from '../mqtt/index.ts';
 import { silentLogger, type Logger } from '../log/index.ts';
@@ -90,20 +91,7 @@ export class PgHub {
     });
     try {
       const core = new HubCore({ role: options.role, signer: options.signer, store });
-      const server = await HubServer.start({
-        core,
-        ...(options.brokerUrl !== undefined ? { brokerUrl: options.brokerUrl } : {}),
-        ...(options.brokers !== undefined ? { brokers: options.brokers } : {}),
-        ...(options.brokerTls !== undefined ? { tls: options.brokerTls } : {}),
-        hubId: options.hubId,
-        ...(options.maxBatch !== undefined ? { maxBatch: options.maxBatch } : {}),
-        ...(options.shareGroup !== undefined ? { shareGroup: options.shareGroup } : {}),
-        ...(options.protocolVersion !== undefined ? { protocolVersion: options.protocolVersion } : {}),
-        ...(options.clock !== undefined ? { clock: options.clock } : {}),
-        ...(options.reconnectPeriodMs !== undefined ? { reconnectPeriodMs: options.reconnectPeriodMs } : {}),
-        ...(options.startTimeoutMs !== undefined ? { startTimeoutMs: options.startTimeoutMs } : {}),
-        ...(options.credential !== undefined ? { credential: options.credential } : {}),
-      });
+      const server = await HubServer.start(workerServerOptions(options, core));
       return new PgHub(store, core, server, options);
     } catch (err) {
       await store.close();

@@ -12,6 +12,7 @@
  * it stops answering, says why in its retained status, and emits `notReady` (the CLI then exits
  * non-zero). A hub is never "online" while refusing everything.
  */
+import { workerServerOptions } from './worker-server.ts';
 import type { Signer } from '../crypto/index.ts';
 import type { MqttProtocolVersion, MqttTlsOptions } from '../mqtt/index.ts';
 import { HubCore } from './hub-core.ts';
@@ -126,20 +127,7 @@ export class SqliteHub {
       if (c !== undefined && !verifyPassword(c.password, brokerCredentialHash(store.db, c.username) ?? ''))
         setHubBrokerCredential(store.db, options.hubId, hashPassword(c.password));
       const core = new HubCore({ role: options.role, signer: options.signer, store });
-      const server = await HubServer.start({
-        core,
-        ...(options.brokerUrl !== undefined ? { brokerUrl: options.brokerUrl } : {}),
-        ...(options.brokers !== undefined ? { brokers: options.brokers } : {}),
-        ...(options.brokerTls !== undefined ? { tls: options.brokerTls } : {}),
-        hubId: options.hubId,
-        ...(options.maxBatch !== undefined ? { maxBatch: options.maxBatch } : {}),
-        ...(options.shareGroup !== undefined ? { shareGroup: options.shareGroup } : {}),
-        ...(options.protocolVersion !== undefined ? { protocolVersion: options.protocolVersion } : {}),
-        ...(options.clock !== undefined ? { clock: options.clock } : {}),
-        ...(options.reconnectPeriodMs !== undefined ? { reconnectPeriodMs: options.reconnectPeriodMs } : {}),
-        ...(options.startTimeoutMs !== undefined ? { startTimeoutMs: options.startTimeoutMs } : {}),
-        ...(options.credential !== undefined ? { credential: options.credential } : {}),
-      });
+      const server = await HubServer.start(workerServerOptions(options, core));
       return new SqliteHub(store, core, server, options);
     } catch (err) {
       store.close();

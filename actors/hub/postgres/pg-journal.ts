@@ -9,9 +9,9 @@
  *
  * Resolves with the replayed decisions' indexes once committed; rejects (nothing applied) otherwise.
  */
+import { mergeActivity, type ActivityWrite } from '../activity-writes.ts';
 import type { AuditEntry } from '../audit.ts';
 import type { AnsweredNonce, CommitResult, HubEffects } from '../effects.ts';
-import { instanceStateOf } from '../reasons.ts';
 import { replayKey } from '../replay.ts';
 import { inTransaction, type PgPool } from './connect.ts';
 
@@ -140,57 +140,6 @@ function auditColumns(audits: readonly AuditEntry[]): unknown[] {
     audits.map((a) => a.deferralMs ?? null),
     audits.map((a) => a.ref ?? null),
   ];
-}
-
-interface ActivityWrite {
-  deviceId: string;
-  instance: string;
-  requestAtMs: number | null;
-  outcome: string | null;
-  reason: string | null;
-  state: string | null;
-  ticketAtMs: number | null;
-  deferralMs: number | null;
-  slots: string | null;
-  recovery: boolean | null;
-}
-
-/** One write per instance (the last decision's request and state, the last ticket's deferral), in key order. */
-function mergeActivity(batch: readonly HubEffects[]): ActivityWrite[] {
-  const byInstance = new Map<string, ActivityWrite>();
-  for (const { activity: a } of batch) {
-    if (a === undefined) continue;
-    const key = `${a.deviceId}\u0000${a.instance}`;
-    let w = byInstance.get(key);
-    if (w === undefined) {
-      w = {
-        deviceId: a.deviceId,
-        instance: a.instance,
-        requestAtMs: null,
-        outcome: null,
-        reason: null,
-        state: null,
-        ticketAtMs: null,
-        deferralMs: null,
-        slots: null,
-        recovery: null,
-      };
-      byInstance.set(key, w);
-    }
-    if (a.runtime !== undefined) {
-      w.slots = JSON.stringify(a.runtime.slots);
-      w.recovery = a.instance === 'device' ? a.runtime.recovery === true : null;
-    }
-    w.requestAtMs = a.atMs;
-    w.outcome = a.outcome;
-    w.reason = a.reason;
-    w.state = instanceStateOf(a.outcome, a.reason) ?? w.state;
-    if (a.deferralMs !== undefined) {
-      w.ticketAtMs = a.atMs;
-      w.deferralMs = a.deferralMs;
-    }
-  }
-  return [...byInstance.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, w]) => w);
 }
 
 function activityColumns(ws: readonly ActivityWrite[]): unknown[] {

@@ -15,26 +15,12 @@
  * commit, or fail, with the reports they come from. So do the device history (history.ts: a row per
  * reported boot or change, not per request) and the refused-request counts (refusals.ts).
  */
+import { mergeActivity } from '../activity-writes.ts';
 import type { SqliteDatabase } from './database.ts';
 import type { AuditEntry } from '../audit.ts';
 import { writesNothing, type ActivityEffect, type HubEffects } from '../effects.ts';
-import { instanceStateOf } from '../reasons.ts';
 import { HistoryRecorder, type HistoryRecorderOptions } from './history.ts';
 import { RefusalCounter } from './refusals.ts';
-
-interface ActivityWrite {
-  deviceId: string;
-  instance: string;
-  requestAtMs: number | null;
-  outcome: string | null;
-  reason: string | null;
-  state: string | null;
-  ticketAtMs: number | null;
-  deferralMs: number | null;
-  /** JSON of the latest valid request's slots (runtime-record.ts); null keeps what is stored. */
-  slots: string | null;
-  recovery: number | null;
-}
 
 /** Writes derived from stored activity, made in the batch's transaction. */
 export interface ActivityObserver {
@@ -168,7 +154,8 @@ export class WriteJournal {
     let rows = 0;
     for (const w of mergeActivity(batch)) {
       const deadlineMs = w.ticketAtMs !== null && w.deferralMs !== null ? w.ticketAtMs + w.deferralMs : null;
-      rows += this.upsertActivity.run({ ...w, deadlineMs }).changes;
+      const recovery = w.recovery === null ? null : w.recovery ? 1 : 0; // SQLite has no booleans
+      rows += this.upsertActivity.run({ ...w, recovery, deadlineMs }).changes;
     }
     for (const { boot: b } of batch) {
       if (b === undefined) continue;
@@ -210,44 +197,6 @@ export class WriteJournal {
     if (this.observer !== undefined) for (const { activity } of batch) if (activity !== undefined) this.observer.observe(activity);
     return rows;
   }
-}
-
-/** One write per instance: the last decision's request and state, the last ticket's deferral. */
-function mergeActivity(batch: readonly HubEffects[]): Iterable<ActivityWrite> {
-  const byInstance = new Map<string, ActivityWrite>();
-  for (const { activity: a } of batch) {
-    if (a === undefined) continue;
-    const key = `${a.deviceId}\u0000${a.instance}`;
-    let w = byInstance.get(key);
-    if (w === undefined) {
-      w = {
-        deviceId: a.deviceId,
-        instance: a.instance,
-        requestAtMs: null,
-        outcome: null,
-        reason: null,
-        state: null,
-        ticketAtMs: null,
-        deferralMs: null,
-        slots: null,
-        recovery: null,
-      };
-      byInstance.set(key, w);
-    }
-    if (a.runtime !== undefined) {
-      w.slots = JSON.stringify(a.runtime.slots);
-      w.recovery = a.instance === 'device' ? (a.runtime.recovery === true ? 1 : 0) : null;
-    }
-    w.requestAtMs = a.atMs;
-    w.outcome = a.outcome;
-    w.reason = a.reason;
-    w.state = instanceStateOf(a.outcome, a.reason) ?? w.state;
-    if (a.deferralMs !== undefined) {
-      w.ticketAtMs = a.atMs;
-      w.deferralMs = a.deferralMs;
-    }
-  }
-  return byInstance.values();
 }
 
 function* auditOf(batch: readonly HubEffects[]): Iterable<AuditEntry> {
