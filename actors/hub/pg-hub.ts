@@ -8,9 +8,8 @@
  * nothing (never a reply without a committed decision) and says so in its retained status — and
  * then it probes the server every `probeMs`; once a probe answers it is ready again, by itself.
  */
-import { workerServerOptions } from './worker-server.ts';
+import { workerServerOptions, type WorkerServerOptions } from './worker-server.ts';
 import type { Signer } from '../crypto/index.ts';
-import type { MqttProtocolVersion, MqttTlsOptions } from '../mqtt/index.ts';
 import { silentLogger, type Logger } from '../log/index.ts';
 import type { HubCounterSnapshot } from './counters.ts';
 import { HubCore } from './hub-core.ts';
@@ -19,14 +18,10 @@ import { PgHubStore, type PgJournalStats } from './postgres/index.ts';
 import type { HubRole } from './role.ts';
 import type { HubStatus } from './status.ts';
 
-export interface PgHubOptions {
+/** A worker's options: its brokers, batching and clock (worker-server.ts), and its database. */
+export interface PgHubOptions extends WorkerServerOptions {
   readonly role: HubRole;
   readonly hubId: string;
-  /** The broker to serve (as `brokers: [brokerUrl]`). */
-  readonly brokerUrl?: string;
-  /** The brokers to serve, each on a connection of its own (HubServerOptions.brokers). */
-  readonly brokers?: readonly string[];
-  readonly brokerTls?: MqttTlsOptions;
   /** `postgres://user@host:port/database` */
   readonly dbUrl: string;
   /** Schema of the hub's tables (default: the server's search_path). */
@@ -34,15 +29,8 @@ export interface PgHubOptions {
   readonly signer: Signer;
   /** Create or migrate the schema. Default false: a missing schema is an error. */
   readonly init?: boolean;
-  readonly shareGroup?: string | 'auto' | null;
-  readonly protocolVersion?: MqttProtocolVersion | 'auto';
   readonly replayWindowMs?: number;
   readonly sweepIntervalMs?: number;
-  readonly maxBatch?: number;
-  readonly clock?: () => number;
-  readonly reconnectPeriodMs?: number;
-  readonly startTimeoutMs?: number;
-  readonly credential?: { readonly username: string; readonly password: string };
   /** Commits failing this many times in a row make the worker not ready (until PostgreSQL answers again). Default 3. */
   readonly commitFailureLimit?: number;
   /** How often a not-ready worker probes PostgreSQL. Default 1000 ms. */

@@ -12,9 +12,8 @@
  * it stops answering, says why in its retained status, and emits `notReady` (the CLI then exits
  * non-zero). A hub is never "online" while refusing everything.
  */
-import { workerServerOptions } from './worker-server.ts';
+import { workerServerOptions, type WorkerServerOptions } from './worker-server.ts';
 import type { Signer } from '../crypto/index.ts';
-import type { MqttProtocolVersion, MqttTlsOptions } from '../mqtt/index.ts';
 import { HubCore } from './hub-core.ts';
 import { HubServer, type HubServerStats } from './hub-server.ts';
 import type { HubRole } from './role.ts';
@@ -26,35 +25,23 @@ import { brokerCredentialHash, setHubBrokerCredential } from './sqlite/index.ts'
 import { hashPassword, verifyPassword } from '../broker-auth/index.ts';
 import { silentLogger, type Logger } from '../log/index.ts';
 
-export interface SqliteHubOptions {
+/**
+ * A hub's options: its brokers, batching and clock (worker-server.ts; its `credential`'s hash is
+ * stored in the database when the stored one does not match, so `dominion broker-sync` admits it),
+ * and its database.
+ */
+export interface SqliteHubOptions extends WorkerServerOptions {
   readonly role: HubRole;
   readonly hubId: string;
-  /** The broker to serve (as `brokers: [brokerUrl]`). */
-  readonly brokerUrl?: string;
-  /** The brokers to serve, each on a connection of its own (HubServerOptions.brokers). */
-  readonly brokers?: readonly string[];
-  /** For `mqtts://` brokers: the pinned CA. */
-  readonly brokerTls?: MqttTlsOptions;
   readonly dbPath: string;
   /** The hub's signing key (K_IH or K_SH_k). */
   readonly signer: Signer;
   /** Create the database when missing. Default false (a missing database is an error). */
   readonly init?: boolean;
   readonly synchronous?: 'normal' | 'full';
-  readonly shareGroup?: string | 'auto' | null;
-  readonly protocolVersion?: MqttProtocolVersion | 'auto';
   readonly replayWindowMs?: number;
   /** How often deadlines are swept (TIMEOUT/FAIL) and old nonces pruned. Default 1000 ms. */
   readonly sweepIntervalMs?: number;
-  readonly maxBatch?: number;
-  readonly clock?: () => number;
-  readonly reconnectPeriodMs?: number;
-  readonly startTimeoutMs?: number;
-  /**
-   * The hub's broker credential (docs/ARCHITECTURE.md §7.1). Its hash is stored in the database
-   * when the stored one does not match, so the next `dominion broker-sync` admits this hub.
-   */
-  readonly credential?: { readonly username: string; readonly password: string };
   /** How often the database's integrity is checked while the hub runs (quick_check). Default 600 000 ms; 0: never. */
   readonly integrityCheckIntervalMs?: number;
   /**
