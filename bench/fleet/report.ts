@@ -22,9 +22,11 @@ export function fleetReport(r: FleetRun, loadBefore: number): string {
   const o = r.options;
   const d = r.drive;
   const s = o.seconds;
+  const sum = (xs: readonly number[]): number => xs.reduce((a, b) => a + b, 0);
+  const hubCpu = d.cpuEnd.hubs.map((x, i) => x - d.cpuStart.hubs[i]!);
   const cpu = {
-    hub: d.cpuEnd.hub - d.cpuStart.hub,
-    broker: d.cpuEnd.broker - d.cpuStart.broker,
+    hub: sum(hubCpu),
+    broker: sum(d.cpuEnd.brokers) - sum(d.cpuStart.brokers),
     sim: d.cpuEnd.sim - d.cpuStart.sim,
   };
   const perHubCpu = cpu.hub > 0 ? d.answersInWindow / cpu.hub : 0;
@@ -35,6 +37,7 @@ export function fleetReport(r: FleetRun, loadBefore: number): string {
   const ms = (x: number): string => (Number.isNaN(x) ? '–' : x.toFixed(1));
   const rows: Array<[string, string | number]> = [
     ['devices', o.devices],
+    ['hub workers / broker shards', `${o.workers} / ${o.shards}`],
     ['interval (each device asks once per)', `${o.intervalMs / 1000} s`],
     ['deferral (fleet policy)', `${o.deferralMs / 1000} s`],
     ['duration measured (after warm-up)', `${s} s (warm-up ${o.warmupMs / 1000} s)`],
@@ -50,8 +53,14 @@ export function fleetReport(r: FleetRun, loadBefore: number): string {
     ['stale replies (to a nonce no longer outstanding)', d.stale],
     ['would have reset (whole run, warm-up included)', `${d.resets} (${d.devicesReset} device(s))`],
     ['send lag p99 / max, ms (due → published)', `${ms(d.sendLag.percentile(99))} / ${ms(d.sendLag.max())}`],
-    ['CPU: hub / broker / simulator (% of a core)', `${pct(cpu.hub)} / ${pct(cpu.broker)} / ${pct(cpu.sim)}`],
+    ['CPU: hub (all workers) / broker (all shards) / simulator (% of a core)', `${pct(cpu.hub)} / ${pct(cpu.broker)} / ${pct(cpu.sim)}`],
+    ['CPU per hub worker (% of a core)', hubCpu.map((x) => pct(x)).join(' + ')],
+    ['answers /s (any request, in the measured window)', fmt(Math.round(d.answersInWindow / s))],
     ['answers per hub CPU-second', fmt(Math.round(perHubCpu))],
+    [
+      'raw Ed25519 verify+sign per CPU-second (same run) / hub ÷ raw',
+      `${fmt(Math.round(r.raw.perCpu))} / **${((100 * perHubCpu) / r.raw.perCpu).toFixed(0)} %**`,
+    ],
     [
       `largest fleet per hub core at D = ${SIZING_DEFERRAL_MS / 1000} s`,
       `**${fleetPerHubCore(perHubCpu).toLocaleString('en-US')}** devices (one ticket per device per D/${TICKETS_PER_DEFERRAL})`,
