@@ -5,7 +5,10 @@
  */
 import { sqlite, type AuditOutcome, type StoredAuditEntry } from '../actors/hub/index.ts';
 import { consoleIo, integer, parseCommand, positionals, required, UsageError, type CliIo } from './options.ts';
+import { pgReadAudit } from '../actors/hub/postgres/index.ts';
+import type { AuditQuery } from '../actors/hub/sqlite/index.ts';
 import { withDatabase } from './operator.ts';
+import { isPostgresUrl, refusePostgres, withPgDatabase } from './pg-db.ts';
 
 /** Every outcome an audit row can have (actors/hub/audit.ts AuditOutcome). */
 const OUTCOMES = [
@@ -36,7 +39,8 @@ Rows older than the kept days are pruned (dominion hub --audit-keep, or --prune 
 pruned row is first counted in a per-day summary, which --summary shows with the rows kept.
 
 options:
-  --db <path>           the hub database
+  --db <path|url>       the hub database: a SQLite file or postgres://… (--summary and --prune:
+                        SQLite only so far)
   --device <id>         only entries about this device
   --outcome <o>         only these outcomes (repeat, or a comma list): ${OUTCOMES_TEXT()}
   --since <t>           only entries at or after t: ISO 8601 (2025-11-25, 2025-11-25T10:00:00Z)
@@ -115,6 +119,10 @@ export async function auditCommand(argv: string[], io: CliIo = consoleIo, nowMs:
   }
   positionals('audit', rest, []);
   const dbPath = required('audit', 'db', values.db);
+  if (values.prune || values.summary) {
+    const refused = refusePostgres(io, `audit --${values.prune ? 'prune' : 'summary'}`, [dbPath]);
+    if (refused !== undefined) return refused;
+  }
   const filtered = values.outcome !== undefined || values.since !== undefined || values.until !== undefined || values.last !== undefined;
   if (values.prune) {
     if (values.summary || filtered || values.device !== undefined)
@@ -147,17 +155,19 @@ export async function auditCommand(argv: string[], io: CliIo = consoleIo, nowMs:
   const sinceMs = values.since !== undefined ? parseAuditTime('since', values.since, nowMs) : undefined;
   const untilMs = values.until !== undefined ? parseAuditTime('until', values.until, nowMs) : undefined;
   const last = integer('audit', 'last', values.last, 50, 0, Number.MAX_SAFE_INTEGER);
-  return withDatabase(io, 'audit', dbPath, (db) => {
-    const entries = sqlite.readAudit(db, {
-      ...(values.device !== undefined ? { deviceId: values.device } : {}),
-      ...(last > 0 ? { limit: last } : {}),
-      ...(outcomes !== undefined ? { outcomes } : {}),
-      ...(sinceMs !== undefined ? { sinceMs } : {}),
-      ...(untilMs !== undefined ? { untilMs } : {}),
-    });
+  const query: AuditQuery = {
+    ...(values.device !== undefined ? { deviceId: values.device } : {}),
+    ...(last > 0 ? { limit: last } : {}),
+    ...(outcomes !== undefined ? { outcomes } : {}),
+    ...(sinceMs !== undefined ? { sinceMs } : {}),
+    ...(untilMs !== undefined ? { untilMs } : {}),
+  };
+  const print = (entries: readonly StoredAuditEntry[]): number => {
     for (const e of entries) io.out(values.json ? JSON.stringify(e) : renderAudit(e));
     return 0;
-  });
+  };
+  if (isPostgresUrl(dbPath)) return withPgDatabase(io, 'audit', dbPath, async (pool) => print(await pgReadAudit(pool, query)));
+  return withDatabase(io, 'audit', dbPath, (db) => print(sqlite.readAudit(db, query)));
 }
 
 function renderAudit(e: StoredAuditEntry): string {

@@ -3,6 +3,7 @@
  * and tells the broker to reload them (docs/ARCHITECTURE.md §7.1). `syncOptions`/`runSync` let
  * `enroll`, `revoke` and `keys` run the same sync right after their change (`--broker-dir`).
  */
+import { refusePostgres } from './pg-db.ts';
 import { syncBrokerFiles, type BrokerSyncResult } from '../actors/hub/index.ts';
 import { consoleIo, failure, integer, outputFolderProblem, parseCommand, positionals, UsageError, type CliIo } from './options.ts';
 
@@ -42,6 +43,8 @@ export async function brokerSyncCommand(argv: string[], io: CliIo = consoleIo): 
   positionals('broker-sync', rest, []);
   const dbs = values.db ?? [];
   if (dbs.length === 0) throw new UsageError('broker-sync: at least one --db <hub.db> is required');
+  const refused = refusePostgres(io, 'broker-sync', dbs);
+  if (refused !== undefined) return refused;
   if (values.out === undefined) throw new UsageError('broker-sync: --out <dir> is required');
   if (values.pid !== undefined && values.pidfile !== undefined) throw new UsageError('broker-sync: give --pid or --pidfile, not both');
   const pid = values.pid === undefined ? undefined : integer('broker-sync', 'pid', values.pid, 0, 1, 2 ** 31 - 1);

@@ -4,9 +4,10 @@
  */
 import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { hashPassword, newBrokerPassword } from '../actors/broker-auth/index.ts';
-import { enrollDevice, readDevicePublicFile, readHubPublicFile, writeProvisioning, type EnrollTarget } from '../actors/hub/index.ts';
+import { enrollDeviceOnHubs, readDevicePublicFile, readHubPublicFile, writeProvisioning, type EnrollTarget } from '../actors/hub/index.ts';
 import { writeBrokerCredentialFile } from '../actors/provisioning/index.ts';
 import { SYNC_HELP, SYNC_OPTIONS, syncAfter } from './broker-sync.ts';
+import { refusePostgres } from './pg-db.ts';
 import { BROKER_HELP, BROKER_OPTIONS, chooseBrokers, readBrokerCa } from './broker-options.ts';
 import {
   consoleIo,
@@ -32,7 +33,8 @@ every check passes (one IH, one SH per service the device runs).
 options:
   --device <file>          the device's public keys (dominion.device-public, <id>.pub.json from
                            "dominion keys new"; its secret <id>.keys.json is refused here)
-  --hub <pub>=<db>         a hub's public file and its database; repeat for the IH and every SH
+  --hub <pub>=<db>         a hub's public file and its database (a SQLite file, or postgres://…
+                           whose schema "dominion hub --init" made); repeat for the IH and every SH
   --out <file>             the provisioning file to write (JSON; see README "Provisioning file")
   --device-keys <path>     how the provisioning file names the device's secret key file
                            (default: <id>.keys.json beside --device, relative to --out)
@@ -77,7 +79,9 @@ export async function enrollCommand(argv: string[], io: CliIo = consoleIo): Prom
   if (hubSpecs.length === 0)
     throw new UsageError('enroll: at least one --hub <hub.pub.json>=<hub.db> is required (the IH, and one per service)');
   const specs = hubSpecs.map((spec) => {
-    const at = spec.lastIndexOf('=');
+    // A URL may carry '=' itself (?sslmode=require): split before its scheme.
+    const url = /=postgres(ql)?:\/\//i.exec(spec);
+    const at = url !== null ? url.index : spec.lastIndexOf('=');
     if (at <= 0 || at === spec.length - 1) throw new UsageError(`enroll: --hub takes <hub.pub.json>=<hub.db>, got "${spec}"`);
     return { pub: spec.slice(0, at), db: spec.slice(at + 1) };
   });
@@ -93,6 +97,11 @@ export async function enrollCommand(argv: string[], io: CliIo = consoleIo): Prom
     io.err(`dominion enroll: WARNING: ${brokerCa.warning}`);
   // Before the hubs' databases change: a provisioning file that cannot be written would leave the
   // device enrolled without one.
+  // Broker sync reads SQLite databases only so far: refused before any database changes.
+  if (values['broker-dir'] !== undefined) {
+    const refused = refusePostgres(io, 'enroll --broker-dir', [...specs.map((s) => s.db), ...(values['broker-db'] ?? [])]);
+    if (refused !== undefined) return refused;
+  }
   const pathProblem =
     labelled('--out', outputFileProblem(out)) ??
     labelled('--broker-credential', values['broker-credential'] && outputFileProblem(values['broker-credential'])) ??
@@ -108,7 +117,7 @@ export async function enrollCommand(argv: string[], io: CliIo = consoleIo): Prom
     const keysPath = values['device-keys'] ?? relativeTo(out, defaultKeys);
     const credentialPath = values['broker-credential'] ?? join(dirname(out), `${device.deviceId}.broker.json`);
     const password = newBrokerPassword();
-    const result = enrollDevice({
+    const result = await enrollDeviceOnHubs({
       device,
       hubs,
       deviceKeys: keysPath,

@@ -15,20 +15,21 @@ import {
   readHubKeyFile,
   roleName,
   serviceHubRole,
-  SqliteHub,
   writeHubKeyFile,
   writeHubPublicFile,
   type HubRole,
-  type SqliteHubStats,
 } from '../actors/hub/index.ts';
-import { checkDatabaseFile, policyGaps, type IntegrityReport } from '../actors/hub/sqlite/index.ts';
+import { checkDatabaseFile, type IntegrityReport } from '../actors/hub/sqlite/index.ts';
 import { serviceInstance, type Instance } from '../proto/index.ts';
 import { BROKER_HELP, BROKER_OPTIONS, chooseBrokers } from './broker-options.ts';
+import { checkStoreOptions, startHub, type RunningHub } from './hub-store.ts';
+import { dbLabel, refusePostgres } from './pg-db.ts';
 import { cliLogger, LOG_HELP, LOG_OPTIONS, logSettings } from './log-options.ts';
 import { logHubServer } from '../actors/hub/index.ts';
 import { consoleIo, failure, integer, oneOf, parseCommand, positionals, required, UsageError, type CliIo } from './options.ts';
 
 export const HUB_HELP = `usage: dominion hub --role ih|sh --id <hub-id> [--service <name>] --broker <mqtts-url> [--broker <url> …] --db <path> [options]
+       dominion hub --role ih|sh --id <hub-id> … --db postgres://user@host/db --key <file> [--init] [options]
        dominion hub --check-db --db <path>
 
 Runs one hub process. It answers ticket requests on dominion/v1/hub/<hub-id>/request/<device-id> from the
@@ -39,11 +40,20 @@ in chunks, rate-limited per device, and (an IH) answers gated-boot requests with
 Operator commands (dominion quarantine, …) on the same database take effect at the device's next
 request. Stops cleanly on Ctrl-C / SIGTERM.
 
+With --db postgres://… the process is one stateless worker of the hub: run any number of them, with
+the same id and key, on any machines, against one PostgreSQL database (each commits a batch before
+it publishes the batch's replies). --init creates or migrates the schema (run it once, or on every
+worker: they take turns). Give the schema in the URL if not the default one:
+postgres://user@host/db?options=-c%20search_path%3Dih1. The URL's password is never logged; prefer
+PGPASSWORD or ~/.pgpass to a password in the URL (it shows in ps).
+
 It checks the database's integrity (SQLite quick_check) at start and refuses a damaged one; while
 it runs it checks again on a schedule and when the store fails. A damaged database, or commits that
 keep failing, make it stop answering, publish a status with ready:false and the problem, log the
 problem on stderr and exit with status 1: restore the database from a backup, check it with
---check-db, then restart.
+--check-db, then restart. A PostgreSQL worker whose commits keep failing (the server lost) stops
+answering too, logs an error and publishes ready:false, but does not exit: it probes the server
+every second and, once it answers, logs "ready again", publishes ready:true and answers again.
 
 It logs on stderr, one line per record with a timestamp, a level and fields: start-up, its broker
 connection lost and restored, TLS and CONNECT refusals, and every request it refused or withheld
@@ -59,11 +69,13 @@ options:
                            broker it came on, and stays online while any broker is up; one that is
                            down at start is a warning, all down an error. --broker-ca applies to all.
 ${BROKER_HELP}
-  --db <path>              the hub database; must exist unless --init
+  --db <path|url>          the hub database: a SQLite file (must exist unless --init) or
+                           postgres://… (its schema must exist unless --init)
   --key <file>             hub key file (dominion.hub-key, mode 0600);
-                           default <db dir>/<hub-id>.key.json
+                           default <db dir>/<hub-id>.key.json; required with postgres://
   --init                   create the database, and the default key file (with <hub-id>.pub.json
-                           and the broker credential <hub-id>.broker.json beside it), when missing
+                           and the broker credential <hub-id>.broker.json beside it), when missing;
+                           PostgreSQL: create or migrate the schema (the key file must exist)
   --broker-credential <f>  the hub's broker credential (username hub@<hub-id>; "dominion keys new
                            --hub" makes it); default <key dir>/<hub-id>.broker.json when it exists,
                            else the hub connects without one. Its hash is stored in the database
@@ -72,6 +84,7 @@ ${BROKER_HELP}
   --share-group <g>        shared-subscription group: auto (default: the hub id), a name, or none.
                            Brokers without shared subscriptions (Aedes) get a plain subscription.
   --sync normal|full       normal (default): committed decisions survive kill -9; full: also power loss
+                           (--sync, --key-cache, --audit-keep, --integrity-check: SQLite only)
   --batch <n>              most decisions per commit (default 512)
   --replay-window <s>      how long answered nonces are kept for replay detection (default 600)
   --sweep <ms>             how often passed deadlines are recorded (default 1000)
@@ -117,12 +130,16 @@ export async function hubCommand(argv: string[], io: CliIo = consoleIo): Promise
     return 0;
   }
   positionals('hub', rest, []);
-  if (values['check-db']) return checkDbCommand(required('hub', 'db', values.db), io);
+  if (values['check-db']) {
+    const db = required('hub', 'db', values.db);
+    return refusePostgres(io, 'hub --check-db', [db]) ?? checkDbCommand(db, io);
+  }
   const roleKind = oneOf('hub', 'role', values.role, ['ih', 'sh'] as const);
   const hubId = required('hub', 'id', values.id);
   const brokerUrls = values.broker ?? [];
   if (brokerUrls.length === 0) required('hub', 'broker', undefined);
   const dbPath = required('hub', 'db', values.db);
+  checkStoreOptions(dbPath, values);
   if (roleKind === 'ih' && values.service !== undefined) throw new UsageError('hub: --service is only for --role sh');
   let role: HubRole;
   try {
@@ -150,7 +167,7 @@ export async function hubCommand(argv: string[], io: CliIo = consoleIo): Promise
   const log = cliLogger(`hub ${hubId}`, logSettings('hub', values), io);
   if (brokers.warning !== undefined) log.warn(brokers.warning);
 
-  let hub: SqliteHub;
+  let hub: RunningHub;
   let signalledEarly = false;
   const early = (): void => void (signalledEarly = true);
   const offEarly = (): void => void (process.off('SIGINT', early), process.off('SIGTERM', early));
@@ -184,26 +201,30 @@ export async function hubCommand(argv: string[], io: CliIo = consoleIo): Promise
     // A stop asked for while starting (systemctl stop) is a clean stop once started, not a kill.
     process.on('SIGINT', early);
     process.on('SIGTERM', early);
-    log.info('starting', { role: roleName(role), db: dbPath, broker: brokerUrls.join(' ') });
-    hub = await SqliteHub.start({
-      log,
-      role,
-      hubId,
-      brokers: brokerUrls,
-      ...(ca !== undefined ? { brokerTls: { ca } } : {}),
+    log.info('starting', { role: roleName(role), db: dbLabel(dbPath), broker: brokerUrls.join(' ') });
+    hub = await startHub(
       dbPath,
-      signer: key.signer,
-      init: values.init,
-      synchronous,
-      shareGroup,
-      maxBatch,
-      replayWindowMs: replayWindowS * 1000,
-      sweepIntervalMs: sweepMs,
-      integrityCheckIntervalMs: integrityS * 1000,
-      ...(auditKeep > 0 ? { auditKeepDays: auditKeep } : {}),
-      keyCacheSize: keyCache,
-      ...(credential !== undefined ? { credential } : {}),
-    });
+      {
+        log,
+        role,
+        hubId,
+        brokers: brokerUrls,
+        ...(ca !== undefined ? { brokerTls: { ca } } : {}),
+        signer: key.signer,
+        init: values.init,
+        shareGroup,
+        maxBatch,
+        replayWindowMs: replayWindowS * 1000,
+        sweepIntervalMs: sweepMs,
+        ...(credential !== undefined ? { credential } : {}),
+      },
+      {
+        synchronous,
+        integrityCheckIntervalMs: integrityS * 1000,
+        ...(auditKeep > 0 ? { auditKeepDays: auditKeep } : {}),
+        keyCacheSize: keyCache,
+      },
+    );
   } catch (err) {
     offEarly();
     if (err instanceof UsageError) throw err;
@@ -215,7 +236,7 @@ export async function hubCommand(argv: string[], io: CliIo = consoleIo): Promise
   const keyId = hex(hub.core.publicKey).slice(0, 16);
   log.info(
     `${roleName(role)} online: ${st.subscription} subscription${st.shareGroup !== undefined ? ` (group ${st.shareGroup})` : ''}, MQTT ${st.protocol === 5 ? '5' : '3.1.1'}${ca !== undefined ? ' over TLS (broker CA pinned)' : ''}${st.note !== undefined ? ` — ${st.note}` : ''}`,
-    { db: dbPath, sync: synchronous, statusTopic: hub.server.statusTopic, hubPublicId: keyId },
+    { db: hub.where, ...hub.fields, statusTopic: hub.server.statusTopic, hubPublicId: keyId },
   );
   if (brokerUrls.length > 1)
     for (const b of hub.server.brokers())
@@ -226,15 +247,20 @@ export async function hubCommand(argv: string[], io: CliIo = consoleIo): Promise
       });
   // A hub without a policy for what it answers withholds everything (`no-policy`): its devices reset.
   const answersFor: Instance[] = role.kind === 'ih' ? ['device', 'mm'] : [serviceInstance(role.service)];
-  for (const gap of policyGaps(hub.store.db, answersFor))
+  const gaps = await hub.policyGaps(answersFor).catch((err: unknown) => {
+    log.warn('could not check the fleet policy for gaps', { error: err instanceof Error ? err.message : String(err) });
+    return [];
+  });
+  for (const gap of gaps)
     log.warn(
-      `no fleet policy for ${gap.instance} (no rule, no default): ${gap.devicesWithoutPolicy} enrolled device(s) without a policy of their own will be withheld (no-policy) and reset; set one with "dominion policy --db ${dbPath} --set <file>"`,
+      `no fleet policy for ${gap.instance} (no rule, no default): ${gap.devicesWithoutPolicy} enrolled device(s) without a policy of their own will be withheld (no-policy) and reset; set one with "dominion policy --db ${hub.where} --set <file>"`,
       { instance: gap.instance, devicesWithoutPolicy: gap.devicesWithoutPolicy },
     );
 
-  const ticker = statsS > 0 ? setInterval(() => log.info(`stats: ${statsLine(hub.stats())}`), statsS * 1000) : undefined;
+  const ticker = statsS > 0 ? setInterval(() => log.info(`stats: ${hub.statsLine()}`), statsS * 1000) : undefined;
   ticker?.unref();
-  // Not ready (damaged database, commits failing): loud, and a non-zero exit a supervisor sees.
+  // SQLite not ready (damaged database, commits failing): loud, and a non-zero exit a supervisor sees.
+  // A PostgreSQL worker is never fatal here: it logs going not ready and ready again by itself (pg-hub.ts).
   const problem = await new Promise<string | undefined>((resolve) => {
     const stop = (problem?: string): void => {
       process.off('SIGINT', onSignal);
@@ -243,7 +269,7 @@ export async function hubCommand(argv: string[], io: CliIo = consoleIo): Promise
       resolve(problem);
     };
     const onSignal = (): void => stop();
-    const offNotReady = hub.onNotReady((p) => {
+    const offNotReady = hub.onFatal((p) => {
       log.error(`NOT READY, stopping: ${p}`);
       stop(p);
     });
@@ -255,7 +281,7 @@ export async function hubCommand(argv: string[], io: CliIo = consoleIo): Promise
   if (ticker !== undefined) clearInterval(ticker);
   await hub.stop();
   stopLogging();
-  log.info(`stopped: ${statsLine(hub.stats())}`);
+  log.info(`stopped: ${hub.statsLine()}`);
   log.close();
   return problem === undefined ? 0 : 1;
 }
@@ -276,18 +302,4 @@ function checkDbCommand(dbPath: string, io: CliIo): number {
   for (const p of report.problems) io.err(`  ${p}`);
   io.err('restore the database from a backup (or move it aside) before a hub serves from it');
   return 1;
-}
-
-function statsLine(s: SqliteHubStats): string {
-  const o = s.decisions.outcomes;
-  const b = s.decisions.boot;
-  const i = s.decisions.images;
-  return (
-    `received ${s.server.received}, replied ${s.server.replied}; tickets ${o.ticket}, withheld ${o.withheld}, update-required ${o['update-required']}, ` +
-    `refused ${o.refused} ${JSON.stringify(s.decisions.reasons.refused)}; ` +
-    `boots granted ${b.outcomes['boot-granted']}, withheld ${b.outcomes['boot-withheld']} ${JSON.stringify(b.reasons['boot-withheld'])}, refused ${b.outcomes.refused}; ` +
-    `chunks ${i.outcomes.chunk} (${i.bytes} bytes), chunks refused ${i.outcomes['chunk-refused']} ${JSON.stringify(i.reasons['chunk-refused'])}, ` +
-    `image requests unanswered ${i.outcomes.refused}; commits ${s.journal.commits} (largest ${s.journal.largestBatch}), ` +
-    `commit failures ${s.server.commitFailures}; integrity checks ${s.integrity.checks}, dropped while not ready ${s.server.notReadyDrops}; timeouts ${s.sweeps.timeouts}, fails ${s.sweeps.fails}; TLS failures ${s.server.tlsFailures}`
-  );
 }

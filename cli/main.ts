@@ -35,7 +35,14 @@ const COMMANDS: Record<string, { summary: string; run: (argv: string[]) => Promi
     summary: "run the device on a board's budgets (memory, CPU, cold start)",
     run: async (a) => (await import('./bench.ts')).benchCommand(a),
   },
-  hub: { summary: 'run one hub process (IH or SH) on its SQLite database', run: async (a) => (await import('./hub.ts')).hubCommand(a) },
+  hub: {
+    summary: 'run one hub process (IH or SH) on its SQLite database, or one PostgreSQL worker of it',
+    run: async (a) => (await import('./hub.ts')).hubCommand(a),
+  },
+  db: {
+    summary: 'move a hub from its SQLite database to PostgreSQL (db migrate)',
+    run: async (a) => (await import('./db.ts')).dbCommand(a),
+  },
   'hub-unit': {
     summary: 'write the systemd unit that runs one hub as a service',
     run: async (a) => (await import('./hub-unit.ts')).hubUnitCommand(a),

@@ -7,12 +7,14 @@ import { textTable } from './text-table.ts';
 import { hex } from '../actors/crypto/index.ts';
 import { fleetView, sqlite, type FleetImage, type FleetRow } from '../actors/hub/index.ts';
 import { parseInstance, type Instance } from '../proto/index.ts';
+import { pgChangeDeviceState, pgFleetView } from '../actors/hub/postgres/index.ts';
 import { SYNC_HELP, SYNC_OPTIONS, syncAfter } from './broker-sync.ts';
+import { dbLabel, isPostgresUrl, refusePostgres, withPgDatabase } from './pg-db.ts';
 import { consoleIo, failure, integer, parseCommand, positionals, required, requiredList, UsageError, type CliIo } from './options.ts';
 
 const DB_OPTION = { db: { type: 'string' }, help: { type: 'boolean', short: 'h', default: false } } as const;
 
-const DEVICES_HELP = `usage: dominion devices --db <path> [--db <path> …] [--device <id>] [--json]
+const DEVICES_HELP = `usage: dominion devices --db <path|url> [--db <path|url> …] [--device <id>] [--json]
 
 Prints the fleet as this hub sees it — or, given the IH's and its SHs' databases, as they see it
 together, merged per device — one line per enrolled instance: device, instance, the
@@ -37,7 +39,8 @@ operator, no policy, …)  UPDATE (must run another image)  TIMEOUT (silent past
 NEVER (enrolled, never asked)  QUARANTINED / REVOKED (the device's state)
 
 options:
-  --db <path>       the hub database
+  --db <path|url>   the hub database: a SQLite file or postgres://… (repeat it for several hubs);
+                    PostgreSQL keeps no device history or refusal counts yet (shown as —)
   --device <id>     only this device
   --json            one JSON object per line (times in ms since the epoch)
   -h, --help        this text`;
@@ -45,14 +48,15 @@ options:
 const STATE_HELP = (
   verb: string,
   what: string,
-): string => `usage: dominion ${verb} <device-id> --db <path> [--db <path> …] [--reason <text>]
+): string => `usage: dominion ${verb} <device-id> --db <path|url> [--db <path|url> …] [--reason <text>]
 
 ${what}
 Takes effect at the device's next request, also while the hub runs; audited.
 
 options:
-  --db <path>       a hub database; repeat it to change the device on each hub that serves it
-                    (the IH and its SHs), in that order
+  --db <path|url>   a hub database (a SQLite file or postgres://…); repeat it to change the
+                    device on each hub that serves it (the IH and its SHs), in that order. On
+                    PostgreSQL every worker of the hub applies it within a second (NOTIFY)
   --reason <text>   why (recorded in the audit log and shown by "dominion devices")
   -h, --help        this text`;
 
@@ -106,11 +110,20 @@ export async function devicesCommand(argv: string[], io: CliIo = consoleIo): Pro
   // Several hubs' databases (the IH's and its SHs') merge into one view: each holds its own instances.
   const now = Date.now();
   const rows: FleetRow[] = [];
+  const fromPostgres = new WeakSet<FleetRow>();
   for (const dbPath of dbPaths) {
-    const code = withDatabase(io, 'devices', dbPath, (db) => {
-      rows.push(...fleetView(db, now, values.device));
-      return 0;
-    });
+    const code = isPostgresUrl(dbPath)
+      ? await withPgDatabase(io, 'devices', dbPath, async (pool) => {
+          for (const r of await pgFleetView(pool, now, values.device)) {
+            rows.push(r);
+            fromPostgres.add(r);
+          }
+          return 0;
+        })
+      : withDatabase(io, 'devices', dbPath, (db) => {
+          rows.push(...fleetView(db, now, values.device));
+          return 0;
+        });
     if (code !== 0) return code;
   }
   if (dbPaths.length > 1)
@@ -121,7 +134,7 @@ export async function devicesCommand(argv: string[], io: CliIo = consoleIo): Pro
         a.instance.localeCompare(b.instance),
     );
   if (values.json) for (const r of rows) io.out(JSON.stringify(r));
-  else for (const line of renderFleet(rows, now)) io.out(line);
+  else for (const line of renderFleet(rows, now, fromPostgres)) io.out(line);
   return 0;
 }
 
@@ -145,20 +158,29 @@ export function stateCommand(verb: sqlite.StateChange): (argv: string[], io?: Cl
     }
     const [deviceId] = positionals(verb, rest, ['device-id']);
     const dbPaths = requiredList(verb, 'db', values.db);
+    // Before any change: broker sync reads SQLite databases only so far.
+    if (values['broker-dir'] !== undefined) {
+      const refused = refusePostgres(io, `${verb} --broker-dir`, [...dbPaths, ...(values['broker-db'] ?? [])]);
+      if (refused !== undefined) return refused;
+    }
     // Each hub that serves the device records it (the IH and its SHs: docs/ARCHITECTURE.md §7), in
     // the order given; the first failure stops, naming what was already changed.
     const done: string[] = [];
     for (const dbPath of dbPaths) {
-      const code = withDatabase(io, verb, dbPath, (db) => {
-        const state = sqlite.changeDeviceState(db, deviceId!, verb, values.reason);
-        io.out(`${deviceId}: ${state} in ${dbPath} (audited; takes effect at its next request)`);
+      const said = (state: string): number => {
+        io.out(`${deviceId}: ${state} in ${dbLabel(dbPath)} (audited; takes effect at its next request)`);
         return 0;
-      });
+      };
+      // PostgreSQL: one transaction with its audit row and a NOTIFY that reaches every worker at commit.
+      const code = isPostgresUrl(dbPath)
+        ? await withPgDatabase(io, verb, dbPath, async (pool) => said(await pgChangeDeviceState(pool, deviceId!, verb, values.reason)))
+        : withDatabase(io, verb, dbPath, (db) => said(sqlite.changeDeviceState(db, deviceId!, verb, values.reason)));
       if (code !== 0) {
-        if (done.length > 0) io.err(`${verb}: already changed in ${done.join(', ')}; not in ${dbPaths.slice(done.length).join(', ')}`);
+        if (done.length > 0)
+          io.err(`${verb}: already changed in ${done.join(', ')}; not in ${dbPaths.slice(done.length).map(dbLabel).join(', ')}`);
         return code;
       }
-      done.push(dbPath);
+      done.push(dbLabel(dbPath));
     }
     try {
       syncAfter(verb, io, values, dbPaths);
@@ -183,6 +205,8 @@ export async function requireUpdateCommand(argv: string[], io: CliIo = consoleIo
   }
   const [deviceId] = positionals('require-update', rest, ['device-id']);
   const dbPath = required('require-update', 'db', values.db);
+  const refused = refusePostgres(io, 'require-update', [dbPath]);
+  if (refused !== undefined) return refused;
   const instance = values.instance === undefined ? undefined : instanceOption(values.instance);
   if (values.clear) {
     if (values.release !== undefined || values.board !== undefined) throw new UsageError('require-update: --clear takes only --instance');
@@ -221,6 +245,9 @@ function instanceOption(text: string): Instance {
 
 /** Opens an existing hub database (never creates one), runs `fn`, closes it; store errors → exit 1. */
 export function withDatabase(io: CliIo, command: string, dbPath: string, fn: (db: sqlite.SqliteDatabase) => number): number {
+  // Commands with a PostgreSQL path take it before this; the others say so, not "no such file".
+  const refused = refusePostgres(io, command, [dbPath]);
+  if (refused !== undefined) return refused;
   let db: sqlite.SqliteDatabase;
   try {
     db = sqlite.openHubDatabase(dbPath, { create: false });
@@ -266,12 +293,14 @@ function bootCell(r: FleetRow): string {
   return `${r.boot.count !== undefined ? `#${r.boot.count} ` : ''}${answer}`;
 }
 
-function refusedCell(r: FleetRow, first: boolean): string {
+function refusedCell(r: FleetRow, first: boolean, unknown: boolean): string {
+  if (unknown) return first ? '—' : ''; // PostgreSQL keeps no refusal counts yet
   if (r.refused !== undefined) return `${r.refused.count} (${r.refused.lastReason})`;
   return first ? '0' : '';
 }
 
-function renderFleet(rows: readonly FleetRow[], now: number): string[] {
+/** `fromPostgres`: rows of a PostgreSQL hub, which keeps no device history or refusal counts yet ("—"). */
+function renderFleet(rows: readonly FleetRow[], now: number, fromPostgres: WeakSet<FleetRow>): string[] {
   const ago = (t: number | undefined): string => (t === undefined ? '—' : `${((now - t) / 1000).toFixed(1)} s ago`);
   const until = (t: number | undefined): string =>
     t === undefined ? '—' : t >= now ? `in ${((t - now) / 1000).toFixed(1)} s` : `${((now - t) / 1000).toFixed(1)} s ago`;
@@ -308,7 +337,7 @@ function renderFleet(rows: readonly FleetRow[], now: number): string[] {
     r.reported?.bootCount !== undefined ? String(r.reported.bootCount) : '—',
     r.reported?.resetReason ?? (r.instance === 'device' ? '—' : ''),
     r.reported?.firmwareVersion ?? (r.instance === 'device' ? '—' : ''),
-    refusedCell(r, i === 0 || rows[i - 1]!.deviceId !== r.deviceId),
+    refusedCell(r, i === 0 || rows[i - 1]!.deviceId !== r.deviceId, fromPostgres.has(r)),
     r.reason ?? '',
   ]);
   if (cells.length === 0) return ['no devices enrolled'];

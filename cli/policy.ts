@@ -5,9 +5,11 @@
 import { readFileSync } from 'node:fs';
 import { parsePolicyDocument, policyDocumentJson, sqlite, type MemoryPolicyRules } from '../actors/hub/index.ts';
 import { consoleIo, parseCommand, positionals, required, UsageError, type CliIo } from './options.ts';
+import { pgDevicePolicyText, pgFleetPolicyText, pgSetDevicePolicy, pgSetFleetPolicy } from '../actors/hub/postgres/index.ts';
 import { withDatabase } from './operator.ts';
+import { isPostgresUrl, withPgDatabase } from './pg-db.ts';
 
-const POLICY_HELP = `usage: dominion policy --db <path> [--device <id>] (--show | --set <policy.json> | --clear)
+const POLICY_HELP = `usage: dominion policy --db <path|url> [--device <id>] (--show | --set <policy.json> | --clear)
 
 Shows or sets the policy a hub applies: the fleet default, or (with --device) one device's own
 rules, which take precedence. A rule per instance (device, mm, sm:<service>) or a default rule:
@@ -16,7 +18,7 @@ The document is checked before it is stored (unknown keys are errors); the chang
 takes effect at each device's next request, also while the hub runs.
 
 options:
-  --db <path>         the hub database
+  --db <path|url>     the hub database: a SQLite file or postgres://… (every worker applies it)
   --device <id>       a device's own policy instead of the fleet default
   --show              print the policy as JSON (default)
   --set <file>        replace it with the JSON document in <file> ("-" reads stdin)
@@ -65,16 +67,28 @@ export async function policyCommand(argv: string[], io: CliIo = consoleIo): Prom
     }
   }
   const device = values.device;
+  const scope = device === undefined ? 'fleet default policy' : `policy of ${device}`;
+  const changed = `${scope} ${rules === undefined ? 'cleared' : 'set'} (audited; applies at each device's next request)`;
+  const show = (text: string | undefined): string =>
+    text === undefined ? `no ${scope}` : policyDocumentJson(parsePolicyDocument(JSON.parse(text)), 2);
+  // PostgreSQL: the change and its audit row in one transaction, with a NOTIFY every worker applies.
+  if (isPostgresUrl(dbPath))
+    return withPgDatabase(io, 'policy', dbPath, async (pool) => {
+      if (rules !== undefined || values.clear) {
+        if (device === undefined) await pgSetFleetPolicy(pool, rules);
+        else await pgSetDevicePolicy(pool, device, rules);
+        io.out(changed);
+      } else io.out(show(device === undefined ? await pgFleetPolicyText(pool) : await pgDevicePolicyText(pool, device)));
+      return 0;
+    });
   return withDatabase(io, 'policy', dbPath, (db) => {
-    const scope = device === undefined ? 'fleet default policy' : `policy of ${device}`;
     if (rules !== undefined || values.clear) {
       if (device === undefined) sqlite.setFleetPolicy(db, rules);
       else sqlite.setDevicePolicy(db, device, rules);
-      io.out(`${scope} ${rules === undefined ? 'cleared' : 'set'} (audited; applies at each device's next request)`);
+      io.out(changed);
       return 0;
     }
-    const text = device === undefined ? sqlite.fleetPolicyText(db) : sqlite.devicePolicyText(db, device);
-    io.out(text === undefined ? `no ${scope}` : policyDocumentJson(parsePolicyDocument(JSON.parse(text)), 2));
+    io.out(show(device === undefined ? sqlite.fleetPolicyText(db) : sqlite.devicePolicyText(db, device)));
     return 0;
   });
 }

@@ -26,11 +26,24 @@ import {
   setHubBrokerCredential,
   SqliteHubStore,
   HubStoreError,
+  type HubIdentity,
 } from './sqlite/index.ts';
+import {
+  claimPgHubIdentity,
+  describeUrl,
+  isPostgresUrl,
+  openPool,
+  pgEnrollKeys,
+  pgSetDeviceBrokerCredential,
+  pgSetHubBrokerCredential,
+  readPgHubIdentity,
+  requirePgSchema,
+  type PgPool,
+} from './postgres/index.ts';
 
 export interface EnrollTarget {
   readonly hub: HubPublicKey;
-  /** The hub's database; created when missing. */
+  /** The hub's database: a SQLite file (created when missing) or a `postgres://` URL (enrollDeviceOnHubs). */
   readonly dbPath: string;
 }
 
@@ -63,7 +76,71 @@ export class EnrollmentError extends Error {
   override readonly name = 'EnrollmentError';
 }
 
+/** Enrols on SQLite hub databases only (synchronous); `enrollDeviceOnHubs` takes PostgreSQL URLs too. */
 export function enrollDevice(options: EnrollDeviceOptions): EnrollResult {
+  const provisioning = planEnrollment(options);
+  const pg = options.hubs.find((t) => isPostgresUrl(t.dbPath));
+  if (pg !== undefined) throw new EnrollmentError(`${describeUrl(pg.dbPath)}: a PostgreSQL hub database; use enrollDeviceOnHubs`);
+  const stores = openSqliteTargets(options.hubs);
+  const placed: Placed[] = [];
+  try {
+    for (const { target, store } of stores) placed.push(writeSqliteTarget(store, target, options));
+  } finally {
+    for (const { store } of stores) store.close();
+  }
+  return { provisioning, placed };
+}
+
+/**
+ * Enrols on each hub's database, SQLite file or PostgreSQL URL (`postgres://…`, whose schema must
+ * exist: `dominion hub --init`). Every database is opened and checked before any is written.
+ */
+export async function enrollDeviceOnHubs(options: EnrollDeviceOptions): Promise<EnrollResult> {
+  const provisioning = planEnrollment(options);
+  const pgTargets = options.hubs.filter((t) => isPostgresUrl(t.dbPath));
+  const stores = openSqliteTargets(options.hubs.filter((t) => !isPostgresUrl(t.dbPath)));
+  const pools = new Map<EnrollTarget, PgPool>();
+  try {
+    for (const t of pgTargets) {
+      const where = `PostgreSQL at ${describeUrl(t.dbPath)}`;
+      const pool = await openPool({ url: t.dbPath, max: 2 });
+      pools.set(t, pool);
+      await requirePgSchema(pool, where);
+      checkIdentity(await readPgHubIdentity(pool), t, where);
+    }
+    const placed: Placed[] = [];
+    const nowMs = options.nowMs ?? Date.now();
+    for (const target of options.hubs) {
+      const pool = pools.get(target);
+      const store = stores.find((s) => s.target === target)?.store;
+      if (store !== undefined) {
+        placed.push(writeSqliteTarget(store, target, options));
+        continue;
+      }
+      await claimPgHubIdentity(pool!, { hubId: target.hub.hubId, role: target.hub.role });
+      const keys = options.device.keys.filter((k) => dominates(target.hub.role, k.instance));
+      await pgEnrollKeys(pool!, options.device.deviceId, keys, { reinstate: options.reinstate ?? false, nowMs });
+      if (target.hub.brokerPasswordHash !== undefined)
+        await pgSetHubBrokerCredential(pool!, target.hub.hubId, target.hub.brokerPasswordHash, nowMs);
+      if (options.brokerCredential !== undefined && target.hub.role.kind === 'ih')
+        await pgSetDeviceBrokerCredential(pool!, options.device.deviceId, options.brokerCredential.passwordHash, nowMs);
+      placed.push({
+        hub: describeHub(target.hub),
+        dbPath: `postgres://${describeUrl(target.dbPath)}`,
+        instances: keys.map((k) => k.instance),
+      });
+    }
+    return { provisioning, placed };
+  } finally {
+    for (const { store } of stores) store.close();
+    for (const pool of pools.values()) await pool.end().catch(() => {});
+  }
+}
+
+type Placed = { hub: string; dbPath: string; instances: Instance[] };
+
+/** The checks every enrolment passes before any database is touched, and the provisioning file's content. */
+function planEnrollment(options: EnrollDeviceOptions): ProvisioningInput {
   const { device } = options;
   if (!device.keys.some((k) => k.instance === 'device'))
     throw new EnrollmentError(`device ${device.deviceId} has no key for the device instance (K_I)`);
@@ -88,44 +165,6 @@ export function enrollDevice(options: EnrollDeviceOptions): EnrollResult {
   const paths = options.hubs.map((t) => t.dbPath);
   if (new Set(paths).size !== paths.length) throw new EnrollmentError('each hub needs its own database (the same path was given twice)');
 
-  // Open every database and check it belongs to its hub before writing any of them.
-  const stores: Array<{ target: EnrollTarget; store: SqliteHubStore }> = [];
-  try {
-    for (const t of options.hubs) {
-      const store = SqliteHubStore.open({ path: t.dbPath, create: true });
-      stores.push({ target: t, store });
-      const current = readHubIdentity(store.db);
-      if (
-        current !== undefined &&
-        (current.hubId !== t.hub.hubId || current.role.kind !== t.hub.role.kind || serviceName(current.role) !== serviceName(t.hub.role))
-      ) {
-        throw new HubStoreError('wrong-hub', `${t.dbPath} belongs to hub ${current.hubId}, not ${describeHub(t.hub)}`);
-      }
-    }
-  } catch (err) {
-    for (const { store } of stores) store.close();
-    throw err;
-  }
-  const placed: Array<{ hub: string; dbPath: string; instances: Instance[] }> = [];
-  try {
-    for (const { target, store } of stores) {
-      claimHubIdentity(store.db, { hubId: target.hub.hubId, role: target.hub.role });
-      const keys = device.keys.filter((k) => dominates(target.hub.role, k.instance));
-      enrollKeys(store.db, device.deviceId, keys, {
-        reinstate: options.reinstate ?? false,
-        ...(options.nowMs !== undefined ? { nowMs: options.nowMs } : {}),
-      });
-      const nowMs = options.nowMs ?? Date.now();
-      if (target.hub.brokerPasswordHash !== undefined)
-        setHubBrokerCredential(store.db, target.hub.hubId, target.hub.brokerPasswordHash, nowMs);
-      if (options.brokerCredential !== undefined && target.hub.role.kind === 'ih')
-        setDeviceBrokerCredential(store.db, device.deviceId, options.brokerCredential.passwordHash, nowMs);
-      placed.push({ hub: describeHub(target.hub), dbPath: target.dbPath, instances: keys.map((k) => k.instance) });
-    }
-  } finally {
-    for (const { store } of stores) store.close();
-  }
-
   const pin = (h: HubPublicKey): HubPin => ({ id: h.hubId, publicKey: h.publicKey });
   const provisioning: ProvisioningInput = {
     deviceId: device.deviceId,
@@ -140,7 +179,45 @@ export function enrollDevice(options: EnrollDeviceOptions): EnrollResult {
     ...(options.releaseKey !== undefined ? { releaseKey: options.releaseKey } : {}),
   };
   provisioningJson(provisioning); // checks it parses back
-  return { provisioning, placed };
+  return provisioning;
+}
+
+/** Opens every SQLite database and checks it belongs to its hub, before any is written. */
+function openSqliteTargets(targets: readonly EnrollTarget[]): Array<{ target: EnrollTarget; store: SqliteHubStore }> {
+  const stores: Array<{ target: EnrollTarget; store: SqliteHubStore }> = [];
+  try {
+    for (const t of targets) {
+      const store = SqliteHubStore.open({ path: t.dbPath, create: true });
+      stores.push({ target: t, store });
+      checkIdentity(readHubIdentity(store.db), t, t.dbPath);
+    }
+  } catch (err) {
+    for (const { store } of stores) store.close();
+    throw err;
+  }
+  return stores;
+}
+
+function checkIdentity(current: HubIdentity | undefined, t: EnrollTarget, where: string): void {
+  if (
+    current !== undefined &&
+    (current.hubId !== t.hub.hubId || current.role.kind !== t.hub.role.kind || serviceName(current.role) !== serviceName(t.hub.role))
+  )
+    throw new HubStoreError('wrong-hub', `${where} belongs to hub ${current.hubId}, not ${describeHub(t.hub)}`);
+}
+
+function writeSqliteTarget(store: SqliteHubStore, target: EnrollTarget, options: EnrollDeviceOptions): Placed {
+  claimHubIdentity(store.db, { hubId: target.hub.hubId, role: target.hub.role });
+  const keys = options.device.keys.filter((k) => dominates(target.hub.role, k.instance));
+  enrollKeys(store.db, options.device.deviceId, keys, {
+    reinstate: options.reinstate ?? false,
+    ...(options.nowMs !== undefined ? { nowMs: options.nowMs } : {}),
+  });
+  const nowMs = options.nowMs ?? Date.now();
+  if (target.hub.brokerPasswordHash !== undefined) setHubBrokerCredential(store.db, target.hub.hubId, target.hub.brokerPasswordHash, nowMs);
+  if (options.brokerCredential !== undefined && target.hub.role.kind === 'ih')
+    setDeviceBrokerCredential(store.db, options.device.deviceId, options.brokerCredential.passwordHash, nowMs);
+  return { hub: describeHub(target.hub), dbPath: target.dbPath, instances: keys.map((k) => k.instance) };
 }
 
 function serviceName(role: HubPublicKey['role']): string | undefined {

@@ -150,7 +150,14 @@ export {
   type Provisioning,
   type ProvisioningInput,
 } from '../provisioning/index.ts';
-export { enrollDevice, EnrollmentError, type EnrollDeviceOptions, type EnrollResult, type EnrollTarget } from './enrollment.ts';
+export {
+  enrollDevice,
+  enrollDeviceOnHubs,
+  EnrollmentError,
+  type EnrollDeviceOptions,
+  type EnrollResult,
+  type EnrollTarget,
+} from './enrollment.ts';
 export { BrokerSyncError, collectBrokerAccounts, syncBrokerFiles, type BrokerSyncOptions, type BrokerSyncResult } from './broker-sync.ts';
 export * as sqlite from './sqlite/index.ts';
 export {

@@ -21,7 +21,10 @@ import type { HubStatus } from './status.ts';
 export interface PgHubOptions {
   readonly role: HubRole;
   readonly hubId: string;
-  readonly brokerUrl: string;
+  /** The broker to serve (as `brokers: [brokerUrl]`). */
+  readonly brokerUrl?: string;
+  /** The brokers to serve, each on a connection of its own (HubServerOptions.brokers). */
+  readonly brokers?: readonly string[];
   readonly brokerTls?: MqttTlsOptions;
   /** `postgres://user@host:port/database` */
   readonly dbUrl: string;
@@ -89,7 +92,8 @@ export class PgHub {
       const core = new HubCore({ role: options.role, signer: options.signer, store });
       const server = await HubServer.start({
         core,
-        brokerUrl: options.brokerUrl,
+        ...(options.brokerUrl !== undefined ? { brokerUrl: options.brokerUrl } : {}),
+        ...(options.brokers !== undefined ? { brokers: options.brokers } : {}),
         ...(options.brokerTls !== undefined ? { tls: options.brokerTls } : {}),
         hubId: options.hubId,
         ...(options.maxBatch !== undefined ? { maxBatch: options.maxBatch } : {}),

@@ -80,9 +80,9 @@ export const alive = (pid: number): boolean => {
   }
 };
 
-/** True once `pid` has exited, polling /proc for up to 5 s (it is not our child: no exit event). */
+/** True once `pid` has exited, polling /proc for up to 15 s (a loaded machine is slow to reap) (it is not our child: no exit event). */
 export async function exitedSoon(pid: number): Promise<boolean> {
-  for (let i = 0; i < 100 && alive(pid); i++) await new Promise((r) => setTimeout(r, 50));
+  for (let i = 0; i < 300 && alive(pid); i++) await new Promise((r) => setTimeout(r, 50));
   return !alive(pid);
 }
 

@@ -46,8 +46,12 @@ export async function runDomainHost(): Promise<void> {
   const releasePub = fromHex(boot.releasePub);
   let stop = (): void => {};
   parent.on('close', () => {
-    stop();
-    process.exit(0);
+    // Whatever stopping does (or throws), the domain never outlives its parent.
+    try {
+      stop();
+    } finally {
+      process.exit(0);
+    }
   });
   switch (boot.domain) {
     case 'hypervisor':

@@ -67,7 +67,8 @@ export interface FleetRow {
   readonly refused?: DeviceRefusals;
 }
 
-interface Row {
+/** One (device, instance) row as the fleet queries read it (SQLite here, PostgreSQL in postgres/fleet.ts). */
+export interface FleetSourceRow {
   device_id: string;
   device_state: DeviceState;
   state_reason: string | null;
@@ -115,7 +116,12 @@ export function fleetView(db: SqliteDatabase, nowMs: number, deviceId?: string):
        WHERE @device IS NULL OR d.device_id = @device
        ORDER BY d.device_id, k.instance`,
     )
-    .all({ device: deviceId ?? null }) as Row[];
+    .all({ device: deviceId ?? null }) as FleetSourceRow[];
+  return fleetRowsOf(rows, nowMs);
+}
+
+/** The rows `dominion devices` shows, from the query's rows (ordered by device, then instance). */
+export function fleetRowsOf(rows: readonly FleetSourceRow[], nowMs: number): FleetRow[] {
   return rows.map((r, i) => {
     let state = r.state ?? (r.last_request_at_ms === null ? 'never' : 'unknown');
     if (r.deadline_ms !== null && r.deadline_ms < nowMs && r.expired === 0) {
@@ -162,7 +168,7 @@ export function fleetView(db: SqliteDatabase, nowMs: number, deviceId?: string):
 }
 
 /** The instance's images: its slot reports if it sent any, else what the device's boot reported for its labels. */
-function imagesOf(r: Row): FleetImage[] {
+function imagesOf(r: FleetSourceRow): FleetImage[] {
   const slots = jsonArray(r.slots).flatMap((e) => {
     if (typeof e.label !== 'string') return [];
     return [
@@ -226,7 +232,8 @@ export interface AuditQuery {
   readonly untilMs?: number;
 }
 
-interface AuditRow {
+/** One audit row as stored (SQLite here, PostgreSQL in postgres/fleet.ts). */
+export interface AuditRow {
   seq: number;
   at_ms: number;
   hub_id: string | null;
@@ -268,7 +275,7 @@ export function readAudit(db: SqliteDatabase, query: AuditQuery = {}): StoredAud
 }
 
 /** One stored row; reason text this version does not know reads as `unknown`, kept in `storedReason`. */
-function auditEntryOf(r: AuditRow): StoredAuditEntry {
+export function auditEntryOf(r: AuditRow): StoredAuditEntry {
   const reason = parseAuditReason(r.reason);
   return {
     seq: r.seq,

@@ -1,0 +1,293 @@
+/**
+ * The CLI on PostgreSQL (docs/ARCHITECTURE.md §7.5): `dominion hub --db postgres://… --init` as a
+ * real child process, killed with SIGKILL under load (every reply received has its committed audit
+ * row); `quarantine --db postgres://…` reaching two running workers; `db migrate` from a SQLite hub.
+ * Skipped without DATABASE_URL; each test has a schema of its own, named in the URL.
+ */
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { CONTEXTS } from '../../../actors/crypto/index.ts';
+import { open, pinned } from '../../../actors/tickets/index.ts';
+import { awaitConnected, connectMqtt, startEmbeddedBroker, toBuffer } from '../../../actors/mqtt/index.ts';
+import { codecs, topics } from '../../../proto/index.ts';
+import { IH_ROLE, newHubKey, PgHub, requestRef, writeHubKeyFile } from '../../../actors/hub/index.ts';
+import {
+  claimPgHubIdentity,
+  migratePg,
+  openPool,
+  pgEnrollKeys,
+  pgReadAudit,
+  pgSetFleetPolicy,
+  type PgPool,
+} from '../../../actors/hub/postgres/index.ts';
+import { changeDeviceState, enrollKeys, setFleetPolicy, SqliteHubStore } from '../../../actors/hub/sqlite/index.ts';
+import { dbCommand } from '../../../cli/db.ts';
+import { devicesCommand, stateCommand } from '../../../cli/operator.ts';
+import type { CliIo } from '../../../cli/options.ts';
+import { within } from '../../mqtt/wait.ts';
+import { dominion, runDominion } from '../child.ts';
+import { deviceRuntime, ihRules, newDevice, newSigner, node, signedRequest, tempDir, uniqueId, type SignedRequest } from '../fixtures.ts';
+import { changeApplied, freshSchema, needDatabase } from './pg-fixture.ts';
+
+/** The database URL with the test's schema as its search_path: what an operator would pass to --db. */
+function schemaUrl(url: string, schema: string): string {
+  return `${url}${url.includes('?') ? '&' : '?'}options=${encodeURIComponent(`-c search_path=${schema}`)}`;
+}
+
+function captureIo(): CliIo & { lines: string[]; errors: string[] } {
+  const lines: string[] = [];
+  const errors: string[] = [];
+  return { lines, errors, out: (l) => void lines.push(l), err: (l) => void errors.push(l) };
+}
+
+async function pool(t: { after(fn: () => Promise<void>): void }, url: string): Promise<PgPool> {
+  const p = await openPool({ url, max: 2 });
+  t.after(() => p.end());
+  return p;
+}
+
+interface Received {
+  readonly deviceId: string;
+  readonly instance: string;
+  readonly ref: string;
+  readonly outcome: string;
+}
+
+describe('the CLI on PostgreSQL', () => {
+  it('hub --init comes online on an empty schema; kill -9 under load: every reply received has its audit row', async (t) => {
+    const base = needDatabase(t);
+    if (base === undefined) return;
+    const url = schemaUrl(base, await freshSchema(t, base));
+    const dir = tempDir();
+    const keyPath = join(dir, 'ih.key.json');
+    const hubId = uniqueId('ih');
+    const key = newHubKey(hubId, IH_ROLE);
+    writeHubKeyFile(keyPath, key);
+    const broker = await startEmbeddedBroker();
+    const args = ['hub', '--role', 'ih', '--id', hubId, '--broker', broker.url, '--db', url, '--key', keyPath, '--share-group', 'none'];
+    const logged = ['--log-format', 'text'];
+
+    // --init on an empty schema: the worker creates it and comes online (then a clean stop).
+    let hub = dominion([...args, '--init', ...logged]);
+    await hub.waitFor(/online/, 'the first worker to come online');
+    hub.process.kill('SIGTERM');
+    assert.equal(await hub.exited, 0, hub.output());
+    const password = new URL(base).password;
+    if (password !== '') assert.ok(!hub.output().includes(password), 'the URL password is never logged');
+    assert.match(hub.output(), /db=postgres:\/\/[^ ]*127|db=postgres:\/\//);
+
+    const db = await pool(t, url);
+    const devices = Array.from({ length: 20 }, () => newDevice());
+    await pgSetFleetPolicy(db, { default: { deferralMs: 60_000 } });
+    for (const d of devices) await pgEnrollKeys(db, d.deviceId, [{ instance: 'device', publicKey: d.device.publicKey }]);
+    const requests: SignedRequest[] = Array.from({ length: 1500 }, (_, i) => {
+      const d = devices[i % devices.length]!;
+      return signedRequest(d.device, d.deviceId, 'device', deviceRuntime());
+    });
+
+    const load = connectMqtt(broker.url, { clientId: uniqueId('load') });
+    const received: Received[] = [];
+    const hubKey = pinned(node.verifier(key.publicKey));
+    let onReply: (r: Received) => void = () => {};
+    load.on('message', (_topic, payload) => {
+      const opened = open(payload, CONTEXTS.ticketReply, hubKey);
+      assert.ok(opened.ok, 'every reply verifies with the hub key');
+      const reply = codecs.ticketReply.decode(opened.payload);
+      const r = { deviceId: reply.deviceId, instance: reply.instance, ref: requestRef(reply.nonce), outcome: reply.outcome.case ?? '' };
+      received.push(r);
+      onReply(r);
+    });
+    hub = dominion([...args, ...logged]);
+    try {
+      await awaitConnected(load);
+      await load.subscribeAsync('dominion/v1/device/+/reply/+', { qos: 1 });
+      await hub.waitFor(/online/, 'the worker to come online');
+      let next = 0;
+      const send = (): void => {
+        if (next < requests.length) {
+          const r = requests[next++]!;
+          load.publish(topics.hubRequest(hubId, r.deviceId), toBuffer(r.bytes), { qos: 1 });
+        }
+      };
+      const killed = within<void>(
+        30_000,
+        () => `300 replies before the kill (${received.length})`,
+        (resolve) => {
+          onReply = () => {
+            if (received.length === 300) {
+              hub.process.kill('SIGKILL');
+              resolve();
+            } else send();
+          };
+        },
+      );
+      for (let i = 0; i < 64; i++) send();
+      await killed;
+      assert.equal(await hub.exited, 'SIGKILL');
+      assert.ok(next - received.length > 0, 'requests were in flight when the worker died');
+
+      // Restarted: it answers a fresh request, and refuses one answered before the kill (answered_nonce).
+      onReply = () => {};
+      hub = dominion([...args, ...logged]);
+      await hub.waitFor(/online/, 'the restarted worker to come online');
+      const replayed = requests[0]!;
+      const fresh = requests[requests.length - 1]!;
+      const freshAnswered = within<void>(10_000, 'a reply to a fresh request after the restart', (resolve) => {
+        onReply = (r) => {
+          if (r.ref === requestRef(fresh.nonce)) resolve();
+        };
+      });
+      await load.publishAsync(topics.hubRequest(hubId, replayed.deviceId), toBuffer(replayed.bytes), { qos: 1 });
+      await load.publishAsync(topics.hubRequest(hubId, fresh.deviceId), toBuffer(fresh.bytes), { qos: 1 });
+      await freshAnswered;
+      hub.process.kill('SIGTERM');
+      assert.equal(await hub.exited, 0, `clean stop:\n${hub.output()}`);
+    } finally {
+      hub.process.kill('SIGKILL');
+      await load.endAsync(true);
+      await broker.close();
+    }
+
+    const audit = await pgReadAudit(db);
+    const audited = new Set(audit.map((e) => `${e.deviceId}/${e.instance}/${e.ref}/${e.outcome}`));
+    const missing = received.filter((r) => !audited.has(`${r.deviceId}/${r.instance}/${r.ref}/${r.outcome}`));
+    assert.equal(missing.length, 0, `${missing.length} of ${received.length} replies have no audit row`);
+    assert.ok(received.length >= 301);
+    assert.equal(received.filter((r) => r.ref === requestRef(requests[0]!.nonce)).length, 1, 'the replay got no second reply');
+    assert.ok(
+      audit.some((e) => e.reason === 'replayed' && e.ref === requestRef(requests[0]!.nonce)),
+      'the replay is audited refused replayed',
+    );
+  });
+
+  it('quarantine --db postgres:// reaches both running workers; the next request is withheld QUARANTINED', async (t) => {
+    const base = needDatabase(t);
+    if (base === undefined) return;
+    const url = schemaUrl(base, await freshSchema(t, base));
+    const hubId = uniqueId('ih');
+    const db = await pool(t, url);
+    await migratePg(db);
+    await claimPgHubIdentity(db, { hubId, role: IH_ROLE });
+    await pgSetFleetPolicy(db, ihRules());
+    const dev = newDevice();
+    await pgEnrollKeys(db, dev.deviceId, [{ instance: 'device', publicKey: dev.device.publicKey }]);
+    const broker = await startEmbeddedBroker();
+    const signer = newSigner();
+    const start = (): Promise<PgHub> => PgHub.start({ role: IH_ROLE, hubId, brokerUrl: broker.url, dbUrl: url, signer, shareGroup: null });
+    const workers = [await start(), await start()];
+    const device = connectMqtt(broker.url, { clientId: uniqueId('dev') });
+    try {
+      const io = captureIo();
+      assert.equal(await stateCommand('quarantine')([dev.deviceId, '--db', url, '--reason', 'drill'], io), 0, io.errors.join('\n'));
+      assert.match(io.lines.join('\n'), /quarantined in postgres:\/\//);
+      // The NOTIFY went out at commit, before the command returned: each worker applies it within 1 s.
+      await Promise.all(
+        workers.map((w, i) => changeApplied(w.store, () => w.store.view.deviceState(dev.deviceId) === 'quarantined', `worker ${i}`, 1000)),
+      );
+
+      await awaitConnected(device);
+      await device.subscribeAsync(topics.replySubscription(dev.deviceId), { qos: 1 });
+      const req = signedRequest(dev.device, dev.deviceId, 'device', deviceRuntime());
+      const reply = within<Buffer>(10_000, 'the reply after the quarantine', (resolve) => {
+        const on = (topic: string, payload: Buffer): void => void (topic === topics.reply(dev.deviceId, 'device') && resolve(payload));
+        device.on('message', on);
+        return () => void device.off('message', on);
+      });
+      await device.publishAsync(topics.hubRequest(hubId, dev.deviceId), toBuffer(req.bytes), { qos: 1 });
+      const opened = open(await reply, CONTEXTS.ticketReply, pinned(node.verifier(signer.publicKey)));
+      assert.ok(opened.ok);
+      const decoded = codecs.ticketReply.decode(opened.payload);
+      assert.equal(decoded.outcome.case, 'withheld');
+      const audit = await pgReadAudit(db, { deviceId: dev.deviceId });
+      assert.ok(audit.some((e) => e.outcome === 'operator' && e.reason === 'quarantine' && e.detail === 'drill'));
+      assert.ok(audit.some((e) => e.outcome === 'withheld' && e.reason === 'quarantined' && e.ref === requestRef(req.nonce)));
+    } finally {
+      await device.endAsync(true);
+      for (const w of workers) await w.stop();
+      await broker.close();
+    }
+  });
+
+  it('db migrate copies a SQLite hub; a PgHub then answers its devices and devices --db postgres:// lists them', async (t) => {
+    const base = needDatabase(t);
+    if (base === undefined) return;
+    const url = schemaUrl(base, await freshSchema(t, base));
+    const dir = tempDir();
+    const dbPath = join(dir, 'ih.db');
+    const hubId = uniqueId('ih');
+    const devices = [newDevice(), newDevice(), newDevice()];
+    const sqlite = SqliteHubStore.open({ path: dbPath, create: true, identity: { hubId, role: IH_ROLE } });
+    setFleetPolicy(sqlite.db, ihRules());
+    for (const d of devices)
+      enrollKeys(sqlite.db, d.deviceId, [
+        { instance: 'device', publicKey: d.device.publicKey },
+        { instance: 'mm', publicKey: d.mm.publicKey },
+      ]);
+    changeDeviceState(sqlite.db, devices[2]!.deviceId, 'quarantine', 'moved while quarantined');
+    const auditRows = sqlite.db.prepare('SELECT count(*) FROM audit').pluck().get() as number;
+    const lastSeq = sqlite.db.prepare('SELECT max(seq) FROM audit').pluck().get() as number;
+    sqlite.close();
+
+    const io = captureIo();
+    assert.equal(await dbCommand(['migrate', '--from', dbPath, '--to', url, '--init'], io), 0, io.errors.join('\n'));
+    const counts = new Map(io.lines.map((l) => l.split(/\s+/)).map(([table, n]) => [table!, n!]));
+    assert.equal(counts.get('device'), '3');
+    assert.equal(counts.get('device_key'), '6');
+    assert.equal(counts.get('fleet_policy'), '1');
+    assert.equal(counts.get('audit'), String(auditRows));
+    // A second copy into the same schema is refused: a move, not a merge.
+    const again = captureIo();
+    assert.equal(await dbCommand(['migrate', '--from', dbPath, '--to', url], again), 1);
+    assert.match(again.errors.join('\n'), /not empty/);
+
+    const listed = captureIo();
+    assert.equal(await devicesCommand(['--db', url, '--json'], listed), 0, listed.errors.join('\n'));
+    const rows = listed.lines.map((l) => JSON.parse(l) as { deviceId: string; instance: string; deviceState: string });
+    assert.equal(rows.length, 6);
+    assert.deepEqual(new Set(rows.map((r) => r.deviceId)), new Set(devices.map((d) => d.deviceId)));
+    assert.equal(rows.find((r) => r.deviceId === devices[2]!.deviceId)!.deviceState, 'quarantined');
+    const table = captureIo();
+    assert.equal(await devicesCommand(['--db', url], table), 0);
+    assert.match(table.lines.join('\n'), /QUARANTINED/);
+
+    const broker = await startEmbeddedBroker();
+    const signer = newSigner();
+    const hub = await PgHub.start({ role: IH_ROLE, hubId, brokerUrl: broker.url, dbUrl: url, signer, shareGroup: null });
+    const device = connectMqtt(broker.url, { clientId: uniqueId('dev') });
+    try {
+      await awaitConnected(device);
+      const d = devices[0]!;
+      await device.subscribeAsync(topics.replySubscription(d.deviceId), { qos: 1 });
+      const req = signedRequest(d.device, d.deviceId, 'device', deviceRuntime());
+      const reply = within<Buffer>(10_000, 'a reply from the migrated hub', (resolve) => {
+        const on = (topic: string, payload: Buffer): void => void (topic === topics.reply(d.deviceId, 'device') && resolve(payload));
+        device.on('message', on);
+        return () => void device.off('message', on);
+      });
+      await device.publishAsync(topics.hubRequest(hubId, d.deviceId), toBuffer(req.bytes), { qos: 1 });
+      const opened = open(await reply, CONTEXTS.ticketReply, pinned(node.verifier(signer.publicKey)));
+      assert.ok(opened.ok);
+      assert.equal(codecs.ticketReply.decode(opened.payload).outcome.case, 'ticket');
+    } finally {
+      await device.endAsync(true);
+      await hub.stop();
+      await broker.close();
+    }
+    // The audit log continues after the copied rows (the identity sequence moved past them).
+    const audit = await pgReadAudit(await pool(t, url));
+    const ticket = audit.find((e) => e.outcome === 'ticket');
+    assert.ok(ticket !== undefined && ticket.seq > lastSeq, 'the new decision is audited after the copied rows');
+    assert.equal(audit.filter((e) => e.seq <= lastSeq).length, auditRows);
+  });
+
+  it('commands not on PostgreSQL yet say so (exit 1); hub with a URL needs --key', async () => {
+    const url = 'postgres://nobody@127.0.0.1:1/none';
+    const history = await runDominion(['history', '--db', url, '--device', 'x']);
+    assert.equal(history.code, 1);
+    assert.match(history.stderr, /history: not supported on PostgreSQL yet/);
+    const hub = await runDominion(['hub', '--role', 'ih', '--id', 'ih', '--broker', 'mqtt://127.0.0.1:1', '--db', url]);
+    assert.equal(hub.code, 2);
+    assert.match(hub.stderr, /--key <file> is required with a postgres:\/\/ --db/);
+  });
+});
