@@ -5,7 +5,8 @@ export const FLEET_USAGE = `fleet: --devices N (default 1000), --interval T each
             --deferral T fleet policy's deferral (default 3 × interval), --seconds S measured (default 30),
             --warmup T before measuring (default one interval), --seed N (default 1), --connections N (default 4),
             --verify-every N replies verified in full (default 20), --cache DIR fleet key cache,
-            --db PATH hub database (default a temp file), --broker URL (default a private Mosquitto),
+            --db PATH hub database (default a temp file); --db postgres: a fresh PostgreSQL database on
+            DATABASE_URL's server (or --db postgres://user@host:port/any), dropped after, --broker URL (default a private Mosquitto),
             --workers N hub processes of the one hub id (default 1), --shards N private Mosquittos, every
             worker on all, the fleet's connections spread over them (default 1);
             T takes a unit: 500ms, 30s, 2m`;
@@ -75,7 +76,13 @@ export function fleetSimOptions(f: FleetFlags): FleetSimOptions {
     connections,
     verifyEvery: integer('verify-every', f['verify-every'], 20, 1),
     ...(f.cache !== undefined ? { cacheDir: f.cache } : {}),
-    ...(f.db !== undefined ? { db: f.db } : {}),
+    ...(f.db === 'postgres'
+      ? { pgServer: process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres' }
+      : f.db !== undefined && /^postgres(ql)?:\/\//i.test(f.db)
+        ? { pgServer: f.db }
+        : f.db !== undefined
+          ? { db: f.db }
+          : {}),
     ...(f.broker !== undefined ? { brokerUrl: f.broker } : {}),
   };
 }

@@ -18,6 +18,7 @@ import { driveFleet, type DriveResult } from './drive.ts';
 import { fleetEnroller } from './enrol.ts';
 import { fleetDeviceId, loadFleetKeys } from './fleet-keys.ts';
 import { PreSigner } from './presign.ts';
+import { pgFleetDatabase } from './enrol-pg.ts';
 import { ReplyReader } from './replies.ts';
 import { nodeBackend } from '../../actors/crypto/index.ts';
 
@@ -36,6 +37,8 @@ export interface FleetSimOptions {
   readonly cacheDir?: string;
   /** The hub database (a file path); default a fresh file in a temp folder. */
   readonly db?: string;
+  /** A PostgreSQL server (postgres://user@host:port/any): the hub runs on a fresh database there, dropped after. */
+  readonly pgServer?: string;
   /** An MQTT broker already running; default a private Mosquitto. */
   readonly brokerUrl?: string;
   /** Hub processes of the one hub id (shared subscription), all on the one database. */
@@ -50,6 +53,8 @@ export interface FleetRun {
   readonly keysCached: boolean;
   readonly keysMs: number;
   readonly enrolMs: number;
+  /** PostgreSQL runs: the copy of the enrolled SQLite file into the fresh database. */
+  readonly pgCopyMs?: number;
   readonly signerKeyMs: number;
   readonly signed: number;
   readonly signMs: number;
@@ -91,6 +96,15 @@ export async function runFleetSim(o: FleetSimOptions): Promise<FleetRun> {
     fleetEnroller(db)(db, { hubId, deferralMs: o.deferralMs, keys: fleet.keys });
     const enrolMs = performance.now() - t;
     progress(`enrolled ${o.devices} device(s) in ${db} in ${(enrolMs / 1000).toFixed(1)} s`);
+    let hubDb = db;
+    let pgCopyMs: number | undefined;
+    if (o.pgServer !== undefined) {
+      const pgDb = await pgFleetDatabase(o.pgServer, db);
+      cleanups.push(() => pgDb.drop());
+      hubDb = pgDb.url;
+      pgCopyMs = pgDb.copyMs;
+      progress(`copied into PostgreSQL ${new URL(hubDb).pathname.slice(1)} in ${(pgCopyMs / 1000).toFixed(1)} s`);
+    }
 
     const brokerUrls: string[] = [];
     const brokerPids: number[] = [];
@@ -116,11 +130,11 @@ export async function runFleetSim(o: FleetSimOptions): Promise<FleetRun> {
           hubId,
           ...brokerUrls.flatMap((u) => ['--broker', u]),
           '--db',
-          db,
+          hubDb,
           '--key',
           keyPath,
-          '--key-cache',
-          String(Math.max(50_000, o.devices)),
+          // PostgreSQL workers keep no key cache of their own (the flag is SQLite's).
+          ...(o.pgServer === undefined ? ['--key-cache', String(Math.max(50_000, o.devices))] : []),
         ],
         cleanups,
       );
@@ -185,6 +199,7 @@ export async function runFleetSim(o: FleetSimOptions): Promise<FleetRun> {
       keysCached: fleet.cached,
       keysMs,
       enrolMs,
+      ...(pgCopyMs !== undefined ? { pgCopyMs } : {}),
       signerKeyMs,
       signed: signer.signed,
       signMs: signer.signMs,
