@@ -76,7 +76,9 @@ export function fleetReport(r: FleetRun, loadBefore: number): string {
     '',
     `Set-up: keys ${r.keysCached ? 'read from the cache' : 'generated and cached'} in ${(r.keysMs / 1000).toFixed(1)} s; ` +
       `${o.devices} device(s) enrolled in one transaction in ${(r.enrolMs / 1000).toFixed(1)} s` +
-      (r.pgCopyMs !== undefined ? ` and copied into a fresh PostgreSQL database (db migrate's copy) in ${(r.pgCopyMs / 1000).toFixed(1)} s` : '') +
+      (r.pgCopyMs !== undefined
+        ? ` and copied into a fresh PostgreSQL database (db migrate's copy) in ${(r.pgCopyMs / 1000).toFixed(1)} s`
+        : '') +
       `; the signing thread prepared its keys in ${(r.signerKeyMs / 1000).toFixed(1)} s.`,
     `Pre-signed: ${r.signed.toLocaleString('en-US')} requests, by a worker thread, in windows of ${Math.min(1000, o.intervalMs)} ms signed 3 windows ahead ` +
       `(thread busy ${((100 * r.signMs) / 1000 / (o.seconds + o.warmupMs / 1000)).toFixed(0)} % of the run); ` +
