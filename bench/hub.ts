@@ -520,7 +520,7 @@ function cpuSeconds(pid: number): number {
 const CLOCK_TICKS = 100;
 
 /** Raw verify+sign rate of the node backend: per second of wall time, and per second of this process's CPU. */
-function rawVerifySignRate(seconds: number, runs: number): { wall: number; perCpu: number } {
+export function rawVerifySignRate(seconds: number, runs: number): { wall: number; perCpu: number } {
   const signer = node.signer(new Uint8Array(32).fill(0x5a));
   const verifier = node.verifier(signer.publicKey);
   const message = Uint8Array.from({ length: 128 }, (_, i) => i);

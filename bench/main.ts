@@ -62,6 +62,8 @@ async function main(): Promise<void> {
       warmup: { type: 'string' },
       connections: { type: 'string' },
       'verify-every': { type: 'string' },
+      workers: { type: 'string' },
+      shards: { type: 'string' },
       cache: { type: 'string' },
       db: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },

@@ -17,9 +17,10 @@ import { NONCE_LENGTH, type SignedWindow } from './signed-window.ts';
 /** Windows asked ahead of the one being published. */
 const AHEAD = 3;
 
+/** CPU seconds so far: each hub worker, each broker, this process. */
 export interface CpuSnapshot {
-  readonly hub: number;
-  readonly broker: number;
+  readonly hubs: readonly number[];
+  readonly brokers: readonly number[];
   readonly sim: number;
 }
 

@@ -1,7 +1,7 @@
 /**
  * Enrols the simulated fleet with the hub's store in bulk, with a fleet policy granting
- * the chosen deferral. The store-specific part is one function per kind of store, picked from the
- * `--db` argument, so another store (e.g. PostgreSQL) is one more function here.
+ * the chosen deferral, in a SQLite file; a PostgreSQL run copies that file into a fresh database
+ * (enrol-pg.ts), so both stores start from the same rows.
  */
 import { keyIdOf, nobleBackend } from '../../actors/crypto/index.ts';
 import { IH_ROLE } from '../../actors/hub/index.ts';
@@ -17,7 +17,7 @@ export interface FleetEnrolment {
 /** Enrols the fleet with one store; `db` is what the hub gets as `--db`. */
 export type FleetEnroller = (db: string, enrolment: FleetEnrolment) => void;
 
-/** The enroller for `db`: a file path is SQLite (the only store this bench drives today). */
+/** The enroller for `db`: a file path (SQLite); PostgreSQL goes through enrol-pg.ts. */
 export function fleetEnroller(db: string): FleetEnroller {
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(db))
     throw new Error(`fleet-sim: --db ${db.split(':')[0]}:// is not supported yet (SQLite file paths only)`);

@@ -37,6 +37,8 @@ export const FLEET_FLAGS = [
   'cache',
   'db',
   'broker',
+  'workers',
+  'shards',
 ] as const satisfies ReadonlyArray<keyof FleetFlags>;
 
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {

@@ -5,12 +5,27 @@ export const FLEET_USAGE = `fleet: --devices N (default 1000), --interval T each
             --deferral T fleet policy's deferral (default 3 × interval), --seconds S measured (default 30),
             --warmup T before measuring (default one interval), --seed N (default 1), --connections N (default 4),
             --verify-every N replies verified in full (default 20), --cache DIR fleet key cache,
-            --db PATH hub database (default a temp file), --broker URL (default a private Mosquitto);
+            --db PATH hub database (default a temp file); --db postgres: a fresh PostgreSQL database on
+            DATABASE_URL's server (or --db postgres://user@host:port/any), dropped after, --broker URL (default a private Mosquitto),
+            --workers N hub processes of the one hub id (default 1), --shards N private Mosquittos, every
+            worker on all, the fleet's connections spread over them (default 1);
             T takes a unit: 500ms, 30s, 2m`;
 
 export type FleetFlags = Partial<
   Record<
-    'devices' | 'interval' | 'deferral' | 'seconds' | 'warmup' | 'seed' | 'connections' | 'verify-every' | 'cache' | 'db' | 'broker',
+    | 'devices'
+    | 'interval'
+    | 'deferral'
+    | 'seconds'
+    | 'warmup'
+    | 'seed'
+    | 'connections'
+    | 'verify-every'
+    | 'cache'
+    | 'db'
+    | 'broker'
+    | 'workers'
+    | 'shards',
     string
   >
 >;
@@ -44,17 +59,30 @@ export function fleetSimOptions(f: FleetFlags): FleetSimOptions {
   if (deferralMs <= intervalMs) throw new FleetUsageError('--deferral must be longer than --interval, or every device resets');
   const seconds = f.seconds !== undefined ? Number(f.seconds) : 30;
   if (!(seconds > 0)) throw new FleetUsageError('--seconds must be > 0');
+  const workers = integer('workers', f.workers, 1, 1, 64);
+  const shards = integer('shards', f.shards, 1, 1, 64);
+  if (shards > 1 && f.broker !== undefined) throw new FleetUsageError('--shards starts private brokers: give it without --broker');
+  const connections = integer('connections', f.connections, Math.max(4, shards), 1, 1000);
+  if (connections < shards) throw new FleetUsageError('--connections must be at least --shards (one connection per shard at least)');
   return {
     devices,
+    workers,
+    shards,
     intervalMs,
     deferralMs,
     seconds,
     warmupMs: f.warmup !== undefined ? durationMs('warmup', f.warmup) : intervalMs,
     seed: integer('seed', f.seed, 1, 0, 0xffffffff),
-    connections: integer('connections', f.connections, 4, 1, 1000),
+    connections,
     verifyEvery: integer('verify-every', f['verify-every'], 20, 1),
     ...(f.cache !== undefined ? { cacheDir: f.cache } : {}),
-    ...(f.db !== undefined ? { db: f.db } : {}),
+    ...(f.db === 'postgres'
+      ? { pgServer: process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres' }
+      : f.db !== undefined && /^postgres(ql)?:\/\//i.test(f.db)
+        ? { pgServer: f.db }
+        : f.db !== undefined
+          ? { db: f.db }
+          : {}),
     ...(f.broker !== undefined ? { brokerUrl: f.broker } : {}),
   };
 }

@@ -10,7 +10,7 @@ import { hex, randomNonce } from '../../actors/crypto/index.ts';
 import { IH_ROLE, newHubKey, writeHubKeyFile } from '../../actors/hub/index.ts';
 import { awaitConnected, connectMqtt, type MqttClient } from '../../actors/mqtt/index.ts';
 import { topics } from '../../proto/index.ts';
-import { startHub, stopHub } from '../hub.ts';
+import { rawVerifySignRate, startHub, stopHub, type HubChild } from '../hub.ts';
 import { startBenchMosquitto } from '../mosquitto.ts';
 import { progress } from '../stats.ts';
 import { ownCpuSeconds, processCpuSeconds } from './cpu.ts';
@@ -18,6 +18,7 @@ import { driveFleet, type DriveResult } from './drive.ts';
 import { fleetEnroller } from './enrol.ts';
 import { fleetDeviceId, loadFleetKeys } from './fleet-keys.ts';
 import { PreSigner } from './presign.ts';
+import { pgFleetDatabase } from './enrol-pg.ts';
 import { ReplyReader } from './replies.ts';
 import { nodeBackend } from '../../actors/crypto/index.ts';
 
@@ -36,8 +37,14 @@ export interface FleetSimOptions {
   readonly cacheDir?: string;
   /** The hub database (a file path); default a fresh file in a temp folder. */
   readonly db?: string;
+  /** A PostgreSQL server (postgres://user@host:port/any): the hub runs on a fresh database there, dropped after. */
+  readonly pgServer?: string;
   /** An MQTT broker already running; default a private Mosquitto. */
   readonly brokerUrl?: string;
+  /** Hub processes of the one hub id (shared subscription), all on the one database. */
+  readonly workers: number;
+  /** Private Mosquitto brokers; every worker is on all of them, the fleet's connections spread over them. */
+  readonly shards: number;
 }
 
 export interface FleetRun {
@@ -46,10 +53,16 @@ export interface FleetRun {
   readonly keysCached: boolean;
   readonly keysMs: number;
   readonly enrolMs: number;
+  /** PostgreSQL runs: the copy of the enrolled SQLite file into the fresh database. */
+  readonly pgCopyMs?: number;
   readonly signerKeyMs: number;
   readonly signed: number;
   readonly signMs: number;
+  /** Raw Ed25519 verify+sign of the node backend in this process, before the run: per wall second and per CPU-second. */
+  readonly raw: { readonly wall: number; readonly perCpu: number };
   readonly drive: DriveResult;
+  /** Each worker's stop line (its counters). */
+  readonly hubStops: readonly string[];
 }
 
 /** Subscriptions per SUBSCRIBE packet when each connection subscribes its devices' reply topics. */
@@ -58,6 +71,9 @@ const SUBSCRIBE_BATCH = 1000;
 export async function runFleetSim(o: FleetSimOptions): Promise<FleetRun> {
   const cleanups: Array<() => Promise<void> | void> = [];
   try {
+    // Before the signing thread starts: process.cpuUsage counts every thread of this process.
+    progress('raw Ed25519 verify+sign (node backend), for the hub ÷ raw ratio');
+    const raw = rawVerifySignRate(1, 3);
     let t = performance.now();
     progress(`fleet of ${o.devices} device(s), seed ${o.seed}: keys`);
     const fleet = loadFleetKeys({ devices: o.devices, seed: o.seed, cacheDir: o.cacheDir, note: progress });
@@ -80,42 +96,59 @@ export async function runFleetSim(o: FleetSimOptions): Promise<FleetRun> {
     fleetEnroller(db)(db, { hubId, deferralMs: o.deferralMs, keys: fleet.keys });
     const enrolMs = performance.now() - t;
     progress(`enrolled ${o.devices} device(s) in ${db} in ${(enrolMs / 1000).toFixed(1)} s`);
+    let hubDb = db;
+    let pgCopyMs: number | undefined;
+    if (o.pgServer !== undefined) {
+      const pgDb = await pgFleetDatabase(o.pgServer, db);
+      cleanups.push(() => pgDb.drop());
+      hubDb = pgDb.url;
+      pgCopyMs = pgDb.copyMs;
+      progress(`copied into PostgreSQL ${new URL(hubDb).pathname.slice(1)} in ${(pgCopyMs / 1000).toFixed(1)} s`);
+    }
 
-    let brokerUrl = o.brokerUrl;
-    let brokerPid: number | undefined;
-    if (brokerUrl === undefined) {
+    const brokerUrls: string[] = [];
+    const brokerPids: number[] = [];
+    if (o.brokerUrl !== undefined) brokerUrls.push(o.brokerUrl);
+    for (let b = 0; o.brokerUrl === undefined && b < o.shards; b++) {
       // Queues and in-flight windows above what the fleet keeps outstanding: the broker must not drop load.
       const m = await startBenchMosquitto(undefined, ['max_inflight_messages 1000', 'max_queued_messages 1000000']);
       if (m === undefined) throw new Error('fleet-sim: mosquitto is not installed; install it or pass --broker URL');
       cleanups.push(() => m.stop());
-      brokerUrl = m.url;
-      brokerPid = m.pid;
+      brokerUrls.push(m.url);
+      if (m.pid !== undefined) brokerPids.push(m.pid);
     }
-    progress(`broker ${brokerUrl}${brokerPid !== undefined ? ' (private Mosquitto)' : ''}`);
+    progress(`broker(s) ${brokerUrls.join(', ')}${brokerPids.length > 0 ? ' (private Mosquitto)' : ''}`);
 
-    const hub = await startHub(
-      [
-        'hub',
-        '--role',
-        'ih',
-        '--id',
-        hubId,
-        '--broker',
-        brokerUrl,
-        '--db',
-        db,
-        '--key',
-        keyPath,
-        '--key-cache',
-        String(Math.max(50_000, o.devices)),
-      ],
-      cleanups,
-    );
-    progress(`hub ${hubId} online (pid ${hub.process.pid})`);
+    const hubs: HubChild[] = [];
+    for (let w = 0; w < o.workers; w++) {
+      const hub = await startHub(
+        [
+          'hub',
+          '--role',
+          'ih',
+          '--id',
+          hubId,
+          ...brokerUrls.flatMap((u) => ['--broker', u]),
+          '--db',
+          hubDb,
+          '--key',
+          keyPath,
+          // PostgreSQL workers keep no key cache of their own (the flag is SQLite's).
+          ...(o.pgServer === undefined ? ['--key-cache', String(Math.max(50_000, o.devices))] : []),
+        ],
+        cleanups,
+      );
+      hubs.push(hub);
+      progress(`hub ${hubId} worker ${w + 1}/${o.workers} online (pid ${hub.process.pid})`);
+    }
 
     const clients: MqttClient[] = [];
     for (let c = 0; c < o.connections; c++) {
-      const client = connectMqtt(brokerUrl, { protocolVersion: 5, clientId: `fleet-sim-${c}-${hex(randomNonce(3))}` });
+      // Connection c is on shard c mod shards: device d (on connection d mod connections) with it.
+      const client = connectMqtt(brokerUrls[c % brokerUrls.length]!, {
+        protocolVersion: 5,
+        clientId: `fleet-sim-${c}-${hex(randomNonce(3))}`,
+      });
       cleanups.push(() => client.endAsync(true));
       await awaitConnected(client);
       clients.push(client);
@@ -133,7 +166,7 @@ export async function runFleetSim(o: FleetSimOptions): Promise<FleetRun> {
     const { keyMs: signerKeyMs } = await signer.started;
     progress(`signing thread ready (${(signerKeyMs / 1000).toFixed(1)} s to prepare ${o.devices} key(s))`);
 
-    const hubPid = hub.process.pid;
+    const hubPids = hubs.map((h) => h.process.pid);
     progress(`driving: warm-up ${o.warmupMs / 1000} s, then ${o.seconds} s measured`);
     const drive = await driveFleet({
       clients,
@@ -146,21 +179,33 @@ export async function runFleetSim(o: FleetSimOptions): Promise<FleetRun> {
       drainMs: Math.min(o.intervalMs, 10_000),
       signer,
       reader: new ReplyReader(nodeBackend().verifier(hubKey.publicKey), o.verifyEvery),
-      cpu: () => ({ hub: processCpuSeconds(hubPid), broker: processCpuSeconds(brokerPid), sim: ownCpuSeconds() }),
+      cpu: () => ({
+        hubs: hubPids.map((pid) => processCpuSeconds(pid)),
+        brokers: brokerPids.map((pid) => processCpuSeconds(pid)),
+        sim: ownCpuSeconds(),
+      }),
       progress,
     });
-    const stats = await stopHub(hub);
-    if (stats !== undefined) progress(`hub stopped: ${stats}`);
+    const hubStops: string[] = [];
+    for (const hub of hubs) {
+      const stats = await stopHub(hub);
+      if (stats !== undefined) progress(`hub stopped: ${stats}`);
+      else progress(`hub gave no stop line; its last output:\n${hub.output().slice(-3000)}`);
+      hubStops.push(stats ?? 'no stop line');
+    }
     return {
       options: o,
-      broker: brokerPid !== undefined ? 'private Mosquitto' : brokerUrl,
+      broker: brokerPids.length > 0 ? `${brokerPids.length} private Mosquitto` : brokerUrls[0]!,
       keysCached: fleet.cached,
       keysMs,
       enrolMs,
+      ...(pgCopyMs !== undefined ? { pgCopyMs } : {}),
       signerKeyMs,
       signed: signer.signed,
       signMs: signer.signMs,
+      raw,
       drive,
+      hubStops,
     };
   } finally {
     for (const c of cleanups.reverse()) {

@@ -112,3 +112,20 @@ test('options: durations need a unit, the deferral must exceed the interval; the
   // 4,000 answers per hub CPU-second, one ticket per device per 20 s: 80,000 devices per core.
   assert.equal(fleetPerHubCore(4000), 80_000);
 });
+
+test('options: workers and shards, with enough connections for every shard; --db postgres picks the server', () => {
+  const one = fleetSimOptions({});
+  assert.equal(one.workers, 1);
+  assert.equal(one.shards, 1);
+  const o = fleetSimOptions({ workers: '2', shards: '6' });
+  assert.equal(o.workers, 2);
+  assert.equal(o.shards, 6);
+  assert.equal(o.connections, 6, 'a connection per shard at least, by default');
+  assert.throws(() => fleetSimOptions({ shards: '2', connections: '1' }), /at least --shards/);
+  assert.throws(() => fleetSimOptions({ shards: '2', broker: 'mqtt://127.0.0.1:1883' }), /without --broker/);
+  assert.throws(() => fleetSimOptions({ workers: '0' }), FleetUsageError);
+  const pg = fleetSimOptions({ db: 'postgres://postgres@127.0.0.1:5432/x' });
+  assert.equal(pg.pgServer, 'postgres://postgres@127.0.0.1:5432/x');
+  assert.equal(pg.db, undefined);
+  assert.equal(fleetSimOptions({ db: '/tmp/ih.db' }).db, '/tmp/ih.db');
+});
