@@ -3,13 +3,12 @@
  * received has its audit row. The hub is a real child process (`dominion hub`), the broker embedded
  * Aedes in this process, the load a stream of pre-signed requests with 64 in flight.
  */
+import { replyLog, type Received } from './reply-log.ts';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { CONTEXTS } from '../../actors/crypto/index.ts';
-import { open, pinned } from '../../actors/tickets/index.ts';
 import { awaitConnected, connectMqtt, startEmbeddedBroker, toBuffer } from '../../actors/mqtt/index.ts';
-import { codecs, topics } from '../../proto/index.ts';
+import { topics } from '../../proto/index.ts';
 import { IH_ROLE, newHubKey, requestRef, writeHubKeyFile } from '../../actors/hub/index.ts';
 import {
   changeDeviceState,
@@ -21,14 +20,7 @@ import {
 } from '../../actors/hub/sqlite/index.ts';
 import { within } from '../mqtt/wait.ts';
 import { dominion, ihHubArgs } from './child.ts';
-import { deviceRuntime, newDevice, node, signedRequest, tempDir, uniqueId, type SignedRequest } from './fixtures.ts';
-
-interface Received {
-  readonly deviceId: string;
-  readonly instance: string;
-  readonly ref: string;
-  readonly outcome: string;
-}
+import { deviceRuntime, newDevice, signedRequest, tempDir, uniqueId, type SignedRequest } from './fixtures.ts';
 
 test('kill -9 under load, restart: every reply received has its audit row; replays stay refused', async () => {
   const dir = tempDir();
@@ -51,17 +43,8 @@ test('kill -9 under load, restart: every reply received has its audit row; repla
   const broker = await startEmbeddedBroker();
   const args = [...ihHubArgs({ hubId, brokerUrl: broker.url, dbPath, keyPath }), '--log-format', 'text'];
   const load = connectMqtt(broker.url, { clientId: uniqueId('load') });
-  const received: Received[] = [];
-  const hubKey = pinned(node.verifier(key.publicKey));
-  let onReply: (r: Received) => void = () => {};
-  load.on('message', (_topic, payload) => {
-    const opened = open(payload, CONTEXTS.ticketReply, hubKey);
-    assert.ok(opened.ok, 'every reply verifies with the hub key');
-    const reply = codecs.ticketReply.decode(opened.payload);
-    const r = { deviceId: reply.deviceId, instance: reply.instance, ref: requestRef(reply.nonce), outcome: reply.outcome.case ?? '' };
-    received.push(r);
-    onReply(r);
-  });
+  const replies = replyLog(load, key.publicKey);
+  const received = replies.received;
   let hub = dominion(args);
   try {
     await awaitConnected(load);
@@ -77,7 +60,7 @@ test('kill -9 under load, restart: every reply received has its audit row; repla
       }
     };
     const killed = within<void>(30_000, '300 replies before the kill', (resolve) => {
-      onReply = () => {
+      replies.onReply = () => {
         if (received.length === 300) {
           hub.process.kill('SIGKILL');
           resolve();
@@ -91,13 +74,13 @@ test('kill -9 under load, restart: every reply received has its audit row; repla
     assert.ok(sentBeforeKill - received.length > 0, 'requests were in flight when the hub died');
 
     // Restart on the same database: it serves again, and an answered request stays answered.
-    onReply = () => {};
+    replies.onReply = () => {};
     hub = dominion(args);
     await hub.waitFor(/online/, 'the restarted hub to come online');
     const replayed = requests[0]!;
     const fresh = requests[requests.length - 1]!;
     const freshAnswered = within<void>(10_000, 'a reply to a fresh request after the restart', (resolve) => {
-      onReply = (r) => {
+      replies.onReply = (r) => {
         if (r.ref === requestRef(fresh.nonce)) resolve();
       };
     });
@@ -111,7 +94,7 @@ test('kill -9 under load, restart: every reply received has its audit row; repla
     operator.close();
     const afterQuarantine = requests[requests.length - devices.length]!; // round-robin: device 0
     const withheld = within<Received>(10_000, 'the reply after the quarantine', (resolve) => {
-      onReply = (r) => {
+      replies.onReply = (r) => {
         if (r.ref === requestRef(afterQuarantine.nonce)) resolve(r);
       };
     });

@@ -4,6 +4,7 @@
  * row); `quarantine --db postgres://…` reaching two running workers; `db migrate` from a SQLite hub.
  * Skipped without DATABASE_URL; each test has a schema of its own, named in the URL.
  */
+import { replyLog } from '../reply-log.ts';
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
@@ -47,13 +48,6 @@ async function pool(t: { after(fn: () => Promise<void>): void }, url: string): P
   return p;
 }
 
-interface Received {
-  readonly deviceId: string;
-  readonly instance: string;
-  readonly ref: string;
-  readonly outcome: string;
-}
-
 describe('the CLI on PostgreSQL', () => {
   it('hub --init comes online on an empty schema; kill -9 under load: every reply received has its audit row', async (t) => {
     const base = needDatabase(t);
@@ -87,17 +81,8 @@ describe('the CLI on PostgreSQL', () => {
     });
 
     const load = connectMqtt(broker.url, { clientId: uniqueId('load') });
-    const received: Received[] = [];
-    const hubKey = pinned(node.verifier(key.publicKey));
-    let onReply: (r: Received) => void = () => {};
-    load.on('message', (_topic, payload) => {
-      const opened = open(payload, CONTEXTS.ticketReply, hubKey);
-      assert.ok(opened.ok, 'every reply verifies with the hub key');
-      const reply = codecs.ticketReply.decode(opened.payload);
-      const r = { deviceId: reply.deviceId, instance: reply.instance, ref: requestRef(reply.nonce), outcome: reply.outcome.case ?? '' };
-      received.push(r);
-      onReply(r);
-    });
+    const replies = replyLog(load, key.publicKey);
+    const received = replies.received;
     hub = dominion([...args, ...logged]);
     try {
       await awaitConnected(load);
@@ -114,7 +99,7 @@ describe('the CLI on PostgreSQL', () => {
         30_000,
         () => `300 replies before the kill (${received.length})`,
         (resolve) => {
-          onReply = () => {
+          replies.onReply = () => {
             if (received.length === 300) {
               hub.process.kill('SIGKILL');
               resolve();
@@ -128,13 +113,13 @@ describe('the CLI on PostgreSQL', () => {
       assert.ok(next - received.length > 0, 'requests were in flight when the worker died');
 
       // Restarted: it answers a fresh request, and refuses one answered before the kill (answered_nonce).
-      onReply = () => {};
+      replies.onReply = () => {};
       hub = dominion([...args, ...logged]);
       await hub.waitFor(/online/, 'the restarted worker to come online');
       const replayed = requests[0]!;
       const fresh = requests[requests.length - 1]!;
       const freshAnswered = within<void>(10_000, 'a reply to a fresh request after the restart', (resolve) => {
-        onReply = (r) => {
+        replies.onReply = (r) => {
           if (r.ref === requestRef(fresh.nonce)) resolve();
         };
       });
