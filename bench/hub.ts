@@ -14,10 +14,11 @@
  *
  * Tables go to stdout; progress to stderr.
  */
+import { processCpuSeconds } from './fleet/cpu.ts';
 import { freePort, waitForPort } from './mosquitto.ts';
 import { lineChart } from './svg.ts';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -419,8 +420,8 @@ async function measure(
     sentAt.set(r.nonceHex, performance.now());
     load.publish(topics.hubRequest(hubId, r.deviceId), r.bytes, { qos: 1 });
   };
-  const hubCpu = (): number => hubPids.reduce((sum, pid) => sum + cpuSeconds(pid), 0);
-  const brokerCpu = (): number => (brokerPid === undefined ? 0 : cpuSeconds(brokerPid));
+  const hubCpu = (): number => hubPids.reduce((sum, pid) => sum + processCpuSeconds(pid), 0);
+  const brokerCpu = (): number => processCpuSeconds(brokerPid);
   const loadCpu = (): number => {
     const u = process.cpuUsage();
     return (u.user + u.system) / 1e6;
@@ -504,20 +505,6 @@ function summarize(results: readonly RunResult[]): RunResult {
 function cores(r: RunResult): string {
   return `${r.cores.hub.toFixed(2)} / ${r.cores.broker.toFixed(2)} / ${r.cores.load.toFixed(2)}`;
 }
-
-/** CPU seconds (user + system) a process has used so far, from /proc (Linux); 0 elsewhere. */
-function cpuSeconds(pid: number): number {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' '); // fields[0] is field 3 (state)
-    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
-  } catch {
-    return 0;
-  }
-}
-
-/** USER_HZ: 100 on every Linux this runs on (getconf CLK_TCK). */
-const CLOCK_TICKS = 100;
 
 /** Raw verify+sign rate of the node backend: per second of wall time, and per second of this process's CPU. */
 export function rawVerifySignRate(seconds: number, runs: number): { wall: number; perCpu: number } {
