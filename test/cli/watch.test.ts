@@ -72,6 +72,7 @@ test('dominion watch prints verified readings and calls a reading sealed with an
     `the forged reading is called forged:\n${out.join('\n')}`,
   );
   assert.ok(out.includes(`${f.d1.deviceId} readings #1 {"celsius":21.5}`), `the genuine reading is printed:\n${out.join('\n')}`);
-  assert.ok(!out.some((l) => l.includes('99')), 'the forged reading is never printed as a reading');
+  // (the payload itself: device ids and digests are random hex and may hold "99")
+  assert.ok(!out.some((l) => l.includes('"celsius":99')), 'the forged reading is never printed as a reading');
   assert.match(err.at(-1)!, /1 verified, \d+ forged/);
 });
