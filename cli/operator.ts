@@ -7,7 +7,14 @@ import { textTable } from './text-table.ts';
 import { hex } from '../actors/crypto/index.ts';
 import { fleetView, sqlite, type FleetImage, type FleetRow } from '../actors/hub/index.ts';
 import { parseInstance, type Instance } from '../proto/index.ts';
-import { pgChangeDeviceState, pgFleetView } from '../actors/hub/postgres/index.ts';
+import {
+  pgChangeDeviceState,
+  pgClearInstanceUpdate,
+  pgFleetView,
+  pgReleaseTarget,
+  pgRequireInstanceUpdate,
+} from '../actors/hub/postgres/index.ts';
+import type { UpdateTarget } from '../actors/hub/index.ts';
 import { SYNC_HELP, SYNC_OPTIONS, syncAfter } from './broker-sync.ts';
 import { dbLabel, isPostgresUrl, refusePostgres, withPgDatabase } from './pg-db.ts';
 import { consoleIo, failure, integer, parseCommand, positionals, required, requiredList, UsageError, type CliIo } from './options.ts';
@@ -74,8 +81,8 @@ const REVOKE_HELP = `${STATE_HELP(
 )}
 ${SYNC_HELP}`;
 
-const REQUIRE_UPDATE_HELP = `usage: dominion require-update <device-id> --db <path> --instance <i> --release <version> [--board <id>]
-       dominion require-update <device-id> --db <path> --clear [--instance <i>]
+const REQUIRE_UPDATE_HELP = `usage: dominion require-update <device-id> --db <path|url> --instance <i> --release <version> [--board <id>]
+       dominion require-update <device-id> --db <path|url> --clear [--instance <i>]
 
 Demands that one instance of the device runs a release this hub has published (dominion publish)
 before it gets tickets again: its requests are answered UPDATE_REQUIRED naming the release (version,
@@ -85,7 +92,8 @@ boot that reports an older image is withheld too (POLICY_FAILED), so the device 
 mode until it has updated. Takes effect at the device's next request, also while the hub runs; audited.
 
 options:
-  --db <path>          the hub database
+  --db <path|url>      the hub database: a SQLite file or postgres://… (its releases copied there by
+                       dominion db migrate; every worker applies the demand within a second)
   --instance <i>       device (its firmware: sw and hypervisor), mm, or sm:<service>; this hub must
                        dominate it
   --release <version>  the release version to run (a positive integer; dominion releases lists them)
@@ -205,16 +213,16 @@ export async function requireUpdateCommand(argv: string[], io: CliIo = consoleIo
   }
   const [deviceId] = positionals('require-update', rest, ['device-id']);
   const dbPath = required('require-update', 'db', values.db);
-  const refused = refusePostgres(io, 'require-update', [dbPath]);
-  if (refused !== undefined) return refused;
   const instance = values.instance === undefined ? undefined : instanceOption(values.instance);
   if (values.clear) {
     if (values.release !== undefined || values.board !== undefined) throw new UsageError('require-update: --clear takes only --instance');
-    return withDatabase(io, 'require-update', dbPath, (db) => {
-      const n = sqlite.clearInstanceUpdate(db, deviceId!, instance);
+    const cleared = (n: number): number => {
       io.out(`${deviceId}: ${n} required update(s) cleared (audited)`);
       return 0;
-    });
+    };
+    if (isPostgresUrl(dbPath))
+      return withPgDatabase(io, 'require-update', dbPath, async (pool) => cleared(await pgClearInstanceUpdate(pool, deviceId!, instance)));
+    return withDatabase(io, 'require-update', dbPath, (db) => cleared(sqlite.clearInstanceUpdate(db, deviceId!, instance)));
   }
   if (instance === undefined) throw new UsageError('require-update: --instance is required (device, mm or sm:<service>)');
   const release = integer(
@@ -225,13 +233,22 @@ export async function requireUpdateCommand(argv: string[], io: CliIo = consoleIo
     1,
     Number.MAX_SAFE_INTEGER,
   );
-  return withDatabase(io, 'require-update', dbPath, (db) => {
-    const target = sqlite.releaseTarget(db, instance, release, values.board);
-    sqlite.requireInstanceUpdate(db, deviceId!, instance, target);
+  const required_ = (target: UpdateTarget): number => {
     io.out(
       `${deviceId}: ${instance} must run release ${release} (${target.sizeBytes} bytes, manifest sha512 ${hex(target.imageDigest).slice(0, 16)}…, fetched from ${target.fetchTopic}); audited`,
     );
     return 0;
+  };
+  if (isPostgresUrl(dbPath))
+    return withPgDatabase(io, 'require-update', dbPath, async (pool) => {
+      const target = await pgReleaseTarget(pool, dbLabel(dbPath), instance, release, values.board);
+      await pgRequireInstanceUpdate(pool, deviceId!, instance, target);
+      return required_(target);
+    });
+  return withDatabase(io, 'require-update', dbPath, (db) => {
+    const target = sqlite.releaseTarget(db, instance, release, values.board);
+    sqlite.requireInstanceUpdate(db, deviceId!, instance, target);
+    return required_(target);
   });
 }
 

@@ -1,14 +1,14 @@
 /**
  * Operator changes on a PostgreSQL hub database (the counterparts of sqlite/admin.ts): enrolment,
- * quarantine/release/revoke, withholds, policy. Each runs in one transaction with its audit row
+ * quarantine/release/revoke, withholds, required updates, policy. Each runs in one transaction with its audit row
  * (outcome `operator`) and a NOTIFY naming what changed (`config-channel.ts`): PostgreSQL delivers
  * it at commit to every worker of the hub, which re-reads just that (registry-snapshot.ts).
  */
 import { cryptoBackend, hex, type CryptoBackend } from '../../crypto/index.ts';
 import { instanceProblem, type Instance } from '../../../proto/index.ts';
 import { DEVICE_ID_PATTERN } from '../../provisioning/index.ts';
-import { cleanDetail, type MemoryPolicyRules } from '../policy.ts';
-import { parsePolicyDocument, policyDocumentJson } from '../policy-doc.ts';
+import { cleanDetail, type MemoryPolicyRules, type UpdateTarget } from '../policy.ts';
+import { parsePolicyDocument, policyDocumentJson, updateTargetJson } from '../policy-doc.ts';
 import type { OperatorReason } from '../reasons.ts';
 import type { DeviceState } from '../registry.ts';
 import { dominates } from '../role.ts';
@@ -167,6 +167,48 @@ export async function pgResumeInstance(
     const lifted = del.rowCount ?? 0;
     await auditOperator(c, nowMs, 'resume', deviceId, instance ?? null, `${lifted} withhold(s) lifted`, { device: deviceId });
     return lifted;
+  });
+}
+
+/** Demands that `instance` runs `target` before it gets tickets again (met once it reports it). */
+export async function pgRequireInstanceUpdate(
+  pool: PgPool,
+  deviceId: string,
+  instance: Instance,
+  target: UpdateTarget,
+  nowMs = Date.now(),
+): Promise<void> {
+  await inTransaction(pool, async (c) => {
+    await requireDevice(c, deviceId);
+    await c.query(
+      `INSERT INTO operator_hold (device_id, instance, kind, detail, at_ms) VALUES ($1, $2, 'update', $3, $4)
+       ON CONFLICT (device_id, instance, kind) DO UPDATE SET detail = excluded.detail, at_ms = excluded.at_ms`,
+      [deviceId, instance, JSON.stringify(updateTargetJson(target)), nowMs],
+    );
+    const named = target.version === String(target.releaseVersion) ? '' : ` (${target.version})`;
+    const detail = `${instance} must run release ${target.releaseVersion}${named}`;
+    await auditOperator(c, nowMs, 'require-update', deviceId, instance, detail, { device: deviceId });
+  });
+}
+
+/** Drops the demand of `instance` (undefined: every instance's). Returns how many. */
+export async function pgClearInstanceUpdate(
+  pool: PgPool,
+  deviceId: string,
+  instance: Instance | undefined,
+  nowMs = Date.now(),
+): Promise<number> {
+  return inTransaction(pool, async (c) => {
+    await requireDevice(c, deviceId);
+    const del =
+      instance === undefined
+        ? await c.query("DELETE FROM operator_hold WHERE device_id = $1 AND kind = 'update'", [deviceId])
+        : await c.query("DELETE FROM operator_hold WHERE device_id = $1 AND instance = $2 AND kind = 'update'", [deviceId, instance]);
+    const cleared = del.rowCount ?? 0;
+    await auditOperator(c, nowMs, 'clear-update', deviceId, instance ?? null, `${cleared} required update(s) cleared`, {
+      device: deviceId,
+    });
+    return cleared;
   });
 }
 

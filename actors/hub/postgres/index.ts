@@ -19,6 +19,8 @@ export {
   pgEnrollKeys,
   pgFleetPolicyText,
   pgResumeInstance,
+  pgRequireInstanceUpdate,
+  pgClearInstanceUpdate,
   pgSetDevicePolicy,
   pgSetFleetPolicy,
   pgWithholdInstance,
@@ -27,3 +29,4 @@ export {
 export { pgSetDeviceBrokerCredential, pgSetHubBrokerCredential } from './credentials.ts';
 export { pgFleetView, pgPolicyGaps, pgReadAudit } from './fleet.ts';
 export { COPIED_TABLES, copySqliteToPg, SQLITE_ONLY_TABLES, type CopyReport } from './copy-sqlite.ts';
+export { pgReleaseTarget } from './release-target.ts';

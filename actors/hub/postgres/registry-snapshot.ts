@@ -128,24 +128,26 @@ export class RegistrySnapshot implements PolicySource {
   }
 
   private async readReleases(): Promise<Map<string, PublishedRelease>> {
-    const r = await this.db.query<ReleaseRowPg>(
-      'SELECT board, label, version, issued_at_ms, manifest, manifest_sig, bundle, bundle_sha512, published_at_ms FROM release',
-    );
-    const map = new Map<string, PublishedRelease>();
-    for (const row of r.rows)
-      map.set(releaseKey(row.board, row.label, row.version), {
-        board: row.board,
-        label: row.label,
-        version: row.version,
-        issuedAt: row.issued_at_ms,
-        manifest: new Uint8Array(row.manifest),
-        signature: new Uint8Array(row.manifest_sig),
-        bundle: new Uint8Array(row.bundle),
-        digest: new Uint8Array(row.bundle_sha512),
-        publishedAt: row.published_at_ms,
-      });
-    return map;
+    const r = await this.db.query<ReleaseRowPg>(`SELECT ${RELEASE_COLUMNS} FROM release`);
+    return new Map(r.rows.map((row) => [releaseKey(row.board, row.label, row.version), releaseOfRow(row)]));
   }
+}
+
+/** The columns `releaseOfRow` reads. */
+export const RELEASE_COLUMNS = 'board, label, version, issued_at_ms, manifest, manifest_sig, bundle, bundle_sha512, published_at_ms';
+
+export function releaseOfRow(row: ReleaseRowPg): PublishedRelease {
+  return {
+    board: row.board,
+    label: row.label,
+    version: row.version,
+    issuedAt: row.issued_at_ms,
+    manifest: new Uint8Array(row.manifest),
+    signature: new Uint8Array(row.manifest_sig),
+    bundle: new Uint8Array(row.bundle),
+    digest: new Uint8Array(row.bundle_sha512),
+    publishedAt: row.published_at_ms,
+  };
 }
 
 interface DeviceRowPg {
@@ -165,7 +167,7 @@ interface KeyRowPg {
   public_key: Buffer;
   key_id: Buffer;
 }
-interface ReleaseRowPg {
+export interface ReleaseRowPg {
   board: string;
   label: string;
   version: number;

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { CONTEXTS } from '../../../actors/crypto/index.ts';
 import { open, pinned } from '../../../actors/tickets/index.ts';
 import { awaitConnected, connectMqtt, startEmbeddedBroker, toBuffer } from '../../../actors/mqtt/index.ts';
-import { codecs, topics } from '../../../proto/index.ts';
+import { codecs, create, RuntimeInfoSchema, topics } from '../../../proto/index.ts';
 import { IH_ROLE, newHubKey, PgHub, requestRef, writeHubKeyFile } from '../../../actors/hub/index.ts';
 import {
   claimPgHubIdentity,
@@ -20,15 +20,28 @@ import {
   pgEnrollKeys,
   pgReadAudit,
   pgSetFleetPolicy,
+  PgHubStore,
   type PgPool,
 } from '../../../actors/hub/postgres/index.ts';
-import { changeDeviceState, enrollKeys, setFleetPolicy, SqliteHubStore } from '../../../actors/hub/sqlite/index.ts';
+import { changeDeviceState, enrollKeys, publishArtifacts, setFleetPolicy, SqliteHubStore } from '../../../actors/hub/sqlite/index.ts';
+import { newReleaseKey, writeArtifacts } from '../release-fixture.ts';
 import { dbCommand } from '../../../cli/db.ts';
-import { devicesCommand, stateCommand } from '../../../cli/operator.ts';
+import { devicesCommand, requireUpdateCommand, stateCommand } from '../../../cli/operator.ts';
 import type { CliIo } from '../../../cli/options.ts';
 import { within } from '../../mqtt/wait.ts';
 import { dominion, runDominion } from '../child.ts';
-import { deviceRuntime, ihRules, newDevice, newSigner, node, signedRequest, tempDir, uniqueId, type SignedRequest } from '../fixtures.ts';
+import {
+  deviceRuntime,
+  domainRuntime,
+  ihRules,
+  newDevice,
+  newSigner,
+  node,
+  signedRequest,
+  tempDir,
+  uniqueId,
+  type SignedRequest,
+} from '../fixtures.ts';
 import { changeApplied, freshSchema, needDatabase } from './pg-fixture.ts';
 
 /** The database URL with the test's schema as its search_path: what an operator would pass to --db. */
@@ -264,6 +277,63 @@ describe('the CLI on PostgreSQL', () => {
     const ticket = audit.find((e) => e.outcome === 'ticket');
     assert.ok(ticket !== undefined && ticket.seq > lastSeq, 'the new decision is audited after the copied rows');
     assert.equal(audit.filter((e) => e.seq <= lastSeq).length, auditRows);
+  });
+
+  it('require-update --db postgres:// names a release db migrate copied; the hub answers UPDATE_REQUIRED until --clear', async (t) => {
+    const base = needDatabase(t);
+    if (base === undefined) return;
+    const url = schemaUrl(base, await freshSchema(t, base));
+    const dir = tempDir();
+    const dbPath = join(dir, 'ih.db');
+    const hubId = uniqueId('ih');
+    const d = newDevice();
+    const sqlite = SqliteHubStore.open({ path: dbPath, create: true, identity: { hubId, role: IH_ROLE } });
+    setFleetPolicy(sqlite.db, ihRules());
+    enrollKeys(sqlite.db, d.deviceId, [{ instance: 'mm', publicKey: d.mm.publicKey }]);
+    const key = newReleaseKey();
+    publishArtifacts(sqlite.db, writeArtifacts(dir, { key, version: 7 }).dir, { releasePub: key.publicKey });
+    sqlite.close();
+    const io = captureIo();
+    assert.equal(await dbCommand(['migrate', '--from', dbPath, '--to', url, '--init'], io), 0, io.errors.join('\n'));
+
+    const missing = captureIo();
+    assert.equal(await requireUpdateCommand([d.deviceId, '--db', url, '--instance', 'mm', '--release', '8'], missing), 1);
+    assert.match(missing.errors.join('\n'), /release 8 of mm is not published here/);
+    const required = captureIo();
+    assert.equal(
+      await requireUpdateCommand([d.deviceId, '--db', url, '--instance', 'mm', '--release', '7'], required),
+      0,
+      required.errors.join('\n'),
+    );
+    assert.match(
+      required.lines[0]!,
+      new RegExp(`^${d.deviceId}: mm must run release 7 \\(20000 bytes, manifest sha512 [0-9a-f]{16}…, fetched from `),
+    );
+
+    const db = await pool(t, url);
+    const audit = await pgReadAudit(db, { deviceId: d.deviceId });
+    assert.equal(audit.at(-1)!.reason, 'require-update');
+    assert.equal(audit.at(-1)!.detail, 'mm must run release 7');
+    const store = await PgHubStore.open({ url });
+    try {
+      const verdict = store.view.evaluate(d.deviceId, 'mm', create(RuntimeInfoSchema, domainRuntime([{ name: 'forwarder' }])));
+      assert.equal(verdict.kind, 'update-required');
+      assert.equal(verdict.kind === 'update-required' ? verdict.target.releaseVersion : 0, 7);
+    } finally {
+      await store.close();
+    }
+    const cleared = captureIo();
+    assert.equal(await requireUpdateCommand([d.deviceId, '--db', url, '--clear'], cleared), 0, cleared.errors.join('\n'));
+    assert.deepEqual(cleared.lines, [`${d.deviceId}: 1 required update(s) cleared (audited)`]);
+    const after = await PgHubStore.open({ url });
+    try {
+      assert.notEqual(
+        after.view.evaluate(d.deviceId, 'mm', create(RuntimeInfoSchema, domainRuntime([{ name: 'forwarder' }]))).kind,
+        'update-required',
+      );
+    } finally {
+      await after.close();
+    }
   });
 
   it('commands not on PostgreSQL yet say so (exit 1); hub with a URL needs --key', async () => {
