@@ -51,7 +51,7 @@ export async function benchDashboard(o: DashboardBenchOptions): Promise<string> 
         const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
         const page = await context.newPage();
         await page.goto(dashboard.url);
-        await page.waitForFunction(`performance.getEntriesByName('dominion:route-to-rows').length > 0`, undefined, { timeout: 60_000 });
+        await page.locator('#devices[data-first-rows-ms]').waitFor({ timeout: 60_000 });
         const rows = await page.locator('#devices tbody tr[data-device]').count();
         if (rows !== Math.min(50, o.devices)) throw new Error(`first page shows ${rows} rows`);
         const s = (await page.evaluate(`(() => {

@@ -83,7 +83,7 @@ test('with the token, quarantine takes the device to QUARANTINED and its reset a
   await page.locator('#device-state', { hasText: 'QUARANTINED' }).waitFor();
   // The device is reset (its tickets withheld) and reports the reset when it boots again: the
   // history grows by a row whose reason is not a power-on.
-  await page.waitForFunction(`document.querySelectorAll('#resets tbody tr').length > ${resetsBefore}`, undefined, { timeout: 90_000 });
+  await page.locator('#resets tbody tr').nth(resetsBefore).waitFor({ timeout: 90_000 });
   const reasons = await page.locator('#resets tbody tr td.reason').allTextContents();
   assert.ok(
     reasons.some((r) => r !== 'power-on'),
