@@ -100,7 +100,7 @@ export async function benchDashboard(o: DashboardBenchOptions): Promise<string> 
 async function screenshots(browser: Awaited<ReturnType<typeof launchBrowser>>, progress: (msg: string) => void): Promise<void> {
   const scenario = await startScenario({ scenario: 'default', intervalMs: 500, durationS: 300 });
   try {
-    const dashboard = await startDashboard(scenario.dbs, { token: 'screenshot' });
+    const dashboard = await startDashboard(scenario.dbs, { token: 'screenshot-operator-token' });
     try {
       progress('waiting for the scenario to quarantine the device…');
       await scenario.waitFor(/QUARANTINED/, 'the quarantine step', 240_000);

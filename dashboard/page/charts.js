@@ -1,6 +1,14 @@
 // @ts-check
 /** The fleet view's small uPlot charts: tickets/s and refusals/s over the hour, resets per hour by reason. */
-import uPlot from './vendor/uplot.js';
+/** @typedef {import('./vendor/uplot.js').default} uPlot */
+
+/**
+ * uPlot is loaded on first use, not with the page: the device table is what the first paint is for,
+ * and the chart library is most of the page's script bytes.
+ * @type {Promise<typeof import('./vendor/uplot.js').default> | undefined}
+ */
+let uPlotLoading;
+const loadUPlot = () => (uPlotLoading ??= import('./vendor/uplot.js').then((m) => m.default));
 
 /** Reason colours follow the state colours: a timeout is a TIMEOUT, a withheld ticket a WITHHELD. */
 const REASON_COLOURS = /** @type {Record<string, string>} */ ({
@@ -47,7 +55,8 @@ export class SmallChart {
    * @param {number[]} xs seconds since epoch
    * @param {{ label: string, colour: string, values: number[], stepped?: boolean }[]} series
    */
-  update(xs, series) {
+  async update(xs, series) {
+    const uPlot = await loadUPlot();
     /** @type {uPlot.AlignedData} */
     const data = [xs, ...series.map((s) => s.values)];
     const shape = series.map((s) => s.label).join('\u0000');

@@ -97,9 +97,9 @@ export class FleetView {
       ),
     );
     this.renderHead();
-    // The table first: it is what an operator came for, and what the first-page figure measures.
-    void this.loadPage();
-    void this.loadSummary();
+    // The table first: it is what an operator came for, and what the first-page figure measures
+    // (the summary folds the whole fleet on the server; asked at once, it would delay the page).
+    void this.loadPage().then(() => this.loadSummary());
   }
 
   /** @param {string} state */
@@ -170,12 +170,12 @@ export class FleetView {
     );
     const rateXs = s.rates.tickets.map((_, i) => (s.rates.start + i * s.rates.bucketMs) / 1000);
     const perSecond = (/** @type {number[]} */ v) => v.map((n) => n / (s.rates.bucketMs / 1000));
-    this.charts.tickets.update(rateXs, [{ label: 'tickets/s', colour: '#2e7d32', values: perSecond(s.rates.tickets) }]);
-    this.charts.refusals.update(rateXs, [{ label: 'refusals/s', colour: '#c62828', values: perSecond(s.rates.refusals) }]);
+    void this.charts.tickets.update(rateXs, [{ label: 'tickets/s', colour: '#2e7d32', values: perSecond(s.rates.tickets) }]);
+    void this.charts.refusals.update(rateXs, [{ label: 'refusals/s', colour: '#c62828', values: perSecond(s.rates.refusals) }]);
     const reasons = Object.keys(s.resets.byReason).sort();
     const hours = Math.max(0, ...reasons.map((r) => s.resets.byReason[r].length));
     const resetXs = Array.from({ length: hours }, (_, i) => (s.resets.start + i * s.resets.bucketMs) / 1000);
-    this.charts.resets.update(
+    void this.charts.resets.update(
       resetXs,
       reasons.map((r, i) => ({ label: r, colour: reasonColour(r, i), values: s.resets.byReason[r], stepped: true })),
     );
