@@ -38,6 +38,6 @@ export function sendJson(res: ServerResponse, status: number, body: unknown, hea
   res.end(text);
 }
 
-export function sendError(res: ServerResponse, e: HttpError): void {
-  sendJson(res, e.status, { error: { code: e.code, message: e.message } }, e.headers);
+export function sendError(res: ServerResponse, e: HttpError, headers: Readonly<Record<string, string>> = {}): void {
+  sendJson(res, e.status, { error: { code: e.code, message: e.message } }, { ...e.headers, ...headers });
 }

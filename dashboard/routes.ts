@@ -60,9 +60,9 @@ export async function route(ctx: RouteContext, req: IncomingMessage, res: Server
     if (e.status >= 500) counts.errors++;
     else counts.bad++;
     if (e.status === 400 || e.status >= 500) ctx.log('warn', 'bad request', { method: req.method, path: pathOf(req), code: e.code });
-    if (!res.headersSent) sendError(res, e);
-    // A body we did not read must not be taken as the next request on this connection.
-    if (req.method === 'POST' && !req.readableEnded) res.once('finish', () => req.socket.destroy());
+    // A body we did not read must not be taken as the next request: close the connection after this answer.
+    const unread = req.method === 'POST' && !req.complete;
+    if (!res.headersSent) sendError(res, e, unread ? { Connection: 'close' } : {});
   }
 }
 
