@@ -100,7 +100,11 @@ export async function benchDashboard(o: DashboardBenchOptions): Promise<string> 
 async function screenshots(browser: Awaited<ReturnType<typeof launchBrowser>>, progress: (msg: string) => void): Promise<void> {
   const scenario = await startScenario({ scenario: 'default', intervalMs: 500, durationS: 300 });
   try {
-    const dashboard = await startDashboard(scenario.dbs, { token: 'screenshot-operator-token' });
+    // Beside the scenario's device, a second IH's fleet of 100,000 enrolled devices that never asked:
+    // the fleet view at scale, with the live device sorted first.
+    const fleetDb = join(scenario.dir, 'ih-fleet.db');
+    enrolBigFleet(fleetDb, 100_000, 'ih-fleet');
+    const dashboard = await startDashboard([...scenario.dbs, fleetDb], { token: 'screenshot-operator-token' });
     try {
       progress('waiting for the scenario to quarantine the device…');
       await scenario.waitFor(/QUARANTINED/, 'the quarantine step', 240_000);
@@ -109,9 +113,15 @@ async function screenshots(browser: Awaited<ReturnType<typeof launchBrowser>>, p
       await page.goto(`${dashboard.url}#/device/pi-0001`);
       await page.locator('#device-state').waitFor();
       await page.locator('#live[data-state="open"]').waitFor();
+      await page.locator('#audit tbody tr').first().waitFor();
       await page.screenshot({ path: join(ROOT, 'docs/dashboard-device.png') });
       await page.goto(`${dashboard.url}#/`);
       await page.locator('#devices tbody tr[data-device]').first().waitFor();
+      // Last request, newest first: the scenario's device heads the table.
+      await page.locator('button.sort[data-sort="lastRequest"]').click();
+      await page.locator('th[aria-sort="ascending"] button.sort[data-sort="lastRequest"]').waitFor();
+      await page.locator('button.sort[data-sort="lastRequest"]').click();
+      await page.locator('#devices tbody tr:first-child[data-device="pi-0001"]').waitFor();
       await page.locator('.count-n').first().waitFor();
       await page.screenshot({ path: join(ROOT, 'docs/dashboard-fleet.png') });
       await context.close();

@@ -105,6 +105,9 @@ export async function startScenario(o: { scenario?: 'none' | 'default'; interval
     String(o.intervalMs ?? 1000),
     '--duration',
     String(o.durationS ?? 600),
+    // Its own dashboard stays off: the tests and the bench run `dominion dashboard` as a child of their own.
+    '--dashboard',
+    'off',
   ]);
   try {
     const m = await run.waitFor(/hub state: SQLite databases in (\S+)/, 'the hubs’ database folder', 120_000);

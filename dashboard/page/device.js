@@ -84,7 +84,8 @@ export class DeviceView {
           d.instances.map((i) => instanceRow(i, now)),
         ),
       ),
-      h('div', { class: 'columns' }, h('div', {}, bootBlock(d), resetTable(d)), h('div', {}, auditTable(d))),
+      h('div', { class: 'columns' }, bootBlock(d), resetTable(d)),
+      auditTable(d),
     );
   }
 
@@ -195,7 +196,7 @@ function resetTable(d) {
               return h(
                 'tr',
                 { 'data-kind': kind },
-                h('td', {}, clockTime(r.atMs)),
+                h('td', { class: 'time', title: new Date(r.atMs).toISOString() }, clockTime(r.atMs)),
                 h('td', { class: 'num' }, r.bootCount ?? '—'),
                 h(
                   'td',
@@ -238,7 +239,7 @@ function auditTable(d) {
               h(
                 'tr',
                 {},
-                h('td', {}, clockTime(a.atMs)),
+                h('td', { class: 'time', title: new Date(a.atMs).toISOString() }, clockTime(a.atMs)),
                 h('td', {}, a.hub),
                 h('td', {}, a.instance ?? '—'),
                 h('td', {}, h('span', { class: `outcome outcome-${/^[a-z-]+$/.test(a.outcome) ? a.outcome : 'other'}` }, a.outcome)),

@@ -59,14 +59,16 @@ export function deadline(atMs, nowMs) {
 }
 
 /**
- * Local wall-clock time, to the second.
+ * Local wall-clock time, to the second; the date too unless it is today.
  * @param {number | null | undefined} atMs
  */
 export function clockTime(atMs) {
   if (atMs === null || atMs === undefined) return '—';
   const d = new Date(atMs);
   const pad = (/** @type {number} */ n) => String(n).padStart(2, '0');
-  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+  const time = `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+  const day = `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}`;
+  return d.toDateString() === new Date().toDateString() ? time : `${day} ${time}`;
 }
 
 /** @param {number} n */
