@@ -114,6 +114,8 @@ async function screenshots(browser: Awaited<ReturnType<typeof launchBrowser>>, p
       await page.locator('#device-state').waitFor();
       await page.locator('#live[data-state="open"]').waitFor();
       await page.locator('#audit tbody tr').first().waitFor();
+      // The reset the quarantine caused, once the device reported it.
+      await page.locator('#resets tbody tr').nth(1).waitFor({ timeout: 120_000 });
       await page.screenshot({ path: join(ROOT, 'docs/dashboard-device.png') });
       await page.goto(`${dashboard.url}#/`);
       await page.locator('#devices tbody tr[data-device]').first().waitFor();
