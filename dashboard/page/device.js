@@ -8,7 +8,7 @@ import { actionPanel } from './actions.js';
 import { getDevice } from './api.js';
 import { h, replace } from './dom.js';
 import { describe } from './fleet.js';
-import { ago, clockTime, clock, deadline, duration, resetKind, stateClass } from './format.js';
+import { ago, clockTime, clock, deadline, duration, resetKind, resetKindClass, stateClass } from './format.js';
 
 /** @typedef {import('./api.js').Device} Device */
 /** @typedef {import('./api.js').Instance} Instance */
@@ -198,11 +198,7 @@ function resetTable(d) {
                 { 'data-kind': kind },
                 h('td', { class: 'time', title: new Date(r.atMs).toISOString() }, clockTime(r.atMs)),
                 h('td', { class: 'num' }, r.bootCount ?? '—'),
-                h(
-                  'td',
-                  {},
-                  h('span', { class: kind === 'OTHER' ? 'state state-NEVER' : stateClass(kind) }, kind === 'OTHER' ? 'other' : kind),
-                ),
+                h('td', {}, h('span', { class: resetKindClass(kind) }, kind)),
                 h('td', { class: 'reason' }, r.reason ?? '—'),
                 h('td', {}, r.firmware ?? '—'),
               );

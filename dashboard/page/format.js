@@ -13,16 +13,27 @@ export function stateClass(state) {
 
 /**
  * Reset reasons grouped as an operator reads them: TIMEOUT (the ticket never came) apart from FAIL
- * (a check failed) and WITHHELD (a hub said no).
+ * (a check failed) and WITHHELD (a hub said no); OPERATOR (quarantine, revoke), UPDATE, POWER-ON.
  * @param {string | null | undefined} reason
+ * @returns {'TIMEOUT'|'WITHHELD'|'FAIL'|'UPDATE'|'OPERATOR'|'POWER-ON'|'OTHER'}
  */
 export function resetKind(reason) {
   const r = (reason ?? '').toLowerCase();
   if (r.includes('timeout')) return 'TIMEOUT';
-  if (r.includes('withheld') || r.includes('quarantine')) return 'WITHHELD';
+  if (r.includes('withheld')) return 'WITHHELD';
   if (r.includes('fail') || r.includes('check')) return 'FAIL';
   if (r.includes('update')) return 'UPDATE';
+  if (r.includes('operator') || r.includes('quarantine')) return 'OPERATOR';
+  if (r.includes('power')) return 'POWER-ON';
   return 'OTHER';
+}
+
+/** The colour of a reset kind: the state it goes with. */
+const KIND_STATE = /** @type {Record<string, string>} */ ({ OPERATOR: 'QUARANTINED', 'POWER-ON': 'NEVER', OTHER: 'NEVER' });
+
+/** @param {string} kind */
+export function resetKindClass(kind) {
+  return stateClass(KIND_STATE[kind] ?? kind);
 }
 
 /**

@@ -105,18 +105,26 @@ test('an action without the token or with a wrong one shows the refusal and chan
   await page.context().close();
 });
 
-test('a change event refetches the open device: its deadline moves', { skip }, async () => {
-  const d = fixtureDevice('pi-0004', Date.now());
-  server.devices.set('pi-0004', d);
-  const w = await openPage(browser, `${server.url}#/device/pi-0004`);
-  const { page } = w;
-  await page.locator('#live[data-state="open"]').waitFor();
-  const cell = page.locator('tr[data-instance="device"] td.deadline');
-  const before = Number(await cell.getAttribute('data-deadline-ms'));
-  assert.equal(before, d.instances[0]!.deadlineMs);
-  d.instances[0]!.deadlineMs = before + 5000;
-  server.change(['pi-0004']);
-  await page.locator(`tr[data-instance="device"] td.deadline[data-deadline-ms="${before + 5000}"]`).waitFor();
-  assert.deepEqual(unexpectedErrors(w), []);
-  await page.context().close();
-});
+test(
+  'a change event refetches the open device: its deadline moves; resets keep TIMEOUT apart from FAIL and WITHHELD',
+  { skip },
+  async () => {
+    const d = fixtureDevice('pi-0004', Date.now());
+    for (const [i, reason] of ['ticket-timeout', 'check-failed', 'ticket-withheld', 'operator'].entries())
+      d.resets.push({ atMs: Date.now() - (i + 1) * 60_000, bootCount: 5 - i, reason, firmware: '0.1.0' });
+    server.devices.set('pi-0004', d);
+    const w = await openPage(browser, `${server.url}#/device/pi-0004`);
+    const { page } = w;
+    await page.locator('#live[data-state="open"]').waitFor();
+    const cell = page.locator('tr[data-instance="device"] td.deadline');
+    const before = Number(await cell.getAttribute('data-deadline-ms'));
+    assert.equal(before, d.instances[0]!.deadlineMs);
+    d.instances[0]!.deadlineMs = before + 5000;
+    server.change(['pi-0004']);
+    await page.locator(`tr[data-instance="device"] td.deadline[data-deadline-ms="${before + 5000}"]`).waitFor();
+    const kinds = await Promise.all((await page.locator('#resets tbody tr').all()).map((r) => r.getAttribute('data-kind')));
+    assert.deepEqual(kinds, ['TIMEOUT', 'FAIL', 'WITHHELD', 'OPERATOR']);
+    assert.deepEqual(unexpectedErrors(w), []);
+    await page.context().close();
+  },
+);
