@@ -1,6 +1,6 @@
 // @ts-check
 /**
- * The dashboard's HTTP API (docs/ARCHITECTURE.md, dashboard): typed fetches, errors as ApiError
+ * The dashboard's HTTP API (docs/DASHBOARD.md): typed fetches, errors as ApiError
  * with the server's code and message, and the operator token (memory and this tab's sessionStorage,
  * sent as a bearer header, never a cookie).
  */

@@ -1,7 +1,7 @@
 // @ts-check
 /**
  * The dashboard page: hash routes (`#/` fleet, `#/device/<id>`), the operator token field, the
- * live connection and the clock that makes deadlines count down. See docs/ARCHITECTURE.md (dashboard).
+ * live connection and the clock that makes deadlines count down. See docs/DASHBOARD.md.
  */
 import { operatorToken } from './api.js';
 import { DeviceView } from './device.js';
@@ -48,7 +48,7 @@ function tokenField() {
   });
   input.value = operatorToken.get();
   const state = h('span', { class: 'token-state', id: 'token-state' });
-  const show = () => replace(state, operatorToken.get() === '' ? 'no token: read-only' : 'token set (this tab only)');
+  const show = () => replace(state, operatorToken.get() === '' ? 'no token entered' : 'token set (this tab only)');
   input.addEventListener('input', () => {
     operatorToken.set(input.value);
     show();

@@ -2,7 +2,7 @@
 /**
  * DOM building without HTML parsing: every string given here becomes a text node or an attribute
  * value, so text that came from a device (ids, actor names, reasons, versions) can never become
- * markup (docs/ARCHITECTURE.md, dashboard). Nothing in the page uses innerHTML.
+ * markup (docs/DASHBOARD.md). Nothing in the page uses innerHTML.
  */
 
 /** @typedef {Node | string | number | null | undefined | false} Child */
