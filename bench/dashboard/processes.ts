@@ -4,6 +4,9 @@
  * Child processes from sources, as a user runs them; each waits for what it prints, not for a time.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -97,8 +100,13 @@ export interface Scenario extends Running {
  * The hubs' databases are in the temp directory it prints.
  */
 export async function startScenario(o: { scenario?: 'none' | 'default'; intervalMs?: number; durationS?: number } = {}): Promise<Scenario> {
+  // The device's data in a folder of ours, removed when the scenario stops (the hubs' folder is
+  // the caller's to remove: it may read the databases after).
+  const deviceDir = mkdtempSync(join(tmpdir(), 'dominion-dashboard-device-'));
   const run = runDominion([
     'up',
+    '--data-dir',
+    deviceDir,
     '--scenario',
     o.scenario ?? 'none',
     '--interval',
@@ -112,9 +120,14 @@ export async function startScenario(o: { scenario?: 'none' | 'default'; interval
   try {
     const m = await run.waitFor(/hub state: SQLite databases in (\S+)/, 'the hubs’ database folder', 120_000);
     const dir = m[1]!;
-    return { ...run, dir, dbs: [`${dir}/ih-1.db`, `${dir}/sh-sensor.db`] };
+    const stop = async (): Promise<void> => {
+      await run.stop();
+      rmSync(deviceDir, { recursive: true, force: true });
+    };
+    return { ...run, stop, dir, dbs: [`${dir}/ih-1.db`, `${dir}/sh-sensor.db`] };
   } catch (e) {
     await run.stop();
+    rmSync(deviceDir, { recursive: true, force: true });
     throw e;
   }
 }
