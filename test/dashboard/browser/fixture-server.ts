@@ -53,6 +53,10 @@ export interface FixtureServer {
   readonly actions: Array<{ device: string; action: string; body: unknown }>;
   /** Sends a `change` event naming these devices to every open page. */
   change(devices: readonly string[]): void;
+  /** Ends every open event stream, as a restarting server would. */
+  dropStreams(): void;
+  /** The Last-Event-ID header of each event-stream request, in order (undefined: a first connect). */
+  readonly resumedFrom: Array<string | undefined>;
   close(): Promise<void>;
 }
 
@@ -86,6 +90,7 @@ export async function startFixtureServer(o: { token?: string } = {}): Promise<Fi
   const devices = new Map<string, FixtureDevice>();
   const actions: FixtureServer['actions'] = [];
   const streams = new Set<ServerResponse>();
+  const resumedFrom: Array<string | undefined> = [];
   let seq = 0;
 
   const send = (res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void => {
@@ -165,6 +170,8 @@ export async function startFixtureServer(o: { token?: string } = {}): Promise<Fi
       return;
     }
     if (req.method === 'GET' && path === '/api/events') {
+      const last = req.headers['last-event-id'];
+      resumedFrom.push(typeof last === 'string' ? last : undefined);
       res.writeHead(200, { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-store' });
       res.write(`retry: 2000\nevent: hello\ndata: ${JSON.stringify({ seq, now: Date.now() })}\n\n`);
       streams.add(res);
@@ -209,6 +216,11 @@ export async function startFixtureServer(o: { token?: string } = {}): Promise<Fi
     url: `http://127.0.0.1:${port}/`,
     devices,
     actions,
+    resumedFrom,
+    dropStreams() {
+      for (const s of streams) s.end();
+      streams.clear();
+    },
     change(ids) {
       seq++;
       for (const s of streams) s.write(`id: ${seq}\nevent: change\ndata: ${JSON.stringify({ seq, devices: ids, summary: true })}\n\n`);

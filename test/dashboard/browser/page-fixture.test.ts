@@ -96,9 +96,19 @@ test('an action without the token or with a wrong one shows the refusal and chan
   await page.locator('#token').fill('right-token');
   await page.locator('button[data-action="quarantine"]').click();
   await page.locator('#device-state', { hasText: 'QUARANTINED' }).waitFor();
+  // require-update names the instance and the release; a missing release is caught in the page.
+  await page.locator('#update-instance').selectOption('mm');
+  await page.locator('button[data-action="require-update"]').click();
+  await page.locator('#action-result.error', { hasText: 'give a release number' }).waitFor();
+  await page.locator('#update-release').fill('2');
+  await page.locator('button[data-action="require-update"]').click();
+  await page.locator('#action-result.ok', { hasText: 'release 2' }).waitFor();
   assert.deepEqual(
-    server.actions.map((a) => a.action),
-    ['quarantine'],
+    server.actions.map((a) => [a.action, a.body]),
+    [
+      ['quarantine', {}],
+      ['require-update', { instance: 'mm', release: 2 }],
+    ],
   );
   assert.deepEqual(w.dialogs, []);
   assert.deepEqual(unexpectedErrors(w), []);
@@ -106,7 +116,7 @@ test('an action without the token or with a wrong one shows the refusal and chan
 });
 
 test(
-  'a change event refetches the open device: its deadline moves; resets keep TIMEOUT apart from FAIL and WITHHELD',
+  'a change event refetches the open device: its deadline moves; resets keep TIMEOUT apart from FAIL and WITHHELD; the stream reconnects',
   { skip },
   async () => {
     const d = fixtureDevice('pi-0004', Date.now());
@@ -124,6 +134,13 @@ test(
     await page.locator(`tr[data-instance="device"] td.deadline[data-deadline-ms="${before + 5000}"]`).waitFor();
     const kinds = await Promise.all((await page.locator('#resets tbody tr').all()).map((r) => r.getAttribute('data-kind')));
     assert.deepEqual(kinds, ['TIMEOUT', 'FAIL', 'WITHHELD', 'OPERATOR']);
+    // The stream ends: the indicator says so, EventSource reconnects by itself with Last-Event-ID.
+    const connects = server.resumedFrom.length;
+    server.dropStreams();
+    await page.locator('#live[data-state="reconnecting"]').waitFor();
+    await page.locator('#live[data-state="open"]').waitFor();
+    assert.ok(server.resumedFrom.length > connects, 'the page connected again');
+    assert.ok(server.resumedFrom.at(-1) !== undefined, 'and resumed from the last event id');
     assert.deepEqual(unexpectedErrors(w), []);
     await page.context().close();
   },
