@@ -83,9 +83,13 @@ export class FleetIndex {
   }
 
   /** Devices whose state flips by itself at or before `nowMs` (an unswept deadline passed). */
-  due(nowMs: number): string[] {
+  due(nowMs: number, max = Infinity): string[] {
     const out: string[] = [];
-    for (const [id, e] of this.byId) if (e.flipAtMs !== null && e.flipAtMs <= nowMs) out.push(id);
+    for (const [id, e] of this.byId) {
+      if (e.flipAtMs === null || e.flipAtMs > nowMs) continue;
+      out.push(id);
+      if (out.length >= max) break;
+    }
     return out;
   }
 

@@ -49,7 +49,10 @@ describe('dashboard actions with an operator token', () => {
       assert.equal(a.json().error.code, 'bad-token');
     }
     assert.equal((await call(d.base, '/api/devices?q=alpha-01')).json().rows[0].state, 'NEVER');
-    assert.ok(d.logs.every((l) => !l.includes(TOKEN)), 'the token is never logged');
+    assert.ok(
+      d.logs.every((l) => !l.includes(TOKEN)),
+      'the token is never logged',
+    );
   });
 
   it('quarantines with the token, audited exactly as dominion quarantine audits it', async () => {
@@ -72,7 +75,10 @@ describe('dashboard actions with an operator token', () => {
     const shape = (e: typeof page) => ({ ...e, seq: 0, atMs: 0, deviceId: '' });
     assert.deepEqual(shape(page!), shape(cli!));
     assert.equal(page!.reason, 'quarantine');
-    assert.ok(d.logs.every((l) => !l.includes(TOKEN)), 'the token is never logged');
+    assert.ok(
+      d.logs.every((l) => !l.includes(TOKEN)),
+      'the token is never logged',
+    );
   });
 
   it('releases, revokes, and refuses releasing a revoked device with 409', async () => {
@@ -89,7 +95,13 @@ describe('dashboard actions with an operator token', () => {
     const cleared = await post('/api/devices/alpha-02/require-update', '{"clear":true}');
     assert.equal(cleared.status, 200, cleared.text);
     assert.equal(readAudit(d.fx.store.db, { deviceId: 'alpha-02', limit: 1 })[0]!.reason, 'clear-update');
-    for (const body of ['{"instance":"device"}', '{"instance":"nope","release":1}', '{"instance":"mm","release":0}', '{"clear":1}', '{"release":1}']) {
+    for (const body of [
+      '{"instance":"device"}',
+      '{"instance":"nope","release":1}',
+      '{"instance":"mm","release":0}',
+      '{"clear":1}',
+      '{"release":1}',
+    ]) {
       const a = await post(`/api/devices/${d.fx.dev.deviceId}/require-update`, body);
       assert.equal(a.status, 400, body);
       assert.equal(a.json().error.code, 'bad-body', body);

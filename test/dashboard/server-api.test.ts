@@ -111,7 +111,14 @@ describe('dashboard read API', () => {
   });
 
   it('answers unknown routes, devices and files with JSON 404s, wrong methods with 405, foreign Host with 421', async () => {
-    for (const path of ['/api/nope', '/api/devices/nobody', '/api/devices/%ZZ', '/assets/../package.json', '/assets/Bad.JS', '/etc/passwd']) {
+    for (const path of [
+      '/api/nope',
+      '/api/devices/nobody',
+      '/api/devices/%ZZ',
+      '/assets/../package.json',
+      '/assets/Bad.JS',
+      '/etc/passwd',
+    ]) {
       const a = await call(d.base, path);
       assert.ok(a.status === 404 || a.status === 400, `${path}: ${a.status}`);
       assert.equal(typeof a.json().error.code, 'string', path);
@@ -152,11 +159,14 @@ describe('dashboard read API', () => {
     assert.equal(dev.instances[0].deadlineMs, T0 + dev.instances[0].lastDeferralMs);
     // Newest first by time (the fixture enrolled the device at the host's real time, after T0).
     const times = dev.audit.map((a: { atMs: number }) => a.atMs);
-    assert.deepEqual(times, [...times].sort((a, b) => b - a));
     assert.deepEqual(
-      dev.audit.map((a: { outcome: string; reason: string }) => `${a.outcome} ${a.reason}`).sort(),
-      ['operator enrolled', 'ticket granted'],
+      times,
+      [...times].sort((a, b) => b - a),
     );
+    assert.deepEqual(dev.audit.map((a: { outcome: string; reason: string }) => `${a.outcome} ${a.reason}`).sort(), [
+      'operator enrolled',
+      'ticket granted',
+    ]);
     assert.equal(dev.audit.find((a: { outcome: string }) => a.outcome === 'ticket').atMs, T0);
     assert.deepEqual(dev.resets, [{ atMs: T0, bootCount: 3, reason: 'power-on', firmware: '2.1.0' }]);
   });

@@ -140,7 +140,11 @@ export function openEvents(base: string, lastEventId?: string): Promise<SseStrea
             fields.set(line.slice(0, c), line.slice(c + 1).trimStart());
           }
           if (!fields.has('event')) continue;
-          queue.push({ ...(fields.has('id') ? { id: fields.get('id')! } : {}), event: fields.get('event')!, data: JSON.parse(fields.get('data') ?? 'null') });
+          queue.push({
+            ...(fields.has('id') ? { id: fields.get('id')! } : {}),
+            event: fields.get('event')!,
+            data: JSON.parse(fields.get('data') ?? 'null'),
+          });
         }
         deliver();
       });
