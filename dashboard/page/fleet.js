@@ -110,8 +110,10 @@ export class FleetView {
     void this.loadPage();
   }
 
-  /** Refetch after a change event; `summary` when the counts may have moved. */
-  /** @param {{ summary: boolean }} what */
+  /**
+   * Refetch after a change event; the summary too when the counts may have moved.
+   * @param {{ summary: boolean }} what
+   */
   async refresh(what) {
     await Promise.all([this.loadPage(), what.summary ? this.loadSummary() : undefined]);
   }
