@@ -7,11 +7,13 @@
  * (image fetch over MQTT, restore of a tampered service image, CPU of gated boot and slots; ~3 min, not
  * part of `all`), resilience (a device per strategy behind a hostile MQTT proxy: resets per hour and
  * slack to the bound; minutes, not part of `all`), fleet (the fleet simulator, bench/fleet/: N devices
- * open-loop against a real hub; not part of `all`), all. Tables go to stdout (paste into bench/RESULTS.md with the command); progress goes to stderr.
+ * open-loop against a real hub; not part of `all`), dashboard (the dashboard's first page at 100,000 devices in
+ * headless Chromium, --screenshots for docs/; not part of `all`), all. Tables go to stdout (paste into bench/RESULTS.md with the command); progress goes to stderr.
  */
 import { cpus } from 'node:os';
 import { parseArgs } from 'node:util';
 import { benchCrypto, formatCryptoTable } from './crypto.ts';
+import { benchDashboard } from './dashboard/index.ts';
 import { benchFleet, FLEET_FLAGS, FLEET_USAGE, fleetSimOptions, type FleetFlags } from './fleet/index.ts';
 import { benchHub } from './hub.ts';
 import { benchLoop, LOOP_PARTS, type LoopPart } from './loop.ts';
@@ -21,7 +23,7 @@ import { paperOptions, PAPER_USAGE } from './paper/cli.ts';
 import { benchPaper } from './paper/index.ts';
 import { benchRuntime } from './runtime.ts';
 
-const SUITES = ['runtime', 'crypto', 'loop', 'hub', 'fleet', 'paper', 'recovery', 'resilience', 'all'] as const;
+const SUITES = ['runtime', 'crypto', 'loop', 'hub', 'fleet', 'dashboard', 'paper', 'recovery', 'resilience', 'all'] as const;
 type Suite = (typeof SUITES)[number];
 
 const USAGE = `usage: npm run bench -- <${SUITES.join('|')}> [--runs N] [--seconds S] [--quick]
@@ -37,6 +39,7 @@ const USAGE = `usage: npm run bench -- <${SUITES.join('|')}> [--runs N] [--secon
             --hub-replay guard|none (default guard: hubs refuse a nonce answered before, as on SQLite)
   loop: --only cpu,rtt (default both), --seconds S per CPU window (default 20), --reps N CPU windows (default 1)
   ${FLEET_USAGE}
+  dashboard: --devices N enrolled (default 100000), --runs N page loads (default 10), --screenshots (docs/dashboard-*.png)
 ${PAPER_USAGE}`;
 
 async function main(): Promise<void> {
@@ -66,6 +69,7 @@ async function main(): Promise<void> {
       shards: { type: 'string' },
       cache: { type: 'string' },
       db: { type: 'string' },
+      screenshots: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -106,6 +110,19 @@ async function main(): Promise<void> {
     const flags = Object.fromEntries(FLEET_FLAGS.flatMap((f) => (values[f] !== undefined ? [[f, values[f]]] : []))) as FleetFlags;
     console.log(`## Fleet simulator\n`);
     console.log(await benchFleet(fleetSimOptions(flags), `npm run bench -- ${process.argv.slice(2).join(' ')}`));
+    return;
+  }
+  if (suite === 'dashboard') {
+    // Its own flags; not part of `all` (a browser, 100,000 devices enrolled, and a scenario for the screenshots).
+    const devices = Number(values.devices ?? 100_000);
+    const runs = Number(values.runs ?? 10);
+    if (!Number.isInteger(devices) || devices < 1 || !Number.isInteger(runs) || runs < 1)
+      throw new Error(`--devices and --runs must be integers >= 1\n${USAGE}`);
+    const cpu = cpus()[0]?.model ?? 'unknown CPU';
+    console.log(
+      `# dominion bench: dashboard\n\n${new Date().toISOString().slice(0, 10)}, node ${process.version}, ${cpus().length} × ${cpu}\n`,
+    );
+    console.log(await benchDashboard({ devices, runs, screenshots: values.screenshots }));
     return;
   }
   if (suite === 'paper') {

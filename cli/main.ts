@@ -72,6 +72,10 @@ const COMMANDS: Record<string, { summary: string; run: (argv: string[]) => Promi
     summary: "print a device's boots, reset reasons and firmware/image versions as it reported them",
     run: async (a) => (await import('./history.ts')).historyCommand(a),
   },
+  dashboard: {
+    summary: 'serve the fleet dashboard (live device states, deadlines, resets, actions) over HTTP',
+    run: async (a) => (await import('./dashboard.ts')).dashboardCommand(a),
+  },
   audit: { summary: "print a hub's audit log", run: async (a) => (await import('./audit.ts')).auditCommand(a) },
   quarantine: {
     summary: 'withhold every ticket from a device until released',

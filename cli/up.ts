@@ -21,6 +21,7 @@ import { runScenario, type ScenarioActions } from './scenario.ts';
 import { chooseBroker } from './broker-options.ts';
 import { startUpDevice, type UpDevice } from './up-device.ts';
 import { startSqliteFleet, type SqliteFleet } from './up-hubs.ts';
+import { startUpDashboard } from './up-dashboard.ts';
 import { BuildError, PROJECT_ROOT } from '../build/index.ts';
 import { nameServices, parseServiceArg, stageServiceImages, type ServiceModule } from '../build/service-module.ts';
 
@@ -43,6 +44,10 @@ options:
   --broker-ca <file>         the broker's CA certificate (PEM): hubs and device pin it
   --insecure-plaintext       accept a plain mqtt:// --broker that is not loopback
   --data-dir <path>          where the device keeps sw/ and sm-*/ (default: a fresh temp directory)
+  --dashboard <host:port|off>
+                             serve the fleet dashboard on the hubs' databases (default 127.0.0.1:8080,
+                             any free port if that one is taken; loopback only); its actions take the
+                             one-time operator token printed at start
   --service [<name>=]<module>
                              also run this service of yours (repeatable): a module exporting a
                              ServiceSpec, built into every release as "dominion build --service"
@@ -59,6 +64,7 @@ export async function up(argv: string[]): Promise<number> {
     'insecure-plaintext': { type: 'boolean', default: false },
     'data-dir': { type: 'string' },
     service: { type: 'string', multiple: true },
+    dashboard: { type: 'string', default: '127.0.0.1:8080' },
     help: { type: 'boolean', short: 'h', default: false },
   });
   if (values.help) {
@@ -116,6 +122,10 @@ export async function up(argv: string[]): Promise<number> {
     throw error;
   }
   const fleet = sqlite.fleet;
+  const dashboard = await startUpDashboard(
+    values.dashboard,
+    sqlite.hubs.map((h) => h.store.db.name),
+  );
   let device: UpDevice;
   const staged = userServices.length > 0 ? stageServiceImages(userServices, PROJECT_ROOT) : undefined;
   try {
@@ -130,6 +140,7 @@ export async function up(argv: string[]): Promise<number> {
       ...(staged !== undefined ? { extraServices: { names: userServices.map((s) => s.name), serviceImages: staged.serviceImages } } : {}),
     });
   } catch (error) {
+    await dashboard?.close();
     await sqlite.stop();
     await broker?.close();
     if (error instanceof BuildError) {
@@ -141,6 +152,7 @@ export async function up(argv: string[]): Promise<number> {
     staged?.remove();
   }
   const cleanup = async (): Promise<void> => {
+    await dashboard?.close();
     device.shutdown();
     await sqlite.stop();
     await broker?.close();
