@@ -1,11 +1,15 @@
 /**
- * The fleet in memory, one small record per device (docs/ARCHITECTURE.md, "The dashboard"): the
- * device table's columns only, so paging, sorting, searching and counting 100,000 devices never
- * touch the databases. Built by one scan of each hub at start, then refreshed device by device from
- * the rows that changed (the watcher) and when a deadline that is still ahead passes (`due`).
+ * The fleet in memory, the device table's columns only (docs/ARCHITECTURE.md, "The dashboard"), so
+ * paging, sorting, searching and counting 100,000 devices never touch the databases. Built by one
+ * scan of each hub at start, then refreshed device by device from the rows that changed (the
+ * watcher) and when a deadline that is still ahead passes (`due`).
+ *
+ * Stored by column (a slot per device: typed arrays for numbers, arrays of shared strings), not as
+ * an object per device: 100,000 devices then cost ~13 MB of heap instead of ~40, which keeps the
+ * process inside its memory budget (docs/DASHBOARD.md, "Memory").
  */
 import type { FleetRow } from '../actors/hub/sqlite/index.ts';
-import { DEVICE_STATES, DeviceFold, type DeviceListRow, type DeviceStateName } from './types.ts';
+import { DEVICE_STATES, DeviceFold, type DeviceListRow, type DeviceStateName, type InstanceStateName } from './types.ts';
 
 export type SortKey = 'id' | 'state' | 'lastRequest' | 'deadline';
 
@@ -36,32 +40,70 @@ const STATE_ORDER: Readonly<Record<DeviceStateName, number>> = {
   QUARANTINED: 6,
   REVOKED: 7,
 };
+const DEVICE_STATE_CODES = ['active', 'quarantined', 'revoked'] as const;
+const INSTANCE_STATES: readonly InstanceStateName[] = ['NEVER', 'OK', 'UPDATE', 'WITHHELD', 'FAIL', 'TIMEOUT'];
+/** Distinct strings kept shared (reasons, firmware versions); past this, new ones are stored as they come. */
+const INTERN_MAX = 10_000;
 
-/** One device: its table line, and when its state next changes by itself (a deadline ahead). */
-interface Entry {
-  row: DeviceListRow;
-  flipAtMs: number | null;
-  /** The id lower-cased for search (the same string when it has no capitals: no copy). */
-  readonly lower: string;
+/** One column of optional numbers: NaN stands for null. */
+class NumberColumn {
+  data = new Float64Array(1024);
+  get(slot: number): number | null {
+    const v = this.data[slot]!;
+    return Number.isNaN(v) ? null : v;
+  }
+  set(slot: number, v: number | null): void {
+    this.data[slot] = v ?? NaN;
+  }
+  grow(size: number): void {
+    const next = new Float64Array(size);
+    next.set(this.data);
+    this.data = next;
+  }
 }
 
 export class FleetIndex {
-  private readonly byId = new Map<string, Entry>();
-  /** Device ids in code-unit order (sort=id), kept sorted as devices appear. */
-  private ids: string[] = [];
+  private readonly slotOf = new Map<string, number>();
+  private readonly ids: string[] = [];
+  /** The id lower-cased for search (the same string when it has no capitals: no copy). */
+  private readonly lower: string[] = [];
+  private deviceState = new Uint8Array(1024);
+  private worst = new Uint8Array(1024);
+  private instances = new Uint16Array(1024);
+  private sawDevice = new Uint8Array(1024);
+  private readonly stateReason: Array<string | null> = [];
+  private readonly worstReason: Array<string | null> = [];
+  private readonly firmware: Array<string | null> = [];
+  private readonly lastRequest = new NumberColumn();
+  private readonly nextDeadline = new NumberColumn();
+  private readonly bootCount = new NumberColumn();
+  /** When the device's state next changes by itself (a deadline ahead passes), or null. */
+  private readonly flipAt = new NumberColumn();
+  /** Slots in device-id (code unit) order: sort=id, and the base order every other sort keeps for ties. */
+  private byId: number[] = [];
+  private readonly interned = new Map<string, string>();
   private version = 0;
-  /** The last filtered-and-sorted list per query shape, valid while `version` stands. */
-  private cache = new Map<string, { version: number; list: Entry[] }>();
+  /** The last filtered-and-sorted slots per query shape, valid while `version` stands. */
+  private cache = new Map<string, { version: number; slots: Int32Array }>();
 
   get size(): number {
-    return this.byId.size;
+    return this.ids.length;
   }
 
-  /** Builds the index from every source's rows (grouped by device within each source). */
-  load(folds: ReadonlyMap<string, DeviceFold>): void {
-    for (const fold of folds.values()) this.put(fold, false);
-    this.ids = [...this.byId.keys()].sort(compareIds);
+  /** Adds a device's fold, or folds it into what earlier hubs said of it (the start-up scan). */
+  merge(fold: DeviceFold): void {
+    const slot = this.slotOf.get(fold.deviceId);
+    if (slot === undefined) return void this.write(this.newSlot(fold.deviceId), fold);
+    const both = this.foldAt(slot);
+    both.absorb(fold);
+    this.write(slot, both);
+  }
+
+  /** Call once the start-up scan is done: orders the devices by id. */
+  sealLoad(): void {
+    this.byId = this.ids.map((_, slot) => slot).sort((a, b) => compareIds(this.ids[a]!, this.ids[b]!));
     this.version++;
+    this.cache.clear();
   }
 
   /** Replaces these devices' records from their current rows (all hubs); returns the ids whose line changed. */
@@ -70,10 +112,15 @@ export class FleetIndex {
     const changed: string[] = [];
     for (const id of deviceIds) {
       const fold = folds.get(id);
-      const before = this.byId.get(id);
       if (fold === undefined) continue; // not enrolled (anymore): devices are never deleted, so keep what we had
-      const entry = this.put(fold, before === undefined);
-      if (before === undefined || !sameRow(before.row, entry.row)) changed.push(id);
+      let slot = this.slotOf.get(id);
+      const before = slot === undefined ? undefined : this.rowAt(slot);
+      if (slot === undefined) {
+        slot = this.newSlot(id);
+        this.byId.splice(insertionPoint(this.byId, this.ids, id), 0, slot);
+      }
+      this.write(slot, fold);
+      if (before === undefined || !sameRow(before, this.rowAt(slot))) changed.push(id);
     }
     if (changed.length > 0) {
       this.version++;
@@ -85,69 +132,134 @@ export class FleetIndex {
   /** Devices whose state flips by itself at or before `nowMs` (an unswept deadline passed). */
   due(nowMs: number, max = Infinity): string[] {
     const out: string[] = [];
-    for (const [id, e] of this.byId) {
-      if (e.flipAtMs === null || e.flipAtMs > nowMs) continue;
-      out.push(id);
-      if (out.length >= max) break;
-    }
+    const flip = this.flipAt.data;
+    for (let slot = 0; slot < this.ids.length && out.length < max; slot++) if (flip[slot]! <= nowMs) out.push(this.ids[slot]!); // NaN never is
     return out;
   }
 
   get(deviceId: string): DeviceListRow | undefined {
-    return this.byId.get(deviceId)?.row;
+    const slot = this.slotOf.get(deviceId);
+    return slot === undefined ? undefined : this.rowAt(slot);
   }
 
   counts(): Record<DeviceStateName, number> {
     const counts = Object.fromEntries(DEVICE_STATES.map((s) => [s, 0])) as Record<DeviceStateName, number>;
-    for (const e of this.byId.values()) counts[e.row.state]++;
+    for (let slot = 0; slot < this.ids.length; slot++) counts[this.stateAt(slot)]++;
     return counts;
   }
 
   page(query: DeviceQuery): DevicePage {
     const { offset, limit } = query;
     // The common first view, every device by id: no filtering or sorting at all.
-    if (query.q === '' && query.state === '' && query.sort === 'id') {
-      const n = this.ids.length;
-      const rows: DeviceListRow[] = [];
-      for (let i = offset; i < Math.min(n, offset + limit); i++)
-        rows.push(this.byId.get(this.ids[query.dir === 'asc' ? i : n - 1 - i]!)!.row);
-      return { total: n, offset, limit, rows };
+    const slots = query.q === '' && query.state === '' && query.sort === 'id' ? undefined : this.sorted(query);
+    const total = slots?.length ?? this.byId.length;
+    const rows: DeviceListRow[] = [];
+    for (let i = offset; i < Math.min(total, offset + limit); i++) {
+      const slot = slots !== undefined ? slots[i]! : this.byId[query.dir === 'asc' ? i : total - 1 - i]!;
+      rows.push(this.rowAt(slot));
     }
-    const list = this.sorted(query);
-    return { total: list.length, offset, limit, rows: list.slice(offset, offset + limit).map((e) => e.row) };
+    return { total, offset, limit, rows };
   }
 
-  private sorted(query: DeviceQuery): Entry[] {
+  private sorted(query: DeviceQuery): Int32Array {
     const key = `${query.q}\u0000${query.state}\u0000${query.sort}\u0000${query.dir}`;
     const hit = this.cache.get(key);
-    if (hit !== undefined && hit.version === this.version) return hit.list;
+    if (hit !== undefined && hit.version === this.version) return hit.slots;
     const q = query.q.toLowerCase();
-    const list: Entry[] = [];
-    for (const id of this.ids) {
-      const e = this.byId.get(id)!;
-      if (q !== '' && !e.lower.includes(q)) continue;
-      if (query.state !== '' && e.row.state !== query.state) continue;
-      list.push(e);
+    const picked: number[] = [];
+    for (const slot of this.byId) {
+      if (q !== '' && !this.lower[slot]!.includes(q)) continue;
+      if (query.state !== '' && this.stateAt(slot) !== query.state) continue;
+      picked.push(slot);
     }
-    // ids is already in id order, and Array.prototype.sort is stable: ties stay by id.
+    // picked is in id order, and Array.prototype.sort is stable: ties stay by id.
     const sign = query.dir === 'asc' ? 1 : -1;
-    if (query.sort === 'state') list.sort((a, b) => sign * (STATE_ORDER[a.row.state] - STATE_ORDER[b.row.state]));
-    else if (query.sort === 'lastRequest') list.sort((a, b) => nullsLast(a.row.lastRequestAtMs, b.row.lastRequestAtMs, sign));
-    else if (query.sort === 'deadline') list.sort((a, b) => nullsLast(a.row.nextDeadlineMs, b.row.nextDeadlineMs, sign));
-    else if (query.dir === 'desc') list.reverse();
+    if (query.sort === 'state') {
+      const order = new Uint8Array(this.ids.length);
+      for (const slot of picked) order[slot] = STATE_ORDER[this.stateAt(slot)];
+      picked.sort((a, b) => sign * (order[a]! - order[b]!));
+    } else if (query.sort === 'lastRequest' || query.sort === 'deadline') {
+      const column = (query.sort === 'lastRequest' ? this.lastRequest : this.nextDeadline).data;
+      picked.sort((a, b) => nullsLast(column[a]!, column[b]!, sign));
+    } else if (query.dir === 'desc') picked.reverse();
+    const slots = Int32Array.from(picked);
     if (this.cache.size >= 8) this.cache.clear();
-    this.cache.set(key, { version: this.version, list });
-    return list;
+    this.cache.set(key, { version: this.version, slots });
+    return slots;
   }
 
-  private put(fold: DeviceFold, insertSorted: boolean): Entry {
-    const row = fold.row();
-    const id = fold.deviceId;
-    const lower = id.toLowerCase();
-    const entry: Entry = { row, flipAtMs: fold.flipAtMs, lower: lower === id ? id : lower };
-    if (insertSorted && !this.byId.has(id)) this.ids.splice(insertionPoint(this.ids, id), 0, id);
-    this.byId.set(id, entry);
-    return entry;
+  private newSlot(deviceId: string): number {
+    const slot = this.ids.length;
+    if (slot >= this.deviceState.length) this.grow(this.deviceState.length * 2);
+    this.slotOf.set(deviceId, slot);
+    this.ids.push(deviceId);
+    const lower = deviceId.toLowerCase();
+    this.lower.push(lower === deviceId ? deviceId : lower);
+    this.stateReason.push(null);
+    this.worstReason.push(null);
+    this.firmware.push(null);
+    return slot;
+  }
+
+  private grow(size: number): void {
+    const grown = <T extends Uint8Array | Uint16Array>(a: T, make: (n: number) => T): T => {
+      const next = make(size);
+      next.set(a);
+      return next;
+    };
+    this.deviceState = grown(this.deviceState, (n) => new Uint8Array(n));
+    this.worst = grown(this.worst, (n) => new Uint8Array(n));
+    this.sawDevice = grown(this.sawDevice, (n) => new Uint8Array(n));
+    this.instances = grown(this.instances, (n) => new Uint16Array(n));
+    for (const c of [this.lastRequest, this.nextDeadline, this.bootCount, this.flipAt]) c.grow(size);
+  }
+
+  private write(slot: number, f: DeviceFold): void {
+    this.deviceState[slot] = DEVICE_STATE_CODES.indexOf(f.deviceState);
+    this.stateReason[slot] = this.intern(f.stateReason);
+    this.worst[slot] = INSTANCE_STATES.indexOf(f.worst);
+    this.worstReason[slot] = this.intern(f.worstReason);
+    this.instances[slot] = Math.min(f.instances, 0xffff);
+    this.sawDevice[slot] = f.sawDevice ? 1 : 0;
+    this.lastRequest.set(slot, f.lastRequestAtMs);
+    this.nextDeadline.set(slot, f.nextDeadlineMs);
+    this.bootCount.set(slot, f.bootCount);
+    this.firmware[slot] = this.intern(f.firmware);
+    this.flipAt.set(slot, f.flipAtMs);
+  }
+
+  /** The slot as a fold again, to fold another hub's rows of the device into. */
+  private foldAt(slot: number): DeviceFold {
+    const f = new DeviceFold(this.ids[slot]!);
+    f.deviceState = DEVICE_STATE_CODES[this.deviceState[slot]!]!;
+    f.stateReason = this.stateReason[slot]!;
+    f.worst = INSTANCE_STATES[this.worst[slot]!]!;
+    f.worstReason = this.worstReason[slot]!;
+    f.instances = this.instances[slot]!;
+    f.sawDevice = this.sawDevice[slot] === 1;
+    f.lastRequestAtMs = this.lastRequest.get(slot);
+    f.nextDeadlineMs = this.nextDeadline.get(slot);
+    f.bootCount = this.bootCount.get(slot);
+    f.firmware = this.firmware[slot]!;
+    f.flipAtMs = this.flipAt.get(slot);
+    return f;
+  }
+
+  private stateAt(slot: number): DeviceStateName {
+    const device = this.deviceState[slot]!;
+    return device === 2 ? 'REVOKED' : device === 1 ? 'QUARANTINED' : INSTANCE_STATES[this.worst[slot]!]!;
+  }
+
+  private rowAt(slot: number): DeviceListRow {
+    return this.foldAt(slot).row();
+  }
+
+  private intern(s: string | null): string | null {
+    if (s === null) return null;
+    const known = this.interned.get(s);
+    if (known !== undefined) return known;
+    if (this.interned.size < INTERN_MAX) this.interned.set(s, s);
+    return s;
   }
 }
 
@@ -167,20 +279,22 @@ function compareIds(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
-function insertionPoint(ids: readonly string[], id: string): number {
+/** Where `id` goes in `order` (slots in id order). */
+function insertionPoint(order: readonly number[], ids: readonly string[], id: string): number {
   let lo = 0;
-  let hi = ids.length;
+  let hi = order.length;
   while (lo < hi) {
     const mid = (lo + hi) >> 1;
-    if (ids[mid]! < id) lo = mid + 1;
+    if (ids[order[mid]!]! < id) lo = mid + 1;
     else hi = mid;
   }
   return lo;
 }
 
-function nullsLast(a: number | null, b: number | null, sign: number): number {
-  if (a === null) return b === null ? 0 : 1;
-  if (b === null) return -1;
+/** NaN (no value) sorts last in either direction. */
+function nullsLast(a: number, b: number, sign: number): number {
+  if (Number.isNaN(a)) return Number.isNaN(b) ? 0 : 1;
+  if (Number.isNaN(b)) return -1;
   return sign * (a - b);
 }
 

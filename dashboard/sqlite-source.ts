@@ -73,8 +73,8 @@ export class SqliteSource implements HubSource {
   static open(path: string, integrityCheck = true): SqliteSource {
     const db = openHubDatabase(path, { create: false });
     try {
-      // 8 MiB of page cache, not the hub's 64: the dashboard reads few pages after its start-up scan.
-      db.pragma('cache_size = -8192');
+      // 2 MiB of page cache, not the hub's 64: the dashboard reads few pages after its start-up scan.
+      db.pragma('cache_size = -2048');
       if (integrityCheck) {
         const report = checkIntegrity(db, 'quick', path);
         if (!report.ok) throw corruptDatabaseError(path, report);

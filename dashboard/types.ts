@@ -112,8 +112,31 @@ export class DeviceFold {
   bootCount: number | null = null;
   firmware: string | null = null;
   flipAtMs: number | null = null;
+  /** Whether a `device` row was folded in (bootCount and firmware come from it). */
+  sawDevice = false;
 
   constructor(readonly deviceId: string) {}
+
+  /** Folds in another fold of the same device (its rows from another hub): as if its rows were added here. */
+  absorb(o: DeviceFold): void {
+    if (stateWeight(o.deviceState) > stateWeight(this.deviceState)) {
+      this.deviceState = o.deviceState;
+      this.stateReason = o.stateReason;
+    }
+    if (o.instances > 0 && (this.instances === 0 || instanceRank(o.worst) > instanceRank(this.worst))) {
+      this.worst = o.worst;
+      this.worstReason = o.worstReason;
+    }
+    this.instances += o.instances;
+    this.lastRequestAtMs = later(this.lastRequestAtMs, o.lastRequestAtMs, Math.max);
+    this.nextDeadlineMs = later(this.nextDeadlineMs, o.nextDeadlineMs, Math.min);
+    this.flipAtMs = later(this.flipAtMs, o.flipAtMs, Math.min);
+    if (o.sawDevice) {
+      this.sawDevice = true;
+      this.bootCount = o.bootCount;
+      this.firmware = o.firmware;
+    }
+  }
 
   add(r: FleetRow, nowMs: number): void {
     if (stateWeight(r.deviceState) > stateWeight(this.deviceState)) {
@@ -134,6 +157,7 @@ export class DeviceFold {
       if (r.deadlineMs >= nowMs && (this.flipAtMs === null || r.deadlineMs < this.flipAtMs)) this.flipAtMs = r.deadlineMs;
     }
     if (r.instance === 'device') {
+      this.sawDevice = true;
       this.bootCount = r.reported?.bootCount ?? r.boot?.count ?? null;
       this.firmware = r.reported?.firmwareVersion ?? null;
     }
@@ -157,6 +181,11 @@ export class DeviceFold {
       firmware: this.firmware,
     };
   }
+}
+
+/** `pick` of two optional numbers; null only when both are. */
+function later(a: number | null, b: number | null, pick: (x: number, y: number) => number): number | null {
+  return a === null ? b : b === null ? a : pick(a, b);
 }
 
 function stateWeight(s: 'active' | 'quarantined' | 'revoked'): number {

@@ -6,11 +6,11 @@
  * too. A source that fails is marked unhealthy (GET /api/health) and retried at the next poll.
  */
 import type { Clock, ClockHandle } from '../runtime/index.ts';
-import { FleetIndex, foldRow } from './fleet-index.ts';
+import { FleetIndex } from './fleet-index.ts';
 import { Rates } from './rates.ts';
 import type { ChangeFeed } from './sse.ts';
 import type { HubSource } from './source.ts';
-import type { DeviceFold } from './types.ts';
+import { DeviceFold } from './types.ts';
 
 export const POLL_MS = 250;
 export const DUE_PER_POLL = 5000;
@@ -48,12 +48,18 @@ export class Watcher {
   async load(): Promise<void> {
     const now = this.clock.now();
     const since = Rates.since(now);
-    const folds = new Map<string, DeviceFold>();
     for (const s of this.sources) {
       this.rates.seed(await s.start(since.minutes, since.hours));
-      await s.scan(now, (row) => foldRow(row, now, folds));
+      // A source's rows come grouped by device: one device's fold at a time, never the whole fleet's.
+      let fold: DeviceFold | undefined;
+      await s.scan(now, (row) => {
+        if (fold !== undefined && fold.deviceId !== row.deviceId) this.index.merge(fold);
+        if (fold === undefined || fold.deviceId !== row.deviceId) fold = new DeviceFold(row.deviceId);
+        fold.add(row, now);
+      });
+      if (fold !== undefined) this.index.merge(fold);
     }
-    this.index.load(folds);
+    this.index.sealLoad();
   }
 
   /** Polls every POLL_MS from now on (on the injected clock). */
