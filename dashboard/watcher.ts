@@ -14,6 +14,8 @@ import { DeviceFold } from './types.ts';
 
 export const POLL_MS = 250;
 export const DUE_PER_POLL = 5000;
+/** Devices read again per poll at most. */
+export const REREAD_PER_POLL = 1000;
 
 export interface HubHealth {
   readonly label: string;
@@ -34,6 +36,8 @@ export class Watcher {
   private timer: ClockHandle | undefined;
   private polling: Promise<boolean> | undefined;
   private stopped = false;
+  /** Devices named by changes (or a passed deadline) and not read again yet. */
+  private readonly pending = new Set<string>();
 
   constructor(
     readonly sources: readonly HubSource[],
@@ -99,21 +103,29 @@ export class Watcher {
     const now = this.clock.now();
     // A fleet whose deadlines all pass at once (a restarted dashboard, a dead broker) is read again
     // DUE_PER_POLL devices at a time, not all in one poll.
-    const named = new Set<string>(this.index.due(now, DUE_PER_POLL));
+    for (const id of this.index.due(now, DUE_PER_POLL)) this.pending.add(id);
     let more = false;
     for (const [i, s] of this.sources.entries()) {
       try {
         const c = await s.poll();
         this.rates.add(c);
-        for (const id of c.devices) named.add(id);
+        for (const id of c.devices) this.pending.add(id);
         more ||= c.more;
         this.markHealthy(i);
       } catch (err) {
         this.markFailed(i, err);
       }
     }
-    if (named.size === 0) return more;
-    const ids = [...named];
+    if (this.pending.size === 0) return more;
+    // At most REREAD_PER_POLL devices' rows in memory at once (the process's memory budget); the
+    // rest at the next poll, at once.
+    const ids: string[] = [];
+    for (const id of this.pending) {
+      if (ids.length >= REREAD_PER_POLL) break;
+      ids.push(id);
+      this.pending.delete(id);
+    }
+    more ||= this.pending.size > 0;
     const rows = [];
     for (const [i, s] of this.sources.entries()) {
       try {

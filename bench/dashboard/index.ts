@@ -4,7 +4,9 @@
  * with --screenshots, docs/dashboard-fleet.png and docs/dashboard-device.png from a running
  * `dominion up` scenario. Each run opens the page in a fresh browser context and reads the page's
  * own performance marks: navigation → first rows painted (`dominion:first-rows`, set in the frame
- * after the rows are in the DOM) and route → first rows (`dominion:route-to-rows`).
+ * after the rows are in the DOM) and route → first rows (`dominion:route-to-rows`). Then the
+ * dashboard process itself (server.ts): start-up, API latencies, a change's way to 10 event
+ * streams, and its RSS.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -14,6 +16,7 @@ import { chromiumMissing, launchBrowser } from '../../test/support/browser.ts';
 import { median, percentile } from '../stats.ts';
 import { enrolBigFleet } from './big-fleet.ts';
 import { startDashboard, startScenario } from './processes.ts';
+import { benchDashboardServer } from './server.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -81,6 +84,7 @@ export async function benchDashboard(o: DashboardBenchOptions): Promise<string> 
       `| GET /api/devices?limit=50 (browser's resource timing) | ${fmt(col('apiMs'))} |`,
       '',
     );
+    out.push(...(await benchDashboardServer(join(dir, 'ih-active.db'), o.devices, progress)));
     if (o.screenshots) {
       await screenshots(browser, progress);
       out.push('screenshots: docs/dashboard-fleet.png, docs/dashboard-device.png');

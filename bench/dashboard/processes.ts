@@ -20,7 +20,8 @@ export interface Running {
 }
 
 export function runDominion(args: readonly string[], env: Record<string, string> = {}): Running {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'cli/main.ts', ...args], {
+  // The bin, as a user runs it (`dominion dashboard` runs bundled: cli/bundled.mjs).
+  const child = spawn(process.execPath, ['cli/dominion.mjs', ...args], {
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, ...env },
