@@ -142,6 +142,12 @@ describe('dashboard on PostgreSQL', () => {
     d.clock.advanceTo(ok[0].nextDeadlineMs + 1);
     await d.dash.poll();
     assert.equal((await call(d.base, `/api/devices?q=${d.dev.deviceId}`)).json().rows[0].state, 'TIMEOUT');
+    const after = (await call(d.base, '/api/summary')).json().rates.tickets;
+    assert.equal(
+      after.reduce((a: number, b: number) => a + b, 0),
+      1,
+      'the first poll does not count the start-up rows again',
+    );
     const health = (await call(d.base, '/api/health')).json();
     assert.equal(health.hubs.length, 1);
     assert.equal(health.hubs[0].ok, true);
