@@ -123,8 +123,6 @@ export async function runAction(sources: readonly HubSource[], deviceId: string,
     const instance = action.update.instance;
     if (instance !== undefined) targets = serving.filter((s) => s.instances.includes(instance));
     if (targets.length === 0) throw new HttpError(400, 'bad-body', `the device has no instance ${instance} on these hubs`);
-    if (targets.some((t) => t.source.store === 'postgres'))
-      throw new HttpError(400, 'unsupported', 'require-update is not supported on PostgreSQL yet (as dominion require-update)');
   }
   const done: string[] = [];
   for (const { source } of targets) {

@@ -1,16 +1,20 @@
 /**
  * A PostgreSQL hub (docs/ARCHITECTURE.md §7.4) as a dashboard source. PostgreSQL keeps no device
- * history or refusal counts yet, so resets are empty and boot counts come from boot requests only;
- * require-update is refused as `dominion require-update` refuses it. Change detection: the audit rows
- * past the watermark, by primary key. Identity values commit out of order under concurrent writers,
- * so each poll re-reads a small window below the watermark and skips the rows it has seen.
+ * history or refusal counts yet, so resets are empty and boot counts come from boot requests only.
+ * Actions run `dominion quarantine|require-update --db postgres://…`'s own functions. Change
+ * detection: the audit rows past the watermark, by primary key. Identity values commit out of order
+ * under concurrent writers, so each poll re-reads a small window below the watermark and skips the
+ * rows it has seen (start() marks the window's rows as seen: they are in the index already).
  */
 import {
   describeUrl,
   openPool,
   pgChangeDeviceState,
+  pgClearInstanceUpdate,
   pgFleetView,
   pgReadAudit,
+  pgReleaseTarget,
+  pgRequireInstanceUpdate,
   requirePgSchema,
   type PgPool,
 } from '../actors/hub/postgres/index.ts';
@@ -19,12 +23,13 @@ import type { FleetRow, StateChange } from '../actors/hub/sqlite/index.ts';
 import {
   AUDIT_LOOKBACK_ROWS,
   POLL_ROWS,
-  UnsupportedAction,
   type HubSource,
   type SourceChanges,
   type SourceDetail,
   type SourceHistory,
+  type UpdateAction,
 } from './source.ts';
+import { parseInstance } from '../proto/index.ts';
 
 const PAGE = 2000;
 /** Audit rows re-read below the watermark (late commits of concurrent workers). */
@@ -111,6 +116,13 @@ export class PgSource implements HubSource {
 
   async start(sinceMs: number): Promise<SourceHistory> {
     this.auditSeq = (await this.pool.query<{ s: number | null }>('SELECT max(seq) AS s FROM audit')).rows[0]?.s ?? 0;
+    // The overlap window's committed rows are in the scan that follows: the first poll must not name them again.
+    this.seen.clear();
+    const window = await this.pool.query<{ seq: number }>('SELECT seq FROM audit WHERE seq > $1 AND seq <= $2', [
+      Math.max(0, this.auditSeq - OVERLAP),
+      this.auditSeq,
+    ]);
+    for (const row of window.rows) this.seen.add(row.seq);
     const r = await this.pool.query<{ minute: number; outcome: string; n: number }>(
       `SELECT (at_ms / 60000) * 60000 AS minute, outcome, count(*)::bigint AS n FROM audit
        WHERE at_ms >= $1 AND seq <= $2 AND outcome IN ('ticket', 'refused') GROUP BY 1, 2`,
@@ -154,8 +166,14 @@ export class PgSource implements HubSource {
     await pgChangeDeviceState(this.pool, deviceId, change, reason);
   }
 
-  async update(): Promise<void> {
-    throw new UnsupportedAction('require-update is not supported on PostgreSQL yet');
+  async update(deviceId: string, action: UpdateAction): Promise<void> {
+    if (action.kind === 'clear') {
+      await pgClearInstanceUpdate(this.pool, deviceId, action.instance === undefined ? undefined : parseInstance(action.instance));
+      return;
+    }
+    const instance = parseInstance(action.instance);
+    const target = await pgReleaseTarget(this.pool, this.label, instance, action.release, action.board);
+    await pgRequireInstanceUpdate(this.pool, deviceId, instance, target);
   }
 
   async close(): Promise<void> {

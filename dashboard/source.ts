@@ -52,13 +52,9 @@ export interface HubSource {
   /** Whether the device is enrolled here, and which instances. */
   instancesOf(deviceId: string): Promise<readonly string[]>;
   changeState(deviceId: string, change: StateChange, reason: string | undefined): Promise<void>;
-  /** Throws UnsupportedAction on PostgreSQL (as `dominion require-update` refuses it). */
+  /** `dominion require-update`'s store functions; an unpublished release is a HubStoreError `refused`. */
   update(deviceId: string, action: UpdateAction): Promise<void>;
   close(): Promise<void>;
-}
-
-export class UnsupportedAction extends Error {
-  override readonly name = 'UnsupportedAction';
 }
 
 /** Scans the audit log back at most this many rows for one device's trail (no index by device: fleet.ts). */
