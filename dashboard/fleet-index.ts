@@ -65,8 +65,8 @@ class NumberColumn {
 export class FleetIndex {
   private readonly slotOf = new Map<string, number>();
   private readonly ids: string[] = [];
-  /** The id lower-cased for search (the same string when it has no capitals: no copy). */
-  private readonly lower: string[] = [];
+  /** Ids with capitals, lower-cased for search (the others are their own lower case). */
+  private readonly lower = new Map<number, string>();
   private deviceState = new Uint8Array(1024);
   private worst = new Uint8Array(1024);
   private instances = new Uint16Array(1024);
@@ -137,6 +137,12 @@ export class FleetIndex {
     return out;
   }
 
+  /** The index's own copy of a device id (so change logs share its strings), or the id as given. */
+  canonical(deviceId: string): string {
+    const slot = this.slotOf.get(deviceId);
+    return slot === undefined ? deviceId : this.ids[slot]!;
+  }
+
   get(deviceId: string): DeviceListRow | undefined {
     const slot = this.slotOf.get(deviceId);
     return slot === undefined ? undefined : this.rowAt(slot);
@@ -168,7 +174,7 @@ export class FleetIndex {
     const q = query.q.toLowerCase();
     const picked: number[] = [];
     for (const slot of this.byId) {
-      if (q !== '' && !this.lower[slot]!.includes(q)) continue;
+      if (q !== '' && !(this.lower.get(slot) ?? this.ids[slot]!).includes(q)) continue;
       if (query.state !== '' && this.stateAt(slot) !== query.state) continue;
       picked.push(slot);
     }
@@ -194,7 +200,7 @@ export class FleetIndex {
     this.slotOf.set(deviceId, slot);
     this.ids.push(deviceId);
     const lower = deviceId.toLowerCase();
-    this.lower.push(lower === deviceId ? deviceId : lower);
+    if (lower !== deviceId) this.lower.set(slot, lower);
     this.stateReason.push(null);
     this.worstReason.push(null);
     this.firmware.push(null);

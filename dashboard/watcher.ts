@@ -122,10 +122,10 @@ export class Watcher {
     const ids: string[] = [];
     for (const id of this.pending) {
       if (ids.length >= REREAD_PER_POLL) break;
-      ids.push(id);
+      ids.push(this.index.canonical(id));
       this.pending.delete(id);
     }
-    more ||= this.pending.size > 0;
+    // (no poll sooner for what is left: a fleet-wide flip is read again at REREAD_PER_POLL per POLL_MS.)
     const rows = [];
     for (const [i, s] of this.sources.entries()) {
       try {

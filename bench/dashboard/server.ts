@@ -2,7 +2,7 @@
  * The dashboard process at fleet scale, from outside (part of `npm run bench -- dashboard`): N
  * devices enrolled with activity (big-fleet.ts, `active`), `dominion dashboard` started through the
  * bin as a user starts it, then: start-up time and RSS; /api/devices and /api/summary latencies; with
- * 10 event streams open while a writer changes 500 devices a second (ticket-like activity and audit
+ * 10 event streams open, each fetching the summary and first page again on changes as a page does, while a writer changes 500 devices a second (ticket-like activity and audit
  * rows, as a hub commits them), how long an operator's quarantine takes to reach all 10 streams, and
  * the process's RSS, peak and at the end.
  */
@@ -43,7 +43,11 @@ export async function benchDashboardServer(db: string, devices: number, progress
       ['GET /api/summary', await once('/api/summary')],
     ];
 
-    const streams = Array.from({ length: STREAMS }, () => openStream(`${base}/api/events`));
+    // Each stream behaves as an open page does (dashboard/page/live.js): on a change, at most once per
+    // 300 ms, it fetches the summary and the device table's first page again.
+    const streams = Array.from({ length: STREAMS }, () =>
+      openStream(`${base}/api/events`, () => void Promise.all([get(`${base}/api/summary`), get(`${base}/api/devices?limit=50`)])),
+    );
     await Promise.all(streams.map((s) => s.ready));
     const writer = SqliteHubStore.open({ path: db });
     const touch = writer.db.prepare(
@@ -113,8 +117,9 @@ interface Stream {
   close(): void;
 }
 
-function openStream(url: string): Stream {
+function openStream(url: string, refetch: () => void): Stream {
   const waits: Array<{ id: string; after: number; resolve: (at: number) => void }> = [];
+  let refetchDue: NodeJS.Timeout | undefined;
   let ready!: () => void;
   const readyP = new Promise<void>((r) => (ready = r));
   let buf = '';
@@ -131,6 +136,10 @@ function openStream(url: string): Stream {
         const data = /^data: (.*)$/m.exec(event)?.[1];
         if (data === undefined) continue;
         const devices = (JSON.parse(data) as { devices?: string[] | '*' }).devices;
+        refetchDue ??= setTimeout(() => {
+          refetchDue = undefined;
+          refetch();
+        }, 300);
         for (const w of [...waits])
           if (now >= w.after && (devices === '*' || devices?.includes(w.id) === true)) {
             waits.splice(waits.indexOf(w), 1);
@@ -143,7 +152,10 @@ function openStream(url: string): Stream {
   return {
     ready: readyP,
     named: (id, after) => new Promise((resolve) => waits.push({ id, after, resolve })),
-    close: () => req.destroy(),
+    close: () => {
+      clearTimeout(refetchDue);
+      req.destroy();
+    },
   };
 }
 

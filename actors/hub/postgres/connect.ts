@@ -5,7 +5,7 @@
  * the hub's one commit in flight forever) and an optional schema (`search_path`: tests, or several
  * hubs in one database). Errors name the host, never the password.
  */
-import pg from 'pg';
+import type pg from 'pg';
 import { HubStoreError } from '../sqlite/errors.ts';
 
 export type PgPool = pg.Pool;
@@ -26,14 +26,25 @@ export interface PgConnectOptions {
   readonly connectTimeoutMs?: number;
 }
 
-/** bigint (int8) as number: every bigint the hub stores is a time in ms or a counter. */
-const types = {
-  getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
-    oid === 20 ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser,
-};
+/**
+ * The driver, loaded at the first connection: a process that opens no PostgreSQL URL (a SQLite hub,
+ * the dashboard on SQLite files) does not pay its ~14 MB of RSS.
+ */
+async function driver(): Promise<typeof pg> {
+  return (await import('pg')).default;
+}
 
-/** Client settings for `options` (host, database, schema, timeouts). */
-export function clientConfig(options: PgConnectOptions): pg.ClientConfig {
+/** bigint (int8) as number: every bigint the hub stores is a time in ms or a counter. */
+function typesOf(module: typeof pg): { getTypeParser: typeof pg.types.getTypeParser } {
+  return {
+    getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+      oid === 20 ? (v: string) => Number(v) : module.types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser,
+  };
+}
+
+/** Client settings for `options` (host, database, schema, timeouts), for the loaded driver. */
+export function clientConfig(options: PgConnectOptions, module: typeof pg): pg.ClientConfig {
+  const types = typesOf(module);
   if (options.schema !== undefined && !/^[a-z_][a-z0-9_]{0,62}$/.test(options.schema))
     throw new HubStoreError('refused', `schema name ${JSON.stringify(options.schema)}: use 1-63 of [a-z0-9_], not starting with a digit`);
   return {
@@ -66,7 +77,8 @@ export function isPostgresUrl(db: string): boolean {
  * connections that die later (the server restarts) are dropped by the pool, not thrown.
  */
 export async function openPool(options: PgConnectOptions, onIdleError?: (err: Error) => void): Promise<PgPool> {
-  const pool = new pg.Pool({ ...clientConfig(options), max: options.max ?? 4 });
+  const module = await driver();
+  const pool = new module.Pool({ ...clientConfig(options, module), max: options.max ?? 4 });
   pool.on('error', (err) => onIdleError?.(err));
   try {
     await pool.query('SELECT 1');
@@ -79,7 +91,8 @@ export async function openPool(options: PgConnectOptions, onIdleError?: (err: Er
 
 /** One dedicated connection (LISTEN needs its own). */
 export async function openClient(options: PgConnectOptions): Promise<pg.Client> {
-  const client = new pg.Client(clientConfig(options));
+  const module = await driver();
+  const client = new module.Client(clientConfig(options, module));
   try {
     await client.connect();
   } catch (err) {
