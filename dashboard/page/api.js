@@ -68,7 +68,9 @@ export const operatorToken = {
 async function request(path, init) {
   let response;
   try {
-    response = await fetch(path, { ...init, credentials: 'omit', cache: 'no-store' });
+    // GETs in the mode of index.html's preload (crossorigin="anonymous"), so the first page's fetch
+    // takes the response already on its way; the server sets no cookie. Actions send none at all.
+    response = await fetch(path, { ...init, credentials: init?.method === 'POST' ? 'omit' : 'same-origin', cache: 'no-store' });
   } catch (e) {
     throw new ApiError(0, 'unreachable', e instanceof Error ? e.message : String(e));
   }
