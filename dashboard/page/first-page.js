@@ -20,6 +20,12 @@ if (/^(#\/?)?$/.test(location.hash)) {
     body: await response.json().catch(() => undefined),
   }));
   pending.catch(() => {}); // a failure is the taker's to report (or nobody's, if the view changed)
+} else {
+  // Another view first: take the preload's answer and drop it (it would be stale by the time the
+  // fleet view opens; unused, Chromium warns about it in the console).
+  fetch(FIRST_PAGE_PATH, { credentials: 'same-origin', cache: 'no-store' })
+    .then((r) => r.body?.cancel())
+    .catch(() => {});
 }
 
 /**
