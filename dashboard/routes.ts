@@ -11,7 +11,7 @@ import { HttpError, SECURITY_HEADERS, sendError, sendJson } from './http.ts';
 import { BadParameter, deviceQuery } from './params.ts';
 import type { ChangeFeed } from './sse.ts';
 import type { HubSource } from './source.ts';
-import { staticFile } from './static.ts';
+import { etagMatches, STATIC_CACHE_CONTROL, staticFile } from './static.ts';
 import { instanceJson, type AuditJson, type DeviceDetail, type ResetJson } from './types.ts';
 import { messageOf, type Log, type Watcher } from './watcher.ts';
 
@@ -81,7 +81,13 @@ async function dispatch(ctx: RouteContext, req: IncomingMessage, res: ServerResp
     if (method !== 'GET' && method !== 'HEAD') throw new HttpError(405, 'method-not-allowed', 'only GET here');
     const file = await staticFile(path, ctx.pageDir);
     if (file === undefined) throw new HttpError(404, 'not-found', 'no such page');
-    res.writeHead(200, { ...SECURITY_HEADERS, 'Content-Type': file.type, 'Content-Length': file.body.length });
+    const cache = { 'Cache-Control': STATIC_CACHE_CONTROL, ETag: file.etag };
+    if (etagMatches(headerText(req.headers['if-none-match']), file.etag)) {
+      res.writeHead(304, { ...SECURITY_HEADERS, ...cache });
+      res.end();
+      return;
+    }
+    res.writeHead(200, { ...SECURITY_HEADERS, ...cache, 'Content-Type': file.type, 'Content-Length': file.body.length });
     res.end(method === 'HEAD' ? undefined : file.body);
     return;
   }

@@ -1,8 +1,10 @@
 /**
  * The page's files (docs/DASHBOARD.md, "Static"): index.html, flat assets from dashboard/page/
  * whose names match ASSET_NAME (no paths, so no traversal), and uPlot from node_modules. Read from
- * disk at each request: small, and a page edit shows on reload.
+ * disk at each request: small, and a page edit shows on reload. Each carries an ETag: the browser
+ * keeps its copy and asks again with If-None-Match (`no-cache`), and a 304 saves the body.
  */
+import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
@@ -23,6 +25,20 @@ const TYPES: Readonly<Record<string, string>> = {
 export interface StaticFile {
   readonly body: Buffer;
   readonly type: string;
+  /** A strong validator: the content's hash, quoted. */
+  readonly etag: string;
+}
+
+/** For every static answer: keep it, but ask before using it again (an edit shows on reload). */
+export const STATIC_CACHE_CONTROL = 'no-cache';
+
+/** Whether an If-None-Match header names `etag` (a list, or `*`). */
+export function etagMatches(ifNoneMatch: string | undefined, etag: string): boolean {
+  if (ifNoneMatch === undefined) return false;
+  return ifNoneMatch.split(',').some((t) => {
+    const tag = t.trim();
+    return tag === '*' || tag === etag || tag === `W/${etag}`;
+  });
 }
 
 function uplotDir(): string {
@@ -43,7 +59,8 @@ export async function staticFile(pathname: string, pageDir = PAGE_DIR): Promise<
 
 async function load(path: string, type: string): Promise<StaticFile> {
   try {
-    return { body: await readFile(path), type };
+    const body = await readFile(path);
+    return { body, type, etag: `"${createHash('sha256').update(body).digest('base64url').slice(0, 27)}"` };
   } catch {
     throw new HttpError(404, 'not-found', 'no such file');
   }

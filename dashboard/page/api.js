@@ -4,6 +4,7 @@
  * with the server's code and message, and the operator token (memory and this tab's sessionStorage,
  * sent as a bearer header, never a cookie).
  */
+import { takeFirstPage } from './first-page.js';
 
 /**
  * @typedef {'OK'|'WITHHELD'|'UPDATE'|'TIMEOUT'|'FAIL'|'QUARANTINED'|'REVOKED'|'NEVER'} DeviceState
@@ -66,18 +67,24 @@ export const operatorToken = {
  * @returns {Promise<unknown>}
  */
 async function request(path, init) {
+  const early = init === undefined ? takeFirstPage(path) : undefined;
   let response;
-  try {
-    response = await fetch(path, { ...init, credentials: 'omit', cache: 'no-store' });
-  } catch (e) {
-    throw new ApiError(0, 'unreachable', e instanceof Error ? e.message : String(e));
-  }
   /** @type {unknown} */
   let body;
   try {
-    body = await response.json();
-  } catch {
-    body = undefined;
+    if (early !== undefined) ({ response, body } = await early);
+    // GETs in the mode of index.html's preload (crossorigin="anonymous"); the server sets no
+    // cookie. Actions send none at all.
+    else response = await fetch(path, { ...init, credentials: init?.method === 'POST' ? 'omit' : 'same-origin', cache: 'no-store' });
+  } catch (e) {
+    throw new ApiError(0, 'unreachable', e instanceof Error ? e.message : String(e));
+  }
+  if (early === undefined) {
+    try {
+      body = await response.json();
+    } catch {
+      body = undefined;
+    }
   }
   if (!response.ok) {
     const err = /** @type {{ error?: { code?: unknown, message?: unknown } } | undefined} */ (body)?.error;

@@ -4,10 +4,18 @@
  * live connection and the clock that makes deadlines count down. See docs/DASHBOARD.md.
  */
 import { operatorToken } from './api.js';
-import { DeviceView } from './device.js';
 import { h, replace } from './dom.js';
 import { FleetView } from './fleet.js';
 import { connectLive } from './live.js';
+
+/** @typedef {import('./device.js').DeviceView} DeviceView */
+
+/**
+ * The device view (and its action panel) loads on first visit: the fleet view's first page is
+ * what most loads are for, and each module on its path costs a request before anything shows.
+ * @type {Promise<typeof import('./device.js')> | undefined}
+ */
+let deviceModule;
 
 const main = /** @type {HTMLElement} */ (document.getElementById('main'));
 const indicator = /** @type {HTMLElement} */ (document.getElementById('live'));
@@ -15,10 +23,13 @@ const tokenForm = /** @type {HTMLElement} */ (document.getElementById('token-for
 
 /** @type {FleetView | undefined} */
 let fleet;
-/** @type {FleetView | DeviceView} */
+/** @type {FleetView | DeviceView | undefined} */
 let view;
+/** The latest route wins when a slower device-view load finishes after a newer route. */
+let routeSeq = 0;
 
-function route() {
+async function route() {
+  const seq = ++routeSeq;
   const m = /^#\/device\/(.+)$/.exec(location.hash);
   if (m !== null) {
     let id;
@@ -27,6 +38,16 @@ function route() {
     } catch {
       id = m[1];
     }
+    /** @type {typeof import('./device.js').DeviceView} */
+    let DeviceView;
+    try {
+      ({ DeviceView } = await (deviceModule ??= import('./device.js')));
+    } catch (e) {
+      deviceModule = undefined; // the next visit tries again
+      if (seq === routeSeq) replace(main, h('p', { class: 'error', role: 'alert' }, `the device view did not load: ${String(e)}`));
+      return;
+    }
+    if (seq !== routeSeq) return;
     view = new DeviceView(id);
     document.title = `${id} · dominion`;
   } else {
@@ -63,11 +84,10 @@ function tokenField() {
 }
 
 tokenField();
-window.addEventListener('hashchange', route);
-route();
+window.addEventListener('hashchange', () => void route());
+void route();
 connectLive(indicator, async (change) => {
-  if (view instanceof DeviceView) {
-    if (change.devices === '*' || change.devices.has(view.id)) await view.refresh();
-  } else await view.refresh({ summary: change.summary });
+  if (view instanceof FleetView) await view.refresh({ summary: change.summary });
+  else if (view !== undefined && (change.devices === '*' || change.devices.has(view.id))) await view.refresh();
 });
-setInterval(() => view.tick(), 100);
+setInterval(() => view?.tick(), 100);

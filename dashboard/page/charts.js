@@ -3,12 +3,30 @@
 /** @typedef {import('./vendor/uplot.js').default} uPlot */
 
 /**
- * uPlot is loaded on first use, not with the page: the device table is what the first paint is for,
+ * uPlot (script and styles) is loaded on first use, not with the page: the device table is what the first paint is for,
  * and the chart library is most of the page's script bytes.
  * @type {Promise<typeof import('./vendor/uplot.js').default> | undefined}
  */
 let uPlotLoading;
-const loadUPlot = () => (uPlotLoading ??= import('./vendor/uplot.js').then((m) => m.default));
+const loadUPlot = () =>
+  (uPlotLoading ??= Promise.all([import('./vendor/uplot.js'), stylesheet('/assets/vendor/uplot.css')]).then(([m]) => m.default));
+
+/**
+ * Adds a stylesheet (allowed by the CSP's style-src 'self'); resolves once it applies, or failed:
+ * a chart without uPlot's styles is still a chart.
+ * @param {string} href
+ * @returns {Promise<void>}
+ */
+function stylesheet(href) {
+  return new Promise((resolve) => {
+    const link = document.createElement('link');
+    link.rel = 'stylesheet';
+    link.href = href;
+    link.addEventListener('load', () => resolve());
+    link.addEventListener('error', () => resolve());
+    document.head.append(link);
+  });
+}
 
 /** Reason colours follow the state colours: a timeout is a TIMEOUT, a withheld ticket a WITHHELD. */
 const REASON_COLOURS = /** @type {Record<string, string>} */ ({

@@ -5,12 +5,18 @@
  * fleet in the browser).
  */
 import { ApiError, getDevices, getSummary } from './api.js';
-import { SmallChart, reasonColour } from './charts.js';
 import { debounce, h, replace } from './dom.js';
 import { DEVICE_STATES, ago, clock, count, deadline, stateClass } from './format.js';
 
 /** @typedef {import('./api.js').Summary} Summary */
 /** @typedef {import('./api.js').DevicePage} DevicePage */
+/** @typedef {import('./charts.js').SmallChart} SmallChart */
+
+/**
+ * The charts (and uPlot under them) load with the first summary, off the first page's path.
+ * @type {Promise<typeof import('./charts.js')> | undefined}
+ */
+let chartsModule;
 
 const PAGE = 50;
 const SORTABLE = /** @type {Record<string, string>} */ ({
@@ -57,11 +63,8 @@ export class FleetView {
     this.pageSeq = 0;
     this.summarySeq = 0;
     this.firstRowsMarked = false;
-    this.charts = {
-      tickets: new SmallChart(this.ticketChart, 'tickets/s'),
-      refusals: new SmallChart(this.refusalChart, 'refusals/s'),
-      resets: new SmallChart(this.resetChart, 'resets/h'),
-    };
+    /** @type {{ tickets: SmallChart, refusals: SmallChart, resets: SmallChart } | undefined} */
+    this.charts = undefined;
     const searchLater = debounce(() => {
       query.q = this.search.value.slice(0, 128);
       query.offset = 0;
@@ -170,22 +173,45 @@ export class FleetView {
         ),
       ),
     );
-    const rateXs = s.rates.tickets.map((_, i) => (s.rates.start + i * s.rates.bucketMs) / 1000);
-    const perSecond = (/** @type {number[]} */ v) => v.map((n) => n / (s.rates.bucketMs / 1000));
-    void this.charts.tickets.update(rateXs, [{ label: 'tickets/s', colour: '#2e7d32', values: perSecond(s.rates.tickets) }]);
-    void this.charts.refusals.update(rateXs, [{ label: 'refusals/s', colour: '#c62828', values: perSecond(s.rates.refusals) }]);
     const reasons = Object.keys(s.resets.byReason).sort();
-    const hours = Math.max(0, ...reasons.map((r) => s.resets.byReason[r].length));
-    const resetXs = Array.from({ length: hours }, (_, i) => (s.resets.start + i * s.resets.bucketMs) / 1000);
-    void this.charts.resets.update(
-      resetXs,
-      reasons.map((r, i) => ({ label: r, colour: reasonColour(r, i), values: s.resets.byReason[r], stepped: true })),
-    );
+    void this.renderCharts(s, reasons);
     replace(
       this.resetTotals,
       reasons.length === 0
         ? h('li', { class: 'muted' }, 'no resets in the last 24 h')
         : reasons.map((r) => h('li', {}, h('span', { class: 'reason' }, r), ' ', count(s.resets.byReason[r].reduce((a, b) => a + b, 0)))),
+    );
+  }
+
+  /**
+   * @param {Summary} s
+   * @param {string[]} reasons
+   */
+  async renderCharts(s, reasons) {
+    const seq = this.summarySeq;
+    let m;
+    try {
+      m = await (chartsModule ??= import('./charts.js'));
+    } catch (e) {
+      chartsModule = undefined; // the next summary tries again
+      replace(this.resetTotals, h('li', { class: 'error' }, `the charts did not load: ${String(e)}`));
+      return;
+    }
+    if (seq !== this.summarySeq) return; // a newer summary draws its own
+    this.charts ??= {
+      tickets: new m.SmallChart(this.ticketChart, 'tickets/s'),
+      refusals: new m.SmallChart(this.refusalChart, 'refusals/s'),
+      resets: new m.SmallChart(this.resetChart, 'resets/h'),
+    };
+    const rateXs = s.rates.tickets.map((_, i) => (s.rates.start + i * s.rates.bucketMs) / 1000);
+    const perSecond = (/** @type {number[]} */ v) => v.map((n) => n / (s.rates.bucketMs / 1000));
+    void this.charts.tickets.update(rateXs, [{ label: 'tickets/s', colour: '#2e7d32', values: perSecond(s.rates.tickets) }]);
+    void this.charts.refusals.update(rateXs, [{ label: 'refusals/s', colour: '#c62828', values: perSecond(s.rates.refusals) }]);
+    const hours = Math.max(0, ...reasons.map((r) => s.resets.byReason[r].length));
+    const resetXs = Array.from({ length: hours }, (_, i) => (s.resets.start + i * s.resets.bucketMs) / 1000);
+    void this.charts.resets.update(
+      resetXs,
+      reasons.map((r, i) => ({ label: r, colour: m.reasonColour(r, i), values: s.resets.byReason[r], stepped: true })),
     );
   }
 

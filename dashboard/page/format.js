@@ -84,7 +84,9 @@ export function clockTime(atMs) {
 
 /** @param {number} n */
 export function count(n) {
-  return n.toLocaleString('en-US');
+  // Integers by hand: the first toLocaleString of a page initialises ICU's number formatting, which
+  // is a visible part of the first page's render on a slow machine.
+  return Number.isSafeInteger(n) ? String(n).replace(/\B(?=(\d{3})+(?!\d))/g, ',') : n.toLocaleString('en-US');
 }
 
 /** The server's clock as seen from here: deadlines count down against it, not the browser's. */

@@ -143,6 +143,24 @@ describe('dashboard read API', () => {
     assert.match(String(uplot.headers['content-type']), /^text\/javascript/);
   });
 
+  it('lets the browser keep the page files: no-cache with an ETag, 304 when it still has them', async () => {
+    for (const path of ['/', '/assets/app.js', '/assets/style.css', '/assets/vendor/uplot.js']) {
+      const a = await call(d.base, path);
+      assert.equal(a.status, 200, path);
+      assert.equal(a.headers['cache-control'], 'no-cache', path);
+      const etag = String(a.headers.etag);
+      assert.match(etag, /^"[A-Za-z0-9_-]+"$/, path);
+      const again = await call(d.base, path, { headers: { 'If-None-Match': `"other", ${etag}` } });
+      assert.equal(again.status, 304, path);
+      assert.equal(again.text, '', path);
+      assert.equal(again.headers.etag, etag, path);
+      assert.equal(again.headers['content-security-policy'], CSP, path);
+      const changed = await call(d.base, path, { headers: { 'If-None-Match': '"not-this-one"' } });
+      assert.equal(changed.status, 200, path);
+      assert.equal(changed.text.length > 0, true, path);
+    }
+  });
+
   it('shows one device: instances, boot, audit trail newest first', async () => {
     const dev = (await call(d.base, `/api/devices/${encodeURIComponent(d.fx.dev.deviceId)}`)).json();
     assert.equal(dev.deviceId, d.fx.dev.deviceId);
