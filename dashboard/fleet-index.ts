@@ -42,8 +42,6 @@ const STATE_ORDER: Readonly<Record<DeviceStateName, number>> = {
 };
 const DEVICE_STATE_CODES = ['active', 'quarantined', 'revoked'] as const;
 const INSTANCE_STATES: readonly InstanceStateName[] = ['NEVER', 'OK', 'UPDATE', 'WITHHELD', 'FAIL', 'TIMEOUT'];
-/** Distinct strings kept shared (reasons, firmware versions); past this, new ones are stored as they come. */
-const INTERN_MAX = 10_000;
 
 /** One column of optional numbers: NaN stands for null. */
 class NumberColumn {
@@ -71,17 +69,19 @@ export class FleetIndex {
   private worst = new Uint8Array(1024);
   private instances = new Uint16Array(1024);
   private sawDevice = new Uint8Array(1024);
-  private readonly stateReason: Array<string | null> = [];
-  private readonly worstReason: Array<string | null> = [];
-  private readonly firmware: Array<string | null> = [];
+  /** Reasons and firmware versions as numbers in `strings` (0: none): few distinct values, many devices. */
+  private stateReason = new Uint32Array(1024);
+  private worstReason = new Uint32Array(1024);
+  private firmware = new Uint32Array(1024);
+  private readonly strings: Array<string | null> = [null];
+  private readonly stringIds = new Map<string, number>();
   private readonly lastRequest = new NumberColumn();
   private readonly nextDeadline = new NumberColumn();
   private readonly bootCount = new NumberColumn();
   /** When the device's state next changes by itself (a deadline ahead passes), or null. */
   private readonly flipAt = new NumberColumn();
   /** Slots in device-id (code unit) order: sort=id, and the base order every other sort keeps for ties. */
-  private byId: number[] = [];
-  private readonly interned = new Map<string, string>();
+  private byId = new Int32Array(0);
   private version = 0;
   /** The last filtered-and-sorted slots per query shape, valid while `version` stands. */
   private cache = new Map<string, { version: number; slots: Int32Array }>();
@@ -101,7 +101,7 @@ export class FleetIndex {
 
   /** Call once the start-up scan is done: orders the devices by id. */
   sealLoad(): void {
-    this.byId = this.ids.map((_, slot) => slot).sort((a, b) => compareIds(this.ids[a]!, this.ids[b]!));
+    this.byId = Int32Array.from(this.ids.map((_, slot) => slot).sort((a, b) => compareIds(this.ids[a]!, this.ids[b]!)));
     this.version++;
     this.cache.clear();
   }
@@ -117,7 +117,12 @@ export class FleetIndex {
       const before = slot === undefined ? undefined : this.rowAt(slot);
       if (slot === undefined) {
         slot = this.newSlot(id);
-        this.byId.splice(insertionPoint(this.byId, this.ids, id), 0, slot);
+        const at = insertionPoint(this.byId, this.ids, id);
+        const byId = new Int32Array(this.byId.length + 1);
+        byId.set(this.byId.subarray(0, at));
+        byId[at] = slot;
+        byId.set(this.byId.subarray(at), at + 1);
+        this.byId = byId;
       }
       this.write(slot, fold);
       if (before === undefined || !sameRow(before, this.rowAt(slot))) changed.push(id);
@@ -201,14 +206,11 @@ export class FleetIndex {
     this.ids.push(deviceId);
     const lower = deviceId.toLowerCase();
     if (lower !== deviceId) this.lower.set(slot, lower);
-    this.stateReason.push(null);
-    this.worstReason.push(null);
-    this.firmware.push(null);
     return slot;
   }
 
   private grow(size: number): void {
-    const grown = <T extends Uint8Array | Uint16Array>(a: T, make: (n: number) => T): T => {
+    const grown = <T extends Uint8Array | Uint16Array | Uint32Array>(a: T, make: (n: number) => T): T => {
       const next = make(size);
       next.set(a);
       return next;
@@ -217,6 +219,9 @@ export class FleetIndex {
     this.worst = grown(this.worst, (n) => new Uint8Array(n));
     this.sawDevice = grown(this.sawDevice, (n) => new Uint8Array(n));
     this.instances = grown(this.instances, (n) => new Uint16Array(n));
+    this.stateReason = grown(this.stateReason, (n) => new Uint32Array(n));
+    this.worstReason = grown(this.worstReason, (n) => new Uint32Array(n));
+    this.firmware = grown(this.firmware, (n) => new Uint32Array(n));
     for (const c of [this.lastRequest, this.nextDeadline, this.bootCount, this.flipAt]) c.grow(size);
   }
 
@@ -238,15 +243,15 @@ export class FleetIndex {
   private foldAt(slot: number): DeviceFold {
     const f = new DeviceFold(this.ids[slot]!);
     f.deviceState = DEVICE_STATE_CODES[this.deviceState[slot]!]!;
-    f.stateReason = this.stateReason[slot]!;
+    f.stateReason = this.strings[this.stateReason[slot]!]!;
     f.worst = INSTANCE_STATES[this.worst[slot]!]!;
-    f.worstReason = this.worstReason[slot]!;
+    f.worstReason = this.strings[this.worstReason[slot]!]!;
     f.instances = this.instances[slot]!;
     f.sawDevice = this.sawDevice[slot] === 1;
     f.lastRequestAtMs = this.lastRequest.get(slot);
     f.nextDeadlineMs = this.nextDeadline.get(slot);
     f.bootCount = this.bootCount.get(slot);
-    f.firmware = this.firmware[slot]!;
+    f.firmware = this.strings[this.firmware[slot]!]!;
     f.flipAtMs = this.flipAt.get(slot);
     return f;
   }
@@ -260,12 +265,15 @@ export class FleetIndex {
     return this.foldAt(slot).row();
   }
 
-  private intern(s: string | null): string | null {
-    if (s === null) return null;
-    const known = this.interned.get(s);
-    if (known !== undefined) return known;
-    if (this.interned.size < INTERN_MAX) this.interned.set(s, s);
-    return s;
+  /** The string's number in `strings` (kept for good: bounded by the distinct reasons and versions seen). */
+  private intern(s: string | null): number {
+    if (s === null) return 0;
+    let id = this.stringIds.get(s);
+    if (id === undefined) {
+      id = this.strings.push(s) - 1;
+      this.stringIds.set(s, id);
+    }
+    return id;
   }
 }
 
@@ -286,7 +294,7 @@ function compareIds(a: string, b: string): number {
 }
 
 /** Where `id` goes in `order` (slots in id order). */
-function insertionPoint(order: readonly number[], ids: readonly string[], id: string): number {
+function insertionPoint(order: Int32Array, ids: readonly string[], id: string): number {
   let lo = 0;
   let hi = order.length;
   while (lo < hi) {

@@ -54,7 +54,14 @@ export async function benchDashboard(o: DashboardBenchOptions): Promise<string> 
         const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
         const page = await context.newPage();
         await page.goto(dashboard.url);
-        await page.locator('#devices[data-first-rows-ms]').waitFor({ timeout: 60_000 });
+        // Waits for the page's own mark in the page (a locator would inject Playwright's script,
+        // 13–25 ms, which can land between the rows' render and their paint).
+        await page.evaluate(`new Promise((resolve) => {
+          if (performance.getEntriesByName('dominion:first-rows').length > 0) return resolve();
+          new PerformanceObserver((list, observer) => {
+            if (list.getEntriesByName('dominion:first-rows').length > 0) { observer.disconnect(); resolve(); }
+          }).observe({ type: 'mark', buffered: true });
+        })`);
         const rows = await page.locator('#devices tbody tr[data-device]').count();
         if (rows !== Math.min(50, o.devices)) throw new Error(`first page shows ${rows} rows`);
         const s = (await page.evaluate(`(() => {
