@@ -29,6 +29,7 @@ import {
   type SourceHistory,
   type UpdateAction,
 } from './source.ts';
+import { auditJson } from './types.ts';
 import { parseInstance } from '../proto/index.ts';
 
 const PAGE = 2000;
@@ -101,16 +102,7 @@ export class PgSource implements HubSource {
     const max = (await this.pool.query<{ s: number | null }>('SELECT max(seq) AS s FROM audit')).rows[0]?.s ?? 0;
     const audit = (await pgReadAudit(this.pool, { deviceId, limit: 100, afterSeq: Math.max(0, max - AUDIT_LOOKBACK_ROWS) }))
       .reverse()
-      .map((e) => ({
-        id: e.seq,
-        atMs: e.atMs,
-        hub: this.label,
-        instance: e.instance ?? null,
-        outcome: e.outcome,
-        reason: e.storedReason ?? e.reason,
-        detail: e.detail ?? null,
-        deferralMs: e.deferralMs ?? null,
-      }));
+      .map((e) => auditJson(e, this.label));
     return { rows, resets: [], audit };
   }
 

@@ -32,7 +32,7 @@ import {
   type SourceHistory,
   type UpdateAction,
 } from './source.ts';
-import type { ResetJson } from './types.ts';
+import { auditJson, type ResetJson } from './types.ts';
 
 /** fleetView's query, with the device history read for the device instance only (the table's columns). */
 const SCAN_SQL = `
@@ -106,16 +106,7 @@ export class SqliteSource implements HubSource {
     const maxSeq = (this.db.prepare('SELECT max(seq) FROM audit').pluck().get() as number | null) ?? 0;
     const audit = readAudit(this.db, { deviceId, limit: 100, afterSeq: Math.max(0, maxSeq - AUDIT_LOOKBACK_ROWS) })
       .reverse()
-      .map((e) => ({
-        id: e.seq,
-        atMs: e.atMs,
-        hub: this.label,
-        instance: e.instance ?? null,
-        outcome: e.outcome,
-        reason: e.storedReason ?? e.reason,
-        detail: e.detail ?? null,
-        deferralMs: e.deferralMs ?? null,
-      }));
+      .map((e) => auditJson(e, this.label));
     return { rows, resets: resetsOf(this.db, deviceId), audit };
   }
 

@@ -3,7 +3,7 @@
  * instances': REVOKED / QUARANTINED from the device's own state, else the worst instance in the
  * order TIMEOUT, FAIL, WITHHELD, UPDATE, OK; NEVER only when no instance ever asked.
  */
-import type { FleetImage, FleetRow } from '../actors/hub/sqlite/index.ts';
+import type { FleetImage, FleetRow, StoredAuditEntry } from '../actors/hub/sqlite/index.ts';
 
 export const DEVICE_STATES = ['OK', 'WITHHELD', 'UPDATE', 'TIMEOUT', 'FAIL', 'QUARANTINED', 'REVOKED', 'NEVER'] as const;
 export type DeviceStateName = (typeof DEVICE_STATES)[number];
@@ -210,5 +210,19 @@ export function instanceJson(r: FleetRow, hub: string): InstanceJson {
       updateVersion: i.updateVersion ?? null,
     })),
     recovery: r.recovery === true,
+  };
+}
+
+/** One audit row as the device view shows it, newest first, labelled with its hub. */
+export function auditJson(e: StoredAuditEntry, hub: string): AuditJson {
+  return {
+    id: e.seq,
+    atMs: e.atMs,
+    hub,
+    instance: e.instance ?? null,
+    outcome: e.outcome,
+    reason: e.storedReason ?? e.reason,
+    detail: e.detail ?? null,
+    deferralMs: e.deferralMs ?? null,
   };
 }

@@ -3,6 +3,7 @@
  * tickets, plus enrolled devices that never asked), on a real loopback port, with time on a
  * ManualClock at an epoch instant and polling done by the test (`dash.poll()`), never by timers.
  */
+import assert from 'node:assert/strict';
 import { request } from 'node:http';
 import { changeDeviceState, enrollKeys } from '../../actors/hub/sqlite/index.ts';
 import { ManualClock } from '../../runtime/index.ts';
@@ -162,4 +163,27 @@ export function openEvents(base: string, lastEventId?: string): Promise<SseStrea
     req.on('error', (err) => ((err as NodeJS.ErrnoException).code === 'ECONNRESET' ? undefined : reject(err)));
     req.end();
   });
+}
+
+/**
+ * The device view of a device enrolled and granted one ticket at `t0` (either store): its device
+ * instance's deadline follows the ticket, and its audit trail, newest first, is the enrolment and
+ * that ticket.
+ */
+export function assertOneTicketDevice(
+  dev: {
+    instances: Array<{ lastTicketAtMs: number; deadlineMs: number; lastDeferralMs: number }>;
+    audit: Array<{ atMs: number; outcome: string; reason: string }>;
+  },
+  t0: number,
+): void {
+  assert.equal(dev.instances[0]!.lastTicketAtMs, t0);
+  assert.equal(dev.instances[0]!.deadlineMs, t0 + dev.instances[0]!.lastDeferralMs);
+  const times = dev.audit.map((a) => a.atMs);
+  assert.deepEqual(
+    times,
+    [...times].sort((a, b) => b - a),
+  );
+  assert.deepEqual(dev.audit.map((a) => `${a.outcome} ${a.reason}`).sort(), ['operator enrolled', 'ticket granted']);
+  assert.equal(dev.audit.find((a) => a.outcome === 'ticket')!.atMs, t0);
 }

@@ -142,11 +142,7 @@ export async function pgWithholdInstance(
 ): Promise<void> {
   await inTransaction(pool, async (c) => {
     await requireDevice(c, deviceId);
-    await c.query(
-      `INSERT INTO operator_hold (device_id, instance, kind, detail, at_ms) VALUES ($1, $2, 'withhold', $3, $4)
-       ON CONFLICT (device_id, instance, kind) DO UPDATE SET detail = excluded.detail, at_ms = excluded.at_ms`,
-      [deviceId, instance ?? '*', cleanDetail(reason), nowMs],
-    );
+    await putHold(c, deviceId, instance ?? '*', 'withhold', cleanDetail(reason), nowMs);
     await auditOperator(c, nowMs, 'withhold', deviceId, instance ?? null, cleanDetail(reason), { device: deviceId });
   });
 }
@@ -160,11 +156,7 @@ export async function pgResumeInstance(
 ): Promise<number> {
   return inTransaction(pool, async (c) => {
     await requireDevice(c, deviceId);
-    const del =
-      instance === undefined
-        ? await c.query("DELETE FROM operator_hold WHERE device_id = $1 AND kind = 'withhold'", [deviceId])
-        : await c.query("DELETE FROM operator_hold WHERE device_id = $1 AND instance = $2 AND kind = 'withhold'", [deviceId, instance]);
-    const lifted = del.rowCount ?? 0;
+    const lifted = await deleteHolds(c, deviceId, instance, 'withhold');
     await auditOperator(c, nowMs, 'resume', deviceId, instance ?? null, `${lifted} withhold(s) lifted`, { device: deviceId });
     return lifted;
   });
@@ -180,11 +172,7 @@ export async function pgRequireInstanceUpdate(
 ): Promise<void> {
   await inTransaction(pool, async (c) => {
     await requireDevice(c, deviceId);
-    await c.query(
-      `INSERT INTO operator_hold (device_id, instance, kind, detail, at_ms) VALUES ($1, $2, 'update', $3, $4)
-       ON CONFLICT (device_id, instance, kind) DO UPDATE SET detail = excluded.detail, at_ms = excluded.at_ms`,
-      [deviceId, instance, JSON.stringify(updateTargetJson(target)), nowMs],
-    );
+    await putHold(c, deviceId, instance, 'update', JSON.stringify(updateTargetJson(target)), nowMs);
     const named = target.version === String(target.releaseVersion) ? '' : ` (${target.version})`;
     const detail = `${instance} must run release ${target.releaseVersion}${named}`;
     await auditOperator(c, nowMs, 'require-update', deviceId, instance, detail, { device: deviceId });
@@ -200,11 +188,7 @@ export async function pgClearInstanceUpdate(
 ): Promise<number> {
   return inTransaction(pool, async (c) => {
     await requireDevice(c, deviceId);
-    const del =
-      instance === undefined
-        ? await c.query("DELETE FROM operator_hold WHERE device_id = $1 AND kind = 'update'", [deviceId])
-        : await c.query("DELETE FROM operator_hold WHERE device_id = $1 AND instance = $2 AND kind = 'update'", [deviceId, instance]);
-    const cleared = del.rowCount ?? 0;
+    const cleared = await deleteHolds(c, deviceId, instance, 'update');
     await auditOperator(c, nowMs, 'clear-update', deviceId, instance ?? null, `${cleared} required update(s) cleared`, {
       device: deviceId,
     });
@@ -253,6 +237,31 @@ export async function pgDevicePolicyText(db: PgQueryable, deviceId: string): Pro
   return (
     (await db.query<{ policy: string | null }>('SELECT policy FROM device WHERE device_id = $1', [deviceId])).rows[0]?.policy ?? undefined
   );
+}
+
+/** Sets (or replaces) the device's hold of `kind` on `instance` (`*`: every instance). */
+async function putHold(
+  c: PgQueryable,
+  deviceId: string,
+  instance: string,
+  kind: 'withhold' | 'update',
+  detail: string,
+  nowMs: number,
+): Promise<void> {
+  await c.query(
+    `INSERT INTO operator_hold (device_id, instance, kind, detail, at_ms) VALUES ($1, $2, $3, $4, $5)
+     ON CONFLICT (device_id, instance, kind) DO UPDATE SET detail = excluded.detail, at_ms = excluded.at_ms`,
+    [deviceId, instance, kind, detail, nowMs],
+  );
+}
+
+/** Deletes the device's holds of `kind` on `instance` (undefined: on every instance); returns how many. */
+async function deleteHolds(c: PgQueryable, deviceId: string, instance: Instance | undefined, kind: 'withhold' | 'update'): Promise<number> {
+  const del =
+    instance === undefined
+      ? await c.query('DELETE FROM operator_hold WHERE device_id = $1 AND kind = $2', [deviceId, kind])
+      : await c.query('DELETE FROM operator_hold WHERE device_id = $1 AND instance = $2 AND kind = $3', [deviceId, instance, kind]);
+  return del.rowCount ?? 0;
 }
 
 async function requireDevice(c: PgQueryable, deviceId: string): Promise<DeviceState> {
