@@ -38,6 +38,8 @@ export interface BrokerLinkOptions {
   readonly timeoutMs: number;
   /** MQTT 5: the largest packet the broker may send us. */
   readonly maximumPacketSize: number;
+  /** MQTT 5: requests the broker may have sent us unacknowledged (hub-server.ts: a few batches). */
+  readonly receiveMaximum?: number;
 }
 
 /** How a link listens, once its broker has been probed. */
@@ -221,6 +223,7 @@ export class BrokerLink {
       // Registered once per client, so its `atMs` is the process's start, not the moment it died.
       will: { topic: mode.statusTopic, payload: this.hooks.statusBytes(this, false, true), qos: 1, retain: true },
       maximumPacketSize: o.maximumPacketSize,
+      ...(o.receiveMaximum !== undefined ? { receiveMaximum: o.receiveMaximum } : {}),
       ...(o.credential !== undefined ? { username: o.credential.username, password: o.credential.password } : {}),
       ...(o.tls !== undefined ? { tls: o.tls } : {}),
       onSocketError: (err) => void (this.dropReason = err.message),

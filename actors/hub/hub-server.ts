@@ -65,6 +65,11 @@ export interface HubServerOptions {
   readonly startTimeoutMs?: number;
   /** Most decisions held for one commit on a batched store (default 512); a full batch commits at once. */
   readonly maxBatch?: number;
+  /**
+   * MQTT 5: requests the broker may have sent this process unacknowledged (default RECEIVE_MAXIMUM).
+   * Past its answer rate a hub's backlog then stays in the broker's bounded queue, not in its socket.
+   */
+  readonly receiveMaximum?: number;
   /** The hub's broker credential (username `hub@<hubId>`, docs/ARCHITECTURE.md §7.1), for the probe and the connection. */
   readonly credential?: { readonly username: string; readonly password: string };
 }
@@ -114,6 +119,16 @@ type Events = {
   commitFailure: [unknown, number];
 };
 type Listener<E extends keyof Events> = (...args: Events[E]) => void;
+
+/**
+ * Requests the broker may have in flight to one hub process (MQTT 5 Receive Maximum; MQTT.js would
+ * ask for 65,535). Offered more than it can answer, a hub that takes everything decides requests
+ * their devices have long replaced, and its replies queue behind them: measured, 6,000 requests/s
+ * offered to one hub gave 0 useful tickets/s; with 256 here and Mosquitto's default queue (1,000
+ * messages per client, beyond which it drops; devices retry) it answered 2,655 tickets/s, p99 0.94 s
+ * (docs/ARCHITECTURE.md §7, "Overload"; bench/RESULTS.md).
+ */
+export const RECEIVE_MAXIMUM = 256;
 
 /** Largest MQTT packet we accept on MQTT 5: a maximal request envelope plus topic and headers. */
 const MAX_PACKET_BYTES = 96 * 1024;
@@ -250,6 +265,7 @@ export class HubServer {
             reconnectPeriodMs: options.reconnectPeriodMs ?? 1000,
             timeoutMs: options.startTimeoutMs ?? 10_000,
             maximumPacketSize: MAX_PACKET_BYTES,
+            receiveMaximum: options.receiveMaximum ?? RECEIVE_MAXIMUM,
             ...(options.tls !== undefined ? { tls: options.tls } : {}),
             ...(options.credential !== undefined ? { credential: options.credential } : {}),
           },

@@ -52,6 +52,12 @@ export interface ConnectMqttOptions {
    */
   readonly maximumPacketSize?: number;
   /**
+   * MQTT 5 only: how many QoS 1/2 messages the broker may have sent us unacknowledged (Receive
+   * Maximum; MQTT.js asks for 65,535). A consumer that can fall behind (a hub) keeps its backlog in
+   * the broker's queue, bounded there, instead of in its own socket and memory.
+   */
+  readonly receiveMaximum?: number;
+  /**
    * Called when the broker refuses our CONNECT (bad username or password, not authorized, …;
    * docs/ARCHITECTURE.md §7.1). MQTT.js then stops reconnecting; with `refusedRetryMs` > 0 we try
    * again after that long (default 30 000: a broker sync may admit us later), never in a tight loop.
@@ -167,8 +173,11 @@ export function connectMqtt(url: string, options: ConnectMqttOptions = {}): Mqtt
       retain: options.will.retain ?? false,
     };
   }
-  if (options.maximumPacketSize !== undefined && clientOptions.protocolVersion === 5) {
-    clientOptions.properties = { maximumPacketSize: options.maximumPacketSize };
+  if (clientOptions.protocolVersion === 5 && (options.maximumPacketSize !== undefined || options.receiveMaximum !== undefined)) {
+    clientOptions.properties = {
+      ...(options.maximumPacketSize !== undefined ? { maximumPacketSize: options.maximumPacketSize } : {}),
+      ...(options.receiveMaximum !== undefined ? { receiveMaximum: options.receiveMaximum } : {}),
+    };
   }
   const tlsOptions = options.tls ?? {};
   let client: MqttClient | undefined;
