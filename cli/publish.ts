@@ -7,10 +7,13 @@
 import { textTable } from './text-table.ts';
 import { hex } from '../actors/crypto/index.ts';
 import { sqlite, type ReleaseSummary } from '../actors/hub/index.ts';
+import { pgListReleases, pgPublishArtifacts } from '../actors/hub/postgres/index.ts';
+import type { PublishResult } from '../actors/hub/release-plan.ts';
+import { dbLabel, isPostgresUrl, withPgDatabase } from './pg-db.ts';
 import { consoleIo, parseCommand, positionals, readPublicKey, required, type CliIo } from './options.ts';
 import { withDatabase } from './operator.ts';
 
-const PUBLISH_HELP = `usage: dominion publish <dist/board-dir> --db <path> [--release-pub <hex|file>]
+const PUBLISH_HELP = `usage: dominion publish <dist/board-dir> --db <path|url> [--release-pub <hex|file>]
 
 Verifies a board's built artifacts (dominion build: manifest.json signed by the release key, every
 file's size and SHA-512) and stores the images this hub serves, with the exact manifest and its
@@ -24,19 +27,20 @@ release version instead (dominion build --release-version <n>). Audited; a runni
 release at the next request.
 
 options:
-  --db <path>               the hub database (the hub's role decides which images are kept)
+  --db <path|url>           the hub database, a SQLite file or postgres://… (the hub's role decides
+                            which images are kept; on PostgreSQL every worker serves them within a second)
   --release-pub <hex|file>  the release public key (64 hex digits, or a file holding them); needed
                             for the first publish, optional after (it must then be the pinned key)
   -h, --help                this text`;
 
-const RELEASES_HELP = `usage: dominion releases --db <path> [--json]
+const RELEASES_HELP = `usage: dominion releases --db <path|url> [--json]
 
 Lists the releases this hub serves: board, image, release version, size, SHA-512 of the bundle, and
 SHA-512 of the release's manifest (what UPDATE_REQUIRED names as image_digest), with when the release
 was issued (by its build) and published (to this hub).
 
 options:
-  --db <path>       the hub database
+  --db <path|url>   the hub database (a SQLite file or postgres://…)
   --json            one JSON object per line (digests in hex, times in ms since the epoch)
   -h, --help        this text`;
 
@@ -53,8 +57,7 @@ export async function publishCommand(argv: string[], io: CliIo = consoleIo): Pro
   const [dir] = positionals('publish', rest, ['dist/board-dir']);
   const dbPath = required('publish', 'db', values.db);
   const releasePub = values['release-pub'] === undefined ? undefined : readPublicKey('publish', values['release-pub']);
-  return withDatabase(io, 'publish', dbPath, (db) => {
-    const result = sqlite.publishArtifacts(db, dir!, releasePub !== undefined ? { releasePub } : {});
+  const show = (result: PublishResult): number => {
     io.out(`board ${result.board}, release key ${result.keyId}${result.pinned ? ' (pinned now)' : ''}`);
     const rows = result.images.map((i) => [
       i.label,
@@ -67,7 +70,11 @@ export async function publishCommand(argv: string[], io: CliIo = consoleIo): Pro
     if (rows.length > 0) for (const line of textTable(rows[0]!, rows.slice(1))) io.out(`  ${line}`);
     if (result.skipped.length > 0) io.out(`not for this hub: ${result.skipped.join(', ')}`);
     return 0;
-  });
+  };
+  const options = releasePub !== undefined ? { releasePub } : {};
+  if (isPostgresUrl(dbPath))
+    return withPgDatabase(io, 'publish', dbPath, async (pool) => show(await pgPublishArtifacts(pool, dbLabel(dbPath), dir!, options)));
+  return withDatabase(io, 'publish', dbPath, (db) => show(sqlite.publishArtifacts(db, dir!, options)));
 }
 
 export async function releasesCommand(argv: string[], io: CliIo = consoleIo): Promise<number> {
@@ -82,8 +89,7 @@ export async function releasesCommand(argv: string[], io: CliIo = consoleIo): Pr
   }
   positionals('releases', rest, []);
   const dbPath = required('releases', 'db', values.db);
-  return withDatabase(io, 'releases', dbPath, (db) => {
-    const releases = sqlite.listReleases(db);
+  const list = (releases: readonly ReleaseSummary[]): number => {
     if (values.json) {
       for (const r of releases) io.out(JSON.stringify(releaseJson(r)));
       return 0;
@@ -105,7 +111,9 @@ export async function releasesCommand(argv: string[], io: CliIo = consoleIo): Pr
     ]);
     for (const line of textTable(header, rows)) io.out(line);
     return 0;
-  });
+  };
+  if (isPostgresUrl(dbPath)) return withPgDatabase(io, 'releases', dbPath, async (pool) => list(await pgListReleases(pool)));
+  return withDatabase(io, 'releases', dbPath, (db) => list(sqlite.listReleases(db)));
 }
 
 function releaseJson(r: ReleaseSummary): Record<string, unknown> {

@@ -273,7 +273,7 @@ async function requireDevice(c: PgQueryable, deviceId: string): Promise<DeviceSt
 }
 
 /** The change's audit row and its NOTIFY, inside the change's transaction (delivered at commit). */
-async function auditOperator(
+export async function auditOperator(
   c: PgQueryable,
   nowMs: number,
   reason: OperatorReason,

@@ -30,3 +30,4 @@ export { pgSetDeviceBrokerCredential, pgSetHubBrokerCredential } from './credent
 export { pgFleetView, pgPolicyGaps, pgReadAudit } from './fleet.ts';
 export { COPIED_TABLES, copySqliteToPg, SQLITE_ONLY_TABLES, type CopyReport } from './copy-sqlite.ts';
 export { pgReleaseTarget } from './release-target.ts';
+export { pgListReleases, pgPinnedReleaseKey, pgPublishArtifacts } from './releases.ts';

@@ -8,7 +8,7 @@ import { replyLog } from '../reply-log.ts';
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { CONTEXTS } from '../../../actors/crypto/index.ts';
+import { CONTEXTS, hex } from '../../../actors/crypto/index.ts';
 import { open, pinned } from '../../../actors/tickets/index.ts';
 import { awaitConnected, connectMqtt, startEmbeddedBroker, toBuffer } from '../../../actors/mqtt/index.ts';
 import { codecs, create, RuntimeInfoSchema, topics } from '../../../proto/index.ts';
@@ -27,6 +27,7 @@ import { changeDeviceState, enrollKeys, publishArtifacts, setFleetPolicy, Sqlite
 import { newReleaseKey, writeArtifacts } from '../release-fixture.ts';
 import { dbCommand } from '../../../cli/db.ts';
 import { devicesCommand, requireUpdateCommand, stateCommand } from '../../../cli/operator.ts';
+import { publishCommand, releasesCommand } from '../../../cli/publish.ts';
 import type { CliIo } from '../../../cli/options.ts';
 import { within } from '../../mqtt/wait.ts';
 import { dominion, runDominion } from '../child.ts';
@@ -333,6 +334,69 @@ describe('the CLI on PostgreSQL', () => {
       );
     } finally {
       await after.close();
+    }
+  });
+
+  it('publish and releases --db postgres://: pins the key, stores the IH images once, a running worker serves them within a second', async (t) => {
+    const base = needDatabase(t);
+    if (base === undefined) return;
+    const url = schemaUrl(base, await freshSchema(t, base));
+    const db = await pool(t, url);
+    await migratePg(db);
+    await claimPgHubIdentity(db, { hubId: uniqueId('ih'), role: IH_ROLE });
+    const d = newDevice();
+    await pgEnrollKeys(db, d.deviceId, [{ instance: 'mm', publicKey: d.mm.publicKey }]);
+    const worker = await PgHubStore.open({ url });
+    try {
+      const dir = tempDir();
+      const key = newReleaseKey();
+      const built = writeArtifacts(dir, { key, version: 4 });
+      let io = captureIo();
+      assert.equal(await publishCommand([built.dir, '--db', url, '--release-pub', hex(key.publicKey)], io), 0, io.errors.join('\n'));
+      assert.match(io.lines[0]!, /^board rpi4, release key [0-9a-f]{32} \(pinned now\)$/);
+      assert.match(io.lines.join('\n'), /^ {2}mm\s+4\s+20000 bytes\s+sha512 [0-9a-f]{16}…\s+stored$/m);
+      assert.match(io.lines.join('\n'), /^not for this hub: sm:sensor$/m);
+      // The NOTIFY went out at commit: the worker serves the release without a restart.
+      await changeApplied(worker, () => worker.view.release('rpi4', 'mm', 4) !== undefined, 'the worker sees release 4', 1000);
+      assert.deepEqual(Buffer.from(worker.view.release('rpi4', 'mm', 4)!.bundle), Buffer.from(built.bundles.get('mm')!));
+
+      io = captureIo();
+      assert.equal(await publishCommand([built.dir, '--db', url], io), 0, 'the pinned key needs no --release-pub');
+      assert.match(io.lines.join('\n'), /^ {2}mm\s+4\s+20000 bytes\s+sha512 [0-9a-f]{16}…\s+unchanged$/m);
+      const other = newReleaseKey();
+      io = captureIo();
+      assert.equal(
+        await publishCommand(
+          [writeArtifacts(tempDir(), { key: other, version: 5 }).dir, '--db', url, '--release-pub', hex(other.publicKey)],
+          io,
+        ),
+        1,
+      );
+      assert.match(io.errors[0]!, /^dominion publish: this hub pins release key [0-9a-f]{32}; the given key [0-9a-f]{32} is another one/);
+
+      io = captureIo();
+      assert.equal(await releasesCommand(['--db', url, '--json'], io), 0, io.errors.join('\n'));
+      const listed = io.lines.map((l) => JSON.parse(l) as { label: string; version: number; manifestSha512: string });
+      assert.deepEqual(
+        listed.map((r) => `${r.label} ${r.version}`),
+        ['hypervisor 4', 'mm 4', 'sw 4'],
+      );
+      io = captureIo();
+      assert.equal(
+        await requireUpdateCommand([d.deviceId, '--db', url, '--instance', 'mm', '--release', '4'], io),
+        0,
+        io.errors.join('\n'),
+      );
+      assert.equal(
+        (await pgReadAudit(db))
+          .filter((e) => e.outcome === 'operator')
+          .map((e) => e.reason)
+          .slice(-3)
+          .join(' '),
+        'pin-release-key publish require-update',
+      );
+    } finally {
+      await worker.close();
     }
   });
 
