@@ -3,11 +3,12 @@
  * and tells the broker to reload them (docs/ARCHITECTURE.md §7.1). `syncOptions`/`runSync` let
  * `enroll`, `revoke` and `keys` run the same sync right after their change (`--broker-dir`).
  */
-import { refusePostgres } from './pg-db.ts';
-import { syncBrokerFiles, type BrokerSyncResult } from '../actors/hub/index.ts';
+import { dbLabel, isPostgresUrl } from './pg-db.ts';
+import { mergeBrokerAccounts, sqlite, writeBrokerFiles, type BrokerSyncResult, type CollectedAccounts } from '../actors/hub/index.ts';
+import { openPool, pgBrokerUsers } from '../actors/hub/postgres/index.ts';
 import { consoleIo, failure, integer, outputFolderProblem, parseCommand, positionals, UsageError, type CliIo } from './options.ts';
 
-const HELP = `usage: dominion broker-sync --db <hub.db> [--db …] --out <dir> [--pid <n> | --pidfile <file>]
+const HELP = `usage: dominion broker-sync --db <path|url> [--db …] --out <dir> [--pid <n> | --pidfile <file>]
 
 Writes <dir>/passwd (Mosquitto password_file: one $7$ PBKDF2-SHA512 hash per device and hub) and
 <dir>/acl (Mosquitto acl_file: each device reads and writes only its own topics; each hub only its
@@ -16,7 +17,7 @@ Give the IH's database (its devices and itself) and every SH's (itself). A revok
 out; its next CONNECT is refused.
 
 options:
-  --db <path>        a hub database; repeat for the IH and each SH
+  --db <path|url>    a hub database, a SQLite file or postgres://…; repeat for the IH and each SH
   --out <dir>        where passwd and acl go (what mosquitto.conf names)
   --pid <n>          the broker's process id, to send SIGHUP
   --pidfile <file>   the same, read from the broker's pid file
@@ -43,8 +44,6 @@ export async function brokerSyncCommand(argv: string[], io: CliIo = consoleIo): 
   positionals('broker-sync', rest, []);
   const dbs = values.db ?? [];
   if (dbs.length === 0) throw new UsageError('broker-sync: at least one --db <hub.db> is required');
-  const refused = refusePostgres(io, 'broker-sync', dbs);
-  if (refused !== undefined) return refused;
   if (values.out === undefined) throw new UsageError('broker-sync: --out <dir> is required');
   if (values.pid !== undefined && values.pidfile !== undefined) throw new UsageError('broker-sync: give --pid or --pidfile, not both');
   const pid = values.pid === undefined ? undefined : integer('broker-sync', 'pid', values.pid, 0, 1, 2 ** 31 - 1);
@@ -56,8 +55,7 @@ export async function brokerSyncCommand(argv: string[], io: CliIo = consoleIo): 
   try {
     report(
       io,
-      syncBrokerFiles({
-        dbs,
+      writeBrokerFiles(await readAccounts(dbs), {
         outDir: values.out,
         ...(pid !== undefined ? { pid } : {}),
         ...(values.pidfile !== undefined ? { pidFile: values.pidfile } : {}),
@@ -81,12 +79,12 @@ export const SYNC_HELP = `  --broker-dir <dir>       after the change, rewrite <
   --broker-pid <n>         and send the broker SIGHUP to reload them`;
 
 /** Runs the sync when `--broker-dir` was given: over `dbs` plus any `--broker-db`. */
-export function syncAfter(
+export async function syncAfter(
   command: string,
   io: CliIo,
   values: { 'broker-dir'?: string; 'broker-pid'?: string; 'broker-db'?: string[] },
   dbs: readonly string[],
-): void {
+): Promise<void> {
   const outDir = values['broker-dir'];
   if (outDir === undefined) {
     if (values['broker-pid'] !== undefined || values['broker-db'] !== undefined)
@@ -95,7 +93,30 @@ export function syncAfter(
   }
   const pid = values['broker-pid'] === undefined ? undefined : integer(command, 'broker-pid', values['broker-pid'], 0, 1, 2 ** 31 - 1);
   const all = [...new Set([...dbs, ...(values['broker-db'] ?? [])])];
-  report(io, syncBrokerFiles({ dbs: all, outDir, ...(pid !== undefined ? { pid } : {}) }));
+  report(io, writeBrokerFiles(await readAccounts(all), { outDir, ...(pid !== undefined ? { pid } : {}) }));
+}
+
+/** Every hub database's broker accounts, SQLite files and PostgreSQL URLs alike, merged. */
+async function readAccounts(dbs: readonly string[]): Promise<CollectedAccounts> {
+  const each = [];
+  for (const db of dbs) {
+    if (!isPostgresUrl(db)) {
+      const opened = sqlite.openHubDatabase(db, { create: false });
+      try {
+        each.push({ where: db, accounts: sqlite.brokerUsers(opened) });
+      } finally {
+        opened.close();
+      }
+      continue;
+    }
+    const pool = await openPool({ url: db, max: 1 });
+    try {
+      each.push({ where: dbLabel(db), accounts: await pgBrokerUsers(pool, dbLabel(db)) });
+    } finally {
+      await pool.end().catch(() => {});
+    }
+  }
+  return mergeBrokerAccounts(each);
 }
 
 function report(io: CliIo, r: BrokerSyncResult): void {

@@ -7,7 +7,6 @@ import { hashPassword, newBrokerPassword } from '../actors/broker-auth/index.ts'
 import { enrollDeviceOnHubs, readDevicePublicFile, readHubPublicFile, writeProvisioning, type EnrollTarget } from '../actors/hub/index.ts';
 import { writeBrokerCredentialFile } from '../actors/provisioning/index.ts';
 import { SYNC_HELP, SYNC_OPTIONS, syncAfter } from './broker-sync.ts';
-import { refusePostgres } from './pg-db.ts';
 import { BROKER_HELP, BROKER_OPTIONS, chooseBrokers, readBrokerCa } from './broker-options.ts';
 import {
   consoleIo,
@@ -97,11 +96,6 @@ export async function enrollCommand(argv: string[], io: CliIo = consoleIo): Prom
     io.err(`dominion enroll: WARNING: ${brokerCa.warning}`);
   // Before the hubs' databases change: a provisioning file that cannot be written would leave the
   // device enrolled without one.
-  // Broker sync reads SQLite databases only so far: refused before any database changes.
-  if (values['broker-dir'] !== undefined) {
-    const refused = refusePostgres(io, 'enroll --broker-dir', [...specs.map((s) => s.db), ...(values['broker-db'] ?? [])]);
-    if (refused !== undefined) return refused;
-  }
   const pathProblem =
     labelled('--out', outputFileProblem(out)) ??
     labelled('--broker-credential', values['broker-credential'] && outputFileProblem(values['broker-credential'])) ??
@@ -133,7 +127,7 @@ export async function enrollCommand(argv: string[], io: CliIo = consoleIo): Prom
     io.out(
       `provisioning file ${out} (device keys: ${keysPath}; broker credential: ${credentialPath}, secret${brokerCa?.ca !== undefined ? `; broker CA pinned from ${values['broker-ca']}` : ''})`,
     );
-    syncAfter(
+    await syncAfter(
       'enroll',
       io,
       values,

@@ -166,11 +166,6 @@ export function stateCommand(verb: sqlite.StateChange): (argv: string[], io?: Cl
     }
     const [deviceId] = positionals(verb, rest, ['device-id']);
     const dbPaths = requiredList(verb, 'db', values.db);
-    // Before any change: broker sync reads SQLite databases only so far.
-    if (values['broker-dir'] !== undefined) {
-      const refused = refusePostgres(io, `${verb} --broker-dir`, [...dbPaths, ...(values['broker-db'] ?? [])]);
-      if (refused !== undefined) return refused;
-    }
     // Each hub that serves the device records it (the IH and its SHs: docs/ARCHITECTURE.md §7), in
     // the order given; the first failure stops, naming what was already changed.
     const done: string[] = [];
@@ -191,7 +186,7 @@ export function stateCommand(verb: sqlite.StateChange): (argv: string[], io?: Cl
       done.push(dbLabel(dbPath));
     }
     try {
-      syncAfter(verb, io, values, dbPaths);
+      await syncAfter(verb, io, values, dbPaths);
     } catch (err) {
       return failure(io, verb, err);
     }

@@ -22,7 +22,7 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { renderAclFile, renderPasswordFile, usernameOf, type BrokerUser, type Principal } from '../broker-auth/index.ts';
-import { brokerUsers, openHubDatabase } from './sqlite/index.ts';
+import { brokerUsers, openHubDatabase, type BrokerAccounts } from './sqlite/index.ts';
 
 export class BrokerSyncError extends Error {
   override readonly name = 'BrokerSyncError';
@@ -53,37 +53,56 @@ type HubPrincipal = Extract<Principal, { kind: 'hub' }>;
 
 /**
  * Every broker account the databases hold, and every hub they belong to: what both brokers are
- * given (Mosquitto as files, the embedded Aedes as a `BrokerAuthorizer`).
+ * given (Mosquitto as files, the embedded Aedes as a `BrokerAuthorizer`). SQLite files only; the
+ * CLI reads PostgreSQL hubs itself (pgBrokerUsers) and merges with `mergeBrokerAccounts`.
  */
-export function collectBrokerAccounts(dbs: readonly string[]): { users: BrokerUser[]; hubs: HubPrincipal[] } {
+export function collectBrokerAccounts(dbs: readonly string[]): CollectedAccounts {
   if (dbs.length === 0) throw new BrokerSyncError('at least one hub database is needed');
+  return mergeBrokerAccounts(
+    dbs.map((path) => {
+      const db = openHubDatabase(path);
+      try {
+        return { where: path, accounts: brokerUsers(db) };
+      } finally {
+        db.close();
+      }
+    }),
+  );
+}
+
+export interface CollectedAccounts {
+  readonly users: BrokerUser[];
+  readonly hubs: HubPrincipal[];
+}
+
+/** Several hubs' accounts as one broker's: a hub with two roles, or a user with two passwords, is refused. */
+export function mergeBrokerAccounts(each: ReadonlyArray<{ readonly where: string; readonly accounts: BrokerAccounts }>): CollectedAccounts {
   const users = new Map<string, BrokerUser>();
   const hubs = new Map<string, HubPrincipal>();
-  for (const path of dbs) {
-    const db = openHubDatabase(path);
-    try {
-      const accounts = brokerUsers(db);
-      const hub: HubPrincipal = { kind: 'hub', hubId: accounts.hub.hubId, role: accounts.hub.role };
-      const known = hubs.get(hub.hubId);
-      if (known !== undefined && JSON.stringify(known.role) !== JSON.stringify(hub.role))
-        throw new BrokerSyncError(`hub ${hub.hubId} appears with two roles (${path})`);
-      hubs.set(hub.hubId, hub);
-      for (const u of accounts.users) {
-        const name = usernameOf(u.principal);
-        const prior = users.get(name);
-        if (prior !== undefined && prior.passwordHash !== u.passwordHash)
-          throw new BrokerSyncError(`broker user ${name} has different passwords in two databases (${path}): enrol it in one IH only`);
-        users.set(name, u);
-      }
-    } finally {
-      db.close();
+  for (const { where, accounts } of each) {
+    const hub: HubPrincipal = { kind: 'hub', hubId: accounts.hub.hubId, role: accounts.hub.role };
+    const known = hubs.get(hub.hubId);
+    if (known !== undefined && JSON.stringify(known.role) !== JSON.stringify(hub.role))
+      throw new BrokerSyncError(`hub ${hub.hubId} appears with two roles (${where})`);
+    hubs.set(hub.hubId, hub);
+    for (const u of accounts.users) {
+      const name = usernameOf(u.principal);
+      const prior = users.get(name);
+      if (prior !== undefined && prior.passwordHash !== u.passwordHash)
+        throw new BrokerSyncError(`broker user ${name} has different passwords in two databases (${where}): enrol it in one IH only`);
+      users.set(name, u);
     }
   }
   return { users: [...users.values()], hubs: [...hubs.values()] };
 }
 
 export function syncBrokerFiles(options: BrokerSyncOptions): BrokerSyncResult {
-  const { users: list, hubs: hubList } = collectBrokerAccounts(options.dbs);
+  return writeBrokerFiles(collectBrokerAccounts(options.dbs), options);
+}
+
+/** Writes `passwd` and `acl` for these accounts into `outDir`, and signals the broker if asked. */
+export function writeBrokerFiles(accounts: CollectedAccounts, options: Omit<BrokerSyncOptions, 'dbs'>): BrokerSyncResult {
+  const { users: list, hubs: hubList } = accounts;
   const users = new Map(list.map((u) => [usernameOf(u.principal), u]));
   const hubs = new Map(hubList.map((h) => [h.hubId, h]));
   const passwd = renderPasswordFile(list);

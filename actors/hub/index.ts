@@ -158,7 +158,16 @@ export {
   type EnrollResult,
   type EnrollTarget,
 } from './enrollment.ts';
-export { BrokerSyncError, collectBrokerAccounts, syncBrokerFiles, type BrokerSyncOptions, type BrokerSyncResult } from './broker-sync.ts';
+export {
+  BrokerSyncError,
+  collectBrokerAccounts,
+  mergeBrokerAccounts,
+  syncBrokerFiles,
+  writeBrokerFiles,
+  type BrokerSyncOptions,
+  type BrokerSyncResult,
+  type CollectedAccounts,
+} from './broker-sync.ts';
 export * as sqlite from './sqlite/index.ts';
 export {
   HubStoreError,

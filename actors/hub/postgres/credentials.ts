@@ -6,6 +6,7 @@
 import { hubUsername, isPasswordHash } from '../../broker-auth/index.ts';
 import { DEVICE_ID_PATTERN } from '../../provisioning/index.ts';
 import { HubStoreError } from '../sqlite/errors.ts';
+import { brokerAccountsOf, type BrokerAccounts, type CredentialRow } from '../sqlite/credentials.ts';
 import { readPgHubIdentity } from './admin.ts';
 import type { PgQueryable } from './connect.ts';
 
@@ -38,4 +39,16 @@ export async function pgSetDeviceBrokerCredential(
   if (identity?.role.kind !== 'ih')
     throw new HubStoreError('refused', "device broker credentials are kept by the infrastructure hub's database");
   await setPgBrokerCredential(db, deviceId, passwordHash, nowMs);
+}
+
+/** The broker accounts this hub's database gives (the counterpart of sqlite/credentials.ts's brokerUsers). */
+export async function pgBrokerUsers(db: PgQueryable, where: string): Promise<BrokerAccounts> {
+  const hub = await readPgHubIdentity(db);
+  if (hub === undefined)
+    throw new HubStoreError('refused', `${where}: no hub has claimed this database yet (enrol a device or start its hub)`);
+  const r = await db.query<CredentialRow>(
+    `SELECT c.username, c.password_hash, d.state FROM broker_credential c
+     LEFT JOIN device d ON d.device_id = c.username ORDER BY c.username COLLATE "C"`,
+  );
+  return brokerAccountsOf(hub, r.rows);
 }

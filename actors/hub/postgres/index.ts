@@ -26,7 +26,7 @@ export {
   pgWithholdInstance,
   readPgHubIdentity,
 } from './admin.ts';
-export { pgSetDeviceBrokerCredential, pgSetHubBrokerCredential } from './credentials.ts';
+export { pgBrokerUsers, pgSetDeviceBrokerCredential, pgSetHubBrokerCredential } from './credentials.ts';
 export { pgFleetView, pgPolicyGaps, pgReadAudit } from './fleet.ts';
 export { COPIED_TABLES, copySqliteToPg, SQLITE_ONLY_TABLES, type CopyReport } from './copy-sqlite.ts';
 export { pgReleaseTarget } from './release-target.ts';

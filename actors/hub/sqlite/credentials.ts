@@ -59,7 +59,19 @@ export function brokerUsers(db: SqliteDatabase): BrokerAccounts {
       `SELECT c.username, c.password_hash, d.state FROM broker_credential c
        LEFT JOIN device d ON d.device_id = c.username ORDER BY c.username`,
     )
-    .all() as Array<{ username: string; password_hash: string; state: string | null }>;
+    .all() as CredentialRow[];
+  return brokerAccountsOf(hub, rows);
+}
+
+/** A stored credential, with the state of the device it names (null: it names no device). */
+export interface CredentialRow {
+  username: string;
+  password_hash: string;
+  state: string | null;
+}
+
+/** The accounts a hub's credentials give (either store): its own, and (IH) its devices not revoked. */
+export function brokerAccountsOf(hub: HubIdentity, rows: readonly CredentialRow[]): BrokerAccounts {
   const own = hubUsername(hub.hubId);
   const users: BrokerUser[] = [];
   for (const r of rows) {

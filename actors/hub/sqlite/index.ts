@@ -77,9 +77,11 @@ export {
 } from './admin.ts';
 export {
   brokerCredentialHash,
+  brokerAccountsOf,
   brokerUsers,
   setBrokerCredential,
   setDeviceBrokerCredential,
   setHubBrokerCredential,
   type BrokerAccounts,
+  type CredentialRow,
 } from './credentials.ts';

@@ -19,7 +19,9 @@ import {
   openPool,
   pgEnrollKeys,
   pgReadAudit,
+  pgSetDeviceBrokerCredential,
   pgSetFleetPolicy,
+  pgSetHubBrokerCredential,
   PgHubStore,
   type PgPool,
 } from '../../../actors/hub/postgres/index.ts';
@@ -28,6 +30,9 @@ import { newReleaseKey, writeArtifacts } from '../release-fixture.ts';
 import { dbCommand } from '../../../cli/db.ts';
 import { devicesCommand, requireUpdateCommand, stateCommand } from '../../../cli/operator.ts';
 import { publishCommand, releasesCommand } from '../../../cli/publish.ts';
+import { brokerSyncCommand } from '../../../cli/broker-sync.ts';
+import { hashPassword } from '../../../actors/broker-auth/index.ts';
+import { readFileSync } from 'node:fs';
 import type { CliIo } from '../../../cli/options.ts';
 import { within } from '../../mqtt/wait.ts';
 import { dominion, runDominion } from '../child.ts';
@@ -398,6 +403,38 @@ describe('the CLI on PostgreSQL', () => {
     } finally {
       await worker.close();
     }
+  });
+
+  it('broker-sync --db postgres:// writes passwd and acl from a PostgreSQL IH; revoke --broker-dir drops the device at once', async (t) => {
+    const base = needDatabase(t);
+    if (base === undefined) return;
+    const url = schemaUrl(base, await freshSchema(t, base));
+    const db = await pool(t, url);
+    await migratePg(db);
+    const hubId = uniqueId('ih');
+    await claimPgHubIdentity(db, { hubId, role: IH_ROLE });
+    const kept = newDevice();
+    const revoked = newDevice();
+    for (const d of [kept, revoked]) {
+      await pgEnrollKeys(db, d.deviceId, [{ instance: 'device', publicKey: d.device.publicKey }]);
+      await pgSetDeviceBrokerCredential(db, d.deviceId, hashPassword('secret', { iterations: 1000 }));
+    }
+    await pgSetHubBrokerCredential(db, hubId, hashPassword('hub-secret', { iterations: 1000 }));
+    const out = tempDir();
+    let io = captureIo();
+    assert.equal(await brokerSyncCommand(['--db', url, '--out', out], io), 0, io.errors.join('\n'));
+    assert.match(io.lines[0]!, /\(2 device\(s\), hubs ih-/);
+    const users = (): string[] =>
+      readFileSync(join(out, 'passwd'), 'utf8')
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => l.split(':')[0]!);
+    assert.deepEqual(users().sort(), [kept.deviceId, revoked.deviceId, `hub@${hubId}`].sort());
+    assert.match(readFileSync(join(out, 'acl'), 'utf8'), new RegExp(`user hub@${hubId}`));
+
+    io = captureIo();
+    assert.equal(await stateCommand('revoke')([revoked.deviceId, '--db', url, '--broker-dir', out], io), 0, io.errors.join('\n'));
+    assert.deepEqual(users().sort(), [kept.deviceId, `hub@${hubId}`].sort(), 'the revoked device has no broker account any more');
   });
 
   it('commands not on PostgreSQL yet say so (exit 1); hub with a URL needs --key', async () => {
