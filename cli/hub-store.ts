@@ -106,7 +106,7 @@ function sqliteStatsLine(s: SqliteHubStats): string {
     `boots granted ${b.outcomes['boot-granted']}, withheld ${b.outcomes['boot-withheld']} ${JSON.stringify(b.reasons['boot-withheld'])}, refused ${b.outcomes.refused}; ` +
     `chunks ${i.outcomes.chunk} (${i.bytes} bytes), chunks refused ${i.outcomes['chunk-refused']} ${JSON.stringify(i.reasons['chunk-refused'])}, ` +
     `image requests unanswered ${i.outcomes.refused}; commits ${s.journal.commits} (largest ${s.journal.largestBatch}), ` +
-    `commit failures ${s.server.commitFailures}; integrity checks ${s.integrity.checks}, dropped while not ready ${s.server.notReadyDrops}; timeouts ${s.sweeps.timeouts}, fails ${s.sweeps.fails}; TLS failures ${s.server.tlsFailures}`
+    `commit failures ${s.server.commitFailures}; integrity checks ${s.integrity.checks}, dropped while not ready ${s.server.notReadyDrops}, behind a slow commit ${s.server.backlogDrops}; timeouts ${s.sweeps.timeouts}, fails ${s.sweeps.fails}; TLS failures ${s.server.tlsFailures}`
   );
 }
 
@@ -118,7 +118,7 @@ function pgStatsLine(s: PgHubStats): string {
     `refused ${o.refused} ${JSON.stringify(s.decisions.reasons.refused)}; ` +
     `boots granted ${b.outcomes['boot-granted']}, withheld ${b.outcomes['boot-withheld']}, refused ${b.outcomes.refused}; ` +
     `commits ${s.journal.commits} (largest ${s.journal.largestBatch}), commit failures ${s.server.commitFailures}, ` +
-    `replays dropped ${s.journal.replayed}; not ready ${s.outages} time(s), recovered ${s.recoveries}, dropped while not ready ${s.server.notReadyDrops}; ` +
+    `replays dropped ${s.journal.replayed}; not ready ${s.outages} time(s), recovered ${s.recoveries}, dropped while not ready ${s.server.notReadyDrops}, behind a slow commit ${s.server.backlogDrops}; ` +
     `timeouts ${s.sweeps.timeouts}, fails ${s.sweeps.fails}; TLS failures ${s.server.tlsFailures}`
   );
 }

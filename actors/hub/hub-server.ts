@@ -70,6 +70,12 @@ export interface HubServerOptions {
    * Past its answer rate a hub's backlog then stays in the broker's bounded queue, not in its socket.
    */
   readonly receiveMaximum?: number;
+  /**
+   * Most decisions waiting for a commit (default 4 × maxBatch). While a commit is slow (PostgreSQL
+   * far away, another process holding SQLite's lock) requests past this are dropped undecided,
+   * counted: the devices ask again, and the process's memory and its answers' age stay bounded.
+   */
+  readonly maxPending?: number;
   /** The hub's broker credential (username `hub@<hubId>`, docs/ARCHITECTURE.md §7.1), for the probe and the connection. */
   readonly credential?: { readonly username: string; readonly password: string };
 }
@@ -92,6 +98,8 @@ export interface HubServerStats {
   readonly uncommittedDrops: number;
   /** Requests dropped unanswered after the hub declared itself not ready. */
   readonly notReadyDrops: number;
+  /** Requests dropped undecided because `maxPending` decisions were already waiting for a commit. */
+  readonly backlogDrops: number;
   /** Replies withheld because another hub process had answered the same request (asynchronous stores). */
   readonly replayedDrops: number;
   /** CONNECTs the broker refused (bad credential, not authorized): each one is also a `refused` event. */
@@ -138,6 +146,7 @@ export class HubServer {
   /** One per broker, in the order given. */
   private readonly links: readonly BrokerLink[];
   private readonly maxBatch: number;
+  private readonly maxPending: number;
   private readonly pending = new PendingBatch();
   private turnOpen = false;
   /** The sockets corked for the current turn (one per broker that delivered in it). */
@@ -172,6 +181,7 @@ export class HubServer {
     commitFailures: 0,
     uncommittedDrops: 0,
     notReadyDrops: 0,
+    backlogDrops: 0,
     replayedDrops: 0,
     refusals: 0,
     tlsFailures: 0,
@@ -223,6 +233,7 @@ export class HubServer {
   ) {
     this.core = options.core;
     this.maxBatch = Math.max(1, Math.floor(options.maxBatch ?? 512));
+    this.maxPending = Math.max(this.maxBatch, Math.floor(options.maxPending ?? 4 * this.maxBatch));
     this.clock = options.clock ?? Date.now;
     this.pump = new CommitPump(
       options.core.store,
@@ -389,6 +400,10 @@ export class HubServer {
         return;
       }
       this.counts.received++;
+      if (this.pending.size >= this.maxPending) {
+        this.counts.backlogDrops++;
+        return;
+      }
       this.beginTurn(link);
       const { decision } = this.core.handle(payload, this.clock(), this.pending, topicDevice);
       this.topicDevices.set(decision, topicDevice);
