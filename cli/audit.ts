@@ -5,10 +5,10 @@
  */
 import { sqlite, type AuditOutcome, type StoredAuditEntry } from '../actors/hub/index.ts';
 import { consoleIo, integer, parseCommand, positionals, required, UsageError, type CliIo } from './options.ts';
-import { pgReadAudit } from '../actors/hub/postgres/index.ts';
-import type { AuditQuery } from '../actors/hub/sqlite/index.ts';
+import { pgAuditSummary, pgPruneAudit, pgReadAudit } from '../actors/hub/postgres/index.ts';
+import type { AuditQuery, AuditSummaryRow, PruneResult } from '../actors/hub/sqlite/index.ts';
 import { withDatabase } from './operator.ts';
-import { isPostgresUrl, refusePostgres, withPgDatabase } from './pg-db.ts';
+import { isPostgresUrl, withPgDatabase } from './pg-db.ts';
 
 /** Every outcome an audit row can have (actors/hub/audit.ts AuditOutcome). */
 const OUTCOMES = [
@@ -39,8 +39,7 @@ Rows older than the kept days are pruned (dominion hub --audit-keep, or --prune 
 pruned row is first counted in a per-day summary, which --summary shows with the rows kept.
 
 options:
-  --db <path|url>       the hub database: a SQLite file or postgres://… (--summary and --prune:
-                        SQLite only so far)
+  --db <path|url>       the hub database: a SQLite file or postgres://…
   --device <id>         only entries about this device
   --outcome <o>         only these outcomes (repeat, or a comma list): ${OUTCOMES_TEXT()}
   --since <t>           only entries at or after t: ISO 8601 (2025-11-25, 2025-11-25T10:00:00Z)
@@ -119,37 +118,38 @@ export async function auditCommand(argv: string[], io: CliIo = consoleIo, nowMs:
   }
   positionals('audit', rest, []);
   const dbPath = required('audit', 'db', values.db);
-  if (values.prune || values.summary) {
-    const refused = refusePostgres(io, `audit --${values.prune ? 'prune' : 'summary'}`, [dbPath]);
-    if (refused !== undefined) return refused;
-  }
   const filtered = values.outcome !== undefined || values.since !== undefined || values.until !== undefined || values.last !== undefined;
   if (values.prune) {
     if (values.summary || filtered || values.device !== undefined)
       throw new UsageError('audit: --prune takes only --keep and --replay-window\nRun "dominion audit --help" for usage.');
     const keepDays = integer('audit', 'keep', required('audit', 'keep', values.keep), 0, 1, 100_000);
     const windowS = integer('audit', 'replay-window', values['replay-window'], 600, 1, 30 * 86_400);
-    return withDatabase(io, 'audit', dbPath, (db) => {
-      const r = sqlite.pruneAudit(db, { keepDays, nowMs, replayWindowMs: windowS * 1000 });
+    const pruned = (r: PruneResult): number => {
       io.out(
         `pruned ${r.deleted} audit row(s) before ${new Date(r.cutMs).toISOString()} (counted in the summary: dominion audit --summary)`,
       );
       return 0;
-    });
+    };
+    const options = { keepDays, nowMs, replayWindowMs: windowS * 1000 };
+    if (isPostgresUrl(dbPath)) return withPgDatabase(io, 'audit', dbPath, async (pool) => pruned(await pgPruneAudit(pool, options)));
+    return withDatabase(io, 'audit', dbPath, (db) => pruned(sqlite.pruneAudit(db, options)));
   }
   if (values.keep !== undefined || values['replay-window'] !== undefined)
     throw new UsageError('audit: --keep and --replay-window go with --prune\nRun "dominion audit --help" for usage.');
   if (values.summary) {
     if (filtered) throw new UsageError('audit: --summary takes only --device and --json\nRun "dominion audit --help" for usage.');
-    return withDatabase(io, 'audit', dbPath, (db) => {
-      for (const r of sqlite.auditSummary(db, values.device))
+    const summary = (rows: readonly AuditSummaryRow[]): number => {
+      for (const r of rows)
         io.out(
           values.json
             ? JSON.stringify(r)
             : `${r.day} ${r.deviceId ?? '-'} ${r.outcome} ${r.reason} ${r.count}${r.pruned > 0 ? ` (${r.pruned} pruned)` : ''}`,
         );
       return 0;
-    });
+    };
+    if (isPostgresUrl(dbPath))
+      return withPgDatabase(io, 'audit', dbPath, async (pool) => summary(await pgAuditSummary(pool, values.device)));
+    return withDatabase(io, 'audit', dbPath, (db) => summary(sqlite.auditSummary(db, values.device)));
   }
   const outcomes = parseOutcomes(values.outcome);
   const sinceMs = values.since !== undefined ? parseAuditTime('since', values.since, nowMs) : undefined;

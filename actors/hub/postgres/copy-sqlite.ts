@@ -6,7 +6,7 @@
  * is refused: this is a move, not a merge.
  *
  * Not copied, because PostgreSQL has no table for them yet: the device history, refusal counts,
- * rollout failures and the pruned-audit summary. Answered nonces are not either: SQLite keeps only
+ * and rollout failures. Answered nonces are not either: SQLite keeps only
  * their 8-byte audit references (sqlite/replay-log.ts), PostgreSQL the whole nonce — stop the
  * SQLite hub before the copy; the AWDT refuses a ticket it already used in any case.
  */
@@ -24,6 +24,7 @@ export const COPIED_TABLES = [
   'operator_hold',
   'instance_activity',
   'audit',
+  'audit_summary',
   'device_boot',
   'release',
   'rollout',
@@ -31,7 +32,7 @@ export const COPIED_TABLES = [
 ] as const;
 
 /** SQLite tables with no PostgreSQL counterpart yet: counted, not copied. */
-export const SQLITE_ONLY_TABLES = ['device_history', 'device_refusal', 'rollout_failure', 'audit_summary'] as const;
+export const SQLITE_ONLY_TABLES = ['device_history', 'device_refusal', 'rollout_failure'] as const;
 
 export interface CopyReport {
   /** Rows copied per table, in copy order. */

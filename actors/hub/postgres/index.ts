@@ -31,3 +31,4 @@ export { pgFleetView, pgPolicyGaps, pgReadAudit } from './fleet.ts';
 export { COPIED_TABLES, copySqliteToPg, SQLITE_ONLY_TABLES, type CopyReport } from './copy-sqlite.ts';
 export { pgReleaseTarget } from './release-target.ts';
 export { pgListReleases, pgPinnedReleaseKey, pgPublishArtifacts } from './releases.ts';
+export { pgAuditSummary, pgPruneAudit } from './retention.ts';

@@ -135,6 +135,34 @@ export const PG_MIGRATIONS: readonly PgMigration[] = [
       CREATE TABLE broker_credential (username text PRIMARY KEY, password_hash text NOT NULL, updated_at_ms bigint NOT NULL);
     `,
   },
+  {
+    version: 2,
+    summary: 'audit retention: what pruned audit rows said, counted per UTC day, device, outcome and reason',
+    sql: `
+      -- As SQLite's migration 6 (sqlite/migrations.ts): rows may leave the audit log, never uncounted.
+      CREATE TABLE audit_summary (
+        day         text NOT NULL,
+        device_id   text NOT NULL,
+        outcome     text NOT NULL,
+        reason      text NOT NULL,
+        count       bigint NOT NULL CHECK (count > 0),
+        first_at_ms bigint NOT NULL,
+        last_at_ms  bigint NOT NULL,
+        PRIMARY KEY (day, device_id, outcome, reason)
+      );
+      CREATE FUNCTION audit_summarise() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN
+        INSERT INTO audit_summary (day, device_id, outcome, reason, count, first_at_ms, last_at_ms)
+          VALUES (to_char(to_timestamp(old.at_ms / 1000.0) AT TIME ZONE 'UTC', 'YYYY-MM-DD'), coalesce(old.device_id, ''),
+                  old.outcome, old.reason, 1, old.at_ms, old.at_ms)
+          ON CONFLICT (day, device_id, outcome, reason) DO UPDATE SET
+            count = audit_summary.count + 1,
+            first_at_ms = least(audit_summary.first_at_ms, excluded.first_at_ms),
+            last_at_ms = greatest(audit_summary.last_at_ms, excluded.last_at_ms);
+        RETURN old;
+      END $$;
+      CREATE TRIGGER audit_delete_summarised AFTER DELETE ON audit FOR EACH ROW EXECUTE FUNCTION audit_summarise();
+    `,
+  },
 ];
 
 export const PG_SCHEMA_VERSION = PG_MIGRATIONS[PG_MIGRATIONS.length - 1]!.version;

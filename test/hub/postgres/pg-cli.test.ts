@@ -31,6 +31,7 @@ import { dbCommand } from '../../../cli/db.ts';
 import { devicesCommand, requireUpdateCommand, stateCommand } from '../../../cli/operator.ts';
 import { publishCommand, releasesCommand } from '../../../cli/publish.ts';
 import { brokerSyncCommand } from '../../../cli/broker-sync.ts';
+import { auditCommand } from '../../../cli/audit.ts';
 import { hashPassword } from '../../../actors/broker-auth/index.ts';
 import { readFileSync } from 'node:fs';
 import type { CliIo } from '../../../cli/options.ts';
@@ -435,6 +436,40 @@ describe('the CLI on PostgreSQL', () => {
     io = captureIo();
     assert.equal(await stateCommand('revoke')([revoked.deviceId, '--db', url, '--broker-dir', out], io), 0, io.errors.join('\n'));
     assert.deepEqual(users().sort(), [kept.deviceId, `hub@${hubId}`].sort(), 'the revoked device has no broker account any more');
+  });
+
+  it('audit --prune and --summary on PostgreSQL: old rows leave, each counted per day', async (t) => {
+    const base = needDatabase(t);
+    if (base === undefined) return;
+    const url = schemaUrl(base, await freshSchema(t, base));
+    const db = await pool(t, url);
+    await migratePg(db);
+    await claimPgHubIdentity(db, { hubId: uniqueId('ih'), role: IH_ROLE });
+    const DAY = 86_400_000;
+    const now = Date.now();
+    const old = newDevice();
+    const recent = newDevice();
+    await pgEnrollKeys(db, old.deviceId, [{ instance: 'device', publicKey: old.device.publicKey }], { nowMs: now - 10 * DAY });
+    await pgEnrollKeys(db, recent.deviceId, [{ instance: 'device', publicKey: recent.device.publicKey }], { nowMs: now });
+    let io = captureIo();
+    assert.equal(await auditCommand(['--db', url, '--prune', '--keep', '3'], io), 0, io.errors.join('\n'));
+    assert.match(io.lines[0]!, /^pruned 1 audit row\(s\) before /);
+    io = captureIo();
+    assert.equal(await auditCommand(['--db', url, '--json'], io), 0, io.errors.join('\n'));
+    assert.deepEqual(
+      io.lines.map((l) => (JSON.parse(l) as { deviceId?: string }).deviceId),
+      [recent.deviceId],
+      'only the recent enrolment is left',
+    );
+    io = captureIo();
+    assert.equal(await auditCommand(['--db', url, '--summary', '--json'], io), 0, io.errors.join('\n'));
+    const rows = io.lines.map((l) => JSON.parse(l) as { day: string; deviceId?: string; reason: string; count: number; pruned: number });
+    const day = new Date(now - 10 * DAY).toISOString().slice(0, 10);
+    assert.deepEqual(
+      rows.find((r) => r.deviceId === old.deviceId),
+      { day, deviceId: old.deviceId, outcome: 'operator', reason: 'enrolled', count: 1, pruned: 1 },
+    );
+    assert.equal(rows.find((r) => r.deviceId === recent.deviceId)?.pruned, 0);
   });
 
   it('commands not on PostgreSQL yet say so (exit 1); hub with a URL needs --key', async () => {
