@@ -5,7 +5,7 @@
  * Skipped without DATABASE_URL; each test has a schema of its own, named in the URL.
  */
 import { replyLog } from '../reply-log.ts';
-import { describe, it } from 'node:test';
+import { describe, it, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { CONTEXTS, hex } from '../../../actors/crypto/index.ts';
@@ -66,6 +66,18 @@ async function pool(t: { after(fn: () => Promise<void>): void }, url: string): P
   const p = await openPool({ url, max: 2 });
   t.after(() => p.end());
   return p;
+}
+
+/** A fresh schema of the hub tables, claimed by a new IH: its URL (for --db), a pool, the hub id. */
+async function claimedSchema(t: TestContext): Promise<{ url: string; db: PgPool; hubId: string } | undefined> {
+  const base = needDatabase(t);
+  if (base === undefined) return undefined;
+  const url = schemaUrl(base, await freshSchema(t, base));
+  const db = await pool(t, url);
+  await migratePg(db);
+  const hubId = uniqueId('ih');
+  await claimPgHubIdentity(db, { hubId, role: IH_ROLE });
+  return { url, db, hubId };
 }
 
 describe('the CLI on PostgreSQL', () => {
@@ -344,12 +356,9 @@ describe('the CLI on PostgreSQL', () => {
   });
 
   it('publish and releases --db postgres://: pins the key, stores the IH images once, a running worker serves them within a second', async (t) => {
-    const base = needDatabase(t);
-    if (base === undefined) return;
-    const url = schemaUrl(base, await freshSchema(t, base));
-    const db = await pool(t, url);
-    await migratePg(db);
-    await claimPgHubIdentity(db, { hubId: uniqueId('ih'), role: IH_ROLE });
+    const ih = await claimedSchema(t);
+    if (ih === undefined) return;
+    const { url, db } = ih;
     const d = newDevice();
     await pgEnrollKeys(db, d.deviceId, [{ instance: 'mm', publicKey: d.mm.publicKey }]);
     const worker = await PgHubStore.open({ url });
@@ -407,13 +416,9 @@ describe('the CLI on PostgreSQL', () => {
   });
 
   it('broker-sync --db postgres:// writes passwd and acl from a PostgreSQL IH; revoke --broker-dir drops the device at once', async (t) => {
-    const base = needDatabase(t);
-    if (base === undefined) return;
-    const url = schemaUrl(base, await freshSchema(t, base));
-    const db = await pool(t, url);
-    await migratePg(db);
-    const hubId = uniqueId('ih');
-    await claimPgHubIdentity(db, { hubId, role: IH_ROLE });
+    const ih = await claimedSchema(t);
+    if (ih === undefined) return;
+    const { url, db, hubId } = ih;
     const kept = newDevice();
     const revoked = newDevice();
     for (const d of [kept, revoked]) {
@@ -439,12 +444,9 @@ describe('the CLI on PostgreSQL', () => {
   });
 
   it('audit --prune and --summary on PostgreSQL: old rows leave, each counted per day', async (t) => {
-    const base = needDatabase(t);
-    if (base === undefined) return;
-    const url = schemaUrl(base, await freshSchema(t, base));
-    const db = await pool(t, url);
-    await migratePg(db);
-    await claimPgHubIdentity(db, { hubId: uniqueId('ih'), role: IH_ROLE });
+    const ih = await claimedSchema(t);
+    if (ih === undefined) return;
+    const { url, db } = ih;
     const DAY = 86_400_000;
     const now = Date.now();
     const old = newDevice();
