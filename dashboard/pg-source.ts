@@ -32,7 +32,7 @@ import {
   type UpdateAction,
 } from './source.ts';
 import { resetsOf } from './resets.ts';
-import { SeqWindow } from './seq-window.ts';
+import { OVERLAP, SeqWindow } from './seq-window.ts';
 import { auditJson } from './types.ts';
 import { parseInstance } from '../proto/index.ts';
 
@@ -135,8 +135,10 @@ export class PgSource implements HubSource {
   /** The table's newest seq as the window's watermark; the overlap's committed rows count as seen. */
   private async startWindow(window: SeqWindow, table: 'audit' | 'device_history'): Promise<number> {
     const max = (await this.pool.query<{ s: number | null }>(`SELECT max(seq) AS s FROM ${table}`)).rows[0]?.s ?? 0;
-    window.reset(max, []);
-    const committed = await this.pool.query<{ seq: number }>(`SELECT seq FROM ${table} WHERE seq > $1 AND seq <= $2`, [window.from, max]);
+    const committed = await this.pool.query<{ seq: number }>(`SELECT seq FROM ${table} WHERE seq > $1 AND seq <= $2`, [
+      Math.max(0, max - OVERLAP),
+      max,
+    ]);
     window.reset(
       max,
       committed.rows.map((row) => row.seq),

@@ -18,10 +18,6 @@ export class SeqWindow {
     for (const s of committed) this.seen.add(s);
   }
 
-  get watermark(): number {
-    return this.seq;
-  }
-
   /** Where the next read starts (exclusive). */
   get from(): number {
     return Math.max(0, this.seq - OVERLAP);
