@@ -12,8 +12,7 @@ const HELP = `usage: dominion dashboard --db <path|url> [--db <path|url> …] [-
 Serves the fleet dashboard: counts by state, tickets/s and refusals/s over the last hour, resets per
 hour by reason, a paged, searchable device table, each device's instances with their deadlines,
 resets and audit trail — live (server-sent events; a hub change reaches the page within a second).
-Several --db (the IH's and its SHs') merge per device, as "dominion devices" does. PostgreSQL keeps
-no device history, so its devices show no resets.
+Several --db (the IH's and its SHs') merge per device, as "dominion devices" does.
 
 Actions (quarantine, release, revoke, require-update) need the operator token, sent by the page as
 "Authorization: Bearer <token>" and audited exactly as the CLI's commands; without a token the

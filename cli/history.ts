@@ -1,14 +1,16 @@
 /**
  * `dominion history`: one device's boots, reset reasons and firmware and image versions as it
- * reported them (actors/hub/sqlite/history.ts), from one hub database or several (the IH's and its
- * SHs'), merged and ordered by time.
+ * reported them (actors/hub/sqlite/history.ts, postgres/pg-history.ts), from one hub database or
+ * several (the IH's and its SHs', SQLite files or postgres:// URLs), merged and ordered by time.
  */
 import { textTable } from './text-table.ts';
 import { sqlite } from '../actors/hub/index.ts';
 import { consoleIo, integer, parseCommand, positionals, required, requiredList, type CliIo } from './options.ts';
 import { withDatabase } from './operator.ts';
+import { pgReadHistory } from '../actors/hub/postgres/index.ts';
+import { isPostgresUrl, withPgDatabase } from './pg-db.ts';
 
-const HISTORY_HELP = `usage: dominion history --db <path> [--db <path> …] --device <id> [--limit <n>] [--json]
+const HISTORY_HELP = `usage: dominion history --db <path|url> [--db <path|url> …] --device <id> [--limit <n>] [--json]
 
 Prints what the device reported of its boots, oldest first: one line per reported boot or change
 (not per request) — a new boot count, reset reason, firmware or image versions. source:
@@ -19,7 +21,8 @@ the sw and hypervisor versions; for mm and sm:<service> the domain's boots since
 and its image version). Each hub keeps the newest ${sqlite.HISTORY_KEEP} lines per device instance.
 
 options:
-  --db <path>       a hub database; repeat it to merge the IH's and its SHs' histories by time
+  --db <path|url>   a hub database (a SQLite file or postgres://…); repeat it to merge the IH's
+                    and its SHs' histories by time
   --device <id>     the device
   --limit <n>       only the newest n lines (default 50; 0 = all)
   --json            one JSON object per line (times in ms since the epoch)
@@ -43,10 +46,16 @@ export async function historyCommand(argv: string[], io: CliIo = consoleIo): Pro
   const limit = integer('history', 'limit', values.limit, 50, 0, Number.MAX_SAFE_INTEGER);
   const entries: Array<sqlite.HistoryEntry & { readonly db: number }> = [];
   for (const [db, dbPath] of dbPaths.entries()) {
-    const code = withDatabase(io, 'history', dbPath, (handle) => {
-      for (const e of sqlite.readHistory(handle, { deviceId, ...(limit > 0 ? { limit } : {}) })) entries.push({ ...e, db });
-      return 0;
-    });
+    const query = { deviceId, ...(limit > 0 ? { limit } : {}) };
+    const code = isPostgresUrl(dbPath)
+      ? await withPgDatabase(io, 'history', dbPath, async (pool) => {
+          for (const e of await pgReadHistory(pool, query)) entries.push({ ...e, db });
+          return 0;
+        })
+      : withDatabase(io, 'history', dbPath, (handle) => {
+          for (const e of sqlite.readHistory(handle, query)) entries.push({ ...e, db });
+          return 0;
+        });
     if (code !== 0) return code;
   }
   // By time; equal times in the order the databases were given, then as each stored them.

@@ -47,7 +47,7 @@ NEVER (enrolled, never asked)  QUARANTINED / REVOKED (the device's state)
 
 options:
   --db <path|url>   the hub database: a SQLite file or postgres://… (repeat it for several hubs);
-                    PostgreSQL keeps no device history or refusal counts yet (shown as —)
+                    PostgreSQL keeps no refusal counts yet (shown as —)
   --device <id>     only this device
   --json            one JSON object per line (times in ms since the epoch)
   -h, --help        this text`;
@@ -311,7 +311,7 @@ function refusedCell(r: FleetRow, first: boolean, unknown: boolean): string {
   return first ? '0' : '';
 }
 
-/** `fromPostgres`: rows of a PostgreSQL hub, which keeps no device history or refusal counts yet ("—"). */
+/** `fromPostgres`: rows of a PostgreSQL hub, which keeps no refusal counts yet ("—"). */
 function renderFleet(rows: readonly FleetRow[], now: number, fromPostgres: WeakSet<FleetRow>): string[] {
   const ago = (t: number | undefined): string => (t === undefined ? '—' : `${((now - t) / 1000).toFixed(1)} s ago`);
   const until = (t: number | undefined): string =>

@@ -1,10 +1,11 @@
 /**
- * A PostgreSQL hub (docs/ARCHITECTURE.md §7.4) as a dashboard source. PostgreSQL keeps no device
- * history or refusal counts yet, so resets are empty and boot counts come from boot requests only.
- * Actions run `dominion quarantine|require-update --db postgres://…`'s own functions. Change
- * detection: the audit rows past the watermark, by primary key. Identity values commit out of order
- * under concurrent writers, so each poll re-reads a small window below the watermark and skips the
- * rows it has seen (start() marks the window's rows as seen: they are in the index already).
+ * A PostgreSQL hub (docs/ARCHITECTURE.md §7.4) as a dashboard source. Resets, boot counts and
+ * firmware come from the device history (pg-history.ts), as on SQLite; PostgreSQL keeps no refusal
+ * counts yet. Actions run `dominion quarantine|require-update --db postgres://…`'s own functions.
+ * Change detection: the audit and history rows past their watermarks, by primary key. Identity
+ * values commit out of order under concurrent writers, so each poll re-reads a small window below
+ * each watermark and skips the rows it has seen (seq-window.ts; start() marks the window's rows as
+ * seen: they are in the index already).
  */
 import {
   describeUrl,
@@ -13,6 +14,7 @@ import {
   pgClearInstanceUpdate,
   pgFleetView,
   pgReadAudit,
+  pgReadHistory,
   pgReleaseTarget,
   pgRequireInstanceUpdate,
   requirePgSchema,
@@ -29,24 +31,28 @@ import {
   type SourceHistory,
   type UpdateAction,
 } from './source.ts';
+import { resetsOf } from './resets.ts';
+import { OVERLAP, SeqWindow } from './seq-window.ts';
 import { auditJson } from './types.ts';
 import { parseInstance } from '../proto/index.ts';
 
 const PAGE = 2000;
-/** Audit rows re-read below the watermark (late commits of concurrent workers). */
-const OVERLAP = 512;
 
 const COLUMNS = `d.device_id, d.state AS device_state, d.state_reason, k.instance,
   a.last_request_at_ms, a.last_reason, a.last_ticket_at_ms, a.last_deferral_ms, a.deadline_ms, a.state,
   a.expired::int AS expired, NULL::text AS slots, NULL::int AS recovery,
   b.at_ms AS boot_at_ms, b.boot_count, b.outcome AS boot_outcome, b.reason AS boot_reason, NULL::text AS boot_images,
-  NULL::bigint AS rep_boot_count, NULL::text AS rep_reset_reason, b.firmware_version AS rep_firmware,
+  CASE WHEN k.instance = 'device' THEN (SELECT h.boot_count FROM device_history h WHERE h.device_id = k.device_id
+    AND h.instance = 'device' AND h.boot_count IS NOT NULL ORDER BY h.seq DESC LIMIT 1) END AS rep_boot_count,
+  NULL::text AS rep_reset_reason,
+  CASE WHEN k.instance = 'device' THEN (SELECT h.firmware_version FROM device_history h WHERE h.device_id = k.device_id
+    AND h.instance = 'device' AND h.firmware_version IS NOT NULL ORDER BY h.seq DESC LIMIT 1) END AS rep_firmware,
   NULL::bigint AS refused_count, NULL::bigint AS refused_at_ms, NULL::text AS refused_reason`;
 
 export class PgSource implements HubSource {
   readonly store = 'postgres' as const;
-  private auditSeq = 0;
-  private readonly seen = new Set<number>();
+  private readonly audit = new SeqWindow();
+  private readonly history = new SeqWindow();
 
   private constructor(
     public label: string,
@@ -103,48 +109,70 @@ export class PgSource implements HubSource {
     const audit = (await pgReadAudit(this.pool, { deviceId, limit: 100, afterSeq: Math.max(0, max - AUDIT_LOOKBACK_ROWS) }))
       .reverse()
       .map((e) => auditJson(e, this.label));
-    return { rows, resets: [], audit };
+    return { rows, resets: resetsOf(await pgReadHistory(this.pool, { deviceId })), audit };
   }
 
-  async start(sinceMs: number): Promise<SourceHistory> {
-    this.auditSeq = (await this.pool.query<{ s: number | null }>('SELECT max(seq) AS s FROM audit')).rows[0]?.s ?? 0;
-    // The overlap window's committed rows are in the scan that follows: the first poll must not name them again.
-    this.seen.clear();
-    const window = await this.pool.query<{ seq: number }>('SELECT seq FROM audit WHERE seq > $1 AND seq <= $2', [
-      Math.max(0, this.auditSeq - OVERLAP),
-      this.auditSeq,
-    ]);
-    for (const row of window.rows) this.seen.add(row.seq);
+  async start(sinceMs: number, resetsSinceMs: number): Promise<SourceHistory> {
+    const auditSeq = await this.startWindow(this.audit, 'audit');
+    const historySeq = await this.startWindow(this.history, 'device_history');
     const r = await this.pool.query<{ minute: number; outcome: string; n: number }>(
       `SELECT (at_ms / 60000) * 60000 AS minute, outcome, count(*)::bigint AS n FROM audit
        WHERE at_ms >= $1 AND seq <= $2 AND outcome IN ('ticket', 'refused') GROUP BY 1, 2`,
-      [sinceMs, this.auditSeq],
+      [sinceMs, auditSeq],
+    );
+    const resets = await this.pool.query<{ atMs: number; reason: string }>(
+      `SELECT at_ms AS "atMs", reset_reason AS reason FROM device_history
+       WHERE instance = 'device' AND source = 'runtime' AND reset_reason IS NOT NULL AND at_ms >= $1 AND seq <= $2`,
+      [resetsSinceMs, historySeq],
     );
     return {
       tickets: r.rows.filter((x) => x.outcome === 'ticket').map((x) => [x.minute, x.n] as const),
       refusals: r.rows.filter((x) => x.outcome === 'refused').map((x) => [x.minute, x.n] as const),
-      resets: [],
+      resets: resets.rows,
     };
+  }
+
+  /** The table's newest seq as the window's watermark; the overlap's committed rows count as seen. */
+  private async startWindow(window: SeqWindow, table: 'audit' | 'device_history'): Promise<number> {
+    const max = (await this.pool.query<{ s: number | null }>(`SELECT max(seq) AS s FROM ${table}`)).rows[0]?.s ?? 0;
+    const committed = await this.pool.query<{ seq: number }>(`SELECT seq FROM ${table} WHERE seq > $1 AND seq <= $2`, [
+      Math.max(0, max - OVERLAP),
+      max,
+    ]);
+    window.reset(
+      max,
+      committed.rows.map((row) => row.seq),
+    );
+    return max;
   }
 
   async poll(): Promise<SourceChanges> {
     const r = await this.pool.query<{ seq: number; at_ms: number; outcome: string; device_id: string | null }>(
       'SELECT seq, at_ms, outcome, device_id FROM audit WHERE seq > $1 ORDER BY seq LIMIT $2',
-      [Math.max(0, this.auditSeq - OVERLAP), POLL_ROWS],
+      [this.audit.from, POLL_ROWS],
     );
     const devices = new Set<string>();
     const tickets: number[] = [];
     const refusals: number[] = [];
     for (const row of r.rows) {
-      if (row.seq <= this.auditSeq && this.seen.has(row.seq)) continue;
-      this.seen.add(row.seq);
-      if (row.seq > this.auditSeq) this.auditSeq = row.seq;
+      if (!this.audit.accept(row.seq)) continue;
       if (row.device_id !== null) devices.add(row.device_id);
       if (row.outcome === 'ticket') tickets.push(row.at_ms);
       else if (row.outcome === 'refused') refusals.push(row.at_ms);
     }
-    for (const s of this.seen) if (s <= this.auditSeq - OVERLAP) this.seen.delete(s);
-    return { devices, tickets, refusals, resets: [], more: r.rows.length === POLL_ROWS };
+    this.audit.prune();
+    const h = await this.pool.query<{ seq: number; at_ms: number; instance: string; source: string; reset_reason: string | null }>(
+      'SELECT seq, at_ms, instance, source, reset_reason FROM device_history WHERE seq > $1 ORDER BY seq LIMIT $2',
+      [this.history.from, POLL_ROWS],
+    );
+    const resets: Array<{ atMs: number; reason: string }> = [];
+    for (const row of h.rows) {
+      if (!this.history.accept(row.seq)) continue;
+      if (row.instance === 'device' && row.source === 'runtime' && row.reset_reason !== null)
+        resets.push({ atMs: row.at_ms, reason: row.reset_reason });
+    }
+    this.history.prune();
+    return { devices, tickets, refusals, resets, more: r.rows.length === POLL_ROWS || h.rows.length === POLL_ROWS };
   }
 
   async instancesOf(deviceId: string): Promise<readonly string[]> {

@@ -32,7 +32,8 @@ import {
   type SourceHistory,
   type UpdateAction,
 } from './source.ts';
-import { auditJson, type ResetJson } from './types.ts';
+import { resetsOf } from './resets.ts';
+import { auditJson } from './types.ts';
 
 /** fleetView's query, with the device history read for the device instance only (the table's columns). */
 const SCAN_SQL = `
@@ -107,7 +108,7 @@ export class SqliteSource implements HubSource {
     const audit = readAudit(this.db, { deviceId, limit: 100, afterSeq: Math.max(0, maxSeq - AUDIT_LOOKBACK_ROWS) })
       .reverse()
       .map((e) => auditJson(e, this.label));
-    return { rows, resets: resetsOf(this.db, deviceId), audit };
+    return { rows, resets: resetsOf(readHistory(this.db, { deviceId })), audit };
   }
 
   async start(sinceMs: number, resetsSinceMs: number): Promise<SourceHistory> {
@@ -189,17 +190,4 @@ export class SqliteSource implements HubSource {
   async close(): Promise<void> {
     this.db.close();
   }
-}
-
-/** The device's resets, newest first: its runtime reports that named a reset reason, one per boot count. */
-function resetsOf(db: SqliteDatabase, deviceId: string): ResetJson[] {
-  const out: ResetJson[] = [];
-  let lastBoot: number | undefined;
-  for (const h of readHistory(db, { deviceId })) {
-    if (h.instance !== 'device' || h.source !== 'runtime' || h.resetReason === undefined) continue;
-    if (h.bootCount !== undefined && h.bootCount === lastBoot) continue; // same boot, another change
-    lastBoot = h.bootCount;
-    out.push({ atMs: h.atMs, bootCount: h.bootCount ?? null, reason: h.resetReason, firmware: h.firmwareVersion ?? null });
-  }
-  return out.reverse();
 }

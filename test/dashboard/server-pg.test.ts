@@ -16,6 +16,7 @@ import { dbCommand } from '../../cli/db.ts';
 import { stateCommand } from '../../cli/operator.ts';
 import type { CliIo } from '../../cli/options.ts';
 import { Dashboard, loopbackHosts, openSources, startDashboard } from '../../dashboard/index.ts';
+import { ResetReason } from '../../proto/index.ts';
 import { ManualClock } from '../../runtime/index.ts';
 import {
   deviceRuntime,
@@ -122,9 +123,9 @@ describe('dashboard on PostgreSQL', () => {
     assert.deepEqual(ids(ok), [d.dev.deviceId]);
     assert.equal(ok[0].lastRequestAtMs, T0);
     assert.ok(ok[0].nextDeadlineMs > T0);
-    // No device history on PostgreSQL: boot count and firmware come from boot requests only (none yet).
-    assert.equal(ok[0].bootCount, null);
-    assert.equal(ok[0].firmware, null);
+    // From the device history db migrate copied: the runtime report's boot count and firmware.
+    assert.equal(ok[0].bootCount, 3);
+    assert.equal(ok[0].firmware, '2.1.0');
     for (const dir of ['asc', 'desc'])
       for (const sort of ['lastRequest', 'deadline'])
         assert.equal(
@@ -169,7 +170,7 @@ describe('dashboard on PostgreSQL', () => {
     );
     // Newest first by time (the fixture enrolled the device at the host's real time, after T0).
     assertOneTicketDevice(dev, T0);
-    assert.deepEqual(dev.resets, [], 'PostgreSQL keeps no device history');
+    assert.deepEqual(dev.resets, [{ atMs: T0, bootCount: 3, reason: 'power-on', firmware: '2.1.0' }], 'from the copied history');
     const missing = await call(d.base, '/api/devices/nobody');
     assert.equal(missing.status, 404);
     assert.equal(missing.json().error.code, 'unknown-device');
@@ -284,6 +285,50 @@ describe('dashboard on PostgreSQL', () => {
     const seq = d.dash.feed.seq;
     await d.dash.poll();
     assert.equal(d.dash.feed.seq, seq);
+  });
+
+  it("a worker's reported reset: the device view lists it (from the device history) and the resets chart counts it", async (t) => {
+    const d = await pgDash(t);
+    if (d === undefined) return;
+    const before = (await call(d.base, '/api/summary')).json().resets.byReason;
+    assert.equal(
+      before['power-on'].reduce((a: number, b: number) => a + b, 0),
+      1,
+      'the start reads the copied reset',
+    );
+    const store = await PgHubStore.open({ url: d.url });
+    t.after(() => store.close());
+    const core = new HubCore({ role: IH_ROLE, signer: newSigner(), store });
+    const batch = new PendingBatch();
+    const rebooted = deviceRuntime();
+    const report = rebooted.report!.value as { bootCount: bigint; lastResetReason: ResetReason };
+    report.bootCount = 4n;
+    report.lastResetReason = ResetReason.TICKET_TIMEOUT;
+    for (const atMs of [T0 + 5000, T0 + 5001])
+      assert.equal(
+        core.handle(signedRequest(d.dev.device, d.dev.deviceId, 'device', rebooted).bytes, atMs, batch).decision.outcome,
+        'ticket',
+      );
+    await store.commitAsync(batch.take().map((x) => x.effects));
+    d.clock.advanceTo(T0 + 6000);
+    await d.dash.poll();
+    const dev = (await call(d.base, `/api/devices/${d.dev.deviceId}`)).json();
+    assert.deepEqual(dev.resets, [
+      { atMs: T0 + 5000, bootCount: 4, reason: 'ticket-timeout', firmware: '2.1.0' },
+      { atMs: T0, bootCount: 3, reason: 'power-on', firmware: '2.1.0' },
+    ]);
+    assert.equal((await call(d.base, '/api/devices?state=OK')).json().rows[0].bootCount, 4);
+    const after = (await call(d.base, '/api/summary')).json().resets.byReason;
+    assert.equal(
+      after['ticket-timeout'].reduce((a: number, b: number) => a + b, 0),
+      1,
+      'the poll read the new reset once',
+    );
+    assert.equal(
+      after['power-on'].reduce((a: number, b: number) => a + b, 0),
+      1,
+      'and not the copied one again',
+    );
   });
 
   it('a change that commits after a later one (out-of-order identity values) is still streamed, once', async (t) => {

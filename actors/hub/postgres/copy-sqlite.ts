@@ -1,12 +1,11 @@
 /**
  * `dominion db migrate`: a SQLite hub database copied into an empty PostgreSQL hub schema, in one
  * transaction (docs/ARCHITECTURE.md §7.5). Every table both schemas have is copied, column by
- * column where both have the column (SQLite's 0/1 become booleans); audit sequence numbers and
- * rollout ids are kept, and their identity sequences moved past them. A target holding any hub row
+ * column where both have the column (SQLite's 0/1 become booleans); audit and history sequence numbers
+ * and rollout ids are kept, and their identity sequences moved past them. A target holding any hub row
  * is refused: this is a move, not a merge.
  *
- * Not copied, because PostgreSQL has no table for them yet: the device history, refusal counts,
- * and rollout failures. Answered nonces are not either: SQLite keeps only
+ * Not copied, because PostgreSQL has no table for them yet: refusal counts and rollout failures. Answered nonces are not either: SQLite keeps only
  * their 8-byte audit references (sqlite/replay-log.ts), PostgreSQL the whole nonce — stop the
  * SQLite hub before the copy; the AWDT refuses a ticket it already used in any case.
  */
@@ -26,13 +25,14 @@ export const COPIED_TABLES = [
   'audit',
   'audit_summary',
   'device_boot',
+  'device_history',
   'release',
   'rollout',
   'broker_credential',
 ] as const;
 
 /** SQLite tables with no PostgreSQL counterpart yet: counted, not copied. */
-export const SQLITE_ONLY_TABLES = ['device_history', 'device_refusal', 'rollout_failure'] as const;
+export const SQLITE_ONLY_TABLES = ['device_refusal', 'rollout_failure'] as const;
 
 export interface CopyReport {
   /** Rows copied per table, in copy order. */
@@ -58,6 +58,7 @@ export async function copySqliteToPg(source: SqliteDatabase, pool: PgPool, where
     for (const table of COPIED_TABLES) copied.push({ table, rows: await copyTable(source, c, table) });
     for (const [table, column] of [
       ['audit', 'seq'],
+      ['device_history', 'seq'],
       ['rollout', 'id'],
     ] as const)
       await c.query(

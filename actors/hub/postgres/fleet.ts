@@ -1,8 +1,9 @@
 /**
  * What `dominion devices`, `dominion audit` and `dominion hub` read from a PostgreSQL hub database:
  * the counterparts of sqlite/fleet.ts and sqlite/admin.ts `policyGaps`, with the same output shape
- * (the rows go through the same mapping). PostgreSQL keeps no device history and no refusal counts
- * yet (docs/ARCHITECTURE.md §7.5), so a fleet row never carries `reported` or `refused`.
+ * (the rows go through the same mapping). The reported columns come from the device history
+ * (pg-history.ts) as on SQLite; PostgreSQL keeps no refusal counts yet (docs/ARCHITECTURE.md §7.5),
+ * so a fleet row never carries `refused`.
  */
 import type { Instance } from '../../../proto/index.ts';
 import type { MemoryPolicyRules } from '../policy.ts';
@@ -10,6 +11,7 @@ import type { PolicyGap } from '../sqlite/admin.ts';
 import {
   auditEntryOf,
   fleetRowsOf,
+  latestReported,
   type AuditQuery,
   type AuditRow,
   type FleetRow,
@@ -26,7 +28,8 @@ export function pgFleetView(db: PgQueryable, nowMs: number, deviceId?: string): 
               a.last_request_at_ms, a.last_reason, a.last_ticket_at_ms, a.last_deferral_ms, a.deadline_ms, a.state,
               a.expired::int AS expired, a.slots, a.recovery::int AS recovery,
               b.at_ms AS boot_at_ms, b.boot_count, b.outcome AS boot_outcome, b.reason AS boot_reason, b.images AS boot_images,
-              NULL::bigint AS rep_boot_count, NULL::text AS rep_reset_reason, NULL::text AS rep_firmware,
+              ${latestReported('boot_count', 'rep_boot_count')}, ${latestReported('reset_reason', 'rep_reset_reason')},
+              ${latestReported('firmware_version', 'rep_firmware')},
               NULL::bigint AS refused_count, NULL::bigint AS refused_at_ms, NULL::text AS refused_reason
        FROM device d JOIN device_key k ON k.device_id = d.device_id
        LEFT JOIN instance_activity a ON a.device_id = k.device_id AND a.instance = k.instance

@@ -9,6 +9,7 @@ export { migratePg, PG_MIGRATIONS, PG_SCHEMA_VERSION, pgSchemaVersion, requirePg
 export { decodeChange, encodeChange, notifyChange, type ConfigChange } from './config-channel.ts';
 export { PgHubStore, type PgHubStoreOptions } from './store.ts';
 export { PgJournal, type PgJournalStats } from './pg-journal.ts';
+export { PgHistoryRecorder, pgReadHistory } from './pg-history.ts';
 export { ReplayWindow } from './replay-window.ts';
 export { RegistrySnapshot } from './registry-snapshot.ts';
 export { pruneAnsweredNonces, sweepPgDeadlines } from './sweep.ts';

@@ -163,6 +163,30 @@ export const PG_MIGRATIONS: readonly PgMigration[] = [
       CREATE TRIGGER audit_delete_summarised AFTER DELETE ON audit FOR EACH ROW EXECUTE FUNCTION audit_summarise();
     `,
   },
+  {
+    version: 3,
+    summary: 'device history: a row per reported boot or change of a device instance (as SQLite migration 7)',
+    sql: `
+      -- Written with each batch (pg-history.ts), the newest HISTORY_KEEP kept per (device, instance).
+      CREATE TABLE device_history (
+        seq              bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        device_id        text NOT NULL,
+        instance         text NOT NULL,
+        at_ms            bigint NOT NULL,
+        hub_id           text,
+        source           text NOT NULL CHECK (source IN ('boot-request', 'runtime')),
+        boot_count       bigint,
+        reset_reason     text,
+        firmware_version text,
+        images           text
+      );
+      -- A device's rows (dominion history), a key's latest row (the journal), the trim per (device, instance).
+      CREATE INDEX device_history_device ON device_history (device_id, instance, seq);
+      -- The dashboard's resets since an instant.
+      CREATE INDEX device_history_resets ON device_history (at_ms)
+        WHERE instance = 'device' AND source = 'runtime' AND reset_reason IS NOT NULL;
+    `,
+  },
 ];
 
 export const PG_SCHEMA_VERSION = PG_MIGRATIONS[PG_MIGRATIONS.length - 1]!.version;

@@ -5,7 +5,8 @@
  * 1. the answered nonces (ON CONFLICT DO NOTHING … RETURNING): the ones not returned were answered
  *    by another worker, so their decisions become refused `replayed` (no activity, no reply);
  * 2. the audit rows; 3. the instances' activity (merged per instance, as sqlite/journal.ts, in key
- *    order so two workers' batches lock rows in the same order); 4. the boot records.
+ *    order so two workers' batches lock rows in the same order); 4. the boot records; 5. the device
+ *    history's rows for the reports that changed (pg-history.ts), trimmed.
  *
  * Resolves with the replayed decisions' indexes once committed; rejects (nothing applied) otherwise.
  */
@@ -13,7 +14,9 @@ import { mergeActivity, type ActivityWrite } from '../activity-writes.ts';
 import type { AuditEntry } from '../audit.ts';
 import type { AnsweredNonce, CommitResult, HubEffects } from '../effects.ts';
 import { replayKey } from '../replay.ts';
+import type { HistoryRecorderOptions } from '../history-reports.ts';
 import { inTransaction, type PgPool } from './connect.ts';
+import { PgHistoryRecorder } from './pg-history.ts';
 
 const INSERT_NONCES = `INSERT INTO answered_nonce (device_id, instance, nonce, at_ms)
   SELECT * FROM unnest($1::text[], $2::text[], $3::bytea[], $4::bigint[]) ORDER BY 1, 2, 3
@@ -54,10 +57,15 @@ export interface PgJournalStats {
 export class PgJournal {
   private readonly counts = { commits: 0, rowsCommitted: 0, failures: 0, replayed: 0, largestBatch: 0 };
 
+  private readonly history: PgHistoryRecorder;
+
   constructor(
     private readonly pool: PgPool,
     private readonly hubId: string | null,
-  ) {}
+    history: HistoryRecorderOptions = {},
+  ) {
+    this.history = new PgHistoryRecorder(hubId, history);
+  }
 
   stats(): PgJournalStats {
     return { ...this.counts };
@@ -102,14 +110,17 @@ export class PgJournal {
                 boots.map((b) => b.reason),
               ])
             ).rowCount ?? 0;
+        rows += await this.history.record(c, effects);
         return { replayed, rows };
       });
+      this.history.settled(true);
       this.counts.commits++;
       this.counts.rowsCommitted += result.rows;
       this.counts.replayed += result.replayed.size;
       this.counts.largestBatch = Math.max(this.counts.largestBatch, batch.length);
       return { replayed: result.replayed };
     } catch (err) {
+      this.history.settled(false);
       this.counts.failures++;
       throw err;
     }

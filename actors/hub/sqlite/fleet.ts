@@ -96,7 +96,7 @@ export interface FleetSourceRow {
 }
 
 /** The latest non-null value of a history column for the row's (device, instance): ≤ HISTORY_KEEP rows, by index. */
-const latestReported = (column: string, as: string): string =>
+export const latestReported = (column: string, as: string): string =>
   `(SELECT h.${column} FROM device_history h WHERE h.device_id = k.device_id AND h.instance = k.instance AND h.${column} IS NOT NULL
      ORDER BY h.seq DESC LIMIT 1) AS ${as}`;
 

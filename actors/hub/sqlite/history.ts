@@ -16,54 +16,28 @@
  * (validated before the decision), so a hostile report can neither grow the table nor fail a commit.
  */
 import type { ActivityEffect, BootRecord } from '../effects.ts';
-import { imagesText } from '../runtime-record.ts';
-import { Bounded } from './config-cache.ts';
+import {
+  activityReport,
+  bootReport,
+  HISTORY_KEEP,
+  historyEntryOf,
+  HistoryMemory,
+  signatureOf,
+  type HistoryEntry,
+  type HistoryQuery,
+  type HistoryRecorderOptions,
+  type HistoryReport,
+  type HistoryRow,
+  type HistoryValues,
+} from '../history-reports.ts';
 import type { SqliteDatabase } from './database.ts';
 
-/** Rows kept per (device, instance). */
-export const HISTORY_KEEP = 100;
-/** Longest images text stored (40 validated labels with versions fit well below). */
-const IMAGES_MAX = 4096;
-
-export type HistorySource = 'boot-request' | 'runtime';
-
-/** One history row: what one report said. */
-export interface HistoryEntry {
-  readonly seq: number;
-  readonly deviceId: string;
-  /** `device` (boot requests and DeviceState), `mm` or `sm:<service>` (their domain reports). */
-  readonly instance: string;
-  readonly atMs: number;
-  readonly hubId?: string;
-  readonly source: HistorySource;
-  /** device: boots since provisioning; mm, sm:<service>: the domain's boots since the device booted. */
-  readonly bootCount?: number;
-  /** ResetReason by name (lower-kebab); runtime reports of the device only. */
-  readonly resetReason?: string;
-  readonly firmwareVersion?: string;
-  /** `label version, …` */
-  readonly images?: string;
-}
-
-interface Report {
-  readonly boot_count: number | null;
-  readonly reset_reason: string | null;
-  readonly firmware_version: string | null;
-  readonly images: string | null;
-}
-
-export interface HistoryRecorderOptions {
-  /** Rows kept per (device, instance); default HISTORY_KEEP. */
-  readonly keep?: number;
-  /** Last reports kept in memory (two generations of this many); default 50 000. */
-  readonly cacheSize?: number;
-}
+// The store-independent half is shared with PostgreSQL (history-reports.ts).
+export { HISTORY_KEEP, type HistoryEntry, type HistoryQuery, type HistoryRecorderOptions, type HistorySource } from '../history-reports.ts';
 
 export class HistoryRecorder {
   private readonly keep: number;
-  private readonly lastSeen: Bounded<string>;
-  /** Reports of the open transaction: they enter `lastSeen` when it commits. */
-  private staged = new Map<string, string>();
+  private readonly memory: HistoryMemory;
   /** (device, instance) pairs that got rows in the open transaction, to trim. */
   private touched = new Map<string, readonly [string, string]>();
   private readonly latest;
@@ -76,7 +50,7 @@ export class HistoryRecorder {
     options: HistoryRecorderOptions = {},
   ) {
     this.keep = options.keep ?? HISTORY_KEEP;
-    this.lastSeen = new Bounded(options.cacheSize ?? 50_000);
+    this.memory = new HistoryMemory(options.cacheSize);
     this.latest = db.prepare(
       `SELECT boot_count, reset_reason, firmware_version, images FROM device_history
        WHERE device_id = ? AND instance = ? AND source = ? ORDER BY seq DESC LIMIT 1`,
@@ -93,24 +67,13 @@ export class HistoryRecorder {
 
   /** A boot request the IH answered (granted or withheld); returns the rows written (0 or 1). */
   boot(b: BootRecord): number {
-    return this.report(b.deviceId, 'device', b.atMs, 'boot-request', {
-      boot_count: b.bootCount ?? null,
-      reset_reason: null,
-      firmware_version: b.firmwareVersion,
-      images: imagesText(b.images).slice(0, IMAGES_MAX),
-    });
+    return this.report(bootReport(b));
   }
 
   /** A ticket request's runtime information (valid requests only); returns the rows written (0 or 1). */
   activity(a: ActivityEffect): number {
-    const r = a.runtime;
-    if (r?.boot === undefined) return 0;
-    return this.report(a.deviceId, a.instance, a.atMs, 'runtime', {
-      boot_count: r.boot.bootCount ?? null,
-      reset_reason: r.boot.resetReason ?? null,
-      firmware_version: r.boot.firmwareVersion ?? null,
-      images: r.slots.length > 0 ? imagesText(r.slots).slice(0, IMAGES_MAX) : null,
-    });
+    const r = activityReport(a);
+    return r === undefined ? 0 : this.report(r);
   }
 
   /** Trims each (device, instance) that got rows to its newest `keep`; returns the rows deleted. */
@@ -123,55 +86,20 @@ export class HistoryRecorder {
 
   /** The transaction ended: committed reports are remembered; a rollback forgets them. */
   settled(committed: boolean): void {
-    if (committed) for (const [key, signature] of this.staged) this.lastSeen.set(key, signature);
-    this.staged = new Map();
+    this.memory.settled(committed);
     this.touched.clear();
   }
 
-  private report(deviceId: string, instance: string, atMs: number, source: HistorySource, report: Report): number {
-    const key = `${deviceId}\u0000${instance}\u0000${source}`;
-    const seen = signature(report);
-    if ((this.staged.get(key) ?? this.lastSeen.get(key)) === seen) return 0;
-    this.staged.set(key, seen);
-    const stored = this.latest.get(deviceId, instance, source) as Report | undefined;
-    if (stored !== undefined && signature(stored) === seen) return 0;
-    this.insert.run(
-      deviceId,
-      instance,
-      atMs,
-      this.hubId,
-      source,
-      report.boot_count,
-      report.reset_reason,
-      report.firmware_version,
-      report.images,
-    );
-    this.touched.set(`${deviceId}\u0000${instance}`, [deviceId, instance]);
+  private report(r: HistoryReport): number {
+    if (this.memory.last(r.key) === r.signature) return 0;
+    this.memory.stage(r.key, r.signature);
+    const stored = this.latest.get(r.deviceId, r.instance, r.source) as HistoryValues | undefined;
+    if (stored !== undefined && signatureOf(stored) === r.signature) return 0;
+    const v = r.values;
+    this.insert.run(r.deviceId, r.instance, r.atMs, this.hubId, r.source, v.boot_count, v.reset_reason, v.firmware_version, v.images);
+    this.touched.set(`${r.deviceId}\u0000${r.instance}`, [r.deviceId, r.instance]);
     return 1;
   }
-}
-
-function signature(r: Report): string {
-  return JSON.stringify([r.boot_count, r.reset_reason, r.firmware_version, r.images]);
-}
-
-export interface HistoryQuery {
-  readonly deviceId: string;
-  /** The newest `limit` rows (default: all). */
-  readonly limit?: number;
-}
-
-interface Row {
-  seq: number;
-  device_id: string;
-  instance: string;
-  at_ms: number;
-  hub_id: string | null;
-  source: HistorySource;
-  boot_count: number | null;
-  reset_reason: string | null;
-  firmware_version: string | null;
-  images: string | null;
 }
 
 /** A device's history, oldest first. Read-only. */
@@ -183,17 +111,6 @@ export function readHistory(db: SqliteDatabase, query: HistoryQuery): HistoryEnt
          FROM device_history WHERE device_id = ? ORDER BY at_ms DESC, seq DESC LIMIT ?
        ) ORDER BY at_ms, seq`,
     )
-    .all(query.deviceId, query.limit ?? -1) as Row[];
-  return rows.map((r) => ({
-    seq: r.seq,
-    deviceId: r.device_id,
-    instance: r.instance,
-    atMs: r.at_ms,
-    ...(r.hub_id !== null ? { hubId: r.hub_id } : {}),
-    source: r.source,
-    ...(r.boot_count !== null ? { bootCount: r.boot_count } : {}),
-    ...(r.reset_reason !== null ? { resetReason: r.reset_reason } : {}),
-    ...(r.firmware_version !== null ? { firmwareVersion: r.firmware_version } : {}),
-    ...(r.images !== null ? { images: r.images } : {}),
-  }));
+    .all(query.deviceId, query.limit ?? -1) as HistoryRow[];
+  return rows.map(historyEntryOf);
 }
