@@ -486,11 +486,15 @@ export class HubServer {
     return mode.subscription === 'shared' && this.problem === undefined ? new Uint8Array(0) : this.statusBytes(link, false, false);
   }
 
-  /** A link came up or went down: the process's online state, and the other brokers' statuses, follow. */
+  /**
+   * A link came up or went down: the process's online state, and every up broker's status, follow.
+   * The link that came up too: its own status went out while it connected, computed before any
+   * other link that came up meanwhile (two links connecting at once would each keep a stale list).
+   */
   private linkChanged(link: BrokerLink): void {
     if (link.up) this.emit('connected', link.url);
     this.setOnline(this.links.some((l) => l.up));
-    if (!this.stopped) for (const other of this.links) if (other !== link && other.up) void other.publishStatus(true);
+    if (!this.stopped) for (const l of this.links) if (l.up) void l.publishStatus(true);
   }
 
   private readiness(): { ready: boolean; problem?: string } {
