@@ -30,16 +30,13 @@ import {
   type DeviceKeys,
 } from '../hub/fixtures.ts';
 import { bootRequest } from '../hub/exchanges.ts';
-import { freshSchema, needDatabase } from '../hub/postgres/pg-fixture.ts';
+import { freshSchema, needDatabase, schemaUrl } from '../hub/postgres/pg-fixture.ts';
 import { newReleaseKey, writeArtifacts } from '../hub/release-fixture.ts';
 import { assertOneTicketDevice, call, EXTRA, openEvents, T0, TOKEN } from './server-fixture.ts';
 
 const JSON_TYPE = { 'Content-Type': 'application/json' };
 
 /** The database URL with the test's schema as its search_path: what an operator passes to --db. */
-function schemaUrl(url: string, schema: string): string {
-  return `${url}${url.includes('?') ? '&' : '?'}options=${encodeURIComponent(`-c search_path=${schema}`)}`;
-}
 
 function captureIo(): CliIo & { lines: string[] } {
   const lines: string[] = [];

@@ -34,7 +34,6 @@ import { brokerSyncCommand } from '../../../cli/broker-sync.ts';
 import { auditCommand } from '../../../cli/audit.ts';
 import { hashPassword } from '../../../actors/broker-auth/index.ts';
 import { readFileSync } from 'node:fs';
-import type { CliIo } from '../../../cli/options.ts';
 import { within } from '../../mqtt/wait.ts';
 import { dominion, runDominion } from '../child.ts';
 import {
@@ -49,18 +48,7 @@ import {
   uniqueId,
   type SignedRequest,
 } from '../fixtures.ts';
-import { changeApplied, freshSchema, needDatabase } from './pg-fixture.ts';
-
-/** The database URL with the test's schema as its search_path: what an operator would pass to --db. */
-function schemaUrl(url: string, schema: string): string {
-  return `${url}${url.includes('?') ? '&' : '?'}options=${encodeURIComponent(`-c search_path=${schema}`)}`;
-}
-
-function captureIo(): CliIo & { lines: string[]; errors: string[] } {
-  const lines: string[] = [];
-  const errors: string[] = [];
-  return { lines, errors, out: (l) => void lines.push(l), err: (l) => void errors.push(l) };
-}
+import { captureIo, changeApplied, freshSchema, needDatabase, schemaUrl } from './pg-fixture.ts';
 
 async function pool(t: { after(fn: () => Promise<void>): void }, url: string): Promise<PgPool> {
   const p = await openPool({ url, max: 2 });

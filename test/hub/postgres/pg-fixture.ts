@@ -5,6 +5,7 @@ import { hex, randomNonce } from '../../../actors/crypto/index.ts';
 import { IH_ROLE } from '../../../actors/hub/index.ts';
 import { pgEnrollKeys, pgSetFleetPolicy, PgHubStore, type PgHubStoreOptions } from '../../../actors/hub/postgres/index.ts';
 import { ihRules, newDevice, node, type DeviceKeys } from '../fixtures.ts';
+import type { CliIo } from '../../../cli/options.ts';
 
 const keyIdOf = (publicKey: Uint8Array): Uint8Array => node.verifier(publicKey).keyId;
 
@@ -88,4 +89,16 @@ export function changeApplied(store: PgHubStore, done: () => boolean, what: stri
       resolve();
     });
   });
+}
+
+/** The database URL with a schema as its search_path: what an operator would pass to --db. */
+export function schemaUrl(url: string, schema: string): string {
+  return `${url}${url.includes('?') ? '&' : '?'}options=${encodeURIComponent(`-c search_path=${schema}`)}`;
+}
+
+/** A CLI's output and errors, line by line. */
+export function captureIo(): CliIo & { lines: string[]; errors: string[] } {
+  const lines: string[] = [];
+  const errors: string[] = [];
+  return { lines, errors, out: (l) => void lines.push(l), err: (l) => void errors.push(l) };
 }

@@ -10,10 +10,9 @@ import { HubCore, IH_ROLE, PendingBatch, type HubStore } from '../../../actors/h
 import { PgJournal, pgReadHistory } from '../../../actors/hub/postgres/index.ts';
 import { historyCommand } from '../../../cli/history.ts';
 import { devicesCommand } from '../../../cli/operator.ts';
-import type { CliIo } from '../../../cli/options.ts';
 import { ResetReason } from '../../../proto/index.ts';
 import { digestOf, newSigner, signedRequest } from '../fixtures.ts';
-import { needDatabase, pgIhFixture, type PgIhFixture } from './pg-fixture.ts';
+import { captureIo, needDatabase, pgIhFixture, schemaUrl, type PgIhFixture } from './pg-fixture.ts';
 
 const T0 = 1_764_028_800_000;
 
@@ -41,16 +40,6 @@ function decide(fx: PgIhFixture, store: HubStore, boots: ReadonlyArray<[bigint, 
     assert.equal(core.handle(req.bytes, atMs + i, batch).decision.outcome, 'ticket');
   });
   return batch.take().map((d) => d.effects);
-}
-
-function schemaUrl(url: string, schema: string): string {
-  return `${url}${url.includes('?') ? '&' : '?'}options=${encodeURIComponent(`-c search_path=${schema}`)}`;
-}
-
-function captureIo(): CliIo & { lines: string[]; errors: string[] } {
-  const lines: string[] = [];
-  const errors: string[] = [];
-  return { lines, errors, out: (l) => void lines.push(l), err: (l) => void errors.push(l) };
 }
 
 describe('device history on PostgreSQL', () => {
