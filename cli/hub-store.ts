@@ -32,7 +32,7 @@ export interface HubStartOptions {
   readonly credential?: { readonly username: string; readonly password: string };
 }
 
-/** SQLite's own options (`--sync`, `--integrity-check`, `--audit-keep`, `--key-cache`). */
+/** SQLite's own options (`--sync`, `--integrity-check`, `--key-cache`), and `--audit-keep` (both stores). */
 export interface SqliteHubOptions {
   readonly synchronous: 'normal' | 'full';
   readonly integrityCheckIntervalMs: number;
@@ -40,7 +40,7 @@ export interface SqliteHubOptions {
   readonly keyCacheSize: number;
 }
 
-export const SQLITE_ONLY_OPTIONS = ['sync', 'integrity-check', 'audit-keep', 'key-cache'] as const;
+export const SQLITE_ONLY_OPTIONS = ['sync', 'integrity-check', 'key-cache'] as const;
 
 /** A started hub, whichever its store. */
 export interface RunningHub {
@@ -69,7 +69,11 @@ export function checkStoreOptions(db: string, given: Readonly<Record<string, unk
 
 export async function startHub(db: string, common: HubStartOptions, sqliteOptions: SqliteHubOptions): Promise<RunningHub> {
   if (isPostgresUrl(db)) {
-    const hub = await PgHub.start({ ...common, dbUrl: db });
+    const hub = await PgHub.start({
+      ...common,
+      dbUrl: db,
+      ...(sqliteOptions.auditKeepDays !== undefined ? { auditKeepDays: sqliteOptions.auditKeepDays } : {}),
+    });
     return {
       server: hub.server,
       core: hub.core,
@@ -119,6 +123,6 @@ function pgStatsLine(s: PgHubStats): string {
     `boots granted ${b.outcomes['boot-granted']}, withheld ${b.outcomes['boot-withheld']}, refused ${b.outcomes.refused}; ` +
     `commits ${s.journal.commits} (largest ${s.journal.largestBatch}), commit failures ${s.server.commitFailures}, ` +
     `replays dropped ${s.journal.replayed}; not ready ${s.outages} time(s), recovered ${s.recoveries}, dropped while not ready ${s.server.notReadyDrops}, behind a slow commit ${s.server.backlogDrops}; ` +
-    `timeouts ${s.sweeps.timeouts}, fails ${s.sweeps.fails}; TLS failures ${s.server.tlsFailures}`
+    `timeouts ${s.sweeps.timeouts}, fails ${s.sweeps.fails}; audit rows pruned ${s.sweeps.pruned}; TLS failures ${s.server.tlsFailures}`
   );
 }

@@ -84,7 +84,7 @@ ${BROKER_HELP}
   --share-group <g>        shared-subscription group: auto (default: the hub id), a name, or none.
                            Brokers without shared subscriptions (Aedes) get a plain subscription.
   --sync normal|full       normal (default): committed decisions survive kill -9; full: also power loss
-                           (--sync, --key-cache, --audit-keep, --integrity-check: SQLite only)
+                           (--sync, --key-cache, --integrity-check: SQLite only)
   --batch <n>              most decisions per commit (default 512)
   --replay-window <s>      how long answered nonces are kept for replay detection (default 600)
   --sweep <ms>             how often passed deadlines are recorded (default 1000)

@@ -14,7 +14,7 @@ import { silentLogger, type Logger } from '../log/index.ts';
 import type { HubCounterSnapshot } from './counters.ts';
 import { HubCore } from './hub-core.ts';
 import { HubServer, type HubServerStats } from './hub-server.ts';
-import { PgHubStore, type PgJournalStats } from './postgres/index.ts';
+import { pgPruneAudit, PgHubStore, type PgJournalStats } from './postgres/index.ts';
 import type { HubRole } from './role.ts';
 import type { HubStatus } from './status.ts';
 
@@ -31,6 +31,12 @@ export interface PgHubOptions extends WorkerServerOptions {
   readonly init?: boolean;
   readonly replayWindowMs?: number;
   readonly sweepIntervalMs?: number;
+  /**
+   * Days of audit rows kept: after its deadline sweep a worker prunes one batch of older rows, each
+   * counted in the summary (postgres/retention.ts), at most once a minute once nothing is left.
+   * Undefined: never prunes.
+   */
+  readonly auditKeepDays?: number;
   /** Commits failing this many times in a row make the worker not ready (until PostgreSQL answers again). Default 3. */
   readonly commitFailureLimit?: number;
   /** How often a not-ready worker probes PostgreSQL. Default 1000 ms. */
@@ -44,7 +50,15 @@ export interface PgHubStats {
   readonly server: HubServerStats;
   readonly decisions: HubCounterSnapshot;
   readonly journal: PgJournalStats;
-  readonly sweeps: { readonly runs: number; readonly timeouts: number; readonly fails: number; readonly failures: number };
+  readonly sweeps: {
+    readonly runs: number;
+    readonly timeouts: number;
+    readonly fails: number;
+    readonly failures: number;
+    /** Audit rows pruned (auditKeepDays), and prune batches that failed. */
+    readonly pruned: number;
+    readonly pruneFailures: number;
+  };
   /** Times the worker became not ready, and ready again. */
   readonly outages: number;
   readonly recoveries: number;
@@ -59,7 +73,9 @@ export class PgHub {
   private readonly clock: () => number;
   private readonly log: Logger;
   private readonly probeMs: number;
-  private readonly sweeps = { runs: 0, timeouts: 0, fails: 0, failures: 0 };
+  private readonly sweeps = { runs: 0, timeouts: 0, fails: 0, failures: 0, pruned: 0, pruneFailures: 0 };
+  private readonly auditKeepDays: number | undefined;
+  private pruneDueMs = 0;
   private outages = 0;
   private recoveries = 0;
   private problem: string | undefined;
@@ -94,6 +110,7 @@ export class PgHub {
     this.clock = options.clock ?? Date.now;
     this.log = options.log ?? silentLogger;
     this.probeMs = options.probeMs ?? 1000;
+    this.auditKeepDays = options.auditKeepDays;
     this.sweepTimer = setInterval(() => void this.sweep(), options.sweepIntervalMs ?? 1000);
     this.sweepTimer.unref();
     const limit = Math.max(1, options.commitFailureLimit ?? 3);
@@ -124,8 +141,31 @@ export class PgHub {
     } catch (err) {
       this.sweeps.failures++;
       this.log.limited('sweep', 'warn', 'the deadline sweep failed; trying again at the next one', { error: message(err) });
+    }
+    try {
+      await this.pruneStep();
     } finally {
       this.sweeping = false;
+    }
+  }
+
+  /** One batch of audit pruning when due: a short transaction of its own (workers may prune at once). */
+  private async pruneStep(): Promise<void> {
+    if (this.auditKeepDays === undefined) return;
+    const now = this.clock();
+    if (now < this.pruneDueMs) return;
+    try {
+      const r = await pgPruneAudit(this.store.pool, {
+        keepDays: this.auditKeepDays,
+        nowMs: now,
+        replayWindowMs: this.store.replayWindowMs,
+        maxBatches: 1,
+      });
+      this.sweeps.pruned += r.deleted;
+      this.pruneDueMs = r.more ? 0 : now + 60_000;
+    } catch (err) {
+      this.sweeps.pruneFailures++; // the next sweep tries again
+      this.log.limited('audit-prune', 'warn', 'pruning old audit rows failed; trying again at the next sweep', { error: message(err) });
     }
   }
 

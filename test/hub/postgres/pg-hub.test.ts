@@ -5,7 +5,8 @@ import { awaitConnected, connectMqtt, startEmbeddedBroker, toBuffer } from '../.
 import { IH_ROLE, PgHub } from '../../../actors/hub/index.ts';
 import { topics } from '../../../proto/index.ts';
 import type { MqttClient } from 'mqtt';
-import { deviceRuntime, newSigner, openReply, signedRequest } from '../fixtures.ts';
+import { deviceRuntime, newDevice, newSigner, openReply, signedRequest } from '../fixtures.ts';
+import { pgAuditSummary, pgEnrollKeys, pgReadAudit } from '../../../actors/hub/postgres/index.ts';
 import { needDatabase, pgIhFixture } from './pg-fixture.ts';
 
 /** A TCP proxy to PostgreSQL that can be cut (every connection dropped, new ones refused) and restored. */
@@ -161,6 +162,46 @@ describe('PgHub over the embedded broker', () => {
       await broker.close();
       proxy.cut();
       await proxy.close();
+    }
+  });
+});
+
+describe('PgHub audit retention (--audit-keep)', () => {
+  it('prunes audit rows older than the kept days after its sweep, one batch at a time, each counted in the summary', async (t) => {
+    const url = needDatabase(t);
+    if (url === undefined) return;
+    const fx = await pgIhFixture(t, url);
+    const DAY = 86_400_000;
+    const now = Date.now();
+    const old = newDevice();
+    await pgEnrollKeys(fx.store.pool, old.deviceId, [{ instance: 'device', publicKey: old.device.publicKey }], { nowMs: now - 10 * DAY });
+    const broker = await startEmbeddedBroker();
+    const hub = await PgHub.start({
+      role: IH_ROLE,
+      hubId: 'ih-pg',
+      brokerUrl: broker.url,
+      dbUrl: url,
+      schema: fx.schema,
+      signer: newSigner(),
+      auditKeepDays: 3,
+      sweepIntervalMs: 3_600_000, // the test sweeps by hand
+      clock: () => now,
+    });
+    try {
+      await hub.sweep();
+      assert.equal(hub.stats().sweeps.pruned, 1, 'the old enrolment row went');
+      const left = await pgReadAudit(fx.store.pool);
+      assert.ok(left.length > 0 && left.every((e) => e.atMs >= now - 3 * DAY), 'the recent rows stay');
+      const summary = await pgAuditSummary(fx.store.pool, old.deviceId);
+      assert.deepEqual(
+        summary.map((r) => [r.reason, r.count, r.pruned]),
+        [['enrolled', 1, 1]],
+      );
+      await hub.sweep();
+      assert.equal(hub.stats().sweeps.pruned, 1, 'nothing more to prune, and no new try within the minute');
+    } finally {
+      await hub.stop();
+      await broker.close();
     }
   });
 });
