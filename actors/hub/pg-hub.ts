@@ -17,6 +17,7 @@ import { HubServer, type HubServerStats } from './hub-server.ts';
 import { pgPruneAudit, PgHubStore, type PgJournalStats } from './postgres/index.ts';
 import type { HubRole } from './role.ts';
 import type { HubStatus } from './status.ts';
+import { AuditPruner, type SweepStats } from './audit-pruner.ts';
 
 /** A worker's options: its brokers, batching and clock (worker-server.ts), and its database. */
 export interface PgHubOptions extends WorkerServerOptions {
@@ -50,15 +51,7 @@ export interface PgHubStats {
   readonly server: HubServerStats;
   readonly decisions: HubCounterSnapshot;
   readonly journal: PgJournalStats;
-  readonly sweeps: {
-    readonly runs: number;
-    readonly timeouts: number;
-    readonly fails: number;
-    readonly failures: number;
-    /** Audit rows pruned (auditKeepDays), and prune batches that failed. */
-    readonly pruned: number;
-    readonly pruneFailures: number;
-  };
+  readonly sweeps: SweepStats;
   /** Times the worker became not ready, and ready again. */
   readonly outages: number;
   readonly recoveries: number;
@@ -73,9 +66,8 @@ export class PgHub {
   private readonly clock: () => number;
   private readonly log: Logger;
   private readonly probeMs: number;
-  private readonly sweeps = { runs: 0, timeouts: 0, fails: 0, failures: 0, pruned: 0, pruneFailures: 0 };
-  private readonly auditKeepDays: number | undefined;
-  private pruneDueMs = 0;
+  private readonly sweeps = { runs: 0, timeouts: 0, fails: 0, failures: 0 };
+  private readonly pruner: AuditPruner;
   private outages = 0;
   private recoveries = 0;
   private problem: string | undefined;
@@ -110,7 +102,7 @@ export class PgHub {
     this.clock = options.clock ?? Date.now;
     this.log = options.log ?? silentLogger;
     this.probeMs = options.probeMs ?? 1000;
-    this.auditKeepDays = options.auditKeepDays;
+    this.pruner = new AuditPruner(options.auditKeepDays, store.replayWindowMs, this.log);
     this.sweepTimer = setInterval(() => void this.sweep(), options.sweepIntervalMs ?? 1000);
     this.sweepTimer.unref();
     const limit = Math.max(1, options.commitFailureLimit ?? 3);
@@ -151,21 +143,12 @@ export class PgHub {
 
   /** One batch of audit pruning when due: a short transaction of its own (workers may prune at once). */
   private async pruneStep(): Promise<void> {
-    if (this.auditKeepDays === undefined) return;
-    const now = this.clock();
-    if (now < this.pruneDueMs) return;
+    const due = this.pruner.due(this.clock());
+    if (due === undefined) return;
     try {
-      const r = await pgPruneAudit(this.store.pool, {
-        keepDays: this.auditKeepDays,
-        nowMs: now,
-        replayWindowMs: this.store.replayWindowMs,
-        maxBatches: 1,
-      });
-      this.sweeps.pruned += r.deleted;
-      this.pruneDueMs = r.more ? 0 : now + 60_000;
+      this.pruner.done(await pgPruneAudit(this.store.pool, due));
     } catch (err) {
-      this.sweeps.pruneFailures++; // the next sweep tries again
-      this.log.limited('audit-prune', 'warn', 'pruning old audit rows failed; trying again at the next sweep', { error: message(err) });
+      this.pruner.failed(err);
     }
   }
 
@@ -178,7 +161,7 @@ export class PgHub {
       server: this.server.stats(),
       decisions: this.core.counters(),
       journal: this.store.journal.stats(),
-      sweeps: { ...this.sweeps },
+      sweeps: { ...this.sweeps, ...this.pruner.counts },
       outages: this.outages,
       recoveries: this.recoveries,
     };

@@ -24,6 +24,7 @@ import type { JournalStats } from './sqlite/index.ts';
 import { brokerCredentialHash, setHubBrokerCredential } from './sqlite/index.ts';
 import { hashPassword, verifyPassword } from '../broker-auth/index.ts';
 import { silentLogger, type Logger } from '../log/index.ts';
+import { AuditPruner, type SweepStats } from './audit-pruner.ts';
 
 /**
  * A hub's options: its brokers, batching and clock (worker-server.ts; its `credential`'s hash is
@@ -67,15 +68,7 @@ export interface SqliteHubStats {
   readonly server: HubServerStats;
   readonly decisions: HubCounterSnapshot;
   readonly journal: JournalStats;
-  readonly sweeps: {
-    readonly runs: number;
-    readonly timeouts: number;
-    readonly fails: number;
-    readonly failures: number;
-    /** Audit rows pruned (auditKeepDays), and prune batches that failed. */
-    readonly pruned: number;
-    readonly pruneFailures: number;
-  };
+  readonly sweeps: SweepStats;
   /** Integrity checks run while serving, and the ones that could not run (busy, I/O). */
   readonly integrity: { readonly checks: number; readonly errors: number; readonly lastMs: number | undefined };
 }
@@ -87,10 +80,8 @@ export class SqliteHub {
   private readonly timer: NodeJS.Timeout;
   private readonly checkTimer: NodeJS.Timeout | undefined;
   private readonly clock: () => number;
-  private readonly sweeps = { runs: 0, timeouts: 0, fails: 0, failures: 0, pruned: 0, pruneFailures: 0 };
-  private readonly auditKeepDays: number | undefined;
-  /** When the next prune batch is due (ms on the hub's clock); 0 = at the next sweep. */
-  private pruneDueMs = 0;
+  private readonly sweeps = { runs: 0, timeouts: 0, fails: 0, failures: 0 };
+  private readonly pruner: AuditPruner;
   private readonly integrity = { checks: 0, errors: 0, lastMs: undefined as number | undefined };
   private lastTriggeredCheckMs = -Infinity;
   private readonly notReadyListeners = new Set<(problem: string) => void>();
@@ -128,7 +119,7 @@ export class SqliteHub {
     this.server = server;
     this.clock = options.clock ?? Date.now;
     this.log = options.log ?? silentLogger;
-    this.auditKeepDays = options.auditKeepDays;
+    this.pruner = new AuditPruner(options.auditKeepDays, store.replayWindowMs, this.log);
     this.timer = setInterval(() => this.sweep(), options.sweepIntervalMs ?? 1000);
     this.timer.unref();
     const every = options.integrityCheckIntervalMs ?? 600_000;
@@ -221,24 +212,13 @@ export class SqliteHub {
 
   /** One batch of audit pruning when due: a short write, so answering never waits long. */
   private pruneStep(): void {
-    if (this.auditKeepDays === undefined) return;
-    const now = this.clock();
-    if (now < this.pruneDueMs) return;
-    let r;
+    const due = this.pruner.due(this.clock());
+    if (due === undefined) return;
     try {
-      r = pruneAudit(this.store.db, {
-        keepDays: this.auditKeepDays,
-        nowMs: now,
-        replayWindowMs: this.store.replayWindowMs,
-        maxBatches: 1,
-      });
+      this.pruner.done(pruneAudit(this.store.db, due));
     } catch (err) {
-      this.sweeps.pruneFailures++; // busy or disk trouble: the next sweep tries again
-      this.log.limited('audit-prune', 'warn', 'pruning old audit rows failed; trying again at the next sweep', { error: message(err) });
-      return;
+      this.pruner.failed(err);
     }
-    this.sweeps.pruned += r.deleted;
-    this.pruneDueMs = r.more ? 0 : now + 60_000;
   }
 
   status(): HubStatus {
@@ -250,7 +230,7 @@ export class SqliteHub {
       server: this.server.stats(),
       decisions: this.core.counters(),
       journal: this.store.journal.stats(),
-      sweeps: { ...this.sweeps },
+      sweeps: { ...this.sweeps, ...this.pruner.counts },
       integrity: { ...this.integrity },
     };
   }
