@@ -62,10 +62,23 @@ export class SqliteSource implements HubSource {
   /** Our own writes (actions) do not move data_version on this connection. */
   private dirty = true;
 
+  /** What the watcher asks every poll, prepared once. */
+  private readonly statements;
+
   private constructor(
     public label: string,
     readonly db: SqliteDatabase,
-  ) {}
+  ) {
+    this.statements = {
+      rowsOf: db.prepare(`${SCAN_SQL} WHERE d.device_id IN (SELECT value FROM json_each(?))${ORDER}`),
+      maxAuditSeq: db.prepare('SELECT max(seq) FROM audit').pluck(),
+      auditAfter: db.prepare('SELECT seq, at_ms, outcome, device_id FROM audit WHERE seq > ? ORDER BY seq LIMIT ?').raw(),
+      historyAfter: db
+        .prepare('SELECT seq, at_ms, instance, source, reset_reason FROM device_history WHERE seq > ? ORDER BY seq LIMIT ?')
+        .raw(),
+      instancesOf: db.prepare('SELECT instance FROM device_key WHERE device_id = ? ORDER BY instance').pluck(),
+    };
+  }
 
   /**
    * Opens an existing hub database and checks it (PRAGMA quick_check): a missing, foreign or damaged
@@ -92,7 +105,7 @@ export class SqliteSource implements HubSource {
   }
 
   async rowsOf(deviceIds: readonly string[], nowMs: number): Promise<FleetRow[]> {
-    const stmt = this.db.prepare(`${SCAN_SQL} WHERE d.device_id IN (SELECT value FROM json_each(?))${ORDER}`);
+    const stmt = this.statements.rowsOf;
     const out: FleetRow[] = [];
     for (let i = 0; i < deviceIds.length; i += CHUNK) {
       const rows = stmt.all(JSON.stringify(deviceIds.slice(i, i + CHUNK))) as FleetSourceRow[];
@@ -104,7 +117,7 @@ export class SqliteSource implements HubSource {
   async detail(deviceId: string, nowMs: number): Promise<SourceDetail> {
     const rows = fleetView(this.db, nowMs, deviceId);
     if (rows.length === 0) return { rows, resets: [], audit: [] };
-    const maxSeq = (this.db.prepare('SELECT max(seq) FROM audit').pluck().get() as number | null) ?? 0;
+    const maxSeq = (this.statements.maxAuditSeq.get() as number | null) ?? 0;
     const audit = readAudit(this.db, { deviceId, limit: 100, afterSeq: Math.max(0, maxSeq - AUDIT_LOOKBACK_ROWS) })
       .reverse()
       .map((e) => auditJson(e, this.label));
@@ -112,7 +125,7 @@ export class SqliteSource implements HubSource {
   }
 
   async start(sinceMs: number, resetsSinceMs: number): Promise<SourceHistory> {
-    this.auditSeq = (this.db.prepare('SELECT max(seq) FROM audit').pluck().get() as number | null) ?? 0;
+    this.auditSeq = (this.statements.maxAuditSeq.get() as number | null) ?? 0;
     this.historySeq = (this.db.prepare('SELECT max(seq) FROM device_history').pluck().get() as number | null) ?? 0;
     this.dataVersion = this.db.pragma('data_version', { simple: true }) as number;
     this.dirty = false;
@@ -141,10 +154,7 @@ export class SqliteSource implements HubSource {
     if (version === this.dataVersion && !this.dirty) return { devices: new Set(), tickets: [], refusals: [], resets: [], more: false };
     this.dataVersion = version;
     this.dirty = false;
-    const rows = this.db
-      .prepare('SELECT seq, at_ms, outcome, device_id FROM audit WHERE seq > ? ORDER BY seq LIMIT ?')
-      .raw()
-      .all(this.auditSeq, POLL_ROWS) as Array<[number, number, string, string | null]>;
+    const rows = this.statements.auditAfter.all(this.auditSeq, POLL_ROWS) as Array<[number, number, string, string | null]>;
     const devices = new Set<string>();
     const tickets: number[] = [];
     const refusals: number[] = [];
@@ -154,10 +164,7 @@ export class SqliteSource implements HubSource {
       if (outcome === 'ticket') tickets.push(atMs);
       else if (outcome === 'refused') refusals.push(atMs);
     }
-    const history = this.db
-      .prepare(`SELECT seq, at_ms, instance, source, reset_reason FROM device_history WHERE seq > ? ORDER BY seq LIMIT ?`)
-      .raw()
-      .all(this.historySeq, POLL_ROWS) as Array<[number, number, string, string, string | null]>;
+    const history = this.statements.historyAfter.all(this.historySeq, POLL_ROWS) as Array<[number, number, string, string, string | null]>;
     const resets: Array<{ atMs: number; reason: string }> = [];
     for (const [seq, atMs, instance, source, reason] of history) {
       this.historySeq = seq;
@@ -169,7 +176,7 @@ export class SqliteSource implements HubSource {
   }
 
   async instancesOf(deviceId: string): Promise<readonly string[]> {
-    return this.db.prepare('SELECT instance FROM device_key WHERE device_id = ? ORDER BY instance').pluck().all(deviceId) as string[];
+    return this.statements.instancesOf.all(deviceId) as string[];
   }
 
   async changeState(deviceId: string, change: StateChange, reason: string | undefined): Promise<void> {
