@@ -18,14 +18,14 @@ import { consoleIo, failure, parseCommand, positionals, required, UsageError, ty
 const DB_HELP = `usage: dominion db migrate --from <hub.db> --to postgres://user@host/db [--init]
 
 Copies a SQLite hub database into an empty PostgreSQL hub schema, in one transaction: the hub's
-identity, devices, keys, policies, operator holds, instance activity and deadlines, the audit log
-(with its sequence numbers), boots, releases, rollouts and broker credentials. Refuses a schema that
-holds any hub row. Prints the rows copied per table.
+identity, devices, keys, policies, operator holds, refusal counts, instance activity and deadlines,
+the audit log (with its sequence numbers) and the pruned-audit summary, boots, the device history,
+releases, rollouts with their counted rollbacks and failures, and broker credentials. Refuses a
+schema that holds any hub row. Prints the rows copied per table.
 
-Stop the SQLite hub first (what it commits during the copy is not copied). Not copied, for want
-of a PostgreSQL table yet: the device history, refusal counts, rollout failures and the pruned-audit
-summary (counted in the output); nor answered nonces (SQLite keeps only their references; a device
-refuses a ticket it already used in any case). Then start the hub's workers with
+Stop the SQLite hub first (what it commits during the copy is not copied). Answered nonces are not
+copied (SQLite keeps only their references; a device refuses a ticket it already used in any
+case). Then start the hub's workers with
 "dominion hub --db postgres://… --key <its key file>".
 
 options:
@@ -66,7 +66,6 @@ export async function dbCommand(argv: string[], io: CliIo = consoleIo): Promise<
     await pool?.end().catch(() => {});
   }
   for (const c of report.copied) io.out(`${c.table.padEnd(18)} ${c.rows}`);
-  for (const s of report.skipped) io.out(`${s.table.padEnd(18)} ${s.rows} not copied (no PostgreSQL table yet)`);
   io.out(`copied ${from} to ${dbLabel(to)} in one transaction`);
   return 0;
 }

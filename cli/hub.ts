@@ -23,7 +23,9 @@ import { checkDatabaseFile, type IntegrityReport } from '../actors/hub/sqlite/in
 import { serviceInstance, type Instance } from '../proto/index.ts';
 import { BROKER_HELP, BROKER_OPTIONS, chooseBrokers } from './broker-options.ts';
 import { checkStoreOptions, startHub, type RunningHub } from './hub-store.ts';
-import { dbLabel, refusePostgres } from './pg-db.ts';
+import { dbLabel, isPostgresUrl } from './pg-db.ts';
+import { describeHubIdentity, describeUrl, openPool, pgCheckDatabase, type PgCheckReport } from '../actors/hub/postgres/index.ts';
+import { HubStoreError, type HubIdentity } from '../actors/hub/sqlite/index.ts';
 import { cliLogger, LOG_HELP, LOG_OPTIONS, logSettings } from './log-options.ts';
 import { logHubServer } from '../actors/hub/index.ts';
 import { consoleIo, failure, integer, oneOf, parseCommand, positionals, required, UsageError, type CliIo } from './options.ts';
@@ -31,6 +33,7 @@ import { consoleIo, failure, integer, oneOf, parseCommand, positionals, required
 export const HUB_HELP = `usage: dominion hub --role ih|sh --id <hub-id> [--service <name>] --broker <mqtts-url> [--broker <url> …] --db <path> [options]
        dominion hub --role ih|sh --id <hub-id> … --db postgres://user@host/db --key <file> [--init] [options]
        dominion hub --check-db --db <path>
+       dominion hub --check-db --db postgres://user@host/db [--key <file>]
 
 Runs one hub process. It answers ticket requests on dominion/v1/hub/<hub-id>/request/<device-id> from the
 state in its SQLite database (devices, keys, policy, operator holds), commits every decision to the
@@ -97,8 +100,11 @@ ${LOG_HELP}
                            being counted per day (dominion audit --summary); 0: keep all (default 30)
   --integrity-check <s>    how often the running hub checks its database (default 600; 0: never);
                            each check reads the whole file and holds up answering meanwhile
-  --check-db               only check the database (SQLite integrity_check, read-only; safe while
-                           a hub runs on it): prints "ok" and exits 0, or the problems and exits 1
+  --check-db               only check the database (read-only; safe while a hub runs on it):
+                           prints "ok" and exits 0, or the problems and exits 1. SQLite: its
+                           integrity_check. PostgreSQL: the schema is there at this dominion's
+                           version, every hub table reads to its end, the audit log's triggers
+                           are in place, and with --key the database belongs to that key's hub
   -h, --help               this text`;
 
 export async function hubCommand(argv: string[], io: CliIo = consoleIo): Promise<number> {
@@ -132,7 +138,9 @@ export async function hubCommand(argv: string[], io: CliIo = consoleIo): Promise
   positionals('hub', rest, []);
   if (values['check-db']) {
     const db = required('hub', 'db', values.db);
-    return refusePostgres(io, 'hub --check-db', [db]) ?? checkDbCommand(db, io);
+    if (isPostgresUrl(db)) return pgCheckDbCommand(db, values.key, io);
+    if (values.key !== undefined) throw new UsageError('hub: --check-db takes --key only with a postgres:// --db');
+    return checkDbCommand(db, io);
   }
   const roleKind = oneOf('hub', 'role', values.role, ['ih', 'sh'] as const);
   const hubId = required('hub', 'id', values.id);
@@ -301,5 +309,46 @@ function checkDbCommand(dbPath: string, io: CliIo): number {
   io.err(`dominion hub: ${dbPath}: the integrity check found problems:`);
   for (const p of report.problems) io.err(`  ${p}`);
   io.err('restore the database from a backup (or move it aside) before a hub serves from it');
+  return 1;
+}
+
+/**
+ * `dominion hub --check-db --db postgres://… [--key <file>]` (postgres/check.ts): 0 and "ok" when a
+ * worker can serve from the schema (and it is the key's hub's), 1 with the problems otherwise.
+ */
+async function pgCheckDbCommand(url: string, keyPath: string | undefined, io: CliIo): Promise<number> {
+  const label = dbLabel(url);
+  let expected: HubIdentity | undefined;
+  let report: PgCheckReport;
+  try {
+    if (keyPath !== undefined) {
+      const key = readHubKeyFile(keyPath);
+      expected = { hubId: key.hubId, role: key.role };
+    }
+    const pool = await openPool({ url, max: 1, queryTimeoutMs: 600_000 });
+    try {
+      report = await pgCheckDatabase(pool, expected);
+    } catch (err) {
+      // A server error (pg names them `error`, or `Error` for a lost connection) as one line naming the database.
+      throw err instanceof Error && (err.name === 'error' || err.name === 'Error')
+        ? new HubStoreError('io', `PostgreSQL at ${describeUrl(url)}: ${err.message}`)
+        : err;
+    } finally {
+      await pool.end().catch(() => {});
+    }
+  } catch (err) {
+    return failure(io, 'hub', err);
+  }
+  if (report.ok) {
+    const hub =
+      report.identity === undefined
+        ? 'claimed by no hub yet (the first worker started on it claims it)'
+        : `hub ${describeHubIdentity(report.identity)}${expected !== undefined ? ', as the key file says' : ''}`;
+    io.out(`${label}: ok (schema version ${report.version}, ${hub})`);
+    return 0;
+  }
+  io.err(`dominion hub: ${label}: the check found problems:`);
+  for (const p of report.problems) io.err(`  ${p}`);
+  io.err('no worker should serve from it until they are fixed');
   return 1;
 }

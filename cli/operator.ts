@@ -46,8 +46,7 @@ operator, no policy, …)  UPDATE (must run another image)  TIMEOUT (silent past
 NEVER (enrolled, never asked)  QUARANTINED / REVOKED (the device's state)
 
 options:
-  --db <path|url>   the hub database: a SQLite file or postgres://… (repeat it for several hubs);
-                    PostgreSQL keeps no refusal counts yet (shown as —)
+  --db <path|url>   the hub database: a SQLite file or postgres://… (repeat it for several hubs)
   --device <id>     only this device
   --json            one JSON object per line (times in ms since the epoch)
   -h, --help        this text`;
@@ -118,14 +117,10 @@ export async function devicesCommand(argv: string[], io: CliIo = consoleIo): Pro
   // Several hubs' databases (the IH's and its SHs') merge into one view: each holds its own instances.
   const now = Date.now();
   const rows: FleetRow[] = [];
-  const fromPostgres = new WeakSet<FleetRow>();
   for (const dbPath of dbPaths) {
     const code = isPostgresUrl(dbPath)
       ? await withPgDatabase(io, 'devices', dbPath, async (pool) => {
-          for (const r of await pgFleetView(pool, now, values.device)) {
-            rows.push(r);
-            fromPostgres.add(r);
-          }
+          rows.push(...(await pgFleetView(pool, now, values.device)));
           return 0;
         })
       : withDatabase(io, 'devices', dbPath, (db) => {
@@ -142,7 +137,7 @@ export async function devicesCommand(argv: string[], io: CliIo = consoleIo): Pro
         a.instance.localeCompare(b.instance),
     );
   if (values.json) for (const r of rows) io.out(JSON.stringify(r));
-  else for (const line of renderFleet(rows, now, fromPostgres)) io.out(line);
+  else for (const line of renderFleet(rows, now)) io.out(line);
   return 0;
 }
 
@@ -305,14 +300,12 @@ function bootCell(r: FleetRow): string {
   return `${r.boot.count !== undefined ? `#${r.boot.count} ` : ''}${answer}`;
 }
 
-function refusedCell(r: FleetRow, first: boolean, unknown: boolean): string {
-  if (unknown) return first ? '—' : ''; // PostgreSQL keeps no refusal counts yet
+function refusedCell(r: FleetRow, first: boolean): string {
   if (r.refused !== undefined) return `${r.refused.count} (${r.refused.lastReason})`;
   return first ? '0' : '';
 }
 
-/** `fromPostgres`: rows of a PostgreSQL hub, which keeps no refusal counts yet ("—"). */
-function renderFleet(rows: readonly FleetRow[], now: number, fromPostgres: WeakSet<FleetRow>): string[] {
+function renderFleet(rows: readonly FleetRow[], now: number): string[] {
   const ago = (t: number | undefined): string => (t === undefined ? '—' : `${((now - t) / 1000).toFixed(1)} s ago`);
   const until = (t: number | undefined): string =>
     t === undefined ? '—' : t >= now ? `in ${((t - now) / 1000).toFixed(1)} s` : `${((now - t) / 1000).toFixed(1)} s ago`;
@@ -349,7 +342,7 @@ function renderFleet(rows: readonly FleetRow[], now: number, fromPostgres: WeakS
     r.reported?.bootCount !== undefined ? String(r.reported.bootCount) : '—',
     r.reported?.resetReason ?? (r.instance === 'device' ? '—' : ''),
     r.reported?.firmwareVersion ?? (r.instance === 'device' ? '—' : ''),
-    refusedCell(r, i === 0 || rows[i - 1]!.deviceId !== r.deviceId, fromPostgres.has(r)),
+    refusedCell(r, i === 0 || rows[i - 1]!.deviceId !== r.deviceId),
     r.reason ?? '',
   ]);
   if (cells.length === 0) return ['no devices enrolled'];

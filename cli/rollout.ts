@@ -1,17 +1,20 @@
 /**
  * `dominion rollout`: a staged rollout of a published release to a share of a hub's devices, with an
- * automatic halt on rollbacks (actors/hub/sqlite/rollouts.ts). Changes are committed with their audit
- * row; a running hub on the same database applies them at each device's next request.
+ * automatic halt on rollbacks (actors/hub/rollout-plan.ts; the stores' I/O in sqlite/rollouts.ts and
+ * postgres/rollouts.ts). Changes are committed with their audit row; a running hub on the same
+ * database applies them at each device's next request (on PostgreSQL every worker, by NOTIFY).
  */
 import { sqlite, ROLLOUT_PROGRESS, type RolloutProgress } from '../actors/hub/index.ts';
 import { parseInstance, type Instance } from '../proto/index.ts';
 import { consoleIo, integer, parseCommand, positionals, required, UsageError, type CliIo } from './options.ts';
 import { withDatabase } from './operator.ts';
+import { dbLabel, isPostgresUrl, withPgDatabase } from './pg-db.ts';
+import { pgHaltRollouts, pgResumeRollout, pgRolloutStatus, pgStartRollout, type PgPool } from '../actors/hub/postgres/index.ts';
 
-export const ROLLOUT_HELP = `usage: dominion rollout --db <path> --release <n> --instance <i> --percent <1-100> [--board <id>] [--max-rollbacks <k>]
-       dominion rollout --db <path> --status [--instance <i>] [--release <n>] [--all] [--json]
-       dominion rollout --db <path> --halt [--instance <i>] [--release <n>] [--reason <text>]
-       dominion rollout --db <path> --resume --instance <i> [--release <n>] [--max-rollbacks <k>]
+export const ROLLOUT_HELP = `usage: dominion rollout --db <path|url> --release <n> --instance <i> --percent <1-100> [--board <id>] [--max-rollbacks <k>]
+       dominion rollout --db <path|url> --status [--instance <i>] [--release <n>] [--all] [--json]
+       dominion rollout --db <path|url> --halt [--instance <i>] [--release <n>] [--reason <text>]
+       dominion rollout --db <path|url> --resume --instance <i> [--release <n>] [--max-rollbacks <k>]
 
 Rolls a release this hub has published (dominion publish) out to a share of its enrolled, active
 devices: those in the cohort get UPDATE_REQUIRED naming the release (as dominion require-update
@@ -36,7 +39,8 @@ are audited. A rollout of a newer release of the same instance supersedes the on
   --resume   asks the cohort for the release again (the count must be below --max-rollbacks)
 
 options:
-  --db <path>            the hub database
+  --db <path|url>        the hub database: a SQLite file or postgres://… (every worker of a
+                         PostgreSQL hub applies a change within a second, and counts rollbacks)
   --release <n>          the release version (dominion releases lists them)
   --instance <i>         device (its firmware: sw and hypervisor), mm, or sm:<service>
   --percent <1-100>      the share of devices to roll out to; only ever raised
@@ -101,71 +105,86 @@ export async function rolloutCommand(argv: string[], io: CliIo = consoleIo): Pro
       ? undefined
       : integer('rollout', 'max-rollbacks', values['max-rollbacks'], 0, 1, sqlite.MAX_ROLLBACKS_LIMIT);
 
+  // The same result from either store (the SQLite file, or PostgreSQL: every worker applies a change by NOTIFY).
+  const onStore = <T>(
+    onSqlite: (db: sqlite.SqliteDatabase) => T,
+    onPg: (pool: PgPool, where: string) => Promise<T>,
+    say: (result: T) => void,
+  ): Promise<number> | number => {
+    const done = (result: T): number => (say(result), 0);
+    if (isPostgresUrl(dbPath)) return withPgDatabase(io, 'rollout', dbPath, async (pool) => done(await onPg(pool, dbLabel(dbPath))));
+    return withDatabase(io, 'rollout', dbPath, (db) => done(onSqlite(db)));
+  };
   switch (mode) {
-    case 'status':
-      return withDatabase(io, 'rollout', dbPath, (db) => {
-        const rollouts = sqlite.rolloutStatus(db, {
-          ...(instance !== undefined ? { instance } : {}),
-          ...(release !== undefined ? { release } : {}),
-          all: values.all,
-        });
-        if (values.json) for (const r of rollouts) io.out(JSON.stringify(r));
-        else if (rollouts.length === 0) io.out('no rollouts in place (dominion rollout --release <n> --instance <i> --percent <p> …)');
-        else for (const r of rollouts) for (const line of renderStatus(r)) io.out(line);
-        return 0;
-      });
-    case 'halt':
-      return withDatabase(io, 'rollout', dbPath, (db) => {
-        const { halted, alreadyHalted } = sqlite.haltRollouts(db, {
-          ...(instance !== undefined ? { instance } : {}),
-          ...(release !== undefined ? { release } : {}),
-          ...(values.reason !== undefined ? { reason: values.reason } : {}),
-        });
-        for (const r of halted) io.out(`${r.instance}: rollout of release ${r.release} halted at ${r.percent} % (audited)`);
-        for (const r of alreadyHalted)
-          io.out(`${r.instance}: rollout of release ${r.release} was halted already (${r.haltReason ?? 'no reason'})`);
-        return 0;
-      });
+    case 'status': {
+      const query = { ...(instance !== undefined ? { instance } : {}), ...(release !== undefined ? { release } : {}), all: values.all };
+      return onStore(
+        (db) => sqlite.rolloutStatus(db, query),
+        (pool) => pgRolloutStatus(pool, query),
+        (rollouts) => {
+          if (values.json) for (const r of rollouts) io.out(JSON.stringify(r));
+          else if (rollouts.length === 0) io.out('no rollouts in place (dominion rollout --release <n> --instance <i> --percent <p> …)');
+          else for (const r of rollouts) for (const line of renderStatus(r)) io.out(line);
+        },
+      );
+    }
+    case 'halt': {
+      const o = {
+        ...(instance !== undefined ? { instance } : {}),
+        ...(release !== undefined ? { release } : {}),
+        ...(values.reason !== undefined ? { reason: values.reason } : {}),
+      };
+      return onStore(
+        (db) => sqlite.haltRollouts(db, o),
+        (pool) => pgHaltRollouts(pool, o),
+        ({ halted, alreadyHalted }) => {
+          for (const r of halted) io.out(`${r.instance}: rollout of release ${r.release} halted at ${r.percent} % (audited)`);
+          for (const r of alreadyHalted)
+            io.out(`${r.instance}: rollout of release ${r.release} was halted already (${r.haltReason ?? 'no reason'})`);
+        },
+      );
+    }
     case 'resume': {
       if (instance === undefined) throw new UsageError('rollout: --resume needs --instance (device, mm or sm:<service>)');
-      return withDatabase(io, 'rollout', dbPath, (db) => {
-        const r = sqlite.resumeRollout(db, {
-          instance,
-          ...(release !== undefined ? { release } : {}),
-          ...(maxRollbacks !== undefined ? { maxRollbacks } : {}),
-        });
-        io.out(
-          `${r.instance}: rollout of release ${r.release} resumed at ${r.percent} % (halts at ${r.maxRollbacks} rollback(s) or failure(s), ${r.failures} counted); audited`,
-        );
-        return 0;
-      });
+      const o = { instance, ...(release !== undefined ? { release } : {}), ...(maxRollbacks !== undefined ? { maxRollbacks } : {}) };
+      return onStore(
+        (db) => sqlite.resumeRollout(db, o),
+        (pool) => pgResumeRollout(pool, o),
+        (r) =>
+          io.out(
+            `${r.instance}: rollout of release ${r.release} resumed at ${r.percent} % (halts at ${r.maxRollbacks} rollback(s) or failure(s), ${r.failures} counted); audited`,
+          ),
+      );
     }
     case 'start': {
       if (release === undefined) throw new UsageError('rollout: --release is required\nRun "dominion rollout --help" for usage.');
       if (instance === undefined) throw new UsageError('rollout: --instance is required (device, mm or sm:<service>)');
       const percent = integer('rollout', 'percent', required('rollout', 'percent', values.percent), 0, 1, 100);
-      return withDatabase(io, 'rollout', dbPath, (db) => {
-        const c = sqlite.startRollout(db, {
-          instance,
-          release,
-          percent,
-          ...(values.board !== undefined ? { board: values.board } : {}),
-          ...(maxRollbacks !== undefined ? { maxRollbacks } : {}),
-        });
-        const r = c.rollout;
-        const cohort = `cohort ${c.size.cohort} of ${c.size.activeDevices} active device(s)`;
-        const limit = `halts at ${r.maxRollbacks} rollback(s) or failure(s)`;
-        const what = `${r.instance}: rollout of release ${r.release}`;
-        if (c.change === 'started') {
-          const superseded = c.superseded !== undefined ? `; supersedes the rollout of release ${c.superseded}` : '';
-          io.out(`${what} started at ${r.percent} %: ${cohort}, ${limit}${superseded}; audited`);
-        } else if (c.change === 'widened') {
-          io.out(`${what} widened from ${c.fromPercent} % to ${r.percent} %: ${cohort}, ${limit}; audited`);
-        } else {
-          io.out(`${what} is at ${r.percent} % already: ${cohort}, ${limit}; nothing changed`);
-        }
-        return 0;
-      });
+      const o = {
+        instance,
+        release,
+        percent,
+        ...(values.board !== undefined ? { board: values.board } : {}),
+        ...(maxRollbacks !== undefined ? { maxRollbacks } : {}),
+      };
+      return onStore(
+        (db) => sqlite.startRollout(db, o),
+        (pool, where) => pgStartRollout(pool, where, o),
+        (c) => {
+          const r = c.rollout;
+          const cohort = `cohort ${c.size.cohort} of ${c.size.activeDevices} active device(s)`;
+          const limit = `halts at ${r.maxRollbacks} rollback(s) or failure(s)`;
+          const what = `${r.instance}: rollout of release ${r.release}`;
+          if (c.change === 'started') {
+            const superseded = c.superseded !== undefined ? `; supersedes the rollout of release ${c.superseded}` : '';
+            io.out(`${what} started at ${r.percent} %: ${cohort}, ${limit}${superseded}; audited`);
+          } else if (c.change === 'widened') {
+            io.out(`${what} widened from ${c.fromPercent} % to ${r.percent} %: ${cohort}, ${limit}; audited`);
+          } else {
+            io.out(`${what} is at ${r.percent} % already: ${cohort}, ${limit}; nothing changed`);
+          }
+        },
+      );
     }
   }
 }

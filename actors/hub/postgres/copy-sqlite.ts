@@ -5,8 +5,8 @@
  * and rollout ids are kept, and their identity sequences moved past them. A target holding any hub row
  * is refused: this is a move, not a merge.
  *
- * Not copied, because PostgreSQL has no table for them yet: refusal counts and rollout failures. Answered nonces are not either: SQLite keeps only
- * their 8-byte audit references (sqlite/replay-log.ts), PostgreSQL the whole nonce — stop the
+ * Every SQLite hub table has its PostgreSQL counterpart. Answered nonces are not copied: SQLite keeps
+ * only their 8-byte audit references (sqlite/replay-log.ts), PostgreSQL the whole nonce — stop the
  * SQLite hub before the copy; the AWDT refuses a ticket it already used in any case.
  */
 import type { SqliteDatabase } from '../sqlite/database.ts';
@@ -18,6 +18,7 @@ import { requirePgSchema } from './migrations.ts';
 export const COPIED_TABLES = [
   'meta',
   'device',
+  'device_refusal',
   'device_key',
   'fleet_policy',
   'operator_hold',
@@ -28,17 +29,13 @@ export const COPIED_TABLES = [
   'device_history',
   'release',
   'rollout',
+  'rollout_failure',
   'broker_credential',
 ] as const;
-
-/** SQLite tables with no PostgreSQL counterpart yet: counted, not copied. */
-export const SQLITE_ONLY_TABLES = ['device_refusal', 'rollout_failure'] as const;
 
 export interface CopyReport {
   /** Rows copied per table, in copy order. */
   readonly copied: ReadonlyArray<{ readonly table: string; readonly rows: number }>;
-  /** Rows left behind per SQLite-only table (only those with rows). */
-  readonly skipped: ReadonlyArray<{ readonly table: string; readonly rows: number }>;
 }
 
 /** Most bound parameters per INSERT (PostgreSQL allows 65 535). */
@@ -64,11 +61,7 @@ export async function copySqliteToPg(source: SqliteDatabase, pool: PgPool, where
       await c.query(
         `SELECT setval(pg_get_serial_sequence('${table}', '${column}'), coalesce((SELECT max(${column}) FROM ${table}), 0) + 1, false)`,
       );
-    const present = new Set(source.prepare("SELECT name FROM sqlite_schema WHERE type = 'table'").pluck().all() as string[]);
-    const skipped = SQLITE_ONLY_TABLES.filter((t) => present.has(t))
-      .map((table) => ({ table, rows: source.prepare(`SELECT count(*) FROM ${table}`).pluck().get() as number }))
-      .filter((s) => s.rows > 0);
-    return { copied, skipped };
+    return { copied };
   });
 }
 

@@ -2,8 +2,7 @@
  * What `dominion devices`, `dominion audit` and `dominion hub` read from a PostgreSQL hub database:
  * the counterparts of sqlite/fleet.ts and sqlite/admin.ts `policyGaps`, with the same output shape
  * (the rows go through the same mapping). The reported columns come from the device history
- * (pg-history.ts) as on SQLite; PostgreSQL keeps no refusal counts yet (docs/ARCHITECTURE.md §7.5),
- * so a fleet row never carries `refused`.
+ * (pg-history.ts) and the refusal counts from `device_refusal` (refusals.ts), as on SQLite.
  */
 import type { Instance } from '../../../proto/index.ts';
 import type { MemoryPolicyRules } from '../policy.ts';
@@ -30,8 +29,9 @@ export function pgFleetView(db: PgQueryable, nowMs: number, deviceId?: string): 
               b.at_ms AS boot_at_ms, b.boot_count, b.outcome AS boot_outcome, b.reason AS boot_reason, b.images AS boot_images,
               ${latestReported('boot_count', 'rep_boot_count')}, ${latestReported('reset_reason', 'rep_reset_reason')},
               ${latestReported('firmware_version', 'rep_firmware')},
-              NULL::bigint AS refused_count, NULL::bigint AS refused_at_ms, NULL::text AS refused_reason
+              r.count AS refused_count, r.last_at_ms AS refused_at_ms, r.last_reason AS refused_reason
        FROM device d JOIN device_key k ON k.device_id = d.device_id
+       LEFT JOIN device_refusal r ON r.device_id = d.device_id
        LEFT JOIN instance_activity a ON a.device_id = k.device_id AND a.instance = k.instance
        LEFT JOIN device_boot b ON b.device_id = d.device_id
        WHERE $1::text IS NULL OR d.device_id = $1

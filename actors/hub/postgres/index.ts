@@ -29,7 +29,11 @@ export {
 } from './admin.ts';
 export { pgBrokerUsers, pgSetDeviceBrokerCredential, pgSetHubBrokerCredential } from './credentials.ts';
 export { pgFleetView, pgPolicyGaps, pgReadAudit } from './fleet.ts';
-export { COPIED_TABLES, copySqliteToPg, SQLITE_ONLY_TABLES, type CopyReport } from './copy-sqlite.ts';
+export { COPIED_TABLES, copySqliteToPg, type CopyReport } from './copy-sqlite.ts';
 export { pgReleaseTarget } from './release-target.ts';
 export { pgListReleases, pgPinnedReleaseKey, pgPublishArtifacts } from './releases.ts';
 export { pgAuditSummary, pgPruneAudit } from './retention.ts';
+export { pgHaltRollouts, pgResumeRollout, pgRolloutStatus, pgStartRollout } from './rollouts.ts';
+export { pgCountRefusals } from './refusals.ts';
+export { PgRolloutCounter } from './rollout-counter.ts';
+export { describe as describeHubIdentity, pgCheckDatabase, type PgCheckReport } from './check.ts';

@@ -187,6 +187,35 @@ export const PG_MIGRATIONS: readonly PgMigration[] = [
         WHERE instance = 'device' AND source = 'runtime' AND reset_reason IS NOT NULL;
     `,
   },
+  {
+    version: 4,
+    summary: "refusal counts per device and the staged rollouts' counted failures (as SQLite migrations 7 and 4)",
+    sql: `
+      -- Requests refused (audit outcome 'refused') that named an enrolled device, counted with the
+      -- audit rows in the batch's transaction (pg-journal.ts, postgres/refusals.ts): "dominion devices"
+      -- reads them without scanning the audit log. Seeded from the audit rows kept at this version.
+      CREATE TABLE device_refusal (
+        device_id   text PRIMARY KEY,
+        count       bigint NOT NULL CHECK (count > 0),
+        last_at_ms  bigint NOT NULL,
+        last_reason text NOT NULL
+      );
+      INSERT INTO device_refusal (device_id, count, last_at_ms, last_reason)
+        SELECT device_id, count(*), max(at_ms), (array_agg(reason ORDER BY seq DESC))[1] FROM audit
+        WHERE outcome = 'refused' AND device_id IN (SELECT device_id FROM device)
+        GROUP BY device_id;
+
+      -- One row per cohort device counted towards a rollout's halt (its first ROLLED_BACK or FAILED
+      -- report of the release), written with the report's batch (postgres/rollout-counter.ts).
+      CREATE TABLE rollout_failure (
+        rollout_id   bigint NOT NULL REFERENCES rollout (id),
+        device_id    text NOT NULL,
+        update_state text NOT NULL,
+        at_ms        bigint NOT NULL,
+        PRIMARY KEY (rollout_id, device_id)
+      );
+    `,
+  },
 ];
 
 export const PG_SCHEMA_VERSION = PG_MIGRATIONS[PG_MIGRATIONS.length - 1]!.version;

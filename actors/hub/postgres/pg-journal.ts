@@ -6,7 +6,10 @@
  *    by another worker, so their decisions become refused `replayed` (no activity, no reply);
  * 2. the audit rows; 3. the instances' activity (merged per instance, as sqlite/journal.ts, in key
  *    order so two workers' batches lock rows in the same order); 4. the boot records; 5. the device
- *    history's rows for the reports that changed (pg-history.ts), trimmed.
+ *    history's rows for the reports that changed (pg-history.ts), trimmed; 6. the refusal counts of
+ *    the batch's refused rows (refusals.ts: one statement, none when nothing was refused); 7. the
+ *    staged rollouts' failures and halts (rollout-counter.ts: no statement unless a cohort device
+ *    reported a rollback or failure of the release not counted yet).
  *
  * Resolves with the replayed decisions' indexes once committed; rejects (nothing applied) otherwise.
  */
@@ -17,6 +20,9 @@ import { replayKey } from '../replay.ts';
 import type { HistoryRecorderOptions } from '../history-reports.ts';
 import { inTransaction, type PgPool } from './connect.ts';
 import { PgHistoryRecorder } from './pg-history.ts';
+import { pgCountRefusals } from './refusals.ts';
+import { PgRolloutCounter } from './rollout-counter.ts';
+import type { CountedRollout } from '../rollout-plan.ts';
 
 const INSERT_NONCES = `INSERT INTO answered_nonce (device_id, instance, nonce, at_ms)
   SELECT * FROM unnest($1::text[], $2::text[], $3::bytea[], $4::bigint[]) ORDER BY 1, 2, 3
@@ -58,13 +64,17 @@ export class PgJournal {
   private readonly counts = { commits: 0, rowsCommitted: 0, failures: 0, replayed: 0, largestBatch: 0 };
 
   private readonly history: PgHistoryRecorder;
+  private readonly rollouts: PgRolloutCounter;
 
   constructor(
     private readonly pool: PgPool,
     private readonly hubId: string | null,
     history: HistoryRecorderOptions = {},
+    /** The instance's current rollout (the worker's registry snapshot); none: no rollout is counted. */
+    rollouts: (instance: string) => CountedRollout | undefined = () => undefined,
   ) {
     this.history = new PgHistoryRecorder(hubId, history);
+    this.rollouts = new PgRolloutCounter(rollouts, hubId);
   }
 
   stats(): PgJournalStats {
@@ -111,9 +121,13 @@ export class PgJournal {
               ])
             ).rowCount ?? 0;
         rows += await this.history.record(c, effects);
+        rows += await pgCountRefusals(c, audits);
+        // After the batch's own rows, so a rollout's audit rows follow the decision that carried the report.
+        rows += await this.rollouts.count(c, effects);
         return { replayed, rows };
       });
       this.history.settled(true);
+      this.rollouts.settled(true);
       this.counts.commits++;
       this.counts.rowsCommitted += result.rows;
       this.counts.replayed += result.replayed.size;
@@ -121,6 +135,7 @@ export class PgJournal {
       return { replayed: result.replayed };
     } catch (err) {
       this.history.settled(false);
+      this.rollouts.settled(false);
       this.counts.failures++;
       throw err;
     }

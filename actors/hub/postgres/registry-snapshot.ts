@@ -14,6 +14,9 @@ import type { DeviceState } from '../registry.ts';
 import type { ConfigChange } from './config-channel.ts';
 import type { PgQueryable } from './connect.ts';
 
+/** The instance's current rollout, with its id (the journal counts failures against it: rollout-counter.ts). */
+export type SnapshotRollout = PolicyRollout & { readonly id: number };
+
 export interface SnapshotKey {
   readonly deviceId: string;
   readonly instance: string;
@@ -25,7 +28,7 @@ interface Contents {
   keys: Map<string, SnapshotKey>;
   devices: Map<string, PolicyDevice>;
   fleet: string | undefined;
-  rollouts: Map<string, PolicyRollout>;
+  rollouts: Map<string, SnapshotRollout>;
   releases: Map<string, PublishedRelease>;
 }
 
@@ -57,7 +60,7 @@ export class RegistrySnapshot implements PolicySource {
     return this.c.fleet;
   }
 
-  rollout(instance: string): PolicyRollout | undefined {
+  rollout(instance: string): SnapshotRollout | undefined {
     return this.c.rollouts.get(instance);
   }
 
@@ -120,9 +123,9 @@ export class RegistrySnapshot implements PolicySource {
     return (await this.db.query<{ policy: string }>('SELECT policy FROM fleet_policy WHERE id = 1')).rows[0]?.policy;
   }
 
-  private async readRollouts(): Promise<Map<string, PolicyRollout>> {
-    const r = await this.db.query<PolicyRollout & { instance: string }>(
-      "SELECT instance, release, percent, state, target FROM rollout WHERE state IN ('active', 'halted')",
+  private async readRollouts(): Promise<Map<string, SnapshotRollout>> {
+    const r = await this.db.query<SnapshotRollout & { instance: string }>(
+      "SELECT id, instance, release, percent, state, target FROM rollout WHERE state IN ('active', 'halted')",
     );
     return new Map(r.rows.map((row) => [row.instance, row]));
   }

@@ -86,8 +86,9 @@ export class PgHubStore implements HubStore {
     this.where = where;
     this.hubId = hubId;
     this.replayWindowMs = options.replayWindowMs ?? 600_000;
-    this.journal = new PgJournal(pool, hubId ?? null);
     this.snapshot = new RegistrySnapshot(pool);
+    const current = this.snapshot;
+    this.journal = new PgJournal(pool, hubId ?? null, {}, (instance) => current.rollout(instance));
     this.replay = new ReplayWindow(this.replayWindowMs);
     const backend = options.backend ?? cryptoBackend('node');
     const verifiers = new Map<string, EnrolledKey>();

@@ -8,13 +8,8 @@
  * devices are counted: garbage ids cannot grow the table.
  */
 import type { AuditEntry } from '../audit.ts';
+import { tallyRefusals } from '../refusal-tally.ts';
 import type { SqliteDatabase } from './database.ts';
-
-interface Tally {
-  count: number;
-  lastAtMs: number;
-  lastReason: string;
-}
 
 export class RefusalCounter {
   private readonly upsert;
@@ -32,21 +27,8 @@ export class RefusalCounter {
 
   /** Counts the refused entries among `entries`; returns the rows written. */
   count(entries: Iterable<AuditEntry>): number {
-    const byDevice = new Map<string, Tally>();
-    for (const e of entries) {
-      if (e.outcome !== 'refused' || e.deviceId === undefined) continue;
-      const t = byDevice.get(e.deviceId);
-      if (t === undefined) byDevice.set(e.deviceId, { count: 1, lastAtMs: e.atMs, lastReason: e.reason });
-      else {
-        t.count++;
-        if (e.atMs >= t.lastAtMs) {
-          t.lastAtMs = e.atMs;
-          t.lastReason = e.reason;
-        }
-      }
-    }
     let rows = 0;
-    for (const [device, t] of byDevice) rows += this.upsert.run({ device, ...t }).changes;
+    for (const [device, t] of tallyRefusals(entries)) rows += this.upsert.run({ device, ...t }).changes;
     return rows;
   }
 }
