@@ -1,7 +1,7 @@
 /**
  * A PostgreSQL hub (docs/ARCHITECTURE.md §7.4) as a dashboard source. Resets, boot counts and
- * firmware come from the device history (pg-history.ts), as on SQLite; PostgreSQL keeps no refusal
- * counts yet. Actions run `dominion quarantine|require-update --db postgres://…`'s own functions.
+ * firmware come from the device history (pg-history.ts), as on SQLite; refusal counts are not read
+ * (the SQLite source does not read them either). Actions run `dominion quarantine|require-update --db postgres://…`'s own functions.
  * Change detection: the audit and history rows past their watermarks, by primary key. Identity
  * values commit out of order under concurrent writers, so each poll re-reads a small window below
  * each watermark and skips the rows it has seen (seq-window.ts; start() marks the window's rows as
