@@ -334,12 +334,12 @@ async function aedesFleetRuns(o: {
 
 // ── the pieces ────────────────────────────────────────────────────────────────────────────────
 
-interface BenchDevice {
+export interface BenchDevice {
   readonly deviceId: string;
   readonly signer: Signer;
 }
 
-function enrollFleet(path: string, hubId: string, count: number): BenchDevice[] {
+export function enrollFleet(path: string, hubId: string, count: number): BenchDevice[] {
   const store = SqliteHubStore.open({ path, create: true, identity: { hubId, role: IH_ROLE } });
   try {
     // Ten minutes: longer than the bench, so no device's deadline passes (and is swept) while it runs.
@@ -354,14 +354,14 @@ function enrollFleet(path: string, hubId: string, count: number): BenchDevice[] 
   }
 }
 
-interface PreSigned {
+export interface PreSigned {
   readonly bytes: Buffer;
   readonly nonceHex: string;
   readonly deviceId: string;
 }
 
 /** Requests as the device's `sw` would sign them, round-robin over the fleet, each with its own nonce. */
-function preSign(devices: readonly BenchDevice[], count: number): PreSigned[] {
+export function preSign(devices: readonly BenchDevice[], count: number): PreSigned[] {
   const out: PreSigned[] = new Array(count);
   for (let i = 0; i < count; i++) {
     const d = devices[i % devices.length]!;
