@@ -115,7 +115,7 @@ test(
       for (let round = 1; round <= 3; round++) {
         const at = clock.now();
         const next = tickets(device, at + 3 * intervalMs - intervalMs);
-        clock.advance(intervalMs);
+        await f.advance(intervalMs);
         await next;
       }
 
@@ -134,7 +134,7 @@ test(
       const home = logged('back on the primary', (r) => r.msg === `back on primary ${primary.url}`, back);
       for (let round = 0; round < 8 && records.slice(back).every((r) => !r.msg.startsWith('back on primary')); round++) {
         const next = tickets(device, clock.now() + 3 * intervalMs - intervalMs);
-        clock.advance(intervalMs);
+        await f.advance(intervalMs);
         await next;
       }
       await home;
@@ -144,7 +144,7 @@ test(
       // And tickets keep coming over the primary.
       for (let round = 0; round < 2; round++) {
         const next = tickets(device, clock.now() + 3 * intervalMs - intervalMs);
-        clock.advance(intervalMs);
+        await f.advance(intervalMs);
         await next;
       }
       assert.deepEqual(resets, [], 'no reset');
