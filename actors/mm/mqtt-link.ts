@@ -28,7 +28,7 @@
 import { connectMqtt, parseBrokerUrl, toBuffer, type MqttClient, type MqttProtocolVersion } from '../mqtt/index.ts';
 import type { IClientPublishOptions } from 'mqtt';
 import { instanceOfReplyTopic, laneOf, MAX_WIRE_BYTES, topics } from '../../proto/index.ts';
-import type { HubLink, HubLinkSink } from './hub-link.ts';
+import type { HubLink, HubLinkSink, RequestKind } from './hub-link.ts';
 import { Logger, type LogSettings } from '../log/index.ts';
 import { RealClock, type Clock, type ClockHandle } from '../../runtime/index.ts';
 import { DEFAULT_PROBE_EVERY_MS, FailoverPlan } from './failover.ts';
@@ -165,7 +165,7 @@ export class MqttHubLink implements HubLink {
   /** Whether the current broker has gone silent; only with a backup to move to (a lone broker is left to keep-alive). */
   private readonly silence: SilenceWatch | undefined;
   private readonly failoverMs: number;
-  private readonly requestOptions: IClientPublishOptions;
+  private readonly ticketRequestOptions: IClientPublishOptions;
   private readonly serviceTopics: Map<string, string>;
   private readonly maxServiceInflight: number;
   /** Service payload bytes published and not yet acknowledged (or failed). */
@@ -208,9 +208,9 @@ export class MqttHubLink implements HubLink {
       this.brokers.length < 2
         ? undefined
         : new SilenceWatch({ clock, silentMs: this.failoverMs, silent: (waitedMs) => this.silent(waitedMs) });
-    this.requestOptions =
+    this.ticketRequestOptions =
       o.intervalMs === undefined
-        ? { qos: 1, retain: false }
+        ? LANE_REQUEST_OPTIONS
         : { qos: 1, retain: false, properties: { messageExpiryInterval: requestExpirySeconds(o.intervalMs) } };
   }
 
@@ -235,13 +235,14 @@ export class MqttHubLink implements HubLink {
     this.plan.opened();
   }
 
-  publishRequest(hubId: string, envelope: Uint8Array): void {
+  publishRequest(hubId: string, envelope: Uint8Array, kind: RequestKind = 'lane'): void {
     const c = this.main;
     // Only a request written on a connection that is up is owed a PUBACK; one queued while down is
     // the lost-connection timer's business.
     const watch = c !== null && c.up ? this.silence : undefined;
     const token = watch?.sent();
-    this.publish(topics.hubRequest(hubId, this.o.deviceId), envelope, this.requestOptions, () => {
+    const options = kind === 'ticket' ? this.ticketRequestOptions : LANE_REQUEST_OPTIONS;
+    this.publish(topics.hubRequest(hubId, this.o.deviceId), envelope, options, () => {
       if (token !== undefined) watch?.acked(token);
     });
   }
@@ -481,8 +482,10 @@ export class MqttHubLink implements HubLink {
   }
 }
 
-/** Service data: QoS 1, no expiry (a sealed record is kept until delivered; docs/PROTOCOL.md §6). */
+/** Service data: QoS 1, no expiry (a sealed record is kept until delivered; docs/PROTOCOL.md §14). */
 const SERVICE_OPTIONS: IClientPublishOptions = { qos: 1, retain: false };
+/** Boot and image requests: QoS 1, no expiry (the asking domain times out and asks again by itself). */
+const LANE_REQUEST_OPTIONS: IClientPublishOptions = { qos: 1, retain: false };
 
 function randomSuffix(): string {
   return Math.floor(Math.random() * 0xffffff).toString(16);

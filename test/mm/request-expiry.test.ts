@@ -42,20 +42,23 @@ test('request expiry is the interval in whole seconds, at least 1; keep-alive on
   assert.equal(mmKeepaliveSeconds(600_000), 60);
 });
 
-test('on MQTT 5 a ticket request expires after one interval; service data does not expire', async () => {
+test('on MQTT 5 a ticket request expires after one interval; boot/image requests and service data do not', async () => {
   const broker = await startRawBroker();
   const { link, isUp } = linkTo(broker.url, 15_000);
   try {
     await until('up', isUp);
     assert.deepEqual(broker.connects, [5], 'MQTT 5 first');
-    link.publishRequest('ih-1', new Uint8Array([1]));
+    link.publishRequest('ih-1', new Uint8Array([1]), 'ticket');
+    link.publishRequest('ih-1', new Uint8Array([3]), 'lane');
     link.publishService('sensor', 'readings', new Uint8Array([2]));
-    await until('both publishes', () => broker.publishes.length === 2);
-    const [request, service] = broker.publishes;
+    await until('the three publishes', () => broker.publishes.length === 3);
+    const [request, lane, service] = broker.publishes;
     assert.equal(request!.topic, topics.hubRequest('ih-1', 'pi-expiry'));
     assert.equal(request!.level, 5);
     assert.equal(request!.qos, 1);
     assert.equal(request!.properties.get(0x02), 15, 'Message Expiry Interval: 15 s');
+    assert.equal(lane!.topic, request!.topic);
+    assert.equal(lane!.properties.has(0x02), false, 'the asker of a boot or image request keeps its own time');
     assert.equal(service!.topic, topics.serviceOut('sensor', 'pi-expiry', 'readings'));
     assert.equal(service!.properties.has(0x02), false);
   } finally {
@@ -69,7 +72,7 @@ test('without an interval (a link made by hand) requests carry no expiry', async
   const { link, isUp } = linkTo(broker.url, undefined);
   try {
     await until('up', isUp);
-    link.publishRequest('ih-1', new Uint8Array([1]));
+    link.publishRequest('ih-1', new Uint8Array([1]), 'ticket');
     await until('the publish', () => broker.publishes.length === 1);
     assert.equal(broker.publishes[0]!.properties.size, 0);
   } finally {
@@ -86,7 +89,7 @@ test('a broker that refuses MQTT 5 gets MQTT 3.1.1, and no refusal is counted', 
     await until('up', isUp);
     assert.deepEqual(broker.connects, [5, 4]);
     assert.equal(link.counters.connectRefused, 0);
-    link.publishRequest('ih-1', new Uint8Array([1]));
+    link.publishRequest('ih-1', new Uint8Array([1]), 'ticket');
     await until('the publish', () => broker.publishes.length === 1);
     assert.equal(broker.publishes[0]!.level, 4);
   } finally {
@@ -103,7 +106,7 @@ test('the embedded Aedes (MQTT 3.1.1 only) carries mm requests as before', async
     await hub.subscribeAsync(topics.hubRequestSubscription('ih-1'), { qos: 1 });
     await until('up', isUp);
     const got = nextMessage(hub, 'the request', (m) => m.topic === topics.hubRequest('ih-1', 'pi-aedes'));
-    link.publishRequest('ih-1', new Uint8Array([7]));
+    link.publishRequest('ih-1', new Uint8Array([7]), 'ticket');
     assert.deepEqual([...(await got).payload], [7]);
     assert.equal(link.counters.connectRefused, 0);
   } finally {
@@ -122,7 +125,7 @@ test('Mosquitto (MQTT_URL) hands the request on to an MQTT 5 hub with its expiry
     await hub.subscribeAsync(topics.hubRequest('ih-1', deviceId), { qos: 1 });
     await until('up', isUp);
     const got = nextMessage(hub, 'the request', () => true);
-    link.publishRequest('ih-1', new Uint8Array([7]));
+    link.publishRequest('ih-1', new Uint8Array([7]), 'ticket');
     const expiry = (await got).packet.properties?.messageExpiryInterval;
     // The broker hands on what is left of it: 4 s, or 3 if a second boundary passed on the way.
     assert.ok(expiry === 4 || expiry === 3, `expiry ${expiry}`);

@@ -60,13 +60,13 @@ test('a silent broker: mm moves to the backup failoverMs after the request it sw
   try {
     await until('up on broker A', isUp);
     // An answering broker: the PUBACK clears the request, and device time may pass.
-    link.publishRequest('ih-1', REQUEST);
+    link.publishRequest('ih-1', REQUEST, 'ticket');
     await until('the PUBACK', () => a.publishes.length === 1 && link.owedPubacks === 0);
     clock.advance(5000);
     assert.equal(link.counters.silences, 0);
 
     a.silent = true; // SIGSTOP, as far as the link can tell: the connection stays open
-    link.publishRequest('ih-1', REQUEST);
+    link.publishRequest('ih-1', REQUEST, 'ticket');
     assert.equal(link.owedPubacks, 1);
     clock.advance(499);
     assert.equal(link.counters.failovers, 0, 'not before failoverMs');
@@ -83,7 +83,7 @@ test('a silent broker: mm moves to the backup failoverMs after the request it sw
 
     await until('up on broker B', isUp);
     assert.equal(link.currentBroker, b.url);
-    link.publishRequest('ih-1', REQUEST);
+    link.publishRequest('ih-1', REQUEST, 'ticket');
     await until('the request on B, acknowledged', () => b.publishes.length === 1 && link.owedPubacks === 0);
     clock.advance(5000);
     assert.equal(link.counters.failovers, 1, 'B answers: it stays');
@@ -102,7 +102,7 @@ test('a broker slow with a request but answering other traffic is not left; once
     await until('up on broker A', isUp);
     // The request waits (as behind a backlog on a slow link) while service data is acknowledged.
     a.swallow = (topic) => topic.includes('/request/');
-    link.publishRequest('ih-1', REQUEST);
+    link.publishRequest('ih-1', REQUEST, 'ticket');
     for (let i = 1; i <= 10; i++) {
       clock.advance(400);
       assert.equal(link.publishService('sensor', 'readings', new Uint8Array(10)), true);
@@ -128,7 +128,7 @@ test('a lone silent broker is not watched: no failover to make, keep-alive notic
   try {
     await until('up', isUp);
     a.silent = true;
-    link.publishRequest('ih-1', REQUEST);
+    link.publishRequest('ih-1', REQUEST, 'ticket');
     assert.equal(link.owedPubacks, 0);
     clock.advance(60_000);
     assert.equal(link.counters.silences, 0);
