@@ -214,7 +214,7 @@ export class MqttHubLink implements HubLink {
         : { qos: 1, retain: false, properties: { messageExpiryInterval: requestExpirySeconds(o.intervalMs) } };
   }
 
-  /** Ticket requests on the current broker still owed their PUBACK (0 without backup brokers: nothing is watched). */
+  /** Requests on the current broker still owed their PUBACK (0 without backup brokers: nothing is watched). */
   get owedPubacks(): number {
     return this.silence?.owedCount ?? 0;
   }

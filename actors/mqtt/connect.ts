@@ -215,7 +215,11 @@ export function connectMqtt(url: string, options: ConnectMqttOptions = {}): Mqtt
       connected.options.protocolVersion = 4;
       delete connected.options.properties;
       // Once MQTT.js has closed the refused socket; connect() keeps the queued messages.
-      connected.once('close', () => void (!connected.disconnecting && connected.connect()));
+      fallingBack.add(connected);
+      connected.once('close', () => {
+        fallingBack.delete(connected);
+        if (!connected.disconnecting) connected.connect();
+      });
       return;
     }
     options.onRefused?.(reason);
@@ -249,6 +253,9 @@ function refusesVersion(err: Error): boolean {
   return code === 1 || code === 0x84;
 }
 
+/** `'auto'` clients between a refusal of MQTT 5 and their MQTT 3.1.1 attempt: not a failure to report. */
+const fallingBack = new WeakSet<MqttClient>();
+
 /** The client's TLS handshake failures since it was last connected: the most recent. */
 const lastTlsFailure = new WeakMap<MqttClient, MqttTlsError>();
 
@@ -266,8 +273,9 @@ export function awaitConnected(client: MqttClient, timeoutMs = 10_000): Promise<
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => finish(new Error(`no CONNACK within ${timeoutMs} ms`)), timeoutMs);
     const onConnect = (): void => finish();
-    const onError = (err: Error): void => finish(tlsFailureOf(client) ?? err);
-    const onClose = (): void => finish(tlsFailureOf(client) ?? new Error('connection closed before CONNACK'));
+    const onError = (err: Error): void => void (fallingBack.has(client) || finish(tlsFailureOf(client) ?? err));
+    const onClose = (): void =>
+      void (fallingBack.has(client) || finish(tlsFailureOf(client) ?? new Error('connection closed before CONNACK')));
     function finish(err?: Error): void {
       clearTimeout(timer);
       client.off('connect', onConnect);
