@@ -70,7 +70,7 @@ options:
                           "broker"); TLS with the provisioning file's "brokerCa" pinned, unless
                           --broker-ca says otherwise. Repeat it to list backups in order (all of
                           them replace the file's): mm fails over to the next when its broker is
-                          unreachable and returns to the first
+                          unreachable or stops answering, and returns to the first
 ${BROKER_HELP}
   --artifacts <dir>       where the build put them (default: dist/<board>)
   --data-dir <dir>        persistent state: sw/, slots/, hypervisor/ and sm-<service>/

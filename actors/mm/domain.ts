@@ -43,7 +43,13 @@ export function installMm(o: MmInstallOptions): void {
   const openLink =
     typeof link === 'function'
       ? link
-      : () => new MqttHubLink({ ...link, failoverMs: link.failoverMs ?? defaultFailoverMs(o.timing.intervalMs) });
+      : () =>
+          new MqttHubLink({
+            ...link,
+            failoverMs: link.failoverMs ?? defaultFailoverMs(o.timing.intervalMs),
+            // Requests expire after one interval on MQTT 5; the keep-alive follows it (mqtt-link.ts).
+            intervalMs: link.intervalMs ?? o.timing.intervalMs,
+          });
   const holder: LinkHolder = { link: null, held: o.dominance !== false };
   // The forwarder, once spawned: the receiver tells it when service data may follow the tickets.
   let resumeServices: () => void = () => {};

@@ -9,8 +9,12 @@
  * on a backup it asks for a probe of the primary every `probeEveryMs`; a probe that comes up (a
  * connection to the primary, subscribed) is promoted and the link is back on the primary.
  *
+ * A broker that keeps its connection open but answers nothing is `silent` (silence.ts): the link
+ * moves on at once, as that silence already lasted `failoverMs`.
+ *
  * The default `failoverMs` is half the ticket interval (capped at 10 s): a broker death costs at
- * most I/2 plus one connect before requests flow on the backup, well inside a deferral of 3 × I.
+ * most I/2 plus one connect before requests flow on the backup, well inside a deferral of 3 × I; a
+ * silent broker at most I + I/2 (the next request, then its missing PUBACK) plus one connect.
  */
 import type { Clock, ClockHandle } from '../../runtime/index.ts';
 
@@ -79,6 +83,20 @@ export class FailoverPlan {
     this.armFailover();
   }
 
+  /**
+   * The current broker went silent while up (silence.ts: a request owed its PUBACK for `failoverMs`,
+   * nothing heard meanwhile). It has then not served us for `failoverMs` already, the time a lost
+   * connection gets to come back, so the link moves to the next broker at once. False (and nothing
+   * changes) when there is no next broker, the link is not up, or the plan is closed.
+   */
+  silent(reason: string): boolean {
+    if (!this.up || this.closed || this.o.brokers < 2) return false;
+    this.up = false;
+    this.disarm('failover');
+    this.moveOn(reason);
+    return true;
+  }
+
   /** A connect attempt on the current broker failed (while not up): the reason a failover will give. */
   attemptFailed(reason: string): void {
     if (!this.up) this.why = `cannot connect (${reason})`;
@@ -110,14 +128,17 @@ export class FailoverPlan {
     this.failoverTimer = this.o.clock.schedule(this.o.clock.now() + this.o.failoverMs, () => {
       this.failoverTimer = undefined;
       if (this.up || this.closed) return;
-      const from = this.at;
-      this.at = (from + 1) % this.o.brokers;
-      const reason = `${this.why}; not up within ${this.o.failoverMs} ms`;
-      // A probe in flight belongs to the broker being left behind, or is the primary we now move to.
-      this.probing = false;
-      this.disarm('probe');
-      this.o.actions.failover(from, this.at, reason);
+      this.moveOn(`${this.why}; not up within ${this.o.failoverMs} ms`);
     });
+  }
+
+  private moveOn(reason: string): void {
+    const from = this.at;
+    this.at = (from + 1) % this.o.brokers;
+    // A probe in flight belongs to the broker being left behind, or is the primary we now move to.
+    this.probing = false;
+    this.disarm('probe');
+    this.o.actions.failover(from, this.at, reason);
   }
 
   private armProbe(): void {

@@ -13,10 +13,16 @@ export interface HubLinkSink {
   writable(): void;
 }
 
+export type RequestKind = 'ticket' | 'lane';
+
 export interface HubLink {
   start(sink: HubLinkSink): void;
-  /** QoS 1, best effort: a failure is reported through the link's counters, never thrown. */
-  publishRequest(hubId: string, envelope: Uint8Array): void;
+  /**
+   * QoS 1, best effort: a failure is reported through the link's counters, never thrown. `kind`
+   * `'ticket'`: a ticket round's request, of no use after one interval (on MQTT 5 it expires then,
+   * docs/PROTOCOL.md §6.3); otherwise a boot or image request, whose asker keeps its own time.
+   */
+  publishRequest(hubId: string, envelope: Uint8Array, kind?: RequestKind): void;
   /**
    * QoS 1, best effort. Returns false, sending nothing, while the link already holds as much
    * unacknowledged service traffic as it allows: a streaming service must not queue without bound

@@ -4,7 +4,7 @@
  * owns the MQTT connection. It holds no secret and signs nothing.
  */
 export { forwarder, type ForwarderCounters, type ForwarderMsg, type ForwarderOptions } from './forwarder.ts';
-export type { HubLink, HubLinkSink } from './hub-link.ts';
+export type { HubLink, HubLinkSink, RequestKind } from './hub-link.ts';
 export {
   newReceiverCounters,
   ticketReceiver,
@@ -14,5 +14,5 @@ export {
   type TicketReceiverOptions,
 } from './ticket-receiver.ts';
 export { uplinkActor, type LinkHolder } from './uplink.ts';
-export { MqttHubLink, type MqttLinkCounters, type MqttLinkOptions } from './mqtt-link.ts';
+export { MqttHubLink, mmKeepaliveSeconds, requestExpirySeconds, type MqttLinkCounters, type MqttLinkOptions } from './mqtt-link.ts';
 export { installMm, type MmInstallOptions } from './domain.ts';

@@ -17,14 +17,22 @@
  * connection not up within `failoverMs` is dropped — with whatever it still queued, so no service
  * backlog precedes the ticket requests on the next broker — and one to the next broker opened. On a
  * backup it probes the primary every `probeEveryMs` with a second connection, subscribed before it
- * carries anything, and promotes it; the backup connection lingers `lingerMs` for late replies.
+ * carries anything, and promotes it; the backup connection lingers `lingerMs` for late replies. A
+ * broker that keeps the connection open but answers nothing is found silent (silence.ts: a request
+ * owed its PUBACK for `failoverMs`, nothing heard meanwhile) and left at once.
+ *
+ * It speaks MQTT 5 where the broker does and MQTT 3.1.1 where it refuses 5 (Aedes), and on MQTT 5
+ * a ticket request expires after one ticket interval (docs/PROTOCOL.md §6): by then the device has
+ * sent the next one, so a broker holding it for an absent hub drops it instead.
  */
 import { connectMqtt, parseBrokerUrl, toBuffer, type MqttClient, type MqttProtocolVersion } from '../mqtt/index.ts';
+import type { IClientPublishOptions } from 'mqtt';
 import { instanceOfReplyTopic, laneOf, MAX_WIRE_BYTES, topics } from '../../proto/index.ts';
-import type { HubLink, HubLinkSink } from './hub-link.ts';
+import type { HubLink, HubLinkSink, RequestKind } from './hub-link.ts';
 import { Logger, type LogSettings } from '../log/index.ts';
 import { RealClock, type Clock, type ClockHandle } from '../../runtime/index.ts';
 import { DEFAULT_PROBE_EVERY_MS, FailoverPlan } from './failover.ts';
+import { SilenceWatch } from './silence.ts';
 
 export interface MqttLinkOptions {
   /** The primary broker (the provisioning file's first). */
@@ -42,7 +50,14 @@ export interface MqttLinkOptions {
   readonly lingerMs?: number;
   readonly deviceId: string;
   readonly services: readonly string[];
-  readonly protocolVersion?: MqttProtocolVersion;
+  /**
+   * The ticket interval (installMm gives the board's): on MQTT 5 a request expires after it, in whole
+   * seconds (at least 1), and the keep-alive is derived from it (`mmKeepaliveSeconds`). Without it,
+   * requests do not expire and the keep-alive is 60 s.
+   */
+  readonly intervalMs?: number;
+  /** Default `'auto'`: MQTT 5, or MQTT 3.1.1 on a broker that refuses 5 (actors/mqtt/connect.ts). */
+  readonly protocolVersion?: MqttProtocolVersion | 'auto';
   /**
    * For an `mqtts://` URL: the broker's CA certificate(s), PEM text (the provisioning file's
    * `brokerCa`; text, not a path, so it travels in a domain process's bootstrap). Without it the
@@ -84,6 +99,26 @@ export interface MqttLinkCounters {
   switchBacks: number;
   /** Connections to the primary opened from a backup to see whether it is back. */
   probes: number;
+  /**
+   * Times the current broker was found silent — connection open, a request owed its PUBACK for
+   * `failoverMs` and nothing heard (docs/ARCHITECTURE.md §7.4); each is also a failover.
+   */
+  silences: number;
+}
+
+/**
+ * mm's MQTT keep-alive for ticket interval `intervalMs`: one interval in whole seconds, at least 5,
+ * at most 60. MQTT.js pings after a keep-alive with nothing received and gives up half a keep-alive
+ * later, so an idle link (no request owed a PUBACK) notices a silent broker within 1.5 × that; the
+ * floor keeps a loaded machine's event-loop stalls from passing for a dead broker.
+ */
+export function mmKeepaliveSeconds(intervalMs: number): number {
+  return Math.min(60, Math.max(5, Math.ceil(intervalMs / 1000)));
+}
+
+/** A ticket request's MQTT 5 Message Expiry Interval: the ticket interval in whole seconds, at least 1. */
+export function requestExpirySeconds(intervalMs: number): number {
+  return Math.max(1, Math.floor(intervalMs / 1000));
 }
 
 /** One MQTT.js client: the link's connection to one broker (or a probe of the primary). */
@@ -115,6 +150,7 @@ export class MqttHubLink implements HubLink {
     failovers: 0,
     switchBacks: 0,
     probes: 0,
+    silences: 0,
   };
   /** The most recent TLS failure, as said on stderr (said again only when it changes). */
   lastTlsFailure: string | undefined;
@@ -126,7 +162,10 @@ export class MqttHubLink implements HubLink {
   private readonly lingering = new Map<Connection, ClockHandle>();
   private readonly brokers: readonly string[];
   private readonly plan: FailoverPlan;
+  /** Whether the current broker has gone silent; only with a backup to move to (a lone broker is left to keep-alive). */
+  private readonly silence: SilenceWatch | undefined;
   private readonly failoverMs: number;
+  private readonly ticketRequestOptions: IClientPublishOptions;
   private readonly serviceTopics: Map<string, string>;
   private readonly maxServiceInflight: number;
   /** Service payload bytes published and not yet acknowledged (or failed). */
@@ -161,6 +200,23 @@ export class MqttHubLink implements HubLink {
       clock,
       actions: { failover: (from, to, reason) => this.failover(from, to, reason), probe: () => this.probe() },
     });
+    // The threshold is failoverMs, the time a lost connection gets to come back before the link
+    // leaves: a live broker answers a PUBACK in milliseconds, and failoverMs is at least 100 ms (by
+    // default I/2, seconds on real boards), so only a broker that has stopped serving us waits it out.
+    // Anything heard restarts the wait (silence.ts), so a link busy with service data does not flap.
+    this.silence =
+      this.brokers.length < 2
+        ? undefined
+        : new SilenceWatch({ clock, silentMs: this.failoverMs, silent: (waitedMs) => this.silent(waitedMs) });
+    this.ticketRequestOptions =
+      o.intervalMs === undefined
+        ? LANE_REQUEST_OPTIONS
+        : { qos: 1, retain: false, properties: { messageExpiryInterval: requestExpirySeconds(o.intervalMs) } };
+  }
+
+  /** Requests on the current broker still owed their PUBACK (0 without backup brokers: nothing is watched). */
+  get owedPubacks(): number {
+    return this.silence?.owedCount ?? 0;
   }
 
   /** Service payload bytes published and not yet acknowledged by the broker. */
@@ -179,8 +235,16 @@ export class MqttHubLink implements HubLink {
     this.plan.opened();
   }
 
-  publishRequest(hubId: string, envelope: Uint8Array): void {
-    this.publish(topics.hubRequest(hubId, this.o.deviceId), envelope);
+  publishRequest(hubId: string, envelope: Uint8Array, kind: RequestKind = 'lane'): void {
+    const c = this.main;
+    // Only a request written on a connection that is up is owed a PUBACK; one queued while down is
+    // the lost-connection timer's business.
+    const watch = c !== null && c.up ? this.silence : undefined;
+    const token = watch?.sent();
+    const options = kind === 'ticket' ? this.ticketRequestOptions : LANE_REQUEST_OPTIONS;
+    this.publish(topics.hubRequest(hubId, this.o.deviceId), envelope, options, () => {
+      if (token !== undefined) watch?.acked(token);
+    });
   }
 
   publishService(service: string, stream: string, payload: Uint8Array): boolean {
@@ -191,7 +255,7 @@ export class MqttHubLink implements HubLink {
     }
     const bytes = payload.length;
     this.serviceInflight += bytes;
-    this.publish(topics.serviceOut(service, this.o.deviceId, stream), payload, () => {
+    this.publish(topics.serviceOut(service, this.o.deviceId, stream), payload, SERVICE_OPTIONS, () => {
       this.serviceInflight -= bytes;
       // Room again once half the budget is free: services resume without flapping at the edge.
       if (this.refusedSince && this.serviceInflight <= this.maxServiceInflight / 2) {
@@ -209,6 +273,7 @@ export class MqttHubLink implements HubLink {
     for (const handle of this.lingering.values()) this.clock.cancel(handle);
     this.lingering.clear();
     this.plan.close();
+    this.silence?.close();
     this.sink = null;
     this.log.close();
     for (const c of all) if (c !== null) this.drop(c);
@@ -226,7 +291,8 @@ export class MqttHubLink implements HubLink {
       : {};
     let conn: Connection | undefined;
     const client = connectMqtt(url, {
-      protocolVersion: this.o.protocolVersion ?? 4,
+      protocolVersion: this.o.protocolVersion ?? 'auto',
+      keepaliveSeconds: this.o.intervalMs === undefined ? 60 : mmKeepaliveSeconds(this.o.intervalMs),
       clientId: `dominion-mm-${this.o.deviceId}-${randomSuffix()}`,
       ...(this.o.username !== undefined ? { username: this.o.username } : {}),
       ...(this.o.password !== undefined ? { password: this.o.password } : {}),
@@ -269,6 +335,7 @@ export class MqttHubLink implements HubLink {
         c.lastError = undefined;
         if (this.candidate === c) return this.promote(c);
         if (this.main !== c) return;
+        this.silence?.reset();
         if (index === 0 && this.offPrimary) {
           this.offPrimary = false;
           this.counters.switchBacks++;
@@ -291,12 +358,15 @@ export class MqttHubLink implements HubLink {
       c.up = false;
       if (this.main !== c) return;
       const reason = c.lastError ?? 'the connection closed';
+      this.silence?.reset();
       this.log.warn('broker connection lost; reconnecting', { broker: url, reason });
       this.plan.lost(reason);
       this.sink?.connection(false);
     };
     client.on('close', down);
     client.on('offline', down);
+    // Any packet from the broker proves it alive (silence.ts).
+    client.on('packetreceive', () => void (this.main === c && this.silence?.heard()));
     client.on('message', (topic, payload) => {
       this.counters.received++;
       const sink = this.sink;
@@ -330,8 +400,19 @@ export class MqttHubLink implements HubLink {
     // Its unsent requests and service data go with it: the receiver asks again on the new broker,
     // and no service backlog is replayed ahead of those requests.
     if (old !== null) this.drop(old);
+    this.silence?.reset();
     this.main = this.open(to, false);
     this.plan.opened();
+  }
+
+  /** The current broker is silent (silence.ts): count it, tell the receiver the link is down, move on. */
+  private silent(waitedMs: number): void {
+    const c = this.main;
+    if (this.sink === null || c === null || !c.up) return;
+    if (!this.plan.silent(`broker silent: no PUBACK for ${waitedMs} ms`)) return;
+    this.counters.silences++;
+    // The failover dropped it; the receiver asks again once the next broker is up.
+    this.sink.connection(false);
   }
 
   /** On a backup: a second connection to the primary, promoted once it is subscribed. */
@@ -346,6 +427,7 @@ export class MqttHubLink implements HubLink {
     const old = this.main;
     this.candidate = null;
     this.main = c;
+    this.silence?.reset();
     // It stays: reconnecting as any main connection does.
     c.client.options.reconnectPeriod = 1000;
     this.offPrimary = false;
@@ -378,7 +460,7 @@ export class MqttHubLink implements HubLink {
   }
 
   /** `settled` runs once: when the broker acknowledged the message, MQTT.js gave up on it, or its connection was dropped. */
-  private publish(topic: string, payload: Uint8Array, settled?: () => void): void {
+  private publish(topic: string, payload: Uint8Array, options: IClientPublishOptions, settled?: () => void): void {
     const c = this.main;
     if (c === null) {
       this.counters.publishFailed++;
@@ -396,9 +478,14 @@ export class MqttHubLink implements HubLink {
     };
     const dropped = (): void => settle(true);
     c.unsettled.add(dropped);
-    c.client.publish(topic, toBuffer(payload), { qos: 1, retain: false }, (err) => settle(err !== undefined && err !== null));
+    c.client.publish(topic, toBuffer(payload), options, (err) => settle(err !== undefined && err !== null));
   }
 }
+
+/** Service data: QoS 1, no expiry (a sealed record is kept until delivered; docs/PROTOCOL.md §14). */
+const SERVICE_OPTIONS: IClientPublishOptions = { qos: 1, retain: false };
+/** Boot and image requests: QoS 1, no expiry (the asking domain times out and asks again by itself). */
+const LANE_REQUEST_OPTIONS: IClientPublishOptions = { qos: 1, retain: false };
 
 function randomSuffix(): string {
   return Math.floor(Math.random() * 0xffffff).toString(16);

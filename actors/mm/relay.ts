@@ -74,7 +74,7 @@ export function laneRelay(o: RelayOptions): ActorSpec<RelayMsg> {
           counters.offline++;
           return;
         }
-        link.publishRequest(hubOf.get(instance)!, msg.envelope);
+        link.publishRequest(hubOf.get(instance)!, msg.envelope, 'lane');
         counters.published++;
       },
     }),

@@ -131,7 +131,7 @@ export function ticketReceiver(o: TicketReceiverOptions): ActorSpec<ReceiverMsg>
                 counters.offline++;
                 return;
               }
-              link.publishRequest(st!.route.hubId, msg.envelope);
+              link.publishRequest(st!.route.hubId, msg.envelope, 'ticket');
               counters.published++;
               sent(msg.instance);
               return;

@@ -27,8 +27,13 @@ export interface MqttWill {
 export interface ConnectMqttOptions {
   /** Defaults to a random `dominion-<hex>` id. */
   readonly clientId?: string;
-  /** 4 = MQTT 3.1.1 (default), 5 = MQTT 5. */
-  readonly protocolVersion?: MqttProtocolVersion;
+  /**
+   * 4 = MQTT 3.1.1 (default), 5 = MQTT 5. `'auto'`: MQTT 5, and for the rest of this client's life
+   * MQTT 3.1.1 once a broker refuses version 5 at CONNACK (Aedes 1.x: "unacceptable protocol
+   * version"), reconnecting at once without a refusal (`onRefused`) or its 30 s wait. The version in
+   * use is `client.options.protocolVersion`.
+   */
+  readonly protocolVersion?: MqttProtocolVersion | 'auto';
   readonly will?: MqttWill;
   /** Delay between reconnect attempts; 0 disables reconnecting. Default 1000. */
   readonly reconnectPeriodMs?: number;
@@ -144,6 +149,7 @@ export function noDelayTlsSocket(
  */
 export function connectMqtt(url: string, options: ConnectMqttOptions = {}): MqttClient {
   const address = parseBrokerUrl(url);
+  const auto = options.protocolVersion === 'auto';
   // A CA given for a plain URL would pin nothing: a configuration mistake, said at once.
   if (options.tls !== undefined && !address.tls)
     throw new MqttUrlError(url, 'TLS options (a broker CA) given for a plain URL: use mqtts://');
@@ -152,7 +158,7 @@ export function connectMqtt(url: string, options: ConnectMqttOptions = {}): Mqtt
     host: address.host,
     port: address.port,
     clientId: options.clientId ?? `dominion-${randomHex(8)}`,
-    protocolVersion: options.protocolVersion ?? 4,
+    protocolVersion: auto ? 5 : (options.protocolVersion ?? 4),
     reconnectPeriod: options.reconnectPeriodMs ?? 1000,
     connectTimeout: options.connectTimeoutMs ?? 10_000,
     keepalive: options.keepaliveSeconds ?? 60,
@@ -204,6 +210,18 @@ export function connectMqtt(url: string, options: ConnectMqttOptions = {}): Mqtt
   connected.on('error', (err) => {
     const reason = connectRefusal(err);
     if (reason === undefined) return;
+    if (auto && connected.options.protocolVersion === 5 && refusesVersion(err)) {
+      // Not a refusal of us: of the version. MQTT 3.1.1 from now on (its CONNECT has no properties).
+      connected.options.protocolVersion = 4;
+      delete connected.options.properties;
+      // Once MQTT.js has closed the refused socket; connect() keeps the queued messages.
+      fallingBack.add(connected);
+      connected.once('close', () => {
+        fallingBack.delete(connected);
+        if (!connected.disconnecting) connected.connect();
+      });
+      return;
+    }
     options.onRefused?.(reason);
     if (retryMs > 0 && options.reconnectPeriodMs !== 0 && retry === undefined)
       retry = setTimeout(() => {
@@ -226,6 +244,18 @@ export function connectRefusal(err: unknown): string | undefined {
   return typeof code === 'number' ? `${err.message} (code ${code})` : err.message;
 }
 
+/**
+ * A CONNACK refusing the protocol version: MQTT 3.1.1 return code 1 (which Aedes sends to an MQTT 5
+ * CONNECT) or MQTT 5 reason code 0x84 (Unsupported Protocol Version).
+ */
+function refusesVersion(err: Error): boolean {
+  const code = (err as Error & { code?: unknown }).code;
+  return code === 1 || code === 0x84;
+}
+
+/** `'auto'` clients between a refusal of MQTT 5 and their MQTT 3.1.1 attempt: not a failure to report. */
+const fallingBack = new WeakSet<MqttClient>();
+
 /** The client's TLS handshake failures since it was last connected: the most recent. */
 const lastTlsFailure = new WeakMap<MqttClient, MqttTlsError>();
 
@@ -243,8 +273,9 @@ export function awaitConnected(client: MqttClient, timeoutMs = 10_000): Promise<
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => finish(new Error(`no CONNACK within ${timeoutMs} ms`)), timeoutMs);
     const onConnect = (): void => finish();
-    const onError = (err: Error): void => finish(tlsFailureOf(client) ?? err);
-    const onClose = (): void => finish(tlsFailureOf(client) ?? new Error('connection closed before CONNACK'));
+    const onError = (err: Error): void => void (fallingBack.has(client) || finish(tlsFailureOf(client) ?? err));
+    const onClose = (): void =>
+      void (fallingBack.has(client) || finish(tlsFailureOf(client) ?? new Error('connection closed before CONNACK')));
     function finish(err?: Error): void {
       clearTimeout(timer);
       client.off('connect', onConnect);

@@ -3,8 +3,11 @@
  * the IH and SH subscribed on both (one HubServer per broker on the same hub core), and a device whose
  * link lists them in order, at a deferral of 3 × the interval. The primary is SIGKILLed: mm fails
  * over within `failoverMs` of device time, every instance keeps its tickets (no reset), and mm goes
- * back to the primary once it is up again. Device and link time is a ManualClock; the network is real,
- * so each step awaits its event or log line (bounded) instead of sleeping.
+ * back to the primary once it is up again. Or the primary is SIGSTOPped, its connections left open
+ * and silent: mm finds it silent (a request owed its PUBACK for `failoverMs`) and leaves it just the
+ * same. Device and link time is a ManualClock; the network is real, so each step awaits its event or
+ * log line (bounded) instead of sleeping, and device time moves in steps that wait for the brokers'
+ * PUBACKs (test/support/mqtt-fleet.ts).
  */
 import assert from 'node:assert/strict';
 import { writeFileSync, mkdtempSync } from 'node:fs';
@@ -16,6 +19,7 @@ import { Logger } from '../../actors/log/index.ts';
 import { mqttFleet } from '../support/mqtt-fleet.ts';
 import { freePort, haveMosquitto, startMosquitto, type TestMosquitto } from '../mqtt/tls-fixture.ts';
 import { within } from '../mqtt/wait.ts';
+import type { ManualClock } from '../../runtime/index.ts';
 
 const INSTANCES = ['device', 'mm', 'sm:sensor'];
 
@@ -26,6 +30,41 @@ async function mosquitto(dir: string, port: number): Promise<TestMosquitto> {
   if (process.getuid?.() === 0) lines.push('user root');
   writeFileSync(conf, `${lines.join('\n')}\n`);
   return startMosquitto(conf, port, { tls: false });
+}
+
+type LogRecord = { at: number; msg: string; broker?: unknown };
+
+/** The link's log on device time, and a bounded wait for a line (from index `from` on). */
+function linkLog() {
+  const records: LogRecord[] = [];
+  const waiters = new Set<() => void>();
+  const logger = (clock: ManualClock) =>
+    Logger.create({
+      component: 'mm test',
+      format: 'json',
+      level: 'info',
+      clock,
+      write: (line) => {
+        const r = JSON.parse(line) as { msg: string; broker?: unknown };
+        records.push({ at: clock.now(), msg: r.msg, broker: r.broker });
+        for (const w of waiters) w();
+      },
+    });
+  const logged = (what: string, match: (r: LogRecord) => boolean, from = 0) =>
+    within<LogRecord>(
+      10_000,
+      () => `${what}; log:\n${records.map((r) => JSON.stringify(r)).join('\n')}`,
+      (resolve) => {
+        const check = (): void => {
+          const r = records.slice(from).find(match);
+          if (r !== undefined) resolve(r);
+        };
+        waiters.add(check);
+        check();
+        return () => void waiters.delete(check);
+      },
+    );
+  return { records, logger, logged };
 }
 
 /** Every instance's next ticket, for requests made after now. */
@@ -47,8 +86,7 @@ test(
     const [p1, p2] = [await freePort(), await freePort()];
     let primary = await mosquitto(dir, p1);
     const backup = await mosquitto(dir, p2);
-    const records: Array<{ at: number; msg: string; broker?: unknown }> = [];
-    const waiters = new Set<() => void>();
+    const { records, logger, logged } = linkLog();
     const intervalMs = 1000;
     const failoverMs = intervalMs / 2;
     const probeEveryMs = 2 * intervalMs;
@@ -59,34 +97,9 @@ test(
       deferralMs: 3 * intervalMs,
       hubReconnectMs: 100,
       failover: { failoverMs, probeEveryMs, lingerMs: intervalMs },
-      linkLog: (clock) =>
-        Logger.create({
-          component: 'mm test',
-          format: 'json',
-          level: 'info',
-          clock,
-          write: (line) => {
-            const r = JSON.parse(line) as { msg: string; broker?: unknown };
-            records.push({ at: clock.now(), msg: r.msg, broker: r.broker });
-            for (const w of waiters) w();
-          },
-        }),
+      linkLog: logger,
     });
     const { clock, device, links } = f;
-    const logged = (what: string, match: (r: { msg: string; broker?: unknown }) => boolean, from = 0) =>
-      within<{ at: number; msg: string }>(
-        10_000,
-        () => `${what}; log:\n${records.map((r) => JSON.stringify(r)).join('\n')}`,
-        (resolve) => {
-          const check = (): void => {
-            const r = records.slice(from).find(match);
-            if (r !== undefined) resolve(r);
-          };
-          waiters.add(check);
-          check();
-          return () => void waiters.delete(check);
-        },
-      );
     const resets: DeviceEvent[] = [];
     device.onEvent((e) => void (e.type === 'reset' && resets.push(e)));
     try {
@@ -115,7 +128,7 @@ test(
       for (let round = 1; round <= 3; round++) {
         const at = clock.now();
         const next = tickets(device, at + 3 * intervalMs - intervalMs);
-        clock.advance(intervalMs);
+        await f.advance(intervalMs);
         await next;
       }
 
@@ -134,7 +147,7 @@ test(
       const home = logged('back on the primary', (r) => r.msg === `back on primary ${primary.url}`, back);
       for (let round = 0; round < 8 && records.slice(back).every((r) => !r.msg.startsWith('back on primary')); round++) {
         const next = tickets(device, clock.now() + 3 * intervalMs - intervalMs);
-        clock.advance(intervalMs);
+        await f.advance(intervalMs);
         await next;
       }
       await home;
@@ -144,7 +157,7 @@ test(
       // And tickets keep coming over the primary.
       for (let round = 0; round < 2; round++) {
         const next = tickets(device, clock.now() + 3 * intervalMs - intervalMs);
-        clock.advance(intervalMs);
+        await f.advance(intervalMs);
         await next;
       }
       assert.deepEqual(resets, [], 'no reset');
@@ -155,6 +168,85 @@ test(
       );
       assert.equal(links.length, 1, 'mm never restarted: the one link failed over and back');
     } finally {
+      await f.stop();
+      await primary.stop();
+      await backup.stop();
+    }
+  },
+);
+
+test(
+  'the primary broker SIGSTOPped (connection open, nothing answered): mm leaves it within I + failoverMs of device time, tickets flow on the backup, no reset at D = 3 × I',
+  { skip: haveMosquitto ? false : 'no /usr/sbin/mosquitto' },
+  async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'dominion-silent-'));
+    const [p1, p2] = [await freePort(), await freePort()];
+    const primary = await mosquitto(dir, p1);
+    const backup = await mosquitto(dir, p2);
+    const { records, logger, logged } = linkLog();
+    const intervalMs = 1000;
+    const failoverMs = intervalMs / 2;
+    const f = await mqttFleet({
+      url: primary.url,
+      backups: [backup.url],
+      intervalMs,
+      deferralMs: 3 * intervalMs,
+      // No probe of the stopped primary within the test: this one is about leaving it.
+      failover: { failoverMs, probeEveryMs: 60 * intervalMs, lingerMs: intervalMs },
+      linkLog: logger,
+    });
+    const { clock, device, links } = f;
+    const resets: DeviceEvent[] = [];
+    device.onEvent((e) => void (e.type === 'reset' && resets.push(e)));
+    let stopped = false;
+    try {
+      const first = tickets(device, 0);
+      device.boot();
+      clock.advance(1);
+      await first;
+      await logged('connected to the primary', (r) => r.msg === 'broker connected' && r.broker === primary.url);
+      // A round on the primary, every PUBACK back: nothing is owed when it stops.
+      const steady = tickets(device, clock.now() + 2 * intervalMs);
+      await f.advance(intervalMs);
+      await steady;
+      const link = links.at(-1)!;
+      assert.equal(link.owedPubacks, 0);
+
+      const mark = records.length;
+      process.kill(primary.pid, 'SIGSTOP');
+      stopped = true;
+      const stoppedAt = clock.now();
+      // Device time on in small steps, with nothing to wait for: the stopped broker answers nothing.
+      // The next requests go to it (the connection is open) and are owed their PUBACKs.
+      while (link.counters.silences === 0 && clock.now() - stoppedAt <= 2 * intervalMs) clock.advance(10);
+      assert.equal(link.counters.silences, 1, 'found silent');
+      assert.equal(link.counters.failovers, 1);
+      const moved = records.slice(mark).find((r) => r.msg.startsWith('failing over'));
+      assert.equal(moved?.msg, `failing over from ${primary.url} to ${backup.url} (broker silent: no PUBACK for ${failoverMs} ms)`);
+      const after = moved!.at - stoppedAt;
+      assert.ok(after <= intervalMs + failoverMs, `left the silent broker ${after} ms of device time after it stopped`);
+      assert.ok(after >= failoverMs, `not before a request was owed its PUBACK for failoverMs (${after} ms)`);
+
+      // Device time stands still while mm connects to the backup; the receiver asks at once there.
+      const onBackup = tickets(device, clock.now() + 2 * intervalMs);
+      await logged('connected to the backup', (r) => r.msg === 'broker connected' && r.broker === backup.url, mark);
+      await onBackup;
+      assert.equal(link.currentBroker, backup.url);
+      for (let round = 1; round <= 3; round++) {
+        const next = tickets(device, clock.now() + 2 * intervalMs);
+        await f.advance(intervalMs);
+        await next;
+      }
+      assert.equal(link.counters.failovers, 1, 'the backup answers: it stays');
+      assert.deepEqual(resets, [], 'no reset');
+      assert.deepEqual(
+        device.status.instances.map((i) => i.expiries),
+        [0, 0, 0],
+        'no deadline ever passed',
+      );
+    } finally {
+      // A stopped process ignores SIGTERM until continued.
+      if (stopped) process.kill(primary.pid, 'SIGCONT');
       await f.stop();
       await primary.stop();
       await backup.stop();

@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Device, DeviceEvent } from '../../actors/device/index.ts';
 import { mqttFleet } from '../support/mqtt-fleet.ts';
-import { startEmbeddedBroker } from '../../actors/mqtt/index.ts';
+import { connectMqtt, startEmbeddedBroker } from '../../actors/mqtt/index.ts';
 import { ResetReason } from '../../proto/index.ts';
 
 async function waitForEvent(device: Device, pred: (e: DeviceEvent) => boolean, what: string, timeoutMs = 5000): Promise<DeviceEvent> {
@@ -18,6 +18,11 @@ async function waitForEvent(device: Device, pred: (e: DeviceEvent) => boolean, w
 
 async function loopOver(url: string, protocolVersion: 4 | 5): Promise<void> {
   const { fleet, clock, device, links, intervalMs, deferralMs, stop } = await mqttFleet({ url, protocolVersion });
+  // On MQTT 5, what the broker hands on of each request's expiry (docs/PROTOCOL.md §6.3).
+  const observer = protocolVersion === 5 ? connectMqtt(url, { protocolVersion: 5 }) : undefined;
+  const expiries: Array<number | undefined> = [];
+  observer?.on('message', (_t, _p, packet) => void expiries.push(packet.properties?.messageExpiryInterval));
+  await observer?.subscribeAsync(`dominion/v1/hub/+/request/${fleet.deviceId}`, { qos: 1 });
   try {
     device.boot();
     // Each instance gets a ticket for a request made at t = 0, over the broker.
@@ -26,6 +31,14 @@ async function loopOver(url: string, protocolVersion: 4 | 5): Promise<void> {
     );
     clock.advance(1); // the first round is due at 0 and runs (drawing its nonce) at 1
     for (const t of await Promise.all(tickets)) assert.equal(t.type === 'ticket' && t.deadline, 1 + deferralMs);
+    if (observer !== undefined) {
+      // One interval (1 s): 1 as handed on, or less if a second boundary passed in the broker.
+      assert.ok(expiries.includes(1), `ticket requests expire after the interval: ${JSON.stringify(expiries)}`);
+      assert.ok(
+        expiries.every((e) => e === undefined || e <= 1),
+        JSON.stringify(expiries),
+      );
+    }
     // The IH withholds: the device resets once the deadline passes, whatever the network does.
     fleet.ih.policy.withhold(fleet.deviceId, 'device');
     const withheld = waitForEvent(device, (e) => e.type === 'withheld' && e.instance === 'device', 'the IH to withhold');
@@ -38,6 +51,7 @@ async function loopOver(url: string, protocolVersion: 4 | 5): Promise<void> {
     assert.notEqual(r.type === 'reset' && r.reason, ResetReason.TICKET_TIMEOUT, 'the device knows it was withheld, not silenced');
     assert.ok(links[0]!.counters.published >= 4);
   } finally {
+    await observer?.endAsync(true);
     await stop();
   }
 }

@@ -161,3 +161,59 @@ test('closed: no timer fires', () => {
   clock.advance(10_000);
   assert.equal(moves.length, 0);
 });
+
+test('a silent broker is left at once (its silence already lasted failoverMs); the next broker gets failoverMs', () => {
+  const { p, clock, moves } = plan(3);
+  p.opened();
+  p.connected();
+  clock.advance(700);
+  assert.equal(p.silent('broker silent: no PUBACK for 500 ms'), true);
+  assert.deepEqual(moves, [{ at: 700, from: 0, to: 1, reason: 'broker silent: no PUBACK for 500 ms' }]);
+  assert.equal(p.current, 1);
+  // The backup's connection is opened and does not come up: it too gets failoverMs, then broker 2.
+  p.opened();
+  clock.advance(499);
+  assert.equal(moves.length, 1);
+  clock.advance(1);
+  assert.deepEqual(moves.at(-1), { at: 1200, from: 1, to: 2, reason: 'no connection yet; not up within 500 ms' });
+});
+
+test('silent is ignored while not up, with one broker, and once closed', () => {
+  const down = plan(2);
+  down.p.opened();
+  assert.equal(down.p.silent('x'), false, 'not up: the failover timer is already running');
+  assert.equal(down.moves.length, 0);
+  down.clock.advance(500);
+  assert.equal(down.moves.length, 1, 'and it still fires on time');
+
+  const lone = plan(1);
+  lone.p.opened();
+  lone.p.connected();
+  assert.equal(lone.p.silent('x'), false);
+  assert.equal(lone.p.current, 0);
+
+  const closed = plan(2);
+  closed.p.opened();
+  closed.p.connected();
+  closed.p.close();
+  assert.equal(closed.p.silent('x'), false);
+  assert.equal(closed.moves.length, 0);
+});
+
+test('a silent backup while a probe is out: on to the next broker, the probe dropped, probing afresh there', () => {
+  const { p, clock, moves, probes } = plan(3, 500, 1000);
+  p.opened();
+  clock.advance(500);
+  p.opened();
+  p.connected(); // on broker 1 at 500
+  clock.advance(1000);
+  assert.deepEqual(probes, [1500]);
+  assert.equal(p.silent('broker silent: no PUBACK for 500 ms'), true);
+  assert.deepEqual(moves.at(-1), { at: 1500, from: 1, to: 2, reason: 'broker silent: no PUBACK for 500 ms' });
+  p.opened();
+  p.connected();
+  clock.advance(999);
+  assert.deepEqual(probes, [1500], 'the probe of broker 1 went with it');
+  clock.advance(1);
+  assert.deepEqual(probes, [1500, 2500], 'on broker 2 it probes the primary afresh');
+});

@@ -110,4 +110,30 @@ describe('probeBroker', () => {
     }
     assert.deepEqual(await probeBroker(MQTT_URL), { mqtt5: true, sharedSubscriptions: true });
   });
+  it("protocolVersion 'auto': MQTT 3.1.1 on Aedes (which refuses 5) without a refusal, MQTT 5 on Mosquitto", async () => {
+    const broker = await startEmbeddedBroker();
+    const refused: string[] = [];
+    const onAedes = connectMqtt(broker.url, { protocolVersion: 'auto', receiveMaximum: 16, onRefused: (r) => void refused.push(r) });
+    try {
+      await awaitConnected(onAedes, 5000); // the refusal of MQTT 5 on the way is not a failure
+      assert.equal(onAedes.options.protocolVersion, 4);
+      assert.deepEqual(refused, []);
+      // And it stays usable: a QoS 1 round trip.
+      await onAedes.subscribeAsync('auto/t', { qos: 1 });
+      const got = nextMessage(onAedes, 'the echo', (m) => m.topic === 'auto/t');
+      await onAedes.publishAsync('auto/t', 'x', { qos: 1, properties: { messageExpiryInterval: 5 } });
+      assert.equal((await got).payload.toString(), 'x');
+    } finally {
+      await onAedes.endAsync(true);
+      await broker.close();
+    }
+    if (MQTT_URL === undefined) return;
+    const onMosquitto = connectMqtt(MQTT_URL, { protocolVersion: 'auto' });
+    try {
+      await awaitConnected(onMosquitto, 5000);
+      assert.equal(onMosquitto.options.protocolVersion, 5);
+    } finally {
+      await onMosquitto.endAsync(true);
+    }
+  });
 });

@@ -2,6 +2,11 @@
  * The demo fleet over a real broker: its IH and SH as `HubServer`s on `url`, and one simulated device
  * (ManualClock, real `MqttHubLink`) with the sensor service. The network is real, so tests await the
  * device's events (bounded) instead of sleeping.
+ *
+ * With backup brokers the link watches for a silent broker on device time (a request owed its PUBACK
+ * for `failoverMs`, actors/mm/silence.ts), so device time must not jump past that while a live
+ * broker's PUBACK is still on its way in real time: `advance` moves it in steps and waits for the
+ * PUBACKs after each, as a real broker's milliseconds would pass.
  */
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -12,6 +17,7 @@ import { HubServer } from '../../actors/hub/index.ts';
 import { MqttHubLink, type MqttLinkOptions } from '../../actors/mm/index.ts';
 import type { Logger } from '../../actors/log/index.ts';
 import { sensorService } from '../../actors/sm/index.ts';
+import { within } from '../mqtt/wait.ts';
 
 export interface MqttFleetOptions {
   readonly url: string;
@@ -63,6 +69,7 @@ export async function mqttFleet(o: MqttFleetOptions) {
           url: o.url,
           deviceId: fleet.deviceId,
           services: ['sensor'],
+          intervalMs,
           ...(o.protocolVersion !== undefined ? { protocolVersion: o.protocolVersion } : {}),
           ...(o.ca !== undefined ? { ca: o.ca } : {}),
           ...(o.backups !== undefined ? { backups: o.backups } : {}),
@@ -77,6 +84,20 @@ export async function mqttFleet(o: MqttFleetOptions) {
     clock,
     jitter: () => 0,
   });
+  // Steps of half the silence threshold: a request sent in one step is owed its PUBACK at least
+  // half a threshold of device time before its watch could fire, and we wait for it in between.
+  const step = Math.max(1, Math.floor((o.failover?.failoverMs ?? 5000) / 2));
+  const settled = (): Promise<void> =>
+    within<void>(
+      10_000,
+      () => `the brokers' PUBACKs (owed: ${links.map((l) => l.owedPubacks).join(', ')})`,
+      (resolve) => {
+        const check = (): void => void (links.every((l) => l.owedPubacks === 0) && resolve());
+        const t = setInterval(check, 2);
+        check();
+        return () => clearInterval(t);
+      },
+    );
   return {
     fleet,
     hubs,
@@ -85,6 +106,13 @@ export async function mqttFleet(o: MqttFleetOptions) {
     links,
     intervalMs,
     deferralMs,
+    /** Device time on by `ms`, in steps, each followed by the PUBACKs of the requests it sent. */
+    async advance(ms: number): Promise<void> {
+      for (let left = ms; left > 0; left -= step) {
+        clock.advance(Math.min(step, left));
+        await settled();
+      }
+    },
     async stop(): Promise<void> {
       device.shutdown();
       await Promise.all(hubs.map((h) => h.stop()));
