@@ -50,14 +50,25 @@ const COLUMNS = `d.device_id, d.state AS device_state, d.state_reason, k.instanc
   NULL::bigint AS refused_count, NULL::bigint AS refused_at_ms, NULL::text AS refused_reason`;
 
 /**
- * One page of the start-up scan: the devices after $1 in byte order (as SQLite's BINARY and the
- * index's binary search), $2 of them, with their instances' rows. Exported for the bench's EXPLAIN.
+ * A device's instances and their rows, looked up per device in `d`: each LATERAL subquery is kept
+ * a subquery (OFFSET 0) so it runs as an index lookup per device. Written as plain joins, the
+ * planner hashes whole tables once a page of 2,000 devices makes that look cheaper, and every page
+ * of the start-up scan then reads the whole fleet again (docs/ARCHITECTURE.md §7.6).
  */
-export const SCAN_PAGE_SQL = `WITH ids AS (SELECT device_id FROM device WHERE device_id COLLATE "C" > $1 ORDER BY device_id COLLATE "C" LIMIT $2)
+const PER_DEVICE = `
+  JOIN LATERAL (SELECT device_id, instance FROM device_key WHERE device_id = d.device_id OFFSET 0) k ON true
+  LEFT JOIN LATERAL (SELECT * FROM instance_activity WHERE device_id = k.device_id AND instance = k.instance OFFSET 0) a ON true
+  LEFT JOIN LATERAL (SELECT * FROM device_boot WHERE device_id = d.device_id AND k.instance = 'device' OFFSET 0) b ON true`;
+
+/**
+ * One page of the start-up scan: the devices after $1 in byte order (as SQLite's BINARY and the
+ * index's binary search), $2 of them, with their instances' rows. The order is served by the index
+ * on device_id COLLATE "C" (migration 5); exported for the bench's EXPLAIN.
+ */
+export const SCAN_PAGE_SQL = `WITH d AS (SELECT device_id, state, state_reason FROM device
+    WHERE device_id COLLATE "C" > $1 ORDER BY device_id COLLATE "C" LIMIT $2)
   SELECT ${COLUMNS}
-  FROM ids JOIN device d ON d.device_id = ids.device_id JOIN device_key k ON k.device_id = d.device_id
-  LEFT JOIN instance_activity a ON a.device_id = k.device_id AND a.instance = k.instance
-  LEFT JOIN device_boot b ON b.device_id = d.device_id AND k.instance = 'device'
+  FROM d ${PER_DEVICE}
   ORDER BY d.device_id COLLATE "C", k.instance COLLATE "C"`;
 
 export class PgSource implements HubSource {
@@ -95,9 +106,7 @@ export class PgSource implements HubSource {
   async rowsOf(deviceIds: readonly string[], nowMs: number): Promise<FleetRow[]> {
     const r = await this.pool.query<FleetSourceRow>(
       `SELECT ${COLUMNS}
-       FROM device d JOIN device_key k ON k.device_id = d.device_id
-       LEFT JOIN instance_activity a ON a.device_id = k.device_id AND a.instance = k.instance
-       LEFT JOIN device_boot b ON b.device_id = d.device_id AND k.instance = 'device'
+       FROM device d ${PER_DEVICE}
        WHERE d.device_id = ANY ($1::text[])
        ORDER BY d.device_id COLLATE "C", k.instance COLLATE "C"`,
       [[...deviceIds]],
