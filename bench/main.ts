@@ -39,7 +39,9 @@ const USAGE = `usage: npm run bench -- <${SUITES.join('|')}> [--runs N] [--secon
             --hub-replay guard|none (default guard: hubs refuse a nonce answered before, as on SQLite)
   loop: --only cpu,rtt (default both), --seconds S per CPU window (default 20), --reps N CPU windows (default 1)
   ${FLEET_USAGE}
-  dashboard: --devices N enrolled (default 100000), --runs N page loads (default 10), --screenshots (docs/dashboard-*.png)
+  dashboard: --devices N enrolled (default 100000), --runs N page loads (default 10), --screenshots (docs/dashboard-*.png),
+            --db sqlite|postgres (default sqlite; postgres: a fresh database on DATABASE_URL's server, or
+            --db postgres://user@host:port/any, the fleet moved in by db migrate's copy, dropped after)
 ${PAPER_USAGE}`;
 
 async function main(): Promise<void> {
@@ -122,7 +124,17 @@ async function main(): Promise<void> {
     console.log(
       `# dominion bench: dashboard\n\n${new Date().toISOString().slice(0, 10)}, node ${process.version}, ${cpus().length} × ${cpu}\n`,
     );
-    console.log(await benchDashboard({ devices, runs, screenshots: values.screenshots }));
+    const db = values.db ?? 'sqlite';
+    const store =
+      db === 'sqlite'
+        ? ({ kind: 'sqlite' } as const)
+        : db === 'postgres'
+          ? ({ kind: 'postgres', server: process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres' } as const)
+          : /^postgres(ql)?:\/\//i.test(db)
+            ? ({ kind: 'postgres', server: db } as const)
+            : undefined;
+    if (store === undefined) throw new Error(`--db must be sqlite, postgres or a postgres:// server URL\n${USAGE}`);
+    console.log(await benchDashboard({ devices, runs, screenshots: values.screenshots, store }));
     return;
   }
   if (suite === 'paper') {

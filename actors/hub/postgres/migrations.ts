@@ -216,6 +216,17 @@ export const PG_MIGRATIONS: readonly PgMigration[] = [
       );
     `,
   },
+  {
+    version: 5,
+    summary: 'devices indexed in byte order (device_id COLLATE "C"), the order SQLite and the dashboard keep',
+    sql: `
+      -- The dashboard's start-up scan pages through the fleet in byte order (dashboard/pg-source.ts);
+      -- the primary key's index is in the database's collation, which serves that order only when
+      -- the collation is "C" itself (not C.UTF-8, not en_US): without this index, every page was a
+      -- scan of the whole table and a sort. Written on enrolment only: tickets never write device.
+      CREATE INDEX device_id_bytes ON device (device_id COLLATE "C");
+    `,
+  },
 ];
 
 export const PG_SCHEMA_VERSION = PG_MIGRATIONS[PG_MIGRATIONS.length - 1]!.version;
