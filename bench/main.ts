@@ -2,6 +2,7 @@
  * `npm run bench -- <suite> [--runs N] [--seconds S] [--quick]`
  *
  * Suites: runtime (mailbox/scheduler throughput, channel round trip), crypto (Ed25519 both backends),
+ * hub (one hub process over MQTT by fleet size, then its decision path in one process without MQTT),
  * loop (ticket round trip over Aedes and Mosquitto, CPU of the loop at 1 s), paper (the source system's
  * evaluation: HYP/VM/DOM1/DOM5/DOM60 × CPU and throughput; minutes, so not part of `all`), recovery
  * (image fetch over MQTT, restore of a tampered service image, CPU of gated boot and slots; ~3 min, not
@@ -16,6 +17,7 @@ import { benchCrypto, formatCryptoTable } from './crypto.ts';
 import { benchDashboard } from './dashboard/index.ts';
 import { benchFleet, FLEET_FLAGS, FLEET_USAGE, fleetSimOptions, type FleetFlags } from './fleet/index.ts';
 import { benchHub } from './hub.ts';
+import { benchHubCore } from './hub-core.ts';
 import { benchLoop, LOOP_PARTS, type LoopPart } from './loop.ts';
 import { benchRecovery, RECOVERY_PARTS, type RecoveryPart } from './recovery.ts';
 import { benchResilience, STRATEGY_NAMES } from './resilience/index.ts';
@@ -162,6 +164,16 @@ async function main(): Promise<void> {
   if (suite === 'hub') {
     console.log('## Hub capacity and latency by fleet size\n');
     console.log(await benchHub(values.quick ? { runs: 1, seconds: 1, devices: [1, 100] } : { runs, seconds: Math.max(seconds, 3) }));
+    console.log();
+    // The same decisions without MQTT: how much of the hub's cost is the decision and the store.
+    console.log('## The hub core in one process (no MQTT)\n');
+    console.log(
+      benchHubCore(
+        values.quick
+          ? { devices: [1, 100], seconds: 0.5, batch: 128, runs: 1 }
+          : { devices: [1, 100, 10_000], seconds: Math.max(seconds, 3), batch: 128, runs },
+      ),
+    );
     console.log();
   }
   if (suite === 'recovery') {
