@@ -13,6 +13,7 @@ import {
   IH_ROLE,
   newHubKey,
   readHubKeyFile,
+  hubName,
   roleName,
   serviceHubRole,
   writeHubKeyFile,
@@ -24,7 +25,7 @@ import { serviceInstance, type Instance } from '../proto/index.ts';
 import { BROKER_HELP, BROKER_OPTIONS, chooseBrokers } from './broker-options.ts';
 import { checkStoreOptions, startHub, type RunningHub } from './hub-store.ts';
 import { dbLabel, isPostgresUrl } from './pg-db.ts';
-import { describeHubIdentity, describeUrl, openPool, pgCheckDatabase, type PgCheckReport } from '../actors/hub/postgres/index.ts';
+import { describeUrl, openPool, pgCheckDatabase, type PgCheckReport } from '../actors/hub/postgres/index.ts';
 import { HubStoreError, type HubIdentity } from '../actors/hub/sqlite/index.ts';
 import { cliLogger, LOG_HELP, LOG_OPTIONS, logSettings } from './log-options.ts';
 import { logHubServer } from '../actors/hub/index.ts';
@@ -103,7 +104,7 @@ ${LOG_HELP}
   --check-db               only check the database (read-only; safe while a hub runs on it):
                            prints "ok" and exits 0, or the problems and exits 1. SQLite: its
                            integrity_check. PostgreSQL: the schema is there at this dominion's
-                           version, every hub table reads to its end, the audit log's triggers
+                           version, every hub table can be read, the audit log's triggers
                            are in place, and with --key the database belongs to that key's hub
   -h, --help               this text`;
 
@@ -343,7 +344,7 @@ async function pgCheckDbCommand(url: string, keyPath: string | undefined, io: Cl
     const hub =
       report.identity === undefined
         ? 'claimed by no hub yet (the first worker started on it claims it)'
-        : `hub ${describeHubIdentity(report.identity)}${expected !== undefined ? ', as the key file says' : ''}`;
+        : `hub ${hubName(report.identity)}${expected !== undefined ? ', as the key file says' : ''}`;
     io.out(`${label}: ok (schema version ${report.version}, ${hub})`);
     return 0;
   }

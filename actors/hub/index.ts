@@ -108,7 +108,7 @@ export { parsePolicyDocument, parseUpdateTarget, policyDocumentJson, resolveInst
 export { MemoryAuditLog, type AuditEntry, type AuditLog, type AuditOutcome } from './audit.ts';
 export { MemoryReplayGuard, replayKey, requestRef, type ReplayGuard } from './replay.ts';
 export type { ExchangeCounts, HubCounterSnapshot } from './counters.ts';
-export { dominates, IH_ROLE, roleName, serviceHubRole, type HubRole } from './role.ts';
+export { dominates, IH_ROLE, hubName, roleName, serviceHubRole, type HubRole } from './role.ts';
 export { encodeHubStatus, parseHubStatus, processStatusTopic, type BrokerState, type HubStatus, type SubscriptionMode } from './status.ts';
 export { compareVersions, parseVersion } from './version.ts';
 export {

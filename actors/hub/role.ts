@@ -24,3 +24,8 @@ export function dominates(role: HubRole, instance: string): boolean {
 export function roleName(role: HubRole): string {
   return role.kind === 'ih' ? 'ih' : `sh:${role.service}`;
 }
+
+/** `<hub id> (ih)` or `<hub id> (sh:<service>)`: a hub as messages name it, and as identities are compared. */
+export function hubName(hub: { readonly hubId: string; readonly role: HubRole }): string {
+  return `${hub.hubId} (${roleName(hub.role)})`;
+}

@@ -11,7 +11,7 @@ import { cleanDetail, type MemoryPolicyRules, type UpdateTarget } from '../polic
 import { parsePolicyDocument, policyDocumentJson, updateTargetJson } from '../policy-doc.ts';
 import type { OperatorReason } from '../reasons.ts';
 import type { DeviceState } from '../registry.ts';
-import { dominates } from '../role.ts';
+import { dominates, hubName } from '../role.ts';
 import { HubStoreError } from '../sqlite/errors.ts';
 import type { EnrollKey, EnrollOptions, HubIdentity, StateChange } from '../sqlite/index.ts';
 import { notifyChange, type ConfigChange } from './config-channel.ts';
@@ -37,14 +37,10 @@ export async function claimPgHubIdentity(pool: PgPool, identity: HubIdentity): P
       await c.query(put, ['hub_id', identity.hubId]);
       await c.query(put, ['role', identity.role.kind]);
       if (identity.role.kind === 'sh') await c.query(put, ['service', identity.role.service]);
-    } else if (describe(current) !== describe(identity)) {
-      throw new HubStoreError('wrong-hub', `this database belongs to hub ${describe(current)}, not ${describe(identity)}`);
+    } else if (hubName(current) !== hubName(identity)) {
+      throw new HubStoreError('wrong-hub', `this database belongs to hub ${hubName(current)}, not ${hubName(identity)}`);
     }
   });
-}
-
-function describe(id: HubIdentity): string {
-  return `${id.hubId} (${id.role.kind === 'ih' ? 'ih' : `sh:${id.role.service}`})`;
 }
 
 /** Registers (or rotates) keys of one device; only instances this hub dominates. */
@@ -71,7 +67,7 @@ export async function pgEnrollKeys(pool: PgPool, deviceId: string, keys: readonl
     const identity = await readPgHubIdentity(c);
     for (const k of prepared) {
       if (identity !== undefined && !dominates(identity.role, k.instance))
-        throw new HubStoreError('refused', `hub ${describe(identity)} does not dominate ${k.instance}: enrol that key with its own hub`);
+        throw new HubStoreError('refused', `hub ${hubName(identity)} does not dominate ${k.instance}: enrol that key with its own hub`);
       const holder = await c.query<{ device_id: string; instance: string }>(
         'SELECT device_id, instance FROM device_key WHERE key_id = $1',
         [k.keyId],

@@ -1,14 +1,15 @@
 /**
  * `dominion hub --check-db --db postgres://…`: is this a hub schema a worker can serve from? The
  * counterpart of SQLite's integrity check (sqlite/integrity.ts) where PostgreSQL keeps its own pages
- * sound: the schema is there at the version this dominion knows, every hub table reads to its end
- * (a damaged page or a missing grant fails here, not under load), the audit log's triggers are in
+ * sound: the schema is there at the version this dominion knows, every hub table can be read (a
+ * missing grant or relation fails here, not under load), the audit log's triggers are in
  * place (append-only; pruned rows counted), and the database belongs to the hub the key file names.
  * Read-only, safe beside running workers (plain reads; no lock beyond theirs).
  */
 import type { IntegrityReport } from '../sqlite/integrity.ts';
 import type { HubIdentity } from '../sqlite/index.ts';
 import { readPgHubIdentity } from './admin.ts';
+import { hubName } from '../role.ts';
 import type { PgQueryable } from './connect.ts';
 import { COPIED_TABLES } from './copy-sqlite.ts';
 import { PG_SCHEMA_VERSION, pgSchemaVersion } from './migrations.ts';
@@ -45,7 +46,8 @@ export async function pgCheckDatabase(db: PgQueryable, expected?: HubIdentity): 
   const problems: string[] = [];
   for (const table of HUB_TABLES) {
     try {
-      // Every row read: a damaged page or a missing privilege shows now, not when a worker needs it.
+      // Each table read through (PostgreSQL may count from an index): a missing privilege or an unreadable
+      // relation shows now, not when a worker needs it; page checksums stay PostgreSQL's own.
       await db.query(`SELECT count(*) FROM ${table}`);
     } catch (err) {
       problems.push(`table ${table}: ${err instanceof Error ? err.message : String(err)}`);
@@ -58,11 +60,7 @@ export async function pgCheckDatabase(db: PgQueryable, expected?: HubIdentity): 
   for (const [name, lost] of AUDIT_TRIGGERS)
     if (!present.has(name)) problems.push(`trigger ${name} on audit is missing or disabled: ${lost}`);
   const identity = await readPgHubIdentity(db);
-  if (identity !== undefined && expected !== undefined && describe(identity) !== describe(expected))
-    problems.push(`this database belongs to hub ${describe(identity)}, not ${describe(expected)} (the key file's)`);
+  if (identity !== undefined && expected !== undefined && hubName(identity) !== hubName(expected))
+    problems.push(`this database belongs to hub ${hubName(identity)}, not ${hubName(expected)} (the key file's)`);
   return { ok: problems.length === 0, version, problems, ...(identity !== undefined ? { identity } : {}) };
-}
-
-export function describe(id: HubIdentity): string {
-  return `${id.hubId} (${id.role.kind === 'ih' ? 'ih' : `sh:${id.role.service}`})`;
 }

@@ -36,4 +36,4 @@ export { pgAuditSummary, pgPruneAudit } from './retention.ts';
 export { pgHaltRollouts, pgResumeRollout, pgRolloutStatus, pgStartRollout } from './rollouts.ts';
 export { pgCountRefusals } from './refusals.ts';
 export { PgRolloutCounter } from './rollout-counter.ts';
-export { describe as describeHubIdentity, pgCheckDatabase, type PgCheckReport } from './check.ts';
+export { pgCheckDatabase, type PgCheckReport } from './check.ts';

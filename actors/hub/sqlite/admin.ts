@@ -9,7 +9,7 @@ import { cryptoBackend, hex, type CryptoBackend } from '../../crypto/index.ts';
 import { instanceProblem, type Instance } from '../../../proto/index.ts';
 import { DEVICE_ID_PATTERN } from '../../provisioning/index.ts';
 import type { DeviceState } from '../registry.ts';
-import { dominates, type HubRole } from '../role.ts';
+import { dominates, hubName, type HubRole } from '../role.ts';
 import { cleanDetail, type MemoryPolicyRules, type UpdateTarget } from '../policy.ts';
 import { parsePolicyDocument, policyDocumentJson, updateTargetJson } from '../policy-doc.ts';
 import type { OperatorReason } from '../reasons.ts';
@@ -83,14 +83,10 @@ export function claimHubIdentity(db: SqliteDatabase, identity: HubIdentity): voi
       if (identity.role.kind === 'sh') put.run('service', identity.role.service);
       return;
     }
-    if (describe(current) !== describe(identity)) {
-      throw new HubStoreError('wrong-hub', `${db.name}: this database belongs to hub ${describe(current)}, not ${describe(identity)}`);
+    if (hubName(current) !== hubName(identity)) {
+      throw new HubStoreError('wrong-hub', `${db.name}: this database belongs to hub ${hubName(current)}, not ${hubName(identity)}`);
     }
   }).immediate();
-}
-
-function describe(id: HubIdentity): string {
-  return `${id.hubId} (${id.role.kind === 'ih' ? 'ih' : `sh:${id.role.service}`})`;
 }
 
 export interface EnrollKey {
@@ -134,7 +130,7 @@ export function enrollKeys(db: SqliteDatabase, deviceId: string, keys: readonly 
     const identity = readHubIdentity(db);
     for (const k of prepared) {
       if (identity !== undefined && !dominates(identity.role, k.instance)) {
-        throw new HubStoreError('refused', `hub ${describe(identity)} does not dominate ${k.instance}: enrol that key with its own hub`);
+        throw new HubStoreError('refused', `hub ${hubName(identity)} does not dominate ${k.instance}: enrol that key with its own hub`);
       }
       const holder = db.prepare('SELECT device_id, instance FROM device_key WHERE key_id = ?').get(k.keyId) as
         { device_id: string; instance: string } | undefined;
