@@ -5,7 +5,10 @@
  * much of a hub's cost per request is the decision and the store, and how much is MQTT (bench/hub.ts
  * measures the whole process).
  *
- *   node --import tsx bench/hub-core.ts [--devices 1,100000] [--seconds S] [--batch 128] [--runs N]
+ *   node --import tsx bench/hub-core.ts [--devices 1,100000] [--seconds S] [--batch 128] [--runs N] [--activity-flush MS]
+ *
+ * --activity-flush: how long activity is held before it is written (default 5000, as `dominion hub`;
+ * 0: with each batch, as before write-behind).
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector';
@@ -26,7 +29,7 @@ export interface CoreRun {
   readonly raw: number;
 }
 
-export function benchHubCore(opts: { devices: number[]; seconds: number; batch: number; runs: number }): string {
+export function benchHubCore(opts: { devices: number[]; seconds: number; batch: number; runs: number; activityFlushMs: number }): string {
   const dir = mkdtempSync(join(tmpdir(), 'dominion-bench-core-'));
   try {
     const hubId = `bench-core-${hex(randomNonce(3))}`;
@@ -34,7 +37,7 @@ export function benchHubCore(opts: { devices: number[]; seconds: number; batch: 
     const max = Math.max(...opts.devices);
     progress(`enrolling ${max} devices`);
     const fleet = enrollFleet(db, hubId, max);
-    const store = SqliteHubStore.open({ path: db, verifierCacheSize: Math.max(50_000, max) });
+    const store = SqliteHubStore.open({ path: db, verifierCacheSize: Math.max(50_000, max), activityFlushMs: opts.activityFlushMs });
     const key = newHubKey(hubId, IH_ROLE);
     const core = new HubCore({ role: IH_ROLE, signer: key.signer, store });
     const rows: CoreRun[] = [];
@@ -74,8 +77,16 @@ export function benchHubCore(opts: { devices: number[]; seconds: number; batch: 
 function run(core: HubCore, requests: ReadonlyArray<{ bytes: Uint8Array; deviceId: string }>, batch: number): number {
   let tickets = 0;
   const pending = new PendingBatch();
+  const store = core.store as SqliteHubStore;
+  const flushMs = store.journal.activity.flushMs;
+  let flushedAt = Date.now();
   for (let i = 0; i < requests.length; i += batch) {
     const now = Date.now();
+    // The hub's flush timer (sqlite-hub.ts), on the same schedule.
+    if (flushMs > 0 && now - flushedAt >= flushMs) {
+      store.flushActivity();
+      flushedAt = now;
+    }
     for (let j = i; j < Math.min(i + batch, requests.length); j++) {
       const r = requests[j]!;
       const { decision } = core.handle(r.bytes, now, pending, r.deviceId);
@@ -83,6 +94,8 @@ function run(core: HubCore, requests: ReadonlyArray<{ bytes: Uint8Array; deviceI
     }
     core.store.commit(pending.take().map((d) => d.effects));
   }
+  // What the run left held is its own cost too: written (and measured) before the run ends.
+  if (flushMs > 0) store.flushActivity();
   return tickets;
 }
 
@@ -106,13 +119,20 @@ function startProfile(): ((name: string) => void) | undefined {
 
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
   const { values } = parseArgs({
-    options: { devices: { type: 'string' }, seconds: { type: 'string' }, batch: { type: 'string' }, runs: { type: 'string' } },
+    options: {
+      devices: { type: 'string' },
+      seconds: { type: 'string' },
+      batch: { type: 'string' },
+      runs: { type: 'string' },
+      'activity-flush': { type: 'string' },
+    },
   });
   const text = benchHubCore({
     devices: (values.devices ?? '1,100000').split(',').map(Number),
     seconds: Number(values.seconds ?? 3),
     batch: Number(values.batch ?? 128),
     runs: Number(values.runs ?? 3),
+    activityFlushMs: Number(values['activity-flush'] ?? 5000),
   });
   console.log(`## Hub core in one process\n\n${text}`);
 }

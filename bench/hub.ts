@@ -10,7 +10,10 @@
  * generator here keeps a fixed number of requests in flight (closed loop), pre-signed before each
  * run so its own signing never limits the hub. Latency = publish of a request → arrival of its reply.
  *
- *   node --import tsx bench/hub.ts [--runs N] [--seconds S] [--devices 1,100,10000] [--mosquitto-port P]
+ *   node --import tsx bench/hub.ts [--runs N] [--seconds S] [--devices 1,100,10000] [--mosquitto-port P] [--single]
+ *                                  [--activity-flush MS]
+ *
+ * --single: only the fleet-size runs of one hub over Mosquitto (quick; for profiling the hub).
  *
  * Tables go to stdout; progress to stderr.
  */
@@ -40,6 +43,10 @@ export interface HubBenchOptions {
   readonly devices?: number[];
   /** Use the Mosquitto already listening on 127.0.0.1:<port> (it should set set_tcp_nodelay). */
   readonly mosquittoPort?: number;
+  /** Only the fleet-size runs of one hub over Mosquitto (no in-flight sweep, no second hub, no Aedes). */
+  readonly single?: boolean;
+  /** The hubs' `--activity-flush` (default theirs: 5000 ms; 0 writes activity with each batch). */
+  readonly activityFlushMs?: number;
 }
 
 /** Requests in flight per hub process: enough to keep it busy across the broker round trip, few enough for p99 < 50 ms. */
@@ -94,6 +101,7 @@ export async function benchHub(opts: HubBenchOptions = {}): Promise<string> {
 
     // Every enrolled key prepared in memory, as an operator sizes --key-cache to the fleet.
     const keyCache = ['--key-cache', String(Math.max(50_000, maxDevices))];
+    if (opts.activityFlushMs !== undefined) keyCache.push('--activity-flush', String(opts.activityFlushMs));
     const hubArgs = ['hub', '--role', 'ih', '--id', hubId, '--broker', broker.url, '--db', db, '--key', keyPath, ...keyCache];
     const first = await startHub(hubArgs, cleanups);
 
@@ -114,6 +122,24 @@ export async function benchHub(opts: HubBenchOptions = {}): Promise<string> {
         );
       }
       single.push({ devices: n, result: summarize(results) });
+    }
+    if (opts.single === true) {
+      const totals = await stopHub(first);
+      return (
+        (totals !== undefined ? `Hub process totals: ${totals}\n\n` : '') +
+        table(
+          ['devices', 'hub req/s', 'per hub CPU-s', '÷ raw per CPU-s', 'p50 ms', 'p99 ms', 'cores: hub / broker / load gen'],
+          single.map((x) => [
+            String(x.devices),
+            Math.round(x.result.rate),
+            Math.round(x.result.perCpuSecond),
+            `${((100 * x.result.perCpuSecond) / raw.perCpu).toFixed(0)} %`,
+            x.result.p50,
+            x.result.p99,
+            cores(x.result),
+          ]),
+        )
+      );
     }
 
     const loadDevices = devices.slice(0, Math.min(100, maxDevices));
@@ -547,6 +573,7 @@ export async function startHub(args: readonly string[], cleanups: Array<() => Pr
   });
   cleanups.push(async () => {
     if (profileDir === undefined) return void child.kill('SIGKILL');
+    if (child.exitCode !== null || child.signalCode !== null) return; // stopped already (stopHub)
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
     child.kill('SIGTERM');
     await exited;
@@ -613,13 +640,22 @@ async function startMosquitto(dir: string, cleanups: Array<() => Promise<void> |
 // Run directly: node --import tsx bench/hub.ts [--runs N] [--seconds S] [--devices 1,100,10000] [--mosquitto-port P]
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
   const { values } = parseArgs({
-    options: { runs: { type: 'string' }, seconds: { type: 'string' }, devices: { type: 'string' }, 'mosquitto-port': { type: 'string' } },
+    options: {
+      runs: { type: 'string' },
+      seconds: { type: 'string' },
+      devices: { type: 'string' },
+      'mosquitto-port': { type: 'string' },
+      single: { type: 'boolean' },
+      'activity-flush': { type: 'string' },
+    },
   });
   benchHub({
     ...(values.runs !== undefined ? { runs: Number(values.runs) } : {}),
     ...(values.seconds !== undefined ? { seconds: Number(values.seconds) } : {}),
     ...(values.devices !== undefined ? { devices: values.devices.split(',').map(Number) } : {}),
     ...(values['mosquitto-port'] !== undefined ? { mosquittoPort: Number(values['mosquitto-port']) } : {}),
+    ...(values.single === true ? { single: true } : {}),
+    ...(values['activity-flush'] !== undefined ? { activityFlushMs: Number(values['activity-flush']) } : {}),
   }).then(
     (text) => console.log(`## Hub capacity\n\n${text}`),
     (err: unknown) => {

@@ -170,8 +170,8 @@ async function main(): Promise<void> {
     console.log(
       benchHubCore(
         values.quick
-          ? { devices: [1, 100], seconds: 0.5, batch: 128, runs: 1 }
-          : { devices: [1, 100, 10_000], seconds: Math.max(seconds, 3), batch: 128, runs },
+          ? { devices: [1, 100], seconds: 0.5, batch: 128, runs: 1, activityFlushMs: 5000 }
+          : { devices: [1, 100, 10_000], seconds: Math.max(seconds, 3), batch: 128, runs, activityFlushMs: 5000 },
       ),
     );
     console.log();

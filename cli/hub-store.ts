@@ -32,15 +32,16 @@ export interface HubStartOptions {
   readonly credential?: { readonly username: string; readonly password: string };
 }
 
-/** SQLite's own options (`--sync`, `--integrity-check`, `--key-cache`), and `--audit-keep` (both stores). */
+/** SQLite's own options (`--sync`, `--integrity-check`, `--key-cache`, `--activity-flush`), and `--audit-keep` (both stores). */
 export interface SqliteHubOptions {
   readonly synchronous: 'normal' | 'full';
   readonly integrityCheckIntervalMs: number;
   readonly auditKeepDays?: number;
   readonly keyCacheSize: number;
+  readonly activityFlushMs: number;
 }
 
-export const SQLITE_ONLY_OPTIONS = ['sync', 'integrity-check', 'key-cache'] as const;
+export const SQLITE_ONLY_OPTIONS = ['sync', 'integrity-check', 'key-cache', 'activity-flush'] as const;
 
 /** A started hub, whichever its store. */
 export interface RunningHub {
@@ -110,7 +111,8 @@ function sqliteStatsLine(s: SqliteHubStats): string {
     `boots granted ${b.outcomes['boot-granted']}, withheld ${b.outcomes['boot-withheld']} ${JSON.stringify(b.reasons['boot-withheld'])}, refused ${b.outcomes.refused}; ` +
     `chunks ${i.outcomes.chunk} (${i.bytes} bytes), chunks refused ${i.outcomes['chunk-refused']} ${JSON.stringify(i.reasons['chunk-refused'])}, ` +
     `image requests unanswered ${i.outcomes.refused}; commits ${s.journal.commits} (largest ${s.journal.largestBatch}), ` +
-    `commit failures ${s.server.commitFailures}; integrity checks ${s.integrity.checks}, dropped while not ready ${s.server.notReadyDrops}, behind a slow commit ${s.server.backlogDrops}; timeouts ${s.sweeps.timeouts}, fails ${s.sweeps.fails}; TLS failures ${s.server.tlsFailures}`
+    `commit failures ${s.server.commitFailures}; activity written behind ${s.activity.rows} row(s) in ${s.activity.flushes} flush(es), ` +
+    `${s.activity.failures} failed, ${s.activity.held} held; integrity checks ${s.integrity.checks}, dropped while not ready ${s.server.notReadyDrops}, behind a slow commit ${s.server.backlogDrops}; timeouts ${s.sweeps.timeouts}, fails ${s.sweeps.fails}; TLS failures ${s.server.tlsFailures}`
   );
 }
 

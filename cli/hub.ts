@@ -88,7 +88,7 @@ ${BROKER_HELP}
   --share-group <g>        shared-subscription group: auto (default: the hub id), a name, or none.
                            Brokers without shared subscriptions (Aedes) get a plain subscription.
   --sync normal|full       normal (default): committed decisions survive kill -9; full: also power loss
-                           (--sync, --key-cache, --integrity-check: SQLite only)
+                           (--sync, --key-cache, --integrity-check, --activity-flush: SQLite only)
   --batch <n>              most decisions per commit (default 512)
   --replay-window <s>      how long answered nonces are kept for replay detection (default 600)
   --sweep <ms>             how often passed deadlines are recorded (default 1000)
@@ -101,6 +101,10 @@ ${LOG_HELP}
                            being counted per day (dominion audit --summary); 0: keep all (default 30)
   --integrity-check <s>    how often the running hub checks its database (default 600; 0: never);
                            each check reads the whole file and holds up answering meanwhile
+  --activity-flush <ms>    how long what each device last asked and was given may wait in memory
+                           before it is written, many devices per page (default 5000; 0: with each
+                           batch). What "dominion devices" and the dashboard show lags by up to
+                           this; deadlines are recorded as passed two of these late. SQLite only
   --check-db               only check the database (read-only; safe while a hub runs on it):
                            prints "ok" and exits 0, or the problems and exits 1. SQLite: its
                            integrity_check. PostgreSQL: the schema is there at this dominion's
@@ -126,6 +130,7 @@ export async function hubCommand(argv: string[], io: CliIo = consoleIo): Promise
     stats: { type: 'string' },
     'broker-credential': { type: 'string' },
     'integrity-check': { type: 'string' },
+    'activity-flush': { type: 'string' },
     'audit-keep': { type: 'string' },
     'key-cache': { type: 'string' },
     'check-db': { type: 'boolean', default: false },
@@ -171,6 +176,7 @@ export async function hubCommand(argv: string[], io: CliIo = consoleIo): Promise
   const auditKeep = integer('hub', 'audit-keep', values['audit-keep'], 30, 0, 100_000);
   const keyCache = integer('hub', 'key-cache', values['key-cache'], 50_000, 100, 10_000_000);
   const integrityS = integer('hub', 'integrity-check', values['integrity-check'], 600, 0, 7 * 86_400);
+  const activityFlushMs = integer('hub', 'activity-flush', values['activity-flush'], 5000, 0, 60_000);
   const brokers = chooseBrokers('hub', brokerUrls, { caFile: values['broker-ca'], insecurePlaintext: values['insecure-plaintext'] });
   const ca = brokers.ca;
   const log = cliLogger(`hub ${hubId}`, logSettings('hub', values), io);
@@ -232,6 +238,7 @@ export async function hubCommand(argv: string[], io: CliIo = consoleIo): Promise
         integrityCheckIntervalMs: integrityS * 1000,
         ...(auditKeep > 0 ? { auditKeepDays: auditKeep } : {}),
         keyCacheSize: keyCache,
+        activityFlushMs,
       },
     );
   } catch (err) {

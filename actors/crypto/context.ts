@@ -16,11 +16,22 @@ export type { SignatureContext };
  * produce the same bytes, and no payload signed bare can pass as a context-signed one.
  */
 export function signedBytes(context: SignatureContext, payload: Uint8Array): Uint8Array {
+  const prefix = prefixes.get(context) ?? contextPrefix(context);
+  const out = new Uint8Array(prefix.length + payload.length);
+  out.set(prefix);
+  out.set(payload, prefix.length);
+  return out;
+}
+
+/** utf8(context) || 0x00 per context, checked once: a hub signs and verifies thousands a second. */
+const prefixes = new Map<string, Uint8Array>();
+
+function contextPrefix(context: SignatureContext): Uint8Array {
   // The type already restricts `context`; this runtime check catches casts and untyped callers.
   if (typeof context !== 'string' || context.length === 0) {
     throw new CryptoError('bad-context', 'signature context must be a non-empty string');
   }
-  const out = new Uint8Array(context.length + 1 + payload.length);
+  const out = new Uint8Array(context.length + 1);
   for (let i = 0; i < context.length; i++) {
     const c = context.charCodeAt(i);
     if (c === 0 || c > 0x7f) {
@@ -29,7 +40,8 @@ export function signedBytes(context: SignatureContext, payload: Uint8Array): Uin
     out[i] = c; // ASCII, so this is its UTF-8 encoding
   }
   out[context.length] = 0x00;
-  out.set(payload, context.length + 1);
+  // Bounded: the contexts are a handful of constants; an untyped caller's strings are not kept.
+  if (prefixes.size < 64) prefixes.set(context, out);
   return out;
 }
 

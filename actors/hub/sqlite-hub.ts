@@ -57,6 +57,11 @@ export interface SqliteHubOptions extends WorkerServerOptions {
   readonly keyCacheSize?: number;
   /** Commits failing this many times in a row make the hub not ready. Default 3. */
   readonly commitFailureLimit?: number;
+  /**
+   * Activity written behind (sqlite/activity-buffer.ts): held up to this long, then written many
+   * devices per page. Default 0: written with each batch.
+   */
+  readonly activityFlushMs?: number;
   /** Where the background work (sweeps, integrity checks, pruning) says what went wrong; default nowhere. */
   readonly log?: Logger;
 }
@@ -68,6 +73,8 @@ export interface SqliteHubStats {
   readonly server: HubServerStats;
   readonly decisions: HubCounterSnapshot;
   readonly journal: JournalStats;
+  /** Activity written behind: flushes, rows, failed flushes, instances held now. */
+  readonly activity: { readonly flushes: number; readonly rows: number; readonly failures: number; readonly held: number };
   readonly sweeps: SweepStats;
   /** Integrity checks run while serving, and the ones that could not run (busy, I/O). */
   readonly integrity: { readonly checks: number; readonly errors: number; readonly lastMs: number | undefined };
@@ -78,6 +85,7 @@ export class SqliteHub {
   readonly core: HubCore;
   readonly server: HubServer;
   private readonly timer: NodeJS.Timeout;
+  private readonly flushTimer: NodeJS.Timeout | undefined;
   private readonly checkTimer: NodeJS.Timeout | undefined;
   private readonly clock: () => number;
   private readonly sweeps = { runs: 0, timeouts: 0, fails: 0, failures: 0 };
@@ -99,6 +107,7 @@ export class SqliteHub {
       ...(options.replayWindowMs !== undefined ? { replayWindowMs: options.replayWindowMs } : {}),
       ...(options.keyCacheSize !== undefined ? { verifierCacheSize: options.keyCacheSize } : {}),
       ...(options.clock !== undefined ? { clock: options.clock } : {}),
+      ...(options.activityFlushMs !== undefined ? { activityFlushMs: options.activityFlushMs } : {}),
     });
     try {
       const c = options.credential;
@@ -122,6 +131,9 @@ export class SqliteHub {
     this.pruner = new AuditPruner(options.auditKeepDays, store.replayWindowMs, this.log);
     this.timer = setInterval(() => this.sweep(), options.sweepIntervalMs ?? 1000);
     this.timer.unref();
+    const flushMs = store.journal.activity.flushMs;
+    this.flushTimer = flushMs > 0 ? setInterval(() => this.flushActivity(), flushMs) : undefined;
+    this.flushTimer?.unref();
     const every = options.integrityCheckIntervalMs ?? 600_000;
     this.checkTimer = every > 0 ? setInterval(() => this.checkIntegrity(), every) : undefined;
     this.checkTimer?.unref();
@@ -210,6 +222,16 @@ export class SqliteHub {
     }
   }
 
+  /** Writes the activity held in memory now (the timer does this every flush interval). Never throws. */
+  flushActivity(): void {
+    try {
+      this.store.flushActivity();
+    } catch (err) {
+      // Busy database or disk trouble: the writes stay held, the next flush tries again.
+      this.log.limited('activity', 'warn', 'writing held activity failed; trying again at the next flush', { error: message(err) });
+    }
+  }
+
   /** One batch of audit pruning when due: a short write, so answering never waits long. */
   private pruneStep(): void {
     const due = this.pruner.due(this.clock());
@@ -230,6 +252,7 @@ export class SqliteHub {
       server: this.server.stats(),
       decisions: this.core.counters(),
       journal: this.store.journal.stats(),
+      activity: this.store.journal.activity.stats(),
       sweeps: { ...this.sweeps, ...this.pruner.counts },
       integrity: { ...this.integrity },
     };
@@ -239,6 +262,7 @@ export class SqliteHub {
   stop(): Promise<void> {
     this.stopping ??= (async () => {
       clearInterval(this.timer);
+      if (this.flushTimer !== undefined) clearInterval(this.flushTimer);
       if (this.checkTimer !== undefined) clearInterval(this.checkTimer);
       try {
         await this.server.stop();

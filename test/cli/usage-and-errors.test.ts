@@ -66,6 +66,29 @@ describe('usage errors: exit 2, one line, a pointer to --help', () => {
     for (const r of [negative, joined, unknown, missing]) assert.doesNotMatch(r.stdout, /broker/, 'no broker started');
   });
 
+  it('hub: --activity-flush out of range, and with a PostgreSQL --db (a SQLite option)', async () => {
+    const [range, pg] = await Promise.all([
+      runDominion(['hub', '--role', 'ih', '--id', 'ih1', '--broker', 'mqtt://127.0.0.1:1', '--db', 'ih.db', '--activity-flush', '600001']),
+      runDominion([
+        'hub',
+        '--role',
+        'ih',
+        '--id',
+        'ih1',
+        '--broker',
+        'mqtt://127.0.0.1:1',
+        '--db',
+        'postgres://127.0.0.1:1/x',
+        '--key',
+        'k.json',
+        '--activity-flush',
+        '0',
+      ]),
+    ]);
+    assertUsage(range, 'hub', /--activity-flush must be an integer from 0 to 60000, got "600001"/);
+    assertUsage(pg, 'hub', /--activity-flush is for a SQLite --db only/);
+  });
+
   it('every command in the table answers an unknown option the same way', async () => {
     const help = await runDominion(['--help']);
     const names = [...help.stdout.matchAll(/^ {2}([a-z-]+) /gm)].map((m) => m[1]!);

@@ -8,14 +8,16 @@
  * received has its audit row, even if the hub is killed a moment later.
  *
  * Activity updates of one instance within a batch are merged (the last decision wins), so a busy
- * device costs one row write per batch, not one per request.
+ * device costs one row write per batch, not one per request. A hub process holds them instead and
+ * writes them behind, a few seconds later, many devices per page (activity-buffer.ts).
  *
  * An `ActivityObserver` sees every activity of the batch inside its transaction, for writes derived
  * from what the devices reported (the staged rollouts' rollback counts, sqlite/rollouts.ts): they
  * commit, or fail, with the reports they come from. So do the device history (history.ts: a row per
  * reported boot or change, not per request) and the refused-request counts (refusals.ts).
  */
-import { mergeActivity } from '../activity-writes.ts';
+import { mergeActivity, type ActivityWrite } from '../activity-writes.ts';
+import { ActivityBuffer } from './activity-buffer.ts';
 import type { SqliteDatabase } from './database.ts';
 import type { AuditEntry } from '../audit.ts';
 import { writesNothing, type ActivityEffect, type HubEffects } from '../effects.ts';
@@ -44,7 +46,6 @@ export class WriteJournal {
   private readonly hubId: string | null;
   private readonly counts = { commits: 0, rowsCommitted: 0, failures: 0, busy: 0, largestBatch: 0 };
   private readonly insertAudit;
-  private readonly upsertActivity;
   private readonly upsertBoot;
   private readonly history: HistoryRecorder;
   private readonly refusals: RefusalCounter;
@@ -52,11 +53,16 @@ export class WriteJournal {
   private readonly busyTimeout;
   private readonly setBusyTimeout: (ms: number) => void;
 
+  /** Activity of the batch being written, held once it committed (write-behind only). */
+  private toHold: ActivityWrite[] = [];
+
   constructor(
     db: SqliteDatabase,
     hubId: string | undefined,
     private readonly observer?: ActivityObserver,
     history: HistoryRecorderOptions = {},
+    /** Where activity goes: written in the batch's transaction (flushMs 0), or held and written behind. */
+    readonly activity: ActivityBuffer = new ActivityBuffer(db, { flushMs: 0 }),
   ) {
     this.hubId = hubId ?? null;
     this.history = new HistoryRecorder(db, this.hubId, history);
@@ -64,23 +70,6 @@ export class WriteJournal {
     this.insertAudit = db.prepare(
       `INSERT INTO audit (at_ms, hub_id, outcome, reason, detail, device_id, instance, deferral_ms, ref)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-    );
-    this.upsertActivity = db.prepare(
-      `INSERT INTO instance_activity
-         (device_id, instance, last_request_at_ms, last_outcome, last_reason, state, last_ticket_at_ms, last_deferral_ms, deadline_ms, expired,
-          slots, recovery)
-       VALUES (@deviceId, @instance, @requestAtMs, @outcome, @reason, @state, @ticketAtMs, @deferralMs, @deadlineMs, 0, @slots, @recovery)
-       ON CONFLICT (device_id, instance) DO UPDATE SET
-         slots              = coalesce(excluded.slots, slots),
-         recovery           = coalesce(excluded.recovery, recovery),
-         last_request_at_ms = coalesce(excluded.last_request_at_ms, last_request_at_ms),
-         last_outcome       = coalesce(excluded.last_outcome, last_outcome),
-         last_reason        = coalesce(excluded.last_reason, last_reason),
-         state              = coalesce(excluded.state, state),
-         last_ticket_at_ms  = coalesce(excluded.last_ticket_at_ms, last_ticket_at_ms),
-         last_deferral_ms   = coalesce(excluded.last_deferral_ms, last_deferral_ms),
-         deadline_ms        = coalesce(excluded.deadline_ms, deadline_ms),
-         expired            = CASE WHEN excluded.deadline_ms IS NULL THEN expired ELSE 0 END`,
     );
     this.upsertBoot = db.prepare(
       `INSERT OR REPLACE INTO device_boot (device_id, at_ms, boot_count, firmware_version, manifest_digest, images, outcome, reason)
@@ -136,6 +125,7 @@ export class WriteJournal {
     }
     try {
       let rows: number;
+      this.toHold = [];
       try {
         rows = this.writeAll(batch);
       } catch (err) {
@@ -145,6 +135,7 @@ export class WriteJournal {
       }
       this.observer?.settled(true);
       this.history.settled(true);
+      if (this.toHold.length > 0) this.activity.hold(this.toHold);
       this.counts.commits++;
       this.counts.rowsCommitted += rows;
       this.counts.largestBatch = Math.max(this.counts.largestBatch, batch.length);
@@ -163,11 +154,9 @@ export class WriteJournal {
 
   private write(batch: readonly HubEffects[]): number {
     let rows = 0;
-    for (const w of mergeActivity(batch)) {
-      const deadlineMs = w.ticketAtMs !== null && w.deferralMs !== null ? w.ticketAtMs + w.deferralMs : null;
-      const recovery = w.recovery === null ? null : w.recovery ? 1 : 0; // SQLite has no booleans
-      rows += this.upsertActivity.run({ ...w, recovery, deadlineMs }).changes;
-    }
+    const activity = mergeActivity(batch);
+    if (this.activity.flushMs > 0) this.toHold = activity;
+    else for (const w of activity) rows += this.activity.write(w);
     for (const { boot: b } of batch) {
       if (b === undefined) continue;
       this.upsertBoot.run(

@@ -33,6 +33,7 @@ import {
 } from './admin.ts';
 import { ConfigCache, type KeyRow } from './config-cache.ts';
 import { openHubDatabase, type OpenHubDatabaseOptions, type SqliteDatabase } from './database.ts';
+import { ActivityBuffer } from './activity-buffer.ts';
 import { WriteJournal } from './journal.ts';
 import { SqliteReleases } from './releases.ts';
 import { ReplayLog } from './replay-log.ts';
@@ -51,6 +52,12 @@ export interface SqliteHubStoreOptions extends OpenHubDatabaseOptions {
   readonly replayWindowMs?: number;
   /** Prepared verifiers, keys and devices kept in memory (two generations of this many each). Default 50 000. */
   readonly verifierCacheSize?: number;
+  /**
+   * Activity written behind (activity-buffer.ts): held in memory up to this long, then written many
+   * devices per page; the owner calls `flushActivity` on that schedule. Default 0: written with each
+   * batch, as tools and tests that read `instance_activity` at once expect.
+   */
+  readonly activityFlushMs?: number;
 }
 
 /**
@@ -96,7 +103,10 @@ export class SqliteHubStore implements HubStore {
     const size = options.verifierCacheSize ?? 50_000;
     this.cache = new ConfigCache(db, size);
     // Rollback counts of staged rollouts are written with the reports they come from.
-    this.journal = new WriteJournal(db, this.hubId, new RolloutCounter(db, this.cache, this.hubId));
+    const activity = new ActivityBuffer(db, { flushMs: options.activityFlushMs ?? 0 });
+    this.journal = new WriteJournal(db, this.hubId, new RolloutCounter(db, this.cache, this.hubId), {}, activity);
+    // What a process killed with activity still held had not written (forward only: harmless otherwise).
+    if (activity.flushMs > 0) activity.foldAudit(db, (options.clock ?? Date.now)() - this.replayWindowMs);
     const registry = new SqliteRegistry(db, this.cache, backend, size);
     this.registry = registry;
     this.policy = new SqlitePolicy(db, this.cache);
@@ -140,14 +150,29 @@ export class SqliteHubStore implements HubStore {
     return true;
   }
 
-  /** Records instances whose deadline passed (TIMEOUT or FAIL). */
+  /**
+   * Records instances whose deadline passed (TIMEOUT or FAIL). With activity written behind, only
+   * deadlines passed more than two flush intervals ago (one, and the timer's slack): a newer one may
+   * still be held in memory, here or in another process.
+   */
   sweep(nowMs: number): SweepResult {
-    return sweepDeadlines(this.db, nowMs, this.hubId);
+    return sweepDeadlines(this.db, nowMs, this.hubId, undefined, 2 * this.journal.activity.flushMs);
   }
 
-  /** Closes the database (checkpointing the WAL). Idempotent. */
+  /** Writes the activity held in memory (write-behind); throws when it cannot (the writes stay held). */
+  flushActivity(): number {
+    return this.journal.activity.flush();
+  }
+
+  /** Writes what activity is held, then closes the database (checkpointing the WAL). Idempotent. */
   close(): void {
-    if (this.db.open) this.db.close();
+    if (!this.db.open) return;
+    try {
+      this.flushActivity();
+    } catch {
+      // Lost with the process; the next start folds it back from the audit.
+    }
+    this.db.close();
   }
 }
 

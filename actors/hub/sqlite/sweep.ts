@@ -25,8 +25,12 @@ interface DueRow {
   last_reason: string | null;
 }
 
-/** Records every instance whose deadline is before `nowMs` and not yet recorded (at most `limit`). */
-export function sweepDeadlines(db: SqliteDatabase, nowMs: number, hubId: string | undefined, limit = 5000): SweepResult {
+/**
+ * Records every instance whose deadline is before `nowMs − lagMs` and not yet recorded (at most
+ * `limit`). `lagMs`: how long a newer deadline may wait in a hub process's memory before it is
+ * written (activity-buffer.ts); 0 when activity is written with each batch.
+ */
+export function sweepDeadlines(db: SqliteDatabase, nowMs: number, hubId: string | undefined, limit = 5000, lagMs = 0): SweepResult {
   let timeouts = 0;
   let fails = 0;
   db.transaction(() => {
@@ -35,7 +39,7 @@ export function sweepDeadlines(db: SqliteDatabase, nowMs: number, hubId: string 
         `SELECT device_id, instance, deadline_ms, last_request_at_ms, last_ticket_at_ms, last_reason FROM instance_activity
          WHERE expired = 0 AND deadline_ms IS NOT NULL AND deadline_ms < ? LIMIT ?`,
       )
-      .all(nowMs, limit) as DueRow[];
+      .all(nowMs - lagMs, limit) as DueRow[];
     if (due.length === 0) return;
     const mark = db.prepare(
       `UPDATE instance_activity SET expired = 1, state = CASE WHEN ? THEN 'timeout' ELSE state END
