@@ -46,14 +46,14 @@ export function benchHubCore(opts: { devices: number[]; seconds: number; batch: 
         const devices = fleet.slice(0, n);
         // Each device once first: the hub builds its verifier at a key's first request.
         progress(`${n} device(s): warm-up`);
-        run(core, preSign(devices, Math.max(n, 2000)), opts.batch);
+        runCore(core, preSign(devices, Math.max(n, 2000)), opts.batch);
         const samples: CoreRun[] = [];
         for (let r = 0; r < opts.runs; r++) {
           const raw = rawVerifySignRate(0.5, 1).perCpu;
           const requests = preSign(devices, Math.ceil(opts.seconds * 6000));
           const profiling = startProfile();
           const cpu0 = process.cpuUsage();
-          const answered = run(core, requests, opts.batch);
+          const answered = runCore(core, requests, opts.batch);
           const cpu = process.cpuUsage(cpu0);
           profiling?.(`hub-core-${n}-${r + 1}`);
           samples.push({ devices: n, perCpuSecond: answered / ((cpu.user + cpu.system) / 1e6), raw });
@@ -74,7 +74,7 @@ export function benchHubCore(opts: { devices: number[]; seconds: number; batch: 
 }
 
 /** Decides every request, `batch` at a time, committing each batch; returns the tickets granted. */
-function run(core: HubCore, requests: ReadonlyArray<{ bytes: Uint8Array; deviceId: string }>, batch: number): number {
+export function runCore(core: HubCore, requests: ReadonlyArray<{ bytes: Uint8Array; deviceId: string }>, batch: number): number {
   let tickets = 0;
   const pending = new PendingBatch();
   const store = core.store as SqliteHubStore;

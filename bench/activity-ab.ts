@@ -1,0 +1,99 @@
+/**
+ * Activity written with each batch against written behind, in one process, interleaved: two SQLite
+ * stores on copies of one enrolled database, one `HubCore` on each, the same kind of pre-signed
+ * requests through both in alternating slices (order swapped every slice). Each slice's pair is
+ * measured back to back, so a neighbour's load on a shared machine moves both alike; the table gives
+ * the median CPU per request of each and the median of the per-slice ratios. Each slice asks for
+ * devices in random order (a slice of a shuffled fleet), as a fleet's requests arrive.
+ *
+ *   node --import tsx bench/activity-ab.ts [--devices 100000] [--flush 0,5000] [--slices 12] [--slice-requests 20000]
+ */
+import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
+import { hex, randomNonce } from '../actors/crypto/index.ts';
+import { HubCore, IH_ROLE, newHubKey } from '../actors/hub/index.ts';
+import { SqliteHubStore } from '../actors/hub/sqlite/index.ts';
+import { runCore } from './hub-core.ts';
+import { enrollFleet, preSign, rawVerifySignRate } from './hub.ts';
+import { median, progress, table } from './stats.ts';
+
+export function benchActivityAb(opts: { devices: number; flush: [number, number]; slices: number; sliceRequests: number }): string {
+  const dir = mkdtempSync(join(tmpdir(), 'dominion-bench-ab-'));
+  const stores: SqliteHubStore[] = [];
+  try {
+    const hubId = `bench-ab-${hex(randomNonce(3))}`;
+    progress(`enrolling ${opts.devices} devices`);
+    const fleet = enrollFleet(join(dir, 'a.db'), hubId, opts.devices);
+    copyFileSync(join(dir, 'a.db'), join(dir, 'b.db'));
+    const signer = newHubKey(hubId, IH_ROLE).signer;
+    const cores = opts.flush.map((activityFlushMs, i) => {
+      const store = SqliteHubStore.open({ path: join(dir, `${'ab'[i]}.db`), verifierCacheSize: opts.devices, activityFlushMs });
+      stores.push(store);
+      return new HubCore({ role: IH_ROLE, signer, store });
+    });
+    progress('warm-up: every device once through both');
+    for (const core of cores) runCore(core, preSign(fleet, opts.devices), 128);
+    const us: [number[], number[]] = [[], []];
+    const ratios: number[] = [];
+    const raws: number[] = [];
+    for (let s = 0; s < opts.slices; s++) {
+      const order = s % 2 === 0 ? [0, 1] : [1, 0];
+      const slice: number[] = [0, 0];
+      for (const i of order) {
+        // Devices in random order, as a fleet's requests arrive: in enrolment order, a batch's devices
+        // would be neighbours in the table and share its pages, which real traffic never does.
+        const requests = preSign(shuffled(fleet).slice(0, opts.sliceRequests), opts.sliceRequests);
+        const c0 = process.cpuUsage();
+        const answered = runCore(cores[i]!, requests, 128);
+        const c = process.cpuUsage(c0);
+        slice[i] = (c.user + c.system) / answered;
+      }
+      raws.push(1e6 / rawVerifySignRate(0.3, 1).perCpu);
+      us[0].push(slice[0]!);
+      us[1].push(slice[1]!);
+      ratios.push(slice[0]! / slice[1]!);
+      progress(`slice ${s + 1}/${opts.slices}: ${slice[0]!.toFixed(1)} µs vs ${slice[1]!.toFixed(1)} µs per request`);
+    }
+    const raw = median(raws);
+    return table(
+      ['activity', 'CPU µs per request (median)', 'raw verify+sign µs', '÷ raw (rate)', 'per-slice ratio to the first (median)'],
+      opts.flush.map((f, i) => [
+        f === 0 ? 'with each batch' : `written behind, flushed every ${f} ms`,
+        median(us[i as 0 | 1]).toFixed(1),
+        raw.toFixed(1),
+        `${((100 * raw) / median(us[i as 0 | 1])).toFixed(0)} %`,
+        i === 0 ? '1.00×' : `${median(ratios).toFixed(2)}× faster`,
+      ]),
+    );
+  } finally {
+    for (const s of stores) s.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function shuffled<T>(items: readonly T[]): T[] {
+  const out = items.slice();
+  for (let i = out.length - 1; i > 0; i--) {
+    const j = Math.floor(Math.random() * (i + 1));
+    [out[i], out[j]] = [out[j]!, out[i]!];
+  }
+  return out;
+}
+
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  const { values } = parseArgs({
+    options: { devices: { type: 'string' }, flush: { type: 'string' }, slices: { type: 'string' }, 'slice-requests': { type: 'string' } },
+  });
+  const [a, b] = (values.flush ?? '0,5000').split(',').map(Number);
+  console.log(
+    `## Activity written behind, interleaved\n\n${benchActivityAb({
+      devices: Number(values.devices ?? 100_000),
+      flush: [a ?? 0, b ?? 5000],
+      slices: Number(values.slices ?? 12),
+      sliceRequests: Number(values['slice-requests'] ?? 20_000),
+    })}`,
+  );
+}
