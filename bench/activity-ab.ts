@@ -43,9 +43,8 @@ export function benchActivityAb(opts: { devices: number; flush: [number, number]
       const order = s % 2 === 0 ? [0, 1] : [1, 0];
       const slice: number[] = [0, 0];
       for (const i of order) {
-        // Devices in random order, as a fleet's requests arrive: in enrolment order, a batch's devices
-        // would be neighbours in the table and share its pages, which real traffic never does.
-        const requests = preSign(shuffled(fleet).slice(0, opts.sliceRequests), opts.sliceRequests);
+        // Devices in random order, as a fleet's requests arrive (preSign shuffles each round).
+        const requests = preSign(fleet, opts.sliceRequests);
         const c0 = process.cpuUsage();
         const answered = runCore(cores[i]!, requests, 128);
         const c = process.cpuUsage(c0);
@@ -72,15 +71,6 @@ export function benchActivityAb(opts: { devices: number; flush: [number, number]
     for (const s of stores) s.close();
     rmSync(dir, { recursive: true, force: true });
   }
-}
-
-function shuffled<T>(items: readonly T[]): T[] {
-  const out = items.slice();
-  for (let i = out.length - 1; i > 0; i--) {
-    const j = Math.floor(Math.random() * (i + 1));
-    [out[i], out[j]] = [out[j]!, out[i]!];
-  }
-  return out;
 }
 
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {

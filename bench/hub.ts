@@ -386,11 +386,18 @@ export interface PreSigned {
   readonly deviceId: string;
 }
 
-/** Requests as the device's `sw` would sign them, round-robin over the fleet, each with its own nonce. */
+/**
+ * Requests as the device's `sw` would sign them, each with its own nonce: every device once per round,
+ * in a new random order each round, as a fleet's requests arrive. (In enrolment order a batch's devices
+ * would be neighbours in the hub's tables and share their pages, which flatters a store that writes per
+ * batch: bench/activity-ab.ts.)
+ */
 export function preSign(devices: readonly BenchDevice[], count: number): PreSigned[] {
   const out: PreSigned[] = new Array(count);
+  let round: BenchDevice[] = [];
   for (let i = 0; i < count; i++) {
-    const d = devices[i % devices.length]!;
+    if (i % devices.length === 0) round = shuffled(devices);
+    const d = round[i % devices.length]!;
     const nonce = randomNonce(32);
     const request = create(TicketRequestSchema, {
       deviceId: d.deviceId,
@@ -415,6 +422,16 @@ export function preSign(devices: readonly BenchDevice[], count: number): PreSign
       nonceHex: hex(nonce),
       deviceId: d.deviceId,
     };
+  }
+  return out;
+}
+
+/** A random permutation (Fisher–Yates). */
+export function shuffled<T>(items: readonly T[]): T[] {
+  const out = items.slice();
+  for (let i = out.length - 1; i > 0; i--) {
+    const j = Math.floor(Math.random() * (i + 1));
+    [out[i], out[j]] = [out[j]!, out[i]!];
   }
   return out;
 }
