@@ -2,7 +2,7 @@
  * A batch's activity effects folded to one write per instance — the last decision's request and
  * state, the last ticket's deferral — for whichever store commits them (SQLite, PostgreSQL).
  */
-import type { HubEffects } from './effects.ts';
+import type { ActivityEffect, HubEffects } from './effects.ts';
 import { instanceStateOf } from './reasons.ts';
 
 export interface ActivityWrite {
@@ -26,34 +26,46 @@ export function mergeActivity(batch: readonly HubEffects[]): ActivityWrite[] {
   for (const { activity: a } of batch) {
     if (a === undefined) continue;
     const key = `${a.deviceId}\u0000${a.instance}`;
-    let w = byInstance.get(key);
-    if (w === undefined) {
-      w = {
-        deviceId: a.deviceId,
-        instance: a.instance,
-        requestAtMs: null,
-        outcome: null,
-        reason: null,
-        state: null,
-        ticketAtMs: null,
-        deferralMs: null,
-        slots: null,
-        recovery: null,
-      };
-      byInstance.set(key, w);
-    }
-    if (a.runtime !== undefined) {
-      w.slots = JSON.stringify(a.runtime.slots);
-      w.recovery = a.instance === 'device' ? a.runtime.recovery === true : null;
-    }
-    w.requestAtMs = a.atMs;
-    w.outcome = a.outcome;
-    w.reason = a.reason;
-    w.state = instanceStateOf(a.outcome, a.reason) ?? w.state;
-    if (a.deferralMs !== undefined) {
-      w.ticketAtMs = a.atMs;
-      w.deferralMs = a.deferralMs;
-    }
+    const w = writeOf(a);
+    const before = byInstance.get(key);
+    byInstance.set(key, before === undefined ? w : laterWrite(before, w));
   }
   return [...byInstance.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, w]) => w);
+}
+
+/** One decision's activity as a write: null where it says nothing (the stored value stays). */
+function writeOf(a: ActivityEffect): ActivityWrite {
+  const ticket = a.deferralMs !== undefined;
+  return {
+    deviceId: a.deviceId,
+    instance: a.instance,
+    requestAtMs: a.atMs,
+    outcome: a.outcome,
+    reason: a.reason,
+    state: instanceStateOf(a.outcome, a.reason) ?? null,
+    ticketAtMs: ticket ? a.atMs : null,
+    deferralMs: ticket ? a.deferralMs! : null,
+    slots: a.runtime !== undefined ? JSON.stringify(a.runtime.slots) : null,
+    recovery: a.runtime !== undefined && a.instance === 'device' ? a.runtime.recovery === true : null,
+  };
+}
+
+/**
+ * `later` over `earlier`, field by field: nulls keep what was there; the deferral goes with its
+ * ticket. The one merge rule for a batch's writes, held writes (sqlite/activity-buffer.ts) and the
+ * start-up fold.
+ */
+export function laterWrite(earlier: ActivityWrite, later: ActivityWrite): ActivityWrite {
+  return {
+    deviceId: later.deviceId,
+    instance: later.instance,
+    requestAtMs: later.requestAtMs ?? earlier.requestAtMs,
+    outcome: later.outcome ?? earlier.outcome,
+    reason: later.reason ?? earlier.reason,
+    state: later.state ?? earlier.state,
+    ticketAtMs: later.ticketAtMs ?? earlier.ticketAtMs,
+    deferralMs: later.ticketAtMs !== null ? later.deferralMs : earlier.deferralMs,
+    slots: later.slots ?? earlier.slots,
+    recovery: later.recovery ?? earlier.recovery,
+  };
 }

@@ -23,9 +23,10 @@
  * With `flushMs` 0 the buffer is a pass-through: each batch's activity is written in its own
  * transaction (the default of `SqliteHubStore`, for tests and tools that read the table at once).
  */
-import type { ActivityWrite } from '../activity-writes.ts';
+import { laterWrite, type ActivityWrite } from '../activity-writes.ts';
 import { instanceStateOf, type DecisionReason, type HubOutcome } from '../reasons.ts';
 import type { SqliteDatabase } from './database.ts';
+import { ANSWERED_OUTCOMES } from './replay-log.ts';
 
 export interface ActivityBufferOptions {
   /** How long a write may wait in memory. 0: none (written in the batch's transaction). */
@@ -33,9 +34,6 @@ export interface ActivityBufferOptions {
   /** Most instances held before a flush is forced. Default 50,000. */
   readonly maxHeld?: number;
 }
-
-/** Outcomes that answered a request, as the audit records them. */
-const ANSWERED = new Set(['ticket', 'withheld', 'update-required']);
 
 export class ActivityBuffer {
   readonly flushMs: number;
@@ -111,7 +109,7 @@ export class ActivityBuffer {
     for (const w of writes) {
       const key = `${w.deviceId}\u0000${w.instance}`;
       const before = this.held.get(key);
-      this.held.set(key, before === undefined ? w : laterOf(before, w));
+      this.held.set(key, before === undefined ? w : laterWrite(before, w));
     }
     if (this.held.size < this.maxHeld) return;
     try {
@@ -136,7 +134,7 @@ export class ActivityBuffer {
       this.counts.failures++;
       for (const [key, w] of taken) {
         const newer = this.held.get(key);
-        this.held.set(key, newer === undefined ? w : laterOf(w, newer));
+        this.held.set(key, newer === undefined ? w : laterWrite(w, newer));
       }
       throw err;
     }
@@ -159,7 +157,7 @@ export class ActivityBuffer {
       .iterate(sinceMs) as IterableIterator<AuditActivityRow>;
     const folded = new Map<string, ActivityWrite>();
     for (const r of rows) {
-      if (!ANSWERED.has(r.outcome)) continue;
+      if (!ANSWERED_OUTCOMES.has(r.outcome)) continue;
       const key = `${r.device_id}\u0000${r.instance}`;
       const ticket = r.outcome === 'ticket' && r.deferral_ms !== null;
       const w: ActivityWrite = {
@@ -175,7 +173,7 @@ export class ActivityBuffer {
         recovery: null,
       };
       const before = folded.get(key);
-      folded.set(key, before === undefined ? w : laterOf(before, w));
+      folded.set(key, before === undefined ? w : laterWrite(before, w));
     }
     const writes = [...folded.values()];
     this.writeAll(writes);
@@ -190,20 +188,4 @@ interface AuditActivityRow {
   device_id: string;
   instance: string;
   deferral_ms: number | null;
-}
-
-/** `later` over `earlier`, field by field as the batch merge does: nulls keep what was there. */
-function laterOf(earlier: ActivityWrite, later: ActivityWrite): ActivityWrite {
-  return {
-    deviceId: later.deviceId,
-    instance: later.instance,
-    requestAtMs: later.requestAtMs ?? earlier.requestAtMs,
-    outcome: later.outcome ?? earlier.outcome,
-    reason: later.reason ?? earlier.reason,
-    state: later.state ?? earlier.state,
-    ticketAtMs: later.ticketAtMs ?? earlier.ticketAtMs,
-    deferralMs: later.ticketAtMs !== null ? later.deferralMs : earlier.deferralMs,
-    slots: later.slots ?? earlier.slots,
-    recovery: later.recovery ?? earlier.recovery,
-  };
 }

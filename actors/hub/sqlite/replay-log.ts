@@ -26,7 +26,7 @@ import { requestRef } from '../replay.ts';
 import type { SqliteDatabase } from './database.ts';
 
 /** Outcomes that answered a request (a reply went out). */
-const ANSWERED = new Set(['ticket', 'withheld', 'update-required']);
+export const ANSWERED_OUTCOMES: ReadonlySet<string> = new Set(['ticket', 'withheld', 'update-required']);
 
 export interface ReplayLogOptions {
   readonly windowMs: number;
@@ -91,7 +91,7 @@ export class ReplayLog {
   catchUp(): void {
     for (const row of this.tail.iterate(this.seq) as IterableIterator<AuditRow>) {
       this.seq = row.seq;
-      if (ANSWERED.has(row.outcome) && row.device_id !== null && row.instance !== null)
+      if (ANSWERED_OUTCOMES.has(row.outcome) && row.device_id !== null && row.instance !== null)
         this.add(key(row.device_id, row.instance, row.ref), row.at_ms);
     }
   }
@@ -105,7 +105,7 @@ export class ReplayLog {
       .iterate() as IterableIterator<AuditRow>) {
       if (this.seq === 0) this.seq = row.seq;
       if (row.at_ms < since || rows.length >= this.capacity) break;
-      if (row.ref !== null && ANSWERED.has(row.outcome) && row.device_id !== null && row.instance !== null) rows.push(row);
+      if (row.ref !== null && ANSWERED_OUTCOMES.has(row.outcome) && row.device_id !== null && row.instance !== null) rows.push(row);
     }
     for (let i = rows.length - 1; i >= 0; i--) this.add(key(rows[i]!.device_id!, rows[i]!.instance!, rows[i]!.ref!), rows[i]!.at_ms);
   }
