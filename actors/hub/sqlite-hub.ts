@@ -8,7 +8,8 @@
  *
  * Readiness (docs/ARCHITECTURE.md §7): while it runs, the database's integrity is checked on a
  * schedule, and at once when a decision failed on the store (`internal-error`) or a commit failed;
- * a failed check, or commits failing `commitFailureLimit` times in a row, makes the hub not ready:
+ * a failed check, or commits (of batches, or of activity written behind) failing `commitFailureLimit`
+ * times in a row, makes the hub not ready:
  * it stops answering, says why in its retained status, and emits `notReady` (the CLI then exits
  * non-zero). A hub is never "online" while refusing everything.
  */
@@ -55,7 +56,10 @@ export interface SqliteHubOptions extends WorkerServerOptions {
    * the instances this hub answers (IH: 2 per device) or every request rebuilds its key; ≈ 1.3 KB each.
    */
   readonly keyCacheSize?: number;
-  /** Commits failing this many times in a row make the hub not ready. Default 3. */
+  /**
+   * Commits failing this many times in a row make the hub not ready. Default 3. Flushes of activity
+   * written behind count apart: with the default flush every 5 s, 15 s of failures.
+   */
   readonly commitFailureLimit?: number;
   /**
    * Activity written behind (sqlite/activity-buffer.ts): held up to this long, then written many
@@ -96,6 +100,7 @@ export class SqliteHub {
   private problem: string | undefined;
   private stopping: Promise<void> | undefined;
   private readonly log: Logger;
+  private readonly commitFailureLimit: number;
 
   static async start(options: SqliteHubOptions): Promise<SqliteHub> {
     const store = SqliteHubStore.open({
@@ -137,7 +142,7 @@ export class SqliteHub {
     const every = options.integrityCheckIntervalMs ?? 600_000;
     this.checkTimer = every > 0 ? setInterval(() => this.checkIntegrity(), every) : undefined;
     this.checkTimer?.unref();
-    const limit = Math.max(1, options.commitFailureLimit ?? 3);
+    const limit = (this.commitFailureLimit = Math.max(1, options.commitFailureLimit ?? 3));
     server.on('commitFailure', (err, inRow) => {
       if (inRow >= limit) this.declareNotReady(`${inRow} commits in a row failed (${err instanceof Error ? err.message : String(err)})`);
       else this.triggeredCheck();
@@ -222,13 +227,24 @@ export class SqliteHub {
     }
   }
 
-  /** Writes the activity held in memory now (the timer does this every flush interval). Never throws. */
+  /**
+   * Writes the activity held in memory now (the timer does this every flush interval). Never throws.
+   * A failure keeps the writes held for the next flush; `commitFailureLimit` failures in a row make
+   * the hub not ready: it could still answer, but the registry would fall ever further behind its
+   * answers (the dashboard, the deadline sweep), and the next start folds them back from the audit.
+   */
   flushActivity(): void {
     try {
       this.store.flushActivity();
     } catch (err) {
+      const inRow = this.store.journal.activity.failuresInRow;
+      if (inRow >= this.commitFailureLimit) {
+        this.declareNotReady(`writing held activity failed ${inRow} times in a row (${message(err)})`);
+        return;
+      }
       // Busy database or disk trouble: the writes stay held, the next flush tries again.
       this.log.limited('activity', 'warn', 'writing held activity failed; trying again at the next flush', { error: message(err) });
+      this.triggeredCheck();
     }
   }
 

@@ -3,9 +3,11 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { HubCore, IH_ROLE } from '../../actors/hub/index.ts';
+import Database from 'better-sqlite3';
+import { startEmbeddedBroker } from '../../actors/mqtt/index.ts';
+import { HubCore, IH_ROLE, SqliteHub } from '../../actors/hub/index.ts';
 import { enrollKeys, setFleetPolicy, SqliteHubStore } from '../../actors/hub/sqlite/index.ts';
-import { deviceRuntime, newDevice, newSigner, signedRequest, tempDir, type DeviceKeys } from './fixtures.ts';
+import { deviceRuntime, ihDatabaseFile, newDevice, newSigner, signedRequest, tempDir, type DeviceKeys } from './fixtures.ts';
 
 const NOW = 1_764_028_800_000;
 const DEFERRAL_MS = 60_000;
@@ -141,5 +143,91 @@ describe('activity written behind', () => {
     assert.equal(activity(store, dev.deviceId)?.last_ticket_at_ms, NOW);
     assert.equal(store.journal.activity.size, 0);
     store.close();
+  });
+
+  it('flushes failing commitFailureLimit times in a row make the hub not ready; fewer do not', async () => {
+    const db = ihDatabaseFile(1);
+    const broker = await startEmbeddedBroker();
+    const hub = await SqliteHub.start({
+      role: IH_ROLE,
+      hubId: db.hubId,
+      brokerUrl: broker.url,
+      dbPath: db.path,
+      signer: db.key.signer,
+      shareGroup: null,
+      activityFlushMs: 3_600_000, // flushed by hand below
+      integrityCheckIntervalMs: 0,
+      commitFailureLimit: 3,
+    });
+    try {
+      const problems: string[] = [];
+      hub.onNotReady((p) => problems.push(p));
+      const d = db.devices[0]!;
+      assert.equal(hub.core.handleRequest(signedRequest(d.device, d.deviceId, 'device', deviceRuntime()).bytes, NOW).outcome, 'ticket');
+      // Every activity write now fails, as a failing disk would make it; the audit still takes rows.
+      const other = new Database(db.path);
+      other.exec(
+        "CREATE TRIGGER activity_fails BEFORE INSERT ON instance_activity BEGIN SELECT RAISE(ABORT, 'simulated disk failure'); END",
+      );
+      other.close();
+      hub.flushActivity();
+      hub.flushActivity();
+      assert.equal(hub.status().ready, true, 'two failures: still answering, the writes held');
+      assert.equal(hub.stats().activity.held, 1);
+      assert.equal(hub.stats().activity.failures, 2);
+      hub.flushActivity();
+      assert.equal(problems.length, 1);
+      assert.match(problems[0]!, /writing held activity failed 3 times in a row \(.*simulated disk failure/);
+      assert.equal(hub.status().ready, false);
+      assert.match(hub.status().problem ?? '', /held activity/);
+    } finally {
+      await hub.stop(); // its last flush fails on the trigger too: those writes are lost, as with a kill
+      await broker.close();
+    }
+  });
+
+  it('a failure in between resets the count: only failures in a row make the hub not ready', async () => {
+    const db = ihDatabaseFile(1);
+    const broker = await startEmbeddedBroker();
+    const hub = await SqliteHub.start({
+      role: IH_ROLE,
+      hubId: db.hubId,
+      brokerUrl: broker.url,
+      dbPath: db.path,
+      signer: db.key.signer,
+      shareGroup: null,
+      activityFlushMs: 3_600_000,
+      integrityCheckIntervalMs: 0,
+      commitFailureLimit: 2,
+    });
+    try {
+      const d = db.devices[0]!;
+      const ask = (at: number): string =>
+        hub.core.handleRequest(signedRequest(d.device, d.deviceId, 'device', deviceRuntime()).bytes, at).outcome;
+      const trigger = (on: boolean): void => {
+        const other = new Database(db.path);
+        other.exec(
+          on
+            ? "CREATE TRIGGER activity_fails BEFORE INSERT ON instance_activity BEGIN SELECT RAISE(ABORT, 'simulated disk failure'); END"
+            : 'DROP TRIGGER activity_fails',
+        );
+        other.close();
+      };
+      assert.equal(ask(NOW), 'ticket');
+      trigger(true);
+      hub.flushActivity();
+      assert.equal(hub.store.journal.activity.failuresInRow, 1);
+      trigger(false);
+      hub.flushActivity();
+      assert.equal(hub.store.journal.activity.failuresInRow, 0);
+      assert.equal(hub.stats().activity.held, 0, 'the held write reached the table');
+      assert.equal(ask(NOW + 1000), 'ticket');
+      trigger(true);
+      hub.flushActivity();
+      assert.equal(hub.status().ready, true, 'one failure since the last success, under the limit of 2');
+    } finally {
+      await hub.stop();
+      await broker.close();
+    }
   });
 });

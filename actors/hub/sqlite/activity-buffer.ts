@@ -42,6 +42,7 @@ export class ActivityBuffer {
   private readonly upsert;
   private readonly writeAll: (writes: readonly ActivityWrite[]) => void;
   private readonly counts = { flushes: 0, rows: 0, failures: 0 };
+  private failuresInRow_ = 0;
 
   constructor(db: SqliteDatabase, options: ActivityBufferOptions) {
     this.flushMs = Math.max(0, Math.floor(options.flushMs));
@@ -77,6 +78,11 @@ export class ActivityBuffer {
     return this.held.size;
   }
 
+  /** Flushes that failed since the last one that succeeded (the owner's readiness watches it). */
+  get failuresInRow(): number {
+    return this.failuresInRow_;
+  }
+
   /** Flushes, rows they wrote, flushes that failed (their writes stayed held), instances held now. */
   stats(): { readonly flushes: number; readonly rows: number; readonly failures: number; readonly held: number } {
     return { ...this.counts, held: this.held.size };
@@ -104,14 +110,18 @@ export class ActivityBuffer {
     ).changes;
   }
 
-  /** A committed batch's activity: held until the next flush (forced once `maxHeld` instances wait). */
+  /**
+   * A committed batch's activity: held until the next flush (forced once `maxHeld` instances wait,
+   * unless the last flush failed: then the owner's timer retries, not every batch). What is held is
+   * bounded by the instances the hub answers: one merged write each.
+   */
   hold(writes: readonly ActivityWrite[]): void {
     for (const w of writes) {
       const key = `${w.deviceId}\u0000${w.instance}`;
       const before = this.held.get(key);
       this.held.set(key, before === undefined ? w : laterWrite(before, w));
     }
-    if (this.held.size < this.maxHeld) return;
+    if (this.held.size < this.maxHeld || this.failuresInRow_ > 0) return;
     try {
       this.flush();
     } catch {
@@ -132,12 +142,14 @@ export class ActivityBuffer {
       this.writeAll(writes);
     } catch (err) {
       this.counts.failures++;
+      this.failuresInRow_++;
       for (const [key, w] of taken) {
         const newer = this.held.get(key);
         this.held.set(key, newer === undefined ? w : laterWrite(w, newer));
       }
       throw err;
     }
+    this.failuresInRow_ = 0;
     this.counts.flushes++;
     this.counts.rows += writes.length;
     return writes.length;
