@@ -205,6 +205,8 @@ class VerifierCache {
 
 class SqliteRegistry implements HubRegistry {
   private readonly verifiers: VerifierCache;
+  /** Each cached key row's EnrolledKey (dropped with the row when the cache lets it go). */
+  private readonly enrolledOf = new WeakMap<KeyRow, EnrolledKey>();
   private readonly byInstance;
   private readonly instancesOf;
 
@@ -234,7 +236,7 @@ class SqliteRegistry implements HubRegistry {
   }
 
   keyFor(deviceId: string, instance: Instance): EnrolledKey | undefined {
-    return this.enrolled(this.byInstance.get(deviceId, instance) as KeyRow | undefined);
+    return this.enrolledFresh(this.byInstance.get(deviceId, instance) as KeyRow | undefined);
   }
 
   device(deviceId: string): EnrolledDevice | undefined {
@@ -286,7 +288,20 @@ class SqliteRegistry implements HubRegistry {
     };
   }
 
+  /**
+   * The enrolled key of a cached row, built once per row (its own copies and its verifier) and then
+   * handed out as is: a request costs no copies and no verifier look-up. Callers only read it.
+   */
   private enrolled(row: KeyRow | undefined): EnrolledKey | undefined {
+    if (row === undefined) return undefined;
+    const known = this.enrolledOf.get(row);
+    if (known !== undefined) return known;
+    const key = this.enrolledFresh(row);
+    if (key !== undefined) this.enrolledOf.set(row, key);
+    return key;
+  }
+
+  private enrolledFresh(row: KeyRow | undefined): EnrolledKey | undefined {
     if (row === undefined || !isInstance(row.instance)) return undefined;
     const publicKey = new Uint8Array(row.publicKey);
     return {
