@@ -123,7 +123,7 @@ function pgStatsLine(s: PgHubStats): string {
     `received ${s.server.received}, replied ${s.server.replied}; tickets ${o.ticket}, withheld ${o.withheld}, update-required ${o['update-required']}, ` +
     `refused ${o.refused} ${JSON.stringify(s.decisions.reasons.refused)}; ` +
     `boots granted ${b.outcomes['boot-granted']}, withheld ${b.outcomes['boot-withheld']}, refused ${b.outcomes.refused}; ` +
-    `commits ${s.journal.commits} (largest ${s.journal.largestBatch}), commit failures ${s.server.commitFailures}, ` +
+    `commits ${s.journal.commits} (largest ${s.journal.largestBatch}; ${s.journal.oneStatement} in one statement, ${s.journal.oneStatementReplays} of them retried for a replay), commit failures ${s.server.commitFailures}, ` +
     `replays dropped ${s.journal.replayed}; not ready ${s.outages} time(s), recovered ${s.recoveries}, dropped while not ready ${s.server.notReadyDrops}, behind a slow commit ${s.server.backlogDrops}; ` +
     `timeouts ${s.sweeps.timeouts}, fails ${s.sweeps.fails}; audit rows pruned ${s.sweeps.pruned}; TLS failures ${s.server.tlsFailures}`
   );

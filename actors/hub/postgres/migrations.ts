@@ -227,6 +227,26 @@ export const PG_MIGRATIONS: readonly PgMigration[] = [
       CREATE INDEX device_id_bytes ON device (device_id COLLATE "C");
     `,
   },
+  {
+    version: 6,
+    summary: 'a batch commits in one statement: it aborts when another worker answered one of its nonces',
+    sql: `
+      -- pg-journal.ts commits a common batch (nonces, audit rows, activity) as ONE statement, atomic on
+      -- its own: one round trip where a transaction takes five. That statement must not keep any of
+      -- its rows when another worker answered one of its nonces first (those decisions become refused
+      -- "replayed", their replies withheld), so it ends by calling this, which aborts it; the worker
+      -- then commits the batch in a transaction that sorts the replays out.
+      CREATE FUNCTION dominion_require_all_new(inserted bigint, expected bigint) RETURNS boolean
+        LANGUAGE plpgsql AS $$
+      BEGIN
+        IF inserted <> expected THEN
+          RAISE EXCEPTION 'dominion: % of % nonces of this batch were answered by another worker', expected - inserted, expected
+            USING ERRCODE = 'DM001';
+        END IF;
+        RETURN true;
+      END $$;
+    `,
+  },
 ];
 
 export const PG_SCHEMA_VERSION = PG_MIGRATIONS[PG_MIGRATIONS.length - 1]!.version;

@@ -52,6 +52,12 @@ export class PgHistoryRecorder {
     this.memory = new HistoryMemory(options.cacheSize);
   }
 
+  /** Whether `record` would need the table for this batch: a report differs from what memory holds. */
+  wouldRecord(batch: readonly HubEffects[]): boolean {
+    for (const r of reportsOf(batch)) if (this.memory.last(r.key) !== r.signature) return true;
+    return false;
+  }
+
   /**
    * Records the batch's reports inside the open transaction `c` and trims what got rows; returns the
    * rows written. Call `settled` when the transaction ends.

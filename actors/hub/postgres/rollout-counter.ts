@@ -60,6 +60,11 @@ export class PgRolloutCounter {
     private readonly hubId: string | null,
   ) {}
 
+  /** Whether a report of `instance` may need counting: it has a rollout now (then the batch takes the transaction). */
+  mayCount(instance: string): boolean {
+    return this.rollouts(instance) !== undefined;
+  }
+
   /** Counts the batch's failure reports inside its transaction; returns the rows written. */
   async count(c: PgQueryable, effects: readonly HubEffects[]): Promise<number> {
     const reports = new Map<string, RolloutFailureReport>();

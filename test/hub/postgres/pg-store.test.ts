@@ -75,6 +75,66 @@ describe('PgHubStore', () => {
     assert.equal(third.view.seen(fx.dev.deviceId, 'device', req.nonce), true, 'a new worker loads the window');
   });
 
+  it('a batch whose reports the worker has seen commits in one statement: nonces, audit rows and activity', async (t) => {
+    const url = needDatabase(t);
+    if (url === undefined) return;
+    const fx = await pgIhFixture(t, url);
+    const core = new HubCore({ role: IH_ROLE, signer: newSigner(), store: fx.store });
+    const ask = (at: number): { effects: Parameters<PgHubStore['commitAsync']>[0][number]; nonce: Uint8Array } => {
+      const req = signedRequest(fx.dev.device, fx.dev.deviceId, 'device', deviceRuntime());
+      const d = core.handle(req.bytes, at);
+      assert.equal(d.decision.outcome, 'ticket');
+      return { effects: d.effects, nonce: req.nonce };
+    };
+    await fx.store.commitAsync([ask(1_000).effects]); // the report is new to this worker: the transaction
+    assert.equal(fx.store.journal.stats().oneStatement, 0);
+    const later = [ask(2_000), ask(3_000)];
+    assert.equal((await fx.store.commitAsync(later.map((x) => x.effects))).replayed.size, 0);
+    assert.equal(fx.store.journal.stats().oneStatement, 1, 'the same report again: one statement');
+    assert.equal((await auditRows(fx.store)).length, 3);
+    const act = await fx.store.pool.query('SELECT last_request_at_ms, deadline_ms FROM instance_activity WHERE device_id = $1', [
+      fx.dev.deviceId,
+    ]);
+    assert.deepEqual(act.rows[0], { last_request_at_ms: 3_000, deadline_ms: 3_000 + 45_500 });
+    const third = await fx.worker({ clock: () => 4_000 });
+    for (const x of later) assert.equal(third.view.seen(fx.dev.deviceId, 'device', x.nonce), true, 'its nonces are committed');
+  });
+
+  it('one statement that meets a nonce another worker answered keeps nothing; the transaction records the replay', async (t) => {
+    const url = needDatabase(t);
+    if (url === undefined) return;
+    const fx = await pgIhFixture(t, url);
+    const other = await fx.worker();
+    const hub = newSigner();
+    const a = new HubCore({ role: IH_ROLE, signer: hub, store: fx.store });
+    const b = new HubCore({ role: IH_ROLE, signer: hub, store: other });
+    // Both workers see the device's report once, so their next batches fit one statement.
+    for (const [core, store, at] of [
+      [a, fx.store, 1_000],
+      [b, other, 1_001],
+    ] as const) {
+      const warm = core.handle(signedRequest(fx.dev.device, fx.dev.deviceId, 'device', deviceRuntime()).bytes, at);
+      await store.commitAsync([warm.effects]);
+    }
+    const req = signedRequest(fx.dev.device, fx.dev.deviceId, 'device', deviceRuntime());
+    const fresh = signedRequest(fx.dev.device, fx.dev.deviceId, 'device', deviceRuntime());
+    const da = a.handle(req.bytes, 5_000);
+    const db = [b.handle(fresh.bytes, 5_001), b.handle(req.bytes, 5_002)];
+    assert.equal((await fx.store.commitAsync([da.effects])).replayed.size, 0);
+    assert.equal(fx.store.journal.stats().oneStatement, 1);
+    assert.deepEqual([...(await other.commitAsync(db.map((d) => d.effects))).replayed], [1], "b's second reply must not go out");
+    assert.equal(other.journal.stats().oneStatementReplays, 1, 'the one statement aborted');
+    assert.deepEqual(
+      (await auditRows(fx.store)).map((r) => `${r.outcome}/${r.reason}`),
+      ['ticket/granted', 'ticket/granted', 'ticket/granted', 'ticket/granted', 'refused/replayed'],
+      'no row of the aborted statement is left',
+    );
+    const act = await fx.store.pool.query('SELECT last_request_at_ms FROM instance_activity WHERE device_id = $1', [fx.dev.deviceId]);
+    assert.equal(act.rows[0].last_request_at_ms, 5_001, "the replayed request's activity was not written");
+    const nonces = await fx.store.pool.query('SELECT count(*)::int AS n FROM answered_nonce WHERE device_id = $1', [fx.dev.deviceId]);
+    assert.equal(nonces.rows[0].n, 4, 'each nonce once');
+  });
+
   it('a quarantine reaches another worker within a second (NOTIFY)', async (t) => {
     const url = needDatabase(t);
     if (url === undefined) return;
