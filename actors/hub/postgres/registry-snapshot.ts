@@ -6,6 +6,10 @@
  *
  * A whole reload races with NOTIFYs that arrive while it reads: the devices they named are read
  * again after the reload replaced the copy, so a change is never lost behind an older snapshot.
+ *
+ * The safety net reads `config_version` first (migration 6: every transaction writing the tables
+ * read here moves it as it commits) and reloads only when it moved since the last whole read: a whole read costs about
+ * a second of CPU at 100,000 devices, which every 30 s was 3–5 % of a worker's core.
  */
 import type { PolicyDevice, PolicyRollout, PolicySource } from '../cached-policy.ts';
 import type { PublishedRelease } from '../releases.ts';
@@ -36,6 +40,9 @@ export class RegistrySnapshot implements PolicySource {
   private c: Contents = { keys: new Map(), devices: new Map(), fleet: undefined, rollouts: new Map(), releases: new Map() };
   private reloading: Set<string> | undefined;
   private applied = 0;
+  /** config_version as read before the last whole read began. */
+  private loadedVersion: number | undefined;
+  private wholeReads = 0;
 
   constructor(private readonly db: PgQueryable) {}
 
@@ -68,11 +75,30 @@ export class RegistrySnapshot implements PolicySource {
     return this.c.releases.get(releaseKey(board, label, version));
   }
 
+  /** Whole reads so far (start, LISTEN reconnected, the safety net when the version moved). */
+  get reloads(): number {
+    return this.wholeReads;
+  }
+
+  /** Enrolled keys held. */
+  get keyCount(): number {
+    return this.c.keys.size;
+  }
+
+  /** The safety net: re-reads everything if the operator state changed since the last whole read. */
+  async reloadIfChanged(): Promise<boolean> {
+    if ((await this.readVersion()) === this.loadedVersion) return false;
+    await this.reload();
+    return true;
+  }
+
   /** Re-reads everything (start, safety net, LISTEN reconnected). */
   async reload(): Promise<void> {
     const during = new Set<string>();
     this.reloading = during;
     try {
+      // Read first: a change committed while the tables are read moves it past what is recorded here.
+      const version = await this.readVersion();
       const next: Contents = {
         keys: new Map(),
         devices: new Map(),
@@ -87,6 +113,8 @@ export class RegistrySnapshot implements PolicySource {
       for (const k of (await this.db.query<KeyRowPg>('SELECT device_id, instance, public_key, key_id FROM device_key')).rows)
         next.keys.set(latin1(k.key_id), keyOf(k));
       this.c = next;
+      this.loadedVersion = version;
+      this.wholeReads++;
       this.applied++;
     } finally {
       this.reloading = undefined;
@@ -117,6 +145,10 @@ export class RegistrySnapshot implements PolicySource {
     for (const k of keys) this.c.keys.set(latin1(k.key_id), keyOf(k));
     if (d === undefined) this.c.devices.delete(deviceId);
     else this.c.devices.set(deviceId, { state: d.state, policy: d.policy ?? undefined, holds: groupHolds(holds).get(deviceId) ?? [] });
+  }
+
+  private async readVersion(): Promise<number | undefined> {
+    return (await this.db.query<{ version: number }>('SELECT version FROM config_version WHERE id = 1')).rows[0]?.version;
   }
 
   private async readFleet(): Promise<string | undefined> {

@@ -21,7 +21,7 @@ import { describeUrl, openPool, type PgConnectOptions, type PgPool } from './con
 import { migratePg, requirePgSchema } from './migrations.ts';
 import { PgJournal } from './pg-journal.ts';
 import { ReplayWindow } from './replay-window.ts';
-import { RegistrySnapshot } from './registry-snapshot.ts';
+import { RegistrySnapshot, type SnapshotKey } from './registry-snapshot.ts';
 import { pruneAnsweredNonces, sweepPgDeadlines } from './sweep.ts';
 
 export interface PgHubStoreOptions extends PgConnectOptions {
@@ -91,6 +91,9 @@ export class PgHubStore implements HubStore {
     this.journal = new PgJournal(pool, hubId ?? null, {}, (instance) => current.rollout(instance));
     this.replay = new ReplayWindow(this.replayWindowMs);
     const backend = options.backend ?? cryptoBackend('node');
+    // Two levels: by the snapshot's row (no work per request), then by content (a whole reload makes
+    // new rows of the same keys; preparing a verifier costs about a verify).
+    const byRow = new WeakMap<SnapshotKey, EnrolledKey>();
     const verifiers = new Map<string, EnrolledKey>();
     const policy = new CachedPolicy(this.snapshot);
     const { snapshot, replay } = this;
@@ -99,11 +102,13 @@ export class PgHubStore implements HubStore {
         if (!(keyId instanceof Uint8Array) || keyId.length === 0 || keyId.length > 64) return undefined;
         const row = snapshot.key(keyId);
         if (row === undefined || !isInstance(row.instance)) return undefined;
-        // Prepared verifiers by key (building one costs about a verify); a rotated key is a new entry.
+        const known = byRow.get(row);
+        if (known !== undefined) return known;
+        // A rotated key is a new entry; what is left of unenrolled keys goes once the map outgrows the fleet.
         const k = `${row.deviceId}\u0000${row.instance}\u0000${Buffer.from(row.publicKey).toString('hex')}`;
         let key = verifiers.get(k);
         if (key === undefined) {
-          if (verifiers.size > 100_000) verifiers.clear();
+          if (verifiers.size > 2 * snapshot.keyCount + 1024) verifiers.clear();
           key = {
             deviceId: row.deviceId,
             instance: row.instance,
@@ -113,6 +118,7 @@ export class PgHubStore implements HubStore {
           };
           verifiers.set(k, key);
         }
+        byRow.set(row, key);
         return key;
       },
       deviceState: (deviceId) => snapshot.device(deviceId)?.state,
@@ -208,9 +214,24 @@ export class PgHubStore implements HubStore {
     }
   }
 
+  /** The safety net behind NOTIFY: a whole reload when the operator state changed since the last. */
   private async reload(): Promise<void> {
     if (this.closed) return;
-    await this.applyChange({ all: true });
+    let changed: boolean;
+    try {
+      changed = await this.snapshot.reloadIfChanged();
+    } catch {
+      this.reloadFailures++;
+      return; // the next tick tries again
+    }
+    if (!changed) return;
+    for (const l of this.changeListeners) {
+      try {
+        l({ all: true });
+      } catch {
+        // a listener's bug is not the store's
+      }
+    }
   }
 
   /** Every worker's answered nonces of the window (a restarted worker refuses what was answered). */

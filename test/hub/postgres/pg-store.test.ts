@@ -135,6 +135,28 @@ describe('PgHubStore', () => {
     assert.equal(nonces.rows[0].n, 4, 'each nonce once');
   });
 
+  it('the safety net reads the operator state again only when config_version moved, and then sees a change NOTIFY missed', async (t) => {
+    const url = needDatabase(t);
+    if (url === undefined) return;
+    const fx = await pgIhFixture(t, url, { reloadMs: 3_600_000 }); // ticks by hand below
+    await fx.store.snapshot.reloadIfChanged(); // the fixture enrolled after the worker's first read
+    const whole = fx.store.snapshot.reloads;
+    assert.equal(await fx.store.snapshot.reloadIfChanged(), false, 'nothing changed since');
+    assert.equal(fx.store.snapshot.reloads, whole);
+    // A change that sends no NOTIFY (a hand-written statement): only the version says so.
+    await fx.store.pool.query("UPDATE device SET state = 'quarantined' WHERE device_id = $1", [fx.dev.deviceId]);
+    assert.equal(fx.store.view.deviceState(fx.dev.deviceId), 'active', 'no NOTIFY: the worker has not seen it yet');
+    assert.equal(await fx.store.snapshot.reloadIfChanged(), true);
+    assert.equal(fx.store.snapshot.reloads, whole + 1);
+    assert.equal(fx.store.view.deviceState(fx.dev.deviceId), 'quarantined');
+    assert.equal(await fx.store.snapshot.reloadIfChanged(), false, 'read once per change');
+    // The ticket path writes none of the operator tables: answering moves nothing.
+    const core = new HubCore({ role: IH_ROLE, signer: newSigner(), store: fx.store });
+    const d = core.handle(signedRequest(fx.dev.device, fx.dev.deviceId, 'device', deviceRuntime()).bytes, 7_000);
+    await fx.store.commitAsync([d.effects]);
+    assert.equal(await fx.store.snapshot.reloadIfChanged(), false);
+  });
+
   it('a quarantine reaches another worker within a second (NOTIFY)', async (t) => {
     const url = needDatabase(t);
     if (url === undefined) return;
