@@ -30,6 +30,8 @@ export interface SnapshotKey {
 
 interface Contents {
   keys: Map<string, SnapshotKey>;
+  /** Each device's key ids (latin1), so one device's change does not scan every key. */
+  keysOf: Map<string, string[]>;
   devices: Map<string, PolicyDevice>;
   fleet: string | undefined;
   rollouts: Map<string, SnapshotRollout>;
@@ -37,7 +39,14 @@ interface Contents {
 }
 
 export class RegistrySnapshot implements PolicySource {
-  private c: Contents = { keys: new Map(), devices: new Map(), fleet: undefined, rollouts: new Map(), releases: new Map() };
+  private c: Contents = {
+    keys: new Map(),
+    keysOf: new Map(),
+    devices: new Map(),
+    fleet: undefined,
+    rollouts: new Map(),
+    releases: new Map(),
+  };
   private reloading: Set<string> | undefined;
   private applied = 0;
   /** config_version as read before the last whole read began. */
@@ -101,6 +110,7 @@ export class RegistrySnapshot implements PolicySource {
       const version = await this.readVersion();
       const next: Contents = {
         keys: new Map(),
+        keysOf: new Map(),
         devices: new Map(),
         fleet: await this.readFleet(),
         rollouts: await this.readRollouts(),
@@ -111,7 +121,7 @@ export class RegistrySnapshot implements PolicySource {
       for (const d of (await this.db.query<DeviceRowPg>('SELECT device_id, state, policy FROM device')).rows)
         next.devices.set(d.device_id, { state: d.state, policy: d.policy ?? undefined, holds: byDevice.get(d.device_id) ?? [] });
       for (const k of (await this.db.query<KeyRowPg>('SELECT device_id, instance, public_key, key_id FROM device_key')).rows)
-        next.keys.set(latin1(k.key_id), keyOf(k));
+        addKey(next, k);
       this.c = next;
       this.loadedVersion = version;
       this.wholeReads++;
@@ -141,8 +151,10 @@ export class RegistrySnapshot implements PolicySource {
     const keys = (
       await this.db.query<KeyRowPg>('SELECT device_id, instance, public_key, key_id FROM device_key WHERE device_id = $1', [deviceId])
     ).rows;
-    for (const [id, k] of this.c.keys) if (k.deviceId === deviceId) this.c.keys.delete(id);
-    for (const k of keys) this.c.keys.set(latin1(k.key_id), keyOf(k));
+    // Only keys still this device's: a key id enrolled since for another device stays.
+    for (const id of this.c.keysOf.get(deviceId) ?? []) if (this.c.keys.get(id)?.deviceId === deviceId) this.c.keys.delete(id);
+    this.c.keysOf.delete(deviceId);
+    for (const k of keys) addKey(this.c, k);
     if (d === undefined) this.c.devices.delete(deviceId);
     else this.c.devices.set(deviceId, { state: d.state, policy: d.policy ?? undefined, holds: groupHolds(holds).get(deviceId) ?? [] });
   }
@@ -226,6 +238,14 @@ function groupHolds(rows: readonly HoldRow[]): Map<string, Array<{ instance: str
 
 function keyOf(k: KeyRowPg): SnapshotKey {
   return { deviceId: k.device_id, instance: k.instance, publicKey: new Uint8Array(k.public_key), keyId: new Uint8Array(k.key_id) };
+}
+
+function addKey(c: Pick<Contents, 'keys' | 'keysOf'>, row: KeyRowPg): void {
+  const id = latin1(row.key_id);
+  c.keys.set(id, keyOf(row));
+  const ids = c.keysOf.get(row.device_id);
+  if (ids === undefined) c.keysOf.set(row.device_id, [id]);
+  else ids.push(id);
 }
 
 function latin1(bytes: Uint8Array): string {

@@ -7,7 +7,7 @@ import { pgEnrollKeys, pgSetFleetPolicy, PgHubStore, type PgHubStoreOptions } fr
 import { ihRules, newDevice, node, type DeviceKeys } from '../fixtures.ts';
 import type { CliIo } from '../../../cli/options.ts';
 
-const keyIdOf = (publicKey: Uint8Array): Uint8Array => node.verifier(publicKey).keyId;
+export const keyIdOf = (publicKey: Uint8Array): Uint8Array => node.verifier(publicKey).keyId;
 
 export const DATABASE_URL = process.env.DATABASE_URL;
 

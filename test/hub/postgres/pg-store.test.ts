@@ -1,9 +1,9 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { HubCore, IH_ROLE, PendingBatch } from '../../../actors/hub/index.ts';
-import { pgChangeDeviceState, PgHubStore } from '../../../actors/hub/postgres/index.ts';
-import { deviceRuntime, newSigner, signedRequest } from '../fixtures.ts';
-import { changeApplied, freshSchema, needDatabase, pgIhFixture } from './pg-fixture.ts';
+import { pgChangeDeviceState, pgEnrollKeys, PgHubStore } from '../../../actors/hub/postgres/index.ts';
+import { deviceRuntime, newDevice, newSigner, signedRequest } from '../fixtures.ts';
+import { changeApplied, freshSchema, keyIdOf, needDatabase, pgIhFixture } from './pg-fixture.ts';
 
 async function auditRows(
   store: PgHubStore,
@@ -155,6 +155,22 @@ describe('PgHubStore', () => {
     const d = core.handle(signedRequest(fx.dev.device, fx.dev.deviceId, 'device', deviceRuntime()).bytes, 7_000);
     await fx.store.commitAsync([d.effects]);
     assert.equal(await fx.store.snapshot.reloadIfChanged(), false);
+  });
+
+  it("a device's new key replaces its old one in every worker's snapshot; its other instance's key stays", async (t) => {
+    const url = needDatabase(t);
+    if (url === undefined) return;
+    const fx = await pgIhFixture(t, url);
+    const other = await fx.worker();
+    const rotated = newDevice(fx.dev.deviceId).device;
+    const oldId = keyIdOf(fx.dev.device.publicKey);
+    const newId = keyIdOf(rotated.publicKey);
+    assert.notEqual(other.view.keyById(oldId), undefined);
+    const applied = changeApplied(other, () => other.view.keyById(newId) !== undefined, 'the new key');
+    await pgEnrollKeys(fx.store.pool, fx.dev.deviceId, [{ instance: 'device', publicKey: rotated.publicKey }]);
+    await applied;
+    assert.equal(other.view.keyById(oldId), undefined, 'the old key is gone');
+    assert.equal(other.view.keyById(keyIdOf(fx.dev.mm.publicKey))?.instance, 'mm', "the mm key is the device's still");
   });
 
   it('a quarantine reaches another worker within a second (NOTIFY)', async (t) => {
