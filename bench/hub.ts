@@ -47,6 +47,11 @@ export interface HubBenchOptions {
   readonly single?: boolean;
   /** The hubs' `--activity-flush` (default theirs: 5000 ms; 0 writes activity with each batch). */
   readonly activityFlushMs?: number;
+  /**
+   * Drive bench/hub-floor.ts instead of `dominion hub` (implies `single`): `crypto` opens, verifies,
+   * decodes, answers and signs with no decision or store; `mqtt` the same without the signatures.
+   */
+  readonly floor?: 'crypto' | 'mqtt';
 }
 
 /** Requests in flight per hub process: enough to keep it busy across the broker round trip, few enough for p99 < 50 ms. */
@@ -103,7 +108,10 @@ export async function benchHub(opts: HubBenchOptions = {}): Promise<string> {
     const keyCache = ['--key-cache', String(Math.max(50_000, maxDevices))];
     if (opts.activityFlushMs !== undefined) keyCache.push('--activity-flush', String(opts.activityFlushMs));
     const hubArgs = ['hub', '--role', 'ih', '--id', hubId, '--broker', broker.url, '--db', db, '--key', keyPath, ...keyCache];
-    const first = await startHub(hubArgs, cleanups);
+    const first =
+      opts.floor !== undefined
+        ? await startHub([opts.floor, broker.url, hubId, db, keyPath], cleanups, 'bench/hub-floor.ts')
+        : await startHub(hubArgs, cleanups);
 
     const firstPid = [first.process.pid!];
     const single: Array<{ devices: number; result: RunResult }> = [];
@@ -123,7 +131,7 @@ export async function benchHub(opts: HubBenchOptions = {}): Promise<string> {
       }
       single.push({ devices: n, result: summarize(results) });
     }
-    if (opts.single === true) {
+    if (opts.single === true || opts.floor !== undefined) {
       const totals = await stopHub(first);
       return (
         (totals !== undefined ? `Hub process totals: ${totals}\n\n` : '') +
@@ -580,11 +588,16 @@ export interface HubChild {
   output(): string;
 }
 
-export async function startHub(args: readonly string[], cleanups: Array<() => Promise<void> | void>): Promise<HubChild> {
+export async function startHub(
+  args: readonly string[],
+  cleanups: Array<() => Promise<void> | void>,
+  /** The child's entry: `dominion` itself, or bench/hub-floor.ts (`--floor`). */
+  entry = 'cli/main.ts',
+): Promise<HubChild> {
   // DOMINION_BENCH_HUB_PROFILE=<dir>: each hub writes a V8 CPU profile there (stopped with SIGTERM to let it).
   const profileDir = process.env.DOMINION_BENCH_HUB_PROFILE;
   const profile = profileDir !== undefined ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : [];
-  const child = spawn(process.execPath, [...profile, '--import', 'tsx', 'cli/main.ts', ...args], {
+  const child = spawn(process.execPath, [...profile, '--import', 'tsx', entry, ...args], {
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -664,9 +677,15 @@ if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.a
       'mosquitto-port': { type: 'string' },
       single: { type: 'boolean' },
       'activity-flush': { type: 'string' },
+      floor: { type: 'string' },
     },
   });
+  if (values.floor !== undefined && values.floor !== 'crypto' && values.floor !== 'mqtt') {
+    console.error('--floor: crypto or mqtt');
+    process.exit(2);
+  }
   benchHub({
+    ...(values.floor !== undefined ? { floor: values.floor as 'crypto' | 'mqtt' } : {}),
     ...(values.runs !== undefined ? { runs: Number(values.runs) } : {}),
     ...(values.seconds !== undefined ? { seconds: Number(values.seconds) } : {}),
     ...(values.devices !== undefined ? { devices: values.devices.split(',').map(Number) } : {}),
