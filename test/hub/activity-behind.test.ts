@@ -1,6 +1,6 @@
 // Activity written behind (actors/hub/sqlite/activity-buffer.ts): held after the batch committed,
 // written at the flush, never moved back, and folded back from the audit after a kill.
-import { describe, it } from 'node:test';
+import { describe, it, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -145,89 +145,79 @@ describe('activity written behind', () => {
     store.close();
   });
 
-  it('flushes failing commitFailureLimit times in a row make the hub not ready; fewer do not', async () => {
-    const db = ihDatabaseFile(1);
-    const broker = await startEmbeddedBroker();
-    const hub = await SqliteHub.start({
-      role: IH_ROLE,
-      hubId: db.hubId,
-      brokerUrl: broker.url,
-      dbPath: db.path,
-      signer: db.key.signer,
-      shareGroup: null,
-      activityFlushMs: 3_600_000, // flushed by hand below
-      integrityCheckIntervalMs: 0,
-      commitFailureLimit: 3,
-    });
-    try {
-      const problems: string[] = [];
-      hub.onNotReady((p) => problems.push(p));
-      const d = db.devices[0]!;
-      assert.equal(hub.core.handleRequest(signedRequest(d.device, d.deviceId, 'device', deviceRuntime()).bytes, NOW).outcome, 'ticket');
-      // Every activity write now fails, as a failing disk would make it; the audit still takes rows.
-      const other = new Database(db.path);
-      other.exec(
-        "CREATE TRIGGER activity_fails BEFORE INSERT ON instance_activity BEGIN SELECT RAISE(ABORT, 'simulated disk failure'); END",
-      );
-      other.close();
-      hub.flushActivity();
-      hub.flushActivity();
-      assert.equal(hub.status().ready, true, 'two failures: still answering, the writes held');
-      assert.equal(hub.stats().activity.held, 1);
-      assert.equal(hub.stats().activity.failures, 2);
-      hub.flushActivity();
-      assert.equal(problems.length, 1);
-      assert.match(problems[0]!, /writing held activity failed 3 times in a row \(.*simulated disk failure/);
-      assert.equal(hub.status().ready, false);
-      assert.match(hub.status().problem ?? '', /held activity/);
-    } finally {
-      await hub.stop(); // its last flush fails on the trigger too: those writes are lost, as with a kill
-      await broker.close();
-    }
+  it('flushes failing commitFailureLimit times in a row make the hub not ready; fewer do not', async (t) => {
+    const { hub, ask, failWrites } = await hubWithHeldActivity(t, 3);
+    const problems: string[] = [];
+    hub.onNotReady((p) => problems.push(p));
+    assert.equal(ask(NOW), 'ticket');
+    failWrites(true);
+    hub.flushActivity();
+    hub.flushActivity();
+    assert.equal(hub.status().ready, true, 'two failures: still answering, the writes held');
+    assert.equal(hub.stats().activity.held, 1);
+    assert.equal(hub.stats().activity.failures, 2);
+    hub.flushActivity();
+    assert.equal(problems.length, 1);
+    assert.match(problems[0]!, /writing held activity failed 3 times in a row \(.*simulated disk failure/);
+    assert.equal(hub.status().ready, false);
+    assert.match(hub.status().problem ?? '', /held activity/);
   });
 
-  it('a failure in between resets the count: only failures in a row make the hub not ready', async () => {
-    const db = ihDatabaseFile(1);
-    const broker = await startEmbeddedBroker();
-    const hub = await SqliteHub.start({
-      role: IH_ROLE,
-      hubId: db.hubId,
-      brokerUrl: broker.url,
-      dbPath: db.path,
-      signer: db.key.signer,
-      shareGroup: null,
-      activityFlushMs: 3_600_000,
-      integrityCheckIntervalMs: 0,
-      commitFailureLimit: 2,
-    });
-    try {
-      const d = db.devices[0]!;
-      const ask = (at: number): string =>
-        hub.core.handleRequest(signedRequest(d.device, d.deviceId, 'device', deviceRuntime()).bytes, at).outcome;
-      const trigger = (on: boolean): void => {
-        const other = new Database(db.path);
-        other.exec(
-          on
-            ? "CREATE TRIGGER activity_fails BEFORE INSERT ON instance_activity BEGIN SELECT RAISE(ABORT, 'simulated disk failure'); END"
-            : 'DROP TRIGGER activity_fails',
-        );
-        other.close();
-      };
-      assert.equal(ask(NOW), 'ticket');
-      trigger(true);
-      hub.flushActivity();
-      assert.equal(hub.store.journal.activity.failuresInRow, 1);
-      trigger(false);
-      hub.flushActivity();
-      assert.equal(hub.store.journal.activity.failuresInRow, 0);
-      assert.equal(hub.stats().activity.held, 0, 'the held write reached the table');
-      assert.equal(ask(NOW + 1000), 'ticket');
-      trigger(true);
-      hub.flushActivity();
-      assert.equal(hub.status().ready, true, 'one failure since the last success, under the limit of 2');
-    } finally {
-      await hub.stop();
-      await broker.close();
-    }
+  it('a failure in between resets the count: only failures in a row make the hub not ready', async (t) => {
+    const { hub, ask, failWrites } = await hubWithHeldActivity(t, 2);
+    assert.equal(ask(NOW), 'ticket');
+    failWrites(true);
+    hub.flushActivity();
+    assert.equal(hub.store.journal.activity.failuresInRow, 1);
+    failWrites(false);
+    hub.flushActivity();
+    assert.equal(hub.store.journal.activity.failuresInRow, 0);
+    assert.equal(hub.stats().activity.held, 0, 'the held write reached the table');
+    assert.equal(ask(NOW + 1000), 'ticket');
+    failWrites(true);
+    hub.flushActivity();
+    assert.equal(hub.status().ready, true, 'one failure since the last success, under the limit of 2');
   });
 });
+
+/**
+ * A running hub (embedded broker) on a one-device database whose activity is flushed by hand; `ask`
+ * decides and commits one request of that device; `failWrites(true)` makes every activity write fail,
+ * as a failing disk would (a trigger, from another connection), while the audit still takes rows.
+ */
+async function hubWithHeldActivity(
+  t: TestContext,
+  commitFailureLimit: number,
+): Promise<{ hub: SqliteHub; ask: (nowMs: number) => string; failWrites: (on: boolean) => void }> {
+  const db = ihDatabaseFile(1);
+  const broker = await startEmbeddedBroker();
+  const hub = await SqliteHub.start({
+    role: IH_ROLE,
+    hubId: db.hubId,
+    brokerUrl: broker.url,
+    dbPath: db.path,
+    signer: db.key.signer,
+    shareGroup: null,
+    activityFlushMs: 3_600_000,
+    integrityCheckIntervalMs: 0,
+    commitFailureLimit,
+  });
+  t.after(async () => {
+    await hub.stop(); // a last flush that fails on the trigger loses those writes, as a kill would
+    await broker.close();
+  });
+  const d = db.devices[0]!;
+  return {
+    hub,
+    ask: (nowMs) => hub.core.handleRequest(signedRequest(d.device, d.deviceId, 'device', deviceRuntime()).bytes, nowMs).outcome,
+    failWrites(on) {
+      const other = new Database(db.path);
+      other.exec(
+        on
+          ? "CREATE TRIGGER activity_fails BEFORE INSERT ON instance_activity BEGIN SELECT RAISE(ABORT, 'simulated disk failure'); END"
+          : 'DROP TRIGGER activity_fails',
+      );
+      other.close();
+    },
+  };
+}

@@ -1,4 +1,4 @@
-import { describe, it } from 'node:test';
+import { describe, it, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { HubCore, IH_ROLE, PendingBatch } from '../../../actors/hub/index.ts';
 import { pgChangeDeviceState, pgEnrollKeys, PgHubStore } from '../../../actors/hub/postgres/index.ts';
@@ -53,11 +53,7 @@ describe('PgHubStore', () => {
   it('the same request decided by two workers: one answer, one replayed audit row', async (t) => {
     const url = needDatabase(t);
     if (url === undefined) return;
-    const fx = await pgIhFixture(t, url);
-    const other = await fx.worker();
-    const hub = newSigner();
-    const a = new HubCore({ role: IH_ROLE, signer: hub, store: fx.store });
-    const b = new HubCore({ role: IH_ROLE, signer: hub, store: other });
+    const { fx, other, a, b } = await twoWorkers(t, url);
     const req = signedRequest(fx.dev.device, fx.dev.deviceId, 'device', deviceRuntime());
     const da = a.handle(req.bytes, 5_000);
     const db = b.handle(req.bytes, 5_001);
@@ -103,11 +99,7 @@ describe('PgHubStore', () => {
   it('one statement that meets a nonce another worker answered keeps nothing; the transaction records the replay', async (t) => {
     const url = needDatabase(t);
     if (url === undefined) return;
-    const fx = await pgIhFixture(t, url);
-    const other = await fx.worker();
-    const hub = newSigner();
-    const a = new HubCore({ role: IH_ROLE, signer: hub, store: fx.store });
-    const b = new HubCore({ role: IH_ROLE, signer: hub, store: other });
+    const { fx, other, a, b } = await twoWorkers(t, url);
     // Both workers see the device's report once, so their next batches fit one statement.
     for (const [core, store, at] of [
       [a, fx.store, 1_000],
@@ -210,3 +202,19 @@ describe('PgHubStore', () => {
     assert.equal(rows.length, mmTicket ? 2 : 1);
   });
 });
+
+/** Two workers of one hub on one fresh schema, each with its decision core (one hub key). */
+async function twoWorkers(
+  t: TestContext,
+  url: string,
+): Promise<{ fx: Awaited<ReturnType<typeof pgIhFixture>>; other: PgHubStore; a: HubCore; b: HubCore }> {
+  const fx = await pgIhFixture(t, url);
+  const other = await fx.worker();
+  const hub = newSigner();
+  return {
+    fx,
+    other,
+    a: new HubCore({ role: IH_ROLE, signer: hub, store: fx.store }),
+    b: new HubCore({ role: IH_ROLE, signer: hub, store: other }),
+  };
+}
