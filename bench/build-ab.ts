@@ -38,8 +38,17 @@ async function loadTree(root: string, label: string): Promise<Tree> {
   };
 }
 
-export async function benchBuildAb(opts: { base: string; devices: number; slices: number; sliceRequests: number; flushMs: number }): Promise<string> {
-  const trees = [await loadTree(resolve(opts.base), `base (${opts.base})`), await loadTree(resolve(import.meta.dirname, '..'), 'this checkout')];
+export async function benchBuildAb(opts: {
+  base: string;
+  devices: number;
+  slices: number;
+  sliceRequests: number;
+  flushMs: number;
+}): Promise<string> {
+  const trees = [
+    await loadTree(resolve(opts.base), `base (${opts.base})`),
+    await loadTree(resolve(import.meta.dirname, '..'), 'this checkout'),
+  ];
   const dir = mkdtempSync(join(tmpdir(), 'dominion-bench-build-ab-'));
   const stores: Array<{ close(): void }> = [];
   try {
@@ -49,7 +58,11 @@ export async function benchBuildAb(opts: { base: string; devices: number; slices
     const fleet = base.bench.enrollFleet(join(dir, '0.db'), hubId, opts.devices);
     copyFileSync(join(dir, '0.db'), join(dir, '1.db'));
     const cores = trees.map((t, i) => {
-      const store = t.sqlite.SqliteHubStore.open({ path: join(dir, `${i}.db`), verifierCacheSize: opts.devices, activityFlushMs: opts.flushMs });
+      const store = t.sqlite.SqliteHubStore.open({
+        path: join(dir, `${i}.db`),
+        verifierCacheSize: opts.devices,
+        activityFlushMs: opts.flushMs,
+      });
       stores.push(store);
       return new t.hub.HubCore({ role: t.hub.IH_ROLE, signer: t.hub.newHubKey(hubId, t.hub.IH_ROLE).signer, store });
     });
@@ -101,7 +114,9 @@ if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.a
     },
   });
   if (values.base === undefined) {
-    console.error('usage: node --import tsx bench/build-ab.ts --base <checkout of the other tree> [--devices N] [--slices N] [--slice-requests N]');
+    console.error(
+      'usage: node --import tsx bench/build-ab.ts --base <checkout of the other tree> [--devices N] [--slices N] [--slice-requests N]',
+    );
     process.exit(2);
   }
   console.log(

@@ -45,7 +45,13 @@ async function drive(core: HubCore, requests: Requests, batch: number): Promise<
   return tickets;
 }
 
-export async function benchStoreAb(opts: { pgUrl: string; devices: number; batches: number[]; slices: number; sliceRequests: number }): Promise<string> {
+export async function benchStoreAb(opts: {
+  pgUrl: string;
+  devices: number;
+  batches: number[];
+  slices: number;
+  sliceRequests: number;
+}): Promise<string> {
   const dir = mkdtempSync(join(tmpdir(), 'dominion-bench-store-ab-'));
   const closers: Array<() => Promise<void> | void> = [];
   try {
@@ -82,7 +88,9 @@ export async function benchStoreAb(opts: { pgUrl: string; devices: number; batch
         us[0].push(slice[0]!);
         us[1].push(slice[1]!);
         ratios.push(slice[0]! / slice[1]!);
-        progress(`batch ${batch}, slice ${s + 1}/${opts.slices}: SQLite ${slice[0]!.toFixed(1)} µs, PostgreSQL ${slice[1]!.toFixed(1)} µs per request`);
+        progress(
+          `batch ${batch}, slice ${s + 1}/${opts.slices}: SQLite ${slice[0]!.toFixed(1)} µs, PostgreSQL ${slice[1]!.toFixed(1)} µs per request`,
+        );
       }
       rows.push([
         batch,
