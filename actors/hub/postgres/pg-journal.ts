@@ -198,7 +198,9 @@ export class PgJournal {
   private async commitInOneStatement(batch: readonly HubEffects[]): Promise<CommitResult> {
     const answered = batch.flatMap((e) => (e.answered !== undefined ? [e.answered] : []));
     const audits = batch.flatMap((e) => (e.audit !== undefined ? [e.audit] : []));
-    const r = await this.pool.query<{ rows: number }>(ONE_STATEMENT, [
+    // Named: each connection parses and plans it once, then only binds. Planning these CTEs was most of
+    // PostgreSQL's own CPU per one-request commit (measured: 1.4–1.9 ms unnamed, 0.3–0.5 ms named).
+    const r = await this.pool.query<{ rows: number }>({ name: 'dominion-commit-batch', text: ONE_STATEMENT }, [
       answered.map((a) => a.deviceId),
       answered.map((a) => a.instance),
       answered.map((a) => Buffer.from(a.nonce.buffer, a.nonce.byteOffset, a.nonce.byteLength)),
