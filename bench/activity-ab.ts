@@ -18,9 +18,15 @@ import { HubCore, IH_ROLE, newHubKey } from '../actors/hub/index.ts';
 import { SqliteHubStore } from '../actors/hub/sqlite/index.ts';
 import { runCore } from './hub-core.ts';
 import { enrollFleet, preSign, rawVerifySignRate } from './hub.ts';
+import { cpuMicrosPer, interleave } from './interleave.ts';
 import { median, progress, table } from './stats.ts';
 
-export function benchActivityAb(opts: { devices: number; flush: [number, number]; slices: number; sliceRequests: number }): string {
+export async function benchActivityAb(opts: {
+  devices: number;
+  flush: [number, number];
+  slices: number;
+  sliceRequests: number;
+}): Promise<string> {
   const dir = mkdtempSync(join(tmpdir(), 'dominion-bench-ab-'));
   const stores: SqliteHubStore[] = [];
   try {
@@ -36,35 +42,28 @@ export function benchActivityAb(opts: { devices: number; flush: [number, number]
     });
     progress('warm-up: every device once through both');
     for (const core of cores) runCore(core, preSign(fleet, opts.devices), 128);
-    const us: [number[], number[]] = [[], []];
-    const ratios: number[] = [];
     const raws: number[] = [];
-    for (let s = 0; s < opts.slices; s++) {
-      const order = s % 2 === 0 ? [0, 1] : [1, 0];
-      const slice: number[] = [0, 0];
-      for (const i of order) {
-        // Devices in random order, as a fleet's requests arrive (preSign shuffles each round).
-        const requests = preSign(fleet, opts.sliceRequests);
-        const c0 = process.cpuUsage();
-        const answered = runCore(cores[i]!, requests, 128);
-        const c = process.cpuUsage(c0);
-        slice[i] = (c.user + c.system) / answered;
-      }
-      raws.push(1e6 / rawVerifySignRate(0.3, 1).perCpu);
-      us[0].push(slice[0]!);
-      us[1].push(slice[1]!);
-      ratios.push(slice[0]! / slice[1]!);
-      progress(`slice ${s + 1}/${opts.slices}: ${slice[0]!.toFixed(1)} µs vs ${slice[1]!.toFixed(1)} µs per request`);
-    }
+    const ab = await interleave(
+      opts.slices,
+      // Devices in random order, as a fleet's requests arrive (preSign shuffles each round).
+      (side) => {
+        const requests = preSign(fleet, opts.sliceRequests); // signed before the clock starts
+        return cpuMicrosPer(() => runCore(cores[side]!, requests, 128));
+      },
+      (s, [a, b]) => {
+        raws.push(1e6 / rawVerifySignRate(0.3, 1).perCpu);
+        progress(`slice ${s + 1}/${opts.slices}: ${a.toFixed(1)} µs vs ${b.toFixed(1)} µs per request`);
+      },
+    );
     const raw = median(raws);
     return table(
       ['activity', 'CPU µs per request (median)', 'raw verify+sign µs', '÷ raw (rate)', 'per-slice ratio to the first (median)'],
       opts.flush.map((f, i) => [
         f === 0 ? 'with each batch' : `written behind, flushed every ${f} ms`,
-        median(us[i as 0 | 1]).toFixed(1),
+        ab.medians[i as 0 | 1].toFixed(1),
         raw.toFixed(1),
-        `${((100 * raw) / median(us[i as 0 | 1])).toFixed(0)} %`,
-        i === 0 ? '1.00×' : `${median(ratios).toFixed(2)}× faster`,
+        `${((100 * raw) / ab.medians[i as 0 | 1]).toFixed(0)} %`,
+        i === 0 ? '1.00×' : `${ab.ratio.toFixed(2)}× faster`,
       ]),
     );
   } finally {
@@ -79,7 +78,7 @@ if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.a
   });
   const [a, b] = (values.flush ?? '0,5000').split(',').map(Number);
   console.log(
-    `## Activity written behind, interleaved\n\n${benchActivityAb({
+    `## Activity written behind, interleaved\n\n${await benchActivityAb({
       devices: Number(values.devices ?? 100_000),
       flush: [a ?? 0, b ?? 5000],
       slices: Number(values.slices ?? 12),

@@ -16,6 +16,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
+import { cpuMicrosPer, interleave } from './interleave.ts';
 import { median, progress, table } from './stats.ts';
 
 /** What the bench needs of a tree: its hub core, SQLite store and the bench helpers. */
@@ -68,33 +69,27 @@ export async function benchBuildAb(opts: {
     });
     progress('warm-up: every device once through both');
     trees.forEach((t, i) => t.core.runCore(cores[i] as never, base.bench.preSign(fleet, opts.devices), 128));
-    const us: [number[], number[]] = [[], []];
-    const ratios: number[] = [];
     const raws: number[] = [];
-    for (let s = 0; s < opts.slices; s++) {
-      const slice: number[] = [0, 0];
-      for (const i of s % 2 === 0 ? [0, 1] : [1, 0]) {
-        const requests = base.bench.preSign(fleet, opts.sliceRequests);
-        const c0 = process.cpuUsage();
-        const answered = trees[i]!.core.runCore(cores[i] as never, requests, 128);
-        const c = process.cpuUsage(c0);
-        slice[i] = (c.user + c.system) / answered;
-      }
-      raws.push(1e6 / base.bench.rawVerifySignRate(0.3, 1).perCpu);
-      us[0].push(slice[0]!);
-      us[1].push(slice[1]!);
-      ratios.push(slice[0]! / slice[1]!);
-      progress(`slice ${s + 1}/${opts.slices}: base ${slice[0]!.toFixed(1)} µs, this ${slice[1]!.toFixed(1)} µs per request`);
-    }
+    const ab = await interleave(
+      opts.slices,
+      (side) => {
+        const requests = base.bench.preSign(fleet, opts.sliceRequests); // signed before the clock starts
+        return cpuMicrosPer(() => trees[side]!.core.runCore(cores[side] as never, requests, 128));
+      },
+      (s, [a, b]) => {
+        raws.push(1e6 / base.bench.rawVerifySignRate(0.3, 1).perCpu);
+        progress(`slice ${s + 1}/${opts.slices}: base ${a.toFixed(1)} µs, this ${b.toFixed(1)} µs per request`);
+      },
+    );
     const raw = median(raws);
     return table(
       ['tree', 'CPU µs per request (median)', 'raw verify+sign µs', '÷ raw (rate)', 'per-slice ratio to the base (median)'],
       trees.map((t, i) => [
         t.label,
-        median(us[i as 0 | 1]).toFixed(1),
+        ab.medians[i as 0 | 1].toFixed(1),
         raw.toFixed(1),
-        `${((100 * raw) / median(us[i as 0 | 1])).toFixed(0)} %`,
-        i === 0 ? '1.00×' : `${median(ratios).toFixed(3)}× faster`,
+        `${((100 * raw) / ab.medians[i as 0 | 1]).toFixed(0)} %`,
+        i === 0 ? '1.00×' : `${ab.ratio.toFixed(3)}× faster`,
       ]),
     );
   } finally {

@@ -23,7 +23,8 @@ import { PgHubStore } from '../actors/hub/postgres/index.ts';
 import { SqliteHubStore } from '../actors/hub/sqlite/index.ts';
 import { pgFleetDatabase } from './fleet/enrol-pg.ts';
 import { enrollFleet, preSign } from './hub.ts';
-import { median, progress, table } from './stats.ts';
+import { cpuMicrosPer, interleave } from './interleave.ts';
+import { progress, table } from './stats.ts';
 
 type Requests = ReadonlyArray<{ bytes: Uint8Array; deviceId: string }>;
 
@@ -72,31 +73,25 @@ export async function benchStoreAb(opts: {
     for (const core of cores) await drive(core, preSign(fleet, opts.devices), 64);
     const rows: Array<Array<string | number>> = [];
     for (const batch of opts.batches) {
-      const us: [number[], number[]] = [[], []];
-      const ratios: number[] = [];
-      for (let s = 0; s < opts.slices; s++) {
-        const slice = [0, 0];
-        for (const i of s % 2 === 0 ? [0, 1] : [1, 0]) {
+      const ab = await interleave(
+        opts.slices,
+        async (side) => {
           const requests = preSign(fleet, opts.sliceRequests);
           sqlite.flushActivity(); // the hub's flush timer, between slices: its cost lands in the SQLite slices alike
-          const c0 = process.cpuUsage();
-          const answered = await drive(cores[i]!, requests, batch);
-          if (i === 0) sqlite.flushActivity();
-          const c = process.cpuUsage(c0);
-          slice[i] = (c.user + c.system) / answered;
-        }
-        us[0].push(slice[0]!);
-        us[1].push(slice[1]!);
-        ratios.push(slice[0]! / slice[1]!);
-        progress(
-          `batch ${batch}, slice ${s + 1}/${opts.slices}: SQLite ${slice[0]!.toFixed(1)} µs, PostgreSQL ${slice[1]!.toFixed(1)} µs per request`,
-        );
-      }
+          return cpuMicrosPer(async () => {
+            const answered = await drive(cores[side]!, requests, batch);
+            if (side === 0) sqlite.flushActivity();
+            return answered;
+          });
+        },
+        (s, [a, b]) =>
+          progress(`batch ${batch}, slice ${s + 1}/${opts.slices}: SQLite ${a.toFixed(1)} µs, PostgreSQL ${b.toFixed(1)} µs per request`),
+      );
       rows.push([
         batch,
-        median(us[0]).toFixed(1),
-        median(us[1]).toFixed(1),
-        `${median(ratios).toFixed(2)}`,
+        ab.medians[0].toFixed(1),
+        ab.medians[1].toFixed(1),
+        ab.ratio.toFixed(2),
         `${pg.journal.stats().oneStatement} of ${pg.journal.stats().commits}`,
       ]);
     }

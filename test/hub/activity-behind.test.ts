@@ -7,7 +7,7 @@ import Database from 'better-sqlite3';
 import { startEmbeddedBroker } from '../../actors/mqtt/index.ts';
 import { HubCore, IH_ROLE, SqliteHub } from '../../actors/hub/index.ts';
 import { enrollKeys, setFleetPolicy, SqliteHubStore } from '../../actors/hub/sqlite/index.ts';
-import { deviceRuntime, ihDatabaseFile, newDevice, newSigner, signedRequest, tempDir, type DeviceKeys } from './fixtures.ts';
+import { deviceRuntime, hubOn, ihDatabaseFile, newDevice, newSigner, signedRequest, tempDir, type DeviceKeys } from './fixtures.ts';
 
 const NOW = 1_764_028_800_000;
 const DEFERRAL_MS = 60_000;
@@ -192,12 +192,7 @@ async function hubWithHeldActivity(
   const db = ihDatabaseFile(1);
   const broker = await startEmbeddedBroker();
   const hub = await SqliteHub.start({
-    role: IH_ROLE,
-    hubId: db.hubId,
-    brokerUrl: broker.url,
-    dbPath: db.path,
-    signer: db.key.signer,
-    shareGroup: null,
+    ...hubOn(db, broker.url),
     activityFlushMs: 3_600_000,
     integrityCheckIntervalMs: 0,
     commitFailureLimit,

@@ -16,7 +16,7 @@ import { IH_ROLE, parseHubStatus, SqliteHub, type HubStatus } from '../../actors
 import { checkDatabaseFile, HubStoreError, openHubDatabase } from '../../actors/hub/sqlite/index.ts';
 import { within } from '../mqtt/wait.ts';
 import { dominion, ihHubArgs, runDominion } from './child.ts';
-import { deviceRuntime, ihDatabaseFile, signedRequest, tempDir, uniqueId, type IhDatabaseFile } from './fixtures.ts';
+import { deviceRuntime, hubOn, ihDatabaseFile, signedRequest, tempDir, uniqueId, type IhDatabaseFile } from './fixtures.ts';
 
 /** A closed hub database with 300 enrolled devices (several pages of keys) and its hub key file. */
 const hubDatabase = (): IhDatabaseFile => ihDatabaseFile(300);
@@ -121,12 +121,7 @@ test('a running hub whose database goes bad: the check finds it, the hub stops a
   const broker = await startEmbeddedBroker();
   const watch = await watchStatus(broker.url, db.hubId);
   const hub = await SqliteHub.start({
-    role: IH_ROLE,
-    hubId: db.hubId,
-    brokerUrl: broker.url,
-    dbPath: db.path,
-    signer: db.key.signer,
-    shareGroup: null,
+    ...hubOn(db, broker.url),
     integrityCheckIntervalMs: 0, // called directly below
   });
   try {

@@ -37,6 +37,7 @@ import {
   type InstancePolicy,
   type MemoryPolicyRules,
   newHubKey,
+  type SqliteHubOptions,
   writeHubKeyFile,
 } from '../../actors/hub/index.ts';
 import { enrollKeys, setFleetPolicy, SqliteHubStore } from '../../actors/hub/sqlite/index.ts';
@@ -296,4 +297,12 @@ export function ihDatabaseFile(deviceCount: number): IhDatabaseFile {
   for (const d of devices) enrollKeys(store.db, d.deviceId, [{ instance: 'device', publicKey: d.device.publicKey }]);
   store.close();
   return { path, hubId, keyPath, key, devices };
+}
+
+/** A `SqliteHub` on `db` behind the broker at `brokerUrl`, with a plain subscription: spread, then add the test's own options. */
+export function hubOn(
+  db: IhDatabaseFile,
+  brokerUrl: string,
+): Pick<SqliteHubOptions, 'role' | 'hubId' | 'brokerUrl' | 'dbPath' | 'signer' | 'shareGroup'> {
+  return { role: IH_ROLE, hubId: db.hubId, brokerUrl, dbPath: db.path, signer: db.key.signer, shareGroup: null };
 }

@@ -6,14 +6,14 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { IH_ROLE, logHubServer, SqliteHub } from '../../actors/hub/index.ts';
+import { logHubServer, SqliteHub } from '../../actors/hub/index.ts';
 import { Logger } from '../../actors/log/index.ts';
 import { awaitConnected, connectMqtt, startEmbeddedBroker, toBuffer, type EmbeddedBroker } from '../../actors/mqtt/index.ts';
 import { topics } from '../../proto/index.ts';
 import { ManualClock } from '../../runtime/index.ts';
 import { within } from '../mqtt/wait.ts';
 import { dominion, ihHubArgs } from './child.ts';
-import { deviceRuntime, ihDatabaseFile, newDevice, signedRequest, uniqueId, type IhDatabaseFile } from './fixtures.ts';
+import { deviceRuntime, hubOn, ihDatabaseFile, newDevice, signedRequest, uniqueId, type IhDatabaseFile } from './fixtures.ts';
 
 type Rec = Record<string, unknown>;
 
@@ -55,12 +55,7 @@ test('a hub logs an unknown signer once, then a summary with the count; a broker
   const clock = new ManualClock(Date.parse('2026-12-01T10:00:00.000Z'));
   const { log, records, waitFor } = recordingLogger(clock, `hub ${db.hubId}`);
   const hub = await SqliteHub.start({
-    role: IH_ROLE,
-    hubId: db.hubId,
-    brokerUrl: broker.url,
-    dbPath: db.path,
-    signer: db.key.signer,
-    shareGroup: null,
+    ...hubOn(db, broker.url),
     reconnectPeriodMs: 50,
     log,
   });

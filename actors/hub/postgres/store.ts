@@ -205,6 +205,10 @@ export class PgHubStore implements HubStore {
       this.reloadFailures++;
       return; // the periodic reload catches up
     }
+    this.announce(change);
+  }
+
+  private announce(change: ConfigChange): void {
     for (const l of this.changeListeners) {
       try {
         l(change);
@@ -224,14 +228,7 @@ export class PgHubStore implements HubStore {
       this.reloadFailures++;
       return; // the next tick tries again
     }
-    if (!changed) return;
-    for (const l of this.changeListeners) {
-      try {
-        l({ all: true });
-      } catch {
-        // a listener's bug is not the store's
-      }
-    }
+    if (changed) this.announce({ all: true });
   }
 
   /** Every worker's answered nonces of the window (a restarted worker refuses what was answered). */
