@@ -33,7 +33,6 @@ function main(mode: Mode, broker: string, hubId: string, dbPath: string, keyPath
   db.close();
   const noSignature = new Uint8Array(64);
   let answered = 0;
-  let turnOpen = false;
 
   const answer = (link: BrokerLink, payload: Buffer): void => {
     let body: Uint8Array;
@@ -70,19 +69,8 @@ function main(mode: Mode, broker: string, hubId: string, dbPath: string, keyPath
 
   const hooks: BrokerLinkHooks = {
     statusBytes: () => new Uint8Array(0),
-    message: (link, _topic, payload) => {
-      // One write per turn, as hub-server.ts does.
-      const stream = link.corkable;
-      if (!turnOpen && stream !== undefined) {
-        turnOpen = true;
-        stream.cork();
-        setImmediate(() => {
-          turnOpen = false;
-          stream.uncork();
-        });
-      }
-      answer(link, payload);
-    },
+    message: (link, _topic, payload) => answer(link, payload),
+    oversized: () => {},
     connected: () => {},
     up: (link) => console.log(`online: ${link.mode?.subscription ?? 'unknown'} subscription (floor: ${mode})`),
     down: () => {},

@@ -106,7 +106,7 @@ function sqliteStatsLine(s: SqliteHubStats): string {
   const b = s.decisions.boot;
   const i = s.decisions.images;
   return (
-    `received ${s.server.received}, replied ${s.server.replied}; tickets ${o.ticket}, withheld ${o.withheld}, update-required ${o['update-required']}, ` +
+    `received ${s.server.received}, replied ${s.server.replied}, oversized dropped ${s.server.oversizedDrops}; tickets ${o.ticket}, withheld ${o.withheld}, update-required ${o['update-required']}, ` +
     `refused ${o.refused} ${JSON.stringify(s.decisions.reasons.refused)}; ` +
     `boots granted ${b.outcomes['boot-granted']}, withheld ${b.outcomes['boot-withheld']} ${JSON.stringify(b.reasons['boot-withheld'])}, refused ${b.outcomes.refused}; ` +
     `chunks ${i.outcomes.chunk} (${i.bytes} bytes), chunks refused ${i.outcomes['chunk-refused']} ${JSON.stringify(i.reasons['chunk-refused'])}, ` +
@@ -120,7 +120,7 @@ function pgStatsLine(s: PgHubStats): string {
   const o = s.decisions.outcomes;
   const b = s.decisions.boot;
   return (
-    `received ${s.server.received}, replied ${s.server.replied}; tickets ${o.ticket}, withheld ${o.withheld}, update-required ${o['update-required']}, ` +
+    `received ${s.server.received}, replied ${s.server.replied}, oversized dropped ${s.server.oversizedDrops}; tickets ${o.ticket}, withheld ${o.withheld}, update-required ${o['update-required']}, ` +
     `refused ${o.refused} ${JSON.stringify(s.decisions.reasons.refused)}; ` +
     `boots granted ${b.outcomes['boot-granted']}, withheld ${b.outcomes['boot-withheld']}, refused ${b.outcomes.refused}; ` +
     `commits ${s.journal.commits} (largest ${s.journal.largestBatch}; ${s.journal.oneStatement} in one statement, ${s.journal.oneStatementReplays} of them retried for a replay), commit failures ${s.server.commitFailures}, ` +

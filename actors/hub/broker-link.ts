@@ -7,20 +7,23 @@
  * owner gives it. Its owner (hub-server.ts) decides, commits and answers; the link only carries.
  *
  * A broker that cannot be probed (down at start) is probed again every reconnect period until it
- * answers, loudly: each failed try is a `reconnecting` hook with the reason. Once probed, MQTT.js
- * reconnects on its own; the way the link listens stays as first probed.
+ * answers, loudly: each failed try is a `reconnecting` hook with the reason. Once probed, the link
+ * connects with its own MQTT session (actors/mqtt/wire: the hot path without MQTT.js, which only
+ * probes) and, when a connection fails or ends, tries again every reconnect period (30 s after a
+ * refused CONNECT); the way the link listens stays as first probed.
  */
-import type { MqttClient } from 'mqtt';
 import { topics } from '../../proto/index.ts';
 import {
-  connectMqtt,
   MqttTlsError,
+  MqttUrlError,
+  parseBrokerUrl,
   probeBroker,
-  toBuffer,
+  type BrokerAddress,
   type BrokerCapabilities,
   type MqttProtocolVersion,
   type MqttTlsOptions,
 } from '../mqtt/index.ts';
+import { MqttRefusedError, MqttSession } from '../mqtt/wire/index.ts';
 import { processStatusTopic, type BrokerState, type HubStatus, type SubscriptionMode } from './status.ts';
 
 export interface BrokerLinkOptions {
@@ -60,6 +63,8 @@ export interface BrokerLinkHooks {
   /** The status to publish on this link: online, or (`will`) the Last Will registered at connect. */
   statusBytes(link: BrokerLink, online: boolean, will: boolean): Uint8Array;
   message(link: BrokerLink, topic: string, payload: Buffer): void;
+  /** A message over `maximumPacketSize` (sent by an MQTT 3.1.1 broker), let go unread and acknowledged. */
+  oversized(link: BrokerLink, topic: string, bytes: number): void;
   /** Every CONNACK (counted by the owner). */
   connected(link: BrokerLink): void;
   /** Subscribed and announced: requests arrive on this link. */
@@ -72,13 +77,21 @@ export interface BrokerLinkHooks {
   tlsFailure(link: BrokerLink, failure: MqttTlsError): void;
 }
 
+/** MQTT keep-alive of a hub's connection: a silent broker is noticed within 1.5 of it (session.ts). */
+const KEEPALIVE_SECONDS = 30;
+/** After the broker refused our CONNECT: the next try (a broker sync may admit us later), never a tight loop. */
+const REFUSED_RETRY_MS = 30_000;
+
 export class BrokerLink {
   readonly url: string;
+  private readonly address: BrokerAddress;
   private mode_: LinkMode | undefined;
-  private client_: MqttClient | undefined;
+  private session: MqttSession | undefined;
+  /** The Last Will, made once: its `atMs` is the process's start, not the moment it died. */
+  private will: Uint8Array | undefined;
   private up_ = false;
   private closed = false;
-  private probeTimer: NodeJS.Timeout | undefined;
+  private retryTimer: NodeJS.Timeout | undefined;
   /** The last connection error or broker DISCONNECT since the link was last up. */
   private dropReason: string | undefined;
   /** Why the last connection attempt failed its TLS handshake; cleared once connected. */
@@ -92,6 +105,9 @@ export class BrokerLink {
     private readonly hooks: BrokerLinkHooks,
   ) {
     this.url = options.url;
+    this.address = parseBrokerUrl(options.url);
+    if (options.tls !== undefined && !this.address.tls)
+      throw new MqttUrlError(options.url, 'TLS options (a broker CA) given for a plain URL: use mqtts://');
     this.first = new Promise((resolve) => (this.settleFirst = resolve));
     void this.probe(true);
   }
@@ -123,34 +139,23 @@ export class BrokerLink {
     return this.up_ ? undefined : this.tlsProblem;
   }
 
-  /** The socket, when it can be corked for one turn of answering. */
-  get corkable(): { cork(): void; uncork(): void } | undefined {
-    const stream = this.client_?.stream as { cork?: () => void; uncork?: () => void } | undefined;
-    return typeof stream?.cork === 'function' && typeof stream.uncork === 'function'
-      ? (stream as { cork(): void; uncork(): void })
-      : undefined;
-  }
-
-  /** QoS 1, never retained; on MQTT 5 with a message expiry. Calls `done` with the outcome. */
+  /**
+   * QoS 1, never retained; on MQTT 5 with a message expiry. Calls `done` with the outcome. What one
+   * turn publishes leaves in one socket write (session.ts).
+   */
   publishReply(topic: string, payload: Uint8Array, expirySeconds: number, done: (err?: Error) => void): void {
-    const client = this.client_;
-    if (client === undefined) return done(new Error(`no connection to ${this.url}`));
-    const v5 = this.mode_?.protocol === 5;
-    client.publish(
-      topic,
-      toBuffer(payload),
-      { qos: 1, retain: false, ...(v5 ? { properties: { messageExpiryInterval: expirySeconds } } : {}) },
-      (err) => done(err ?? undefined),
-    );
+    const session = this.session;
+    if (session === undefined || !session.isOpen) return done(new Error(`no connection to ${this.url}`));
+    session.publish(topic, payload, 1, false, expirySeconds, done);
   }
 
   /** Publishes the owner's current status, retained, when connected; never throws. */
   async publishStatus(online: boolean, timeoutMs = 2000): Promise<void> {
-    const client = this.client_;
     const mode = this.mode_;
-    if (client === undefined || mode === undefined || !client.connected || this.closed) return;
-    const bytes = toBuffer(this.hooks.statusBytes(this, online, false));
-    await withTimeout(client.publishAsync(mode.statusTopic, bytes, { qos: 1, retain: true }), timeoutMs).catch(() => {});
+    if (this.session?.isOpen !== true || mode === undefined || this.closed) return;
+    await withTimeout(this.publishRetained(this.session, mode.statusTopic, this.hooks.statusBytes(this, online, false)), timeoutMs).catch(
+      () => {},
+    );
   }
 
   /**
@@ -160,17 +165,13 @@ export class BrokerLink {
   async close(last: (mode: LinkMode) => Uint8Array): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    clearTimeout(this.probeTimer);
+    clearTimeout(this.retryTimer);
     this.settleFirst?.(new Error(`${this.url}: closed while connecting`));
-    const client = this.client_;
-    if (client !== undefined && client.connected && this.mode_ !== undefined) {
-      await withTimeout(client.publishAsync(this.mode_.statusTopic, toBuffer(last(this.mode_)), { qos: 1, retain: true }), 2000).catch(
-        () => {},
-      );
-      await withTimeout(client.endAsync(), 2000).catch(() => client.end(true));
-    } else if (client !== undefined) {
-      await withTimeout(client.endAsync(true), 2000).catch(() => {});
-    }
+    const session = this.session;
+    if (session?.isOpen === true && this.mode_ !== undefined) {
+      await withTimeout(this.publishRetained(session, this.mode_.statusTopic, last(this.mode_)), 2000).catch(() => {});
+      await session.close();
+    } else session?.destroy('closed');
     this.setUp(false);
   }
 
@@ -194,7 +195,7 @@ export class BrokerLink {
         } else this.dropReason = error.message;
         if (firstTry) this.settle(error);
         else this.hooks.reconnecting(this, error.message);
-        if (o.reconnectPeriodMs > 0) this.probeTimer = setTimeout(() => void this.probe(false), o.reconnectPeriodMs);
+        if (o.reconnectPeriodMs > 0) this.retryTimer = setTimeout(() => void this.probe(false), o.reconnectPeriodMs);
         return;
       }
     }
@@ -205,66 +206,89 @@ export class BrokerLink {
       o.timeoutMs,
     );
     void this.first.then(() => clearTimeout(timer));
-    try {
-      this.client_ = this.connect(this.mode_);
-    } catch (err) {
-      this.settle(err instanceof Error ? err : new Error(String(err)));
-    }
+    void this.connect(this.mode_);
   }
 
-  private connect(mode: LinkMode): MqttClient {
+  /** One connection: CONNECT, subscribe, announce; when it fails or ends, the next try is scheduled. */
+  private async connect(mode: LinkMode): Promise<void> {
     const o = this.options;
-    const client = connectMqtt(o.url, {
-      clientId: o.clientId,
-      protocolVersion: mode.protocol,
-      reconnectPeriodMs: o.reconnectPeriodMs,
-      // We resubscribe ourselves on every connect, so "up" means "subscribed" (see onConnect).
-      resubscribe: false,
-      // Registered once per client, so its `atMs` is the process's start, not the moment it died.
-      will: { topic: mode.statusTopic, payload: this.hooks.statusBytes(this, false, true), qos: 1, retain: true },
-      maximumPacketSize: o.maximumPacketSize,
-      ...(o.receiveMaximum !== undefined ? { receiveMaximum: o.receiveMaximum } : {}),
-      ...(o.credential !== undefined ? { username: o.credential.username, password: o.credential.password } : {}),
-      ...(o.tls !== undefined ? { tls: o.tls } : {}),
-      onSocketError: (err) => void (this.dropReason = err.message),
-      onTlsFailure: (failure) => {
-        this.tlsProblem = failure.message;
-        this.hooks.tlsFailure(this, failure);
-      },
-      // Loud, not a silent reconnect loop: the owner counts and reports it; a refusal at start fails it.
-      onRefused: (reason) => {
-        this.hooks.refused(this, reason);
-        this.settle(new Error(`hub ${o.hubId}: the broker ${o.url} refused the connection: ${reason}`));
-      },
-    });
-    client.on('connect', () => void this.onConnect(client, mode));
-    client.on('error', (err) => void (this.dropReason = err.message));
-    client.on('disconnect', (packet) => {
-      const code = packet.reasonCode;
-      this.dropReason = `the broker sent DISCONNECT${code !== undefined ? ` (reason code ${code})` : ''}`;
-    });
-    client.on('reconnect', () => {
-      if (!this.closed) this.hooks.reconnecting(this, this.problem ?? 'no answer yet');
-    });
-    client.on('close', () => this.setUp(false));
-    client.on('message', (topic, payload) => this.hooks.message(this, topic, payload));
-    return client;
-  }
-
-  private async onConnect(client: MqttClient, mode: LinkMode): Promise<void> {
+    const v5 = mode.protocol === 5;
+    this.will ??= this.hooks.statusBytes(this, false, true);
+    let session: MqttSession;
+    try {
+      session = await MqttSession.open(
+        {
+          address: this.address,
+          ...(o.tls !== undefined ? { tls: o.tls } : {}),
+          v5,
+          clientId: o.clientId,
+          keepaliveSeconds: KEEPALIVE_SECONDS,
+          will: { topic: mode.statusTopic, payload: this.will, qos: 1, retain: true },
+          ...(o.credential !== undefined
+            ? { username: o.credential.username, password: new TextEncoder().encode(o.credential.password) }
+            : {}),
+          ...(v5 && o.receiveMaximum !== undefined ? { receiveMaximum: o.receiveMaximum } : {}),
+          maximumPacketSize: o.maximumPacketSize,
+          connectTimeoutMs: o.timeoutMs,
+          onTlsFailure: (failure) => {
+            this.tlsProblem = failure.message;
+            this.hooks.tlsFailure(this, failure);
+          },
+        },
+        {
+          message: (topic, payload) => this.hooks.message(this, topic, payload),
+          oversized: (topic, bytes) => this.hooks.oversized(this, topic, bytes),
+          closed: (reason) => {
+            this.dropReason ??= reason;
+            this.session = undefined;
+            this.setUp(false);
+            this.retry(mode, o.reconnectPeriodMs);
+          },
+        },
+      );
+    } catch (err) {
+      if (this.closed) return;
+      const error = err instanceof Error ? err : new Error(String(err));
+      if (error instanceof MqttRefusedError) {
+        // Loud, not a silent reconnect loop: the owner counts and reports it; a refusal at start fails it.
+        this.dropReason = error.message;
+        this.hooks.refused(this, error.message);
+        this.settle(new Error(`hub ${o.hubId}: the broker ${o.url} refused the connection: ${error.message}`));
+        return this.retry(mode, REFUSED_RETRY_MS);
+      }
+      if (!(error instanceof MqttTlsError)) this.dropReason = error.message;
+      return this.retry(mode, o.reconnectPeriodMs);
+    }
+    if (this.closed) return void session.destroy('closed');
+    this.session = session;
     this.hooks.connected(this);
     this.tlsProblem = undefined;
-    if (this.closed) return;
     try {
-      const granted = await client.subscribeAsync(mode.subscriptionTopic, { qos: 1 });
-      if (granted.some((g) => g.qos >= 0x80)) throw new Error(`broker refused subscription ${mode.subscriptionTopic}`);
-      await client.publishAsync(mode.statusTopic, toBuffer(this.hooks.statusBytes(this, true, false)), { qos: 1, retain: true });
-      if (!this.closed && client.connected) this.setUp(true);
+      const granted = await session.subscribe(mode.subscriptionTopic);
+      if (granted.some((code) => code >= 0x80)) throw new Error(`broker refused subscription ${mode.subscriptionTopic}`);
+      await this.publishRetained(session, mode.statusTopic, this.hooks.statusBytes(this, true, false));
+      if (!this.closed && session.isOpen) this.setUp(true);
     } catch (err) {
       // Connection dropped mid-way (the next connect retries) or the broker refused: stay down.
       this.dropReason = err instanceof Error ? err.message : String(err);
       this.setUp(false);
     }
+  }
+
+  private retry(mode: LinkMode, afterMs: number): void {
+    if (this.closed || afterMs <= 0) return;
+    clearTimeout(this.retryTimer);
+    this.retryTimer = setTimeout(() => {
+      if (this.closed) return;
+      this.hooks.reconnecting(this, this.problem ?? 'no answer yet');
+      void this.connect(mode);
+    }, afterMs);
+  }
+
+  private publishRetained(session: MqttSession, topic: string, payload: Uint8Array): Promise<void> {
+    return new Promise((resolve, reject) =>
+      session.publish(topic, payload, 1, true, undefined, (err) => (err === undefined ? resolve() : reject(err))),
+    );
   }
 
   private setUp(up: boolean): void {

@@ -86,6 +86,11 @@ export interface HubServerStats {
   readonly replied: number;
   /** Messages on a topic other than one of our request topics (`…/request/<deviceId>`). */
   readonly ignored: number;
+  /**
+   * Requests larger than the hub takes (96 KiB), let go unread: an MQTT 3.1.1 broker cannot be told
+   * the limit (on MQTT 5 the broker drops them instead).
+   */
+  readonly oversizedDrops: number;
   readonly publishFailures: number;
   /** Exceptions caught around a message (should stay 0: HubCore never throws). */
   readonly handlerFailures: number;
@@ -149,8 +154,6 @@ export class HubServer {
   private readonly maxPending: number;
   private readonly pending = new PendingBatch();
   private turnOpen = false;
-  /** The sockets corked for the current turn (one per broker that delivered in it). */
-  private readonly corked = new Set<{ cork(): void; uncork(): void }>();
   private readonly pump: CommitPump;
   private readonly clock: () => number;
   private readonly listeners: { [E in keyof Events]: Set<Listener<E>> } = {
@@ -175,6 +178,7 @@ export class HubServer {
     received: 0,
     replied: 0,
     ignored: 0,
+    oversizedDrops: 0,
     publishFailures: 0,
     handlerFailures: 0,
     commits: 0,
@@ -244,6 +248,7 @@ export class HubServer {
     const hooks: BrokerLinkHooks = {
       statusBytes: (link, online, will) => this.statusBytes(link, online, will),
       message: (link, topic, payload) => this.onMessage(link, topic, payload),
+      oversized: () => void this.counts.oversizedDrops++,
       connected: () => void this.counts.connects++,
       up: (link) => this.linkChanged(link),
       down: (link, reason) => {
@@ -404,7 +409,7 @@ export class HubServer {
         this.counts.backlogDrops++;
         return;
       }
-      this.beginTurn(link);
+      this.beginTurn();
       const { decision } = this.core.handle(payload, this.clock(), this.pending, topicDevice);
       this.topicDevices.set(decision, topicDevice);
       this.replyLinks.set(decision, link);
@@ -416,26 +421,15 @@ export class HubServer {
 
   /**
    * The first message of an event-loop turn schedules the turn's end (setImmediate runs after every
-   * message already parsed from the socket, which MQTT.js hands over on process.nextTick) and corks
-   * the socket (of each broker a request came on): the PUBACKs MQTT.js writes for each request and
-   * the replies published at the end then leave in one write instead of one syscall per packet.
+   * message already parsed from the socket): the batch is committed and its replies published there.
+   * The links' sessions gather what a turn writes (PUBACKs, replies) into one socket write each.
    */
-  private beginTurn(link: BrokerLink): void {
-    const stream = link.corkable;
-    if (stream !== undefined && !this.corked.has(stream)) {
-      stream.cork();
-      this.corked.add(stream);
-    }
+  private beginTurn(): void {
     if (this.turnOpen) return;
     this.turnOpen = true;
     setImmediate(() => {
       this.turnOpen = false;
-      try {
-        this.pump.flush();
-      } finally {
-        for (const corked of this.corked) corked.uncork();
-        this.corked.clear();
-      }
+      this.pump.flush();
     });
   }
 
