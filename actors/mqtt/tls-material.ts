@@ -88,6 +88,8 @@ export function mosquittoConf(
     'persistence false',
     '# Nagle off: a ticket is a request and a reply, which delayed ACKs would hold back 40 ms or more.',
     'set_tcp_nodelay true',
+    '# The MQTT 5 Receive Maximum Mosquitto announces: replies a hub may have unacknowledged (20 by default).',
+    'max_inflight_messages 256',
     ...(user !== undefined
       ? [`# Started as root, Mosquitto drops to this user (it must be able to read the key, passwd and acl).`, `user ${user}`]
       : []),

@@ -49,6 +49,7 @@ export class Framer {
         if (buf[at]! >> 4 !== PUBLISH) throw new MqttWireError(`a ${size}-byte packet of type ${buf[at]! >> 4} exceeds our limit`);
         const qos = (buf[at]! >> 1) & 3;
         const fixed = bodyAt + 2 <= buf.length ? 2 + buf.readUInt16BE(bodyAt) + (qos > 0 ? 2 : 0) : undefined;
+        if (fixed !== undefined && fixed > remaining) throw new MqttWireError('a PUBLISH whose topic runs past its packet');
         if (fixed === undefined || bodyAt + fixed > buf.length) break; // wait for the topic and packet id
         const topic = buf.toString('utf8', bodyAt + 2, bodyAt + fixed - (qos > 0 ? 2 : 0));
         const packetId = qos > 0 ? buf.readUInt16BE(bodyAt + fixed - 2) : 0;

@@ -137,7 +137,7 @@ export class MqttSession {
         if (!this.connected) throw new MqttWireError('an oversized packet before CONNACK');
         if (qos > 1) throw new MqttWireError(`PUBLISH at QoS ${qos} on a QoS 1 subscription`);
         this.hooks.oversized(topic, bytes);
-        if (qos === 1) writePuback(this.chunk, this.reserve(4), packetId);
+        if (qos === 1) this.puback(packetId);
       },
     });
     let tlsFailure: MqttTlsError | undefined;
@@ -170,8 +170,8 @@ export class MqttSession {
   publish(topic: string, payload: Uint8Array, qos: 0 | 1, retain: boolean, expirySeconds: number | undefined, done: Done): void {
     if (this.ended !== undefined) return done(new Error(this.ended));
     if (qos === 0) {
-      this.write({ topic, payload, retain, expirySeconds, done }, 0, 0);
-      return done();
+      if (this.write({ topic, payload, retain, expirySeconds, done }, 0, 0)) done();
+      return;
     }
     if (this.inFlight.size >= this.sendQuota) {
       if (this.queued.length >= this.maxQueued) return done(new Error(`more than ${this.maxQueued} publishes wait on the broker`));
@@ -206,12 +206,14 @@ export class MqttSession {
     this.write(o, 1, id);
   }
 
-  private write(o: Outgoing, qos: 0 | 1, packetId: number): void {
+  /** Writes the PUBLISH; false (and `done` told why) when the broker would not take it. */
+  private write(o: Outgoing, qos: 0 | 1, packetId: number): boolean {
     const topicBytes = Buffer.byteLength(o.topic);
     const size = publishSize(this.v5, qos, topicBytes, o.payload.length, this.v5 ? o.expirySeconds : undefined);
     if (this.brokerMaxPacket > 0 && size > this.brokerMaxPacket) {
       this.inFlight.delete(packetId);
-      return o.done(new Error(`a ${size}-byte packet exceeds the broker's Maximum Packet Size ${this.brokerMaxPacket}`));
+      o.done(new Error(`a ${size}-byte packet exceeds the broker's Maximum Packet Size ${this.brokerMaxPacket}`));
+      return false;
     }
     const at = this.reserve(size);
     writePublish(this.chunk, at, {
@@ -224,6 +226,7 @@ export class MqttSession {
       payload: o.payload,
       ...(this.v5 && o.expirySeconds !== undefined ? { expirySeconds: o.expirySeconds } : {}),
     });
+    return true;
   }
 
   /** A packet id not in use (1–65,535). */
@@ -251,8 +254,15 @@ export class MqttSession {
     return at;
   }
 
+  // reserve() may start a new chunk: take the offset first, then read this.chunk.
   private put(bytes: Buffer): void {
-    bytes.copy(this.chunk, this.reserve(bytes.length));
+    const at = this.reserve(bytes.length);
+    bytes.copy(this.chunk, at);
+  }
+
+  private puback(packetId: number): void {
+    const at = this.reserve(4);
+    writePuback(this.chunk, at, packetId);
   }
 
   /** Writes what this turn gathered, in one socket write. */
@@ -282,15 +292,19 @@ export class MqttSession {
     if (!this.connected && p.type !== CONNACK) throw new MqttWireError(`packet type ${p.type} before CONNACK`);
     switch (p.type) {
       case PUBLISH:
-        this.hooks.message(p.topic, p.payload);
-        if (p.qos === 1) writePuback(this.chunk, this.reserve(4), p.packetId);
+        try {
+          this.hooks.message(p.topic, p.payload);
+        } catch {
+          // The owner's bug must not cost the connection (hooks should not throw; hub-server counts its own).
+        }
+        if (p.qos === 1) this.puback(p.packetId);
         return;
       case PUBACK: {
         const done = this.inFlight.get(p.packetId);
         if (done === undefined) return; // a duplicate, or one failed already
         this.inFlight.delete(p.packetId);
-        const next = this.queued.shift();
-        if (next !== undefined) this.send(next);
+        // Refill the freed slot; one the broker would not take frees it again at once.
+        while (this.queued.length > 0 && this.inFlight.size < this.sendQuota) this.send(this.queued.shift()!);
         return done(p.code >= 0x80 ? new Error(`the broker refused the publish (reason code ${p.code})`) : undefined);
       }
       case SUBACK:
