@@ -45,7 +45,7 @@ export interface CurrentRollout {
   readonly target: string;
 }
 
-/** Two generations of at most `size` entries: bounded, with no per-hit reordering. */
+/** Two generations of at most `size` + 1 entries each: bounded, with no per-hit reordering. */
 export class Bounded<V> {
   private young = new Map<string, V>();
   private old = new Map<string, V>();
@@ -61,7 +61,10 @@ export class Bounded<V> {
 
   set(key: string, value: V): void {
     this.young.set(key, value);
-    if (this.young.size >= this.size) {
+    // Past `size`, not at it: a cache sized to exactly the keys it serves (`--key-cache` = the
+    // fleet's instances, as the help says) then never swaps; at it, every round through the fleet
+    // swapped once and each request moved its entry from the old generation to the new.
+    if (this.young.size > this.size) {
       this.old = this.young;
       this.young = new Map();
     }

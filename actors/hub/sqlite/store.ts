@@ -195,7 +195,7 @@ class VerifierCache {
     if (v !== undefined) return v;
     v = this.old.get(key) ?? this.backend.verifier(publicKey);
     this.young.set(key, v);
-    if (this.young.size >= this.size) {
+    if (this.young.size > this.size) {
       this.old = this.young;
       this.young = new Map();
     }
