@@ -15,8 +15,7 @@
 import { topics } from '../../proto/index.ts';
 import {
   MqttTlsError,
-  MqttUrlError,
-  parseBrokerUrl,
+  brokerAddressFor,
   probeBroker,
   type BrokerAddress,
   type BrokerCapabilities,
@@ -105,9 +104,7 @@ export class BrokerLink {
     private readonly hooks: BrokerLinkHooks,
   ) {
     this.url = options.url;
-    this.address = parseBrokerUrl(options.url);
-    if (options.tls !== undefined && !this.address.tls)
-      throw new MqttUrlError(options.url, 'TLS options (a broker CA) given for a plain URL: use mqtts://');
+    this.address = brokerAddressFor(options.url, options.tls);
     this.first = new Promise((resolve) => (this.settleFirst = resolve));
     void this.probe(true);
   }

@@ -102,6 +102,16 @@ import { classifyTlsFailure, type MqttTlsError } from './tls-error.ts';
 
 export { MqttUrlError, parseBrokerUrl, type BrokerAddress } from './broker-url.ts';
 
+/**
+ * The broker's address, refusing TLS options for a plain URL: a CA given there would pin nothing, a
+ * configuration mistake said at once (MqttUrlError).
+ */
+export function brokerAddressFor(url: string, tls: MqttTlsOptions | undefined): BrokerAddress {
+  const address = parseBrokerUrl(url);
+  if (tls !== undefined && !address.tls) throw new MqttUrlError(url, 'TLS options (a broker CA) given for a plain URL: use mqtts://');
+  return address;
+}
+
 /** A fresh TCP socket to the broker with TCP_NODELAY requested before it connects. */
 export function noDelaySocket(address: BrokerAddress): net.Socket {
   const socket = net.createConnection({ host: address.host, port: address.port });
@@ -148,11 +158,8 @@ export function noDelayTlsSocket(
  * surface as `close`/`offline` and are retried), so an unhandled `error` never crashes the process.
  */
 export function connectMqtt(url: string, options: ConnectMqttOptions = {}): MqttClient {
-  const address = parseBrokerUrl(url);
+  const address = brokerAddressFor(url, options.tls);
   const auto = options.protocolVersion === 'auto';
-  // A CA given for a plain URL would pin nothing: a configuration mistake, said at once.
-  if (options.tls !== undefined && !address.tls)
-    throw new MqttUrlError(url, 'TLS options (a broker CA) given for a plain URL: use mqtts://');
   const clientOptions: IClientOptions = {
     protocol: 'mqtt',
     host: address.host,

@@ -4,6 +4,7 @@
  */
 export {
   awaitConnected,
+  brokerAddressFor,
   connectMqtt,
   connectRefusal,
   MqttUrlError,

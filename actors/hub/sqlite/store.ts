@@ -31,7 +31,7 @@ import {
   withholdInstance,
   type HubIdentity,
 } from './admin.ts';
-import { ConfigCache, type KeyRow } from './config-cache.ts';
+import { Bounded, ConfigCache, type KeyRow } from './config-cache.ts';
 import { openHubDatabase, type OpenHubDatabaseOptions, type SqliteDatabase } from './database.ts';
 import { ActivityBuffer } from './activity-buffer.ts';
 import { WriteJournal } from './journal.ts';
@@ -180,25 +180,20 @@ function answeredOf(batch: readonly HubEffects[]): AnsweredNonce[] {
   return batch.flatMap((e) => (e.answered !== undefined ? [e.answered] : []));
 }
 
-/** Prepared verifiers by public key; two generations keep the hot set without a per-hit LRU shuffle. */
+/** Prepared verifiers by public key, in the config cache's two generations (never stale: keyed by content). */
 class VerifierCache {
-  private young = new Map<string, Verifier>();
-  private old = new Map<string, Verifier>();
+  private readonly cache: Bounded<Verifier>;
   constructor(
     private readonly backend: CryptoBackend,
-    private readonly size: number,
-  ) {}
+    size: number,
+  ) {
+    this.cache = new Bounded(size);
+  }
 
   get(publicKey: Uint8Array): Verifier {
     const key = Buffer.from(publicKey.buffer, publicKey.byteOffset, publicKey.byteLength).toString('latin1');
-    let v = this.young.get(key);
-    if (v !== undefined) return v;
-    v = this.old.get(key) ?? this.backend.verifier(publicKey);
-    this.young.set(key, v);
-    if (this.young.size > this.size) {
-      this.old = this.young;
-      this.young = new Map();
-    }
+    let v = this.cache.get(key);
+    if (v === undefined) this.cache.set(key, (v = this.backend.verifier(publicKey)));
     return v;
   }
 }
