@@ -5,6 +5,7 @@
  * Imports no protobuf runtime, so a bundle that uses only the table-driven codecs carries none.
  */
 import { ProtoDecodeError } from './errors.ts';
+import { FrameArena } from '../runtime/arena.ts';
 import type { ValidationProblem } from './validate.ts';
 
 /**
@@ -61,7 +62,7 @@ export function decodeChecked<T>(
   }
   let message: T;
   try {
-    message = parse(options.copyInput === false ? bytes : bytes.slice());
+    message = parse(options.copyInput === false ? bytes : copies.copy(bytes));
   } catch (cause) {
     const reason = cause instanceof Error ? cause.message : String(cause);
     return fail(new ProtoDecodeError('malformed', typeName, `${reason} (${bytes.byteLength} bytes)`, [], { cause }));
@@ -75,6 +76,9 @@ export function decodeChecked<T>(
   }
   return { ok: true, message };
 }
+
+/** Input copies: views never reused (runtime/arena.ts), a fresh backing store cost more than a decode. */
+const copies = new FrameArena(64 * 1024);
 
 /** Throws RangeError unless `maxBytes` is a positive safe integer. */
 export function checkLimit(maxBytes: number): void {

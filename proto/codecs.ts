@@ -7,7 +7,8 @@
  * signature verifies, is for the receiver (and its crypto module) to decide.
  *
  * lite-messages.ts has the same codecs (names, limits, validators, verdicts) without the protobuf
- * runtime, for the device domains; the hubs use these.
+ * runtime, for the device domains; the hubs decode with these and encode their replies with those
+ * (the same bytes; the table-driven writer allocates less, docs/ARCHITECTURE.md §7).
  */
 import { BootRequestSchema, BootTicketSchema } from './gen/dominion/v1/boot_pb.ts';
 import { SignedEnvelopeSchema } from './gen/dominion/v1/envelope_pb.ts';

@@ -19,6 +19,7 @@ import type { Message, MessageInitShape } from '@bufbuild/protobuf';
 import type { GenMessage } from '@bufbuild/protobuf/codegenv2';
 import { checkLimit, decodeChecked, RECURSION_LIMIT, type BoundedCodec, type DecodeOptions, type DecodeResult } from './bounded.ts';
 import { ProtoEncodeError } from './errors.ts';
+import { FrameArena } from '../runtime/arena.ts';
 
 /** Scalar kinds (`ENUM` is an open enum: any int32 is kept). */
 export const STRING = 1;
@@ -96,9 +97,14 @@ export function createLite<T extends Message>(schema: LiteMessage<T>, init?: Lit
 
 const utf8 = new TextEncoder();
 
-/** One growable buffer; a length-delimited value is written first and its length put before it. */
+/**
+ * One growable buffer; a length-delimited value is written first and its length put before it.
+ * Every encode writes into the same scratch buffer (an encode runs to its end synchronously, and
+ * starts at 0) and hands out a copy carved from an arena (runtime/arena.ts): two fresh backing stores
+ * an encode cost more than the encoding of a ticket reply.
+ */
 class Writer {
-  buf = new Uint8Array(256);
+  buf = scratch;
   pos = 0;
 
   ensure(n: number): void {
@@ -106,6 +112,7 @@ class Writer {
     const next = new Uint8Array(Math.max(this.buf.length * 2, this.pos + n));
     next.set(this.buf);
     this.buf = next;
+    if (next.length <= SCRATCH_MAX) scratch = next;
   }
 
   varint32(v: number): void {
@@ -151,9 +158,14 @@ class Writer {
   }
 
   finish(): Uint8Array {
-    return this.buf.slice(0, this.pos);
+    return encoded.copy(this.buf.subarray(0, this.pos));
   }
 }
+
+/** The largest scratch buffer kept between encodes (a bigger message grows a buffer of its own). */
+const SCRATCH_MAX = 64 * 1024;
+let scratch = new Uint8Array(1024);
+const encoded = new FrameArena(64 * 1024);
 
 /** The field being written, for errors: `schema.typeName` and the field's name. */
 type Label = readonly [LiteMessage, string];

@@ -3,6 +3,7 @@
 
 import type { Signer, Verifier } from './backend.ts';
 import { CryptoError } from './errors.ts';
+import { FrameArena } from '../../runtime/arena.ts';
 
 import { SIGNATURE_CONTEXT, type SignatureContext } from '../../proto/limits.ts';
 
@@ -17,11 +18,14 @@ export type { SignatureContext };
  */
 export function signedBytes(context: SignatureContext, payload: Uint8Array): Uint8Array {
   const prefix = prefixes.get(context) ?? contextPrefix(context);
-  const out = new Uint8Array(prefix.length + payload.length);
+  const out = signed.alloc(prefix.length + payload.length);
   out.set(prefix);
   out.set(payload, prefix.length);
   return out;
 }
+
+/** Carved, not allocated: a hub builds two of these a request (runtime/arena.ts). */
+const signed = new FrameArena(64 * 1024);
 
 /** utf8(context) || 0x00 per context, checked once: a hub signs and verifies thousands a second. */
 const prefixes = new Map<string, Uint8Array>();

@@ -29,7 +29,6 @@ import {
   bootImagesBytes,
   BootRequestSchema,
   BootTicketSchema,
-  codecs,
   create,
   DETAIL_MAX,
   lanes,
@@ -41,6 +40,7 @@ import {
   WithheldSchema,
   WithholdReason,
   type BootRequest,
+  bootTicketLiteCodec,
 } from '../../proto/index.ts';
 import { authenticate } from './authenticate.ts';
 import type { BootControls } from './boot-policy.ts';
@@ -143,7 +143,7 @@ function answer(hub: HubIdentityKey, request: BootRequest, nowMs: number, verdic
   if (problems.length > 0) {
     return refuse(nowMs, 'reply-invalid', problems.map((p) => `${p.field}: ${p.problem}`).join('; '), request);
   }
-  const payload = seal(hub.signer, CONTEXTS.bootTicket, codecs.bootTicket.encode(ticket));
+  const payload = seal(hub.signer, CONTEXTS.bootTicket, bootTicketLiteCodec.encode(ticket));
   const decision: BootDecision = {
     exchange: 'boot',
     outcome: verdict.kind === 'granted' ? 'boot-granted' : 'boot-withheld',

@@ -27,7 +27,6 @@
 import { CONTEXTS } from '../crypto/index.ts';
 import { seal } from '../tickets/index.ts';
 import {
-  codecs,
   create,
   DETAIL_MAX,
   IMAGE_CHUNK_MAX,
@@ -44,6 +43,7 @@ import {
   type ImageChunk,
   type ImageRequest,
   type Instance,
+  imageChunkLiteCodec,
 } from '../../proto/index.ts';
 import { authenticate, bindToSigner } from './authenticate.ts';
 import { auditEntry, expirySeconds, type ImageDecision } from './decision.ts';
@@ -236,7 +236,7 @@ function sealChunk(
   if (problems.length > 0) {
     return { ok: false, refused: refuse(nowMs, 'reply-invalid', problems.map((p) => `${p.field}: ${p.problem}`).join('; '), request) };
   }
-  const payload = seal(hub.signer, CONTEXTS.imageChunk, codecs.imageChunk.encode(chunk));
+  const payload = seal(hub.signer, CONTEXTS.imageChunk, imageChunkLiteCodec.encode(chunk));
   return {
     ok: true,
     reply: { topic: topics.reply(chunk.deviceId, lanes.image(chunk.instance)), payload, expirySeconds: expirySeconds(CHUNK_VALID_MS) },

@@ -23,7 +23,6 @@
 import { CONTEXTS, type Signer } from '../crypto/index.ts';
 import { seal } from '../tickets/index.ts';
 import {
-  codecs,
   create,
   DETAIL_MAX,
   isInstance,
@@ -40,6 +39,7 @@ import {
   type Instance,
   type TicketReply,
   type TicketRequest,
+  ticketReplyLiteCodec,
 } from '../../proto/index.ts';
 import { authenticate, bindToSigner } from './authenticate.ts';
 import { auditEntry, epochMs, expirySeconds, type TicketDecision } from './decision.ts';
@@ -156,7 +156,7 @@ function answer(hub: HubIdentityKey, request: TicketRequest, instance: Instance,
   if (problems.length > 0) {
     return refuse(nowMs, 'reply-invalid', problems.map((p) => `${p.field}: ${p.problem}`).join('; '), request);
   }
-  const payload = seal(hub.signer, CONTEXTS.ticketReply, codecs.ticketReply.encode(reply));
+  const payload = seal(hub.signer, CONTEXTS.ticketReply, ticketReplyLiteCodec.encode(reply));
   const outcome = verdict.kind;
   const reason: DecisionReason = verdict.code;
   const deferralMs = verdict.kind === 'ticket' ? verdict.deferralMs : undefined;

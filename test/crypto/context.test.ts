@@ -75,3 +75,10 @@ for (const name of ['noble', 'node'] as const) {
     });
   });
 }
+
+it('signed bytes are a fresh region each time: one kept is never overwritten by the next', () => {
+  const a = signedBytes(CONTEXTS.ticketRequest, new Uint8Array(200).fill(1));
+  const kept = Uint8Array.from(a);
+  for (let i = 0; i < 2000; i++) signedBytes(CONTEXTS.ticketReply, new Uint8Array(200).fill(2));
+  assert.deepStrictEqual(a, kept);
+});

@@ -527,3 +527,36 @@ test('decoded bytes fields never alias the caller\u2019s buffer (the codec copie
   again.fill(0);
   assert.ok(view.payload.every((b) => b === 0));
 });
+
+test('encodes never share bytes: each output is its own, also after an encode that failed midway', () => {
+  // The writer reuses one scratch buffer and hands out arena-carved copies (proto/lite-wire.ts).
+  const first = toBinaryLite(proto.SignedEnvelopeLite, sampleEnvelope());
+  const kept = Uint8Array.from(first);
+  // A deferral out of uint32 range: the encode throws after its strings and nonce are in the scratch.
+  const bad = createLite(proto.TicketReplyLite, {
+    deviceId: 'dev-1',
+    instance: 'device',
+    nonce: new Uint8Array(32),
+    outcome: { case: 'ticket', value: createLite(proto.DeferralTicketLite, { deviceId: 'dev-1', instance: 'device', deferralMs: -1 }) },
+  });
+  assert.throws(() => toBinaryLite(proto.TicketReplyLite, bad), /invalid/);
+  const outputs = Array.from({ length: 2000 }, (_, i) =>
+    toBinaryLite(
+      proto.SignedEnvelopeLite,
+      createLite(proto.SignedEnvelopeLite, { payload: new Uint8Array(100).fill(i & 0xff), context: 'x' }),
+    ),
+  );
+  assert.deepStrictEqual(first, kept, 'later encodes left the first output alone');
+  outputs.forEach((out, i) => {
+    const env = fromBinaryLite(proto.SignedEnvelopeLite, out);
+    assert.ok(
+      env.payload.every((b) => b === (i & 0xff)),
+      `output ${i} intact`,
+    );
+  });
+  outputs[0]!.fill(0xee);
+  assert.ok(
+    fromBinaryLite(proto.SignedEnvelopeLite, outputs[1]!).payload.every((b) => b === 1),
+    'outputs do not overlap',
+  );
+});
