@@ -66,7 +66,7 @@ const IN_FLIGHT_PER_HUB = 128;
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const node = cryptoBackend('node');
 
-interface RunResult {
+export interface RunResult {
   readonly rate: number;
   readonly p50: number;
   readonly p99: number;
@@ -470,7 +470,7 @@ export function shuffled<T>(items: readonly T[]): T[] {
 /** The broker's pid when it is ours (for its CPU share); set once it runs. */
 let brokerPid: number | undefined;
 
-async function measure(
+export async function measure(
   load: MqttClient,
   hubId: string,
   devices: readonly BenchDevice[],
@@ -663,7 +663,7 @@ export async function stopHub(hub: HubChild): Promise<string | undefined> {
   return /stopped: ([^"\n]*)/.exec(hub.output())?.[1]; // up to the end of the line, or of the JSON string
 }
 
-async function startMosquitto(dir: string, cleanups: Array<() => Promise<void> | void>): Promise<{ url: string; own: boolean }> {
+export async function startMosquitto(dir: string, cleanups: Array<() => Promise<void> | void>): Promise<{ url: string; own: boolean }> {
   const port = await freePort();
   const conf = join(dir, 'mosquitto.conf');
   // In-flight/queue limits above what the load keeps outstanding, so the broker never drops or stalls it.
