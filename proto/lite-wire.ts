@@ -140,6 +140,24 @@ class Writer {
   }
 
   string(s: string): void {
+    // Ids, instances and contexts are short ASCII: length byte and characters written in place, with
+    // no view for encodeInto and no shift for the length (a hub writes five such strings a reply).
+    const n = s.length;
+    if (n < 0x80) {
+      this.ensure(n + 1);
+      const at = this.pos + 1;
+      let i = 0;
+      for (; i < n; i++) {
+        const c = s.charCodeAt(i);
+        if (c >= 0x80) break;
+        this.buf[at + i] = c;
+      }
+      if (i === n) {
+        this.buf[this.pos] = n;
+        this.pos = at + n;
+        return;
+      }
+    }
     this.ensure(s.length * 3); // UTF-8 takes at most three bytes per UTF-16 unit (a lone surrogate: U+FFFD)
     const start = this.pos;
     this.pos += utf8.encodeInto(s, this.buf.subarray(start)).written;

@@ -560,3 +560,22 @@ test('encodes never share bytes: each output is its own, also after an encode th
     'outputs do not overlap',
   );
 });
+
+test('strings at the edges of the writer’s ASCII fast path encode as the generated code does', () => {
+  const cases = [
+    '',
+    'a',
+    'x'.repeat(127),
+    'x'.repeat(128),
+    `${'x'.repeat(126)}é`,
+    `é${'x'.repeat(126)}`,
+    '\u007f',
+    '\u0080',
+    'dev-1\u0000',
+    '\ud800',
+  ];
+  for (const deviceId of cases) {
+    const msg = create(proto.TicketReplySchema, { deviceId, instance: 'device', nonce: new Uint8Array(32) });
+    assert.deepStrictEqual(toBinaryLite(proto.TicketReplyLite, msg), toBinary(proto.TicketReplySchema, msg), JSON.stringify(deviceId));
+  }
+});
