@@ -78,7 +78,7 @@ export function decodeChecked<T>(
 }
 
 /** Input copies: views never reused (runtime/arena.ts), a fresh backing store cost more than a decode. */
-const copies = new FrameArena(64 * 1024);
+const copies = new FrameArena();
 
 /** Throws RangeError unless `maxBytes` is a positive safe integer. */
 export function checkLimit(maxBytes: number): void {

@@ -183,7 +183,7 @@ class Writer {
 /** The largest scratch buffer kept between encodes (a bigger message grows a buffer of its own). */
 const SCRATCH_MAX = 64 * 1024;
 let scratch = new Uint8Array(1024);
-const encoded = new FrameArena(64 * 1024);
+const encoded = new FrameArena();
 
 /** The field being written, for errors: `schema.typeName` and the field's name. */
 type Label = readonly [LiteMessage, string];

@@ -25,7 +25,7 @@ export function signedBytes(context: SignatureContext, payload: Uint8Array): Uin
 }
 
 /** Carved, not allocated: a hub builds two of these a request (runtime/arena.ts). */
-const signed = new FrameArena(64 * 1024);
+const signed = new FrameArena();
 
 /** utf8(context) || 0x00 per context, checked once: a hub signs and verifies thousands a second. */
 const prefixes = new Map<string, Uint8Array>();
