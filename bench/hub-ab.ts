@@ -12,6 +12,7 @@
  *
  * Both trees must open the same database schema (this tree enrols it).
  */
+import { runCleanups } from './cleanups.ts';
 import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -20,7 +21,8 @@ import { parseArgs } from 'node:util';
 import { hex, randomNonce } from '../actors/crypto/index.ts';
 import { IH_ROLE, newHubKey, writeHubKeyFile } from '../actors/hub/index.ts';
 import { awaitConnected, connectMqtt, type MqttClient } from '../actors/mqtt/index.ts';
-import { enrollFleet, measure, startHub, startMosquitto, stopHub, type RunResult } from './hub.ts';
+import { enrollFleet, measure, startHub, startMosquitto, type RunResult } from './hub.ts';
+import { interleave } from './interleave.ts';
 import { median, progress, table } from './stats.ts';
 
 const IN_FLIGHT = 128;
@@ -45,7 +47,6 @@ export async function benchHubAb(opts: { base: string; devices: number; rounds: 
       const db = join(dir, `${i}.db`);
       const args = ['hub', '--role', 'ih', '--id', hubId, '--broker', broker.url, '--key', keyPath, '--db', db];
       const hub = await startHub([...args, '--key-cache', String(Math.max(50_000, opts.devices))], cleanups, entry);
-      cleanups.push(() => void stopHub(hub));
       const load = connectMqtt(broker.url, { protocolVersion: 5, clientId: `bench-ab-load-${i}-${hex(randomNonce(3))}` });
       cleanups.push(() => load.endAsync(true));
       await awaitConnected(load);
@@ -57,19 +58,20 @@ export async function benchHubAb(opts: { base: string; devices: number; rounds: 
       progress(`${labels[i]}: warm-up`);
       await measure(side.load, hubId, devices, Math.max(1, opts.devices / 1500), IN_FLIGHT, [side.pid]);
     }
+    // Alternating runs, the order swapped every round (interleave.ts); a side's cost is CPU µs per answer.
     const results: [RunResult[], RunResult[]] = [[], []];
-    const ratios: number[] = [];
-    for (let r = 0; r < opts.rounds; r++) {
-      const pair: RunResult[] = [];
-      for (const i of r % 2 === 0 ? [0, 1] : [1, 0]) {
-        pair[i] = await measure(sides[i]!.load, hubId, devices, opts.seconds, IN_FLIGHT, [sides[i]!.pid]);
-        results[i as 0 | 1].push(pair[i]!);
-      }
-      ratios.push(pair[1]!.perCpuSecond / pair[0]!.perCpuSecond);
-      progress(
-        `round ${r + 1}/${opts.rounds}: base ${Math.round(pair[0]!.perCpuSecond)}, this ${Math.round(pair[1]!.perCpuSecond)} per hub CPU-s (${ratios.at(-1)!.toFixed(3)}×)`,
-      );
-    }
+    const ab = await interleave(
+      opts.rounds,
+      async (side) => {
+        const run = await measure(sides[side]!.load, hubId, devices, opts.seconds, IN_FLIGHT, [sides[side]!.pid]);
+        results[side].push(run);
+        return 1e6 / run.perCpuSecond;
+      },
+      (r, [base, mine]) =>
+        progress(
+          `round ${r + 1}/${opts.rounds}: base ${Math.round(1e6 / base)}, this ${Math.round(1e6 / mine)} per hub CPU-s (${(base / mine).toFixed(3)}×)`,
+        ),
+    );
     return table(
       ['tree', 'per hub CPU-s (median)', '÷ raw per CPU-s (median of runs)', 'p99 ms (median)', 'per-round ratio to the base (median)'],
       results.map((rs, i) => [
@@ -77,17 +79,11 @@ export async function benchHubAb(opts: { base: string; devices: number; rounds: 
         Math.round(median(rs.map((x) => x.perCpuSecond))),
         `${(100 * median(rs.map((x) => x.ofRaw))).toFixed(0)} %`,
         median(rs.map((x) => x.p99)).toFixed(1),
-        i === 0 ? '1.00×' : `${median(ratios).toFixed(3)}×`,
+        i === 0 ? '1.00×' : `${ab.ratio.toFixed(3)}×`,
       ]),
     );
   } finally {
-    for (const c of cleanups.reverse()) {
-      try {
-        await c();
-      } catch {
-        // best effort
-      }
-    }
+    await runCleanups(cleanups);
   }
 }
 

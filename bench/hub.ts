@@ -18,6 +18,7 @@
  *
  * Tables go to stdout; progress to stderr.
  */
+import { runCleanups } from './cleanups.ts';
 import { processCpuSeconds } from './fleet/cpu.ts';
 import { freePort, waitForPort } from './mosquitto.ts';
 import { lineChart } from './svg.ts';
@@ -323,13 +324,7 @@ export async function benchHub(opts: HubBenchOptions = {}): Promise<string> {
     }
     return lines.join('\n');
   } finally {
-    for (const c of cleanups.reverse()) {
-      try {
-        await c();
-      } catch {
-        // best effort: a bench must not hang on cleanup
-      }
-    }
+    await runCleanups(cleanups);
   }
 }
 

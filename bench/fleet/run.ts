@@ -3,6 +3,7 @@
  * the fleet enrolled, a private Mosquitto (unless a broker is named), a real `dominion hub` child
  * process, the signing thread, then the drive itself. Everything started here is stopped here.
  */
+import { runCleanups } from '../cleanups.ts';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -210,12 +211,6 @@ export async function runFleetSim(o: FleetSimOptions): Promise<FleetRun> {
       hubStops,
     };
   } finally {
-    for (const c of cleanups.reverse()) {
-      try {
-        await c();
-      } catch {
-        // best effort: a bench must not hang on cleanup
-      }
-    }
+    await runCleanups(cleanups);
   }
 }
