@@ -1,6 +1,7 @@
 /**
  * What each step of a ticket exchange costs a hub beside the signatures, in µs (each step 200,000
- * times after a warm-up, median of 5 rounds, this process's CPU): open the request's envelope with a
+ * times after a warm-up, median of 5 rounds, this process's CPU), after what a byte array costs fresh
+ * and as a view (docs/ARCHITECTURE.md §7, "Bytes on the hot path"): open the request's envelope with a
  * verifier that accepts anything, decode the request, build and encode the reply, seal it with a
  * signer that signs nothing; then verify and sign themselves. `--tree <dir>` measures another checkout
  * (a git worktree) with the same script, for a before/after.
@@ -92,7 +93,17 @@ export async function benchCodecSteps(tree: string): Promise<string> {
     );
   const replyBytes = reply();
   const signature = signer.sign(bytes);
+  const n = 150; // a variable, as a hub's lengths are
+  const source = new Uint8Array(n);
+  // First in a fresh process, and again after the steps: a backing store costs more once many were made.
+  const allocations = (when: string): Array<[string, number]> => [
+    [`new Uint8Array(64) (on the V8 heap), ${when}`, perCall(() => new Uint8Array(64))],
+    [`new Uint8Array(${n}) (a backing store of its own), ${when}`, perCall(() => new Uint8Array(n))],
+    [`Uint8Array.prototype.slice of ${n} bytes, ${when}`, perCall(() => source.slice())],
+    [`a view (subarray) of ${n} bytes, ${when}`, perCall(() => source.subarray(0, n))],
+  ];
   const rows: Array<[string, number]> = [
+    ...allocations('first'),
     [
       `open a ${bytes.length}-byte request envelope (no verify)`,
       perCall(() => open(bytes, CONTEXTS.ticketRequest, () => accepts as never)),
@@ -107,6 +118,7 @@ export async function benchCodecSteps(tree: string): Promise<string> {
     ['Ed25519 verify (node)', perCall(() => verifier.verify(bytes, signature), 5_000)],
     ['Ed25519 sign (node)', perCall(() => signer.sign(replyBytes), 5_000)],
   ];
+  rows.push(...allocations('after the steps'));
   return table(
     ['step', 'CPU µs'],
     rows.map(([step, us]) => [step, us.toFixed(2)]),
